@@ -1,0 +1,29 @@
+#!/usr/bin/python3
+# WANT_JSON
+"""The host's network facts: links (`ip -j -d link`) and addresses (`ip -j addr`)."""
+
+from __future__ import annotations
+
+import sys
+
+try:  # under ansible-playbook, module_utils/vnet_host.py travels with the module
+    from ansible.module_utils.vnet_host import ansible_main
+except ImportError:  # vnetctl's runner preloads vnet_host
+    from vnet_host import ansible_main
+
+ARGUMENT_SPEC = {}
+
+
+def run(params, check, facts):
+    data = facts.as_dict()
+    return {
+        "changed": False,
+        "failed": False,
+        "msg": "ok",
+        "facts": data,
+        "ansible_facts": {"vnet": data},
+    }
+
+
+if __name__ == "__main__":
+    ansible_main(sys.modules[__name__])

@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+# WANT_JSON
+"""MTU and admin state of any interface.
+
+It refuses to leave a bridge above one of its ports: raise the ports before the bridge,
+lower the bridge before its ports (linux_bridge's `mtu` does both in the right order).
+"""
+
+from __future__ import annotations
+
+import sys
+
+try:  # under ansible-playbook, module_utils/vnet_host.py travels with the module
+    from ansible.module_utils.vnet_host import (
+        ModuleError,
+        ansible_main,
+        check_mtu_range,
+        merge_desired,
+        mtu_steps,
+    )
+except ImportError:  # vnetctl's runner preloads vnet_host
+    from vnet_host import ModuleError, ansible_main, check_mtu_range, merge_desired, mtu_steps
+
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "mtu": {"type": "int"},
+    "admin_state": {"type": "str", "choices": ["up", "down"]},
+}
+
+
+def read(params, facts):
+    name = params["name"]
+    link = facts.link(name)
+    if link is None:
+        raise ModuleError("interface %s does not exist on this host" % name)
+    return {
+        "name": name,
+        "mtu": link["mtu"],
+        "admin_state": "up" if facts.admin_up(name) else "down",
+    }
+
+
+def desired(params, current, facts):
+    want = merge_desired(current, params)
+    name, mtu = want["name"], want["mtu"]
+    if mtu != current["mtu"]:
+        check_mtu_range(name, mtu, facts)
+        _check_bridge_consistency(name, mtu, facts)
+    return want
+
+
+def _check_bridge_consistency(name, mtu, facts):
+    master = (facts.link(name) or {}).get("master")
+    if master and facts.kind(master) == "bridge" and mtu < facts.link(master)["mtu"]:
+        upper_mtu = facts.link(master)["mtu"]
+        raise ModuleError(
+            "%s is a port of bridge %s (mtu %d): lowering it to %d would leave the bridge "
+            "above its port; lower %s first" % (name, master, upper_mtu, mtu, master)
+        )
+    for port in facts.ports_of(name):
+        if facts.link(port)["mtu"] < mtu:
+            raise ModuleError(
+                "bridge %s cannot carry mtu %d: its port %s has mtu %d; raise the ports first"
+                % (name, mtu, port, facts.link(port)["mtu"])
+            )
+
+
+def steps(current, desired, facts):
+    name = desired["name"]
+    out = mtu_steps({name: desired["mtu"]}, facts) if desired["mtu"] != current["mtu"] else []
+    if desired["admin_state"] != current["admin_state"]:
+        out.append(("ip", "link set dev %s %s" % (name, desired["admin_state"])))
+    return out
+
+
+if __name__ == "__main__":
+    ansible_main(sys.modules[__name__])

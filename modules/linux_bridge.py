@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+# WANT_JSON
+"""Linux bridge: presence, ports, MTU (with its ports), STP and timers, admin state.
+
+Re-applying bounces nothing: only fields that differ produce commands, and the bridge
+is never set down/up unless its admin state is what changed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+try:  # under ansible-playbook, module_utils/vnet_host.py travels with the module
+    from ansible.module_utils.vnet_host import (
+        ModuleError,
+        ansible_main,
+        check_mtu_range,
+        merge_desired,
+        mtu_steps,
+    )
+except ImportError:  # vnetctl's runner preloads vnet_host
+    from vnet_host import ModuleError, ansible_main, check_mtu_range, merge_desired, mtu_steps
+
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "ports": {"type": "list", "elements": "str"},
+    "mtu": {"type": "int"},
+    "stp": {"type": "bool"},
+    "forward_delay": {"type": "float"},  # seconds, like brctl
+    "hello_time": {"type": "float"},
+    "max_age": {"type": "float"},
+    "priority": {"type": "int"},
+    "admin_state": {"type": "str", "choices": ["up", "down"], "default": "up"},
+}
+
+# field -> `ip link ... type bridge` keyword; timers are centiseconds in iproute2
+TIMERS = {"forward_delay": "forward_delay", "hello_time": "hello_time", "max_age": "max_age"}
+
+
+def _timer(actual_cs, wanted_s):
+    """Seconds; a value within the kernel's jiffy rounding of the wanted one reads as it."""
+    if wanted_s is not None and abs(actual_cs - wanted_s * 100) <= 1:
+        return wanted_s
+    return actual_cs / 100
+
+
+def read(params, facts):
+    name = params["name"]
+    link = facts.link(name)
+    if link is None:
+        return {"name": name, "state": "absent"}
+    if facts.kind(name) != "bridge":
+        raise ModuleError("%s exists but is a %s, not a bridge" % (name, facts.kind(name)))
+    info = link["linkinfo"]["info_data"]
+    ports = facts.ports_of(name)
+    current = {
+        "name": name,
+        "state": "present",
+        "admin_state": "up" if facts.admin_up(name) else "down",
+        "mtu": link["mtu"],
+        "ports": ports,
+        "stp": info.get("stp_state", 0) != 0,
+        "priority": info.get("priority"),
+    }
+    for field in TIMERS:
+        current[field] = _timer(info.get(field, 0), params.get(field))
+    if params.get("mtu") is not None:
+        watched = params["ports"] if params.get("ports") is not None else ports
+        current["ports_mtu"] = {
+            p: facts.link(p)["mtu"] for p in watched if facts.link(p) is not None
+        }
+    return current
+
+
+def desired(params, current, facts):
+    name = params["name"]
+    if params["state"] == "absent":
+        return {"name": name, "state": "absent"}
+    _check_ports(name, params.get("ports") or [], facts)
+    _check_stp_values(params)
+    if current["state"] == "absent":
+        base = {"name": name, "state": "present", "ports": []}
+        want = merge_desired(base, params)
+    else:
+        want = merge_desired(current, params)
+    if params.get("mtu") is not None:
+        mtu = params["mtu"]
+        check_mtu_range(name, mtu, facts)
+        for port in want["ports"]:
+            check_mtu_range(port, mtu, facts)
+        want["ports_mtu"] = {p: mtu for p in want["ports"]}
+    return want
+
+
+def _check_ports(name, ports, facts):
+    for port in ports:
+        link = facts.link(port)
+        if link is None:
+            raise ModuleError("port %s of bridge %s does not exist on this host" % (port, name))
+        master = link.get("master")
+        if master and master != name:
+            raise ModuleError("%s is already a port of %s; remove it there first" % (port, master))
+        if port == name:
+            raise ModuleError("bridge %s cannot be its own port" % name)
+
+
+# the kernel's accepted ranges (net/bridge/br_stp_if.c), checked before anything changes;
+# forward_delay 0 (common on VM bridges) is only allowed while STP is off
+STP_RANGES = {"priority": (0, 65535), "hello_time": (1, 10), "max_age": (6, 40)}
+
+
+def _check_stp_values(params):
+    ranges = dict(STP_RANGES, forward_delay=(2, 30) if params.get("stp") else (0, 30))
+    for field, (low, high) in ranges.items():
+        value = params.get(field)
+        if value is not None and not low <= value <= high:
+            raise ModuleError("%s %s is outside %s..%s" % (field, value, low, high))
+
+
+def _bridge_options(current, desired):
+    """Option groups for `type bridge`, one command each, in an order the kernel accepts.
+
+    Timers have wider ranges while STP is off: switch STP off before them, on after them.
+    """
+    timers = []
+    for field, keyword in TIMERS.items():
+        if field in desired and desired[field] != current.get(field):
+            timers.append("%s %d" % (keyword, round(desired[field] * 100)))
+    if desired.get("priority") is not None and desired["priority"] != current.get("priority"):
+        timers.append("priority %d" % desired["priority"])
+    if "stp" not in desired or desired["stp"] == current.get("stp"):
+        return [timers] if timers else []
+    stp = ["stp_state %d" % int(desired["stp"])]
+    return [g for g in ([timers, stp] if desired["stp"] else [stp, timers]) if g]
+
+
+def steps(current, desired, facts):
+    name = desired["name"]
+    if desired["state"] == "absent":
+        return [("ip", "link del dev %s" % name)] if current["state"] == "present" else []
+    out = []
+    creating = current["state"] == "absent"
+    options = _bridge_options({} if creating else current, desired)
+    if creating:
+        flat = [opt for group in options for opt in group]
+        out.append(("ip", " ".join(["link add name %s type bridge" % name] + flat)))
+    old_ports = set(current.get("ports", []))
+    new_ports = [p for p in desired["ports"] if p not in old_ports]
+    stale = sorted(old_ports - set(desired["ports"]))
+    out += [("ip", "link set dev %s nomaster" % p) for p in stale]
+    mtus = dict(desired.get("ports_mtu", {}))
+    if desired.get("mtu") is not None:
+        mtus[name] = desired["mtu"]
+    out += mtu_steps(mtus, facts, planned_ports={name: desired["ports"]})
+    for port in new_ports:
+        out.append(("ip", "link set dev %s master %s" % (port, name)))
+        if not facts.admin_up(port):
+            out.append(("ip", "link set dev %s up" % port))
+    if not creating:
+        for group in options:
+            out.append(("ip", " ".join(["link set dev %s type bridge" % name] + group)))
+    if desired.get("admin_state") != current.get("admin_state"):
+        out.append(("ip", "link set dev %s %s" % (name, desired["admin_state"])))
+    return out
+
+
+if __name__ == "__main__":
+    ansible_main(sys.modules[__name__])

@@ -1,0 +1,329 @@
+"""Host-side engine shared by every vnetctl module.
+
+Runs on the managed host: Python 3.9+, standard library only, nothing installed.
+One path serves apply, check and drift:
+
+    current = module.read(params, facts)        # live state, in the shape of the params
+    desired = module.desired(params, current, facts)   # unset = keep; host checks here
+    changes = diff_fields(current, desired)     # empty = converged (drift = not empty)
+    steps   = module.steps(current, desired, facts)    # pure: facts in, commands out
+    apply_steps(steps); verify: re-gather, re-read, changes must be empty
+    on failure: roll back with module.steps(now, current) -- the same planner
+
+A module is a Python file defining ARGUMENT_SPEC, read(), desired() and steps().
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+# Kernel tools that accept a batch of commands on stdin: one process per batch.
+BATCH_TOOLS = {
+    "ip": ["ip", "-batch", "-"],
+    "bridge": ["bridge", "-batch", "-"],
+    "tc": ["tc", "-batch", "-"],
+}
+
+
+class ModuleError(Exception):
+    """A failure the operator can act on; its text becomes the task's `msg`."""
+
+
+def run(argv, stdin=None):
+    """Run a command, return its stdout; a non-zero exit raises ModuleError."""
+    try:
+        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise ModuleError("command not found on host: %s" % argv[0]) from None
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()
+        raise ModuleError("%s failed: %s" % (" ".join(argv[:3]), detail))
+    return proc.stdout
+
+
+class Facts:
+    """The host's network state, gathered once and cached until something changes it.
+
+    Built from live commands (Facts.gather) or from recorded data (Facts(data)), so
+    planning is tested without a host.
+    """
+
+    SOURCES = {
+        "links": ["ip", "-j", "-d", "link", "show"],
+        "addrs": ["ip", "-j", "addr", "show"],
+    }
+
+    def __init__(self, data=None, runner=None):
+        self._data = dict(data or {})
+        self._runner = runner
+
+    @classmethod
+    def gather(cls, runner=run):
+        return cls(runner=runner)
+
+    def _get(self, key):
+        if key not in self._data:
+            if self._runner is None:
+                raise ModuleError("recorded facts have no %r" % key)
+            self._data[key] = json.loads(self._runner(self.SOURCES[key]) or "[]")
+        return self._data[key]
+
+    def refresh(self):
+        if self._runner is not None:
+            self._data.clear()
+
+    def as_dict(self):
+        return {key: self._get(key) for key in self.SOURCES}
+
+    @property
+    def links(self):
+        return {link["ifname"]: link for link in self._get("links")}
+
+    @property
+    def addrs(self):
+        return self._get("addrs")
+
+    def link(self, name):
+        return self.links.get(name)
+
+    def ports_of(self, master):
+        return sorted(n for n, link in self.links.items() if link.get("master") == master)
+
+    def kind(self, name):
+        link = self.link(name) or {}
+        return (link.get("linkinfo") or {}).get("info_kind")
+
+    def admin_up(self, name):
+        return "UP" in (self.link(name) or {}).get("flags", [])
+
+
+# ---- comparing -----------------------------------------------------------------
+
+
+def _flatten(value, prefix=""):
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out.update(_flatten(item, "%s.%s" % (prefix, key) if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _same(before, after):
+    if isinstance(before, list) and isinstance(after, list):
+        return sorted(map(str, before)) == sorted(map(str, after))
+    if isinstance(before, (int, float)) and isinstance(after, (int, float)):
+        return abs(before - after) < 1e-6
+    return before == after
+
+
+def diff_fields(current, desired):
+    """Field-level differences, dotted paths for nested dicts; lists compare as sets."""
+    before, after = _flatten(current), _flatten(desired)
+    changes = []
+    for field in sorted(set(before) | set(after)):
+        old, new = before.get(field), after.get(field)
+        if field in after and not _same(old, new):
+            changes.append({"field": field, "before": old, "after": new})
+    return changes
+
+
+def merge_desired(current, params):
+    """Partial desired state: a parameter left unset (None) keeps the current value."""
+    desired = dict(current)
+    desired.update({k: v for k, v in params.items() if v is not None})
+    return desired
+
+
+# ---- MTU ordering ----------------------------------------------------------------
+
+
+def _level(name, lowers_of, seen=()):
+    """0 for a device with no lowers; an upper sits one above its highest lower."""
+    lowers = [p for p in lowers_of(name) if p not in seen]
+    if not lowers:
+        return 0
+    return 1 + max(_level(p, lowers_of, seen + (name,)) for p in lowers)
+
+
+def mtu_steps(new_mtus, facts, planned_ports=None):
+    """`ip` steps setting MTUs in a safe order.
+
+    Raising: lower devices first, so an upper never exceeds what its ports carry.
+    Lowering: upper devices first, for the same reason. Unchanged devices are skipped.
+    `planned_ports` (upper -> ports) adds relations that do not exist yet.
+    """
+    planned = planned_ports or {}
+
+    def lowers_of(name):
+        return sorted(set(facts.ports_of(name)) | set(planned.get(name, ())))
+
+    raises, lowers = [], []
+    for name, mtu in new_mtus.items():
+        link = facts.link(name)
+        old = link["mtu"] if link else None
+        if old is None or mtu > old:
+            raises.append(name)
+        elif mtu < old:
+            lowers.append(name)
+    raises.sort(key=lambda n: (_level(n, lowers_of), n))
+    lowers.sort(key=lambda n: (-_level(n, lowers_of), n))
+    return [("ip", "link set dev %s mtu %d" % (n, new_mtus[n])) for n in lowers + raises]
+
+
+def check_mtu_range(name, mtu, facts):
+    link = facts.link(name) or {}
+    low, high = link.get("min_mtu"), link.get("max_mtu")
+    if low is not None and mtu < low or high is not None and mtu > high:
+        raise ModuleError(
+            "mtu %d for %s is outside the device's range %s..%s" % (mtu, name, low, high)
+        )
+
+
+# ---- applying ----------------------------------------------------------------
+
+
+def batches(steps):
+    """Group consecutive steps of the same tool: each group is one process."""
+    groups = []
+    for tool, line in steps:
+        if groups and groups[-1][0] == tool:
+            groups[-1][1].append(line)
+        else:
+            groups.append((tool, [line]))
+    return groups
+
+
+def apply_steps(steps, runner=run):
+    for tool, lines in batches(steps):
+        if tool not in BATCH_TOOLS:
+            raise ModuleError("no batch runner for tool %r" % tool)
+        runner(BATCH_TOOLS[tool], stdin="\n".join(lines) + "\n")
+
+
+def execute(module, params, check, facts, runner=run):
+    """Converge one resource (or, in check mode, only say what would change)."""
+    result = {"changed": False, "failed": False, "msg": ""}
+    if hasattr(module, "run"):  # modules that are not resources, such as facts
+        return module.run(params, check, facts)
+    try:
+        current = module.read(params, facts)
+        desired = module.desired(params, current, facts)
+        changes = diff_fields(current, desired)
+        result.update(diff={"before": current, "after": desired}, changes=changes)
+        if not changes:
+            result["msg"] = "ok"
+            return result
+        steps = module.steps(current, desired, facts)
+        result.update(changed=True, commands=[" ".join(s) for s in steps])
+        if check:
+            result["msg"] = "would change: " + ", ".join(c["field"] for c in changes)
+            return result
+        _apply_or_roll_back(module, params, current, steps, facts, runner)
+        facts.refresh()
+        left = diff_fields(module.read(params, facts), desired)
+        if left:
+            raise ModuleError("did not converge: " + _describe(left))
+        result["msg"] = "changed: " + ", ".join(c["field"] for c in changes)
+    except ModuleError as exc:
+        result.update(failed=True, msg=str(exc))
+    return result
+
+
+def _apply_or_roll_back(module, params, before, steps, facts, runner):
+    try:
+        apply_steps(steps, runner)
+    except ModuleError as exc:
+        facts.refresh()
+        try:
+            now = module.read(params, facts)
+            apply_steps(module.steps(now, before, facts), runner)
+        except ModuleError as undo:
+            msg = "%s; rollback FAILED, host may be half-applied: %s" % (exc, undo)
+            raise ModuleError(msg) from None
+        finally:
+            facts.refresh()
+        raise ModuleError("%s (rolled back)" % exc) from None
+
+
+def _describe(changes):
+    return ", ".join("%s is %r, wanted %r" % (c["field"], c["before"], c["after"]) for c in changes)
+
+
+# ---- parameters and the Ansible entry point ---------------------------------
+
+
+_BOOL_WORDS = {
+    "yes": True,
+    "true": True,
+    "on": True,
+    "1": True,
+    "no": False,
+    "false": False,
+    "off": False,
+    "0": False,
+}
+
+
+def _coerce(name, kind, value):
+    try:
+        if kind == "int" and not isinstance(value, bool):
+            return int(value)
+        if kind == "float" and not isinstance(value, bool):
+            return float(value)
+        if kind == "bool":
+            return value if isinstance(value, bool) else _BOOL_WORDS[str(value).lower()]
+        if kind == "list" and isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if kind == "str":
+            return str(value)
+    except (ValueError, KeyError):
+        raise ModuleError("argument %s: expected %s, got %r" % (name, kind, value)) from None
+    return value
+
+
+def normalize_params(spec, params):
+    """Defaults and types for arguments that did not come through vnetctl's validator."""
+    unknown = sorted(k for k in params if k not in spec)
+    if unknown:
+        raise ModuleError("unknown argument(s): %s" % ", ".join(unknown))
+    out = {}
+    for name, rule in spec.items():
+        value = params.get(name, rule.get("default"))
+        if value is None:
+            if rule.get("required"):
+                raise ModuleError("missing required argument: %s" % name)
+            out[name] = None
+            continue
+        value = _coerce(name, rule.get("type", "raw"), value)
+        if rule.get("choices") and value not in rule["choices"]:
+            raise ModuleError("argument %s must be one of %s" % (name, rule["choices"]))
+        out[name] = value
+    return out
+
+
+def _read_ansible_args():
+    """WANT_JSON passes a file path as argv[1]; AnsiballZ keeps the args in memory."""
+    if len(sys.argv) > 1 and os.path.isfile(sys.argv[1]):
+        with open(sys.argv[1]) as handle:
+            return json.load(handle)
+    from ansible.module_utils.basic import _load_params  # noqa: PLC0415 (Ansible only)
+
+    return _load_params()
+
+
+def ansible_main(module):
+    """Entry point when the module file runs on its own (ansible-playbook, or by hand)."""
+    raw = _read_ansible_args()
+    check = bool(raw.get("_ansible_check_mode", False))
+    params = {k: v for k, v in raw.items() if not k.startswith("_ansible_")}
+    try:
+        params = normalize_params(module.ARGUMENT_SPEC, params)
+        result = execute(module, params, check, Facts.gather())
+    except ModuleError as exc:
+        result = {"changed": False, "failed": True, "msg": str(exc)}
+    print(json.dumps(result))
+    sys.exit(1 if result.get("failed") else 0)

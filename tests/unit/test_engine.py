@@ -1,0 +1,152 @@
+"""The host engine: comparing, batching, converging, verifying and rolling back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+from vnetctl.catalog import Catalog
+from vnetctl.runner.payload import build_stdin, remote_command
+
+CATALOG = Catalog()
+host = CATALOG.host_lib()
+
+
+def test_diff_fields_flattens_and_compares_lists_as_sets():
+    current = {"mtu": 1500, "ports": ["eth2", "eth1"], "ports_mtu": {"eth1": 1500}, "x": 1}
+    desired = {"mtu": 9000, "ports": ["eth1", "eth2"], "ports_mtu": {"eth1": 9000}}
+    assert host.diff_fields(current, desired) == [
+        {"field": "mtu", "before": 1500, "after": 9000},
+        {"field": "ports_mtu.eth1", "before": 1500, "after": 9000},
+    ]
+
+
+def test_merge_desired_keeps_unset_fields():
+    assert host.merge_desired({"mtu": 1500, "stp": True}, {"mtu": None, "stp": False}) == {
+        "mtu": 1500,
+        "stp": False,
+    }
+
+
+def test_batches_group_consecutive_steps_by_tool():
+    steps = [("ip", "a"), ("ip", "b"), ("bridge", "c"), ("ip", "d")]
+    assert host.batches(steps) == [("ip", ["a", "b"]), ("bridge", ["c"]), ("ip", ["d"])]
+
+
+class FakeHost:
+    """A resource whose value is `state["value"]`; `ip` batches of "set N" change it."""
+
+    def __init__(self, fail_on=None):
+        self.state = {"value": 1}
+        self.calls = []
+        self.fail_on = fail_on
+
+    def run(self, argv, stdin=None):
+        self.calls.append(stdin)
+        for line in stdin.splitlines():
+            if line == self.fail_on:
+                raise host.ModuleError("ip -batch - failed: " + line)
+            self.state["value"] = int(line.split()[1])
+        return ""
+
+    def module(self):
+        return SimpleNamespace(
+            read=lambda params, facts: {"value": self.state["value"]},
+            desired=lambda params, current, facts: {"value": params["value"]},
+            steps=lambda current, desired, facts: [
+                ("ip", f"set {desired['value']}"),
+                ("ip", f"set {desired['value'] + 100}"),
+                ("ip", f"set {desired['value']}"),
+            ],
+        )
+
+
+def facts():
+    return SimpleNamespace(refresh=lambda: None)
+
+
+def test_check_mode_plans_without_running_anything():
+    fake = FakeHost()
+    result = host.execute(fake.module(), {"value": 2}, True, facts(), runner=fake.run)
+    assert result["changed"] and not result["failed"]
+    assert result["changes"] == [{"field": "value", "before": 1, "after": 2}]
+    assert fake.calls == []
+
+
+def test_apply_is_one_batch_per_tool_and_verified():
+    fake = FakeHost()
+    result = host.execute(fake.module(), {"value": 2}, False, facts(), runner=fake.run)
+    assert result["changed"] and not result["failed"], result["msg"]
+    assert fake.calls == ["set 2\nset 102\nset 2\n"]
+    again = host.execute(fake.module(), {"value": 2}, False, facts(), runner=fake.run)
+    assert not again["changed"] and len(fake.calls) == 1
+
+
+def test_failed_apply_rolls_back_with_the_same_planner():
+    fake = FakeHost(fail_on="set 102")  # the batch's second line, after "set 2" took effect
+    result = host.execute(fake.module(), {"value": 2}, False, facts(), runner=fake.run)
+    assert result["failed"] and "(rolled back)" in result["msg"]
+    assert fake.state["value"] == 1  # rollback planned "set 1" from the half-applied state
+    assert fake.calls[-1] == "set 1\nset 101\nset 1\n"
+
+
+def test_failed_rollback_says_the_host_may_be_half_applied():
+    fake = FakeHost(fail_on="set 102")
+    module = fake.module()
+    module.steps = lambda current, desired, facts: [
+        ("ip", f"set {desired['value']}"),
+        ("ip", "set 102"),
+    ]
+    result = host.execute(module, {"value": 2}, False, facts(), runner=fake.run)
+    assert result["failed"] and "rollback FAILED" in result["msg"]
+
+
+def test_apply_that_does_not_converge_fails():
+    fake = FakeHost()
+    module = fake.module()
+    module.steps = lambda current, desired, facts: [("ip", "set 3")]
+    result = host.execute(module, {"value": 2}, False, facts(), runner=fake.run)
+    assert result["failed"] and result["msg"] == "did not converge: value is 3, wanted 2"
+
+
+def test_normalize_params_types_defaults_and_unknowns():
+    spec = CATALOG["linux_bridge"]
+    params = host.normalize_params(spec, {"name": "br0", "mtu": "9000", "stp": "yes"})
+    assert params["mtu"] == 9000 and params["stp"] is True and params["state"] == "present"
+    for bad, message in [
+        ({"name": "b", "mtuu": 1}, "unknown argument(s): mtuu"),
+        ({}, "missing required argument: name"),
+        ({"name": "b", "state": "gone"}, "must be one of"),
+    ]:
+        try:
+            host.normalize_params(spec, bad)
+        except host.ModuleError as exc:
+            assert message in str(exc)
+        else:
+            raise AssertionError(bad)
+
+
+def test_remote_boot_protocol_end_to_end_in_a_local_process():
+    """The exact stdin a host receives, run by a local python3: one JSON line per task."""
+    tasks = [
+        {"index": 0, "module": "link", "args": {"name": "lo"}},
+        {"index": 1, "module": "link", "args": {"name": "no-such-link0"}},
+        {"index": 2, "module": "facts", "args": {}},
+    ]
+    cmd = remote_command(sys.executable)
+    proc = subprocess.run(
+        cmd,
+        shell=True,
+        input=build_stdin(CATALOG, tasks, check=True),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 0, proc.stderr
+    assert [r.get("index") for r in lines] == [0, 1, 2, None] and lines[-1] == {"done": True}
+    assert lines[0]["result"]["changed"] is False and not lines[0]["result"]["failed"]
+    assert lines[1]["result"]["msg"] == "interface no-such-link0 does not exist on this host"
+    assert lines[2]["result"]["skipped"]  # a failed task skips the rest on that host

@@ -1,0 +1,48 @@
+"""Pure planning from recorded facts: fixtures/plans/*.yml, facts from fixtures/facts/.
+
+Each case: the module, the host's facts as the kernel reported them, the desired
+params, and either the expected changed fields and commands, or the expected error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vnetctl.catalog import Catalog
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CATALOG = Catalog()
+vnet_host = CATALOG.host_lib()
+
+
+def _cases():
+    for path in sorted((FIXTURES / "plans").glob("*.yml")):
+        for case in yaml.safe_load(path.read_text()):
+            yield pytest.param(case, id=f"{path.stem}: {case['name']}")
+
+
+def plan(case):
+    module = CATALOG.load(case["module"])
+    facts = vnet_host.Facts(json.loads((FIXTURES / "facts" / case["facts"]).read_text()))
+    params = vnet_host.normalize_params(module.ARGUMENT_SPEC, case["params"])
+    current = module.read(params, facts)
+    desired = module.desired(params, current, facts)
+    changes = vnet_host.diff_fields(current, desired)
+    steps = module.steps(current, desired, facts) if changes else []
+    return changes, [" ".join(s) for s in steps]
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_plan(case):
+    if "error" in case:
+        with pytest.raises(vnet_host.ModuleError) as err:
+            plan(case)
+        assert str(err.value) == case["error"]
+        return
+    changes, steps = plan(case)
+    assert [c["field"] for c in changes] == case["changes"]
+    assert steps == case["steps"]

@@ -1,0 +1,3 @@
+from vnetctl.cli.main import main
+
+raise SystemExit(main())

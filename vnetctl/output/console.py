@@ -1,0 +1,114 @@
+"""Console output in the spirit of ansible-playbook: a line per task and host as results
+arrive, field diffs with --diff, a recap per host. On a large fleet, a progress bar and
+only the lines that need attention (changed, failed, unreachable)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from vnetctl.runner.results import RunResult, Status, TaskResult
+
+STYLE = {
+    Status.OK: "green",
+    Status.CHANGED: "yellow",
+    Status.FAILED: "bold red",
+    Status.SKIPPED: "cyan",
+    Status.UNREACHABLE: "bold magenta",
+}
+
+QUIET_FLEET = 10  # above this many hosts, ok/skipped lines are summarised by the bar
+
+
+class ConsoleReporter:
+    def __init__(
+        self, console: Console | None = None, show_diff: bool = False, verbose: bool = False
+    ):
+        self.console = console or Console(highlight=False)
+        self.show_diff = show_diff
+        self.verbose = verbose
+        self._progress: Progress | None = None
+        self._bar = None
+        self._quiet = False
+
+    # Events -------------------------------------------------------------
+    def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
+        self._stop_progress()
+        title = f"PLAY [{escape(name)}] ({len(hosts)} hosts, {task_count} tasks)"
+        self.console.rule(title, align="left", style="bold")
+        self._quiet = len(hosts) > QUIET_FLEET and not self.verbose
+        if self._quiet and self.console.is_terminal:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._bar = self._progress.add_task("host tasks", total=len(hosts) * task_count)
+            self._progress.start()
+
+    def task_done(self, result: TaskResult) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._bar)
+        if self._quiet and result.status in (Status.OK, Status.SKIPPED):
+            return
+        style = STYLE[result.status]
+        line = (
+            f"[{style}]{result.status.value}[/]: [[bold]{escape(result.host)}[/]] "
+            f"{escape(result.task)}"
+        )
+        if result.msg and result.status not in (Status.OK,):
+            line += f" [dim]-[/] {escape(result.msg)}"
+        self.console.print(line)
+        if self.show_diff and result.changes:
+            for change in result.changes:
+                self.console.print(
+                    f"    [red]- {escape(change['field'])}: {escape(repr(change['before']))}[/]"
+                    f"  [green]+ {escape(repr(change['after']))}[/]"
+                )
+
+    # End of run ------------------------------------------------------------
+    def recap(self, run: RunResult, check: bool = False) -> None:
+        self._stop_progress()
+        table = Table(
+            title="RECAP" + (" (check mode: nothing applied)" if check else ""),
+            title_justify="left",
+            box=None,
+            pad_edge=False,
+        )
+        table.add_column("host", style="bold")
+        for status in Status:
+            table.add_column(status.value, justify="right", style=STYLE[status])
+        for host, counts in run.stats().items():
+            table.add_row(host, *(str(counts.get(s.value, 0)) for s in Status))
+        self.console.print(table)
+        totals = {s: sum(c.get(s.value, 0) for c in run.stats().values()) for s in Status}
+        summary = ", ".join(
+            f"{totals[s]} {s.value}"
+            for s in Status
+            if totals[s] or s in (Status.OK, Status.CHANGED, Status.FAILED)
+        )
+        self.console.print(f"{len(run.stats())} hosts: {summary}")
+        for host, reason in run.unreachable.items():
+            self.console.print(f"[bold magenta]unreachable[/]: {escape(host)}: {escape(reason)}")
+
+    def _stop_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+class SilentReporter:
+    """For --format json: nothing on the console until the document."""
+
+    def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
+        pass
+
+    def task_done(self, result: TaskResult) -> None:
+        pass

@@ -1,0 +1,22 @@
+"""`--format json`: one machine-readable document for the whole run."""
+
+from __future__ import annotations
+
+import json
+
+from vnetctl.runner.results import RunResult
+
+
+def run_document(run: RunResult, *, playbook: str, check: bool) -> dict:
+    return {
+        "playbook": playbook,
+        "check": check,
+        "exit_code": run.exit_code(),
+        "stats": {host: dict(counts) for host, counts in run.stats().items()},
+        "unreachable": run.unreachable,
+        "results": [r.to_dict() for r in run.results],
+    }
+
+
+def dumps(document: dict) -> str:
+    return json.dumps(document, indent=2, sort_keys=False, default=str)

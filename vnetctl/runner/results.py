@@ -1,0 +1,85 @@
+"""Task results, per-host stats and the exit code of a run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    OK = "ok"
+    CHANGED = "changed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNREACHABLE = "unreachable"
+
+
+class ExitCode:
+    """Documented in README and `vnetctl --help`."""
+
+    SUCCESS = 0
+    BAD_INPUT = 1
+    HOST_FAILED = 2
+    HOST_UNREACHABLE = 3
+
+
+@dataclass
+class TaskResult:
+    host: str
+    play: str
+    index: int
+    task: str
+    module: str
+    status: Status
+    msg: str = ""
+    changes: list[dict] = field(default_factory=list)  # [{field, before, after}]
+    diff: dict | None = None  # {before, after} as the module reported it
+    commands: list[str] = field(default_factory=list)
+    data: dict = field(default_factory=dict)  # module-specific extras (e.g. facts)
+
+    @classmethod
+    def from_module(cls, host: str, play: str, task, raw: dict) -> TaskResult:
+        if raw.get("failed"):
+            status = Status.FAILED
+        elif raw.get("skipped"):
+            status = Status.SKIPPED
+        else:
+            status = Status.CHANGED if raw.get("changed") else Status.OK
+        known = {"changed", "failed", "skipped", "msg", "changes", "diff", "commands"}
+        return cls(
+            host=host,
+            play=play,
+            index=task.index,
+            task=task.name,
+            module=task.module,
+            status=status,
+            msg=str(raw.get("msg", "")),
+            changes=raw.get("changes") or [],
+            diff=raw.get("diff"),
+            commands=raw.get("commands") or [],
+            data={k: v for k, v in raw.items() if k not in known},
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    results: list[TaskResult] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)  # host -> reason
+    hosts: list[str] = field(default_factory=list)  # every host the run targeted
+
+    def stats(self) -> dict[str, Counter]:
+        stats = {host: Counter() for host in self.hosts}
+        for result in self.results:
+            stats.setdefault(result.host, Counter())[result.status.value] += 1
+        return stats
+
+    def exit_code(self) -> int:
+        if self.unreachable:
+            return ExitCode.HOST_UNREACHABLE
+        if any(r.status is Status.FAILED for r in self.results):
+            return ExitCode.HOST_FAILED
+        return ExitCode.SUCCESS

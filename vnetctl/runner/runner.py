@@ -1,0 +1,171 @@
+"""Runs rendered plays on hosts: one SSH connection per host for the whole run, one
+remote process per host per play, bounded concurrency, results streamed as they come.
+
+Plays run in order across the fleet (as ansible-playbook does); a host that failed or
+was unreachable takes no part in later plays, and never stops the other hosts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from vnetctl.catalog import Catalog
+from vnetctl.inventory.connection import ConnectionSpec
+from vnetctl.runner.payload import build_stdin, remote_command
+from vnetctl.runner.results import RunResult, Status, TaskResult
+from vnetctl.transport.asyncssh_transport import AsyncsshTransport
+from vnetctl.transport.base import (
+    Connection,
+    RemoteFailure,
+    Target,
+    Transport,
+    TransportOptions,
+    Unreachable,
+)
+from vnetctl.transport.paramiko_transport import ParamikoTransport
+
+TRANSPORTS: dict[str, type] = {"asyncssh": AsyncsshTransport, "paramiko": ParamikoTransport}
+
+
+@dataclass
+class RunOptions:
+    check: bool = False
+    forks: int = 50
+    transport: str = "asyncssh"  # a host's vnetctl_transport overrides it
+    accept_new_host_keys: bool = False
+    retries: int = 2
+
+
+class Events(Protocol):
+    """What a reporter hears while the run goes on."""
+
+    def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None: ...
+    def task_done(self, result: TaskResult) -> None: ...
+
+
+def target_for(host: str, spec: ConnectionSpec) -> Target:
+    return Target(
+        name=host,
+        address=spec.address,
+        port=spec.port,
+        user=spec.user,
+        key_file=spec.key_file,
+        known_hosts=spec.known_hosts,
+        connect_timeout=spec.connect_timeout,
+    )
+
+
+class ConnectionPool:
+    """One connection per host, opened on first use and kept for the run."""
+
+    def __init__(
+        self,
+        specs: dict[str, ConnectionSpec],
+        options: RunOptions,
+        transports: dict[str, Transport] | None = None,
+    ):
+        self._specs = specs
+        self._options = options
+        self._transports = transports or {name: cls() for name, cls in TRANSPORTS.items()}
+        self._open: dict[str, Connection] = {}
+
+    async def get(self, host: str) -> Connection:
+        if host not in self._open:
+            spec = self._specs[host]
+            transport = self._transports[spec.transport or self._options.transport]
+            opts = TransportOptions(self._options.accept_new_host_keys, self._options.retries)
+            self._open[host] = await transport.connect(target_for(host, spec), opts)
+        return self._open[host]
+
+    async def close_all(self) -> None:
+        conns, self._open = list(self._open.values()), {}
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+class Runner:
+    def __init__(
+        self,
+        catalog: Catalog,
+        specs: dict[str, ConnectionSpec],
+        options: RunOptions,
+        events: Events,
+        pool: ConnectionPool | None = None,
+    ):
+        self.catalog = catalog
+        self.specs = specs
+        self.options = options
+        self.events = events
+        self.pool = pool or ConnectionPool(specs, options)
+        self.result = RunResult()
+        self._out: set[str] = set()  # failed or unreachable: no later plays
+
+    async def run(self, plans: Sequence) -> RunResult:
+        """plans: PlayPlan objects (play, hosts, tasks per host), in playbook order."""
+        self.result.hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
+        limit = asyncio.Semaphore(max(1, self.options.forks))
+        try:
+            for plan in plans:
+                hosts = [h for h in plan.hosts if h not in self._out and plan.tasks.get(h)]
+                count = max((len(plan.tasks[h]) for h in hosts), default=0)
+                self.events.play_started(plan.play.name, hosts, count)
+                await asyncio.gather(*(self._guarded(limit, plan, h) for h in hosts))
+        finally:
+            await self.pool.close_all()
+        return self.result
+
+    async def _guarded(self, limit: asyncio.Semaphore, plan, host: str) -> None:
+        async with limit:
+            await self._run_host(plan, host)
+
+    async def _run_host(self, plan, host: str) -> None:
+        tasks = plan.tasks[host]
+        play = plan.play.name
+        spec = self.specs[host]
+        pending = {t.index: t for t in tasks}
+        try:
+            conn = await self.pool.get(host)
+            stdin = build_stdin(
+                self.catalog,
+                [{"index": t.index, "module": t.module, "args": t.args} for t in tasks],
+                self.options.check,
+            )
+            command = remote_command(spec.python, spec.become, spec.become_user)
+            async for line in conn.stream(command, stdin):
+                self._record_line(host, play, pending, line)
+            if pending:
+                raise RemoteFailure(0, "remote side stopped before reporting every task")
+        except Unreachable as exc:
+            self.result.unreachable[host] = str(exc)
+            self._finish(host, play, pending, Status.UNREACHABLE, str(exc))
+        except RemoteFailure as exc:
+            self._finish(host, play, pending, Status.FAILED, str(exc))
+        except (OSError, EOFError) as exc:  # connection lost mid-play
+            self.result.unreachable[host] = f"connection lost: {exc}"
+            self._finish(host, play, pending, Status.UNREACHABLE, f"connection lost: {exc}")
+
+    def _record_line(self, host: str, play: str, pending: dict, line: str) -> None:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise RemoteFailure(None, f"unexpected output from host: {line[:200]!r}") from None
+        if "result" not in record:
+            return
+        task = pending.pop(record["index"])
+        result = TaskResult.from_module(host, play, task, record["result"])
+        if result.status is Status.FAILED:
+            self._out.add(host)
+        self._emit(result)
+
+    def _finish(self, host: str, play: str, pending: dict, status: Status, msg: str) -> None:
+        self._out.add(host)
+        for task in pending.values():
+            self._emit(TaskResult(host, play, task.index, task.name, task.module, status, msg))
+        pending.clear()
+
+    def _emit(self, result: TaskResult) -> None:
+        self.result.results.append(result)
+        self.events.task_done(result)

@@ -11,10 +11,9 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vnetctl.catalog import Catalog
-from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.runner.payload import build_stdin, remote_command
 from vnetctl.runner.results import RunResult, Status, TaskResult
 from vnetctl.transport.asyncssh_transport import AsyncsshTransport
@@ -27,6 +26,9 @@ from vnetctl.transport.base import (
     Unreachable,
 )
 from vnetctl.transport.paramiko_transport import ParamikoTransport
+
+if TYPE_CHECKING:
+    from vnetctl.inventory.connection import ConnectionSpec
 
 TRANSPORTS: dict[str, type] = {"asyncssh": AsyncsshTransport, "paramiko": ParamikoTransport}
 

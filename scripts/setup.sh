@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what vnetctl, its lab and its tests need on a Debian machine, idempotently:
+# system packages (as root), the project in .venv, ansible-core in .venv-ansible.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ $(id -u) -ne 0 ]]; then
+    echo "setup.sh: run as root (the lab creates network namespaces)" >&2
+    exit 1
+fi
+
+PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-switch
+          python3 python3-venv python3-pip util-linux procps)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# ansible-core in its own virtualenv: the test that runs modules/ from an Ansible
+# library path, and the benchmarks, use it; it must not share vnetctl's environment.
+if [[ ! -x .venv-ansible/bin/ansible-playbook ]]; then
+    "$PY" -m venv .venv-ansible
+    .venv-ansible/bin/python -m pip install -q --disable-pip-version-check 'ansible-core>=2.15'
+fi

@@ -1,0 +1,127 @@
+"""`vnetctl lab up|status|down`: the lab of real SSH hosts in network namespaces."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from vnetctl.lab import lab_down, lab_status, lab_up
+from vnetctl.lab.state import MAX_HOSTS
+
+LAB_DESCRIPTION = """\
+A lab of real Linux hosts on this machine, for tests and demos. Each lab host is a
+network namespace with its own OpenSSH server and its own view of /etc, /var/lib and /run;
+eth0 is on a management bridge reachable from here, eth1 and eth2 on two segment bridges.
+Needs root. State lives in /var/tmp/vnetctl-lab/NAME/."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    lab = subparsers.add_parser(
+        "lab",
+        help="create, check or remove the local lab of SSH hosts (needs root)",
+        description=LAB_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = lab.add_subparsers(dest="lab_command", metavar="{up,status,down}", required=True)
+
+    up = commands.add_parser(
+        "up",
+        help="create the lab, or mend/resize an existing one",
+        description="Create the lab's hosts (or mend a broken one, add or remove hosts to "
+        "reach --hosts), wait until every sshd accepts connections, and write an Ansible "
+        "YAML inventory for them. Running it again on a healthy lab changes nothing.",
+    )
+    _add_name(up)
+    up.add_argument(
+        "--hosts",
+        type=int,
+        default=3,
+        metavar="N",
+        help=f"number of hosts, 1 to {MAX_HOSTS} (default: 3)",
+    )
+    up.add_argument(
+        "--inventory",
+        metavar="PATH",
+        help="where to write the inventory (default: the path used last time for this lab, "
+        "else inventory/NAME.yml in the current directory)",
+    )
+    up.add_argument(
+        "--subnet",
+        default="10.213.0.0/16",
+        help="private IPv4 management subnet: the bridge gets its first address and host i "
+        "the network address + 10 + i (default: 10.213.0.0/16, so h1 is 10.213.0.11)",
+    )
+    up.set_defaults(func=cmd_lab_up)
+
+    status = commands.add_parser(
+        "status",
+        help="show each host: namespace, sshd, port 22 (exit 1 if any is unhealthy)",
+        description="Check every host of the lab: namespace present, sshd alive, port 22 "
+        "accepting connections. Exit status 0 when all are healthy, 1 otherwise.",
+    )
+    _add_name(status)
+    status.add_argument("--format", choices=["text", "json"], default="text")
+    status.set_defaults(func=cmd_lab_status)
+
+    down = commands.add_parser(
+        "down",
+        help="remove everything the lab made",
+        description="Stop the lab's sshds and the processes in its namespaces, delete its "
+        "namespaces, links and bridges, its state directory and the inventory it wrote. "
+        "Only what the lab's state file names is touched. A missing lab is not an error.",
+    )
+    _add_name(down)
+    down.set_defaults(func=cmd_lab_down)
+
+
+def _add_name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--name", default="lab", help="lab name, 1-6 characters a-z0-9 (default: lab)"
+    )
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_lab_up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    state = lab_up(
+        name=args.name,
+        hosts=args.hosts,
+        inventory_path=args.inventory,
+        subnet=args.subnet,
+        progress=_progress,
+    )
+    first = state.hosts[0]
+    print(
+        f"lab {state.name}: {len(state.hosts)} host(s) up in {time.monotonic() - started:.1f}s\n"
+        f"  inventory: {state.inventory_path}\n"
+        f"  try: ssh -i {state.key_path} -o UserKnownHostsFile={state.known_hosts_path} "
+        f"root@{first.address}"
+    )
+    return 0
+
+
+def cmd_lab_status(args: argparse.Namespace) -> int:
+    status = lab_status(args.name)
+    if args.format == "json":
+        print(json.dumps(status.to_dict(), indent=2))
+    elif not status.exists:
+        print(f"no lab named {args.name!r}")
+    else:
+        print(f"lab {status.name}: {'healthy' if status.healthy else 'UNHEALTHY'}")
+        print(f"{'HOST':<12} {'ADDRESS':<15} {'NAMESPACE':<9} {'SSHD':<14} PORT 22")
+        for h in status.hosts:
+            namespace = "present" if h.namespace_present else "MISSING"
+            sshd = f"alive ({h.sshd_pid})" if h.sshd_alive else "dead"
+            port = "open" if h.port_open else "CLOSED"
+            print(f"{h.name:<12} {h.address:<15} {namespace:<9} {sshd:<14} {port}")
+    return 0 if status.healthy else 1
+
+
+def cmd_lab_down(args: argparse.Namespace) -> int:
+    lab_down(args.name, progress=_progress)
+    return 0

@@ -1,0 +1,40 @@
+"""The test lab: real OpenSSH hosts on one machine, one network namespace each.
+
+See DESIGN.md, "The test lab". Naming and addressing are documented in `vnetctl.lab.state`.
+"""
+
+from vnetctl.lab.lab import (
+    host_exec,
+    lab_down,
+    lab_status,
+    lab_up,
+    reset_hosts,
+    start_sshd,
+    stop_sshd,
+)
+from vnetctl.lab.proc import LabError
+from vnetctl.lab.state import (
+    LAB_ROOT,
+    HostStatus,
+    LabHost,
+    LabState,
+    LabStatus,
+    load_state,
+)
+
+__all__ = [
+    "LAB_ROOT",
+    "HostStatus",
+    "LabError",
+    "LabHost",
+    "LabState",
+    "LabStatus",
+    "host_exec",
+    "lab_down",
+    "lab_status",
+    "lab_up",
+    "load_state",
+    "reset_hosts",
+    "start_sshd",
+    "stop_sshd",
+]

@@ -1,0 +1,235 @@
+"""Bringing a lab up, checking it and taking it down, from the state recorded in lab.json."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from vnetctl.errors import InputError
+from vnetctl.lab import netns, sshd
+from vnetctl.lab.inventory_file import remove_inventory, write_inventory
+from vnetctl.lab.proc import LabError, pids_in_namespaces, terminate
+from vnetctl.lab.state import (
+    LAB_ROOT,
+    HostStatus,
+    LabHost,
+    LabState,
+    LabStatus,
+    bridge_names,
+    load_state,
+    new_host,
+    save_state,
+    state_dir,
+    validate_hosts,
+    validate_name,
+    validate_subnet,
+)
+
+Progress = Callable[[str], None]
+SSHD_START_TIMEOUT = 30.0
+REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "ssh-keygen")
+
+
+def lab_up(
+    name: str = "lab",
+    hosts: int = 3,
+    inventory_path: str | Path | None = None,
+    subnet: str = "10.213.0.0/16",
+    progress: Progress | None = None,
+) -> LabState:
+    """Create or mend the lab so it has exactly `hosts` healthy hosts; write its inventory.
+
+    Without `inventory_path`, the path recorded by an earlier `up` is kept, else
+    `inventory/{name}.yml` under the current directory is used.
+    """
+    say = progress or (lambda _message: None)
+    validate_name(name)
+    validate_hosts(hosts)
+    net = validate_subnet(subnet, hosts)
+    require_lab_environment()
+
+    state = load_state(name)
+    if state is None:
+        state = LabState(
+            name=name,
+            subnet=str(net),
+            gateway=str(net.network_address + 1),
+            state_dir=state_dir(name),
+            bridges=bridge_names(name),
+        )
+    elif state.subnet != str(net):
+        raise InputError(
+            f"lab {name!r} is up with subnet {state.subnet}; "
+            f"run `vnetctl lab down --name {name}` before changing it"
+        )
+    netns.check_subnet_free(state)
+
+    extra = [h for h in state.hosts if h.index > hosts]
+    if extra:
+        say(f"removing {len(extra)} host(s) beyond {hosts}")
+        remove_hosts(state, extra)
+        state.hosts = [h for h in state.hosts if h.index <= hosts]
+    present = {h.index for h in state.hosts}
+    state.hosts += [
+        new_host(name, i, net, state.state_dir) for i in range(1, hosts + 1) if i not in present
+    ]
+    state.hosts.sort(key=lambda h: h.index)
+    default_inventory = Path("inventory") / f"{name}.yml"
+    new_inventory = Path(inventory_path or state.inventory_path or default_inventory).absolute()
+    if state.inventory_path and state.inventory_path != new_inventory:
+        remove_inventory(state.inventory_path, name)
+    state.inventory_path = new_inventory
+    save_state(state)  # before creating anything, so `down` can undo a half-built lab
+
+    # A host whose namespace vanished keeps nothing usable: its sshd and root-side veths
+    # belong to the dead namespace. Remove them, then rebuild it like a new host.
+    namespaces = netns.existing_namespaces()
+    lost = [h for h in state.hosts if h.namespace not in namespaces]
+    if lost and len(lost) < len(state.hosts):
+        say(f"rebuilding {len(lost)} host(s) whose namespace is missing")
+    sshd.stop_sshd_processes(lost)
+    netns.remove_network([link for h in lost for link in h.root_links], [])
+
+    say(f"lab {name}: network for {hosts} host(s)")
+    netns.create_network(state)
+    netns.configure_hosts(state, say)
+
+    say(f"lab {name}: keys and sshd for {hosts} host(s)")
+    sshd.generate_keys(
+        [state.key_path, *(h.host_key_path for h in state.hosts)], comment=f"vnetctl-lab-{name}"
+    )
+    sshd.write_client_files(state)
+    changed = [h for h in state.hosts if sshd.write_sshd_config(state, h)]
+    if changed:
+        sshd.check_sshd_config(changed[0])  # all configs share one template
+    sshd.stop_sshd_processes(h for h in changed if sshd.sshd_alive(h))
+    for host in state.hosts:
+        if not sshd.sshd_alive(host):
+            host.sshd_pid = sshd.start_sshd_process(state, host)
+    save_state(state)
+    sshd.wait_for_sshds(state.hosts, timeout=SSHD_START_TIMEOUT, progress=say)
+
+    write_inventory(state)
+    return state
+
+
+def lab_down(name: str = "lab", progress: Progress | None = None) -> None:
+    """Remove exactly what the lab's state records; a lab that does not exist is a no-op."""
+    say = progress or (lambda _message: None)
+    state = load_state(name)
+    if state is None:
+        say(f"no lab named {name!r}: nothing to remove")
+        return
+    require_lab_environment()
+    say(f"lab {name}: removing {len(state.hosts)} host(s)")
+    remove_hosts(state, state.hosts)
+    netns.remove_network([], [], state.bridges)
+    if state.inventory_path:
+        remove_inventory(state.inventory_path, name)
+    # The directory is derived from the validated name, never taken from the file's content.
+    lab_dir = state_dir(name)
+    if lab_dir.parent == LAB_ROOT and (lab_dir / "lab.json").exists():
+        shutil.rmtree(lab_dir)
+    say(f"lab {name}: removed")
+
+
+def remove_hosts(state: LabState, hosts: list[LabHost]) -> None:
+    """Stop the hosts' sshds and every process left in their namespaces, delete their
+    namespaces and root-side links, and their state directories."""
+    sshd.stop_sshd_processes(hosts)
+    # Daemons started over SSH (ovsdb-server, ovs-vswitchd...) live in the host namespaces.
+    terminate(pids_in_namespaces(netns.netns_path(h.namespace) for h in hosts))
+    netns.remove_network(
+        [link for h in hosts for link in h.root_links], [h.namespace for h in hosts]
+    )
+    for host in hosts:
+        if host.dir.parent == state.state_dir / "hosts":  # never a path lab.json was edited to
+            shutil.rmtree(host.dir, ignore_errors=True)
+
+
+def lab_status(name: str = "lab") -> LabStatus:
+    state = load_state(name)
+    if state is None:
+        return LabStatus(name=name, exists=False)
+    namespaces = netns.existing_namespaces()
+    ports = sshd.ports_open([h.address for h in state.hosts])
+    return LabStatus(
+        name=name,
+        exists=True,
+        hosts=[
+            HostStatus(
+                name=h.name,
+                namespace=h.namespace,
+                address=h.address,
+                namespace_present=h.namespace in namespaces,
+                sshd_alive=sshd.sshd_alive(h),
+                sshd_pid=h.sshd_pid,
+                port_open=port_open,
+            )
+            for h, port_open in zip(state.hosts, ports, strict=True)
+        ],
+    )
+
+
+def stop_sshd(name: str, host: str) -> None:
+    """Stop one host's sshd: afterwards its address refuses SSH connections."""
+    state, lab_host = _lab_host(name, host)
+    sshd.stop_sshd_processes([lab_host])
+    save_state(state)
+
+
+def start_sshd(name: str, host: str) -> None:
+    """Start one host's sshd if it is not running, and wait until port 22 accepts."""
+    state, lab_host = _lab_host(name, host)
+    if not sshd.sshd_alive(lab_host):
+        lab_host.sshd_pid = sshd.start_sshd_process(state, lab_host)
+        save_state(state)
+    sshd.wait_for_sshds([lab_host], timeout=SSHD_START_TIMEOUT)
+
+
+def reset_hosts(name: str, hosts: list[str] | None = None) -> None:
+    """Give lab hosts back the links `lab up` made (for tests that change them): extra
+    links deleted, eth0-eth2 without master, at MTU 1500, up, without qdiscs."""
+    state = _lab_state(name)
+    for host in hosts or state.host_names:
+        netns.reset_host_links(state.host(host))
+
+
+def host_exec(
+    name: str, host: str, argv: list[str], input: str | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run argv on a lab host as its sshd sessions would: its network namespace and its
+    own /etc, /var/lib and /run. Output is captured as text."""
+    state, lab_host = _lab_host(name, host)
+    if sshd.sshd_alive(lab_host):
+        command = ["nsenter", "-t", str(lab_host.sshd_pid), "-m", "-u", "-n", "--", *argv]
+    else:
+        # no sshd to join: build the same view in a new private mount namespace
+        command = [*sshd.host_shell_argv(state, lab_host, 'exec "$@"'), "sh", *argv]
+    return subprocess.run(command, input=input, capture_output=True, text=True, check=check)
+
+
+def _lab_host(name: str, host: str) -> tuple[LabState, LabHost]:
+    state = _lab_state(name)
+    return state, state.host(host)
+
+
+def _lab_state(name: str) -> LabState:
+    state = load_state(name)
+    if state is None:
+        raise InputError(f"no lab named {name!r}; start one with `vnetctl lab up --name {name}`")
+    require_lab_environment()
+    return state
+
+
+def require_lab_environment() -> None:
+    if os.geteuid() != 0:
+        raise InputError("the lab needs root (network namespaces, mounts, sshd): run as root")
+    if not os.access(sshd.SSHD, os.X_OK):
+        raise LabError(f"{sshd.SSHD} is missing (install openssh-server)")
+    for tool in REQUIRED_TOOLS:
+        if shutil.which(tool) is None:
+            raise LabError(f"{tool} is missing (install iproute2 / util-linux / openssh-client)")

@@ -1,0 +1,267 @@
+"""What a lab is made of: names, addresses and files, and the JSON record `lab up` keeps.
+
+Naming (every name is derived from the lab name and the host index, never searched for):
+
+- lab name: 1-6 characters of [a-z0-9], so that root-side link names fit in 15 characters;
+- host `i` (1-based): inventory name `{lab}-h{i}`, network namespace `vnl-{lab}-h{i}`;
+- bridges in the root namespace: `vnl{lab}-m` (management/underlay), `vnl{lab}-s1`, `vnl{lab}-s2`;
+- root-side peer of the host's `eth{k}`: `vnl{lab}-{i}e{k}` (at most 3+6+1+3+1+1 = 15 chars;
+  the lab name holds no '-', so no two labs or hosts can produce the same name).
+
+Addresses: the management bridge gets the subnet's first address (10.213.0.1 by default) and
+host `i` gets network address + 10 + i (10.213.0.11 for h1 ... 10.213.1.8 for h254).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vnetctl.errors import InputError
+
+LAB_ROOT = Path("/var/tmp/vnetctl-lab")
+MAX_HOSTS = 254
+FIRST_HOST_OFFSET = 10
+HOST_NICS = 3  # eth0 (management), eth1 (segment s1), eth2 (segment s2)
+PRIVATE_NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+_NAME_RE = re.compile(r"[a-z0-9]{1,6}")
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.fullmatch(name or ""):
+        raise InputError(
+            f"bad lab name {name!r}: use 1 to 6 characters from a-z and 0-9 "
+            "(it is part of interface names, which Linux limits to 15 characters)"
+        )
+    return name
+
+
+def validate_subnet(subnet: str, hosts: int) -> ipaddress.IPv4Network:
+    try:
+        net = ipaddress.ip_network(subnet, strict=True)
+    except ValueError as exc:
+        raise InputError(f"bad subnet {subnet!r}: {exc}") from None
+    if not isinstance(net, ipaddress.IPv4Network) or not any(
+        net.subnet_of(private) for private in PRIVATE_NETS
+    ):
+        raise InputError(
+            f"subnet {subnet} is not inside a private IPv4 range (10/8, 172.16/12, 192.168/16)"
+        )
+    if FIRST_HOST_OFFSET + hosts >= net.num_addresses - 1:
+        raise InputError(f"subnet {subnet} is too small for {hosts} hosts")
+    return net
+
+
+def validate_hosts(hosts: int) -> int:
+    if not isinstance(hosts, int) or not 1 <= hosts <= MAX_HOSTS:
+        raise InputError(f"bad number of hosts {hosts!r}: use 1 to {MAX_HOSTS}")
+    return hosts
+
+
+def state_dir(name: str) -> Path:
+    return LAB_ROOT / validate_name(name)
+
+
+def bridge_names(lab: str) -> list[str]:
+    """Bridges indexed by NIC number: eth0 -> management, eth1 -> s1, eth2 -> s2."""
+    return [f"vnl{lab}-m", f"vnl{lab}-s1", f"vnl{lab}-s2"]
+
+
+@dataclass
+class LabHost:
+    name: str
+    index: int
+    namespace: str
+    address: str
+    root_links: list[str]  # root-side peer of eth0, eth1, eth2
+    dir: Path
+    sshd_pid: int | None = None
+
+    @property
+    def sshd_config(self) -> Path:
+        return self.dir / "sshd_config"
+
+    @property
+    def sshd_log(self) -> Path:
+        return self.dir / "sshd.log"
+
+    @property
+    def host_key_path(self) -> Path:
+        return self.dir / "ssh_host_ed25519_key"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "index": self.index,
+            "namespace": self.namespace,
+            "address": self.address,
+            "root_links": list(self.root_links),
+            "dir": str(self.dir),
+            "sshd_pid": self.sshd_pid,
+            "sshd_config": str(self.sshd_config),
+            "sshd_log": str(self.sshd_log),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabHost:
+        return cls(
+            name=data["name"],
+            index=data["index"],
+            namespace=data["namespace"],
+            address=data["address"],
+            root_links=list(data["root_links"]),
+            dir=Path(data["dir"]),
+            sshd_pid=data.get("sshd_pid"),
+        )
+
+
+def new_host(lab: str, index: int, net: ipaddress.IPv4Network, lab_dir: Path) -> LabHost:
+    name = f"{lab}-h{index}"
+    return LabHost(
+        name=name,
+        index=index,
+        namespace=f"vnl-{lab}-h{index}",
+        address=str(net.network_address + FIRST_HOST_OFFSET + index),
+        root_links=[f"vnl{lab}-{index}e{k}" for k in range(HOST_NICS)],
+        dir=lab_dir / "hosts" / name,
+    )
+
+
+@dataclass
+class LabState:
+    name: str
+    subnet: str
+    gateway: str  # the management bridge's address, without prefix length
+    state_dir: Path
+    bridges: list[str]
+    hosts: list[LabHost] = field(default_factory=list)
+    inventory_path: Path | None = None
+
+    @property
+    def prefixlen(self) -> int:
+        return ipaddress.ip_network(self.subnet).prefixlen
+
+    @property
+    def key_path(self) -> Path:
+        return self.state_dir / "id_ed25519"
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.state_dir / "known_hosts"
+
+    @property
+    def authorized_keys_path(self) -> Path:
+        return self.state_dir / "authorized_keys"
+
+    @property
+    def empty_file(self) -> Path:
+        """Bind-mounted over root's shell start-up files inside each lab host."""
+        return self.state_dir / "empty"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "lab.json"
+
+    @property
+    def host_names(self) -> list[str]:
+        return [host.name for host in self.hosts]
+
+    def host(self, name: str) -> LabHost:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        known = ", ".join(h.name for h in self.hosts) or "none"
+        raise InputError(f"lab {self.name!r} has no host {name!r} (hosts: {known})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "subnet": self.subnet,
+            "gateway": self.gateway,
+            "state_dir": str(self.state_dir),
+            "bridges": list(self.bridges),
+            "key_path": str(self.key_path),
+            "known_hosts_path": str(self.known_hosts_path),
+            "inventory_path": str(self.inventory_path) if self.inventory_path else None,
+            "hosts": [host.to_dict() for host in self.hosts],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabState:
+        inventory = data.get("inventory_path")
+        return cls(
+            name=data["name"],
+            subnet=data["subnet"],
+            gateway=data["gateway"],
+            state_dir=Path(data["state_dir"]),
+            bridges=list(data["bridges"]),
+            hosts=[LabHost.from_dict(h) for h in data["hosts"]],
+            inventory_path=Path(inventory) if inventory else None,
+        )
+
+
+def load_state(name: str) -> LabState | None:
+    path = state_dir(name) / "lab.json"
+    try:
+        return LabState.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+
+
+def save_state(state: LabState) -> None:
+    # Write then rename, so an interrupted `up` never leaves a half-written record for `down`.
+    state.state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state.state_file.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(state.to_dict(), indent=2) + "\n")
+    os.replace(tmp, state.state_file)
+
+
+@dataclass
+class HostStatus:
+    name: str
+    namespace: str
+    address: str
+    namespace_present: bool
+    sshd_alive: bool
+    sshd_pid: int | None
+    port_open: bool
+
+    @property
+    def healthy(self) -> bool:
+        return self.namespace_present and self.sshd_alive and self.port_open
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "namespace": self.namespace,
+            "address": self.address,
+            "namespace_present": self.namespace_present,
+            "sshd_alive": self.sshd_alive,
+            "sshd_pid": self.sshd_pid,
+            "port_open": self.port_open,
+            "healthy": self.healthy,
+        }
+
+
+@dataclass
+class LabStatus:
+    name: str
+    exists: bool
+    hosts: list[HostStatus] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return self.exists and bool(self.hosts) and all(h.healthy for h in self.hosts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "exists": self.exists,
+            "healthy": self.healthy,
+            "hosts": [h.to_dict() for h in self.hosts],
+        }

@@ -1,4 +1,4 @@
-"""Fixtures for tests against the lab of real SSH hosts (see DESIGN.md, "The test lab")."""
+"""Fixtures shared by the tests that run on the lab of real SSH hosts (DESIGN.md)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import sys
 
 try:  # under ansible-playbook, module_utils/vnet_host.py travels with the module
-    from ansible.module_utils.vnet_host import ansible_main
+    from ansible.module_utils import vnet_host as host
 except ImportError:  # vnetctl's runner preloads vnet_host
-    from vnet_host import ansible_main
+    import vnet_host as host
 
 ARGUMENT_SPEC = {}
 
@@ -26,4 +26,4 @@ def run(params, check, facts):
 
 
 if __name__ == "__main__":
-    ansible_main(sys.modules[__name__])
+    host.ansible_main(sys.modules[__name__])

@@ -11,15 +11,9 @@ from __future__ import annotations
 import sys
 
 try:  # under ansible-playbook, module_utils/vnet_host.py travels with the module
-    from ansible.module_utils.vnet_host import (
-        ModuleError,
-        ansible_main,
-        check_mtu_range,
-        merge_desired,
-        mtu_steps,
-    )
+    from ansible.module_utils import vnet_host as host
 except ImportError:  # vnetctl's runner preloads vnet_host
-    from vnet_host import ModuleError, ansible_main, check_mtu_range, merge_desired, mtu_steps
+    import vnet_host as host
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
@@ -32,7 +26,7 @@ def read(params, facts):
     name = params["name"]
     link = facts.link(name)
     if link is None:
-        raise ModuleError("interface %s does not exist on this host" % name)
+        raise host.ModuleError("interface %s does not exist on this host" % name)
     return {
         "name": name,
         "mtu": link["mtu"],
@@ -41,10 +35,10 @@ def read(params, facts):
 
 
 def desired(params, current, facts):
-    want = merge_desired(current, params)
+    want = host.merge_desired(current, params)
     name, mtu = want["name"], want["mtu"]
     if mtu != current["mtu"]:
-        check_mtu_range(name, mtu, facts)
+        host.check_mtu_range(name, mtu, facts)
         _check_bridge_consistency(name, mtu, facts)
     return want
 
@@ -53,13 +47,13 @@ def _check_bridge_consistency(name, mtu, facts):
     master = (facts.link(name) or {}).get("master")
     if master and facts.kind(master) == "bridge" and mtu < facts.link(master)["mtu"]:
         upper_mtu = facts.link(master)["mtu"]
-        raise ModuleError(
+        raise host.ModuleError(
             "%s is a port of bridge %s (mtu %d): lowering it to %d would leave the bridge "
             "above its port; lower %s first" % (name, master, upper_mtu, mtu, master)
         )
     for port in facts.ports_of(name):
         if facts.link(port)["mtu"] < mtu:
-            raise ModuleError(
+            raise host.ModuleError(
                 "bridge %s cannot carry mtu %d: its port %s has mtu %d; raise the ports first"
                 % (name, mtu, port, facts.link(port)["mtu"])
             )
@@ -67,11 +61,11 @@ def _check_bridge_consistency(name, mtu, facts):
 
 def steps(current, desired, facts):
     name = desired["name"]
-    out = mtu_steps({name: desired["mtu"]}, facts) if desired["mtu"] != current["mtu"] else []
+    out = host.mtu_steps({name: desired["mtu"]}, facts) if desired["mtu"] != current["mtu"] else []
     if desired["admin_state"] != current["admin_state"]:
         out.append(("ip", "link set dev %s %s" % (name, desired["admin_state"])))
     return out
 
 
 if __name__ == "__main__":
-    ansible_main(sys.modules[__name__])
+    host.ansible_main(sys.modules[__name__])

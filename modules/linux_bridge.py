@@ -11,15 +11,9 @@ from __future__ import annotations
 import sys
 
 try:  # under ansible-playbook, module_utils/vnet_host.py travels with the module
-    from ansible.module_utils.vnet_host import (
-        ModuleError,
-        ansible_main,
-        check_mtu_range,
-        merge_desired,
-        mtu_steps,
-    )
+    from ansible.module_utils import vnet_host as host
 except ImportError:  # vnetctl's runner preloads vnet_host
-    from vnet_host import ModuleError, ansible_main, check_mtu_range, merge_desired, mtu_steps
+    import vnet_host as host
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
@@ -51,7 +45,7 @@ def read(params, facts):
     if link is None:
         return {"name": name, "state": "absent"}
     if facts.kind(name) != "bridge":
-        raise ModuleError("%s exists but is a %s, not a bridge" % (name, facts.kind(name)))
+        raise host.ModuleError("%s exists but is a %s, not a bridge" % (name, facts.kind(name)))
     info = link["linkinfo"]["info_data"]
     ports = facts.ports_of(name)
     current = {
@@ -81,14 +75,14 @@ def desired(params, current, facts):
     _check_stp_values(params)
     if current["state"] == "absent":
         base = {"name": name, "state": "present", "ports": []}
-        want = merge_desired(base, params)
+        want = host.merge_desired(base, params)
     else:
-        want = merge_desired(current, params)
+        want = host.merge_desired(current, params)
     if params.get("mtu") is not None:
         mtu = params["mtu"]
-        check_mtu_range(name, mtu, facts)
+        host.check_mtu_range(name, mtu, facts)
         for port in want["ports"]:
-            check_mtu_range(port, mtu, facts)
+            host.check_mtu_range(port, mtu, facts)
         want["ports_mtu"] = {p: mtu for p in want["ports"]}
     return want
 
@@ -97,12 +91,14 @@ def _check_ports(name, ports, facts):
     for port in ports:
         link = facts.link(port)
         if link is None:
-            raise ModuleError("port %s of bridge %s does not exist on this host" % (port, name))
+            msg = "port %s of bridge %s does not exist on this host" % (port, name)
+            raise host.ModuleError(msg)
         master = link.get("master")
         if master and master != name:
-            raise ModuleError("%s is already a port of %s; remove it there first" % (port, master))
+            msg = "%s is already a port of %s; remove it there first" % (port, master)
+            raise host.ModuleError(msg)
         if port == name:
-            raise ModuleError("bridge %s cannot be its own port" % name)
+            raise host.ModuleError("bridge %s cannot be its own port" % name)
 
 
 # the kernel's accepted ranges (net/bridge/br_stp_if.c), checked before anything changes;
@@ -115,7 +111,7 @@ def _check_stp_values(params):
     for field, (low, high) in ranges.items():
         value = params.get(field)
         if value is not None and not low <= value <= high:
-            raise ModuleError("%s %s is outside %s..%s" % (field, value, low, high))
+            raise host.ModuleError("%s %s is outside %s..%s" % (field, value, low, high))
 
 
 def _bridge_options(current, desired):
@@ -152,7 +148,7 @@ def steps(current, desired, facts):
     mtus = dict(desired.get("ports_mtu", {}))
     if desired.get("mtu") is not None:
         mtus[name] = desired["mtu"]
-    out += mtu_steps(mtus, facts, planned_ports={name: desired["ports"]})
+    out += host.mtu_steps(mtus, facts, planned_ports={name: desired["ports"]})
     for port in new_ports:
         out.append(("ip", "link set dev %s master %s" % (port, name)))
         if not facts.admin_up(port):
@@ -166,4 +162,4 @@ def steps(current, desired, facts):
 
 
 if __name__ == "__main__":
-    ansible_main(sys.modules[__name__])
+    host.ansible_main(sys.modules[__name__])

@@ -26,6 +26,25 @@ def play(name, hosts, n_tasks):
     )
 
 
+def specs_for(hosts):
+    """Connection specs as the inventory would give them (only what the runner reads)."""
+    return {
+        h: SimpleNamespace(
+            address=h,
+            port=None,
+            user=None,
+            key_file=None,
+            known_hosts=None,
+            connect_timeout=1,
+            transport=None,
+            python="python3",
+            become=False,
+            become_user="root",
+        )
+        for h in hosts
+    }
+
+
 class FakeConnection:
     def __init__(self, host, behaviour, log):
         self.host, self.behaviour, self.log = host, behaviour, log
@@ -83,21 +102,7 @@ class Recorder:
 
 def run(plans, behaviours, forks=50):
     hosts = {h for p in plans for h in p.hosts}
-    specs = {
-        h: SimpleNamespace(
-            address=h,
-            port=None,
-            user=None,
-            key_file=None,
-            known_hosts=None,
-            connect_timeout=1,
-            transport=None,
-            python="/usr/bin/python3",
-            become=False,
-            become_user="root",
-        )
-        for h in hosts
-    }
+    specs = specs_for(hosts)
     log, events = [], Recorder()
     options = RunOptions(forks=forks)
     pool = ConnectionPool(specs, options, transports={"asyncssh": FakeTransport(behaviours, log)})
@@ -161,21 +166,7 @@ def test_forks_bounds_hosts_in_flight():
             return Counting(target.name, "ok", self.log)
 
     hosts = [f"h{i}" for i in range(12)]
-    specs = {
-        h: SimpleNamespace(
-            address=h,
-            port=None,
-            user=None,
-            key_file=None,
-            known_hosts=None,
-            connect_timeout=1,
-            transport=None,
-            python="python3",
-            become=False,
-            become_user="root",
-        )
-        for h in hosts
-    }
+    specs = specs_for(hosts)
     options = RunOptions(forks=3)
     pool = ConnectionPool(specs, options, transports={"asyncssh": CountingTransport({}, [])})
     asyncio.run(Runner(Catalog(), specs, options, Recorder(), pool).run([play("a", hosts, 2)]))

@@ -6,14 +6,7 @@ from collections.abc import AsyncIterator
 
 import asyncssh
 
-from vnetctl.transport.base import (
-    AuthFailed,
-    HostKeyRefused,
-    RemoteFailure,
-    Target,
-    TransportOptions,
-    Unreachable,
-)
+from vnetctl.transport import base
 from vnetctl.transport.known_hosts import known_hosts_path, record_host_key
 from vnetctl.transport.retry import with_retries
 
@@ -21,7 +14,7 @@ from vnetctl.transport.retry import with_retries
 class _AcceptNewClient(asyncssh.SSHClient):
     """Called only for keys known_hosts does not trust: accept when the host is new."""
 
-    def __init__(self, target: Target, host_is_known: bool):
+    def __init__(self, target: base.Target, host_is_known: bool):
         self._target = target
         self._host_is_known = host_is_known
 
@@ -29,13 +22,15 @@ class _AcceptNewClient(asyncssh.SSHClient):
         if self._host_is_known:
             return False  # a changed key is refused, never replaced
         record_host_key(
-            known_hosts_path(self._target), self._target.address, self._target.port,
+            known_hosts_path(self._target),
+            self._target.address,
+            self._target.port,
             key.export_public_key().decode(),
         )
         return True
 
 
-def _host_is_known(target: Target) -> bool:
+def _host_is_known(target: base.Target) -> bool:
     path = known_hosts_path(target)
     if not path.exists():
         return False
@@ -55,7 +50,7 @@ class AsyncsshConnection:
             yield line
         completed = await process.wait()
         if completed.exit_status != 0:
-            raise RemoteFailure(completed.exit_status, await process.stderr.read())
+            raise base.RemoteFailure(completed.exit_status, await process.stderr.read())
 
     async def close(self) -> None:
         self._conn.close()
@@ -65,7 +60,9 @@ class AsyncsshConnection:
 class AsyncsshTransport:
     name = "asyncssh"
 
-    async def connect(self, target: Target, options: TransportOptions) -> AsyncsshConnection:
+    async def connect(
+        self, target: base.Target, options: base.TransportOptions
+    ) -> AsyncsshConnection:
         kwargs: dict = {
             "connect_timeout": target.connect_timeout,
             "known_hosts": str(known_hosts_path(target)),
@@ -86,14 +83,14 @@ class AsyncsshTransport:
         try:
             return AsyncsshConnection(await with_retries(attempt, options.retries))
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyRefused(
+            raise base.HostKeyRefused(
                 f"host key verification failed for {target.address}: {exc.reason} "
                 "(use --accept-new-host-keys for hosts not yet in known_hosts)"
             ) from None
         except asyncssh.PermissionDenied as exc:
-            raise AuthFailed(f"authentication failed: {exc.reason}") from None
+            raise base.AuthFailed(f"authentication failed: {exc.reason}") from None
         except (OSError, asyncssh.Error) as exc:
-            raise Unreachable(_describe(exc)) from None
+            raise base.Unreachable(_describe(exc)) from None
 
 
 def _describe(exc: BaseException) -> str:

@@ -12,14 +12,7 @@ from collections.abc import AsyncIterator
 
 import paramiko
 
-from vnetctl.transport.base import (
-    AuthFailed,
-    HostKeyRefused,
-    RemoteFailure,
-    Target,
-    TransportOptions,
-    Unreachable,
-)
+from vnetctl.transport import base
 from vnetctl.transport.known_hosts import host_pattern, known_hosts_path, record_host_key
 from vnetctl.transport.retry import with_retries
 
@@ -29,16 +22,17 @@ SSH_CONFIG = os.path.expanduser("~/.ssh/config")
 class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
     """Only reached for hosts with no known_hosts entry (a mismatch raises earlier)."""
 
-    def __init__(self, target: Target):
+    def __init__(self, target: base.Target):
         self._target = target
 
     def missing_host_key(self, client, hostname, key) -> None:
         line = f"{key.get_name()} {key.get_base64()}"
-        record_host_key(known_hosts_path(self._target), self._target.address,
-                        self._target.port, line)
+        record_host_key(
+            known_hosts_path(self._target), self._target.address, self._target.port, line
+        )
 
 
-def _resolve(target: Target) -> dict:
+def _resolve(target: base.Target) -> dict:
     """~/.ssh/config fills what the inventory left unset, as ssh(1) would."""
     config = {}
     if os.path.exists(SSH_CONFIG):
@@ -67,7 +61,7 @@ class ParamikoConnection:
             yield line
         status = await asyncio.to_thread(channel.recv_exit_status)
         if status != 0:
-            raise RemoteFailure(status, channel.makefile_stderr("r").read().decode())
+            raise base.RemoteFailure(status, channel.makefile_stderr("r").read().decode())
 
     def _open(self, command: str, stdin: str) -> paramiko.Channel:
         channel = self._client.get_transport().open_session()
@@ -83,7 +77,9 @@ class ParamikoConnection:
 class ParamikoTransport:
     name = "paramiko"
 
-    async def connect(self, target: Target, options: TransportOptions) -> ParamikoConnection:
+    async def connect(
+        self, target: base.Target, options: base.TransportOptions
+    ) -> ParamikoConnection:
         def attempt_sync() -> paramiko.SSHClient:
             client = paramiko.SSHClient()
             path = known_hosts_path(target)
@@ -106,18 +102,18 @@ class ParamikoTransport:
         try:
             return ParamikoConnection(await with_retries(attempt, options.retries))
         except paramiko.BadHostKeyException:
-            raise HostKeyRefused(
+            raise base.HostKeyRefused(
                 f"host key verification failed for {target.address}: the key does not "
                 f"match the entry for {host_pattern(target.address, target.port)}"
             ) from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
-                raise HostKeyRefused(
+                raise base.HostKeyRefused(
                     f"host key verification failed for {target.address}: host not in "
                     f"{known_hosts_path(target)} (use --accept-new-host-keys)"
                 ) from None
             if isinstance(exc, paramiko.AuthenticationException):
-                raise AuthFailed(f"authentication failed: {exc}") from None
-            raise Unreachable(str(exc)) from None
+                raise base.AuthFailed(f"authentication failed: {exc}") from None
+            raise base.Unreachable(str(exc)) from None
         except (TimeoutError, OSError) as exc:
-            raise Unreachable(str(exc) or type(exc).__name__) from None
+            raise base.Unreachable(str(exc) or type(exc).__name__) from None

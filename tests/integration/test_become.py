@@ -1,0 +1,64 @@
+"""A non-root SSH user: without become the kernel refuses, with become (sudo) it works.
+
+The user exists only on one lab host: useradd and sudoers write to that host's own /etc
+(an overlay in its private mount namespace)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vnetctl.cli.main import main
+from vnetctl.lab import host_exec
+
+pytestmark = pytest.mark.lab
+
+SITE = str(Path(__file__).parents[2] / "playbooks" / "site.yml")
+
+
+@pytest.fixture
+def ops_user(lab3, fresh_hosts):
+    host = lab3.host_names[0]
+    steps = [
+        ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh",
+         "ops"],
+        ["usermod", "-p", "*", "ops"],  # not locked: sshd without PAM refuses locked users
+        ["sh", "-c", "echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/vnetctl-ops && "
+         "chmod 0440 /etc/sudoers.d/vnetctl-ops"],
+    ]
+    for argv in steps:
+        run = host_exec(lab3.name, host, argv)
+        assert run.returncode == 0, run.stderr
+    yield host
+    host_exec(lab3.name, host, ["rm", "-f", "/etc/sudoers.d/vnetctl-ops"])
+    host_exec(lab3.name, host, ["userdel", "ops"])
+
+
+def inventory_as_ops(lab3, tmp_path, become: bool) -> str:
+    doc = yaml.safe_load(Path(lab3.inventory_path).read_text())
+    doc["all"]["vars"].update(ansible_user="ops", ansible_become=become)
+    path = tmp_path / f"ops-{become}.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def run_json(capsys, *argv):
+    code = main(["run", *argv, "--format", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_non_root_user_needs_become(lab3, ops_user, capsys, tmp_path):
+    code, doc = run_json(capsys, SITE, "-i", inventory_as_ops(lab3, tmp_path, False),
+                         "--limit", ops_user)
+    assert code == 2
+    assert "Operation not permitted" in doc["results"][0]["msg"]
+
+    code, doc = run_json(capsys, SITE, "-i", inventory_as_ops(lab3, tmp_path, True),
+                         "--limit", ops_user)
+    assert code == 0, doc
+    assert doc["stats"][ops_user]["changed"] == 2
+    who = host_exec(lab3.name, ops_user, ["ip", "-j", "link", "show", "br-vm"])
+    assert json.loads(who.stdout)[0]["mtu"] == 9000

@@ -43,7 +43,10 @@ def read(params, facts):
     name = params["name"]
     link = facts.link(name)
     if link is None:
-        return {"name": name, "state": "absent"}
+        absent = {"name": name, "state": "absent"}
+        if params.get("mtu") is not None:  # so a rollback restores the ports it raised
+            absent["ports_mtu"] = _ports_mtu(params.get("ports") or [], facts)
+        return absent
     if facts.kind(name) != "bridge":
         raise host.ModuleError("%s exists but is a %s, not a bridge" % (name, facts.kind(name)))
     info = link["linkinfo"]["info_data"]
@@ -61,10 +64,12 @@ def read(params, facts):
         current[field] = _timer(info.get(field, 0), params.get(field))
     if params.get("mtu") is not None:
         watched = params["ports"] if params.get("ports") is not None else ports
-        current["ports_mtu"] = {
-            p: facts.link(p)["mtu"] for p in watched if facts.link(p) is not None
-        }
+        current["ports_mtu"] = _ports_mtu(watched, facts)
     return current
+
+
+def _ports_mtu(ports, facts):
+    return {p: facts.link(p)["mtu"] for p in ports if facts.link(p) is not None}
 
 
 def desired(params, current, facts):
@@ -134,7 +139,9 @@ def _bridge_options(current, desired):
 def steps(current, desired, facts):
     name = desired["name"]
     if desired["state"] == "absent":
-        return [("ip", "link del dev %s" % name)] if current["state"] == "present" else []
+        out = [("ip", "link del dev %s" % name)] if current["state"] == "present" else []
+        # set only when rolling back a creation: give the ports their MTU back
+        return out + host.mtu_steps(desired.get("ports_mtu", {}), facts)
     out = []
     creating = current["state"] == "absent"
     options = _bridge_options({} if creating else current, desired)

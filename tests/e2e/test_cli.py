@@ -16,8 +16,14 @@ SITE = str(ROOT / "playbooks" / "site.yml")
 
 def vnetctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, COLUMNS="120", NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "vnetctl", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "vnetctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def test_help_teaches_commands_examples_and_exit_codes():
@@ -25,8 +31,16 @@ def test_help_teaches_commands_examples_and_exit_codes():
     for word in ("run", "facts", "lab", "exit codes", "3  at least one host was unreachable"):
         assert word in out
     run_help = vnetctl("run", "--help").stdout
-    for word in ("--check", "--diff", "--limit", "--tags", "-e", "--forks", "--format",
-                 "examples:"):
+    for word in (
+        "--check",
+        "--diff",
+        "--limit",
+        "--tags",
+        "-e",
+        "--forks",
+        "--format",
+        "examples:",
+    ):
         assert word in run_help
 
 
@@ -59,10 +73,11 @@ def test_run_text_output_recap_and_idempotent_second_run(lab3, fresh_hosts):
 @pytest.mark.lab
 def test_failed_task_exits_2_and_names_host_and_reason(lab3, fresh_hosts, tmp_path):
     book = tmp_path / "bad.yml"
-    book.write_text("- hosts: all\n  tasks:\n    - link: {name: eth9, mtu: 1500}\n"
-                    "    - link: {name: eth2, mtu: 9000}\n")
-    run = vnetctl("run", str(book), "-i", str(lab3.inventory_path), "--limit",
-                  lab3.host_names[0])
+    book.write_text(
+        "- hosts: all\n  tasks:\n    - link: {name: eth9, mtu: 1500}\n"
+        "    - link: {name: eth2, mtu: 9000}\n"
+    )
+    run = vnetctl("run", str(book), "-i", str(lab3.inventory_path), "--limit", lab3.host_names[0])
     assert run.returncode == 2
     assert "interface eth9 does not exist on this host" in run.stdout
     assert "skipped" in run.stdout

@@ -35,7 +35,11 @@ def ansible_playbook(lab, *args: str) -> subprocess.CompletedProcess:
     )
     return subprocess.run(
         [str(ANSIBLE), "-i", str(lab.inventory_path), "--limit", lab.host_names[0], *args],
-        env=env, capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
 
 
@@ -59,8 +63,10 @@ def test_site_playbook_runs_unchanged_under_ansible(lab3, fresh_hosts):
     assert recap(second.stdout) | {"ok": 2} == recap(second.stdout)
     assert recap(second.stdout)["changed"] == 0
 
-    links = {link["ifname"]: link for link in
-             json.loads(host_exec(lab3.name, host, ["ip", "-j", "link"]).stdout)}
+    links = {
+        link["ifname"]: link
+        for link in json.loads(host_exec(lab3.name, host, ["ip", "-j", "link"]).stdout)
+    }
     assert links["eth1"]["master"] == "br-vm" and links["br-vm"]["mtu"] == 9000
 
 

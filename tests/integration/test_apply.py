@@ -117,8 +117,9 @@ def test_unknown_host_accepted_and_recorded_only_when_asked(lab3, fresh_hosts, c
     )
     code, doc = vnetctl_json(capsys, SITE, "-i", str(inventory), "--limit", h1.name)
     assert code == 3 and "host key verification failed" in doc["unreachable"][h1.name]
-    code, _ = vnetctl_json(capsys, SITE, "-i", str(inventory), "--limit", h1.name,
-                           "--accept-new-host-keys")
+    code, _ = vnetctl_json(
+        capsys, SITE, "-i", str(inventory), "--limit", h1.name, "--accept-new-host-keys"
+    )
     assert code == 0
     assert empty.read_text().startswith(h1.address + " ssh-ed25519 ")
 

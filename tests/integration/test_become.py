@@ -23,11 +23,14 @@ SITE = str(Path(__file__).parents[2] / "playbooks" / "site.yml")
 def ops_user(lab3, fresh_hosts):
     host = lab3.host_names[0]
     steps = [
-        ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh",
-         "ops"],
+        ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", "ops"],
         ["usermod", "-p", "*", "ops"],  # not locked: sshd without PAM refuses locked users
-        ["sh", "-c", "echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/vnetctl-ops && "
-         "chmod 0440 /etc/sudoers.d/vnetctl-ops"],
+        [
+            "sh",
+            "-c",
+            "echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/vnetctl-ops && "
+            "chmod 0440 /etc/sudoers.d/vnetctl-ops",
+        ],
     ]
     for argv in steps:
         run = host_exec(lab3.name, host, argv)
@@ -51,13 +54,15 @@ def run_json(capsys, *argv):
 
 
 def test_non_root_user_needs_become(lab3, ops_user, capsys, tmp_path):
-    code, doc = run_json(capsys, SITE, "-i", inventory_as_ops(lab3, tmp_path, False),
-                         "--limit", ops_user)
+    code, doc = run_json(
+        capsys, SITE, "-i", inventory_as_ops(lab3, tmp_path, False), "--limit", ops_user
+    )
     assert code == 2
     assert "Operation not permitted" in doc["results"][0]["msg"]
 
-    code, doc = run_json(capsys, SITE, "-i", inventory_as_ops(lab3, tmp_path, True),
-                         "--limit", ops_user)
+    code, doc = run_json(
+        capsys, SITE, "-i", inventory_as_ops(lab3, tmp_path, True), "--limit", ops_user
+    )
     assert code == 0, doc
     assert doc["stats"][ops_user]["changed"] == 2
     who = host_exec(lab3.name, ops_user, ["ip", "-j", "link", "show", "br-vm"])

@@ -20,7 +20,7 @@ def task(index, module="link"):
 
 def play(name, hosts, n_tasks):
     return SimpleNamespace(
-        play=SimpleNamespace(name=name),
+        play=SimpleNamespace(display_name=name),
         hosts=hosts,
         tasks={h: [task(i) for i in range(n_tasks)] for h in hosts},
     )

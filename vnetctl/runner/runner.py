@@ -113,7 +113,7 @@ class Runner:
             for plan in plans:
                 hosts = [h for h in plan.hosts if h not in self._out and plan.tasks.get(h)]
                 count = max((len(plan.tasks[h]) for h in hosts), default=0)
-                self.events.play_started(plan.play.name, hosts, count)
+                self.events.play_started(plan.play.display_name, hosts, count)
                 await asyncio.gather(*(self._guarded(limit, plan, h) for h in hosts))
         finally:
             await self.pool.close_all()
@@ -125,7 +125,7 @@ class Runner:
 
     async def _run_host(self, plan, host: str) -> None:
         tasks = plan.tasks[host]
-        play = plan.play.name
+        play = plan.play.display_name
         spec = self.specs[host]
         pending = {t.index: t for t in tasks}
         try:

@@ -30,6 +30,12 @@ class _AcceptNewClient(asyncssh.SSHClient):
         return True
 
 
+def _known_hosts(target: base.Target) -> str | asyncssh.SSHKnownHosts:
+    """A missing file means no host is known yet (as ssh(1) treats it), not an error."""
+    path = known_hosts_path(target)
+    return str(path) if path.exists() else asyncssh.import_known_hosts("")
+
+
 def _host_is_known(target: base.Target) -> bool:
     path = known_hosts_path(target)
     if not path.exists():
@@ -65,7 +71,7 @@ class AsyncsshTransport:
     ) -> AsyncsshConnection:
         kwargs: dict = {
             "connect_timeout": target.connect_timeout,
-            "known_hosts": str(known_hosts_path(target)),
+            "known_hosts": _known_hosts(target),
         }
         if target.port:
             kwargs["port"] = target.port

@@ -16,8 +16,6 @@ from vnetctl.transport import base
 from vnetctl.transport.known_hosts import host_pattern, known_hosts_path, record_host_key
 from vnetctl.transport.retry import with_retries
 
-SSH_CONFIG = os.path.expanduser("~/.ssh/config")
-
 
 class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
     """Only reached for hosts with no known_hosts entry (a mismatch raises earlier)."""
@@ -35,8 +33,9 @@ class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
 def _resolve(target: base.Target) -> dict:
     """~/.ssh/config fills what the inventory left unset, as ssh(1) would."""
     config = {}
-    if os.path.exists(SSH_CONFIG):
-        config = paramiko.SSHConfig.from_path(SSH_CONFIG).lookup(target.address)
+    path = os.path.expanduser("~/.ssh/config")  # at call time: HOME may differ per run
+    if os.path.exists(path):
+        config = paramiko.SSHConfig.from_path(path).lookup(target.address)
     key_files = [target.key_file] if target.key_file else config.get("identityfile") or None
     return {
         "hostname": config.get("hostname", target.address),

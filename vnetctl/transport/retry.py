@@ -29,7 +29,7 @@ def is_transient(exc: BaseException) -> bool:
 async def with_retries(connect: Callable[[], Awaitable[T]], retries: int) -> T:
     retrying = tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(retries + 1),
-        wait=tenacity.wait_exponential_jitter(initial=0.5, max=4.0, jitter=0.25),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=4.0, jitter=0.25),
         retry=tenacity.retry_if_exception(is_transient),
         reraise=True,
     )

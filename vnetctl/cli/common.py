@@ -1,0 +1,83 @@
+"""Options shared by the commands that talk to hosts, and the glue that runs them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+
+from vnetctl.catalog import Catalog
+from vnetctl.inventory.connection import ConnectionSpec
+from vnetctl.inventory.loader import Inventory, load_inventory
+from vnetctl.runner.results import RunResult
+from vnetctl.runner.runner import TRANSPORTS, Events, Runner, RunOptions
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hosts and connections")
+    group.add_argument(
+        "-i",
+        "--inventory",
+        required=True,
+        metavar="FILE",
+        help="Ansible-style YAML inventory (group_vars/, host_vars/ beside it)",
+    )
+    group.add_argument(
+        "-l",
+        "--limit",
+        metavar="PATTERN",
+        help="only these hosts: names, groups, globs, a,b unions, !exclusions",
+    )
+    group.add_argument(
+        "-f",
+        "--forks",
+        type=int,
+        default=50,
+        metavar="N",
+        help="hosts worked on at once (default 50)",
+    )
+    group.add_argument(
+        "--transport",
+        choices=sorted(TRANSPORTS),
+        default="asyncssh",
+        help="SSH library (default asyncssh); a host's vnetctl_transport wins",
+    )
+    group.add_argument(
+        "--accept-new-host-keys",
+        action="store_true",
+        help="trust and record keys of hosts not yet in known_hosts "
+        "(a changed key is always refused)",
+    )
+    group.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="extra connection attempts on refused/timeout/reset (default 2)",
+    )
+
+
+def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
+    return RunOptions(
+        check=check,
+        forks=args.forks,
+        transport=args.transport,
+        accept_new_host_keys=args.accept_new_host_keys,
+        retries=args.retries,
+    )
+
+
+def open_inventory(args: argparse.Namespace) -> Inventory:
+    return load_inventory(args.inventory)
+
+
+def connection_specs(inventory: Inventory, hosts: Sequence[str]) -> dict[str, ConnectionSpec]:
+    return {h: ConnectionSpec.from_host(inventory.hosts[h]) for h in hosts}
+
+
+def execute(
+    plans: Sequence, inventory: Inventory, options: RunOptions, events: Events, catalog: Catalog
+) -> RunResult:
+    hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
+    runner = Runner(catalog, connection_specs(inventory, hosts), options, events)
+    return asyncio.run(runner.run(plans))

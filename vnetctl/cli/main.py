@@ -1,0 +1,60 @@
+"""`vnetctl` command line: parse, dispatch, turn known errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vnetctl import __version__
+from vnetctl.cli import facts_cmd, lab_cmd, run_cmd
+from vnetctl.errors import VnetctlError
+from vnetctl.runner.results import ExitCode
+
+DESCRIPTION = """\
+Configure the virtual networking of KVM hosts over SSH, agentless:
+Linux bridges, MTU, and more, from Ansible-style inventories and playbooks.
+
+  vnetctl lab up --hosts 3                         # a fleet of real lab hosts on this machine
+  vnetctl run playbooks/site.yml -i inventory/lab.yml
+  vnetctl run playbooks/site.yml -i inventory/lab.yml --check --diff
+  vnetctl facts -i inventory/lab.yml --limit lab-h1
+"""
+
+EXIT_CODES = """\
+exit codes:
+  0  success (or, with --check, nothing failed)
+  1  bad input: inventory, playbook, variables or options (file:line in the message)
+  2  a task failed on at least one host
+  3  at least one host was unreachable (takes precedence over 2)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vnetctl",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vnetctl {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    run_cmd.add_parser(commands)
+    facts_cmd.add_parser(commands)
+    lab_cmd.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except VnetctlError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

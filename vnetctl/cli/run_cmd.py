@@ -1,0 +1,110 @@
+"""`vnetctl run`: apply a playbook (or, with --check, say what would change)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vnetctl.catalog import Catalog
+from vnetctl.cli.common import add_target_options, execute, open_inventory, run_options
+from vnetctl.output import json_report
+from vnetctl.output.console import ConsoleReporter, SilentReporter
+from vnetctl.playbook.extra_vars import parse_extra_vars
+from vnetctl.playbook.loader import load_playbook
+from vnetctl.playbook.render import plan_playbook
+
+HELP = """\
+Apply PLAYBOOK to the hosts of INVENTORY. Every task is rendered and validated for every
+host before any host is touched. Each host gets one SSH connection and, per play, one
+python3 process that runs the play's tasks in order and streams the results back.
+
+examples:
+  vnetctl run playbooks/site.yml -i inventory/lab.yml
+  vnetctl run playbooks/site.yml -i inventory/lab.yml --check --diff --limit 'lab-h*,!lab-h3'
+  vnetctl run playbooks/site.yml -i inventory/lab.yml -e vm_mtu=1500 -e @overrides.yml
+"""
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="apply a playbook",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("playbook", metavar="PLAYBOOK")
+    add_target_options(parser)
+    parser.add_argument(
+        "-C",
+        "--check",
+        action="store_true",
+        help="gather and plan only: report what would change, change nothing",
+    )
+    parser.add_argument(
+        "-D",
+        "--diff",
+        action="store_true",
+        help="show each changed field: current value and declared value",
+    )
+    parser.add_argument(
+        "-t",
+        "--tags",
+        action="append",
+        default=[],
+        metavar="TAGS",
+        help="only tasks with these tags (comma-separated, repeatable)",
+    )
+    parser.add_argument(
+        "--skip-tags",
+        action="append",
+        default=[],
+        metavar="TAGS",
+        help="leave out tasks with these tags",
+    )
+    parser.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VARS",
+        help="key=value pairs, @file.yml, or a YAML/JSON mapping (highest precedence)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text for people (default), json: one document on stdout",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print every result line, even on large fleets"
+    )
+    parser.set_defaults(func=run)
+
+
+def _split(values: list[str]) -> list[str] | None:
+    items = [t.strip() for v in values for t in v.split(",") if t.strip()]
+    return items or None
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = Catalog()
+    inventory = open_inventory(args)
+    plans = plan_playbook(
+        load_playbook(args.playbook, catalog),
+        inventory,
+        catalog,
+        limit=args.limit,
+        tags=_split(args.tags),
+        skip_tags=_split(args.skip_tags),
+        extra_vars=parse_extra_vars(args.extra_vars),
+    )
+    options = run_options(args, check=args.check)
+    if args.format == "json":
+        outcome = execute(plans, inventory, options, SilentReporter(), catalog)
+        doc = json_report.run_document(outcome, playbook=args.playbook, check=args.check)
+        sys.stdout.write(json_report.dumps(doc) + "\n")
+        return outcome.exit_code()
+    reporter = ConsoleReporter(show_diff=args.diff, verbose=args.verbose)
+    outcome = execute(plans, inventory, options, reporter, catalog)
+    reporter.recap(outcome, check=args.check)
+    return outcome.exit_code()

@@ -1,0 +1,209 @@
+"""How to reach a host: its connection variables, read from the inventory, checked.
+
+Each setting is the first variable of its list that the host has (vnetctl's own names
+first, then Ansible's), so an Ansible inventory works as it is:
+
+- address: vnetctl_host, ansible_host, ansible_ssh_host; default: the host's name
+- port: vnetctl_port, ansible_port, ansible_ssh_port; default None (ssh config, else 22)
+- user: vnetctl_user, ansible_user, ansible_ssh_user; default None (ssh config)
+- key_file: vnetctl_private_key_file, ansible_ssh_private_key_file,
+  ansible_private_key_file; default None
+- python: vnetctl_python_interpreter, ansible_python_interpreter; default /usr/bin/python3
+- known_hosts: vnetctl_known_hosts; default None (~/.ssh/known_hosts)
+- transport: vnetctl_transport, asyncssh or paramiko; default None (the --transport option)
+- become: vnetctl_become, ansible_become; default false (sudo when true)
+- become_user: vnetctl_become_user, ansible_become_user; default root
+- connect_timeout: vnetctl_connect_timeout, ansible_timeout; default 10 (seconds)
+- password: vnetctl_password, ansible_password, ansible_ssh_pass, ansible_ssh_password
+- become_password: vnetctl_become_password, ansible_become_password, ansible_become_pass
+
+Values may be templates (`ansible_host: "{{ mgmt_ip }}"`), rendered with the host's
+inventory variables. Passwords are held as `Secret`: never shown by repr, str or logs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vnetctl.errors import InputError, Location
+from vnetctl.inventory.model import Host
+from vnetctl.templar import LazyVars, Templar, TemplateFailure, parse_bool
+from vnetctl.yamlsrc import type_name
+
+TRANSPORT_NAMES = ("asyncssh", "paramiko")
+DEFAULT_PYTHON = "/usr/bin/python3"
+
+ADDRESS = ("vnetctl_host", "ansible_host", "ansible_ssh_host")
+PORT = ("vnetctl_port", "ansible_port", "ansible_ssh_port")
+USER = ("vnetctl_user", "ansible_user", "ansible_ssh_user")
+KEY_FILE = (
+    "vnetctl_private_key_file",
+    "ansible_ssh_private_key_file",
+    "ansible_private_key_file",
+)
+PYTHON = ("vnetctl_python_interpreter", "ansible_python_interpreter")
+KNOWN_HOSTS = ("vnetctl_known_hosts",)
+TRANSPORT = ("vnetctl_transport",)
+BECOME = ("vnetctl_become", "ansible_become")
+BECOME_USER = ("vnetctl_become_user", "ansible_become_user")
+TIMEOUT = ("vnetctl_connect_timeout", "ansible_timeout")
+PASSWORD = ("vnetctl_password", "ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
+BECOME_PASSWORD = ("vnetctl_become_password", "ansible_become_password", "ansible_become_pass")
+
+
+class Secret:
+    """A password: `reveal()` gives it; repr and str give '***'."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:  # no pickling a password into a file by accident
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    host: str
+    address: str
+    port: int | None = None
+    user: str | None = None
+    key_file: str | None = None
+    python: str = DEFAULT_PYTHON
+    known_hosts: str | None = None
+    transport: str | None = None
+    become: bool = False
+    become_user: str = "root"
+    connect_timeout: float = 10.0
+    password: Secret | None = None
+    become_password: Secret | None = None
+
+    @classmethod
+    def from_host(cls, host: Host) -> ConnectionSpec:
+        """The connection settings of an inventory host (templates rendered)."""
+        magic = {"inventory_hostname": host.name, "group_names": host.group_names}
+        variables = LazyVars(Templar(), host.vars, magic, host.origins)
+        return cls.from_vars(host.name, variables, host.origins)
+
+    @classmethod
+    def from_vars(
+        cls,
+        host: str,
+        variables: Mapping[str, Any],
+        origins: Mapping[str, Location] | None = None,
+    ) -> ConnectionSpec:
+        read = _Reader(host, variables, origins or {})
+        return cls(
+            host=host,
+            address=read.text(ADDRESS) or host,
+            port=read.port(),
+            user=read.text(USER),
+            key_file=read.path(KEY_FILE),
+            python=read.text(PYTHON) or DEFAULT_PYTHON,
+            known_hosts=read.path(KNOWN_HOSTS),
+            transport=read.transport(),
+            become=read.flag(BECOME),
+            become_user=read.text(BECOME_USER) or "root",
+            connect_timeout=read.timeout(),
+            password=read.secret(PASSWORD),
+            become_password=read.secret(BECOME_PASSWORD),
+        )
+
+
+class _Reader:
+    def __init__(self, host: str, variables: Mapping[str, Any], origins: Mapping[str, Location]):
+        self.host, self.variables, self.origins = host, variables, origins
+
+    def _get(self, names: tuple[str, ...]) -> tuple[str, Any]:
+        for name in names:
+            if name in self.variables:
+                try:
+                    return name, self.variables[name]
+                except TemplateFailure as exc:
+                    raise self._error(name, str(exc)) from None
+        return names[0], None
+
+    def _error(self, name: str, message: str) -> InputError:
+        return InputError(
+            f"variable {name}: {message}", self.origins.get(name), f"host {self.host}"
+        )
+
+    def text(self, names: tuple[str, ...]) -> str | None:
+        name, value = self._get(names)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self._error(name, f"expected a string, got {type_name(value)} {value!r}")
+        if str(value).strip() == "":
+            raise self._error(name, "must not be empty")
+        return str(value)
+
+    def path(self, names: tuple[str, ...]) -> str | None:
+        value = self.text(names)
+        return os.path.expanduser(value) if value else None
+
+    def port(self) -> int | None:
+        name, value = self._get(PORT)
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+            raise self._error(name, f"expected a port number (1-65535), got {value!r}")
+        return value
+
+    def transport(self) -> str | None:
+        name, value = self._get(TRANSPORT)
+        if value is None:
+            return None
+        if value not in TRANSPORT_NAMES:
+            raise self._error(name, f"unknown transport {value!r} (known: asyncssh, paramiko)")
+        return value
+
+    def flag(self, names: tuple[str, ...]) -> bool:
+        name, value = self._get(names)
+        if value is None:
+            return False
+        parsed = parse_bool(value)
+        if parsed is None:
+            raise self._error(name, f"expected true or false, got {value!r}")
+        return parsed
+
+    def timeout(self) -> float:
+        name, value = self._get(TIMEOUT)
+        if value is None:
+            return 10.0
+        try:
+            seconds = float(value) if not isinstance(value, bool) else -1.0
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if seconds <= 0:
+            raise self._error(name, f"expected a number of seconds above 0, got {value!r}")
+        return seconds
+
+    def secret(self, names: tuple[str, ...]) -> Secret | None:
+        name, value = self._get(names)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self._error(name, f"expected a string, got {type_name(value)}")
+        return Secret(str(value))

@@ -1,0 +1,165 @@
+"""Ansible host patterns, for a play's `hosts:` and for `--limit`.
+
+A pattern is a list of terms separated by commas or colons:
+
+- `all` or `*`: every host; a host name; a group name (its hosts and its descendants');
+- a shell glob on host and group names: `kvm*`, `rack?-h*`, `r[12]-*`;
+- `~REGEX`: a Python regular expression matched at the start of host and group names;
+- `&TERM`: intersection, `!TERM`: exclusion.
+
+As in Ansible, plain terms are united first, then the `&` terms intersect, then the `!`
+terms are removed, whatever order they are written in; a pattern of only `&`/`!` terms
+starts from `all`. `--limit @FILE` reads one term per line (like Ansible's retry files).
+
+Unlike Ansible, which warns and goes on, a term that names no host or group is an error
+(`unknown host pattern 'x'`), also in --limit: a typo would otherwise target nothing, or
+(after `!`) everything. A term that names an empty group is fine. The result is always
+in inventory order.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vnetctl.errors import InputError, Location
+
+if TYPE_CHECKING:
+    from vnetctl.inventory.model import Inventory
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+def split_pattern(pattern: str, names: Collection[str] = ()) -> list[str]:
+    """The terms of a pattern: 'a,b' and 'a:b' -> ['a', 'b'].
+
+    Commas separate, then colons within each part, except in a `~regex`, inside `[...]`,
+    and in a part that is one of `names` (an IPv6 address as a host name). Ansible does
+    not split on colons once there is a comma, which makes `kvm,rack1:!h3` one unknown
+    term `rack1:!h3`; here it means what it looks like."""
+    terms = []
+    for part in pattern.split(","):
+        part = part.strip()
+        if part.startswith("~") or part in names:
+            terms.append(part)
+        else:
+            terms += _split_colons(part)
+    return [t.strip() for t in terms if t.strip()]
+
+
+def _split_colons(pattern: str) -> list[str]:
+    """Split on ':' outside of [...] (glob character classes such as [0:9] stay whole)."""
+    parts, current, depth = [], "", 0
+    for char in pattern:
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(0, depth - 1)
+        if char == ":" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return parts
+
+
+def _terms(inventory: Inventory, pattern: str | Sequence[str]) -> list[str]:
+    items = [pattern] if isinstance(pattern, str) else [str(p) for p in pattern]
+    return [term for item in items for term in split_pattern(item, inventory.hosts)]
+
+
+def _unknown(term: str, inventory: Inventory, where: Location | None, context: str) -> InputError:
+    names = [*inventory.hosts, *inventory.groups]
+    near = difflib.get_close_matches(term, names, n=3)
+    hint = f" (did you mean {', '.join(repr(n) for n in near)}?)" if near else ""
+    return InputError(f"unknown host pattern '{term}'{hint}", where, context)
+
+
+def match_term(
+    inventory: Inventory, term: str, where: Location | None = None, context: str = ""
+) -> set[str]:
+    """Host names one term (without its `&`/`!` prefix) stands for."""
+    if term in ("all", "*"):
+        return set(inventory.hosts)
+    exact = term in inventory.groups or term in inventory.hosts
+    if exact:
+        found = set(inventory.groups[term].hosts) if term in inventory.groups else set()
+        return found | ({term} if term in inventory.hosts else set())
+    if term.startswith("~"):
+        try:
+            regex = re.compile(term[1:])
+        except re.error as exc:
+            msg = f"invalid regex in host pattern '{term}': {exc}"
+            raise InputError(msg, where, context) from None
+        matches = regex.match
+    elif _GLOB.search(term):
+        matches = re.compile(fnmatch.translate(term)).match
+    else:
+        raise _unknown(term, inventory, where, context)
+    found = {h for h in inventory.hosts if matches(h)}
+    groups = [g for g in inventory.groups if matches(g)]
+    if not found and not groups:
+        raise _unknown(term, inventory, where, context)
+    for group in groups:
+        found.update(inventory.groups[group].hosts)
+    return found
+
+
+def evaluate(
+    inventory: Inventory,
+    pattern: str | Sequence[str],
+    where: Location | None = None,
+    context: str = "",
+) -> set[str]:
+    """The set of host names a pattern stands for (every term is checked)."""
+    terms = _terms(inventory, pattern)
+    if not terms:
+        raise InputError("empty host pattern", where, context)
+    plain = [t for t in terms if t[0] not in "&!"]
+    both = [t[1:].strip() for t in terms if t[0] == "&"]
+    minus = [t[1:].strip() for t in terms if t[0] == "!"]
+    result: set[str] = set()
+    for term in plain or ["all"]:
+        result |= match_term(inventory, term, where, context)
+    for term in both:
+        result &= match_term(inventory, term, where, context)
+    for term in minus:
+        result -= match_term(inventory, term, where, context)
+    return result
+
+
+def _evaluate_limit(inventory: Inventory, limit: str) -> set[str]:
+    """--limit PATTERN, or --limit @FILE: one pattern per line (# comments), united."""
+    if not limit.startswith("@"):
+        return evaluate(inventory, limit, None, "--limit")
+    path = Path(limit[1:])
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read --limit file: {exc.strerror}", Location(str(path))) from None
+    result: set[str] = set()
+    for number, line in enumerate(lines, 1):
+        if line.split("#", 1)[0].strip():
+            at = Location(str(path), number)
+            result |= evaluate(inventory, line.split("#", 1)[0], at, "--limit")
+    return result
+
+
+def select_names(
+    inventory: Inventory,
+    pattern: str | Sequence[str],
+    limit: str | None = None,
+    *,
+    where: Location | None = None,
+    context: str = "",
+) -> list[str]:
+    """Host names matching `pattern` and `limit`, in inventory order."""
+    chosen = evaluate(inventory, pattern, where, context)
+    if limit is not None and limit.strip():
+        chosen &= _evaluate_limit(inventory, limit.strip())
+    return [h for h in inventory.hosts if h in chosen]

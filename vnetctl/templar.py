@@ -1,0 +1,284 @@
+"""Jinja2 templating of task arguments and variables, with lazily resolved variables.
+
+- Native types: `"{{ mtu }}"` gives the int 9000 when `mtu` is 9000, `"{{ ports }}"` a
+  list. A template made of several parts (`"br-{{ vlan }}"`) gives a string. Unlike
+  Jinja's own NativeEnvironment, a string result is never re-parsed as a Python literal
+  (`"{{ name }}"` with name "010" stays "010"); argument validation converts "9000" to
+  an int where the module wants an int.
+- Undefined variables are errors (StrictUndefined), never empty strings.
+- Variables are rendered when first used, like Ansible's: a play variable can refer to a
+  host variable which refers to another. A variable that refers to itself, directly or
+  not, is an error naming the loop (also for `x: "{{ x + 1 }}"`, as in Ansible: the
+  lower-precedence `x` is not visible).
+- A few of Ansible's filters: bool, ternary, combine, regex_replace, regex_search,
+  to_json, from_json; and `omit`: an argument rendered to `{{ omit }}` is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain, islice
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2.nativetypes import NativeCodeGenerator, NativeEnvironment, NativeTemplate
+
+from vnetctl.errors import Location
+
+OMIT = "__vnetctl_omit_placeholder__"
+MAX_DEPTH = 40  # variables referring to variables: deeper than this is surely a loop
+TRUE_WORDS = frozenset({"yes", "on", "true", "y", "t", "1"})
+FALSE_WORDS = frozenset({"no", "off", "false", "n", "f", "0"})
+
+
+def parse_bool(value: Any) -> bool | None:
+    """Ansible's booleans: True/False, 1/0, and yes/no/on/off/true/false/y/n (any case)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    return None
+
+
+class TemplateFailure(Exception):
+    """A template could not be rendered; the caller adds file:line, host and context."""
+
+    def __init__(self, message: str, via: list[str] | None = None):
+        self.message = message
+        self.via = via or []
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if not self.via:
+            return self.message
+        return f"{self.message} (via {' <- '.join(self.via)})"
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def has_templates(value: Any) -> bool:
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, dict):
+        return any(has_templates(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_templates(v) for v in value)
+    return False
+
+
+def _concat(values: Iterable[Any]) -> Any:
+    values = iter(values)
+    head = list(islice(values, 2))
+    if not head:
+        return ""
+    if len(head) == 1:
+        return head[0]
+    return "".join(str(v) for v in chain(head, values))
+
+
+class _CodeGenerator(NativeCodeGenerator):
+    """Folds only literal text at compile time. Jinja's native generator also folds
+    constant expressions, as strings (`{{ false }}` -> "False", `{{ [1] }}` -> "[1]"),
+    relying on literal_eval to undo it; here they are evaluated, keeping their type."""
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Any, finalize: Any) -> Any:
+        if isinstance(node, nodes.TemplateData):
+            return node.as_const(frame.eval_ctx)
+        raise nodes.Impossible()
+
+
+class _Environment(NativeEnvironment):
+    code_generator_class = _CodeGenerator
+    concat = staticmethod(_concat)  # type: ignore[assignment]
+
+
+class _Template(NativeTemplate):
+    environment_class = _Environment
+
+
+_Environment.template_class = _Template
+
+
+def _bool_filter(value: Any) -> bool:
+    parsed = False if value is None else parse_bool(value)
+    if parsed is None:
+        raise TemplateFailure(f"bool: cannot read {value!r} as true or false")
+    return parsed
+
+
+def _combine(*dicts: Mapping, recursive: bool = False) -> dict:
+    result: dict = {}
+    for d in dicts:
+        for key, value in d.items():
+            if recursive and isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+                result[key] = _combine(result[key], value, recursive=True)
+            else:
+                result[key] = value
+    return result
+
+
+def _regex_search(value: str, pattern: str) -> str | None:
+    match = re.search(pattern, value)
+    return match.group(0) if match else None
+
+
+def make_environment() -> _Environment:
+    env = _Environment(undefined=StrictUndefined, keep_trailing_newline=True)
+    env.filters.update(
+        bool=_bool_filter,
+        ternary=lambda v, yes, no, none=None: (
+            none if v is None and none is not None else (yes if v else no)
+        ),
+        combine=_combine,
+        regex_replace=lambda v, pattern, repl="": re.sub(pattern, repl, str(v)),
+        regex_search=_regex_search,
+        to_json=lambda v, **kw: json.dumps(v, **kw),
+        from_json=lambda v: json.loads(v),
+    )
+    return env
+
+
+class Templar:
+    """Renders values (recursively through lists and dicts) with a mapping of variables.
+
+    Compiled templates are cached per Templar; make one per run, not per host."""
+
+    def __init__(self) -> None:
+        self.env = make_environment()
+        self._compiled: dict[str, Any] = {}
+
+    def render(self, value: Any, variables: Mapping[str, Any]) -> Any:
+        """Strings holding `{{`/`{%` are rendered; containers are copied as plain data."""
+        if isinstance(value, str):
+            return self._render_str(value, variables) if is_template(value) else value
+        if isinstance(value, dict):
+            return {k: self.render(v, variables) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render(v, variables) for v in value]
+        return value
+
+    def evaluate(self, expression: str, variables: Mapping[str, Any]) -> Any:
+        """The value of a bare Jinja expression (as written in `when:`)."""
+        return self._render_str("{{ " + expression + " }}", variables, shown=expression)
+
+    def _render_str(self, source: str, variables: Mapping[str, Any], shown: str = "") -> Any:
+        template = self._compiled.get(source)
+        if template is None:
+            try:
+                template = self.env.from_string(source)
+            except TemplateSyntaxError as exc:
+                raise TemplateFailure(
+                    f"template syntax error: {exc.message} in {shown or source!r}"
+                ) from None
+            self._compiled[source] = template
+        context = template.new_context(_WithGlobals(variables, self.env.globals), shared=True)
+        try:
+            return _defined(_concat(template.root_render_func(context)))
+        except TemplateFailure:
+            raise
+        except UndefinedError as exc:
+            raise TemplateFailure(str(exc.message)) from None
+        except Exception as exc:  # any failure of a user's template is bad input
+            raise TemplateFailure(f"{exc} (in {shown or source!r})") from None
+
+
+def _defined(value: Any) -> Any:
+    """`value`, or UndefinedError when it is or holds an undefined variable (native
+    rendering returns `{{ x }}` and `{{ [x] }}` without touching the Undefined)."""
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    if isinstance(value, list | tuple):
+        for item in value:
+            _defined(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _defined(item)
+    return value
+
+
+class _WithGlobals(Mapping[str, Any]):
+    """The variables, then Jinja's globals (range, dict, namespace, ...)."""
+
+    def __init__(self, variables: Mapping[str, Any], globals_: Mapping[str, Any]):
+        self._vars, self._globals = variables, globals_
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._vars or key in self._globals
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._vars:
+            return self._vars[key]
+        return self._globals[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(chain(self._vars, self._globals)))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys(chain(self._vars, self._globals)))
+
+
+class LazyVars(Mapping[str, Any]):
+    """Variables rendered on first use. `raw`: name -> value as written (may hold
+    templates); `fixed`: values used as they are (magic variables), which win.
+
+    No public attributes besides the Mapping methods: in a template `hostvars[h].x`
+    must find the variable `x`."""
+
+    def __init__(
+        self,
+        templar: Templar,
+        raw: Mapping[str, Any],
+        fixed: Mapping[str, Any] | None = None,
+        origins: Mapping[str, Location] | None = None,
+    ):
+        self._templar = templar
+        self._raw = raw
+        self._fixed = fixed or {}
+        self._origins = origins or {}
+        self._done: dict[str, Any] = {}
+        self._resolving: list[str] = []
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._fixed or key in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(chain(self._raw, self._fixed)))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys(chain(self._raw, self._fixed)))
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._fixed:
+            return self._fixed[key]
+        if key in self._done:
+            return self._done[key]
+        value = self._raw[key]
+        if not has_templates(value):
+            self._done[key] = value
+            return value
+        if key in self._resolving:
+            loop = " -> ".join([*self._resolving[self._resolving.index(key) :], key])
+            raise TemplateFailure(f"variable '{key}' refers to itself: {loop}")
+        if len(self._resolving) >= MAX_DEPTH:
+            raise TemplateFailure(f"variables nest more than {MAX_DEPTH} deep at '{key}'")
+        self._resolving.append(key)
+        try:
+            result = self._templar.render(value, self)
+        except TemplateFailure as exc:
+            origin = self._origins.get(key)
+            exc.via.append(f"variable '{key}'" + (f" at {origin}" if origin else ""))
+            raise
+        finally:
+            self._resolving.pop()
+        self._done[key] = result
+        return result

@@ -1,0 +1,175 @@
+"""YAML that remembers where things came from, so every input error can say file:line.
+
+Mappings load as `YamlMap` (a dict) and sequences as `YamlList` (a list). Both know the
+file and the 1-based line where they start (`.where`), and the line of each key or item
+(`.where_of(key_or_index)`). Scalars stay plain Python values; their line is the line of
+the key or item that holds them. The loader is PyYAML's safe loader (YAML 1.1 types, as
+Ansible reads them: `yes` is true, `0755` is an int), plus:
+
+- a duplicate key in one mapping is an error (PyYAML would silently keep the last one);
+- a syntax error becomes `InputError` at the file and line PyYAML reports, with its text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vnetctl.errors import InputError, Location
+
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class YamlMap(dict):
+    """A mapping from a YAML file: a dict that knows its own line and each key's line."""
+
+    where: Location
+    key_lines: dict[Any, int]
+
+    def __init__(self, *args: Any, where: Location | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.where = where or Location("<data>")
+        self.key_lines = {}
+
+    def where_of(self, key: Any) -> Location:
+        """The location of `key`, or of the mapping itself when the key is absent."""
+        line = self.key_lines.get(key)
+        return Location(self.where.file, line) if line else self.where
+
+
+class YamlList(list):
+    """A sequence from a YAML file: a list that knows its own line and each item's line."""
+
+    where: Location
+    item_lines: list[int]
+
+    def __init__(self, *args: Any, where: Location | None = None):
+        super().__init__(*args)
+        self.where = where or Location("<data>")
+        self.item_lines = []
+
+    def where_of(self, index: int) -> Location:
+        if 0 <= index < len(self.item_lines):
+            return Location(self.where.file, self.item_lines[index])
+        return self.where
+
+
+def where_of(container: Any, key: Any, fallback: Location) -> Location:
+    """`container.where_of(key)` for loaded YAML; `fallback` for plain Python data."""
+    if isinstance(container, YamlMap | YamlList):
+        return container.where_of(key)
+    return fallback
+
+
+def where(container: Any, fallback: Location) -> Location:
+    """`container.where` for loaded YAML; `fallback` for plain Python data."""
+    if isinstance(container, YamlMap | YamlList):
+        return container.where
+    return fallback
+
+
+class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    file: str = "<string>"
+
+    def _loc(self, node: yaml.Node) -> Location:
+        return Location(self.file, node.start_mark.line + 1)
+
+
+def _check_duplicates(loader: _LineLoader, node: yaml.MappingNode) -> None:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            raise InputError(
+                "a mapping key must be a plain value, not a list or mapping",
+                loader._loc(key_node),
+            )
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise InputError(
+                f"duplicate key '{key}' (first defined at line {seen[key]})",
+                Location(loader.file, line),
+            )
+        seen[key] = line
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode):
+    data = YamlMap(where=loader._loc(node))
+    yield data
+    _check_duplicates(loader, node)
+    loader.flatten_mapping(node)  # `<<: *anchor` merge keys, as PyYAML's safe loader does
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        data[key] = loader.construct_object(value_node, deep=False)
+        data.key_lines[key] = key_node.start_mark.line + 1
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode):
+    data = YamlList(where=loader._loc(node))
+    yield data
+    for item in node.value:
+        data.append(loader.construct_object(item, deep=False))
+        data.item_lines.append(item.start_mark.line + 1)
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def load_yaml_text(text: str, file: str) -> Any:
+    """Load one YAML document; errors name `file` and the line."""
+    loader = _LineLoader(text)
+    loader.file = file
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or "invalid YAML"
+        if exc.context:
+            problem = f"{exc.context}: {problem}"
+        raise InputError(f"YAML syntax error: {problem}", Location(file, line)) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"YAML error: {exc}", Location(file)) from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml_file(path: str | Path) -> Any:
+    """Load a YAML (or JSON) file; a missing or unreadable file is an InputError."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", Location(file)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", Location(file)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", Location(file)) from None
+    return load_yaml_text(text, file)
+
+
+def type_name(value: Any) -> str:
+    """What a YAML user calls the type of a value: mapping, list, string, ..."""
+    if isinstance(value, bool):
+        return "boolean"
+    for kind, name in ((dict, "mapping"), (list, "list"), (str, "string"), (int, "integer")):
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, float):
+        return "number"
+    return "null" if value is None else type(value).__name__
+
+
+def plain(value: Any) -> Any:
+    """A deep copy as plain dicts and lists (no line information): for output and JSON."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

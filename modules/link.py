@@ -15,6 +15,7 @@ try:  # under ansible-playbook, module_utils/vnet_host.py travels with the modul
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
 
+RESOURCE = "link"
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
     "mtu": {"type": "int"},

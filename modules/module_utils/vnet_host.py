@@ -204,9 +204,15 @@ def apply_steps(steps, runner=run):
         runner(BATCH_TOOLS[tool], stdin="\n".join(lines) + "\n")
 
 
+def resource_id(module, params):
+    """What a result is about, e.g. "bridge br-vm": drift reports group by it."""
+    kind = getattr(module, "RESOURCE", None)
+    return "%s %s" % (kind, params.get("name")) if kind else None
+
+
 def execute(module, params, check, facts, runner=run):
     """Converge one resource (or, in check mode, only say what would change)."""
-    result = {"changed": False, "failed": False, "msg": ""}
+    result = {"changed": False, "failed": False, "msg": "", "resource": resource_id(module, params)}
     if hasattr(module, "run"):  # modules that are not resources, such as facts
         return module.run(params, check, facts)
     try:

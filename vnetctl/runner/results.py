@@ -37,6 +37,7 @@ class TaskResult:
     diff: dict | None = None  # {before, after} as the module reported it
     commands: list[str] = field(default_factory=list)
     data: dict = field(default_factory=dict)  # module-specific extras (e.g. facts)
+    resource: str | None = None  # e.g. "bridge br-vm"
 
     @classmethod
     def from_module(cls, host: str, play: str, task, raw: dict) -> TaskResult:
@@ -46,7 +47,7 @@ class TaskResult:
             status = Status.SKIPPED
         else:
             status = Status.CHANGED if raw.get("changed") else Status.OK
-        known = {"changed", "failed", "skipped", "msg", "changes", "diff", "commands"}
+        known = {"changed", "failed", "skipped", "msg", "changes", "diff", "commands", "resource"}
         return cls(
             host=host,
             play=play,
@@ -59,6 +60,7 @@ class TaskResult:
             diff=raw.get("diff"),
             commands=raw.get("commands") or [],
             data={k: v for k, v in raw.items() if k not in known},
+            resource=raw.get("resource"),
         )
 
     def to_dict(self) -> dict:

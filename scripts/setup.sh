@@ -23,15 +23,19 @@ if ((${#missing[@]})); then
         "${missing[@]}" >/dev/null
 fi
 
+# pip's notes about this machine's own index settings are noise here
+quiet_pip() { "$@" 2> >(grep -v '^WARNING: Location' >&2); }
+
 PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
     "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+quiet_pip .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
 # ansible-core in its own virtualenv: the test that runs modules/ from an Ansible
 # library path, and the benchmarks, use it; it must not share vnetctl's environment.
 if [[ ! -x .venv-ansible/bin/ansible-playbook ]]; then
     "$PY" -m venv .venv-ansible
-    .venv-ansible/bin/python -m pip install -q --disable-pip-version-check 'ansible-core>=2.15'
+    quiet_pip .venv-ansible/bin/python -m pip install -q --disable-pip-version-check \
+        'ansible-core>=2.15'
 fi

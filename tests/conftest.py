@@ -11,9 +11,11 @@ import pytest
 
 from vnetctl.lab import LabState, lab_down, lab_up, load_state, reset_hosts, start_sshd
 
-LAB3_NAME = "it"
-# Not the default 10.213.0.0/16, so the tests can run beside a lab someone brought up by hand.
-LAB3_SUBNET = "10.214.0.0/24"
+# Not the default 10.213.0.0/16, so the tests can run beside a lab someone brought up by
+# hand; two test runs at once on one machine each need their own (VNETCTL_TEST_LAB=name
+# VNETCTL_TEST_SUBNET=10.x.y.0/24).
+LAB3_NAME = os.environ.get("VNETCTL_TEST_LAB", "it")
+LAB3_SUBNET = os.environ.get("VNETCTL_TEST_SUBNET", "10.214.0.0/24")
 
 
 def lab_skip_reason() -> str | None:

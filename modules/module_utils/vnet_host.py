@@ -226,14 +226,14 @@ def execute(module, params, check, facts, runner=run):
         steps = module.steps(current, desired, facts)
         result.update(changed=True, commands=[" ".join(s) for s in steps])
         if check:
-            result["msg"] = "would change: " + ", ".join(c["field"] for c in changes)
+            result["msg"] = "would be " + _summary(current, desired, changes)
             return result
         _apply_or_roll_back(module, params, current, steps, facts, runner)
         facts.refresh()
         left = diff_fields(module.read(params, facts), desired)
         if left:
             raise ModuleError("did not converge: " + _describe(left))
-        result["msg"] = "changed: " + ", ".join(c["field"] for c in changes)
+        result["msg"] = _summary(current, desired, changes)
     except ModuleError as exc:
         result.update(failed=True, msg=str(exc))
     return result
@@ -253,6 +253,14 @@ def _apply_or_roll_back(module, params, before, steps, facts, runner):
         finally:
             facts.refresh()
         raise ModuleError("%s (rolled back)" % exc) from None
+
+
+def _summary(current, desired, changes):
+    if current.get("state") == "absent" and desired.get("state") == "present":
+        return "created"
+    if desired.get("state") == "absent" and current.get("state") == "present":
+        return "removed"
+    return "changed: " + ", ".join(c["field"] for c in changes)
 
 
 def _describe(changes):

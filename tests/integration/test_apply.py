@@ -58,7 +58,7 @@ def test_manual_change_shows_in_check_diff_with_the_exact_field(lab3, fresh_host
     text = capsys.readouterr().out
     assert code == 0
     assert f"changed: [{host}] VM bridge with its uplink" in text
-    assert "- ports_mtu.eth1: 1500" in text and "+ 9000" in text
+    assert "ports_mtu.eth1: 1500 -> 9000" in text
     assert link(lab3, host, "eth1")["mtu"] == 1500  # check mode changed nothing
 
     _, doc = vnetctl_json(capsys, SITE, "-i", inv, "--check")

@@ -36,7 +36,7 @@ def plan(case):
     return changes, [" ".join(s) for s in steps]
 
 
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", list(_cases()))
 def test_plan(case):
     if "error" in case:
         with pytest.raises(vnet_host.ModuleError) as err:

@@ -28,7 +28,8 @@ class ConsoleReporter:
     def __init__(
         self, console: Console | None = None, show_diff: bool = False, verbose: bool = False
     ):
-        self.console = console or Console(highlight=False)
+        # soft_wrap: a piped or logged line stays one line, whatever the width
+        self.console = console or Console(highlight=False, soft_wrap=True)
         self.show_diff = show_diff
         self.verbose = verbose
         self._progress: Progress | None = None
@@ -69,8 +70,8 @@ class ConsoleReporter:
         if self.show_diff and result.changes:
             for change in result.changes:
                 self.console.print(
-                    f"    [red]- {escape(change['field'])}: {escape(repr(change['before']))}[/]"
-                    f"  [green]+ {escape(repr(change['after']))}[/]"
+                    f"    {escape(change['field'])}: [red]{escape(_show(change['before']))}[/]"
+                    f" -> [green]{escape(_show(change['after']))}[/]"
                 )
 
     # End of run ------------------------------------------------------------
@@ -112,3 +113,12 @@ class SilentReporter:
 
     def task_done(self, result: TaskResult) -> None:
         pass
+
+
+def _show(value: object) -> str:
+    """None is a field the host does not have (yet); lists read as lists."""
+    if value is None:
+        return "(none)"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)

@@ -54,6 +54,7 @@ class Facts:
     SOURCES = {
         "links": ["ip", "-j", "-d", "link", "show"],
         "addrs": ["ip", "-j", "addr", "show"],
+        "fdb": ["bridge", "-j", "fdb", "show"],
     }
 
     def __init__(self, data=None, runner=None):
@@ -76,7 +77,7 @@ class Facts:
             self._data.clear()
 
     def as_dict(self):
-        return {key: self._get(key) for key in self.SOURCES}
+        return {"links": self._get("links"), "addrs": self.addrs, "fdb": self.fdb}
 
     @property
     def links(self):
@@ -85,6 +86,11 @@ class Facts:
     @property
     def addrs(self):
         return self._get("addrs")
+
+    @property
+    def fdb(self):
+        """Forwarding entries that point at a remote VTEP (learned MACs are left out)."""
+        return [entry for entry in self._get("fdb") if "dst" in entry]
 
     def link(self, name):
         return self.links.get(name)

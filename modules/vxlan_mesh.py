@@ -1,0 +1,229 @@
+#!/usr/bin/python3
+# WANT_JSON
+"""A host's part of a VXLAN mesh: one VXLAN device per VNI, learning off, attached to the
+segment's bridge, with static head-end replication to every other member (all-zero MAC
+fdb entries `dst PEER`).
+
+vnetctl fills `local` (this host's VTEP) and `peers` from the inventory (`members`,
+`vtep`); under Ansible, give them directly. The mesh owns the devices it made (marked
+with the alias "vnetctl mesh NAME") and their fdb entries: declared segments and peers
+are added, others removed. A peer-list change only touches fdb entries.
+"""
+
+from __future__ import annotations
+
+import sys
+
+try:  # under ansible-playbook, module_utils/vnet_host.py travels with the module
+    from ansible.module_utils import vnet_host as host
+except ImportError:  # vnetctl's runner preloads vnet_host
+    import vnet_host as host
+
+RESOURCE = "mesh"
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "segments": {"type": "list", "elements": "dict"},  # [{vni, bridge, mtu}]
+    "port": {"type": "int", "default": 4789},
+    "local": {"type": "str"},
+    "peers": {"type": "list", "elements": "str"},
+    # read by vnetctl on the controller to fill local/peers; ignored on the host
+    "members": {"type": "str"},
+    "vtep": {"type": "str"},
+}
+
+ZERO_MAC = "00:00:00:00:00:00"
+MAX_VNI = 16777215
+# outer Ethernet 14 + IP 20/40 + UDP 8 + VXLAN 8
+OVERHEAD = {4: 50, 6: 70}
+# fields the kernel cannot change on a live VXLAN device: a change means delete + add
+IMMUTABLE = ("local", "port", "underlay")
+
+
+def alias(name):
+    return "vnetctl mesh %s" % name
+
+
+def device(vni):
+    return "vxlan%d" % vni
+
+
+def read(params, facts):
+    owned = {
+        link["linkinfo"]["info_data"]["id"]: link
+        for link in facts.links.values()
+        if link.get("ifalias") == alias(params["name"]) and facts.kind(link["ifname"]) == "vxlan"
+    }
+    segments = {str(vni): _segment_state(link, facts) for vni, link in owned.items()}
+    state = "present" if owned else "absent"
+    return {"name": params["name"], "state": state, "segments": segments}
+
+
+def _segment_state(link, facts):
+    info = link["linkinfo"]["info_data"]
+    name = link["ifname"]
+    return {
+        "state": "present",
+        "bridge": link.get("master"),
+        "mtu": link["mtu"],
+        "local": info.get("local"),
+        "port": info.get("port"),
+        "underlay": info.get("link"),
+        "learning": bool(info.get("learning")),
+        "up": facts.admin_up(name),
+        "peers": sorted(
+            e["dst"] for e in facts.fdb if e.get("ifname") == name and e.get("mac") == ZERO_MAC
+        ),
+    }
+
+
+def desired(params, current, facts):
+    name = params["name"]
+    if params["state"] == "absent":
+        return {"name": name, "state": "absent"}
+    local = params.get("local")
+    if not local:
+        raise host.ModuleError("mesh %s: no VTEP address for this host (local)" % name)
+    underlay, underlay_mtu = _underlay(local, facts)
+    overhead = OVERHEAD[6 if ":" in local else 4]
+    peers = sorted(set(params.get("peers") or []) - {local})
+    want = {}
+    segments = params.get("segments") or []
+    _check_unique(name, segments)
+    for seg in segments:
+        vni = _vni(name, seg)
+        mtu = seg.get("mtu")
+        if mtu is not None and mtu + overhead > underlay_mtu:
+            raise host.ModuleError(
+                "mesh %s VNI %d: overlay mtu %d + %d (VXLAN over IPv%d) = %d exceeds the "
+                "underlay %s mtu %d"
+                % (
+                    name,
+                    vni,
+                    mtu,
+                    overhead,
+                    6 if overhead == 70 else 4,
+                    mtu + overhead,
+                    underlay,
+                    underlay_mtu,
+                )
+            )
+        _check_device_free(name, vni, facts)
+        _check_bridge(name, vni, seg, facts)
+        segment = {
+            "state": "present",
+            "bridge": seg["bridge"],
+            "local": local,
+            "port": params["port"],
+            "underlay": underlay,
+            "learning": False,
+            "up": True,
+            "peers": peers,
+        }
+        if mtu is not None:
+            segment["mtu"] = mtu
+        want[str(vni)] = segment
+    for vni in current.get("segments", {}):
+        want.setdefault(vni, {"state": "absent"})
+    return {"name": name, "state": "present", "segments": want}
+
+
+def _check_unique(name, segments):
+    for key in ("vni", "bridge"):
+        values = [seg.get(key) for seg in segments]
+        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        if twice:
+            raise host.ModuleError(
+                "mesh %s: %s used by more than one segment: %s" % (name, key, ", ".join(twice))
+            )
+
+
+def _vni(name, seg):
+    vni = seg.get("vni")
+    if not isinstance(vni, int) or isinstance(vni, bool) or not 1 <= vni <= MAX_VNI:
+        raise host.ModuleError("mesh %s: VNI %r is not within 1..%d" % (name, vni, MAX_VNI))
+    if not seg.get("bridge"):
+        raise host.ModuleError("mesh %s VNI %d: no bridge named" % (name, vni))
+    return vni
+
+
+def _underlay(local, facts):
+    for entry in facts.addrs:
+        if any(a.get("local") == local for a in entry.get("addr_info", [])):
+            return entry["ifname"], entry["mtu"]
+    raise host.ModuleError("VTEP address %s is not configured on any interface" % local)
+
+
+def _check_device_free(name, vni, facts):
+    link = facts.link(device(vni))
+    if link is not None and link.get("ifalias") != alias(name):
+        owner = link.get("ifalias") or "nothing managed by vnetctl"
+        raise host.ModuleError(
+            "%s exists and belongs to %s, not to mesh %s" % (device(vni), owner, name)
+        )
+
+
+def _check_bridge(name, vni, seg, facts):
+    kind = facts.kind(seg["bridge"])
+    if kind not in (None, "bridge", "openvswitch"):
+        raise host.ModuleError(
+            "mesh %s VNI %d: %s is a %s, not a bridge" % (name, vni, seg["bridge"], kind)
+        )
+
+
+def steps(current, desired, facts):
+    """Devices with `ip` (one batch), then every fdb change with `bridge` (one batch)."""
+    links, fdb = [], []
+    have = current.get("segments", {})
+    if desired["state"] == "present":
+        wanted = desired["segments"]
+    else:
+        wanted = {vni: {"state": "absent"} for vni in have}
+    for vni, want in sorted(wanted.items()):
+        now = have.get(vni, {"state": "absent"})
+        dev = device(int(vni))
+        if want["state"] == "absent":
+            if now["state"] == "present":
+                links.append(("ip", "link del dev %s" % dev))
+            continue
+        if now["state"] == "present" and any(now[k] != want[k] for k in IMMUTABLE):
+            links.append(("ip", "link del dev %s" % dev))
+            now = {"state": "absent"}
+        links += _device_steps(dev, int(vni), now, want, desired["name"], facts)
+        old, new = set(now.get("peers", [])), set(want["peers"])
+        fdb += [
+            ("bridge", "fdb del %s dev %s dst %s" % (ZERO_MAC, dev, p)) for p in sorted(old - new)
+        ]
+        fdb += [
+            ("bridge", "fdb append %s dev %s dst %s" % (ZERO_MAC, dev, p))
+            for p in sorted(new - old)
+        ]
+    return links + fdb
+
+
+def _device_steps(dev, vni, now, want, mesh, facts):
+    out = []
+    if now["state"] == "absent":
+        out.append(
+            (
+                "ip",
+                "link add name %s type vxlan id %d local %s dstport %d dev %s nolearning"
+                % (dev, vni, want["local"], want["port"], want["underlay"]),
+            )
+        )
+        out.append(("ip", 'link set dev %s alias "%s"' % (dev, alias(mesh))))
+    bridge = want["bridge"]
+    if facts.link(bridge) is None:  # segment bridges are unique per mesh (desired checks)
+        out.append(("ip", "link add name %s type bridge" % bridge))
+        out.append(("ip", "link set dev %s up" % bridge))
+    if "mtu" in want and want["mtu"] != now.get("mtu"):
+        out.append(("ip", "link set dev %s mtu %d" % (dev, want["mtu"])))
+    if now.get("bridge") != bridge:
+        out.append(("ip", "link set dev %s master %s" % (dev, bridge)))
+    if not now.get("up"):
+        out.append(("ip", "link set dev %s up" % dev))
+    return out
+
+
+if __name__ == "__main__":
+    host.ansible_main(sys.modules[__name__])

@@ -28,8 +28,9 @@ ARGUMENT_SPEC = {
     "local": {"type": "str"},
     "peers": {"type": "list", "elements": "str"},
     # read by vnetctl on the controller to fill local/peers; ignored on the host
-    "members": {"type": "str"},
-    "vtep": {"type": "str"},
+    "members": {"type": "str"},  # host pattern; default: the play's hosts
+    "vtep": {"type": "str"},  # this host's VTEP address (a template of host vars)
+    "vtep_interface": {"type": "str"},  # ...or the address of this underlay interface
 }
 
 ZERO_MAC = "00:00:00:00:00:00"

@@ -7,8 +7,10 @@ import asyncio
 from collections.abc import Sequence
 
 from vnetctl.catalog import Catalog
+from vnetctl.fleet.vxlan import expand_meshes
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import Inventory, load_inventory
+from vnetctl.playbook.render import render_for_hosts
 from vnetctl.runner.results import RunResult
 from vnetctl.runner.runner import TRANSPORTS, Events, Runner, RunOptions
 
@@ -76,8 +78,21 @@ def connection_specs(inventory: Inventory, hosts: Sequence[str]) -> dict[str, Co
 
 
 def execute(
-    plans: Sequence, inventory: Inventory, options: RunOptions, events: Events, catalog: Catalog
+    plans: Sequence,
+    inventory: Inventory,
+    options: RunOptions,
+    events: Events,
+    catalog: Catalog,
+    extra_vars: dict | None = None,
 ) -> RunResult:
     hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
     runner = Runner(catalog, connection_specs(inventory, hosts), options, events)
-    return asyncio.run(runner.run(plans))
+
+    def render_members(play, index: int, members: list[str]) -> dict:
+        rendered = render_for_hosts(play, index, members, inventory, catalog, extra_vars)
+        return {h: task.args for h, task in rendered.items() if task is not None}
+
+    async def prepare(runner: Runner, plans: Sequence) -> None:
+        await expand_meshes(runner, plans, inventory, render_members)
+
+    return asyncio.run(runner.run(plans, prepare=prepare))

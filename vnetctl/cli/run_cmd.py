@@ -89,6 +89,7 @@ def _split(values: list[str]) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     catalog = Catalog()
     inventory = open_inventory(args)
+    extra_vars = parse_extra_vars(args.extra_vars)
     plans = plan_playbook(
         load_playbook(args.playbook, catalog),
         inventory,
@@ -96,15 +97,15 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         tags=_split(args.tags),
         skip_tags=_split(args.skip_tags),
-        extra_vars=parse_extra_vars(args.extra_vars),
+        extra_vars=extra_vars,
     )
     options = run_options(args, check=args.check)
     if args.format == "json":
-        outcome = execute(plans, inventory, options, SilentReporter(), catalog)
+        outcome = execute(plans, inventory, options, SilentReporter(), catalog, extra_vars)
         doc = json_report.run_document(outcome, playbook=args.playbook, check=args.check)
         sys.stdout.write(json_report.dumps(doc) + "\n")
         return outcome.exit_code()
     reporter = ConsoleReporter(show_diff=args.diff, verbose=args.verbose)
-    outcome = execute(plans, inventory, options, reporter, catalog)
+    outcome = execute(plans, inventory, options, reporter, catalog, extra_vars)
     reporter.recap(outcome, check=args.check)
     return outcome.exit_code()

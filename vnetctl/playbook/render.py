@@ -276,3 +276,17 @@ def plan_playbook(
         plans.append(plan)
     problems.raise_if_any()
     return plans
+
+
+def render_for_hosts(
+    play: Play,
+    task_index: int,
+    hosts: list[str],
+    inventory: Inventory,
+    catalog: Mapping[str, dict],
+    extra_vars: dict | None = None,
+) -> dict[str, HostTask | None]:
+    """One task rendered for hosts outside the run (e.g. mesh members not in --limit)."""
+    fleet = _Fleet(inventory, extra_vars or {})
+    task = next(t for t in play.tasks if t.index == task_index)
+    return {h: render_task(fleet, play, task, fleet.play_vars(play, h), catalog) for h in hosts}

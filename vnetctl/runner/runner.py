@@ -8,12 +8,14 @@ was unreachable takes no part in later plays, and never stops the other hosts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from vnetctl.catalog import Catalog
+from vnetctl.playbook.adhoc import adhoc_plan
 from vnetctl.runner.payload import build_stdin, remote_command
 from vnetctl.runner.results import RunResult, Status, TaskResult
 from vnetctl.transport.asyncssh_transport import AsyncsshTransport
@@ -42,6 +44,9 @@ class RunOptions:
     retries: int = 2
 
 
+Prepare = Callable[["Runner", Sequence], Awaitable[None]]
+
+
 class Events(Protocol):
     """What a reporter hears while the run goes on."""
 
@@ -59,6 +64,14 @@ def target_for(host: str, spec: ConnectionSpec) -> Target:
         known_hosts=spec.known_hosts,
         connect_timeout=spec.connect_timeout,
     )
+
+
+class _Quiet:
+    def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
+        pass
+
+    def task_done(self, result: TaskResult) -> None:
+        pass
 
 
 class ConnectionPool:
@@ -105,11 +118,17 @@ class Runner:
         self.result = RunResult()
         self._out: set[str] = set()  # failed or unreachable: no later plays
 
-    async def run(self, plans: Sequence) -> RunResult:
-        """plans: PlayPlan objects (play, hosts, tasks per host), in playbook order."""
+    async def run(self, plans: Sequence, prepare: Prepare | None = None) -> RunResult:
+        """plans: PlayPlan objects (play, hosts, tasks per host), in playbook order.
+
+        `prepare(runner, plans)` runs first, on the same connections: fleet-level
+        expansion that needs facts (e.g. VXLAN peers) and may refuse with InputError
+        before any task runs."""
         self.result.hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
         limit = asyncio.Semaphore(max(1, self.options.forks))
         try:
+            if prepare is not None:
+                await prepare(self, plans)
             for plan in plans:
                 hosts = [h for h in plan.hosts if h not in self._out and plan.tasks.get(h)]
                 count = max((len(plan.tasks[h]) for h in hosts), default=0)
@@ -118,6 +137,18 @@ class Runner:
         finally:
             await self.pool.close_all()
         return self.result
+
+    async def gather_facts(self, hosts: Sequence[str]) -> dict[str, dict | str]:
+        """Each host's facts (or why not), read-only and reported to no one."""
+        plan = adhoc_plan("facts", {}, list(hosts), name="gather facts")
+        options = dataclasses.replace(self.options, check=True)
+        silent = Runner(self.catalog, self.specs, options, _Quiet(), self.pool)
+        limit = asyncio.Semaphore(max(1, self.options.forks))
+        await asyncio.gather(*(silent._guarded(limit, plan, h) for h in hosts))
+        return {
+            r.host: r.data.get("facts", f"{r.status.value}: {r.msg}")
+            for r in silent.result.results
+        }
 
     async def _guarded(self, limit: asyncio.Semaphore, plan, host: str) -> None:
         async with limit:

@@ -1,0 +1,148 @@
+"""Fleet-level expansion of `vxlan_mesh` tasks: each member's `local` VTEP and its
+`peers` come from the whole member group, not just the hosts of this run (--limit
+must not shrink a mesh). Before any host is touched, every member is planned on the
+controller with its gathered facts by the module's own read()/desired(): a bad VNI, a
+missing VTEP or an underlay MTU too small is refused here, with host and numbers."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from vnetctl.catalog import Catalog
+from vnetctl.errors import InputError
+from vnetctl.inventory.connection import ConnectionSpec
+from vnetctl.inventory.loader import Inventory
+
+MODULE = "vxlan_mesh"
+CONTROLLER_ARGS = ("members", "vtep", "vtep_interface")
+
+RenderMembers = Callable[[object, int, list[str]], dict]  # (play, task index, hosts) -> args
+
+
+def mesh_tasks(plans: Sequence) -> list[tuple[object, int]]:
+    found = []
+    for plan in plans:
+        indexes = {t.index for tasks in plan.tasks.values() for t in tasks if t.module == MODULE}
+        found += [(plan, i) for i in sorted(indexes)]
+    return found
+
+
+def interface_address(facts: dict, interface: str) -> str | None:
+    for entry in facts.get("addrs", []):
+        if entry.get("ifname") == interface:
+            for addr in entry.get("addr_info", []):
+                if addr.get("scope") == "global":
+                    return addr["local"]
+    return None
+
+
+def _default_vtep(inventory: Inventory, host: str) -> str | None:
+    address = ConnectionSpec.from_host(inventory.hosts[host]).address
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+async def expand_meshes(
+    runner, plans: Sequence, inventory: Inventory, render_members: RenderMembers
+) -> None:
+    tasks = mesh_tasks(plans)
+    if not tasks:
+        return
+    problems: list[str] = []
+    members_of = {}
+    for plan, index in tasks:
+        sample = next(t for ts in plan.tasks.values() for t in ts if t.index == index)
+        pattern = sample.args.get("members") or plan.play.hosts
+        members_of[(id(plan), index)] = [h.name for h in inventory.select(pattern)]
+    everyone = sorted(
+        {h for members in members_of.values() for h in members}
+        | {h for plan, _ in tasks for h in plan.hosts}
+    )
+    facts = await runner.gather_facts(everyone)
+    for plan, index in tasks:
+        members = members_of[(id(plan), index)]
+        member_args = render_members(plan.play, index, members)
+        vteps = {}
+        for host in members:
+            args = member_args.get(host) or {}
+            vtep = args.get("vtep")
+            if not vtep and args.get("vtep_interface"):
+                host_facts = facts.get(host)
+                if not isinstance(host_facts, dict):
+                    problems.append(f"host {host}: cannot read its VTEP interface: {host_facts}")
+                    continue
+                vtep = interface_address(host_facts, args["vtep_interface"])
+            vtep = vtep or _default_vtep(inventory, host)
+            if not vtep:
+                problems.append(f"host {host}: no VTEP address for mesh {args.get('name')!r}")
+            vteps[host] = vtep
+        for host, host_tasks in plan.tasks.items():
+            for task in host_tasks:
+                if task.index != index:
+                    continue
+                if host not in members:
+                    problems.append(
+                        f"host {host}: runs mesh {task.args['name']!r} but is not "
+                        f"one of its members ({', '.join(members)})"
+                    )
+                    continue
+                for key in CONTROLLER_ARGS:
+                    task.args.pop(key, None)
+                task.args["local"] = vteps.get(host)
+                task.args["peers"] = sorted(v for h, v in vteps.items() if h != host and v)
+    problems += _check_vni_per_host(plans)
+    problems += _preflight(plans, facts, runner.catalog)
+    if problems:
+        raise InputError("VXLAN mesh refused before any change:\n  " + "\n  ".join(problems))
+
+
+def _check_vni_per_host(plans: Sequence) -> list[str]:
+    problems = []
+    for plan in plans:
+        for host, host_tasks in plan.tasks.items():
+            owner: dict[int, str] = {}
+            for task in (t for t in host_tasks if t.module == MODULE):
+                for seg in task.args.get("segments") or []:
+                    vni, mesh = seg.get("vni"), task.args["name"]
+                    if owner.setdefault(vni, mesh) != mesh:
+                        problems.append(
+                            f"host {host}: VNI {vni} is in both mesh "
+                            f"{owner[vni]!r} and mesh {mesh!r}"
+                        )
+    return problems
+
+
+def _preflight(plans: Sequence, facts: dict, catalog: Catalog) -> list[str]:
+    """The module's own planner, on the controller, with each host's gathered facts."""
+    module = catalog.load(MODULE)
+    host_lib = catalog.host_lib()
+    problems = []
+    for plan in plans:
+        for host, host_tasks in plan.tasks.items():
+            host_facts = facts.get(host)
+            if not isinstance(host_facts, dict):
+                continue  # unreachable: reported as such by the run itself
+            for task in (t for t in host_tasks if t.module == MODULE):
+                seen = host_lib.Facts(_with_planned_mtus(host_facts, host_tasks, task.index))
+                try:
+                    params = host_lib.normalize_params(module.ARGUMENT_SPEC, task.args)
+                    module.desired(params, module.read(params, seen), seen)
+                except host_lib.ModuleError as exc:
+                    problems.append(f"host {host}: {exc} ({task.where})")
+    return problems
+
+
+def _with_planned_mtus(facts: dict, host_tasks: list, before: int) -> dict:
+    """Facts as they will be when the mesh task runs: MTUs raised by earlier `link`
+    tasks of the same play count (raise the underlay and build the overlay in one run)."""
+    planned = defaultdict(int)
+    for task in host_tasks:
+        if task.index < before and task.module == "link" and task.args.get("mtu"):
+            planned[task.args["name"]] = task.args["mtu"]
+    links = [dict(link, mtu=planned.get(link["ifname"]) or link["mtu"]) for link in facts["links"]]
+    addrs = [dict(a, mtu=planned.get(a["ifname"]) or a["mtu"]) for a in facts["addrs"]]
+    return dict(facts, links=links, addrs=addrs)

@@ -21,8 +21,9 @@ LAB, SUBNET = f"vx{os.getpid() % 10000}", f"10.222.{os.getpid() % 250}.0/24"
 @pytest.fixture(scope="module")
 def lab4(lab_required, tmp_path_factory):
     lab_down(LAB)
-    state = lab_up(LAB, hosts=4, subnet=SUBNET,
-                   inventory_path=tmp_path_factory.mktemp("vx") / "lab.yml")
+    state = lab_up(
+        LAB, hosts=4, subnet=SUBNET, inventory_path=tmp_path_factory.mktemp("vx") / "lab.yml"
+    )
     try:
         yield state
     finally:
@@ -52,8 +53,11 @@ def test_mesh_carries_traffic_at_full_mtu_and_reapplies_as_noop(lab4, capsys):
     assert doc["stats"][lab4.host_names[0]]["changed"] == 1
     for i, host in enumerate(lab4.host_names, start=1):
         for vni in (100, 200):
-            host_exec(lab4.name, host, ["ip", "addr", "add", f"192.168.{vni}.{i}/24",
-                                        "dev", f"br-vx{vni}"])
+            host_exec(
+                lab4.name,
+                host,
+                ["ip", "addr", "add", f"192.168.{vni}.{i}/24", "dev", f"br-vx{vni}"],
+            )
     first = lab4.host_names[0]
     for i in range(2, 5):
         assert ping(lab4, first, f"192.168.100.{i}", 1450 - 28)
@@ -82,13 +86,53 @@ def test_host_leaving_and_rejoining_the_group(lab4, capsys):
     assert all(h4_vtep in fdb_peers(lab4, h, "vxlan200") for h in lab4.host_names[:3])
 
 
+def mesh_check(capsys, lab) -> tuple[int, dict]:
+    code = main(["mesh", "check", MESH, "-i", str(lab.inventory_path), "--format", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_mesh_check_reports_broken_pairs_and_mtu_problems(lab4, capsys):
+    assert run(capsys, "-i", str(lab4.inventory_path))[0] == 0
+    code, doc = mesh_check(capsys, lab4)
+    assert code == 0, doc
+    assert len(doc["pairs"]) == 2 * 4 * 3
+    assert {p["state"] for p in doc["pairs"]} == {"reachable"}
+
+    h2, h3 = lab4.host_names[1], lab4.host_names[2]
+    host_exec(lab4.name, h2, ["ip", "link", "del", "vxlan100"])
+    code, doc = mesh_check(capsys, lab4)
+    assert code == 2
+    broken = {
+        (p["source"], p["target"])
+        for p in doc["pairs"]
+        if p["vni"] == 100 and p["state"] == "unreachable"
+    }
+    assert broken == {(h, h2) for h in lab4.host_names if h != h2} | {
+        (h2, h) for h in lab4.host_names if h != h2
+    }
+    assert all(p["state"] == "reachable" for p in doc["pairs"] if p["vni"] == 200)
+
+    host_exec(lab4.name, h3, ["ip", "link", "set", "dev", "eth0", "mtu", "1400"])
+    try:
+        code, doc = mesh_check(capsys, lab4)
+    finally:
+        host_exec(lab4.name, h3, ["ip", "link", "set", "dev", "eth0", "mtu", "1500"])
+    assert code == 2
+    vni200 = {(p["source"], p["target"]): p["state"] for p in doc["pairs"] if p["vni"] == 200}
+    assert vni200[(lab4.host_names[0], h3)] == "mtu-broken"
+    assert vni200[(lab4.host_names[0], lab4.host_names[3])] == "reachable"
+    probes = host_exec(lab4.name, h3, ["ip", "netns", "list"]).stdout
+    assert "vnetctl-probe" not in probes  # the check cleaned up after itself
+
+
 def test_underlay_mtu_too_small_is_refused_before_any_host_is_touched(lab4, capsys):
     for host in lab4.host_names:
         host_exec(lab4.name, host, ["ip", "link", "del", "vxlan100"])
     code, err = run(capsys, "-i", str(lab4.inventory_path), "-e", "overlay_mtu=1480")
     assert code == 1
-    assert "overlay mtu 1480 + 50 (VXLAN over IPv4) = 1530 exceeds the underlay eth0 mtu 1500" \
-        in err
+    assert (
+        "overlay mtu 1480 + 50 (VXLAN over IPv4) = 1530 exceeds the underlay eth0 mtu 1500" in err
+    )
     for host in lab4.host_names:
         links = json.loads(host_exec(lab4.name, host, ["ip", "-j", "link"]).stdout)
         assert "vxlan100" not in {link["ifname"] for link in links}

@@ -55,6 +55,7 @@ class FakeConnection:
         for t in tasks:
             if self.behaviour == "crash":
                 raise RemoteFailure(127, "python3: not found")
+            yield "\n"  # blank lines are not protocol errors
             failed = self.behaviour == "fail" and t["index"] == 0
             skipped = self.behaviour == "fail" and t["index"] > 0
             yield (
@@ -171,3 +172,27 @@ def test_forks_bounds_hosts_in_flight():
     pool = ConnectionPool(specs, options, transports={"asyncssh": CountingTransport({}, [])})
     asyncio.run(Runner(Catalog(), specs, options, Recorder(), pool).run([play("a", hosts, 2)]))
     assert peak == 3
+
+
+def test_failure_after_every_task_reported_is_not_silent():
+    class LateFailure(FakeConnection):
+        async def stream(self, command, stdin):
+            async for line in super().stream(command, stdin):
+                yield line
+            raise RemoteFailure(1, "killed by signal")
+
+    class LateTransport(FakeTransport):
+        async def connect(self, target, options):
+            return LateFailure(target.name, "ok", self.log)
+
+    specs = specs_for(["h1"])
+    options = RunOptions()
+    pool = ConnectionPool(specs, options, transports={"asyncssh": LateTransport({}, [])})
+    result = asyncio.run(
+        Runner(Catalog(), specs, options, Recorder(), pool).run(
+            [play("a", ["h1"], 1), play("b", ["h1"], 1)]
+        )
+    )
+    assert [r.status for r in result.results] == [Status.CHANGED, Status.FAILED]
+    assert "killed by signal" in result.results[1].msg
+    assert result.exit_code() == ExitCode.HOST_FAILED

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from vnetctl import __version__
-from vnetctl.cli import facts_cmd, lab_cmd, run_cmd
+from vnetctl.cli import facts_cmd, lab_cmd, mesh_cmd, run_cmd
 from vnetctl.errors import VnetctlError
 from vnetctl.runner.results import ExitCode
 
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     run_cmd.add_parser(commands)
     facts_cmd.add_parser(commands)
+    mesh_cmd.add_parser(commands)
     lab_cmd.add_parser(commands)
     return parser
 

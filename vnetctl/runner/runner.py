@@ -123,19 +123,25 @@ class Runner:
 
         `prepare(runner, plans)` runs first, on the same connections: fleet-level
         expansion that needs facts (e.g. VXLAN peers) and may refuse with InputError
-        before any task runs."""
-        self.result.hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
-        limit = asyncio.Semaphore(max(1, self.options.forks))
+        before any task runs. Connections are closed at the end."""
         try:
             if prepare is not None:
                 await prepare(self, plans)
-            for plan in plans:
-                hosts = [h for h in plan.hosts if h not in self._out and plan.tasks.get(h)]
-                count = max((len(plan.tasks[h]) for h in hosts), default=0)
-                self.events.play_started(plan.play.display_name, hosts, count)
-                await asyncio.gather(*(self._guarded(limit, plan, h) for h in hosts))
+            return await self.run_plays(plans)
         finally:
             await self.pool.close_all()
+
+    async def run_plays(self, plans: Sequence) -> RunResult:
+        """Run plays in order, leaving connections open for a further phase."""
+        self.result.hosts = list(
+            dict.fromkeys([*self.result.hosts, *(h for p in plans for h in p.hosts)])
+        )
+        limit = asyncio.Semaphore(max(1, self.options.forks))
+        for plan in plans:
+            hosts = [h for h in plan.hosts if h not in self._out and plan.tasks.get(h)]
+            count = max((len(plan.tasks[h]) for h in hosts), default=0)
+            self.events.play_started(plan.play.display_name, hosts, count)
+            await asyncio.gather(*(self._guarded(limit, plan, h) for h in hosts))
         return self.result
 
     async def gather_facts(self, hosts: Sequence[str]) -> dict[str, dict | str]:
@@ -146,8 +152,7 @@ class Runner:
         limit = asyncio.Semaphore(max(1, self.options.forks))
         await asyncio.gather(*(silent._guarded(limit, plan, h) for h in hosts))
         return {
-            r.host: r.data.get("facts", f"{r.status.value}: {r.msg}")
-            for r in silent.result.results
+            r.host: r.data.get("facts", f"{r.status.value}: {r.msg}") for r in silent.result.results
         }
 
     async def _guarded(self, limit: asyncio.Semaphore, plan, host: str) -> None:
@@ -181,6 +186,8 @@ class Runner:
             self._finish(host, play, pending, Status.UNREACHABLE, f"connection lost: {exc}")
 
     def _record_line(self, host: str, play: str, pending: dict, line: str) -> None:
+        if not line.strip():  # a tool run by a module may leave a bare newline
+            return
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -195,6 +202,9 @@ class Runner:
 
     def _finish(self, host: str, play: str, pending: dict, status: Status, msg: str) -> None:
         self._out.add(host)
+        if not pending:  # every task had reported: the failure still must be seen
+            name = "(remote process)"
+            self._emit(TaskResult(host, play, -1, name, "-", status, msg))
         for task in pending.values():
             self._emit(TaskResult(host, play, task.index, task.name, task.module, status, msg))
         pending.clear()

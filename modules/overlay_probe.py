@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+# WANT_JSON
+"""Overlay health probe, used by `vnetctl mesh check` in three fleet-wide phases.
+
+setup:    per segment, a throwaway network namespace `vnetctl-probe-VNI` with a veth
+          into the segment's bridge, at the segment's MTU, with a link-local address;
+ping:     from each probe to every other member's probe, with don't-fragment at the
+          segment's full MTU and at a small size, all pings at once (bounded);
+teardown: the namespaces go, and their veths with them.
+
+Nothing else on the host is touched; a probe left by an interrupted check is replaced.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+try:  # under ansible-playbook, module_utils/vnet_host.py travels with the module
+    from ansible.module_utils import vnet_host as host
+except ImportError:  # vnetctl's runner preloads vnet_host
+    import vnet_host as host
+
+ARGUMENT_SPEC = {
+    "action": {"type": "str", "choices": ["setup", "ping", "teardown"], "required": True},
+    "segments": {"type": "list", "elements": "dict"},  # [{vni, bridge, mtu, address}]
+    "targets": {"type": "list", "elements": "dict"},  # [{host, vni, address, mtu}]
+}
+
+PARALLEL_PINGS = 64
+PING_TIMEOUT_S = 2
+SMALL = 56  # ICMP payload of a default ping
+IP_ICMP_HEADERS = 28
+
+
+def namespace(vni):
+    return "vnetctl-probe-%d" % vni
+
+
+def run(params, check, facts):
+    action = params["action"]
+    if action == "ping":
+        return {
+            "changed": False,
+            "failed": False,
+            "msg": "ok",
+            "pairs": ping_all(params.get("targets") or []),
+        }
+    segments = params.get("segments") or []
+    existing = set(host.run(["ip", "netns", "list"]).split())
+    for seg in segments:  # teardown, or what an interrupted check left behind
+        # the veth first: a deleted namespace frees its links asynchronously
+        if facts.link(outside_name(seg["vni"])) is not None:
+            host.run(["ip", "link", "del", "dev", outside_name(seg["vni"])])
+        if namespace(seg["vni"]) in existing:
+            host.run(["ip", "netns", "del", namespace(seg["vni"])])
+    if action == "setup":
+        for seg in segments:
+            _setup(seg)
+    return {"changed": True, "failed": False, "msg": "%s done" % action}
+
+
+def outside_name(vni):
+    return "vnp%d" % vni
+
+
+def _setup(seg):
+    ns, vni = namespace(seg["vni"]), seg["vni"]
+    outside, inside = outside_name(vni), "vnq%d" % vni
+    if len(outside) > 15:
+        raise host.ModuleError("VNI %d gives a probe name longer than 15" % vni)
+    host.run(["ip", "netns", "add", ns])
+    host.apply_steps(
+        [
+            (
+                "ip",
+                "link add %s mtu %d type veth peer name %s netns %s"
+                % (outside, seg["mtu"], inside, ns),
+            ),
+            ("ip", "link set dev %s master %s up" % (outside, seg["bridge"])),
+        ]
+    )
+    host.run(
+        ["ip", "-n", ns, "-batch", "-"],
+        stdin="\n".join(
+            [
+                "link set dev lo up",
+                "link set dev %s mtu %d up" % (inside, seg["mtu"]),
+                "addr add %s/16 dev %s" % (seg["address"], inside),
+            ]
+        )
+        + "\n",
+    )
+
+
+def ping_all(targets):
+    """Every target at two sizes, PARALLEL_PINGS at a time; a verdict per target."""
+    jobs = []
+    for target in targets:
+        for size in (SMALL, target["mtu"] - IP_ICMP_HEADERS):
+            argv = [
+                "ip",
+                "netns",
+                "exec",
+                namespace(target["vni"]),
+                "ping",
+                "-n",
+                "-q",
+                "-c",
+                "2",
+                "-i",
+                "0.2",
+                "-W",
+                str(PING_TIMEOUT_S),
+                "-M",
+                "do",
+                "-s",
+                str(size),
+                target["address"],
+            ]
+            jobs.append((target, size, argv))
+    outcome = {}
+    for start in range(0, len(jobs), PARALLEL_PINGS):
+        batch = [
+            (t, size, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            for t, size, argv in jobs[start : start + PARALLEL_PINGS]
+        ]
+        deadline = time.monotonic() + PING_TIMEOUT_S * 3
+        for target, size, proc in batch:
+            try:
+                code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+            outcome[(target["host"], target["vni"], size == SMALL)] = code == 0
+    return [
+        _verdict(t, outcome[(t["host"], t["vni"], True)], outcome[(t["host"], t["vni"], False)])
+        for t in targets
+    ]
+
+
+def _verdict(target, small_ok, full_ok):
+    if small_ok and full_ok:
+        state = "reachable"
+    elif small_ok:
+        state = "mtu-broken"
+    else:
+        state = "unreachable"
+    return {"host": target["host"], "vni": target["vni"], "state": state, "mtu": target["mtu"]}
+
+
+if __name__ == "__main__":
+    host.ansible_main(sys.modules[__name__])

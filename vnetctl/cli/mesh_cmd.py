@@ -1,0 +1,133 @@
+"""`vnetctl mesh check`: a reachability matrix across the overlay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from vnetctl.catalog import Catalog
+from vnetctl.cli.common import add_target_options, connection_specs, open_inventory, run_options
+from vnetctl.errors import InputError
+from vnetctl.fleet.mesh_check import host_errors, layout_from, pair_states, probe_plans
+from vnetctl.fleet.vxlan import expand_meshes
+from vnetctl.output.console import SilentReporter
+from vnetctl.playbook.extra_vars import parse_extra_vars
+from vnetctl.playbook.loader import load_playbook
+from vnetctl.playbook.render import plan_playbook, render_for_hosts
+from vnetctl.runner.results import ExitCode
+from vnetctl.runner.runner import Runner
+
+HELP = """\
+For every VXLAN mesh in PLAYBOOK, send traffic across the overlay from each member to
+each other member, per segment: ping with don't-fragment at the segment's full MTU and
+at a small size. Each pair is reachable, mtu-broken (small frames pass, full-size ones
+do not: an underlay MTU problem) or unreachable. Changes nothing but a throwaway probe
+namespace per segment on each host, removed at the end.
+
+exit codes: 0 every pair reachable, 2 some pair is not, 1 bad input, 3 a host unreachable
+
+examples:
+  vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml
+  vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml --format json
+"""
+
+CELL = {
+    "reachable": "[green]ok[/]",
+    "mtu-broken": "[yellow]MTU[/]",
+    "unreachable": "[bold red]--[/]",
+}
+
+
+def add_parser(commands) -> None:
+    mesh = commands.add_parser("mesh", help="VXLAN mesh tools: check the overlay")
+    sub = mesh.add_subparsers(metavar="ACTION", required=True)
+    parser = sub.add_parser(
+        "check",
+        help="reachability matrix across the overlay",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("playbook", metavar="PLAYBOOK")
+    add_target_options(parser)
+    parser.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.set_defaults(func=check)
+
+
+def check(args: argparse.Namespace) -> int:
+    catalog = Catalog()
+    inventory = open_inventory(args)
+    extra_vars = parse_extra_vars(args.extra_vars)
+    plans = plan_playbook(
+        load_playbook(args.playbook, catalog),
+        inventory,
+        catalog,
+        limit=args.limit,
+        extra_vars=extra_vars,
+    )
+    hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
+    runner = Runner(
+        catalog,
+        connection_specs(inventory, hosts),
+        run_options(args, check=False),
+        SilentReporter(),
+    )
+
+    def render_members(play, index: int, members: list[str]) -> dict:
+        rendered = render_for_hosts(play, index, members, inventory, catalog, extra_vars)
+        return {h: task.args for h, task in rendered.items() if task is not None}
+
+    async def probe():
+        try:
+            # no preflight: a broken fleet is what this command is for
+            await expand_meshes(runner, plans, inventory, render_members, preflight=False)
+            layout = layout_from(plans)
+            if not layout.segments:
+                raise InputError(f"{args.playbook}: no vxlan_mesh task for these hosts")
+            return await runner.run_plays(probe_plans(layout))
+        finally:
+            await runner.pool.close_all()
+
+    run = asyncio.run(probe())
+    pairs, errors = pair_states(run), host_errors(run)
+    if args.format == "json":
+        doc = {"pairs": pairs, "errors": errors, "unreachable": run.unreachable}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        print_matrix(pairs, errors)
+    if run.unreachable:
+        return ExitCode.HOST_UNREACHABLE
+    broken = errors or any(p["state"] != "reachable" for p in pairs)
+    return ExitCode.HOST_FAILED if broken else ExitCode.SUCCESS
+
+
+def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
+    console = Console(highlight=False, soft_wrap=True)
+    for vni in sorted({p["vni"] for p in pairs}):
+        rows = [p for p in pairs if p["vni"] == vni]
+        hosts = sorted({p["source"] for p in rows} | {p["target"] for p in rows})
+        cell = {(p["source"], p["target"]): p["state"] for p in rows}
+        table = Table(
+            title=f"VNI {vni} (MTU {rows[0]['mtu']}): from row to column", title_justify="left"
+        )
+        table.add_column("from \\ to", style="bold")
+        for host in hosts:
+            table.add_column(host, justify="center")
+        for src in hosts:
+            table.add_row(
+                src, *("" if src == dst else CELL.get(cell.get((src, dst)), "?") for dst in hosts)
+            )
+        console.print(table)
+    bad = [p for p in pairs if p["state"] != "reachable"]
+    console.print(
+        f"{len(pairs) - len(bad)} of {len(pairs)} pairs reachable"
+        + (f"; [bold red]{len(bad)} not[/]" if bad else "")
+    )
+    for host, reason in errors.items():
+        console.print(f"[bold red]error[/]: {host}: {reason}")

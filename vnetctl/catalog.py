@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vnetctl.runner import remote_boot
 
-HOST_LIB_FILE = "module_utils/vnet_host.py"
+HOST_LIB_DIR = "module_utils"
 
 
 def modules_dir() -> Path:
@@ -46,15 +46,22 @@ class Catalog(Mapping[str, dict]):
     def source(self, name: str) -> str:
         return (self.directory / f"{name}.py").read_text()
 
-    def host_lib_source(self) -> str:
-        return (self.directory / HOST_LIB_FILE).read_text()
+    def host_lib_sources(self) -> dict[str, str]:
+        """Every module_utils file by import name, vnet_host last (it imports the others)."""
+        files = sorted(
+            (self.directory / HOST_LIB_DIR).glob("vnet_*.py"),
+            key=lambda p: (p.stem == remote_boot.HOST_LIB, p.stem),
+        )
+        return {path.stem: path.read_text() for path in files}
 
     def host_lib(self) -> types.ModuleType:
-        """vnet_host, installed once under the name the modules import (as on a host)."""
-        lib = self.directory / HOST_LIB_FILE
+        """vnet_host (and its siblings), installed once under the names modules import."""
+        lib = self.directory / HOST_LIB_DIR / f"{remote_boot.HOST_LIB}.py"
         installed = sys.modules.get(remote_boot.HOST_LIB)
         if installed is None or installed.__file__ != str(lib):
-            installed = remote_boot.install(remote_boot.HOST_LIB, lib.read_text(), str(lib))
+            for name in self.host_lib_sources():
+                path = self.directory / HOST_LIB_DIR / f"{name}.py"
+                installed = remote_boot.install(name, path.read_text(), str(path))
         return installed
 
     def load(self, name: str) -> types.ModuleType:

@@ -20,6 +20,11 @@ import os
 import subprocess
 import sys
 
+try:  # under ansible-playbook, module_utils files travel with the module
+    from ansible.module_utils import vnet_ovs
+except ImportError:  # vnetctl's runner preloads every module_utils file
+    import vnet_ovs
+
 # Kernel tools that accept a batch of commands on stdin: one process per batch.
 BATCH_TOOLS = {
     "ip": ["ip", "-batch", "-"],
@@ -55,6 +60,7 @@ class Facts:
         "links": ["ip", "-j", "-d", "link", "show"],
         "addrs": ["ip", "-j", "addr", "show"],
         "fdb": ["bridge", "-j", "fdb", "show"],
+        "ovs": vnet_ovs.FACTS_ARGV,  # Bridge, Port, Interface tables
     }
 
     def __init__(self, data=None, runner=None):
@@ -69,8 +75,19 @@ class Facts:
         if key not in self._data:
             if self._runner is None:
                 raise ModuleError("recorded facts have no %r" % key)
-            self._data[key] = json.loads(self._runner(self.SOURCES[key]) or "[]")
+            if key == "ovs":
+                self._data[key] = self._gather_ovs()
+            else:
+                self._data[key] = json.loads(self._runner(self.SOURCES[key]) or "[]")
         return self._data[key]
+
+    def _gather_ovs(self):
+        """None where Open vSwitch is not installed or not running: a fact, not an error."""
+        try:
+            out = self._runner(self.SOURCES["ovs"])
+        except ModuleError:
+            return None
+        return vnet_ovs.parse_tables(out)
 
     def refresh(self):
         if self._runner is not None:
@@ -86,6 +103,12 @@ class Facts:
     @property
     def addrs(self):
         return self._get("addrs")
+
+    @property
+    def ovs(self):
+        """{"bridges": {name: [port names]}, "interfaces": {name: {type, options,
+        external_ids}}}, or None without a running Open vSwitch."""
+        return self._get("ovs")
 
     @property
     def fdb(self):
@@ -205,9 +228,12 @@ def batches(steps):
 
 def apply_steps(steps, runner=run):
     for tool, lines in batches(steps):
-        if tool not in BATCH_TOOLS:
+        if tool == "ovs-vsctl":
+            runner(vnet_ovs.transaction(lines))
+        elif tool in BATCH_TOOLS:
+            runner(BATCH_TOOLS[tool], stdin="\n".join(lines) + "\n")
+        else:
             raise ModuleError("no batch runner for tool %r" % tool)
-        runner(BATCH_TOOLS[tool], stdin="\n".join(lines) + "\n")
 
 
 def resource_id(module, params):

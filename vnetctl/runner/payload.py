@@ -25,7 +25,7 @@ def build_stdin(catalog: Catalog, tasks: Sequence[dict], check: bool) -> str:
     """tasks: [{"index", "module", "args"}]; only the modules they use are sent."""
     needed = sorted({t["module"] for t in tasks})
     payload = {
-        "lib": catalog.host_lib_source(),
+        "libs": catalog.host_lib_sources(),
         "modules": {name: catalog.source(name) for name in needed},
         "tasks": list(tasks),
         "check": check,

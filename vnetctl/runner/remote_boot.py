@@ -30,7 +30,9 @@ def _emit(out, record):
 
 
 def run_tasks(payload, out):
-    host = install(HOST_LIB, payload["lib"])
+    for name, source in payload["libs"].items():  # vnet_host comes last
+        install(name, source)
+    host = sys.modules[HOST_LIB]
     modules = {
         name: install("vnet_module_" + name, source) for name, source in payload["modules"].items()
     }

@@ -50,6 +50,8 @@ def run(params, check, facts):
     segments = params.get("segments") or []
     existing = set(host.run(["ip", "netns", "list"]).split())
     for seg in segments:  # teardown, or what an interrupted check left behind
+        if _on_ovs(seg, facts):
+            host.apply_steps([("ovs-vsctl", "--if-exists del-port %s" % outside_name(seg["vni"]))])
         # the veth first: a deleted namespace frees its links asynchronously
         if facts.link(outside_name(seg["vni"])) is not None:
             host.run(["ip", "link", "del", "dev", outside_name(seg["vni"])])
@@ -57,7 +59,7 @@ def run(params, check, facts):
             host.run(["ip", "netns", "del", namespace(seg["vni"])])
     if action == "setup":
         for seg in segments:
-            _setup(seg)
+            _setup(seg, _on_ovs(seg, facts))
     return {"changed": True, "failed": False, "msg": "%s done" % action}
 
 
@@ -65,33 +67,28 @@ def outside_name(vni):
     return "vnp%d" % vni
 
 
-def _setup(seg):
+def _on_ovs(seg, facts):
+    return bool(facts.ovs) and seg["bridge"] in facts.ovs["bridges"]
+
+
+def _setup(seg, on_ovs):
     ns, vni = namespace(seg["vni"]), seg["vni"]
     outside, inside = outside_name(vni), "vnq%d" % vni
     if len(outside) > 15:
         raise host.ModuleError("VNI %d gives a probe name longer than 15" % vni)
     host.run(["ip", "netns", "add", ns])
-    host.apply_steps(
-        [
-            (
-                "ip",
-                "link add %s mtu %d type veth peer name %s netns %s"
-                % (outside, seg["mtu"], inside, ns),
-            ),
-            ("ip", "link set dev %s master %s up" % (outside, seg["bridge"])),
-        ]
-    )
-    host.run(
-        ["ip", "-n", ns, "-batch", "-"],
-        stdin="\n".join(
-            [
-                "link set dev lo up",
-                "link set dev %s mtu %d up" % (inside, seg["mtu"]),
-                "addr add %s/16 dev %s" % (seg["address"], inside),
-            ]
-        )
-        + "\n",
-    )
+    veth = "link add %s mtu %d type veth peer name %s netns %s" % (outside, seg["mtu"], inside, ns)
+    if on_ovs:
+        attach = ("ovs-vsctl", "add-port %s %s" % (seg["bridge"], outside))
+    else:
+        attach = ("ip", "link set dev %s master %s" % (outside, seg["bridge"]))
+    host.apply_steps([("ip", veth), attach, ("ip", "link set dev %s up" % outside)])
+    inside_setup = [
+        "link set dev lo up",
+        "link set dev %s mtu %d up" % (inside, seg["mtu"]),
+        "addr add %s/16 dev %s" % (seg["address"], inside),
+    ]
+    host.run(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(inside_setup) + "\n")
 
 
 def ping_all(targets):

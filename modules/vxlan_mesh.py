@@ -8,11 +8,19 @@ vnetctl fills `local` (this host's VTEP) and `peers` from the inventory (`member
 `vtep`); under Ansible, give them directly. The mesh owns the devices it made (marked
 with the alias "vnetctl mesh NAME") and their fdb entries: declared segments and peers
 are added, others removed. A peer-list change only touches fdb entries.
+
+With `dataplane: ovs` the segment bridge is an Open vSwitch bridge and each peer is a
+VXLAN port (remote_ip, key = VNI) on it, all changed in one ovsdb transaction. Ports
+per peer rather than one flow-based port: OVS's NORMAL action floods unknown and
+broadcast frames to every tunnel port, which is head-end replication, and MAC learning
+works per port, with no OpenFlow rules to own or to check for drift. The mesh owns the
+ports whose external_ids name it.
 """
 
 from __future__ import annotations
 
 import sys
+import zlib
 
 try:  # under ansible-playbook, module_utils/vnet_host.py travels with the module
     from ansible.module_utils import vnet_host as host
@@ -25,6 +33,8 @@ ARGUMENT_SPEC = {
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "segments": {"type": "list", "elements": "dict"},  # [{vni, bridge, mtu}]
     "port": {"type": "int", "default": 4789},
+    "dataplane": {"type": "str", "choices": ["linux", "ovs"], "default": "linux"},
+    "ovs_datapath": {"type": "str", "default": "system"},  # netdev: userspace datapath
     "local": {"type": "str"},
     "peers": {"type": "list", "elements": "str"},
     # read by vnetctl on the controller to fill local/peers; ignored on the host
@@ -50,6 +60,8 @@ def device(vni):
 
 
 def read(params, facts):
+    if params.get("dataplane") == "ovs":
+        return _read_ovs(params, facts)
     owned = {
         link["linkinfo"]["info_data"]["id"]: link
         for link in facts.links.values()
@@ -109,24 +121,29 @@ def desired(params, current, facts):
                     underlay_mtu,
                 )
             )
-        _check_device_free(name, vni, facts)
-        _check_bridge(name, vni, seg, facts)
         segment = {
             "state": "present",
             "bridge": seg["bridge"],
             "local": local,
             "port": params["port"],
-            "underlay": underlay,
-            "learning": False,
-            "up": True,
             "peers": peers,
         }
-        if mtu is not None:
-            segment["mtu"] = mtu
+        if params["dataplane"] == "ovs":
+            _check_ovs(name, vni, seg, peers, facts)
+            segment["datapath"] = params["ovs_datapath"]
+        else:
+            _check_device_free(name, vni, facts)
+            _check_bridge(name, vni, seg, facts)
+            segment.update(underlay=underlay, learning=False, up=True)
+            if mtu is not None:
+                segment["mtu"] = mtu
         want[str(vni)] = segment
     for vni in current.get("segments", {}):
         want.setdefault(vni, {"state": "absent"})
-    return {"name": name, "state": "present", "segments": want}
+    desired = {"name": name, "state": "present", "segments": want}
+    if params["dataplane"] == "ovs":
+        desired["dataplane"] = "ovs"
+    return desired
 
 
 def _check_unique(name, segments):
@@ -173,7 +190,10 @@ def _check_bridge(name, vni, seg, facts):
 
 
 def steps(current, desired, facts):
-    """Devices with `ip` (one batch), then every fdb change with `bridge` (one batch)."""
+    """Devices with `ip` (one batch), then every fdb change with `bridge` (one batch);
+    on Open vSwitch, every change in one ovs-vsctl transaction."""
+    if (desired.get("dataplane") or current.get("dataplane")) == "ovs":
+        return _ovs_steps(current, desired, facts)
     links, fdb = [], []
     have = current.get("segments", {})
     if desired["state"] == "present":
@@ -223,6 +243,103 @@ def _device_steps(dev, vni, now, want, mesh, facts):
         out.append(("ip", "link set dev %s master %s" % (dev, bridge)))
     if not now.get("up"):
         out.append(("ip", "link set dev %s up" % dev))
+    return out
+
+
+# ---- Open vSwitch dataplane ----------------------------------------------------
+
+
+def ovs_port(vni, peer):
+    """Stable per (VNI, peer) and within 15 characters: vx<VNI>-<16-bit hash of peer>."""
+    return "vx%d-%04x" % (vni, zlib.crc32(peer.encode()) & 0xFFFF)
+
+
+def _owned_ports(name, facts):
+    interfaces = (facts.ovs or {}).get("interfaces", {})
+    return {
+        port: iface
+        for port, iface in interfaces.items()
+        if iface["external_ids"].get("vnetctl-mesh") == name
+    }
+
+
+def _read_ovs(params, facts):
+    name = params["name"]
+    bridge_of = {
+        p: b for b, ports in ((facts.ovs or {}).get("bridges") or {}).items() for p in ports
+    }
+    segments = {}
+    for port, iface in sorted(_owned_ports(name, facts).items()):
+        options = iface["options"]
+        seg = segments.setdefault(
+            iface["external_ids"]["vnetctl-vni"],
+            {
+                "state": "present",
+                "bridge": bridge_of.get(port),
+                "local": options.get("local_ip"),
+                "port": int(options.get("dst_port", 4789)),
+                "datapath": facts.ovs["datapath"].get(bridge_of.get(port)),
+                "peers": [],
+            },
+        )
+        seg["peers"] = sorted(seg["peers"] + [options.get("remote_ip")])
+    state = "present" if segments else "absent"
+    return {"name": name, "state": state, "dataplane": "ovs", "segments": segments}
+
+
+def _check_ovs(name, vni, seg, peers, facts):
+    if facts.ovs is None:
+        raise host.ModuleError("Open vSwitch is not running on this host (mesh %s)" % name)
+    kind = facts.kind(seg["bridge"])
+    if seg["bridge"] not in facts.ovs["bridges"] and kind not in (None, "openvswitch"):
+        raise host.ModuleError(
+            "mesh %s VNI %d: %s is a %s, not an Open vSwitch bridge"
+            % (name, vni, seg["bridge"], kind)
+        )
+    names = [ovs_port(vni, p) for p in peers]
+    if len(set(names)) != len(names):
+        raise host.ModuleError("mesh %s VNI %d: two peers hash to one port name" % (name, vni))
+
+
+def _ovs_steps(current, desired, facts):
+    out = []
+    have = current.get("segments", {})
+    wanted = desired["segments"] if desired["state"] == "present" else {}
+    owned = _owned_ports(desired["name"], facts)
+    for vni in sorted(set(have) | set(wanted)):
+        now, want = have.get(vni, {"state": "absent"}), wanted.get(vni, {"state": "absent"})
+        keep = (
+            want["state"] == "present"
+            and now["state"] == "present"
+            and all(now[k] == want[k] for k in ("bridge", "local", "port"))
+        )
+        old = set(now.get("peers", [])) if keep else set()
+        new = set(want.get("peers", []))
+        out += [
+            ("ovs-vsctl", "--if-exists del-port %s" % p)
+            for p in sorted(owned)
+            if owned[p]["external_ids"].get("vnetctl-vni") == vni
+            and (not keep or owned[p]["options"].get("remote_ip") not in new)
+        ]
+        if want["state"] == "absent":
+            continue
+        bridge = want["bridge"]
+        if bridge not in (facts.ovs or {}).get("bridges", {}):
+            out.append(("ovs-vsctl", "--may-exist add-br %s" % bridge))
+        if now.get("datapath") != want["datapath"]:
+            out.append(("ovs-vsctl", "set bridge %s datapath_type=%s" % (bridge, want["datapath"])))
+        for peer in sorted(new - old):
+            port = ovs_port(int(vni), peer)
+            out.append(("ovs-vsctl", "add-port %s %s" % (bridge, port)))
+            out.append(
+                (
+                    "ovs-vsctl",
+                    "set interface %s type=vxlan options:remote_ip=%s "
+                    "options:key=%s options:local_ip=%s options:dst_port=%d "
+                    "external_ids:vnetctl-mesh=%s external_ids:vnetctl-vni=%s"
+                    % (port, peer, vni, want["local"], want["port"], desired["name"], vni),
+                )
+            )
     return out
 
 

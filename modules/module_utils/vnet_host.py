@@ -94,7 +94,7 @@ class Facts:
             self._data.clear()
 
     def as_dict(self):
-        return {"links": self._get("links"), "addrs": self.addrs, "fdb": self.fdb}
+        return {"links": self._get("links"), "addrs": self.addrs, "fdb": self.fdb, "ovs": self.ovs}
 
     @property
     def links(self):

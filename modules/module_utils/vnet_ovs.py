@@ -11,21 +11,11 @@ import shlex
 OVS_VSCTL = ["ovs-vsctl", "--timeout=10"]
 # Bridge, Port and Interface tables, one JSON document per line
 FACTS_ARGV = OVS_VSCTL + [
-    "--format=json",
-    "--data=json",
-    "--",
-    "--columns=name,ports",
-    "list",
-    "Bridge",
-    "--",
-    "--columns=_uuid,name,interfaces",
-    "list",
-    "Port",
-    "--",
-    "--columns=_uuid,name,type,options,external_ids",
-    "list",
-    "Interface",
-]
+    "--format=json", "--data=json",
+    "--", "--columns=name,ports,datapath_type", "list", "Bridge",
+    "--", "--columns=_uuid,name,interfaces", "list", "Port",
+    "--", "--columns=_uuid,name,type,options,external_ids", "list", "Interface",
+]  # fmt: skip
 
 
 def transaction(lines):
@@ -60,6 +50,7 @@ def parse_tables(output):
         return value if isinstance(value, list) else [value]
 
     return {
+        "datapath": {b["name"]: b["datapath_type"] or "system" for b in bridges_t},
         "bridges": {
             b["name"]: sorted(port_by_uuid[u]["name"] for u in as_list(b["ports"]))
             for b in bridges_t

@@ -10,7 +10,9 @@ from vnetctl.catalog import Catalog
 from vnetctl.fleet.vxlan import expand_meshes
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import Inventory, load_inventory
-from vnetctl.playbook.render import render_for_hosts
+from vnetctl.playbook.extra_vars import parse_extra_vars
+from vnetctl.playbook.loader import load_playbook
+from vnetctl.playbook.render import plan_playbook, render_for_hosts
 from vnetctl.runner.results import RunResult
 from vnetctl.runner.runner import TRANSPORTS, Events, Runner, RunOptions
 
@@ -77,6 +79,33 @@ def connection_specs(inventory: Inventory, hosts: Sequence[str]) -> dict[str, Co
     return {h: ConnectionSpec.from_host(inventory.hosts[h]) for h in hosts}
 
 
+def plan_from_args(
+    args: argparse.Namespace, catalog: Catalog, inventory: Inventory, **filters
+) -> tuple[list, dict]:
+    """The playbook of `args` rendered for its hosts (tags etc. in `filters`), and the
+    extra vars it was rendered with."""
+    extra_vars = parse_extra_vars(args.extra_vars)
+    plans = plan_playbook(
+        load_playbook(args.playbook, catalog),
+        inventory,
+        catalog,
+        limit=args.limit,
+        extra_vars=extra_vars,
+        **filters,
+    )
+    return plans, extra_vars
+
+
+def member_renderer(inventory: Inventory, catalog: Catalog, extra_vars: dict | None):
+    """Renders one task for hosts outside the run (mesh members beyond --limit)."""
+
+    def render(play, index: int, members: list[str]) -> dict:
+        rendered = render_for_hosts(play, index, members, inventory, catalog, extra_vars)
+        return {h: task.args for h, task in rendered.items() if task is not None}
+
+    return render
+
+
 def execute(
     plans: Sequence,
     inventory: Inventory,
@@ -87,12 +116,9 @@ def execute(
 ) -> RunResult:
     hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
     runner = Runner(catalog, connection_specs(inventory, hosts), options, events)
-
-    def render_members(play, index: int, members: list[str]) -> dict:
-        rendered = render_for_hosts(play, index, members, inventory, catalog, extra_vars)
-        return {h: task.args for h, task in rendered.items() if task is not None}
+    render = member_renderer(inventory, catalog, extra_vars)
 
     async def prepare(runner: Runner, plans: Sequence) -> None:
-        await expand_meshes(runner, plans, inventory, render_members)
+        await expand_meshes(runner, plans, inventory, render)
 
     return asyncio.run(runner.run(plans, prepare=prepare))

@@ -12,14 +12,18 @@ from rich.console import Console
 from rich.table import Table
 
 from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_target_options, connection_specs, open_inventory, run_options
+from vnetctl.cli.common import (
+    add_target_options,
+    connection_specs,
+    member_renderer,
+    open_inventory,
+    plan_from_args,
+    run_options,
+)
 from vnetctl.errors import InputError
 from vnetctl.fleet.mesh_check import host_errors, layout_from, pair_states, probe_plans
 from vnetctl.fleet.vxlan import expand_meshes
 from vnetctl.output.console import SilentReporter
-from vnetctl.playbook.extra_vars import parse_extra_vars
-from vnetctl.playbook.loader import load_playbook
-from vnetctl.playbook.render import plan_playbook, render_for_hosts
 from vnetctl.runner.results import ExitCode
 from vnetctl.runner.runner import Runner
 
@@ -63,25 +67,11 @@ def add_parser(commands) -> None:
 def check(args: argparse.Namespace) -> int:
     catalog = Catalog()
     inventory = open_inventory(args)
-    extra_vars = parse_extra_vars(args.extra_vars)
-    plans = plan_playbook(
-        load_playbook(args.playbook, catalog),
-        inventory,
-        catalog,
-        limit=args.limit,
-        extra_vars=extra_vars,
-    )
+    plans, extra_vars = plan_from_args(args, catalog, inventory)
     hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
-    runner = Runner(
-        catalog,
-        connection_specs(inventory, hosts),
-        run_options(args, check=False),
-        SilentReporter(),
-    )
-
-    def render_members(play, index: int, members: list[str]) -> dict:
-        rendered = render_for_hosts(play, index, members, inventory, catalog, extra_vars)
-        return {h: task.args for h, task in rendered.items() if task is not None}
+    options = run_options(args, check=False)
+    runner = Runner(catalog, connection_specs(inventory, hosts), options, SilentReporter())
+    render_members = member_renderer(inventory, catalog, extra_vars)
 
     async def probe():
         try:

@@ -6,12 +6,15 @@ import argparse
 import sys
 
 from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_target_options, execute, open_inventory, run_options
+from vnetctl.cli.common import (
+    add_target_options,
+    execute,
+    open_inventory,
+    plan_from_args,
+    run_options,
+)
 from vnetctl.output import json_report
 from vnetctl.output.console import ConsoleReporter, SilentReporter
-from vnetctl.playbook.extra_vars import parse_extra_vars
-from vnetctl.playbook.loader import load_playbook
-from vnetctl.playbook.render import plan_playbook
 
 HELP = """\
 Apply PLAYBOOK to the hosts of INVENTORY. Every task is rendered and validated for every
@@ -89,15 +92,8 @@ def _split(values: list[str]) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     catalog = Catalog()
     inventory = open_inventory(args)
-    extra_vars = parse_extra_vars(args.extra_vars)
-    plans = plan_playbook(
-        load_playbook(args.playbook, catalog),
-        inventory,
-        catalog,
-        limit=args.limit,
-        tags=_split(args.tags),
-        skip_tags=_split(args.skip_tags),
-        extra_vars=extra_vars,
+    plans, extra_vars = plan_from_args(
+        args, catalog, inventory, tags=_split(args.tags), skip_tags=_split(args.skip_tags)
     )
     options = run_options(args, check=args.check)
     if args.format == "json":

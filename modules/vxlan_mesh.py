@@ -13,8 +13,10 @@ With `dataplane: ovs` the segment bridge is an Open vSwitch bridge and each peer
 VXLAN port (remote_ip, key = VNI) on it, all changed in one ovsdb transaction. Ports
 per peer rather than one flow-based port: OVS's NORMAL action floods unknown and
 broadcast frames to every tunnel port, which is head-end replication, and MAC learning
-works per port, with no OpenFlow rules to own or to check for drift. The mesh owns the
-ports whose external_ids name it.
+works per port, with no OpenFlow rules to own or to check for drift. The ports are
+`protected` (OVS 2.10+): frames never go from one tunnel port to another, the split
+horizon without which three or more hosts would loop broadcasts forever. The mesh owns
+the ports whose external_ids name it.
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ def desired(params, current, facts):
         if params["dataplane"] == "ovs":
             _check_ovs(name, vni, seg, peers, facts)
             segment["datapath"] = params["ovs_datapath"]
+            segment["split_horizon"] = True
         else:
             _check_device_free(name, vni, facts)
             _check_bridge(name, vni, seg, facts)
@@ -283,6 +286,8 @@ def _read_ovs(params, facts):
             },
         )
         seg["peers"] = sorted(seg["peers"] + [options.get("remote_ip")])
+        protected = port in (facts.ovs.get("protected") or ())
+        seg["split_horizon"] = seg.get("split_horizon", True) and protected
     state = "present" if segments else "absent"
     return {"name": name, "state": state, "dataplane": "ovs", "segments": segments}
 
@@ -328,9 +333,18 @@ def _ovs_steps(current, desired, facts):
             out.append(("ovs-vsctl", "--may-exist add-br %s" % bridge))
         if now.get("datapath") != want["datapath"]:
             out.append(("ovs-vsctl", "set bridge %s datapath_type=%s" % (bridge, want["datapath"])))
+        protected = facts.ovs.get("protected") or ()
+        out += [
+            ("ovs-vsctl", "set port %s protected=true" % p)
+            for p in sorted(owned)
+            if p not in protected
+            and owned[p]["external_ids"].get("vnetctl-vni") == vni
+            and owned[p]["options"].get("remote_ip") in new & old
+        ]
         for peer in sorted(new - old):
             port = ovs_port(int(vni), peer)
             out.append(("ovs-vsctl", "add-port %s %s" % (bridge, port)))
+            out.append(("ovs-vsctl", "set port %s protected=true" % port))
             out.append(
                 (
                     "ovs-vsctl",

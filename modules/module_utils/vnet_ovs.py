@@ -13,7 +13,7 @@ OVS_VSCTL = ["ovs-vsctl", "--timeout=10"]
 FACTS_ARGV = OVS_VSCTL + [
     "--format=json", "--data=json",
     "--", "--columns=name,ports,datapath_type", "list", "Bridge",
-    "--", "--columns=_uuid,name,interfaces", "list", "Port",
+    "--", "--columns=_uuid,name,interfaces,protected", "list", "Port",
     "--", "--columns=_uuid,name,type,options,external_ids", "list", "Interface",
 ]  # fmt: skip
 
@@ -55,6 +55,8 @@ def parse_tables(output):
             b["name"]: sorted(port_by_uuid[u]["name"] for u in as_list(b["ports"]))
             for b in bridges_t
         },
+        # protected ports never forward to one another: split horizon for tunnel meshes
+        "protected": sorted(p["name"] for p in ports_t if p.get("protected") is True),
         "interfaces": {
             i["name"]: {k: i[k] for k in ("type", "options", "external_ids")}
             for i in iface_by_uuid.values()

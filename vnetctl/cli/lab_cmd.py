@@ -53,6 +53,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="private IPv4 management subnet: the bridge gets its first address and host i "
         "the network address + 10 + i (default: 10.213.0.0/16, so h1 is 10.213.0.11)",
     )
+    up.add_argument(
+        "--ovs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run Open vSwitch (its own ovsdb-server and ovs-vswitchd, userspace datapath) "
+        "on every host; --no-ovs stops recording it (default: as the lab had it)",
+    )
     up.set_defaults(func=cmd_lab_up)
 
     status = commands.add_parser(
@@ -94,6 +101,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         inventory_path=args.inventory,
         subnet=args.subnet,
         progress=_progress,
+        ovs=args.ovs,
     )
     first = state.hosts[0]
     print(
@@ -113,12 +121,13 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
         print(f"no lab named {args.name!r}")
     else:
         print(f"lab {status.name}: {'healthy' if status.healthy else 'UNHEALTHY'}")
-        print(f"{'HOST':<12} {'ADDRESS':<15} {'NAMESPACE':<9} {'SSHD':<14} PORT 22")
+        print(f"{'HOST':<12} {'ADDRESS':<15} {'NAMESPACE':<9} {'SSHD':<14} {'PORT 22':<7} OVS")
         for h in status.hosts:
             namespace = "present" if h.namespace_present else "MISSING"
             sshd = f"alive ({h.sshd_pid})" if h.sshd_alive else "dead"
             port = "open" if h.port_open else "CLOSED"
-            print(f"{h.name:<12} {h.address:<15} {namespace:<9} {sshd:<14} {port}")
+            ovs = {None: "-", True: "alive", False: "DEAD"}[h.ovs_alive]
+            print(f"{h.name:<12} {h.address:<15} {namespace:<9} {sshd:<14} {port:<7} {ovs}")
     return 0 if status.healthy else 1
 
 

@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from vnetctl.errors import InputError
 from vnetctl.lab import netns, sshd
+from vnetctl.lab import ovs as ovs_daemons
 from vnetctl.lab.inventory_file import remove_inventory, write_inventory
 from vnetctl.lab.proc import LabError, pids_in_namespaces, terminate
 from vnetctl.lab.state import (
@@ -39,17 +41,21 @@ def lab_up(
     inventory_path: str | Path | None = None,
     subnet: str = "10.213.0.0/16",
     progress: Progress | None = None,
+    ovs: bool | None = None,
 ) -> LabState:
     """Create or mend the lab so it has exactly `hosts` healthy hosts; write its inventory.
 
     Without `inventory_path`, the path recorded by an earlier `up` is kept, else
-    `inventory/{name}.yml` under the current directory is used.
+    `inventory/{name}.yml` under the current directory is used. `ovs=True` gives every host
+    its own Open vSwitch daemons; None keeps what the lab had.
     """
     say = progress or (lambda _message: None)
     validate_name(name)
     validate_hosts(hosts)
     net = validate_subnet(subnet, hosts)
     require_lab_environment()
+    if ovs:
+        ovs_daemons.require_ovs()
 
     state = load_state(name)
     if state is None:
@@ -66,6 +72,8 @@ def lab_up(
             f"run `vnetctl lab down --name {name}` before changing it"
         )
     netns.check_subnet_free(state)
+    if ovs is not None:
+        state.ovs = ovs
 
     extra = [h for h in state.hosts if h.index > hosts]
     if extra:
@@ -111,6 +119,9 @@ def lab_up(
             host.sshd_pid = sshd.start_sshd_process(state, host)
     save_state(state)
     sshd.wait_for_sshds(state.hosts, timeout=SSHD_START_TIMEOUT, progress=say)
+    if state.ovs:
+        say(f"lab {name}: Open vSwitch on {hosts} host(s)")
+        ovs_daemons.start_ovs(state.hosts, partial(in_host_argv, state))
 
     write_inventory(state)
     return state
@@ -156,6 +167,9 @@ def lab_status(name: str = "lab") -> LabStatus:
         return LabStatus(name=name, exists=False)
     namespaces = netns.existing_namespaces()
     ports = sshd.ports_open([h.address for h in state.hosts])
+    ovs_alive: list[bool | None] = [None] * len(state.hosts)
+    if state.ovs:
+        ovs_alive = ovs_daemons.ovs_alive(state.hosts, partial(in_host_argv, state))
     return LabStatus(
         name=name,
         exists=True,
@@ -168,8 +182,9 @@ def lab_status(name: str = "lab") -> LabStatus:
                 sshd_alive=sshd.sshd_alive(h),
                 sshd_pid=h.sshd_pid,
                 port_open=port_open,
+                ovs_alive=ovs_ok,
             )
-            for h, port_open in zip(state.hosts, ports, strict=True)
+            for h, port_open, ovs_ok in zip(state.hosts, ports, ovs_alive, strict=True)
         ],
     )
 
@@ -204,12 +219,16 @@ def host_exec(
     """Run argv on a lab host as its sshd sessions would: its network namespace and its
     own /etc, /var/lib and /run. Output is captured as text."""
     state, lab_host = _lab_host(name, host)
-    if sshd.sshd_alive(lab_host):
-        command = ["nsenter", "-t", str(lab_host.sshd_pid), "-m", "-u", "-n", "--", *argv]
-    else:
-        # no sshd to join: build the same view in a new private mount namespace
-        command = [*sshd.host_shell_argv(state, lab_host, 'exec "$@"'), "sh", *argv]
+    command = in_host_argv(state, lab_host, argv)
     return subprocess.run(command, input=input, capture_output=True, text=True, check=check)
+
+
+def in_host_argv(state: LabState, host: LabHost, argv: list[str]) -> list[str]:
+    """argv wrapped to run in the host's namespaces, as its sshd sessions do."""
+    if sshd.sshd_alive(host):
+        return ["nsenter", "-t", str(host.sshd_pid), "-m", "-u", "-n", "--", *argv]
+    # no sshd to join: build the same view in a new private mount namespace
+    return [*sshd.host_shell_argv(state, host, 'exec "$@"'), "sh", *argv]
 
 
 def _lab_host(name: str, host: str) -> tuple[LabState, LabHost]:

@@ -141,6 +141,7 @@ class LabState:
     bridges: list[str]
     hosts: list[LabHost] = field(default_factory=list)
     inventory_path: Path | None = None
+    ovs: bool = False  # each host runs its own ovsdb-server and ovs-vswitchd
 
     @property
     def prefixlen(self) -> int:
@@ -188,6 +189,7 @@ class LabState:
             "key_path": str(self.key_path),
             "known_hosts_path": str(self.known_hosts_path),
             "inventory_path": str(self.inventory_path) if self.inventory_path else None,
+            "ovs": self.ovs,
             "hosts": [host.to_dict() for host in self.hosts],
         }
 
@@ -202,6 +204,7 @@ class LabState:
             bridges=list(data["bridges"]),
             hosts=[LabHost.from_dict(h) for h in data["hosts"]],
             inventory_path=Path(inventory) if inventory else None,
+            ovs=bool(data.get("ovs", False)),
         )
 
 
@@ -230,10 +233,12 @@ class HostStatus:
     sshd_alive: bool
     sshd_pid: int | None
     port_open: bool
+    ovs_alive: bool | None = None  # None: the lab runs no Open vSwitch
 
     @property
     def healthy(self) -> bool:
-        return self.namespace_present and self.sshd_alive and self.port_open
+        ovs_ok = self.ovs_alive is not False
+        return self.namespace_present and self.sshd_alive and self.port_open and ovs_ok
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -244,6 +249,7 @@ class HostStatus:
             "sshd_alive": self.sshd_alive,
             "sshd_pid": self.sshd_pid,
             "port_open": self.port_open,
+            "ovs_alive": self.ovs_alive,
             "healthy": self.healthy,
         }
 

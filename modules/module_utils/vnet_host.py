@@ -132,11 +132,12 @@ class Facts:
 # ---- comparing -----------------------------------------------------------------
 
 
-def _flatten(value, prefix=""):
+def flatten(value, prefix=""):
+    """{"a": {"b": 1}} -> {"a.b": 1}: the field paths of diffs and drift reports."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
-            out.update(_flatten(item, "%s.%s" % (prefix, key) if prefix else str(key)))
+            out.update(flatten(item, "%s.%s" % (prefix, key) if prefix else str(key)))
         return out
     return {prefix: value}
 
@@ -151,7 +152,7 @@ def _same(before, after):
 
 def diff_fields(current, desired):
     """Field-level differences, dotted paths for nested dicts; lists compare as sets."""
-    before, after = _flatten(current), _flatten(desired)
+    before, after = flatten(current), flatten(desired)
     changes = []
     for field in sorted(set(before) | set(after)):
         old, new = before.get(field), after.get(field)

@@ -1,20 +1,15 @@
-"""Options shared by the commands that talk to hosts, and the glue that runs them."""
+"""Options shared by the commands that talk to hosts."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-from collections.abc import Sequence
 
 from vnetctl.catalog import Catalog
-from vnetctl.fleet.vxlan import expand_meshes
-from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import Inventory, load_inventory
 from vnetctl.playbook.extra_vars import parse_extra_vars
 from vnetctl.playbook.loader import load_playbook
-from vnetctl.playbook.render import plan_playbook, render_for_hosts
-from vnetctl.runner.results import RunResult
-from vnetctl.runner.runner import TRANSPORTS, Events, Runner, RunOptions
+from vnetctl.playbook.render import plan_playbook
+from vnetctl.runner.runner import TRANSPORTS, RunOptions
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -75,10 +70,6 @@ def open_inventory(args: argparse.Namespace) -> Inventory:
     return load_inventory(args.inventory)
 
 
-def connection_specs(inventory: Inventory, hosts: Sequence[str]) -> dict[str, ConnectionSpec]:
-    return {h: ConnectionSpec.from_host(inventory.hosts[h]) for h in hosts}
-
-
 def plan_from_args(
     args: argparse.Namespace, catalog: Catalog, inventory: Inventory, **filters
 ) -> tuple[list, dict]:
@@ -94,31 +85,3 @@ def plan_from_args(
         **filters,
     )
     return plans, extra_vars
-
-
-def member_renderer(inventory: Inventory, catalog: Catalog, extra_vars: dict | None):
-    """Renders one task for hosts outside the run (mesh members beyond --limit)."""
-
-    def render(play, index: int, members: list[str]) -> dict:
-        rendered = render_for_hosts(play, index, members, inventory, catalog, extra_vars)
-        return {h: task.args for h, task in rendered.items() if task is not None}
-
-    return render
-
-
-def execute(
-    plans: Sequence,
-    inventory: Inventory,
-    options: RunOptions,
-    events: Events,
-    catalog: Catalog,
-    extra_vars: dict | None = None,
-) -> RunResult:
-    hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
-    runner = Runner(catalog, connection_specs(inventory, hosts), options, events)
-    render = member_renderer(inventory, catalog, extra_vars)
-
-    async def prepare(runner: Runner, plans: Sequence) -> None:
-        await expand_meshes(runner, plans, inventory, render)
-
-    return asyncio.run(runner.run(plans, prepare=prepare))

@@ -7,7 +7,8 @@ import json
 import sys
 
 from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_target_options, execute, open_inventory, run_options
+from vnetctl.cli.common import add_target_options, open_inventory, run_options
+from vnetctl.fleet.execute import execute
 from vnetctl.output.console import SilentReporter
 from vnetctl.playbook.adhoc import adhoc_plan
 

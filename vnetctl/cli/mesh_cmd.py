@@ -12,15 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from vnetctl.catalog import Catalog
-from vnetctl.cli.common import (
-    add_target_options,
-    connection_specs,
-    member_renderer,
-    open_inventory,
-    plan_from_args,
-    run_options,
-)
+from vnetctl.cli.common import add_target_options, open_inventory, plan_from_args, run_options
 from vnetctl.errors import InputError
+from vnetctl.fleet.execute import connection_specs, member_renderer
 from vnetctl.fleet.mesh_check import host_errors, layout_from, pair_states, probe_plans
 from vnetctl.fleet.vxlan import expand_meshes
 from vnetctl.output.console import SilentReporter

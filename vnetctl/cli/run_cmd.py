@@ -6,13 +6,8 @@ import argparse
 import sys
 
 from vnetctl.catalog import Catalog
-from vnetctl.cli.common import (
-    add_target_options,
-    execute,
-    open_inventory,
-    plan_from_args,
-    run_options,
-)
+from vnetctl.cli.common import add_target_options, open_inventory, plan_from_args, run_options
+from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
 from vnetctl.output.console import ConsoleReporter, SilentReporter
 

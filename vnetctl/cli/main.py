@@ -6,22 +6,24 @@ import argparse
 import sys
 
 from vnetctl import __version__
-from vnetctl.cli import facts_cmd, lab_cmd, mesh_cmd, run_cmd
+from vnetctl.cli import drift_cmd, facts_cmd, lab_cmd, mesh_cmd, run_cmd, snapshot_cmd
 from vnetctl.errors import VnetctlError
 from vnetctl.runner.results import ExitCode
 
 DESCRIPTION = """\
 Configure the virtual networking of KVM hosts over SSH, agentless:
-Linux bridges, MTU, and more, from Ansible-style inventories and playbooks.
+Linux bridges, MTU and VXLAN meshes from Ansible-style inventories and playbooks,
+with drift reports from the same declared state.
 
   vnetctl lab up --hosts 3                         # a fleet of real lab hosts on this machine
   vnetctl run playbooks/site.yml -i inventory/lab.yml
   vnetctl run playbooks/site.yml -i inventory/lab.yml --check --diff
+  vnetctl drift playbooks/site.yml -i inventory/lab.yml --format html -o drift.html
   vnetctl facts -i inventory/lab.yml --limit lab-h1
 """
 
 EXIT_CODES = """\
-exit codes:
+exit codes (`vnetctl drift` has its own: see its --help):
   0  success (or, with --check, nothing failed)
   1  bad input: inventory, playbook, variables or options (file:line in the message)
   2  a task failed on at least one host
@@ -41,12 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_parser(commands)
     facts_cmd.add_parser(commands)
     mesh_cmd.add_parser(commands)
+    drift_cmd.add_parser(commands)
+    snapshot_cmd.add_parser(commands)
     lab_cmd.add_parser(commands)
     return parser
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    # `drift history|schedule` have parsers of their own: `drift` takes a playbook path
+    if len(argv) >= 2 and argv[0] == "drift" and argv[1] in drift_cmd.ADMIN_COMMANDS:
+        return drift_cmd.build_admin_parser().parse_args(argv[1:])
+    return build_parser().parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except VnetctlError as exc:

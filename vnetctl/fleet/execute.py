@@ -35,12 +35,15 @@ def execute(
     events: Events,
     catalog: Catalog,
     extra_vars: dict | None = None,
+    unchecked: dict[str, str] | None = None,
 ) -> RunResult:
+    """Run the plans; `unchecked` (drift checks) collects, per host, what could not be
+    planned because another host is unreachable, instead of refusing the whole run."""
     hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
     runner = Runner(catalog, connection_specs(inventory, hosts), options, events)
     render = member_renderer(inventory, catalog, extra_vars)
 
     async def prepare(runner: Runner, plans: Sequence) -> None:
-        await expand_meshes(runner, plans, inventory, render)
+        await expand_meshes(runner, plans, inventory, render, unchecked=unchecked)
 
     return asyncio.run(runner.run(plans, prepare=prepare))

@@ -52,9 +52,14 @@ async def expand_meshes(
     inventory: Inventory,
     render_members: RenderMembers,
     preflight: bool = True,
+    unchecked: dict[str, str] | None = None,
 ) -> None:
     """Fill each mesh task's `local` and `peers`; with `preflight`, also plan every
-    member on the controller and refuse (InputError) what a host cannot do."""
+    member on the controller and refuse (InputError) what a host cannot do.
+
+    A member whose VTEP cannot be read (unreachable) makes the mesh's peers unknown: an
+    error, unless `unchecked` is given (drift checks): then the mesh's tasks are left out
+    and `unchecked[host]` says why, for each host that had one."""
     tasks = mesh_tasks(plans)
     if not tasks:
         return
@@ -73,12 +78,14 @@ async def expand_meshes(
         members = members_of[(id(plan), index)]
         member_args = render_members(plan.play, index, members)
         vteps = {}
+        unreadable = []
         for host in members:
             args = member_args.get(host) or {}
             vtep = args.get("vtep")
             if not vtep and args.get("vtep_interface"):
                 host_facts = facts.get(host)
                 if not isinstance(host_facts, dict):
+                    unreadable.append(host)
                     problems.append(f"host {host}: cannot read its VTEP interface: {host_facts}")
                     continue
                 vtep = interface_address(host_facts, args["vtep_interface"])
@@ -86,6 +93,11 @@ async def expand_meshes(
             if not vtep:
                 problems.append(f"host {host}: no VTEP address for mesh {args.get('name')!r}")
             vteps[host] = vtep
+        if unreadable and unchecked is not None:
+            del problems[-len(unreadable) :]
+            why = f"peers unknown: {', '.join(unreadable)} unreachable"
+            _leave_out(plan, index, why, unchecked)
+            continue
         for host, host_tasks in plan.tasks.items():
             for task in host_tasks:
                 if task.index != index:
@@ -105,6 +117,14 @@ async def expand_meshes(
         problems += _preflight(plans, facts, runner.catalog)
     if problems:
         raise InputError("VXLAN mesh refused before any change:\n  " + "\n  ".join(problems))
+
+
+def _leave_out(plan, index: int, why: str, unchecked: dict[str, str]) -> None:
+    for host, host_tasks in plan.tasks.items():
+        for task in [t for t in host_tasks if t.index == index]:
+            host_tasks.remove(task)
+            note = f"mesh {task.args.get('name')!r} not checked: {why}"
+            unchecked[host] = f"{unchecked[host]}; {note}" if host in unchecked else note
 
 
 def _check_vni_per_host(plans: Sequence) -> list[str]:

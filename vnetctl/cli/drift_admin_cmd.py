@@ -1,0 +1,138 @@
+"""`vnetctl drift history` and `vnetctl drift schedule install|remove`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from vnetctl.drift import schedule
+from vnetctl.drift.formats.values import describe, when
+from vnetctl.drift.history import History, default_path
+
+HISTORY_HELP = """\
+List the recorded drift checks, newest first, or one run's items with the time each was
+first seen.
+
+examples:
+  vnetctl drift history
+  vnetctl drift history --run 12
+  vnetctl drift history --format json --limit 100
+"""
+
+SCHEDULE_HELP = """\
+Run a drift check on a schedule, outside any terminal. --systemd writes a service and a
+timer (exit 2, drift found, counts as success for the service); --cron writes a line in
+/etc/cron.d. Use --report to say where each run writes its reports, e.g. a Prometheus
+file for node_exporter's textfile collector and an HTML page.
+
+examples:
+  vnetctl drift schedule install --systemd --name site --every 15m \\
+      playbooks/site.yml -i inventory/prod.yml \\
+      --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom \\
+      --report html=/var/www/html/drift-site.html
+  vnetctl drift schedule remove --systemd --name site
+"""
+
+
+def add_history_parser(commands) -> None:
+    parser = commands.add_parser(
+        "history",
+        help="list recorded drift checks and their items",
+        description=HISTORY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--db", metavar="PATH", help=f"history file (default: {default_path()})")
+    parser.add_argument("--check", metavar="ID", help="only runs of this check id")
+    parser.add_argument("--run", type=int, metavar="N", help="the items of run N")
+    parser.add_argument("--limit", type=int, default=20, metavar="N", help="runs (default 20)")
+    parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.set_defaults(func=cmd_history)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    with History(Path(args.db) if args.db else None) as history:
+        if args.run is not None:
+            items = history.items(args.run)
+            if args.format == "json":
+                print(json.dumps([i.to_dict() for i in items], indent=2, default=str))
+            for i in items if args.format == "text" else []:
+                print(f"{i.host}  {i.kind.value:<9} {i.resource}  {describe(i)}  "
+                      f"(since {when(i.first_seen)})")  # fmt: skip
+            return 0
+        runs = history.runs(args.check, args.limit)
+    if args.format == "json":
+        print(json.dumps({"runs": [r.to_dict() for r in runs]}, indent=2))
+        return 0
+    print(f"{'RUN':>5}  {'STARTED':<23} {'EXIT':>4} {'HOSTS':>5}  MISSING/DIFFERENT/EXTRA  CHECK")
+    for r in runs:
+        counts = "/".join(str(r.items[k]) for k in ("missing", "different", "extra"))
+        print(f"{r.id:>5}  {when(r.started):<23} {r.exit_code:>4} {r.hosts:>5}  {counts:<23}  "
+              f"{r.label} [{r.check_id}]")  # fmt: skip
+    return 0
+
+
+def add_schedule_parser(
+    commands,
+    check_arguments: Callable[[argparse.ArgumentParser], None],
+    check_argv: Callable[[argparse.Namespace], list[str]],
+) -> None:
+    parser = commands.add_parser(
+        "schedule",
+        help="install or remove a systemd timer or cron line for a drift check",
+        description=SCHEDULE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(metavar="{install,remove}", required=True)
+    install = actions.add_parser(
+        "install",
+        help="write the timer/cron line (and enable it where systemd runs)",
+        description=SCHEDULE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(install)
+    install.add_argument("--every", default="15m", help="interval: 30s, 15m, 1h... (default 15m)")
+    check_arguments(install)
+    install.set_defaults(func=lambda args: cmd_install(args, check_argv))
+    remove = actions.add_parser("remove", help="remove what install wrote")
+    _add_common(remove)
+    remove.set_defaults(func=cmd_remove)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    kind = parser.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--systemd", action="store_true", help="a systemd service and timer")
+    kind.add_argument("--cron", action="store_true", help="a line in /etc/cron.d")
+    parser.add_argument("--name", required=True, help="schedule name: a-z, 0-9, '-'")
+    parser.add_argument("--unit-dir", type=Path, default=schedule.SYSTEMD_DIR, metavar="DIR")
+    parser.add_argument("--cron-dir", type=Path, default=schedule.CRON_DIR, metavar="DIR")
+
+
+def cmd_install(args: argparse.Namespace, check_argv) -> int:
+    every = schedule.parse_interval(args.every)
+    argv, workdir = check_argv(args), Path.cwd()
+    if args.systemd:
+        paths = schedule.install_systemd(
+            args.name, argv, every, workdir=workdir, unit_dir=args.unit_dir
+        )
+        print("wrote " + ", ".join(map(str, paths)))
+        if not schedule.systemd_running() or args.unit_dir != schedule.SYSTEMD_DIR:
+            unit = schedule.unit_name(args.name)
+            print(f"enable it with: systemctl daemon-reload && systemctl enable --now {unit}.timer")
+    else:
+        schedule.cron_schedule(every)  # refuse what cron cannot express before writing
+        path = schedule.install_cron(
+            args.name, argv, every, workdir=workdir, cron_dir=args.cron_dir
+        )
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    if args.systemd:
+        removed = schedule.remove_systemd(args.name, args.unit_dir)
+    else:
+        removed = schedule.remove_cron(args.name, args.cron_dir)
+    print("removed " + ", ".join(map(str, removed)) if removed else "nothing to remove")
+    return 0

@@ -1,0 +1,79 @@
+"""One drift check: plan every host in check mode (the code path of `run --check`) and
+turn the plan into a drift report, recorded in the history."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vnetctl.catalog import Catalog
+from vnetctl.drift.classify import classify_run
+from vnetctl.drift.history import History
+from vnetctl.drift.report import DriftReport
+from vnetctl.fleet.execute import execute
+from vnetctl.inventory.loader import Inventory
+from vnetctl.output.console import SilentReporter
+from vnetctl.runner.runner import Events, RunOptions
+
+
+@dataclass
+class CheckTarget:
+    """What a drift check compares: a playbook against an inventory (and a limit)."""
+
+    playbook: str
+    inventory: str
+    limit: str | None = None
+
+    @property
+    def check_id(self) -> str:
+        """The history's key: runs of the same check are compared with each other."""
+        ident = "\0".join(
+            [
+                str(Path(self.playbook).resolve()),
+                str(Path(self.inventory).resolve()),
+                self.limit or "",
+            ]
+        )
+        return hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+    @property
+    def label(self) -> str:
+        label = f"{Path(self.playbook).name} on {Path(self.inventory).name}"
+        return f"{label} --limit {self.limit}" if self.limit else label
+
+
+def run_check(
+    target: CheckTarget,
+    plans: list,
+    inventory: Inventory,
+    options: RunOptions,
+    catalog: Catalog,
+    extra_vars: dict | None = None,
+    history: History | None = None,
+    events: Events | None = None,
+) -> DriftReport:
+    if not options.check:
+        raise ValueError("a drift check plans in check mode only")
+    started, clock = time.time(), time.monotonic()
+    unchecked: dict[str, str] = {}
+    outcome = execute(
+        plans, inventory, options, events or SilentReporter(), catalog, extra_vars, unchecked
+    )
+    hosts, consistency = classify_run(outcome, catalog.host_lib().flatten)
+    for host in hosts:  # never silent about what could not be compared
+        if host.host in unchecked:
+            host.reason = "; ".join(filter(None, [host.reason, unchecked[host.host]]))
+    report = DriftReport(
+        playbook=target.playbook,
+        inventory=target.inventory,
+        limit=target.limit,
+        started=started,
+        duration=time.monotonic() - clock,
+        hosts=hosts,
+        consistency=consistency,
+    )
+    if history is not None:
+        history.record(report, target.check_id, target.label)
+    return report

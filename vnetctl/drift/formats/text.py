@@ -1,0 +1,57 @@
+"""Text for a terminal: the summary first, then what drifted per host, fleet consistency,
+and what was resolved since the previous run."""
+
+from __future__ import annotations
+
+from vnetctl.drift.formats.values import describe, value, when
+from vnetctl.drift.report import DriftReport, HostState, Kind
+
+COLORS = {"red": "\033[31m", "yellow": "\033[33m", "green": "\033[32m", "bold": "\033[1m"}
+RESET = "\033[0m"
+STATE_COLOR = {
+    HostState.IN_SYNC: "green",
+    HostState.DRIFTED: "yellow",
+    HostState.FAILED: "red",
+    HostState.UNREACHABLE: "red",
+}
+
+
+def render(report: DriftReport, color: bool = False) -> str:
+    def paint(text: str, name: str) -> str:
+        return f"{COLORS[name]}{text}{RESET}" if color else text
+
+    counts = report.counts()
+    states = {s: len(report.hosts_in(s)) for s in HostState}
+    verdict = {0: ("no drift", "green"), 2: ("DRIFT", "yellow"), 1: ("ERROR", "red")}
+    word, tone = verdict[report.exit_code()]
+    lines = [
+        paint(f"drift check: {word}", tone) + f"  ({report.playbook} on {report.inventory}, "
+        f"{when(report.started)}, {report.duration:.1f}s)",
+        f"hosts: {len(report.hosts)} checked, {states[HostState.IN_SYNC]} in sync, "
+        f"{states[HostState.DRIFTED]} drifted, {states[HostState.FAILED]} failed, "
+        f"{states[HostState.UNREACHABLE]} unreachable",
+        "items: " + ", ".join(f"{counts[k.value]} {k.value}" for k in Kind)
+        + f"; {len(report.consistency)} field(s) inconsistent across hosts"
+        + f"; {len(report.resolved)} resolved since the previous run",
+    ]  # fmt: skip
+    for host in report.hosts:
+        if host.state is HostState.IN_SYNC and not host.reason:
+            continue
+        lines += ["", paint(f"{host.host}: {host.state.value}", STATE_COLOR[host.state])]
+        if host.reason:
+            lines.append(f"  {host.reason}")
+        for item in host.items:
+            since = f"  (since {when(item.first_seen)})" if item.first_seen else ""
+            lines.append(f"  {item.kind.value:<9}  {item.resource}  {describe(item)}{since}")
+    if report.consistency:
+        lines += ["", paint("fleet consistency (declared alike, set apart):", "bold")]
+        for c in report.consistency:
+            by_value: dict[str, list[str]] = {}
+            for host, actual in c.values.items():
+                by_value.setdefault(value(actual), []).append(host)
+            split = "; ".join(f"{','.join(hosts)} = {v}" for v, hosts in by_value.items())
+            lines.append(f"  {c.resource} {c.field} declared {value(c.declared)}: {split}")
+    if report.resolved:
+        lines += ["", paint("resolved since the previous run:", "green")]
+        lines += [f"  {i.host}  {i.resource}  {describe(i)}" for i in report.resolved]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,35 @@
+"""How values and times read in the human formats (text, HTML, JUnit)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from vnetctl.drift.report import DriftItem, Kind
+
+
+def value(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def describe(item: DriftItem) -> str:
+    """One line: what is wrong, with the declared and actual values."""
+    field = item.field or ""
+    if item.kind is Kind.MISSING and item.field is None:
+        return "declared, absent on the host"
+    if item.kind is Kind.MISSING:
+        return f"{field}: {value(item.declared)} declared, absent on the host"
+    if item.kind is Kind.EXTRA:
+        return f"{field}: {value(item.actual)} on the host, not declared"
+    return f"{field}: declared {value(item.declared)}, actual {value(item.actual)}"

@@ -1,0 +1,210 @@
+"""The drift history: every check run in an embedded SQLite database.
+
+It tells since when each item exists (its `first_seen` carries over from the host's
+previous observation while the item stays) and what was resolved since. A host that
+could not be checked (unreachable, failed) resolves nothing: its items are not
+forgotten, and their first-seen times continue once it is checked again.
+
+Concurrent checks (a timer and an operator, say) each write in one immediate
+transaction, in WAL mode with a generous busy timeout: they queue, never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vnetctl.drift.report import DriftItem, DriftReport, HostState, Kind
+from vnetctl.errors import InputError
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+OBSERVED = (HostState.IN_SYNC.value, HostState.DRIFTED.value)
+TABLES = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    check_id TEXT NOT NULL, label TEXT NOT NULL,
+    playbook TEXT NOT NULL, inventory TEXT NOT NULL, limit_pattern TEXT,
+    started REAL NOT NULL, duration REAL NOT NULL, exit_code INTEGER NOT NULL,
+    hosts INTEGER NOT NULL, missing INTEGER NOT NULL, different INTEGER NOT NULL,
+    extra INTEGER NOT NULL, inconsistent INTEGER NOT NULL, resolved INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_check ON runs (check_id, id);
+CREATE TABLE IF NOT EXISTS run_hosts (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    host TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (run_id, host)
+);
+CREATE INDEX IF NOT EXISTS run_hosts_by_host ON run_hosts (host, run_id);
+CREATE TABLE IF NOT EXISTS items (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    key TEXT NOT NULL, host TEXT NOT NULL, resource TEXT NOT NULL, kind TEXT NOT NULL,
+    field TEXT, declared TEXT NOT NULL, actual TEXT NOT NULL,
+    play TEXT NOT NULL, task TEXT NOT NULL, first_seen REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_by_run ON items (run_id, host);
+"""
+
+
+def default_path() -> Path:
+    if os.environ.get("VNETCTL_STATE_DIR"):
+        return Path(os.environ["VNETCTL_STATE_DIR"]) / "drift.sqlite"
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "vnetctl" / "drift.sqlite"
+
+
+@dataclass
+class RunRecord:
+    id: int
+    check_id: str
+    label: str
+    playbook: str
+    inventory: str
+    limit: str | None
+    started: float
+    duration: float
+    exit_code: int
+    hosts: int
+    items: dict[str, int]
+    inconsistent: int
+    resolved: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class History:
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise InputError(f"drift history {self.path}: not usable: {exc}") from None
+        if version > SCHEMA_VERSION:
+            raise InputError(
+                f"drift history {self.path} was written by a newer vnetctl (schema "
+                f"{version}, this one knows {SCHEMA_VERSION}); upgrade or use --history"
+            )
+        if version < SCHEMA_VERSION:
+            with self._transaction():
+                for statement in filter(str.strip, TABLES.split(";")):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+
+    def _transaction(self):
+        db = self.db
+
+        class Immediate:
+            def __enter__(self):
+                db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, exc_type, *rest):
+                db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+        return Immediate()
+
+    def record(self, report: DriftReport, check: str, label: str = "") -> None:
+        """Store the run; fill the report's run_id, previous_run, first_seen, resolved."""
+        with self._transaction():
+            row = self.db.execute(
+                "SELECT started FROM runs WHERE check_id=? ORDER BY id DESC LIMIT 1", (check,)
+            ).fetchone()
+            report.previous_run = row[0] if row else None
+            report.resolved = []
+            for host in report.hosts:
+                before = {i.key: i for i in self._last_observation(check, host.host)}
+                for item in host.items:
+                    seen = before.get(item.key)
+                    item.first_seen = seen.first_seen if seen else report.started
+                if host.state.value in OBSERVED:
+                    keys = {i.key for i in host.items}
+                    report.resolved += [i for k, i in before.items() if k not in keys]
+            report.run_id = self._insert(report, check, label)
+
+    def _last_observation(self, check: str, host: str) -> list[DriftItem]:
+        row = self.db.execute(
+            "SELECT MAX(r.id) FROM runs r JOIN run_hosts h ON h.run_id = r.id "
+            "WHERE r.check_id=? AND h.host=? AND h.state IN (?, ?)",
+            (check, host, *OBSERVED),
+        ).fetchone()
+        return self.items(row[0], host) if row and row[0] is not None else []
+
+    def _insert(self, report: DriftReport, check: str, label: str) -> int:
+        counts = report.counts()
+        cursor = self.db.execute(
+            "INSERT INTO runs (check_id, label, playbook, inventory, limit_pattern, started, "
+            "duration, exit_code, hosts, missing, different, extra, inconsistent, resolved) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                check, label, report.playbook, report.inventory, report.limit, report.started,
+                report.duration, report.exit_code(), len(report.hosts), counts["missing"],
+                counts["different"], counts["extra"], len(report.consistency),
+                len(report.resolved),
+            ),
+        )  # fmt: skip
+        run_id = int(cursor.lastrowid)
+        self.db.executemany(
+            "INSERT INTO run_hosts VALUES (?, ?, ?, ?)",
+            [(run_id, h.host, h.state.value, h.reason) for h in report.hosts],
+        )
+        self.db.executemany(
+            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run_id, i.key, i.host, i.resource, i.kind.value, i.field,
+                    json.dumps(i.declared, default=str), json.dumps(i.actual, default=str),
+                    i.play, i.task, i.first_seen,
+                )
+                for i in report.items()
+            ],
+        )  # fmt: skip
+        return run_id
+
+    def items(self, run_id: int, host: str | None = None) -> list[DriftItem]:
+        query = (
+            "SELECT host, resource, kind, field, declared, actual, play, task, first_seen "
+            "FROM items WHERE run_id=?"
+        )
+        args: tuple = (run_id,)
+        if host is not None:
+            query, args = query + " AND host=?", (run_id, host)
+        return [
+            DriftItem(
+                host=r[0], resource=r[1], kind=Kind(r[2]), field=r[3],
+                declared=json.loads(r[4]), actual=json.loads(r[5]),
+                play=r[6], task=r[7], first_seen=r[8],
+            )
+            for r in self.db.execute(query + " ORDER BY rowid", args)
+        ]  # fmt: skip
+
+    def runs(self, check: str | None = None, limit: int = 20) -> list[RunRecord]:
+        where, args = ("WHERE check_id=?", (check,)) if check else ("", ())
+        rows = self.db.execute(
+            "SELECT id, check_id, label, playbook, inventory, limit_pattern, started, duration, "
+            "exit_code, hosts, missing, different, extra, inconsistent, resolved "
+            f"FROM runs {where} ORDER BY id DESC LIMIT ?",
+            (*args, limit),
+        )
+        return [
+            RunRecord(
+                *r[:10],
+                items={"missing": r[10], "different": r[11], "extra": r[12]},
+                inconsistent=r[13],
+                resolved=r[14],
+            )
+            for r in rows
+        ]

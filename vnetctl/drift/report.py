@@ -1,0 +1,153 @@
+"""The drift report: what on which host no longer matches the declared network.
+
+Every output format (text, JSON, HTML, JUnit, Prometheus) renders this one model; the
+history fills `first_seen` and `resolved`. The JSON form (`DriftReport.to_dict`) is the
+documented schema in `vnetctl/drift/schema/drift-report.schema.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Kind(StrEnum):
+    MISSING = "missing"  # declared, absent on the host (a resource, or an item of a set)
+    DIFFERENT = "different"  # a field whose actual value is not the declared one
+    EXTRA = "extra"  # present inside what vnetctl owns, not declared (a port, an fdb peer)
+
+
+class HostState(StrEnum):
+    IN_SYNC = "in_sync"
+    DRIFTED = "drifted"
+    FAILED = "failed"  # a task failed while planning: drift unknown
+    UNREACHABLE = "unreachable"  # never counted as drift-free
+
+
+@dataclass
+class DriftItem:
+    host: str
+    resource: str  # e.g. "bridge br-vm", "mesh overlay"
+    kind: Kind
+    field: str | None  # dotted path, e.g. "mtu", "ports", "segments.100.peers"
+    declared: Any = None
+    actual: Any = None
+    play: str = ""
+    task: str = ""
+    first_seen: float | None = None  # epoch seconds; from the history
+
+    @property
+    def key(self) -> str:
+        """Identity across runs: the same item on a later run has the same key."""
+        ident = [self.host, self.resource, self.kind.value, self.field, self.declared]
+        if self.kind is not Kind.DIFFERENT:
+            ident.append(self.actual)  # an extra item is identified by what it is
+        raw = json.dumps(ident, sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        data["key"] = self.key
+        return data
+
+
+@dataclass
+class HostDrift:
+    host: str
+    state: HostState
+    reason: str = ""  # why unreachable or failed
+    resources: int = 0  # resources checked on the host
+    items: list[DriftItem] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "state": self.state.value,
+            "reason": self.reason,
+            "resources": self.resources,
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+@dataclass
+class ConsistencyItem:
+    """A field declared the same for every host of a task, whose actual values differ."""
+
+    play: str
+    task: str
+    resource: str
+    field: str
+    declared: Any
+    values: dict[str, Any]  # host -> actual value
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DriftReport:
+    playbook: str
+    inventory: str
+    started: float  # epoch seconds
+    duration: float  # seconds
+    limit: str | None = None
+    hosts: list[HostDrift] = field(default_factory=list)
+    consistency: list[ConsistencyItem] = field(default_factory=list)
+    resolved: list[DriftItem] = field(default_factory=list)  # gone since the previous run
+    run_id: int | None = None  # the history's id for this run
+    previous_run: float | None = None  # when the previous run of this check started
+
+    def items(self) -> list[DriftItem]:
+        return [item for h in self.hosts for item in h.items]
+
+    def hosts_in(self, state: HostState) -> list[HostDrift]:
+        return [h for h in self.hosts if h.state is state]
+
+    def counts(self) -> dict[str, int]:
+        counts = {kind.value: 0 for kind in Kind}
+        for item in self.items():
+            counts[item.kind.value] += 1
+        return counts
+
+    @property
+    def has_errors(self) -> bool:
+        return any(h.state in (HostState.FAILED, HostState.UNREACHABLE) for h in self.hosts)
+
+    @property
+    def has_drift(self) -> bool:
+        return bool(self.items() or self.consistency)
+
+    def exit_code(self) -> int:
+        """As `terraform plan -detailed-exitcode`: 0 no drift, 2 drift, 1 error."""
+        if self.has_errors:
+            return 1
+        return 2 if self.has_drift else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "playbook": self.playbook,
+            "inventory": self.inventory,
+            "limit": self.limit,
+            "run_id": self.run_id,
+            "started": self.started,
+            "duration": self.duration,
+            "previous_run": self.previous_run,
+            "summary": {
+                "hosts": len(self.hosts),
+                **{state.value: len(self.hosts_in(state)) for state in HostState},
+                "items": self.counts(),
+                "inconsistent_fields": len(self.consistency),
+                "resolved": len(self.resolved),
+                "exit_code": self.exit_code(),
+            },
+            "hosts": [h.to_dict() for h in self.hosts],
+            "consistency": [c.to_dict() for c in self.consistency],
+            "resolved": [i.to_dict() for i in self.resolved],
+        }

@@ -1,0 +1,216 @@
+"""Running the drift check on a schedule: a foreground loop (containers, supervisors),
+a systemd service + timer, or a cron line."""
+
+from __future__ import annotations
+
+import random
+import re
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from vnetctl.drift.files import write_atomic
+from vnetctl.errors import InputError
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_INTERVAL = 10
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+SYSTEMD_DIR = Path("/etc/systemd/system")
+CRON_DIR = Path("/etc/cron.d")
+
+
+def parse_interval(text: str) -> int:
+    """'30s', '15m', '1h', '1d', '1h30m' -> seconds."""
+    parts = re.fullmatch(r"(?:\d+[smhd])+", text.strip()) and re.findall(r"(\d+)([smhd])", text)
+    if not parts:
+        raise InputError(
+            f"interval {text!r}: expected a number with a unit s, m, h or d (e.g. 30s, 15m, 1h30m)"
+        )
+    seconds = sum(int(n) * UNITS[unit] for n, unit in parts)
+    if seconds < MIN_INTERVAL:
+        raise InputError(f"interval {text!r}: at least {MIN_INTERVAL}s between checks")
+    return seconds
+
+
+def install_signal_stop() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the loop finishes the current check, then stops."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def run_every(
+    interval: float,
+    job: Callable[[], int],
+    *,
+    count: int | None = None,
+    jitter: float = 0.1,
+    stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    rand: Callable[[], float] = random.random,
+    progress: Callable[[str], None] | None = None,
+) -> int:
+    """Run `job` every `interval` seconds (± jitter × interval, so a fleet of checkers does
+    not hit hosts in step), never two at once, until `count` runs or `stop` is set.
+    Returns the last run's exit code."""
+    stop = stop or threading.Event()
+    say = progress or (lambda _message: None)
+    runs, code = 0, 0
+    while not stop.is_set() and (count is None or runs < count):
+        started = clock()
+        code = job()
+        runs += 1
+        if stop.is_set() or (count is not None and runs >= count):
+            break
+        wait = interval * (1 + jitter * (2 * rand() - 1)) - (clock() - started)
+        if wait <= 0:
+            say(f"drift: the check took longer than {interval:.0f}s; starting the next now")
+            continue
+        say(f"drift: next check in {wait:.0f}s")
+        stop.wait(wait)
+    return code
+
+
+def unit_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise InputError(f"schedule name {name!r}: expected 1-40 characters a-z, 0-9 and '-'")
+    return f"vnetctl-drift-{name}"
+
+
+def _systemd_quote(arg: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", arg):
+        return arg
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
+
+
+def systemd_units(
+    name: str, argv: list[str], every_seconds: int, *, workdir: Path
+) -> dict[str, str]:
+    unit = unit_name(name)
+    command = " ".join(_systemd_quote(a) for a in argv)
+    spread = max(1, every_seconds // 10)
+    service = f"""\
+# Written by `vnetctl drift schedule install`; `vnetctl drift schedule remove` deletes it.
+[Unit]
+Description=vnetctl drift check {name}
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+WorkingDirectory={workdir}
+ExecStart={command}
+# exit 2 means drift was found and reported: the check itself worked
+SuccessExitStatus=2
+Nice=10
+IOSchedulingClass=idle
+"""
+    timer = f"""\
+# Written by `vnetctl drift schedule install`; `vnetctl drift schedule remove` deletes it.
+[Unit]
+Description=vnetctl drift check {name} every {every_seconds}s
+
+[Timer]
+OnBootSec=2min
+OnUnitActiveSec={every_seconds}s
+RandomizedDelaySec={spread}s
+AccuracySec=1s
+Unit={unit}.service
+
+[Install]
+WantedBy=timers.target
+"""
+    return {f"{unit}.service": service, f"{unit}.timer": timer}
+
+
+def systemd_running() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def install_systemd(
+    name: str,
+    argv: list[str],
+    every_seconds: int,
+    *,
+    workdir: Path,
+    unit_dir: Path = SYSTEMD_DIR,
+) -> list[Path]:
+    written = []
+    for filename, text in systemd_units(name, argv, every_seconds, workdir=workdir).items():
+        written.append(write_atomic(unit_dir / filename, text))
+    if systemd_running() and unit_dir == SYSTEMD_DIR:
+        _systemctl("daemon-reload")
+        _systemctl("enable", "--now", f"{unit_name(name)}.timer")
+    return written
+
+
+def remove_systemd(name: str, unit_dir: Path = SYSTEMD_DIR) -> list[Path]:
+    unit = unit_name(name)
+    if systemd_running() and unit_dir == SYSTEMD_DIR:
+        _systemctl("disable", "--now", f"{unit}.timer", check=False)
+    removed = []
+    for suffix in (".timer", ".service"):
+        path = unit_dir / f"{unit}{suffix}"
+        if path.exists():
+            path.unlink()
+            removed.append(path)
+    if removed and systemd_running() and unit_dir == SYSTEMD_DIR:
+        _systemctl("daemon-reload")
+    return removed
+
+
+def _systemctl(*args: str, check: bool = True) -> None:
+    subprocess.run(["systemctl", *args], check=check, timeout=60, capture_output=True)
+
+
+def cron_schedule(every_seconds: int) -> str:
+    minutes, hours = every_seconds / 60, every_seconds / 3600
+    if every_seconds % 60 == 0 and minutes < 60 and 60 % minutes == 0:
+        return f"*/{int(minutes)} * * * *" if minutes > 1 else "* * * * *"
+    if every_seconds % 3600 == 0 and hours < 24 and 24 % hours == 0:
+        return f"0 */{int(hours)} * * *"
+    if every_seconds == 86400:
+        return "0 0 * * *"
+    raise InputError(
+        f"cron cannot run something every {every_seconds}s: use minutes that divide 60, "
+        "hours that divide 24, or 1d (or --systemd, which can)"
+    )
+
+
+def cron_text(name: str, argv: list[str], every_seconds: int, *, workdir: Path, user: str) -> str:
+    log = f"/var/log/{unit_name(name)}.log"
+    command = f"cd {shlex.quote(str(workdir))} && {shlex.join(argv)} >>{log} 2>&1"
+    return (
+        "# Written by `vnetctl drift schedule install`; "
+        "`vnetctl drift schedule remove` deletes it.\n"
+        "SHELL=/bin/sh\n"
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        f"{cron_schedule(every_seconds)} {user} {command}\n"
+    )
+
+
+def install_cron(
+    name: str,
+    argv: list[str],
+    every_seconds: int,
+    *,
+    workdir: Path,
+    cron_dir: Path = CRON_DIR,
+    user: str = "root",
+) -> Path:
+    text = cron_text(name, argv, every_seconds, workdir=workdir, user=user)
+    return write_atomic(cron_dir / unit_name(name), text)
+
+
+def remove_cron(name: str, cron_dir: Path = CRON_DIR) -> list[Path]:
+    path = cron_dir / unit_name(name)
+    if not path.exists():
+        return []
+    path.unlink()
+    return [path]

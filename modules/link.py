@@ -68,5 +68,19 @@ def steps(current, desired, facts):
     return out
 
 
+SNAPSHOT_ORDER = 90
+# interfaces a snapshot declares: NICs (no link kind) and veths; VM taps come and go with
+# their guests, and virtual devices belong to the modules that make them
+SNAPSHOT_KINDS = (None, "veth")
+
+
+def snapshot(facts):
+    return [
+        {"name": name, "mtu": link["mtu"], "admin_state": "up" if facts.admin_up(name) else "down"}
+        for name, link in sorted(facts.links.items())
+        if name != "lo" and facts.kind(name) in SNAPSHOT_KINDS
+    ]
+
+
 if __name__ == "__main__":
     host.ansible_main(sys.modules[__name__])

@@ -169,5 +169,29 @@ def steps(current, desired, facts):
     return out
 
 
+SNAPSHOT_ORDER = 20  # after what makes ports (bonds, VXLAN devices), before plain links
+
+
+def snapshot(facts):
+    """Every Linux bridge as declared parameters that plan nothing on this host. `mtu` is
+    declared only where every port has the bridge's MTU (declaring it sets them all)."""
+    out = []
+    for name, link in sorted(facts.links.items()):
+        if facts.kind(name) != "bridge":
+            continue
+        info = link["linkinfo"]["info_data"]
+        ports = facts.ports_of(name)
+        params = {"name": name, "ports": ports}
+        if all(facts.link(p)["mtu"] == link["mtu"] for p in ports):
+            params["mtu"] = link["mtu"]
+        params["stp"] = info.get("stp_state", 0) != 0
+        for field in TIMERS:
+            params[field] = info.get(field, 0) / 100
+        params["priority"] = info.get("priority")
+        params["admin_state"] = "up" if facts.admin_up(name) else "down"
+        out.append(params)
+    return out
+
+
 if __name__ == "__main__":
     host.ansible_main(sys.modules[__name__])

@@ -357,5 +357,54 @@ def _ovs_steps(current, desired, facts):
     return out
 
 
+SNAPSHOT_ORDER = 10  # the mesh makes its segment bridges; a bridge snapshot comes after
+
+
+def snapshot(facts):
+    """Each mesh found here (by its owned devices or ports), its VTEP as the interface that
+    holds the local address. `members` is left to the caller: it is fleet knowledge."""
+    names = {
+        link["ifalias"][len(alias("")) :]
+        for link in facts.links.values()
+        if (link.get("ifalias") or "").startswith(alias(""))
+        and facts.kind(link["ifname"]) == "vxlan"
+    }
+    ovs_names = {
+        iface["external_ids"]["vnetctl-mesh"]
+        for iface in ((facts.ovs or {}).get("interfaces") or {}).values()
+        if "vnetctl-mesh" in iface["external_ids"]
+    }
+    out = []
+    for name in sorted(names | ovs_names):
+        ovs = name in ovs_names
+        current = read({"name": name, "dataplane": "ovs" if ovs else "linux"}, facts)
+        segments = sorted(current["segments"].items(), key=lambda item: int(item[0]))
+        first = segments[0][1]
+        params = {
+            "name": name,
+            "port": first["port"],
+            "vtep_interface": _holder(first["local"], facts),
+        }
+        if ovs:
+            params.update(dataplane="ovs", ovs_datapath=first["datapath"])
+        params["segments"] = [_segment_params(vni, seg) for vni, seg in segments]
+        out.append(params)
+    return out
+
+
+def _segment_params(vni, seg):
+    out = {"vni": int(vni), "bridge": seg["bridge"]}
+    if "mtu" in seg:
+        out["mtu"] = seg["mtu"]
+    return out
+
+
+def _holder(address, facts):
+    for entry in facts.addrs:
+        if any(a.get("local") == address for a in entry.get("addr_info", [])):
+            return entry["ifname"]
+    raise host.ModuleError("no interface holds the VTEP address %s" % address)
+
+
 if __name__ == "__main__":
     host.ansible_main(sys.modules[__name__])

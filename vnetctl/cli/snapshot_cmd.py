@@ -1,0 +1,60 @@
+"""`vnetctl snapshot`: the live network of hosts written out as a playbook."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vnetctl.catalog import Catalog
+from vnetctl.cli.common import add_target_options, open_inventory, run_options
+from vnetctl.fleet.execute import execute
+from vnetctl.output.console import SilentReporter
+from vnetctl.playbook.adhoc import adhoc_plan
+from vnetctl.runner.results import ExitCode
+from vnetctl.snapshot.playbook import build_playbook, host_tasks, to_yaml
+
+HELP = """\
+Read the live network of each host (bridges and their ports, MTUs, STP, VXLAN meshes,
+and what later modules describe) and write it as a playbook that, applied to the same
+hosts, plans nothing: a record of the network, or the start of a DR site's playbook.
+Hosts with the same network share a play. Read-only.
+
+examples:
+  vnetctl snapshot -i inventory/lab.yml -o snapshot.yml
+  vnetctl run snapshot.yml -i inventory/lab.yml --check     # 0 changed
+"""
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "snapshot",
+        help="write hosts' live network as a playbook",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_target_options(parser)
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = Catalog()
+    inventory = open_inventory(args)
+    hosts = [h.name for h in inventory.select("all", args.limit)]
+    plan = adhoc_plan("facts", {}, hosts, name="gather facts")
+    outcome = execute([plan], inventory, run_options(args, check=True), SilentReporter(), catalog)
+    tasks_by_host, errors = {}, dict(outcome.unreachable)
+    for result in outcome.results:
+        if "facts" in result.data:
+            tasks_by_host[result.host] = host_tasks(catalog, result.data["facts"])
+        else:
+            errors[result.host] = f"{result.status.value}: {result.msg}"
+    text = to_yaml(build_playbook(catalog, tasks_by_host), hosts, errors)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    for host, reason in sorted(errors.items()):
+        print(f"snapshot: {host} not included: {reason}", file=sys.stderr)
+    return outcome.exit_code() if errors else ExitCode.SUCCESS

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo: a 3-host lab of real hosts on this machine, playbooks/site.yml applied,
-# applied again (0 changed), then a change made by hand on one host found by
-# a check-mode run with diffs. The lab stays up to explore; the last line says how
-# to remove it.
+# applied again (0 changed), then changes made by hand on one host found by a
+# check-mode run with diffs and by a drift report (text on the terminal, HTML and
+# Prometheus files). The lab stays up to explore; the last line says how to remove it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -22,12 +22,23 @@ vnetctl run playbooks/site.yml -i "$INV"
 step "vnetctl run playbooks/site.yml (again: nothing to change)"
 vnetctl run playbooks/site.yml -i "$INV"
 
-step "someone lowers eth1's MTU on $LAB-h2 by hand"
-ip netns exec "vnl-$LAB-h2" ip link set dev eth1 mtu 1500
+step "vnetctl drift: no drift yet (exit 0), recorded in the history"
+HISTORY=$(mktemp -d)/drift.sqlite
+vnetctl drift playbooks/site.yml -i "$INV" --history "$HISTORY"
 
-step "drift: vnetctl run playbooks/site.yml --check --diff"
+step "someone lowers eth2's MTU on $LAB-h2 and adds a port to its br-vm, by hand"
+ip netns exec "vnl-$LAB-h2" ip link set dev eth2 mtu 1500
+ip netns exec "vnl-$LAB-h2" ip link add demo0 mtu 9000 type veth peer name demo0p
+ip netns exec "vnl-$LAB-h2" ip link set dev demo0 master br-vm
+
+step "vnetctl run playbooks/site.yml --check --diff"
 set +e
 vnetctl run playbooks/site.yml -i "$INV" --check --diff
+
+step "vnetctl drift (exit 2: drift), with HTML and Prometheus reports"
+vnetctl drift playbooks/site.yml -i "$INV" --history "$HISTORY" \
+    --report "html=$PWD/drift-report.html" --report "prometheus=$PWD/drift-report.prom"
+echo "exit code: $?   reports: $PWD/drift-report.html, $PWD/drift-report.prom"
 set -e
 
 step "done; the lab is still up: vnetctl lab status --name $LAB; remove it with: vnetctl lab down --name $LAB"

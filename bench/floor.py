@@ -1,0 +1,37 @@
+"""The floor: one SSH connection and one `true` per host, all hosts at once (asyncssh).
+No tool that opens a connection and runs a command per host can beat it.
+
+    python -m bench.floor INVENTORY
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import asyncssh
+
+from vnetctl.inventory.connection import ConnectionSpec
+from vnetctl.inventory.loader import load_inventory
+
+
+async def one(spec: ConnectionSpec) -> None:
+    async with asyncssh.connect(
+        spec.address,
+        port=spec.port or 22,
+        username=spec.user,
+        client_keys=[spec.key_file] if spec.key_file else None,
+        known_hosts=spec.known_hosts,
+        config=None,
+    ) as conn:
+        await conn.run("true", check=True)
+
+
+async def main(inventory_path: str) -> None:
+    inventory = load_inventory(inventory_path)
+    specs = [ConnectionSpec.from_host(h) for h in inventory.select("all")]
+    await asyncio.gather(*(one(spec) for spec in specs))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))

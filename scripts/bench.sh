@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The benchmark: vnetctl beside ansible-playbook (pipelining; Mitogen where it works),
+# pyinfra and the SSH floor, on one lab, in one session. Prints figures; writes
+# bench/results/results.{json,md} and wall-time.png. Arguments go to `python -m bench`
+# (default: N = 10, 50, 100 for all tools, 10..200 for vnetctl, 3 runs each).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+quiet() { grep -v "WARNING: Location" || true; }
+.venv/bin/pip install -q -e '.[bench]' 2>&1 | quiet
+[[ -x .venv-pyinfra/bin/pyinfra ]] || {
+    python3 -m venv .venv-pyinfra
+    .venv-pyinfra/bin/pip install -q 'pyinfra>=3.10,<4' 2>&1 | quiet
+}
+# Mitogen supports only some ansible-core releases: a failed install is reported, not fatal
+.venv-ansible/bin/pip install -q mitogen 2>&1 | quiet || echo "bench.sh: mitogen did not install" >&2
+exec .venv/bin/python -m bench "$@"

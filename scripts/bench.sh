@@ -7,7 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 quiet() { grep -v "WARNING: Location" || true; }
-.venv/bin/pip install -q -e '.[bench]' 2>&1 | quiet
 [[ -x .venv-pyinfra/bin/pyinfra ]] || {
     python3 -m venv .venv-pyinfra
     .venv-pyinfra/bin/pip install -q 'pyinfra>=3.10,<4' 2>&1 | quiet

@@ -31,7 +31,8 @@ PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
     "$PY" -m venv .venv
 fi
-quiet_pip .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# the bench extra (matplotlib) too: the harness test draws the benchmark's chart
+quiet_pip .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 
 # ansible-core in its own virtualenv: the test that runs modules/ from an Ansible
 # library path, and the benchmarks, use it; it must not share vnetctl's environment.

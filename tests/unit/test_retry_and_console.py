@@ -81,6 +81,15 @@ def test_small_fleet_prints_every_result_and_diffs():
     assert "changed: [h2] VM bridge - changed: mtu" in text and "mtu: 1500 -> 9000" in text
 
 
+def test_play_names_print_as_written_even_when_they_look_like_markup():
+    rep, out = reporter()
+    rep.play_started("network of h1, h2", ["h1", "h2"], 3)
+    rep.play_started("[bold]x[/bold]", ["h1"], 1)
+    text = out.getvalue()
+    assert "PLAY [network of h1, h2] (2 hosts, 3 tasks)" in text
+    assert "PLAY [[bold]x[/bold]] (1 hosts, 1 tasks)" in text
+
+
 def test_large_fleet_shows_only_what_needs_attention_and_a_recap():
     hosts = [f"h{i}" for i in range(QUIET_FLEET + 5)]
     rep, out = reporter()

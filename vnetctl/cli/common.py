@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 
 from vnetctl.catalog import Catalog
+from vnetctl.fleet.execute import execute
 from vnetctl.inventory.loader import Inventory, load_inventory
+from vnetctl.output.console import SilentReporter
+from vnetctl.playbook.adhoc import adhoc_plan
 from vnetctl.playbook.extra_vars import parse_extra_vars
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.render import plan_playbook
+from vnetctl.runner.results import RunResult
 from vnetctl.runner.runner import TRANSPORTS, RunOptions
 
 
@@ -56,6 +60,20 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_playbook_arguments(parser: argparse.ArgumentParser) -> None:
+    """PLAYBOOK, the hosts it runs on and its extra vars: what run, drift and mesh share."""
+    parser.add_argument("playbook", metavar="PLAYBOOK")
+    add_target_options(parser)
+    parser.add_argument(
+        "-e",
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VARS",
+        help="key=value pairs, @file.yml, or a YAML/JSON mapping (highest precedence)",
+    )
+
+
 def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
     return RunOptions(
         check=check,
@@ -85,3 +103,19 @@ def plan_from_args(
         **filters,
     )
     return plans, extra_vars
+
+
+def gather_facts(args: argparse.Namespace, catalog: Catalog) -> tuple[dict, dict, RunResult]:
+    """Facts of every host `args` selects, read-only: ({host: facts}, {host: why not},
+    the run's outcome for its exit code)."""
+    inventory = open_inventory(args)
+    hosts = [h.name for h in inventory.select("all", args.limit)]
+    plan = adhoc_plan("facts", {}, hosts, name="gather facts")
+    outcome = execute([plan], inventory, run_options(args, check=True), SilentReporter(), catalog)
+    facts, errors = {}, dict(outcome.unreachable)
+    for result in outcome.results:
+        if "facts" in result.data:
+            facts[result.host] = result.data["facts"]
+        else:
+            errors[result.host] = f"{result.status.value}: {result.msg}"
+    return facts, errors, outcome

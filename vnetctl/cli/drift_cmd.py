@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vnetctl.catalog import Catalog
 from vnetctl.cli import drift_admin_cmd
-from vnetctl.cli.common import add_target_options, open_inventory, plan_from_args, run_options
+from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from_args, run_options
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
 from vnetctl.drift.history import History, default_path
@@ -83,16 +83,7 @@ def add_parser(commands) -> None:
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     """What a check is: shared by `drift` and `drift schedule install`."""
-    parser.add_argument("playbook", metavar="PLAYBOOK")
-    add_target_options(parser)
-    parser.add_argument(
-        "-e",
-        "--extra-vars",
-        action="append",
-        default=[],
-        metavar="VARS",
-        help="key=value pairs, @file.yml, or a YAML/JSON mapping (highest precedence)",
-    )
+    add_playbook_arguments(parser)
     parser.add_argument(
         "--report",
         action="append",

@@ -7,10 +7,7 @@ import json
 import sys
 
 from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_target_options, open_inventory, run_options
-from vnetctl.fleet.execute import execute
-from vnetctl.output.console import SilentReporter
-from vnetctl.playbook.adhoc import adhoc_plan
+from vnetctl.cli.common import add_target_options, gather_facts
 
 HELP = """\
 Print the network facts of each host as one JSON document: {host: {links, addrs}},
@@ -35,16 +32,6 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    catalog = Catalog()
-    inventory = open_inventory(args)
-    hosts = [h.name for h in inventory.select("all", args.limit)]
-    plan = adhoc_plan("facts", {}, hosts, name="gather facts")
-    outcome = execute([plan], inventory, run_options(args, check=True), SilentReporter(), catalog)
-    doc: dict = {"hosts": {}, "errors": {}}
-    for result in outcome.results:
-        if "facts" in result.data:
-            doc["hosts"][result.host] = result.data["facts"]
-        else:
-            doc["errors"][result.host] = f"{result.status.value}: {result.msg}"
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    facts, errors, outcome = gather_facts(args, Catalog())
+    sys.stdout.write(json.dumps({"hosts": facts, "errors": errors}, indent=2) + "\n")
     return outcome.exit_code()

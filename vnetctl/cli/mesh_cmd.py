@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_target_options, open_inventory, plan_from_args, run_options
+from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from_args, run_options
 from vnetctl.errors import InputError
 from vnetctl.fleet.execute import connection_specs, member_renderer
 from vnetctl.fleet.mesh_check import host_errors, layout_from, pair_states, probe_plans
@@ -51,9 +51,7 @@ def add_parser(commands) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("playbook", metavar="PLAYBOOK")
-    add_target_options(parser)
-    parser.add_argument("-e", "--extra-vars", action="append", default=[], metavar="VARS")
+    add_playbook_arguments(parser)
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.set_defaults(func=check)
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_target_options, open_inventory, plan_from_args, run_options
+from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from_args, run_options
 from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
 from vnetctl.output.console import ConsoleReporter, SilentReporter
@@ -30,8 +30,7 @@ def add_parser(commands) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("playbook", metavar="PLAYBOOK")
-    add_target_options(parser)
+    add_playbook_arguments(parser)
     parser.add_argument(
         "-C",
         "--check",
@@ -58,14 +57,6 @@ def add_parser(commands) -> None:
         default=[],
         metavar="TAGS",
         help="leave out tasks with these tags",
-    )
-    parser.add_argument(
-        "-e",
-        "--extra-vars",
-        action="append",
-        default=[],
-        metavar="VARS",
-        help="key=value pairs, @file.yml, or a YAML/JSON mapping (highest precedence)",
     )
     parser.add_argument(
         "--format",

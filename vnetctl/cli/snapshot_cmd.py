@@ -7,10 +7,7 @@ import sys
 from pathlib import Path
 
 from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_target_options, open_inventory, run_options
-from vnetctl.fleet.execute import execute
-from vnetctl.output.console import SilentReporter
-from vnetctl.playbook.adhoc import adhoc_plan
+from vnetctl.cli.common import add_target_options, gather_facts
 from vnetctl.runner.results import ExitCode
 from vnetctl.snapshot.playbook import build_playbook, host_tasks, to_yaml
 
@@ -40,16 +37,9 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     catalog = Catalog()
-    inventory = open_inventory(args)
-    hosts = [h.name for h in inventory.select("all", args.limit)]
-    plan = adhoc_plan("facts", {}, hosts, name="gather facts")
-    outcome = execute([plan], inventory, run_options(args, check=True), SilentReporter(), catalog)
-    tasks_by_host, errors = {}, dict(outcome.unreachable)
-    for result in outcome.results:
-        if "facts" in result.data:
-            tasks_by_host[result.host] = host_tasks(catalog, result.data["facts"])
-        else:
-            errors[result.host] = f"{result.status.value}: {result.msg}"
+    facts, errors, outcome = gather_facts(args, catalog)
+    tasks_by_host = {host: host_tasks(catalog, f) for host, f in facts.items()}
+    hosts = list(facts) + [h for h in errors if h not in facts]
     text = to_yaml(build_playbook(catalog, tasks_by_host), hosts, errors)
     if args.output:
         Path(args.output).write_text(text)

@@ -39,7 +39,7 @@ class ConsoleReporter:
     # Events -------------------------------------------------------------
     def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
         self._stop_progress()
-        title = f"PLAY [{escape(name)}] ({len(hosts)} hosts, {task_count} tasks)"
+        title = escape(f"PLAY [{name}] ({len(hosts)} hosts, {task_count} tasks)")
         self.console.rule(title, align="left", style="bold")
         self._quiet = len(hosts) > QUIET_FLEET and not self.verbose
         if self._quiet and self.console.is_terminal:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import sys
 import zlib
 
-try:  # under ansible-playbook, module_utils/vnet_host.py travels with the module
-    from ansible.module_utils import vnet_host as host
+try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
 

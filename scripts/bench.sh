@@ -11,6 +11,4 @@ quiet() { grep -v "WARNING: Location" || true; }
     python3 -m venv .venv-pyinfra
     .venv-pyinfra/bin/pip install -q 'pyinfra>=3.10,<4' 2>&1 | quiet
 }
-# Mitogen supports only some ansible-core releases: a failed install is reported, not fatal
-.venv-ansible/bin/pip install -q mitogen 2>&1 | quiet || echo "bench.sh: mitogen did not install" >&2
 exec .venv/bin/python -m bench "$@"

@@ -34,10 +34,11 @@ fi
 # the bench extra (matplotlib) too: the harness test draws the benchmark's chart
 quiet_pip .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 
-# ansible-core in its own virtualenv: the test that runs modules/ from an Ansible
-# library path, and the benchmarks, use it; it must not share vnetctl's environment.
-if [[ ! -x .venv-ansible/bin/ansible-playbook ]]; then
-    "$PY" -m venv .venv-ansible
+# ansible-core and Mitogen in their own virtualenv: the tests that run modules/ from an
+# Ansible library path, and the benchmarks, use them; they must not share vnetctl's
+# environment. Mitogen supports only some ansible-core releases: both are bounded.
+if ! .venv-ansible/bin/python -c "import ansible, ansible_mitogen" 2>/dev/null; then
+    [[ -x .venv-ansible/bin/python ]] || "$PY" -m venv .venv-ansible
     quiet_pip .venv-ansible/bin/python -m pip install -q --disable-pip-version-check \
-        'ansible-core>=2.15'
+        'ansible-core>=2.15,<2.20' 'mitogen>=0.3.54,<0.4'
 fi

@@ -25,6 +25,11 @@ try:  # under ansible-playbook, module_utils files travel with the module
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_ovs
 
+# What modules import under Ansible. `from ansible.module_utils.vnet_host import ...` is
+# the form Ansible and Mitogen both recognise as a module with module_utils to ship;
+# Mitogen would otherwise run the file as a bare WANT_JSON script, without this library.
+HOST_LIBRARY = sys.modules[__name__]
+
 # Kernel tools that accept a batch of commands on stdin: one process per batch.
 BATCH_TOOLS = {
     "ip": ["ip", "-batch", "-"],

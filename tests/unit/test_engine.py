@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -150,3 +151,21 @@ def test_remote_boot_protocol_end_to_end_in_a_local_process():
     assert lines[0]["result"]["changed"] is False and not lines[0]["result"]["failed"]
     assert lines[1]["result"]["msg"] == "interface no-such-link0 does not exist on this host"
     assert lines[2]["result"]["skipped"]  # a failed task skips the rest on that host
+
+
+def test_remote_process_ignores_the_login_directory_and_python_environment(tmp_path):
+    """A json.py where the session starts, or PYTHONPATH, must not change what runs."""
+    (tmp_path / "json.py").write_text("raise SystemExit('hijacked')\n")
+    tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
+    proc = subprocess.run(
+        remote_command(f"/usr/bin/env {sys.executable}"),
+        shell=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        input=build_stdin(CATALOG, tasks, check=True),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0 and "hijacked" not in proc.stdout + proc.stderr
+    assert json.loads(proc.stdout.splitlines()[0])["result"]["failed"] is False

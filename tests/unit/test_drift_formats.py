@@ -41,6 +41,14 @@ def test_exit_codes_follow_terraform_detailed_exitcode():
     assert full_report().exit_code() == 1  # unreachable and failed hosts: an error
 
 
+def test_text_names_few_hosts_and_counts_many_largest_group_first():
+    report = full_report()
+    item = report.consistency[0]
+    item.values = {f"h{i}": 9000 for i in range(1, 12)} | {"h7": 1500}
+    text = formats.render(report, "text")
+    assert f"{item.resource} mtu declared 9000: 10 hosts (h1 .. h11) = 9000; h7 = 1500" in text
+
+
 def test_text_puts_the_summary_first_and_names_field_and_values():
     text = formats.render(full_report(), "text")
     lines = text.splitlines()

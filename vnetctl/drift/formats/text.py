@@ -3,6 +3,8 @@ and what was resolved since the previous run."""
 
 from __future__ import annotations
 
+import re
+
 from vnetctl.drift.formats.values import describe, value, when
 from vnetctl.drift.report import DriftReport, HostState, Kind
 
@@ -49,9 +51,23 @@ def render(report: DriftReport, color: bool = False) -> str:
             by_value: dict[str, list[str]] = {}
             for host, actual in c.values.items():
                 by_value.setdefault(value(actual), []).append(host)
-            split = "; ".join(f"{','.join(hosts)} = {v}" for v, hosts in by_value.items())
+            groups = sorted(by_value.items(), key=lambda kv: -len(kv[1]))
+            split = "; ".join(f"{host_list(hosts)} = {v}" for v, hosts in groups)
             lines.append(f"  {c.resource} {c.field} declared {value(c.declared)}: {split}")
     if report.resolved:
         lines += ["", paint("resolved since the previous run:", "green")]
         lines += [f"  {i.host}  {i.resource}  {describe(i)}" for i in report.resolved]
     return "\n".join(lines) + "\n"
+
+
+def natural_key(name: str) -> list:
+    """h2 before h10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def host_list(hosts: list[str], most: int = 4) -> str:
+    """A few hosts by name; many as a count with the first and last, for a terminal."""
+    ordered = sorted(hosts, key=natural_key)
+    if len(ordered) <= most:
+        return ",".join(ordered)
+    return f"{len(ordered)} hosts ({ordered[0]} .. {ordered[-1]})"

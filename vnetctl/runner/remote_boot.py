@@ -1,4 +1,4 @@
-"""The program a host runs for one play: `python3 -c STUB`, everything else on stdin.
+"""The program a host runs for one play: `python3 -I -S -c STUB`, the rest on stdin.
 
 Line 1 of stdin is this file's source (read by STUB), line 2 the payload: the module
 sources the play needs, its task list and the check flag. Results stream back on

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from types import SimpleNamespace
 
 from vnetctl.catalog import Catalog
@@ -196,3 +198,16 @@ def test_failure_after_every_task_reported_is_not_silent():
     assert [r.status for r in result.results] == [Status.CHANGED, Status.FAILED]
     assert "killed by signal" in result.results[1].msg
     assert result.exit_code() == ExitCode.HOST_FAILED
+
+
+def test_ssh_libraries_are_imported_only_by_a_run_that_uses_them():
+    """`--help`, bad input and asyncssh runs do not pay for paramiko's import (and
+    the CLI for neither library's) until a connection is opened."""
+    probe = (
+        "import sys; import vnetctl.cli.main; before = {m for m in ('asyncssh', 'paramiko')"
+        " if m in sys.modules}; from vnetctl.runner.runner import load_transport;"
+        " t = load_transport('asyncssh'); print(sorted(before), type(t).__name__,"
+        " 'paramiko' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["[]", "AsyncsshTransport", "False"], done.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from vnetctl.catalog import Catalog
 from vnetctl.playbook.adhoc import adhoc_plan
 from vnetctl.runner.payload import build_stdin, remote_command
 from vnetctl.runner.results import RunResult, Status, TaskResult
-from vnetctl.transport.asyncssh_transport import AsyncsshTransport
 from vnetctl.transport.base import (
     Connection,
     RemoteFailure,
@@ -27,12 +27,21 @@ from vnetctl.transport.base import (
     TransportOptions,
     Unreachable,
 )
-from vnetctl.transport.paramiko_transport import ParamikoTransport
 
 if TYPE_CHECKING:
     from vnetctl.inventory.connection import ConnectionSpec
 
-TRANSPORTS: dict[str, type] = {"asyncssh": AsyncsshTransport, "paramiko": ParamikoTransport}
+# Imported on first use: each SSH library costs 80-200 ms to import, which every run,
+# `--help` and every bad-input error would otherwise pay for both.
+TRANSPORTS = {
+    "asyncssh": "vnetctl.transport.asyncssh_transport:AsyncsshTransport",
+    "paramiko": "vnetctl.transport.paramiko_transport:ParamikoTransport",
+}
+
+
+def load_transport(name: str) -> Transport:
+    module, _, cls = TRANSPORTS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)()
 
 
 @dataclass
@@ -85,13 +94,16 @@ class ConnectionPool:
     ):
         self._specs = specs
         self._options = options
-        self._transports = transports or {name: cls() for name, cls in TRANSPORTS.items()}
+        self._transports = dict(transports or {})
         self._open: dict[str, Connection] = {}
 
     async def get(self, host: str) -> Connection:
         if host not in self._open:
             spec = self._specs[host]
-            transport = self._transports[spec.transport or self._options.transport]
+            name = spec.transport or self._options.transport
+            if name not in self._transports:
+                self._transports[name] = load_transport(name)
+            transport = self._transports[name]
             opts = TransportOptions(self._options.accept_new_host_keys, self._options.retries)
             self._open[host] = await transport.connect(target_for(host, spec), opts)
         return self._open[host]

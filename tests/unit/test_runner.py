@@ -205,7 +205,7 @@ def test_ssh_libraries_are_imported_only_by_a_run_that_uses_them():
     the CLI for neither library's) until a connection is opened."""
     probe = (
         "import sys; import vnetctl.cli.main; before = {m for m in ('asyncssh', 'paramiko')"
-        " if m in sys.modules}; from vnetctl.runner.runner import load_transport;"
+        " if m in sys.modules}; from vnetctl.transport.registry import load_transport;"
         " t = load_transport('asyncssh'); print(sorted(before), type(t).__name__,"
         " 'paramiko' in sys.modules)"
     )

@@ -13,7 +13,8 @@ from vnetctl.playbook.extra_vars import parse_extra_vars
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.render import plan_playbook
 from vnetctl.runner.results import RunResult
-from vnetctl.runner.runner import TRANSPORTS, RunOptions
+from vnetctl.runner.runner import RunOptions
+from vnetctl.transport.registry import TRANSPORTS
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:

@@ -39,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
     catalog = Catalog()
     facts, errors, outcome = gather_facts(args, catalog)
     tasks_by_host = {host: host_tasks(catalog, f) for host, f in facts.items()}
-    hosts = list(facts) + [h for h in errors if h not in facts]
-    text = to_yaml(build_playbook(catalog, tasks_by_host), hosts, errors)
+    text = to_yaml(build_playbook(catalog, tasks_by_host), [*facts, *errors], errors)
     if args.output:
         Path(args.output).write_text(text)
     else:

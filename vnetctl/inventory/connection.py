@@ -31,9 +31,9 @@ from typing import Any
 from vnetctl.errors import InputError, Location
 from vnetctl.inventory.model import Host
 from vnetctl.templar import LazyVars, Templar, TemplateFailure, parse_bool
+from vnetctl.transport.registry import TRANSPORTS
 from vnetctl.yamlsrc import type_name
 
-TRANSPORT_NAMES = ("asyncssh", "paramiko")
 DEFAULT_PYTHON = "/usr/bin/python3"
 
 ADDRESS = ("vnetctl_host", "ansible_host", "ansible_ssh_host")
@@ -175,8 +175,9 @@ class _Reader:
         name, value = self._get(TRANSPORT)
         if value is None:
             return None
-        if value not in TRANSPORT_NAMES:
-            raise self._error(name, f"unknown transport {value!r} (known: asyncssh, paramiko)")
+        if value not in TRANSPORTS:
+            known = ", ".join(sorted(TRANSPORTS))
+            raise self._error(name, f"unknown transport {value!r} (known: {known})")
         return value
 
     def flag(self, names: tuple[str, ...]) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -27,21 +26,10 @@ from vnetctl.transport.base import (
     TransportOptions,
     Unreachable,
 )
+from vnetctl.transport.registry import load_transport
 
 if TYPE_CHECKING:
     from vnetctl.inventory.connection import ConnectionSpec
-
-# Imported on first use: each SSH library costs 80-200 ms to import, which every run,
-# `--help` and every bad-input error would otherwise pay for both.
-TRANSPORTS = {
-    "asyncssh": "vnetctl.transport.asyncssh_transport:AsyncsshTransport",
-    "paramiko": "vnetctl.transport.paramiko_transport:ParamikoTransport",
-}
-
-
-def load_transport(name: str) -> Transport:
-    module, _, cls = TRANSPORTS[name].partition(":")
-    return getattr(importlib.import_module(module), cls)()
 
 
 @dataclass

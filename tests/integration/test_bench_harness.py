@@ -4,6 +4,7 @@ was measured, never how fast: timings belong to bench/, not to tests."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -18,7 +19,7 @@ def test_harness_measures_every_tool_at_three_hosts(lab_required, tmp_path):
     bench_main([
         "--sizes", "3", "--curve", "3", "--repeat", "1", "--tools", ",".join(tools),
         "--workloads", "site-first,ten-tasks", "--out", str(tmp_path),
-        "--lab", "bt", "--subnet", "10.232.0.0/24",
+        "--lab", f"bt{os.getpid() % 1000}", "--subnet", f"10.232.{os.getpid() % 250}.0/24",
     ])  # fmt: skip
     doc = json.loads((tmp_path / "results.json").read_text())
     rows = {(r["tool"], r["workload"]): r for r in doc["results"]}

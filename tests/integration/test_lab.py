@@ -174,22 +174,25 @@ class TestLab3:
 @pytest.mark.lab
 @pytest.mark.usefixtures("lab_required")
 def test_resize_and_down_leave_nothing_of_the_lab_behind(tmp_path, lab_ssh):
-    name, subnet, inventory = "itr", "10.215.0.0/24", tmp_path / "inv" / "itr.yml"
+    # per test run (pid), so two runs on one machine do not share the lab
+    name, subnet = f"itr{os.getpid() % 100}", f"10.215.{os.getpid() % 250}.0/24"
+    inventory = tmp_path / "inv" / f"{name}.yml"
     lab_down(name)
     try:
         lab_up(name, hosts=2, inventory_path=inventory, subnet=subnet)
         grown = lab_up(name, hosts=3, subnet=subnet)  # keeps the recorded inventory path
-        assert grown.host_names == ["itr-h1", "itr-h2", "itr-h3"]
-        assert "itr-h3" in yaml.safe_load(inventory.read_text())["all"]["children"]["lab"]["hosts"]
+        assert grown.host_names == [f"{name}-h1", f"{name}-h2", f"{name}-h3"]
+        written = yaml.safe_load(inventory.read_text())
+        assert f"{name}-h3" in written["all"]["children"]["lab"]["hosts"]
         # a process started over SSH must not outlive the lab
-        done = lab_ssh(grown, "itr-h3", "setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!")
+        done = lab_ssh(grown, f"{name}-h3", "setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!")
         sleeper = int(done.stdout)
         assert pid_cmdline(sleeper) is not None
 
         shrunk = lab_up(name, hosts=1, subnet=subnet)
-        assert shrunk.host_names == ["itr-h1"]
+        assert shrunk.host_names == [f"{name}-h1"]
         assert pid_cmdline(sleeper) is None
-        assert not {"vnl-itr-h2", "vnl-itr-h3"} & namespaces()
+        assert not {f"vnl-{name}-h2", f"vnl-{name}-h3"} & namespaces()
         assert not {link for h in grown.hosts[1:] for link in h.root_links} & root_links()
         assert lab_status(name).healthy
     finally:

@@ -6,10 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from types import SimpleNamespace
 
 from vnetctl.catalog import Catalog
-from vnetctl.runner.payload import build_stdin, remote_command
+from vnetctl.runner import remote_boot
+from vnetctl.runner.payload import LockSpec, build_stdin, remote_command
 
 CATALOG = Catalog()
 host = CATALOG.host_lib()
@@ -129,43 +132,111 @@ def test_normalize_params_types_defaults_and_unknowns():
             raise AssertionError(bad)
 
 
-def test_remote_boot_protocol_end_to_end_in_a_local_process():
+def host_side(tmp_path, tasks, command=None, check=True, **popen):
+    """The host's process for one play, started locally as a host starts it, its lock
+    in `tmp_path`. Its stdin stays open, as the controller keeps it."""
+    stdin = build_stdin(CATALOG, tasks, check=check, lock=LockSpec(wait=1, directory=str(tmp_path)))
+    proc = subprocess.Popen(
+        command or remote_command(sys.executable),
+        shell=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+    proc.stdin.write(stdin)
+    proc.stdin.flush()
+    return proc
+
+
+def records_until_done(proc, timeout=30):
+    """Every record up to {"done"}; then stdin is closed, as the controller does."""
+    records, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        records.append(json.loads(line))
+        if records[-1].get("done"):
+            break
+    proc.stdin.close()
+    assert proc.wait(timeout=timeout) == 0, proc.stderr.read()
+    return records
+
+
+def test_remote_boot_protocol_end_to_end_in_a_local_process(tmp_path):
     """The exact stdin a host receives, run by a local python3: one JSON line per task."""
     tasks = [
         {"index": 0, "module": "link", "args": {"name": "lo"}},
         {"index": 1, "module": "link", "args": {"name": "no-such-link0"}},
         {"index": 2, "module": "facts", "args": {}},
     ]
-    cmd = remote_command(sys.executable)
-    proc = subprocess.run(
-        cmd,
-        shell=True,
-        input=build_stdin(CATALOG, tasks, check=True),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    lines = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert proc.returncode == 0, proc.stderr
-    assert [r.get("index") for r in lines] == [0, 1, 2, None] and lines[-1] == {"done": True}
-    assert lines[0]["result"]["changed"] is False and not lines[0]["result"]["failed"]
-    assert lines[1]["result"]["msg"] == "interface no-such-link0 does not exist on this host"
-    assert lines[2]["result"]["skipped"]  # a failed task skips the rest on that host
+    lines = records_until_done(host_side(tmp_path, tasks))
+    results = [r for r in lines if "result" in r]
+    assert [r["index"] for r in results] == [0, 1, 2]
+    assert [r["start"] for r in lines if "start" in r] == [0, 1]  # skipped: never started
+    assert lines[-1] == {"done": True, "stopped": False}
+    assert results[0]["result"]["changed"] is False and not results[0]["result"]["failed"]
+    assert results[1]["result"]["msg"] == "interface no-such-link0 does not exist on this host"
+    assert results[2]["result"]["skipped"]  # a failed task skips the rest on that host
+    assert results[2]["result"]["skipped_after"] == 1
+    assert not list(tmp_path.glob("*.holder"))  # the lock's holder file is gone
+
+
+def test_eof_on_stdin_stops_the_host_process_before_its_next_task(tmp_path):
+    """The controller closing stdin (or the session dying) ends the play after the task
+    in flight: the host process never outlives its session by more than one task."""
+    tasks = [{"index": i, "module": "link", "args": {"name": "lo"}} for i in range(500)]
+    proc = host_side(tmp_path, tasks)
+    first = json.loads(proc.stdout.readline())
+    assert first == {"start": 0}
+    proc.stdin.close()
+    rest = [json.loads(line) for line in proc.stdout.read().splitlines()]
+    assert proc.wait(timeout=30) == 0
+    assert rest[-1] == {"done": True, "stopped": True}
+    assert len([r for r in rest if "result" in r]) < 500
+
+
+def test_second_play_waits_for_the_host_lock_then_fails_naming_the_holder(tmp_path):
+    owner = "alice@ctl pid 7: vnetctl run site.yml"
+    release = remote_boot.take_lock(
+        {"dir": str(tmp_path), "owner": owner}, False, threading.Event(), None
+    )  # another run applying on this host
+    try:
+        tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
+        records = records_until_done(host_side(tmp_path, tasks, check=True))
+    finally:
+        release()
+    assert records[0] == {"waiting": records[0]["waiting"]} and owner in records[0]["waiting"]
+    assert records[1]["stage"] == "lock"
+    fatal = records[1]["fatal"]
+    assert f"host lock held by {owner} (exclusive, since " in fatal
+    assert "gave up after 1 s" in fatal
+    assert records[2] == {"done": True, "stopped": False}  # no task was started
+    assert not list(tmp_path.glob("*.holder"))
+
+
+def test_check_runs_share_the_lock(tmp_path):
+    release = remote_boot.take_lock({"dir": str(tmp_path)}, True, threading.Event(), None)
+    try:
+        tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
+        records = records_until_done(host_side(tmp_path, tasks, check=True))
+    finally:
+        release()
+    assert records[1]["result"]["failed"] is False
 
 
 def test_remote_process_ignores_the_login_directory_and_python_environment(tmp_path):
     """A json.py where the session starts, or PYTHONPATH, must not change what runs."""
     (tmp_path / "json.py").write_text("raise SystemExit('hijacked')\n")
     tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
-    proc = subprocess.run(
-        remote_command(f"/usr/bin/env {sys.executable}"),
-        shell=True,
+    proc = host_side(
+        tmp_path,
+        tasks,
+        command=remote_command(f"/usr/bin/env {sys.executable}"),
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        input=build_stdin(CATALOG, tasks, check=True),
-        capture_output=True,
-        text=True,
-        timeout=30,
     )
-    assert proc.returncode == 0 and "hijacked" not in proc.stdout + proc.stderr
-    assert json.loads(proc.stdout.splitlines()[0])["result"]["failed"] is False
+    records = records_until_done(proc)
+    assert records[1]["result"]["failed"] is False

@@ -11,9 +11,10 @@ import sys
 from types import SimpleNamespace
 
 from vnetctl.catalog import Catalog
+from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.runner.results import ExitCode, Status
 from vnetctl.runner.runner import ConnectionPool, Runner, RunOptions
-from vnetctl.transport.base import RemoteFailure, Unreachable
+from vnetctl.transport.base import ConnectionLost, Unreachable
 
 
 def task(index, module="link"):
@@ -29,53 +30,80 @@ def play(name, hosts, n_tasks):
 
 
 def specs_for(hosts):
-    """Connection specs as the inventory would give them (only what the runner reads)."""
-    return {
-        h: SimpleNamespace(
-            address=h,
-            port=None,
-            user=None,
-            key_file=None,
-            known_hosts=None,
-            connect_timeout=1,
-            transport=None,
-            python="python3",
-            become=False,
-            become_user="root",
-        )
-        for h in hosts
-    }
+    return {h: ConnectionSpec(h, address=h, python="python3", connect_timeout=1) for h in hosts}
+
+
+class FakeProcess:
+    """The host side of the protocol (vnetctl/runner/remote_boot.py), in memory:
+    'ok' changes every task, 'fail' fails the first, 'crash' exits 127 before any,
+    'lost' loses the connection during task 1, 'hang' never finishes task 0,
+    'late' exits 1 after reporting everything."""
+
+    def __init__(self, host, behaviour, log):
+        self.host, self.behaviour, self.log = host, behaviour, log
+        self.lines = asyncio.Queue()
+        self.stdin_closed = False
+        self.status = 0
+        self.stderr = ""
+
+    async def write(self, data):
+        payload = json.loads(data.splitlines()[1])
+        asyncio.get_running_loop().create_task(self._host(payload["tasks"]))
+
+    async def _host(self, tasks):
+        put = self.lines.put_nowait
+        if self.behaviour == "crash":
+            self.status, self.stderr = 127, "python3: not found"
+            put("")
+            return
+        for t in tasks:
+            if self.stdin_closed:  # asked to stop: no new task
+                put(json.dumps({"done": True, "stopped": True}) + "\n")
+                put("")
+                return
+            put(json.dumps({"start": t["index"]}) + "\n")
+            if self.behaviour == "hang":
+                return  # never a result, never EOF
+            if self.behaviour == "lost" and t["index"] == 1:
+                put(ConnectionLost("connection lost: reset by peer"))
+                return
+            put("\n")  # blank lines are not protocol errors
+            failed = self.behaviour == "fail" and t["index"] == 0
+            skipped = self.behaviour == "fail" and t["index"] > 0
+            result = {"changed": not failed and not skipped, "failed": failed,
+                      "skipped": skipped, "msg": "boom" if failed else ""}  # fmt: skip
+            if skipped:
+                result["skipped_after"] = 0
+            put(json.dumps({"index": t["index"], "result": result}) + "\n")
+            await asyncio.sleep(0)
+        put(json.dumps({"done": True, "stopped": False}) + "\n")
+        if self.behaviour == "late":
+            self.status, self.stderr = 1, "killed by signal"
+        put("")
+
+    def close_stdin(self):
+        self.stdin_closed = True
+
+    async def readline(self):
+        item = await self.lines.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    async def wait(self):
+        return self.status, self.stderr
+
+    async def terminate(self):
+        self.log.append(("terminate", self.host))
 
 
 class FakeConnection:
     def __init__(self, host, behaviour, log):
         self.host, self.behaviour, self.log = host, behaviour, log
 
-    async def stream(self, command, stdin):
+    async def start(self, command):
         self.log.append(("exec", self.host))
-        tasks = json.loads(stdin.splitlines()[1])["tasks"]
-        for t in tasks:
-            if self.behaviour == "crash":
-                raise RemoteFailure(127, "python3: not found")
-            yield "\n"  # blank lines are not protocol errors
-            failed = self.behaviour == "fail" and t["index"] == 0
-            skipped = self.behaviour == "fail" and t["index"] > 0
-            yield (
-                json.dumps(
-                    {
-                        "index": t["index"],
-                        "result": {
-                            "changed": not failed and not skipped,
-                            "failed": failed,
-                            "skipped": skipped,
-                            "msg": "boom" if failed else "",
-                        },
-                    }
-                )
-                + "\n"
-            )
-            await asyncio.sleep(0)
-        yield json.dumps({"done": True}) + "\n"
+        return FakeProcess(self.host, self.behaviour, self.log)
 
     async def close(self):
         self.log.append(("close", self.host))
@@ -102,12 +130,15 @@ class Recorder:
     def task_done(self, result):
         self.results.append(result)
 
+    def note(self, host, text):
+        pass
 
-def run(plans, behaviours, forks=50):
+
+def run(plans, behaviours, forks=50, **options):
     hosts = {h for p in plans for h in p.hosts}
     specs = specs_for(hosts)
     log, events = [], Recorder()
-    options = RunOptions(forks=forks)
+    options = RunOptions(forks=forks, **options)
     pool = ConnectionPool(specs, options, transports={"asyncssh": FakeTransport(behaviours, log)})
     result = asyncio.run(Runner(Catalog(), specs, options, events, pool).run(plans))
     return result, events, log
@@ -137,32 +168,39 @@ def test_failed_host_does_not_stop_others_and_skips_later_plays():
     assert result.exit_code() == ExitCode.HOST_FAILED
 
 
-def test_unreachable_host_reported_for_every_task_while_others_succeed():
+def test_unreachable_host_counted_once_its_tasks_not_started_while_others_succeed():
     result, _, _ = run([play("a", ["h1", "h2", "h3"], 2)], {"h2": "down"})
     assert result.unreachable == {"h2": "connection refused"}
-    assert [r.status for r in result.results if r.host == "h2"] == [Status.UNREACHABLE] * 2
+    h2 = [r.status for r in result.results if r.host == "h2"]
+    assert h2 == [Status.UNREACHABLE, Status.NOT_STARTED, Status.NOT_STARTED]
     assert result.stats()["h3"]["changed"] == 2
     assert result.exit_code() == ExitCode.HOST_UNREACHABLE
 
 
-def test_remote_process_failure_fails_that_hosts_tasks_with_its_stderr():
+def test_missing_interpreter_fails_the_host_saying_so():
     result, _, _ = run([play("a", ["h1", "h2"], 2)], {"h1": "crash"})
-    failed = [r for r in result.results if r.host == "h1"]
-    assert [r.status for r in failed] == [Status.FAILED] * 2
-    assert "python3: not found" in failed[0].msg
+    h1 = [r for r in result.results if r.host == "h1"]
+    assert [r.status for r in h1] == [Status.FAILED, Status.NOT_STARTED, Status.NOT_STARTED]
+    assert "interpreter 'python3' was not found" in h1[0].msg
+    assert "python3: not found" in h1[0].msg
+    assert result.stats()["h2"]["changed"] == 2
 
 
 def test_forks_bounds_hosts_in_flight():
     in_flight, peak = 0, 0
 
+    class CountingProcess(FakeProcess):
+        async def wait(self):
+            nonlocal in_flight
+            in_flight -= 1
+            return await super().wait()
+
     class Counting(FakeConnection):
-        async def stream(self, command, stdin):
+        async def start(self, command):
             nonlocal in_flight, peak
             in_flight += 1
             peak = max(peak, in_flight)
-            async for line in super().stream(command, stdin):
-                yield line
-            in_flight -= 1
+            return CountingProcess(self.host, "ok", self.log)
 
     class CountingTransport(FakeTransport):
         async def connect(self, target, options):
@@ -177,27 +215,62 @@ def test_forks_bounds_hosts_in_flight():
 
 
 def test_failure_after_every_task_reported_is_not_silent():
-    class LateFailure(FakeConnection):
-        async def stream(self, command, stdin):
-            async for line in super().stream(command, stdin):
-                yield line
-            raise RemoteFailure(1, "killed by signal")
-
-    class LateTransport(FakeTransport):
-        async def connect(self, target, options):
-            return LateFailure(target.name, "ok", self.log)
-
-    specs = specs_for(["h1"])
-    options = RunOptions()
-    pool = ConnectionPool(specs, options, transports={"asyncssh": LateTransport({}, [])})
-    result = asyncio.run(
-        Runner(Catalog(), specs, options, Recorder(), pool).run(
-            [play("a", ["h1"], 1), play("b", ["h1"], 1)]
-        )
-    )
+    result, _, _ = run([play("a", ["h1"], 1), play("b", ["h1"], 1)], {"h1": "late"})
     assert [r.status for r in result.results] == [Status.CHANGED, Status.FAILED]
     assert "killed by signal" in result.results[1].msg
     assert result.exit_code() == ExitCode.HOST_FAILED
+
+
+def test_lost_connection_is_that_hosts_alone_with_the_task_it_was_in():
+    result, _, _ = run([play("a", ["h1", "h2"], 3)], {"h1": "lost"})
+    h1 = [(r.index, r.status) for r in result.results if r.host == "h1"]
+    assert h1 == [(0, Status.CHANGED), (-1, Status.UNREACHABLE), (1, Status.UNKNOWN),
+                  (2, Status.NOT_STARTED)]  # fmt: skip
+    assert "in task 'task 1'" in result.unreachable["h1"]
+    assert result.stats()["h2"]["changed"] == 3
+    assert result.exit_code() == ExitCode.HOST_UNREACHABLE
+
+
+def test_play_timeout_fails_the_host_names_the_task_and_ends_the_process():
+    result, _, log = run([play("a", ["h1", "h2"], 2)], {"h1": "hang"}, timeout=0.5)
+    h1 = [r for r in result.results if r.host == "h1"]
+    assert [r.status for r in h1] == [Status.FAILED, Status.NOT_STARTED]
+    assert "timed out after 0.5 s in task 'task 0'" in h1[0].msg
+    assert ("terminate", "h1") in log
+    assert result.stats()["h2"]["changed"] == 2
+    assert result.exit_code() == ExitCode.HOST_FAILED
+
+
+def test_stop_request_lets_tasks_in_flight_end_and_reports_the_rest_not_started():
+    async def scenario():
+        hosts = ["h1", "h2", "h3"]
+        specs = specs_for(hosts)
+        options = RunOptions(forks=2)
+        pool = ConnectionPool(specs, options, transports={"asyncssh": FakeTransport({}, [])})
+        runner = Runner(Catalog(), specs, options, Recorder(), pool)
+        runner_task = asyncio.create_task(runner.run([play("a", hosts, 50), play("b", hosts, 1)]))
+        while not any(r.index >= 1 for r in runner.result.results):
+            await asyncio.sleep(0)
+        runner.interrupt()
+        return await runner_task
+
+    result = asyncio.run(scenario())
+    assert result.interrupted and result.exit_code() == ExitCode.INTERRUPTED
+    stats = result.stats()
+    assert stats["h3"] == {"not_started": 51}  # waiting for a fork: never contacted
+    for host in ("h1", "h2"):
+        assert 1 <= stats[host]["changed"] < 50
+        assert stats[host]["changed"] + stats[host]["not_started"] == 51
+        assert "unknown" not in stats[host]
+
+
+def test_host_with_no_task_is_still_reached_and_unreachable_if_not():
+    plan = play("a", ["h1", "h2"], 1)
+    plan.tasks["h2"] = []  # e.g. every task's `when` is false there
+    result, _, log = run([plan], {"h2": "down"})
+    assert result.unreachable == {"h2": "connection refused"}
+    assert ("connect", "h2") in log
+    assert result.exit_code() == ExitCode.HOST_UNREACHABLE
 
 
 def test_ssh_libraries_are_imported_only_by_a_run_that_uses_them():

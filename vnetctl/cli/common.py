@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+import socket
 
 from vnetctl.catalog import Catalog
 from vnetctl.fleet.execute import execute
@@ -15,6 +18,39 @@ from vnetctl.playbook.render import plan_playbook
 from vnetctl.runner.results import RunResult
 from vnetctl.runner.runner import RunOptions
 from vnetctl.transport.registry import TRANSPORTS
+
+MAX_FORKS = 1000
+MAX_RETRIES = 10
+
+
+def bounded_int(low: int, high: int):
+    """An argparse type: an integer within low..high, else a usage error naming both."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def seconds(text: str) -> float:
+    """An argparse type: seconds above 0, as a number or with s/m/h (90, 90s, 15m, 1h)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], units[text[-1]]) if text[-1:] in units else (text, 1)
+    try:
+        value = float(number) * unit
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds (e.g. 90, 15m, 1h), got {text!r}"
+        ) from None
+    if not 0 < value <= 7 * 86400:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..7 days")
+    return value
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -35,10 +71,10 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "-f",
         "--forks",
-        type=int,
+        type=bounded_int(1, MAX_FORKS),
         default=50,
         metavar="N",
-        help="hosts worked on at once (default 50)",
+        help=f"hosts worked on at once, 1..{MAX_FORKS} (default 50)",
     )
     group.add_argument(
         "--transport",
@@ -54,10 +90,26 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--retries",
-        type=int,
+        type=bounded_int(0, MAX_RETRIES),
         default=2,
         metavar="N",
-        help="extra connection attempts on refused/timeout/reset (default 2)",
+        help=f"extra connection attempts on refused/timeout/reset, 0..{MAX_RETRIES} (default 2)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=seconds,
+        default=3600.0,
+        metavar="TIME",
+        help="time a play may take on one host (default 1h; a host's vnetctl_timeout wins); "
+        "past it the host is failed, with the task it was in, and its process ended",
+    )
+    group.add_argument(
+        "--lock-wait",
+        type=seconds,
+        default=60.0,
+        metavar="TIME",
+        help="how long to wait for another vnetctl run holding a host's lock (default 60s); "
+        "then that host fails, naming the holder",
     )
 
 
@@ -75,6 +127,16 @@ def add_playbook_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def run_label(args: argparse.Namespace) -> str:
+    """Who runs what, for a run that finds a host locked: no argument values (-e may
+    carry secrets), only the command and the playbook."""
+    module = getattr(getattr(args, "func", None), "__module__", "") or ""
+    command = "vnetctl " + module.rpartition(".")[2].removesuffix("_cmd")
+    playbook = getattr(args, "playbook", None)
+    what = f"{command} {playbook}" if playbook else command
+    return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}: {what}"
+
+
 def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
     return RunOptions(
         check=check,
@@ -82,6 +144,9 @@ def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
         transport=args.transport,
         accept_new_host_keys=args.accept_new_host_keys,
         retries=args.retries,
+        timeout=args.timeout,
+        lock_wait=args.lock_wait,
+        label=run_label(args),
     )
 
 

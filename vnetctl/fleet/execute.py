@@ -1,9 +1,13 @@
-"""Running plans on a fleet: connections per host, mesh expansion before the plays."""
+"""Running plans on a fleet: connections per host, mesh expansion before the plays, and
+SIGINT/SIGTERM turned into a graceful stop with a truthful recap."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from vnetctl.catalog import Catalog
 from vnetctl.fleet.vxlan import expand_meshes
@@ -12,6 +16,9 @@ from vnetctl.inventory.loader import Inventory
 from vnetctl.playbook.render import render_for_hosts
 from vnetctl.runner.results import RunResult
 from vnetctl.runner.runner import Events, Runner, RunOptions
+
+T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def connection_specs(inventory: Inventory, hosts: Sequence[str]) -> dict[str, ConnectionSpec]:
@@ -26,6 +33,36 @@ def member_renderer(inventory: Inventory, catalog: Catalog, extra_vars: dict | N
         return {h: task.args for h, task in rendered.items() if task is not None}
 
     return render
+
+
+def run_interruptible(runner: Runner, main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run(main), where SIGINT/SIGTERM ask `runner` to stop (a second one: now)
+    instead of unwinding the event loop with tasks half reported."""
+
+    async def guarded() -> T:
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            if runner.stop.requested:
+                print("vnetctl: stopping now", file=sys.stderr, flush=True)
+            else:
+                print(
+                    f"vnetctl: {signal.Signals(signum).name}: starting no new task; tasks in "
+                    f"flight get {runner.options.stop_grace:g} s to end (again to stop now)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            runner.interrupt()
+
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            return await main
+        finally:
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(guarded())
 
 
 def execute(
@@ -46,4 +83,4 @@ def execute(
     async def prepare(runner: Runner, plans: Sequence) -> None:
         await expand_meshes(runner, plans, inventory, render, unchecked=unchecked)
 
-    return asyncio.run(runner.run(plans, prepare=prepare))
+    return run_interruptible(runner, runner.run(plans, prepare=prepare))

@@ -14,6 +14,8 @@ first, then Ansible's), so an Ansible inventory works as it is:
 - become: vnetctl_become, ansible_become; default false (sudo when true)
 - become_user: vnetctl_become_user, ansible_become_user; default root
 - connect_timeout: vnetctl_connect_timeout, ansible_timeout; default 10 (seconds)
+- play_timeout: vnetctl_timeout; default None (the --timeout option): seconds a play may
+  take on this host before it is stopped and the host failed
 - password: vnetctl_password, ansible_password, ansible_ssh_pass, ansible_ssh_password
 - become_password: vnetctl_become_password, ansible_become_password, ansible_become_pass
 
@@ -50,6 +52,7 @@ TRANSPORT = ("vnetctl_transport",)
 BECOME = ("vnetctl_become", "ansible_become")
 BECOME_USER = ("vnetctl_become_user", "ansible_become_user")
 TIMEOUT = ("vnetctl_connect_timeout", "ansible_timeout")
+PLAY_TIMEOUT = ("vnetctl_timeout",)
 PASSWORD = ("vnetctl_password", "ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 BECOME_PASSWORD = ("vnetctl_become_password", "ansible_become_password", "ansible_become_pass")
 
@@ -96,6 +99,7 @@ class ConnectionSpec:
     connect_timeout: float = 10.0
     password: Secret | None = None
     become_password: Secret | None = None
+    play_timeout: float | None = None
 
     @classmethod
     def from_host(cls, host: Host) -> ConnectionSpec:
@@ -126,6 +130,7 @@ class ConnectionSpec:
             connect_timeout=read.timeout(),
             password=read.secret(PASSWORD),
             become_password=read.secret(BECOME_PASSWORD),
+            play_timeout=read.seconds(PLAY_TIMEOUT),
         )
 
 
@@ -190,9 +195,12 @@ class _Reader:
         return parsed
 
     def timeout(self) -> float:
-        name, value = self._get(TIMEOUT)
+        return self.seconds(TIMEOUT) or 10.0
+
+    def seconds(self, names: tuple[str, ...]) -> float | None:
+        name, value = self._get(names)
         if value is None:
-            return 10.0
+            return None
         try:
             seconds = float(value) if not isinstance(value, bool) else -1.0
         except (TypeError, ValueError):

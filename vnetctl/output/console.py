@@ -19,7 +19,11 @@ STYLE = {
     Status.FAILED: "bold red",
     Status.SKIPPED: "cyan",
     Status.UNREACHABLE: "bold magenta",
+    Status.UNKNOWN: "bold red",
+    Status.NOT_STARTED: "dim",
 }
+# shown in the recap only when some host has them (an interrupted or broken run)
+RARE = (Status.UNKNOWN, Status.NOT_STARTED)
 
 QUIET_FLEET = 10  # above this many hosts, ok/skipped lines are summarised by the bar
 
@@ -57,11 +61,11 @@ class ConsoleReporter:
     def task_done(self, result: TaskResult) -> None:
         if self._progress is not None:
             self._progress.advance(self._bar)
-        if self._quiet and result.status in (Status.OK, Status.SKIPPED):
+        if self._quiet and result.status in (Status.OK, Status.SKIPPED, Status.NOT_STARTED):
             return
         style = STYLE[result.status]
         line = (
-            f"[{style}]{result.status.value}[/]: [[bold]{escape(result.host)}[/]] "
+            f"[{style}]{_label(result.status)}[/]: [[bold]{escape(result.host)}[/]] "
             f"{escape(result.task)}"
         )
         if result.msg and result.status not in (Status.OK,):
@@ -74,28 +78,37 @@ class ConsoleReporter:
                     f" -> [green]{escape(_show(change['after']))}[/]"
                 )
 
+    def note(self, host: str, text: str) -> None:
+        """Something a host is waiting on (e.g. another run's lock): said once."""
+        self.console.print(f"[dim]waiting[/]: [[bold]{escape(host)}[/]] {escape(text)}")
+
     # End of run ------------------------------------------------------------
     def recap(self, run: RunResult, check: bool = False) -> None:
         self._stop_progress()
+        title = "RECAP" + (" (check mode: nothing applied)" if check else "")
+        if run.interrupted:
+            title += " (INTERRUPTED: what is known)"
+        stats = run.stats()
+        shown = [s for s in Status if s not in RARE or any(c.get(s.value) for c in stats.values())]
         table = Table(
-            title="RECAP" + (" (check mode: nothing applied)" if check else ""),
+            title=title,
             title_justify="left",
             box=None,
             pad_edge=False,
         )
         table.add_column("host", style="bold")
-        for status in Status:
-            table.add_column(status.value, justify="right", style=STYLE[status])
-        for host, counts in run.stats().items():
-            table.add_row(host, *(str(counts.get(s.value, 0)) for s in Status))
+        for status in shown:
+            table.add_column(_label(status), justify="right", style=STYLE[status])
+        for host, counts in stats.items():
+            table.add_row(escape(host), *(str(counts.get(s.value, 0)) for s in shown))
         self.console.print(table)
-        totals = {s: sum(c.get(s.value, 0) for c in run.stats().values()) for s in Status}
+        totals = {s: sum(c.get(s.value, 0) for c in stats.values()) for s in Status}
         summary = ", ".join(
-            f"{totals[s]} {s.value}"
+            f"{totals[s]} {_label(s)}"
             for s in Status
             if totals[s] or s in (Status.OK, Status.CHANGED, Status.FAILED)
         )
-        self.console.print(f"{len(run.stats())} hosts: {summary}")
+        self.console.print(f"{len(stats)} {'host' if len(stats) == 1 else 'hosts'}: {summary}")
         for host, reason in run.unreachable.items():
             self.console.print(f"[bold magenta]unreachable[/]: {escape(host)}: {escape(reason)}")
 
@@ -113,6 +126,13 @@ class SilentReporter:
 
     def task_done(self, result: TaskResult) -> None:
         pass
+
+    def note(self, host: str, text: str) -> None:
+        pass
+
+
+def _label(status: Status) -> str:
+    return status.value.replace("_", " ")
 
 
 def _show(value: object) -> str:

@@ -12,6 +12,7 @@ def run_document(run: RunResult, *, playbook: str, check: bool) -> dict:
         "playbook": playbook,
         "check": check,
         "exit_code": run.exit_code(),
+        "interrupted": run.interrupted,
         "stats": {host: dict(counts) for host, counts in run.stats().items()},
         "unreachable": run.unreachable,
         "results": [r.to_dict() for r in run.results],

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from vnetctl.catalog import Catalog
 from vnetctl.runner import remote_boot
 
-BOOT_SOURCE = Path(remote_boot.__file__).read_text()
+# marked: under `sudo -S` a password line may come first; the STUB skips to this line
+BOOT_SOURCE = remote_boot.BOOT_MARK + "\n" + Path(remote_boot.__file__).read_text()
 
 
 # -I: neither PYTHON* variables nor a json.py in the login directory can change what
@@ -19,22 +21,44 @@ BOOT_SOURCE = Path(remote_boot.__file__).read_text()
 INTERPRETER_FLAGS = ["-I", "-S"]
 
 
-def remote_command(python: str, become: bool = False, become_user: str = "root") -> str:
-    """The one process a host runs per play; sudo -n fails fast instead of prompting.
+@dataclass(frozen=True)
+class LockSpec:
+    """How the host process takes the host lock (see remote_boot.take_lock)."""
+
+    wait: float = 60.0  # seconds to wait for another run to finish
+    owner: str = ""  # who we are, shown to a run that finds the lock taken
+    directory: str | None = None  # None: the host's /run/lock (tests use their own)
+
+
+def remote_command(
+    python: str, become: bool = False, become_user: str = "root", become_password: bool = False
+) -> str:
+    """The one process a host runs per play. Without a become password, sudo -n fails
+    fast instead of prompting; with one, sudo -S reads it as the first line of stdin.
     `python` may carry words of its own, as Ansible allows ('/usr/bin/env python3')."""
     argv = [*shlex.split(python), *INTERPRETER_FLAGS, "-c", remote_boot.STUB]
     if become:
-        argv = ["sudo", "-n", "-H", "-u", become_user, "--"] + argv
+        sudo = ["sudo", "-S", "-p", ""] if become_password else ["sudo", "-n"]
+        argv = [*sudo, "-H", "-u", become_user, "--", *argv]
     return shlex.join(argv)
 
 
-def build_stdin(catalog: Catalog, tasks: Sequence[dict], check: bool) -> str:
+def build_stdin(
+    catalog: Catalog,
+    tasks: Sequence[dict],
+    check: bool,
+    lock: LockSpec | None = None,
+    become_password: str | None = None,
+) -> str:
     """tasks: [{"index", "module", "args"}]; only the modules they use are sent."""
+    lock = lock or LockSpec()
     needed = sorted({t["module"] for t in tasks})
     payload = {
         "libs": catalog.host_lib_sources(),
         "modules": {name: catalog.source(name) for name in needed},
         "tasks": list(tasks),
         "check": check,
+        "lock": {"wait": lock.wait, "owner": lock.owner, "dir": lock.directory},
     }
-    return json.dumps(BOOT_SOURCE) + "\n" + json.dumps(payload) + "\n"
+    password = become_password + "\n" if become_password is not None else ""
+    return password + json.dumps(BOOT_SOURCE) + "\n" + json.dumps(payload) + "\n"

@@ -12,7 +12,9 @@ class Status(StrEnum):
     CHANGED = "changed"
     FAILED = "failed"
     SKIPPED = "skipped"
-    UNREACHABLE = "unreachable"
+    UNREACHABLE = "unreachable"  # once per host: it could not be reached, or was lost
+    UNKNOWN = "unknown"  # in flight when contact was lost or the run was interrupted
+    NOT_STARTED = "not_started"  # never began: the host was lost, failed or stopped first
 
 
 class ExitCode:
@@ -22,13 +24,14 @@ class ExitCode:
     BAD_INPUT = 1
     HOST_FAILED = 2
     HOST_UNREACHABLE = 3
+    INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 
 
 @dataclass
 class TaskResult:
     host: str
     play: str
-    index: int
+    index: int  # -1: about the host rather than one task (connect, lock, timeout)
     task: str
     module: str
     status: Status
@@ -47,7 +50,10 @@ class TaskResult:
             status = Status.SKIPPED
         else:
             status = Status.CHANGED if raw.get("changed") else Status.OK
-        known = {"changed", "failed", "skipped", "msg", "changes", "diff", "commands", "resource"}
+        known = {
+            "changed", "failed", "skipped", "skipped_after", "msg", "changes", "diff",
+            "commands", "resource",
+        }  # fmt: skip
         return cls(
             host=host,
             play=play,
@@ -72,6 +78,7 @@ class RunResult:
     results: list[TaskResult] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)  # host -> reason
     hosts: list[str] = field(default_factory=list)  # every host the run targeted
+    interrupted: bool = False  # SIGINT/SIGTERM: tasks stopped early (see NOT_STARTED)
 
     def stats(self) -> dict[str, Counter]:
         stats = {host: Counter() for host in self.hosts}
@@ -80,8 +87,10 @@ class RunResult:
         return stats
 
     def exit_code(self) -> int:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
         if self.unreachable:
             return ExitCode.HOST_UNREACHABLE
-        if any(r.status is Status.FAILED for r in self.results):
+        if any(r.status in (Status.FAILED, Status.UNKNOWN) for r in self.results):
             return ExitCode.HOST_FAILED
         return ExitCode.SUCCESS

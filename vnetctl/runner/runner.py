@@ -2,25 +2,32 @@
 remote process per host per play, bounded concurrency, results streamed as they come.
 
 Plays run in order across the fleet (as ansible-playbook does); a host that failed or
-was unreachable takes no part in later plays, and never stops the other hosts.
+was unreachable takes no part in later plays, and never stops the other hosts. Every
+host's play is bounded in time (`timeout`, or the host's `vnetctl_timeout`); a host
+whose connection dies is reported unreachable with the stage it was in. A stop request
+(SIGINT/SIGTERM, see vnetctl.fleet.execute) starts no new task anywhere, gives each
+host's task in flight `stop_grace` seconds to end (applied or rolled back), and reports
+what never began as not started and what could not be waited for as unknown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from vnetctl.catalog import Catalog
 from vnetctl.playbook.adhoc import adhoc_plan
-from vnetctl.runner.payload import build_stdin, remote_command
+from vnetctl.runner.host_play import HostPlay, describe_exit
+from vnetctl.runner.payload import LockSpec, build_stdin, remote_command
 from vnetctl.runner.results import RunResult, Status, TaskResult
 from vnetctl.transport.base import (
     Connection,
+    ConnectionLost,
     RemoteFailure,
+    RemoteProcess,
     Target,
     Transport,
     TransportOptions,
@@ -31,6 +38,10 @@ from vnetctl.transport.registry import load_transport
 if TYPE_CHECKING:
     from vnetctl.inventory.connection import ConnectionSpec
 
+POLL = 0.25  # seconds between deadline checks while a host's play runs
+END_GRACE = 5.0  # after a timeout: time for the task in flight to end before the kill
+EXIT_WAIT = 10.0  # after the last record: time for the remote process to exit
+
 
 @dataclass
 class RunOptions:
@@ -39,6 +50,10 @@ class RunOptions:
     transport: str = "asyncssh"  # a host's vnetctl_transport overrides it
     accept_new_host_keys: bool = False
     retries: int = 2
+    timeout: float = 3600.0  # seconds per host per play; a host's vnetctl_timeout wins
+    lock_wait: float = 60.0  # seconds to wait for another run's host lock
+    stop_grace: float = 30.0  # after a stop request: time for tasks in flight to end
+    label: str = ""  # who runs (user@machine, command): shown to runs finding the lock
 
 
 Prepare = Callable[["Runner", Sequence], Awaitable[None]]
@@ -49,6 +64,7 @@ class Events(Protocol):
 
     def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None: ...
     def task_done(self, result: TaskResult) -> None: ...
+    def note(self, host: str, text: str) -> None: ...
 
 
 def target_for(host: str, spec: ConnectionSpec) -> Target:
@@ -60,6 +76,7 @@ def target_for(host: str, spec: ConnectionSpec) -> Target:
         key_file=spec.key_file,
         known_hosts=spec.known_hosts,
         connect_timeout=spec.connect_timeout,
+        password=spec.password,
     )
 
 
@@ -69,6 +86,29 @@ class _Quiet:
 
     def task_done(self, result: TaskResult) -> None:
         pass
+
+    def note(self, host: str, text: str) -> None:
+        pass
+
+
+class StopControl:
+    """A stop request, shared by a runner and the runners it makes for fact gathering."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.deadline: float | None = None  # loop time by which tasks in flight must end
+        self.processes: dict[str, RemoteProcess] = {}
+
+    def request(self, grace: float) -> None:
+        """First call: stop gracefully; a second one: stop now."""
+        now = asyncio.get_running_loop().time()
+        self.deadline = now if self.requested else now + grace
+        self.requested = True
+        for process in self.processes.values():
+            process.close_stdin()  # the host ends its task in flight and starts no other
+
+    def expired(self) -> bool:
+        return self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline
 
 
 class ConnectionPool:
@@ -109,14 +149,20 @@ class Runner:
         options: RunOptions,
         events: Events,
         pool: ConnectionPool | None = None,
+        stop: StopControl | None = None,
     ):
         self.catalog = catalog
         self.specs = specs
         self.options = options
         self.events = events
         self.pool = pool or ConnectionPool(specs, options)
+        self.stop = stop or StopControl()
         self.result = RunResult()
         self._out: set[str] = set()  # failed or unreachable: no later plays
+
+    def interrupt(self) -> None:
+        """SIGINT/SIGTERM: the first stops gracefully, a second stops now."""
+        self.stop.request(self.options.stop_grace)
 
     async def run(self, plans: Sequence, prepare: Prepare | None = None) -> RunResult:
         """plans: PlayPlan objects (play, hosts, tasks per host), in playbook order.
@@ -126,7 +172,11 @@ class Runner:
         before any task runs. Connections are closed at the end."""
         try:
             if prepare is not None:
-                await prepare(self, plans)
+                try:
+                    await prepare(self, plans)
+                except Exception:
+                    if not self.stop.requested:
+                        raise  # an interrupted preparation is reported as interrupted
             return await self.run_plays(plans)
         finally:
             await self.pool.close_all()
@@ -139,76 +189,167 @@ class Runner:
         limit = asyncio.Semaphore(max(1, self.options.forks))
         for plan in plans:
             hosts = [h for h in plan.hosts if h not in self._out and plan.tasks.get(h)]
+            idle = [h for h in plan.hosts if h not in self._out and not plan.tasks.get(h)]
             count = max((len(plan.tasks[h]) for h in hosts), default=0)
-            self.events.play_started(plan.play.display_name, hosts, count)
-            await asyncio.gather(*(self._guarded(limit, plan, h) for h in hosts))
+            if not self.stop.requested:
+                self.events.play_started(plan.play.display_name, hosts, count)
+            await asyncio.gather(
+                *(self._guarded(limit, plan, h) for h in hosts),
+                *(self._guarded_probe(limit, plan, h) for h in idle),
+            )
+        self.result.interrupted = self.stop.requested
         return self.result
 
     async def gather_facts(self, hosts: Sequence[str]) -> dict[str, dict | str]:
         """Each host's facts (or why not), read-only and reported to no one."""
         plan = adhoc_plan("facts", {}, list(hosts), name="gather facts")
         options = dataclasses.replace(self.options, check=True)
-        silent = Runner(self.catalog, self.specs, options, _Quiet(), self.pool)
+        silent = Runner(self.catalog, self.specs, options, _Quiet(), self.pool, self.stop)
         limit = asyncio.Semaphore(max(1, self.options.forks))
         await asyncio.gather(*(silent._guarded(limit, plan, h) for h in hosts))
-        return {
-            r.host: r.data.get("facts", f"{r.status.value}: {r.msg}") for r in silent.result.results
-        }
+        facts: dict[str, dict | str] = {}
+        for r in silent.result.results:  # a host's first line says why it has no facts
+            if "facts" in r.data:
+                facts[r.host] = r.data["facts"]
+            else:
+                facts.setdefault(r.host, f"{r.status.value}: {r.msg}")
+        return facts
 
     async def _guarded(self, limit: asyncio.Semaphore, plan, host: str) -> None:
         async with limit:
-            await self._run_host(plan, host)
+            play = HostPlay(host, plan.play.display_name, plan.tasks[host], self._emit,
+                            self.events.note)  # fmt: skip
+            if self.stop.requested:
+                play.close(Status.NOT_STARTED, "", "not started: the run was interrupted")
+                return
+            await self._run_host(play)
 
-    async def _run_host(self, plan, host: str) -> None:
-        tasks = plan.tasks[host]
-        play = plan.play.display_name
+    async def _guarded_probe(self, limit: asyncio.Semaphore, plan, host: str) -> None:
+        """A host with nothing to do in this play is still one the run must reach: an
+        unreachable host is never reported as fine (a drift check would call it in sync)."""
+        async with limit:
+            if self.stop.requested:
+                return
+            try:
+                await self.pool.get(host)
+            except Unreachable as exc:
+                self._unreachable(HostPlay(host, plan.play.display_name, [], self._emit,
+                                           self.events.note), str(exc), "(connect)")  # fmt: skip
+
+    async def _run_host(self, play: HostPlay) -> None:
+        host = play.host
         spec = self.specs[host]
-        pending = {t.index: t for t in tasks}
+        tasks = [{"index": i, "module": t.module, "args": t.args} for i, t in play.pending.items()]
         try:
+            play.stage = "connecting"
             conn = await self.pool.get(host)
-            stdin = build_stdin(
-                self.catalog,
-                [{"index": t.index, "module": t.module, "args": t.args} for t in tasks],
-                self.options.check,
-            )
-            command = remote_command(spec.python, spec.become, spec.become_user)
-            async for line in conn.stream(command, stdin):
-                self._record_line(host, play, pending, line)
-            if pending:
-                raise RemoteFailure(0, "remote side stopped before reporting every task")
         except Unreachable as exc:
-            self.result.unreachable[host] = str(exc)
-            self._finish(host, play, pending, Status.UNREACHABLE, str(exc))
-        except RemoteFailure as exc:
-            self._finish(host, play, pending, Status.FAILED, str(exc))
-        except (OSError, EOFError) as exc:  # connection lost mid-play
-            self.result.unreachable[host] = f"connection lost: {exc}"
-            self._finish(host, play, pending, Status.UNREACHABLE, f"connection lost: {exc}")
-
-    def _record_line(self, host: str, play: str, pending: dict, line: str) -> None:
-        if not line.strip():  # a tool run by a module may leave a bare newline
+            self._unreachable(play, str(exc), "(connect)")
             return
+        password = spec.become_password.reveal() if spec.become and spec.become_password else None
+        lock = LockSpec(wait=self.options.lock_wait, owner=self.options.label)
+        stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password)
+        command = remote_command(spec.python, spec.become, spec.become_user, password is not None)
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            raise RemoteFailure(None, f"unexpected output from host: {line[:200]!r}") from None
-        if "result" not in record:
-            return
-        task = pending.pop(record["index"])
-        result = TaskResult.from_module(host, play, task, record["result"])
-        if result.status is Status.FAILED:
-            self._out.add(host)
-        self._emit(result)
+            play.stage = "starting the remote process"
+            process = await conn.start(command)
+            self.stop.processes[host] = process
+            try:
+                await process.write(stdin)
+                if self.stop.requested:
+                    process.close_stdin()
+                play.stage = "waiting for the host lock and facts"
+                cut = await self._follow(process, play, spec)
+                if cut is None:
+                    await self._ended(process, play, spec)
+            finally:
+                self.stop.processes.pop(host, None)
+        except ConnectionLost as exc:
+            self._unreachable(play, f"{exc} {play.where()}", "(connection)")
+        except RemoteFailure as exc:
+            self._failed(play, str(exc), "(remote process)")
 
-    def _finish(self, host: str, play: str, pending: dict, status: Status, msg: str) -> None:
-        self._out.add(host)
-        if not pending:  # every task had reported: the failure still must be seen
-            name = "(remote process)"
-            self._emit(TaskResult(host, play, -1, name, "-", status, msg))
-        for task in pending.values():
-            self._emit(TaskResult(host, play, task.index, task.name, task.module, status, msg))
-        pending.clear()
+    async def _follow(self, process: RemoteProcess, play: HostPlay, spec) -> str | None:
+        """Read the host's records until it is done. Returns None then, or why it was cut
+        short ('timeout', 'interrupted'); the process is ended in that case."""
+        timeout = getattr(spec, "play_timeout", None) or self.options.timeout
+        reader = asyncio.create_task(self._read(process, play))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        cut = None
+        try:
+            while not reader.done():
+                await asyncio.wait({reader}, timeout=POLL)
+                if reader.done():
+                    break
+                if self.stop.expired():
+                    cut = "interrupted"
+                elif loop.time() >= deadline:
+                    cut = "timeout"
+                if cut:
+                    break
+            if cut is None:
+                reader.result()  # ConnectionLost, RemoteFailure
+                return None
+            where = play.where()
+            process.close_stdin()
+            grace = 0.0 if cut == "interrupted" else min(END_GRACE, timeout / 2)
+            await asyncio.wait({reader}, timeout=grace)
+            if not reader.done():
+                await process.terminate()
+            if cut == "timeout":
+                self._failed(play, f"timed out after {timeout:g} s {where}", "(timeout)")
+            else:
+                msg = f"interrupted {where}: the task in flight did not end in time"
+                play.close(Status.UNKNOWN, msg, "not started: the run was interrupted")
+            return cut
+        finally:
+            if not reader.done():
+                reader.cancel()
+
+    async def _read(self, process: RemoteProcess, play: HostPlay) -> None:
+        while line := await process.readline():
+            play.record(line)
+            if play.done:
+                process.close_stdin()
+                return
+
+    async def _ended(self, process: RemoteProcess, play: HostPlay, spec) -> None:
+        try:
+            status, stderr = await asyncio.wait_for(process.wait(), EXIT_WAIT)
+        except TimeoutError:
+            await process.terminate()
+            status, stderr = None, "did not exit after its last record"
+        if play.fatal:
+            self._failed(play, play.fatal, f"({play.stage})")
+        elif status != 0 and not (play.done and status is None):
+            self._failed(play, describe_exit(status, stderr, spec.python), "(remote process)")
+        elif play.stopped or (self.stop.requested and play.pending):
+            play.close(Status.UNKNOWN, "interrupted", "not started: the run was interrupted")
+        elif play.pending:
+            self._failed(play, "the remote process ended before reporting every task",
+                         "(remote process)")  # fmt: skip
+
+    # ---- outcomes --------------------------------------------------------------------
+
+    def _unreachable(self, play: HostPlay, msg: str, label: str) -> None:
+        self._out.add(play.host)
+        self.result.unreachable[play.host] = msg
+        play.host_line(Status.UNREACHABLE, msg, label)
+        play.close(
+            Status.UNKNOWN,
+            "unknown: contact was lost while this task ran; re-run to converge",
+            "not started: the host was unreachable",
+        )
+
+    def _failed(self, play: HostPlay, msg: str, label: str) -> None:
+        self._out.add(play.host)
+        if play.in_flight is None:
+            play.host_line(Status.FAILED, msg, label)
+        play.close(Status.FAILED, msg, f"not started: {msg}")
 
     def _emit(self, result: TaskResult) -> None:
+        if result.status is Status.FAILED:
+            self._out.add(result.host)
         self.result.results.append(result)
         self.events.task_done(result)

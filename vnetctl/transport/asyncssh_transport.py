@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
 
 import asyncssh
 
 from vnetctl.transport import base
 from vnetctl.transport.known_hosts import known_hosts_path, record_host_key
 from vnetctl.transport.retry import with_retries
+
+SIGNAL_GRACE = 2.0  # seconds between SIGTERM, SIGKILL and closing the channel
 
 
 class _AcceptNewClient(asyncssh.SSHClient):
@@ -44,19 +47,62 @@ def _host_is_known(target: base.Target) -> bool:
     return any(matches[:3])
 
 
+def _lost(exc: BaseException) -> base.ConnectionLost:
+    return base.ConnectionLost(f"connection lost: {_describe(exc)}")
+
+
+class AsyncsshProcess:
+    def __init__(self, process: asyncssh.SSHClientProcess):
+        self._process = process
+
+    async def write(self, data: str) -> None:
+        try:
+            self._process.stdin.write(data)
+            await self._process.stdin.drain()
+        except (OSError, asyncssh.Error) as exc:
+            raise _lost(exc) from None
+
+    def close_stdin(self) -> None:
+        # already closed, or the channel is gone: either way no more input
+        with contextlib.suppress(OSError, asyncssh.Error):
+            self._process.stdin.write_eof()
+
+    async def readline(self) -> str:
+        try:
+            return await self._process.stdout.readline()
+        except (OSError, asyncssh.Error) as exc:
+            raise _lost(exc) from None
+
+    async def wait(self) -> tuple[int | None, str]:
+        try:
+            completed = await self._process.wait(check=False)
+        except (OSError, asyncssh.Error) as exc:
+            raise _lost(exc) from None
+        if completed.exit_status is None and completed.exit_signal is None:
+            raise base.ConnectionLost("connection lost: the session ended without an exit status")
+        return completed.exit_status, str(completed.stderr or "")
+
+    async def terminate(self) -> None:
+        for signal in ("TERM", "KILL"):
+            try:
+                self._process.send_signal(signal)
+                await asyncio.wait_for(self._process.wait_closed(), SIGNAL_GRACE)
+                return
+            except (OSError, asyncssh.Error, TimeoutError):
+                continue
+        self._process.close()
+
+
 class AsyncsshConnection:
     def __init__(self, conn: asyncssh.SSHClientConnection):
         self._conn = conn
 
-    async def stream(self, command: str, stdin: str) -> AsyncIterator[str]:
-        process = await self._conn.create_process(command, encoding="utf-8")
-        process.stdin.write(stdin)
-        process.stdin.write_eof()
-        async for line in process.stdout:
-            yield line
-        completed = await process.wait()
-        if completed.exit_status != 0:
-            raise base.RemoteFailure(completed.exit_status, await process.stderr.read())
+    async def start(self, command: str) -> AsyncsshProcess:
+        try:
+            process = await self._conn.create_process(command, encoding="utf-8")
+        except (OSError, asyncssh.Error) as exc:
+            raise _lost(exc) from None
+        return AsyncsshProcess(process)
 
     async def close(self) -> None:
         self._conn.close()
@@ -72,6 +118,8 @@ class AsyncsshTransport:
         kwargs: dict = {
             "connect_timeout": target.connect_timeout,
             "known_hosts": _known_hosts(target),
+            "keepalive_interval": options.keepalive_interval,
+            "keepalive_count_max": options.keepalive_count_max,
         }
         if target.port:
             kwargs["port"] = target.port
@@ -79,6 +127,8 @@ class AsyncsshTransport:
             kwargs["username"] = target.user
         if target.key_file:
             kwargs["client_keys"] = [target.key_file]
+        if target.password is not None:
+            kwargs["password"] = target.password.reveal()
         if options.accept_new_host_keys:
             known = _host_is_known(target)
             kwargs["client_factory"] = lambda: _AcceptNewClient(target, known)
@@ -88,13 +138,18 @@ class AsyncsshTransport:
 
         try:
             return AsyncsshConnection(await with_retries(attempt, options.retries))
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise base.HostKeyRefused(
-                f"host key verification failed for {target.address}: {exc.reason} "
-                "(use --accept-new-host-keys for hosts not yet in known_hosts)"
-            ) from None
+        except asyncssh.HostKeyNotVerifiable:
+            where = str(known_hosts_path(target))
+            if _host_is_known(target):
+                raise base.HostKeyRefused(base.changed_key_message(target.address, where)) from None
+            raise base.HostKeyRefused(base.unknown_key_message(target.address, where)) from None
         except asyncssh.PermissionDenied as exc:
             raise base.AuthFailed(f"authentication failed: {exc.reason}") from None
+        except TimeoutError:
+            raise base.Unreachable(
+                f"no SSH answer within {target.connect_timeout:g} s "
+                f"({options.retries + 1} attempts)"
+            ) from None
         except (OSError, asyncssh.Error) as exc:
             raise base.Unreachable(_describe(exc)) from None
 

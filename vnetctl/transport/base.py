@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from vnetctl.inventory.connection import Secret
 
 
 class Unreachable(Exception):
@@ -19,6 +21,10 @@ class AuthFailed(Unreachable):
     """Authentication failed: retrying would not help."""
 
 
+class ConnectionLost(Unreachable):
+    """An open connection died (peer gone, keepalives unanswered, reset)."""
+
+
 @dataclass
 class Target:
     """Where and how to connect to one host (from inventory vars; None = ssh config)."""
@@ -30,20 +36,43 @@ class Target:
     key_file: str | None = None
     known_hosts: str | None = None  # None: the user's ~/.ssh/known_hosts
     connect_timeout: float = 10.0
+    password: Secret | None = None
 
 
 @dataclass
 class TransportOptions:
     accept_new_host_keys: bool = False  # StrictHostKeyChecking=accept-new
     retries: int = 2  # extra attempts after a transient failure
+    # a dead peer is found after keepalive_interval * keepalive_count_max seconds
+    keepalive_interval: float = 5.0
+    keepalive_count_max: int = 3
+
+
+class RemoteProcess(Protocol):
+    """One command running on a host: stdin stays open until close_stdin()."""
+
+    async def write(self, data: str) -> None: ...
+
+    def close_stdin(self) -> None:
+        """EOF on the remote stdin (vnetctl's host process stops after its task in flight)."""
+        ...
+
+    async def readline(self) -> str:
+        """The next stdout line; '' once stdout is closed. ConnectionLost if the session died."""
+        ...
+
+    async def wait(self) -> tuple[int | None, str]:
+        """(exit status, stderr) once the process ended; ConnectionLost if the connection
+        died first (a status of None: ended by a signal)."""
+        ...
+
+    async def terminate(self) -> None:
+        """End the process: SIGTERM, then SIGKILL, then close the channel (bounded)."""
+        ...
 
 
 class Connection(Protocol):
-    def stream(self, command: str, stdin: str) -> AsyncIterator[str]:
-        """Run `command`, feed `stdin`, yield stdout lines as they arrive.
-
-        Raises RemoteFailure when the command exits non-zero."""
-        ...
+    async def start(self, command: str) -> RemoteProcess: ...
 
     async def close(self) -> None: ...
 
@@ -57,3 +86,20 @@ class RemoteFailure(Exception):
         self.exit_status = exit_status
         self.stderr = stderr.strip()
         super().__init__(f"remote process exited with {exit_status}: {self.stderr[-2000:]}")
+
+
+def changed_key_message(address: str, where: str) -> str:
+    """A known host presenting a different key: never accepted, and said plainly."""
+    return (
+        f"host key for {address} has CHANGED (it differs from the one in {where}): this may "
+        "be an attack (man in the middle), or the host was reinstalled. Check with its "
+        "administrator; if the change is expected, remove the old key (ssh-keygen -R) "
+        "and reconnect with --accept-new-host-keys"
+    )
+
+
+def unknown_key_message(address: str, where: str) -> str:
+    return (
+        f"host key verification failed for {address}: the host is not in {where} "
+        "(use --accept-new-host-keys to trust and record hosts seen for the first time)"
+    )

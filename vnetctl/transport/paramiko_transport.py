@@ -7,14 +7,18 @@ key setups). Same contract and the same known_hosts rules as the default transpo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator
 
 import paramiko
+from paramiko.common import cMSG_CHANNEL_REQUEST
+from paramiko.message import Message
 
 from vnetctl.transport import base
-from vnetctl.transport.known_hosts import host_pattern, known_hosts_path, record_host_key
+from vnetctl.transport.known_hosts import known_hosts_path, record_host_key
 from vnetctl.transport.retry import with_retries
+
+SIGNAL_GRACE = 2.0
 
 
 class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
@@ -42,34 +46,113 @@ def _resolve(target: base.Target) -> dict:
         "port": target.port or int(config.get("port", 22)),
         "username": target.user or config.get("user"),
         "key_filename": key_files,
+        "password": target.password.reveal() if target.password is not None else None,
         "timeout": target.connect_timeout,
         "banner_timeout": target.connect_timeout,
         "auth_timeout": target.connect_timeout,
-        "look_for_keys": key_files is None,
+        "look_for_keys": key_files is None and target.password is None,
+        "allow_agent": target.password is None,
     }
 
 
+def _send_signal(channel: paramiko.Channel, name: str) -> None:
+    """RFC 4254 6.9 "signal" request; paramiko has no public call for it."""
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)
+    message.add_string(name)
+    channel.transport._send_user_message(message)
+
+
+class ParamikoProcess:
+    def __init__(self, connection: ParamikoConnection, channel: paramiko.Channel):
+        self._connection = connection
+        self._channel = channel
+        self._stdout = channel.makefile("r")
+
+    def _check_alive(self) -> None:
+        if self._connection.lost is not None:
+            raise base.ConnectionLost(self._connection.lost)
+
+    async def write(self, data: str) -> None:
+        try:
+            await asyncio.to_thread(self._channel.sendall, data.encode())
+        except (OSError, paramiko.SSHException) as exc:
+            self._check_alive()
+            raise base.ConnectionLost(f"connection lost: {exc}") from None
+
+    def close_stdin(self) -> None:
+        with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+            self._channel.shutdown_write()
+
+    async def readline(self) -> str:
+        try:
+            line = await asyncio.to_thread(self._stdout.readline)
+        except (OSError, paramiko.SSHException) as exc:
+            self._check_alive()
+            raise base.ConnectionLost(f"connection lost: {exc}") from None
+        if not line:
+            self._check_alive()
+        return line
+
+    async def wait(self) -> tuple[int | None, str]:
+        status = await asyncio.to_thread(self._channel.recv_exit_status)
+        self._check_alive()
+        if status == -1:  # no exit-status: ended by a signal, or the transport died
+            if not self._channel.get_transport().is_active():
+                raise base.ConnectionLost("connection lost: the session ended without a status")
+            status = None
+        stderr = await asyncio.to_thread(self._channel.makefile_stderr("r").read)
+        return status, stderr.decode(errors="replace")
+
+    async def terminate(self) -> None:
+        for name in ("TERM", "KILL"):
+            with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+                _send_signal(self._channel, name)
+            if await asyncio.to_thread(self._channel.status_event.wait, SIGNAL_GRACE):
+                return
+        await asyncio.to_thread(self._channel.close)
+
+
 class ParamikoConnection:
-    def __init__(self, client: paramiko.SSHClient):
+    def __init__(self, client: paramiko.SSHClient, options: base.TransportOptions):
         self._client = client
+        self._options = options
+        self.lost: str | None = None
+        self._watch = asyncio.get_running_loop().create_task(self._keepalive())
 
-    async def stream(self, command: str, stdin: str) -> AsyncIterator[str]:
-        channel = await asyncio.to_thread(self._open, command, stdin)
-        reader = channel.makefile("r")
-        while line := await asyncio.to_thread(reader.readline):
-            yield line
-        status = await asyncio.to_thread(channel.recv_exit_status)
-        if status != 0:
-            raise base.RemoteFailure(status, channel.makefile_stderr("r").read().decode())
+    async def _keepalive(self) -> None:
+        """paramiko's own keepalive only sends; here each probe must be answered."""
+        transport = self._client.get_transport()
+        missed = 0
+        while transport.is_active():
+            await asyncio.sleep(self._options.keepalive_interval)
+            probe = asyncio.to_thread(transport.global_request, "keepalive@openssh.com")
+            try:
+                await asyncio.wait_for(probe, self._options.keepalive_interval)
+                missed = 0
+            except TimeoutError:
+                missed += 1
+                if missed >= self._options.keepalive_count_max:
+                    wait = self._options.keepalive_interval * missed
+                    self.lost = f"connection lost: no answer to keepalives for {wait:g} s"
+                    transport.close()  # unblocks every reader of its channels
 
-    def _open(self, command: str, stdin: str) -> paramiko.Channel:
-        channel = self._client.get_transport().open_session()
-        channel.exec_command(command)
-        channel.sendall(stdin.encode())
-        channel.shutdown_write()
-        return channel
+    async def start(self, command: str) -> ParamikoProcess:
+        def open_channel() -> paramiko.Channel:
+            channel = self._client.get_transport().open_session()
+            channel.exec_command(command)
+            return channel
+
+        try:
+            return ParamikoProcess(self, await asyncio.to_thread(open_channel))
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise base.ConnectionLost(self.lost or f"connection lost: {exc}") from None
 
     async def close(self) -> None:
+        self._watch.cancel()
         await asyncio.to_thread(self._client.close)
 
 
@@ -79,9 +162,10 @@ class ParamikoTransport:
     async def connect(
         self, target: base.Target, options: base.TransportOptions
     ) -> ParamikoConnection:
+        path = known_hosts_path(target)
+
         def attempt_sync() -> paramiko.SSHClient:
             client = paramiko.SSHClient()
-            path = known_hosts_path(target)
             if path.exists():
                 client.load_host_keys(str(path))
             if options.accept_new_host_keys:
@@ -99,20 +183,21 @@ class ParamikoTransport:
             return await asyncio.to_thread(attempt_sync)
 
         try:
-            return ParamikoConnection(await with_retries(attempt, options.retries))
+            return ParamikoConnection(await with_retries(attempt, options.retries), options)
         except paramiko.BadHostKeyException:
-            raise base.HostKeyRefused(
-                f"host key verification failed for {target.address}: the key does not "
-                f"match the entry for {host_pattern(target.address, target.port)}"
-            ) from None
+            raise base.HostKeyRefused(base.changed_key_message(target.address, str(path))) from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
                 raise base.HostKeyRefused(
-                    f"host key verification failed for {target.address}: host not in "
-                    f"{known_hosts_path(target)} (use --accept-new-host-keys)"
+                    base.unknown_key_message(target.address, str(path))
                 ) from None
             if isinstance(exc, paramiko.AuthenticationException):
                 raise base.AuthFailed(f"authentication failed: {exc}") from None
             raise base.Unreachable(str(exc)) from None
-        except (TimeoutError, OSError) as exc:
+        except TimeoutError:
+            raise base.Unreachable(
+                f"no SSH answer within {target.connect_timeout:g} s "
+                f"({options.retries + 1} attempts)"
+            ) from None
+        except OSError as exc:
             raise base.Unreachable(str(exc) or type(exc).__name__) from None

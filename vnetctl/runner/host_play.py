@@ -1,0 +1,110 @@
+"""One host's part of one play, as the controller follows it: the records its remote
+process streams (see remote_boot), what is in flight, and what never began."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from vnetctl.runner.results import Status, TaskResult
+from vnetctl.transport.base import RemoteFailure
+
+Emit = Callable[[TaskResult], None]
+Note = Callable[[str, str], None]
+
+
+class HostPlay:
+    def __init__(self, host: str, play: str, tasks: list, emit: Emit, note: Note):
+        self.host = host
+        self.play = play
+        self.names = {t.index: t.name for t in tasks}
+        self.pending = {t.index: t for t in tasks}
+        self.in_flight: int | None = None
+        self.stage = "waiting to start"
+        self.started = time.monotonic()
+        self.done = False
+        self.stopped = False
+        self.fatal: str | None = None
+        self._emit = emit
+        self._note = note
+
+    # ---- records from the host -----------------------------------------------------
+
+    def record(self, line: str) -> None:
+        if not line.strip():  # a tool run by a module may leave a bare newline
+            return
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise RemoteFailure(None, f"unexpected output from host: {line[:200]!r}") from None
+        if not isinstance(record, dict):
+            raise RemoteFailure(None, f"unexpected output from host: {line[:200]!r}")
+        if "start" in record:
+            self.in_flight = record["start"]
+            self.stage = f"task '{self.names.get(self.in_flight, self.in_flight)}'"
+        elif "result" in record:
+            self._result(record["index"], record["result"])
+        elif "waiting" in record:
+            self.stage = "waiting for the host lock"
+            self._note(self.host, str(record["waiting"]))
+        elif "fatal" in record:
+            self.fatal = str(record["fatal"])
+            self.stage = str(record.get("stage") or "starting")
+        elif record.get("done"):
+            self.done = True
+            self.stopped = bool(record.get("stopped"))
+
+    def _result(self, index: int, raw: dict) -> None:
+        task = self.pending.pop(index, None)
+        if task is None:
+            raise RemoteFailure(None, f"host reported task {index}, which it was not given")
+        if self.in_flight == index:
+            self.in_flight = None
+            self.stage = "between tasks"
+        if "skipped_after" in raw:  # the host knows indexes; people know names
+            name = self.names.get(raw["skipped_after"], raw["skipped_after"])
+            raw = dict(raw, msg=f"skipped: task '{name}' failed on this host")
+        self._emit(TaskResult.from_module(self.host, self.play, task, raw))
+
+    # ---- the end -------------------------------------------------------------------
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def where(self) -> str:
+        """'in task 'x' after 12 s': for messages about a host that stopped answering."""
+        return f"in {self.stage} after {self.elapsed:.0f} s"
+
+    def host_line(self, status: Status, msg: str, label: str) -> None:
+        """A result about the host itself (index -1), e.g. unreachable or the lock."""
+        self._emit(TaskResult(self.host, self.play, -1, label, "-", status, msg))
+
+    def close(self, in_flight: Status, msg: str, not_started_msg: str) -> None:
+        """Report the task in flight (as `in_flight`) and every task that never began."""
+        if self.in_flight is not None and self.in_flight in self.pending:
+            task = self.pending.pop(self.in_flight)
+            self._emit(TaskResult(self.host, self.play, task.index, task.name, task.module,
+                                  in_flight, msg))  # fmt: skip
+        self.in_flight = None
+        for task in self.pending.values():
+            self._emit(
+                TaskResult(self.host, self.play, task.index, task.name, task.module,
+                           Status.NOT_STARTED, not_started_msg)
+            )  # fmt: skip
+        self.pending.clear()
+
+
+def describe_exit(status: int | None, stderr: str, python: str) -> str:
+    """Why the remote process ended badly, in words an operator can act on."""
+    text = stderr.strip()
+    if status == 127:
+        return f"the interpreter {python!r} was not found on the host (set " \
+            f"ansible_python_interpreter or vnetctl_python_interpreter): {text[-500:]}"  # fmt: skip
+    if "a password is required" in text or "a terminal is required" in text:
+        return "sudo asks for a password: set ansible_become_password (or allow NOPASSWD)"
+    if "incorrect password" in text:
+        return "sudo refused the become password"
+    shown = text[-2000:] or "(nothing on stderr)"
+    return f"remote process exited with {status if status is not None else 'a signal'}: {shown}"

@@ -13,6 +13,7 @@ import yaml
 
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
+from vnetctl.lab.sshd import PASSWORD_USER
 
 pytestmark = pytest.mark.lab
 
@@ -67,3 +68,61 @@ def test_non_root_user_needs_become(lab3, ops_user, capsys, tmp_path):
     assert doc["stats"][ops_user]["changed"] == 2
     who = host_exec(lab3.name, ops_user, ["ip", "-j", "link", "show", "br-vm"])
     assert json.loads(who.stdout)[0]["mtu"] == 9000
+
+
+PASSWORD = "Corr3ct-h0rse"
+
+
+@pytest.fixture
+def password_user(lab3, fresh_hosts):
+    """A user who logs in with a password and whose sudo asks for it."""
+    host = lab3.host_names[1]
+    steps = [
+        ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh",
+         PASSWORD_USER],
+        ["sh", "-c", f"echo '{PASSWORD_USER}:{PASSWORD}' | chpasswd"],
+        ["sh", "-c", f"echo '{PASSWORD_USER} ALL=(ALL) ALL' > /etc/sudoers.d/vnetctl-pw && "
+         "chmod 0440 /etc/sudoers.d/vnetctl-pw"],
+    ]  # fmt: skip
+    for argv in steps:
+        run = host_exec(lab3.name, host, argv)
+        assert run.returncode == 0, run.stderr
+    yield host
+    host_exec(lab3.name, host, ["rm", "-f", "/etc/sudoers.d/vnetctl-pw"])
+    host_exec(lab3.name, host, ["userdel", PASSWORD_USER])
+
+
+def inventory_with_passwords(lab3, tmp_path, become_password: str) -> str:
+    doc = yaml.safe_load(Path(lab3.inventory_path).read_text())
+    doc["all"]["vars"].pop("ansible_ssh_private_key_file", None)
+    doc["all"]["vars"].update(
+        ansible_user=PASSWORD_USER,
+        ansible_password=PASSWORD,
+        ansible_become=True,
+        ansible_become_password=become_password,
+    )
+    path = tmp_path / "pw.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+@pytest.mark.parametrize("transport", ["asyncssh", "paramiko"])
+def test_password_login_and_sudo_with_a_password(lab3, password_user, capsys, tmp_path, transport):
+    inventory = inventory_with_passwords(lab3, tmp_path, PASSWORD)
+    argv = [SITE, "-i", inventory, "--limit", password_user, "--transport", transport]
+    code = main(["run", *argv, "--format", "json"])
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert code == 0, doc
+    assert doc["stats"][password_user]["changed"] == 2
+    assert PASSWORD not in out + err
+    log = Path(lab3.host(password_user).sshd_log).read_text()
+    assert f"Accepted password for {PASSWORD_USER}" in log  # not a key found elsewhere
+
+    inventory = inventory_with_passwords(lab3, tmp_path, "wrong-" + PASSWORD)
+    code = main(["run", SITE, "-i", inventory, "--limit", password_user, "--transport",
+                 transport, "--format", "json"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "sudo refused the become password" in json.loads(out)["results"][0]["msg"]
+    assert PASSWORD not in out + err

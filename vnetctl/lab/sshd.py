@@ -50,6 +50,9 @@ def write_client_files(state: LabState) -> None:
     write_if_changed(state.empty_file, "")
 
 
+PASSWORD_USER = "vnetpw"
+
+
 def sshd_config_text(state: LabState, host: LabHost) -> str:
     # No AcceptEnv line: sshd's default accepts no environment variables from clients.
     return f"""\
@@ -73,6 +76,9 @@ PrintMotd no
 PrintLastLog no
 X11Forwarding no
 Subsystem sftp internal-sftp
+# password authentication, for the one user the tests of it create (none by default)
+Match User {PASSWORD_USER}
+    PasswordAuthentication yes
 """
 
 

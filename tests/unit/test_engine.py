@@ -147,6 +147,8 @@ def host_side(tmp_path, tasks, command=None, check=True, **popen):
     )
     proc.stdin.write(stdin)
     proc.stdin.flush()
+    # the login shell's PID, which the interpreter took over by exec: its process group
+    assert int(proc.stdout.readline()) == proc.pid
     return proc
 
 

@@ -10,6 +10,7 @@ from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from
 from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
 from vnetctl.output.console import ConsoleReporter, SilentReporter
+from vnetctl.runner.results import RunResult
 
 HELP = """\
 Apply PLAYBOOK to the hosts of INVENTORY. Every task is rendered and validated for every
@@ -77,17 +78,24 @@ def _split(values: list[str]) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     catalog = Catalog()
-    inventory = open_inventory(args)
-    plans, extra_vars = plan_from_args(
-        args, catalog, inventory, tags=_split(args.tags), skip_tags=_split(args.skip_tags)
+    reporter = (
+        SilentReporter()
+        if args.format == "json"
+        else ConsoleReporter(show_diff=args.diff, verbose=args.verbose)
     )
-    options = run_options(args, check=args.check)
+    try:
+        inventory = open_inventory(args)
+        plans, extra_vars = plan_from_args(
+            args, catalog, inventory, tags=_split(args.tags), skip_tags=_split(args.skip_tags)
+        )
+    except KeyboardInterrupt:  # while loading: no host was contacted
+        outcome = RunResult(interrupted=True)
+    else:
+        options = run_options(args, check=args.check)
+        outcome = execute(plans, inventory, options, reporter, catalog, extra_vars)
     if args.format == "json":
-        outcome = execute(plans, inventory, options, SilentReporter(), catalog, extra_vars)
         doc = json_report.run_document(outcome, playbook=args.playbook, check=args.check)
         sys.stdout.write(json_report.dumps(doc) + "\n")
-        return outcome.exit_code()
-    reporter = ConsoleReporter(show_diff=args.diff, verbose=args.verbose)
-    outcome = execute(plans, inventory, options, reporter, catalog, extra_vars)
-    reporter.recap(outcome, check=args.check)
+    else:
+        reporter.recap(outcome, check=args.check)
     return outcome.exit_code()

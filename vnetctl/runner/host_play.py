@@ -26,6 +26,7 @@ class HostPlay:
         self.done = False
         self.stopped = False
         self.fatal: str | None = None
+        self.pid: int | None = None  # the remote process, as its login shell printed it
         self._emit = emit
         self._note = note
 
@@ -33,6 +34,9 @@ class HostPlay:
 
     def record(self, line: str) -> None:
         if not line.strip():  # a tool run by a module may leave a bare newline
+            return
+        if self.pid is None and line.strip().isdigit():
+            self.pid = int(line)
             return
         try:
             record = json.loads(line)

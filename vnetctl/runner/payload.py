@@ -30,16 +30,37 @@ class LockSpec:
     directory: str | None = None  # None: the host's /run/lock (tests use their own)
 
 
+def _sudo(become_user: str, become_password: bool) -> list[str]:
+    """Without a become password, sudo -n fails fast instead of prompting; with one,
+    sudo -S reads it as the first line of stdin."""
+    sudo = ["sudo", "-S", "-p", ""] if become_password else ["sudo", "-n"]
+    return [*sudo, "-H", "-u", become_user, "--"]
+
+
 def remote_command(
     python: str, become: bool = False, become_user: str = "root", become_password: bool = False
 ) -> str:
-    """The one process a host runs per play. Without a become password, sudo -n fails
-    fast instead of prompting; with one, sudo -S reads it as the first line of stdin.
-    `python` may carry words of its own, as Ansible allows ('/usr/bin/env python3')."""
+    """The one process a host runs per play. `python` may carry words of its own, as
+    Ansible allows ('/usr/bin/env python3').
+
+    The login shell prints its PID and execs the interpreter (or sudo) in its place:
+    that PID leads the process group sshd made for the session, which the controller
+    can end with `kill_command` if the process hangs (OpenSSH's sshd refuses SSH
+    "signal" requests in many setups, root logins among them)."""
     argv = [*shlex.split(python), *INTERPRETER_FLAGS, "-c", remote_boot.STUB]
     if become:
-        sudo = ["sudo", "-S", "-p", ""] if become_password else ["sudo", "-n"]
-        argv = [*sudo, "-H", "-u", become_user, "--", *argv]
+        argv = [*_sudo(become_user, become_password), *argv]
+    return "echo $$; exec " + shlex.join(argv)
+
+
+def kill_command(
+    pid: int, signal: str, become: bool = False, become_user: str = "root",
+    become_password: bool = False,
+) -> str:  # fmt: skip
+    """Send `signal` to the process group of a play's remote process (see remote_command)."""
+    argv = ["kill", f"-{signal}", "--", f"-{int(pid)}"]
+    if become:
+        argv = [*_sudo(become_user, become_password), *argv]
     return shlex.join(argv)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from vnetctl.catalog import Catalog
 from vnetctl.playbook.adhoc import adhoc_plan
 from vnetctl.runner.host_play import HostPlay, describe_exit
-from vnetctl.runner.payload import LockSpec, build_stdin, remote_command
+from vnetctl.runner.payload import LockSpec, build_stdin, kill_command, remote_command
 from vnetctl.runner.results import RunResult, Status, TaskResult
 from vnetctl.transport.base import (
     Connection,
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 POLL = 0.25  # seconds between deadline checks while a host's play runs
 END_GRACE = 5.0  # after a timeout: time for the task in flight to end before the kill
 EXIT_WAIT = 10.0  # after the last record: time for the remote process to exit
+KILL_WAIT = 2.0  # after each signal: time for the remote process to end
 
 
 @dataclass
@@ -240,9 +241,16 @@ class Runner:
         host = play.host
         spec = self.specs[host]
         tasks = [{"index": i, "module": t.module, "args": t.args} for i, t in play.pending.items()]
+        play.stage = "connecting"
+        connecting = asyncio.create_task(self.pool.get(host))
+        while not connecting.done():
+            await asyncio.wait({connecting}, timeout=POLL)
+            if self.stop.requested and not connecting.done():  # nothing started there yet
+                connecting.cancel()
+                play.close(Status.NOT_STARTED, "", "not started: the run was interrupted")
+                return
         try:
-            play.stage = "connecting"
-            conn = await self.pool.get(host)
+            conn = connecting.result()
         except Unreachable as exc:
             self._unreachable(play, str(exc), "(connect)")
             return
@@ -259,9 +267,9 @@ class Runner:
                 if self.stop.requested:
                     process.close_stdin()
                 play.stage = "waiting for the host lock and facts"
-                cut = await self._follow(process, play, spec)
+                cut = await self._follow(conn, process, play, spec)
                 if cut is None:
-                    await self._ended(process, play, spec)
+                    await self._ended(conn, process, play, spec)
             finally:
                 self.stop.processes.pop(host, None)
         except ConnectionLost as exc:
@@ -269,7 +277,7 @@ class Runner:
         except RemoteFailure as exc:
             self._failed(play, str(exc), "(remote process)")
 
-    async def _follow(self, process: RemoteProcess, play: HostPlay, spec) -> str | None:
+    async def _follow(self, conn, process: RemoteProcess, play: HostPlay, spec) -> str | None:
         """Read the host's records until it is done. Returns None then, or why it was cut
         short ('timeout', 'interrupted'); the process is ended in that case."""
         timeout = getattr(spec, "play_timeout", None) or self.options.timeout
@@ -296,7 +304,7 @@ class Runner:
             grace = 0.0 if cut == "interrupted" else min(END_GRACE, timeout / 2)
             await asyncio.wait({reader}, timeout=grace)
             if not reader.done():
-                await process.terminate()
+                await self._kill(conn, process, play, spec, reader)
             if cut == "timeout":
                 self._failed(play, f"timed out after {timeout:g} s {where}", "(timeout)")
             else:
@@ -314,11 +322,34 @@ class Runner:
                 process.close_stdin()
                 return
 
-    async def _ended(self, process: RemoteProcess, play: HostPlay, spec) -> None:
+    async def _kill(self, conn, process: RemoteProcess, play: HostPlay, spec, done) -> None:
+        """End a remote process that does not stop by itself: TERM, then KILL, to its
+        process group from a second session on the same connection; then the channel."""
+        if play.pid is not None:
+            password = spec.become_password if spec.become else None
+            for signal in ("TERM", "KILL"):
+                command = kill_command(play.pid, signal, spec.become, spec.become_user,
+                                       password is not None)  # fmt: skip
+                try:
+                    killer = await conn.start(command)
+                    if password is not None:
+                        await killer.write(password.reveal() + "\n")
+                    killer.close_stdin()
+                    await asyncio.wait_for(killer.wait(), KILL_WAIT)
+                except (ConnectionLost, TimeoutError):
+                    break
+                await asyncio.wait({done}, timeout=KILL_WAIT)
+                if done.done():
+                    break
+        await process.terminate()
+
+    async def _ended(self, conn, process: RemoteProcess, play: HostPlay, spec) -> None:
         try:
             status, stderr = await asyncio.wait_for(process.wait(), EXIT_WAIT)
         except TimeoutError:
-            await process.terminate()
+            waited = asyncio.create_task(process.wait())
+            await self._kill(conn, process, play, spec, waited)
+            waited.cancel()
             status, stderr = None, "did not exit after its last record"
         if play.fatal:
             self._failed(play, play.fatal, f"({play.stage})")

@@ -67,7 +67,7 @@ class RemoteProcess(Protocol):
         ...
 
     async def terminate(self) -> None:
-        """End the process: SIGTERM, then SIGKILL, then close the channel (bounded)."""
+        """Close the channel (bounded); the process may outlive it: the runner ends it."""
         ...
 
 

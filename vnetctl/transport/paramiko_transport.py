@@ -11,14 +11,10 @@ import contextlib
 import os
 
 import paramiko
-from paramiko.common import cMSG_CHANNEL_REQUEST
-from paramiko.message import Message
 
 from vnetctl.transport import base
 from vnetctl.transport.known_hosts import known_hosts_path, record_host_key
 from vnetctl.transport.retry import with_retries
-
-SIGNAL_GRACE = 2.0
 
 
 class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
@@ -53,17 +49,6 @@ def _resolve(target: base.Target) -> dict:
         "look_for_keys": key_files is None and target.password is None,
         "allow_agent": target.password is None,
     }
-
-
-def _send_signal(channel: paramiko.Channel, name: str) -> None:
-    """RFC 4254 6.9 "signal" request; paramiko has no public call for it."""
-    message = Message()
-    message.add_byte(cMSG_CHANNEL_REQUEST)
-    message.add_int(channel.remote_chanid)
-    message.add_string("signal")
-    message.add_boolean(False)
-    message.add_string(name)
-    channel.transport._send_user_message(message)
 
 
 class ParamikoProcess:
@@ -108,12 +93,9 @@ class ParamikoProcess:
         return status, stderr.decode(errors="replace")
 
     async def terminate(self) -> None:
-        for name in ("TERM", "KILL"):
-            with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
-                _send_signal(self._channel, name)
-            if await asyncio.to_thread(self._channel.status_event.wait, SIGNAL_GRACE):
-                return
-        await asyncio.to_thread(self._channel.close)
+        """Close the channel (the runner has ended the process group, where it could)."""
+        with contextlib.suppress(OSError, paramiko.SSHException, EOFError):
+            await asyncio.to_thread(self._channel.close)
 
 
 class ParamikoConnection:

@@ -42,12 +42,24 @@ class ModuleError(Exception):
     """A failure the operator can act on; its text becomes the task's `msg`."""
 
 
-def run(argv, stdin=None):
-    """Run a command, return its stdout; a non-zero exit raises ModuleError."""
+# A command that takes longer is killed and fails the task: a hung `ip` or ovs-vsctl
+# must not hold a host's play (and its lock) forever.
+RUN_TIMEOUT_S = 120
+
+
+def run(argv, stdin=None, timeout=RUN_TIMEOUT_S):
+    """Run a command, return its stdout; a non-zero exit, or no exit within `timeout`
+    seconds (the command is then killed), raises ModuleError."""
     try:
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, check=False, timeout=timeout
+        )
     except FileNotFoundError:
         raise ModuleError("command not found on host: %s" % argv[0]) from None
+    except subprocess.TimeoutExpired:
+        raise ModuleError(
+            "%s did not finish within %s s and was killed" % (" ".join(argv[:3]), timeout)
+        ) from None
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()
         raise ModuleError("%s failed: %s" % (" ".join(argv[:3]), detail))
@@ -210,12 +222,13 @@ def mtu_steps(new_mtus, facts, planned_ports=None):
 
 
 def check_mtu_range(name, mtu, facts):
+    """The device's min_mtu..max_mtu; a max of 0 (lo, and devices without a limit) is no
+    maximum, as the kernel reads it (net/core/dev.c dev_validate_mtu)."""
     link = facts.link(name) or {}
-    low, high = link.get("min_mtu"), link.get("max_mtu")
+    low, high = link.get("min_mtu"), link.get("max_mtu") or None
     if low is not None and mtu < low or high is not None and mtu > high:
-        raise ModuleError(
-            "mtu %d for %s is outside the device's range %s..%s" % (mtu, name, low, high)
-        )
+        shown = "%s..%s" % (low, high) if high is not None else "%s and above" % low
+        raise ModuleError("mtu %d for %s is outside the device's range %s" % (mtu, name, shown))
 
 
 # ---- applying ----------------------------------------------------------------

@@ -17,9 +17,9 @@ except ImportError:  # vnetctl's runner preloads vnet_host
 
 RESOURCE = "bridge"
 ARGUMENT_SPEC = {
-    "name": {"type": "str", "required": True},
+    "name": {"type": "ifname", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "ports": {"type": "list", "elements": "str"},
+    "ports": {"type": "list", "elements": "ifname"},
     "mtu": {"type": "int"},
     "stp": {"type": "bool"},
     "forward_delay": {"type": "float"},  # seconds, like brctl
@@ -121,26 +121,25 @@ def _check_stp_values(params):
 
 
 def _bridge_options(current, desired):
-    """Option groups for `type bridge`, one command each, in an order the kernel accepts.
-
-    Timers have wider ranges while STP is off: switch STP off before them, on after them.
-    """
+    """Option groups for `type bridge` (tokens), one command each, in an order the kernel
+    accepts. Timers have wider ranges while STP is off: switch STP off before them, on
+    after them."""
     timers = []
     for field, keyword in TIMERS.items():
         if field in desired and desired[field] != current.get(field):
-            timers.append("%s %d" % (keyword, round(desired[field] * 100)))
+            timers += [keyword, round(desired[field] * 100)]
     if desired.get("priority") is not None and desired["priority"] != current.get("priority"):
-        timers.append("priority %d" % desired["priority"])
+        timers += ["priority", desired["priority"]]
     if "stp" not in desired or desired["stp"] == current.get("stp"):
         return [timers] if timers else []
-    stp = ["stp_state %d" % int(desired["stp"])]
+    stp = ["stp_state", int(desired["stp"])]
     return [g for g in ([timers, stp] if desired["stp"] else [stp, timers]) if g]
 
 
 def steps(current, desired, facts):
     name = desired["name"]
     if desired["state"] == "absent":
-        out = [("ip", "link del dev %s" % name)] if current["state"] == "present" else []
+        out = [host.step("ip", "link", "del", "dev", name)] if current["state"] == "present" else []
         # set only when rolling back a creation: give the ports their MTU back
         return out + host.mtu_steps(desired.get("ports_mtu", {}), facts)
     out = []
@@ -148,24 +147,24 @@ def steps(current, desired, facts):
     options = _bridge_options({} if creating else current, desired)
     if creating:
         flat = [opt for group in options for opt in group]
-        out.append(("ip", " ".join(["link add name %s type bridge" % name] + flat)))
+        out.append(host.step("ip", "link", "add", "name", name, "type", "bridge", *flat))
     old_ports = set(current.get("ports", []))
     new_ports = [p for p in desired["ports"] if p not in old_ports]
     stale = sorted(old_ports - set(desired["ports"]))
-    out += [("ip", "link set dev %s nomaster" % p) for p in stale]
+    out += [host.step("ip", "link", "set", "dev", p, "nomaster") for p in stale]
     mtus = dict(desired.get("ports_mtu", {}))
     if desired.get("mtu") is not None:
         mtus[name] = desired["mtu"]
     out += host.mtu_steps(mtus, facts, planned_ports={name: desired["ports"]})
     for port in new_ports:
-        out.append(("ip", "link set dev %s master %s" % (port, name)))
+        out.append(host.step("ip", "link", "set", "dev", port, "master", name))
         if not facts.admin_up(port):
-            out.append(("ip", "link set dev %s up" % port))
+            out.append(host.step("ip", "link", "set", "dev", port, "up"))
     if not creating:
         for group in options:
-            out.append(("ip", " ".join(["link set dev %s type bridge" % name] + group)))
+            out.append(host.step("ip", "link", "set", "dev", name, "type", "bridge", *group))
     if desired.get("admin_state") != current.get("admin_state"):
-        out.append(("ip", "link set dev %s %s" % (name, desired["admin_state"])))
+        out.append(host.step("ip", "link", "set", "dev", name, desired["admin_state"]))
     return out
 
 

@@ -10,7 +10,8 @@ One path serves apply, check and drift:
     apply_steps(steps); verify: re-gather, re-read, changes must be empty
     on failure: roll back with module.steps(now, current) -- the same planner
 
-A module is a Python file defining ARGUMENT_SPEC, read(), desired() and steps().
+A module is a Python file defining ARGUMENT_SPEC, read(), desired() and steps(). Its
+steps are built with step() (vnet_core), the one writer of command lines.
 """
 
 from __future__ import annotations
@@ -21,9 +22,23 @@ import subprocess
 import sys
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_ovs
+    from ansible.module_utils import vnet_core, vnet_ovs, vnet_params
 except ImportError:  # vnetctl's runner preloads every module_utils file
+    import vnet_core
     import vnet_ovs
+    import vnet_params
+
+# the rules and the one line writer every module uses (see vnet_core)
+ModuleError = vnet_core.ModuleError
+ifname_problem = vnet_core.ifname_problem
+mesh_name_problem = vnet_core.mesh_name_problem
+name_problem = vnet_core.name_problem
+check_ifname = vnet_core.check_ifname
+NAME_TYPES = vnet_core.NAME_TYPES
+line = vnet_core.line
+step = vnet_core.step
+check_line = vnet_core.check_line
+normalize_params = vnet_params.normalize_params
 
 # What modules import under Ansible. `from ansible.module_utils.vnet_host import ...` is
 # the form Ansible and Mitogen both recognise as a module with module_utils to ship;
@@ -36,10 +51,6 @@ BATCH_TOOLS = {
     "bridge": ["bridge", "-batch", "-"],
     "tc": ["tc", "-batch", "-"],
 }
-
-
-class ModuleError(Exception):
-    """A failure the operator can act on; its text becomes the task's `msg`."""
 
 
 # A command that takes longer is killed and fails the task: a hung `ip` or ovs-vsctl
@@ -218,7 +229,7 @@ def mtu_steps(new_mtus, facts, planned_ports=None):
             lowers.append(name)
     raises.sort(key=lambda n: (_level(n, lowers_of), n))
     lowers.sort(key=lambda n: (-_level(n, lowers_of), n))
-    return [("ip", "link set dev %s mtu %d" % (n, new_mtus[n])) for n in lowers + raises]
+    return [step("ip", "link", "set", "dev", n, "mtu", new_mtus[n]) for n in lowers + raises]
 
 
 def check_mtu_range(name, mtu, facts):
@@ -246,13 +257,25 @@ def batches(steps):
 
 
 def apply_steps(steps, runner=run):
-    for tool, lines in batches(steps):
+    """Every line is checked (vnet_core.check_line) before the first process starts: a
+    line that could be read as more than one command runs nothing at all."""
+    groups = batches(steps)
+    for tool, lines in groups:
+        if tool != "ovs-vsctl" and tool not in BATCH_TOOLS:
+            raise ModuleError("no batch runner for tool %r" % tool)
+        for text in lines:
+            check_line(text)
+    for tool, lines in groups:
         if tool == "ovs-vsctl":
             runner(vnet_ovs.transaction(lines))
-        elif tool in BATCH_TOOLS:
-            runner(BATCH_TOOLS[tool], stdin="\n".join(lines) + "\n")
         else:
-            raise ModuleError("no batch runner for tool %r" % tool)
+            run_batch(BATCH_TOOLS[tool], lines, runner)
+
+
+def run_batch(argv, lines, runner=run):
+    """One batch process (`ip -batch -`, `ip -n NS -batch -`, ...) fed checked lines."""
+    text = "".join(check_line(item) + "\n" for item in lines)
+    return runner(argv, stdin=text)
 
 
 def resource_id(module, params):
@@ -264,9 +287,11 @@ def resource_id(module, params):
 def execute(module, params, check, facts, runner=run):
     """Converge one resource (or, in check mode, only say what would change)."""
     result = {"changed": False, "failed": False, "msg": "", "resource": resource_id(module, params)}
-    if hasattr(module, "run"):  # modules that are not resources, such as facts
-        return module.run(params, check, facts)
     try:
+        if hasattr(module, "ARGUMENT_SPEC"):  # an entry point too: names checked here
+            params = normalize_params(module.ARGUMENT_SPEC, params)
+        if hasattr(module, "run"):  # modules that are not resources, such as facts
+            return module.run(params, check, facts)
         current = module.read(params, facts)
         desired = module.desired(params, current, facts)
         changes = diff_fields(current, desired)
@@ -318,56 +343,7 @@ def _describe(changes):
     return ", ".join("%s is %r, wanted %r" % (c["field"], c["before"], c["after"]) for c in changes)
 
 
-# ---- parameters and the Ansible entry point ---------------------------------
-
-
-_BOOL_WORDS = {
-    "yes": True,
-    "true": True,
-    "on": True,
-    "1": True,
-    "no": False,
-    "false": False,
-    "off": False,
-    "0": False,
-}
-
-
-def _coerce(name, kind, value):
-    try:
-        if kind == "int" and not isinstance(value, bool):
-            return int(value)
-        if kind == "float" and not isinstance(value, bool):
-            return float(value)
-        if kind == "bool":
-            return value if isinstance(value, bool) else _BOOL_WORDS[str(value).lower()]
-        if kind == "list" and isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        if kind == "str":
-            return str(value)
-    except (ValueError, KeyError):
-        raise ModuleError("argument %s: expected %s, got %r" % (name, kind, value)) from None
-    return value
-
-
-def normalize_params(spec, params):
-    """Defaults and types for arguments that did not come through vnetctl's validator."""
-    unknown = sorted(k for k in params if k not in spec)
-    if unknown:
-        raise ModuleError("unknown argument(s): %s" % ", ".join(unknown))
-    out = {}
-    for name, rule in spec.items():
-        value = params.get(name, rule.get("default"))
-        if value is None:
-            if rule.get("required"):
-                raise ModuleError("missing required argument: %s" % name)
-            out[name] = None
-            continue
-        value = _coerce(name, rule.get("type", "raw"), value)
-        if rule.get("choices") and value not in rule["choices"]:
-            raise ModuleError("argument %s must be one of %s" % (name, rule["choices"]))
-        out[name] = value
-    return out
+# ---- the Ansible entry point ---------------------------------------------------
 
 
 def _read_ansible_args():
@@ -385,10 +361,6 @@ def ansible_main(module):
     raw = _read_ansible_args()
     check = bool(raw.get("_ansible_check_mode", False))
     params = {k: v for k, v in raw.items() if not k.startswith("_ansible_")}
-    try:
-        params = normalize_params(module.ARGUMENT_SPEC, params)
-        result = execute(module, params, check, Facts.gather())
-    except ModuleError as exc:
-        result = {"changed": False, "failed": True, "msg": str(exc)}
+    result = execute(module, params, check, Facts.gather())  # checks the params first
     print(json.dumps(result))
     sys.exit(1 if result.get("failed") else 0)

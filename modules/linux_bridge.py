@@ -41,12 +41,15 @@ def _timer(actual_cs, wanted_s):
 
 
 def read(params, facts):
+    """The bridge, and what its steps can change on its ports (the rollback target):
+    their MTU when `mtu` is declared, their admin state and master (`port_links`)."""
     name = params["name"]
     link = facts.link(name)
     if link is None:
         absent = {"name": name, "state": "absent"}
         if params.get("mtu") is not None:  # so a rollback restores the ports it raised
             absent["ports_mtu"] = _ports_mtu(params.get("ports") or [], facts)
+        absent["port_links"] = _port_links(params.get("ports") or [], facts)
         return absent
     if facts.kind(name) != "bridge":
         raise host.ModuleError("%s exists but is a %s, not a bridge" % (name, facts.kind(name)))
@@ -66,11 +69,22 @@ def read(params, facts):
     if params.get("mtu") is not None:
         watched = params["ports"] if params.get("ports") is not None else ports
         current["ports_mtu"] = _ports_mtu(watched, facts)
+    current["port_links"] = _port_links(sorted(set(params.get("ports") or []) | set(ports)), facts)
     return current
 
 
 def _ports_mtu(ports, facts):
     return {p: facts.link(p)["mtu"] for p in ports if facts.link(p) is not None}
+
+
+def _port_links(ports, facts):
+    """Admin state and master of the ports a task adds or releases: steps bring new
+    ports up, so a rollback must know which were down."""
+    return {
+        p: {"up": facts.admin_up(p), "master": facts.link(p).get("master")}
+        for p in ports
+        if facts.link(p) is not None
+    }
 
 
 def desired(params, current, facts):
@@ -84,6 +98,7 @@ def desired(params, current, facts):
         want = host.merge_desired(base, params)
     else:
         want = host.merge_desired(current, params)
+    want.pop("port_links", None)  # recorded for rollbacks; nothing declares it
     if params.get("mtu") is not None:
         mtu = params["mtu"]
         host.check_mtu_range(name, mtu, facts)
@@ -140,8 +155,9 @@ def steps(current, desired, facts):
     name = desired["name"]
     if desired["state"] == "absent":
         out = [host.step("ip", "link", "del", "dev", name)] if current["state"] == "present" else []
-        # set only when rolling back a creation: give the ports their MTU back
-        return out + host.mtu_steps(desired.get("ports_mtu", {}), facts)
+        # set only when rolling back a creation: give the ports their MTU and state back
+        out += host.mtu_steps(desired.get("ports_mtu", {}), facts)
+        return out + _port_state_steps(desired.get("port_links", {}), facts)
     out = []
     creating = current["state"] == "absent"
     options = _bridge_options({} if creating else current, desired)
@@ -156,16 +172,26 @@ def steps(current, desired, facts):
     if desired.get("mtu") is not None:
         mtus[name] = desired["mtu"]
     out += host.mtu_steps(mtus, facts, planned_ports={name: desired["ports"]})
+    links = desired.get("port_links", {})  # a rollback target: ports as they were
     for port in new_ports:
         out.append(host.step("ip", "link", "set", "dev", port, "master", name))
-        if not facts.admin_up(port):
+        if port not in links and not facts.admin_up(port):  # a port that is down is no use
             out.append(host.step("ip", "link", "set", "dev", port, "up"))
     if not creating:
         for group in options:
             out.append(host.step("ip", "link", "set", "dev", name, "type", "bridge", *group))
     if desired.get("admin_state") != current.get("admin_state"):
         out.append(host.step("ip", "link", "set", "dev", name, desired["admin_state"]))
-    return out
+    return out + _port_state_steps(links, facts)
+
+
+def _port_state_steps(port_links, facts):
+    """Ports set up or down again as `port_links` recorded them (rollbacks only)."""
+    return [
+        host.step("ip", "link", "set", "dev", port, "up" if want["up"] else "down")
+        for port, want in sorted(port_links.items())
+        if facts.link(port) is not None and want["up"] != facts.admin_up(port)
+    ]
 
 
 SNAPSHOT_ORDER = 20  # after what makes ports (bonds, VXLAN devices), before plain links

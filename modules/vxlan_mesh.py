@@ -12,6 +12,10 @@ peers are added, others removed. A peer-list change only touches fdb entries.
 
 With `dataplane: ovs` the segment bridge is an Open vSwitch bridge and each peer is a
 VXLAN port on it (module_utils/vnet_mesh_ovs.py).
+
+Rollback target: read() also finds a declared VNI's device `vxlanVNI` that carries no
+alias (made, but not yet marked, when a batch failed), and records whether each
+declared segment bridge existed (`bridges`): a rollback deletes those it created.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ MAX_VNI = 16777215
 OVERHEAD = {4: 50, 6: 70}
 # fields the kernel cannot change on a live VXLAN device: a change means delete + add
 IMMUTABLE = ("local", "port", "underlay")
+ABSENT = {"state": "absent"}
 MARKER = "vnetctl-mesh:"  # one token: `ip link set dev D alias vnetctl-mesh:NAME`
 LEGACY_MARKER = "vnetctl mesh "  # written quoted by earlier versions
 
@@ -74,18 +79,47 @@ def device(vni):
     return "vxlan%d" % vni
 
 
+def _declared(params):
+    """Declared segments well-formed enough to name a device and a bridge."""
+    return [
+        seg
+        for seg in params.get("segments") or []
+        if isinstance(seg, dict) and isinstance(seg.get("vni"), int) and seg.get("bridge")
+    ]
+
+
 def read(params, facts):
     name = params["name"]
     if params.get("dataplane") == "ovs":
-        return ovs.read(name, facts)
-    owned = {
-        link["linkinfo"]["info_data"]["id"]: link
-        for link in facts.links.values()
-        if mesh_of(link.get("ifalias")) == name and facts.kind(link["ifname"]) == "vxlan"
+        current = ovs.read(name, facts)
+        exists = ovs.bridge_exists
+    else:
+        current = _read_linux(name, params, facts)
+        exists = _bridge_exists
+    bridges = {
+        seg["bridge"]: "present" if exists(seg["bridge"], facts) else "absent"
+        for seg in _declared(params)
     }
-    segments = {str(vni): _segment_state(link, facts) for vni, link in owned.items()}
-    state = "present" if owned else "absent"
-    return {"name": name, "state": state, "segments": segments}
+    if bridges:
+        current["bridges"] = bridges
+    return current
+
+
+def _bridge_exists(bridge, facts):
+    return facts.link(bridge) is not None
+
+
+def _read_linux(name, params, facts):
+    declared = {device(seg["vni"]) for seg in _declared(params)}
+    segments, owned = {}, False
+    for link in facts.links.values():
+        if facts.kind(link["ifname"]) != "vxlan":
+            continue
+        mine = mesh_of(link.get("ifalias")) == name
+        if mine or (link["ifname"] in declared and not link.get("ifalias")):
+            segments[str(link["linkinfo"]["info_data"]["id"])] = _segment_state(link, facts)
+            owned = owned or mine
+    return {"name": name, "state": "present" if owned else "absent", "segments": segments}
 
 
 def _segment_state(link, facts):
@@ -110,7 +144,7 @@ def _segment_state(link, facts):
 def desired(params, current, facts):
     name = params["name"]
     if params["state"] == "absent":
-        return {"name": name, "state": "absent"}
+        return _desired_absent(name, current)
     local = _address(name, "local", params.get("local"))
     underlay, underlay_mtu = _underlay(local, facts)
     overhead = OVERHEAD[6 if ":" in local else 4]
@@ -147,9 +181,24 @@ def desired(params, current, facts):
                 segment["mtu"] = mtu
         want[str(vni)] = segment
     for vni in current.get("segments", {}):
-        want.setdefault(vni, {"state": "absent"})
+        want.setdefault(vni, dict(ABSENT))
     desired = {"name": name, "state": "present", "segments": want}
+    if segments:
+        desired["bridges"] = {seg["bridge"]: "present" for seg in segments}
     if params["dataplane"] == "ovs":
+        desired["dataplane"] = "ovs"
+    return desired
+
+
+def _desired_absent(name, current):
+    """Every device or port the mesh owns goes; a declared VNI's unmarked device found by
+    read() is not the mesh's to delete, and is left as it is."""
+    segments = {
+        vni: dict(ABSENT) if "alias" not in seg or mesh_of(seg["alias"]) == name else seg
+        for vni, seg in current.get("segments", {}).items()
+    }
+    desired = {"name": name, "state": "absent", "segments": segments}
+    if current.get("dataplane") == "ovs":
         desired["dataplane"] = "ovs"
     return desired
 
@@ -200,9 +249,10 @@ def _check_device_free(name, vni, facts):
 
 def _check_bridge(name, vni, seg, facts):
     kind = facts.kind(seg["bridge"])
-    if kind not in (None, "bridge", "openvswitch"):
+    if facts.link(seg["bridge"]) is not None and kind not in ("bridge", "openvswitch"):
         raise host.ModuleError(
-            "mesh %s VNI %d: %s is a %s, not a bridge" % (name, vni, seg["bridge"], kind)
+            "mesh %s VNI %d: %s is a %s, not a bridge"
+            % (name, vni, seg["bridge"], kind or "network interface")
         )
 
 
@@ -213,24 +263,26 @@ def steps(current, desired, facts):
         return ovs.steps(current, desired, facts)
     links, fdb = [], []
     have = current.get("segments", {})
-    if desired["state"] == "present":
-        wanted = desired["segments"]
-    else:
-        wanted = {vni: {"state": "absent"} for vni in have}
-    for vni, want in sorted(wanted.items()):
-        now = have.get(vni, {"state": "absent"})
+    wanted = desired.get("segments", {})
+    present = desired["state"] == "present"
+    for vni in sorted(set(have) | set(wanted)):
+        now, want = have.get(vni, ABSENT), wanted.get(vni, ABSENT)
         dev = device(int(vni))
-        if want["state"] == "absent":
-            if now["state"] == "present":
+        if want["state"] == "absent" or not present:  # absent: only deletions
+            if want["state"] == "absent" and now["state"] == "present":
                 links.append(host.step("ip", "link", "del", "dev", dev))
             continue
         if now["state"] == "present" and any(now[k] != want[k] for k in IMMUTABLE):
             links.append(host.step("ip", "link", "del", "dev", dev))
-            now = {"state": "absent"}
+            now = ABSENT
         links += _device_steps(dev, int(vni), now, want, facts)
         old, new = set(now.get("peers", [])), set(want["peers"])
         fdb += [_fdb("del", dev, p) for p in sorted(old - new)]
         fdb += [_fdb("append", dev, p) for p in sorted(new - old)]
+    # a rollback target records which segment bridges did not exist: those go again
+    for bridge, state in sorted((desired.get("bridges") or {}).items()):
+        if state == "absent" and facts.kind(bridge) == "bridge":
+            links.append(host.step("ip", "link", "del", "dev", bridge))
     return links + fdb
 
 

@@ -8,10 +8,12 @@ One path serves apply, check and drift:
     changes = diff_fields(current, desired)     # empty = converged (drift = not empty)
     steps   = module.steps(current, desired, facts)    # pure: facts in, commands out
     apply_steps(steps); verify: re-gather, re-read, changes must be empty
-    on failure: roll back with module.steps(now, current) -- the same planner
+    on failure: roll back with module.steps(now, current) -- the same planner -- then
+    re-read: "rolled back" only if the host reads as `current` again
 
 A module is a Python file defining ARGUMENT_SPEC, read(), desired() and steps(). Its
-steps are built with step() (vnet_core), the one writer of command lines.
+read() covers everything its steps() can change: read()'s output is the rollback target.
+Its steps are built with step() (vnet_core), the one writer of command lines.
 """
 
 from __future__ import annotations
@@ -285,7 +287,11 @@ def resource_id(module, params):
 
 
 def execute(module, params, check, facts, runner=run):
-    """Converge one resource (or, in check mode, only say what would change)."""
+    """Converge one resource (or, in check mode, only say what would change).
+
+    A failed apply, or one that does not converge, is rolled back with the module's own
+    planner; the state is then read again and compared with the state read before:
+    "(rolled back)" only when they are equal, "rollback incomplete: ..." otherwise."""
     result = {"changed": False, "failed": False, "msg": "", "resource": resource_id(module, params)}
     try:
         if hasattr(module, "ARGUMENT_SPEC"):  # an entry point too: names checked here
@@ -304,31 +310,57 @@ def execute(module, params, check, facts, runner=run):
         if check:
             result["msg"] = "would be " + _summary(current, desired, changes)
             return result
-        _apply_or_roll_back(module, params, current, steps, facts, runner)
-        facts.refresh()
-        left = diff_fields(module.read(params, facts), desired)
-        if left:
-            raise ModuleError("did not converge: " + _describe(left))
+        failure = _apply_and_verify(module, params, desired, steps, facts, runner)
+        if failure is not None:
+            raise ModuleError(failure + roll_back(module, params, current, facts, runner))
         result["msg"] = _summary(current, desired, changes)
     except ModuleError as exc:
         result.update(failed=True, msg=str(exc))
     return result
 
 
-def _apply_or_roll_back(module, params, before, steps, facts, runner):
+def _apply_and_verify(module, params, desired, steps, facts, runner):
+    """None when the steps ran and the host reads back as desired; else what went wrong."""
     try:
         apply_steps(steps, runner)
-    except ModuleError as exc:
         facts.refresh()
-        try:
-            now = module.read(params, facts)
-            apply_steps(module.steps(now, before, facts), runner)
-        except ModuleError as undo:
-            msg = "%s; rollback FAILED, host may be half-applied: %s" % (exc, undo)
-            raise ModuleError(msg) from None
-        finally:
-            facts.refresh()
-        raise ModuleError("%s (rolled back)" % exc) from None
+        left = diff_fields(module.read(params, facts), desired)
+    except ModuleError as exc:
+        return str(exc)
+    return "did not converge: " + _describe(left) if left else None
+
+
+def roll_back(module, params, before, facts, runner=run):
+    """Plan from the state now back to `before` (the module's read() before the task, a
+    valid target for its steps()), apply, read again: the suffix for the task's message."""
+    undo_error = None
+    try:
+        facts.refresh()
+        apply_steps(module.steps(module.read(params, facts), before, facts), runner)
+    except ModuleError as exc:
+        undo_error = exc
+    try:
+        facts.refresh()
+        after = module.read(params, facts)
+    except ModuleError as exc:
+        return "; rollback incomplete: the state cannot be read back: %s" % exc
+    left = differences(after, before)
+    if not left:
+        return " (rolled back)"
+    text = "; rollback incomplete: " + ", ".join(
+        "%s is %r, was %r" % (c["field"], c["after"], c["before"]) for c in left
+    )
+    return text + (" (rollback failed: %s)" % undo_error if undo_error else "")
+
+
+def differences(now, before):
+    """Every field (dotted path) where `now` and `before` differ, either side missing."""
+    old, new = flatten(before), flatten(now)
+    return [
+        {"field": field, "before": old.get(field), "after": new.get(field)}
+        for field in sorted(set(old) | set(new))
+        if not _same(old.get(field), new.get(field))
+    ]
 
 
 def _summary(current, desired, changes):

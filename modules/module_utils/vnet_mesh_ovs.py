@@ -103,6 +103,10 @@ def steps(current, desired, facts):
         if want["state"] == "absent":
             continue
         out += _segment_steps(vni, now, want, old, new, owned, desired["name"], facts)
+    # a rollback target records which segment bridges did not exist: those go again
+    for bridge, state in sorted((desired.get("bridges") or {}).items()):
+        if state == "absent" and bridge_exists(bridge, facts):
+            out.append(step("ovs-vsctl", "--if-exists", "del-br", bridge))
     return out
 
 

@@ -1,9 +1,11 @@
 """The host library's defences: interface and mesh names, the one writer of batch lines,
-the check every line passes before a process reads it, and command timeouts."""
+the check every line passes before a process reads it, command timeouts, and honest
+rollbacks."""
 
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -149,3 +151,64 @@ def test_execute_checks_names_whoever_calls_it():
     result = host.execute(mesh, bad_segment, False, facts, runner=runner)
     assert result["failed"] and "segments[0].bridge" in result["msg"]
     assert runner.calls == []
+
+
+class Counter:
+    """A resource `value`; `ip` lines "set N" set it, and one line can be made to fail."""
+
+    def __init__(self, fail_on=()):
+        self.value, self.fail_on = 1, set(fail_on)
+
+    def run(self, argv, stdin=None):
+        for text in stdin.splitlines():
+            if text in self.fail_on:
+                raise host.ModuleError("ip -batch - failed: " + text)
+            self.value = int(text.split()[1])
+        return ""
+
+    def module(self, steps):
+        return SimpleNamespace(
+            read=lambda params, facts: {"value": self.value},
+            desired=lambda params, current, facts: {"value": params["value"]},
+            steps=steps,
+        )
+
+
+FACTS = SimpleNamespace(refresh=lambda: None)
+
+
+def test_a_task_that_does_not_converge_is_rolled_back():
+    fake = Counter()
+    # the planner is wrong going forward (sets 3 for 2), right going back
+    module = fake.module(lambda c, d, f: [("ip", f"set {3 if d['value'] == 2 else 1}")])
+    result = host.execute(module, {"value": 2}, False, FACTS, runner=fake.run)
+    assert result["failed"]
+    assert result["msg"] == "did not converge: value is 3, wanted 2 (rolled back)"
+    assert fake.value == 1
+
+
+def test_a_rollback_that_cannot_restore_says_what_differs_and_fails():
+    fake = Counter(fail_on={"set 1"})  # the way back is refused
+    module = fake.module(lambda c, d, f: [("ip", f"set {d['value']}"), ("ip", "set 102")])
+    fake.fail_on.add("set 102")
+    result = host.execute(module, {"value": 2}, False, FACTS, runner=fake.run)
+    assert result["failed"] and "(rolled back)" not in result["msg"]
+    assert result["msg"].startswith("ip -batch - failed: set 102; rollback incomplete: ")
+    assert "value is 2, was 1 (rollback failed: ip -batch - failed: set 1)" in result["msg"]
+
+
+def test_rolled_back_is_reported_only_when_the_state_reads_as_before():
+    fake = Counter(fail_on={"set 102"})
+    module = fake.module(lambda c, d, f: [("ip", f"set {d['value']}"), ("ip", "set 102")])
+    result = host.execute(module, {"value": 2}, False, FACTS, runner=fake.run)
+    # the rollback's own batch fails at "set 102" too, but only after "set 1": equal
+    assert result["msg"] == "ip -batch - failed: set 102 (rolled back)" and fake.value == 1
+
+
+def test_differences_compare_both_sides_lists_as_sets():
+    before = {"state": "absent", "ports": ["a", "b"], "links": {"a": {"up": False}}}
+    now = {"state": "absent", "ports": ["b", "a"], "links": {"a": {"up": True}}, "x": 1}
+    assert host.differences(now, before) == [
+        {"field": "links.a.up", "before": False, "after": True},
+        {"field": "x", "before": None, "after": 1},
+    ]

@@ -17,7 +17,7 @@ except ImportError:  # vnetctl's runner preloads vnet_host
 
 RESOURCE = "link"
 ARGUMENT_SPEC = {
-    "name": {"type": "str", "required": True},
+    "name": {"type": "ifname", "required": True},
     "mtu": {"type": "int"},
     "admin_state": {"type": "str", "choices": ["up", "down"]},
 }
@@ -64,7 +64,7 @@ def steps(current, desired, facts):
     name = desired["name"]
     out = host.mtu_steps({name: desired["mtu"]}, facts) if desired["mtu"] != current["mtu"] else []
     if desired["admin_state"] != current["admin_state"]:
-        out.append(("ip", "link set dev %s %s" % (name, desired["admin_state"])))
+        out.append(host.step("ip", "link", "set", "dev", name, desired["admin_state"]))
     return out
 
 

@@ -17,9 +17,9 @@ except ImportError:  # vnetctl's runner preloads vnet_host
 
 RESOURCE = "bridge"
 ARGUMENT_SPEC = {
-    "name": {"type": "str", "required": True},
+    "name": {"type": "ifname", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "ports": {"type": "list", "elements": "str"},
+    "ports": {"type": "list", "elements": "ifname"},
     "mtu": {"type": "int"},
     "stp": {"type": "bool"},
     "forward_delay": {"type": "float"},  # seconds, like brctl
@@ -41,12 +41,15 @@ def _timer(actual_cs, wanted_s):
 
 
 def read(params, facts):
+    """The bridge, and what its steps can change on its ports (the rollback target):
+    their MTU when `mtu` is declared, their admin state and master (`port_links`)."""
     name = params["name"]
     link = facts.link(name)
     if link is None:
         absent = {"name": name, "state": "absent"}
         if params.get("mtu") is not None:  # so a rollback restores the ports it raised
             absent["ports_mtu"] = _ports_mtu(params.get("ports") or [], facts)
+        absent["port_links"] = _port_links(params.get("ports") or [], facts)
         return absent
     if facts.kind(name) != "bridge":
         raise host.ModuleError("%s exists but is a %s, not a bridge" % (name, facts.kind(name)))
@@ -66,11 +69,22 @@ def read(params, facts):
     if params.get("mtu") is not None:
         watched = params["ports"] if params.get("ports") is not None else ports
         current["ports_mtu"] = _ports_mtu(watched, facts)
+    current["port_links"] = _port_links(sorted(set(params.get("ports") or []) | set(ports)), facts)
     return current
 
 
 def _ports_mtu(ports, facts):
     return {p: facts.link(p)["mtu"] for p in ports if facts.link(p) is not None}
+
+
+def _port_links(ports, facts):
+    """Admin state and master of the ports a task adds or releases: steps bring new
+    ports up, so a rollback must know which were down."""
+    return {
+        p: {"up": facts.admin_up(p), "master": facts.link(p).get("master")}
+        for p in ports
+        if facts.link(p) is not None
+    }
 
 
 def desired(params, current, facts):
@@ -84,6 +98,7 @@ def desired(params, current, facts):
         want = host.merge_desired(base, params)
     else:
         want = host.merge_desired(current, params)
+    want.pop("port_links", None)  # recorded for rollbacks; nothing declares it
     if params.get("mtu") is not None:
         mtu = params["mtu"]
         host.check_mtu_range(name, mtu, facts)
@@ -121,52 +136,62 @@ def _check_stp_values(params):
 
 
 def _bridge_options(current, desired):
-    """Option groups for `type bridge`, one command each, in an order the kernel accepts.
-
-    Timers have wider ranges while STP is off: switch STP off before them, on after them.
-    """
+    """Option groups for `type bridge` (tokens), one command each, in an order the kernel
+    accepts. Timers have wider ranges while STP is off: switch STP off before them, on
+    after them."""
     timers = []
     for field, keyword in TIMERS.items():
         if field in desired and desired[field] != current.get(field):
-            timers.append("%s %d" % (keyword, round(desired[field] * 100)))
+            timers += [keyword, round(desired[field] * 100)]
     if desired.get("priority") is not None and desired["priority"] != current.get("priority"):
-        timers.append("priority %d" % desired["priority"])
+        timers += ["priority", desired["priority"]]
     if "stp" not in desired or desired["stp"] == current.get("stp"):
         return [timers] if timers else []
-    stp = ["stp_state %d" % int(desired["stp"])]
+    stp = ["stp_state", int(desired["stp"])]
     return [g for g in ([timers, stp] if desired["stp"] else [stp, timers]) if g]
 
 
 def steps(current, desired, facts):
     name = desired["name"]
     if desired["state"] == "absent":
-        out = [("ip", "link del dev %s" % name)] if current["state"] == "present" else []
-        # set only when rolling back a creation: give the ports their MTU back
-        return out + host.mtu_steps(desired.get("ports_mtu", {}), facts)
+        out = [host.step("ip", "link", "del", "dev", name)] if current["state"] == "present" else []
+        # set only when rolling back a creation: give the ports their MTU and state back
+        out += host.mtu_steps(desired.get("ports_mtu", {}), facts)
+        return out + _port_state_steps(desired.get("port_links", {}), facts)
     out = []
     creating = current["state"] == "absent"
     options = _bridge_options({} if creating else current, desired)
     if creating:
         flat = [opt for group in options for opt in group]
-        out.append(("ip", " ".join(["link add name %s type bridge" % name] + flat)))
+        out.append(host.step("ip", "link", "add", "name", name, "type", "bridge", *flat))
     old_ports = set(current.get("ports", []))
     new_ports = [p for p in desired["ports"] if p not in old_ports]
     stale = sorted(old_ports - set(desired["ports"]))
-    out += [("ip", "link set dev %s nomaster" % p) for p in stale]
+    out += [host.step("ip", "link", "set", "dev", p, "nomaster") for p in stale]
     mtus = dict(desired.get("ports_mtu", {}))
     if desired.get("mtu") is not None:
         mtus[name] = desired["mtu"]
     out += host.mtu_steps(mtus, facts, planned_ports={name: desired["ports"]})
+    links = desired.get("port_links", {})  # a rollback target: ports as they were
     for port in new_ports:
-        out.append(("ip", "link set dev %s master %s" % (port, name)))
-        if not facts.admin_up(port):
-            out.append(("ip", "link set dev %s up" % port))
+        out.append(host.step("ip", "link", "set", "dev", port, "master", name))
+        if port not in links and not facts.admin_up(port):  # a port that is down is no use
+            out.append(host.step("ip", "link", "set", "dev", port, "up"))
     if not creating:
         for group in options:
-            out.append(("ip", " ".join(["link set dev %s type bridge" % name] + group)))
+            out.append(host.step("ip", "link", "set", "dev", name, "type", "bridge", *group))
     if desired.get("admin_state") != current.get("admin_state"):
-        out.append(("ip", "link set dev %s %s" % (name, desired["admin_state"])))
-    return out
+        out.append(host.step("ip", "link", "set", "dev", name, desired["admin_state"]))
+    return out + _port_state_steps(links, facts)
+
+
+def _port_state_steps(port_links, facts):
+    """Ports set up or down again as `port_links` recorded them (rollbacks only)."""
+    return [
+        host.step("ip", "link", "set", "dev", port, "up" if want["up"] else "down")
+        for port, want in sorted(port_links.items())
+        if facts.link(port) is not None and want["up"] != facts.admin_up(port)
+    ]
 
 
 SNAPSHOT_ORDER = 20  # after what makes ports (bonds, VXLAN devices), before plain links

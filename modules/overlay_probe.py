@@ -22,10 +22,22 @@ try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels 
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
 
+SEGMENT_SPEC = {
+    "vni": {"type": "int", "required": True},
+    "bridge": {"type": "ifname", "required": True},
+    "mtu": {"type": "int", "required": True},
+    "address": {"type": "str", "required": True},
+}
+TARGET_SPEC = {
+    "host": {"type": "str", "required": True},
+    "vni": {"type": "int", "required": True},
+    "address": {"type": "str", "required": True},
+    "mtu": {"type": "int", "required": True},
+}
 ARGUMENT_SPEC = {
     "action": {"type": "str", "choices": ["setup", "ping", "teardown"], "required": True},
-    "segments": {"type": "list", "elements": "dict"},  # [{vni, bridge, mtu, address}]
-    "targets": {"type": "list", "elements": "dict"},  # [{host, vni, address, mtu}]
+    "segments": {"type": "list", "elements": "dict", "options": SEGMENT_SPEC},
+    "targets": {"type": "list", "elements": "dict", "options": TARGET_SPEC},
 }
 
 PARALLEL_PINGS = 64
@@ -51,7 +63,9 @@ def run(params, check, facts):
     existing = set(host.run(["ip", "netns", "list"]).split())
     for seg in segments:  # teardown, or what an interrupted check left behind
         if _on_ovs(seg, facts):
-            host.apply_steps([("ovs-vsctl", "--if-exists del-port %s" % outside_name(seg["vni"]))])
+            host.apply_steps(
+                [host.step("ovs-vsctl", "--if-exists", "del-port", outside_name(seg["vni"]))]
+            )
         # the veth first: a deleted namespace frees its links asynchronously
         if facts.link(outside_name(seg["vni"])) is not None:
             host.run(["ip", "link", "del", "dev", outside_name(seg["vni"])])
@@ -77,18 +91,19 @@ def _setup(seg, on_ovs):
     if len(outside) > 15:
         raise host.ModuleError("VNI %d gives a probe name longer than 15" % vni)
     host.run(["ip", "netns", "add", ns])
-    veth = "link add %s mtu %d type veth peer name %s netns %s" % (outside, seg["mtu"], inside, ns)
+    veth = ["link", "add", outside, "mtu", seg["mtu"], "type", "veth", "peer", "name", inside]
     if on_ovs:
-        attach = ("ovs-vsctl", "add-port %s %s" % (seg["bridge"], outside))
+        attach = host.step("ovs-vsctl", "add-port", seg["bridge"], outside)
     else:
-        attach = ("ip", "link set dev %s master %s" % (outside, seg["bridge"]))
-    host.apply_steps([("ip", veth), attach, ("ip", "link set dev %s up" % outside)])
+        attach = host.step("ip", "link", "set", "dev", outside, "master", seg["bridge"])
+    up = host.step("ip", "link", "set", "dev", outside, "up")
+    host.apply_steps([host.step("ip", *veth, "netns", ns), attach, up])
     inside_setup = [
-        "link set dev lo up",
-        "link set dev %s mtu %d up" % (inside, seg["mtu"]),
-        "addr add %s/16 dev %s" % (seg["address"], inside),
+        host.line("link", "set", "dev", "lo", "up"),
+        host.line("link", "set", "dev", inside, "mtu", seg["mtu"], "up"),
+        host.line("addr", "add", "%s/16" % seg["address"], "dev", inside),
     ]
-    host.run(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(inside_setup) + "\n")
+    host.run_batch(["ip", "-n", ns, "-batch", "-"], inside_setup)
 
 
 def ping_all(targets):

@@ -6,43 +6,50 @@ fdb entries `dst PEER`).
 
 vnetctl fills `local` (this host's VTEP) and `peers` from the inventory (`members`,
 `vtep`); under Ansible, give them directly. The mesh owns the devices it made (marked
-with the alias "vnetctl mesh NAME") and their fdb entries: declared segments and peers
-are added, others removed. A peer-list change only touches fdb entries.
+with the alias "vnetctl-mesh:NAME"; devices marked "vnetctl mesh NAME" by earlier
+versions are owned too, and re-marked) and their fdb entries: declared segments and
+peers are added, others removed. A peer-list change only touches fdb entries.
 
 With `dataplane: ovs` the segment bridge is an Open vSwitch bridge and each peer is a
-VXLAN port (remote_ip, key = VNI) on it, all changed in one ovsdb transaction. Ports
-per peer rather than one flow-based port: OVS's NORMAL action floods unknown and
-broadcast frames to every tunnel port, which is head-end replication, and MAC learning
-works per port, with no OpenFlow rules to own or to check for drift. The ports are
-`protected` (OVS 2.10+): frames never go from one tunnel port to another, the split
-horizon without which three or more hosts would loop broadcasts forever. The mesh owns
-the ports whose external_ids name it.
+VXLAN port on it (module_utils/vnet_mesh_ovs.py).
+
+Rollback target: read() also finds a declared VNI's device `vxlanVNI` that carries no
+alias (made, but not yet marked, when a batch failed), and records whether each
+declared segment bridge existed (`bridges`): a rollback deletes those it created.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import sys
-import zlib
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_mesh_ovs as ovs
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_mesh_ovs as ovs
 
 RESOURCE = "mesh"
+SEGMENT_SPEC = {
+    "vni": {"type": "int", "required": True},
+    "bridge": {"type": "ifname", "required": True},
+    "mtu": {"type": "int"},
+}
 ARGUMENT_SPEC = {
-    "name": {"type": "str", "required": True},
+    "name": {"type": "meshname", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "segments": {"type": "list", "elements": "dict"},  # [{vni, bridge, mtu}]
+    "segments": {"type": "list", "elements": "dict", "options": SEGMENT_SPEC},
     "port": {"type": "int", "default": 4789},
     "dataplane": {"type": "str", "choices": ["linux", "ovs"], "default": "linux"},
-    "ovs_datapath": {"type": "str", "default": "system"},  # netdev: userspace datapath
+    # netdev: userspace datapath
+    "ovs_datapath": {"type": "str", "choices": ["system", "netdev"], "default": "system"},
     "local": {"type": "str"},
     "peers": {"type": "list", "elements": "str"},
     # read by vnetctl on the controller to fill local/peers; ignored on the host
     "members": {"type": "str"},  # host pattern; default: the play's hosts
     "vtep": {"type": "str"},  # this host's VTEP address (a template of host vars)
-    "vtep_interface": {"type": "str"},  # ...or the address of this underlay interface
+    "vtep_interface": {"type": "ifname"},  # ...or the address of this underlay interface
 }
 
 ZERO_MAC = "00:00:00:00:00:00"
@@ -51,27 +58,68 @@ MAX_VNI = 16777215
 OVERHEAD = {4: 50, 6: 70}
 # fields the kernel cannot change on a live VXLAN device: a change means delete + add
 IMMUTABLE = ("local", "port", "underlay")
+ABSENT = {"state": "absent"}
+MARKER = "vnetctl-mesh:"  # one token: `ip link set dev D alias vnetctl-mesh:NAME`
+LEGACY_MARKER = "vnetctl mesh "  # written quoted by earlier versions
 
 
 def alias(name):
-    return "vnetctl mesh %s" % name
+    return MARKER + name
+
+
+def mesh_of(ifalias):
+    """The mesh a device's alias marks it for (either form), or None."""
+    for marker in (MARKER, LEGACY_MARKER):
+        if (ifalias or "").startswith(marker):
+            return ifalias[len(marker) :]
+    return None
 
 
 def device(vni):
     return "vxlan%d" % vni
 
 
+def _declared(params):
+    """Declared segments well-formed enough to name a device and a bridge."""
+    return [
+        seg
+        for seg in params.get("segments") or []
+        if isinstance(seg, dict) and isinstance(seg.get("vni"), int) and seg.get("bridge")
+    ]
+
+
 def read(params, facts):
+    name = params["name"]
     if params.get("dataplane") == "ovs":
-        return _read_ovs(params, facts)
-    owned = {
-        link["linkinfo"]["info_data"]["id"]: link
-        for link in facts.links.values()
-        if link.get("ifalias") == alias(params["name"]) and facts.kind(link["ifname"]) == "vxlan"
+        current = ovs.read(name, facts)
+        exists = ovs.bridge_exists
+    else:
+        current = _read_linux(name, params, facts)
+        exists = _bridge_exists
+    bridges = {
+        seg["bridge"]: "present" if exists(seg["bridge"], facts) else "absent"
+        for seg in _declared(params)
     }
-    segments = {str(vni): _segment_state(link, facts) for vni, link in owned.items()}
-    state = "present" if owned else "absent"
-    return {"name": params["name"], "state": state, "segments": segments}
+    if bridges:
+        current["bridges"] = bridges
+    return current
+
+
+def _bridge_exists(bridge, facts):
+    return facts.link(bridge) is not None
+
+
+def _read_linux(name, params, facts):
+    declared = {device(seg["vni"]) for seg in _declared(params)}
+    segments, owned = {}, False
+    for link in facts.links.values():
+        if facts.kind(link["ifname"]) != "vxlan":
+            continue
+        mine = mesh_of(link.get("ifalias")) == name
+        if mine or (link["ifname"] in declared and not link.get("ifalias")):
+            segments[str(link["linkinfo"]["info_data"]["id"])] = _segment_state(link, facts)
+            owned = owned or mine
+    return {"name": name, "state": "present" if owned else "absent", "segments": segments}
 
 
 def _segment_state(link, facts):
@@ -79,6 +127,7 @@ def _segment_state(link, facts):
     name = link["ifname"]
     return {
         "state": "present",
+        "alias": link.get("ifalias"),
         "bridge": link.get("master"),
         "mtu": link["mtu"],
         "local": info.get("local"),
@@ -95,13 +144,11 @@ def _segment_state(link, facts):
 def desired(params, current, facts):
     name = params["name"]
     if params["state"] == "absent":
-        return {"name": name, "state": "absent"}
-    local = params.get("local")
-    if not local:
-        raise host.ModuleError("mesh %s: no VTEP address for this host (local)" % name)
+        return _desired_absent(name, current)
+    local = _address(name, "local", params.get("local"))
     underlay, underlay_mtu = _underlay(local, facts)
     overhead = OVERHEAD[6 if ":" in local else 4]
-    peers = sorted(set(params.get("peers") or []) - {local})
+    peers = sorted({_address(name, "peer", p) for p in params.get("peers") or []} - {local})
     want = {}
     segments = params.get("segments") or []
     _check_unique(name, segments)
@@ -109,19 +156,11 @@ def desired(params, current, facts):
         vni = _vni(name, seg)
         mtu = seg.get("mtu")
         if mtu is not None and mtu + overhead > underlay_mtu:
+            ip_version = 6 if overhead == 70 else 4
             raise host.ModuleError(
                 "mesh %s VNI %d: overlay mtu %d + %d (VXLAN over IPv%d) = %d exceeds the "
                 "underlay %s mtu %d"
-                % (
-                    name,
-                    vni,
-                    mtu,
-                    overhead,
-                    6 if overhead == 70 else 4,
-                    mtu + overhead,
-                    underlay,
-                    underlay_mtu,
-                )
+                % (name, vni, mtu, overhead, ip_version, mtu + overhead, underlay, underlay_mtu)
             )
         segment = {
             "state": "present",
@@ -131,22 +170,47 @@ def desired(params, current, facts):
             "peers": peers,
         }
         if params["dataplane"] == "ovs":
-            _check_ovs(name, vni, seg, peers, facts)
+            ovs.check(name, vni, seg, peers, facts)
             segment["datapath"] = params["ovs_datapath"]
             segment["split_horizon"] = True
         else:
             _check_device_free(name, vni, facts)
             _check_bridge(name, vni, seg, facts)
-            segment.update(underlay=underlay, learning=False, up=True)
+            segment.update(alias=alias(name), underlay=underlay, learning=False, up=True)
             if mtu is not None:
                 segment["mtu"] = mtu
         want[str(vni)] = segment
     for vni in current.get("segments", {}):
-        want.setdefault(vni, {"state": "absent"})
+        want.setdefault(vni, dict(ABSENT))
     desired = {"name": name, "state": "present", "segments": want}
+    if segments:
+        desired["bridges"] = {seg["bridge"]: "present" for seg in segments}
     if params["dataplane"] == "ovs":
         desired["dataplane"] = "ovs"
     return desired
+
+
+def _desired_absent(name, current):
+    """Every device or port the mesh owns goes; a declared VNI's unmarked device found by
+    read() is not the mesh's to delete, and is left as it is."""
+    segments = {
+        vni: dict(ABSENT) if "alias" not in seg or mesh_of(seg["alias"]) == name else seg
+        for vni, seg in current.get("segments", {}).items()
+    }
+    desired = {"name": name, "state": "absent", "segments": segments}
+    if current.get("dataplane") == "ovs":
+        desired["dataplane"] = "ovs"
+    return desired
+
+
+def _address(name, what, value):
+    if not value and what == "local":
+        raise host.ModuleError("mesh %s: no VTEP address for this host (local)" % name)
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        message = "mesh %s: %s %r is not an IP address" % (name, what, value)
+        raise host.ModuleError(message) from None
 
 
 def _check_unique(name, segments):
@@ -163,8 +227,6 @@ def _vni(name, seg):
     vni = seg.get("vni")
     if not isinstance(vni, int) or isinstance(vni, bool) or not 1 <= vni <= MAX_VNI:
         raise host.ModuleError("mesh %s: VNI %r is not within 1..%d" % (name, vni, MAX_VNI))
-    if not seg.get("bridge"):
-        raise host.ModuleError("mesh %s VNI %d: no bridge named" % (name, vni))
     return vni
 
 
@@ -177,8 +239,9 @@ def _underlay(local, facts):
 
 def _check_device_free(name, vni, facts):
     link = facts.link(device(vni))
-    if link is not None and link.get("ifalias") != alias(name):
-        owner = link.get("ifalias") or "nothing managed by vnetctl"
+    if link is not None and mesh_of(link.get("ifalias")) != name:
+        owner = mesh_of(link.get("ifalias"))
+        owner = "mesh %s" % owner if owner else link.get("ifalias") or "nothing managed by vnetctl"
         raise host.ModuleError(
             "%s exists and belongs to %s, not to mesh %s" % (device(vni), owner, name)
         )
@@ -186,9 +249,10 @@ def _check_device_free(name, vni, facts):
 
 def _check_bridge(name, vni, seg, facts):
     kind = facts.kind(seg["bridge"])
-    if kind not in (None, "bridge", "openvswitch"):
+    if facts.link(seg["bridge"]) is not None and kind not in ("bridge", "openvswitch"):
         raise host.ModuleError(
-            "mesh %s VNI %d: %s is a %s, not a bridge" % (name, vni, seg["bridge"], kind)
+            "mesh %s VNI %d: %s is a %s, not a bridge"
+            % (name, vni, seg["bridge"], kind or "network interface")
         )
 
 
@@ -196,164 +260,54 @@ def steps(current, desired, facts):
     """Devices with `ip` (one batch), then every fdb change with `bridge` (one batch);
     on Open vSwitch, every change in one ovs-vsctl transaction."""
     if (desired.get("dataplane") or current.get("dataplane")) == "ovs":
-        return _ovs_steps(current, desired, facts)
+        return ovs.steps(current, desired, facts)
     links, fdb = [], []
     have = current.get("segments", {})
-    if desired["state"] == "present":
-        wanted = desired["segments"]
-    else:
-        wanted = {vni: {"state": "absent"} for vni in have}
-    for vni, want in sorted(wanted.items()):
-        now = have.get(vni, {"state": "absent"})
+    wanted = desired.get("segments", {})
+    present = desired["state"] == "present"
+    for vni in sorted(set(have) | set(wanted)):
+        now, want = have.get(vni, ABSENT), wanted.get(vni, ABSENT)
         dev = device(int(vni))
-        if want["state"] == "absent":
-            if now["state"] == "present":
-                links.append(("ip", "link del dev %s" % dev))
+        if want["state"] == "absent" or not present:  # absent: only deletions
+            if want["state"] == "absent" and now["state"] == "present":
+                links.append(host.step("ip", "link", "del", "dev", dev))
             continue
         if now["state"] == "present" and any(now[k] != want[k] for k in IMMUTABLE):
-            links.append(("ip", "link del dev %s" % dev))
-            now = {"state": "absent"}
-        links += _device_steps(dev, int(vni), now, want, desired["name"], facts)
+            links.append(host.step("ip", "link", "del", "dev", dev))
+            now = ABSENT
+        links += _device_steps(dev, int(vni), now, want, facts)
         old, new = set(now.get("peers", [])), set(want["peers"])
-        fdb += [
-            ("bridge", "fdb del %s dev %s dst %s" % (ZERO_MAC, dev, p)) for p in sorted(old - new)
-        ]
-        fdb += [
-            ("bridge", "fdb append %s dev %s dst %s" % (ZERO_MAC, dev, p))
-            for p in sorted(new - old)
-        ]
+        fdb += [_fdb("del", dev, p) for p in sorted(old - new)]
+        fdb += [_fdb("append", dev, p) for p in sorted(new - old)]
+    # a rollback target records which segment bridges did not exist: those go again
+    for bridge, state in sorted((desired.get("bridges") or {}).items()):
+        if state == "absent" and facts.kind(bridge) == "bridge":
+            links.append(host.step("ip", "link", "del", "dev", bridge))
     return links + fdb
 
 
-def _device_steps(dev, vni, now, want, mesh, facts):
+def _fdb(action, dev, peer):
+    return host.step("bridge", "fdb", action, ZERO_MAC, "dev", dev, "dst", peer)
+
+
+def _device_steps(dev, vni, now, want, facts):
     out = []
     if now["state"] == "absent":
-        out.append(
-            (
-                "ip",
-                "link add name %s type vxlan id %d local %s dstport %d dev %s nolearning"
-                % (dev, vni, want["local"], want["port"], want["underlay"]),
-            )
-        )
-        out.append(("ip", 'link set dev %s alias "%s"' % (dev, alias(mesh))))
+        add = ["link", "add", "name", dev, "type", "vxlan", "id", vni, "local", want["local"]]
+        add += ["dstport", want["port"], "dev", want["underlay"], "nolearning"]
+        out.append(host.step("ip", *add))
+    if now.get("alias") != want["alias"]:  # new, or marked by an earlier version
+        out.append(host.step("ip", "link", "set", "dev", dev, "alias", want["alias"]))
     bridge = want["bridge"]
     if facts.link(bridge) is None:  # segment bridges are unique per mesh (desired checks)
-        out.append(("ip", "link add name %s type bridge" % bridge))
-        out.append(("ip", "link set dev %s up" % bridge))
+        out.append(host.step("ip", "link", "add", "name", bridge, "type", "bridge"))
+        out.append(host.step("ip", "link", "set", "dev", bridge, "up"))
     if "mtu" in want and want["mtu"] != now.get("mtu"):
-        out.append(("ip", "link set dev %s mtu %d" % (dev, want["mtu"])))
+        out.append(host.step("ip", "link", "set", "dev", dev, "mtu", want["mtu"]))
     if now.get("bridge") != bridge:
-        out.append(("ip", "link set dev %s master %s" % (dev, bridge)))
+        out.append(host.step("ip", "link", "set", "dev", dev, "master", bridge))
     if not now.get("up"):
-        out.append(("ip", "link set dev %s up" % dev))
-    return out
-
-
-# ---- Open vSwitch dataplane ----------------------------------------------------
-
-
-def ovs_port(vni, peer):
-    """Stable per (VNI, peer) and within 15 characters: vx<VNI>-<16-bit hash of peer>."""
-    return "vx%d-%04x" % (vni, zlib.crc32(peer.encode()) & 0xFFFF)
-
-
-def _owned_ports(name, facts):
-    interfaces = (facts.ovs or {}).get("interfaces", {})
-    return {
-        port: iface
-        for port, iface in interfaces.items()
-        if iface["external_ids"].get("vnetctl-mesh") == name
-    }
-
-
-def _read_ovs(params, facts):
-    name = params["name"]
-    bridge_of = {
-        p: b for b, ports in ((facts.ovs or {}).get("bridges") or {}).items() for p in ports
-    }
-    segments = {}
-    for port, iface in sorted(_owned_ports(name, facts).items()):
-        options = iface["options"]
-        seg = segments.setdefault(
-            iface["external_ids"]["vnetctl-vni"],
-            {
-                "state": "present",
-                "bridge": bridge_of.get(port),
-                "local": options.get("local_ip"),
-                "port": int(options.get("dst_port", 4789)),
-                "datapath": facts.ovs["datapath"].get(bridge_of.get(port)),
-                "peers": [],
-            },
-        )
-        seg["peers"] = sorted(seg["peers"] + [options.get("remote_ip")])
-        protected = port in (facts.ovs.get("protected") or ())
-        seg["split_horizon"] = seg.get("split_horizon", True) and protected
-    state = "present" if segments else "absent"
-    return {"name": name, "state": state, "dataplane": "ovs", "segments": segments}
-
-
-def _check_ovs(name, vni, seg, peers, facts):
-    if facts.ovs is None:
-        raise host.ModuleError("Open vSwitch is not running on this host (mesh %s)" % name)
-    kind = facts.kind(seg["bridge"])
-    if seg["bridge"] not in facts.ovs["bridges"] and kind not in (None, "openvswitch"):
-        raise host.ModuleError(
-            "mesh %s VNI %d: %s is a %s, not an Open vSwitch bridge"
-            % (name, vni, seg["bridge"], kind)
-        )
-    names = [ovs_port(vni, p) for p in peers]
-    if len(set(names)) != len(names):
-        raise host.ModuleError("mesh %s VNI %d: two peers hash to one port name" % (name, vni))
-
-
-def _ovs_steps(current, desired, facts):
-    out = []
-    have = current.get("segments", {})
-    wanted = desired["segments"] if desired["state"] == "present" else {}
-    owned = _owned_ports(desired["name"], facts)
-    for vni in sorted(set(have) | set(wanted)):
-        now, want = have.get(vni, {"state": "absent"}), wanted.get(vni, {"state": "absent"})
-        keep = (
-            want["state"] == "present"
-            and now["state"] == "present"
-            and all(now[k] == want[k] for k in ("bridge", "local", "port"))
-        )
-        old = set(now.get("peers", [])) if keep else set()
-        new = set(want.get("peers", []))
-        out += [
-            ("ovs-vsctl", "--if-exists del-port %s" % p)
-            for p in sorted(owned)
-            if owned[p]["external_ids"].get("vnetctl-vni") == vni
-            and (not keep or owned[p]["options"].get("remote_ip") not in new)
-        ]
-        if want["state"] == "absent":
-            continue
-        bridge = want["bridge"]
-        if bridge not in (facts.ovs or {}).get("bridges", {}):
-            out.append(("ovs-vsctl", "--may-exist add-br %s" % bridge))
-        if now.get("datapath") != want["datapath"]:
-            out.append(("ovs-vsctl", "set bridge %s datapath_type=%s" % (bridge, want["datapath"])))
-        protected = facts.ovs.get("protected") or ()
-        out += [
-            ("ovs-vsctl", "set port %s protected=true" % p)
-            for p in sorted(owned)
-            if p not in protected
-            and owned[p]["external_ids"].get("vnetctl-vni") == vni
-            and owned[p]["options"].get("remote_ip") in new & old
-        ]
-        for peer in sorted(new - old):
-            port = ovs_port(int(vni), peer)
-            out.append(("ovs-vsctl", "add-port %s %s" % (bridge, port)))
-            out.append(("ovs-vsctl", "set port %s protected=true" % port))
-            out.append(
-                (
-                    "ovs-vsctl",
-                    "set interface %s type=vxlan options:remote_ip=%s "
-                    "options:key=%s options:local_ip=%s options:dst_port=%d "
-                    "external_ids:vnetctl-mesh=%s external_ids:vnetctl-vni=%s"
-                    % (port, peer, vni, want["local"], want["port"], desired["name"], vni),
-                )
-            )
+        out.append(host.step("ip", "link", "set", "dev", dev, "up"))
     return out
 
 
@@ -364,10 +318,9 @@ def snapshot(facts):
     """Each mesh found here (by its owned devices or ports), its VTEP as the interface that
     holds the local address. `members` is left to the caller: it is fleet knowledge."""
     names = {
-        link["ifalias"][len(alias("")) :]
+        mesh_of(link.get("ifalias"))
         for link in facts.links.values()
-        if (link.get("ifalias") or "").startswith(alias(""))
-        and facts.kind(link["ifname"]) == "vxlan"
+        if mesh_of(link.get("ifalias")) and facts.kind(link["ifname"]) == "vxlan"
     }
     ovs_names = {
         iface["external_ids"]["vnetctl-mesh"]
@@ -376,8 +329,8 @@ def snapshot(facts):
     }
     out = []
     for name in sorted(names | ovs_names):
-        ovs = name in ovs_names
-        current = read({"name": name, "dataplane": "ovs" if ovs else "linux"}, facts)
+        ovs_mesh = name in ovs_names
+        current = read({"name": name, "dataplane": "ovs" if ovs_mesh else "linux"}, facts)
         segments = sorted(current["segments"].items(), key=lambda item: int(item[0]))
         first = segments[0][1]
         params = {
@@ -385,7 +338,7 @@ def snapshot(facts):
             "port": first["port"],
             "vtep_interface": _holder(first["local"], facts),
         }
-        if ovs:
+        if ovs_mesh:
             params.update(dataplane="ovs", ovs_datapath=first["datapath"])
         params["segments"] = [_segment_params(vni, seg) for vni, seg in segments]
         out.append(params)

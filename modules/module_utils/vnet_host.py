@@ -8,9 +8,12 @@ One path serves apply, check and drift:
     changes = diff_fields(current, desired)     # empty = converged (drift = not empty)
     steps   = module.steps(current, desired, facts)    # pure: facts in, commands out
     apply_steps(steps); verify: re-gather, re-read, changes must be empty
-    on failure: roll back with module.steps(now, current) -- the same planner
+    on failure: roll back with module.steps(now, current) -- the same planner -- then
+    re-read: "rolled back" only if the host reads as `current` again
 
-A module is a Python file defining ARGUMENT_SPEC, read(), desired() and steps().
+A module is a Python file defining ARGUMENT_SPEC, read(), desired() and steps(). Its
+read() covers everything its steps() can change: read()'s output is the rollback target.
+Its steps are built with step() (vnet_core), the one writer of command lines.
 """
 
 from __future__ import annotations
@@ -21,9 +24,23 @@ import subprocess
 import sys
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_ovs
+    from ansible.module_utils import vnet_core, vnet_ovs, vnet_params
 except ImportError:  # vnetctl's runner preloads every module_utils file
+    import vnet_core
     import vnet_ovs
+    import vnet_params
+
+# the rules and the one line writer every module uses (see vnet_core)
+ModuleError = vnet_core.ModuleError
+ifname_problem = vnet_core.ifname_problem
+mesh_name_problem = vnet_core.mesh_name_problem
+name_problem = vnet_core.name_problem
+check_ifname = vnet_core.check_ifname
+NAME_TYPES = vnet_core.NAME_TYPES
+line = vnet_core.line
+step = vnet_core.step
+check_line = vnet_core.check_line
+normalize_params = vnet_params.normalize_params
 
 # What modules import under Ansible. `from ansible.module_utils.vnet_host import ...` is
 # the form Ansible and Mitogen both recognise as a module with module_utils to ship;
@@ -38,16 +55,24 @@ BATCH_TOOLS = {
 }
 
 
-class ModuleError(Exception):
-    """A failure the operator can act on; its text becomes the task's `msg`."""
+# A command that takes longer is killed and fails the task: a hung `ip` or ovs-vsctl
+# must not hold a host's play (and its lock) forever.
+RUN_TIMEOUT_S = 120
 
 
-def run(argv, stdin=None):
-    """Run a command, return its stdout; a non-zero exit raises ModuleError."""
+def run(argv, stdin=None, timeout=RUN_TIMEOUT_S):
+    """Run a command, return its stdout; a non-zero exit, or no exit within `timeout`
+    seconds (the command is then killed), raises ModuleError."""
     try:
-        proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, check=False, timeout=timeout
+        )
     except FileNotFoundError:
         raise ModuleError("command not found on host: %s" % argv[0]) from None
+    except subprocess.TimeoutExpired:
+        raise ModuleError(
+            "%s did not finish within %s s and was killed" % (" ".join(argv[:3]), timeout)
+        ) from None
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()
         raise ModuleError("%s failed: %s" % (" ".join(argv[:3]), detail))
@@ -206,16 +231,17 @@ def mtu_steps(new_mtus, facts, planned_ports=None):
             lowers.append(name)
     raises.sort(key=lambda n: (_level(n, lowers_of), n))
     lowers.sort(key=lambda n: (-_level(n, lowers_of), n))
-    return [("ip", "link set dev %s mtu %d" % (n, new_mtus[n])) for n in lowers + raises]
+    return [step("ip", "link", "set", "dev", n, "mtu", new_mtus[n]) for n in lowers + raises]
 
 
 def check_mtu_range(name, mtu, facts):
+    """The device's min_mtu..max_mtu; a max of 0 (lo, and devices without a limit) is no
+    maximum, as the kernel reads it (net/core/dev.c dev_validate_mtu)."""
     link = facts.link(name) or {}
-    low, high = link.get("min_mtu"), link.get("max_mtu")
+    low, high = link.get("min_mtu"), link.get("max_mtu") or None
     if low is not None and mtu < low or high is not None and mtu > high:
-        raise ModuleError(
-            "mtu %d for %s is outside the device's range %s..%s" % (mtu, name, low, high)
-        )
+        shown = "%s..%s" % (low, high) if high is not None else "%s and above" % low
+        raise ModuleError("mtu %d for %s is outside the device's range %s" % (mtu, name, shown))
 
 
 # ---- applying ----------------------------------------------------------------
@@ -233,13 +259,25 @@ def batches(steps):
 
 
 def apply_steps(steps, runner=run):
-    for tool, lines in batches(steps):
+    """Every line is checked (vnet_core.check_line) before the first process starts: a
+    line that could be read as more than one command runs nothing at all."""
+    groups = batches(steps)
+    for tool, lines in groups:
+        if tool != "ovs-vsctl" and tool not in BATCH_TOOLS:
+            raise ModuleError("no batch runner for tool %r" % tool)
+        for text in lines:
+            check_line(text)
+    for tool, lines in groups:
         if tool == "ovs-vsctl":
             runner(vnet_ovs.transaction(lines))
-        elif tool in BATCH_TOOLS:
-            runner(BATCH_TOOLS[tool], stdin="\n".join(lines) + "\n")
         else:
-            raise ModuleError("no batch runner for tool %r" % tool)
+            run_batch(BATCH_TOOLS[tool], lines, runner)
+
+
+def run_batch(argv, lines, runner=run):
+    """One batch process (`ip -batch -`, `ip -n NS -batch -`, ...) fed checked lines."""
+    text = "".join(check_line(item) + "\n" for item in lines)
+    return runner(argv, stdin=text)
 
 
 def resource_id(module, params):
@@ -249,11 +287,17 @@ def resource_id(module, params):
 
 
 def execute(module, params, check, facts, runner=run):
-    """Converge one resource (or, in check mode, only say what would change)."""
+    """Converge one resource (or, in check mode, only say what would change).
+
+    A failed apply, or one that does not converge, is rolled back with the module's own
+    planner; the state is then read again and compared with the state read before:
+    "(rolled back)" only when they are equal, "rollback incomplete: ..." otherwise."""
     result = {"changed": False, "failed": False, "msg": "", "resource": resource_id(module, params)}
-    if hasattr(module, "run"):  # modules that are not resources, such as facts
-        return module.run(params, check, facts)
     try:
+        if hasattr(module, "ARGUMENT_SPEC"):  # an entry point too: names checked here
+            params = normalize_params(module.ARGUMENT_SPEC, params)
+        if hasattr(module, "run"):  # modules that are not resources, such as facts
+            return module.run(params, check, facts)
         current = module.read(params, facts)
         desired = module.desired(params, current, facts)
         changes = diff_fields(current, desired)
@@ -266,31 +310,57 @@ def execute(module, params, check, facts, runner=run):
         if check:
             result["msg"] = "would be " + _summary(current, desired, changes)
             return result
-        _apply_or_roll_back(module, params, current, steps, facts, runner)
-        facts.refresh()
-        left = diff_fields(module.read(params, facts), desired)
-        if left:
-            raise ModuleError("did not converge: " + _describe(left))
+        failure = _apply_and_verify(module, params, desired, steps, facts, runner)
+        if failure is not None:
+            raise ModuleError(failure + roll_back(module, params, current, facts, runner))
         result["msg"] = _summary(current, desired, changes)
     except ModuleError as exc:
         result.update(failed=True, msg=str(exc))
     return result
 
 
-def _apply_or_roll_back(module, params, before, steps, facts, runner):
+def _apply_and_verify(module, params, desired, steps, facts, runner):
+    """None when the steps ran and the host reads back as desired; else what went wrong."""
     try:
         apply_steps(steps, runner)
-    except ModuleError as exc:
         facts.refresh()
-        try:
-            now = module.read(params, facts)
-            apply_steps(module.steps(now, before, facts), runner)
-        except ModuleError as undo:
-            msg = "%s; rollback FAILED, host may be half-applied: %s" % (exc, undo)
-            raise ModuleError(msg) from None
-        finally:
-            facts.refresh()
-        raise ModuleError("%s (rolled back)" % exc) from None
+        left = diff_fields(module.read(params, facts), desired)
+    except ModuleError as exc:
+        return str(exc)
+    return "did not converge: " + _describe(left) if left else None
+
+
+def roll_back(module, params, before, facts, runner=run):
+    """Plan from the state now back to `before` (the module's read() before the task, a
+    valid target for its steps()), apply, read again: the suffix for the task's message."""
+    undo_error = None
+    try:
+        facts.refresh()
+        apply_steps(module.steps(module.read(params, facts), before, facts), runner)
+    except ModuleError as exc:
+        undo_error = exc
+    try:
+        facts.refresh()
+        after = module.read(params, facts)
+    except ModuleError as exc:
+        return "; rollback incomplete: the state cannot be read back: %s" % exc
+    left = differences(after, before)
+    if not left:
+        return " (rolled back)"
+    text = "; rollback incomplete: " + ", ".join(
+        "%s is %r, was %r" % (c["field"], c["after"], c["before"]) for c in left
+    )
+    return text + (" (rollback failed: %s)" % undo_error if undo_error else "")
+
+
+def differences(now, before):
+    """Every field (dotted path) where `now` and `before` differ, either side missing."""
+    old, new = flatten(before), flatten(now)
+    return [
+        {"field": field, "before": old.get(field), "after": new.get(field)}
+        for field in sorted(set(old) | set(new))
+        if not _same(old.get(field), new.get(field))
+    ]
 
 
 def _summary(current, desired, changes):
@@ -305,56 +375,7 @@ def _describe(changes):
     return ", ".join("%s is %r, wanted %r" % (c["field"], c["before"], c["after"]) for c in changes)
 
 
-# ---- parameters and the Ansible entry point ---------------------------------
-
-
-_BOOL_WORDS = {
-    "yes": True,
-    "true": True,
-    "on": True,
-    "1": True,
-    "no": False,
-    "false": False,
-    "off": False,
-    "0": False,
-}
-
-
-def _coerce(name, kind, value):
-    try:
-        if kind == "int" and not isinstance(value, bool):
-            return int(value)
-        if kind == "float" and not isinstance(value, bool):
-            return float(value)
-        if kind == "bool":
-            return value if isinstance(value, bool) else _BOOL_WORDS[str(value).lower()]
-        if kind == "list" and isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        if kind == "str":
-            return str(value)
-    except (ValueError, KeyError):
-        raise ModuleError("argument %s: expected %s, got %r" % (name, kind, value)) from None
-    return value
-
-
-def normalize_params(spec, params):
-    """Defaults and types for arguments that did not come through vnetctl's validator."""
-    unknown = sorted(k for k in params if k not in spec)
-    if unknown:
-        raise ModuleError("unknown argument(s): %s" % ", ".join(unknown))
-    out = {}
-    for name, rule in spec.items():
-        value = params.get(name, rule.get("default"))
-        if value is None:
-            if rule.get("required"):
-                raise ModuleError("missing required argument: %s" % name)
-            out[name] = None
-            continue
-        value = _coerce(name, rule.get("type", "raw"), value)
-        if rule.get("choices") and value not in rule["choices"]:
-            raise ModuleError("argument %s must be one of %s" % (name, rule["choices"]))
-        out[name] = value
-    return out
+# ---- the Ansible entry point ---------------------------------------------------
 
 
 def _read_ansible_args():
@@ -372,10 +393,6 @@ def ansible_main(module):
     raw = _read_ansible_args()
     check = bool(raw.get("_ansible_check_mode", False))
     params = {k: v for k, v in raw.items() if not k.startswith("_ansible_")}
-    try:
-        params = normalize_params(module.ARGUMENT_SPEC, params)
-        result = execute(module, params, check, Facts.gather())
-    except ModuleError as exc:
-        result = {"changed": False, "failed": True, "msg": str(exc)}
+    result = execute(module, params, check, Facts.gather())  # checks the params first
     print(json.dumps(result))
     sys.exit(1 if result.get("failed") else 0)

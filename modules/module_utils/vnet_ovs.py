@@ -5,7 +5,11 @@ Runs on the managed host: Python 3.9+, standard library only."""
 from __future__ import annotations
 
 import json
-import shlex
+
+try:  # under ansible-playbook, module_utils files travel with the module
+    from ansible.module_utils import vnet_core
+except ImportError:  # vnetctl's runner preloads every module_utils file
+    import vnet_core
 
 # ovs-vsctl takes a batch as one argv of "--"-separated commands: one ovsdb transaction
 OVS_VSCTL = ["ovs-vsctl", "--timeout=10"]
@@ -19,10 +23,11 @@ FACTS_ARGV = OVS_VSCTL + [
 
 
 def transaction(lines):
-    """One ovs-vsctl argv running every line (one command each) in one transaction."""
+    """One ovs-vsctl argv running every line (one command each) in one transaction.
+    Lines are vnet_core.line()'s: words separated by single spaces, nothing quoted."""
     argv = list(OVS_VSCTL)
     for line in lines:
-        argv += ["--"] + shlex.split(line)
+        argv += ["--"] + vnet_core.check_line(line).split(" ")
     return argv
 
 

@@ -96,15 +96,16 @@ def test_failed_apply_rolls_back_with_the_same_planner():
     assert fake.calls[-1] == "set 1\nset 101\nset 1\n"
 
 
-def test_failed_rollback_says_the_host_may_be_half_applied():
+def test_failed_rollback_says_what_is_left_and_fails():
     fake = FakeHost(fail_on="set 102")
-    module = fake.module()
+    module = fake.module()  # forward: "set 2" takes effect, then the batch fails; back: fails
     module.steps = lambda current, desired, facts: [
-        ("ip", f"set {desired['value']}"),
+        *([("ip", f"set {desired['value']}")] if desired["value"] != 1 else []),
         ("ip", "set 102"),
     ]
     result = host.execute(module, {"value": 2}, False, facts(), runner=fake.run)
-    assert result["failed"] and "rollback FAILED" in result["msg"]
+    assert result["failed"] and "(rolled back)" not in result["msg"]
+    assert "; rollback incomplete: value is 2, was 1 (rollback failed: " in result["msg"]
 
 
 def test_apply_that_does_not_converge_fails():
@@ -112,7 +113,7 @@ def test_apply_that_does_not_converge_fails():
     module = fake.module()
     module.steps = lambda current, desired, facts: [("ip", "set 3")]
     result = host.execute(module, {"value": 2}, False, facts(), runner=fake.run)
-    assert result["failed"] and result["msg"] == "did not converge: value is 3, wanted 2"
+    assert result["failed"] and result["msg"].startswith("did not converge: value is 3, wanted 2")
 
 
 def test_normalize_params_types_defaults_and_unknowns():

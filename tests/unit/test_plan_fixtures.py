@@ -2,6 +2,9 @@
 
 Each case: the module, the host's facts as the kernel reported them, the desired
 params, and either the expected changed fields and commands, or the expected error.
+A case with `rollback_to` (a state as read() returned it before a task) plans the
+rollback from the host's facts back to that state: `changes` are then the fields that
+differ, and `steps` the rollback's commands.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ def plan(case):
     facts = vnet_host.Facts(json.loads((FIXTURES / "facts" / case["facts"]).read_text()))
     params = vnet_host.normalize_params(module.ARGUMENT_SPEC, case["params"])
     current = module.read(params, facts)
+    if "rollback_to" in case:
+        target = case["rollback_to"]
+        changes = vnet_host.differences(current, target)
+        steps = module.steps(current, target, facts) if changes else []
+        return changes, [" ".join(s) for s in steps]
     desired = module.desired(params, current, facts)
     changes = vnet_host.diff_fields(current, desired)
     steps = module.steps(current, desired, facts) if changes else []

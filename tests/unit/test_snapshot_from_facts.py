@@ -22,8 +22,9 @@ def recorded(name: str) -> dict:
     return data
 
 
-# an OVS tunnel port without split horizon cannot be declared: the snapshot fixes it
-NOT_DECLARABLE = {"ovs_mesh_one_port_unprotected.json"}
+# an OVS tunnel port without split horizon cannot be declared: the snapshot fixes it;
+# a mesh device marked by an earlier version: the snapshot re-marks it
+NOT_DECLARABLE = {"ovs_mesh_one_port_unprotected.json", "mesh_vni100_old_marker.json"}
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,11 @@
 """Task arguments checked against a module's Ansible-style argument spec.
 
 A spec maps each argument to `{"type": ..., "required": ..., "choices": [...],
-"default": ..., "elements": ..., "aliases": [...]}`; type is one of str (the default),
-int, float, bool, list (with an `elements` type), dict, raw. Values are converted the way
+"default": ..., "elements": ..., "options": {...}, "aliases": [...]}`; type is one of str
+(the default), int, float, bool, list (with an `elements` type), dict, raw, or a name type
+of the host library (`ifname`: an interface name, `meshname`): the rule a host applies to
+a name is the one checked here, before any host is touched. `options` gives the keys of a
+dict (or of each dict of a list): unknown keys are refused. Values are converted the way
 Ansible converts them: "9000" -> 9000 for an int, 9000.0 -> 9000 (but 9000.5 is an error),
 "yes"/"true"/"on"/1 -> True for a bool, an int -> "100" for a str, "a,b" -> ["a", "b"]
 for a list. A bool is never taken for an int or a str.
@@ -16,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import functools
 import json
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,7 +30,7 @@ from vnetctl.templar import has_templates, parse_bool
 from vnetctl.yamlsrc import type_name
 
 WhereOf = Callable[[str | None], Location]
-TYPES = ("str", "int", "float", "bool", "list", "dict", "raw")
+TYPES = ("str", "int", "float", "bool", "list", "dict", "raw", "ifname", "meshname")
 
 
 class _BadValue(Exception):
@@ -82,10 +87,28 @@ def _describe(value: Any) -> str:
     return f"{value!r} ({type_name(value)})"
 
 
+@functools.cache
+def _host_lib() -> types.ModuleType:
+    """The host library (vnet_host), for its name rules: one rule, host and controller."""
+    from vnetctl.catalog import Catalog  # noqa: PLC0415 (loads modules/ once, on first use)
+
+    return Catalog().host_lib()
+
+
+def _checked_name(value: Any, kind: str) -> str:
+    text = convert(value, "str")
+    problem = _host_lib().name_problem(kind, text)
+    if problem is not None:
+        raise _BadValue(problem)
+    return text
+
+
 def convert(value: Any, kind: str, elements: str | None = None) -> Any:
     """`value` as `kind`, or _BadValue saying what was expected."""
     if kind == "raw":
         return value
+    if kind in ("ifname", "meshname"):
+        return _checked_name(value, kind)
     if kind == "str":
         if isinstance(value, str):
             return value
@@ -155,12 +178,51 @@ def _check_choices(value: Any, choices: list, kind: str) -> None:
             raise _BadValue(f"{item!r} is not one of: {listed}{hint}")
 
 
-def _checked(module: str, name: str, rule: dict, value: Any, at: Location, context: str) -> Any:
+def _with_options(value: Any, kind: str, options: Mapping[str, dict]) -> Any:
+    """Each dict (the value, or each item of a list) checked against `options`."""
+    if kind == "list":
+        result = []
+        for i, item in enumerate(value, 1):
+            try:
+                result.append(_with_options(item, "dict", options))
+            except _BadValue as exc:
+                raise _BadValue(f"item {i}: {exc}") from None
+        return result
+    if not isinstance(value, dict):
+        raise _BadValue(f"expected a mapping, got {_describe(value)}")
+    result = {}
+    for key, item in value.items():
+        if key not in options:
+            close = difflib.get_close_matches(str(key), list(options), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            known = ", ".join(sorted(options))
+            raise _BadValue(f"unknown key '{key}'{hint}; known: {known}")
+        rule = options[key]
+        if item is None:
+            continue
+        try:
+            result[key] = _value(rule, item)
+        except _BadValue as exc:
+            raise _BadValue(f"{key}: {exc}") from None
+    for key, rule in options.items():
+        if rule.get("required") and result.get(key) is None:
+            raise _BadValue(f"missing required key '{key}'")
+    return result
+
+
+def _value(rule: dict, value: Any) -> Any:
     kind = rule.get("type", "str")
+    converted = convert(value, kind, rule.get("elements"))
+    if rule.get("options") is not None:
+        converted = _with_options(converted, kind, rule["options"])
+    if rule.get("choices") is not None:
+        _check_choices(converted, rule["choices"], kind)
+    return converted
+
+
+def _checked(module: str, name: str, rule: dict, value: Any, at: Location, context: str) -> Any:
     try:
-        converted = convert(value, kind, rule.get("elements"))
-        if rule.get("choices") is not None:
-            _check_choices(converted, rule["choices"], kind)
+        converted = _value(rule, value)
     except _BadValue as exc:
         raise InputError(f"argument '{name}' of module '{module}': {exc}", at, context) from None
     return converted

@@ -1,0 +1,176 @@
+"""What every command a vnetctl module runs must pass: the rules for names, and the one
+writer of command lines.
+
+Modules describe changes as steps `(tool, line)`; the engine feeds the lines of a run of
+steps to one `ip -batch -`, `bridge -batch -` or `tc -batch -` process (or splits them
+into one ovs-vsctl argv). Those parsers split a line on blanks, end it at a newline,
+read `#` as the start of a comment and honour quotes and backslashes, so a name that
+holds any of them would become other commands, run as root. Lines are therefore only
+ever built from tokens by `line()`/`step()`, which refuse such tokens, and the engine
+checks every line again (`check_line`) before any process sees it.
+
+Runs on the managed host: Python 3.9+, standard library only. The other host library
+files import this one; vnet_host re-exports what modules use.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class ModuleError(Exception):
+    """A failure the operator can act on; its text becomes the task's `msg`."""
+
+
+# ---- names -----------------------------------------------------------------------
+
+IFNAME_MAX_BYTES = 15  # IFNAMSIZ 16 with the NUL (include/uapi/linux/if.h)
+IFNAME_CHARS = re.compile(r"[A-Za-z0-9_.-]+\Z")
+
+# Words iproute2 reads as keywords where it expects a device (ip/iplink.c iplink_parse
+# and the `ip link` commands, ip-link(8), `bridge fdb`/`bridge link`): an interface with
+# such a name cannot be named on an `ip` or `bridge` command line without ambiguity.
+IPROUTE2_KEYWORDS = frozenset((
+    "add", "addrgenmode", "address", "afstats", "alias", "all", "allmulticast", "altname",
+    "any", "arp", "broadcast", "brd", "carrier", "change", "default", "del", "delete", "dev",
+    "down", "dst", "dynamic", "gro_ipv4_max_size", "gro_max_size", "group",
+    "gso_ipv4_max_size", "gso_max_segs", "gso_max_size", "help", "index", "link", "link-netns",
+    "link-netnsid", "list", "lst", "macaddr", "master", "max_gro_size", "max_gso_segs",
+    "max_gso_size", "mode", "mtu", "multicast", "name", "netns", "nomaster", "novrf",
+    "numrxqueues", "numtxqueues", "parentdev", "permanent", "port", "promisc", "property",
+    "protodown", "protodown_reason", "qlen", "replace", "router", "self", "set", "show",
+    "state", "static", "trailers", "txqlen", "txqueuelen", "type", "up", "vf", "via", "vlan",
+    "vni", "vrf", "xdp", "xdpdrv", "xdpgeneric", "xdpoffload", "xstats",
+))  # fmt: skip
+
+# The marker a mesh leaves on what it owns (VXLAN device alias, OVS external_ids): one
+# token, no blanks or quotes, and never read as an option.
+MESH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
+
+
+def ifname_problem(name):
+    """Why `name` cannot be an interface name here, or None when it can.
+
+    The kernel's rules (net/core/dev.c dev_valid_name): 1..15 bytes, no '/', ':',
+    whitespace or NUL, not '.' or '..'. Stricter for safety: ASCII letters, digits,
+    '.', '_' and '-' only (no '#', quotes or backslashes, which iproute2's batch parser
+    interprets, no '%', which the kernel expands to a number), no leading '-' (an
+    option), and none of iproute2's keywords."""
+    if not isinstance(name, str):
+        return "it is not text but %s" % type(name).__name__
+    if not name:
+        return "it is empty"
+    if "\n" in name:
+        return "it contains a newline"
+    if any(c.isspace() for c in name):
+        return "it contains whitespace"
+    for char, why in (
+        ("\x00", "a NUL byte"),
+        ("/", "'/' (the kernel refuses it)"),
+        (":", "':' (the kernel refuses it)"),
+        ("#", "'#' (iproute2 reads the rest of the line as a comment)"),
+        ('"', "a quote"),
+        ("'", "a quote"),
+        ("\\", "a backslash"),
+    ):
+        if char in name:
+            return "it contains " + why
+    if name in (".", ".."):
+        return "the kernel refuses '.' and '..'"
+    size = len(name.encode("utf-8"))
+    if size > IFNAME_MAX_BYTES:
+        return "it is %d bytes long; the kernel allows at most %d" % (size, IFNAME_MAX_BYTES)
+    bad = next((c for c in name if not IFNAME_CHARS.match(c)), None)
+    if bad is not None:
+        return "it contains %r: only ASCII letters, digits, '.', '_' and '-' are accepted" % bad
+    if name.startswith("-"):
+        return "it starts with '-', which tools read as an option"
+    if name in IPROUTE2_KEYWORDS:
+        return "%r is an iproute2 keyword (ip link and bridge would read it as one)" % name
+    return None
+
+
+def mesh_name_problem(name):
+    if not isinstance(name, str) or not MESH_NAME.match(name):
+        return (
+            "a mesh name is 1 to 64 ASCII letters, digits, '.', '_' or '-', not starting "
+            "with '.' or '-' (it marks what the mesh owns on every host)"
+        )
+    return None
+
+
+# argument spec types that are names: {"type": "ifname"}, {"type": "list", "elements":
+# "ifname"}; the controller's validator uses the same table
+NAME_TYPES = {
+    "ifname": ("interface name", ifname_problem),
+    "meshname": ("mesh name", mesh_name_problem),
+}
+
+
+def name_problem(kind, value):
+    """The sentence an argument of a name type gets when `value` breaks its rule."""
+    what, problem_of = NAME_TYPES[kind]
+    problem = problem_of(value)
+    return None if problem is None else "%r is not a valid %s: %s" % (value, what, problem)
+
+
+def check_ifname(name, what="interface name"):
+    problem = ifname_problem(name)
+    if problem is not None:
+        raise ModuleError("%r is not a valid %s: %s" % (name, what, problem))
+    return name
+
+
+# ---- command lines ---------------------------------------------------------------
+
+_UNSAFE = (
+    ("\n", "a newline"),
+    ("\r", "a carriage return"),
+    ("\x00", "a NUL byte"),
+    ("#", "'#'"),
+    ('"', "a quote"),
+    ("'", "a quote"),
+    ("\\", "a backslash"),
+)
+
+
+def token_problem(token):
+    """Why `token` cannot be one word of a batch line, or None."""
+    if isinstance(token, bool) or not isinstance(token, (str, int)):
+        return "%r is a %s, not text or a number" % (token, type(token).__name__)
+    text = str(token)
+    if not text:
+        return "a token is empty"
+    for char, why in _UNSAFE:
+        if char in text:
+            return "%r contains %s" % (text, why)
+    if any(c.isspace() or not c.isprintable() for c in text):
+        return "%r contains whitespace or a control character" % text
+    return None
+
+
+def line(*tokens):
+    """The one writer of batch lines: tokens joined by single spaces, each refused if
+    ip/bridge/tc's batch parsers or ovs-vsctl could read it as more than one word."""
+    for token in tokens:
+        problem = token_problem(token)
+        if problem is not None:
+            raise ModuleError("refusing to build a command from %r: %s" % (tokens, problem))
+    return " ".join(str(t) for t in tokens)
+
+
+def step(tool, *tokens):
+    """A step `(tool, line)`, its line written by line()."""
+    return (tool, line(*tokens))
+
+
+def check_line(text):
+    """A line as line() writes it, or ModuleError: checked again before any process
+    reads it, whoever built it."""
+    if not isinstance(text, str):
+        raise ModuleError("refusing to run %r: a command line must be text" % (text,))
+    for token in text.split(" "):
+        problem = token_problem(token)
+        if problem is not None:
+            raise ModuleError("refusing to run %r: %s" % (text, problem))
+    return text

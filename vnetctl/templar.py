@@ -6,6 +6,10 @@
   (`"{{ name }}"` with name "010" stays "010"); argument validation converts "9000" to
   an int where the module wants an int.
 - Undefined variables are errors (StrictUndefined), never empty strings.
+- Sandboxed (Jinja's ImmutableSandboxedEnvironment rules): a template cannot reach
+  Python internals (`__class__`, `__globals__`, any `_name`) nor change a value in
+  place (`x.append(1)`, `d.update(...)`); it is refused with a TemplateFailure saying
+  so. Inventories and playbooks are data, never code run on the controller.
 - Variables are rendered when first used, like Ansible's: a play variable can refer to a
   host variable which refers to another. A variable that refers to itself, directly or
   not, is an error naming the loop (also for `x: "{{ x + 1 }}"`, as in Ansible: the
@@ -23,7 +27,9 @@ from itertools import chain, islice
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeCodeGenerator, NativeEnvironment, NativeTemplate
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from vnetctl.errors import Location
 
@@ -97,7 +103,11 @@ class _CodeGenerator(NativeCodeGenerator):
         raise nodes.Impossible()
 
 
-class _Environment(NativeEnvironment):
+class _Environment(ImmutableSandboxedEnvironment, NativeEnvironment):
+    """The sandbox's attribute, item and call checks with native-typed results. The
+    sandbox checks at run time (its getattr/getitem/call), so it holds with any code
+    generator; ours folds only literal text, never an attribute access or a call."""
+
     code_generator_class = _CodeGenerator
     concat = staticmethod(_concat)  # type: ignore[assignment]
 
@@ -186,6 +196,11 @@ class Templar:
             return _defined(_concat(template.root_render_func(context)))
         except TemplateFailure:
             raise
+        except SecurityError as exc:
+            raise TemplateFailure(
+                f"unsafe template refused: {str(exc).rstrip('.')} (templates may not reach "
+                f"Python internals nor change values in place) in {shown or source!r}"
+            ) from None
         except UndefinedError as exc:
             raise TemplateFailure(str(exc.message)) from None
         except Exception as exc:  # any failure of a user's template is bad input
@@ -196,7 +211,7 @@ def _defined(value: Any) -> Any:
     """`value`, or UndefinedError when it is or holds an undefined variable (native
     rendering returns `{{ x }}` and `{{ [x] }}` without touching the Undefined)."""
     if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
+        value._fail_with_undefined_error()  # an unsafe access raises its SecurityError
     if isinstance(value, list | tuple):
         for item in value:
             _defined(item)

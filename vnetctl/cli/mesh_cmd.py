@@ -16,7 +16,7 @@ from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from
 from vnetctl.errors import InputError
 from vnetctl.fleet.execute import connection_specs, member_renderer
 from vnetctl.fleet.mesh_check import host_errors, layout_from, pair_states, probe_plans
-from vnetctl.fleet.vxlan import expand_meshes
+from vnetctl.fleet.vxlan import expand_meshes, hosts_to_reach
 from vnetctl.output.console import SilentReporter
 from vnetctl.runner.results import ExitCode
 from vnetctl.runner.runner import Runner
@@ -60,7 +60,7 @@ def check(args: argparse.Namespace) -> int:
     catalog = Catalog()
     inventory = open_inventory(args)
     plans, extra_vars = plan_from_args(args, catalog, inventory)
-    hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
+    hosts = hosts_to_reach(plans, inventory)
     options = run_options(args, check=False)
     runner = Runner(catalog, connection_specs(inventory, hosts), options, SilentReporter())
     render_members = member_renderer(inventory, catalog, extra_vars)

@@ -20,6 +20,7 @@ from vnetctl.fleet.vxlan import expand_meshes, hosts_to_reach
 from vnetctl.output.console import SilentReporter
 from vnetctl.runner.results import ExitCode
 from vnetctl.runner.runner import Runner
+from vnetctl.secrets import redact
 
 HELP = """\
 For every VXLAN mesh in PLAYBOOK, send traffic across the overlay from each member to
@@ -77,9 +78,9 @@ def check(args: argparse.Namespace) -> int:
             await runner.pool.close_all()
 
     run = asyncio.run(probe())
-    pairs, errors = pair_states(run), host_errors(run)
+    pairs, errors = redact(pair_states(run)), redact(host_errors(run))
     if args.format == "json":
-        doc = {"pairs": pairs, "errors": errors, "unreachable": run.unreachable}
+        doc = {"pairs": pairs, "errors": errors, "unreachable": redact(run.unreachable)}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         print_matrix(pairs, errors)

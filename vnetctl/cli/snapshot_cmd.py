@@ -10,6 +10,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.cli.common import add_target_options, gather_facts
 from vnetctl.drift.files import check_writable, write_atomic
 from vnetctl.runner.results import ExitCode
+from vnetctl.secrets import redact
 from vnetctl.snapshot.playbook import build_playbook, host_tasks, to_yaml
 
 HELP = """\
@@ -42,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
     catalog = Catalog()
     facts, errors, outcome = gather_facts(args, catalog)
     tasks_by_host = {host: host_tasks(catalog, f) for host, f in facts.items()}
-    text = to_yaml(build_playbook(catalog, tasks_by_host), [*facts, *errors], errors)
+    text = redact(to_yaml(build_playbook(catalog, tasks_by_host), [*facts, *errors], errors))
     if args.output:
         write_atomic(Path(args.output), text)
     else:
         sys.stdout.write(text)
     for host, reason in sorted(errors.items()):
-        print(f"snapshot: {host} not included: {reason}", file=sys.stderr)
+        print(redact(f"snapshot: {host} not included: {reason}"), file=sys.stderr)
     return outcome.exit_code() if errors else ExitCode.SUCCESS

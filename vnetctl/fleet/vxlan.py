@@ -14,6 +14,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.errors import InputError
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import Inventory
+from vnetctl.secrets import redact
 
 MODULE = "vxlan_mesh"
 CONTROLLER_ARGS = ("members", "vtep", "vtep_interface")
@@ -176,7 +177,8 @@ async def expand_meshes(
     if preflight:
         problems += _preflight(plans, facts, runner.catalog)
     if problems:
-        raise InputError("VXLAN mesh refused before any change:\n  " + "\n  ".join(problems))
+        listed = "\n  ".join(problems)
+        raise InputError(redact(f"VXLAN mesh refused before any change:\n  {listed}"))
 
 
 def _leave_out(plan, index: int, why: str, unchecked: dict[str, str]) -> None:

@@ -18,6 +18,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.playbook.adhoc import adhoc_plan
 from vnetctl.runner.payload import build_stdin, remote_command
 from vnetctl.runner.results import RunResult, Status, TaskResult
+from vnetctl.secrets import redact_result
 from vnetctl.transport.base import (
     Connection,
     RemoteFailure,
@@ -210,5 +211,6 @@ class Runner:
         pending.clear()
 
     def _emit(self, result: TaskResult) -> None:
+        result = redact_result(result)  # what enters the controller shows no secret
         self.result.results.append(result)
         self.events.task_done(result)

@@ -35,6 +35,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from vnetctl import secrets
 from vnetctl.errors import Location
+from vnetctl.yamlsrc import type_name
 
 OMIT = "__vnetctl_omit_placeholder__"
 MAX_DEPTH = 40  # variables referring to variables: deeper than this is surely a loop
@@ -113,6 +114,15 @@ class _Environment(ImmutableSandboxedEnvironment, NativeEnvironment):
 
     code_generator_class = _CodeGenerator
     concat = staticmethod(_concat)  # type: ignore[assignment]
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        # Jinja names the Python class (YamlList, Cycler); say what a YAML user sees
+        return self.undefined(
+            f"access to attribute {attribute!r} of a {type_name(obj)} is unsafe",
+            name=attribute,
+            obj=obj,
+            exc=SecurityError,
+        )
 
 
 class _Template(NativeTemplate):

@@ -63,10 +63,10 @@ class FakeRunner:
         return {h: self.facts.get(h, "unreachable: connection refused") for h in hosts}
 
 
-def expand(tmp_path, vtep: str, facts: dict, limit=None, unchecked=None):
+def expand(tmp_path, vtep: str, facts: dict, limit=None, unchecked=None, data=INVENTORY):
     book = tmp_path / "book.yml"
     book.write_text(textwrap.dedent(BOOK.format(vtep=vtep)))
-    inventory = build_inventory(INVENTORY, "inv.yml")
+    inventory = build_inventory(data, "inv.yml")
     plans = plan_playbook(load_playbook(book, CATALOG), inventory, CATALOG, limit=limit)
 
     def render_members(play, index, members):
@@ -141,3 +141,15 @@ def test_drift_leaves_out_a_mesh_with_an_unreachable_member_but_not_a_missing_in
     facts["kvm2"] = underlay("10.98.0.12", rename="ens3")
     with pytest.raises(InputError, match="host kvm2: .*vtep_interface 'eth0' does not exist"):
         expand(tmp_path, "vtep_interface: eth0", facts, unchecked={})
+
+
+def test_a_member_outside_the_limit_that_cannot_be_rendered_is_named_and_redacted(tmp_path):
+    data = copy.deepcopy(INVENTORY)
+    data["all"]["children"]["kvm"]["hosts"]["kvm4"]["nic_token"] = ["S3cretPassw0rd"]
+    data["all"]["children"]["kvm"]["vars"] = {"nic_token": "eth0"}
+    with pytest.raises(InputError) as info:
+        expand(tmp_path, 'vtep_interface: "{{ nic_token }}"', all_facts(), "kvm1", data=data)
+    message = str(info.value)
+    assert "host kvm4: argument 'vtep_interface' of module 'vxlan_mesh': expected a" in message
+    assert "got ['***'] (list)" in message
+    assert "S3cretPassw0rd" not in message

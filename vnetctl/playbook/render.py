@@ -297,7 +297,16 @@ def render_for_hosts(
     catalog: Mapping[str, dict],
     extra_vars: dict | None = None,
 ) -> dict[str, HostTask | None]:
-    """One task rendered for hosts outside the run (e.g. mesh members not in --limit)."""
+    """One task rendered for hosts outside the run (e.g. mesh members not in --limit);
+    problems are raised as plan_playbook raises them: every host's, named, redacted."""
     fleet = _Fleet(inventory, extra_vars or {})
     task = next(t for t in play.tasks if t.index == task_index)
-    return {h: render_task(fleet, play, task, fleet.play_vars(play, h), catalog) for h in hosts}
+    problems = _Problems()
+    rendered: dict[str, HostTask | None] = {}
+    for host in hosts:
+        try:
+            rendered[host] = render_task(fleet, play, task, fleet.play_vars(play, host), catalog)
+        except InputError as exc:
+            problems.add(exc, host)
+    problems.raise_if_any()
+    return rendered

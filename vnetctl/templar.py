@@ -6,10 +6,16 @@
   (`"{{ name }}"` with name "010" stays "010"); argument validation converts "9000" to
   an int where the module wants an int.
 - Undefined variables are errors (StrictUndefined), never empty strings.
+- Sandboxed (Jinja's ImmutableSandboxedEnvironment rules): a template cannot reach
+  Python internals (`__class__`, `__globals__`, any `_name`) nor change a value in
+  place (`x.append(1)`, `d.update(...)`); it is refused with a TemplateFailure saying
+  so. Inventories and playbooks are data, never code run on the controller.
 - Variables are rendered when first used, like Ansible's: a play variable can refer to a
   host variable which refers to another. A variable that refers to itself, directly or
   not, is an error naming the loop (also for `x: "{{ x + 1 }}"`, as in Ansible: the
   lower-precedence `x` is not visible).
+- Secrets (see vnetctl.secrets): a variable named or marked secret, and any variable or
+  template whose rendering read one, is registered as a secret as it is rendered.
 - A few of Ansible's filters: bool, ternary, combine, regex_replace, regex_search,
   to_json, from_json; and `omit`: an argument rendered to `{{ omit }}` is left out.
 """
@@ -23,9 +29,13 @@ from itertools import chain, islice
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeCodeGenerator, NativeEnvironment, NativeTemplate
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from vnetctl import secrets
 from vnetctl.errors import Location
+from vnetctl.yamlsrc import type_name
 
 OMIT = "__vnetctl_omit_placeholder__"
 MAX_DEPTH = 40  # variables referring to variables: deeper than this is surely a loop
@@ -97,9 +107,22 @@ class _CodeGenerator(NativeCodeGenerator):
         raise nodes.Impossible()
 
 
-class _Environment(NativeEnvironment):
+class _Environment(ImmutableSandboxedEnvironment, NativeEnvironment):
+    """The sandbox's attribute, item and call checks with native-typed results. The
+    sandbox checks at run time (its getattr/getitem/call), so it holds with any code
+    generator; ours folds only literal text, never an attribute access or a call."""
+
     code_generator_class = _CodeGenerator
     concat = staticmethod(_concat)  # type: ignore[assignment]
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        # Jinja names the Python class (YamlList, Cycler); say what a YAML user sees
+        return self.undefined(
+            f"access to attribute {attribute!r} of a {type_name(obj)} is unsafe",
+            name=attribute,
+            obj=obj,
+            exc=SecurityError,
+        )
 
 
 class _Template(NativeTemplate):
@@ -156,6 +179,7 @@ class Templar:
     def __init__(self) -> None:
         self.env = make_environment()
         self._compiled: dict[str, Any] = {}
+        self.taint = secrets.Taint()
 
     def render(self, value: Any, variables: Mapping[str, Any]) -> Any:
         """Strings holding `{{`/`{%` are rendered; containers are copied as plain data."""
@@ -183,9 +207,18 @@ class Templar:
             self._compiled[source] = template
         context = template.new_context(_WithGlobals(variables, self.env.globals), shared=True)
         try:
-            return _defined(_concat(template.root_render_func(context)))
+            with self.taint.rendering() as reading:
+                result = _defined(_concat(template.root_render_func(context)))
+            if reading.secret:
+                secrets.registry().add(result)
+            return result
         except TemplateFailure:
             raise
+        except SecurityError as exc:
+            raise TemplateFailure(
+                f"unsafe template refused: {str(exc).rstrip('.')} (templates may not reach "
+                f"Python internals nor change values in place) in {shown or source!r}"
+            ) from None
         except UndefinedError as exc:
             raise TemplateFailure(str(exc.message)) from None
         except Exception as exc:  # any failure of a user's template is bad input
@@ -196,7 +229,7 @@ def _defined(value: Any) -> Any:
     """`value`, or UndefinedError when it is or holds an undefined variable (native
     rendering returns `{{ x }}` and `{{ [x] }}` without touching the Undefined)."""
     if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
+        value._fail_with_undefined_error()  # an unsafe access raises its SecurityError
     if isinstance(value, list | tuple):
         for item in value:
             _defined(item)
@@ -232,7 +265,11 @@ class LazyVars(Mapping[str, Any]):
     templates); `fixed`: values used as they are (magic variables), which win.
 
     No public attributes besides the Mapping methods: in a template `hostvars[h].x`
-    must find the variable `x`."""
+    must find the variable `x`.
+
+    Reading a secret variable (vnetctl.secrets: by name, by `vnetctl_secret_vars`, or
+    because its own rendering read one) registers its value and marks every rendering
+    in progress as reading a secret."""
 
     def __init__(
         self,
@@ -247,6 +284,8 @@ class LazyVars(Mapping[str, Any]):
         self._origins = origins or {}
         self._done: dict[str, Any] = {}
         self._resolving: list[str] = []
+        self._derived: set[str] = set()  # rendered from a secret
+        self._marked: set[str] | None = None  # vnetctl_secret_vars, once read
 
     def __contains__(self, key: object) -> bool:
         return key in self._fixed or key in self._raw
@@ -260,6 +299,29 @@ class LazyVars(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         if key in self._fixed:
             return self._fixed[key]
+        value = self._resolved(key)
+        if self._is_secret(key):
+            secrets.registry().add(value)
+            self._templar.taint.read_secret()
+        return value
+
+    def _is_secret(self, key: str) -> bool:
+        if key == secrets.MARK_VAR:
+            return False
+        if secrets.is_secret_name(key) or key in self._derived:
+            return True
+        if self._marked is None:
+            self._marked = set()  # while reading it, nothing more is marked
+            value = self.get(secrets.MARK_VAR)
+            names = secrets.marked_names(value)
+            if names is None:
+                raise TemplateFailure(
+                    f"{secrets.MARK_VAR} must be a list of variable names, got {value!r}"
+                )
+            self._marked = names
+        return key in self._marked
+
+    def _resolved(self, key: str) -> Any:
         if key in self._done:
             return self._done[key]
         value = self._raw[key]
@@ -273,7 +335,10 @@ class LazyVars(Mapping[str, Any]):
             raise TemplateFailure(f"variables nest more than {MAX_DEPTH} deep at '{key}'")
         self._resolving.append(key)
         try:
-            result = self._templar.render(value, self)
+            with self._templar.taint.rendering() as reading:
+                result = self._templar.render(value, self)
+            if reading.secret:
+                self._derived.add(key)
         except TemplateFailure as exc:
             origin = self._origins.get(key)
             exc.via.append(f"variable '{key}'" + (f" at {origin}" if origin else ""))

@@ -7,7 +7,12 @@ the key or item that holds them. The loader is PyYAML's safe loader (YAML 1.1 ty
 Ansible reads them: `yes` is true, `0755` is an int), plus:
 
 - a duplicate key in one mapping is an error (PyYAML would silently keep the last one);
-- a syntax error becomes `InputError` at the file and line PyYAML reports, with its text.
+- a syntax error becomes `InputError` at the file and line PyYAML reports, with its text;
+- bounded: a file above MAX_YAML_BYTES, aliases that expand a document by more than
+  MAX_ALIAS_NODES nodes (a "billion laughs": nine aliases of nine aliases of ...) and an
+  alias inside the node it names (a recursive document) are refused at once, before
+  anything walks the data. PyYAML shares an aliased node's value instead of copying
+  it, but everything after loading (rendering, JSON, drift) walks the copies.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ import yaml
 from vnetctl.errors import InputError, Location
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_YAML_BYTES = 16 * 1024 * 1024
+MAX_ALIAS_NODES = 100_000  # a legitimate file uses a few hundred: merge keys, shared lists
+
+
+class YamlTooLarge(InputError):
+    """A document refused for its size or its alias expansion, not for its syntax."""
 
 
 class YamlMap(dict):
@@ -121,12 +132,81 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse a composed document whose aliases expand it by more than MAX_ALIAS_NODES
+    nodes, or that contains itself. Linear in the distinct nodes: each node's expanded
+    size is computed once (iteratively: a deeply nested document is no recursion)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the path from the root: seen again means a cycle
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise YamlTooLarge(
+                "an alias refers to a node that contains it (a recursive document): refused",
+                Location(file, node.start_mark.line + 1),
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    if sizes[id(root)] - len(sizes) > MAX_ALIAS_NODES:
+        raise YamlTooLarge(
+            f"aliases expand this document by more than {MAX_ALIAS_NODES} nodes (an alias "
+            'bomb, "billion laughs"?): refused',
+            Location(file),
+        )
+
+
+def _check_size(length: int, file: str) -> None:
+    if length > MAX_YAML_BYTES:
+        raise YamlTooLarge(
+            f"too large: more than {MAX_YAML_BYTES} bytes, the most vnetctl reads in one "
+            "inventory, playbook or variables file",
+            Location(file),
+        )
+
+
+def _load_checked(loader: Any, file: str) -> Any:
+    node = loader.get_single_node()
+    if node is None:
+        return None
+    check_expansion(node, file)
+    return loader.construct_document(node)
+
+
+def safe_load_bounded(text: str, file: str = "<string>") -> Any:
+    """`yaml.safe_load` (plain dicts and lists) with the bounds above; a syntax error is
+    PyYAML's own exception, a bound is YamlTooLarge."""
+    _check_size(len(text), file)
+    loader = _BaseLoader(text)
+    try:
+        return _load_checked(loader, file)
+    finally:
+        loader.dispose()
+
+
 def load_yaml_text(text: str, file: str) -> Any:
     """Load one YAML document; errors name `file` and the line."""
+    _check_size(len(text), file)
     loader = _LineLoader(text)
     loader.file = file
     try:
-        return loader.get_single_data()
+        return _load_checked(loader, file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -144,6 +224,7 @@ def load_yaml_file(path: str | Path) -> Any:
     """Load a YAML (or JSON) file; a missing or unreadable file is an InputError."""
     file = str(path)
     try:
+        _check_size(Path(path).stat().st_size, file)
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError("file not found", Location(file)) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ examples:
   vnetctl drift history
   vnetctl drift history --run 12
   vnetctl drift history --format json --limit 100
+  vnetctl drift history --history /var/lib/vnetctl/drift.sqlite   # as `drift --history`
 """
 
 SCHEDULE_HELP = """\
@@ -36,6 +38,18 @@ examples:
 """
 
 
+class DeprecatedAlias(argparse.Action):
+    """An option's old name: hidden from --help, still accepted, with a warning."""
+
+    def __init__(self, option_strings, dest, replacement: str, **kwargs):
+        self.replacement = replacement
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"vnetctl: {option_string} is deprecated, use {self.replacement}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def add_history_parser(commands) -> None:
     parser = commands.add_parser(
         "history",
@@ -43,7 +57,10 @@ def add_history_parser(commands) -> None:
         description=HISTORY_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--db", metavar="PATH", help=f"history file (default: {default_path()})")
+    parser.add_argument(
+        "--history", metavar="DB", help=f"SQLite history file (default: {default_path()})"
+    )
+    parser.add_argument("--db", action=DeprecatedAlias, dest="history", replacement="--history")
     parser.add_argument("--check", metavar="ID", help="only runs of this check id")
     parser.add_argument("--run", type=int, metavar="N", help="the items of run N")
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="runs (default 20)")
@@ -52,7 +69,7 @@ def add_history_parser(commands) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    with History(Path(args.db) if args.db else None) as history:
+    with History(Path(args.history) if args.history else None) as history:
         if args.run is not None:
             items = history.items(args.run)
             if args.format == "json":

@@ -17,6 +17,7 @@ from vnetctl.cli import drift_admin_cmd
 from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from_args, run_options
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
+from vnetctl.drift.files import check_writable
 from vnetctl.drift.history import History, default_path
 from vnetctl.drift.schedule import install_signal_stop, parse_interval, run_every
 from vnetctl.errors import InputError
@@ -132,7 +133,16 @@ def cmd_drift(args: argparse.Namespace) -> int:
     )
 
 
+def check_outputs(args: argparse.Namespace, reports: list[tuple[str, Path]]) -> None:
+    """Every report file can be written: refused before any host is contacted."""
+    for fmt, path in reports:
+        check_writable(path, f"--report {fmt}")
+    if args.output:
+        check_writable(Path(args.output), "-o")
+
+
 def check_once(args: argparse.Namespace, reports: list[tuple[str, Path]]) -> int:
+    check_outputs(args, reports)
     catalog = Catalog()
     inventory = open_inventory(args)
     plans, extra_vars = plan_from_args(args, catalog, inventory)

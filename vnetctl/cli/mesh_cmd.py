@@ -16,10 +16,11 @@ from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from
 from vnetctl.errors import InputError
 from vnetctl.fleet.execute import connection_specs, member_renderer
 from vnetctl.fleet.mesh_check import host_errors, layout_from, pair_states, probe_plans
-from vnetctl.fleet.vxlan import expand_meshes
+from vnetctl.fleet.vxlan import expand_meshes, hosts_to_reach
 from vnetctl.output.console import SilentReporter
 from vnetctl.runner.results import ExitCode
 from vnetctl.runner.runner import Runner
+from vnetctl.secrets import redact
 
 HELP = """\
 For every VXLAN mesh in PLAYBOOK, send traffic across the overlay from each member to
@@ -60,7 +61,7 @@ def check(args: argparse.Namespace) -> int:
     catalog = Catalog()
     inventory = open_inventory(args)
     plans, extra_vars = plan_from_args(args, catalog, inventory)
-    hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
+    hosts = hosts_to_reach(plans, inventory)
     options = run_options(args, check=False)
     runner = Runner(catalog, connection_specs(inventory, hosts), options, SilentReporter())
     render_members = member_renderer(inventory, catalog, extra_vars)
@@ -77,9 +78,9 @@ def check(args: argparse.Namespace) -> int:
             await runner.pool.close_all()
 
     run = asyncio.run(probe())
-    pairs, errors = pair_states(run), host_errors(run)
+    pairs, errors = redact(pair_states(run)), redact(host_errors(run))
     if args.format == "json":
-        doc = {"pairs": pairs, "errors": errors, "unreachable": run.unreachable}
+        doc = {"pairs": pairs, "errors": errors, "unreachable": redact(run.unreachable)}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         print_matrix(pairs, errors)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from vnetctl.catalog import Catalog
 from vnetctl.cli.common import add_target_options, gather_facts
+from vnetctl.drift.files import check_writable, write_atomic
 from vnetctl.runner.results import ExitCode
+from vnetctl.secrets import redact
 from vnetctl.snapshot.playbook import build_playbook, host_tasks, to_yaml
 
 HELP = """\
@@ -36,14 +38,16 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output:
+        check_writable(Path(args.output), "-o")
     catalog = Catalog()
     facts, errors, outcome = gather_facts(args, catalog)
     tasks_by_host = {host: host_tasks(catalog, f) for host, f in facts.items()}
-    text = to_yaml(build_playbook(catalog, tasks_by_host), [*facts, *errors], errors)
+    text = redact(to_yaml(build_playbook(catalog, tasks_by_host), [*facts, *errors], errors))
     if args.output:
-        Path(args.output).write_text(text)
+        write_atomic(Path(args.output), text)
     else:
         sys.stdout.write(text)
     for host, reason in sorted(errors.items()):
-        print(f"snapshot: {host} not included: {reason}", file=sys.stderr)
+        print(redact(f"snapshot: {host} not included: {reason}"), file=sys.stderr)
     return outcome.exit_code() if errors else ExitCode.SUCCESS

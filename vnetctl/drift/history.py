@@ -20,6 +20,7 @@ from typing import Any
 
 from vnetctl.drift.report import DriftItem, DriftReport, HostState, Kind
 from vnetctl.errors import InputError
+from vnetctl.secrets import redact
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 30.0
@@ -79,8 +80,15 @@ class RunRecord:
 
 class History:
     def __init__(self, path: Path | None = None):
+        """`path` given (--history): its directory must exist; the default's is made."""
         self.path = Path(path) if path else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        elif not self.path.absolute().parent.is_dir():
+            raise InputError(
+                f"--history {self.path}: directory {self.path.absolute().parent} does not "
+                "exist (create it first)"
+            )
         try:
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -159,15 +167,15 @@ class History:
         run_id = int(cursor.lastrowid)
         self.db.executemany(
             "INSERT INTO run_hosts VALUES (?, ?, ?, ?)",
-            [(run_id, h.host, h.state.value, h.reason) for h in report.hosts],
+            [(run_id, h.host, h.state.value, redact(h.reason)) for h in report.hosts],
         )
         self.db.executemany(
             "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    run_id, i.key, i.host, i.resource, i.kind.value, i.field,
-                    json.dumps(i.declared, default=str), json.dumps(i.actual, default=str),
-                    i.play, i.task, i.first_seen,
+                    run_id, i.key, i.host, redact(i.resource), i.kind.value, redact(i.field),
+                    redact(json.dumps(i.declared, default=str)),
+                    redact(json.dumps(i.actual, default=str)), i.play, i.task, i.first_seen,
                 )
                 for i in report.items()
             ],

@@ -142,6 +142,7 @@ def install_systemd(
     unit_dir: Path = SYSTEMD_DIR,
 ) -> list[Path]:
     written = []
+    unit_dir.mkdir(parents=True, exist_ok=True)  # the directory systemd reads: ours to make
     for filename, text in systemd_units(name, argv, every_seconds, workdir=workdir).items():
         written.append(write_atomic(unit_dir / filename, text))
     if systemd_running() and unit_dir == SYSTEMD_DIR:
@@ -205,6 +206,7 @@ def install_cron(
     user: str = "root",
 ) -> Path:
     text = cron_text(name, argv, every_seconds, workdir=workdir, user=user)
+    cron_dir.mkdir(parents=True, exist_ok=True)  # the directory cron reads: ours to make
     return write_atomic(cron_dir / unit_name(name), text)
 
 

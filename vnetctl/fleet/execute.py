@@ -10,7 +10,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from vnetctl.catalog import Catalog
-from vnetctl.fleet.vxlan import expand_meshes
+from vnetctl.fleet.vxlan import expand_meshes, hosts_to_reach
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import Inventory
 from vnetctl.playbook.render import render_for_hosts
@@ -76,7 +76,7 @@ def execute(
 ) -> RunResult:
     """Run the plans; `unchecked` (drift checks) collects, per host, what could not be
     planned because another host is unreachable, instead of refusing the whole run."""
-    hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
+    hosts = hosts_to_reach(plans, inventory)  # mesh members beyond --limit too
     runner = Runner(catalog, connection_specs(inventory, hosts), options, events)
     render = member_renderer(inventory, catalog, extra_vars)
 

@@ -14,6 +14,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.errors import InputError
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import Inventory
+from vnetctl.secrets import redact
 
 MODULE = "vxlan_mesh"
 CONTROLLER_ARGS = ("members", "vtep", "vtep_interface")
@@ -29,6 +30,24 @@ def mesh_tasks(plans: Sequence) -> list[tuple[object, int]]:
     return found
 
 
+def members_of(plans: Sequence, inventory: Inventory) -> dict[tuple[int, int], list[str]]:
+    """(id(plan), task index) -> the mesh's members, whatever --limit selected."""
+    members = {}
+    for plan, index in mesh_tasks(plans):
+        sample = next(t for ts in plan.tasks.values() for t in ts if t.index == index)
+        pattern = sample.args.get("members") or plan.play.hosts
+        members[(id(plan), index)] = [h.name for h in inventory.select(pattern)]
+    return members
+
+
+def hosts_to_reach(plans: Sequence, inventory: Inventory) -> list[str]:
+    """The hosts of the run, then the mesh members outside it (--limit): their VTEPs are
+    read for the peers, so the run needs connection settings for them too."""
+    hosts = [h for plan in plans for h in plan.hosts]
+    hosts += [h for members in members_of(plans, inventory).values() for h in members]
+    return list(dict.fromkeys(hosts))
+
+
 def interface_address(facts: dict, interface: str) -> str | None:
     for entry in facts.get("addrs", []):
         if entry.get("ifname") == interface:
@@ -36,6 +55,53 @@ def interface_address(facts: dict, interface: str) -> str | None:
                 if addr.get("scope") == "global":
                     return addr["local"]
     return None
+
+
+def has_interface(facts: dict, interface: str) -> bool:
+    return any(link.get("ifname") == interface for link in facts.get("links", []))
+
+
+class VtepUnknown(Exception):
+    """Why a member has no VTEP address; `argument` is the task argument at fault."""
+
+    def __init__(self, message: str, argument: str | None = None, unreachable: bool = False):
+        super().__init__(message)
+        self.argument = argument
+        self.unreachable = unreachable
+
+
+def member_vtep(host: str, args: dict, host_facts: dict | str | None, inventory: Inventory) -> str:
+    """The member's VTEP: `vtep` as declared, else the address of the declared
+    `vtep_interface` (which must exist and have one), else, only when neither is
+    declared, its management address. A declared interface is never replaced."""
+    if args.get("vtep"):
+        return args["vtep"]
+    interface = args.get("vtep_interface")
+    if interface:
+        if not isinstance(host_facts, dict):
+            raise VtepUnknown(
+                f"cannot read its vtep_interface {interface!r}: {host_facts}",
+                "vtep_interface",
+                unreachable=True,
+            )
+        if not has_interface(host_facts, interface):
+            raise VtepUnknown(
+                f"vtep_interface {interface!r} does not exist on this host", "vtep_interface"
+            )
+        address = interface_address(host_facts, interface)
+        if not address:
+            raise VtepUnknown(
+                f"vtep_interface {interface!r} has no global address on this host",
+                "vtep_interface",
+            )
+        return address
+    address = _default_vtep(inventory, host)
+    if not address:
+        raise VtepUnknown(
+            f"no VTEP address for mesh {args.get('name')!r}: declare vtep or vtep_interface "
+            "(its management address is not an IP address)"
+        )
+    return address
 
 
 def _default_vtep(inventory: Inventory, host: str) -> str | None:
@@ -64,37 +130,32 @@ async def expand_meshes(
     if not tasks:
         return
     problems: list[str] = []
-    members_of = {}
-    for plan, index in tasks:
-        sample = next(t for ts in plan.tasks.values() for t in ts if t.index == index)
-        pattern = sample.args.get("members") or plan.play.hosts
-        members_of[(id(plan), index)] = [h.name for h in inventory.select(pattern)]
+    members_by_task = members_of(plans, inventory)
     everyone = sorted(
-        {h for members in members_of.values() for h in members}
+        {h for members in members_by_task.values() for h in members}
         | {h for plan, _ in tasks for h in plan.hosts}
     )
     facts = await runner.gather_facts(everyone)
     for plan, index in tasks:
-        members = members_of[(id(plan), index)]
+        members = members_by_task[(id(plan), index)]
         member_args = render_members(plan.play, index, members)
+        declared = next(t for t in plan.play.tasks if t.index == index)
         vteps = {}
-        unreadable = []
+        unreadable: dict[str, str] = {}  # host -> problem
         for host in members:
             args = member_args.get(host) or {}
-            vtep = args.get("vtep")
-            if not vtep and args.get("vtep_interface"):
-                host_facts = facts.get(host)
-                if not isinstance(host_facts, dict):
-                    unreadable.append(host)
-                    problems.append(f"host {host}: cannot read its VTEP interface: {host_facts}")
-                    continue
-                vtep = interface_address(host_facts, args["vtep_interface"])
-            vtep = vtep or _default_vtep(inventory, host)
-            if not vtep:
-                problems.append(f"host {host}: no VTEP address for mesh {args.get('name')!r}")
-            vteps[host] = vtep
-        if unreadable and unchecked is not None:
-            del problems[-len(unreadable) :]
+            try:
+                vteps[host] = member_vtep(host, args, facts.get(host), inventory)
+            except VtepUnknown as exc:
+                at = declared.where_of(exc.argument)
+                problem = f"host {host}: task {declared.display_name!r} ({at}): {exc}"
+                if exc.unreachable:
+                    unreadable[host] = problem
+                else:
+                    problems.append(problem)
+        if unreadable and unchecked is None:
+            problems += unreadable.values()
+        elif unreadable:
             why = f"peers unknown: {', '.join(unreadable)} unreachable"
             _leave_out(plan, index, why, unchecked)
             continue
@@ -116,7 +177,8 @@ async def expand_meshes(
     if preflight:
         problems += _preflight(plans, facts, runner.catalog)
     if problems:
-        raise InputError("VXLAN mesh refused before any change:\n  " + "\n  ".join(problems))
+        listed = "\n  ".join(problems)
+        raise InputError(redact(f"VXLAN mesh refused before any change:\n  {listed}"))
 
 
 def _leave_out(plan, index: int, why: str, unchecked: dict[str, str]) -> None:
@@ -144,7 +206,8 @@ def _check_vni_per_host(plans: Sequence) -> list[str]:
 
 
 def _preflight(plans: Sequence, facts: dict, catalog: Catalog) -> list[str]:
-    """The module's own planner, on the controller, with each host's gathered facts."""
+    """The module's own planner, on the controller, with each host's gathered facts
+    (not for a host without a VTEP: why it has none is reported already)."""
     module = catalog.load(MODULE)
     host_lib = catalog.host_lib()
     problems = []
@@ -153,7 +216,7 @@ def _preflight(plans: Sequence, facts: dict, catalog: Catalog) -> list[str]:
             host_facts = facts.get(host)
             if not isinstance(host_facts, dict):
                 continue  # unreachable: reported as such by the run itself
-            for task in (t for t in host_tasks if t.module == MODULE):
+            for task in (t for t in host_tasks if t.module == MODULE and t.args.get("local")):
                 seen = host_lib.Facts(_with_planned_mtus(host_facts, host_tasks, task.index))
                 try:
                     params = host_lib.normalize_params(module.ARGUMENT_SPEC, task.args)

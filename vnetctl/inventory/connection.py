@@ -20,7 +20,9 @@ first, then Ansible's), so an Ansible inventory works as it is:
 - become_password: vnetctl_become_password, ansible_become_password, ansible_become_pass
 
 Values may be templates (`ansible_host: "{{ mgmt_ip }}"`), rendered with the host's
-inventory variables. Passwords are held as `Secret`: never shown by repr, str or logs.
+inventory variables. Passwords are held as `Secret`: never shown by repr, str or logs;
+they and what is derived from them are secrets of the run (vnetctl.secrets), redacted
+from errors.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 
 from vnetctl.errors import InputError, Location
 from vnetctl.inventory.model import Host
+from vnetctl.secrets import redact
 from vnetctl.templar import LazyVars, Templar, TemplateFailure, parse_bool
 from vnetctl.transport.registry import TRANSPORTS
 from vnetctl.yamlsrc import type_name
@@ -149,7 +152,7 @@ class _Reader:
 
     def _error(self, name: str, message: str) -> InputError:
         return InputError(
-            f"variable {name}: {message}", self.origins.get(name), f"host {self.host}"
+            f"variable {name}: {redact(message)}", self.origins.get(name), f"host {self.host}"
         )
 
     def text(self, names: tuple[str, ...]) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vnetctl.errors import Location
+from vnetctl.secrets import is_secret_name
 
 # Variables holding passwords: readable by the connection code, never shown.
 SECRET_VARS = frozenset(
@@ -31,8 +32,10 @@ UNGROUPED = "ungrouped"
 
 
 def masked(variables: dict[str, Any]) -> dict[str, Any]:
-    """`variables` with the values of password variables replaced by '***'."""
-    return {k: ("***" if k in SECRET_VARS else v) for k, v in variables.items()}
+    """`variables` with the values of secret variables (by name) replaced by '***'."""
+    return {
+        k: ("***" if k in SECRET_VARS or is_secret_name(k) else v) for k, v in variables.items()
+    }
 
 
 @dataclass

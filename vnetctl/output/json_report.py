@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 
 from vnetctl.runner.results import RunResult
+from vnetctl.secrets import redact
 
 
 def run_document(run: RunResult, *, playbook: str, check: bool) -> dict:
-    return {
-        "playbook": playbook,
-        "check": check,
-        "exit_code": run.exit_code(),
-        "interrupted": run.interrupted,
-        "stats": {host: dict(counts) for host, counts in run.stats().items()},
-        "unreachable": run.unreachable,
-        "results": [r.to_dict() for r in run.results],
-    }
+    """The run as JSON data, secrets redacted (unreachable reasons included)."""
+    return redact(
+        {
+            "playbook": playbook,
+            "check": check,
+            "exit_code": run.exit_code(),
+            "interrupted": run.interrupted,
+            "stats": {host: dict(counts) for host, counts in run.stats().items()},
+            "unreachable": run.unreachable,
+            "results": [r.to_dict() for r in run.results],
+        }
+    )
 
 
 def dumps(document: dict) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from vnetctl.errors import InputError, Location
-from vnetctl.yamlsrc import load_yaml_file, load_yaml_text, where
+from vnetctl.yamlsrc import load_yaml_file, load_yaml_text, safe_load_bounded, where
 
 CLI = Location("-e")
 
@@ -45,7 +45,7 @@ def _scalar(text: str) -> Any:
         return None
     if text[:1] in ("[", "{", "'", '"'):
         try:
-            value = yaml.safe_load(text)
+            value = safe_load_bounded(text, "-e")
         except yaml.YAMLError:
             return text
         if isinstance(value, list | dict | str):

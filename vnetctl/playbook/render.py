@@ -19,6 +19,9 @@ tag `untagged`. `--tags` keeps tasks sharing a tag with it, and tasks tagged `al
 itself is skipped). Unlike Ansible, a tag in --tags or --skip-tags that no play or task
 has is an error: a typo would otherwise run nothing, or skip nothing.
 
+Secrets (vnetctl.secrets) are registered as variables are rendered; every error raised
+here has them replaced by `***`. Each planning starts a new run's registry.
+
 `when` must give true or false, as Ansible 2.19 requires: `when: uplink` where uplink is
 a string is an error (write `uplink is defined`, or `flag | bool` for "yes"/"no" text).
 """
@@ -31,10 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vnetctl import secrets
 from vnetctl.errors import InputError, Location
 from vnetctl.inventory.model import Inventory
 from vnetctl.playbook.model import Play, Task
 from vnetctl.playbook.validate import validate_args
+from vnetctl.secrets import redact
 from vnetctl.templar import OMIT, LazyVars, Templar, TemplateFailure
 
 MAX_SHOWN = 10  # problems listed in one error; the rest are counted
@@ -102,7 +107,7 @@ class _Problems:
             hosts.append(host)
 
     def raise_if_any(self) -> None:
-        errors = [self._with_hosts(e, hosts) for e, hosts in self._found.values()]
+        errors = [_redacted(self._with_hosts(e, hosts)) for e, hosts in self._found.values()]
         if not errors:
             return
         if len(errors) == 1:
@@ -121,6 +126,11 @@ class _Problems:
         shown = ", ".join(hosts[:5]) + (f" and {len(hosts) - 5} more" if len(hosts) > 5 else "")
         label = "host" if len(hosts) == 1 else "hosts"
         return InputError(f"{label} {shown}: {error.message}", error.where, error.context)
+
+
+def _redacted(error: InputError) -> InputError:
+    """The error with secret values hidden (a value that failed validation is quoted)."""
+    return InputError(redact(error.message), error.where, redact(error.context))
 
 
 class _HostVarsView(Mapping[str, Any]):
@@ -240,6 +250,7 @@ def plan_playbook(
     """Every play's hosts and, per host, its rendered and validated tasks.
 
     Raises InputError (one problem, or a summary of all of them, each with file:line)."""
+    secrets.new_run()
     problems = _Problems()
     check_tags(plays, tags, skip_tags)
     if limit:
@@ -286,7 +297,16 @@ def render_for_hosts(
     catalog: Mapping[str, dict],
     extra_vars: dict | None = None,
 ) -> dict[str, HostTask | None]:
-    """One task rendered for hosts outside the run (e.g. mesh members not in --limit)."""
+    """One task rendered for hosts outside the run (e.g. mesh members not in --limit);
+    problems are raised as plan_playbook raises them: every host's, named, redacted."""
     fleet = _Fleet(inventory, extra_vars or {})
     task = next(t for t in play.tasks if t.index == task_index)
-    return {h: render_task(fleet, play, task, fleet.play_vars(play, h), catalog) for h in hosts}
+    problems = _Problems()
+    rendered: dict[str, HostTask | None] = {}
+    for host in hosts:
+        try:
+            rendered[host] = render_task(fleet, play, task, fleet.play_vars(play, host), catalog)
+        except InputError as exc:
+            problems.add(exc, host)
+    problems.raise_if_any()
+    return rendered

@@ -23,6 +23,7 @@ from vnetctl.playbook.adhoc import adhoc_plan
 from vnetctl.runner.host_play import HostPlay, describe_exit
 from vnetctl.runner.payload import LockSpec, build_stdin, kill_command, remote_command
 from vnetctl.runner.results import RunResult, Status, TaskResult
+from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import (
     Connection,
     ConnectionLost,
@@ -365,7 +366,7 @@ class Runner:
 
     def _unreachable(self, play: HostPlay, msg: str, label: str) -> None:
         self._out.add(play.host)
-        self.result.unreachable[play.host] = msg
+        self.result.unreachable[play.host] = redact(msg)
         play.host_line(Status.UNREACHABLE, msg, label)
         play.close(
             Status.UNKNOWN,
@@ -380,6 +381,7 @@ class Runner:
         play.close(Status.FAILED, msg, f"not started: {msg}")
 
     def _emit(self, result: TaskResult) -> None:
+        result = redact_result(result)  # what enters the controller shows no secret
         if result.status is Status.FAILED:
             self._out.add(result.host)
         self.result.results.append(result)

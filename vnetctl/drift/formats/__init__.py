@@ -7,6 +7,7 @@ from pathlib import Path
 from vnetctl.drift.files import write_atomic
 from vnetctl.drift.formats import html, json_format, junit, prometheus, text
 from vnetctl.drift.report import DriftReport
+from vnetctl.secrets import redact
 
 FORMATS = ("text", "json", "html", "junit", "prometheus")
 _RENDERERS = {
@@ -19,9 +20,10 @@ _RENDERERS = {
 
 
 def render(report: DriftReport, fmt: str, *, color: bool = False) -> str:
+    """The report in `fmt`, secrets redacted."""
     if fmt == "text":
-        return text.render(report, color=color)
-    return _RENDERERS[fmt](report)
+        return redact(text.render(report, color=color))
+    return redact(_RENDERERS[fmt](report))
 
 
 def write(report: DriftReport, fmt: str, path: Path) -> None:

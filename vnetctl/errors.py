@@ -39,3 +39,7 @@ class InputError(VnetctlError):
             parts.append(self.context)
         parts.append(self.message)
         return ": ".join(parts)
+
+
+class Interrupted(VnetctlError):
+    """SIGINT/SIGTERM ended a command whose partial result would mislead (exit 130)."""

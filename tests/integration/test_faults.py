@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -305,3 +306,24 @@ def test_concurrent_runs_take_turns_per_host(lab, slow, tmp_path):
         h: {"changed": SLOW_TASKS} for h in lab.host_names
     } or per_host_counts(json.loads(first_out), SLOW_TASKS)
     no_process_left(lab)
+
+
+def test_interrupted_drift_check_writes_no_report_and_records_nothing(lab, slow, tmp_path):
+    victim = lab.hosts[4]
+    history, report = tmp_path / "history.sqlite", tmp_path / "drift.json"
+    os.kill(victim.sshd_pid, signal.SIGSTOP)  # the check waits on this host's connect
+    try:
+        proc = start_vnetctl("drift", slow, "-i", str(lab.inventory_path),
+                             "--history", str(history), "--report", f"json={report}")  # fmt: skip
+        wait_until(lambda: len(vnetctl_pids(lab, lab.host_names[0])) == 0
+                   and time.sleep(1) is None, 30, "the others checked")  # fmt: skip
+        proc.send_signal(signal.SIGINT)
+        code, out, err = finish(proc, timeout=30)
+    finally:
+        os.kill(victim.sshd_pid, signal.SIGCONT)
+    assert code == 130, err
+    assert "drift check interrupted: no report written, nothing recorded" in err
+    assert not report.exists()
+    if history.exists():
+        with sqlite3.connect(history) as db:
+            assert db.execute("select count(*) from runs").fetchone() == (0,)

@@ -8,7 +8,7 @@ import sys
 
 from vnetctl import __version__
 from vnetctl.cli import drift_cmd, facts_cmd, lab_cmd, mesh_cmd, run_cmd, snapshot_cmd
-from vnetctl.errors import VnetctlError
+from vnetctl.errors import Interrupted, VnetctlError
 from vnetctl.runner.results import ExitCode
 
 DESCRIPTION = """\
@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         return args.func(args)
+    except Interrupted as exc:
+        print(f"vnetctl: {exc}", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     except VnetctlError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return ExitCode.BAD_INPUT

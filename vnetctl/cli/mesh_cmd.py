@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -14,7 +13,7 @@ from rich.table import Table
 from vnetctl.catalog import Catalog
 from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from_args, run_options
 from vnetctl.errors import InputError
-from vnetctl.fleet.execute import connection_specs, member_renderer
+from vnetctl.fleet.execute import connection_specs, member_renderer, run_interruptible
 from vnetctl.fleet.mesh_check import host_errors, layout_from, pair_states, probe_plans
 from vnetctl.fleet.vxlan import expand_meshes, hosts_to_reach
 from vnetctl.output.console import SilentReporter
@@ -77,7 +76,10 @@ def check(args: argparse.Namespace) -> int:
         finally:
             await runner.pool.close_all()
 
-    run = asyncio.run(probe())
+    run = run_interruptible(runner, probe())
+    if run.interrupted:
+        print("vnetctl: mesh check interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     pairs, errors = redact(pair_states(run)), redact(host_errors(run))
     if args.format == "json":
         doc = {"pairs": pairs, "errors": errors, "unreachable": redact(run.unreachable)}

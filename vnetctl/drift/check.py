@@ -12,6 +12,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.drift.classify import classify_run
 from vnetctl.drift.history import History
 from vnetctl.drift.report import DriftReport
+from vnetctl.errors import Interrupted
 from vnetctl.fleet.execute import execute
 from vnetctl.inventory.loader import Inventory
 from vnetctl.output.console import SilentReporter
@@ -61,6 +62,8 @@ def run_check(
     outcome = execute(
         plans, inventory, options, events or SilentReporter(), catalog, extra_vars, unchecked
     )
+    if outcome.interrupted:  # a partial check proves nothing: no report, no history
+        raise Interrupted("drift check interrupted: no report written, nothing recorded")
     hosts, consistency = classify_run(outcome, catalog.host_lib().flatten)
     for host in hosts:  # never silent about what could not be compared
         if host.host in unchecked:

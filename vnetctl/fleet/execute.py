@@ -39,6 +39,10 @@ def run_interruptible(runner: Runner, main: Coroutine[Any, Any, T]) -> T:
     """asyncio.run(main), where SIGINT/SIGTERM ask `runner` to stop (a second one: now)
     instead of unwinding the event loop with tasks half reported."""
 
+    # put back afterwards (e.g. the CLI's SIGTERM handler), taken before asyncio.run puts
+    # a SIGINT handler of its own in place
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+
     async def guarded() -> T:
         loop = asyncio.get_running_loop()
 
@@ -59,8 +63,9 @@ def run_interruptible(runner: Runner, main: Coroutine[Any, Any, T]) -> T:
         try:
             return await main
         finally:
-            for signum in STOP_SIGNALS:
+            for signum, handler in previous.items():
                 loop.remove_signal_handler(signum)
+                signal.signal(signum, handler)
 
     return asyncio.run(guarded())
 

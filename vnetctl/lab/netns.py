@@ -120,7 +120,7 @@ def reset_host_links(host: LabHost) -> None:
     argv = ["ip", "-n", host.namespace, "-j", "link", "show"]
     extra = [link["ifname"] for link in json.loads(run(argv).stdout)]
     extra = [name for name in extra if name not in ("lo", *nics)]
-    commands = [f"link del {name}" for name in extra]
+    commands = [f"link del dev {name}" for name in extra]  # dev: a link named "help" too
     for nic in nics:
         commands += [f"link set {nic} nomaster", f"link set {nic} mtu 1500 up"]
         if nic != "eth0":

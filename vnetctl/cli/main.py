@@ -29,6 +29,7 @@ exit codes (`vnetctl drift` has its own: see its --help):
   1  bad input: inventory, playbook, variables or options (file:line in the message)
   2  a task failed on at least one host
   3  at least one host was unreachable (takes precedence over 2)
+  130 interrupted (SIGINT/SIGTERM): what changed, what is unknown, what never started
 """
 
 

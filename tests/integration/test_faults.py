@@ -327,3 +327,32 @@ def test_interrupted_drift_check_writes_no_report_and_records_nothing(lab, slow,
     if history.exists():
         with sqlite3.connect(history) as db:
             assert db.execute("select count(*) from runs").fetchone() == (0,)
+
+
+def test_kernel_refusal_halfway_through_a_batch_is_rolled_back_on_that_host(lab, tmp_path):
+    """The kernel refuses `lo` as a bridge port after the bridge was made and eth2
+    enslaved: that host's task is undone and says so; the others are not affected."""
+    victim = lab.host_names[6]
+    host_exec(lab.name, victim, ["ip", "link", "set", "dev", "eth2", "down"], check=True)
+    bridge = {"name": "br-fault", "mtu": 1500,
+              "ports": f"{{{{ ['eth2', 'lo'] if inventory_hostname == '{victim}' "
+                       "else ['eth2'] }}"}  # fmt: skip
+    playbook = tmp_path / "refused.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "all", "tasks": [{"linux_bridge": bridge}]}]))
+    code, doc, err = run_json(lab, str(playbook))
+    assert code == 2, err
+    (failed,) = [r for r in doc["results"] if r["status"] == "failed"]
+    assert failed["host"] == victim and failed["msg"].endswith("(rolled back)")
+    links = json.loads(host_exec(lab.name, victim, ["ip", "-j", "link", "show"]).stdout)
+    names = {link["ifname"]: link for link in links}
+    assert "br-fault" not in names
+    assert "master" not in names["eth2"] and "UP" not in names["eth2"]["flags"]
+    for host in lab.host_names:
+        if host != victim:
+            assert doc["stats"][host] == {"changed": 1}
+    bridge["ports"] = ["eth2"]
+    playbook.write_text(yaml.safe_dump([{"hosts": "all", "tasks": [{"linux_bridge": bridge}]}]))
+    code, doc, err = run_json(lab, str(playbook))
+    assert code == 0, err
+    assert doc["stats"][victim] == {"changed": 1}
+    no_process_left(lab)

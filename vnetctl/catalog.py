@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
-from vnetctl.runner import remote_boot
+from vnetctl.hostside import boot
 
 HOST_LIB_DIR = "module_utils"
 
@@ -50,25 +50,23 @@ class Catalog(Mapping[str, dict]):
         """Every module_utils file by import name, vnet_host last (it imports the others)."""
         files = sorted(
             (self.directory / HOST_LIB_DIR).glob("vnet_*.py"),
-            key=lambda p: (p.stem == remote_boot.HOST_LIB, p.stem),
+            key=lambda p: (p.stem == boot.HOST_LIB, p.stem),
         )
         return {path.stem: path.read_text() for path in files}
 
     def host_lib(self) -> types.ModuleType:
         """vnet_host (and its siblings), installed once under the names modules import."""
-        lib = self.directory / HOST_LIB_DIR / f"{remote_boot.HOST_LIB}.py"
-        installed = sys.modules.get(remote_boot.HOST_LIB)
+        lib = self.directory / HOST_LIB_DIR / f"{boot.HOST_LIB}.py"
+        installed = sys.modules.get(boot.HOST_LIB)
         if installed is None or installed.__file__ != str(lib):
             for name in self.host_lib_sources():
                 path = self.directory / HOST_LIB_DIR / f"{name}.py"
-                installed = remote_boot.install(name, path.read_text(), str(path))
+                installed = boot.install(name, path.read_text(), str(path))
         return installed
 
     def load(self, name: str) -> types.ModuleType:
         if name not in self._loaded:
             self.host_lib()
             path = self.directory / f"{name}.py"
-            self._loaded[name] = remote_boot.install(
-                f"vnet_module_{name}", path.read_text(), str(path)
-            )
+            self._loaded[name] = boot.install(f"vnet_module_{name}", path.read_text(), str(path))
         return self._loaded[name]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from vnetctl.hostside.boot import BOOT_MARK
 from vnetctl.lab import LabState, host_exec
-from vnetctl.runner.remote_boot import BOOT_MARK
 
 SLOW_TASKS = 400  # each changes eth1's MTU: a play that lasts seconds on 10 hosts
 FIRST_MTU = 1400

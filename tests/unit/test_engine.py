@@ -11,8 +11,8 @@ import time
 from types import SimpleNamespace
 
 from vnetctl.catalog import Catalog
-from vnetctl.runner import remote_boot
-from vnetctl.runner.payload import LockSpec, build_stdin, remote_command
+from vnetctl.hostside import boot
+from vnetctl.hostside.payload import LockSpec, build_stdin, remote_command
 
 CATALOG = Catalog()
 host = CATALOG.host_lib()
@@ -203,7 +203,7 @@ def test_eof_on_stdin_stops_the_host_process_before_its_next_task(tmp_path):
 
 def test_second_play_waits_for_the_host_lock_then_fails_naming_the_holder(tmp_path):
     owner = "alice@ctl pid 7: vnetctl run site.yml"
-    release = remote_boot.take_lock(
+    release = boot.take_lock(
         {"dir": str(tmp_path), "owner": owner}, False, threading.Event(), None
     )  # another run applying on this host
     try:
@@ -221,7 +221,7 @@ def test_second_play_waits_for_the_host_lock_then_fails_naming_the_holder(tmp_pa
 
 
 def test_check_runs_share_the_lock(tmp_path):
-    release = remote_boot.take_lock({"dir": str(tmp_path)}, True, threading.Event(), None)
+    release = boot.take_lock({"dir": str(tmp_path)}, True, threading.Event(), None)
     try:
         tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
         records = records_until_done(host_side(tmp_path, tasks, check=True))

@@ -34,7 +34,7 @@ def specs_for(hosts):
 
 
 class FakeProcess:
-    """The host side of the protocol (vnetctl/runner/remote_boot.py), in memory:
+    """The host side of the protocol (vnetctl/hostside/boot.py), in memory:
     'ok' changes every task, 'fail' fails the first, 'crash' exits 127 before any,
     'lost' loses the connection during task 1, 'hang' never finishes task 0,
     'late' exits 1 after reporting everything."""

@@ -1,5 +1,5 @@
 """One host's part of one play, as the controller follows it: the records its remote
-process streams (see remote_boot), what is in flight, and what never began."""
+process streams (see vnetctl.hostside.boot), what is in flight, and what never began."""
 
 from __future__ import annotations
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from vnetctl.catalog import Catalog
+from vnetctl.hostside.payload import LockSpec, build_stdin, kill_command, remote_command
 from vnetctl.playbook.adhoc import adhoc_plan
 from vnetctl.runner.host_play import HostPlay, describe_exit
-from vnetctl.runner.payload import LockSpec, build_stdin, kill_command, remote_command
 from vnetctl.runner.results import RunResult, Status, TaskResult
 from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import (

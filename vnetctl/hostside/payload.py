@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vnetctl.catalog import Catalog
-from vnetctl.runner import remote_boot
+from vnetctl.hostside import boot
 
 # marked: under `sudo -S` a password line may come first; the STUB skips to this line
-BOOT_SOURCE = remote_boot.BOOT_MARK + "\n" + Path(remote_boot.__file__).read_text()
+BOOT_SOURCE = boot.BOOT_MARK + "\n" + Path(boot.__file__).read_text()
 
 
 # -I: neither PYTHON* variables nor a json.py in the login directory can change what
@@ -23,7 +23,7 @@ INTERPRETER_FLAGS = ["-I", "-S"]
 
 @dataclass(frozen=True)
 class LockSpec:
-    """How the host process takes the host lock (see remote_boot.take_lock)."""
+    """How the host process takes the host lock (see boot.take_lock)."""
 
     wait: float = 60.0  # seconds to wait for another run to finish
     owner: str = ""  # who we are, shown to a run that finds the lock taken
@@ -47,7 +47,7 @@ def remote_command(
     that PID leads the process group sshd made for the session, which the controller
     can end with `kill_command` if the process hangs (OpenSSH's sshd refuses SSH
     "signal" requests in many setups, root logins among them)."""
-    argv = [*shlex.split(python), *INTERPRETER_FLAGS, "-c", remote_boot.STUB]
+    argv = [*shlex.split(python), *INTERPRETER_FLAGS, "-c", boot.STUB]
     if become:
         argv = [*_sudo(become_user, become_password), *argv]
     return "echo $$; exec " + shlex.join(argv)

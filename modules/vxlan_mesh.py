@@ -47,9 +47,9 @@ ARGUMENT_SPEC = {
     "local": {"type": "str"},
     "peers": {"type": "list", "elements": "str"},
     # read by vnetctl on the controller to fill local/peers; ignored on the host
-    "members": {"type": "str"},  # host pattern; default: the play's hosts
-    "vtep": {"type": "str"},  # this host's VTEP address (a template of host vars)
-    "vtep_interface": {"type": "ifname"},  # ...or the address of this underlay interface
+    "members": {"type": "str", "controller": True},  # host pattern; default: play's hosts
+    "vtep": {"type": "str", "controller": True},  # this host's VTEP address
+    "vtep_interface": {"type": "ifname", "controller": True},  # ...or this interface's
 }
 
 ZERO_MAC = "00:00:00:00:00:00"

@@ -49,3 +49,20 @@ def test_snapshot_round_trips_bridges_mtu_and_meshes(lab3, fresh_hosts, capsys, 
     assert code == 0 and {r["status"] for r in doc["results"]} == {"ok"}, doc
     code, doc = run_json(capsys, str(PLAYBOOKS / "site.yml"), "-i", inv, "--check")
     assert code == 0 and {r["status"] for r in doc["results"]} == {"ok"}, doc
+
+
+def test_snapshot_of_one_host_keeps_its_mesh_members(lab3, fresh_hosts, capsys, tmp_path):
+    """`snapshot --limit h1` used to write `members: h1`: re-applied, it removed every
+    peer. The members are read back from h1's live peers."""
+    inv = str(lab3.inventory_path)
+    h1 = lab3.host_names[0]
+    assert run_json(capsys, str(PLAYBOOKS / "vxlan-mesh.yml"), "-i", inv)[0] == 0
+    snapshot = tmp_path / "h1.yml"
+    assert main(["snapshot", "-i", inv, "--limit", h1, "-o", str(snapshot)]) == 0
+    text = snapshot.read_text()
+    assert text.startswith("# Snapshot of 1 host taken") and "INCOMPLETE" not in text
+    plays = yaml.safe_load(text)
+    mesh = next(t["vxlan_mesh"] for t in plays[0]["tasks"] if "vxlan_mesh" in t)
+    assert mesh["members"] == ",".join(lab3.host_names)
+    code, doc = run_json(capsys, str(snapshot), "-i", inv, "--check", "--diff")
+    assert code == 0 and {r["status"] for r in doc["results"]} == {"ok"}, doc

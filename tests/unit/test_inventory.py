@@ -291,7 +291,7 @@ def test_missing_inventory_file(tmp_path):
 
 def test_connection_defaults_and_ansible_names():
     spec = ConnectionSpec.from_vars("kvm1", {})
-    assert spec == ConnectionSpec(host="kvm1", address="kvm1")
+    assert spec == ConnectionSpec(name="kvm1", address="kvm1")
     assert (spec.port, spec.user, spec.python, spec.connect_timeout) == (
         None, None, "/usr/bin/python3", 10.0,
     )  # fmt: skip

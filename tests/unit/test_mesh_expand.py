@@ -11,10 +11,12 @@ import pytest
 
 from vnetctl.catalog import Catalog
 from vnetctl.errors import InputError
-from vnetctl.fleet.vxlan import expand_meshes
+from vnetctl.fleet.context import RunContext
+from vnetctl.fleet.expanders import Expansion
+from vnetctl.fleet.expanders import expand as expand_fleet
 from vnetctl.inventory.loader import build_inventory
 from vnetctl.playbook.loader import parse_playbook
-from vnetctl.playbook.render import plan_playbook, render_for_hosts
+from vnetctl.playbook.render import plan_playbook
 
 CATALOG = Catalog()
 FACTS = json.loads((Path(__file__).parent / "fixtures/facts/underlay_only.json").read_text())
@@ -31,7 +33,7 @@ def host_facts(address: str) -> dict:
 
 
 class FakeRunner:
-    catalog = CATALOG
+    """Serves recorded facts as the runner's gather_facts would."""
 
     def __init__(self, facts):
         self.facts = facts
@@ -56,12 +58,8 @@ def expand(tasks_yaml: str, limit=None, facts=None, preflight=True):
     book = parse_playbook([{"hosts": "kvm", "tasks": tasks_yaml}], "book.yml", CATALOG)
     plans = plan_playbook(book, inventory, CATALOG, limit=limit)
     runner = FakeRunner(facts or {f"kvm{i}": host_facts(f"10.98.0.{i}") for i in range(1, 5)})
-
-    def render_members(play, index, members):
-        rendered = render_for_hosts(play, index, members, inventory, CATALOG)
-        return {h: t.args for h, t in rendered.items() if t is not None}
-
-    asyncio.run(expand_meshes(runner, plans, inventory, render_members, preflight=preflight))
+    expansion = Expansion(RunContext(CATALOG, inventory), runner.gather_facts, preflight)
+    plans = asyncio.run(expand_fleet(expansion, plans))
     return {h: [t.args for t in ts] for h, ts in plans[0].tasks.items()}, runner
 
 

@@ -12,10 +12,12 @@ import pytest
 
 from vnetctl.catalog import Catalog
 from vnetctl.errors import InputError
-from vnetctl.fleet.vxlan import expand_meshes, hosts_to_reach
+from vnetctl.fleet.context import RunContext
+from vnetctl.fleet.expanders import Expansion, hosts_to_reach
+from vnetctl.fleet.expanders import expand as expand_fleet
 from vnetctl.inventory.loader import build_inventory
 from vnetctl.playbook.loader import load_playbook
-from vnetctl.playbook.render import plan_playbook, render_for_hosts
+from vnetctl.playbook.render import plan_playbook
 
 CATALOG = Catalog()
 FACTS = json.loads((Path(__file__).parent / "fixtures/facts/underlay_only.json").read_text())
@@ -54,8 +56,6 @@ def underlay(address: str, *, rename: str | None = None, drop_address: bool = Fa
 
 
 class FakeRunner:
-    catalog = CATALOG
-
     def __init__(self, facts: dict):
         self.facts = facts
 
@@ -69,14 +69,9 @@ def expand(tmp_path, vtep: str, facts: dict, limit=None, unchecked=None, data=IN
     inventory = build_inventory(data, "inv.yml")
     plans = plan_playbook(load_playbook(book, CATALOG), inventory, CATALOG, limit=limit)
 
-    def render_members(play, index, members):
-        rendered = render_for_hosts(play, index, members, inventory, CATALOG)
-        return {h: t.args for h, t in rendered.items() if t is not None}
-
-    runner = FakeRunner(facts)
-    expansion = expand_meshes(runner, plans, inventory, render_members, False, unchecked)
-    asyncio.run(expansion)
-    return plans, inventory
+    run = RunContext(CATALOG, inventory)
+    expansion = Expansion(run, FakeRunner(facts).gather_facts, False, unchecked)
+    return asyncio.run(expand_fleet(expansion, plans)), run
 
 
 def all_facts(**special) -> dict:
@@ -94,8 +89,8 @@ def all_facts(**special) -> dict:
     ],
 )
 def test_the_run_reaches_every_member_whatever_the_limit(tmp_path, limit, expected):
-    plans, inventory = expand(tmp_path, "vtep_interface: eth0", all_facts(), limit=limit)
-    assert hosts_to_reach(plans, inventory) == expected
+    plans, run = expand(tmp_path, "vtep_interface: eth0", all_facts(), limit=limit)
+    assert hosts_to_reach(run, plans) == expected
     task = plans[0].tasks[expected[0]][0]
     assert task.args["local"] == f"10.98.0.{10 + int(expected[0][-1])}"
     assert len(task.args["peers"]) == 3

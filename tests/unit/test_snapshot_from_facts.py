@@ -3,6 +3,7 @@ on it, and hosts alike share a play."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 import yaml
 
 from vnetctl.catalog import Catalog
+from vnetctl.fleet.context import RunContext
+from vnetctl.fleet.expanders import Expansion, complete_snapshot
+from vnetctl.inventory.loader import build_inventory
 from vnetctl.snapshot.playbook import build_playbook, host_tasks, snapshot_modules, to_yaml
 
 FACTS = Path(__file__).parent / "fixtures" / "facts"
@@ -50,15 +54,54 @@ def test_makers_come_before_users():
     assert order.index("vxlan_mesh") < order.index("linux_bridge") < order.index("link")
 
 
-def test_hosts_alike_share_a_play_and_meshes_name_their_members():
+def test_hosts_alike_share_a_play():
     mesh = recorded("mesh_vni100.json")
     tasks = {h: host_tasks(CATALOG, mesh) for h in ("b", "a")}
     tasks["c"] = host_tasks(CATALOG, recorded("plain_host.json"))
     plays = build_playbook(CATALOG, tasks)
     assert [p["hosts"] for p in plays] == ["a,b", "c"]
     mesh_task = next(t for t in plays[0]["tasks"] if "vxlan_mesh" in t)
-    assert mesh_task["vxlan_mesh"]["members"] == "a,b"
     assert mesh_task["vxlan_mesh"]["vtep_interface"] == "eth0"
-    text = to_yaml(plays, ["a", "b", "c", "d"], {"d": "unreachable: refused"})
+    text = to_yaml(plays, ["a", "b", "c"], {"d": "unreachable: refused"})
+    assert text.startswith("# Snapshot of 3 hosts taken")  # d was left out
     assert "# NOT INCLUDED: d: unreachable: refused" in text
     assert yaml.safe_load(text) == plays
+
+
+def snapshot_of(hosts: list[str], others: dict) -> tuple[dict, dict, list]:
+    """The mesh fixture (local 10.98.0.1, peers .2 and .3) taken on `hosts`; `others`:
+    the facts the other inventory hosts would give when asked."""
+    inventory = build_inventory(
+        {"all": {"hosts": {"k1": {"ansible_host": "10.98.0.1"}, "k2": {"ansible_host": "k2"},
+                           "k3": {"ansible_host": "10.98.0.3"}}}},
+        "inv.yml",
+    )  # fmt: skip
+    asked = []
+
+    async def gather(wanted):
+        asked.append(sorted(wanted))
+        return {h: others.get(h, "unreachable: refused") for h in wanted}
+
+    facts = {h: recorded("mesh_vni100.json") for h in hosts}
+    notes: dict[str, str] = {}
+    expansion = Expansion(RunContext(CATALOG, inventory), gather, unchecked=notes, known=facts)
+    tasks = {h: host_tasks(CATALOG, f) for h, f in facts.items()}
+    done = asyncio.run(complete_snapshot(expansion, tasks))
+    members = {h: dict(t)["vxlan_mesh"]["members"] for h, t in done.items()}
+    return members, notes, asked
+
+
+def test_a_snapshot_of_part_of_a_fleet_keeps_the_meshs_members():
+    """k1 alone (--limit k1) peers with 10.98.0.2 and .3: k3 by its inventory address,
+    k2 (whose ansible_host is a name) by the address its own facts show."""
+    k2 = {"addrs": [{"ifname": "eth0", "addr_info": [{"local": "10.98.0.2"}]}]}
+    members, notes, asked = snapshot_of(["k1"], {"k2": k2})
+    assert members == {"k1": "k1,k2,k3"}
+    assert notes == {}
+    assert asked == [["k2", "k3"]]  # the others, read-only, once
+
+
+def test_a_peer_no_inventory_host_owns_is_said():
+    members, notes, _ = snapshot_of(["k1"], {})
+    assert members == {"k1": "k1,k3"}
+    assert notes == {"k1": "mesh 'ov': peer 10.98.0.2 matches no inventory host that could be read"}

@@ -8,14 +8,11 @@ import os
 import socket
 
 from vnetctl.catalog import Catalog
-from vnetctl.fleet.execute import execute
-from vnetctl.inventory.loader import Inventory, load_inventory
-from vnetctl.output.console import SilentReporter
-from vnetctl.playbook.adhoc import adhoc_plan
+from vnetctl.fleet.context import RunContext
+from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.extra_vars import parse_extra_vars
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.render import plan_playbook
-from vnetctl.runner.results import RunResult
 from vnetctl.runner.runner import RunOptions
 from vnetctl.transport.registry import TRANSPORTS
 
@@ -150,38 +147,25 @@ def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
     )
 
 
-def open_inventory(args: argparse.Namespace) -> Inventory:
-    return load_inventory(args.inventory)
+def run_context(args: argparse.Namespace, check: bool) -> RunContext:
+    """The modules, the inventory, `-e` and the options of `args`: what a fleet command
+    works from (bad input raises InputError here, before any host is contacted)."""
+    extra_vars = parse_extra_vars(getattr(args, "extra_vars", []) or [])
+    inventory = load_inventory(args.inventory)
+    return RunContext(Catalog(), inventory, run_options(args, check), extra_vars)
 
 
-def plan_from_args(
-    args: argparse.Namespace, catalog: Catalog, inventory: Inventory, **filters
-) -> tuple[list, dict]:
-    """The playbook of `args` rendered for its hosts (tags etc. in `filters`), and the
-    extra vars it was rendered with."""
-    extra_vars = parse_extra_vars(args.extra_vars)
-    plans = plan_playbook(
-        load_playbook(args.playbook, catalog),
-        inventory,
-        catalog,
+def plan_from_args(args: argparse.Namespace, run: RunContext, **filters) -> list:
+    """The playbook of `args` rendered for its hosts (tags etc. in `filters`)."""
+    return plan_playbook(
+        load_playbook(args.playbook, run.catalog),
+        run.inventory,
+        run.catalog,
         limit=args.limit,
-        extra_vars=extra_vars,
+        extra_vars=run.extra_vars,
         **filters,
     )
-    return plans, extra_vars
 
 
-def gather_facts(args: argparse.Namespace, catalog: Catalog) -> tuple[dict, dict, RunResult]:
-    """Facts of every host `args` selects, read-only: ({host: facts}, {host: why not},
-    the run's outcome for its exit code)."""
-    inventory = open_inventory(args)
-    hosts = [h.name for h in inventory.select("all", args.limit)]
-    plan = adhoc_plan("facts", {}, hosts, name="gather facts")
-    outcome = execute([plan], inventory, run_options(args, check=True), SilentReporter(), catalog)
-    facts, errors = {}, dict(outcome.unreachable)
-    for result in outcome.results:
-        if "facts" in result.data:
-            facts[result.host] = result.data["facts"]
-        else:
-            errors[result.host] = f"{result.status.value}: {result.msg}"
-    return facts, errors, outcome
+def selected_hosts(args: argparse.Namespace, run: RunContext) -> list[str]:
+    return [h.name for h in run.inventory.select("all", args.limit)]

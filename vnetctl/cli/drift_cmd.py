@@ -12,9 +12,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from vnetctl.catalog import Catalog
 from vnetctl.cli import drift_admin_cmd
-from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from_args, run_options
+from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
 from vnetctl.drift.files import check_writable
@@ -143,19 +142,17 @@ def check_outputs(args: argparse.Namespace, reports: list[tuple[str, Path]]) -> 
 
 def check_once(args: argparse.Namespace, reports: list[tuple[str, Path]]) -> int:
     check_outputs(args, reports)
-    catalog = Catalog()
-    inventory = open_inventory(args)
-    plans, extra_vars = plan_from_args(args, catalog, inventory)
+    context = run_context(args, check=True)
+    plans = plan_from_args(args, context)
     target = CheckTarget(args.playbook, args.inventory, args.limit)
     hosts = {h for p in plans for h in p.hosts}
     if len(hosts) >= QUIET_FLEET:
         print(f"drift: checking {len(hosts)} hosts", file=sys.stderr, flush=True)
-    options = run_options(args, check=True)
     if args.no_history:
-        report = run_check(target, plans, inventory, options, catalog, extra_vars)
+        report = run_check(target, plans, context)
     else:
         with History(Path(args.history) if args.history else None) as history:
-            report = run_check(target, plans, inventory, options, catalog, extra_vars, history)
+            report = run_check(target, plans, context, history)
     for fmt, path in reports:
         formats.write(report, fmt, path)
     if args.output:

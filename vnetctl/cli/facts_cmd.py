@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
-from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_target_options, gather_facts
+from vnetctl.cli.common import add_target_options, run_context, selected_hosts
+from vnetctl.fleet.execute import gather_facts
+from vnetctl.secrets import redact
 
 HELP = """\
 Print the network facts of each host as one JSON document: {host: {links, addrs}},
@@ -32,6 +33,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    facts, errors, outcome = gather_facts(args, Catalog())
-    sys.stdout.write(json.dumps({"hosts": facts, "errors": errors}, indent=2) + "\n")
+    context = run_context(args, check=True)
+    facts, errors, outcome = gather_facts(context, selected_hosts(args, context))
+    sys.stdout.write(redact(json.dumps({"hosts": facts, "errors": errors}, indent=2)) + "\n")
     return outcome.exit_code()

@@ -10,15 +10,9 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from_args, run_options
-from vnetctl.errors import InputError
-from vnetctl.fleet.execute import connection_specs, member_renderer, run_interruptible
-from vnetctl.fleet.mesh_check import host_errors, layout_from, pair_states, probe_plans
-from vnetctl.fleet.vxlan import expand_meshes, hosts_to_reach
-from vnetctl.output.console import SilentReporter
+from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context
+from vnetctl.fleet.mesh.probe import check_mesh, host_errors, pair_states
 from vnetctl.runner.results import ExitCode
-from vnetctl.runner.runner import Runner
 from vnetctl.secrets import redact
 
 HELP = """\
@@ -57,26 +51,8 @@ def add_parser(commands) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    catalog = Catalog()
-    inventory = open_inventory(args)
-    plans, extra_vars = plan_from_args(args, catalog, inventory)
-    hosts = hosts_to_reach(plans, inventory)
-    options = run_options(args, check=False)
-    runner = Runner(catalog, connection_specs(inventory, hosts), options, SilentReporter())
-    render_members = member_renderer(inventory, catalog, extra_vars)
-
-    async def probe():
-        try:
-            # no preflight: a broken fleet is what this command is for
-            await expand_meshes(runner, plans, inventory, render_members, preflight=False)
-            layout = layout_from(plans)
-            if not layout.segments:
-                raise InputError(f"{args.playbook}: no vxlan_mesh task for these hosts")
-            return await runner.run_plays(probe_plans(layout))
-        finally:
-            await runner.pool.close_all()
-
-    run = run_interruptible(runner, probe())
+    context = run_context(args, check=False)
+    run = check_mesh(plan_from_args(args, context), context, args.playbook)
     if run.interrupted:
         print("vnetctl: mesh check interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from_args, run_options
+from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context
 from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
-from vnetctl.output.console import ConsoleReporter, SilentReporter
+from vnetctl.output.console import ConsoleReporter
 from vnetctl.runner.results import RunResult
 
 HELP = """\
@@ -77,23 +76,21 @@ def _split(values: list[str]) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    catalog = Catalog()
     reporter = (
-        SilentReporter()
+        None
         if args.format == "json"
         else ConsoleReporter(show_diff=args.diff, verbose=args.verbose)
     )
     try:
-        inventory = open_inventory(args)
-        plans, extra_vars = plan_from_args(
-            args, catalog, inventory, tags=_split(args.tags), skip_tags=_split(args.skip_tags)
+        context = run_context(args, check=args.check)
+        plans = plan_from_args(
+            args, context, tags=_split(args.tags), skip_tags=_split(args.skip_tags)
         )
     except KeyboardInterrupt:  # while loading: no host was contacted
         outcome = RunResult(interrupted=True)
     else:
-        options = run_options(args, check=args.check)
-        outcome = execute(plans, inventory, options, reporter, catalog, extra_vars)
-    if args.format == "json":
+        outcome = execute(plans, context, reporter)
+    if reporter is None:
         doc = json_report.run_document(outcome, playbook=args.playbook, check=args.check)
         sys.stdout.write(json_report.dumps(doc) + "\n")
     else:

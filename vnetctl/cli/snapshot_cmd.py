@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from vnetctl.catalog import Catalog
-from vnetctl.cli.common import add_target_options, gather_facts
+from vnetctl.cli.common import add_target_options, run_context, selected_hosts
 from vnetctl.drift.files import check_writable, write_atomic
+from vnetctl.fleet.execute import gather_facts
 from vnetctl.runner.results import ExitCode
 from vnetctl.secrets import redact
-from vnetctl.snapshot.playbook import build_playbook, host_tasks, to_yaml
+from vnetctl.snapshot.playbook import build_playbook, fleet_tasks, to_yaml
 
 HELP = """\
 Read the live network of each host (bridges and their ports, MTUs, STP, VXLAN meshes,
@@ -40,10 +40,11 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.output:
         check_writable(Path(args.output), "-o")
-    catalog = Catalog()
-    facts, errors, outcome = gather_facts(args, catalog)
-    tasks_by_host = {host: host_tasks(catalog, f) for host, f in facts.items()}
-    text = redact(to_yaml(build_playbook(catalog, tasks_by_host), [*facts, *errors], errors))
+    context = run_context(args, check=True)
+    facts, errors, outcome = gather_facts(context, selected_hosts(args, context))
+    tasks_by_host, notes = fleet_tasks(context, facts)
+    plays = build_playbook(context.catalog, tasks_by_host)
+    text = redact(to_yaml(plays, list(facts), errors, notes))
     if args.output:
         write_atomic(Path(args.output), text)
     else:

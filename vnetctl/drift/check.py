@@ -8,15 +8,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vnetctl.catalog import Catalog
 from vnetctl.drift.classify import classify_run
 from vnetctl.drift.history import History
 from vnetctl.drift.report import DriftReport
 from vnetctl.errors import Interrupted
+from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.execute import execute
-from vnetctl.inventory.loader import Inventory
-from vnetctl.output.console import SilentReporter
-from vnetctl.runner.runner import Events, RunOptions
+from vnetctl.runner.runner import Events
 
 
 @dataclass
@@ -48,23 +46,18 @@ class CheckTarget:
 def run_check(
     target: CheckTarget,
     plans: list,
-    inventory: Inventory,
-    options: RunOptions,
-    catalog: Catalog,
-    extra_vars: dict | None = None,
+    run: RunContext,
     history: History | None = None,
     events: Events | None = None,
 ) -> DriftReport:
-    if not options.check:
+    if not run.options.check:
         raise ValueError("a drift check plans in check mode only")
     started, clock = time.time(), time.monotonic()
     unchecked: dict[str, str] = {}
-    outcome = execute(
-        plans, inventory, options, events or SilentReporter(), catalog, extra_vars, unchecked
-    )
+    outcome = execute(plans, run, events, unchecked)
     if outcome.interrupted:  # a partial check proves nothing: no report, no history
         raise Interrupted("drift check interrupted: no report written, nothing recorded")
-    hosts, consistency = classify_run(outcome, catalog.host_lib().flatten)
+    hosts, consistency = classify_run(outcome, run.catalog.host_lib().flatten)
     for host in hosts:  # never silent about what could not be compared
         if host.host in unchecked:
             host.reason = "; ".join(filter(None, [host.reason, unchecked[host.host]]))

@@ -1,5 +1,5 @@
-"""Running plans on a fleet: connections per host, mesh expansion before the plays, and
-SIGINT/SIGTERM turned into a graceful stop with a truthful recap."""
+"""Running plans on a fleet: connections per host, the fleet expanders before the plays,
+and SIGINT/SIGTERM turned into a graceful stop with a truthful recap."""
 
 from __future__ import annotations
 
@@ -9,30 +9,18 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
-from vnetctl.catalog import Catalog
-from vnetctl.fleet.vxlan import expand_meshes, hosts_to_reach
-from vnetctl.inventory.connection import ConnectionSpec
-from vnetctl.inventory.loader import Inventory
-from vnetctl.playbook.render import render_for_hosts
+from vnetctl.fleet.context import RunContext
+from vnetctl.fleet.expanders import Expansion, expand, hosts_to_reach
+from vnetctl.playbook.adhoc import adhoc_plan
 from vnetctl.runner.results import RunResult
-from vnetctl.runner.runner import Events, Runner, RunOptions
+from vnetctl.runner.runner import Events, NullEvents, Runner
 
 T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def connection_specs(inventory: Inventory, hosts: Sequence[str]) -> dict[str, ConnectionSpec]:
-    return {h: ConnectionSpec.from_host(inventory.hosts[h]) for h in hosts}
-
-
-def member_renderer(inventory: Inventory, catalog: Catalog, extra_vars: dict | None):
-    """Renders one task for hosts outside the run (mesh members beyond --limit)."""
-
-    def render(play, index: int, members: list[str]) -> dict:
-        rendered = render_for_hosts(play, index, members, inventory, catalog, extra_vars)
-        return {h: task.args for h, task in rendered.items() if task is not None}
-
-    return render
+def make_runner(run: RunContext, hosts: Sequence[str], events: Events | None = None) -> Runner:
+    return Runner(run.catalog, run.specs(hosts), run.options, events or NullEvents())
 
 
 def run_interruptible(runner: Runner, main: Coroutine[Any, Any, T]) -> T:
@@ -72,20 +60,29 @@ def run_interruptible(runner: Runner, main: Coroutine[Any, Any, T]) -> T:
 
 def execute(
     plans: Sequence,
-    inventory: Inventory,
-    options: RunOptions,
-    events: Events,
-    catalog: Catalog,
-    extra_vars: dict | None = None,
+    run: RunContext,
+    events: Events | None = None,
     unchecked: dict[str, str] | None = None,
 ) -> RunResult:
-    """Run the plans; `unchecked` (drift checks) collects, per host, what could not be
-    planned because another host is unreachable, instead of refusing the whole run."""
-    hosts = hosts_to_reach(plans, inventory)  # mesh members beyond --limit too
-    runner = Runner(catalog, connection_specs(inventory, hosts), options, events)
-    render = member_renderer(inventory, catalog, extra_vars)
+    """Run the plans, after the fleet expanders; `unchecked` (drift checks) collects, per
+    host, what could not be planned because another host is unreachable, instead of
+    refusing the whole run."""
+    runner = make_runner(run, hosts_to_reach(run, list(plans)), events)
 
-    async def prepare(runner: Runner, plans: Sequence) -> None:
-        await expand_meshes(runner, plans, inventory, render, unchecked=unchecked)
+    async def prepare(runner: Runner, plans: Sequence) -> list:
+        expansion = Expansion(run, runner.gather_facts, unchecked=unchecked)
+        return await expand(expansion, list(plans))
 
     return run_interruptible(runner, runner.run(plans, prepare=prepare))
+
+
+def gather_facts(run: RunContext, hosts: Sequence[str]) -> tuple[dict, dict, RunResult]:
+    """Facts of `hosts`, read-only: ({host: facts}, {host: why not}, the outcome)."""
+    outcome = execute([adhoc_plan("facts", {}, list(hosts), name="gather facts")], run)
+    facts, errors = {}, dict(outcome.unreachable)
+    for result in outcome.results:
+        if "facts" in result.data:
+            facts[result.host] = result.data["facts"]
+        else:
+            errors.setdefault(result.host, f"{result.status.value}: {result.msg}")
+    return facts, errors, outcome

@@ -36,6 +36,7 @@ from vnetctl.errors import InputError, Location
 from vnetctl.inventory.model import Host
 from vnetctl.secrets import redact
 from vnetctl.templar import LazyVars, Templar, TemplateFailure, parse_bool
+from vnetctl.transport.base import Target
 from vnetctl.transport.registry import TRANSPORTS
 from vnetctl.yamlsrc import type_name
 
@@ -88,19 +89,14 @@ class Secret:
 
 
 @dataclass(frozen=True)
-class ConnectionSpec:
-    host: str
-    address: str
-    port: int | None = None
-    user: str | None = None
-    key_file: str | None = None
+class ConnectionSpec(Target):
+    """A host's connection (the Target fields: name, address, port, user, key_file,
+    known_hosts, connect_timeout, password) and how its remote process runs."""
+
     python: str = DEFAULT_PYTHON
-    known_hosts: str | None = None
     transport: str | None = None
     become: bool = False
     become_user: str = "root"
-    connect_timeout: float = 10.0
-    password: Secret | None = None
     become_password: Secret | None = None
     play_timeout: float | None = None
 
@@ -120,7 +116,7 @@ class ConnectionSpec:
     ) -> ConnectionSpec:
         read = _Reader(host, variables, origins or {})
         return cls(
-            host=host,
+            name=host,
             address=read.text(ADDRESS) or host,
             port=read.port(),
             user=read.text(USER),

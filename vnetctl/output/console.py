@@ -118,19 +118,6 @@ class ConsoleReporter:
             self._progress = None
 
 
-class SilentReporter:
-    """For --format json: nothing on the console until the document."""
-
-    def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
-        pass
-
-    def task_done(self, result: TaskResult) -> None:
-        pass
-
-    def note(self, host: str, text: str) -> None:
-        pass
-
-
 def _label(status: Status) -> str:
     return status.value.replace("_", " ")
 

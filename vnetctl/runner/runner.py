@@ -29,7 +29,6 @@ from vnetctl.transport.base import (
     ConnectionLost,
     RemoteFailure,
     RemoteProcess,
-    Target,
     Transport,
     TransportOptions,
     Unreachable,
@@ -58,7 +57,7 @@ class RunOptions:
     label: str = ""  # who runs (user@machine, command): shown to runs finding the lock
 
 
-Prepare = Callable[["Runner", Sequence], Awaitable[None]]
+Prepare = Callable[["Runner", Sequence], Awaitable[Sequence]]  # returns the plans to run
 
 
 class Events(Protocol):
@@ -69,20 +68,9 @@ class Events(Protocol):
     def note(self, host: str, text: str) -> None: ...
 
 
-def target_for(host: str, spec: ConnectionSpec) -> Target:
-    return Target(
-        name=host,
-        address=spec.address,
-        port=spec.port,
-        user=spec.user,
-        key_file=spec.key_file,
-        known_hosts=spec.known_hosts,
-        connect_timeout=spec.connect_timeout,
-        password=spec.password,
-    )
+class NullEvents:
+    """For callers that report at the end (--format json, drift, facts): hears nothing."""
 
-
-class _Quiet:
     def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
         pass
 
@@ -135,7 +123,7 @@ class ConnectionPool:
                 self._transports[name] = load_transport(name)
             transport = self._transports[name]
             opts = TransportOptions(self._options.accept_new_host_keys, self._options.retries)
-            self._open[host] = await transport.connect(target_for(host, spec), opts)
+            self._open[host] = await transport.connect(spec, opts)
         return self._open[host]
 
     async def close_all(self) -> None:
@@ -169,13 +157,14 @@ class Runner:
     async def run(self, plans: Sequence, prepare: Prepare | None = None) -> RunResult:
         """plans: PlayPlan objects (play, hosts, tasks per host), in playbook order.
 
-        `prepare(runner, plans)` runs first, on the same connections: fleet-level
-        expansion that needs facts (e.g. VXLAN peers) and may refuse with InputError
-        before any task runs. Connections are closed at the end."""
+        `prepare(runner, plans)` runs first, on the same connections, and returns the
+        plans to run: fleet-level expansion that needs facts (e.g. VXLAN peers), which
+        may refuse with InputError before any task runs. Connections are closed at the
+        end."""
         try:
             if prepare is not None:
                 try:
-                    await prepare(self, plans)
+                    plans = await prepare(self, plans)
                 except Exception:
                     if not self.stop.requested:
                         raise  # an interrupted preparation is reported as interrupted
@@ -206,7 +195,7 @@ class Runner:
         """Each host's facts (or why not), read-only and reported to no one."""
         plan = adhoc_plan("facts", {}, list(hosts), name="gather facts")
         options = dataclasses.replace(self.options, check=True)
-        silent = Runner(self.catalog, self.specs, options, _Quiet(), self.pool, self.stop)
+        silent = Runner(self.catalog, self.specs, options, NullEvents(), self.pool, self.stop)
         limit = asyncio.Semaphore(max(1, self.options.forks))
         await asyncio.gather(*(silent._guarded(limit, plan, h) for h in hosts))
         facts: dict[str, dict | str] = {}

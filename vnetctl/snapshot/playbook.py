@@ -2,9 +2,9 @@
 it to the same hosts plans nothing (the DR site's starting point).
 
 Each module that can describe a host's state has `snapshot(facts) -> [params]` and a
-`SNAPSHOT_ORDER` (what makes devices comes before what uses them). Hosts with the same
-tasks share a play. A task that takes `members` (a mesh) gets the hosts on which the
-same module found the same name.
+`SNAPSHOT_ORDER` (what makes devices comes before what uses them). What one host's
+state cannot say (a mesh's members) the fleet expanders complete (see
+vnetctl.fleet.expanders). Hosts with the same tasks share a play.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from typing import Any
 import yaml
 
 from vnetctl.catalog import Catalog
+from vnetctl.fleet.context import RunContext
+from vnetctl.fleet.execute import make_runner, run_interruptible
+from vnetctl.fleet.expanders import Expansion, complete_snapshot
 
 Task = tuple[str, dict[str, Any]]  # module, params
 
@@ -35,20 +38,24 @@ def host_tasks(catalog: Catalog, facts: Mapping[str, Any]) -> list[Task]:
     ]
 
 
-def fill_members(catalog: Catalog, tasks_by_host: dict[str, list[Task]]) -> None:
-    holders: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for host, tasks in tasks_by_host.items():
-        for module, params in tasks:
-            if "members" in catalog[module]:
-                holders[(module, params["name"])].append(host)
-    for tasks in tasks_by_host.values():
-        for module, params in tasks:
-            if "members" in catalog[module]:
-                params["members"] = ",".join(sorted(holders[(module, params["name"])]))
+def fleet_tasks(run: RunContext, facts: dict[str, Any]) -> tuple[dict[str, list[Task]], dict]:
+    """Each host's tasks from its facts, completed by the fleet expanders (which may read
+    other inventory hosts); and notes, per host, of what could not be completed."""
+    tasks = {host: host_tasks(run.catalog, host_facts) for host, host_facts in facts.items()}
+    runner = make_runner(run, list(run.inventory.hosts))
+    notes: dict[str, str] = {}
+
+    async def complete() -> dict[str, list[Task]]:
+        try:
+            expansion = Expansion(run, runner.gather_facts, unchecked=notes, known=dict(facts))
+            return await complete_snapshot(expansion, tasks)
+        finally:
+            await runner.pool.close_all()
+
+    return run_interruptible(runner, complete()), notes
 
 
 def build_playbook(catalog: Catalog, tasks_by_host: dict[str, list[Task]]) -> list[dict]:
-    fill_members(catalog, tasks_by_host)
     groups: dict[str, list[str]] = defaultdict(list)
     for host in sorted(tasks_by_host):
         key = yaml.safe_dump(tasks_by_host[host], sort_keys=True)
@@ -74,12 +81,16 @@ def _task_name(catalog: Catalog, module: str, params: dict) -> str:
     return f"{kind} {params.get('name', '')}".strip()
 
 
-def to_yaml(plays: list[dict], hosts: list[str], errors: Mapping[str, str]) -> str:
+def to_yaml(plays: list[dict], hosts: list[str], errors: Mapping[str, str],
+            notes: Mapping[str, str] | None = None) -> str:  # fmt: skip
+    """`hosts`: those the snapshot describes; `errors`: those left out, and why."""
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    count = f"{len(hosts)} host" + ("" if len(hosts) == 1 else "s")
     header = [
-        f"# Snapshot of {len(hosts)} host(s) taken by `vnetctl snapshot` at {when}.",
+        f"# Snapshot of {count} taken by `vnetctl snapshot` at {when}.",
         "# Applied to the same hosts it plans nothing; edit names and addresses for a new site.",
     ]
     header += [f"# NOT INCLUDED: {host}: {reason}" for host, reason in sorted(errors.items())]
+    header += [f"# INCOMPLETE: {host}: {note}" for host, note in sorted((notes or {}).items())]
     body = yaml.safe_dump(plays, sort_keys=False, default_flow_style=None, width=100)
     return "\n".join(header) + "\n" + body

@@ -25,9 +25,11 @@ class ConnectionLost(Unreachable):
     """An open connection died (peer gone, keepalives unanswered, reset)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Target:
-    """Where and how to connect to one host (from inventory vars; None = ssh config)."""
+    """Where and how to connect to one host (from inventory vars; None = ssh config).
+    The inventory's ConnectionSpec is a Target with what runs there added: the one
+    shape a host's connection settings have, computed once per run."""
 
     name: str
     address: str

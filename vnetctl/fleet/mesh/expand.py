@@ -6,20 +6,19 @@ missing VTEP or an underlay MTU too small is refused here, with host and numbers
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from vnetctl.catalog import Catalog
 from vnetctl.errors import InputError
-from vnetctl.inventory.connection import ConnectionSpec
-from vnetctl.inventory.loader import Inventory
+from vnetctl.fleet.context import RunContext
+from vnetctl.fleet.expanders import Expansion
+from vnetctl.playbook.render import PlayPlan
 from vnetctl.secrets import redact
 
 MODULE = "vxlan_mesh"
-CONTROLLER_ARGS = ("members", "vtep", "vtep_interface")
-
-RenderMembers = Callable[[object, int, list[str]], dict]  # (play, task index, hosts) -> args
 
 
 def mesh_tasks(plans: Sequence) -> list[tuple[object, int]]:
@@ -30,22 +29,19 @@ def mesh_tasks(plans: Sequence) -> list[tuple[object, int]]:
     return found
 
 
-def members_of(plans: Sequence, inventory: Inventory) -> dict[tuple[int, int], list[str]]:
+def members_of(plans: Sequence, run: RunContext) -> dict[tuple[int, int], list[str]]:
     """(id(plan), task index) -> the mesh's members, whatever --limit selected."""
     members = {}
     for plan, index in mesh_tasks(plans):
         sample = next(t for ts in plan.tasks.values() for t in ts if t.index == index)
         pattern = sample.args.get("members") or plan.play.hosts
-        members[(id(plan), index)] = [h.name for h in inventory.select(pattern)]
+        members[(id(plan), index)] = [h.name for h in run.inventory.select(pattern)]
     return members
 
 
-def hosts_to_reach(plans: Sequence, inventory: Inventory) -> list[str]:
-    """The hosts of the run, then the mesh members outside it (--limit): their VTEPs are
-    read for the peers, so the run needs connection settings for them too."""
-    hosts = [h for plan in plans for h in plan.hosts]
-    hosts += [h for members in members_of(plans, inventory).values() for h in members]
-    return list(dict.fromkeys(hosts))
+def member_hosts(run: RunContext, plans: list[PlayPlan]) -> list[str]:
+    """Every mesh member, also outside --limit: their VTEPs are read for the peers."""
+    return [h for members in members_of(plans, run).values() for h in members]
 
 
 def interface_address(facts: dict, interface: str) -> str | None:
@@ -70,7 +66,7 @@ class VtepUnknown(Exception):
         self.unreachable = unreachable
 
 
-def member_vtep(host: str, args: dict, host_facts: dict | str | None, inventory: Inventory) -> str:
+def member_vtep(host: str, args: dict, host_facts: dict | str | None, run: RunContext) -> str:
     """The member's VTEP: `vtep` as declared, else the address of the declared
     `vtep_interface` (which must exist and have one), else, only when neither is
     declared, its management address. A declared interface is never replaced."""
@@ -95,7 +91,7 @@ def member_vtep(host: str, args: dict, host_facts: dict | str | None, inventory:
                 "vtep_interface",
             )
         return address
-    address = _default_vtep(inventory, host)
+    address = _default_vtep(run, host)
     if not address:
         raise VtepUnknown(
             f"no VTEP address for mesh {args.get('name')!r}: declare vtep or vtep_interface "
@@ -104,48 +100,43 @@ def member_vtep(host: str, args: dict, host_facts: dict | str | None, inventory:
     return address
 
 
-def _default_vtep(inventory: Inventory, host: str) -> str | None:
-    address = ConnectionSpec.from_host(inventory.hosts[host]).address
+def _default_vtep(run: RunContext, host: str) -> str | None:
+    address = run.spec(host).address
     try:
         return str(ipaddress.ip_address(address))
     except ValueError:
         return None
 
 
-async def expand_meshes(
-    runner,
-    plans: Sequence,
-    inventory: Inventory,
-    render_members: RenderMembers,
-    preflight: bool = True,
-    unchecked: dict[str, str] | None = None,
-) -> None:
-    """Fill each mesh task's `local` and `peers`; with `preflight`, also plan every
-    member on the controller and refuse (InputError) what a host cannot do.
+async def expand_meshes(expansion: Expansion, plans: list[PlayPlan]) -> list[PlayPlan]:
+    """New plans where each mesh task has its `local` and `peers`; with preflight, every
+    member is also planned on the controller, refusing (InputError) what a host cannot do.
 
     A member whose VTEP cannot be read (unreachable) makes the mesh's peers unknown: an
-    error, unless `unchecked` is given (drift checks): then the mesh's tasks are left out
-    and `unchecked[host]` says why, for each host that had one."""
+    error, unless the expansion notes unchecked work (drift checks): then the mesh's
+    tasks are left out and each host that had one says why."""
     tasks = mesh_tasks(plans)
     if not tasks:
-        return
+        return plans
+    run = expansion.run
     problems: list[str] = []
-    members_by_task = members_of(plans, inventory)
+    members_by_task = members_of(plans, run)
     everyone = sorted(
         {h for members in members_by_task.values() for h in members}
         | {h for plan, _ in tasks for h in plan.hosts}
     )
-    facts = await runner.gather_facts(everyone)
+    facts = await expansion.facts(everyone)
+    filled: dict[tuple[int, int], dict[str, dict] | None] = {}  # None: left out
     for plan, index in tasks:
         members = members_by_task[(id(plan), index)]
-        member_args = render_members(plan.play, index, members)
+        member_args = run.render_for(plan.play, index, members)
         declared = next(t for t in plan.play.tasks if t.index == index)
         vteps = {}
         unreadable: dict[str, str] = {}  # host -> problem
         for host in members:
             args = member_args.get(host) or {}
             try:
-                vteps[host] = member_vtep(host, args, facts.get(host), inventory)
+                vteps[host] = member_vtep(host, args, facts.get(host), run)
             except VtepUnknown as exc:
                 at = declared.where_of(exc.argument)
                 problem = f"host {host}: task {declared.display_name!r} ({at}): {exc}"
@@ -153,40 +144,50 @@ async def expand_meshes(
                     unreadable[host] = problem
                 else:
                     problems.append(problem)
-        if unreadable and unchecked is None:
+        if unreadable and expansion.unchecked is None:
             problems += unreadable.values()
         elif unreadable:
             why = f"peers unknown: {', '.join(unreadable)} unreachable"
-            _leave_out(plan, index, why, unchecked)
+            filled[(id(plan), index)] = None
+            for host, host_tasks in plan.tasks.items():
+                for task in (t for t in host_tasks if t.index == index):
+                    expansion.leave_out(host, f"mesh {task.args.get('name')!r} not checked: {why}")
             continue
+        by_host = {}
         for host, host_tasks in plan.tasks.items():
-            for task in host_tasks:
-                if task.index != index:
-                    continue
+            for task in (t for t in host_tasks if t.index == index):
                 if host not in members:
                     problems.append(
                         f"host {host}: runs mesh {task.args['name']!r} but is not "
                         f"one of its members ({', '.join(members)})"
                     )
                     continue
-                for key in CONTROLLER_ARGS:
-                    task.args.pop(key, None)
-                task.args["local"] = vteps.get(host)
-                task.args["peers"] = sorted(v for h, v in vteps.items() if h != host and v)
-    problems += _check_vni_per_host(plans)
-    if preflight:
-        problems += _preflight(plans, facts, runner.catalog)
+                peers = sorted(v for h, v in vteps.items() if h != host and v)
+                by_host[host] = {**task.args, "local": vteps.get(host), "peers": peers}
+        filled[(id(plan), index)] = by_host
+    expanded = [_with_args(plan, filled) for plan in plans]
+    problems += _check_vni_per_host(expanded)
+    if expansion.preflight:
+        problems += _preflight(expanded, facts, run.catalog)
     if problems:
         listed = "\n  ".join(problems)
         raise InputError(redact(f"VXLAN mesh refused before any change:\n  {listed}"))
+    return expanded
 
 
-def _leave_out(plan, index: int, why: str, unchecked: dict[str, str]) -> None:
+def _with_args(plan: PlayPlan, filled: dict) -> PlayPlan:
+    """A copy of `plan` with the mesh tasks' new arguments (tasks left out dropped)."""
+    tasks = {}
     for host, host_tasks in plan.tasks.items():
-        for task in [t for t in host_tasks if t.index == index]:
-            host_tasks.remove(task)
-            note = f"mesh {task.args.get('name')!r} not checked: {why}"
-            unchecked[host] = f"{unchecked[host]}; {note}" if host in unchecked else note
+        kept = []
+        for task in host_tasks:
+            key = (id(plan), task.index)
+            if key not in filled:
+                kept.append(task)
+            elif filled[key] is not None and host in filled[key]:
+                kept.append(dataclasses.replace(task, args=filled[key][host]))
+        tasks[host] = kept
+    return dataclasses.replace(plan, tasks=tasks)
 
 
 def _check_vni_per_host(plans: Sequence) -> list[str]:

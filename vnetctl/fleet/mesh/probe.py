@@ -10,8 +10,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from vnetctl.errors import Location
-from vnetctl.fleet.vxlan import MODULE
+from vnetctl.errors import InputError, Location
+from vnetctl.fleet.context import RunContext
+from vnetctl.fleet.execute import make_runner, run_interruptible
+from vnetctl.fleet.expanders import Expansion, expand, hosts_to_reach
+from vnetctl.fleet.mesh.expand import MODULE
 from vnetctl.playbook.model import Play
 from vnetctl.playbook.render import HostTask, PlayPlan
 from vnetctl.runner.results import RunResult, Status
@@ -114,3 +117,21 @@ def host_errors(run: RunResult) -> dict[str, str]:
         if result.status in (Status.FAILED, Status.UNREACHABLE):
             errors.setdefault(result.host, f"{result.task}: {result.msg}")
     return errors
+
+
+def check_mesh(plans: list[PlayPlan], run: RunContext, playbook: str) -> RunResult:
+    """Expand the meshes of `plans` (no preflight: a broken fleet is what this is for),
+    then run the probe plays on the same connections."""
+    runner = make_runner(run, hosts_to_reach(run, plans))
+
+    async def probe() -> RunResult:
+        try:
+            expansion = Expansion(run, runner.gather_facts, preflight=False)
+            layout = layout_from(await expand(expansion, plans))
+            if not layout.segments:
+                raise InputError(f"{playbook}: no vxlan_mesh task for these hosts")
+            return await runner.run_plays(probe_plans(layout))
+        finally:
+            await runner.pool.close_all()
+
+    return run_interruptible(runner, probe())

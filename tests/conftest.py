@@ -1,4 +1,4 @@
-"""Fixtures shared by the tests that run on the lab of real SSH hosts (DESIGN.md)."""
+"""Fixtures shared by the tests that run on the lab of real SSH hosts (docs/architecture.md)."""
 
 from __future__ import annotations
 

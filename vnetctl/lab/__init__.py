@@ -1,6 +1,7 @@
 """The test lab: real OpenSSH hosts on one machine, one network namespace each.
 
-See DESIGN.md, "The test lab". Naming and addressing are documented in `vnetctl.lab.state`.
+See docs/architecture.md, "The test lab". Naming and addressing are documented in
+`vnetctl.lab.state`.
 """
 
 from vnetctl.lab.lab import (

@@ -17,7 +17,7 @@ from vnetctl.cli.main import parse_args
         ("--retries", "1000000", "1000000 is outside 0..10"),
         ("--forks", "many", "expected an integer, got 'many'"),
         ("--timeout", "0", "0 is outside 0..7 days"),
-        ("--timeout", "soon", "expected seconds (e.g. 90, 15m, 1h), got 'soon'"),
+        ("--timeout", "soon", "expected a duration (e.g. 90, 15m, 1h30m), got 'soon'"),
         ("--lock-wait", "-5", "-5 is outside 0..7 days"),
     ],
 )

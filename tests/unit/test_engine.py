@@ -203,14 +203,14 @@ def test_eof_on_stdin_stops_the_host_process_before_its_next_task(tmp_path):
 
 def test_second_play_waits_for_the_host_lock_then_fails_naming_the_holder(tmp_path):
     owner = "alice@ctl pid 7: vnetctl run site.yml"
-    release = boot.take_lock(
+    lock = boot.take_lock(
         {"dir": str(tmp_path), "owner": owner}, False, threading.Event(), None
     )  # another run applying on this host
     try:
         tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
         records = records_until_done(host_side(tmp_path, tasks, check=True))
     finally:
-        release()
+        lock.release()
     assert records[0] == {"waiting": records[0]["waiting"]} and owner in records[0]["waiting"]
     assert records[1]["stage"] == "lock"
     fatal = records[1]["fatal"]
@@ -221,12 +221,12 @@ def test_second_play_waits_for_the_host_lock_then_fails_naming_the_holder(tmp_pa
 
 
 def test_check_runs_share_the_lock(tmp_path):
-    release = boot.take_lock({"dir": str(tmp_path)}, True, threading.Event(), None)
+    lock = boot.take_lock({"dir": str(tmp_path)}, True, threading.Event(), None)
     try:
         tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
         records = records_until_done(host_side(tmp_path, tasks, check=True))
     finally:
-        release()
+        lock.release()
     assert records[1]["result"]["failed"] is False
 
 

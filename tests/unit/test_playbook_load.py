@@ -146,7 +146,7 @@ def test_task_forms(tmp_path):
         (
             "- name: p\n  host: all\n",
             "book.yml:2: play 'p': unknown play keyword 'host' (did you mean 'hosts'?): a play "
-            "has name, hosts, vars, tasks, tags, gather_facts",
+            "has name, hosts, vars, tasks, tags, confirm_timeout, gather_facts",
         ),
         (
             "- name: p\n  tasks: []\n",

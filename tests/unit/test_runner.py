@@ -12,8 +12,9 @@ from types import SimpleNamespace
 
 from vnetctl.catalog import Catalog
 from vnetctl.inventory.connection import ConnectionSpec
+from vnetctl.runner.pool import ConnectionPool
 from vnetctl.runner.results import ExitCode, Status
-from vnetctl.runner.runner import ConnectionPool, Runner, RunOptions
+from vnetctl.runner.runner import Runner, RunOptions
 from vnetctl.transport.base import ConnectionLost, Unreachable
 
 

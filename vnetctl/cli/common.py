@@ -8,6 +8,7 @@ import os
 import socket
 
 from vnetctl.catalog import Catalog
+from vnetctl.durations import parse_duration
 from vnetctl.fleet.context import RunContext
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.extra_vars import parse_extra_vars
@@ -36,15 +37,11 @@ def bounded_int(low: int, high: int):
 
 
 def seconds(text: str) -> float:
-    """An argparse type: seconds above 0, as a number or with s/m/h (90, 90s, 15m, 1h)."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], units[text[-1]]) if text[-1:] in units else (text, 1)
+    """An argparse type: a duration above 0 and up to 7 days (90, 90s, 15m, 1h)."""
     try:
-        value = float(number) * unit
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected seconds (e.g. 90, 15m, 1h), got {text!r}"
-        ) from None
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if not 0 < value <= 7 * 86400:
         raise argparse.ArgumentTypeError(f"{text} is outside 0..7 days")
     return value
@@ -143,6 +140,7 @@ def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
         retries=args.retries,
         timeout=args.timeout,
         lock_wait=args.lock_wait,
+        confirm_timeout=getattr(args, "confirm_timeout", None),
         label=run_label(args),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context
+from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context, seconds
 from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
 from vnetctl.output.console import ConsoleReporter
@@ -36,6 +36,14 @@ def add_parser(commands) -> None:
         "--check",
         action="store_true",
         help="gather and plan only: report what would change, change nothing",
+    )
+    parser.add_argument(
+        "--confirm-timeout",
+        type=seconds,
+        metavar="TIME",
+        help="commit confirmed: apply every play under a rollback timer; unless vnetctl "
+        "reaches the host again over a new connection within TIME (e.g. 60s), the host "
+        "undoes the play by itself (a play's own confirm_timeout wins)",
     )
     parser.add_argument(
         "-D",

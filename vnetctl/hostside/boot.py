@@ -169,7 +169,7 @@ def _try_flock(fcntl, fd, operation):
 
 
 def take_lock(spec, check, stop, output):
-    """flock: exclusive to apply, shared to check. Returns a release function."""
+    """flock: exclusive to apply, shared to check. Returns the HostLock."""
     import fcntl  # noqa: PLC0415 (only where a lock is asked for)
 
     mode = spec.get("mode") or ("shared" if check else "exclusive")
@@ -191,17 +191,29 @@ def take_lock(spec, check, stop, output):
             output.emit({"waiting": "host lock held by %s" % who})
             announced = True
         stop.wait(LOCK_POLL)
-    holder = os.path.join(directory, "%s.%d.holder" % (LOCK_FILE, os.getpid()))
-    info = {"pid": os.getpid(), "mode": mode, "since": time.time(), "owner": spec.get("owner", "")}
-    with open(holder, "w") as handle:
-        json.dump(info, handle)
+    return HostLock(fd, directory, mode, spec.get("owner", ""))
 
-    def release():
+
+class HostLock:
+    """The flock held for the play, and the holder files that say who holds it: the
+    play's process, and its watchdog while a commit-confirmed play awaits confirmation
+    (a forked watchdog shares the lock, so it stays held until it is done)."""
+
+    def __init__(self, fd, directory, mode, owner):
+        self.fd, self.directory, self.mode, self.owner = fd, directory, mode, owner
+        self.mine = self.add_holder(os.getpid(), owner)
+
+    def add_holder(self, pid, owner):
+        path = os.path.join(self.directory, "%s.%d.holder" % (LOCK_FILE, pid))
+        info = {"pid": pid, "mode": self.mode, "since": time.time(), "owner": owner}
+        with open(path, "w") as handle:
+            json.dump(info, handle)
+        return path
+
+    def release(self):
         with contextlib.suppress(OSError):
-            os.unlink(holder)
-        os.close(fd)
-
-    return release
+            os.unlink(self.mine)
+        os.close(self.fd)
 
 
 # ---- the play -----------------------------------------------------------------
@@ -211,7 +223,7 @@ def run_tasks(payload, out, stop):
     output = Output(out, stop)
     try:
         host, modules = _load(payload)
-        release = take_lock(payload.get("lock") or {}, payload["check"], stop, output)
+        lock = take_lock(payload.get("lock") or {}, payload["check"], stop, output)
     except Fatal as exc:
         output.emit({"fatal": str(exc), "stage": exc.stage})
         output.emit({"done": True, "stopped": False})
@@ -219,10 +231,16 @@ def run_tasks(payload, out, stop):
     except Stopped:
         output.emit({"done": True, "stopped": True})
         return
+    confirm = None
+    if not payload["check"] and payload.get("confirm"):
+        confirm = Confirm(payload["confirm"], host, modules, lock, output)
     try:
-        stopped = _run_play(host, modules, payload, output, stop)
+        stopped = _run_play(host, modules, payload, output, stop, confirm)
+    except Fatal as exc:
+        output.emit({"fatal": str(exc), "stage": exc.stage})
+        stopped = False
     finally:
-        release()
+        lock.release()
     output.emit({"done": True, "stopped": stopped})
 
 
@@ -239,7 +257,46 @@ def _load(payload):
     return sys.modules[HOST_LIB], modules
 
 
-def _run_play(host, modules, payload, output, stop):
+class Confirm:
+    """Commit confirmed for one play (see vnetctl.hostside.watchdog): every task's state
+    before it is journaled, and the watchdog armed before the first change."""
+
+    def __init__(self, spec, host, modules, lock, output):
+        self.spec, self.host, self.modules = spec, host, modules
+        self.lock, self.output = lock, output
+        self.lib = install("vnet_watchdog", spec["source"])
+        self.journal = self.lib.Journal()
+        self.armed = False
+
+    def arm(self):
+        directory = self.lib.play_dir(self.spec["id"], self.spec.get("root"))
+        owner = "%s (awaiting confirmation)" % self.lock.owner
+
+        def hold(pid):
+            return self.lock.add_holder(pid, owner)
+
+        try:
+            pid = self.lib.arm(directory, self.spec["timeout"], self.journal, self.host,
+                               self.modules, hold)  # fmt: skip
+        except OSError as exc:
+            raise Fatal("confirm", "cannot arm the rollback timer: %s" % exc) from None
+        self.armed = True
+        self.output.emit({"armed": {"id": self.spec["id"], "pid": pid,
+                                    "timeout": self.spec["timeout"]}})  # fmt: skip
+
+    def record(self, task, module, facts):
+        """The task's resource as it is now: what a rollback returns it to."""
+        if not self.armed:
+            self.arm()
+        try:
+            params = self.host.normalize_params(module.ARGUMENT_SPEC, task["args"])
+            before = module.read(params, facts)
+        except self.host.ModuleError:
+            return  # the task fails before any change
+        self.journal.record(task["index"], task["module"], params, before)
+
+
+def _run_play(host, modules, payload, output, stop, confirm=None):
     facts = host.Facts.gather()
     failed_at = None
     for task in payload["tasks"]:
@@ -255,6 +312,8 @@ def _run_play(host, modules, payload, output, stop):
             }
         else:
             output.emit({"start": task["index"]})
+            if confirm is not None:
+                confirm.record(task, modules[task["module"]], facts)
             result = _run_one(host, modules[task["module"]], task, payload["check"], facts)
             if result.get("failed"):
                 failed_at = task["index"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside import boot
+from vnetctl.hostside import boot, watchdog
 
 # marked: under `sudo -S` a password line may come first; the STUB skips to this line
 BOOT_SOURCE = boot.BOOT_MARK + "\n" + Path(boot.__file__).read_text()
@@ -19,6 +19,22 @@ BOOT_SOURCE = boot.BOOT_MARK + "\n" + Path(boot.__file__).read_text()
 # runs; -S: no site-packages (the host side is standard library only) and ~5 ms less
 # start-up per host, which a 2-core controller hosting a 100-host lab feels.
 INTERPRETER_FLAGS = ["-I", "-S"]
+
+
+WATCHDOG_SOURCE = Path(watchdog.__file__).read_text()
+
+
+@dataclass(frozen=True)
+class ConfirmSpec:
+    """A play applied under a rollback timer (see vnetctl.hostside.watchdog)."""
+
+    play_id: str  # names the play's directory on the host
+    timeout: float  # seconds from arming to the automatic rollback
+    root: str | None = None  # None: the host's /run/lock (tests use their own)
+
+    @property
+    def directory(self) -> str:
+        return watchdog.play_dir(self.play_id, self.root)
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,7 @@ def build_stdin(
     check: bool,
     lock: LockSpec | None = None,
     become_password: str | None = None,
+    confirm: ConfirmSpec | None = None,
 ) -> str:
     """tasks: [{"index", "module", "args"}]; only the modules they use are sent."""
     lock = lock or LockSpec()
@@ -81,5 +98,36 @@ def build_stdin(
         "check": check,
         "lock": {"wait": lock.wait, "owner": lock.owner, "dir": lock.directory},
     }
+    if confirm is not None:
+        payload["confirm"] = {
+            "id": confirm.play_id, "timeout": confirm.timeout, "root": confirm.root,
+            "source": WATCHDOG_SOURCE,
+        }  # fmt: skip
     password = become_password + "\n" if become_password is not None else ""
     return password + json.dumps(BOOT_SOURCE) + "\n" + json.dumps(payload) + "\n"
+
+
+# run over a NEW connection: it proves the host can still be reached, then confirms
+CONFIRM_STUB = (
+    "import sys,json;exec(json.loads(sys.stdin.readline()));"
+    "print(json.dumps(confirm(sys.argv[1]) if sys.argv[2]=='confirm' else "
+    "collect(sys.argv[1], float(sys.argv[3]))))"
+)
+
+
+def confirm_command(python: str, directory: str, action: str, wait: float = 0.0,
+                    become: bool = False, become_user: str = "root",
+                    become_password: bool = False) -> str:  # fmt: skip
+    """`action`: 'confirm' (the play stands) or 'collect' (read a rollback's result,
+    waiting up to `wait` seconds for one in progress). Prints one JSON object; stdin
+    carries the watchdog's source (after the become password, if any)."""
+    argv = [*shlex.split(python), *INTERPRETER_FLAGS, "-c", CONFIRM_STUB, directory, action,
+            str(wait)]  # fmt: skip
+    if become:
+        argv = [*_sudo(become_user, become_password), *argv]
+    return shlex.join(argv)
+
+
+def confirm_stdin(become_password: str | None = None) -> str:
+    password = become_password + "\n" if become_password is not None else ""
+    return password + json.dumps(WATCHDOG_SOURCE) + "\n"

@@ -79,8 +79,9 @@ class ConsoleReporter:
                 )
 
     def note(self, host: str, text: str) -> None:
-        """Something a host is waiting on (e.g. another run's lock): said once."""
-        self.console.print(f"[dim]waiting[/]: [[bold]{escape(host)}[/]] {escape(text)}")
+        """What happens on a host between results: another run's lock held, a play
+        confirmed..."""
+        self.console.print(f"[dim]note[/]: [[bold]{escape(host)}[/]] {escape(text)}")
 
     # End of run ------------------------------------------------------------
     def recap(self, run: RunResult, check: bool = False) -> None:

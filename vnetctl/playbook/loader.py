@@ -1,8 +1,9 @@
 """Playbooks: a YAML list of plays, each with `hosts` and `tasks`, checked as loaded.
 
 A play: `hosts` (a host pattern or a list of them, required), `name`, `vars` (a
-mapping), `tasks` (a list), `tags`; `gather_facts` is accepted and ignored (vnetctl
-reads the facts each module needs). A task: one module key with its arguments (a mapping,
+mapping), `tasks` (a list), `tags`, `confirm_timeout` (commit confirmed: a duration such
+as 60 or 2m, see README); `gather_facts` is accepted and ignored (vnetctl reads the
+facts each module needs). A task: one module key with its arguments (a mapping,
 nothing, or Ansible's `key=value` string), and optionally `name`, `when` (a Jinja
 expression, or a list of them that must all hold) and `tags` (a string, comma-separated,
 or a list). Anything else is an error at its file:line naming the play and the task.
@@ -17,13 +18,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError, Location
 from vnetctl.playbook.extra_vars import parse_kv
 from vnetctl.playbook.model import Play, Task
 from vnetctl.playbook.validate import check_literal_args
 from vnetctl.yamlsrc import load_yaml_file, type_name, where, where_of
 
-PLAY_KEYWORDS = ("name", "hosts", "vars", "tasks", "tags", "gather_facts")
+PLAY_KEYWORDS = ("name", "hosts", "vars", "tasks", "tags", "confirm_timeout", "gather_facts")
 TASK_KEYWORDS = ("name", "when", "tags")
 PLAY_HINTS = {
     "become": "set ansible_become (or vnetctl_become) for the hosts in the inventory",
@@ -91,6 +93,16 @@ def _module_args(value: Any, at: Location, context: str, module: str) -> dict[st
         if not isinstance(key, str):
             raise InputError(f"argument name {key!r} must be a string", at, context)
     return value
+
+
+def _duration(value: object, at: Location, context: str) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise InputError(f"confirm_timeout: {exc}", at, context) from None
+    if not 5 <= seconds <= 3600:
+        raise InputError(f"confirm_timeout: {value!r} is outside 5s..1h", at, context)
+    return seconds
 
 
 def parse_task(
@@ -188,6 +200,10 @@ def parse_play(data: Any, at: Location, catalog: Mapping[str, dict]) -> Play:
     play.vars = dict(variables or {})
     play.var_where = {k: where_of(variables, k, at) for k in play.vars}
     play.tags = _tags(data.get("tags"), where_of(data, "tags", at), context)
+    if data.get("confirm_timeout") is not None:
+        play.confirm_timeout = _duration(
+            data["confirm_timeout"], where_of(data, "confirm_timeout", at), context
+        )
     tasks = data.get("tasks")
     if tasks is not None and not isinstance(tasks, list):
         raise InputError("tasks must be a list", where_of(data, "tasks", at), context)

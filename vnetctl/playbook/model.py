@@ -36,6 +36,7 @@ class Play:
     vars: dict[str, Any] = field(default_factory=dict)
     tasks: list[Task] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    confirm_timeout: float | None = None  # commit confirmed: seconds (None: --confirm-timeout)
     where: Location = field(default_factory=lambda: Location("<data>"))
     hosts_where: Location = field(default_factory=lambda: Location("<data>"))
     var_where: dict[str, Location] = field(default_factory=dict)

@@ -15,7 +15,10 @@ Note = Callable[[str, str], None]
 
 
 class HostPlay:
-    def __init__(self, host: str, play: str, tasks: list, emit: Emit, note: Note):
+    def __init__(
+        self, host: str, play: str, tasks: list, emit: Emit, note: Note,
+        confirm_timeout: float | None = None,
+    ):  # fmt: skip
         self.host = host
         self.play = play
         self.names = {t.index: t.name for t in tasks}
@@ -27,6 +30,9 @@ class HostPlay:
         self.stopped = False
         self.fatal: str | None = None
         self.pid: int | None = None  # the remote process, as its login shell printed it
+        self.confirm_timeout = confirm_timeout  # commit confirmed: the rollback timer
+        self.armed: dict | None = None  # the host armed its rollback timer
+        self.armed_at = 0.0
         self._emit = emit
         self._note = note
 
@@ -49,9 +55,11 @@ class HostPlay:
             self.stage = f"task '{self.names.get(self.in_flight, self.in_flight)}'"
         elif "result" in record:
             self._result(record["index"], record["result"])
+        elif "armed" in record:
+            self.armed, self.armed_at = record["armed"], time.monotonic()
         elif "waiting" in record:
             self.stage = "waiting for the host lock"
-            self._note(self.host, str(record["waiting"]))
+            self._note(self.host, "waiting: " + str(record["waiting"]))
         elif "fatal" in record:
             self.fatal = str(record["fatal"])
             self.stage = str(record.get("stage") or "starting")

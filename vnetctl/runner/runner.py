@@ -14,26 +14,31 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside.payload import LockSpec, build_stdin, kill_command, remote_command
+from vnetctl.hostside.payload import (
+    ConfirmSpec,
+    LockSpec,
+    build_stdin,
+    kill_command,
+    remote_command,
+)
 from vnetctl.playbook.adhoc import adhoc_plan
+from vnetctl.runner.confirm import Confirmer
 from vnetctl.runner.host_play import HostPlay, describe_exit
+from vnetctl.runner.pool import ConnectionPool
 from vnetctl.runner.results import RunResult, Status, TaskResult
 from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import (
-    Connection,
     ConnectionLost,
     RemoteFailure,
     RemoteProcess,
-    Transport,
-    TransportOptions,
     Unreachable,
 )
-from vnetctl.transport.registry import load_transport
 
 if TYPE_CHECKING:
     from vnetctl.inventory.connection import ConnectionSpec
@@ -54,6 +59,8 @@ class RunOptions:
     timeout: float = 3600.0  # seconds per host per play; a host's vnetctl_timeout wins
     lock_wait: float = 60.0  # seconds to wait for another run's host lock
     stop_grace: float = 30.0  # after a stop request: time for tasks in flight to end
+    confirm_timeout: float | None = None  # commit confirmed for every play (a play's own wins)
+    confirm_root: str | None = None  # where hosts keep the timer's state (None: /run/lock)
     label: str = ""  # who runs (user@machine, command): shown to runs finding the lock
 
 
@@ -99,36 +106,6 @@ class StopControl:
 
     def expired(self) -> bool:
         return self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline
-
-
-class ConnectionPool:
-    """One connection per host, opened on first use and kept for the run."""
-
-    def __init__(
-        self,
-        specs: dict[str, ConnectionSpec],
-        options: RunOptions,
-        transports: dict[str, Transport] | None = None,
-    ):
-        self._specs = specs
-        self._options = options
-        self._transports = dict(transports or {})
-        self._open: dict[str, Connection] = {}
-
-    async def get(self, host: str) -> Connection:
-        if host not in self._open:
-            spec = self._specs[host]
-            name = spec.transport or self._options.transport
-            if name not in self._transports:
-                self._transports[name] = load_transport(name)
-            transport = self._transports[name]
-            opts = TransportOptions(self._options.accept_new_host_keys, self._options.retries)
-            self._open[host] = await transport.connect(spec, opts)
-        return self._open[host]
-
-    async def close_all(self) -> None:
-        conns, self._open = list(self._open.values()), {}
-        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
 
 
 class Runner:
@@ -208,8 +185,9 @@ class Runner:
 
     async def _guarded(self, limit: asyncio.Semaphore, plan, host: str) -> None:
         async with limit:
+            timeout = getattr(plan.play, "confirm_timeout", None) or self.options.confirm_timeout
             play = HostPlay(host, plan.play.display_name, plan.tasks[host], self._emit,
-                            self.events.note)  # fmt: skip
+                            self.events.note, timeout)  # fmt: skip
             if self.stop.requested:
                 play.close(Status.NOT_STARTED, "", "not started: the run was interrupted")
                 return
@@ -246,7 +224,11 @@ class Runner:
             return
         password = spec.become_password.reveal() if spec.become and spec.become_password else None
         lock = LockSpec(wait=self.options.lock_wait, owner=self.options.label)
-        stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password)
+        confirm = None
+        if play.confirm_timeout and not self.options.check:
+            confirm = ConfirmSpec(uuid.uuid4().hex[:16], play.confirm_timeout,
+                                  self.options.confirm_root)  # fmt: skip
+        stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm)
         command = remote_command(spec.python, spec.become, spec.become_user, password is not None)
         try:
             play.stage = "starting the remote process"
@@ -263,9 +245,25 @@ class Runner:
             finally:
                 self.stop.processes.pop(host, None)
         except ConnectionLost as exc:
-            self._unreachable(play, f"{exc} {play.where()}", "(connection)")
+            if play.armed is None:
+                self._unreachable(play, f"{exc} {play.where()}", "(connection)")
+            else:  # the host rolls back by itself unless we reach it again in time
+                play.close(Status.UNKNOWN, f"{exc} {play.where()}", "not started: contact lost")
         except RemoteFailure as exc:
             self._failed(play, str(exc), "(remote process)")
+        if play.armed is not None and confirm is not None:
+            await self._settle(play, spec, confirm)
+
+    async def _settle(self, play: HostPlay, spec, confirm: ConfirmSpec) -> None:
+        """Commit confirmed: confirm over a new connection, or report the rollback."""
+        play.stage = "confirming"
+        settled = await Confirmer(self.pool, spec, confirm, play.names).settle(play.armed_at)
+        if settled.confirmed:
+            self.events.note(play.host, "confirmed over a new connection")
+        elif not settled.reachable:
+            self._unreachable(play, settled.msg, "(confirm)")
+        else:
+            self._failed(play, settled.msg, "(confirm)")
 
     async def _follow(self, conn, process: RemoteProcess, play: HostPlay, spec) -> str | None:
         """Read the host's records until it is done. Returns None then, or why it was cut

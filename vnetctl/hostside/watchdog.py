@@ -1,0 +1,188 @@
+"""Commit confirmed, on the host: a play applied under a rollback timer.
+
+Runs on the host (Python 3.9+, standard library only), shipped in the play's payload and
+compiled only when a play arms it. Before the play's first change that needs it, the
+host process forks the watchdog: a process in a session of its own, with no link to the
+SSH session (stdin, stdout and stderr on /dev/null), so it survives the session dying.
+It holds the state from before the play: a journal of (module, params, state before)
+per task, appended as the play goes on. Files live in one directory per play:
+
+    armed      exists while the play waits for confirmation
+    journal    one JSON line per task applied: {"module", "params", "before", "task"}
+    confirmed  the controller proved it can still reach the host (a new connection)
+    expired    the deadline passed first: the watchdog rolls back
+    result     after a rollback: {"rolled_back": bool, "left": [...], "after_task": ...}
+
+Whichever of `confirmed` / `expired` is made first (both by renaming `armed`, which only
+one rename can do) decides. On `confirmed` the watchdog removes the directory and exits;
+on `expired` it undoes the journal in reverse with each module's own planner, re-reads,
+writes `result` and exits. The controller reads and removes `result` when it is back.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import time
+
+POLL = 0.2  # seconds between looks for a confirmation
+STATE_ROOT = "/run/lock"  # tmpfs, writable by root and by sudo users; gone at reboot
+
+
+def play_dir(play_id, root=None):
+    return os.path.join(root or STATE_ROOT, "vnetctl-confirm-%s" % play_id)
+
+
+class Journal:
+    """The play's tasks, each with the state it had before: the rollback target."""
+
+    def __init__(self):
+        self.entries = []
+        self._path = None
+
+    def record(self, task, module, params, before):
+        entry = {"task": task, "module": module, "params": params, "before": before}
+        self.entries.append(entry)
+        if self._path is not None:
+            self._append(entry)
+
+    def attach(self, path):
+        """From now on every entry goes to `path` too (entries so far are written)."""
+        self._path = path
+        for entry in self.entries:
+            self._append(entry)
+
+    def _append(self, entry):
+        with open(self._path, "a") as handle:
+            handle.write(json.dumps(entry, default=str) + "\n")
+
+
+def arm(directory, timeout, journal, host, modules, hold_lock=None):
+    """Fork the watchdog; returns its pid. The caller goes on with the play.
+    `hold_lock(pid)` records the watchdog as a holder of the host lock (it shares the
+    play's flock) and returns the file to remove when it is done."""
+    os.makedirs(directory, mode=0o700)
+    open(os.path.join(directory, "armed"), "w").close()
+    journal.attach(os.path.join(directory, "journal"))
+    deadline = time.time() + timeout
+    pid = os.fork()
+    if pid:
+        return pid
+    holder = None
+    try:  # the watchdog: cut every tie with the session, then wait
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        if hold_lock is not None:
+            holder = hold_lock(os.getpid())
+        _watch(directory, deadline, host, modules)
+    finally:
+        if holder is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(holder)
+        os._exit(0)
+
+
+def _watch(directory, deadline, host, modules):
+    armed = os.path.join(directory, "armed")
+    while time.time() < deadline:
+        if os.path.exists(os.path.join(directory, "confirmed")):
+            shutil.rmtree(directory, ignore_errors=True)
+            return
+        time.sleep(POLL)
+    try:
+        os.rename(armed, os.path.join(directory, "expired"))
+    except OSError:  # confirmed at the last moment
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    result = roll_back(_read_journal(directory), host, modules)
+    _write_json(os.path.join(directory, "result"), result)
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(directory, "journal"))
+
+
+def _read_journal(directory):
+    try:
+        with open(os.path.join(directory, "journal")) as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    except OSError:
+        return []
+
+
+def roll_back(entries, host, modules):
+    """Undo the journal's tasks, newest first, with each module's planner; then re-read
+    every resource and compare with its state before the play."""
+    problems = []
+    for entry in reversed(entries):
+        module = modules[entry["module"]]
+        facts = host.Facts.gather()
+        try:
+            now = module.read(entry["params"], facts)
+            host.apply_steps(module.steps(now, entry["before"], facts))
+        except Exception as exc:  # go on: the other tasks are undone all the same
+            problems.append("%s: %s" % (entry["task"], exc))
+    left = []
+    for entry in entries:
+        facts = host.Facts.gather()
+        try:
+            now = modules[entry["module"]].read(entry["params"], facts)
+        except Exception as exc:
+            left.append("%s: cannot re-read: %s" % (entry["task"], exc))
+            continue
+        for change in host.diff_fields(now, entry["before"]):
+            left.append(
+                "%s: %s is %r, was %r"
+                % (entry["task"], change["field"], change["before"], change["after"])
+            )
+    return {
+        "rolled_back": not left,
+        "left": left,
+        "problems": problems,
+        "after_task": entries[-1]["task"] if entries else None,
+        "at": time.time(),
+    }
+
+
+def _write_json(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle)
+    os.rename(tmp, path)
+
+
+# ---- run by the controller over a NEW connection -------------------------------
+
+CONFIRM_WAIT = 5.0  # seconds for the watchdog to see the confirmation and clean up
+
+
+def confirm(directory):
+    """Confirm the play: 'confirmed', or the rollback's result if it came first, or
+    'gone' when there is nothing to confirm."""
+    armed = os.path.join(directory, "armed")
+    try:
+        os.rename(armed, os.path.join(directory, "confirmed"))
+    except OSError:
+        return collect(directory)
+    deadline = time.time() + CONFIRM_WAIT
+    while os.path.exists(directory) and time.time() < deadline:
+        time.sleep(POLL / 4)
+    return {"confirmed": True, "cleaned": not os.path.exists(directory)}
+
+
+def collect(directory, wait=0.0):
+    """The rollback's result (and the directory removed), waiting up to `wait` seconds
+    for a rollback in progress; {"gone": True} when there is no such play."""
+    result = os.path.join(directory, "result")
+    deadline = time.time() + wait
+    while not os.path.exists(result) and os.path.exists(directory) and time.time() < deadline:
+        time.sleep(POLL)
+    if not os.path.exists(directory):
+        return {"gone": True}
+    try:
+        with open(result) as handle:
+            data = json.load(handle)
+    except OSError:
+        return {"pending": True}
+    shutil.rmtree(directory, ignore_errors=True)
+    return data

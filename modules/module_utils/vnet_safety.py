@@ -1,0 +1,115 @@
+"""The host's own way in: the management path, and the planned steps that touch it.
+
+The management path is the interface holding the address the controller's SSH session
+arrived on, everything below it (bridge and bond ports, the parent of a VLAN) and the
+device it is a port of. A step touches the path when it sets one of those down, deletes
+it, moves it into or out of a bridge or bond, lowers its MTU or removes the management
+address. Some of those cut the host off for sure (`CUTS`): vnetctl refuses them unless
+the play runs under a rollback timer (commit confirmed). The others are applied under
+the timer by themselves, armed just before.
+
+Runs on the managed host: Python 3.9+, standard library only.
+"""
+
+from __future__ import annotations
+
+MIN_SAFE_MTU = 576  # below it, IPv4 hosts are not required to accept datagrams (RFC 791)
+PARENT_KINDS = ("vlan", "macvlan", "macvtap", "ipvlan")  # "link" names their lower device
+
+# effects that certainly cut the management path: refused without a rollback timer
+CUTS = ("down", "delete", "enslaved", "address removed", "mtu too low")
+
+
+def management_path(facts, server_ip):
+    """{"address", "interface", "path"} for the controller's address on this host, or
+    None when no interface holds it (e.g. reached through NAT)."""
+    holder = None
+    for entry in facts.addrs:
+        if any(a.get("local") == server_ip for a in entry.get("addr_info", [])):
+            holder = entry["ifname"]
+    if holder is None:
+        return None
+    path, stack = set(), [holder]
+    while stack:
+        name = stack.pop()
+        if name in path:
+            continue
+        path.add(name)
+        stack += facts.ports_of(name)  # bridge ports, bond members
+        link = facts.link(name) or {}
+        if facts.kind(name) in PARENT_KINDS and link.get("link"):
+            stack.append(link["link"])
+    master = (facts.link(holder) or {}).get("master")
+    if master:
+        path.add(master)
+    return {"address": server_ip, "interface": holder, "path": sorted(path)}
+
+
+def classify(steps, mgmt, facts):
+    """The steps that touch the management path: [{"step", "device", "effect", "cuts"}].
+    A move into a bridge or bond is a cut unless the same steps give the new master the
+    management address (the module migrates it)."""
+    if not mgmt:
+        return []
+    path, address = set(mgmt["path"]), mgmt["address"]
+    readded = {_tokens(line)[-1] for tool, line in steps if _adds_address(tool, line, address)}
+    found = []
+    for tool, line in steps:
+        effect = _effect(tool, _tokens(line), path, address, facts, readded)
+        if effect is not None:
+            device, what = effect
+            found.append({"step": "%s %s" % (tool, line), "device": device, "effect": what,
+                          "cuts": what in CUTS})  # fmt: skip
+    return found
+
+
+def _tokens(line):
+    return line.split()
+
+
+def _adds_address(tool, line, address):
+    words = _tokens(line)
+    return (
+        tool == "ip" and words[:2] in (["addr", "add"], ["address", "add"])
+        and words[2].split("/")[0] == address and "dev" in words
+    )  # fmt: skip
+
+
+def _after(words, keyword):
+    return words[words.index(keyword) + 1] if keyword in words[:-1] else None
+
+
+def _effect(tool, words, path, address, facts, readded):
+    if tool == "ovs-vsctl":
+        if words[:1] == ["add-port"] and len(words) > 2 and words[2] in path:
+            return words[2], "enslaved"
+        return None
+    if tool != "ip" or len(words) < 3:
+        return None
+    device = _after(words, "dev")
+    if words[:2] == ["link", "del"] or words[:2] == ["link", "delete"]:
+        return (device, "delete") if device in path else None
+    if words[:2] in (["addr", "del"], ["address", "del"]):
+        removed = words[2].split("/")[0] == address
+        return (device, "address removed") if removed and not readded else None
+    if words[:2] != ["link", "set"] or device not in path:
+        return None
+    if "down" in words:
+        return device, "down"
+    master = _after(words, "master")
+    if master is not None:
+        return device, "moved into %s" % master if master in readded else "enslaved"
+    if "nomaster" in words:
+        return device, "released from its master"
+    mtu = _after(words, "mtu")
+    if mtu is not None and mtu.isdigit():
+        old = (facts.link(device) or {}).get("mtu") or 0
+        if int(mtu) < MIN_SAFE_MTU:
+            return device, "mtu too low"
+        if int(mtu) < old:
+            return device, "mtu lowered"
+    return None
+
+
+def describe(found):
+    return "; ".join("%s: %s (%s)" % (f["device"], f["effect"], f["step"]) for f in found)

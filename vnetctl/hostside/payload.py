@@ -66,7 +66,9 @@ def remote_command(
     argv = [*shlex.split(python), *INTERPRETER_FLAGS, "-c", boot.STUB]
     if become:
         argv = [*_sudo(become_user, become_password), *argv]
-    return "echo $$; exec " + shlex.join(argv)
+    # "$SSH_CONNECTION" expanded by the login shell, before sudo resets the environment:
+    # the address the session arrived on, which names the host's management path
+    return "echo $$; exec " + shlex.join(argv) + ' "$SSH_CONNECTION"'
 
 
 def kill_command(

@@ -23,16 +23,16 @@ except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
 
 SEGMENT_SPEC = {
-    "vni": {"type": "int", "required": True},
+    "vni": {"type": "int", "required": True, "range": [1, 16777215]},
     "bridge": {"type": "ifname", "required": True},
-    "mtu": {"type": "int", "required": True},
+    "mtu": {"type": "int", "required": True, "range": [68, 65535]},
     "address": {"type": "str", "required": True},
 }
 TARGET_SPEC = {
     "host": {"type": "str", "required": True},
-    "vni": {"type": "int", "required": True},
+    "vni": {"type": "int", "required": True, "range": [1, 16777215]},
     "address": {"type": "str", "required": True},
-    "mtu": {"type": "int", "required": True},
+    "mtu": {"type": "int", "required": True, "range": [68, 65535]},
 }
 ARGUMENT_SPEC = {
     "action": {"type": "str", "choices": ["setup", "ping", "teardown"], "required": True},

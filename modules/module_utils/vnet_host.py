@@ -12,21 +12,22 @@ ends with `host.ansible_main(sys.modules[__name__])` under `if __name__ == "__ma
 and defines:
 
 ARGUMENT_SPEC  {name: rule}, checked by the one rulebook (vnet_params) on the controller
-    (file:line, before any host is touched) and again here. Types: str (default), int,
-    float, bool, list (+ elements), dict (+ options: a spec for its keys, or for each
-    dict of a list), raw, ifname (an interface name by the kernel's and iproute2's
-    rules), meshname; plus required, default, choices, range ([low, high]: put a value's
-    universal range here, e.g. MTU [68, 65535], so the controller refuses it), and
-    controller (True: an argument vnetctl reads on the controller, e.g. vxlan_mesh's
-    members, vtep, vtep_interface; it is stripped there and ignored here). Unset
-    arguments are None. Not allowed: aliases (ansible-playbook does not apply this
-    rulebook; a spec with one is refused) or any rule key not listed.
+    (file:line, before any host is touched) and again here. Rule keys: type, one of str
+    (the default), int, float, bool, list (+ elements), dict (+ options: a spec for its
+    keys, or for each dict of a list), raw, ifname (an interface name by the kernel's
+    and iproute2's rules), meshname; required; default; choices; range ([low, high]:
+    put a value's universal range here, e.g. MTU [68, 65535], so the controller refuses
+    it); controller (True: an argument vnetctl reads on the controller, e.g. vxlan_mesh's
+    members, vtep, vtep_interface; stripped there, ignored here). Unset arguments are
+    None. Not allowed: aliases (ansible-playbook does not apply this rulebook, so they
+    would break there; a spec with one is refused), or any other rule key.
 RESOURCE  what a task is about ("bridge"): results say "bridge NAME", drift groups by it.
 FACTS  optional {name: source}: what the module reads beyond the built-in sources (links,
-    addrs, fdb, ovs): command(argv, parse), per_device(argv with "{dev}", parse), or
-    vnet_ovs.ovsdb({table: [columns]}, parse); gathered lazily, once per play, merged
-    where the tool allows (see vnet_facts). Read them with facts.get(name[, dev]); a
-    module runs no command of its own to read state.
+    addrs, fdb, ovs): command(argv, parse), per_device(argv with "{dev}", parse) or
+    ovsdb({table: [columns]}, parse), all from this library; parsers are pure functions
+    of the output. Gathered lazily, once per play, merged where the tool allows (see
+    vnet_facts); read with facts.get(name[, dev]). A module runs no command of its own
+    to read state, so its planning is tested on recorded facts (Facts(data)).
 read(params, facts) -> current  the live state in the shape of the params ("state":
     "absent" for what does not exist). It covers everything steps() can change, side
     effects included (a bridge's MTU task changes its ports' MTUs: read() reports them):
@@ -92,6 +93,7 @@ ArgumentError = vnet_params.ArgumentError
 command = vnet_facts.command
 per_device = vnet_facts.per_device
 parse_json = vnet_facts.parse_json
+ovsdb = vnet_ovs.ovsdb
 
 # What modules import under Ansible. `from ansible.module_utils.vnet_host import ...` is
 # the form Ansible and Mitogen both recognise as a module with module_utils to ship;

@@ -77,11 +77,11 @@ def test_a_per_device_source_runs_once_per_device_asked_for():
 
 
 def test_ovsdb_sources_of_every_module_are_read_by_one_ovs_vsctl_columns_merged():
-    bonds = host.vnet_ovs.ovsdb(
+    bonds = host.ovsdb(
         {"Port": ["name", "bond_mode"], "Open_vSwitch": ["ovs_version"]},
         parse=lambda tables: {p["name"]: p["bond_mode"] for p in tables["Port"]},
     )
-    version = host.vnet_ovs.ovsdb(
+    version = host.ovsdb(
         {"Open_vSwitch": ["ovs_version"]}, lambda t: t["Open_vSwitch"][0]["ovs_version"]
     )
     documents = [

@@ -88,9 +88,7 @@ def type_name(value):
 
 def parse_bool(value):
     """Ansible's booleans, or None."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)) and value in (0, 1):
+    if isinstance(value, (int, float)) and value in (0, 1):  # True and False too
         return bool(value)
     if isinstance(value, str):
         word = value.strip().lower()

@@ -84,17 +84,33 @@ def test_ovsdb_sources_of_every_module_are_read_by_one_ovs_vsctl_columns_merged(
     version = host.ovsdb(
         {"Open_vSwitch": ["ovs_version"]}, lambda t: t["Open_vSwitch"][0]["ovs_version"]
     )
+    # OVSDB's JSON (ovs-vsctl --data=json): ["uuid", id], ["set", [...]], ["map", [[k, v]]]
     documents = [
-        {"headings": ["datapath_type", "name", "ports"], "data": [["", "br0", ["set", []]]]},
-        {"headings": ["_uuid", "external_ids", "name", "options", "type"], "data": []},
+        {"headings": ["datapath_type", "name", "ports"],
+         "data": [["", "br0", ["set", [["uuid", "p1"], ["uuid", "p2"]]]],
+                  ["netdev", "br1", ["uuid", "p3"]]]},
+        {"headings": ["_uuid", "external_ids", "name", "options", "type"],
+         "data": [[["uuid", "i1"], ["map", [["vnetctl-mesh", "m"]]], "vx1",
+                   ["map", [["remote_ip", "10.0.0.2"], ["key", "5"]]], "vxlan"]]},
         {"headings": ["ovs_version"], "data": [["3.1.0"]]},
         {"headings": ["_uuid", "bond_mode", "interfaces", "name", "protected"],
-         "data": [[["uuid", "u1"], "balance-slb", ["set", []], "bond0", False]]},
+         "data": [[["uuid", "p1"], "balance-slb", ["set", []], "bond0", False],
+                  [["uuid", "p2"], ["set", []], ["uuid", "i1"], "vx1", True],
+                  [["uuid", "p3"], ["set", []], ["set", []], "br1", False]]},
     ]  # fmt: skip
     runner = Runner({"ovs-vsctl": "\n".join(json.dumps(d) for d in documents) + "\n"})
     facts = host.Facts.gather(runner, modules=[module(bonds=bonds), module(ovs_version=version)])
-    assert facts.get("bonds") == {"bond0": "balance-slb"}
-    assert facts.get("ovs")["bridges"] == {"br0": []} and facts.get("ovs_version") == "3.1.0"
+    assert facts.get("bonds") == {"bond0": "balance-slb", "vx1": [], "br1": []}
+    assert facts.get("ovs") == {
+        "datapath": {"br0": "system", "br1": "netdev"},
+        "bridges": {"br0": ["bond0", "vx1"], "br1": ["br1"]},
+        "protected": ["vx1"],
+        "interfaces": {
+            "vx1": {"type": "vxlan", "options": {"remote_ip": "10.0.0.2", "key": "5"},
+                    "external_ids": {"vnetctl-mesh": "m"}},
+        },
+    }  # fmt: skip
+    assert facts.get("ovs_version") == "3.1.0"
     assert len(runner.calls) == 1
     argv = runner.calls[0]
     assert argv[:4] == ["ovs-vsctl", "--timeout=10", "--format=json", "--data=json"]

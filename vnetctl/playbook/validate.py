@@ -56,8 +56,8 @@ def _refusal(
         if top in args:  # given, as null
             text = f"argument '{top}' of module '{module}' is required: it cannot be null"
             return InputError(text, where_of(top), context)
-        return InputError(f"missing required argument '{top}' for module '{module}'",
-                          where_of(None), context)  # fmt: skip
+        text = f"missing required argument '{top}' for module '{module}'"
+        return InputError(text, where_of(None), context)
     if exc.problem == "unknown":
         detail = f"{_inside(path[1:])}unknown key '{exc.word}'{_hint(exc.word, exc.known)}"
         detail += f"; known: {known}"

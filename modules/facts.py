@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 # WANT_JSON
-"""The host's network facts: links (`ip -j -d link`) and addresses (`ip -j addr`)."""
+"""The host's facts: links (`ip -j -d link`), addresses (`ip -j addr`), remote-VTEP fdb
+entries, Open vSwitch tables, and every fact source the modules loaded beside this one
+declare (their FACTS), each under its name: what `vnetctl facts` prints, and what
+snapshots and mesh planning read on the controller."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ except ImportError:  # vnetctl's runner preloads vnet_host
 RESOURCE = "link"
 ARGUMENT_SPEC = {
     "name": {"type": "ifname", "required": True},
-    "mtu": {"type": "int"},
+    "mtu": {"type": "int", "range": [68, 65535]},
     "admin_state": {"type": "str", "choices": ["up", "down"]},
 }
 

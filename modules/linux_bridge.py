@@ -20,12 +20,14 @@ ARGUMENT_SPEC = {
     "name": {"type": "ifname", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "ports": {"type": "list", "elements": "ifname"},
-    "mtu": {"type": "int"},
+    "mtu": {"type": "int", "range": [68, 65535]},
     "stp": {"type": "bool"},
-    "forward_delay": {"type": "float"},  # seconds, like brctl
-    "hello_time": {"type": "float"},
-    "max_age": {"type": "float"},
-    "priority": {"type": "int"},
+    # seconds, like brctl; the kernel's ranges (net/bridge/br_stp_if.c), checked before
+    # anything changes; forward_delay is 2..30 while STP is on (_check_forward_delay)
+    "forward_delay": {"type": "float", "range": [0, 30]},
+    "hello_time": {"type": "float", "range": [1, 10]},
+    "max_age": {"type": "float", "range": [6, 40]},
+    "priority": {"type": "int", "range": [0, 65535]},
     "admin_state": {"type": "str", "choices": ["up", "down"], "default": "up"},
 }
 
@@ -92,7 +94,7 @@ def desired(params, current, facts):
     if params["state"] == "absent":
         return {"name": name, "state": "absent"}
     _check_ports(name, params.get("ports") or [], facts)
-    _check_stp_values(params)
+    _check_forward_delay(params)
     if current["state"] == "absent":
         base = {"name": name, "state": "present", "ports": []}
         want = host.merge_desired(base, params)
@@ -122,17 +124,16 @@ def _check_ports(name, ports, facts):
             raise host.ModuleError("bridge %s cannot be its own port" % name)
 
 
-# the kernel's accepted ranges (net/bridge/br_stp_if.c), checked before anything changes;
-# forward_delay 0 (common on VM bridges) is only allowed while STP is off
-STP_RANGES = {"priority": (0, 65535), "hello_time": (1, 10), "max_age": (6, 40)}
+# forward_delay below 2 s (0 is common on VM bridges) only while STP is off; the other
+# ranges, which do not depend on STP, are in ARGUMENT_SPEC
+STP_FORWARD_DELAY = (2, 30)
 
 
-def _check_stp_values(params):
-    ranges = dict(STP_RANGES, forward_delay=(2, 30) if params.get("stp") else (0, 30))
-    for field, (low, high) in ranges.items():
-        value = params.get(field)
-        if value is not None and not low <= value <= high:
-            raise host.ModuleError("%s %s is outside %s..%s" % (field, value, low, high))
+def _check_forward_delay(params):
+    low, high = STP_FORWARD_DELAY
+    value = params.get("forward_delay")
+    if params.get("stp") and value is not None and not low <= value <= high:
+        raise host.ModuleError("forward_delay %s is outside %s..%s" % (value, low, high))
 
 
 def _bridge_options(current, desired):

@@ -31,29 +31,29 @@ except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_mesh_ovs as ovs
 
 RESOURCE = "mesh"
+MAX_VNI = 16777215  # 24 bits
 SEGMENT_SPEC = {
-    "vni": {"type": "int", "required": True},
+    "vni": {"type": "int", "required": True, "range": [1, MAX_VNI]},
     "bridge": {"type": "ifname", "required": True},
-    "mtu": {"type": "int"},
+    "mtu": {"type": "int", "range": [68, 65535]},
 }
 ARGUMENT_SPEC = {
     "name": {"type": "meshname", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "segments": {"type": "list", "elements": "dict", "options": SEGMENT_SPEC},
-    "port": {"type": "int", "default": 4789},
+    "port": {"type": "int", "default": 4789, "range": [1, 65535]},  # UDP
     "dataplane": {"type": "str", "choices": ["linux", "ovs"], "default": "linux"},
     # netdev: userspace datapath
     "ovs_datapath": {"type": "str", "choices": ["system", "netdev"], "default": "system"},
     "local": {"type": "str"},
     "peers": {"type": "list", "elements": "str"},
-    # read by vnetctl on the controller to fill local/peers; ignored on the host
-    "members": {"type": "str", "controller": True},  # host pattern; default: play's hosts
-    "vtep": {"type": "str", "controller": True},  # this host's VTEP address
+    # read by vnetctl on the controller to fill local/peers, and stripped there
+    "members": {"type": "str", "controller": True},  # host pattern; default: the play's
+    "vtep": {"type": "str", "controller": True},  # this host's VTEP address (a template)
     "vtep_interface": {"type": "ifname", "controller": True},  # ...or this interface's
 }
 
 ZERO_MAC = "00:00:00:00:00:00"
-MAX_VNI = 16777215
 # outer Ethernet 14 + IP 20/40 + UDP 8 + VXLAN 8
 OVERHEAD = {4: 50, 6: 70}
 # fields the kernel cannot change on a live VXLAN device: a change means delete + add
@@ -153,7 +153,7 @@ def desired(params, current, facts):
     segments = params.get("segments") or []
     _check_unique(name, segments)
     for seg in segments:
-        vni = _vni(name, seg)
+        vni = seg["vni"]  # 1..MAX_VNI: ARGUMENT_SPEC
         mtu = seg.get("mtu")
         if mtu is not None and mtu + overhead > underlay_mtu:
             ip_version = 6 if overhead == 70 else 4
@@ -221,13 +221,6 @@ def _check_unique(name, segments):
             raise host.ModuleError(
                 "mesh %s: %s used by more than one segment: %s" % (name, key, ", ".join(twice))
             )
-
-
-def _vni(name, seg):
-    vni = seg.get("vni")
-    if not isinstance(vni, int) or isinstance(vni, bool) or not 1 <= vni <= MAX_VNI:
-        raise host.ModuleError("mesh %s: VNI %r is not within 1..%d" % (name, vni, MAX_VNI))
-    return vni
 
 
 def _underlay(local, facts):

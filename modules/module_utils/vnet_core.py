@@ -1,5 +1,5 @@
-"""What every command a vnetctl module runs must pass: the rules for names, and the one
-writer of command lines.
+"""What every command a vnetctl module runs must pass: the rules for names, the one
+writer of command lines, and the one runner of commands.
 
 Modules describe changes as steps `(tool, line)`; the engine feeds the lines of a run of
 steps to one `ip -batch -`, `bridge -batch -` or `tc -batch -` process (or splits them
@@ -16,10 +16,36 @@ files import this one; vnet_host re-exports what modules use.
 from __future__ import annotations
 
 import re
+import subprocess
 
 
 class ModuleError(Exception):
     """A failure the operator can act on; its text becomes the task's `msg`."""
+
+
+# A command that takes longer is killed and fails the task: a hung `ip` or ovs-vsctl
+# must not hold a host's play (and its lock) forever.
+RUN_TIMEOUT_S = 120
+
+
+def run(argv, stdin=None, timeout=RUN_TIMEOUT_S):
+    """Run a command, return its stdout; a non-zero exit, or no exit within `timeout`
+    seconds (the command is then killed), raises ModuleError. The one way the host
+    library runs a command (to gather facts or to apply steps)."""
+    try:
+        proc = subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, check=False, timeout=timeout
+        )
+    except FileNotFoundError:
+        raise ModuleError("command not found on host: %s" % argv[0]) from None
+    except subprocess.TimeoutExpired:
+        raise ModuleError(
+            "%s did not finish within %s s and was killed" % (" ".join(argv[:3]), timeout)
+        ) from None
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()
+        raise ModuleError("%s failed: %s" % (" ".join(argv[:3]), detail))
+    return proc.stdout
 
 
 # ---- names -----------------------------------------------------------------------

@@ -1,32 +1,77 @@
-"""Host-side engine shared by every vnetctl module.
+"""The host library every vnetctl module uses, and the module contract.
 
-Runs on the managed host: Python 3.9+, standard library only, nothing installed.
-One path serves apply, check and drift:
+Runs on the managed host: Python 3.9+, standard library only, nothing installed. Every
+file of module_utils/ is shipped to every host and compiled there for every play: keep
+them small, and let each import only the files sorted before it (vnetctl installs them
+in that order, vnet_host last).
 
-    current = module.read(params, facts)        # live state, in the shape of the params
-    desired = module.desired(params, current, facts)   # unset = keep; host checks here
+A MODULE is one file in modules/ (standard library only), run by vnetctl or, unchanged,
+by ansible-playbook. It imports this library as `host` (`from ansible.module_utils.
+vnet_host import HOST_LIBRARY as host`, falling back to `import vnet_host as host`),
+ends with `host.ansible_main(sys.modules[__name__])` under `if __name__ == "__main__"`,
+and defines:
+
+ARGUMENT_SPEC  {name: rule}, checked by the one rulebook (vnet_params) on the controller
+    (file:line, before any host is touched) and again here. Rule keys: type, one of str
+    (the default), int, float, bool, list (+ elements), dict (+ options: a spec for its
+    keys, or for each dict of a list), raw, ifname (an interface name by the kernel's
+    and iproute2's rules), meshname; required; default; choices; range ([low, high]:
+    put a value's universal range here, e.g. MTU [68, 65535], so the controller refuses
+    it); controller (True: an argument vnetctl reads on the controller, e.g. vxlan_mesh's
+    members, vtep, vtep_interface; stripped there, ignored here). Unset arguments are
+    None. Not allowed: aliases (ansible-playbook does not apply this rulebook, so they
+    would break there; a spec with one is refused), or any other rule key.
+RESOURCE  what a task is about ("bridge"): results say "bridge NAME", drift groups by it.
+FACTS  optional {name: source}: what the module reads beyond the built-in sources (links,
+    addrs, fdb, ovs): command(argv, parse), per_device(argv with "{dev}", parse) or
+    ovsdb({table: [columns]}, parse), all from this library; parsers are pure functions
+    of the output. Gathered lazily, once per play, merged where the tool allows (see
+    vnet_facts); read with facts.get(name[, dev]). A module runs no command of its own
+    to read state, so its planning is tested on recorded facts (Facts(data)).
+read(params, facts) -> current  the live state in the shape of the params ("state":
+    "absent" for what does not exist). It covers everything steps() can change, side
+    effects included (a bridge's MTU task changes its ports' MTUs: read() reports them):
+    read()'s output is the rollback target.
+desired(params, current, facts) -> desired  the declared values over the current ones
+    (merge_desired: unset = keep). Refuse here (ModuleError) what the host cannot do,
+    before any change.
+steps(current, desired, facts) -> [(tool, line)]  pure: the commands from current to
+    desired, each built by step() (vnet_core: the one writer of command lines). Tools:
+    ip, bridge, tc (one `-batch` process per run of lines), ovs-vsctl (one
+    transaction). `desired` may be any earlier read() output (a rollback).
+Nested state is a dict keyed by identity (ports_mtu: {port: mtu}; segments: {vni: {..}}),
+    never a list of objects: diffs are per field (dotted paths) and drift then sees a
+    missing or an extra object. Lists compare as sets: keep them to flat lists of names.
+snapshot(facts) -> [params], SNAPSHOT_ORDER  optional: the params that declare what the
+    host has (applying them plans nothing); lower orders first (what makes devices before
+    what uses them). Controller-only arguments are left to the controller.
+run(params, check, facts) -> result  instead of read/desired/steps, for a module that
+    manages no resource (facts, overlay_probe).
+
+The ENGINE (plan(), execute()) does the rest, one path for apply, check and drift:
+
+    current = read(params, facts); desired = desired(params, current, facts)
     changes = diff_fields(current, desired)     # empty = converged (drift = not empty)
-    steps   = module.steps(current, desired, facts)    # pure: facts in, commands out
-    apply_steps(steps); verify: re-gather, re-read, changes must be empty
-    on failure: roll back with module.steps(now, current) -- the same planner -- then
-    re-read: "rolled back" only if the host reads as `current` again
+    steps   = steps(current, desired, facts)
+    apply; verify: refresh facts, read again, no change may be left;
+    on failure: plan from the state now back to `current` with the same steps(), apply,
+    read again: "(rolled back)" only when the host reads as `current`.
 
-A module is a Python file defining ARGUMENT_SPEC, read(), desired() and steps(). Its
-read() covers everything its steps() can change: read()'s output is the rollback target.
-Its steps are built with step() (vnet_core), the one writer of command lines.
+Results: changed, failed, msg, resource, diff {before, after}, changes [{field, before,
+after}], commands.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_ovs, vnet_params
+    from ansible.module_utils import vnet_core, vnet_facts, vnet_ovs, vnet_params
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
+    import vnet_facts
     import vnet_ovs
     import vnet_params
 
@@ -40,7 +85,15 @@ NAME_TYPES = vnet_core.NAME_TYPES
 line = vnet_core.line
 step = vnet_core.step
 check_line = vnet_core.check_line
+run = vnet_core.run
+RUN_TIMEOUT_S = vnet_core.RUN_TIMEOUT_S
+# arguments (see vnet_params) and fact sources (see vnet_facts)
 normalize_params = vnet_params.normalize_params
+ArgumentError = vnet_params.ArgumentError
+command = vnet_facts.command
+per_device = vnet_facts.per_device
+parse_json = vnet_facts.parse_json
+ovsdb = vnet_ovs.ovsdb
 
 # What modules import under Ansible. `from ansible.module_utils.vnet_host import ...` is
 # the form Ansible and Mitogen both recognise as a module with module_utils to ship;
@@ -55,108 +108,21 @@ BATCH_TOOLS = {
 }
 
 
-# A command that takes longer is killed and fails the task: a hung `ip` or ovs-vsctl
-# must not hold a host's play (and its lock) forever.
-RUN_TIMEOUT_S = 120
+def remote_vteps(output):
+    """`bridge -j fdb show`, only the entries that point at a remote VTEP (`dst`)."""
+    return [entry for entry in parse_json(output) if "dst" in entry]
 
 
-def run(argv, stdin=None, timeout=RUN_TIMEOUT_S):
-    """Run a command, return its stdout; a non-zero exit, or no exit within `timeout`
-    seconds (the command is then killed), raises ModuleError."""
-    try:
-        proc = subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, check=False, timeout=timeout
-        )
-    except FileNotFoundError:
-        raise ModuleError("command not found on host: %s" % argv[0]) from None
-    except subprocess.TimeoutExpired:
-        raise ModuleError(
-            "%s did not finish within %s s and was killed" % (" ".join(argv[:3]), timeout)
-        ) from None
-    if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()
-        raise ModuleError("%s failed: %s" % (" ".join(argv[:3]), detail))
-    return proc.stdout
-
-
-class Facts:
-    """The host's network state, gathered once and cached until something changes it.
-
-    Built from live commands (Facts.gather) or from recorded data (Facts(data)), so
-    planning is tested without a host.
-    """
+class Facts(vnet_facts.Facts):
+    """The host's facts (see vnet_facts); the built-in sources are declared here the
+    way a module declares its own."""
 
     SOURCES = {
-        "links": ["ip", "-j", "-d", "link", "show"],
-        "addrs": ["ip", "-j", "addr", "show"],
-        "fdb": ["bridge", "-j", "fdb", "show"],
-        "ovs": vnet_ovs.FACTS_ARGV,  # Bridge, Port, Interface tables
+        "links": command(["ip", "-j", "-d", "link", "show"]),
+        "addrs": command(["ip", "-j", "addr", "show"]),
+        "fdb": command(["bridge", "-j", "fdb", "show"], parse=remote_vteps),
+        "ovs": vnet_ovs.ovsdb(vnet_ovs.TABLES, vnet_ovs.summary),  # None without OVS
     }
-
-    def __init__(self, data=None, runner=None):
-        self._data = dict(data or {})
-        self._runner = runner
-
-    @classmethod
-    def gather(cls, runner=run):
-        return cls(runner=runner)
-
-    def _get(self, key):
-        if key not in self._data:
-            if self._runner is None:
-                raise ModuleError("recorded facts have no %r" % key)
-            if key == "ovs":
-                self._data[key] = self._gather_ovs()
-            else:
-                self._data[key] = json.loads(self._runner(self.SOURCES[key]) or "[]")
-        return self._data[key]
-
-    def _gather_ovs(self):
-        """None where Open vSwitch is not installed or not running: a fact, not an error."""
-        try:
-            out = self._runner(self.SOURCES["ovs"])
-        except ModuleError:
-            return None
-        return vnet_ovs.parse_tables(out)
-
-    def refresh(self):
-        if self._runner is not None:
-            self._data.clear()
-
-    def as_dict(self):
-        return {"links": self._get("links"), "addrs": self.addrs, "fdb": self.fdb, "ovs": self.ovs}
-
-    @property
-    def links(self):
-        return {link["ifname"]: link for link in self._get("links")}
-
-    @property
-    def addrs(self):
-        return self._get("addrs")
-
-    @property
-    def ovs(self):
-        """{"bridges": {name: [port names]}, "interfaces": {name: {type, options,
-        external_ids}}}, or None without a running Open vSwitch."""
-        return self._get("ovs")
-
-    @property
-    def fdb(self):
-        """Forwarding entries that point at a remote VTEP (learned MACs are left out)."""
-        return [entry for entry in self._get("fdb") if "dst" in entry]
-
-    def link(self, name):
-        return self.links.get(name)
-
-    def ports_of(self, master):
-        return sorted(n for n, link in self.links.items() if link.get("master") == master)
-
-    def kind(self, name):
-        link = self.link(name) or {}
-        return (link.get("linkinfo") or {}).get("info_kind")
-
-    def admin_up(self, name):
-        return "UP" in (self.link(name) or {}).get("flags", [])
 
 
 # ---- comparing -----------------------------------------------------------------
@@ -286,6 +252,29 @@ def resource_id(module, params):
     return "%s %s" % (kind, params.get("name")) if kind else None
 
 
+def checked_params(module, params):
+    """The rulebook's form of `params` (execute is an entry point: names checked here)."""
+    spec = getattr(module, "ARGUMENT_SPEC", None)
+    return params if spec is None else normalize_params(spec, params)
+
+
+def plan(module, params, facts, target=None):
+    """The one planning path (execute, rollbacks and the plan fixtures use it): params
+    checked by the rulebook, current = read(), desired = desired() -- or `target`, a
+    state read() returned earlier, for a rollback --, the changes, and the steps.
+    Returns {params, current, desired, changes, steps}; ModuleError when refused."""
+    params = checked_params(module, params)
+    current = module.read(params, facts)
+    if target is None:
+        desired = module.desired(params, current, facts)
+        changes = diff_fields(current, desired)
+    else:
+        desired, changes = target, differences(current, target)
+    steps = module.steps(current, desired, facts) if changes else []
+    return {"params": params, "current": current, "desired": desired, "changes": changes,
+            "steps": steps}  # fmt: skip
+
+
 def execute(module, params, check, facts, runner=run):
     """Converge one resource (or, in check mode, only say what would change).
 
@@ -294,18 +283,16 @@ def execute(module, params, check, facts, runner=run):
     "(rolled back)" only when they are equal, "rollback incomplete: ..." otherwise."""
     result = {"changed": False, "failed": False, "msg": "", "resource": resource_id(module, params)}
     try:
-        if hasattr(module, "ARGUMENT_SPEC"):  # an entry point too: names checked here
-            params = normalize_params(module.ARGUMENT_SPEC, params)
         if hasattr(module, "run"):  # modules that are not resources, such as facts
-            return module.run(params, check, facts)
-        current = module.read(params, facts)
-        desired = module.desired(params, current, facts)
-        changes = diff_fields(current, desired)
+            return module.run(checked_params(module, params), check, facts)
+        planned = plan(module, params, facts)
+        params, current, desired = planned["params"], planned["current"], planned["desired"]
+        result["resource"] = resource_id(module, params)  # defaults filled in
+        changes, steps = planned["changes"], planned["steps"]
         result.update(diff={"before": current, "after": desired}, changes=changes)
         if not changes:
             result["msg"] = "ok"
             return result
-        steps = module.steps(current, desired, facts)
         result.update(changed=True, commands=[" ".join(s) for s in steps])
         if check:
             result["msg"] = "would be " + _summary(current, desired, changes)
@@ -336,7 +323,7 @@ def roll_back(module, params, before, facts, runner=run):
     undo_error = None
     try:
         facts.refresh()
-        apply_steps(module.steps(module.read(params, facts), before, facts), runner)
+        apply_steps(plan(module, params, facts, target=before)["steps"], runner)
     except ModuleError as exc:
         undo_error = exc
     try:
@@ -393,6 +380,7 @@ def ansible_main(module):
     raw = _read_ansible_args()
     check = bool(raw.get("_ansible_check_mode", False))
     params = {k: v for k, v in raw.items() if not k.startswith("_ansible_")}
-    result = execute(module, params, check, Facts.gather())  # checks the params first
+    facts = Facts.gather(modules=[module])
+    result = execute(module, params, check, facts)  # checks the params first
     print(json.dumps(result))
     sys.exit(1 if result.get("failed") else 0)

@@ -7,19 +7,19 @@ from __future__ import annotations
 import json
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core
+    from ansible.module_utils import vnet_core, vnet_facts
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
+    import vnet_facts
 
 # ovs-vsctl takes a batch as one argv of "--"-separated commands: one ovsdb transaction
 OVS_VSCTL = ["ovs-vsctl", "--timeout=10"]
-# Bridge, Port and Interface tables, one JSON document per line
-FACTS_ARGV = OVS_VSCTL + [
-    "--format=json", "--data=json",
-    "--", "--columns=name,ports,datapath_type", "list", "Bridge",
-    "--", "--columns=_uuid,name,interfaces,protected", "list", "Port",
-    "--", "--columns=_uuid,name,type,options,external_ids", "list", "Interface",
-]  # fmt: skip
+# what the built-in `ovs` fact reads (see summary())
+TABLES = {
+    "Bridge": ["name", "ports", "datapath_type"],
+    "Port": ["_uuid", "name", "interfaces", "protected"],
+    "Interface": ["_uuid", "name", "type", "options", "external_ids"],
+}
 
 
 def transaction(lines):
@@ -29,6 +29,41 @@ def transaction(lines):
     for line in lines:
         argv += ["--"] + vnet_core.check_line(line).split(" ")
     return argv
+
+
+# ---- facts -------------------------------------------------------------------------
+
+
+def ovsdb(tables, parse):
+    """A fact source reading OVSDB: `tables` is {table: [columns]}; `parse` gets
+    {table: [row as {column: value}]} (with any column another source asked for too) and
+    returns the fact. Every OVSDB source of a play is read by one ovs-vsctl, tables and
+    columns merged. None where Open vSwitch is not installed or not running."""
+    return vnet_facts.grouped(gather, {t: list(c) for t, c in tables.items()}, parse)
+
+
+def gather(sources, runner):
+    """{name: fact} for every OVSDB source in `sources`, from one ovs-vsctl."""
+    wanted = {}
+    for source in sources.values():
+        for table, columns in source.request.items():
+            wanted.setdefault(table, set()).update(columns)
+    argv = OVS_VSCTL + ["--format=json", "--data=json"]
+    for table in sorted(wanted):
+        argv += ["--", "--columns=" + ",".join(sorted(wanted[table])), "list", table]
+    try:
+        output = runner(argv)
+    except vnet_core.ModuleError:  # not installed or not running: a fact, not an error
+        return dict.fromkeys(sources)
+    tables = dict(zip(sorted(wanted), parse_output(output)))
+    return {name: source.parse(tables) for name, source in sources.items()}
+
+
+def parse_output(output):
+    """ovs-vsctl --format=json --data=json: one document per `list`, rows as dicts."""
+    documents = [json.loads(line) for line in output.splitlines() if line.strip()]
+    return [[dict(zip(d["headings"], map(_ovs_value, row))) for row in d["data"]]
+            for d in documents]  # fmt: skip
 
 
 def _ovs_value(value):
@@ -43,12 +78,10 @@ def _ovs_value(value):
     return value
 
 
-def parse_tables(output):
-    tables = [json.loads(line) for line in output.splitlines() if line.strip()]
-    bridges_t, ports_t, ifaces_t = (
-        [dict(zip(t["headings"], map(_ovs_value, row))) for row in t["data"]] for t in tables
-    )
-    iface_by_uuid = {i["_uuid"]: i for i in ifaces_t}
+def summary(tables):
+    """The built-in `ovs` fact: bridges, their datapaths and ports, protected ports,
+    and interfaces (type, options, external_ids)."""
+    bridges_t, ports_t, ifaces_t = (tables[t] for t in ("Bridge", "Port", "Interface"))
     port_by_uuid = {p["_uuid"]: p for p in ports_t}
 
     def as_list(value):
@@ -63,7 +96,6 @@ def parse_tables(output):
         # protected ports never forward to one another: split horizon for tunnel meshes
         "protected": sorted(p["name"] for p in ports_t if p.get("protected") is True),
         "interfaces": {
-            i["name"]: {k: i[k] for k in ("type", "options", "external_ids")}
-            for i in iface_by_uuid.values()
+            i["name"]: {k: i[k] for k in ("type", "options", "external_ids")} for i in ifaces_t
         },
     }

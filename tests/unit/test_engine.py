@@ -123,7 +123,7 @@ def test_normalize_params_types_defaults_and_unknowns():
     for bad, message in [
         ({"name": "b", "mtuu": 1}, "unknown argument(s): mtuu"),
         ({}, "missing required argument: name"),
-        ({"name": "b", "state": "gone"}, "must be one of"),
+        ({"name": "b", "state": "gone"}, "'gone' is not one of: present, absent"),
     ]:
         try:
             host.normalize_params(spec, bad)

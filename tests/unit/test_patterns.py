@@ -98,15 +98,21 @@ def test_limit_from_file(inv, tmp_path):
         inv.select("all", f"@{tmp_path / 'missing'}")
 
 
-@pytest.mark.parametrize(
-    "pattern", ["kvn", "kvm,rack3", "kvm:!rack3", "kvm:&nope", "zz*", "~^zz", "all,"]
-)
+@pytest.mark.parametrize("pattern", ["kvn", "kvm,rack3", "kvm:!rack3", "kvm:&nope", "zz*", "~^zz"])
 def test_unknown_term_is_an_error(inv, pattern):
-    if pattern == "all,":
-        assert names(inv, pattern) == names(inv, "all")  # an empty term is nothing
-        return
     with pytest.raises(InputError, match=r"unknown host pattern '"):
         inv.select(pattern)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "same_as"),
+    [("all,", "all"), ("rack1-h1,", "rack1-h1"), (",storage", "storage"),
+     ("rack1,,nas1", "rack1,nas1"), ("kvm:,!storage", "kvm:!storage")],
+)  # fmt: skip
+def test_empty_terms_are_dropped_as_ansible_does(inv, pattern, same_as):
+    """Ansible's split_host_pattern drops empty terms: `host1,` (the ad-hoc idiom) means
+    host1, and `all,` means all; a pattern with no term at all is still an error."""
+    assert names(inv, pattern) == names(inv, same_as) != []
 
 
 def test_unknown_term_suggests_close_names_and_says_where(inv):

@@ -29,19 +29,18 @@ def _cases():
 
 
 def plan(case):
+    """The host library's own planning path (the one execute and rollbacks use)."""
     module = CATALOG.load(case["module"])
     facts = vnet_host.Facts(json.loads((FIXTURES / "facts" / case["facts"]).read_text()))
-    params = vnet_host.normalize_params(module.ARGUMENT_SPEC, case["params"])
-    current = module.read(params, facts)
-    if "rollback_to" in case:
-        target = case["rollback_to"]
-        changes = vnet_host.differences(current, target)
-        steps = module.steps(current, target, facts) if changes else []
-        return changes, [" ".join(s) for s in steps]
-    desired = module.desired(params, current, facts)
-    changes = vnet_host.diff_fields(current, desired)
-    steps = module.steps(current, desired, facts) if changes else []
-    return changes, [" ".join(s) for s in steps]
+    planned = vnet_host.plan(module, case["params"], facts, target=case.get("rollback_to"))
+    return planned["changes"], [" ".join(s) for s in planned["steps"]]
+
+
+def check_mode(case):
+    """What execute() says in check mode: it plans by the same path."""
+    module = CATALOG.load(case["module"])
+    facts = vnet_host.Facts(json.loads((FIXTURES / "facts" / case["facts"]).read_text()))
+    return vnet_host.execute(module, case["params"], True, facts)
 
 
 @pytest.mark.parametrize("case", list(_cases()))
@@ -50,7 +49,12 @@ def test_plan(case):
         with pytest.raises(vnet_host.ModuleError) as err:
             plan(case)
         assert str(err.value) == case["error"]
+        assert check_mode(case)["failed"] and check_mode(case)["msg"] == case["error"]
         return
     changes, steps = plan(case)
     assert [c["field"] for c in changes] == case["changes"]
     assert steps == case["steps"]
+    if "rollback_to" not in case:
+        result = check_mode(case)
+        assert [c["field"] for c in result["changes"]] == case["changes"]
+        assert result.get("commands", []) == case["steps"] and not result["failed"]

@@ -12,13 +12,13 @@ from vnetctl.playbook.validate import validate_args
 
 SPEC = {
     **BRIDGE_SPEC,
-    "vlans": {"type": "list", "elements": "int", "aliases": ["vids"]},
+    "vlans": {"type": "list", "elements": "int"},
     "options": {"type": "dict"},
     "extra": {"type": "raw"},
     "untyped": {},
     "modes": {"type": "list", "elements": "str", "choices": ["a", "b"]},
 }
-LINES = {"name": 3, "mtu": 4, "stp": 5, "ports": 6, "state": 7, "vids": 8, "vlans": 9}
+LINES = {"name": 3, "mtu": 4, "stp": 5, "ports": 6, "state": 7, "vlans": 9}
 
 
 def where_of(key: str | None) -> Location:
@@ -93,8 +93,6 @@ def test_conversions(arg, given_value, expected):
                               "'linux_bridge': 'presnt' is not one of: present, absent (did "
                               "you mean 'present'?)"),
         ({"modes": ["a", "c"]}, "'c' is not one of: a, b"),
-        ({"vids": [1], "vlans": [2]}, "book.yml:9: task 't': argument 'vlans' is given twice, "
-                                      "as 'vids' and 'vlans'"),
         ({"vlans": ["ten"]}, "item 1: expected an integer, got 'ten' (string)"),
         ({"sttp": True}, "book.yml:2: task 't': unknown argument 'sttp' for module "
                          "'linux_bridge' (did you mean 'stp'?); known: extra, forward_delay, "
@@ -120,7 +118,7 @@ def test_defaults_filled_unset_left_out_null_means_unset():
     assert check() == {"name": "br0", "state": "present"}
     assert check(mtu=None, stp=False) == {"name": "br0", "stp": False, "state": "present"}
     assert check(state="absent")["state"] == "absent"
-    assert check(vids=["7"]) == {"name": "br0", "vlans": [7], "state": "present"}
+    assert check(vlans=["7"]) == {"name": "br0", "vlans": [7], "state": "present"}
 
 
 def test_defaults_are_copies():

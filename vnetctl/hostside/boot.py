@@ -297,7 +297,7 @@ class Confirm:
 
 
 def _run_play(host, modules, payload, output, stop, confirm=None):
-    facts = host.Facts.gather()
+    facts = host.Facts.gather(modules=list(modules.values()))
     failed_at = None
     for task in payload["tasks"]:
         if stop.is_set():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ BOOT_SOURCE = boot.BOOT_MARK + "\n" + Path(boot.__file__).read_text()
 INTERPRETER_FLAGS = ["-I", "-S"]
 
 
+DECLARES_FACTS = re.compile(r"^FACTS\s*=", re.MULTILINE)
 WATCHDOG_SOURCE = Path(watchdog.__file__).read_text()
 
 
@@ -92,7 +94,11 @@ def build_stdin(
 ) -> str:
     """tasks: [{"index", "module", "args"}]; only the modules they use are sent."""
     lock = lock or LockSpec()
-    needed = sorted({t["module"] for t in tasks})
+    needed = {t["module"] for t in tasks}
+    if "facts" in needed:  # `facts` reports every module's declared sources (FACTS):
+        # found in the source, not by loading modules the play does not run
+        needed |= {name for name in catalog if DECLARES_FACTS.search(catalog.source(name))}
+    needed = sorted(needed)
     payload = {
         "libs": catalog.host_lib_sources(),
         "modules": {name: catalog.source(name) for name in needed},

@@ -116,7 +116,7 @@ def roll_back(entries, host, modules):
     problems = []
     for entry in reversed(entries):
         module = modules[entry["module"]]
-        facts = host.Facts.gather()
+        facts = host.Facts.gather(modules=list(modules.values()))
         try:
             now = module.read(entry["params"], facts)
             host.apply_steps(module.steps(now, entry["before"], facts))
@@ -124,7 +124,7 @@ def roll_back(entries, host, modules):
             problems.append("%s: %s" % (entry["task"], exc))
     left = []
     for entry in entries:
-        facts = host.Facts.gather()
+        facts = host.Facts.gather(modules=list(modules.values()))
         try:
             now = modules[entry["module"]].read(entry["params"], facts)
         except Exception as exc:

@@ -1,0 +1,152 @@
+"""A new module is one file: a throwaway module, written in a temporary directory beside a
+copy of module_utils, declares its own fact source and runs through the host library,
+on recorded facts and in a real host process (the remote boot protocol), with no edit
+under vnetctl/."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vnetctl.catalog import Catalog, modules_dir
+from vnetctl.hostside.payload import LockSpec, build_stdin, remote_command
+
+host = Catalog().host_lib()
+
+FORWARDING = '''\
+#!/usr/bin/python3
+# WANT_JSON
+"""IPv4 forwarding: on or off (a module written for a test)."""
+
+from __future__ import annotations
+
+import sys
+
+try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils.vnet_host import HOST_LIBRARY as host
+except ImportError:  # vnetctl's runner preloads vnet_host
+    import vnet_host as host
+
+RESOURCE = "sysctl"
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "choices": ["ip_forward"], "default": "ip_forward"},
+    "enabled": {"type": "bool", "required": True},
+}
+
+
+def _flag(output):
+    return int(output.strip())
+
+
+FACTS = {"ip_forward": host.command(["cat", "/proc/sys/net/ipv4/ip_forward"], parse=_flag)}
+
+
+def read(params, facts):
+    return {"name": "ip_forward", "enabled": facts.get("ip_forward") == 1}
+
+
+def desired(params, current, facts):
+    return host.merge_desired(current, params)
+
+
+def steps(current, desired, facts):
+    value = 1 if desired["enabled"] else 0
+    return [host.step("sysctl", "-w", "net.ipv4.ip_forward=%d" % value)]
+
+
+if __name__ == "__main__":
+    host.ansible_main(sys.modules[__name__])
+'''
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    """A module directory as a new module's author has it: module_utils copied, the
+    facts module, and the new file."""
+    shutil.copytree(modules_dir() / "module_utils", tmp_path / "module_utils")
+    shutil.copy(modules_dir() / "facts.py", tmp_path / "facts.py")
+    (tmp_path / "forwarding.py").write_text(FORWARDING)
+    return tmp_path
+
+
+def load(path: Path):
+    """The file as a host loads it (its `import vnet_host` finds the loaded library)."""
+    spec = importlib.util.spec_from_file_location("vnet_module_seam_forwarding", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_new_module_plans_on_recorded_facts(library):
+    module = load(library / "forwarding.py")
+    off = host.Facts({"ip_forward": 0})
+    result = host.execute(module, {"enabled": "yes"}, True, off)
+    assert result["changed"] and not result["failed"], result
+    assert result["resource"] == "sysctl ip_forward"  # its name, by default
+    assert result["changes"] == [{"field": "enabled", "before": False, "after": True}]
+    assert result["commands"] == ["sysctl -w net.ipv4.ip_forward=1"]
+    on = host.Facts({"ip_forward": 1})
+    assert host.execute(module, {"enabled": True}, True, on)["msg"] == "ok"
+    planned = host.plan(module, {"enabled": False}, on)
+    assert [" ".join(s) for s in planned["steps"]] == ["sysctl -w net.ipv4.ip_forward=0"]
+    refused = host.execute(module, {"enabled": "maybe"}, True, on)
+    assert refused["failed"] and "argument enabled: expected true or false" in refused["msg"]
+
+
+def host_process(stdin: str, timeout: float = 60) -> list[dict]:
+    """Run a host's process as a host starts it; stdin stays open (EOF means "stop")
+    until the process says it is done, as the controller does."""
+    proc = subprocess.Popen(
+        remote_command(sys.executable),
+        shell=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        proc.stdin.write(stdin)
+        proc.stdin.flush()
+        assert int(proc.stdout.readline()) == proc.pid  # the login shell's PID line
+        records, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline and not (records and records[-1].get("done")):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            records.append(json.loads(line))
+        proc.stdin.close()
+        assert proc.wait(timeout=timeout) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return records
+
+
+def test_the_new_module_runs_in_a_host_process_with_its_own_fact(library, tmp_path):
+    """The exact stdin a host receives, built from the module directory, run by a local
+    python3: the module's fact is gathered there, and `facts` reports it too."""
+    now = int(Path("/proc/sys/net/ipv4/ip_forward").read_text())
+    tasks = [
+        {"index": 0, "module": "forwarding", "args": {"enabled": not now}},
+        {"index": 1, "module": "facts", "args": {}},
+    ]
+    stdin = build_stdin(
+        Catalog(library), tasks, check=True, lock=LockSpec(wait=1, directory=str(tmp_path))
+    )
+    records = host_process(stdin)
+    results = {r["index"]: r["result"] for r in records if "result" in r}
+    forwarding, facts = results[0], results[1]
+    assert forwarding["changed"] and not forwarding["failed"], forwarding
+    assert forwarding["commands"] == [f"sysctl -w net.ipv4.ip_forward={int(not now)}"]
+    assert forwarding["diff"]["before"]["enabled"] is bool(now)
+    assert facts["facts"]["ip_forward"] == now
+    assert {"links", "addrs", "fdb", "ovs"} <= set(facts["facts"])
+    assert records[-1] == {"done": True, "stopped": False}

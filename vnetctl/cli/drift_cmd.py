@@ -15,6 +15,7 @@ from pathlib import Path
 from vnetctl.catalog import Catalog
 from vnetctl.cli import drift_admin_cmd
 from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from_args, run_options
+from vnetctl.cli.usage import CliParser
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
 from vnetctl.drift.files import check_writable
@@ -49,20 +50,12 @@ also:
   vnetctl drift schedule --help              systemd timer or cron line for the check
 """
 
-EXIT_CODES = """\
-exit codes (as terraform plan -detailed-exitcode):
-  0  no drift
-  1  error: bad input, or a host unreachable or failed (its drift is unknown)
-  2  drift found
-"""
-
 
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "drift",
         help="report drift from a playbook: missing, different, extra; history; schedules",
         description=HELP,
-        epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_check_arguments(parser)
@@ -193,7 +186,7 @@ def scheduled_argv(args: argparse.Namespace) -> list[str]:
 
 
 def build_admin_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="vnetctl drift",
         description="The drift check's history and schedules.",
     )

@@ -28,8 +28,6 @@ at a small size. Each pair is reachable, mtu-broken (small frames pass, full-siz
 do not: an underlay MTU problem) or unreachable. Changes nothing but a throwaway probe
 namespace per segment on each host, removed at the end.
 
-exit codes: 0 every pair reachable, 2 some pair is not, 1 bad input, 3 a host unreachable
-
 examples:
   vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml
   vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml --format json

@@ -11,6 +11,7 @@ from vnetctl import __version__
 from vnetctl.cli import drift_cmd, exit_codes, facts_cmd, lab_cmd, mesh_cmd, run_cmd, snapshot_cmd
 from vnetctl.cli.usage import CliParser
 from vnetctl.errors import Interrupted, VnetctlError
+from vnetctl.output.pipes import end_as_sigpipe
 from vnetctl.runner.results import ExitCode
 
 DESCRIPTION = """\
@@ -85,7 +86,13 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return _run(sys.argv[1:] if argv is None else argv, own_process=argv is None)
+    try:
+        code = _run(sys.argv[1:] if argv is None else argv, own_process=argv is None)
+        sys.stdout.flush()  # the last of the output: a reader gone shows here, or never
+        sys.stderr.flush()
+        return code
+    except BrokenPipeError:
+        end_as_sigpipe()
 
 
 def _run(argv: list[str], own_process: bool) -> int:

@@ -7,7 +7,6 @@ import json
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
 from rich.table import Table
 
 from vnetctl.catalog import Catalog
@@ -17,6 +16,7 @@ from vnetctl.fleet.execute import connection_specs, member_renderer, run_interru
 from vnetctl.fleet.mesh_check import host_errors, layout_from, pair_states, probe_plans
 from vnetctl.fleet.vxlan import expand_meshes, hosts_to_reach
 from vnetctl.output.console import SilentReporter
+from vnetctl.output.pipes import PipeAwareConsole
 from vnetctl.runner.results import ExitCode
 from vnetctl.runner.runner import Runner
 from vnetctl.secrets import redact
@@ -91,7 +91,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
-    console = Console(highlight=False, soft_wrap=True)
+    console = PipeAwareConsole(highlight=False, soft_wrap=True)
     for vni in sorted({p["vni"] for p in pairs}):
         rows = [p for p in pairs if p["vni"] == vni]
         hosts = sorted({p["source"] for p in rows} | {p["target"] for p in rows})

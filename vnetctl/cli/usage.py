@@ -17,6 +17,12 @@ from vnetctl.runner.results import ExitCode
 
 
 class CliParser(argparse.ArgumentParser):
+    def _print_message(self, message: str, file=None) -> None:
+        # argparse swallows OSError here: a reader gone (--help | head) must end us
+        # as it ends any Unix tool (see vnetctl.output.pipes), not pass unnoticed
+        if message:
+            (file or sys.stderr).write(message)
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(ExitCode.BAD_INPUT, f"{self.prog}: error: {message}\n")

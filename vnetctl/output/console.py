@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vnetctl.output.pipes import PipeAwareConsole
 from vnetctl.runner.results import RunResult, Status, TaskResult
 
 STYLE = {
@@ -33,7 +34,7 @@ class ConsoleReporter:
         self, console: Console | None = None, show_diff: bool = False, verbose: bool = False
     ):
         # soft_wrap: a piped or logged line stays one line, whatever the width
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.console = console or PipeAwareConsole(highlight=False, soft_wrap=True)
         self.show_diff = show_diff
         self.verbose = verbose
         self._progress: Progress | None = None

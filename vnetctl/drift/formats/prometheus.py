@@ -1,9 +1,26 @@
 """Prometheus text exposition (0.0.4) for node_exporter's textfile collector; the caller
-writes it atomically (`formats.write`), so the collector never reads half a file."""
+writes it atomically (`formats.write`), so the collector never reads half a file.
+
+Values are written in full: a float as the shortest text that reads back as the same
+float (a Unix timestamp printed with six significant digits, `1.79569e+09`, is up to an
+hour off, and every staleness alert built on it with it)."""
 
 from __future__ import annotations
 
+import math
+
 from vnetctl.drift.report import DriftReport, HostState, Kind
+
+
+def number(value: float) -> str:
+    """A sample value as the exposition format reads it, without losing precision."""
+    if isinstance(value, bool | int):
+        return str(int(value))
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
 
 
 def _escape(label: str) -> str:
@@ -22,7 +39,7 @@ def render(report: DriftReport) -> str:
     def metric(name: str, help_text: str, samples: list[tuple[dict, float]]) -> None:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} gauge")
-        lines.extend(f"{name}{_labels(**labels)} {value:g}" for labels, value in samples)
+        lines.extend(f"{name}{_labels(**labels)} {number(value)}" for labels, value in samples)
 
     reachable = [h for h in report.hosts if h.state is not HostState.UNREACHABLE]
     item_samples = []

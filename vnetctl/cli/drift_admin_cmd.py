@@ -69,14 +69,22 @@ def add_history_parser(commands) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    with History(Path(args.history) if args.history else None) as history:
+    path = Path(args.history) if args.history else default_path()
+    if not path.exists():  # reading must not create a history (nor its directory)
+        return _no_history(path, args)
+    with History(path) as history:
         if args.run is not None:
+            if not history.has_run(args.run):
+                print(f"drift history: there is no run {args.run} in {path}", file=sys.stderr)
+                return 1
             items = history.items(args.run)
             if args.format == "json":
                 print(json.dumps([i.to_dict() for i in items], indent=2, default=str))
             for i in items if args.format == "text" else []:
                 print(f"{i.host}  {i.kind.value:<9} {i.resource}  {describe(i)}  "
                       f"(since {when(i.first_seen)})")  # fmt: skip
+            if not items and args.format == "text":
+                print(f"run {args.run}: no drift items")
             return 0
         runs = history.runs(args.check, args.limit)
     if args.format == "json":
@@ -87,6 +95,19 @@ def cmd_history(args: argparse.Namespace) -> int:
         counts = "/".join(str(r.items[k]) for k in ("missing", "different", "extra"))
         print(f"{r.id:>5}  {when(r.started):<23} {r.exit_code:>4} {r.hosts:>5}  {counts:<23}  "
               f"{r.label} [{r.check_id}]")  # fmt: skip
+    return 0
+
+
+def _no_history(path: Path, args: argparse.Namespace) -> int:
+    """No file: nothing was recorded there. Listing runs is then an empty list; asking
+    for a run is asking for one that does not exist."""
+    if args.run is not None:
+        print(f"drift history: there is no run {args.run}: no history at {path}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps({"runs": []}, indent=2))
+    else:
+        print(f"no drift history at {path}: no check has been recorded there")
     return 0
 
 

@@ -182,6 +182,9 @@ class History:
         )  # fmt: skip
         return run_id
 
+    def has_run(self, run_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is not None
+
     def items(self, run_id: int, host: str | None = None) -> list[DriftItem]:
         query = (
             "SELECT host, resource, kind, field, declared, actual, play, task, first_seen "

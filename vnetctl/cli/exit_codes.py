@@ -71,12 +71,19 @@ COMMANDS: dict[str, dict[int, str]] = {
         0: "the timer and service (or the cron line) are written, and enabled where systemd runs",
     },
     "drift schedule remove": {0: "removed, or there was nothing to remove"},
-    "lab up": {0: "the lab is up: every host's sshd accepts connections"},
+    "lab up": {
+        0: "the lab is up: every host's sshd accepts connections",
+        1: "bad input (not root, a name, a subnet in use...), or the lab could not be built: "
+        "what failed is said; `vnetctl lab down` removes what was made",
+    },
     "lab status": {
         0: "every host is healthy",
         1: "some host is unhealthy, there is no such lab, or bad input",
     },
-    "lab down": {0: "the lab is removed, or there was no such lab"},
+    "lab down": {
+        0: "the lab is removed, or there was no such lab",
+        1: "bad input (not root, a name), or something the lab made could not be removed",
+    },
 }
 
 

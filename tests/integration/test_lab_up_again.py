@@ -3,6 +3,8 @@ inventory path and Open vSwitch), and says "rebuilding" only of hosts it had mad
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from vnetctl.cli.main import main
@@ -35,4 +37,13 @@ def test_growing_rebuilds_nothing_and_counts_in_words(lab3, capsys):
     finally:
         code, out, err = lab_up(capsys, lab3.name, "--hosts", "3")
     assert code == 0 and "removing 1 host beyond 3" in err, err
+    assert lab_status(lab3.name).healthy
+
+
+def test_a_lost_namespace_is_rebuilt_and_said_once(lab3, capsys):
+    lost = lab3.hosts[2]
+    subprocess.run(["ip", "netns", "del", lost.namespace], check=True)
+    code, out, err = lab_up(capsys, lab3.name, "--hosts", "3")
+    assert code == 0, err
+    assert err.count("rebuilding 1 host whose namespace is missing") == 1
     assert lab_status(lab3.name).healthy

@@ -106,6 +106,7 @@ def lab_up(
 
     say(f"lab {name}: network for {count(hosts, 'host')}")
     netns.create_network(state)
+    netns.forget_neighbours(state, [*lost, *(h for h in state.hosts if h not in recorded)])
     netns.configure_hosts(state, say)
 
     say(f"lab {name}: keys and sshd for {count(hosts, 'host')}")

@@ -8,9 +8,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from vnetctl.cli.usage import CliParser
 from vnetctl.drift import schedule
 from vnetctl.drift.formats.values import describe, when
 from vnetctl.drift.history import History, default_path
+from vnetctl.errors import InputError
 
 HISTORY_HELP = """\
 List the recorded drift checks, newest first, or one run's items with the time each was
@@ -35,6 +37,13 @@ examples:
       --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom \\
       --report html=/var/www/html/drift-site.html
   vnetctl drift schedule remove --systemd --name site
+"""
+
+INSTALL_HELP = """
+Every option that is not the schedule's own (--systemd, --cron, --name, --unit-dir,
+--cron-dir, --every) is the check's, as `vnetctl drift` takes it, and goes into the unit
+or cron line as typed. The playbook and inventory are loaded and planned first (no host
+is contacted): a check that could not run is refused, exit 1, and nothing is written.
 """
 
 
@@ -126,42 +135,86 @@ def add_schedule_parser(
     install = actions.add_parser(
         "install",
         help="write the timer/cron line (and enable it where systemd runs)",
-        description=SCHEDULE_HELP,
+        description=SCHEDULE_HELP + INSTALL_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_common(install)
-    install.add_argument("--every", default="15m", help="interval: 30s, 15m, 1h... (default 15m)")
+    add_schedule_options(install, install=True)
     check_arguments(install)
     install.set_defaults(func=lambda args: cmd_install(args, check_argv))
     remove = actions.add_parser("remove", help="remove what install wrote")
-    _add_common(remove)
+    add_schedule_options(remove, install=False)
     remove.set_defaults(func=cmd_remove)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def add_schedule_options(parser: argparse.ArgumentParser, install: bool) -> None:
+    """The schedule's own options; everything else given to `install` is the check's."""
     kind = parser.add_mutually_exclusive_group(required=True)
     kind.add_argument("--systemd", action="store_true", help="a systemd service and timer")
     kind.add_argument("--cron", action="store_true", help="a line in /etc/cron.d")
     parser.add_argument("--name", required=True, help="schedule name: a-z, 0-9, '-'")
-    parser.add_argument("--unit-dir", type=Path, default=schedule.SYSTEMD_DIR, metavar="DIR")
-    parser.add_argument("--cron-dir", type=Path, default=schedule.CRON_DIR, metavar="DIR")
+    parser.add_argument(
+        "--unit-dir",
+        type=Path,
+        default=schedule.SYSTEMD_DIR,
+        metavar="DIR",
+        help=f"where the service and timer go (default {schedule.SYSTEMD_DIR})",
+    )
+    parser.add_argument(
+        "--cron-dir",
+        type=Path,
+        default=schedule.CRON_DIR,
+        metavar="DIR",
+        help=f"where the cron line goes (default {schedule.CRON_DIR})",
+    )
+    if install:
+        parser.add_argument(
+            "--every",
+            type=interval,
+            default="15m",
+            metavar="INTERVAL",
+            help=f"how often, at least {schedule.MIN_INTERVAL}s: 30s, 15m, 1h... (default 15m)",
+        )
+
+
+def interval(text: str) -> int:
+    """An argparse type: an interval of at least MIN_INTERVAL seconds (30s, 15m, 1h30m)."""
+    try:
+        return schedule.parse_interval(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def check_tokens(argv: list[str]) -> list[str]:
+    """The check's own arguments, as typed, from `drift schedule install ...`: every
+    token but the schedule's own options (which the check must not see: its --every
+    would loop forever)."""
+    if argv[:3] != ["drift", "schedule", "install"]:
+        raise ValueError(f"not a `drift schedule install` command line: {argv[:3]}")
+    own = CliParser(prog="vnetctl drift schedule install", add_help=False)
+    add_schedule_options(own, install=True)
+    _, tokens = own.parse_known_args(argv[3:])
+    return tokens
 
 
 def cmd_install(args: argparse.Namespace, check_argv) -> int:
-    every = schedule.parse_interval(args.every)
+    unit = schedule.unit_name(args.name)  # refuse a bad name before anything else
+    if args.cron:
+        schedule.cron_schedule(args.every)  # and what cron cannot express
     argv, workdir = check_argv(args), Path.cwd()
     if args.systemd:
         paths = schedule.install_systemd(
-            args.name, argv, every, workdir=workdir, unit_dir=args.unit_dir
+            args.name, argv, args.every, workdir=workdir, unit_dir=args.unit_dir
         )
         print("wrote " + ", ".join(map(str, paths)))
-        if not schedule.systemd_running() or args.unit_dir != schedule.SYSTEMD_DIR:
-            unit = schedule.unit_name(args.name)
+        service, timer = (p.absolute() for p in paths)
+        if args.unit_dir.absolute() not in schedule.SYSTEMD_SEARCH_PATH:
+            # systemd does not look there: link the files into its search path
+            print(f"enable it with: systemctl link {service} && systemctl enable --now {timer}")
+        elif not schedule.systemd_running() or args.unit_dir != schedule.SYSTEMD_DIR:
             print(f"enable it with: systemctl daemon-reload && systemctl enable --now {unit}.timer")
     else:
-        schedule.cron_schedule(every)  # refuse what cron cannot express before writing
         path = schedule.install_cron(
-            args.name, argv, every, workdir=workdir, cron_dir=args.cron_dir
+            args.name, argv, args.every, workdir=workdir, cron_dir=args.cron_dir
         )
         print(f"wrote {path}")
     return 0

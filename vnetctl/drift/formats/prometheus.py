@@ -64,13 +64,15 @@ def render(report: DriftReport) -> str:
          len(report.hosts_in(HostState.UNREACHABLE))),
         ("inconsistent_fields", "Fields declared alike whose values differ between hosts.",
          len(report.consistency)),
-        ("resolved_items", "Drift items resolved since the previous run.", len(report.resolved)),
         ("last_run_timestamp_seconds", "When the last drift check started (Unix time).",
          report.started),
         ("last_run_duration_seconds", "How long the last drift check took.", report.duration),
         ("exit_code", "Exit code of the last check: 0 no drift, 2 drift, 1 error.",
          report.exit_code()),
     ]  # fmt: skip
+    if report.recorded:  # without a history, what was resolved is unknown: no sample
+        summary.append(("resolved_items", "Drift items resolved since the previous run.",
+                        len(report.resolved)))  # fmt: skip
     for name, help_text, value in summary:
         metric(f"vnetctl_drift_{name}", help_text, [({}, value)])
     return "\n".join(lines) + "\n"

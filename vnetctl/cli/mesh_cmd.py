@@ -13,11 +13,19 @@ from vnetctl.catalog import Catalog
 from vnetctl.cli.common import add_playbook_arguments, open_inventory, plan_from_args, run_options
 from vnetctl.errors import InputError
 from vnetctl.fleet.execute import connection_specs, member_renderer, run_interruptible
-from vnetctl.fleet.mesh_check import host_errors, layout_from, pair_states, probe_plans
+from vnetctl.fleet.mesh_check import (
+    ProbeLayout,
+    Segment,
+    host_errors,
+    layout_from,
+    pair_states,
+    probe_plans,
+)
 from vnetctl.fleet.vxlan import expand_meshes, hosts_to_reach
 from vnetctl.output.console import SilentReporter
 from vnetctl.output.pipes import PipeAwareConsole
-from vnetctl.runner.results import ExitCode
+from vnetctl.output.words import count
+from vnetctl.runner.results import ExitCode, RunResult
 from vnetctl.runner.runner import Runner
 from vnetctl.secrets import redact
 
@@ -63,31 +71,76 @@ def check(args: argparse.Namespace) -> int:
     runner = Runner(catalog, connection_specs(inventory, hosts), options, SilentReporter())
     render_members = member_renderer(inventory, catalog, extra_vars)
 
-    async def probe():
+    async def probe() -> tuple[RunResult, dict[str, list[Segment]]]:
         try:
             # no preflight: a broken fleet is what this command is for
             await expand_meshes(runner, plans, inventory, render_members, preflight=False)
             layout = layout_from(plans)
             if not layout.segments:
                 raise InputError(f"{args.playbook}: no vxlan_mesh task for these hosts")
-            return await runner.run_plays(probe_plans(layout))
+            facts = await runner.gather_facts(sorted(layout.segments))
+            not_applied = leave_out_unapplied(layout, facts)
+            if layout.segments:
+                await runner.run_plays(probe_plans(layout))
+            runner.result.interrupted = runner.stop.requested
+            return runner.result, not_applied
         finally:
             await runner.pool.close_all()
 
-    run = run_interruptible(runner, probe())
+    run, not_applied = run_interruptible(runner, probe())
     if run.interrupted:
         print("vnetctl: mesh check interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     pairs, errors = redact(pair_states(run)), redact(host_errors(run))
     if args.format == "json":
-        doc = {"pairs": pairs, "errors": errors, "unreachable": redact(run.unreachable)}
+        doc = {
+            "pairs": pairs,
+            "errors": errors,
+            "unreachable": redact(run.unreachable),
+            "not_applied": {h: [s.vni for s in segs] for h, segs in not_applied.items()},
+        }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         print_matrix(pairs, errors)
+        print_not_applied(not_applied, f"vnetctl run {args.playbook} -i {args.inventory}")
+        if not (pairs or errors or not_applied):
+            print("no pair to probe: each segment has a single member here")
     if run.unreachable:
         return ExitCode.HOST_UNREACHABLE
-    broken = errors or any(p["state"] != "reachable" for p in pairs)
+    broken = errors or not_applied or any(p["state"] != "reachable" for p in pairs)
     return ExitCode.HOST_FAILED if broken else ExitCode.SUCCESS
+
+
+def leave_out_unapplied(layout: ProbeLayout, facts: dict) -> dict[str, list[Segment]]:
+    """Per member, the segments whose bridge it does not have (the mesh is not applied
+    there): taken out of the layout, since a probe has nothing to attach to. A member
+    whose facts could not be read stays: the probe reports why."""
+    missing: dict[str, list[Segment]] = {}
+    for host, segments in list(layout.segments.items()):
+        host_facts = facts.get(host)
+        if not isinstance(host_facts, dict):
+            continue
+        bridges = {link.get("ifname") for link in host_facts.get("links", [])}
+        bridges |= set((host_facts.get("ovs") or {}).get("bridges") or {})
+        for vni, segment in sorted(segments.items()):
+            if segment.bridge not in bridges:
+                missing.setdefault(host, []).append(segment)
+                del segments[vni]
+        if not segments:
+            del layout.segments[host]
+    return missing
+
+
+def print_not_applied(not_applied: dict[str, list[Segment]], apply: str) -> None:
+    console = PipeAwareConsole(highlight=False, soft_wrap=True)
+    for host, segments in sorted(not_applied.items()):
+        which = ", ".join(f"VNI {s.vni} (no bridge {s.bridge})" for s in segments)
+        console.print(f"[bold red]not applied[/]: {host}: {which}")
+    if not_applied:
+        console.print(
+            f"the mesh is not applied on {count(len(not_applied), 'member')}: "
+            f"apply it with `{apply}`"
+        )
 
 
 def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
@@ -108,9 +161,10 @@ def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
             )
         console.print(table)
     bad = [p for p in pairs if p["state"] != "reachable"]
-    console.print(
-        f"{len(pairs) - len(bad)} of {len(pairs)} pairs reachable"
-        + (f"; [bold red]{len(bad)} not[/]" if bad else "")
-    )
+    if pairs:
+        console.print(
+            f"{len(pairs) - len(bad)} of {count(len(pairs), 'pair')} reachable"
+            + (f"; [bold red]{len(bad)} not[/]" if bad else "")
+        )
     for host, reason in errors.items():
         console.print(f"[bold red]error[/]: {host}: {reason}")

@@ -120,12 +120,16 @@ END = "<!-- exit-codes: end -->"
 
 def markdown() -> str:
     """The README's table: every command, every code."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")  # a | splits a table cell, even in `code`
+
     rows = ["| command | code | meaning |", "|---|---|---|"]
     for code, meaning in EVERY_COMMAND.items():
-        rows.append(f"| every command | {code} | {meaning} |")
+        rows.append(f"| every command | {code} | {cell(meaning)} |")
     for command in COMMANDS:
         for code, meaning in sorted(COMMANDS[command].items()):
-            rows.append(f"| `vnetctl {command}` | {code} | {meaning} |")
+            rows.append(f"| `vnetctl {command}` | {code} | {cell(meaning)} |")
     return "\n".join(rows) + "\n"
 
 

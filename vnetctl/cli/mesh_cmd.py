@@ -73,9 +73,15 @@ def check(args: argparse.Namespace) -> int:
 
     async def probe() -> tuple[RunResult, dict[str, list[Segment]]]:
         try:
+            declared = layout_from(plans)  # segments as declared, before expansion
+            unreadable: dict[str, str] = {}  # members whose VTEP could not be read
             # no preflight: a broken fleet is what this command is for
-            await expand_meshes(runner, plans, inventory, render_members, preflight=False)
-            layout = layout_from(plans)
+            await expand_meshes(
+                runner, plans, inventory, render_members, preflight=False, unchecked=unreadable
+            )
+            # a mesh with an unreachable member is left out of the expanded plans: probe
+            # its segments as declared, and the unreachable member is reported as such
+            layout = declared if unreadable else layout_from(plans)
             if not layout.segments:
                 raise InputError(f"{args.playbook}: no vxlan_mesh task for these hosts")
             facts = await runner.gather_facts(sorted(layout.segments))

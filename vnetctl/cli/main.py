@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         end_as_sigpipe()
+    except KeyboardInterrupt:  # while the last of the output waited for a slow reader
+        return ExitCode.INTERRUPTED
 
 
 def _run(argv: list[str], own_process: bool) -> int:

@@ -20,7 +20,7 @@ first seen.
 
 examples:
   vnetctl drift history
-  vnetctl drift history --run 12
+  vnetctl drift history --run 1
   vnetctl drift history --format json --limit 100
   vnetctl drift history --history /var/lib/vnetctl/drift.sqlite   # as `drift --history`
 """

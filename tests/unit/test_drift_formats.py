@@ -15,6 +15,7 @@ from drift_samples import T0, clean_report, full_report
 from prometheus_client.parser import text_string_to_metric_families
 
 from vnetctl.drift import formats
+from vnetctl.drift.formats import prometheus
 from vnetctl.drift.formats.json_format import schema
 from vnetctl.drift.report import DriftReport
 
@@ -130,3 +131,30 @@ def test_write_replaces_atomically_and_leaves_no_temporary_file(tmp_path):
     assert target.read_text().startswith("# HELP")
     assert oct(target.stat().st_mode & 0o777) == "0o644"
     assert [p.name for p in target.parent.iterdir()] == ["drift.prom"]
+
+
+def test_prometheus_writes_every_value_in_full_precision():
+    """Every sample of the exposition reads back as exactly the value it reports: the
+    timestamp to the microsecond, not `1.79569e+09` (an hour off)."""
+    report = full_report(started=1_795_690_123.456789)
+    report.duration = 0.123456789012
+    text = formats.render(report, "prometheus")
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    values = {s.name: s.value for s in samples if not s.labels}
+    assert values["vnetctl_drift_last_run_timestamp_seconds"] == report.started
+    assert values["vnetctl_drift_last_run_duration_seconds"] == report.duration
+    lines = [x for x in text.splitlines() if x and not x.startswith("#")]
+    assert len(lines) == len(samples)
+    for line, sample in zip(lines, samples, strict=True):
+        written = line.rsplit(" ", 1)[1]
+        assert float(written) == sample.value  # what a scraper reads is what was written
+        assert prometheus.number(float(written)) == written or written.isdigit()
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1795690123.456789, "1795690123.456789"), (3, "3"), (True, "1"), (0.1, "0.1"),
+     (1e22, "1e+22"), (float("inf"), "+Inf"), (float("-inf"), "-Inf"), (float("nan"), "NaN")],
+)  # fmt: skip
+def test_prometheus_numbers_round_trip(value, text):
+    assert prometheus.number(value) == text

@@ -87,7 +87,7 @@ def test_play_names_print_as_written_even_when_they_look_like_markup():
     rep.play_started("[bold]x[/bold]", ["h1"], 1)
     text = out.getvalue()
     assert "PLAY [network of h1, h2] (2 hosts, 3 tasks)" in text
-    assert "PLAY [[bold]x[/bold]] (1 hosts, 1 tasks)" in text
+    assert "PLAY [[bold]x[/bold]] (1 host, 1 task)" in text  # counted in words
 
 
 def test_large_fleet_shows_only_what_needs_attention_and_a_recap():
@@ -104,3 +104,14 @@ def test_large_fleet_shows_only_what_needs_attention_and_a_recap():
     text = out.getvalue()
     assert "ok: [h1]" not in text and "failed: [h3] VM bridge" in text
     assert f"{len(hosts)} hosts: {len(hosts) - 1} ok, 0 changed, 1 failed" in text
+
+
+def test_one_host_one_task_and_its_recap_read_as_words():
+    rep, out = reporter()
+    rep.play_started("VM networks", ["h1"], 1)
+    run = RunResult(hosts=["h1"], results=[result("h1", Status.OK)])
+    rep.task_done(run.results[0])
+    rep.recap(run)
+    text = out.getvalue()
+    assert "(1 host, 1 task)" in text and "1 host: 1 ok, 0 changed, 0 failed" in text
+    assert "1 hosts" not in text and "1 tasks" not in text

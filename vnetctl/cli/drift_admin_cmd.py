@@ -8,9 +8,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from vnetctl.cli.usage import CliParser
 from vnetctl.drift import schedule
 from vnetctl.drift.formats.values import describe, when
 from vnetctl.drift.history import History, default_path
+from vnetctl.errors import InputError
 
 HISTORY_HELP = """\
 List the recorded drift checks, newest first, or one run's items with the time each was
@@ -18,7 +20,7 @@ first seen.
 
 examples:
   vnetctl drift history
-  vnetctl drift history --run 12
+  vnetctl drift history --run 1
   vnetctl drift history --format json --limit 100
   vnetctl drift history --history /var/lib/vnetctl/drift.sqlite   # as `drift --history`
 """
@@ -35,6 +37,13 @@ examples:
       --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom \\
       --report html=/var/www/html/drift-site.html
   vnetctl drift schedule remove --systemd --name site
+"""
+
+INSTALL_HELP = """
+Every option that is not the schedule's own (--systemd, --cron, --name, --unit-dir,
+--cron-dir, --every) is the check's, as `vnetctl drift` takes it, and goes into the unit
+or cron line as typed. The playbook and inventory are loaded and planned first (no host
+is contacted): a check that could not run is refused, exit 1, and nothing is written.
 """
 
 
@@ -69,14 +78,22 @@ def add_history_parser(commands) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    with History(Path(args.history) if args.history else None) as history:
+    path = Path(args.history) if args.history else default_path()
+    if not path.exists():  # reading must not create a history (nor its directory)
+        return _no_history(path, args)
+    with History(path) as history:
         if args.run is not None:
+            if not history.has_run(args.run):
+                print(f"drift history: there is no run {args.run} in {path}", file=sys.stderr)
+                return 1
             items = history.items(args.run)
             if args.format == "json":
                 print(json.dumps([i.to_dict() for i in items], indent=2, default=str))
             for i in items if args.format == "text" else []:
                 print(f"{i.host}  {i.kind.value:<9} {i.resource}  {describe(i)}  "
                       f"(since {when(i.first_seen)})")  # fmt: skip
+            if not items and args.format == "text":
+                print(f"run {args.run}: no drift items")
             return 0
         runs = history.runs(args.check, args.limit)
     if args.format == "json":
@@ -87,6 +104,19 @@ def cmd_history(args: argparse.Namespace) -> int:
         counts = "/".join(str(r.items[k]) for k in ("missing", "different", "extra"))
         print(f"{r.id:>5}  {when(r.started):<23} {r.exit_code:>4} {r.hosts:>5}  {counts:<23}  "
               f"{r.label} [{r.check_id}]")  # fmt: skip
+    return 0
+
+
+def _no_history(path: Path, args: argparse.Namespace) -> int:
+    """No file: nothing was recorded there. Listing runs is then an empty list; asking
+    for a run is asking for one that does not exist."""
+    if args.run is not None:
+        print(f"drift history: there is no run {args.run}: no history at {path}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps({"runs": []}, indent=2))
+    else:
+        print(f"no drift history at {path}: no check has been recorded there")
     return 0
 
 
@@ -105,42 +135,86 @@ def add_schedule_parser(
     install = actions.add_parser(
         "install",
         help="write the timer/cron line (and enable it where systemd runs)",
-        description=SCHEDULE_HELP,
+        description=SCHEDULE_HELP + INSTALL_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_common(install)
-    install.add_argument("--every", default="15m", help="interval: 30s, 15m, 1h... (default 15m)")
+    add_schedule_options(install, install=True)
     check_arguments(install)
     install.set_defaults(func=lambda args: cmd_install(args, check_argv))
     remove = actions.add_parser("remove", help="remove what install wrote")
-    _add_common(remove)
+    add_schedule_options(remove, install=False)
     remove.set_defaults(func=cmd_remove)
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def add_schedule_options(parser: argparse.ArgumentParser, install: bool) -> None:
+    """The schedule's own options; everything else given to `install` is the check's."""
     kind = parser.add_mutually_exclusive_group(required=True)
     kind.add_argument("--systemd", action="store_true", help="a systemd service and timer")
     kind.add_argument("--cron", action="store_true", help="a line in /etc/cron.d")
     parser.add_argument("--name", required=True, help="schedule name: a-z, 0-9, '-'")
-    parser.add_argument("--unit-dir", type=Path, default=schedule.SYSTEMD_DIR, metavar="DIR")
-    parser.add_argument("--cron-dir", type=Path, default=schedule.CRON_DIR, metavar="DIR")
+    parser.add_argument(
+        "--unit-dir",
+        type=Path,
+        default=schedule.SYSTEMD_DIR,
+        metavar="DIR",
+        help=f"where the service and timer go (default {schedule.SYSTEMD_DIR})",
+    )
+    parser.add_argument(
+        "--cron-dir",
+        type=Path,
+        default=schedule.CRON_DIR,
+        metavar="DIR",
+        help=f"where the cron line goes (default {schedule.CRON_DIR})",
+    )
+    if install:
+        parser.add_argument(
+            "--every",
+            type=interval,
+            default="15m",
+            metavar="INTERVAL",
+            help=f"how often, at least {schedule.MIN_INTERVAL}s: 30s, 15m, 1h... (default 15m)",
+        )
+
+
+def interval(text: str) -> int:
+    """An argparse type: an interval of at least MIN_INTERVAL seconds (30s, 15m, 1h30m)."""
+    try:
+        return schedule.parse_interval(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def check_tokens(argv: list[str]) -> list[str]:
+    """The check's own arguments, as typed, from `drift schedule install ...`: every
+    token but the schedule's own options (which the check must not see: its --every
+    would loop forever)."""
+    if argv[:3] != ["drift", "schedule", "install"]:
+        raise ValueError(f"not a `drift schedule install` command line: {argv[:3]}")
+    own = CliParser(prog="vnetctl drift schedule install", add_help=False)
+    add_schedule_options(own, install=True)
+    _, tokens = own.parse_known_args(argv[3:])
+    return tokens
 
 
 def cmd_install(args: argparse.Namespace, check_argv) -> int:
-    every = schedule.parse_interval(args.every)
+    unit = schedule.unit_name(args.name)  # refuse a bad name before anything else
+    if args.cron:
+        schedule.cron_schedule(args.every)  # and what cron cannot express
     argv, workdir = check_argv(args), Path.cwd()
     if args.systemd:
         paths = schedule.install_systemd(
-            args.name, argv, every, workdir=workdir, unit_dir=args.unit_dir
+            args.name, argv, args.every, workdir=workdir, unit_dir=args.unit_dir
         )
         print("wrote " + ", ".join(map(str, paths)))
-        if not schedule.systemd_running() or args.unit_dir != schedule.SYSTEMD_DIR:
-            unit = schedule.unit_name(args.name)
+        service, timer = (p.absolute() for p in paths)
+        if args.unit_dir.absolute() not in schedule.SYSTEMD_SEARCH_PATH:
+            # systemd does not look there: link the files into its search path
+            print(f"enable it with: systemctl link {service} && systemctl enable --now {timer}")
+        elif not schedule.systemd_running() or args.unit_dir != schedule.SYSTEMD_DIR:
             print(f"enable it with: systemctl daemon-reload && systemctl enable --now {unit}.timer")
     else:
-        schedule.cron_schedule(every)  # refuse what cron cannot express before writing
         path = schedule.install_cron(
-            args.name, argv, every, workdir=workdir, cron_dir=args.cron_dir
+            args.name, argv, args.every, workdir=workdir, cron_dir=args.cron_dir
         )
         print(f"wrote {path}")
     return 0

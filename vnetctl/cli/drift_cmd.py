@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from vnetctl.cli import drift_admin_cmd
-from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context
+from vnetctl.cli.common import add_playbook_arguments, bounded_int, plan_from_args, run_context
+from vnetctl.cli.usage import CliParser
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
 from vnetctl.drift.files import check_writable
-from vnetctl.drift.history import History, default_path
-from vnetctl.drift.schedule import install_signal_stop, parse_interval, run_every
+from vnetctl.drift.history import History, check_history_directory, default_path
+from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, run_every
 from vnetctl.errors import InputError
+from vnetctl.fleet.context import RunContext
 from vnetctl.output.console import QUIET_FLEET
 
 ADMIN_COMMANDS = ("history", "schedule")
@@ -44,15 +47,8 @@ examples:
       playbooks/site.yml -i inventory/prod.yml --report html=/var/www/drift.html
 
 also:
-  vnetctl drift history --help               list runs and their items
-  vnetctl drift schedule --help              systemd timer or cron line for the check
-"""
-
-EXIT_CODES = """\
-exit codes (as terraform plan -detailed-exitcode):
-  0  no drift
-  1  error: bad input, or a host unreachable or failed (its drift is unknown)
-  2  drift found
+  vnetctl drift history --help               # list runs and their items
+  vnetctl drift schedule --help              # systemd timer or cron line for the check
 """
 
 
@@ -61,28 +57,33 @@ def add_parser(commands) -> None:
         "drift",
         help="report drift from a playbook: missing, different, extra; history; schedules",
         description=HELP,
-        epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_check_arguments(parser)
-    parser.add_argument(
-        "--format",
-        choices=formats.FORMATS,
-        default="text",
-        help="report format on stdout or --output (default: text)",
-    )
-    parser.add_argument("-o", "--output", metavar="FILE", help="write the report here (atomic)")
-    parser.add_argument(
-        "--every",
-        metavar="INTERVAL",
-        help="check again every INTERVAL (30s, 15m, 1h...), with jitter, until stopped",
-    )
-    parser.add_argument("--count", type=int, metavar="N", help="with --every: stop after N checks")
+    add_drift_arguments(parser)
     parser.set_defaults(func=cmd_drift)
 
 
+def add_drift_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every option of `vnetctl drift`: the check, and how often to run it here."""
+    add_check_arguments(parser)
+    parser.add_argument(
+        "--every",
+        type=drift_admin_cmd.interval,
+        metavar="INTERVAL",
+        help=f"check again every INTERVAL, at least {MIN_INTERVAL}s (30s, 15m, 1h...), with "
+        "jitter, until stopped",
+    )
+    parser.add_argument(
+        "--count",
+        type=bounded_int(1, 1_000_000),
+        metavar="N",
+        help="with --every: stop after N checks",
+    )
+
+
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
-    """What a check is: shared by `drift` and `drift schedule install`."""
+    """What a check is and where its report goes: `drift` and `drift schedule install`
+    take the same ones (a scheduled check runs exactly these)."""
     add_playbook_arguments(parser)
     parser.add_argument(
         "--report",
@@ -100,6 +101,13 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-history", action="store_true", help="record nothing (no first-seen times)"
     )
+    parser.add_argument(
+        "--format",
+        choices=formats.FORMATS,
+        default="text",
+        help="report format on stdout or --output (default: text)",
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the report here (atomic)")
 
 
 def parse_reports(values: list[str]) -> list[tuple[str, Path]]:
@@ -116,44 +124,54 @@ def parse_reports(values: list[str]) -> list[tuple[str, Path]]:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    reports = parse_reports(args.report)
     if args.count is not None and not args.every:
         raise InputError("--count only goes with --every")
     if not args.every:
-        return check_once(args, reports)
-    interval = parse_interval(args.every)
+        return check_once(args)
     stop = install_signal_stop()
     return run_every(
-        interval,
-        lambda: check_once(args, reports),
+        args.every,
+        lambda: check_once(args),
         count=args.count,
         stop=stop,
         progress=lambda message: print(message, file=sys.stderr, flush=True),
     )
 
 
-def check_outputs(args: argparse.Namespace, reports: list[tuple[str, Path]]) -> None:
-    """Every report file can be written: refused before any host is contacted."""
+@dataclass
+class PreparedCheck:
+    """A check loaded and planned, its outputs known writable: no host contacted yet."""
+
+    reports: list[tuple[str, Path]]
+    context: RunContext
+    plans: list
+
+
+def prepare_check(args: argparse.Namespace) -> PreparedCheck:
+    """Everything a check does before it connects: refuse bad input (exit 1) here."""
+    reports = parse_reports(args.report)
     for fmt, path in reports:
         check_writable(path, f"--report {fmt}")
     if args.output:
         check_writable(Path(args.output), "-o")
-
-
-def check_once(args: argparse.Namespace, reports: list[tuple[str, Path]]) -> int:
-    check_outputs(args, reports)
+    if args.history and not args.no_history:
+        check_history_directory(Path(args.history))
     context = run_context(args, check=True)
-    plans = plan_from_args(args, context)
+    return PreparedCheck(reports, context, plan_from_args(args, context))
+
+
+def check_once(args: argparse.Namespace) -> int:
+    check = prepare_check(args)
     target = CheckTarget(args.playbook, args.inventory, args.limit)
-    hosts = {h for p in plans for h in p.hosts}
+    hosts = {h for p in check.plans for h in p.hosts}
     if len(hosts) >= QUIET_FLEET:
         print(f"drift: checking {len(hosts)} hosts", file=sys.stderr, flush=True)
     if args.no_history:
-        report = run_check(target, plans, context)
+        report = run_check(target, check.plans, check.context)
     else:
         with History(Path(args.history) if args.history else None) as history:
-            report = run_check(target, plans, context, history)
-    for fmt, path in reports:
+            report = run_check(target, check.plans, check.context, history)
+    for fmt, path in check.reports:
         formats.write(report, fmt, path)
     if args.output:
         formats.write(report, args.format, Path(args.output))
@@ -164,33 +182,22 @@ def check_once(args: argparse.Namespace, reports: list[tuple[str, Path]]) -> int
 
 
 def scheduled_argv(args: argparse.Namespace) -> list[str]:
-    """The `vnetctl drift ...` command a timer or cron runs: absolute paths throughout,
-    since neither runs in the directory the schedule was installed from."""
+    """The command a timer or cron line runs: `vnetctl drift` with the check's own
+    arguments, as they were typed to `drift schedule install` (its own options taken
+    out), after that check was loaded and planned here, so that a schedule is never
+    written for a check that cannot run. Relative paths stay relative: the unit and the
+    cron line run in the directory the schedule was installed from."""
+    tokens = drift_admin_cmd.check_tokens(args.argv)
+    check = CliParser(prog="vnetctl drift")
+    add_drift_arguments(check)
+    prepare_check(check.parse_args(tokens))
     vnetctl = Path(sys.executable).with_name("vnetctl")
     exe = str(vnetctl) if vnetctl.exists() else shutil.which("vnetctl") or "vnetctl"
-    argv = [exe, "drift", str(Path(args.playbook).resolve()), "-i"]
-    argv.append(str(Path(args.inventory).resolve()))
-    if args.limit:
-        argv += ["--limit", args.limit]
-    for value in args.extra_vars:
-        if value.startswith("@"):
-            value = "@" + str(Path(value[1:]).resolve())
-        argv += ["-e", value]
-    for fmt, path in parse_reports(args.report):
-        argv += ["--report", f"{fmt}={path.resolve()}"]
-    if args.history:
-        argv += ["--history", str(Path(args.history).resolve())]
-    if args.no_history:
-        argv.append("--no-history")
-    if args.forks != 50:
-        argv += ["--forks", str(args.forks)]
-    if args.transport != "asyncssh":
-        argv += ["--transport", args.transport]
-    return argv
+    return [exe, "drift", *tokens]
 
 
 def build_admin_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="vnetctl drift",
         description="The drift check's history and schedules.",
     )

@@ -8,13 +8,25 @@ import sys
 import time
 
 from vnetctl.lab import lab_down, lab_status, lab_up
-from vnetctl.lab.state import MAX_HOSTS
+from vnetctl.lab.state import DEFAULT_SUBNET, MAX_HOSTS
+from vnetctl.output.words import count
 
 LAB_DESCRIPTION = """\
 A lab of real Linux hosts on this machine, for tests and demos. Each lab host is a
 network namespace with its own OpenSSH server and its own view of /etc, /var/lib and /run;
 eth0 is on a management bridge reachable from here, eth1 and eth2 on two segment bridges.
 Needs root. State lives in /var/tmp/vnetctl-lab/NAME/."""
+
+UP_DESCRIPTION = """\
+Create the lab's hosts (or mend a broken one, add or remove hosts to reach --hosts),
+wait until every sshd accepts connections, and write an Ansible YAML inventory for them.
+Running it again on a healthy lab changes nothing; what it was made with (--subnet,
+--inventory, --ovs) is kept unless given again."""
+
+DOWN_DESCRIPTION = """\
+Stop the lab's sshds and the processes in its namespaces, delete its namespaces, links
+and bridges, its state directory and the inventory it wrote. Only what the lab's state
+file names is touched. A missing lab is not an error."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,9 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     up = commands.add_parser(
         "up",
         help="create the lab, or mend/resize an existing one",
-        description="Create the lab's hosts (or mend a broken one, add or remove hosts to "
-        "reach --hosts), wait until every sshd accepts connections, and write an Ansible "
-        "YAML inventory for them. Running it again on a healthy lab changes nothing.",
+        description=UP_DESCRIPTION,
     )
     _add_name(up)
     up.add_argument(
@@ -49,9 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     up.add_argument(
         "--subnet",
-        default="10.213.0.0/16",
         help="private IPv4 management subnet: the bridge gets its first address and host i "
-        "the network address + 10 + i (default: 10.213.0.0/16, so h1 is 10.213.0.11)",
+        "the network address + 10 + i (default: the lab's own, else "
+        f"{DEFAULT_SUBNET}, so h1 is 10.213.0.11)",
     )
     up.add_argument(
         "--ovs",
@@ -65,8 +75,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     status = commands.add_parser(
         "status",
         help="show each host: namespace, sshd, port 22 (exit 1 if any is unhealthy)",
-        description="Check every host of the lab: namespace present, sshd alive, port 22 "
-        "accepting connections. Exit status 0 when all are healthy, 1 otherwise.",
+        description="Check every host of the lab: namespace present, sshd alive, port 22\n"
+        "accepting connections (and Open vSwitch, where the lab runs it).",
     )
     _add_name(status)
     status.add_argument("--format", choices=["text", "json"], default="text")
@@ -75,9 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     down = commands.add_parser(
         "down",
         help="remove everything the lab made",
-        description="Stop the lab's sshds and the processes in its namespaces, delete its "
-        "namespaces, links and bridges, its state directory and the inventory it wrote. "
-        "Only what the lab's state file names is touched. A missing lab is not an error.",
+        description=DOWN_DESCRIPTION,
     )
     _add_name(down)
     down.set_defaults(func=cmd_lab_down)
@@ -105,7 +113,8 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
     )
     first = state.hosts[0]
     print(
-        f"lab {state.name}: {len(state.hosts)} host(s) up in {time.monotonic() - started:.1f}s\n"
+        f"lab {state.name}: {count(len(state.hosts), 'host')} up in "
+        f"{time.monotonic() - started:.1f}s\n"
         f"  inventory: {state.inventory_path}\n"
         f"  try: ssh -i {state.key_path} -o UserKnownHostsFile={state.known_hosts_path} "
         f"root@{first.address}"

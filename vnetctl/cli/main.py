@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Iterator
 
 from vnetctl import __version__
-from vnetctl.cli import drift_cmd, facts_cmd, lab_cmd, mesh_cmd, run_cmd, snapshot_cmd
+from vnetctl.cli import drift_cmd, exit_codes, facts_cmd, lab_cmd, mesh_cmd, run_cmd, snapshot_cmd
+from vnetctl.cli.usage import CliParser
 from vnetctl.errors import Interrupted, VnetctlError
+from vnetctl.output.pipes import end_as_sigpipe
 from vnetctl.runner.results import ExitCode
 
 DESCRIPTION = """\
@@ -23,21 +26,12 @@ with drift reports from the same declared state.
   vnetctl facts -i inventory/lab.yml --limit lab-h1
 """
 
-EXIT_CODES = """\
-exit codes (`vnetctl drift` has its own: see its --help):
-  0  success (or, with --check, nothing failed)
-  1  bad input: inventory, playbook, variables or options (file:line in the message)
-  2  a task failed on at least one host
-  3  at least one host was unreachable (takes precedence over 2)
-  130 interrupted (SIGINT/SIGTERM): what changed, what is unknown, what never started
-"""
-
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="vnetctl",
         description=DESCRIPTION,
-        epilog=EXIT_CODES,
+        epilog=exit_codes.main_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vnetctl {__version__}")
@@ -48,14 +42,43 @@ def build_parser() -> argparse.ArgumentParser:
     drift_cmd.add_parser(commands)
     snapshot_cmd.add_parser(commands)
     lab_cmd.add_parser(commands)
+    return with_exit_codes(parser)
+
+
+def build_admin_parser() -> argparse.ArgumentParser:
+    return with_exit_codes(drift_cmd.build_admin_parser(), ("drift",))
+
+
+def commands_of(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """(command as typed after `vnetctl`, its parser) for every command that runs."""
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subparsers:
+        yield " ".join(prefix), parser
+    for action in subparsers:
+        for name, sub in action.choices.items():
+            yield from commands_of(sub, (*prefix, name))
+
+
+def with_exit_codes(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
+    """Each command's --help ends with its exit codes, from the one table; each command
+    knows its name, to check what it returns against that table."""
+    for command, sub in commands_of(parser, prefix):
+        sub.epilog = exit_codes.epilog(command)
+        sub.formatter_class = argparse.RawDescriptionHelpFormatter
+        sub.set_defaults(command=command)
     return parser
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     # `drift history|schedule` have parsers of their own: `drift` takes a playbook path
     if len(argv) >= 2 and argv[0] == "drift" and argv[1] in drift_cmd.ADMIN_COMMANDS:
-        return drift_cmd.build_admin_parser().parse_args(argv[1:])
-    return build_parser().parse_args(argv)
+        args = build_admin_parser().parse_args(argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
+    args.argv = list(argv)  # as typed: `drift schedule install` keeps the check's own
+    return args
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
@@ -63,11 +86,26 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    if argv is None:  # the command itself, not a test calling main()
+    try:
+        code = _run(sys.argv[1:] if argv is None else argv, own_process=argv is None)
+        sys.stdout.flush()  # the last of the output: a reader gone shows here, or never
+        sys.stderr.flush()
+        return code
+    except BrokenPipeError:
+        end_as_sigpipe()
+    except KeyboardInterrupt:  # while the last of the output waited for a slow reader
+        return ExitCode.INTERRUPTED
+
+
+def _run(argv: list[str], own_process: bool) -> int:
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a usage error (1)
+        return exc.code if isinstance(exc.code, int) else ExitCode.BAD_INPUT
+    if own_process:  # the command itself, not a test calling main()
         signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
-        return args.func(args)
+        code = args.func(args)
     except Interrupted as exc:
         print(f"vnetctl: {exc}", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -77,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vnetctl: interrupted before any host was changed", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    if not exit_codes.documented(args.command, code):
+        print(
+            f"vnetctl: internal error: `vnetctl {args.command}` ended with exit code {code}, "
+            "which vnetctl/cli/exit_codes.py does not document for it",
+            file=sys.stderr,
+        )
+    return code
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ import json
 import sys
 from collections.abc import Sequence
 
-from rich.console import Console
 from rich.table import Table
 
 from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context
-from vnetctl.fleet.mesh.probe import check_mesh, host_errors, pair_states
+from vnetctl.fleet.mesh.probe import Segment, check_mesh, host_errors, pair_states
+from vnetctl.output.pipes import PipeAwareConsole
+from vnetctl.output.words import count
 from vnetctl.runner.results import ExitCode
 from vnetctl.secrets import redact
 
@@ -21,8 +22,6 @@ each other member, per segment: ping with don't-fragment at the segment's full M
 at a small size. Each pair is reachable, mtu-broken (small frames pass, full-size ones
 do not: an underlay MTU problem) or unreachable. Changes nothing but a throwaway probe
 namespace per segment on each host, removed at the end.
-
-exit codes: 0 every pair reachable, 2 some pair is not, 1 bad input, 3 a host unreachable
 
 examples:
   vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml
@@ -52,24 +51,44 @@ def add_parser(commands) -> None:
 
 def check(args: argparse.Namespace) -> int:
     context = run_context(args, check=False)
-    run = check_mesh(plan_from_args(args, context), context, args.playbook)
+    run, not_applied = check_mesh(plan_from_args(args, context), context, args.playbook)
     if run.interrupted:
         print("vnetctl: mesh check interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     pairs, errors = redact(pair_states(run)), redact(host_errors(run))
     if args.format == "json":
-        doc = {"pairs": pairs, "errors": errors, "unreachable": redact(run.unreachable)}
+        doc = {
+            "pairs": pairs,
+            "errors": errors,
+            "unreachable": redact(run.unreachable),
+            "not_applied": {h: [s.vni for s in segs] for h, segs in not_applied.items()},
+        }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         print_matrix(pairs, errors)
+        print_not_applied(not_applied, f"vnetctl run {args.playbook} -i {args.inventory}")
+        if not (pairs or errors or not_applied):
+            print("no pair to probe: each segment has a single member here")
     if run.unreachable:
         return ExitCode.HOST_UNREACHABLE
-    broken = errors or any(p["state"] != "reachable" for p in pairs)
+    broken = errors or not_applied or any(p["state"] != "reachable" for p in pairs)
     return ExitCode.HOST_FAILED if broken else ExitCode.SUCCESS
 
 
+def print_not_applied(not_applied: dict[str, list[Segment]], apply: str) -> None:
+    console = PipeAwareConsole(highlight=False, soft_wrap=True)
+    for host, segments in sorted(not_applied.items()):
+        which = ", ".join(f"VNI {s.vni} (no bridge {s.bridge})" for s in segments)
+        console.print(f"[bold red]not applied[/]: {host}: {which}")
+    if not_applied:
+        console.print(
+            f"the mesh is not applied on {count(len(not_applied), 'member')}: "
+            f"apply it with `{apply}`"
+        )
+
+
 def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
-    console = Console(highlight=False, soft_wrap=True)
+    console = PipeAwareConsole(highlight=False, soft_wrap=True)
     for vni in sorted({p["vni"] for p in pairs}):
         rows = [p for p in pairs if p["vni"] == vni]
         hosts = sorted({p["source"] for p in rows} | {p["target"] for p in rows})
@@ -86,9 +105,10 @@ def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
             )
         console.print(table)
     bad = [p for p in pairs if p["state"] != "reachable"]
-    console.print(
-        f"{len(pairs) - len(bad)} of {len(pairs)} pairs reachable"
-        + (f"; [bold red]{len(bad)} not[/]" if bad else "")
-    )
+    if pairs:
+        console.print(
+            f"{len(pairs) - len(bad)} of {count(len(pairs), 'pair')} reachable"
+            + (f"; [bold red]{len(bad)} not[/]" if bad else "")
+        )
     for host, reason in errors.items():
         console.print(f"[bold red]error[/]: {host}: {reason}")

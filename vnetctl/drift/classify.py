@@ -13,7 +13,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from vnetctl.drift.report import ConsistencyItem, DriftItem, HostDrift, HostState, Kind
+from vnetctl.drift.report import (
+    ConsistencyItem,
+    DriftItem,
+    HostDrift,
+    HostState,
+    Kind,
+    by_host,
+)
 from vnetctl.runner.results import RunResult, Status, TaskResult
 
 Flatten = Callable[[Any], dict[str, Any]]
@@ -112,7 +119,9 @@ def consistency(results: Iterable[TaskResult], flatten: Flatten) -> list[Consist
         actual = [flatten(m.diff.get("before") or {}) for m in members]
         for field in sorted(declared[0]):
             wanted = {_key(d.get(field)) for d in declared}
-            values = {m.host: a.get(field) for m, a in zip(members, actual, strict=True)}
+            values = dict(
+                by_host({m.host: a.get(field) for m, a in zip(members, actual, strict=True)})
+            )
             if len(wanted) == 1 and len({_key(v) for v in values.values()}) > 1:
                 found.append(
                     ConsistencyItem(

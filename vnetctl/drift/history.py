@@ -78,17 +78,22 @@ class RunRecord:
         return dict(self.__dict__)
 
 
+def check_history_directory(path: Path) -> None:
+    """A history given with --history goes where its directory already is."""
+    if not path.absolute().parent.is_dir():
+        raise InputError(
+            f"--history {path}: directory {path.absolute().parent} does not exist (create it first)"
+        )
+
+
 class History:
     def __init__(self, path: Path | None = None):
         """`path` given (--history): its directory must exist; the default's is made."""
         self.path = Path(path) if path else default_path()
         if path is None:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        elif not self.path.absolute().parent.is_dir():
-            raise InputError(
-                f"--history {self.path}: directory {self.path.absolute().parent} does not "
-                "exist (create it first)"
-            )
+        else:
+            check_history_directory(self.path)
         try:
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -181,6 +186,9 @@ class History:
             ],
         )  # fmt: skip
         return run_id
+
+    def has_run(self, run_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is not None
 
     def items(self, run_id: int, host: str | None = None) -> list[DriftItem]:
         query = (

@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
 SCHEMA_VERSION = 1
+
+
+def natural_key(name: str) -> list:
+    """h2 before h10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def by_host(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(host, value) pairs in host order, whatever order the hosts answered in."""
+    return sorted(values.items(), key=lambda pair: natural_key(pair[0]))
 
 
 class Kind(StrEnum):
@@ -114,6 +126,11 @@ class DriftReport:
         for item in self.items():
             counts[item.kind.value] += 1
         return counts
+
+    @property
+    def recorded(self) -> bool:
+        """In the history (not --no-history): first-seen times and resolved items known."""
+        return self.run_id is not None
 
     @property
     def has_errors(self) -> bool:

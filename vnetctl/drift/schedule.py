@@ -20,6 +20,14 @@ UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_INTERVAL = 10
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 SYSTEMD_DIR = Path("/etc/systemd/system")
+# where systemd looks for system units (systemd.unit(5)): units elsewhere must be linked
+SYSTEMD_SEARCH_PATH = (
+    SYSTEMD_DIR,
+    Path("/run/systemd/system"),
+    Path("/usr/local/lib/systemd/system"),
+    Path("/usr/lib/systemd/system"),
+    Path("/lib/systemd/system"),
+)
 CRON_DIR = Path("/etc/cron.d")
 
 
@@ -82,10 +90,19 @@ def unit_name(name: str) -> str:
     return f"vnetctl-drift-{name}"
 
 
+def _refuse_newlines(argv: list[str], where: str) -> None:
+    for arg in argv:
+        if "\n" in arg or "\r" in arg:
+            raise InputError(f"an argument with a line break cannot go into {where}: {arg!r}")
+
+
 def _systemd_quote(arg: str) -> str:
-    if re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", arg):
-        return arg
-    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    """One ExecStart word: systemd expands %-specifiers and $VARIABLES in it, and reads
+    quotes and backslashes; each is written so that the word reads back as `arg`."""
+    escaped = arg.replace("%", "%%").replace("$", "$$")
+    if re.fullmatch(r"[A-Za-z0-9_@%+=:,./$-]+", escaped):
+        return escaped
+    escaped = escaped.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 
 
@@ -93,6 +110,7 @@ def systemd_units(
     name: str, argv: list[str], every_seconds: int, *, workdir: Path
 ) -> dict[str, str]:
     unit = unit_name(name)
+    _refuse_newlines(argv, "a systemd unit")
     command = " ".join(_systemd_quote(a) for a in argv)
     spread = max(1, every_seconds // 10)
     service = f"""\
@@ -186,7 +204,9 @@ def cron_schedule(every_seconds: int) -> str:
 
 def cron_text(name: str, argv: list[str], every_seconds: int, *, workdir: Path, user: str) -> str:
     log = f"/var/log/{unit_name(name)}.log"
+    _refuse_newlines([str(workdir), *argv], "a cron line")
     command = f"cd {shlex.quote(str(workdir))} && {shlex.join(argv)} >>{log} 2>&1"
+    command = command.replace("%", "\\%")  # cron reads an unescaped % as a newline
     return (
         "# Written by `vnetctl drift schedule install`; "
         "`vnetctl drift schedule remove` deletes it.\n"

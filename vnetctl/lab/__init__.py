@@ -1,7 +1,8 @@
 """The test lab: real OpenSSH hosts on one machine, one network namespace each.
 
-See docs/architecture.md, "The test lab". Naming and addressing are documented in
-`vnetctl.lab.state`.
+What a lab host is (its namespaces, its sshd, its own /etc, /var/lib and /run) is in the
+README ("The lab") and `vnetctl lab --help`; naming and addressing in `vnetctl.lab.state`,
+the host's sshd and file views in `vnetctl.lab.sshd`.
 """
 
 from vnetctl.lab.lab import (

@@ -15,6 +15,7 @@ from vnetctl.lab import ovs as ovs_daemons
 from vnetctl.lab.inventory_file import remove_inventory, write_inventory
 from vnetctl.lab.proc import LabError, pids_in_namespaces, terminate
 from vnetctl.lab.state import (
+    DEFAULT_SUBNET,
     LAB_ROOT,
     HostStatus,
     LabHost,
@@ -29,6 +30,7 @@ from vnetctl.lab.state import (
     validate_name,
     validate_subnet,
 )
+from vnetctl.output.words import count
 
 Progress = Callable[[str], None]
 SSHD_START_TIMEOUT = 30.0
@@ -39,25 +41,25 @@ def lab_up(
     name: str = "lab",
     hosts: int = 3,
     inventory_path: str | Path | None = None,
-    subnet: str = "10.213.0.0/16",
+    subnet: str | None = None,
     progress: Progress | None = None,
     ovs: bool | None = None,
 ) -> LabState:
     """Create or mend the lab so it has exactly `hosts` healthy hosts; write its inventory.
 
-    Without `inventory_path`, the path recorded by an earlier `up` is kept, else
-    `inventory/{name}.yml` under the current directory is used. `ovs=True` gives every host
-    its own Open vSwitch daemons; None keeps what the lab had.
+    What an earlier `up` recorded is kept unless given again: the inventory path (else
+    `inventory/{name}.yml` under the current directory), the subnet (else
+    DEFAULT_SUBNET) and Open vSwitch (`ovs=True` gives every host its own daemons).
     """
     say = progress or (lambda _message: None)
     validate_name(name)
     validate_hosts(hosts)
-    net = validate_subnet(subnet, hosts)
+    state = load_state(name)
+    net = validate_subnet(subnet or (state.subnet if state else DEFAULT_SUBNET), hosts)
     require_lab_environment()
     if ovs:
         ovs_daemons.require_ovs()
 
-    state = load_state(name)
     if state is None:
         state = LabState(
             name=name,
@@ -77,9 +79,10 @@ def lab_up(
 
     extra = [h for h in state.hosts if h.index > hosts]
     if extra:
-        say(f"removing {len(extra)} host(s) beyond {hosts}")
+        say(f"removing {count(len(extra), 'host')} beyond {hosts}")
         remove_hosts(state, extra)
         state.hosts = [h for h in state.hosts if h.index <= hosts]
+    recorded = list(state.hosts)  # made by an earlier `up`: the only ones that can be lost
     present = {h.index for h in state.hosts}
     state.hosts += [
         new_host(name, i, net, state.state_dir) for i in range(1, hosts + 1) if i not in present
@@ -95,17 +98,18 @@ def lab_up(
     # A host whose namespace vanished keeps nothing usable: its sshd and root-side veths
     # belong to the dead namespace. Remove them, then rebuild it like a new host.
     namespaces = netns.existing_namespaces()
-    lost = [h for h in state.hosts if h.namespace not in namespaces]
-    if lost and len(lost) < len(state.hosts):
-        say(f"rebuilding {len(lost)} host(s) whose namespace is missing")
+    lost = [h for h in recorded if h.namespace not in namespaces]
+    if lost and len(lost) < len(recorded):
+        say(f"rebuilding {count(len(lost), 'host')} whose namespace is missing")
     sshd.stop_sshd_processes(lost)
     netns.remove_network([link for h in lost for link in h.root_links], [])
 
-    say(f"lab {name}: network for {hosts} host(s)")
+    say(f"lab {name}: network for {count(hosts, 'host')}")
     netns.create_network(state)
+    netns.forget_neighbours(state, [*lost, *(h for h in state.hosts if h not in recorded)])
     netns.configure_hosts(state, say)
 
-    say(f"lab {name}: keys and sshd for {hosts} host(s)")
+    say(f"lab {name}: keys and sshd for {count(hosts, 'host')}")
     sshd.generate_keys(
         [state.key_path, *(h.host_key_path for h in state.hosts)], comment=f"vnetctl-lab-{name}"
     )
@@ -120,7 +124,7 @@ def lab_up(
     save_state(state)
     sshd.wait_for_sshds(state.hosts, timeout=SSHD_START_TIMEOUT, progress=say)
     if state.ovs:
-        say(f"lab {name}: Open vSwitch on {hosts} host(s)")
+        say(f"lab {name}: Open vSwitch on {count(hosts, 'host')}")
         ovs_daemons.start_ovs(state.hosts, partial(in_host_argv, state))
 
     write_inventory(state)
@@ -135,7 +139,7 @@ def lab_down(name: str = "lab", progress: Progress | None = None) -> None:
         say(f"no lab named {name!r}: nothing to remove")
         return
     require_lab_environment()
-    say(f"lab {name}: removing {len(state.hosts)} host(s)")
+    say(f"lab {name}: removing {count(len(state.hosts), 'host')}")
     remove_hosts(state, state.hosts)
     netns.remove_network([], [], state.bridges)
     if state.inventory_path:

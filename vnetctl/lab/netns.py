@@ -79,6 +79,15 @@ def create_network(state: LabState) -> None:
     ip_batch(commands)
 
 
+def forget_neighbours(state: LabState, hosts: Iterable[LabHost]) -> None:
+    """Drop what this machine remembers of the hosts' addresses on the management bridge.
+
+    A host rebuilt (or made again at an index a removed host had) gets new veths, hence
+    a new MAC, at its old address; a neighbour entry for the old MAC can stay REACHABLE
+    for tens of seconds and the new sshd would look dead meanwhile."""
+    ip_batch([f"neigh flush to {h.address} dev {state.bridges[MGMT]}" for h in hosts])
+
+
 def configure_hosts(state: LabState, progress: Callable[[str], None] | None = None) -> None:
     """Inside each host namespace: lo and NICs up, eth0's address, arp_ignore, no tx csum.
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from vnetctl.lab.proc import LabError, run_many
 from vnetctl.lab.state import LabHost
+from vnetctl.output.words import count
 
 RUN_DIR = "/run/openvswitch"
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
@@ -59,7 +60,7 @@ def start_ovs(hosts: Sequence[LabHost], in_host) -> None:
     if failed:
         host, result = failed[0]
         raise LabError(
-            f"Open vSwitch did not start on {host.name} ({len(failed)} host(s) failed): "
+            f"Open vSwitch did not start on {host.name} ({count(len(failed), 'host')} failed): "
             f"{result.stderr.strip()[-400:]}"
         )
 

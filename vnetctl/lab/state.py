@@ -25,6 +25,7 @@ from typing import Any
 from vnetctl.errors import InputError
 
 LAB_ROOT = Path("/var/tmp/vnetctl-lab")
+DEFAULT_SUBNET = "10.213.0.0/16"
 MAX_HOSTS = 254
 FIRST_HOST_OFFSET = 10
 HOST_NICS = 3  # eth0 (management), eth1 (segment s1), eth2 (segment s2)

@@ -11,6 +11,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vnetctl.output.pipes import PipeAwareConsole
+from vnetctl.output.words import count
 from vnetctl.runner.results import RunResult, Status, TaskResult
 
 STYLE = {
@@ -33,7 +35,7 @@ class ConsoleReporter:
         self, console: Console | None = None, show_diff: bool = False, verbose: bool = False
     ):
         # soft_wrap: a piped or logged line stays one line, whatever the width
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.console = console or PipeAwareConsole(highlight=False, soft_wrap=True)
         self.show_diff = show_diff
         self.verbose = verbose
         self._progress: Progress | None = None
@@ -43,7 +45,7 @@ class ConsoleReporter:
     # Events -------------------------------------------------------------
     def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
         self._stop_progress()
-        title = escape(f"PLAY [{name}] ({len(hosts)} hosts, {task_count} tasks)")
+        title = escape(f"PLAY [{name}] ({count(len(hosts), 'host')}, {count(task_count, 'task')})")
         self.console.rule(title, align="left", style="bold")
         self._quiet = len(hosts) > QUIET_FLEET and not self.verbose
         if self._quiet and self.console.is_terminal:
@@ -109,7 +111,7 @@ class ConsoleReporter:
             for s in Status
             if totals[s] or s in (Status.OK, Status.CHANGED, Status.FAILED)
         )
-        self.console.print(f"{len(stats)} {'host' if len(stats) == 1 else 'hosts'}: {summary}")
+        self.console.print(f"{count(len(stats), 'host')}: {summary}")
         for host, reason in run.unreachable.items():
             self.console.print(f"[bold magenta]unreachable[/]: {escape(host)}: {escape(reason)}")
 

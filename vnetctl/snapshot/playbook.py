@@ -20,6 +20,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.execute import make_runner, run_interruptible
 from vnetctl.fleet.expanders import Expansion, complete_snapshot
+from vnetctl.output.words import count
 
 Task = tuple[str, dict[str, Any]]  # module, params
 
@@ -85,9 +86,8 @@ def to_yaml(plays: list[dict], hosts: list[str], errors: Mapping[str, str],
             notes: Mapping[str, str] | None = None) -> str:  # fmt: skip
     """`hosts`: those the snapshot describes; `errors`: those left out, and why."""
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    count = f"{len(hosts)} host" + ("" if len(hosts) == 1 else "s")
     header = [
-        f"# Snapshot of {count} taken by `vnetctl snapshot` at {when}.",
+        f"# Snapshot of {count(len(hosts), 'host')} taken by `vnetctl snapshot` at {when}.",
         "# Applied to the same hosts it plans nothing; edit names and addresses for a new site.",
     ]
     header += [f"# NOT INCLUDED: {host}: {reason}" for host, reason in sorted(errors.items())]

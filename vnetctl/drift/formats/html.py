@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from html import escape
 
-from vnetctl.drift.formats.values import value, when
-from vnetctl.drift.report import DriftItem, DriftReport, HostState, Kind
+from vnetctl.drift.formats.values import resolved_note, value, when
+from vnetctl.drift.report import DriftItem, DriftReport, HostState, Kind, by_host
+from vnetctl.output.words import count
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
@@ -22,6 +23,9 @@ th{background:#f3f3f3}code{font-size:.95em}
 """
 
 
+VERDICT = {0: "no drift", 1: "error (some hosts could not be checked)", 2: "drift found"}
+
+
 def render(report: DriftReport) -> str:
     e = escape
     counts = report.counts()
@@ -30,18 +34,20 @@ def render(report: DriftReport) -> str:
         *((s.value.replace("_", " "), len(report.hosts_in(s))) for s in HostState),
         *((k.value, counts[k.value]) for k in Kind),
         ("inconsistent fields", len(report.consistency)),
-        ("resolved", len(report.resolved)),
+        *([("resolved", len(report.resolved))] if report.recorded else []),
     ]
-    verdict = {0: "no drift", 1: "error", 2: "drift"}[report.exit_code()]
+    verdict = VERDICT[report.exit_code()]
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>vnetctl drift: {e(verdict)}</title><style>{STYLE}</style></head><body>",
-        f"<h1>Drift report: {e(verdict)}</h1>",
+        f"<h1>Drift check: {e(verdict)}</h1>",
         f"<p><code>{e(report.playbook)}</code> on <code>{e(report.inventory)}</code>"
         + (f" (limit <code>{e(report.limit)}</code>)" if report.limit else "")
-        + f"; run {e(when(report.started))}, {report.duration:.1f}s; previous run "
-        f"{e(when(report.previous_run))}</p>",
+        + f"; run {e(when(report.started))}, {report.duration:.1f}s"
+        + (f"; previous run {e(when(report.previous_run))}" if report.previous_run else "")
+        + (f"; {e(note)}" if (note := resolved_note(report)) else "")
+        + "</p>",
         '<div class="cards">',
         *(f'<div class="card"><b>{n}</b>{e(label)}</div>' for label, n in cards),
         "</div>",
@@ -50,7 +56,7 @@ def render(report: DriftReport) -> str:
         state = host.state.value
         out.append(
             f'<h2>{e(host.host)}: <span class="{state}">{e(state.replace("_", " "))}</span>'
-            f" <small>({host.resources} resources checked)</small></h2>"
+            f" <small>({count(host.resources, 'resource')} checked)</small></h2>"
         )
         if host.reason:
             out.append(f"<p>{e(host.reason)}</p>")
@@ -63,7 +69,7 @@ def render(report: DriftReport) -> str:
             "<th>actual per host</th></tr>",
         ]
         for c in report.consistency:
-            per_host = "<br>".join(f"{e(h)}: {e(value(v))}" for h, v in c.values.items())
+            per_host = "<br>".join(f"{e(h)}: {e(value(v))}" for h, v in by_host(c.values))
             out.append(
                 f"<tr><td>{e(c.resource)}</td><td>{e(c.field)}</td>"
                 f"<td>{e(value(c.declared))}</td><td>{per_host}</td></tr>"

@@ -11,7 +11,8 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from vnetctl.drift.formats.values import describe, value
-from vnetctl.drift.report import DriftItem, DriftReport, HostState
+from vnetctl.drift.report import DriftItem, DriftReport, HostState, by_host
+from vnetctl.output.words import count
 
 
 def render(report: DriftReport) -> str:
@@ -24,7 +25,7 @@ def render(report: DriftReport) -> str:
             error = ET.SubElement(case, "error", type=host.state.value, message=host.reason)
             error.text = host.reason
         elif not host.items:
-            _case(suite, classname, f"in sync ({host.resources} resources)")
+            _case(suite, classname, f"in sync ({count(host.resources, 'resource')})")
         else:
             by_resource: dict[str, list[DriftItem]] = defaultdict(list)
             for item in host.items:
@@ -39,7 +40,7 @@ def render(report: DriftReport) -> str:
         suite = _suite(root, "fleet-consistency")
         for c in report.consistency:
             case = _case(suite, "vnetctl.drift.fleet", f"{c.resource} {c.field}")
-            split = ", ".join(f"{h}={value(v)}" for h, v in c.values.items())
+            split = ", ".join(f"{h}={value(v)}" for h, v in by_host(c.values))
             message = f"declared {value(c.declared)} for all; actual {split}"
             ET.SubElement(case, "failure", type="inconsistent", message=message).text = message
         _count(suite)

@@ -1,9 +1,26 @@
 """Prometheus text exposition (0.0.4) for node_exporter's textfile collector; the caller
-writes it atomically (`formats.write`), so the collector never reads half a file."""
+writes it atomically (`formats.write`), so the collector never reads half a file.
+
+Values are written in full: a float as the shortest text that reads back as the same
+float (a Unix timestamp printed with six significant digits, `1.79569e+09`, is up to an
+hour off, and every staleness alert built on it with it)."""
 
 from __future__ import annotations
 
+import math
+
 from vnetctl.drift.report import DriftReport, HostState, Kind
+
+
+def number(value: float) -> str:
+    """A sample value as the exposition format reads it, without losing precision."""
+    if isinstance(value, bool | int):
+        return str(int(value))
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
 
 
 def _escape(label: str) -> str:
@@ -22,7 +39,7 @@ def render(report: DriftReport) -> str:
     def metric(name: str, help_text: str, samples: list[tuple[dict, float]]) -> None:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} gauge")
-        lines.extend(f"{name}{_labels(**labels)} {value:g}" for labels, value in samples)
+        lines.extend(f"{name}{_labels(**labels)} {number(value)}" for labels, value in samples)
 
     reachable = [h for h in report.hosts if h.state is not HostState.UNREACHABLE]
     item_samples = []
@@ -47,13 +64,15 @@ def render(report: DriftReport) -> str:
          len(report.hosts_in(HostState.UNREACHABLE))),
         ("inconsistent_fields", "Fields declared alike whose values differ between hosts.",
          len(report.consistency)),
-        ("resolved_items", "Drift items resolved since the previous run.", len(report.resolved)),
         ("last_run_timestamp_seconds", "When the last drift check started (Unix time).",
          report.started),
         ("last_run_duration_seconds", "How long the last drift check took.", report.duration),
         ("exit_code", "Exit code of the last check: 0 no drift, 2 drift, 1 error.",
          report.exit_code()),
     ]  # fmt: skip
+    if report.recorded:  # without a history, what was resolved is unknown: no sample
+        summary.append(("resolved_items", "Drift items resolved since the previous run.",
+                        len(report.resolved)))  # fmt: skip
     for name, help_text, value in summary:
         metric(f"vnetctl_drift_{name}", help_text, [({}, value)])
     return "\n".join(lines) + "\n"

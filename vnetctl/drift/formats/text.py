@@ -3,10 +3,9 @@ and what was resolved since the previous run."""
 
 from __future__ import annotations
 
-import re
-
-from vnetctl.drift.formats.values import describe, value, when
-from vnetctl.drift.report import DriftReport, HostState, Kind
+from vnetctl.drift.formats.values import describe, resolved_note, value, when
+from vnetctl.drift.report import DriftReport, HostState, Kind, natural_key
+from vnetctl.output.words import count
 
 COLORS = {"red": "\033[31m", "yellow": "\033[33m", "green": "\033[32m", "bold": "\033[1m"}
 RESET = "\033[0m"
@@ -33,8 +32,8 @@ def render(report: DriftReport, color: bool = False) -> str:
         f"{states[HostState.DRIFTED]} drifted, {states[HostState.FAILED]} failed, "
         f"{states[HostState.UNREACHABLE]} unreachable",
         "items: " + ", ".join(f"{counts[k.value]} {k.value}" for k in Kind)
-        + f"; {len(report.consistency)} field(s) inconsistent across hosts"
-        + f"; {len(report.resolved)} resolved since the previous run",
+        + f"; {count(len(report.consistency), 'field')} inconsistent across hosts"
+        + "".join(f"; {note}" for note in [resolved_note(report)] if note),
     ]  # fmt: skip
     for host in report.hosts:
         if host.state is HostState.IN_SYNC and not host.reason:
@@ -58,11 +57,6 @@ def render(report: DriftReport, color: bool = False) -> str:
         lines += ["", paint("resolved since the previous run:", "green")]
         lines += [f"  {i.host}  {i.resource}  {describe(i)}" for i in report.resolved]
     return "\n".join(lines) + "\n"
-
-
-def natural_key(name: str) -> list:
-    """h2 before h10."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def host_list(hosts: list[str], most: int = 4) -> str:

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from vnetctl.drift.report import DriftItem, Kind
+from vnetctl.drift.report import DriftItem, DriftReport, Kind
 
 
 def value(v: Any) -> str:
@@ -33,3 +33,12 @@ def describe(item: DriftItem) -> str:
     if item.kind is Kind.EXTRA:
         return f"{field}: {value(item.actual)} on the host, not declared"
     return f"{field}: declared {value(item.declared)}, actual {value(item.actual)}"
+
+
+def resolved_note(report: DriftReport) -> str | None:
+    """What the history says was resolved; None without a history (--no-history)."""
+    if not report.recorded:
+        return None
+    if report.previous_run is None:
+        return "first recorded run of this check"
+    return f"{len(report.resolved)} resolved since the previous run"

@@ -119,19 +119,53 @@ def host_errors(run: RunResult) -> dict[str, str]:
     return errors
 
 
-def check_mesh(plans: list[PlayPlan], run: RunContext, playbook: str) -> RunResult:
+def check_mesh(
+    plans: list[PlayPlan], run: RunContext, playbook: str
+) -> tuple[RunResult, dict[str, list[Segment]]]:
     """Expand the meshes of `plans` (no preflight: a broken fleet is what this is for),
-    then run the probe plays on the same connections."""
+    then run the probe plays on the same connections. Returns the probes' run and, per
+    member, the segments not applied there (nothing to attach a probe to)."""
     runner = make_runner(run, hosts_to_reach(run, plans))
 
-    async def probe() -> RunResult:
+    async def probe() -> tuple[RunResult, dict[str, list[Segment]]]:
         try:
-            expansion = Expansion(run, runner.gather_facts, preflight=False)
-            layout = layout_from(await expand(expansion, plans))
+            declared = layout_from(plans)  # segments as declared, before expansion
+            unreadable: dict[str, str] = {}  # members whose VTEP could not be read
+            expansion = Expansion(run, runner.gather_facts, preflight=False,
+                                  unchecked=unreadable)  # fmt: skip
+            expanded = await expand(expansion, plans)
+            # a mesh with an unreachable member is left out of the expanded plans: probe
+            # its segments as declared, and the unreachable member is reported as such
+            layout = declared if unreadable else layout_from(expanded)
             if not layout.segments:
                 raise InputError(f"{playbook}: no vxlan_mesh task for these hosts")
-            return await runner.run_plays(probe_plans(layout))
+            facts = await runner.gather_facts(sorted(layout.segments))
+            not_applied = leave_out_unapplied(layout, facts)
+            if layout.segments:
+                await runner.run_plays(probe_plans(layout))
+            runner.result.interrupted = runner.stop.requested
+            return runner.result, not_applied
         finally:
             await runner.pool.close_all()
 
     return run_interruptible(runner, probe())
+
+
+def leave_out_unapplied(layout: ProbeLayout, facts: dict) -> dict[str, list[Segment]]:
+    """Per member, the segments whose bridge it does not have (the mesh is not applied
+    there): taken out of the layout, since a probe has nothing to attach to. A member
+    whose facts could not be read stays: the probe reports why."""
+    missing: dict[str, list[Segment]] = {}
+    for host, segments in list(layout.segments.items()):
+        host_facts = facts.get(host)
+        if not isinstance(host_facts, dict):
+            continue
+        bridges = {link.get("ifname") for link in host_facts.get("links", [])}
+        bridges |= set((host_facts.get("ovs") or {}).get("bridges") or {})
+        for vni, segment in sorted(segments.items()):
+            if segment.bridge not in bridges:
+                missing.setdefault(host, []).append(segment)
+                del segments[vni]
+        if not segments:
+            del layout.segments[host]
+    return missing

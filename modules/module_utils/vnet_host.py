@@ -275,12 +275,16 @@ def plan(module, params, facts, target=None):
             "steps": steps}  # fmt: skip
 
 
-def execute(module, params, check, facts, runner=run):
+def execute(module, params, check, facts, runner=run, guard=None):
     """Converge one resource (or, in check mode, only say what would change).
 
     A failed apply, or one that does not converge, is rolled back with the module's own
     planner; the state is then read again and compared with the state read before:
-    "(rolled back)" only when they are equal, "rollback incomplete: ..." otherwise."""
+    "(rolled back)" only when they are equal, "rollback incomplete: ..." otherwise.
+    `guard` (vnetctl's host process passes one; see vnetctl/hostside/boot.py) sees the
+    steps first: `guard.classify(steps, facts)` names those that touch the host's
+    management path (reported as `management_path`), `guard.allow(found)` refuses them
+    (ModuleError) or arms the rollback timer before they run."""
     result = {"changed": False, "failed": False, "msg": "", "resource": resource_id(module, params)}
     try:
         if hasattr(module, "run"):  # modules that are not resources, such as facts
@@ -294,9 +298,14 @@ def execute(module, params, check, facts, runner=run):
             result["msg"] = "ok"
             return result
         result.update(changed=True, commands=[" ".join(s) for s in steps])
+        touching = guard.classify(steps, facts) if guard is not None else []
+        if touching:
+            result["management_path"] = touching
         if check:
             result["msg"] = "would be " + _summary(current, desired, changes)
             return result
+        if touching:
+            guard.allow(touching)
         failure = _apply_and_verify(module, params, desired, steps, facts, runner)
         if failure is not None:
             raise ModuleError(failure + roll_back(module, params, current, facts, runner))

@@ -36,6 +36,10 @@ EVERY_COMMAND: dict[int, str] = {
 COMMANDS: dict[str, dict[int, str]] = {
     "run": {
         ExitCode.SUCCESS: "success (with --check: nothing failed)",
+        ExitCode.BAD_INPUT: "bad input (as for every command; nothing touched a host), or a "
+        "play refused before any change on its hosts because it would cut them off the path "
+        "vnetctl reaches them by (run it with --confirm-timeout to apply it under a "
+        "rollback timer)",
         ExitCode.HOST_FAILED: "a task failed on at least one host (the other hosts went on)",
         ExitCode.HOST_UNREACHABLE: "at least one host was unreachable (takes precedence over 2)",
     },

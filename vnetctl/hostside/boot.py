@@ -231,11 +231,8 @@ def run_tasks(payload, out, stop):
     except Stopped:
         output.emit({"done": True, "stopped": True})
         return
-    confirm = None
-    if not payload["check"] and payload.get("confirm"):
-        confirm = Confirm(payload["confirm"], host, modules, lock, output)
     try:
-        stopped = _run_play(host, modules, payload, output, stop, confirm)
+        stopped = _run_play(host, modules, payload, output, stop, lock)
     except Fatal as exc:
         output.emit({"fatal": str(exc), "stage": exc.stage})
         stopped = False
@@ -257,47 +254,17 @@ def _load(payload):
     return sys.modules[HOST_LIB], modules
 
 
-class Confirm:
-    """Commit confirmed for one play (see vnetctl.hostside.watchdog): every task's state
-    before it is journaled, and the watchdog armed before the first change."""
-
-    def __init__(self, spec, host, modules, lock, output):
-        self.spec, self.host, self.modules = spec, host, modules
-        self.lock, self.output = lock, output
-        self.lib = install("vnet_watchdog", spec["source"])
-        self.journal = self.lib.Journal()
-        self.armed = False
-
-    def arm(self):
-        directory = self.lib.play_dir(self.spec["id"], self.spec.get("root"))
-        owner = "%s (awaiting confirmation)" % self.lock.owner
-
-        def hold(pid):
-            return self.lock.add_holder(pid, owner)
-
-        try:
-            pid = self.lib.arm(directory, self.spec["timeout"], self.journal, self.host,
-                               self.modules, hold)  # fmt: skip
-        except OSError as exc:
-            raise Fatal("confirm", "cannot arm the rollback timer: %s" % exc) from None
-        self.armed = True
-        self.output.emit({"armed": {"id": self.spec["id"], "pid": pid,
-                                    "timeout": self.spec["timeout"]}})  # fmt: skip
-
-    def record(self, task, module, facts):
-        """The task's resource as it is now: what a rollback returns it to."""
-        if not self.armed:
-            self.arm()
-        try:
-            params = self.host.normalize_params(module.ARGUMENT_SPEC, task["args"])
-            before = module.read(params, facts)
-        except self.host.ModuleError:
-            return  # the task fails before any change
-        self.journal.record(task["index"], task["module"], params, before)
-
-
-def _run_play(host, modules, payload, output, stop, confirm=None):
+def _run_play(host, modules, payload, output, stop, lock):
     facts = host.Facts.gather(modules=list(modules.values()))
+    confirm = guard = None
+    if not payload["check"] and payload.get("confirm"):  # see vnetctl/hostside/safe_apply.py
+        safe = install("vnet_safe_apply", payload["confirm"]["source"])
+        confirm = safe.Confirm(payload["confirm"], host, modules, lock, output)
+        guard = safe.Safety(host, payload.get("server"), confirm)
+        refused = safe.preflight(host, modules, payload["tasks"], facts, guard)
+        if refused is not None:
+            output.emit({"refused": {"index": refused[0], "msg": refused[1]}})
+            return False
     failed_at = None
     for task in payload["tasks"]:
         if stop.is_set():
@@ -313,18 +280,21 @@ def _run_play(host, modules, payload, output, stop, confirm=None):
         else:
             output.emit({"start": task["index"]})
             if confirm is not None:
-                confirm.record(task, modules[task["module"]], facts)
-            result = _run_one(host, modules[task["module"]], task, payload["check"], facts)
+                try:
+                    confirm.record(task, modules[task["module"]], facts)
+                except safe.ArmError as exc:
+                    raise Fatal("confirm", str(exc)) from None
+            result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard)
             if result.get("failed"):
                 failed_at = task["index"]
         output.emit({"index": task["index"], "result": result})
     return False
 
 
-def _run_one(host, module, task, check, facts):
+def _run_one(host, module, task, check, facts, guard=None):
     try:
         params = host.normalize_params(module.ARGUMENT_SPEC, task["args"])
-        return host.execute(module, params, check, facts)
+        return host.execute(module, params, check, facts, guard=guard)
     except host.ModuleError as exc:
         return {"changed": False, "failed": True, "msg": str(exc)}
     except Exception:  # a module bug must not hide the other tasks' results
@@ -339,4 +309,7 @@ def _run_one(host, module, task, check, facts):
 
 if __name__ == "__main__":
     _payload = json.loads(sys.stdin.readline())
+    # SSH_CONNECTION as the login shell saw it (before sudo): "client port SERVER port"
+    _words = (sys.argv[1] if len(sys.argv) > 1 else "").split()
+    _payload["server"] = _words[2] if len(_words) == 4 else None
     run_tasks(_payload, sys.stdout, watch_for_stop(sys.stdin))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside import boot, watchdog
+from vnetctl.hostside import boot, safe_apply
 
 # marked: under `sudo -S` a password line may come first; the STUB skips to this line
 BOOT_SOURCE = boot.BOOT_MARK + "\n" + Path(boot.__file__).read_text()
@@ -23,20 +23,23 @@ INTERPRETER_FLAGS = ["-I", "-S"]
 
 
 DECLARES_FACTS = re.compile(r"^FACTS\s*=", re.MULTILINE)
-WATCHDOG_SOURCE = Path(watchdog.__file__).read_text()
+SAFE_APPLY_SOURCE = Path(safe_apply.__file__).read_text()
 
 
 @dataclass(frozen=True)
 class ConfirmSpec:
-    """A play applied under a rollback timer (see vnetctl.hostside.watchdog)."""
+    """A play applied under a rollback timer (see vnetctl.hostside.safe_apply)."""
 
     play_id: str  # names the play's directory on the host
     timeout: float  # seconds from arming to the automatic rollback
     root: str | None = None  # None: the host's /run/lock (tests use their own)
+    # asked for (--confirm-timeout): armed at the first task, and management-path cuts
+    # allowed; otherwise armed only before a step that touches the management path
+    explicit: bool = True
 
     @property
     def directory(self) -> str:
-        return watchdog.play_dir(self.play_id, self.root)
+        return safe_apply.play_dir(self.play_id, self.root)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def build_stdin(
     if confirm is not None:
         payload["confirm"] = {
             "id": confirm.play_id, "timeout": confirm.timeout, "root": confirm.root,
-            "source": WATCHDOG_SOURCE,
+            "explicit": confirm.explicit, "source": SAFE_APPLY_SOURCE,
         }  # fmt: skip
     password = become_password + "\n" if become_password is not None else ""
     return password + json.dumps(BOOT_SOURCE) + "\n" + json.dumps(payload) + "\n"
@@ -138,4 +141,4 @@ def confirm_command(python: str, directory: str, action: str, wait: float = 0.0,
 
 def confirm_stdin(become_password: str | None = None) -> str:
     password = become_password + "\n" if become_password is not None else ""
-    return password + json.dumps(WATCHDOG_SOURCE) + "\n"
+    return password + json.dumps(SAFE_APPLY_SOURCE) + "\n"

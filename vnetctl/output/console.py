@@ -79,6 +79,12 @@ class ConsoleReporter:
                     f"    {escape(change['field'])}: [red]{escape(_show(change['before']))}[/]"
                     f" -> [green]{escape(_show(change['after']))}[/]"
                 )
+        for touch in result.data.get("management_path") or []:  # see vnet_safety
+            mark = "[bold red]CUTS[/]" if touch.get("cuts") else "[yellow]touches[/]"
+            self.console.print(
+                f"    {mark} the management path: {escape(str(touch.get('device')))} "
+                f"{escape(str(touch.get('effect')))} [dim]({escape(str(touch.get('step')))})[/]"
+            )
 
     def note(self, host: str, text: str) -> None:
         """What happens on a host between results: another run's lock held, a play

@@ -1,5 +1,5 @@
 """Commit confirmed, on the controller: after a play that armed the host's rollback
-timer (see vnetctl.hostside.watchdog), prove the host can still be reached with a NEW
+timer (see vnetctl.hostside.safe_apply), prove the host can still be reached with a NEW
 SSH connection and confirm; if that cannot be done before the timer runs out, the host
 rolls the play back by itself, and the controller comes back for the outcome."""
 

@@ -33,6 +33,7 @@ class HostPlay:
         self.confirm_timeout = confirm_timeout  # commit confirmed: the rollback timer
         self.armed: dict | None = None  # the host armed its rollback timer
         self.armed_at = 0.0
+        self.refused = False  # the guard refused the play before any change on this host
         self._emit = emit
         self._note = note
 
@@ -55,6 +56,14 @@ class HostPlay:
             self.stage = f"task '{self.names.get(self.in_flight, self.in_flight)}'"
         elif "result" in record:
             self._result(record["index"], record["result"])
+        elif "refused" in record:  # the management-path guard, before any change here
+            refused = record["refused"]
+            self.refused = True
+            task = self.pending.pop(refused["index"], None)
+            if task is not None:
+                self._emit(TaskResult(self.host, self.play, task.index, task.name, task.module,
+                                      Status.FAILED, str(refused["msg"])))  # fmt: skip
+            self.close(Status.NOT_STARTED, "", "not started: the play was refused on this host")
         elif "armed" in record:
             self.armed, self.armed_at = record["armed"], time.monotonic()
         elif "waiting" in record:

@@ -79,6 +79,8 @@ class RunResult:
     unreachable: dict[str, str] = field(default_factory=dict)  # host -> reason
     hosts: list[str] = field(default_factory=list)  # every host the run targeted
     interrupted: bool = False  # SIGINT/SIGTERM: tasks stopped early (see NOT_STARTED)
+    # hosts whose play the management-path guard refused before any change there
+    refused: set[str] = field(default_factory=set)
 
     def stats(self) -> dict[str, Counter]:
         stats = {host: Counter() for host in self.hosts}
@@ -91,6 +93,9 @@ class RunResult:
             return ExitCode.INTERRUPTED
         if self.unreachable:
             return ExitCode.HOST_UNREACHABLE
-        if any(r.status in (Status.FAILED, Status.UNKNOWN) for r in self.results):
+        bad = (Status.FAILED, Status.UNKNOWN)
+        if any(r.status in bad and r.host not in self.refused for r in self.results):
             return ExitCode.HOST_FAILED
+        if self.refused:  # refused as bad input is: before any change on those hosts
+            return ExitCode.BAD_INPUT
         return ExitCode.SUCCESS

@@ -47,6 +47,8 @@ POLL = 0.25  # seconds between deadline checks while a host's play runs
 END_GRACE = 5.0  # after a timeout: time for the task in flight to end before the kill
 EXIT_WAIT = 10.0  # after the last record: time for the remote process to exit
 KILL_WAIT = 2.0  # after each signal: time for the remote process to end
+# the rollback timer a host arms by itself before a step that touches its management path
+AUTO_CONFIRM = 60.0
 
 
 @dataclass
@@ -225,9 +227,10 @@ class Runner:
         password = spec.become_password.reveal() if spec.become and spec.become_password else None
         lock = LockSpec(wait=self.options.lock_wait, owner=self.options.label)
         confirm = None
-        if play.confirm_timeout and not self.options.check:
-            confirm = ConfirmSpec(uuid.uuid4().hex[:16], play.confirm_timeout,
-                                  self.options.confirm_root)  # fmt: skip
+        if not self.options.check:  # armed on the host when asked, or when a step needs it
+            timeout = play.confirm_timeout or AUTO_CONFIRM
+            confirm = ConfirmSpec(uuid.uuid4().hex[:16], timeout, self.options.confirm_root,
+                                  explicit=play.confirm_timeout is not None)  # fmt: skip
         stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm)
         command = remote_command(spec.python, spec.become, spec.become_user, password is not None)
         try:
@@ -339,7 +342,10 @@ class Runner:
             await self._kill(conn, process, play, spec, waited)
             waited.cancel()
             status, stderr = None, "did not exit after its last record"
-        if play.fatal:
+        if play.refused:
+            self._out.add(play.host)
+            self.result.refused.add(play.host)
+        elif play.fatal:
             self._failed(play, play.fatal, f"({play.stage})")
         elif status != 0 and not (play.done and status is None):
             self._failed(play, describe_exit(status, stderr, spec.python), "(remote process)")

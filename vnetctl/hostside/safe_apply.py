@@ -1,4 +1,12 @@
-"""Commit confirmed, on the host: a play applied under a rollback timer.
+"""Safe apply, on the host: the management-path guard, and commit confirmed (a play
+applied under a rollback timer).
+
+The guard (`Safety`, consulted by the engine before any step runs) names the steps that
+touch the path the controller's session arrived on (classified by the host library's
+vnet_safety): it refuses those that cut the path unless a rollback timer was asked for
+(--confirm-timeout), and arms the timer by itself before the others. `preflight` plans
+every task of the play on the facts before the first change, so a play that would cut
+the host off is refused before anything on the host changes.
 
 Runs on the host (Python 3.9+, standard library only), shipped in the play's payload and
 compiled only when a play arms it. Before the play's first change that needs it, the
@@ -23,9 +31,11 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import time
 
 POLL = 0.2  # seconds between looks for a confirmation
+REFUSED = "refused before any change"
 STATE_ROOT = "/run/lock"  # tmpfs, writable by root and by sudo users; gone at reboot
 
 
@@ -149,6 +159,114 @@ def _write_json(path, data):
     with open(tmp, "w") as handle:
         json.dump(data, handle)
     os.rename(tmp, path)
+
+
+# ---- the play's side: the journal, the guard ----------------------------------
+
+
+class ArmError(Exception):
+    """The rollback timer could not be armed: the play does not start."""
+
+
+class Confirm:
+    """Commit confirmed for one play: every task's state before it is journaled, and the
+    watchdog armed before the first change (asked for) or before the first step that
+    touches the management path (by itself)."""
+
+    def __init__(self, spec, host, modules, lock, output):
+        self.spec, self.host, self.modules = spec, host, modules
+        self.lock, self.output = lock, output
+        self.journal = Journal()
+        self.armed = False
+
+    def arm(self):
+        directory = play_dir(self.spec["id"], self.spec.get("root"))
+        owner = "%s (awaiting confirmation)" % self.lock.owner
+
+        def hold(pid):
+            return self.lock.add_holder(pid, owner)
+
+        try:
+            pid = arm(directory, self.spec["timeout"], self.journal, self.host, self.modules,
+                      hold)  # fmt: skip
+        except OSError as exc:
+            raise ArmError("cannot arm the rollback timer: %s" % exc) from None
+        self.armed = True
+        self.output.emit({"armed": {"id": self.spec["id"], "pid": pid,
+                                    "timeout": self.spec["timeout"]}})  # fmt: skip
+
+    @property
+    def explicit(self):
+        """Asked for (--confirm-timeout): armed before the first task, and allowed to
+        cut the management path. Otherwise armed only for a step that touches it."""
+        return bool(self.spec.get("explicit", True))
+
+    def ensure_armed(self):
+        if not self.armed:
+            self.arm()
+
+    def record(self, task, module, facts):
+        """The task's resource as it is now: what a rollback returns it to."""
+        if self.explicit:
+            self.ensure_armed()
+        try:
+            params = self.host.normalize_params(module.ARGUMENT_SPEC, task["args"])
+            before = module.read(params, facts)
+        except self.host.ModuleError:
+            return  # the task fails before any change
+        self.journal.record(task["index"], task["module"], params, before)
+
+
+class Safety:
+    """The management-path guard the engine consults (vnet_host.execute): the steps that
+    touch the path the controller's session arrived on (vnet_safety) are refused when
+    they cut it and no rollback timer was asked for, else run under the timer."""
+
+    def __init__(self, host, server_ip, confirm):
+        self.host, self.server_ip, self.confirm = host, server_ip, confirm
+        self.lib = sys.modules.get("vnet_safety")  # the host library's classification
+
+    def classify(self, steps, facts):
+        if self.lib is None or not self.server_ip:
+            return []
+        mgmt = self.lib.management_path(facts, self.server_ip)
+        return self.lib.classify(steps, mgmt, facts)
+
+    def allow(self, found, arm=True):
+        cuts = [f for f in found if f["cuts"]]
+        if cuts and not (self.confirm is not None and self.confirm.explicit):
+            raise self.host.ModuleError(
+                "%s: it would cut this host off the path vnetctl reaches it by (%s); to "
+                "apply it anyway under a rollback timer, run with --confirm-timeout (or "
+                "set the play's confirm_timeout)" % (REFUSED, self.lib.describe(cuts))
+            )
+        if self.confirm is None:
+            raise self.host.ModuleError(
+                "%s: it touches the management path (%s) and no rollback timer can be "
+                "armed here" % (REFUSED, self.lib.describe(found))
+            )
+        if arm:
+            self.confirm.ensure_armed()
+
+
+def preflight(host, modules, tasks, facts, guard):
+    """Before the first change: every task planned on the facts as they are now, the
+    steps that would cut the management path without a rollback timer named. Returns
+    (task index, reason) for the first such task, or None. Tasks that cannot be planned
+    yet (they depend on an earlier task) are left to the engine's own check."""
+    for task in tasks:
+        module = modules[task["module"]]
+        if not hasattr(module, "steps"):
+            continue
+        try:
+            steps = host.plan(module, task["args"], facts)["steps"]
+            found = guard.classify(steps, facts)
+            if found:
+                guard.allow(found, arm=False)
+        except host.ModuleError as exc:
+            if str(exc).startswith(REFUSED):
+                return task["index"], str(exc)
+    return None
 
 
 # ---- run by the controller over a NEW connection -------------------------------

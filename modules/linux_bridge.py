@@ -1,9 +1,13 @@
 #!/usr/bin/python3
 # WANT_JSON
-"""Linux bridge: presence, ports, MTU (with its ports), STP and timers, admin state.
+"""Linux bridge: presence, ports, MTU (with its ports), STP and timers, admin state, and
+its addresses.
 
 Re-applying bounces nothing: only fields that differ produce commands, and the bridge
-is never set down/up unless its admin state is what changed.
+is never set down/up unless its admin state is what changed. A new port that holds
+addresses (the host's own NIC, typically) hands them and the routes through it to the
+bridge in the same batch, so the host stays reachable (see vnet_ip); `addresses`
+declares the bridge's own addresses exactly.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_ip
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_ip
 
 RESOURCE = "bridge"
 ARGUMENT_SPEC = {
@@ -29,7 +35,9 @@ ARGUMENT_SPEC = {
     "max_age": {"type": "float", "range": [6, 40]},
     "priority": {"type": "int", "range": [0, 65535]},
     "admin_state": {"type": "str", "choices": ["up", "down"], "default": "up"},
+    "addresses": {"type": "list", "elements": "str"},  # ["10.0.0.5/24", ...], exact
 }
+FACTS = dict(vnet_ip.ROUTES)  # the routes that move with a port's addresses
 
 # field -> `ip link ... type bridge` keyword; timers are centiseconds in iproute2
 TIMERS = {"forward_delay": "forward_delay", "hello_time": "hello_time", "max_age": "max_age"}
@@ -52,7 +60,7 @@ def read(params, facts):
         if params.get("mtu") is not None:  # so a rollback restores the ports it raised
             absent["ports_mtu"] = _ports_mtu(params.get("ports") or [], facts)
         absent["port_links"] = _port_links(params.get("ports") or [], facts)
-        return absent
+        return _with_ip(absent, params, [], facts)
     if facts.kind(name) != "bridge":
         raise host.ModuleError("%s exists but is a %s, not a bridge" % (name, facts.kind(name)))
     info = link["linkinfo"]["info_data"]
@@ -72,6 +80,17 @@ def read(params, facts):
         watched = params["ports"] if params.get("ports") is not None else ports
         current["ports_mtu"] = _ports_mtu(watched, facts)
     current["port_links"] = _port_links(sorted(set(params.get("ports") or []) | set(ports)), facts)
+    return _with_ip(current, params, ports, facts)
+
+
+def _with_ip(current, params, ports, facts):
+    """`ip`: addresses and routes of the bridge and of its ports, old and new, when any
+    of them holds an address or the bridge's are declared: what steps() can move."""
+    devices = sorted({params["name"], *ports, *(params.get("ports") or [])})
+    if params.get("addresses") is not None or any(
+        vnet_ip.holds_addresses(facts, d) for d in devices
+    ):
+        current["ip"] = vnet_ip.state(facts, devices)
     return current
 
 
@@ -101,6 +120,10 @@ def desired(params, current, facts):
     else:
         want = host.merge_desired(current, params)
     want.pop("port_links", None)  # recorded for rollbacks; nothing declares it
+    want.pop("addresses", None)  # declared addresses are part of `ip`
+    if "ip" in current or params.get("addresses") is not None:
+        joining = [p for p in want["ports"] if p not in current.get("ports", [])]
+        want["ip"] = vnet_ip.moved(current.get("ip", {}), joining, name, params.get("addresses"))
     if params.get("mtu") is not None:
         mtu = params["mtu"]
         host.check_mtu_range(name, mtu, facts)
@@ -158,7 +181,8 @@ def steps(current, desired, facts):
         out = [host.step("ip", "link", "del", "dev", name)] if current["state"] == "present" else []
         # set only when rolling back a creation: give the ports their MTU and state back
         out += host.mtu_steps(desired.get("ports_mtu", {}), facts)
-        return out + _port_state_steps(desired.get("port_links", {}), facts)
+        out += _port_state_steps(desired.get("port_links", {}), facts)
+        return out + _ip_steps(current, desired, facts)
     out = []
     creating = current["state"] == "absent"
     options = _bridge_options({} if creating else current, desired)
@@ -183,7 +207,16 @@ def steps(current, desired, facts):
             out.append(host.step("ip", "link", "set", "dev", name, "type", "bridge", *group))
     if desired.get("admin_state") != current.get("admin_state"):
         out.append(host.step("ip", "link", "set", "dev", name, desired["admin_state"]))
-    return out + _port_state_steps(links, facts)
+    return out + _port_state_steps(links, facts) + _ip_steps(current, desired, facts)
+
+
+def _ip_steps(current, desired, facts):
+    """Addresses and routes, once the bridge is up with its ports (or, rolling back, is
+    gone): see vnet_ip. A bridge being deleted takes its own along."""
+    want = dict(desired.get("ip") or {})
+    if desired["state"] == "absent":
+        want.pop(desired["name"], None)
+    return vnet_ip.steps(current.get("ip") or {}, want, facts)
 
 
 def _port_state_steps(port_links, facts):

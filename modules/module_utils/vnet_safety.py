@@ -113,3 +113,42 @@ def _effect(tool, words, path, address, facts, readded):
 
 def describe(found):
     return "; ".join("%s: %s (%s)" % (f["device"], f["effect"], f["step"]) for f in found)
+
+
+REFUSED = "refused before any change"
+
+
+class Guard:
+    """What the engine consults before it runs a task's steps (vnet_host.execute):
+    `classify` names the steps that touch the management path; `allow` refuses those
+    that cut it unless a rollback timer was asked for (`explicit`), and otherwise calls
+    `arm` (which starts the timer) before they run. Without `arm` (check mode, or no
+    timer available) it only classifies and refuses."""
+
+    def __init__(self, server_ip, arm=None, explicit=False, error=Exception):
+        self.server_ip, self.arm, self.explicit, self.error = server_ip, arm, explicit, error
+
+    def classify(self, steps, facts):
+        if not self.server_ip:
+            return []
+        return classify(steps, management_path(facts, self.server_ip), facts)
+
+    def refusal(self, found):
+        """Why `found` may not run, or None."""
+        cuts = [f for f in found if f["cuts"]]
+        if cuts and not self.explicit:
+            return (
+                "%s: it would cut this host off the path vnetctl reaches it by (%s); to "
+                "apply it anyway under a rollback timer, run with --confirm-timeout (or "
+                "set the play's confirm_timeout)" % (REFUSED, describe(cuts))
+            )
+        if self.arm is None:
+            return "%s: it touches the management path (%s) and no rollback timer can be " \
+                "armed here" % (REFUSED, describe(found))  # fmt: skip
+        return None
+
+    def allow(self, found):
+        problem = self.refusal(found)
+        if problem is not None:
+            raise self.error(problem)
+        self.arm()

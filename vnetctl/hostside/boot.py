@@ -256,15 +256,19 @@ def _load(payload):
 
 def _run_play(host, modules, payload, output, stop, lock):
     facts = host.Facts.gather(modules=list(modules.values()))
-    confirm = guard = None
+    confirm, guard = None, None
+    safety = sys.modules.get("vnet_safety")  # the management-path guard (host library)
     if not payload["check"] and payload.get("confirm"):  # see vnetctl/hostside/safe_apply.py
         safe = install("vnet_safe_apply", payload["confirm"]["source"])
         confirm = safe.Confirm(payload["confirm"], host, modules, lock, output)
-        guard = safe.Safety(host, payload.get("server"), confirm)
+        guard = safety.Guard(payload.get("server"), confirm.ensure_armed, confirm.explicit,
+                             host.ModuleError)  # fmt: skip
         refused = safe.preflight(host, modules, payload["tasks"], facts, guard)
         if refused is not None:
             output.emit({"refused": {"index": refused[0], "msg": refused[1]}})
             return False
+    elif safety is not None:  # check mode: the steps are classified, nothing armed
+        guard = safety.Guard(payload.get("server"), error=host.ModuleError)
     failed_at = None
     for task in payload["tasks"]:
         if stop.is_set():

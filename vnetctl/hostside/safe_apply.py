@@ -1,12 +1,12 @@
 """Safe apply, on the host: the management-path guard, and commit confirmed (a play
 applied under a rollback timer).
 
-The guard (`Safety`, consulted by the engine before any step runs) names the steps that
-touch the path the controller's session arrived on (classified by the host library's
-vnet_safety): it refuses those that cut the path unless a rollback timer was asked for
-(--confirm-timeout), and arms the timer by itself before the others. `preflight` plans
-every task of the play on the facts before the first change, so a play that would cut
-the host off is refused before anything on the host changes.
+The guard (the host library's vnet_safety.Guard, consulted by the engine before any step
+runs) refuses the steps that cut the path the controller's session arrived on unless a
+rollback timer was asked for (--confirm-timeout), and has `Confirm` arm the timer
+before the others. `preflight` plans every task of the play on the facts before the
+first change, so a play that would cut the host off is refused before anything on the
+host changes.
 
 Runs on the host (Python 3.9+, standard library only), shipped in the play's payload and
 compiled only when a play arms it. Before the play's first change that needs it, the
@@ -31,11 +31,9 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import time
 
 POLL = 0.2  # seconds between looks for a confirmation
-REFUSED = "refused before any change"
 STATE_ROOT = "/run/lock"  # tmpfs, writable by root and by sudo users; gone at reboot
 
 
@@ -217,38 +215,6 @@ class Confirm:
         self.journal.record(task["index"], task["module"], params, before)
 
 
-class Safety:
-    """The management-path guard the engine consults (vnet_host.execute): the steps that
-    touch the path the controller's session arrived on (vnet_safety) are refused when
-    they cut it and no rollback timer was asked for, else run under the timer."""
-
-    def __init__(self, host, server_ip, confirm):
-        self.host, self.server_ip, self.confirm = host, server_ip, confirm
-        self.lib = sys.modules.get("vnet_safety")  # the host library's classification
-
-    def classify(self, steps, facts):
-        if self.lib is None or not self.server_ip:
-            return []
-        mgmt = self.lib.management_path(facts, self.server_ip)
-        return self.lib.classify(steps, mgmt, facts)
-
-    def allow(self, found, arm=True):
-        cuts = [f for f in found if f["cuts"]]
-        if cuts and not (self.confirm is not None and self.confirm.explicit):
-            raise self.host.ModuleError(
-                "%s: it would cut this host off the path vnetctl reaches it by (%s); to "
-                "apply it anyway under a rollback timer, run with --confirm-timeout (or "
-                "set the play's confirm_timeout)" % (REFUSED, self.lib.describe(cuts))
-            )
-        if self.confirm is None:
-            raise self.host.ModuleError(
-                "%s: it touches the management path (%s) and no rollback timer can be "
-                "armed here" % (REFUSED, self.lib.describe(found))
-            )
-        if arm:
-            self.confirm.ensure_armed()
-
-
 def preflight(host, modules, tasks, facts, guard):
     """Before the first change: every task planned on the facts as they are now, the
     steps that would cut the management path without a rollback timer named. Returns
@@ -260,12 +226,12 @@ def preflight(host, modules, tasks, facts, guard):
             continue
         try:
             steps = host.plan(module, task["args"], facts)["steps"]
-            found = guard.classify(steps, facts)
-            if found:
-                guard.allow(found, arm=False)
-        except host.ModuleError as exc:
-            if str(exc).startswith(REFUSED):
-                return task["index"], str(exc)
+        except host.ModuleError:
+            continue  # the task fails when it runs, or depends on an earlier one
+        found = guard.classify(steps, facts)
+        problem = guard.refusal(found) if found else None
+        if problem is not None:
+            return task["index"], problem
     return None
 
 

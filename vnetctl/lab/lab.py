@@ -211,10 +211,11 @@ def start_sshd(name: str, host: str) -> None:
 
 def reset_hosts(name: str, hosts: list[str] | None = None) -> None:
     """Give lab hosts back the links `lab up` made (for tests that change them): extra
-    links deleted, eth0-eth2 without master, at MTU 1500, up, without qdiscs."""
+    links deleted, eth0-eth2 without master, at MTU 1500, up, without qdiscs, eth0 with
+    its address (a test may have moved it into a bridge that is now gone)."""
     state = _lab_state(name)
     for host in hosts or state.host_names:
-        netns.reset_host_links(state.host(host))
+        netns.reset_host_links(state.host(host), state.prefixlen)
 
 
 def host_exec(

@@ -145,19 +145,21 @@ def _scalar(kind, value, path):
 
 
 def _number(kind, value, path):
+    number = None
     if not isinstance(value, bool):
         if kind == "float" and isinstance(value, (int, float)):
-            return float(value)
-        if kind == "int" and isinstance(value, int):
-            return value
-        if kind == "int" and isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return (int if kind == "int" else float)(value.strip())
-            except ValueError:
-                pass
-    what = "an integer" if kind == "int" else "a number"
+            number = float(value)
+        elif kind == "int" and isinstance(value, int):
+            number = value
+        elif kind == "int" and isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = (int if kind == "int" else float)(value.strip())
+    # nan and inf are floats, but no setting of a network device is either
+    if number is not None and number - number == 0:
+        return number
+    what = "an integer" if kind == "int" else "a finite number"
     raise ArgumentError(path, "value", _expected(what, value))
 
 

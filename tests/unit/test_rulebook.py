@@ -215,3 +215,9 @@ def test_a_rendered_value_out_of_range_is_refused_per_host_before_any_host(tmp_p
         f"{book}:3: play 'all' task 'link': host kvm2: argument 'mtu' of module 'link': "
         "70000 is not within 68..65535"
     )
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", float("nan"), float("inf")])
+def test_nan_and_infinity_are_no_setting(value):
+    with pytest.raises(host.ArgumentError, match="expected a finite number"):
+        host.normalize_params({"x": {"type": "float"}}, {"x": value})

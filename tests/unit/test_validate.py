@@ -87,7 +87,7 @@ def test_conversions(arg, given_value, expected):
                                         "'linux_bridge': item 2: expected a string, got "
                                         "{'x': 1} (mapping)"),
         ({"ports": {"eth1": 1}}, "expected a list, got {'eth1': 1} (mapping)"),
-        ({"forward_delay": "soon"}, "expected a number, got 'soon' (string)"),
+        ({"forward_delay": "soon"}, "expected a finite number, got 'soon' (string)"),
         ({"options": [1]}, "expected a mapping, got [1] (list)"),
         ({"state": "presnt"}, "book.yml:7: task 't': argument 'state' of module "
                               "'linux_bridge': 'presnt' is not one of: present, absent (did "

@@ -207,11 +207,13 @@ class Confirm:
         """The task's resource as it is now: what a rollback returns it to."""
         if self.explicit:
             self.ensure_armed()
+        if hasattr(module, "run") or not hasattr(module, "read"):
+            return  # not a resource (facts, overlay_probe): nothing to roll back
         try:
             params = self.host.normalize_params(module.ARGUMENT_SPEC, task["args"])
             before = module.read(params, facts)
-        except self.host.ModuleError:
-            return  # the task fails before any change
+        except Exception:  # noqa: BLE001 -- the task itself reports it when it runs
+            return  # it fails before any change
         self.journal.record(task["index"], task["module"], params, before)
 
 
@@ -222,12 +224,12 @@ def preflight(host, modules, tasks, facts, guard):
     yet (they depend on an earlier task) are left to the engine's own check."""
     for task in tasks:
         module = modules[task["module"]]
-        if not hasattr(module, "steps"):
-            continue
+        if hasattr(module, "run") or not hasattr(module, "read"):
+            continue  # not a resource (facts, overlay_probe): no steps to plan
         try:
             steps = host.plan(module, task["args"], facts)["steps"]
-        except host.ModuleError:
-            continue  # the task fails when it runs, or depends on an earlier one
+        except Exception:  # noqa: BLE001 -- the task itself reports it when it runs
+            continue  # it fails then, or it depends on an earlier task
         found = guard.classify(steps, facts)
         problem = guard.refusal(found) if found else None
         if problem is not None:

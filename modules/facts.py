@@ -5,8 +5,6 @@ entries, Open vSwitch tables, and every fact source the modules loaded beside th
 declare (their FACTS), each under its name: what `vnetctl facts` prints, and what
 snapshots and mesh planning read on the controller."""
 
-from __future__ import annotations
-
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along

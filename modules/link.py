@@ -6,8 +6,6 @@ It refuses to leave a bridge above one of its ports: raise the ports before the 
 lower the bridge before its ports (linux_bridge's `mtu` does both in the right order).
 """
 
-from __future__ import annotations
-
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along

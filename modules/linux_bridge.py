@@ -10,8 +10,6 @@ bridge in the same batch, so the host stays reachable (see vnet_ip); `addresses`
 declares the bridge's own addresses exactly.
 """
 
-from __future__ import annotations
-
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along

@@ -11,8 +11,6 @@ teardown: the namespaces go, and their veths with them.
 Nothing else on the host is touched; a probe left by an interrupted check is replaced.
 """
 
-from __future__ import annotations
-
 import subprocess
 import sys
 import time

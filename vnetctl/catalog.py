@@ -7,6 +7,7 @@ and the pure planners are read from the one source.
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from collections.abc import Mapping
@@ -16,6 +17,8 @@ from pathlib import Path
 from vnetctl.hostside import boot
 
 HOST_LIB_DIR = "module_utils"
+# `import vnet_x`, `from ansible.module_utils import vnet_x, vnet_y`, `... .vnet_x import`
+LIB_IMPORT = re.compile(r"\b(vnet_[a-z0-9_]+)\b")
 
 
 def modules_dir() -> Path:
@@ -46,13 +49,28 @@ class Catalog(Mapping[str, dict]):
     def source(self, name: str) -> str:
         return (self.directory / f"{name}.py").read_text()
 
-    def host_lib_sources(self) -> dict[str, str]:
-        """Every module_utils file by import name, vnet_host last (it imports the others)."""
+    def host_lib_sources(self, modules: list[str] | None = None) -> dict[str, str]:
+        """module_utils files by import name, vnet_host last (it imports the others):
+        all of them, or those `modules` import (directly or through each other) plus
+        what the host program itself uses. Each file is compiled on the host per play:
+        send only what runs."""
         files = sorted(
             (self.directory / HOST_LIB_DIR).glob("vnet_*.py"),
             key=lambda p: (p.stem == boot.HOST_LIB, p.stem),
         )
-        return {path.stem: path.read_text() for path in files}
+        sources = {path.stem: path.read_text() for path in files}
+        if modules is None:
+            return sources
+        wanted, todo = set(), [*boot.HOST_PROGRAM_LIBS, *(self.source(m) for m in modules)]
+        while todo:
+            item = todo.pop()
+            text = sources.get(item, item)  # a library's name, or a module's source
+            for name in LIB_IMPORT.findall(text) if item not in wanted else ():
+                if name in sources and name not in wanted:
+                    todo.append(name)
+            if item in sources:
+                wanted.add(item)
+        return {name: text for name, text in sources.items() if name in wanted}
 
     def host_lib(self) -> types.ModuleType:
         """vnet_host (and its siblings), installed once under the names modules import."""
@@ -61,12 +79,14 @@ class Catalog(Mapping[str, dict]):
         if installed is None or installed.__file__ != str(lib):
             for name in self.host_lib_sources():
                 path = self.directory / HOST_LIB_DIR / f"{name}.py"
-                installed = boot.install(name, path.read_text(), str(path))
+                installed = boot.install(name, path.read_text(), filename=str(path))
         return installed
 
     def load(self, name: str) -> types.ModuleType:
         if name not in self._loaded:
             self.host_lib()
             path = self.directory / f"{name}.py"
-            self._loaded[name] = boot.install(f"vnet_module_{name}", path.read_text(), str(path))
+            self._loaded[name] = boot.install(
+                f"vnet_module_{name}", path.read_text(), filename=str(path)
+            )
         return self._loaded[name]

@@ -13,10 +13,10 @@ Runs on the managed host: Python 3.9+, standard library only. The other host lib
 files import this one; vnet_host re-exports what modules use.
 """
 
-from __future__ import annotations
-
-import re
-import subprocess
+import _json  # the json package's C half: its Python half imports re and enum (~10 ms)
+import os
+import select
+import time
 
 
 class ModuleError(Exception):
@@ -31,27 +31,109 @@ RUN_TIMEOUT_S = 120
 def run(argv, stdin=None, timeout=RUN_TIMEOUT_S):
     """Run a command, return its stdout; a non-zero exit, or no exit within `timeout`
     seconds (the command is then killed), raises ModuleError. The one way the host
-    library runs a command (to gather facts or to apply steps)."""
+    library runs a command (to gather facts or to apply steps). posix_spawn and select:
+    the subprocess module would cost every host's play its import (~3 ms)."""
+    pipes = [os.pipe() for _ in range(3)]  # stdin, stdout, stderr; all close-on-exec
+    actions = [(os.POSIX_SPAWN_DUP2, pipes[0][0], 0), (os.POSIX_SPAWN_DUP2, pipes[1][1], 1),
+               (os.POSIX_SPAWN_DUP2, pipes[2][1], 2)]  # fmt: skip
     try:
-        proc = subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, check=False, timeout=timeout
-        )
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
     except FileNotFoundError:
+        for fd in (fd for pair in pipes for fd in pair):
+            os.close(fd)
         raise ModuleError("command not found on host: %s" % argv[0]) from None
-    except subprocess.TimeoutExpired:
-        raise ModuleError(
-            "%s did not finish within %s s and was killed" % (" ".join(argv[:3]), timeout)
-        ) from None
-    if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()
+    for fd in (pipes[0][0], pipes[1][1], pipes[2][1]):
+        os.close(fd)
+    out, err = _exchange(pid, pipes[0][1], pipes[1][0], pipes[2][0], stdin, timeout, argv)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code != 0:
+        detail = (err or out).strip()
         raise ModuleError("%s failed: %s" % (" ".join(argv[:3]), detail))
-    return proc.stdout
+    return out
+
+
+def _exchange(pid, to_child, from_out, from_err, stdin, timeout, argv):
+    """Feed stdin, read stdout and stderr to their ends, within `timeout`."""
+    data = (stdin or "").encode()
+    parts = {from_out: [], from_err: []}
+    reading = [from_out, from_err]
+    writing = [to_child] if data else []
+    if not data:
+        os.close(to_child)
+    deadline = time.monotonic() + timeout
+    while reading or writing:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            for fd in reading + writing:
+                os.close(fd)
+            raise ModuleError(
+                "%s did not finish within %s s and was killed" % (" ".join(argv[:3]), timeout)
+            )
+        readable, writable, _ = select.select(reading, writing, [], left)
+        if writable:
+            try:
+                data = data[os.write(to_child, data[:65536]) :]
+            except BrokenPipeError:
+                data = b""  # it exited without reading all: its status says why
+            if not data:
+                os.close(to_child)
+                writing = []
+        for fd in readable:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                parts[fd].append(chunk)
+            else:
+                os.close(fd)
+                reading.remove(fd)
+    return tuple(b"".join(parts[fd]).decode("utf-8", "replace") for fd in (from_out, from_err))
+
+
+# ---- JSON, without the json package's import cost -------------------------------------
+
+
+class _Decoder:
+    """What _json.make_scanner reads from a decoder object."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"NaN": float("nan"), "Infinity": float("inf"),
+                      "-Infinity": float("-inf")}.__getitem__  # fmt: skip
+    memo = None
+
+
+_SCAN = _json.make_scanner(_Decoder())
+# markers, default, encoder, indent, key_separator, item_separator, sort_keys, skipkeys,
+# allow_nan: json.dumps(obj, default=str, separators=(", ", ": ")) in one C call
+_ENCODE = _json.make_encoder(None, str, _json.encode_basestring_ascii, None, ": ", ", ",
+                             False, False, True)  # fmt: skip
+
+
+def loads(text):
+    """json.loads for one document (what `ip -j` and ovs-vsctl print)."""
+    text = text.strip()
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        raise ValueError("not JSON: %r" % text[:80]) from None
+    if end != len(text):
+        raise ValueError("not JSON: extra data after position %d" % end)
+    return value
+
+
+def dumps(value):
+    """json.dumps(value, default=str)."""
+    return "".join(_ENCODE(value, 0))
 
 
 # ---- names -----------------------------------------------------------------------
 
 IFNAME_MAX_BYTES = 15  # IFNAMSIZ 16 with the NUL (include/uapi/linux/if.h)
-IFNAME_CHARS = re.compile(r"[A-Za-z0-9_.-]+\Z")
+IFNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 # Words iproute2 reads as keywords where it expects a device (ip/iplink.c iplink_parse
 # and the `ip link` commands, ip-link(8), `bridge fdb`/`bridge link`): an interface with
@@ -71,7 +153,7 @@ IPROUTE2_KEYWORDS = frozenset((
 
 # The marker a mesh leaves on what it owns (VXLAN device alias, OVS external_ids): one
 # token, no blanks or quotes, and never read as an option.
-MESH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
+MESH_NAME_MAX = 64
 
 
 def ifname_problem(name):
@@ -106,7 +188,7 @@ def ifname_problem(name):
     size = len(name.encode("utf-8"))
     if size > IFNAME_MAX_BYTES:
         return "it is %d bytes long; the kernel allows at most %d" % (size, IFNAME_MAX_BYTES)
-    bad = next((c for c in name if not IFNAME_CHARS.match(c)), None)
+    bad = next((c for c in name if c not in IFNAME_CHARS), None)
     if bad is not None:
         return "it contains %r: only ASCII letters, digits, '.', '_' and '-' are accepted" % bad
     if name.startswith("-"):
@@ -117,7 +199,8 @@ def ifname_problem(name):
 
 
 def mesh_name_problem(name):
-    if not isinstance(name, str) or not MESH_NAME.match(name):
+    valid = isinstance(name, str) and 0 < len(name) <= MESH_NAME_MAX
+    if not valid or name[0] in ".-" or any(c not in IFNAME_CHARS for c in name):
         return (
             "a mesh name is 1 to 64 ASCII letters, digits, '.', '_' or '-', not starting "
             "with '.' or '-' (it marks what the mesh owns on every host)"

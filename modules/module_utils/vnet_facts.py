@@ -25,9 +25,6 @@ tested with no host.
 Runs on the managed host: Python 3.9+, standard library only.
 """
 
-from __future__ import annotations
-
-import json
 import sys
 
 try:  # under ansible-playbook, module_utils files travel with the module
@@ -40,7 +37,7 @@ ModuleError = vnet_core.ModuleError
 
 def parse_json(output):
     """`ip -j`/`bridge -j`/`tc -j` output; nothing at all is an empty list."""
-    return json.loads(output) if output.strip() else []
+    return vnet_core.loads(output) if output.strip() else []
 
 
 class Source:

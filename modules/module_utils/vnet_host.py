@@ -61,9 +61,6 @@ Results: changed, failed, msg, resource, diff {before, after}, changes [{field, 
 after}], commands.
 """
 
-from __future__ import annotations
-
-import json
 import os
 import sys
 
@@ -378,7 +375,7 @@ def _read_ansible_args():
     """WANT_JSON passes a file path as argv[1]; AnsiballZ keeps the args in memory."""
     if len(sys.argv) > 1 and os.path.isfile(sys.argv[1]):
         with open(sys.argv[1]) as handle:
-            return json.load(handle)
+            return vnet_core.loads(handle.read())
     from ansible.module_utils.basic import _load_params  # noqa: PLC0415 (Ansible only)
 
     return _load_params()
@@ -391,5 +388,5 @@ def ansible_main(module):
     params = {k: v for k, v in raw.items() if not k.startswith("_ansible_")}
     facts = Facts.gather(modules=[module])
     result = execute(module, params, check, facts)  # checks the params first
-    print(json.dumps(result))
+    print(vnet_core.dumps(result))
     sys.exit(1 if result.get("failed") else 0)

@@ -11,8 +11,6 @@ the ports whose external_ids name it.
 Runs on the managed host: Python 3.9+, standard library only.
 """
 
-from __future__ import annotations
-
 import zlib
 
 try:  # under ansible-playbook, module_utils files travel with the module

@@ -2,10 +2,6 @@
 
 Runs on the managed host: Python 3.9+, standard library only."""
 
-from __future__ import annotations
-
-import json
-
 try:  # under ansible-playbook, module_utils files travel with the module
     from ansible.module_utils import vnet_core, vnet_facts
 except ImportError:  # vnetctl's runner preloads every module_utils file
@@ -61,7 +57,7 @@ def gather(sources, runner):
 
 def parse_output(output):
     """ovs-vsctl --format=json --data=json: one document per `list`, rows as dicts."""
-    documents = [json.loads(line) for line in output.splitlines() if line.strip()]
+    documents = [vnet_core.loads(line) for line in output.splitlines() if line.strip()]
     return [[dict(zip(d["headings"], map(_ovs_value, row))) for row in d["data"]]
             for d in documents]  # fmt: skip
 

@@ -25,12 +25,6 @@ never taken for a number or a string.
 Runs on the managed host: Python 3.9+, standard library only.
 """
 
-from __future__ import annotations
-
-import contextlib
-import copy
-import json
-
 try:  # under ansible-playbook, module_utils files travel with the module
     from ansible.module_utils import vnet_core
 except ImportError:  # vnetctl's runner preloads every module_utils file
@@ -154,8 +148,10 @@ def _number(kind, value, path):
         elif kind == "int" and isinstance(value, float) and value.is_integer():
             number = int(value)
         elif isinstance(value, str):
-            with contextlib.suppress(ValueError):
+            try:
                 number = (int if kind == "int" else float)(value.strip())
+            except ValueError:
+                number = None
     # nan and inf are floats, but no setting of a network device is either
     if number is not None and number - number == 0:
         return number
@@ -191,8 +187,10 @@ def _list(rule, value, path, fill):
 
 def _dict(rule, value, path, fill):
     if isinstance(value, str) and value.strip().startswith("{"):
-        with contextlib.suppress(ValueError):
-            value = json.loads(value)
+        try:
+            value = vnet_core.loads(value)
+        except ValueError:
+            pass
     if not isinstance(value, dict):
         raise ArgumentError(path, "value", _expected("a mapping", value))
     if rule.get("options") is None:
@@ -233,7 +231,7 @@ def check_args(spec, args, path=(), fill=False):
             out[name] = convert(spec[name], value, path + (name,), fill)
     for name, rule in spec.items():
         if name not in out and (fill or rule.get("default") is not None):
-            out[name] = copy.deepcopy(rule.get("default"))
+            out[name] = vnet_core.loads(vnet_core.dumps(rule.get("default")))  # a copy
     return out
 
 

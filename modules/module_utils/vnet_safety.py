@@ -11,8 +11,6 @@ the timer by themselves, armed just before.
 Runs on the managed host: Python 3.9+, standard library only.
 """
 
-from __future__ import annotations
-
 MIN_SAFE_MTU = 576  # below it, IPv4 hosts are not required to accept datagrams (RFC 791)
 PARENT_KINDS = ("vlan", "macvlan", "macvtap", "ipvlan")  # "link" names their lower device
 

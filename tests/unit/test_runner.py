@@ -5,9 +5,12 @@ The real transports are tested against the lab (tests/integration)."""
 from __future__ import annotations
 
 import asyncio
+import binascii
 import json
+import marshal
 import subprocess
 import sys
+import zlib
 from types import SimpleNamespace
 
 from vnetctl.catalog import Catalog
@@ -48,7 +51,7 @@ class FakeProcess:
         self.stderr = ""
 
     async def write(self, data):
-        payload = json.loads(data.splitlines()[1])
+        payload = marshal.loads(zlib.decompress(binascii.a2b_base64(data.splitlines()[1])))
         asyncio.get_running_loop().create_task(self._host(payload["tasks"]))
 
     async def _host(self, tasks):

@@ -1,9 +1,11 @@
 """The program a host runs for one play: `python3 -I -S -c STUB`, the rest on stdin.
 
-Line 1 of stdin is this file's source (read by STUB; under `sudo -S` a password line
-may come first, which sudo consumes), line 2 the payload: the module sources the play
-needs, its task list, the check flag and how to take the host lock. Records stream back
-on stdout, one JSON object per line:
+Line 1 of stdin is this program (read by STUB; under `sudo -S` a password line may come
+first, which sudo consumes), line 2 the payload (marshal, zlib, base64): the host library and
+the modules the play needs (source, and code objects compiled by the controller, used
+when the bytecode magic matches), its task list, the check flag, how to take the host
+lock and the commit-confirmed settings. Records stream back on stdout, one JSON object
+per line:
 
     {"waiting": "..."}            the host lock is held by another run; waiting for it
     {"start": INDEX}              a task begins
@@ -18,23 +20,29 @@ outlives its session by more than one task. Nothing is written to the host's dis
 the lock files under /run/lock. Runs on the host: Python 3.9+, standard library only.
 """
 
-import contextlib
-import json
+import _json
+import _signal
+import binascii
+import marshal
 import os
-import signal
+import select
 import sys
-import threading
 import time
-import types
 
-BOOT_MARK = "#vnetctl-boot"  # the first line of the boot source as sent
+BOOT_MARK = "#vnetctl-boot"  # line 1 as sent: MARK MAGIC CODE SOURCE (see STUB)
+# Line 1: the mark, the bytecode magic the controller compiled for, this program's code
+# (marshal) and its source, each zlib and base64. The host runs the code when its Python
+# has the same magic, else compiles the source: no json or re import before a line runs.
 STUB = (
-    "import sys,json\n"
+    "import sys,marshal as m,binascii as b,zlib as z,_frozen_importlib_external as e\n"
     "l=sys.stdin.readline()\n"
-    "if not l.startswith('\"%s'):l=sys.stdin.readline()\n"
-    "exec(json.loads(l))" % BOOT_MARK
+    "if not l.startswith('%s'):l=sys.stdin.readline()\n"
+    "_,k,c,s=l.split()\n"
+    "u=lambda x:z.decompress(b.a2b_base64(x))\n"
+    "exec(m.loads(u(c))if k==e.MAGIC_NUMBER.hex()else u(s))" % BOOT_MARK
 )
 HOST_LIB = "vnet_host"
+HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety")  # what this program uses itself
 LOCK_DIRS = ("/run/lock", "/var/lock", "/tmp")
 LOCK_FILE = "vnetctl.lock"
 LOCK_POLL = 0.1  # seconds between attempts while another run holds the lock
@@ -50,13 +58,17 @@ class Stopped(Exception):
     """Asked to stop before the play's tasks began."""
 
 
-def install(name, source, filename=None):
-    """Make `source` importable as `name` (modules import vnet_host by that name)."""
-    module = types.ModuleType(name)
+def install(name, source, code=None, filename=None):
+    """Make `source` importable as `name` (modules import vnet_host by that name). `code`:
+    the controller's compiled form (marshal), used when this Python reads its magic."""
+    module = type(sys)(name)
     module.__file__ = filename or "<vnetctl>/%s.py" % name
     sys.modules[name] = module  # as import does: the module can find itself while it runs
     try:
-        exec(compile(source, module.__file__, "exec"), module.__dict__)
+        compiled = marshal.loads(code) if code is not None else None
+        if compiled is None:
+            compiled = compile(source, module.__file__, "exec")
+        exec(compiled, module.__dict__)
     except BaseException:
         del sys.modules[name]
         raise
@@ -64,35 +76,62 @@ def install(name, source, filename=None):
 
 
 class Output:
-    """Records to the controller; a closed stdout (controller gone) means stop."""
+    """Records to the controller; a closed stdout (controller gone) means stop. Until
+    the host library is loaded only bare records can be written."""
 
     def __init__(self, out, stop):
         self._out, self._stop = out, stop
+        self.encode = None  # the host library's dumps, once loaded
 
     def emit(self, record):
+        if self.encode is not None:
+            text = self.encode(record)
+        else:  # {"fatal": text, ...}, {"done": bool}: before any library is loaded
+            text = "{%s}" % ", ".join(
+                "%s: %s" % (_json.encode_basestring_ascii(k), _bare(v)) for k, v in record.items()
+            )
         try:
-            self._out.write(json.dumps(record, default=str) + "\n")
+            self._out.write(text + "\n")
             self._out.flush()
         except (OSError, ValueError):
             self._stop.set()
 
 
-def watch_for_stop(stdin):
-    """Set when stdin reaches EOF or SIGTERM/SIGHUP arrives."""
-    stop = threading.Event()
+def _bare(value):
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return _json.encode_basestring_ascii(str(value))
 
-    def read_to_eof():
+
+class StopWatch:
+    """Asked to stop: stdin reached EOF (the controller stopped, was killed, or its
+    session died), SIGTERM or SIGHUP arrived, or stdout closed. Polled between tasks and
+    while waiting: no thread (the threading import alone costs every play ~1 ms)."""
+
+    def __init__(self, fd=0):
+        self._fd, self._stopped = fd, False
+        for signum in (_signal.SIGTERM, _signal.SIGHUP):
+            _signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, *_):
+        self._stopped = True
+
+    def set(self):
+        self._stopped = True
+
+    def is_set(self):
+        return self.wait(0)
+
+    def wait(self, seconds):
+        """Up to `seconds`, returning early at EOF on stdin; True when stopped."""
+        if self._stopped or self._fd is None:
+            return self._stopped
         try:
-            while stdin.read(4096):
-                pass
-        except (OSError, ValueError):
-            pass
-        stop.set()
-
-    threading.Thread(target=read_to_eof, daemon=True).start()
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
+            if select.select([self._fd], [], [], seconds)[0] and not os.read(self._fd, 4096):
+                self._stopped = True
+        except OSError:
+            self._stopped = True
+        return self._stopped
 
 
 # ---- the host lock ------------------------------------------------------------
@@ -124,15 +163,22 @@ def _holders(directory):
         path = os.path.join(directory, name)
         try:
             with open(path) as handle:
-                info = json.load(handle)
+                info = _json_lib().loads(handle.read())
         except (OSError, ValueError):
             continue
         if _alive(int(info.get("pid", 0))):
             found.append(info)
         else:  # its process died without cleaning up; the kernel released its lock
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(path)
+            except OSError:
+                pass
     return found
+
+
+def _json_lib():
+    """The host library's JSON (vnet_core), loaded before the lock is taken."""
+    return sys.modules["vnet_core"]
 
 
 def _describe_holders(holders):
@@ -207,12 +253,14 @@ class HostLock:
         path = os.path.join(self.directory, "%s.%d.holder" % (LOCK_FILE, pid))
         info = {"pid": pid, "mode": self.mode, "since": time.time(), "owner": owner}
         with open(path, "w") as handle:
-            json.dump(info, handle)
+            handle.write(_json_lib().dumps(info))
         return path
 
     def release(self):
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(self.mine)
+        except OSError:
+            pass
         os.close(self.fd)
 
 
@@ -223,6 +271,7 @@ def run_tasks(payload, out, stop):
     output = Output(out, stop)
     try:
         host, modules = _load(payload)
+        output.encode = sys.modules["vnet_core"].dumps
         lock = take_lock(payload.get("lock") or {}, payload["check"], stop, output)
     except Fatal as exc:
         output.emit({"fatal": str(exc), "stage": exc.stage})
@@ -241,13 +290,23 @@ def run_tasks(payload, out, stop):
     output.emit({"done": True, "stopped": stopped})
 
 
+def same_magic(payload):
+    """The controller compiled for this Python: its code objects can run here."""
+    import _frozen_importlib_external  # noqa: PLC0415 (frozen, loaded at start-up)
+
+    return payload.get("magic") == _frozen_importlib_external.MAGIC_NUMBER.hex()
+
+
 def _load(payload):
+    """The host library, then the play's modules: each as the controller compiled it
+    (marshal) when this Python reads its bytecode, else compiled here from source."""
+    compiled = same_magic(payload)
     try:
-        for name, source in payload["libs"].items():  # vnet_host comes last
-            install(name, source)
+        for name, (source, code) in payload["libs"].items():  # vnet_host comes last
+            install(name, source, code if compiled else None)
         modules = {
-            name: install("vnet_module_" + name, source)
-            for name, source in payload["modules"].items()
+            name: install("vnet_module_" + name, source, code if compiled else None)
+            for name, (source, code) in payload["modules"].items()
         }
     except Exception as exc:  # a module that does not even load: no task can run
         raise Fatal("loading modules", "a module failed to load: %r" % exc) from None
@@ -259,7 +318,8 @@ def _run_play(host, modules, payload, output, stop, lock):
     confirm, guard = None, None
     safety = sys.modules.get("vnet_safety")  # the management-path guard (host library)
     if not payload["check"] and payload.get("confirm"):  # see vnetctl/hostside/safe_apply.py
-        safe = install("vnet_safe_apply", payload["confirm"]["source"])
+        source, code = payload["confirm"]["program"]
+        safe = install("vnet_safe_apply", source, code if same_magic(payload) else None)
         confirm = safe.Confirm(payload["confirm"], host, modules, lock, output)
         guard = safety.Guard(payload.get("server"), confirm.ensure_armed, confirm.explicit,
                              host.ModuleError)  # fmt: skip
@@ -312,8 +372,10 @@ def _run_one(host, module, task, check, facts, guard=None):
 
 
 if __name__ == "__main__":
-    _payload = json.loads(sys.stdin.readline())
+    import zlib  # noqa: PLC0415 (a C module)
+
+    _payload = marshal.loads(zlib.decompress(binascii.a2b_base64(sys.stdin.readline())))
     # SSH_CONNECTION as the login shell saw it (before sudo): "client port SERVER port"
     _words = (sys.argv[1] if len(sys.argv) > 1 else "").split()
     _payload["server"] = _words[2] if len(_words) == 4 else None
-    run_tasks(_payload, sys.stdout, watch_for_stop(sys.stdin))
+    run_tasks(_payload, sys.stdout, StopWatch(sys.stdin.fileno()))

@@ -27,11 +27,11 @@ on `expired` it undoes the journal in reverse with each module's own planner, re
 writes `result` and exits. The controller reads and removes `result` when it is back.
 """
 
-import contextlib
-import json
 import os
-import shutil
 import time
+
+# json, shutil: imported where used; every apply play loads this file, but only a play
+# that arms the timer (or a confirmation) writes the journal or removes its directory
 
 POLL = 0.2  # seconds between looks for a confirmation
 STATE_ROOT = "/run/lock"  # tmpfs, writable by root and by sudo users; gone at reboot
@@ -61,6 +61,8 @@ class Journal:
             self._append(entry)
 
     def _append(self, entry):
+        import json  # noqa: PLC0415
+
         with open(self._path, "a") as handle:
             handle.write(json.dumps(entry, default=str) + "\n")
 
@@ -87,12 +89,16 @@ def arm(directory, timeout, journal, host, modules, hold_lock=None):
         _watch(directory, deadline, host, modules)
     finally:
         if holder is not None:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(holder)
+            except OSError:
+                pass
         os._exit(0)
 
 
 def _watch(directory, deadline, host, modules):
+    import shutil  # noqa: PLC0415
+
     armed = os.path.join(directory, "armed")
     while time.time() < deadline:
         if os.path.exists(os.path.join(directory, "confirmed")):
@@ -106,11 +112,15 @@ def _watch(directory, deadline, host, modules):
         return
     result = roll_back(_read_journal(directory), host, modules)
     _write_json(os.path.join(directory, "result"), result)
-    with contextlib.suppress(OSError):
+    try:
         os.unlink(os.path.join(directory, "journal"))
+    except OSError:
+        pass
 
 
 def _read_journal(directory):
+    import json  # noqa: PLC0415
+
     try:
         with open(os.path.join(directory, "journal")) as handle:
             return [json.loads(line) for line in handle if line.strip()]
@@ -153,6 +163,8 @@ def roll_back(entries, host, modules):
 
 
 def _write_json(path, data):
+    import json  # noqa: PLC0415
+
     tmp = path + ".tmp"
     with open(tmp, "w") as handle:
         json.dump(data, handle)
@@ -257,6 +269,9 @@ def confirm(directory):
 
 
 def collect(directory, wait=0.0):
+    import json  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
     """The rollback's result (and the directory removed), waiting up to `wait` seconds
     for a rollback in progress; {"gone": True} when there is no such play."""
     result = os.path.join(directory, "result")

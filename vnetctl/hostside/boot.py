@@ -252,8 +252,9 @@ class HostLock:
     def add_holder(self, pid, owner):
         path = os.path.join(self.directory, "%s.%d.holder" % (LOCK_FILE, pid))
         info = {"pid": pid, "mode": self.mode, "since": time.time(), "owner": owner}
-        with open(path, "w") as handle:
+        with open(path + ".tmp", "w") as handle:  # whole or absent: a reader never sees half
             handle.write(_json_lib().dumps(info))
+        os.rename(path + ".tmp", path)
         return path
 
     def release(self):

@@ -1,5 +1,5 @@
 """Traffic shaping on the controller (vnetctl/fleet/shaping): the checks before any host
-is touched, with file:line; on recorded facts."""
+is touched, with file:line, and live shaping written back as tasks; on recorded facts."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import pytest
 from vnetctl.catalog import Catalog
 from vnetctl.errors import InputError
 from vnetctl.fleet.context import RunContext
-from vnetctl.fleet.expanders import Expansion
+from vnetctl.fleet.expanders import Expansion, complete_snapshot
 from vnetctl.fleet.expanders import expand as expand_fleet
 from vnetctl.inventory.loader import build_inventory
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.render import plan_playbook
+from vnetctl.snapshot.playbook import host_tasks
 
 CATALOG = Catalog()
 FACTS = Path(__file__).parent / "fixtures" / "facts"
@@ -128,3 +129,60 @@ def test_an_unreachable_host_is_left_to_the_run(tmp_path):
 def test_without_preflight_no_facts_are_gathered(tmp_path):
     plans, runner = preflight(tmp_path, NIOC_PLAY, preflight=False)
     assert runner.gathered == [] and not isinstance(plans, str)
+
+
+# ---- snapshots -------------------------------------------------------------------------
+
+
+def snapshot(facts: dict) -> tuple[dict, dict]:
+    inventory = build_inventory({"all": {"hosts": {h: {} for h in facts}}}, "inv.yml")
+    notes: dict[str, str] = {}
+
+    async def gather(hosts):
+        return {h: facts[h] for h in hosts}
+
+    expansion = Expansion(RunContext(CATALOG, inventory), gather, unchecked=notes, known=facts)
+    tasks = {h: host_tasks(CATALOG, f) for h, f in facts.items()}
+    done = asyncio.run(complete_snapshot(expansion, tasks))
+    return {h: [p for m, p in ts if m == "traffic_shaping"] for h, ts in done.items()}, notes
+
+
+def plans_nothing(params: dict, facts: dict) -> bool:
+    module, lib = CATALOG.load("traffic_shaping"), CATALOG.host_lib()
+    seen = lib.Facts(facts)
+    spec = lib.normalize_params(module.ARGUMENT_SPEC, params)
+    current = module.read(spec, seen)
+    return lib.diff_fields(current, module.desired(spec, current, seen)) == []
+
+
+def test_live_shaping_is_written_back_as_tasks_that_plan_nothing():
+    facts = {h: recorded(f) for h, f in (("a", "shaping_nioc.json"), ("b", "shaping_vm_port.json"))}
+    tasks, notes = snapshot(facts)
+    assert notes == {}
+    (nioc,) = tasks["a"]
+    assert nioc["name"] == "eth1" and nioc["speed"] == 1000 and nioc["leaf_qdisc"] == "pfifo"
+    by_name = {c["name"]: c for c in nioc["classes"]}
+    assert by_name["class-e092"]["limit"] == 400  # migration, named by its id
+    assert by_name["class-e092"]["match"] == [{"protocol": "tcp", "dport": "49152-49215"}]
+    assert by_name["class-a4ff"]["match"] == [{"protocol": "tcp", "dport": 22}, {"dscp": 48}]
+    assert by_name["class-3c84"] == {
+        "name": "class-3c84", "shares": 2, "id": 0x3C84, "reservation": 300,
+        "match": [{"protocol": "tcp", "dport": 3260}, {"protocol": "tcp", "dport": 2049}],
+    }  # fmt: skip
+    assert nioc["classes"][-1]["name"] == "default" and by_name["default"]["shares"] == 2
+    assert tasks["b"] == [{"name": "eth2", "leaf_qdisc": "pfifo", "egress_limit": 50,
+                           "ingress_limit": 30}]  # fmt: skip
+    assert all(plans_nothing(p, facts[h]) for h, ps in tasks.items() for p in ps)
+
+
+def test_shaping_no_params_can_declare_is_left_out_and_said():
+    tasks, notes = snapshot({"c": recorded("shaping_nioc_drifted.json"),
+                             "d": recorded("shaping_none.json")})  # fmt: skip
+    assert tasks == {"c": [], "d": []}
+    assert notes == {"c": "shaping of eth1 is not declarable: left out"}
+
+
+def test_facts_recorded_before_traffic_shaping_existed_snapshot_without_it():
+    plain = dict(recorded("plain_host.json"), ovs=None)  # recorded before OVS facts too
+    tasks, notes = snapshot({"e": plain})
+    assert tasks == {"e": []} and notes == {}

@@ -1,5 +1,5 @@
 """Traffic shaping on the controller: its checks before any host is touched
-(`preflight`).
+(`preflight`) and live shaping written back as tasks (`snapshot`).
 
 Preflight (exit 1, with file:line): two policies for one device of a host, then every
 `traffic_shaping` task planned on its host's gathered facts by the module's own read()
@@ -10,5 +10,6 @@ make) is left to the host, which checks it again before any change."""
 
 from vnetctl.fleet.expanders import Expander
 from vnetctl.fleet.shaping.preflight import MODULE, preflight
+from vnetctl.fleet.shaping.snapshot import snapshot_shaping
 
-EXPANDERS = [Expander(module=MODULE, expand=preflight)]
+EXPANDERS = [Expander(module=MODULE, expand=preflight, snapshot=snapshot_shaping)]

@@ -14,9 +14,6 @@ the device: what it does not declare is `extra` and goes. Class ids come from cl
 names, so a moved number is one `tc class change`, and the root stays.
 """
 
-from __future__ import annotations
-
-import re
 import sys
 import zlib
 
@@ -60,15 +57,11 @@ ARGUMENT_SPEC = {
     "classes": {"type": "list", "elements": "dict", "options": CLASS_SPEC},
     "leaf_qdisc": {"type": "str", "choices": ["auto", "fq_codel", "pfifo"], "default": "auto"},
 }
-FACTS = {
-    "tc": tc.source(),
-    "tc_kernel": host.command(["sh", "-c", tc.KERNEL_CONFIG], tc.parse_kernel_config, True),
-    "link_speeds": host.command(["sh", "-c", tc.LINK_SPEEDS], tc.parse_link_speeds, True),
-}
+FACTS = {"tc": tc.source(), "tc_kernel": tc_plan.KERNEL, "link_speeds": tc_plan.SPEEDS}
 
 DEFAULT_MINOR = 2
 SPEED_KINDS = (None, "bond", "team", "vlan")  # a veth or tap reports a nominal speed
-CLASS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}\Z")
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 EMPTY_TC = {"qdiscs": {}, "classes": {}, "filters": {}, "ingress": {}}
 PolicyError = tc_plan.PolicyError
 
@@ -297,7 +290,7 @@ def policy(declared, capacity, frame, leaf, features):
 def _with_default(declared):
     names = [c.get("name") for c in declared]
     for name in names:
-        if not isinstance(name, str) or not CLASS_NAME.match(name):
+        if not isinstance(name, str) or not _class_name(name):
             raise PolicyError(
                 "class name %r: use 1 to 32 letters, digits, '_' or '-', "
                 "starting with a letter" % (name,)
@@ -321,6 +314,12 @@ def _with_default(declared):
     if "default" in names:
         raise PolicyError("class default has a match: the class named default catches the rest")
     return list(declared) + [{"name": "default", "shares": "normal"}]
+
+
+def _class_name(name):
+    return (
+        1 <= len(name) <= 32 and name[0].isascii() and name[0].isalpha() and set(name) <= NAME_CHARS
+    )
 
 
 def _shares(cls):
@@ -390,10 +389,7 @@ def _ids(classes, strict=True):
 
 
 # ---- steps (vnet_tc_plan); snapshots are written on the controller (vnetctl/fleet/shaping)
-
-
-def steps(current, desired, facts):
-    return tc_plan.steps(current, desired)
+steps = tc_plan.steps
 
 
 if __name__ == "__main__":

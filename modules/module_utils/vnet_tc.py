@@ -12,11 +12,7 @@ show it, command() the `tc filter add` that makes it.
 Runs on the managed host: Python 3.9+, standard library only.
 """
 
-from __future__ import annotations
-
-import ipaddress
-import json
-import re
+import _json  # json's C half: the json package imports re and enum, a cost for every host
 
 try:  # under ansible-playbook, module_utils files travel with the module
     from ansible.module_utils import vnet_core, vnet_facts
@@ -32,8 +28,30 @@ LAYOUT = {
     "ip": {"protocol": 9, "src": (12, 4), "dst": (16, 4), "sport": 20, "dport": 22},
     "ipv6": {"protocol": 6, "src": (8, 16), "dst": (24, 16), "sport": 40, "dport": 42},
 }
-UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-RATE = re.compile(r"([0-9.]+)([KMGT]?)(i?)bit\Z")
+RATE_UNITS = {p + i + "bit": (1024 if i else 1000) ** n for n, p in enumerate("KMGT", 1)
+              for i in ("", "i")}  # fmt: skip
+RATE_UNITS["bit"] = 1
+
+
+class _Reader:
+    """What _json.make_scanner reads of a decoder; `pairs`: its object_pairs_hook."""
+
+    strict, object_hook, parse_float, parse_int, memo = True, None, float, int, None
+    parse_constant = {"NaN": float("nan"), "Infinity": float("inf")}.__getitem__
+
+    def __init__(self, pairs=None):
+        self.object_pairs_hook = pairs
+
+
+def loads(text, scan=None):
+    """One JSON document (json.loads without the json package)."""
+    try:
+        value, end = (scan or _SCAN)(text.strip(), 0)
+    except StopIteration:
+        raise vnet_core.ModuleError("tc printed what is not JSON: %r" % text[:80]) from None
+    if end != len(text.strip()):
+        raise vnet_core.ModuleError("tc printed more than one JSON document")
+    return value
 
 
 # ---- gathering -------------------------------------------------------------------
@@ -93,12 +111,11 @@ def parse(raw):
 
 
 def parse_rate(text):
-    """tc's printed rate ("100Kbit", "1.5Mbit") in kbit/s."""
-    found = RATE.match(text)
-    if not found:
+    """tc's printed rate ("100Kbit", "1.5Mbit", "2Mibit") in kbit/s."""
+    number = text.rstrip("KMGTbit")
+    scale = RATE_UNITS.get(text[len(number) :])
+    if scale is None or not number or number.strip("0123456789."):
         raise vnet_core.ModuleError("tc printed a rate this module cannot read: %r" % text)
-    number, prefix, iec = found.groups()
-    scale = 1024 ** ("KMGT".index(prefix) + 1) if iec and prefix else UNITS[prefix]
     return int(round(float(number) * scale / 1000))
 
 
@@ -110,7 +127,7 @@ def parse_classes(output):
     """{classid: {kind, parent, leaf, prio, quantum, rate, ceil}} from `tc -j -d class
     show dev D`: JSON where iproute2 prints it, its text otherwise (iproute2 6.1)."""
     if output.lstrip().startswith("["):
-        rows = [_json_class(c) for c in json.loads(output)]
+        rows = [_json_class(c) for c in loads(output)]
     else:
         rows = [_text_class(ln.split()) for ln in output.splitlines() if ln.startswith("class ")]
     return {row.pop("handle"): row for row in rows}
@@ -145,7 +162,7 @@ def parse_filters(output):
     A u32 filter prints one "match" key per key: the JSON is read keeping them all."""
     if not output.strip():
         return []
-    items = json.loads(output, object_pairs_hook=_keep_matches)
+    items = loads(output, _SCAN_MATCHES)
     return [rule for rule in map(_rule, items) if rule is not None]
 
 
@@ -153,6 +170,11 @@ def _keep_matches(pairs):
     out = {k: v for k, v in pairs if k != "match"}
     matches = [v for k, v in pairs if k == "match"]
     return dict(out, matches=matches) if matches else out
+
+
+_SCAN = _json.make_scanner(_Reader())
+# u32 prints one "match" key per key, in one object: kept, all of them
+_SCAN_MATCHES = _json.make_scanner(_Reader(_keep_matches))
 
 
 def _rule(item):
@@ -231,8 +253,10 @@ def _network(value, mask, width):
     prefix = bin(mask).count("1")
     if mask != ((1 << prefix) - 1) << (8 * width - prefix):
         return None
-    address = ipaddress.ip_address(value) if width == 4 else ipaddress.IPv6Address(value)
-    return str(ipaddress.ip_network("%s/%d" % (address, prefix)))
+    import ipaddress  # noqa: PLC0415 (only for a filter on a network: ~1 ms)
+
+    address = ipaddress.IPv4Address(value) if width == 4 else ipaddress.IPv6Address(value)
+    return "%s/%d" % (address, prefix)
 
 
 def _block(value, mask):
@@ -367,34 +391,4 @@ def _u32_matches(proto, fields):
         if name in fields:
             value, mask = fields[name]
             out += ["match", family, name, value, "0x%04x" % mask]
-    return out
-
-
-# ---- the kernel's tc features and the links' speeds ---------------------------------
-
-KERNEL_CONFIG = (
-    "{ zcat /proc/config.gz || cat /boot/config-$(uname -r); } 2>/dev/null"
-    " | grep -E '^CONFIG_(NET_SCH_|NET_CLS_|NET_ACT_|IFB)'"
-)
-LINK_SPEEDS = "grep -s -H . /sys/class/net/*/speed || true"
-
-
-def parse_kernel_config(output):
-    """{"NET_SCH_FQ_CODEL": "y", ...}: what the running kernel was built with."""
-    out = {}
-    for row in output.splitlines():
-        key, _, value = row.partition("=")
-        if key.startswith("CONFIG_") and value in ("y", "m"):
-            out[key[len("CONFIG_") :]] = value
-    return out
-
-
-def parse_link_speeds(output):
-    """{dev: Mbit/s} of the links whose driver reports a speed (/sys/class/net/D/speed)."""
-    out = {}
-    for row in output.splitlines():
-        path, _, value = row.rpartition(":")
-        parts = path.split("/")
-        if len(parts) == 6 and value.strip().lstrip("-").isdigit() and int(value) > 0:
-            out[parts[4]] = int(value)
     return out

@@ -11,14 +11,11 @@ only when the state asks for none, or when the one there is not this layout.
 Runs on the managed host: Python 3.9+, standard library only.
 """
 
-from __future__ import annotations
-
-import ipaddress
-
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_tc
+    from ansible.module_utils import vnet_core, vnet_facts, vnet_tc
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
+    import vnet_facts
     import vnet_tc
 
 NUMBERS = ("rate", "ceil", "prio", "quantum")
@@ -52,8 +49,9 @@ def kbit(mbits):
     return int(round(mbits * 1000))
 
 
-def steps(current, desired):
-    """Every step from `current` to `desired` (states as traffic_shaping.read() returns)."""
+def steps(current, desired, facts=None):
+    """Every step from `current` to `desired` (states as traffic_shaping.read() returns):
+    the module's steps(); `facts` are not needed, the states say it all."""
     dev = desired["name"]
     before, after = [], []
     out = policy_steps(dev, current, desired)
@@ -240,6 +238,41 @@ def ingress_steps(dev, cur, want):
     return first, out, last
 
 
+# ---- the kernel's tc features and the links' speeds ---------------------------------
+
+KERNEL_CONFIG = (
+    "{ zcat /proc/config.gz || cat /boot/config-$(uname -r); } 2>/dev/null"
+    " | grep -E '^CONFIG_(NET_SCH_|NET_CLS_|NET_ACT_|IFB)'"
+)
+LINK_SPEEDS = "grep -s -H . /sys/class/net/*/speed || true"
+
+
+def parse_kernel_config(output):
+    """{"NET_SCH_FQ_CODEL": "y", ...}: what the running kernel was built with."""
+    out = {}
+    for row in output.splitlines():
+        key, _, value = row.partition("=")
+        if key.startswith("CONFIG_") and value in ("y", "m"):
+            out[key[len("CONFIG_") :]] = value
+    return out
+
+
+def parse_link_speeds(output):
+    """{dev: Mbit/s} of the links whose driver reports a speed (/sys/class/net/D/speed)."""
+    out = {}
+    for row in output.splitlines():
+        path, _, value = row.rpartition(":")
+        parts = path.split("/")
+        if len(parts) == 6 and value.strip().lstrip("-").isdigit() and int(value) > 0:
+            out[parts[4]] = int(value)
+    return out
+
+
+# the sources traffic_shaping declares (FACTS): None where the command fails
+KERNEL = vnet_facts.command(["sh", "-c", KERNEL_CONFIG], parse_kernel_config, optional=True)
+SPEEDS = vnet_facts.command(["sh", "-c", LINK_SPEEDS], parse_link_speeds, optional=True)
+
+
 # ---- matches: the classes' `match` as filter rules -----------------------------------
 
 
@@ -324,6 +357,8 @@ def _protocol(value, where):
 
 def _network(value, where, key):
     try:
+        import ipaddress  # noqa: PLC0415 (only where a match names a network: ~1 ms)
+
         return ipaddress.ip_network(str(value), strict=False)
     except ValueError:
         raise PolicyError("%s: %s %r is not a network" % (where, key, value)) from None
@@ -351,6 +386,8 @@ def _covers(a, b):
 
 def _within(key, outer, inner):
     if key in ("src", "dst"):
+        import ipaddress  # noqa: PLC0415
+
         return ipaddress.ip_network(inner).subnet_of(ipaddress.ip_network(outer))
     if key in ("sport", "dport"):
         return inner[1] & outer[1] == outer[1] and inner[0] & outer[1] == outer[0]

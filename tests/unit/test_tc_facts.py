@@ -21,6 +21,7 @@ from vnetctl.catalog import Catalog
 CATALOG = Catalog()
 host = CATALOG.host_lib()
 tc = sys.modules["vnet_tc"]  # installed with the host library
+plan = sys.modules["vnet_tc_plan"]
 FIXTURES = Path(__file__).parent / "fixtures"
 RAW = FIXTURES / "tc"
 
@@ -191,6 +192,29 @@ def test_a_rules_text_reads_back_as_the_same_rule(fields, proto):
 
 def test_kernel_config_and_link_speeds():
     config = "CONFIG_NET_SCH_HTB=y\nCONFIG_NET_SCH_FQ_CODEL=m\n# CONFIG_NET_SCH_SFQ is not set\n"
-    assert tc.parse_kernel_config(config) == {"NET_SCH_HTB": "y", "NET_SCH_FQ_CODEL": "m"}
+    assert plan.parse_kernel_config(config) == {"NET_SCH_HTB": "y", "NET_SCH_FQ_CODEL": "m"}
     speeds = "/sys/class/net/eno1/speed:1000\n/sys/class/net/eth0/speed:-1\n"
-    assert tc.parse_link_speeds(speeds) == {"eno1": 1000}
+    assert plan.parse_link_speeds(speeds) == {"eno1": 1000}
+
+
+def test_the_shaping_host_code_imports_nothing_heavy_at_load():
+    """Every host pays its play's imports: the shaping files load with C modules and the
+    host library only; ipaddress only inside the functions that read a network."""
+    import ast  # noqa: PLC0415
+
+    light = {"sys", "zlib", "_json", "vnet_core", "vnet_facts", "vnet_host", "vnet_tc",
+             "vnet_tc_plan", "ansible.module_utils", "ansible.module_utils.vnet_host"}  # fmt: skip
+    files = [CATALOG.directory / "traffic_shaping.py",
+             *(CATALOG.directory / "module_utils").glob("vnet_tc*.py")]  # fmt: skip
+    for path in files:
+        tree = ast.parse(path.read_text())
+        loaded = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                loaded |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                loaded.add(node.module)
+        inside = {n.names[0].name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+                  for n in ast.walk(f) if isinstance(n, ast.Import)}  # fmt: skip
+        assert loaded - inside <= light, (path.name, loaded - inside - light)
+        assert inside <= {"ipaddress"}, (path.name, inside)

@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from vnetctl.catalog import Catalog
+from vnetctl.drift.classify import task_items
 from vnetctl.errors import InputError
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expansion, complete_snapshot
@@ -17,6 +19,7 @@ from vnetctl.fleet.expanders import expand as expand_fleet
 from vnetctl.inventory.loader import build_inventory
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.render import plan_playbook
+from vnetctl.runner.results import Status, TaskResult
 from vnetctl.snapshot.playbook import host_tasks
 
 CATALOG = Catalog()
@@ -186,3 +189,32 @@ def test_facts_recorded_before_traffic_shaping_existed_snapshot_without_it():
     plain = dict(recorded("plain_host.json"), ovs=None)  # recorded before OVS facts too
     tasks, notes = snapshot({"e": plain})
     assert tasks == {"e": []} and notes == {}
+
+
+# ---- drift: what the generic classification makes of shaping's changes ------------------
+
+
+def drift_items(facts_file: str) -> set[tuple]:
+
+    module, lib = CATALOG.load("traffic_shaping"), CATALOG.host_lib()
+    plans = Path(__file__).parent / "fixtures" / "plans" / "traffic_shaping.yml"
+    nioc = yaml.safe_load(plans.read_text())[0]["params"]  # playbooks/nioc.yml's numbers
+    result = lib.execute(module, nioc, True, lib.Facts(recorded(facts_file)))
+    task = TaskResult(host="h", play="p", index=0, task="t", module="traffic_shaping",
+                      status=Status.CHANGED, changes=result["changes"])  # fmt: skip
+    return {(i.kind.value, i.field, json.dumps(i.declared), json.dumps(i.actual))
+            for i in task_items(task)}  # fmt: skip
+
+
+def test_a_hand_made_filter_in_a_declared_class_is_an_extra_item():
+    assert drift_items("shaping_nioc_extra_filter.json") == {
+        ("extra", "classes.vm.filters", "null", '"pref 7 ip protocol udp dport 4789"')
+    }
+
+
+def test_a_changed_ceil_is_different_and_a_hand_made_class_extra():
+    assert drift_items("shaping_nioc_drifted.json") == {
+        ("different", "classes.migration.ceil", "400", "300"),
+        ("extra", "extra", "null", '"class 1:99 parent 1:1 rate 5 ceil 10 prio 0 quantum 62500"'),
+        ("extra", "extra", "null", '"filter pref 5 ip protocol tcp dport 80 flowid 1:99"'),
+    }

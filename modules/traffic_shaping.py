@@ -249,9 +249,9 @@ def _capacity(params, facts):
             "egress_limit",
         )
     if not (cap or speed):
-        kind = facts.kind(name) or "device"
+        kind = " (a %s)" % facts.kind(name) if facts.kind(name) else ""
         raise PolicyError(
-            "%s (a %s) reports no usable speed: declare speed (Mbit/s)" % (name, kind), "speed"
+            "%s%s reports no usable speed: declare speed (Mbit/s)" % (name, kind), "speed"
         )
     return kbit(cap or speed)
 

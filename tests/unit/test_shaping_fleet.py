@@ -218,3 +218,11 @@ def test_a_changed_ceil_is_different_and_a_hand_made_class_extra():
         ("extra", "extra", "null", '"class 1:99 parent 1:1 rate 5 ceil 10 prio 0 quantum 62500"'),
         ("extra", "extra", "null", '"filter pref 5 ip protocol tcp dport 80 flowid 1:99"'),
     }
+
+
+def test_a_vxlan_device_a_mesh_makes_counts_as_made_earlier():
+    from vnetctl.fleet.shaping.preflight import _mentions  # noqa: PLC0415
+
+    segments = {"name": "ov", "segments": [{"vni": 100, "bridge": "br-vx100"}]}
+    assert _mentions(segments, "vxlan100") and _mentions(segments, "br-vx100")
+    assert not _mentions(segments, "vxlan200") and not _mentions(segments, "eth1")

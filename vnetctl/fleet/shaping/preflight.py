@@ -108,6 +108,8 @@ def made_earlier(
 
 
 def _mentions(value: Any, device: str) -> bool:
+    """`device` among the values (a bridge's name), or a number naming it (a VNI: the
+    mesh's device vxlanVNI). Mentioned wrongly only costs the controller's check."""
     if isinstance(value, dict):
         return any(_mentions(v, device) for v in value.values())
     if isinstance(value, list):

@@ -1,0 +1,396 @@
+#!/usr/bin/python3
+# WANT_JSON
+"""NIOC-like traffic shaping of one device (an uplink, or a VM's port) with tc.
+
+Egress: an HTB root (1:, default 2), a parent class 1:1 at the link's speed (or
+`egress_limit`), and per traffic class a class under it: rate = reservation (else a
+floor of speed/1000), ceil = limit (else the speed), prio 0, quantum proportional to
+shares (the smallest share: the largest packet the device is handed, its GSO size), a
+leaf qdisc (fq_codel where the kernel has it, else pfifo), and u32 filters (flower for
+vlan, fw for fwmark) in the order the classes are declared; the class without `match`
+(or an implicit `default`) is 1:2 and takes the rest. Ingress (`ingress_limit`): a
+mirred redirect to an IFB device `ifbNAME`, shaped there the same way. The task owns
+the device: what it does not declare is `extra` and goes. Class ids come from class
+names, so a moved number is one `tc class change`, and the root stays.
+"""
+
+import sys
+import zlib
+
+try:  # under ansible-playbook (and Mitogen), module_utils travel along
+    from ansible.module_utils import vnet_tc as tc
+    from ansible.module_utils import vnet_tc_plan as tc_plan
+    from ansible.module_utils.vnet_host import HOST_LIBRARY as host
+except ImportError:  # vnetctl's runner preloads module_utils
+    import vnet_host as host
+    import vnet_tc as tc
+    import vnet_tc_plan as tc_plan
+
+RESOURCE = "shaping"
+MAX_MBIT = 1000000  # 1 Tbit/s
+SHARES = {"low": 25, "normal": 50, "high": 100}  # vSphere's levels
+MATCH_SPEC = {
+    "family": {"type": "str", "choices": ["ipv4", "ipv6"]},
+    "dscp": {"type": "int", "range": [0, 63]},
+    "protocol": {"type": "str"},  # a name (tcp, udp, icmp...) or 0..255
+    "sport": {"type": "raw"},  # a port, or "low-high"
+    "dport": {"type": "raw"},
+    "src": {"type": "str"},  # a network
+    "dst": {"type": "str"},
+    "vlan": {"type": "int", "range": [0, 4095]},
+    "fwmark": {"type": "int", "range": [1, 4294967295]},
+}
+CLASS_SPEC = {
+    "name": {"type": "str", "required": True},
+    "shares": {"type": "raw", "default": "normal"},  # low, normal, high or 1..100
+    "reservation": {"type": "int", "range": [0, MAX_MBIT]},  # Mbit/s
+    "limit": {"type": "int", "range": [1, MAX_MBIT]},  # Mbit/s
+    "match": {"type": "list", "elements": "dict", "options": MATCH_SPEC},
+    "id": {"type": "int", "range": [16, 65279]},  # the class's minor id, when pinned
+}
+ARGUMENT_SPEC = {
+    "name": {"type": "ifname", "required": True},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "speed": {"type": "int", "range": [1, MAX_MBIT]},  # Mbit/s, where the link reports none
+    "egress_limit": {"type": "int", "range": [1, MAX_MBIT]},
+    "ingress_limit": {"type": "int", "range": [1, MAX_MBIT]},
+    "classes": {"type": "list", "elements": "dict", "options": CLASS_SPEC},
+    "leaf_qdisc": {"type": "str", "choices": ["auto", "fq_codel", "pfifo"], "default": "auto"},
+}
+FACTS = {"tc": tc.source(), "tc_kernel": tc_plan.KERNEL, "link_speeds": tc_plan.SPEEDS}
+
+DEFAULT_MINOR = 2
+SPEED_KINDS = (None, "bond", "team", "vlan")  # a veth or tap reports a nominal speed
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+EMPTY_TC = {"qdiscs": {}, "classes": {}, "filters": {}, "ingress": {}}
+PolicyError = tc_plan.PolicyError
+
+
+def mbit(kbit):
+    return kbit // 1000 if kbit % 1000 == 0 else kbit / 1000.0
+
+
+def kbit(mbits):
+    return int(round(mbits * 1000))
+
+
+def ifb_name(dev):
+    name = "ifb" + dev
+    return name if len(name) <= 15 else "ifb%08x" % zlib.crc32(dev.encode())
+
+
+def redirect_text(dev):
+    return tc.text({"pref": 1, "proto": "all", "keys": [], "redirect": ifb_name(dev)})
+
+
+# ---- reading -------------------------------------------------------------------------
+
+
+def read(params, facts):
+    name = params["name"]
+    tcf = facts.get("tc") or EMPTY_TC
+    names = {m: c for c, m in _ids(params.get("classes") or [], strict=False).items()}
+    current = {"name": name}
+    current.update(read_policy(name, tcf, names))
+    current["ingress"] = read_ingress(name, tcf, facts)
+    return current
+
+
+def read_policy(dev, tcf, names):
+    """The HTB policy on `dev` as state; `names`: {minor: class name} of the declared
+    classes (the others are `extra`)."""
+    qdiscs = tcf["qdiscs"].get(dev) or []
+    root = next((q for q in qdiscs if q["root"]), None)
+    if root is None or root["kind"] != "htb" or root["handle"] != "1:":
+        return {"state": "absent", "root": root and "%s %s" % (root["kind"], root["handle"])}
+    default = int(str((root.get("options") or {}).get("default", "0")), 16)
+    classes = tcf["classes"].get(dev) or {}
+    leaves = {q["parent"]: q["kind"] for q in qdiscs if q.get("parent")}
+    parent = classes.get("1:1") or {}
+    out = {"state": "present", "root": "htb default %#x" % default, "classes": {}, "extra": []}
+    out["rate"], out["ceil"] = (
+        mbit(parent[k]) if parent.get(k) else None for k in ("rate", "ceil")
+    )
+    by_id = {}
+    for cid, cls in sorted(classes.items()):
+        minor = int(cid.partition(":")[2] or "0", 16)
+        name = names.get(minor) if cls["parent"] == "1:1" and cid.startswith("1:") else None
+        info = {
+            "id": cid,
+            "rate": mbit(cls["rate"]),
+            "ceil": mbit(cls["ceil"]),
+            "prio": cls["prio"],
+            "quantum": cls["quantum"],
+            "leaf": leaves.get(cid),
+        }
+        if name is not None:
+            out["classes"][name] = by_id[cid] = dict(info, filters=[])
+        elif cid != "1:1":
+            out["extra"].append(_class_text(info, cls["parent"]))
+    for rule in tcf["filters"].get(dev) or []:
+        owner = by_id.get(rule.get("flowid"))
+        if owner is not None:
+            owner["filters"].append(tc.text(rule))
+        else:
+            flowid = " flowid " + rule["flowid"] if "flowid" in rule else ""
+            out["extra"].append("filter " + tc.text(rule) + flowid)
+    for info in by_id.values():
+        info["filters"].sort()
+    out["extra"].sort()
+    return out
+
+
+def _class_text(info, parent):
+    words = ["class", info["id"], "parent", parent or "root"]
+    for key in ("rate", "ceil", "prio", "quantum", "leaf"):
+        if info[key] is not None:
+            words += [key, str(info[key])]
+    return " ".join(words)
+
+
+def read_ingress(dev, tcf, facts):
+    ifb = ifb_name(dev)
+    hook = [q["kind"] for q in tcf["qdiscs"].get(dev) or [] if q["kind"] in ("ingress", "clsact")]
+    filters = sorted(tc.text(r) for r in tcf["ingress"].get(dev) or [])
+    out = {
+        "state": "present" if redirect_text(dev) in filters else "absent",
+        "hook": hook[0] if hook else None,
+        "filters": filters,
+        "ifb": ifb,
+        "device": "present" if facts.link(ifb) else "absent",
+    }
+    if facts.link(ifb):
+        out["up"] = facts.admin_up(ifb)
+        out["policy"] = read_policy(ifb, tcf, {DEFAULT_MINOR: "default"})
+    return out
+
+
+# ---- the declared policy -----------------------------------------------------------------
+
+
+def desired(params, current, facts):
+    name = params["name"]
+    if params["state"] == "absent":
+        return _released(current)
+    link = facts.link(name)
+    if link is None:
+        raise PolicyError("%s does not exist on this host" % name, "name")
+    features = facts.get("tc_kernel")
+    leaf = _leaf(params["leaf_qdisc"], features)
+    frame = quantum_unit(link)
+    want = dict(current)
+    if any(params.get(k) is not None for k in ("classes", "egress_limit", "speed")):
+        capacity = _capacity(params, facts)
+        want.update(policy(params.get("classes") or [], capacity, frame, leaf, features))
+    limit = params.get("ingress_limit")
+    if limit is not None:
+        tc_plan.needs(features, ["IFB", "NET_ACT_MIRRED", "NET_SCH_INGRESS"], "ingress_limit")
+        hook = current["ingress"]["hook"]
+        ingress = {
+            "state": "present",
+            "hook": hook or "ingress",
+            "ifb": ifb_name(name),
+            "device": "present",
+            "up": True,
+        }
+        ingress["filters"] = [redirect_text(name)]  # any other is extra: it goes
+        ingress["policy"] = policy([], kbit(limit), frame, leaf, features)
+        want["ingress"] = ingress
+    return want
+
+
+def _released(current):
+    """`state: absent`: no HTB root, no redirect, no IFB; an ingress qdisc that holds
+    nothing else goes too."""
+    ingress = current.get("ingress") or {}
+    filters = [t for t in ingress.get("filters") or [] if t != redirect_text(current["name"])]
+    hook = None if ingress.get("hook") == "ingress" and not filters else ingress.get("hook")
+    return {
+        "name": current["name"],
+        "state": "absent",
+        "ingress": {"state": "absent", "device": "absent", "hook": hook, "filters": filters},
+    }
+
+
+def quantum_unit(link):
+    """The smallest share's quantum: the largest packet the qdisc is handed (a full frame,
+    or a GSO packet of up to gso_max_size). HTB's round robin lends the excess in
+    proportion to the quanta only when each is at least one packet."""
+    return max(link["mtu"] + 14, link.get("gso_max_size") or 0)
+
+
+def _leaf(choice, features):
+    has = features is not None and "NET_SCH_FQ_CODEL" in features
+    if choice == "fq_codel" and features is not None and not has:
+        raise PolicyError(
+            "leaf_qdisc fq_codel: this kernel has no fq_codel "
+            "(CONFIG_NET_SCH_FQ_CODEL); use auto or pfifo",
+            "leaf_qdisc",
+        )
+    return "fq_codel" if choice == "fq_codel" or (choice == "auto" and has) else "pfifo"
+
+
+def _capacity(params, facts):
+    """kbit/s the parent class gets: egress_limit, else the speed (declared, or the one
+    the driver reports)."""
+    name, declared, cap = params["name"], params.get("speed"), params.get("egress_limit")
+    reported = (
+        (facts.get("link_speeds") or {}).get(name) if facts.kind(name) in SPEED_KINDS else None
+    )
+    if declared and reported and declared > reported:
+        raise PolicyError(
+            "speed %d Mbit/s is above the %d Mbit/s %s reports" % (declared, reported, name),
+            "speed",
+        )
+    speed = declared or reported
+    if cap and speed and cap > speed:
+        raise PolicyError(
+            "egress_limit %d Mbit/s is above %s's speed %d Mbit/s" % (cap, name, speed),
+            "egress_limit",
+        )
+    if not (cap or speed):
+        kind = " (a %s)" % facts.kind(name) if facts.kind(name) else ""
+        raise PolicyError(
+            "%s%s reports no usable speed: declare speed (Mbit/s)" % (name, kind), "speed"
+        )
+    return kbit(cap or speed)
+
+
+def policy(declared, capacity, frame, leaf, features):
+    """The HTB state the classes ask for on a link of `capacity` kbit/s."""
+    classes = _with_default(declared)
+    shares = {c["name"]: _shares(c) for c in classes}
+    _check_rates(classes, capacity)
+    ids = _ids(classes)
+    floor = capacity if len(classes) == 1 else max(8, capacity // 1000)
+    rules = tc_plan.rules(classes, features)
+    least = min(shares.values())
+    state = {}
+    for cls in classes:
+        name = cls["name"]
+        state[name] = {
+            "id": "1:%x" % ids[name],
+            "rate": mbit(kbit(cls["reservation"]) if cls.get("reservation") else floor),
+            "ceil": mbit(kbit(cls["limit"]) if cls.get("limit") else capacity),
+            "prio": 0,
+            "quantum": -(-shares[name] * frame // least),
+            "leaf": leaf,
+            "filters": sorted(tc.text(r) for r in rules.get(name, [])),
+        }
+    return {
+        "state": "present",
+        "root": "htb default %#x" % DEFAULT_MINOR,
+        "rate": mbit(capacity),
+        "ceil": mbit(capacity),
+        "classes": state,
+        "extra": [],
+    }
+
+
+def _with_default(declared):
+    names = [c.get("name") for c in declared]
+    for name in names:
+        if not isinstance(name, str) or not _class_name(name):
+            raise PolicyError(
+                "class name %r: use 1 to 32 letters, digits, '_' or '-', "
+                "starting with a letter" % (name,)
+            )
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise PolicyError("class %s is declared more than once" % ", ".join(twice))
+    defaults = [c["name"] for c in declared if c.get("match") is None]
+    if len(defaults) > 1:
+        raise PolicyError(
+            "classes %s have no match: only one class (the default, which "
+            "catches the rest) may leave it out" % ", ".join(defaults)
+        )
+    for cls in declared:
+        if cls.get("match") == []:
+            raise PolicyError(
+                "class %s: match is empty (leave it out for the default class)" % cls["name"]
+            )
+    if defaults:
+        return list(declared)
+    if "default" in names:
+        raise PolicyError("class default has a match: the class named default catches the rest")
+    return list(declared) + [{"name": "default", "shares": "normal"}]
+
+
+def _class_name(name):
+    return (
+        1 <= len(name) <= 32 and name[0].isascii() and name[0].isalpha() and set(name) <= NAME_CHARS
+    )
+
+
+def _shares(cls):
+    value = cls.get("shares", "normal")
+    if value is None:
+        value = "normal"
+    if isinstance(value, str) and value.strip().lower() in SHARES:
+        return SHARES[value.strip().lower()]
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+    if number is None or not 1 <= number <= 100:
+        raise PolicyError(
+            "class %s: shares %r is not low, normal, high or 1..100" % (cls["name"], value)
+        )
+    return number
+
+
+def _check_rates(classes, capacity):
+    speed = mbit(capacity)
+    total = sum(c.get("reservation") or 0 for c in classes)
+    if kbit(total) * 4 > capacity * 3:
+        raise PolicyError(
+            "reservations add up to %s Mbit/s, more than 75 %% of %s Mbit/s "
+            "(%s Mbit/s)" % (total, speed, mbit(capacity * 3 // 4))
+        )
+    for cls in classes:
+        res, limit = cls.get("reservation"), cls.get("limit")
+        if res and limit and res > limit:
+            raise PolicyError(
+                "class %s: reservation %d Mbit/s is above its limit %d Mbit/s"
+                % (cls["name"], res, limit)
+            )
+        if limit and kbit(limit) > capacity:
+            raise PolicyError(
+                "class %s: limit %d Mbit/s is above the link's %s Mbit/s"
+                % (cls["name"], limit, speed)
+            )
+
+
+def _ids(classes, strict=True):
+    """{class name: minor}: the default 2, pinned ids as given, the others from a hash
+    of the name (probing on a collision)."""
+    span = 0xFEFF - 0x10 + 1
+    out, taken = {}, {1, DEFAULT_MINOR}
+    for cls in classes:
+        if isinstance(cls, dict) and cls.get("match") is None and cls.get("name"):
+            out[cls["name"]] = DEFAULT_MINOR
+    if DEFAULT_MINOR not in out.values():
+        out["default"] = DEFAULT_MINOR
+    pinned = [c for c in classes if isinstance(c, dict) and c.get("id") and c["name"] not in out]
+    for cls in pinned:
+        if cls["id"] in taken and strict:
+            raise PolicyError("class %s: id %d is used twice" % (cls["name"], cls["id"]))
+        out[cls["name"]] = cls["id"]
+        taken.add(cls["id"])
+    for cls in sorted(
+        (c for c in classes if isinstance(c, dict) and c.get("name") not in out),
+        key=lambda c: str(c.get("name")),
+    ):
+        minor = 0x10 + zlib.crc32(str(cls["name"]).encode()) % span
+        while minor in taken:
+            minor = 0x10 + (minor - 0x10 + 1) % span
+        out[cls["name"]] = minor
+        taken.add(minor)
+    return out
+
+
+# ---- steps (vnet_tc_plan); snapshots are written on the controller (vnetctl/fleet/shaping)
+steps = tc_plan.steps
+
+
+if __name__ == "__main__":
+    host.ansible_main(sys.modules[__name__])

@@ -34,6 +34,8 @@ FACTS = {
 def vids(value, what="vlans"):
     """A set of VLAN ids from a declared value (see VLAN_SET) or canonical text."""
     out = set()
+    if isinstance(value, int):
+        value = [value]
     items = value.split(",") if isinstance(value, str) else value or []
     for item in items:
         text = str(item).strip()

@@ -280,5 +280,48 @@ def _nft(*words):
     return host.step("nft", *" ".join(words).split(" "))
 
 
+def _guest(port, guard):
+    guest = {"port": port, "mac": guard["macs"][0]}
+    if guard["ips"] is not None:
+        guest["ips"] = guard["ips"]
+    return guest
+
+
+SNAPSHOT_ORDER = 25  # after the bridges whose ports they are
+
+
+def snapshot(facts):
+    """One group per bridge and policy (isolated, neigh_suppress, guarded, IPs guarded),
+    its ports by name, guarded ports' guests as the table has them. Port security is
+    declared only where vnetctl's table is whole (a broken one is drift, not a policy);
+    VLANs are the bridge's `port_vlans`."""
+    try:
+        table = _table(facts)
+    except host.ModuleError:  # facts recorded before port groups existed: no table
+        table = None
+    whole = table is not None and table["rules"] == sorted(RULES)
+    groups = {}
+    for bridge in sorted(n for n in facts.links if facts.kind(n) == "bridge"):
+        for port in facts.ports_of(bridge):
+            data = facts.link(port)["linkinfo"].get("info_slave_data") or {}
+            guard = _guard_of(table, port) if whole else {"macs": None, "ips": None}
+            key = (bridge, bool(data.get("isolated")), bool(data.get("neigh_suppress")),
+                   guard["macs"] is not None, guard["ips"] is not None)  # fmt: skip
+            if any(key[1:]):
+                groups.setdefault(key, []).append((port, guard))
+    out = []
+    for n, (key, members) in enumerate(sorted(groups.items()), start=1):
+        bridge, isolated, suppress, guarded, _ = key
+        params = {"name": "%s-%d" % (bridge, n), "bridge": bridge,
+                  "ports": [p for p, _ in members], "isolated": isolated,
+                  "neigh_suppress": suppress}  # fmt: skip
+        if whole:
+            params["port_security"] = guarded
+        if guarded:
+            params["guests"] = [_guest(p, g) for p, g in members if g["macs"]]
+        out.append(params)
+    return out
+
+
 if __name__ == "__main__":
     host.ansible_main(sys.modules[__name__])

@@ -159,3 +159,16 @@ def test_snapshots_of_a_full_kernel_host_declare_bonds_vlans_and_bridge_vlans(
 ):
     tasks = [p for m, p in host_tasks(CATALOG, recorded(facts_file)) if m == module]
     assert any(all(task.get(k) == v for k, v in params.items()) for task in tasks), tasks
+
+
+def test_a_snapshot_declares_port_groups_by_policy_and_security_only_where_the_table_is_whole():
+    groups = [p for m, p in host_tasks(CATALOG, recorded("thiskernel_port_group.json"))
+              if m == "port_group"]  # fmt: skip
+    vnet0 = next(g for g in groups if g["ports"] == ["vnet0"])
+    assert vnet0["port_security"] and vnet0["isolated"] and vnet0["neigh_suppress"]
+    assert vnet0["guests"] == [
+        {"port": "vnet0", "mac": "52:54:00:aa:00:00", "ips": ["10.50.0.10", "2001:db8::10"]}
+    ]
+    drifted = [p for m, p in host_tasks(CATALOG, recorded("thiskernel_port_group_drifted.json"))
+               if m == "port_group"]  # fmt: skip
+    assert drifted and all("port_security" not in g for g in drifted)  # a rule is missing

@@ -131,6 +131,8 @@ def desired(params, current, facts):
     want.pop("member_links", None)  # recorded for rollbacks; nothing declares it
     _check_members(name, want["members"], facts)
     _check_options(want, params)
+    if (want.get("mode") or "balance-rr") not in PRIMARY_MODES:
+        want["primary"] = None  # the kernel keeps no primary in other modes
     if params.get("mtu") is not None:
         host.check_mtu_range(name, params["mtu"], facts)
     for member in want["members"]:

@@ -178,11 +178,12 @@ def desired(params, current, facts):
     guests = {g["port"]: g for g in params.get("guests") or []}
     if _vlans_declared(params) and present:
         vlans.require(facts, "port group %s" % params["name"])
-    if params.get("port_security") is not None:
-        if _table(facts) is None:
-            raise host.ModuleError("port group %s: port security needs nftables (`nft`, with "
-                                   "the kernel's nf_tables)" % params["name"])  # fmt: skip
-        want["nft"] = {"rules": sorted(RULES), "stale": []}
+    if params.get("port_security") and "nft" not in current:
+        raise host.ModuleError("port group %s: port security needs nftables (`nft`, with "
+                               "the kernel's nf_tables)" % params["name"])  # fmt: skip
+    if "nft" in current:  # whole when security is on; stale elements go either way
+        rules = sorted(RULES) if params["port_security"] else current["nft"]["rules"]
+        want["nft"] = {"rules": rules, "stale": []}
     for pattern in params.get("ports") or []:
         if not re.match(r"[A-Za-z0-9_.*?\[\]-]+\Z", pattern):
             raise host.ModuleError("ports: %r is not an interface name or pattern" % pattern)

@@ -14,10 +14,12 @@ import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
     from ansible.module_utils import vnet_ip
+    from ansible.module_utils import vnet_vlans as vlans
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
     import vnet_ip
+    import vnet_vlans as vlans
 
 RESOURCE = "bridge"
 ARGUMENT_SPEC = {
@@ -34,8 +36,12 @@ ARGUMENT_SPEC = {
     "priority": {"type": "int", "range": [0, 65535]},
     "admin_state": {"type": "str", "choices": ["up", "down"], "default": "up"},
     "addresses": {"type": "list", "elements": "str"},  # ["10.0.0.5/24", ...], exact
+    # VLAN filtering: vlan_filtering, default_pvid, bridge_vlans, port_vlans (vnet_vlans)
+    **vlans.BRIDGE_SPEC,
 }
-FACTS = dict(vnet_ip.ROUTES)  # the routes that move with a port's addresses
+# the routes that move with a port's addresses; `bridge -j vlan show`, and whether the
+# kernel filters VLANs
+FACTS = dict(vnet_ip.ROUTES, **vlans.FACTS)
 
 # field -> `ip link ... type bridge` keyword; timers are centiseconds in iproute2
 TIMERS = {"forward_delay": "forward_delay", "hello_time": "hello_time", "max_age": "max_age"}
@@ -78,6 +84,7 @@ def read(params, facts):
         watched = params["ports"] if params.get("ports") is not None else ports
         current["ports_mtu"] = _ports_mtu(watched, facts)
     current["port_links"] = _port_links(sorted(set(params.get("ports") or []) | set(ports)), facts)
+    current.update(vlans.read_bridge(params, facts, name))
     return _with_ip(current, params, ports, facts)
 
 
@@ -128,7 +135,7 @@ def desired(params, current, facts):
         for port in want["ports"]:
             host.check_mtu_range(port, mtu, facts)
         want["ports_mtu"] = {p: mtu for p in want["ports"]}
-    return want
+    return vlans.desired_bridge(params, want, facts)
 
 
 def _check_ports(name, ports, facts):
@@ -185,7 +192,7 @@ def steps(current, desired, facts):
     creating = current["state"] == "absent"
     options = _bridge_options({} if creating else current, desired)
     if creating:
-        flat = [opt for group in options for opt in group]
+        flat = [opt for group in options for opt in group] + vlans.bridge_create_options(desired)
         out.append(host.step("ip", "link", "add", "name", name, "type", "bridge", *flat))
     old_ports = set(current.get("ports", []))
     new_ports = [p for p in desired["ports"] if p not in old_ports]
@@ -200,6 +207,7 @@ def steps(current, desired, facts):
         out.append(host.step("ip", "link", "set", "dev", port, "master", name))
         if port not in links and not facts.admin_up(port):  # a port that is down is no use
             out.append(host.step("ip", "link", "set", "dev", port, "up"))
+    out += vlans.bridge_steps(current, desired, new_ports)
     if not creating:
         for group in options:
             out.append(host.step("ip", "link", "set", "dev", name, "type", "bridge", *group))
@@ -246,6 +254,7 @@ def snapshot(facts):
             params[field] = info.get(field, 0) / 100
         params["priority"] = info.get("priority")
         params["admin_state"] = "up" if facts.admin_up(name) else "down"
+        params.update(vlans.snapshot_bridge(facts, name, ports))
         out.append(params)
     return out
 

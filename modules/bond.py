@@ -1,0 +1,294 @@
+#!/usr/bin/python3
+# WANT_JSON
+"""Linux bond (NIC teaming): mode and its options, members (an exact list), MTU, admin
+state.
+
+An existing bond is reconciled in place: members are added and removed without touching
+the others (the kernel enslaves only a member that is down: the plan sets it down,
+enslaves it and brings it up); miimon, updelay, downdelay, xmit_hash_policy and primary
+change while the bond is up. lacp_rate and ad_select need the bond down, and a mode
+change needs it down with no members: the plan then sets the bond down, releases every
+member, changes the mode, enslaves them again and brings the bond up (the safe-apply
+guard sees the bond go down when it carries the management address).
+
+A member joining with addresses gives them to the bond in the same batch, its routes
+too (IPv4, main table): the bond gets the address before the member goes down, so the
+host is not cut off. A kernel without bonding is refused before any change.
+"""
+
+import copy
+import sys
+
+try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_kernel as kernel
+    from ansible.module_utils.vnet_host import HOST_LIBRARY as host
+except ImportError:  # vnetctl's runner preloads vnet_host
+    import vnet_host as host
+    import vnet_kernel as kernel
+
+RESOURCE = "bond"
+MODES = ["balance-rr", "active-backup", "balance-xor", "802.3ad", "balance-tlb", "balance-alb"]
+ARGUMENT_SPEC = {
+    "name": {"type": "ifname", "required": True},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "mode": {"type": "str", "choices": MODES},
+    "members": {"type": "list", "elements": "ifname"},
+    "miimon": {"type": "int", "range": [0, 2147483647]},  # ms
+    "updelay": {"type": "int", "range": [0, 2147483647]},  # ms, a multiple of miimon
+    "downdelay": {"type": "int", "range": [0, 2147483647]},
+    "lacp_rate": {"type": "str", "choices": ["slow", "fast"]},  # 802.3ad only
+    "xmit_hash_policy": {"type": "str", "choices": [
+        "layer2", "layer2+3", "layer3+4", "encap2+3", "encap3+4", "vlan+srcmac"]},
+    "primary": {"type": "ifname"},  # active-backup, balance-tlb, balance-alb
+    "ad_select": {"type": "str", "choices": ["stable", "bandwidth", "count"]},
+    "mtu": {"type": "int", "range": [68, 65535]},
+    "admin_state": {"type": "str", "choices": ["up", "down"], "default": "up"},
+}  # fmt: skip
+FACTS = {
+    "kernel": kernel.SOURCE,
+    "routes_main": host.command(["ip", "-j", "route", "show", "table", "main"]),
+}
+# field -> key in `ip -j -d link` info_data (iproute2 ip/iplink_bond.c bond_print_opt)
+INFO_KEYS = {"mode": "mode", "miimon": "miimon", "updelay": "updelay",
+             "downdelay": "downdelay", "lacp_rate": "ad_lacp_rate",
+             "xmit_hash_policy": "xmit_hash_policy", "primary": "primary",
+             "ad_select": "ad_select"}  # fmt: skip
+OPTIONS = ["mode", "miimon", "updelay", "downdelay", "xmit_hash_policy", "lacp_rate",
+           "ad_select"]  # primary is set once the members are in  # fmt: skip
+NEEDS_DOWN = ("mode", "lacp_rate", "ad_select")  # BOND_OPTFLAG_IFDOWN (bond_options.c)
+PRIMARY_MODES = ("active-backup", "balance-tlb", "balance-alb")
+
+
+def read(params, facts):
+    """The bond, and what its steps change elsewhere (the rollback target): each member's
+    admin state and master (`member_links`), the addresses and routes of the bond and
+    of every member, declared or current (a joining member's move to the bond)."""
+    name = params["name"]
+    link = facts.link(name)
+    current = {"name": name, "state": "absent"}
+    members = []
+    if link is not None:
+        if facts.kind(name) != "bond":
+            what = facts.kind(name) or "interface of no link kind (a NIC)"
+            raise host.ModuleError("%s exists but is a %s, not a bond" % (name, what))
+        info = link["linkinfo"].get("info_data") or {}
+        members = facts.ports_of(name)
+        current.update(state="present", members=members, mtu=link["mtu"],
+                       admin_state="up" if facts.admin_up(name) else "down")  # fmt: skip
+        current.update({field: info.get(key) for field, key in INFO_KEYS.items()})
+    scope = [m for m in sorted(set(params.get("members") or []) | set(members)) if facts.link(m)]
+    current["member_links"] = {
+        m: {"up": facts.admin_up(m), "master": facts.link(m).get("master")} for m in scope
+    }
+    devices = scope + ([name] if link is not None else [])
+    current["addresses"] = {d: _addresses(facts, d) for d in devices}
+    # routes only of devices with addresses (without one, a device has no routes to move)
+    current["routes"] = {d: _routes(facts, d) if current["addresses"][d] else [] for d in devices}
+    return current
+
+
+def _addresses(facts, dev):
+    """The device's addresses a move keeps ("10.0.0.5/24"), link-local ones left to the
+    kernel, which makes them."""
+    out = []
+    for entry in facts.addrs:
+        if entry.get("ifname") == dev:
+            out += ["%s/%s" % (a["local"], a["prefixlen"]) for a in entry.get("addr_info", [])
+                    if a.get("scope") != "link"]  # fmt: skip
+    return out
+
+
+def _routes(facts, dev):
+    """IPv4 routes through the device that its addresses do not make ("default via
+    10.0.0.1 metric 100"): what a move must take along."""
+    out = []
+    for route in facts.get("routes_main") or []:
+        if route.get("dev") != dev or route.get("protocol") == "kernel":
+            continue
+        words = [route["dst"]]
+        for key, word in (("gateway", "via"), ("prefsrc", "src"), ("metric", "metric")):
+            if route.get(key) is not None:
+                words += [word, str(route[key])]
+        if route.get("protocol") not in (None, "boot"):
+            words += ["proto", route["protocol"]]
+        out.append(" ".join(words))
+    return sorted(out)
+
+
+def desired(params, current, facts):
+    name = params["name"]
+    if params["state"] == "absent":
+        return {"name": name, "state": "absent"}
+    if current["state"] == "absent":
+        kernel.require("bonding", facts, "bond %s" % name)
+    declared = {k: v for k, v in params.items() if k != "state"}
+    base = current if current["state"] == "present" else {
+        "name": name, "state": "present", "members": [], "addresses": current["addresses"],
+        "routes": current["routes"]}  # fmt: skip
+    want = host.merge_desired(copy.deepcopy(base), declared)
+    want.pop("member_links", None)  # recorded for rollbacks; nothing declares it
+    _check_members(name, want["members"], facts)
+    _check_options(want, params)
+    if (want.get("mode") or "balance-rr") not in PRIMARY_MODES:
+        want["primary"] = None  # the kernel keeps no primary in other modes
+    if params.get("mtu") is not None:
+        host.check_mtu_range(name, params["mtu"], facts)
+    for member in want["members"]:
+        if member not in current.get("members", []):  # joins: its addresses and routes move
+            want["addresses"].setdefault(name, [])
+            want["routes"].setdefault(name, [])
+            want["addresses"][name] += [a for a in want["addresses"].get(member, [])
+                                        if a not in want["addresses"][name]]  # fmt: skip
+            want["routes"][name] += want["routes"].get(member, [])
+            want["addresses"][member], want["routes"][member] = [], []
+    for table in ("addresses", "routes"):
+        want[table] = {d: sorted(v) for d, v in want[table].items() if v or d in current[table]}
+    return want
+
+
+def _check_members(name, members, facts):
+    for member in members:
+        link = facts.link(member)
+        if link is None:
+            msg = "member %s of bond %s does not exist on this host" % (member, name)
+            raise host.ModuleError(msg)
+        if member == name:
+            raise host.ModuleError("bond %s cannot be its own member" % name)
+        master = link.get("master")
+        if master and master != name:
+            msg = "%s is already a port of %s; remove it there first" % (member, master)
+            raise host.ModuleError(msg)
+
+
+def _check_options(want, params):
+    mode = want.get("mode") or "balance-rr"  # the kernel's default
+    if params.get("lacp_rate") is not None and mode != "802.3ad":
+        raise host.ModuleError("lacp_rate applies to mode 802.3ad only, not %s" % mode)
+    if params.get("primary") is not None:
+        if mode not in PRIMARY_MODES:
+            raise host.ModuleError("primary applies to modes %s only, not %s"
+                                   % (", ".join(PRIMARY_MODES), mode))  # fmt: skip
+        if params["primary"] not in want["members"]:
+            raise host.ModuleError("primary %s is not a member of bond %s"
+                                   % (params["primary"], want["name"]))  # fmt: skip
+    for field in ("updelay", "downdelay"):
+        value, miimon = params.get(field), want.get("miimon") or 0
+        if value and (not miimon or value % miimon):
+            raise host.ModuleError("%s %d must be a multiple of miimon (%d): the kernel would "
+                                   "round it" % (field, value, miimon))  # fmt: skip
+
+
+def steps(current, desired, facts):
+    name = desired["name"]
+    links = desired.get("member_links", {})  # a rollback target: members as they were
+    if desired["state"] == "absent":
+        out = [host.step("ip", "link", "del", "dev", name)] if current["state"] == "present" else []
+        out += _address_steps(current, desired, "add", skip=(name,))
+        out += _member_state_steps(links, facts)
+        return out + _route_steps(current, desired, facts, [])
+    creating = current["state"] == "absent"
+    changed = [f for f in OPTIONS if desired.get(f) is not None and desired[f] != current.get(f)]
+    old_members = set(current.get("members", []))
+    cycle = not creating and current.get("admin_state") == "up" and any(
+        f in NEEDS_DOWN for f in changed)  # fmt: skip
+    release_all = "mode" in changed and not creating
+    out = []
+    if creating:
+        out.append(host.step("ip", "link", "add", "name", name, "type", "bond",
+                             *_opts(changed, desired)))  # fmt: skip
+    elif cycle:
+        out.append(host.step("ip", "link", "set", "dev", name, "down"))
+    leaving = old_members if release_all else old_members - set(desired["members"])
+    out += [host.step("ip", "link", "set", "dev", m, "nomaster") for m in sorted(leaving)]
+    if changed and not creating:
+        out.append(host.step("ip", "link", "set", "dev", name, "type", "bond",
+                             *_opts(changed, desired)))  # fmt: skip
+    if desired.get("mtu") is not None and desired["mtu"] != current.get("mtu"):
+        out.append(host.step("ip", "link", "set", "dev", name, "mtu", desired["mtu"]))
+    out += _address_steps(current, desired, "add")
+    for member in desired["members"]:
+        if member in old_members and member not in leaving:
+            continue
+        if member not in leaving and facts.admin_up(member):
+            out.append(host.step("ip", "link", "set", "dev", member, "down"))
+        out.append(host.step("ip", "link", "set", "dev", member, "master", name))
+        if links.get(member, {}).get("up", True):
+            out.append(host.step("ip", "link", "set", "dev", member, "up"))
+    out += _address_steps(current, desired, "del")
+    if desired.get("primary") and desired["primary"] != current.get("primary"):
+        out.append(host.step("ip", "link", "set", "dev", name, "type", "bond", "primary",
+                             desired["primary"]))  # fmt: skip
+    want_up = desired.get("admin_state") == "up"
+    if want_up and (creating or cycle or current.get("admin_state") != "up"):
+        out.append(host.step("ip", "link", "set", "dev", name, "up"))
+    elif not want_up and current.get("admin_state") == "up" and not cycle:
+        out.append(host.step("ip", "link", "set", "dev", name, "down"))
+    out += _member_state_steps({m: s for m, s in links.items() if m in leaving}, facts)
+    taken_down = list(leaving) + [m for m in desired["members"] if m not in old_members]
+    return out + _route_steps(current, desired, facts, taken_down + ([name] if cycle else []))
+
+
+def _opts(fields, desired):
+    out = []
+    for field in fields:
+        out += [field, desired[field]]
+    return out
+
+
+def _address_steps(current, desired, verb, skip=()):
+    """`ip addr add` of what `desired` has and `current` lacks (or `del` of the reverse),
+    per device; nothing for a device in `skip` (deleted: its addresses go with it)."""
+    out = []
+    have, want = current.get("addresses", {}), desired.get("addresses", {})
+    for dev in sorted(set(have) | set(want)):
+        if dev in skip or dev not in want:
+            continue
+        old, new = set(have.get(dev, [])), set(want[dev])
+        for address in sorted(new - old if verb == "add" else old - new):
+            out.append(host.step("ip", "addr", verb, address, "dev", dev))
+    return out
+
+
+def _route_steps(current, desired, facts, taken_down):
+    """Routes `desired` has that the host will lack: those a device never had, and those
+    of a device the plan sets down (the kernel drops them). `replace`: idempotent."""
+    out = []
+    for dev, routes in sorted(desired.get("routes", {}).items()):
+        had = set() if dev in taken_down else set(current.get("routes", {}).get(dev, []))
+        for route in sorted(set(routes) - had):
+            words = route.split(" ")
+            out.append(host.step("ip", "route", "replace", words[0], *words[1:], "dev", dev))
+    return out
+
+
+def _member_state_steps(member_links, facts):
+    """Members set up or down again as `member_links` recorded them (a released member
+    is down: the kernel closes it)."""
+    return [
+        host.step("ip", "link", "set", "dev", m, "up" if want["up"] else "down")
+        for m, want in sorted(member_links.items())
+        if facts.link(m) is not None and want["up"] and want.get("master") is None
+    ]
+
+
+SNAPSHOT_ORDER = 10  # bonds before the bridges and VLANs that use them
+
+
+def snapshot(facts):
+    out = []
+    for name, link in sorted(facts.links.items()):
+        if facts.kind(name) != "bond":
+            continue
+        info = link["linkinfo"].get("info_data") or {}
+        params = {"name": name, "members": facts.ports_of(name), "mtu": link["mtu"],
+                  "admin_state": "up" if facts.admin_up(name) else "down"}  # fmt: skip
+        fields = ["mode", "miimon", "updelay", "downdelay", "xmit_hash_policy"]
+        fields += ["lacp_rate", "ad_select"] if info.get("mode") == "802.3ad" else []
+        fields += ["primary"] if info.get("primary") else []
+        params.update({f: info.get(INFO_KEYS[f]) for f in fields})
+        out.append(params)
+    return out
+
+
+if __name__ == "__main__":
+    host.ansible_main(sys.modules[__name__])

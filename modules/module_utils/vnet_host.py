@@ -38,7 +38,8 @@ desired(params, current, facts) -> desired  the declared values over the current
 steps(current, desired, facts) -> [(tool, line)]  pure: the commands from current to
     desired, each built by step() (vnet_core: the one writer of command lines). Tools:
     ip, bridge, tc (one `-batch` process per run of lines), ovs-vsctl (one
-    transaction). `desired` may be any earlier read() output (a rollback).
+    transaction), ovs-ofctl ("BRIDGE add|delete FLOW": one atomic bundle per
+    bridge). `desired` may be any earlier read() output (a rollback).
 Nested state is a dict keyed by identity (ports_mtu: {port: mtu}; segments: {vni: {..}}),
     never a list of objects: diffs are per field (dotted paths) and drift then sees a
     missing or an extra object. Lists compare as sets: keep them to flat lists of names.
@@ -229,13 +230,16 @@ def apply_steps(steps, runner=run):
     line that could be read as more than one command runs nothing at all."""
     groups = batches(steps)
     for tool, lines in groups:
-        if tool != "ovs-vsctl" and tool not in BATCH_TOOLS:
+        if tool not in ("ovs-vsctl", "ovs-ofctl") and tool not in BATCH_TOOLS:
             raise ModuleError("no batch runner for tool %r" % tool)
         for text in lines:
             check_line(text)
     for tool, lines in groups:
         if tool == "ovs-vsctl":
             runner(vnet_ovs.transaction(lines))
+        elif tool == "ovs-ofctl":  # one atomic bundle per bridge
+            for argv, text in vnet_ovs.ofctl_batches(lines):
+                runner(argv, stdin=text)
         else:
             run_batch(BATCH_TOOLS[tool], lines, runner)
 

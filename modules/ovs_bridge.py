@@ -414,8 +414,8 @@ def _link_state(params, current, want, facts):
         up[dev] = True
     moved = []
     for dev in joining + [m for b in want["bonds"].values() for m in b["members"]]:
-        if facts.link(dev) is None:
-            continue
+        if dev not in current.get("up", {}):
+            continue  # not declared here (VM ports are their hypervisor's to bring up)
         up[dev] = True
         held = current.get("addresses", {}).get(dev) or []
         if held and want["port_config"].get(dev, {}).get("type") != "internal":

@@ -622,7 +622,10 @@ SNAPSHOT_ORDER = 15  # before a mesh's segments use a bridge as their underlay
 
 
 def snapshot(facts):
-    cfg = facts.get("ovs_config")
+    try:
+        cfg = facts.get("ovs_config")
+    except host.ModuleError:  # facts recorded before this source existed
+        return []
     if not cfg:
         return []
     out = []

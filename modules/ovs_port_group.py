@@ -229,7 +229,10 @@ SNAPSHOT_ORDER = 25  # after the bridges whose ports it configures
 
 def snapshot(facts):
     """Groups marked on interfaces (external_ids), with the VLAN their ports share."""
-    cfg = facts.get("ovs_config")
+    try:
+        cfg = facts.get("ovs_config")
+    except host.ModuleError:  # facts recorded before this source existed
+        return []
     if not cfg:
         return []
     groups = {}

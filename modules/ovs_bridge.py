@@ -616,6 +616,22 @@ def _ip_steps(current, desired, facts):
     return out
 
 
+def planned_addresses(params):
+    """{device: {"addresses", "mtu"}} this task gives: the fleet's preflight plans later
+    tasks (a VXLAN mesh whose VTEP is on this bridge) on facts that have them."""
+    out = {}
+    if params.get("state", "present") == "absent":
+        return out
+    mtu = params.get("mtu") or 1500
+    if params.get("addresses"):
+        out[params["name"]] = {"addresses": list(params["addresses"]), "mtu": mtu}
+    for port in params.get("ports") or []:
+        if port.get("type") == "internal" and port.get("addresses"):
+            out[port["name"]] = {"addresses": list(port["addresses"]),
+                                 "mtu": port.get("mtu") or mtu}  # fmt: skip
+    return out
+
+
 # ---- snapshot ----------------------------------------------------------------------
 
 SNAPSHOT_ORDER = 15  # before a mesh's segments use a bridge as their underlay

@@ -53,6 +53,7 @@ BOND_SPEC = {
     "lacp": {"type": "str", "choices": ["off", "active", "passive"]},
     "lacp_time": {"type": "str", "choices": ["fast", "slow"]},
     "lacp_fallback_ab": {"type": "bool"},
+    "primary": {"type": "ifname"},  # active-backup: the member used while it is up
     "updelay": {"type": "int", "range": [0, 3600000]},  # ms
     "downdelay": {"type": "int", "range": [0, 3600000]},
     "tag": VLAN,
@@ -111,10 +112,12 @@ FACTS = {
     ),
 }
 BOND_DEFAULTS = {"mode": "active-backup", "lacp": "off", "lacp_time": "slow",
-                 "lacp_fallback_ab": False, "updelay": 0, "downdelay": 0}  # fmt: skip
+                 "lacp_fallback_ab": False, "primary": None, "updelay": 0,
+                 "downdelay": 0}  # fmt: skip
 BOND_COLUMNS = {"mode": "bond_mode", "lacp": "lacp", "updelay": "bond_updelay",
                 "downdelay": "bond_downdelay", "lacp_time": "other_config:lacp-time",
-                "lacp_fallback_ab": "other_config:lacp-fallback-ab"}  # fmt: skip
+                "lacp_fallback_ab": "other_config:lacp-fallback-ab",
+                "primary": "other_config:bond-primary"}  # fmt: skip
 LACP_FIELDS = ("mode", "lacp", "lacp_time", "members")
 
 
@@ -182,8 +185,8 @@ def read(params, facts):
             continue
         vlan = {k: info[k] for k in ovs.VLAN_FIELDS}
         if len(info["interfaces"]) > 1:
-            bond = {k: info[k] for k in ("lacp", "lacp_time", "lacp_fallback_ab", "updelay",
-                                         "downdelay")}  # fmt: skip
+            bond = {k: info[k] for k in ("lacp", "lacp_time", "lacp_fallback_ab", "primary",
+                                         "updelay", "downdelay")}  # fmt: skip
             bond.update(vlan, mode=info["bond_mode"] or "active-backup",
                         members=info["interfaces"])  # fmt: skip
             bond["mtu"] = {i: ifaces.get(i, {}).get("mtu_request") for i in info["interfaces"]}
@@ -341,6 +344,9 @@ def _desired_bonds(params, current, cfg):
         if bond.get("mtu") is not None:
             entry["declared_mtu"] = bond["mtu"]
             entry["mtu"] = dict.fromkeys(entry["members"], bond["mtu"])
+        if entry["primary"] is not None and entry["primary"] not in entry["members"]:
+            raise host.ModuleError("bond %s: primary %s is not one of its members"
+                                   % (bond["name"], entry["primary"]))  # fmt: skip
         if entry["mode"] == "balance-tcp" and entry["lacp"] == "off":
             raise host.ModuleError("bond %s: balance-tcp needs LACP (lacp: active or passive)"
                                    % bond["name"])  # fmt: skip
@@ -392,9 +398,9 @@ def _target(text, kind):
 def _desired_export(kind, declared, current):
     targets = sorted(_target(t, kind) for t in declared.get("targets") or [])
     if not targets:
-        return {"targets": []}
-    out = dict(current or {}) if (current or {}).get("targets") else {}
-    out["targets"] = targets
+        return {"state": "absent"}
+    out = dict(current or {}) if (current or {}).get("state") == "present" else {}
+    out.update(state="present", targets=targets)
     out.update({k: v for k, v in declared.items() if k != "targets" and v is not None})
     return out
 
@@ -467,7 +473,7 @@ def steps(current, desired, facts):
     vsctl += _bond_steps(current, desired)
     vsctl += _mirror_additions(current, desired)
     for kind in EXPORT_SPECS:
-        none = {"targets": []}
+        none = {"state": "absent"}
         vsctl += _export_steps(name, kind, current.get(kind, none), desired.get(kind, none))
     return vsctl + _ip_steps(current, desired, facts)
 
@@ -509,14 +515,19 @@ def _bond_steps(current, desired):
                 why = ",".join("%s:%s->%s" % (f, _show(now.get(f)), _show(want[f]))
                                for f in redo)  # fmt: skip
                 out.append(host.step("ovs-vsctl", "comment", bond, "LACP", "re-negotiates", why))
-        sets = []
+        sets, clears = [], []
         for field, column in BOND_COLUMNS.items():
             if _differs(now.get(field), want[field]):
                 value = want[field]
+                if value is None:  # only primary may be unset
+                    clears.append(column.split(":")[1])
+                    continue
                 value = str(value).lower() if isinstance(value, bool) else value
                 sets.append("%s=%s" % (column, value))
         if sets:
             out.append(host.step("ovs-vsctl", "set", "port", bond, *sets))
+        if clears:
+            out.append(host.step("ovs-vsctl", "remove", "port", bond, "other_config", *clears))
         out += ovs.port_vlan_steps(bond, now, want)
         for member in want["members"]:
             out += ovs.mtu_steps(member, now["mtu"].get(member), want["mtu"].get(member))
@@ -577,15 +588,15 @@ EXPORT_TABLES = {"netflow": "NetFlow", "sflow": "sFlow", "ipfix": "IPFIX"}
 
 
 def _export_steps(bridge, kind, now, want):
-    if want == now or (not want["targets"] and not now["targets"]):
+    if want == now or want["state"] == now["state"] == "absent":
         return []
-    if not want["targets"]:
+    if want["state"] == "absent":
         return [host.step("ovs-vsctl", "clear", "bridge", bridge, kind)]
     words = ["targets=" + ",".join(want["targets"])]
     words += ["%s=%s" % (k, v) for k, v in sorted(want.items())
-              if k != "targets" and v is not None and v != now.get(k)]  # fmt: skip
+              if k not in ("targets", "state") and v is not None and v != now.get(k)]  # fmt: skip
     table = EXPORT_TABLES[kind]
-    if not now["targets"]:  # no record yet
+    if now["state"] == "absent":  # no record yet
         return [
             host.step("ovs-vsctl", "--id=@" + kind, "create", table, *words),
             host.step("ovs-vsctl", "set", "bridge", bridge, "%s=@%s" % (kind, kind)),
@@ -658,7 +669,9 @@ def snapshot(facts):
         mirrors = sorted(state["mirrors"].items())
         params["mirrors"] = [_mirror_params(m, spec) for m, spec in mirrors]
         for kind in EXPORT_SPECS:
-            params[kind] = {k: v for k, v in state[kind].items() if v is not None}
+            found = state[kind]
+            params[kind] = {k: v for k, v in found.items() if v is not None and k != "state"}
+            params[kind].setdefault("targets", [])
         params["addresses"] = _global_addrs(name, facts)
         out.append(params)
     return out

@@ -64,9 +64,9 @@ def read(params, facts):
     cfg = facts.get("ovs_config")
     if cfg is None:
         raise host.ModuleError("Open vSwitch is not running on this host (no ovs-vsctl answer)")
-    current = {"name": name, "bridge": bridge, "state": "present"}
+    current = {"name": name, "bridge": bridge}  # a policy: no state of its own to compare
     if bridge not in cfg["bridges"]:
-        current.update(state="absent", members=[], secured=[])
+        current.update(members=[], secured=[])
         return current
     members = _members(params, bridge, cfg)
     current["members"] = members
@@ -78,8 +78,6 @@ def read(params, facts):
     rules = _rules_by_port(name, facts.get("ovs_flows", bridge) or [])
     current["secured"] = sorted(rules)
     current["security"] = rules
-    if not rules and not members:
-        current["state"] = "absent"
     return current
 
 
@@ -143,13 +141,10 @@ def desired(params, current, facts):
     want = {k: v for k, v in current.items()}
     if params["state"] == "absent" or current["bridge"] not in facts.get("ovs_config")["bridges"]:
         want.update(secured=[], security={})
-        if params["state"] == "absent":
-            want["state"] = "absent"
         return want
     for pattern in params.get("ports") or []:
         if not PATTERN.match(pattern):
             raise host.ModuleError("ports: %r is not an interface name or pattern" % pattern)
-    want["state"] = "present"
     declared = {
         "tag": params.get("vlan"),
         "trunks": params.get("trunks"),

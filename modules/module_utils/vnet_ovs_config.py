@@ -58,9 +58,10 @@ def one(value):
 
 
 def _export(row, fields):
+    """A flow-export record as an object of its own: drift calls a removed one missing."""
     if row is None:
-        return {"targets": []}
-    out = {"targets": sorted(as_list(row["targets"]))}
+        return {"state": "absent"}
+    out = {"state": "present", "targets": sorted(as_list(row["targets"]))}
     out.update({f: one(row.get(f)) for f in fields})
     return out
 
@@ -126,6 +127,7 @@ def parse(tables):
             lacp=one(row["lacp"]) or "off",
             lacp_time=other.get("lacp-time", "slow"),
             lacp_fallback_ab=other.get("lacp-fallback-ab") == "true",
+            primary=other.get("bond-primary"),
             updelay=row["bond_updelay"] or 0,
             downdelay=row["bond_downdelay"] or 0,
         )

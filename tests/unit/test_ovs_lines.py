@@ -54,3 +54,11 @@ def test_the_engine_runs_openflow_steps_as_bundles():
 def test_a_bridge_name_that_is_not_an_interface_name_runs_nothing():
     with pytest.raises(host.ModuleError, match="bridge name"):
         ovs.ofctl_batches(["-x add priority=1,actions=drop"])
+
+
+def test_vlan_probes_are_named_apart_from_vni_probes_and_fit_the_kernel():
+    probe = Catalog().load("overlay_probe")
+    vlan, vni = {"vlan": 4094, "vni": None}, {"vni": 4094, "vlan": None}
+    assert probe.outside_name(vlan) != probe.outside_name(vni)
+    assert probe.namespace(vlan) == "vnetctl-probe-vlan4094"
+    assert len(probe.outside_name(vlan)) <= 15 and len("vnq" + probe._key(vlan)) <= 15

@@ -251,10 +251,17 @@ def desired(params, current, facts):
 
 
 def _absent(current):
+    """The bridge goes, and its interface and internal ports with it; what it leaves
+    (physical ports and their addresses) stays as it is."""
+    gone = {current["name"]} | {
+        p for p, c in current.get("port_config", {}).items() if c["type"] == "internal"
+    }
     want = {"name": current["name"], "state": "absent"}
-    for key in ("addresses", "up", "default_route"):
+    for key in ("addresses", "up"):
         if key in current:
-            want[key] = current[key]
+            want[key] = {d: v for d, v in current[key].items() if d not in gone}
+    if current.get("default_route") and current["default_route"]["dev"] not in gone:
+        want["default_route"] = current["default_route"]
     return want
 
 

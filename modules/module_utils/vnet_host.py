@@ -48,6 +48,9 @@ snapshot(facts) -> [params], SNAPSHOT_ORDER  optional: the params that declare w
     what uses them). Controller-only arguments are left to the controller.
 run(params, check, facts) -> result  instead of read/desired/steps, for a module that
     manages no resource (facts, overlay_probe).
+planned_addresses(params) -> {device: {"addresses": [cidr], "mtu": n}}  optional: the
+    addresses a task gives, so the fleet's preflight plans later tasks of the play on
+    facts that have them (ovs_bridge: a VXLAN mesh whose VTEP is on a bridge it makes).
 
 The ENGINE (plan(), execute()) does the rest, one path for apply, check and drift:
 

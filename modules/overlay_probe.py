@@ -4,6 +4,8 @@
 
 setup:    per segment, a throwaway network namespace `vnetctl-probe-VNI` with a veth
           into the segment's bridge, at the segment's MTU, with a link-local address;
+          a VLAN segment (`vlan`: a port group's VLAN on an OVS bridge) is
+          `vnetctl-probe-vlanN`, its veth an access port of that VLAN;
 ping:     from each probe to every other member's probe, with don't-fragment at the
           segment's full MTU and at a small size, all pings at once (bounded);
 teardown: the namespaces go, and their veths with them.
@@ -21,14 +23,16 @@ except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
 
 SEGMENT_SPEC = {
-    "vni": {"type": "int", "required": True, "range": [1, 16777215]},
+    "vni": {"type": "int", "range": [1, 16777215]},  # a VXLAN segment, or
+    "vlan": {"type": "int", "range": [1, 4094]},  # a VLAN on an OVS bridge
     "bridge": {"type": "ifname", "required": True},
     "mtu": {"type": "int", "required": True, "range": [68, 65535]},
     "address": {"type": "str", "required": True},
 }
 TARGET_SPEC = {
     "host": {"type": "str", "required": True},
-    "vni": {"type": "int", "required": True, "range": [1, 16777215]},
+    "vni": {"type": "int", "range": [1, 16777215]},
+    "vlan": {"type": "int", "range": [1, 4094]},
     "address": {"type": "str", "required": True},
     "mtu": {"type": "int", "required": True, "range": [68, 65535]},
 }
@@ -44,8 +48,16 @@ SMALL = 56  # ICMP payload of a default ping
 IP_ICMP_HEADERS = 28
 
 
-def namespace(vni):
-    return "vnetctl-probe-%d" % vni
+def _key(seg):
+    """The name part of a segment's probe: the VNI ("100"; a segment, or the VNI alone),
+    or "vlan10" for VLAN 10, so the two never collide."""
+    if isinstance(seg, int):
+        return "%d" % seg
+    return "vlan%d" % seg["vlan"] if seg.get("vlan") else "%d" % seg["vni"]
+
+
+def namespace(seg):
+    return "vnetctl-probe-" + _key(seg)
 
 
 def run(params, check, facts):
@@ -61,22 +73,20 @@ def run(params, check, facts):
     existing = set(host.run(["ip", "netns", "list"]).split())
     for seg in segments:  # teardown, or what an interrupted check left behind
         if _on_ovs(seg, facts):
-            host.apply_steps(
-                [host.step("ovs-vsctl", "--if-exists", "del-port", outside_name(seg["vni"]))]
-            )
+            host.apply_steps([host.step("ovs-vsctl", "--if-exists", "del-port", outside_name(seg))])
         # the veth first: a deleted namespace frees its links asynchronously
-        if facts.link(outside_name(seg["vni"])) is not None:
-            host.run(["ip", "link", "del", "dev", outside_name(seg["vni"])])
-        if namespace(seg["vni"]) in existing:
-            host.run(["ip", "netns", "del", namespace(seg["vni"])])
+        if facts.link(outside_name(seg)) is not None:
+            host.run(["ip", "link", "del", "dev", outside_name(seg)])
+        if namespace(seg) in existing:
+            host.run(["ip", "netns", "del", namespace(seg)])
     if action == "setup":
         for seg in segments:
             _setup(seg, _on_ovs(seg, facts))
     return {"changed": True, "failed": False, "msg": "%s done" % action}
 
 
-def outside_name(vni):
-    return "vnp%d" % vni
+def outside_name(seg):
+    return "vnp" + _key(seg)
 
 
 def _on_ovs(seg, facts):
@@ -84,12 +94,18 @@ def _on_ovs(seg, facts):
 
 
 def _setup(seg, on_ovs):
-    ns, vni = namespace(seg["vni"]), seg["vni"]
-    outside, inside = outside_name(vni), "vnq%d" % vni
-    # names fit in 15 bytes: "vnp" + a VNI of at most 8 digits (ARGUMENT_SPEC's range)
+    ns, key = namespace(seg), _key(seg)
+    outside, inside = outside_name(seg), "vnq" + key
+    # names fit in 15 bytes: "vnp" + a VNI of at most 8 digits, or "vlan" and 4 digits
     host.run(["ip", "netns", "add", ns])
     veth = ["link", "add", outside, "mtu", seg["mtu"], "type", "veth", "peer", "name", inside]
-    if on_ovs:
+    if seg.get("vlan") and not on_ovs:
+        raise host.ModuleError(
+            "VLAN %d: %s is not an Open vSwitch bridge" % (seg["vlan"], seg["bridge"])
+        )
+    if on_ovs and seg.get("vlan"):  # an access port of the VLAN
+        attach = host.step("ovs-vsctl", "add-port", seg["bridge"], outside, "tag=%d" % seg["vlan"])
+    elif on_ovs:
         attach = host.step("ovs-vsctl", "add-port", seg["bridge"], outside)
     else:
         attach = host.step("ip", "link", "set", "dev", outside, "master", seg["bridge"])
@@ -112,7 +128,7 @@ def ping_all(targets):
                 "ip",
                 "netns",
                 "exec",
-                namespace(target["vni"]),
+                namespace(target),
                 "ping",
                 "-n",
                 "-q",
@@ -142,9 +158,9 @@ def ping_all(targets):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 code = proc.wait()
-            outcome[(target["host"], target["vni"], size == SMALL)] = code == 0
+            outcome[(target["host"], _key(target), size == SMALL)] = code == 0
     return [
-        _verdict(t, outcome[(t["host"], t["vni"], True)], outcome[(t["host"], t["vni"], False)])
+        _verdict(t, outcome[(t["host"], _key(t), True)], outcome[(t["host"], _key(t), False)])
         for t in targets
     ]
 
@@ -156,7 +172,9 @@ def _verdict(target, small_ok, full_ok):
         state = "mtu-broken"
     else:
         state = "unreachable"
-    return {"host": target["host"], "vni": target["vni"], "state": state, "mtu": target["mtu"]}
+    found = {"host": target["host"], "state": state, "mtu": target["mtu"]}
+    found.update({k: target[k] for k in ("vni", "vlan") if target.get(k)})
+    return found
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ desired(params, current, facts) -> desired  the declared values over the current
 steps(current, desired, facts) -> [(tool, line)]  pure: the commands from current to
     desired, each built by step() (vnet_core: the one writer of command lines). Tools:
     ip, bridge, tc (one `-batch` process per run of lines), nft (`nft -f -`), ovs-vsctl
-    (one transaction each). `desired` may be any earlier read() output (a rollback).
+    (one transaction), ovs-ofctl ("BRIDGE add|delete FLOW": one atomic bundle per
+    bridge). `desired` may be any earlier read() output (a rollback).
 Nested state is a dict keyed by identity (ports_mtu: {port: mtu}; segments: {vni: {..}}),
     never a list of objects: diffs are per field (dotted paths) and drift then sees a
     missing or an extra object. Lists compare as sets: keep them to flat lists of names.
@@ -47,6 +48,9 @@ snapshot(facts) -> [params], SNAPSHOT_ORDER  optional: the params that declare w
     what uses them). Controller-only arguments are left to the controller.
 run(params, check, facts) -> result  instead of read/desired/steps, for a module that
     manages no resource (facts, overlay_probe).
+planned_addresses(params) -> {device: {"addresses": [cidr], "mtu": n}}  optional: the
+    addresses a task gives, so the fleet's preflight plans later tasks of the play on
+    facts that have them (ovs_bridge: a VXLAN mesh whose VTEP is on a bridge it makes).
 
 The ENGINE (plan(), execute()) does the rest, one path for apply, check and drift:
 
@@ -227,13 +231,16 @@ def apply_steps(steps, runner=run):
     line that could be read as more than one command runs nothing at all."""
     groups = batches(steps)
     for tool, lines in groups:
-        if tool != "ovs-vsctl" and tool not in BATCH_TOOLS:
+        if tool not in ("ovs-vsctl", "ovs-ofctl") and tool not in BATCH_TOOLS:
             raise ModuleError("no batch runner for tool %r" % tool)
         for text in lines:
             check_line(text)
     for tool, lines in groups:
         if tool == "ovs-vsctl":
             runner(vnet_ovs.transaction(lines))
+        elif tool == "ovs-ofctl":  # one atomic bundle per bridge
+            for argv, text in vnet_ovs.ofctl_batches(lines):
+                runner(argv, stdin=text)
         else:
             run_batch(BATCH_TOOLS[tool], lines, runner)
 

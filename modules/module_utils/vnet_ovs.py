@@ -1,4 +1,13 @@
-"""Open vSwitch helpers for host modules: reading ovsdb's tables and batching changes.
+"""Open vSwitch helpers for host modules: reading ovsdb's tables, batching changes into
+one ovs-vsctl transaction, and OpenFlow rules in one atomic ovs-ofctl bundle per bridge.
+
+ovs-vsctl lines are vnet_core.line()'s, so they hold no quote. The one ovsdb value that
+needs one, a set of "address:port" strings (NetFlow, sFlow and IPFIX `targets`), is
+written plainly in the line (`targets=10.0.0.9:4739,10.0.0.8:4739`, what the plan
+shows) and quoted here, in the argv, from values the module checked as IP:port.
+
+ovs-ofctl lines are "BRIDGE add|delete FLOW" (FLOW without blanks); each bridge's lines
+go to one `ovs-ofctl --bundle add-flows BRIDGE -`: all of them or none.
 
 Runs on the managed host: Python 3.9+, standard library only."""
 
@@ -18,13 +27,38 @@ TABLES = {
 }
 
 
+# columns holding a set of "address:port" strings, quoted in the argv (see above)
+QUOTED_SETS = ("targets=",)
+
+
 def transaction(lines):
     """One ovs-vsctl argv running every line (one command each) in one transaction.
     Lines are vnet_core.line()'s: words separated by single spaces, nothing quoted."""
     argv = list(OVS_VSCTL)
     for line in lines:
-        argv += ["--"] + vnet_core.check_line(line).split(" ")
+        argv += ["--"] + [_quoted(w) for w in vnet_core.check_line(line).split(" ")]
     return argv
+
+
+def _quoted(word):
+    for prefix in QUOTED_SETS:
+        if word.startswith(prefix):
+            values = [v for v in word[len(prefix) :].split(",") if v]
+            return prefix + "[" + ",".join(vnet_core.dumps(v) for v in values) + "]"
+    return word
+
+
+def ofctl_batches(lines):
+    """[(argv, stdin)]: one atomic `ovs-ofctl --bundle add-flows BRIDGE -` per bridge,
+    in the order the bridges first appear."""
+    by_bridge = {}
+    for line in lines:
+        bridge, rest = vnet_core.check_line(line).split(" ", 1)
+        by_bridge.setdefault(vnet_core.check_ifname(bridge, "bridge name"), []).append(rest)
+    return [
+        (["ovs-ofctl", "--bundle", "add-flows", bridge, "-"], "".join(f + "\n" for f in flows))
+        for bridge, flows in by_bridge.items()
+    ]
 
 
 # ---- facts -------------------------------------------------------------------------

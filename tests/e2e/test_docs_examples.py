@@ -41,11 +41,6 @@ RUN_IN_REPOSITORY = {".venv/bin/ruff check . && .venv/bin/ruff format --check ."
 EXAMPLES = documented_examples(ROOT / "README.md")
 # made by hand after applying the playbook: what `(exit 2)` of a drift check needs
 DRIFT_BY_HAND = {"site.yml": ["ip", "link", "set", "dev", "eth2", "mtu", "1500"]}
-OVS_UNDERLAY = (
-    "ovs-vsctl --may-exist add-br br-underlay -- set bridge br-underlay datapath_type=netdev "
-    "-- --may-exist add-port br-underlay eth1 && ip addr replace 192.168.77.{index}/24 dev "
-    "br-underlay && ip link set br-underlay up"
-)
 
 
 class Workspace:
@@ -119,10 +114,6 @@ def prepare(example: Example, space: Workspace) -> None:
     fresh_hosts(space)
     words = shlex.split(example.command.split("|")[0])
     state = load_state(LAB3_NAME)
-    if any(w.endswith("vxlan-mesh-ovs.yml") for w in words):
-        for index, host in enumerate(state.host_names, start=1):
-            done = host_exec(LAB3_NAME, host, ["sh", "-c", OVS_UNDERLAY.format(index=index)])
-            assert done.returncode == 0, done.stderr
     for word in words:
         if word.startswith("@") and not (space.path / word[1:]).exists():
             (space.path / word[1:]).write_text("{}\n")

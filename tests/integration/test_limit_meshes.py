@@ -19,6 +19,8 @@ pytestmark = pytest.mark.lab
 
 PLAYBOOKS = sorted((Path(__file__).parents[2] / "playbooks").glob("*.yml"))
 OVS_MESH = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh-ovs.yml")
+# the mesh alone, its VTEP from `vtep_interface` (vxlan-mesh-ovs.yml declares its underlay)
+VTEP_MESH = str(Path(__file__).parent / "playbooks" / "vxlan-mesh-ovs-vtep-interface.yml")
 LINUX_MESH = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh.yml")
 # playbooks that need a kernel feature: run where the lab's kernel (this machine's) has it
 NEEDS = {"linux-teaming.yml": "bonding"}
@@ -89,24 +91,24 @@ def test_a_declared_vtep_interface_missing_on_members_is_refused_before_any_chan
     h1, h2, h3 = state.host_names
     underlay_on_ovs(state, [h1, h2])  # h3 has no br-underlay
     for argv in (
-        ["run", OVS_MESH],
-        ["run", OVS_MESH, "--check"],
-        ["run", OVS_MESH, "--limit", h1],  # h3 is a member outside the limit
-        ["drift", OVS_MESH, "--no-history"],
-        ["mesh", "check", OVS_MESH],
+        ["run", VTEP_MESH],
+        ["run", VTEP_MESH, "--check"],
+        ["run", VTEP_MESH, "--limit", h1],  # h3 is a member outside the limit
+        ["drift", VTEP_MESH, "--no-history"],
+        ["mesh", "check", VTEP_MESH],
     ):
         code, out, err = cli(capsys, *argv, "-i", inv)
         assert code == 1, (argv, out, err)
         assert (
             f"host {h3}: task 'tenant segments across the fleet (OVS)' "
-            f"({OVS_MESH}:19): vtep_interface 'br-underlay' does not exist on this host" in err
+            f"({VTEP_MESH}:19): vtep_interface 'br-underlay' does not exist on this host" in err
         )
         assert h1 not in err and h2 not in err  # they have it
     for host in state.host_names:
         assert not {"br-ovs300", "br-ovs400"} & ovs_bridges(state, host)
 
     sh(state, h3, "ovs-vsctl add-br br-underlay -- set bridge br-underlay datapath_type=netdev")
-    code, _, err = cli(capsys, "run", OVS_MESH, "--check", "-i", inv)
+    code, _, err = cli(capsys, "run", VTEP_MESH, "--check", "-i", inv)
     assert code == 1 and f"host {h3}: " in err
     assert "vtep_interface 'br-underlay' has no global address on this host" in err
 

@@ -19,13 +19,17 @@ from vnetctl.secrets import redact
 HELP = """\
 For every VXLAN mesh in PLAYBOOK, send traffic across the overlay from each member to
 each other member, per segment: ping with don't-fragment at the segment's full MTU and
-at a small size. Each pair is reachable, mtu-broken (small frames pass, full-size ones
-do not: an underlay MTU problem) or unreachable. Changes nothing but a throwaway probe
-namespace per segment on each host, removed at the end.
+at a small size. The same for every VLAN an OVS port group declares (ovs_port_group with
+a vlan; its mtu, else 1500), between the hosts that have the group: a segment check of
+the physical network. Each pair is reachable, mtu-broken (small frames pass, full-size
+ones do not: an underlay MTU problem) or unreachable (a VLAN missing on a trunk, a link
+down). Changes nothing but a throwaway probe namespace per segment on each host, removed
+at the end.
 
 examples:
   vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml
   vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml --format json
+  vnetctl mesh check playbooks/ovs-port-groups.yml -i inventory/lab.yml
 """
 
 CELL = {
@@ -61,7 +65,12 @@ def check(args: argparse.Namespace) -> int:
             "pairs": pairs,
             "errors": errors,
             "unreachable": redact(run.unreachable),
-            "not_applied": {h: [s.vni for s in segs] for h, segs in not_applied.items()},
+            "not_applied": {h: [s.vni for s in segs if s.vni] for h, segs in not_applied.items()},
+            "not_applied_vlans": {
+                h: [s.vlan for s in segs if s.vlan]
+                for h, segs in not_applied.items()
+                if any(s.vlan for s in segs)
+            },
         }
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
@@ -78,7 +87,7 @@ def check(args: argparse.Namespace) -> int:
 def print_not_applied(not_applied: dict[str, list[Segment]], apply: str) -> None:
     console = PipeAwareConsole(highlight=False, soft_wrap=True)
     for host, segments in sorted(not_applied.items()):
-        which = ", ".join(f"VNI {s.vni} (no bridge {s.bridge})" for s in segments)
+        which = ", ".join(f"{s.label} (no bridge {s.bridge})" for s in segments)
         console.print(f"[bold red]not applied[/]: {host}: {which}")
     if not_applied:
         console.print(
@@ -89,12 +98,15 @@ def print_not_applied(not_applied: dict[str, list[Segment]], apply: str) -> None
 
 def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
     console = PipeAwareConsole(highlight=False, soft_wrap=True)
-    for vni in sorted({p["vni"] for p in pairs}):
-        rows = [p for p in pairs if p["vni"] == vni]
+    segments = sorted({(("vlan" in p), p.get("vni") or p.get("vlan")) for p in pairs})
+    for is_vlan, number in segments:
+        kind = "vlan" if is_vlan else "vni"
+        rows = [p for p in pairs if p.get(kind) == number]
         hosts = sorted({p["source"] for p in rows} | {p["target"] for p in rows})
         cell = {(p["source"], p["target"]): p["state"] for p in rows}
         table = Table(
-            title=f"VNI {vni} (MTU {rows[0]['mtu']}): from row to column", title_justify="left"
+            title=f"{kind.upper()} {number} (MTU {rows[0]['mtu']}): from row to column",
+            title_justify="left",
         )
         table.add_column("from \\ to", style="bold")
         for host in hosts:

@@ -218,7 +218,9 @@ def _preflight(plans: Sequence, facts: dict, catalog: Catalog) -> list[str]:
             if not isinstance(host_facts, dict):
                 continue  # unreachable: reported as such by the run itself
             for task in (t for t in host_tasks if t.module == MODULE and t.args.get("local")):
-                seen = host_lib.Facts(_with_planned_mtus(host_facts, host_tasks, task.index))
+                planned = _with_planned_mtus(host_facts, host_tasks, task.index)
+                planned = _with_planned_addresses(planned, host_tasks, task.index, catalog)
+                seen = host_lib.Facts(planned)
                 try:
                     params = host_lib.normalize_params(module.ARGUMENT_SPEC, task.args)
                     module.desired(params, module.read(params, seen), seen)
@@ -237,3 +239,25 @@ def _with_planned_mtus(facts: dict, host_tasks: list, before: int) -> dict:
     links = [dict(link, mtu=planned.get(link["ifname"]) or link["mtu"]) for link in facts["links"]]
     addrs = [dict(a, mtu=planned.get(a["ifname"]) or a["mtu"]) for a in facts["addrs"]]
     return dict(facts, links=links, addrs=addrs)
+
+
+def _with_planned_addresses(facts: dict, host_tasks: list, before: int, catalog: Catalog) -> dict:
+    """Facts with the addresses earlier tasks of the play give (a module's optional
+    `planned_addresses(params) -> {device: {"addresses": [cidr], "mtu": n}}`, e.g. an OVS
+    bridge declared to hold the VTEP address): declare the underlay and the mesh in one run."""
+    addrs = [dict(a, addr_info=list(a.get("addr_info", []))) for a in facts["addrs"]]
+    for task in host_tasks:
+        hook = getattr(catalog.load(task.module), "planned_addresses", None)
+        if task.index >= before or hook is None:
+            continue
+        for device, planned in hook(task.args).items():
+            entry = next((a for a in addrs if a["ifname"] == device), None)
+            if entry is None:
+                entry = {"ifname": device, "mtu": planned["mtu"], "addr_info": []}
+                addrs.append(entry)
+            for cidr in planned["addresses"]:
+                local, _, prefix = cidr.partition("/")
+                entry["addr_info"].append(
+                    {"local": local, "prefixlen": int(prefix or 32), "scope": "global"}
+                )
+    return dict(facts, addrs=addrs)

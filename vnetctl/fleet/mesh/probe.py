@@ -1,4 +1,6 @@
-"""`vnetctl mesh check`: traffic across the overlay, from every member to every other.
+"""`vnetctl mesh check`: traffic across the overlay, from every member to every other,
+and across every VLAN an OVS port group declares (a segment check: a VLAN missing on a
+trunk, or an MTU too small on the physical network, shows before VMs find it).
 
 Three plays across the fleet on one set of connections (setup, ping, teardown: a
 play ends on every host before the next starts, so every probe exists before anyone
@@ -20,7 +22,9 @@ from vnetctl.playbook.render import HostTask, PlayPlan
 from vnetctl.runner.results import RunResult, Status
 
 PROBE = "overlay_probe"
+PORT_GROUP = "ovs_port_group"
 DEFAULT_MTU = {4: 1450, 6: 1430}  # 1500 underlay less VXLAN overhead
+VLAN_MTU = 1500  # a port group's VLAN without a declared MTU
 
 
 def probe_address(index: int) -> str:
@@ -29,24 +33,39 @@ def probe_address(index: int) -> str:
 
 @dataclass
 class Segment:
-    vni: int
+    vni: int | None  # a VXLAN segment, or
     bridge: str
     mtu: int
+    vlan: int | None = None  # a port group's VLAN on an OVS bridge
+    group: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"vlan{self.vlan}" if self.vlan else str(self.vni)
+
+    @property
+    def label(self) -> str:
+        return f"VLAN {self.vlan} (port group {self.group})" if self.vlan else f"VNI {self.vni}"
+
+    @property
+    def ids(self) -> dict:
+        return {"vlan": self.vlan} if self.vlan else {"vni": self.vni}
 
 
 @dataclass
 class ProbeLayout:
-    """Per host: its segments (VNI -> Segment) and its probe address in each."""
+    """Per host: its segments (Segment.key -> Segment) and its probe address in each."""
 
-    segments: dict[str, dict[int, Segment]] = field(default_factory=lambda: defaultdict(dict))
+    segments: dict[str, dict[str, Segment]] = field(default_factory=lambda: defaultdict(dict))
     address: dict[str, str] = field(default_factory=dict)
 
-    def members(self, vni: int) -> list[str]:
-        return [h for h, segs in self.segments.items() if vni in segs]
+    def members(self, key: str) -> list[str]:
+        return [h for h, segs in self.segments.items() if key in segs]
 
 
 def layout_from(plans: Sequence) -> ProbeLayout:
-    """From vxlan_mesh tasks already expanded (their `local` filled in)."""
+    """From vxlan_mesh tasks already expanded (their `local` filled in), and the VLANs of
+    ovs_port_group tasks."""
     layout = ProbeLayout()
     for plan in plans:
         for host, tasks in plan.tasks.items():
@@ -54,7 +73,13 @@ def layout_from(plans: Sequence) -> ProbeLayout:
                 family = 6 if ":" in (task.args.get("local") or "") else 4
                 for seg in task.args.get("segments") or []:
                     mtu = seg.get("mtu") or DEFAULT_MTU[family]
-                    layout.segments[host][seg["vni"]] = Segment(seg["vni"], seg["bridge"], mtu)
+                    segment = Segment(seg["vni"], seg["bridge"], mtu)
+                    layout.segments[host][segment.key] = segment
+            for task in (t for t in tasks if t.module == PORT_GROUP and t.args.get("vlan")):
+                args = task.args
+                segment = Segment(None, args["bridge"], args.get("mtu") or VLAN_MTU,
+                                  vlan=args["vlan"], group=args["name"])  # fmt: skip
+                layout.segments[host][segment.key] = segment
     for index, host in enumerate(sorted(layout.segments)):
         layout.address[host] = probe_address(index)
     return layout
@@ -76,7 +101,7 @@ def probe_plans(layout: ProbeLayout) -> list[PlayPlan]:
     def segments(host: str) -> dict:
         return {
             "segments": [
-                {"vni": s.vni, "bridge": s.bridge, "mtu": s.mtu, "address": layout.address[host]}
+                {**s.ids, "bridge": s.bridge, "mtu": s.mtu, "address": layout.address[host]}
                 for s in layout.segments[host].values()
             ]
         }
@@ -84,9 +109,9 @@ def probe_plans(layout: ProbeLayout) -> list[PlayPlan]:
     def targets(host: str) -> dict:
         return {
             "targets": [
-                {"host": other, "vni": vni, "address": layout.address[other], "mtu": seg.mtu}
-                for vni, seg in layout.segments[host].items()
-                for other in layout.members(vni)
+                {"host": other, **seg.ids, "address": layout.address[other], "mtu": seg.mtu}
+                for key, seg in layout.segments[host].items()
+                for other in layout.members(key)
                 if other != host
             ]
         }
@@ -99,16 +124,15 @@ def pair_states(run: RunResult) -> list[dict]:
     pairs = []
     for result in run.results:
         for pair in result.data.get("pairs", []):
-            pairs.append(
-                {
-                    "source": result.host,
-                    "target": pair["host"],
-                    "vni": pair["vni"],
-                    "state": pair["state"],
-                    "mtu": pair["mtu"],
-                }
-            )
-    return sorted(pairs, key=lambda p: (p["vni"], p["source"], p["target"]))
+            ids = {k: pair[k] for k in ("vni", "vlan") if pair.get(k)}
+            pairs.append({"source": result.host, "target": pair["host"], **ids,
+                          "state": pair["state"], "mtu": pair["mtu"]})  # fmt: skip
+    return sorted(pairs, key=segment_order)
+
+
+def segment_order(pair: dict) -> tuple:
+    """VXLAN segments by VNI first, then VLANs; within one, by source and target."""
+    return ("vlan" in pair, pair.get("vni") or pair.get("vlan"), pair["source"], pair["target"])
 
 
 def host_errors(run: RunResult) -> dict[str, str]:
@@ -138,7 +162,10 @@ def check_mesh(
             # its segments as declared, and the unreachable member is reported as such
             layout = declared if unreadable else layout_from(expanded)
             if not layout.segments:
-                raise InputError(f"{playbook}: no vxlan_mesh task for these hosts")
+                raise InputError(
+                    f"{playbook}: no vxlan_mesh task, nor ovs_port_group with a vlan, for "
+                    "these hosts"
+                )
             facts = await runner.gather_facts(sorted(layout.segments))
             not_applied = leave_out_unapplied(layout, facts)
             if layout.segments:
@@ -162,10 +189,10 @@ def leave_out_unapplied(layout: ProbeLayout, facts: dict) -> dict[str, list[Segm
             continue
         bridges = {link.get("ifname") for link in host_facts.get("links", [])}
         bridges |= set((host_facts.get("ovs") or {}).get("bridges") or {})
-        for vni, segment in sorted(segments.items()):
+        for key, segment in sorted(segments.items()):
             if segment.bridge not in bridges:
                 missing.setdefault(host, []).append(segment)
-                del segments[vni]
+                del segments[key]
         if not segments:
             del layout.segments[host]
     return missing

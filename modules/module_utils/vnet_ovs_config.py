@@ -1,0 +1,221 @@
+"""Open vSwitch configuration as the ovs_* modules read it: one OVSDB fact source for
+bridges, ports, bonds, interfaces, mirrors and flow export (merged into the play's one
+ovs-vsctl with every other OVSDB source), the OpenFlow rules vnetctl owns, and the
+per-port VLAN settings both ovs_bridge and ovs_port_group write.
+
+vnetctl's OpenFlow rules carry cookies 0x766e.... ("vn"): the upper 16 bits mark them as
+vnetctl's, the next 16 name the port group (a hash of its name). Reads and deletes always
+go through that cookie mask: a rule anyone else wrote is never read, changed or removed.
+
+Runs on the managed host: Python 3.9+, standard library only.
+"""
+
+import re
+import zlib
+
+try:  # under ansible-playbook, module_utils files travel with the module
+    from ansible.module_utils import vnet_core, vnet_facts, vnet_ovs
+except ImportError:  # vnetctl's runner preloads every module_utils file
+    import vnet_core
+    import vnet_facts
+    import vnet_ovs
+
+step = vnet_core.step
+
+TABLES = {
+    "Open_vSwitch": ["ovs_version"],
+    "Bridge": ["_uuid", "name", "ports", "datapath_type", "fail_mode", "stp_enable",
+               "rstp_enable", "mirrors", "netflow", "sflow", "ipfix"],
+    "Port": ["_uuid", "name", "interfaces", "tag", "trunks", "vlan_mode", "bond_mode", "lacp",
+             "bond_updelay", "bond_downdelay", "other_config"],
+    "Interface": ["_uuid", "name", "type", "mtu_request", "external_ids"],
+    "Mirror": ["_uuid", "name", "select_all", "select_src_port", "select_dst_port",
+               "select_vlan", "output_port", "output_vlan"],
+    "NetFlow": ["_uuid", "targets", "active_timeout"],
+    "sFlow": ["_uuid", "targets", "sampling", "polling", "header", "agent"],
+    "IPFIX": ["_uuid", "targets", "sampling", "obs_domain_id", "obs_point_id",
+              "cache_active_timeout", "cache_max_flows"],
+}  # fmt: skip
+
+COOKIE_OWNER = 0x766E << 48
+OWNER_MASK = 0xFFFF << 48
+GROUP_MASK = 0xFFFFFFFF << 32
+
+
+def as_list(value):
+    """An OVSDB set as a list (one element comes as the bare value, none as [])."""
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
+
+
+def one(value):
+    """An optional OVSDB value (a set of 0 or 1): the value or None."""
+    items = as_list(value)
+    return items[0] if items else None
+
+
+def _export(row, fields):
+    """A flow-export record as an object of its own: drift calls a removed one missing."""
+    if row is None:
+        return {"state": "absent"}
+    out = {"state": "present", "targets": sorted(as_list(row["targets"]))}
+    out.update({f: one(row.get(f)) for f in fields})
+    return out
+
+
+def parse(tables):
+    """{bridges, ports, interfaces}: names everywhere, uuids resolved."""
+    ports_t = {p["_uuid"]: p for p in tables["Port"]}
+    ifaces_t = {i["_uuid"]: i for i in tables["Interface"]}
+    mirrors_t = {m["_uuid"]: m for m in tables["Mirror"]}
+    exports = {t: {r["_uuid"]: r for r in tables[t]} for t in ("NetFlow", "sFlow", "IPFIX")}
+
+    def port_names(uuids):
+        return sorted(ports_t[u]["name"] for u in as_list(uuids) if u in ports_t)
+
+    bridges, ports = {}, {}
+    for row in tables["Bridge"]:
+        name = row["name"]
+        mirrors = {}
+        for uuid in as_list(row["mirrors"]):
+            m = mirrors_t[uuid]
+            mirrors[m["name"]] = {
+                "select_all": bool(m["select_all"]),
+                "src": port_names(m["select_src_port"]),
+                "dst": port_names(m["select_dst_port"]),
+                "vlans": sorted(as_list(m["select_vlan"])),
+                "output_port": (port_names(m["output_port"]) or [None])[0],
+                "output_vlan": one(m["output_vlan"]),
+            }
+        bridges[name] = {
+            "datapath_type": row["datapath_type"] or "system",
+            "fail_mode": one(row["fail_mode"]) or "standalone",
+            "stp": row["stp_enable"] is True,
+            "rstp": row["rstp_enable"] is True,
+            "ports": port_names(row["ports"]),
+            "mirrors": mirrors,
+            "netflow": _export(exports["NetFlow"].get(one(row["netflow"])), ["active_timeout"]),
+            "sflow": _export(
+                exports["sFlow"].get(one(row["sflow"])), ["sampling", "polling", "header", "agent"]
+            ),  # fmt: skip
+            "ipfix": _export(
+                exports["IPFIX"].get(one(row["ipfix"])),
+                [
+                    "sampling",
+                    "obs_domain_id",
+                    "obs_point_id",
+                    "cache_active_timeout",
+                    "cache_max_flows",
+                ],
+            ),  # fmt: skip
+        }
+        for port in bridges[name]["ports"]:
+            ports[port] = {"bridge": name}
+    for row in tables["Port"]:
+        if row["name"] not in ports:
+            continue
+        other = row["other_config"] or {}
+        ports[row["name"]].update(
+            interfaces=sorted(ifaces_t[u]["name"] for u in as_list(row["interfaces"])),
+            tag=one(row["tag"]),
+            trunks=sorted(as_list(row["trunks"])),
+            vlan_mode=one(row["vlan_mode"]),
+            bond_mode=one(row["bond_mode"]),
+            lacp=one(row["lacp"]) or "off",
+            lacp_time=other.get("lacp-time", "slow"),
+            lacp_fallback_ab=other.get("lacp-fallback-ab") == "true",
+            primary=other.get("bond-primary"),
+            updelay=row["bond_updelay"] or 0,
+            downdelay=row["bond_downdelay"] or 0,
+        )
+    interfaces = {
+        i["name"]: {
+            "type": i["type"] or "system",
+            "mtu_request": one(i["mtu_request"]),
+            "external_ids": i["external_ids"] or {},
+        }
+        for i in tables["Interface"]
+    }
+    return {"bridges": bridges, "ports": ports, "interfaces": interfaces}
+
+
+CONFIG = vnet_ovs.ovsdb(TABLES, parse)
+
+
+# ---- vnetctl's OpenFlow rules --------------------------------------------------------
+
+FLOW_FIELD = re.compile(r"([a-z_0-9]+)=([^,\s]+)")
+
+
+def parse_flows(output):
+    """`ovs-ofctl --names --no-stats dump-flows BR cookie=...`: one dict per rule, its
+    cookie (int), priority and match fields, and its actions (text)."""
+    flows = []
+    for text in output.splitlines():
+        text = text.strip()
+        if not text.startswith("cookie="):
+            continue
+        match, _, actions = text.rpartition(" actions=")
+        fields = dict(FLOW_FIELD.findall(match))
+        flags = [w for w in re.split(r"[,\s]+", match) if w and "=" not in w]
+        flow = {k: v for k, v in fields.items() if k not in ("cookie", "table")}
+        flow.update(cookie=int(fields["cookie"], 16), table=int(fields.get("table", 0)))
+        flow.update(protocols=flags, actions=actions)
+        flows.append(flow)
+    return flows
+
+
+FLOWS = vnet_facts.per_device(
+    ["ovs-ofctl", "--names", "--no-stats", "dump-flows", "{dev}",
+     "cookie=%#x/%#x" % (COOKIE_OWNER, OWNER_MASK)],
+    parse=parse_flows,
+    optional=True,
+)  # fmt: skip
+
+
+def group_cookie(group):
+    return COOKIE_OWNER | (zlib.crc32(group.encode()) & 0xFFFF) << 32
+
+
+def cookie_match(cookie, mask=GROUP_MASK):
+    return "cookie=%#x/%#x" % (cookie, mask)
+
+
+# ---- a port's VLAN and MTU, as ovs_bridge and ovs_port_group both set them ------------
+
+VLAN_FIELDS = ("tag", "trunks", "vlan_mode")
+
+
+def port_vlan_steps(port, now, want):
+    """`set port`/`clear port` for the VLAN fields of `want` that differ from `now`."""
+    out = []
+    for field in VLAN_FIELDS:
+        if field not in want or _norm(want[field]) == _norm(now.get(field)):
+            continue
+        value = want[field]
+        if value is None or value == []:
+            out.append(step("ovs-vsctl", "clear", "port", port, field))
+        elif field == "trunks":
+            out.append(step("ovs-vsctl", "set", "port", port, "trunks=" + _ints(value)))
+        else:
+            out.append(step("ovs-vsctl", "set", "port", port, "%s=%s" % (field, value)))
+    return out
+
+
+def mtu_steps(iface, now, want):
+    if want == now:
+        return []
+    if want is None:
+        return [step("ovs-vsctl", "clear", "interface", iface, "mtu_request")]
+    return [step("ovs-vsctl", "set", "interface", iface, "mtu_request=%d" % want)]
+
+
+def _norm(value):
+    if value == []:
+        return None  # no trunks: the column is empty either way
+    return sorted(value) if isinstance(value, list) else value
+
+
+def _ints(values):
+    return "[" + ",".join(str(v) for v in sorted(values)) + "]"

@@ -1,0 +1,38 @@
+"""The OVS modules are module files like the others: ansible-playbook runs
+playbooks/ovs-teaming.yml with them, from an Ansible library path, on an OVS lab host
+(their module_utils, vnet_ovs_config included, travel with them)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from test_ansible_compat import ansible_playbook, recap
+
+from vnetctl.lab import host_exec, lab_down, lab_up
+
+pytestmark = pytest.mark.lab
+
+LAB, SUBNET = f"oa{os.getpid() % 10000}", f"10.232.{os.getpid() % 250}.0/24"
+
+
+@pytest.fixture(scope="module")
+def lab(lab_required, tmp_path_factory):
+    lab_down(LAB)
+    state = lab_up(LAB, hosts=1, subnet=SUBNET, ovs=True,
+                   inventory_path=tmp_path_factory.mktemp("oa") / "lab.yml")  # fmt: skip
+    try:
+        yield state
+    finally:
+        lab_down(LAB)
+
+
+def test_ovs_teaming_runs_unchanged_under_ansible(lab):
+    first = ansible_playbook(lab, "playbooks/ovs-teaming.yml")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert recap(first.stdout)["changed"] == 1 and recap(first.stdout)["failed"] == 0
+    bonds = host_exec(lab.name, lab.host_names[0], ["ovs-vsctl", "get", "port", "uplink",
+                                                    "bond_mode"]).stdout  # fmt: skip
+    assert bonds.strip() == "balance-tcp"
+    again = ansible_playbook(lab, "playbooks/ovs-teaming.yml")
+    assert again.returncode == 0 and recap(again.stdout)["changed"] == 0, again.stdout

@@ -1,0 +1,40 @@
+"""A NIC holding the host's address joins an OVS bridge: the plan moves the address and
+the default route to the bridge's interface, in the shape safe apply reads as a
+migration (vnet_safety: `add-port BR NIC` with `ip addr add ADDR dev BR` in the same
+steps), never leaving the address nowhere."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from vnetctl.catalog import Catalog
+
+CATALOG = Catalog()
+host = CATALOG.host_lib()
+safety = sys.modules["vnet_safety"]
+FACTS = Path(__file__).parent / "fixtures" / "facts" / "ovs_nic_with_address.json"
+
+
+def migration_steps() -> list[tuple[str, str]]:
+    facts = host.Facts(json.loads(FACTS.read_text()))
+    module = CATALOG.load("ovs_bridge")
+    return host.plan(module, {"name": "br-up", "ports": [{"name": "eth1"}]}, facts)["steps"]
+
+
+def test_the_address_is_given_to_the_bridge_before_the_nic_loses_it():
+    lines = [" ".join(s) for s in migration_steps()]
+    given = lines.index("ip addr add 192.168.60.2/24 dev br-up")
+    assert lines.index("ovs-vsctl add-port br-up eth1") < given
+    assert given < lines.index("ip addr del 192.168.60.2/24 dev eth1")
+    assert lines[-1] == "ip route replace default via 192.168.60.1 dev br-up"
+
+
+def test_safe_apply_sees_the_bridge_receive_the_management_address():
+    readded = {
+        line.split()[-1]
+        for tool, line in migration_steps()
+        if safety._adds_address(tool, line, "192.168.60.2")
+    }
+    assert readded == {"br-up"}  # so `add-port br-up eth1` is a move, once safe apply reads it

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # while loading: no host was contacted
         outcome = RunResult(interrupted=True)
     else:
-        outcome = execute(plans, context, reporter)
+        outcome = execute(plans, context, reporter, rollout=True)
     if reporter is None:
         doc = json_report.run_document(outcome, playbook=args.playbook, check=args.check)
         sys.stdout.write(json_report.dumps(doc) + "\n")

@@ -33,7 +33,8 @@ from vnetctl.yamlsrc import load_yaml_file, type_name, where, where_of
 
 PLAY_KEYWORDS = (
     "name", "hosts", "vars", "vars_files", "roles", "pre_tasks", "tasks", "post_tasks",
-    "tags", "confirm_timeout", "gather_facts",
+    "tags", "serial", "max_fail_percentage", "health_gates", "confirm_timeout",
+    "gather_facts",
 )  # fmt: skip
 IMPORT_KEYWORDS = ("import_playbook", "name", "vars", "tags")
 MAX_IMPORTS = 32  # playbooks importing playbooks

@@ -12,7 +12,7 @@ from test_runner import FakeConnection, FakeProcess, FakeTransport, Recorder, sp
 
 from vnetctl.catalog import Catalog
 from vnetctl.errors import Location
-from vnetctl.fleet.gates import gate_command
+from vnetctl.fleet.gates import broken_pairs, gate_command
 from vnetctl.fleet.rollout import run_in_batches
 from vnetctl.playbook.model import Gate, Play
 from vnetctl.playbook.render import HostTask, PlayPlan
@@ -208,3 +208,20 @@ def test_a_command_gate_runs_under_sudo_when_the_host_becomes():
         "sudo -n -H -u root -- timeout -k 5 30 sh -c 'ip -j link | grep br'"
     )
     assert json.dumps(gate_command("true", 1.5, spec)) == '"timeout -k 5 1.5 sh -c true"'
+
+
+def test_broken_mesh_pairs_are_said_once_per_host_of_the_batch_state_and_mtu():
+    def pair(source, target, vni, state, mtu=8950):
+        return {"source": source, "target": target, "vni": vni, "state": state, "mtu": mtu}
+
+    pairs = [
+        pair("h1", "h2", 100, "mtu-broken"), pair("h2", "h1", 100, "mtu-broken"),
+        pair("h1", "h3", 200, "mtu-broken"), pair("h3", "h1", 200, "reachable"),
+        pair("h2", "h3", 100, "unreachable"),  # touches no host of the batch
+        pair("h4", "h1", 100, "unreachable"),
+    ]  # fmt: skip
+    assert broken_pairs(pairs, ["h1"]) == [
+        ("h1", "VNI 100, 200 at MTU 8950: MTU (small frames pass, full-size ones do not) "
+               "to h2, h3; from h2"),
+        ("h1", "VNI 100 at MTU 8950: unreachable from h4"),
+    ]  # fmt: skip

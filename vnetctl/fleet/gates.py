@@ -145,17 +145,32 @@ async def mesh(runner: Runner, plan: PlayPlan, batch: list[str]) -> Problems:
         result = await probe.run_plays(probe_plans(layout))
         for host, error in {**host_errors(result), **result.unreachable}.items():
             on(host, f"probe failed: {error}")
-        for pair in pair_states(result):
-            if pair["state"] != "reachable" and batch_pair(pair, batch):
-                text = (f"{pair['source']} -> {pair['target']} VNI {pair['vni']} (MTU "
-                        f"{pair['mtu']}): {STATES.get(pair['state'], pair['state'])}")  # fmt: skip
-                for host in {pair["source"], pair["target"]} & set(batch):
-                    problems.setdefault(host, []).append(text)
+        for host, text in broken_pairs(pair_states(result), batch):
+            problems.setdefault(host, []).append(text)
     for text in partners:
         for host in batch:
             problems.setdefault(host, []).append(f"cannot check its pairs with {text}")
     return problems
 
 
-def batch_pair(pair: dict, batch: list[str]) -> bool:
-    return pair["source"] in batch or pair["target"] in batch
+def broken_pairs(pairs: list[dict], batch: list[str]) -> list[tuple[str, str]]:
+    """(host of the batch, what is broken to and from it), one line per state and MTU:
+    `VNI 100, 200 at MTU 8950: MTU (...) to h2, h3; from h2, h3`."""
+    found: dict[tuple[str, str, int], dict[str, set]] = {}
+    for pair in pairs:
+        if pair["state"] == "reachable":
+            continue
+        ends = ((pair["source"], pair["target"], "to"), (pair["target"], pair["source"], "from"))
+        for host, other, way in ends:
+            if host in batch:
+                group = found.setdefault((host, pair["state"], pair["mtu"]),
+                                         {"vni": set(), "to": set(), "from": set()})  # fmt: skip
+                group["vni"].add(pair["vni"])
+                group[way].add(other)
+    lines = []
+    for (host, state, mtu), group in found.items():
+        ways = "; ".join(f"{way} {', '.join(sorted(group[way]))}"
+                         for way in ("to", "from") if group[way])  # fmt: skip
+        vnis = ", ".join(map(str, sorted(group["vni"])))
+        lines.append((host, f"VNI {vnis} at MTU {mtu}: {STATES.get(state, state)} {ways}"))
+    return lines

@@ -225,3 +225,28 @@ def test_broken_mesh_pairs_are_said_once_per_host_of_the_batch_state_and_mtu():
                "to h2, h3; from h2"),
         ("h1", "VNI 100 at MTU 8950: unreachable from h4"),
     ]  # fmt: skip
+
+
+def test_a_stop_request_during_a_batch_starts_no_later_batch():
+    async def scenario():
+        specs = specs_for(HOSTS[:3])
+        options = RunOptions()
+        events, log = RolloutRecorder(), []
+        pool = ConnectionPool(specs, options, transports={"asyncssh": Transport({}, log)})
+        runner = Runner(Catalog(), specs, options, events, pool)
+        rolling = plan("roll", HOSTS[:3], serial=[1], gates=[Gate("reachable")], tasks=50)
+
+        async def batches(plans):
+            return await run_in_batches(runner, plans)
+
+        running = asyncio.create_task(runner.run([rolling], play=batches))
+        while not any(r.index >= 1 for r in runner.result.results):
+            await asyncio.sleep(0)
+        runner.interrupt()
+        return await running, events, log
+
+    result, events, log = asyncio.run(scenario())
+    assert result.interrupted and result.exit_code() == ExitCode.INTERRUPTED
+    assert [e[2] for e in events.events] == [1]  # batch 1 began; no gate, no batch 2
+    assert started(log) == ["h1"]
+    assert result.stats()["h2"] == result.stats()["h3"] == {"not_started": 50}

@@ -53,6 +53,7 @@ def sample(action: argparse.Action, where: Path) -> list[str]:
         "output": [f"{where}/reports/out.txt"],
         "limit": ["h*,!h2"],
         "inventory": [f"{where}/inv.yml"],
+        "roles_path": [f"{where}/roles dir:/etc/vnetctl/roles"],
     }
     if action.nargs == 0:
         return [option]

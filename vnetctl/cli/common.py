@@ -12,7 +12,9 @@ from vnetctl.durations import parse_duration
 from vnetctl.fleet.context import RunContext
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.extra_vars import parse_extra_vars
+from vnetctl.playbook.listing import start_at
 from vnetctl.playbook.loader import load_playbook
+from vnetctl.playbook.model import Play
 from vnetctl.playbook.render import plan_playbook
 from vnetctl.runner.runner import RunOptions
 from vnetctl.transport.registry import TRANSPORTS
@@ -119,6 +121,12 @@ def add_playbook_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="VARS",
         help="key=value pairs, @file.yml, or a YAML/JSON mapping (highest precedence)",
     )
+    parser.add_argument(
+        "--roles-path",
+        metavar="DIRS",
+        help="where roles are looked up after roles/ beside the playbook: directories "
+        "separated by ':' (default: $VNETCTL_ROLES_PATH, else $ANSIBLE_ROLES_PATH)",
+    )
 
 
 def run_label(args: argparse.Namespace) -> str:
@@ -153,10 +161,17 @@ def run_context(args: argparse.Namespace, check: bool) -> RunContext:
     return RunContext(Catalog(), inventory, run_options(args, check), extra_vars)
 
 
+def plays_from_args(args: argparse.Namespace, run: RunContext) -> list[Play]:
+    """The playbook of `args`, loaded, from --start-at-task's task on (when given)."""
+    plays = load_playbook(args.playbook, run.catalog, roles=getattr(args, "roles_path", None))
+    start = getattr(args, "start_at_task", None)
+    return start_at(plays, start) if start else plays
+
+
 def plan_from_args(args: argparse.Namespace, run: RunContext, **filters) -> list:
     """The playbook of `args` rendered for its hosts (tags etc. in `filters`)."""
     return plan_playbook(
-        load_playbook(args.playbook, run.catalog),
+        plays_from_args(args, run),
         run.inventory,
         run.catalog,
         limit=args.limit,

@@ -9,17 +9,24 @@ from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_conte
 from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
 from vnetctl.output.console import ConsoleReporter
-from vnetctl.runner.results import RunResult
+from vnetctl.playbook.listing import listing
+from vnetctl.runner.results import ExitCode, RunResult
 
 HELP = """\
 Apply PLAYBOOK to the hosts of INVENTORY. Every task is rendered and validated for every
 host before any host is touched. Each host gets one SSH connection and, per play, one
 python3 process that runs the play's tasks in order and streams the results back.
 
+Plays with `serial` run batch by batch; `max_fail_percentage` and `health_gates` stop
+the rollout after a batch that fails them, leaving the other hosts untouched (README,
+"Rolling changes"). The --list-* options print what would run, and contact no host.
+
 examples:
   vnetctl run playbooks/site.yml -i inventory/lab.yml
   vnetctl run playbooks/site.yml -i inventory/lab.yml --check --diff --limit 'lab-h*,!lab-h3'
   vnetctl run playbooks/site.yml -i inventory/lab.yml -e vm_mtu=1500 -e @overrides.yml
+  vnetctl run playbooks/site.yml -i inventory/lab.yml --start-at-task 'storage NIC*'
+  vnetctl run playbooks/rolling-mtu.yml -i inventory/lab.yml --list-hosts --list-tasks
 """
 
 
@@ -67,6 +74,20 @@ def add_parser(commands) -> None:
         help="leave out tasks with these tags",
     )
     parser.add_argument(
+        "--start-at-task",
+        metavar="NAME",
+        help="start at the first task named NAME (or 'ROLE : NAME'; a glob such as 'mtu*' "
+        "works): the tasks and plays before it are left out",
+    )
+    listing = parser.add_argument_group("listing (nothing runs, no host is contacted)")
+    listing.add_argument(
+        "--list-hosts", action="store_true", help="each play's hosts (and its batches)"
+    )
+    listing.add_argument(
+        "--list-tasks", action="store_true", help="each play's tasks, kept by --tags"
+    )
+    listing.add_argument("--list-tags", action="store_true", help="each play's tags")
+    parser.add_argument(
         "--format",
         choices=["text", "json"],
         default="text",
@@ -83,7 +104,20 @@ def _split(values: list[str]) -> list[str] | None:
     return items or None
 
 
+def list_only(args: argparse.Namespace) -> int:
+    """--list-hosts, --list-tasks, --list-tags: the playbook planned, printed, not run."""
+    context = run_context(args, check=True)
+    tags, skip = _split(args.tags), _split(args.skip_tags)
+    plans = plan_from_args(args, context, tags=tags, skip_tags=skip)
+    text = listing(args.playbook, plans, hosts=args.list_hosts, tasks=args.list_tasks,
+                   tags=args.list_tags, only=tags, skip=skip)  # fmt: skip
+    sys.stdout.write(text)
+    return ExitCode.SUCCESS
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.list_hosts or args.list_tasks or args.list_tags:
+        return list_only(args)
     reporter = (
         None
         if args.format == "json"
@@ -97,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # while loading: no host was contacted
         outcome = RunResult(interrupted=True)
     else:
-        outcome = execute(plans, context, reporter)
+        outcome = execute(plans, context, reporter, rollout=True)
     if reporter is None:
         doc = json_report.run_document(outcome, playbook=args.playbook, check=args.check)
         sys.stdout.write(json_report.dumps(doc) + "\n")

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expansion, expand, hosts_to_reach
+from vnetctl.fleet.rollout import run_in_batches
 from vnetctl.playbook.adhoc import adhoc_plan
 from vnetctl.runner.results import RunResult
 from vnetctl.runner.runner import Events, NullEvents, Runner
@@ -63,17 +64,25 @@ def execute(
     run: RunContext,
     events: Events | None = None,
     unchecked: dict[str, str] | None = None,
+    rollout: bool = False,
 ) -> RunResult:
-    """Run the plans, after the fleet expanders; `unchecked` (drift checks) collects, per
-    host, what could not be planned because another host is unreachable, instead of
-    refusing the whole run."""
+    """Run the plans, after the fleet expanders (for every play, before any change);
+    `unchecked` (drift checks) collects, per host, what could not be planned because
+    another host is unreachable, instead of refusing the whole run. With `rollout`
+    (`vnetctl run`), plays with serial, max_fail_percentage or health_gates run batch by
+    batch (vnetctl.fleet.rollout); without it (drift), every play on all its hosts."""
     runner = make_runner(run, hosts_to_reach(run, list(plans)), events)
 
     async def prepare(runner: Runner, plans: Sequence) -> list:
         expansion = Expansion(run, runner.gather_facts, unchecked=unchecked)
         return await expand(expansion, list(plans))
 
-    return run_interruptible(runner, runner.run(plans, prepare=prepare))
+    async def in_batches(plans: Sequence) -> RunResult:
+        return await run_in_batches(runner, plans)
+
+    rolls = rollout and any(getattr(p.play, "rolls_out", False) for p in plans)
+    play = in_batches if rolls else None
+    return run_interruptible(runner, runner.run(plans, prepare=prepare, play=play))
 
 
 def gather_facts(run: RunContext, hosts: Sequence[str]) -> tuple[dict, dict, RunResult]:

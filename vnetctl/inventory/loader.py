@@ -15,7 +15,10 @@ and `host_vars/NAME`, as `NAME.yml`, `NAME.yaml`, `NAME.json`, `NAME` or a direc
 beside the inventory are read (not those beside the playbook).
 
 Variable precedence, lowest to highest. This is what ansible-core 2.19 does (checked
-with `ansible-inventory --host` on the same files, see tests/unit/test_inventory.py):
+with `ansible-inventory --host` on the same files, see tests/unit/test_inventory.py).
+The inventory's levels, above role defaults and below everything a playbook sets (the
+whole order, playbook levels included, is in vnetctl.playbook.variables and the
+README's table, which tests/unit/test_precedence.py checks):
 
 1. `all`'s vars in the inventory file
 2. other groups' vars in the inventory file, parents before children: sorted by group
@@ -25,8 +28,6 @@ with `ansible-inventory --host` on the same files, see tests/unit/test_inventory
 4. other groups' `group_vars/` files, in the same order as 2.
 5. the host's vars in the inventory file (written more than once: later wins)
 6. `host_vars/HOST`
-7. the play's `vars`              (applied when rendering: vnetctl.playbook.render)
-8. extra vars (`-e`)              (applied when rendering)
 
 So every `group_vars/` file beats every group's vars in the inventory file, whatever the
 depth: `group_vars/all.yml` beats `rack1: {vars: ...}`. Values replace, they are not

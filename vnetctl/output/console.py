@@ -41,6 +41,7 @@ class ConsoleReporter:
         self._progress: Progress | None = None
         self._bar = None
         self._quiet = False
+        self.stopped: str | None = None  # why a rollout stopped, repeated under the recap
 
     # Events -------------------------------------------------------------
     def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
@@ -86,6 +87,27 @@ class ConsoleReporter:
                 f"{escape(str(touch.get('effect')))} [dim]({escape(str(touch.get('step')))})[/]"
             )
 
+    # Rolling plays (vnetctl.fleet.rollout) ------------------------------------
+    def batch_started(self, play: str, number: int, total: int, hosts: Sequence[str]) -> None:
+        self._stop_progress()
+        shown = ", ".join(hosts[:10]) + (f" and {len(hosts) - 10} more" if len(hosts) > 10 else "")
+        self.console.print(f"[bold]BATCH {number}/{total}[/] of [bold]{escape(play)}[/]: "
+                           f"{escape(shown)}")  # fmt: skip
+
+    def gates_passed(self, where: str, labels: Sequence[str]) -> None:
+        self._stop_progress()
+        passed = ", ".join(escape(label) for label in labels)
+        self.console.print(f"[green]health gates passed[/] after {escape(where)}: {passed}")
+
+    def gates_skipped(self, where: str) -> None:
+        self.console.print(f"[dim]health gates not run in check mode[/] after {escape(where)}")
+
+    def rollout_stopped(self, reason: str, untouched: Sequence[str]) -> None:
+        self._stop_progress()
+        left = f"; not started: {count(len(untouched), 'host')} of the play" if untouched else ""
+        self.stopped = f"rollout stopped: {reason}{left}"
+        self.console.print(f"[bold red]{escape(self.stopped)}[/]")
+
     def note(self, host: str, text: str) -> None:
         """What happens on a host between results: another run's lock held, a play
         confirmed..."""
@@ -120,6 +142,8 @@ class ConsoleReporter:
         self.console.print(f"{count(len(stats), 'host')}: {summary}")
         for host, reason in run.unreachable.items():
             self.console.print(f"[bold magenta]unreachable[/]: {escape(host)}: {escape(reason)}")
+        if self.stopped:
+            self.console.print(f"[bold red]{escape(self.stopped)}[/]")
 
     def _stop_progress(self) -> None:
         if self._progress is not None:

@@ -1,238 +1,259 @@
-"""Playbooks: a YAML list of plays, each with `hosts` and `tasks`, checked as loaded.
+"""Playbooks: a YAML list of plays (and `import_playbook`s), checked as loaded.
 
 A play: `hosts` (a host pattern or a list of them, required), `name`, `vars` (a
-mapping), `tasks` (a list), `tags`, `confirm_timeout` (commit confirmed: a duration such
-as 60 or 2m, see README); `gather_facts` is accepted and ignored (vnetctl reads the
-facts each module needs). A task: one module key with its arguments (a mapping,
-nothing, or Ansible's `key=value` string), and optionally `name`, `when` (a Jinja
-expression, or a list of them that must all hold) and `tags` (a string, comma-separated,
-or a list). Anything else is an error at its file:line naming the play and the task.
-Argument names are checked here against the module's spec; their values, which may be
-templates, are checked per host when rendered (vnetctl.playbook.render).
+mapping), `vars_files` (files of variables, relative to the playbook; later ones win),
+`roles` (see vnetctl.playbook.roles), `pre_tasks`, `tasks`, `post_tasks` (run in this
+order, the roles' tasks after pre_tasks), `tags`, `serial`, `max_fail_percentage`,
+`health_gates` (see vnetctl.playbook.rollout), `confirm_timeout` (commit confirmed: a
+duration such as 60 or 2m, see README); `gather_facts` is accepted and ignored (vnetctl
+reads the facts each module needs). Tasks: see vnetctl.playbook.tasks.
+
+`- import_playbook: FILE` (relative to the playbook that names it) inserts FILE's plays;
+its `vars` win over those plays' `vars` (not over their vars_files) and its `tags` are
+added to theirs, as in Ansible. An import cycle is an error.
+
+Anything else is an error at its file:line naming the play and the task. Argument names
+are checked here against the module's spec; their values, which may be templates, are
+checked per host when rendered (vnetctl.playbook.render).
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError, Location
-from vnetctl.playbook.extra_vars import parse_kv
-from vnetctl.playbook.model import Play, Task
-from vnetctl.playbook.validate import check_literal_args
+from vnetctl.inventory.sources import VarLayer
+from vnetctl.playbook import fields, rollout
+from vnetctl.playbook.model import Play, Scope, Task
+from vnetctl.playbook.roles import RoleUse, role_use, roles_path
+from vnetctl.playbook.tasks import Frame, TaskReader
 from vnetctl.yamlsrc import load_yaml_file, type_name, where, where_of
 
-PLAY_KEYWORDS = ("name", "hosts", "vars", "tasks", "tags", "confirm_timeout", "gather_facts")
-TASK_KEYWORDS = ("name", "when", "tags")
+PLAY_KEYWORDS = (
+    "name", "hosts", "vars", "vars_files", "roles", "pre_tasks", "tasks", "post_tasks",
+    "tags", "serial", "max_fail_percentage", "health_gates", "confirm_timeout",
+    "gather_facts",
+)  # fmt: skip
+IMPORT_KEYWORDS = ("import_playbook", "name", "vars", "tags")
+MAX_IMPORTS = 32  # playbooks importing playbooks
 PLAY_HINTS = {
     "become": "set ansible_become (or vnetctl_become) for the hosts in the inventory",
     "become_user": "set ansible_become_user for the hosts in the inventory",
     "remote_user": "set ansible_user for the hosts in the inventory",
-    "vars_files": "put variables in group_vars/ or host_vars/, or pass -e @FILE",
-    "roles": "vnetctl has no roles: write the tasks in the play",
-    "pre_tasks": "write them first in `tasks`",
-    "post_tasks": "write them last in `tasks`",
+    "handlers": "vnetctl has no handlers: a task that changes reports it",
+    "strategy": "each host runs its play in one process, as with Ansible's free strategy; "
+    "serial makes batches",
+    "any_errors_fatal": "max_fail_percentage: 0 stops the rollout after a batch in which a "
+    "host failed",
+    "vars_prompt": "pass the values with -e",
+    "order": "hosts run in inventory order",
+    "run_once": "every task runs on each of its hosts",
 }
 
 
-def _near(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+class _Loader:
+    def __init__(self, catalog: Mapping[str, dict], search: list[Path]):
+        self.catalog = catalog
+        self.search = search
 
-
-def _tags(value: Any, at: Location, context: str) -> list[str]:
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(t, str | int) for t in items):
-        raise InputError("tags must be a string or a list of strings", at, context)
-    return [str(t).strip() for t in items if str(t).strip()]
-
-
-def _when(value: Any, at: Location, context: str) -> list[str]:
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    result = []
-    for item in items:
-        if isinstance(item, bool):
-            item = str(item)
-        if not isinstance(item, str) or not item.strip():
+    def plays(self, data: Any, path: Path, chain: tuple[Path, ...]) -> list[Play]:
+        """The plays of a playbook's loaded data (`path`: its file, for locations and
+        relative names; `chain`: the playbooks importing it, for cycles)."""
+        start = Location(str(path), 1)
+        if data is None:
+            raise InputError("the playbook is empty: expected a list of plays", start)
+        if not isinstance(data, list):
             raise InputError(
-                "when must be a Jinja expression or a list of them, e.g. `when: uplink is defined`",
-                at,
-                context,
+                f"a playbook is a list of plays (`- hosts: ...`), got a {type_name(data)}",
+                where(data, start),
             )
-        if "{{" in item or "{%" in item:
+        plays = []
+        for i, item in enumerate(data):
+            item_at = where_of(data, i, start)
+            if isinstance(item, dict) and "import_playbook" in item:
+                plays += self.imported(item, item_at, path, chain)
+            else:
+                plays.append(self.play(item, item_at, path.parent))
+        return plays
+
+    def imported(self, data: dict, at: Location, path: Path, chain: tuple) -> list[Play]:
+        at = where(data, at)
+        for key in data:
+            if key not in IMPORT_KEYWORDS:
+                hint = (
+                    "put the condition on the imported plays' tasks, or use --limit"
+                    if key == "when"
+                    else f"import_playbook has {', '.join(IMPORT_KEYWORDS[1:])}"
+                )
+                raise InputError(f"import_playbook: unknown keyword '{key}': {hint}",
+                                 where_of(data, key, at))  # fmt: skip
+        file_at = where_of(data, "import_playbook", at)
+        name = fields.file_name(data["import_playbook"], "import_playbook", file_at, "")
+        target = fields.resolve(name, path.parent)
+        if not target.is_file():
+            raise InputError(f"import_playbook: {target}: no such file", file_at)
+        key = target.resolve()
+        if key in chain:
+            names = [p.name for p in (*chain[chain.index(key) :], key)]
+            raise InputError(f"import_playbook: import cycle: {' -> '.join(names)}", file_at)
+        if len(chain) >= MAX_IMPORTS:
+            raise InputError(f"import_playbook: playbooks nest more than {MAX_IMPORTS} deep",
+                             file_at)  # fmt: skip
+        layer = fields.variables(data, "vars", at, "import_playbook")
+        tags = fields.tags(data.get("tags"), where_of(data, "tags", at), "import_playbook")
+        plays = self.plays(load_yaml_file(target), target, (*chain, key))
+        for play in plays:
+            play.vars.update(layer.values)
+            play.var_where.update(layer.origins)
+            play.tags = list(dict.fromkeys([*play.tags, *tags]))
+        return plays
+
+    def play(self, data: Any, at: Location, base: Path) -> Play:
+        if not isinstance(data, dict):
+            raise InputError(f"a play must be a mapping with 'hosts' and 'tasks', got {data!r}", at)
+        at = where(data, at)
+        name = data.get("name")
+        play = Play(hosts="", name=str(name) if name is not None else "", where=at)
+        for key in data:
+            if key not in PLAY_KEYWORDS:
+                word = str(key)
+                hint = PLAY_HINTS.get(word) or f"a play has {', '.join(PLAY_KEYWORDS)}"
+                raise InputError(
+                    f"unknown play keyword '{word}'{fields.near(word, PLAY_KEYWORDS)}: {hint}",
+                    where_of(data, key, at),
+                    play.context() if name is not None else "",
+                )
+        self._hosts(play, data, at, name is not None)
+        context = play.context()
+        layer = fields.variables(data, "vars", at, context)
+        play.vars, play.var_where = dict(layer.values), dict(layer.origins)
+        play.vars_files = self._vars_files(data, at, base, context)
+        play.tags = fields.tags(data.get("tags"), where_of(data, "tags", at), context)
+        self._rollout(play, data, at, context)
+        play.tasks = self._tasks(play, data, at, base)
+        rollout.check_gates(play)
+        return play
+
+    def _hosts(self, play: Play, data: dict, at: Location, named: bool) -> None:
+        hosts = data.get("hosts")
+        play.hosts_where = where_of(data, "hosts", at)
+        if isinstance(hosts, list) and hosts and all(isinstance(h, str | int) for h in hosts):
+            play.hosts = [str(h) for h in hosts]
+        elif isinstance(hosts, str | int) and str(hosts).strip():
+            play.hosts = str(hosts)
+        else:
             raise InputError(
-                f"when is a Jinja expression already: write `x == 1`, not `{{{{ x == 1 }}}}` "
-                f"(got {item!r})",
-                at,
-                context,
+                "a play needs `hosts:` with a host pattern (e.g. `all`, a group, `kvm*`)",
+                play.hosts_where,
+                play.context() if named else "",
             )
-        result.append(item.strip())
-    return result
 
+    def _vars_files(self, data: dict, at: Location, base: Path, context: str) -> list[VarLayer]:
+        value = data.get("vars_files")
+        value_at = where_of(data, "vars_files", at)
+        if value is None:
+            return []
+        items = value if isinstance(value, list) else [value]
+        layers = []
+        for i, item in enumerate(items):
+            item_at = where_of(value, i, value_at) if isinstance(value, list) else value_at
+            if isinstance(item, list):
+                raise InputError(
+                    "vars_files: a list of candidate files (the first found) is not supported: "
+                    "name one file",
+                    item_at,
+                    context,
+                )
+            path = fields.resolve(fields.file_name(item, "vars_files", item_at, context), base)
+            if not path.is_file():
+                raise InputError(f"vars_files: {path}: no such file", item_at, context)
+            loaded = load_yaml_file(path)
+            start = Location(str(path), 1)
+            layer = VarLayer()
+            if loaded is not None:
+                if not isinstance(loaded, dict):
+                    got = type_name(loaded)
+                    raise InputError(f"a vars file is a mapping of variables, got a {got}",
+                                     where(loaded, start), context)  # fmt: skip
+                fields.check_names(loaded, start, context)
+                layer.update(loaded, start, path.name)
+            layers.append(layer)
+        return layers
 
-def _module_args(value: Any, at: Location, context: str, module: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        return parse_kv(value, at, f"{context}: arguments of {module}")
-    if not isinstance(value, dict):
-        raise InputError(
-            f"the arguments of module '{module}' must be a mapping, got "
-            f"{type_name(value)} {value!r}",
-            at,
-            context,
-        )
-    for key in value:
-        if not isinstance(key, str):
-            raise InputError(f"argument name {key!r} must be a string", at, context)
-    return value
-
-
-def _duration(value: object, at: Location, context: str) -> float:
-    try:
-        seconds = parse_duration(value)
-    except ValueError as exc:
-        raise InputError(f"confirm_timeout: {exc}", at, context) from None
-    if not 5 <= seconds <= 3600:
-        raise InputError(f"confirm_timeout: {value!r} is outside 5s..1h", at, context)
-    return seconds
-
-
-def parse_task(
-    data: Any, index: int, play: Play, catalog: Mapping[str, dict], at: Location
-) -> Task:
-    if not isinstance(data, dict):
-        raise InputError(
-            f"a task must be a mapping (`- name: ...` then one module), got {data!r}",
-            at,
-            play.context(),
-        )
-    at = where(data, at)
-    name = data.get("name")
-    if name is not None and not isinstance(name, str | int | float):
-        raise InputError("task name must be a string", where_of(data, "name", at), play.context())
-    others = [k for k in data if k not in TASK_KEYWORDS]
-    modules = [k for k in others if isinstance(k, str) and k in catalog]
-    strays = [k for k in others if k not in modules]
-    module = modules[0] if modules else str(strays[0]) if strays else ""
-    task = Task(index=index, module=module, args={}, name=str(name) if name is not None else None)
-    task.where = at
-    context = play.context(task) if task.display_name else play.context()
-    known = ", ".join(sorted(catalog))
-    if len(modules) > 1:
-        raise InputError(
-            f"one task runs one module, this one names {len(modules)}: "
-            f"{', '.join(modules)} (write one task per module)",
-            where_of(data, modules[1], at),
-            context,
-        )
-    if modules and strays:
-        word = str(strays[0])
-        raise InputError(
-            f"unknown task keyword '{word}'{_near(word, [*TASK_KEYWORDS, *catalog])}: a task "
-            f"has one module and optionally {', '.join(TASK_KEYWORDS)}",
-            where_of(data, strays[0], at),
-            context,
-        )
-    if not modules:
-        if not strays:
-            raise InputError(f"task names no module (known: {known})", at, context)
-        word = str(strays[0])
-        raise InputError(
-            f"unknown module '{word}'{_near(word, list(catalog))} (known: {known})", at, context
-        )
-    module_at = where_of(data, module, at)
-    task.args = _module_args(data[module], module_at, context, module)
-    task.arg_where = {k: where_of(task.args, k, module_at) for k in task.args}
-    task.when_where = where_of(data, "when", at)
-    task.when = _when(data.get("when"), task.when_where, context)
-    task.tags = _tags(data.get("tags"), where_of(data, "tags", at), context)
-    check_literal_args(module, catalog[module], task.args, task.where_of, context)
-    return task
-
-
-def parse_play(data: Any, at: Location, catalog: Mapping[str, dict]) -> Play:
-    if not isinstance(data, dict):
-        raise InputError(f"a play must be a mapping with 'hosts' and 'tasks', got {data!r}", at)
-    at = where(data, at)
-    name = data.get("name")
-    play = Play(hosts="", name=str(name) if name is not None else "", where=at)
-    for key in data:
-        if key not in PLAY_KEYWORDS:
-            word = str(key)
-            hint = PLAY_HINTS.get(word) or f"a play has {', '.join(PLAY_KEYWORDS)}"
-            raise InputError(
-                f"unknown play keyword '{word}'{_near(word, PLAY_KEYWORDS)}: {hint}",
-                where_of(data, key, at),
-                play.context() if name is not None else "",
+    def _rollout(self, play: Play, data: dict, at: Location, context: str) -> None:
+        if data.get("confirm_timeout") is not None:
+            play.confirm_timeout = fields.duration(
+                data["confirm_timeout"], where_of(data, "confirm_timeout", at), context,
+                "confirm_timeout", 5, 3600,
+            )  # fmt: skip
+        if "serial" in data:
+            play.serial_where = where_of(data, "serial", at)
+            play.serial = rollout.parse_serial(data["serial"], play.serial_where, context)
+        if data.get("max_fail_percentage") is not None:
+            play.max_fail_percentage = rollout.parse_max_fail(
+                data["max_fail_percentage"], where_of(data, "max_fail_percentage", at), context
             )
-    context = play.context() if name is not None else ""
-    hosts = data.get("hosts")
-    play.hosts_where = where_of(data, "hosts", at)
-    if isinstance(hosts, list) and hosts and all(isinstance(h, str | int) for h in hosts):
-        play.hosts = [str(h) for h in hosts]
-    elif isinstance(hosts, str | int) and str(hosts).strip():
-        play.hosts = str(hosts)
-    else:
-        raise InputError(
-            "a play needs `hosts:` with a host pattern (e.g. `all`, a group, `kvm*`)",
-            play.hosts_where,
-            context,
-        )
-    context = play.context()
-    variables = data.get("vars")
-    if variables is not None and not isinstance(variables, dict):
-        raise InputError("vars must be a mapping", where_of(data, "vars", at), context)
-    for key in variables or {}:
-        if not isinstance(key, str) or not key.isidentifier():
-            raise InputError(
-                f"variable name {key!r} is not usable in templates (letters, digits, _)",
-                where_of(variables, key, at),
-                context,
+        if "health_gates" in data:
+            gates_at = where_of(data, "health_gates", at)
+            play.health_gates = rollout.parse_gates(data["health_gates"], gates_at, context)
+
+    def _tasks(self, play: Play, data: dict, at: Location, base: Path) -> list[Task]:
+        """pre_tasks, the roles' tasks, tasks, post_tasks: one list, numbered."""
+        reader = TaskReader(play, self.catalog)
+        top = Frame(base=base)
+        tasks = reader.read_list(data, "pre_tasks", at, top)
+        for use in self._roles(play, data, at, base):
+            if use.tasks_file is None:
+                continue
+            frame = Frame(
+                scope=Scope(role=use.role, block=(use.vars,) if use.vars.values else ()),
+                tags=tuple(use.tags),
+                when=tuple((w, use.when_where or use.role.where) for w in use.when),
+                base=use.tasks_file.parent,
+                chain=(use.tasks_file.resolve(),),
             )
-    play.vars = dict(variables or {})
-    play.var_where = {k: where_of(variables, k, at) for k in play.vars}
-    play.tags = _tags(data.get("tags"), where_of(data, "tags", at), context)
-    if data.get("confirm_timeout") is not None:
-        play.confirm_timeout = _duration(
-            data["confirm_timeout"], where_of(data, "confirm_timeout", at), context
-        )
-    tasks = data.get("tasks")
-    if tasks is not None and not isinstance(tasks, list):
-        raise InputError("tasks must be a list", where_of(data, "tasks", at), context)
-    tasks_at = where_of(data, "tasks", at)
-    play.tasks = [
-        parse_task(t, i, play, catalog, where_of(tasks, i, tasks_at))
-        for i, t in enumerate(tasks or [])
-    ]
-    return play
+            loaded = load_yaml_file(use.tasks_file)
+            start = where(loaded, Location(str(use.tasks_file), 1))
+            if loaded is not None and not isinstance(loaded, list):
+                raise InputError(f"a role's tasks/main.yml is a list of tasks, got a "
+                                 f"{type_name(loaded)}", start, play.context())  # fmt: skip
+            tasks += reader.read_list(loaded or [], "", start, frame)
+        tasks += reader.read_list(data, "tasks", at, top)
+        tasks += reader.read_list(data, "post_tasks", at, top)
+        for index, task in enumerate(tasks):
+            task.index = index
+        return tasks
+
+    def _roles(self, play: Play, data: dict, at: Location, base: Path) -> list[RoleUse]:
+        value = data.get("roles")
+        value_at = where_of(data, "roles", at)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise InputError("roles must be a list", value_at, play.context())
+        uses: dict[tuple, RoleUse] = {}
+        for i, entry in enumerate(value):
+            use = role_use(entry, where_of(value, i, value_at), base, self.search,
+                           play.context())  # fmt: skip
+            uses.setdefault(use.key(), use)  # the same use twice runs once, as in Ansible
+        play.roles = [use.role for use in uses.values()]
+        return list(uses.values())
 
 
-def parse_playbook(data: Any, file: str, catalog: Mapping[str, dict]) -> list[Play]:
-    start = Location(file, 1)
-    if data is None:
-        raise InputError("the playbook is empty: expected a list of plays", start)
-    if not isinstance(data, list):
-        raise InputError(
-            f"a playbook is a list of plays (`- hosts: ...`), got a {type_name(data)}",
-            where(data, start),
-        )
-    plays = []
-    for i, item in enumerate(data):
-        item_at = where_of(data, i, start)
-        if isinstance(item, dict) and "import_playbook" in item:
-            raise InputError("import_playbook is not supported", item_at)
-        plays.append(parse_play(item, item_at, catalog))
-    return plays
+def load_playbook(
+    path: str | Path, catalog: Mapping[str, dict], roles: str | None = None
+) -> list[Play]:
+    """Load and check a playbook; `catalog`: module name -> argument spec; `roles`: the
+    roles path option (None: from the environment, see vnetctl.playbook.roles)."""
+    path = Path(path)
+    data = load_yaml_file(path)
+    return _Loader(catalog, roles_path(roles)).plays(data, path, (path.resolve(),))
 
 
-def load_playbook(path: str | Path, catalog: Mapping[str, dict]) -> list[Play]:
-    """Load and check a playbook; `catalog`: module name -> argument spec."""
-    return parse_playbook(load_yaml_file(path), str(path), catalog)
+def parse_playbook(
+    data: Any, file: str, catalog: Mapping[str, dict], roles: str | None = None
+) -> list[Play]:
+    """A playbook already loaded (e.g. built in code); `file` names it in errors."""
+    return _Loader(catalog, roles_path(roles)).plays(data, Path(file), ())

@@ -2,45 +2,46 @@
 
 For each play, host (selected by the play's `hosts` and --limit) and task (kept by the
 tags), `when` is evaluated and the task's arguments are rendered with the host's
-variables, then checked against the module's spec. Every problem of every host is found
-before anything is returned: nothing touches a host when any input is bad.
+variables (vnetctl.playbook.variables: their precedence), once per loop item for a task
+with `loop` (vnetctl.playbook.loops), then checked against the module's spec. Every
+problem of every host is found before anything is returned: nothing touches a host
+when any input is bad.
 
-The variables of a host in a play, lowest to highest precedence: the host's inventory
-variables (see vnetctl.inventory.loader), the play's `vars`, the extra vars (`-e`); then
-the magic variables, which nothing overrides: `inventory_hostname`,
-`inventory_hostname_short`, `group_names`, `groups` (group -> host names, all of the
-inventory, not only --limit), `hostvars` (host -> its inventory and extra variables),
-`inventory_file`, `inventory_dir`, `playbook_dir`, `omit`.
-
-Tags, as in Ansible: a task's tags are its own plus its play's; an untagged task has the
-tag `untagged`. `--tags` keeps tasks sharing a tag with it, and tasks tagged `always`;
-`all` (the default) keeps all but tasks tagged `never`, `tagged` keeps tagged tasks.
-`--skip-tags` then drops tasks sharing a tag with it (`always` tasks only when `always`
-itself is skipped). Unlike Ansible, a tag in --tags or --skip-tags that no play or task
-has is an error: a typo would otherwise run nothing, or skip nothing.
+Tags, as in Ansible: a task's tags are its own plus its play's, its role's and its
+imports'; an untagged task has the tag `untagged`. `--tags` keeps tasks sharing a tag
+with it, and tasks tagged `always`; `all` (the default) keeps all but tasks tagged
+`never`, `tagged` keeps tagged tasks. `--skip-tags` then drops tasks sharing a tag with
+it (`always` tasks only when `always` itself is skipped). The tasks of an
+`include_tasks` run only when the include itself is kept by these rules (its tags, not
+its tasks'). Unlike Ansible, a tag in --tags or --skip-tags that no play or task has is
+an error: a typo would otherwise run nothing, or skip nothing.
 
 Secrets (vnetctl.secrets) are registered as variables are rendered; every error raised
 here has them replaced by `***`. Each planning starts a new run's registry.
 
 `when` must give true or false, as Ansible 2.19 requires: `when: uplink` where uplink is
 a string is an error (write `uplink is defined`, or `flag | bool` for "yes"/"no" text).
+The conditions of a role entry or an import around a task are evaluated first, before
+its loop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from vnetctl import secrets
 from vnetctl.errors import InputError, Location
 from vnetctl.inventory.model import Inventory
+from vnetctl.playbook import loops
 from vnetctl.playbook.model import Play, Task
 from vnetctl.playbook.validate import validate_args
+from vnetctl.playbook.variables import Fleet
 from vnetctl.secrets import redact
-from vnetctl.templar import OMIT, LazyVars, Templar, TemplateFailure
+from vnetctl.templar import OMIT, LazyVars, TemplateFailure
 
 MAX_SHOWN = 10  # problems listed in one error; the rest are counted
 SPECIAL_TAGS = frozenset({"all", "always", "never", "tagged", "untagged"})
@@ -48,11 +49,12 @@ SPECIAL_TAGS = frozenset({"all", "always", "never", "tagged", "untagged"})
 
 @dataclass
 class HostTask:
-    index: int  # position in the play's task list
-    name: str  # the task's name, or its module's
+    index: int  # its key in the host's stream: the task's position (see playbook.loops)
+    name: str  # the task's name, or its module's; a loop item's says `(item=LABEL)`
     module: str
     args: dict[str, Any]  # rendered and validated
     where: Location
+    item: int | None = None  # a loop item: its position in the loop (from 0)
 
 
 @dataclass
@@ -60,6 +62,8 @@ class PlayPlan:
     play: Play
     hosts: list[str]  # selected, inventory order
     tasks: dict[str, list[HostTask]]  # per host; tasks skipped by when/tags left out
+    # per host, the command of each `command` health gate, rendered (vnetctl.fleet.gates)
+    gate_commands: dict[str, list[str]] = field(default_factory=dict)
 
 
 def should_run(tags: set[str], only: set[str] | None = None, skip: set[str] | None = None) -> bool:
@@ -80,9 +84,24 @@ def should_run(tags: set[str], only: set[str] | None = None, skip: set[str] | No
     return run
 
 
+def task_kept(play: Play, task: Task, only: set[str] | None, skip: set[str] | None) -> bool:
+    """The tags keep the task, and every include_tasks around it."""
+    scopes = [task.tags, *task.include_tags]
+    return all(should_run(set(play.tags) | set(tags), only, skip) for tags in scopes)
+
+
+def known_tags(plays: list[Play]) -> set[str]:
+    found = {t for p in plays for t in p.tags}
+    for play in plays:
+        for task in play.tasks:
+            found.update(task.tags)
+            found.update(t for tags in task.include_tags for t in tags)
+    return found
+
+
 def check_tags(plays: list[Play], tags: list[str] | None, skip_tags: list[str] | None) -> None:
     """Every tag asked for exists in the playbook (or is one of Ansible's special tags)."""
-    known = {t for p in plays for t in [*p.tags, *(t for task in p.tasks for t in task.tags)]}
+    known = known_tags(plays)
     for option, asked in (("--tags", tags or []), ("--skip-tags", skip_tags or [])):
         for tag in asked:
             if tag not in known and tag not in SPECIAL_TAGS:
@@ -133,64 +152,6 @@ def _redacted(error: InputError) -> InputError:
     return InputError(redact(error.message), error.where, redact(error.context))
 
 
-class _HostVarsView(Mapping[str, Any]):
-    """`hostvars`: host name -> its variables, each host's rendered only when used."""
-
-    def __init__(self, fleet: _Fleet):
-        self._fleet = fleet
-
-    def __getitem__(self, host: str) -> LazyVars:
-        if host not in self._fleet.inventory.hosts:
-            raise KeyError(host)
-        return self._fleet.host_vars(host)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fleet.inventory.hosts)
-
-    def __len__(self) -> int:
-        return len(self._fleet.inventory.hosts)
-
-
-class _Fleet:
-    """What every host's variables share in one planning run."""
-
-    def __init__(self, inventory: Inventory, extra_vars: Mapping[str, Any]):
-        self.inventory = inventory
-        self.templar = Templar()
-        self.extra_vars = dict(extra_vars)
-        self.groups = inventory.group_map()
-        self.hostvars = _HostVarsView(self)
-        self._host_vars: dict[str, LazyVars] = {}
-
-    def magic(self, host: str) -> dict[str, Any]:
-        return {
-            **self.inventory.magic_vars(host),
-            "groups": self.groups,
-            "hostvars": self.hostvars,
-            "omit": OMIT,
-        }
-
-    def _origins(self, host: str, play: Play | None) -> dict[str, Location]:
-        origins = dict(self.inventory.hosts[host].origins)
-        if play is not None:
-            origins.update(play.var_where)
-        origins.update({k: Location("-e") for k in self.extra_vars})
-        return origins
-
-    def host_vars(self, host: str) -> LazyVars:
-        if host not in self._host_vars:
-            raw = {**self.inventory.hosts[host].vars, **self.extra_vars}
-            self._host_vars[host] = LazyVars(
-                self.templar, raw, self.magic(host), self._origins(host, None)
-            )
-        return self._host_vars[host]
-
-    def play_vars(self, play: Play, host: str) -> LazyVars:
-        raw = {**self.inventory.hosts[host].vars, **play.vars, **self.extra_vars}
-        fixed = {**self.magic(host), "playbook_dir": str(Path(play.file).parent)}
-        return LazyVars(self.templar, raw, fixed, self._origins(host, play))
-
-
 def _drop_omitted(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_omitted(v) for k, v in value.items() if v != OMIT}
@@ -199,9 +160,8 @@ def _drop_omitted(value: Any) -> Any:
     return value
 
 
-def _when_holds(fleet: _Fleet, play: Play, task: Task, variables: LazyVars) -> bool:
-    at = task.when_where or task.where
-    for expression in task.when:
+def _holds(fleet: Fleet, play: Play, task: Task, conditions, variables: LazyVars) -> bool:
+    for expression, at in conditions:
         try:
             result = fleet.templar.evaluate(expression, variables)
         except TemplateFailure as exc:
@@ -219,10 +179,17 @@ def _when_holds(fleet: _Fleet, play: Play, task: Task, variables: LazyVars) -> b
 
 
 def render_task(
-    fleet: _Fleet, play: Play, task: Task, variables: LazyVars, catalog: Mapping[str, dict]
+    fleet: Fleet,
+    play: Play,
+    task: Task,
+    variables: LazyVars,
+    catalog: Mapping[str, dict],
+    conditions: list | None = None,
 ) -> HostTask | None:
-    """The task as this host runs it, or None when its `when` does not hold."""
-    if not _when_holds(fleet, play, task, variables):
+    """The task as this host runs it, or None when a `when` does not hold (all of the
+    task's, or `conditions`)."""
+    if not _holds(fleet, play, task, task.conditions() if conditions is None else conditions,
+                  variables):  # fmt: skip
         return None
     context = play.context(task)
     args: dict[str, Any] = {}
@@ -235,6 +202,45 @@ def render_task(
             args[key] = _drop_omitted(rendered)
     checked = validate_args(task.module, catalog[task.module], args, task.where_of, context)
     return HostTask(task.index, task.display_name, task.module, checked, task.where)
+
+
+def render_items(
+    fleet: Fleet, play: Play, task: Task, host: str, catalog: Mapping[str, dict]
+) -> list[HostTask]:
+    """A task with `loop`: one HostTask per item whose `when` holds."""
+    variables = fleet.task_vars(play, task, host)
+    if not _holds(fleet, play, task, task.outer_when, variables):
+        return []
+    items = loops.loop_items(fleet, play, task, variables)
+    fixed = set(fleet.fixed(play, task, host))
+    own = [(w, task.when_where or task.where) for w in task.when]
+    size = max(t.index for t in play.tasks) + 1
+    out, names = [], []
+    for k, bound in enumerate(loops.bindings(play, task, items, fixed)):
+        item_vars = fleet.item_vars(play, task, host, bound)
+        rendered = render_task(fleet, play, task, item_vars, catalog, conditions=own)
+        if rendered is None:
+            continue
+        label = loops.label(fleet, play, task, item_vars, items[k])
+        out.append(dataclasses.replace(
+            rendered, index=loops.item_index(task, k, size), item=k,
+            name=f"{task.display_name} (item={label})",
+        ))  # fmt: skip
+        names.append((label, rendered.args.get("name")))
+    if "name" in catalog[task.module]:
+        loops.check_distinct(play, task, names)
+    return out
+
+
+def _render_commands(fleet: Fleet, play: Play, host: str) -> list[str]:
+    commands = []
+    for gate in (g for g in play.health_gates if g.kind == "command"):
+        try:
+            command = fleet.templar.render(gate.command, fleet.task_vars(play, None, host))
+        except TemplateFailure as exc:
+            raise InputError(f"health gate command: {exc}", gate.where, play.context()) from None
+        commands.append(str(command))
+    return commands
 
 
 def plan_playbook(
@@ -255,7 +261,7 @@ def plan_playbook(
     check_tags(plays, tags, skip_tags)
     if limit:
         inventory.select("all", limit)  # a bad --limit is one error, not one per play
-    fleet = _Fleet(inventory, extra_vars or {})
+    fleet = Fleet(inventory, extra_vars or {})
     only = set(tags) if tags else None
     skip = set(skip_tags) if skip_tags else None
     plans = []
@@ -270,13 +276,16 @@ def plan_playbook(
         except InputError as exc:
             problems.add(exc)
             continue
-        kept = [t for t in play.tasks if should_run(set(play.tags) | set(t.tags), only, skip)]
+        kept = [t for t in play.tasks if task_kept(play, t, only, skip)]
         plan = PlayPlan(play=play, hosts=hosts, tasks={})
         for host in hosts:
-            variables = fleet.play_vars(play, host)
             host_tasks: list[HostTask] = []
             for task in kept:
                 try:
+                    if task.loop is not None:
+                        host_tasks += render_items(fleet, play, task, host, catalog)
+                        continue
+                    variables = fleet.task_vars(play, task, host)
                     rendered = render_task(fleet, play, task, variables, catalog)
                 except InputError as exc:
                     problems.add(exc, host)
@@ -284,6 +293,10 @@ def plan_playbook(
                 if rendered is not None:
                     host_tasks.append(rendered)
             plan.tasks[host] = host_tasks
+            try:
+                plan.gate_commands[host] = _render_commands(fleet, play, host)
+            except InputError as exc:
+                problems.add(exc, host)
         plans.append(plan)
     problems.raise_if_any()
     return plans
@@ -299,13 +312,14 @@ def render_for_hosts(
 ) -> dict[str, HostTask | None]:
     """One task rendered for hosts outside the run (e.g. mesh members not in --limit);
     problems are raised as plan_playbook raises them: every host's, named, redacted."""
-    fleet = _Fleet(inventory, extra_vars or {})
+    fleet = Fleet(inventory, extra_vars or {})
     task = next(t for t in play.tasks if t.index == task_index)
     problems = _Problems()
     rendered: dict[str, HostTask | None] = {}
     for host in hosts:
         try:
-            rendered[host] = render_task(fleet, play, task, fleet.play_vars(play, host), catalog)
+            variables = fleet.task_vars(play, task, host)
+            rendered[host] = render_task(fleet, play, task, variables, catalog)
         except InputError as exc:
             problems.add(exc, host)
     problems.raise_if_any()

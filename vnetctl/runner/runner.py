@@ -67,6 +67,7 @@ class RunOptions:
 
 
 Prepare = Callable[["Runner", Sequence], Awaitable[Sequence]]  # returns the plans to run
+PlayAll = Callable[[Sequence], Awaitable[RunResult]]  # runs the plans
 
 
 class Events(Protocol):
@@ -133,13 +134,16 @@ class Runner:
         """SIGINT/SIGTERM: the first stops gracefully, a second stops now."""
         self.stop.request(self.options.stop_grace)
 
-    async def run(self, plans: Sequence, prepare: Prepare | None = None) -> RunResult:
+    async def run(
+        self, plans: Sequence, prepare: Prepare | None = None, play: PlayAll | None = None
+    ) -> RunResult:
         """plans: PlayPlan objects (play, hosts, tasks per host), in playbook order.
 
         `prepare(runner, plans)` runs first, on the same connections, and returns the
         plans to run: fleet-level expansion that needs facts (e.g. VXLAN peers), which
-        may refuse with InputError before any task runs. Connections are closed at the
-        end."""
+        may refuse with InputError before any task runs. `play(plans)` then runs them
+        (default: run_plays; batches of hosts: vnetctl.fleet.rollout). Connections are
+        closed at the end."""
         try:
             if prepare is not None:
                 try:
@@ -147,9 +151,18 @@ class Runner:
                 except Exception:
                     if not self.stop.requested:
                         raise  # an interrupted preparation is reported as interrupted
-            return await self.run_plays(plans)
+            return await (play or self.run_plays)(plans)
         finally:
             await self.pool.close_all()
+
+    @property
+    def out(self) -> frozenset[str]:
+        """Hosts that failed or were unreachable: they take part in no later play."""
+        return frozenset(self._out)
+
+    def report(self, result: TaskResult) -> None:
+        """A result the runner did not get from a host (e.g. a health gate's verdict)."""
+        self._emit(result)
 
     async def run_plays(self, plans: Sequence) -> RunResult:
         """Run plays in order, leaving connections open for a further phase."""

@@ -35,12 +35,15 @@ EVERY_COMMAND: dict[int, str] = {
 # is given the command's own, more precise, meaning.
 COMMANDS: dict[str, dict[int, str]] = {
     "run": {
-        ExitCode.SUCCESS: "success (with --check: nothing failed)",
+        ExitCode.SUCCESS: "success (with --check: nothing failed; with --list-hosts, "
+        "--list-tasks or --list-tags: the lists, no host contacted)",
         ExitCode.BAD_INPUT: "bad input (as for every command; nothing touched a host), or a "
         "play refused before any change on its hosts because it would cut them off the path "
         "vnetctl reaches them by (run it with --confirm-timeout to apply it under a "
         "rollback timer)",
-        ExitCode.HOST_FAILED: "a task failed on at least one host (the other hosts went on)",
+        ExitCode.HOST_FAILED: "a task failed on at least one host (the other hosts went on), "
+        "or a rolling play stopped: a health gate failed on a batch, or the batch's failures "
+        "exceeded max_fail_percentage (the hosts after it untouched)",
         ExitCode.HOST_UNREACHABLE: "at least one host was unreachable (takes precedence over 2)",
     },
     "facts": {

@@ -231,10 +231,13 @@ def _preflight(plans: Sequence, facts: dict, catalog: Catalog) -> list[str]:
 
 def _with_planned_mtus(facts: dict, host_tasks: list, before: int) -> dict:
     """Facts as they will be when the mesh task runs: MTUs raised by earlier `link`
-    tasks of the same play count (raise the underlay and build the overlay in one run)."""
+    tasks of the same play count (raise the underlay and build the overlay in one run).
+    Earlier in the host's stream, not by index: a loop item's index is not its place."""
     planned = defaultdict(int)
     for task in host_tasks:
-        if task.index < before and task.module == "link" and task.args.get("mtu"):
+        if task.index == before:
+            break
+        if task.module == "link" and task.args.get("mtu"):
             planned[task.args["name"]] = task.args["mtu"]
     links = [dict(link, mtu=planned.get(link["ifname"]) or link["mtu"]) for link in facts["links"]]
     addrs = [dict(a, mtu=planned.get(a["ifname"]) or a["mtu"]) for a in facts["addrs"]]

@@ -51,9 +51,14 @@ def classify(steps, mgmt, facts):
         return []
     path, address = set(mgmt["path"]), mgmt["address"]
     readded = {_tokens(line)[-1] for tool, line in steps if _adds_address(tool, line, address)}
+    moving = {}  # device -> the master that gets its address: a bond member is set down
+    for tool, line in steps:  # to be enslaved, which is part of its move, not a cut
+        words = _tokens(line)
+        if tool == "ip" and words[:2] == ["link", "set"] and _after(words, "master") in readded:
+            moving[_after(words, "dev")] = _after(words, "master")
     found = []
     for tool, line in steps:
-        effect = _effect(tool, _tokens(line), path, address, facts, readded)
+        effect = _effect(tool, _tokens(line), path, address, facts, readded, moving)
         if effect is not None:
             device, what = effect
             found.append({"step": "%s %s" % (tool, line), "device": device, "effect": what,
@@ -77,11 +82,9 @@ def _after(words, keyword):
     return words[words.index(keyword) + 1] if keyword in words[:-1] else None
 
 
-def _effect(tool, words, path, address, facts, readded):
+def _effect(tool, words, path, address, facts, readded, moving):
     if tool == "ovs-vsctl":
-        if words[:1] == ["add-port"] and len(words) > 2 and words[2] in path:
-            return words[2], "enslaved"
-        return None
+        return _ovs_effect([w for w in words if not w.startswith("--")], path, readded)
     if tool != "ip" or len(words) < 3:
         return None
     device = _after(words, "dev")
@@ -93,6 +96,8 @@ def _effect(tool, words, path, address, facts, readded):
     if words[:2] != ["link", "set"] or device not in path:
         return None
     if "down" in words:
+        if device in moving:
+            return device, "set down to move into %s" % moving[device]
         return device, "down"
     master = _after(words, "master")
     if master is not None:
@@ -106,6 +111,19 @@ def _effect(tool, words, path, address, facts, readded):
             return device, "mtu too low"
         if int(mtu) < old:
             return device, "mtu lowered"
+    return None
+
+
+def _ovs_effect(words, path, readded):
+    """add-port BR IF, add-bond BR BOND M1 M2..., del-br BR, del-port IF."""
+    if words[:1] == ["add-port"] and len(words) > 2 and words[2] in path:
+        return words[2], "moved into %s" % words[1] if words[1] in readded else "enslaved"
+    if words[:1] == ["add-bond"] and len(words) > 3:
+        member = next((m for m in words[3:] if "=" not in m and m in path), None)
+        if member is not None:
+            return member, "moved into %s" % words[1] if words[1] in readded else "enslaved"
+    if words[:1] in (["del-br"], ["del-port"]) and len(words) > 1 and words[-1] in path:
+        return words[-1], "delete"
     return None
 
 

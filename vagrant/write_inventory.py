@@ -33,8 +33,10 @@ HOST_KEY = re.compile(r"vnetctl-host-key: (ssh-ed25519 [A-Za-z0-9+/=]+)")
 
 def ssh_config() -> dict[str, dict[str, str]]:
     """{machine: {option: value}} from `vagrant ssh-config` (all running machines)."""
+    env = dict(os.environ)
+    env.setdefault("VAGRANT_HOME", str(CACHE / "vagrant.d"))  # as scripts/vagrant/env.sh
     out = subprocess.run(
-        ["vagrant", "ssh-config"], cwd=HERE, capture_output=True, text=True, timeout=300
+        ["vagrant", "ssh-config"], cwd=HERE, env=env, capture_output=True, text=True, timeout=300
     )
     if out.returncode != 0 and not out.stdout.strip():
         sys.exit(f"write_inventory: vagrant ssh-config failed: {out.stderr.strip()}")
@@ -133,6 +135,9 @@ def main() -> int:
     inventory = {
         "all": {
             "vars": {
+                # software-emulated guests on a busy machine can take longer than vnetctl's
+                # default 10 s to answer an SSH handshake
+                "ansible_timeout": 60,
                 "ansible_become": True,
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "vnetctl_known_hosts": str(HERE / "known_hosts"),

@@ -4,6 +4,7 @@
 # it recorded (never by name). Also makes and removes the tier's own storage pool.
 #
 #   scripts/vagrant/libvirtd.sh start     # idempotent; records what it started
+#   scripts/vagrant/libvirtd.sh remove-pool   # the pool `start` made, once it is empty
 #   scripts/vagrant/libvirtd.sh stop      # removes the pool, stops what `start` started
 set -euo pipefail
 
@@ -68,10 +69,10 @@ stop_pid() {  # stop_pid NAME: TERM, then KILL after 20 s, for the pid this scri
     rm -f "$RUN/$name.ours" "$pidfile"
 }
 
-stop() {
+remove_pool() {  # the pool `start` defined, once it is empty
     if [[ -f $RUN/pool.ours ]] && virsh_ pool-info "$POOL" >/dev/null 2>&1; then
         local volumes
-        volumes=$(virsh_ vol-list "$POOL" --name | sed '/^$/d')
+        volumes=$(virsh_ vol-list "$POOL" | awk "{print \$1}")
         if [[ -n $volumes ]]; then
             echo "libvirtd.sh: pool $POOL still holds volumes, left in place:" $volumes >&2
         else
@@ -80,15 +81,20 @@ stop() {
             rm -f "$RUN/pool.ours"
         fi
     fi
+}
+
+stop() {
+    remove_pool
     stop_pid libvirtd
     stop_pid virtlogd
 }
 
 case ${1:-} in
 start) start ;;
+remove-pool) remove_pool ;;
 stop) stop ;;
 *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|remove-pool|stop" >&2
     exit 2
     ;;
 esac

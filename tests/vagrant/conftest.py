@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def unavailable() -> str | None:
     """Why the tier's guests cannot be used now, or None when they can."""
     if not INVENTORY.is_file():
-        return f"the Vagrant tier's guests are not up (no {INVENTORY.name}): {TIER}"
+        return f"the Vagrant tier's guests are not up (no {INVENTORY}): {TIER}"
     if os.geteuid() != 0:
         return "the Vagrant tier's tests need root (libvirt's qemu:///system)"
     try:

@@ -35,13 +35,13 @@ class Guest:
     domain: str
     nics: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def ssh_argv(self, command: str, connect_timeout: int = 10) -> list[str]:
+    def ssh_argv(self, command: str, connect_timeout: int = 60) -> list[str]:
         return [
             "ssh", "-F", "/dev/null", "-i", self.key_file, "-p", str(self.port),
             "-o", f"UserKnownHostsFile={self.known_hosts}",
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
             "-o", f"ConnectTimeout={connect_timeout}",
-            "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
+            "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=6",
             # one connection per guest for all the commands of a run: a handshake costs
             # seconds under software emulation (close_master() ends it)
             "-o", "ControlMaster=auto", "-o", f"ControlPath={self.control_path}",
@@ -76,7 +76,7 @@ class Guest:
         )
         return done.stdout
 
-    def reachable(self, connect_timeout: int = 5) -> bool:
+    def reachable(self, connect_timeout: int = 30) -> bool:
         try:
             done = subprocess.run(
                 self.ssh_argv("true", connect_timeout),
@@ -105,15 +105,20 @@ class Guest:
 
     def reboot(self, timeout: float = 900) -> float:
         """Reboots the guest from inside and waits, bounded, until SSH answers with a new
-        boot id; returns the seconds it took."""
+        boot id; returns the seconds from the reboot command to that answer."""
         before = self.boot_id()
         started = time.monotonic()
         # the session may die before reboot returns: its exit status means nothing
         subprocess.run(self.ssh_argv("sudo -n systemctl reboot"), capture_output=True, timeout=60)
+        self.close_master()  # the shared connection dies with the old boot
         deadline = started + timeout
         while time.monotonic() < deadline:
             time.sleep(5)
-            if self.reachable() and self.boot_id() != before:
+            try:
+                done = self.run("cat /proc/sys/kernel/random/boot_id", timeout=30)
+            except subprocess.TimeoutExpired:
+                continue
+            if done.returncode == 0 and done.stdout.strip() not in ("", before):
                 return time.monotonic() - started
         raise AssertionError(f"{self.name} did not come back within {timeout:.0f} s")
 

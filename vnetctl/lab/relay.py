@@ -11,6 +11,8 @@ the host's sshd:
   first bytes with it: the client's own connect() returns at once, so this is where the
   TCP handshake's round trip is paid (SYN, SYN-ACK, then the first data);
 - an EOF travels like data (half-close); a reset closes both sides at once;
+- due times are kept by a clock thread (vnetctl.lab.relay_clock), not by the event
+  loop's timers, which round to whole milliseconds;
 - per connection the relay counts request/response turns: data from the server read
   after data from the client. Each turn is a round trip the client waited for, unless
   it pipelined requests (then fewer are counted), so it is a measure of what a tool
@@ -37,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from vnetctl.lab.relay_clock import Alarm, Clock
+
 BUFFER_LIMIT = 4 * 1024 * 1024  # bytes waiting in one direction before reading pauses
 
 
@@ -55,7 +59,7 @@ class _DelayLine:
         self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
         self.queued = 0
         self.sink: asyncio.Transport | None = None  # None until the server side exists
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: Alarm | None = None
         self.eof_delivered = False
 
     def push(self, data: bytes) -> None:  # b"": EOF
@@ -67,7 +71,7 @@ class _DelayLine:
 
     def schedule(self) -> None:
         if self.timer is None and self.queue and self.sink is not None:
-            self.timer = self.loop.call_at(self.queue[0][0], self.flush)
+            self.timer = self.pair.relay.clock.call_at(self.queue[0][0], self.flush)
 
     def flush(self) -> None:
         self.timer = None
@@ -149,7 +153,7 @@ class _Pair:
         self.opened = time.monotonic()
         self.sent = {"up": 0, "down": 0}
         self.turns, self.last = 0, ""
-        self.connecting: asyncio.TimerHandle | None = None
+        self.connecting: Alarm | None = None
         self.connect_task: asyncio.Task | None = None
         self.client_eof = self.done = False
 
@@ -160,7 +164,8 @@ class _Pair:
         if side is self.client:
             self.down.sink = side.transport
             self.relay.record({"event": "open", "host": self.route.host})
-            self.connecting = self.loop.call_later(1.5 * self.relay.rtt, self.connect)
+            handshake = self.loop.time() + 1.5 * self.relay.rtt
+            self.connecting = self.relay.clock.call_at(handshake, self.connect)
         else:
             self.up.sink = side.transport
             self.up.flush()
@@ -222,6 +227,7 @@ class Relay:
         # The log is written by a thread of its own, in order: a write stalled by a busy
         # disk must never hold back the bytes in flight (nor the delay's accuracy).
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-log")
+        self.clock = Clock(self.loop)
         self.servers: list[asyncio.Server] = []
         self.pairs: set[_Pair] = set()
 
@@ -264,6 +270,7 @@ class Relay:
             pair.finish(abort=True)
         for server in self.servers:
             await server.wait_closed()
+        self.clock.stop()
         self.writer.shutdown(wait=True)  # every record written
 
 

@@ -1,8 +1,11 @@
-"""python -m bench [--sizes 10,50,100] [--curve 10,50,100,200] [--repeat 3] [--tools ...]
+"""python -m bench [--rtt 0,5,25] [--sizes 10,50] [--curve 100] [--repeat 3] [--tools ...]
 
-Brings up one lab per size (resizing the same lab), runs every workload through every
-tool, interleaved run by run so that a slower moment of the shared machine hits all
-tools alike, and writes JSON, Markdown and a PNG chart.
+For each N (the lab resized as few times as it can) and each round-trip time, brings up
+the lab with that RTT (`lab up --rtt`: a relay delays every host's SSH path, for every
+tool alike; 0 is the lab without relay), measures a ping over SSH, then runs every
+workload through every tool, interleaved run by run so that a slower moment of the
+shared machine hits all tools alike. Writes JSON, Markdown (with the targets of issue
+19, met or not) and a PNG chart (one panel per RTT and workload).
 """
 
 from __future__ import annotations
@@ -15,14 +18,27 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.measure import close_control_masters, run_timed
-from bench.report import write_reports
-from bench.tools import ROOT, TOOLS, VNETCTL, WORKLOADS
+from bench.measure import RelayTurns, close_control_masters, run_timed
+from bench.ping import ping
+from bench.report import summary_text, write_reports
+from bench.tools import ROOT, TOOLS, VNETCTL, WORKLOADS, Tool
+from vnetctl.errors import InputError
 from vnetctl.lab import lab_down, lab_up, reset_hosts
+from vnetctl.lab.state import parse_rtt
 
 
 def sizes(text: str) -> list[int]:
     return sorted({int(x) for x in text.split(",") if x.strip()})
+
+
+def rtts(text: str) -> list[float]:
+    try:
+        found = sorted({parse_rtt(x) for x in text.split(",") if x.strip()})
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not found:
+        raise argparse.ArgumentTypeError("give at least one round-trip time (0: no relay)")
+    return found
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,9 +47,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--sizes", type=sizes, default=[10, 50, 100], help="N for all tools")
-    parser.add_argument("--curve", type=sizes, default=[10, 50, 100, 200],
-                        help="N for vnetctl and the floor only (the cost curve)")  # fmt: skip
+    parser.add_argument("--rtt", type=rtts, default=[0.0, 5.0, 25.0],
+                        help="round-trip times to emulate, ms (default 0,5,25)")  # fmt: skip
+    parser.add_argument("--sizes", type=sizes, default=[10, 50],
+                        help="N for every tool at every RTT (default 10,50)")  # fmt: skip
+    parser.add_argument("--curve", type=sizes, default=[100],
+                        help="N for vnetctl, pyinfra and the floor only, at the largest RTT "
+                        "(default 100; '' for none)")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool, size, workload")
     parser.add_argument(
         "--peer-repeat", type=int, help="runs for ansible/pyinfra (default: --repeat)"
@@ -43,7 +63,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--lab", default="bn", help="lab name (default bn)")
     parser.add_argument("--subnet", default="10.230.0.0/16")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = set(args.tools.split(",")) - set(TOOLS)
+    unknown |= set(args.workloads.split(",")) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown tool or workload: {', '.join(sorted(unknown))}")
+    return args
+
+
+def plan(args: argparse.Namespace, tools: list[Tool]) -> list[tuple[int, float, list[Tool]]]:
+    """(N, RTT, tools) in the order they run: N outer, so the lab is resized least."""
+    top = max(args.rtt)
+    steps = []
+    for n in sorted(set(args.sizes) | set(args.curve)):
+        for rtt in args.rtt:
+            curve = n in args.curve and rtt == top
+            here = [t for t in tools if n in args.sizes or (t.curve and curve)]
+            if here:
+                steps.append((n, rtt, here))
+    return steps
 
 
 def say(message: str) -> None:
@@ -59,32 +97,43 @@ def main(argv: list[str] | None = None) -> dict:
         say(f"{name}: unavailable ({why})")
     tools = [t for t in chosen if t.name not in unavailable]
     results: list[dict] = []
+    pings: list[dict] = []
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="vnetctl-bench-") as tmp:
         work = Path(tmp)
         try:
-            for n in sorted(set(args.sizes) | set(args.curve)):
-                here = [t for t in tools if n in args.sizes or (t.curve and n in args.curve)]
-                say(f"N={n}: lab up; tools {', '.join(t.name for t in here)}")
-                lab = lab_up(args.lab, hosts=n, subnet=args.subnet,
+            for n, rtt, here in plan(args, tools):
+                say(f"N={n} RTT={rtt:g} ms: lab up; tools {', '.join(t.name for t in here)}")
+                lab = lab_up(args.lab, hosts=n, subnet=args.subnet, rtt=rtt,
                              inventory_path=work / "lab.yml")  # fmt: skip
+                turns = RelayTurns(lab)
+                pings.append({"n": n, "rtt_ms": rtt, **ping(str(lab.inventory_path))})
+                turns.per_host()  # the ping's connection is not a tool's
+                p = pings[-1]
+                say(f"N={n} RTT={rtt:g} ms: ping over SSH: echo {p['echo_ms']:.1f} ms "
+                    f"(min {p['echo_min_ms']:.1f}), exec true {p['exec_ms']:.1f} ms")  # fmt: skip
                 for workload in workloads:
-                    results += run_workload(workload, here, lab, work, args)
+                    results += run_workload(workload, here, lab, work, args, turns)
         finally:
             lab_down(args.lab)
     doc = {
         "started": started,
         "duration": time.time() - started,
         "repeat": args.repeat,
+        "rtts_ms": args.rtt,
         "unavailable": unavailable,
+        "pings": pings,
         "results": results,
     }
     write_reports(doc, args.out)
+    print(summary_text(doc))
     say(f"results in {args.out}")
     return doc
 
 
-def run_workload(workload: str, tools: list, lab, work: Path, args) -> list[dict]:
+def run_workload(
+    workload: str, tools: list, lab, work: Path, args, turns: RelayTurns
+) -> list[dict]:
     commands = {t.name: t.command(workload, lab, work) for t in tools}
     commands = {name: cmd for name, cmd in commands.items() if cmd is not None}
     peer_repeat = args.peer_repeat or args.repeat
@@ -96,7 +145,8 @@ def run_workload(workload: str, tools: list, lab, work: Path, args) -> list[dict
     if workload != "site-first":  # converge first: these workloads change nothing
         converge = [str(VNETCTL), "run", str(ROOT / "playbooks" / "site.yml"), "-i",
                     str(lab.inventory_path), "--forks", str(len(lab.hosts))]  # fmt: skip
-        run_timed(converge, {}, lab, ROOT)
+        run_timed(converge, {}, lab, ROOT, turns=turns)
+    rtt = lab.rtt_ms
     for rep in range(max(repeats.values(), default=0)):
         for name, (argv, env, ok_codes) in commands.items():
             if rep >= repeats[name] or (samples[name] and not samples[name][-1].ok):
@@ -104,20 +154,24 @@ def run_workload(workload: str, tools: list, lab, work: Path, args) -> list[dict
             if workload == "site-first":
                 reset_hosts(lab.name)
             close_control_masters(work / "cp")
-            sample = run_timed(argv, env, lab, ROOT, ok_codes)
+            sample = run_timed(argv, env, lab, ROOT, ok_codes, work / "cp", turns)
             samples[name].append(sample)
             state = "ok" if sample.ok else f"FAILED: {sample.error}"
-            say(f"N={len(lab.hosts)} {workload} {name} run {rep + 1}: {sample.wall:.2f}s {state}")
-    return [summarize(name, workload, len(lab.hosts), runs) for name, runs in samples.items()]
+            trips = "" if sample.round_trips is None else f", {sample.round_trips:.0f} round trips"
+            say(f"N={len(lab.hosts)} RTT={rtt:g} {workload} {name} run {rep + 1}: "
+                f"{sample.wall:.2f}s{trips} {state}")  # fmt: skip
+    return [summarize(name, workload, len(lab.hosts), rtt, runs) for name, runs in samples.items()]
 
 
-def summarize(tool: str, workload: str, n: int, runs: list) -> dict:
+def summarize(tool: str, workload: str, n: int, rtt: float, runs: list) -> dict:
     good = [r for r in runs if r.ok]
     median = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+    trips = [r.round_trips for r in good if r.round_trips is not None]
     return {
         "tool": tool,
         "workload": workload,
         "n": n,
+        "rtt_ms": rtt,
         "runs": [r.__dict__ for r in runs],
         "ok": bool(good) and len(good) == len(runs),
         "error": next((r.error for r in runs if not r.ok), ""),
@@ -125,6 +179,7 @@ def summarize(tool: str, workload: str, n: int, runs: list) -> dict:
         "cpu_median": median([r.cpu for r in good]),
         "connections_per_host": median([r.connections for r in good]),
         "sessions_per_host": median([r.sessions for r in good]),
+        "round_trips_per_host": median(trips),
     }
 
 

@@ -1,5 +1,7 @@
-"""Timing a command fairly: wall time, the controller CPU it and its children used, and
-the SSH connections and sessions it opened per host (from the lab sshds' logs)."""
+"""Timing a command fairly: wall time, the controller CPU it and its children used, the
+SSH connections and sessions it opened per host (from the lab sshds' logs) and, where
+the lab adds a round trip, the round trips it made per host (the request/response
+turns the lab's relay counted on its connections: vnetctl.lab.relay)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vnetctl.lab import LabState
+from vnetctl.lab.relay_process import wait_settled
 
 RUN_TIMEOUT = 900.0
+SETTLE_TIMEOUT = 15.0  # for the relay to log the run's last connections
 
 
 @dataclass
@@ -23,6 +27,7 @@ class Sample:
     sessions: float  # per host
     ok: bool
     error: str = ""
+    round_trips: float | None = None  # per host; None where the lab adds no round trip
 
 
 def sshd_counts(lab: LabState) -> tuple[int, int]:
@@ -60,9 +65,32 @@ def failure_summary(output: str) -> str:
     return " | ".join(wanted or keep)[-400:]
 
 
+class RelayTurns:
+    """The request/response turns the lab's relay logs, counted run by run: every
+    connection opened since the last count is waited for (a closing connection is
+    logged up to a round trip later), so none is counted twice or missed."""
+
+    def __init__(self, lab: LabState):
+        self.lab = lab
+        self.offset = lab.relay_log.stat().st_size if lab.rtt_ms > 0 else None
+
+    def per_host(self) -> float | None:
+        """Turns per host since the last call (None: the lab adds no round trip)."""
+        if self.offset is None:
+            return None
+        entries = wait_settled(self.lab.relay_log, self.offset, SETTLE_TIMEOUT)
+        self.offset = self.lab.relay_log.stat().st_size
+        turns = sum(e["turns"] for e in entries if e.get("event") == "closed")
+        return turns / max(1, len(self.lab.hosts))
+
+
 def run_timed(
-    argv: list[str], env: dict[str, str], lab: LabState, cwd: Path, ok_codes=(0,)
-) -> Sample:
+    argv: list[str], env: dict[str, str], lab: LabState, cwd: Path, ok_codes=(0,),
+    control_dir: Path | None = None, turns: RelayTurns | None = None,
+) -> Sample:  # fmt: skip
+    """Run argv once. ControlMaster sockets in `control_dir` are closed after the run
+    (outside the time measured), so that its connections are counted and none is
+    left for the next run; `turns` counts its round trips."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     conn0, sess0 = sshd_counts(lab)
     start = time.monotonic()
@@ -75,9 +103,13 @@ def run_timed(
     except subprocess.TimeoutExpired:
         ok, error = False, f"timed out after {RUN_TIMEOUT:.0f}s"
     wall = time.monotonic() - start
-    time.sleep(0.3)  # let sshd write its last lines
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    conn1, sess1 = sshd_counts(lab)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if control_dir is not None:
+        close_control_masters(control_dir)
+    trips = turns.per_host() if turns is not None else None
+    time.sleep(0.3)  # let sshd write its last lines
+    conn1, sess1 = sshd_counts(lab)
     n = max(1, len(lab.hosts))
-    return Sample(wall, cpu, (conn1 - conn0) / n, (sess1 - sess0) / n, ok, "" if ok else error)
+    sessions = (sess1 - sess0) / n
+    return Sample(wall, cpu, (conn1 - conn0) / n, sessions, ok, "" if ok else error, trips)

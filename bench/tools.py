@@ -3,7 +3,14 @@
 Every tool gets the lab's inventory, its key and its known_hosts (strict checking), and
 runs all hosts at once (forks/parallel = N). Ansible gets the fairest settings there
 are: pipelining, no fact gathering, our own modules on its library path, the lab's
-python3; its ControlMaster sockets live in a directory the harness empties between runs.
+python3; its ControlMaster sockets live in a directory the harness empties after each run.
+Where the lab adds a round trip, the inventory names each host by its relay
+(127.0.0.1 and a port): every tool goes through it, pyinfra by `ssh_hostname`/`ssh_port`.
+
+The workload `drift` is each tool's check of playbooks/site.yml on converged hosts:
+`vnetctl drift`, `ansible-playbook --check --diff`, and for pyinfra (which has no check
+mode for shell operations) the guards of its site deploy alone, each failing on a
+difference.
 """
 
 from __future__ import annotations
@@ -26,11 +33,13 @@ PLAYBOOKS = {
     "site-first": ROOT / "playbooks" / "site.yml",
     "site-noop": ROOT / "playbooks" / "site.yml",
     "ten-tasks": BENCH / "workloads" / "ten_tasks.yml",
+    "drift": ROOT / "playbooks" / "site.yml",
 }
 PYINFRA_DEPLOYS = {
     "site-first": BENCH / "workloads" / "pyinfra_site.py",
     "site-noop": BENCH / "workloads" / "pyinfra_site.py",
     "ten-tasks": BENCH / "workloads" / "pyinfra_ten_tasks.py",
+    "drift": BENCH / "workloads" / "pyinfra_drift.py",
 }
 WORKLOADS = tuple(PLAYBOOKS)
 
@@ -42,20 +51,14 @@ class Tool:
     name: str
     command: Callable[[str, LabState, Path], Command | None]  # None: not for this workload
     available: Callable[[], str | None]  # None when available, else why not
-    curve: bool = False  # also measured at the curve's sizes
+    curve: bool = False  # also measured at the curve's sizes (at the largest RTT)
 
 
 def _vnetctl(workload: str, lab: LabState, work: Path) -> Command:
-    argv = [str(VNETCTL), "run", str(PLAYBOOKS[workload]), "-i", str(lab.inventory_path)]
-    return argv + ["--forks", str(len(lab.hosts)), "--format", "json"], {}, (0,)
-
-
-def _vnetctl_drift(workload: str, lab: LabState, work: Path) -> Command | None:
-    if workload == "site-first":
-        return None  # drift changes nothing: a first apply is not its work
-    argv = [str(VNETCTL), "drift", str(PLAYBOOKS[workload]), "-i", str(lab.inventory_path)]
-    argv += ["--forks", str(len(lab.hosts)), "--format", "json", "--no-history"]
-    return argv, {}, (0, 2)
+    command = "drift" if workload == "drift" else "run"
+    argv = [str(VNETCTL), command, str(PLAYBOOKS[workload]), "-i", str(lab.inventory_path)]
+    argv += ["--forks", str(len(lab.hosts)), "--format", "json"]
+    return argv + (["--no-history"] if workload == "drift" else []), {}, (0,)
 
 
 def ansible_env(lab: LabState, work: Path, mitogen: bool = False) -> dict[str, str]:
@@ -81,7 +84,8 @@ def ansible_env(lab: LabState, work: Path, mitogen: bool = False) -> dict[str, s
 
 def _ansible(workload: str, lab: LabState, work: Path, mitogen: bool = False) -> Command:
     argv = [str(ANSIBLE), "-i", str(lab.inventory_path), str(PLAYBOOKS[workload])]
-    return argv, ansible_env(lab, work, mitogen), (0,)
+    check = ["--check", "--diff"] if workload == "drift" else []
+    return argv + check, ansible_env(lab, work, mitogen), (0,)
 
 
 def mitogen_strategy_dir() -> Path:
@@ -110,7 +114,10 @@ def pyinfra_inventory(lab: LabState, work: Path) -> Path:
         "ssh_known_hosts_file": str(lab.known_hosts_path),
         "ssh_strict_host_key_checking": "yes",
     }
-    hosts = [(h.address, data) for h in lab.hosts]
+    hosts = []
+    for host in lab.hosts:
+        address, port = host.ssh_endpoint
+        hosts.append((host.name, {**data, "ssh_hostname": address, "ssh_port": port}))
     path.write_text(f"hosts = {hosts!r}\n")
     return path
 
@@ -133,10 +140,9 @@ TOOLS = {
     tool.name: tool
     for tool in [
         Tool("vnetctl", _vnetctl, _exists(VNETCTL), curve=True),
-        Tool("vnetctl-drift", _vnetctl_drift, _exists(VNETCTL), curve=True),
         Tool("ansible", _ansible, _exists(ANSIBLE)),
         Tool("ansible-mitogen", lambda w, lab, d: _ansible(w, lab, d, True), _mitogen_missing),
-        Tool("pyinfra", _pyinfra, _exists(PYINFRA)),
+        Tool("pyinfra", _pyinfra, _exists(PYINFRA), curve=True),
         Tool("floor", _floor, lambda: None, curve=True),
     ]
 }

@@ -1,5 +1,6 @@
-"""The benchmark harness runs at N = 3 and writes well-formed results. It asserts what
-was measured, never how fast: timings belong to bench/, not to tests."""
+"""The benchmark harness runs at N = 3, without and with an emulated round trip, and
+writes well-formed results. It asserts what was measured, never how fast: timings
+belong to bench/, not to tests."""
 
 from __future__ import annotations
 
@@ -11,29 +12,42 @@ import pytest
 from bench.__main__ import main as bench_main
 
 pytestmark = pytest.mark.lab
+RTT = 20.0
 
 
-def test_harness_measures_every_tool_at_three_hosts(lab_required, tmp_path):
+def test_harness_measures_every_tool_at_three_hosts_and_two_rtts(lab_required, tmp_path):
     # scripts/setup.sh installs ansible-core and Mitogen: both must run the same modules
-    tools = ["vnetctl", "vnetctl-drift", "floor", "ansible", "ansible-mitogen"]
+    # (pyinfra is installed by scripts/bench.sh alone, so it is not part of this test)
+    tools = ["vnetctl", "floor", "ansible", "ansible-mitogen"]
+    workloads = ["site-first", "ten-tasks", "drift"]
     bench_main([
-        "--sizes", "3", "--curve", "3", "--repeat", "1", "--tools", ",".join(tools),
-        "--workloads", "site-first,ten-tasks", "--out", str(tmp_path),
+        "--rtt", f"0,{RTT:g}ms", "--sizes", "3", "--curve", "", "--repeat", "1",
+        "--tools", ",".join(tools), "--workloads", ",".join(workloads), "--out", str(tmp_path),
         "--lab", f"bt{os.getpid() % 1000}", "--subnet", f"10.232.{os.getpid() % 250}.0/24",
     ])  # fmt: skip
     doc = json.loads((tmp_path / "results.json").read_text())
-    rows = {(r["tool"], r["workload"]): r for r in doc["results"]}
-    # drift has no first apply to do; every other pair ran once, successfully
-    expected = {(t, w) for t in tools for w in ("site-first", "ten-tasks")}
-    assert set(rows) == expected - {("vnetctl-drift", "site-first")}
-    for row in rows.values():
+    rows = {(r["tool"], r["workload"], r["rtt_ms"]): r for r in doc["results"]}
+    assert set(rows) == {(t, w, rtt) for t in tools for w in workloads for rtt in (0.0, RTT)}
+    for (tool, _, rtt), row in rows.items():
         assert row["ok"], row["error"]
         assert row["n"] == 3 and row["wall_median"] > 0 and row["cpu_median"] > 0
         assert row["connections_per_host"] >= 1
-    # one connection and one remote process per host per run: what vnetctl is built on
-    assert rows[("vnetctl", "ten-tasks")]["sessions_per_host"] == 1
-    assert rows[("vnetctl", "ten-tasks")]["vnetctl_over_this"] == 1
-    assert rows[("floor", "ten-tasks")]["vnetctl_over_this"] > 0
+        # round trips are counted by the relay: only where the lab adds one
+        assert (row["round_trips_per_host"] is None) == (rtt == 0), (tool, rtt)
+        assert rtt == 0 or row["round_trips_per_host"] >= 1
+        assert row["vnetctl_over_this"] > 0
+    for rtt in (0.0, RTT):
+        # one connection and one remote process per host per run: what vnetctl is built on
+        assert rows[("vnetctl", "ten-tasks", rtt)]["sessions_per_host"] == 1
+        assert rows[("vnetctl", "ten-tasks", rtt)]["vnetctl_over_this"] == 1
+    # ten tasks in one process make fewer round trips than ten sessions
+    trips = {t: rows[(t, "ten-tasks", RTT)]["round_trips_per_host"] for t in tools}
+    assert trips["vnetctl"] < trips["ansible"]
+    # the ping proves the delay: an echo over SSH through the relay takes the RTT at least
+    pings = {p["rtt_ms"]: p for p in doc["pings"]}
+    assert set(pings) == {0.0, RTT} and pings[RTT]["echo_min_ms"] >= RTT
     markdown = (tmp_path / "results.md").read_text()
-    assert "## ten-tasks" in markdown and "| 3 | vnetctl |" in markdown
+    for workload in workloads:
+        assert f"## {workload}, RTT 0 ms" in markdown and f"## {workload}, RTT 20 ms" in markdown
+    assert "| 3 | vnetctl |" in markdown and "## Targets (issue 19)" in markdown
     assert (tmp_path / "wall-time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

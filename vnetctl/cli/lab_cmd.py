@@ -7,8 +7,9 @@ import json
 import sys
 import time
 
+from vnetctl.errors import InputError
 from vnetctl.lab import lab_down, lab_status, lab_up
-from vnetctl.lab.state import DEFAULT_SUBNET, MAX_HOSTS
+from vnetctl.lab.state import DEFAULT_SUBNET, MAX_HOSTS, parse_rtt
 from vnetctl.output.words import count
 
 LAB_DESCRIPTION = """\
@@ -21,7 +22,19 @@ UP_DESCRIPTION = """\
 Create the lab's hosts (or mend a broken one, add or remove hosts to reach --hosts),
 wait until every sshd accepts connections, and write an Ansible YAML inventory for them.
 Running it again on a healthy lab changes nothing; what it was made with (--subnet,
---inventory, --ovs) is kept unless given again."""
+--inventory, --ovs, --rtt) is kept unless given again.
+
+--rtt puts a fixed round-trip time on every host's SSH path, for every SSH client alike:
+one relay process (asyncio) listens on 127.0.0.1, a port per host, and forwards to the
+host's sshd, delaying each direction by half the RTT (bytes keep their order and the
+throughput is kept; a new connection pays one RTT more, for the TCP handshake). The
+inventory then points each host at its relay (ansible_host: 127.0.0.1, ansible_port:
+20000-29999) and known_hosts holds the keys under those names too. `lab status` shows
+the RTT; `lab up --rtt 0` removes the relay, `lab down` stops it.
+
+examples:
+  vnetctl lab up --rtt 25ms        # every host 25 ms away, as across sites
+  vnetctl lab up --rtt 0           # back to direct connections"""
 
 DOWN_DESCRIPTION = """\
 Stop the lab's sshds and the processes in its namespaces, delete its namespaces, links
@@ -70,13 +83,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run Open vSwitch (its own ovsdb-server and ovs-vswitchd, userspace datapath) "
         "on every host; --no-ovs stops recording it (default: as the lab had it)",
     )
+    up.add_argument(
+        "--rtt",
+        type=_rtt,
+        metavar="TIME",
+        help="round-trip time added to every host's SSH path, e.g. 25ms (0: none; "
+        "default: as the lab had it)",
+    )
     up.set_defaults(func=cmd_lab_up)
 
     status = commands.add_parser(
         "status",
         help="show each host: namespace, sshd, port 22 (exit 1 if any is unhealthy)",
         description="Check every host of the lab: namespace present, sshd alive, port 22\n"
-        "accepting connections (and Open vSwitch, where the lab runs it).",
+        "accepting connections (and Open vSwitch, where the lab runs it). Where the lab adds a\n"
+        "round trip (lab up --rtt), the RTT, the relay's process and each host's relay port.",
     )
     _add_name(status)
     status.add_argument("--format", choices=["text", "json"], default="text")
@@ -97,6 +118,13 @@ def _add_name(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _rtt(text: str) -> float:
+    try:
+        return parse_rtt(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -110,14 +138,16 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         subnet=args.subnet,
         progress=_progress,
         ovs=args.ovs,
+        rtt=args.rtt,
     )
-    first = state.hosts[0]
+    address, port = state.hosts[0].ssh_endpoint
+    rtt = f", {state.rtt_ms:g} ms round trip (relay pid {state.relay_pid})" if state.rtt_ms else ""
     print(
         f"lab {state.name}: {count(len(state.hosts), 'host')} up in "
-        f"{time.monotonic() - started:.1f}s\n"
+        f"{time.monotonic() - started:.1f}s{rtt}\n"
         f"  inventory: {state.inventory_path}\n"
         f"  try: ssh -i {state.key_path} -o UserKnownHostsFile={state.known_hosts_path} "
-        f"root@{first.address}"
+        f"{'' if port == 22 else f'-p {port} '}root@{address}"
     )
     return 0
 
@@ -130,14 +160,30 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
         print(f"no lab named {args.name!r}")
     else:
         print(f"lab {status.name}: {'healthy' if status.healthy else 'UNHEALTHY'}")
-        print(f"{'HOST':<12} {'ADDRESS':<15} {'NAMESPACE':<9} {'SSHD':<14} {'PORT 22':<7} OVS")
+        print(f"round trip: {_round_trip(status)}")
+        print(
+            f"{'HOST':<12} {'ADDRESS':<15} {'NAMESPACE':<9} {'SSHD':<14} {'PORT 22':<7} "
+            f"{'OVS':<5} RELAY"
+        )
         for h in status.hosts:
             namespace = "present" if h.namespace_present else "MISSING"
             sshd = f"alive ({h.sshd_pid})" if h.sshd_alive else "dead"
             port = "open" if h.port_open else "CLOSED"
             ovs = {None: "-", True: "alive", False: "DEAD"}[h.ovs_alive]
-            print(f"{h.name:<12} {h.address:<15} {namespace:<9} {sshd:<14} {port:<7} {ovs}")
+            relay = {None: "-", True: "open", False: "CLOSED"}[h.relay_open]
+            if h.relay_port:
+                relay = f"127.0.0.1:{h.relay_port} {relay}"
+            print(
+                f"{h.name:<12} {h.address:<15} {namespace:<9} {sshd:<14} {port:<7} {ovs:<5} {relay}"
+            )
     return 0 if status.healthy else 1
+
+
+def _round_trip(status) -> str:
+    if not status.rtt_ms:
+        return "none added (SSH goes straight to each host)"
+    relay = f"alive ({status.relay_pid})" if status.relay_alive else "DEAD"
+    return f"{status.rtt_ms:g} ms added on every host's SSH path; relay {relay}"
 
 
 def cmd_lab_down(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vnetctl.lab.state import LabState
+from vnetctl.lab.state import LabHost, LabState
 
 
 def inventory_header(lab: str) -> str:
@@ -16,7 +16,9 @@ def inventory_header(lab: str) -> str:
 
 
 def inventory_text(state: LabState) -> str:
-    hosts = "".join(f"        {h.name}: {{ansible_host: {h.address}}}\n" for h in state.hosts)
+    """Each host by its address, or by its relay (`127.0.0.1`, its port) when the lab adds
+    a round trip: every tool then goes through the relay without being told."""
+    hosts = "".join(f"        {h.name}: {_connection(h)}\n" for h in state.hosts)
     return (
         inventory_header(state.name)
         + "all:\n"
@@ -31,6 +33,13 @@ def inventory_text(state: LabState) -> str:
         + "    ansible_python_interpreter: /usr/bin/python3\n"
         + f"    vnetctl_known_hosts: {state.known_hosts_path}\n"
     )
+
+
+def _connection(host: LabHost) -> str:
+    if host.relay_port:
+        address, port = host.ssh_endpoint
+        return f"{{ansible_host: {address}, ansible_port: {port}}}"
+    return f"{{ansible_host: {host.address}}}"
 
 
 def write_inventory(state: LabState) -> None:

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from vnetctl.errors import InputError
-from vnetctl.lab import netns, sshd
+from vnetctl.lab import netns, relay_process, sshd
 from vnetctl.lab import ovs as ovs_daemons
 from vnetctl.lab.inventory_file import remove_inventory, write_inventory
 from vnetctl.lab.proc import LabError, pids_in_namespaces, terminate
@@ -28,6 +28,7 @@ from vnetctl.lab.state import (
     state_dir,
     validate_hosts,
     validate_name,
+    validate_rtt,
     validate_subnet,
 )
 from vnetctl.output.words import count
@@ -44,16 +45,21 @@ def lab_up(
     subnet: str | None = None,
     progress: Progress | None = None,
     ovs: bool | None = None,
+    rtt: float | None = None,
 ) -> LabState:
     """Create or mend the lab so it has exactly `hosts` healthy hosts; write its inventory.
 
     What an earlier `up` recorded is kept unless given again: the inventory path (else
     `inventory/{name}.yml` under the current directory), the subnet (else
-    DEFAULT_SUBNET) and Open vSwitch (`ovs=True` gives every host its own daemons).
+    DEFAULT_SUBNET), Open vSwitch (`ovs=True` gives every host its own daemons) and the
+    round-trip time (`rtt`, milliseconds: above 0, every host's SSH path goes through
+    the relay, vnetctl.lab.relay; 0 removes it).
     """
     say = progress or (lambda _message: None)
     validate_name(name)
     validate_hosts(hosts)
+    if rtt is not None:
+        validate_rtt(rtt)
     state = load_state(name)
     net = validate_subnet(subnet or (state.subnet if state else DEFAULT_SUBNET), hosts)
     require_lab_environment()
@@ -76,6 +82,8 @@ def lab_up(
     netns.check_subnet_free(state)
     if ovs is not None:
         state.ovs = ovs
+    if rtt is not None:
+        state.rtt_ms = float(rtt)
 
     extra = [h for h in state.hosts if h.index > hosts]
     if extra:
@@ -88,6 +96,10 @@ def lab_up(
         new_host(name, i, net, state.state_dir) for i in range(1, hosts + 1) if i not in present
     ]
     state.hosts.sort(key=lambda h: h.index)
+    if state.rtt_ms > 0:  # known_hosts and the inventory name hosts by these ports
+        relay_process.assign_ports(state)
+    else:
+        relay_process.clear_ports(state)
     default_inventory = Path("inventory") / f"{name}.yml"
     new_inventory = Path(inventory_path or state.inventory_path or default_inventory).absolute()
     if state.inventory_path and state.inventory_path != new_inventory:
@@ -126,6 +138,14 @@ def lab_up(
     if state.ovs:
         say(f"lab {name}: Open vSwitch on {count(hosts, 'host')}")
         ovs_daemons.start_ovs(state.hosts, partial(in_host_argv, state))
+    if state.rtt_ms > 0:
+        say(f"lab {name}: {state.rtt_ms:g} ms round trip on every host's SSH path (relay)")
+    elif state.relay_pid is not None:
+        say(f"lab {name}: no round trip added any more: stopping the relay")
+    try:
+        relay_process.update_relay(state)
+    finally:
+        save_state(state)
 
     write_inventory(state)
     return state
@@ -140,6 +160,7 @@ def lab_down(name: str = "lab", progress: Progress | None = None) -> None:
         return
     require_lab_environment()
     say(f"lab {name}: removing {count(len(state.hosts), 'host')}")
+    relay_process.stop_relay(state)
     remove_hosts(state, state.hosts)
     netns.remove_network([], [], state.bridges)
     if state.inventory_path:
@@ -174,9 +195,16 @@ def lab_status(name: str = "lab") -> LabStatus:
     ovs_alive: list[bool | None] = [None] * len(state.hosts)
     if state.ovs:
         ovs_alive = ovs_daemons.ovs_alive(state.hosts, partial(in_host_argv, state))
+    relayed = state.rtt_ms > 0
+    relay_open: list[bool | None] = [None] * len(state.hosts)
+    if relayed:
+        relay_open = list(sshd.endpoints_open([h.ssh_endpoint for h in state.hosts]))
     return LabStatus(
         name=name,
         exists=True,
+        rtt_ms=state.rtt_ms,
+        relay_pid=state.relay_pid,
+        relay_alive=relay_process.relay_alive(state) if relayed else None,
         hosts=[
             HostStatus(
                 name=h.name,
@@ -187,8 +215,12 @@ def lab_status(name: str = "lab") -> LabStatus:
                 sshd_pid=h.sshd_pid,
                 port_open=port_open,
                 ovs_alive=ovs_ok,
+                relay_port=h.relay_port,
+                relay_open=relay_ok,
             )
-            for h, port_open, ovs_ok in zip(state.hosts, ports, ovs_alive, strict=True)
+            for h, port_open, ovs_ok, relay_ok in zip(
+                state.hosts, ports, ovs_alive, relay_open, strict=True
+            )
         ],
     )
 

@@ -40,12 +40,16 @@ def public_key(key_path: Path) -> str:
 
 
 def write_client_files(state: LabState) -> None:
-    """authorized_keys (the lab's client key) and known_hosts (every host's key by address)."""
+    """authorized_keys (the lab's client key) and known_hosts (every host's key by address,
+    and by its relay's `[127.0.0.1]:PORT` when the lab adds a round trip)."""
     write_if_changed(state.authorized_keys_path, public_key(state.key_path) + "\n")
     lines = []
     for host in state.hosts:
         key_type, key_data = public_key(host.host_key_path).split()[:2]
         lines.append(f"{host.address} {key_type} {key_data}\n")
+        if host.relay_port:
+            address, port = host.ssh_endpoint
+            lines.append(f"[{address}]:{port} {key_type} {key_data}\n")
     write_if_changed(state.known_hosts_path, "".join(lines))
     write_if_changed(state.empty_file, "")
 
@@ -184,19 +188,24 @@ def log_tail(host: LabHost, lines: int = 5) -> str:
 
 def ports_open(addresses: list[str], timeout: float = 1.0) -> list[bool]:
     """Whether each address accepts TCP connections on port 22, probed concurrently."""
+    return endpoints_open([(address, SSH_PORT) for address in addresses], timeout)
 
-    async def probe(address: str) -> bool:
+
+def endpoints_open(endpoints: list[tuple[str, int]], timeout: float = 1.0) -> list[bool]:
+    """Whether each (address, port) accepts TCP connections, probed concurrently."""
+
+    async def probe(address: str, port: int) -> bool:
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(address, SSH_PORT), timeout)
+            _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout)
         except (OSError, TimeoutError):
             return False
         writer.close()
         return True
 
     async def probe_all() -> list[bool]:
-        return list(await asyncio.gather(*(probe(a) for a in addresses)))
+        return list(await asyncio.gather(*(probe(*e) for e in endpoints)))
 
-    return asyncio.run(probe_all()) if addresses else []
+    return asyncio.run(probe_all()) if endpoints else []
 
 
 def wait_for_sshds(

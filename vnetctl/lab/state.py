@@ -10,6 +10,10 @@ Naming (every name is derived from the lab name and the host index, never search
 
 Addresses: the management bridge gets the subnet's first address (10.213.0.1 by default) and
 host `i` gets network address + 10 + i (10.213.0.11 for h1 ... 10.213.1.8 for h254).
+
+Round trips (`lab up --rtt 25ms`): one relay process (vnetctl.lab.relay) listens on
+127.0.0.1 at a port per host (`relay_port`, 20000-29999) and forwards to the host's sshd
+with the delay; the inventory and known_hosts then name each host by its relay port.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ from vnetctl.errors import InputError
 
 LAB_ROOT = Path("/var/tmp/vnetctl-lab")
 DEFAULT_SUBNET = "10.213.0.0/16"
+RELAY_ADDRESS = "127.0.0.1"
+MAX_RTT_MS = 5000.0
 MAX_HOSTS = 254
 FIRST_HOST_OFFSET = 10
 HOST_NICS = 3  # eth0 (management), eth1 (segment s1), eth2 (segment s2)
 PRIVATE_NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 _NAME_RE = re.compile(r"[a-z0-9]{1,6}")
+_RTT_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s)?")
 
 
 def validate_name(name: str) -> str:
@@ -64,6 +71,20 @@ def validate_hosts(hosts: int) -> int:
     return hosts
 
 
+def parse_rtt(text: str) -> float:
+    """`25ms`, `25` (milliseconds), `0.2s` -> milliseconds; 0 means no relay."""
+    found = _RTT_RE.fullmatch(str(text).strip())
+    if not found:
+        raise InputError(f"bad round-trip time {text!r}: use milliseconds, e.g. 25ms or 0")
+    return validate_rtt(float(found.group(1)) * (1000.0 if found.group(2) == "s" else 1.0))
+
+
+def validate_rtt(ms: float) -> float:
+    if not 0 <= ms <= MAX_RTT_MS:
+        raise InputError(f"bad round-trip time {ms:g}ms: use 0 to {MAX_RTT_MS:.0f}ms")
+    return float(ms)
+
+
 def state_dir(name: str) -> Path:
     return LAB_ROOT / validate_name(name)
 
@@ -82,6 +103,14 @@ class LabHost:
     root_links: list[str]  # root-side peer of eth0, eth1, eth2
     dir: Path
     sshd_pid: int | None = None
+    relay_port: int | None = None  # on RELAY_ADDRESS, while the lab adds a round trip
+
+    @property
+    def ssh_endpoint(self) -> tuple[str, int]:
+        """Where SSH clients reach this host: its relay when there is one, else its sshd."""
+        if self.relay_port:
+            return RELAY_ADDRESS, self.relay_port
+        return self.address, 22
 
     @property
     def sshd_config(self) -> Path:
@@ -104,6 +133,7 @@ class LabHost:
             "root_links": list(self.root_links),
             "dir": str(self.dir),
             "sshd_pid": self.sshd_pid,
+            "relay_port": self.relay_port,
             "sshd_config": str(self.sshd_config),
             "sshd_log": str(self.sshd_log),
         }
@@ -118,6 +148,7 @@ class LabHost:
             root_links=list(data["root_links"]),
             dir=Path(data["dir"]),
             sshd_pid=data.get("sshd_pid"),
+            relay_port=data.get("relay_port"),
         )
 
 
@@ -143,6 +174,16 @@ class LabState:
     hosts: list[LabHost] = field(default_factory=list)
     inventory_path: Path | None = None
     ovs: bool = False  # each host runs its own ovsdb-server and ovs-vswitchd
+    rtt_ms: float = 0.0  # round-trip time the relay adds to every host's SSH path
+    relay_pid: int | None = None
+
+    @property
+    def relay_config(self) -> Path:
+        return self.state_dir / "relay.json"
+
+    @property
+    def relay_log(self) -> Path:
+        return self.state_dir / "relay.log"
 
     @property
     def prefixlen(self) -> int:
@@ -191,6 +232,9 @@ class LabState:
             "known_hosts_path": str(self.known_hosts_path),
             "inventory_path": str(self.inventory_path) if self.inventory_path else None,
             "ovs": self.ovs,
+            "rtt_ms": self.rtt_ms,
+            "relay_pid": self.relay_pid,
+            "relay_log": str(self.relay_log),
             "hosts": [host.to_dict() for host in self.hosts],
         }
 
@@ -206,6 +250,8 @@ class LabState:
             hosts=[LabHost.from_dict(h) for h in data["hosts"]],
             inventory_path=Path(inventory) if inventory else None,
             ovs=bool(data.get("ovs", False)),
+            rtt_ms=float(data.get("rtt_ms", 0.0)),
+            relay_pid=data.get("relay_pid"),
         )
 
 
@@ -235,11 +281,13 @@ class HostStatus:
     sshd_pid: int | None
     port_open: bool
     ovs_alive: bool | None = None  # None: the lab runs no Open vSwitch
+    relay_port: int | None = None
+    relay_open: bool | None = None  # None: no relay (the lab adds no round trip)
 
     @property
     def healthy(self) -> bool:
-        ovs_ok = self.ovs_alive is not False
-        return self.namespace_present and self.sshd_alive and self.port_open and ovs_ok
+        extras_ok = self.ovs_alive is not False and self.relay_open is not False
+        return self.namespace_present and self.sshd_alive and self.port_open and extras_ok
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -251,6 +299,8 @@ class HostStatus:
             "sshd_pid": self.sshd_pid,
             "port_open": self.port_open,
             "ovs_alive": self.ovs_alive,
+            "relay_port": self.relay_port,
+            "relay_open": self.relay_open,
             "healthy": self.healthy,
         }
 
@@ -260,15 +310,22 @@ class LabStatus:
     name: str
     exists: bool
     hosts: list[HostStatus] = field(default_factory=list)
+    rtt_ms: float = 0.0
+    relay_pid: int | None = None
+    relay_alive: bool | None = None  # None: no relay
 
     @property
     def healthy(self) -> bool:
-        return self.exists and bool(self.hosts) and all(h.healthy for h in self.hosts)
+        relay_ok = self.relay_alive is not False
+        return self.exists and bool(self.hosts) and all(h.healthy for h in self.hosts) and relay_ok
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "exists": self.exists,
             "healthy": self.healthy,
+            "rtt_ms": self.rtt_ms,
+            "relay_pid": self.relay_pid,
+            "relay_alive": self.relay_alive,
             "hosts": [h.to_dict() for h in self.hosts],
         }

@@ -3,7 +3,11 @@
 """The host's facts: links (`ip -j -d link`), addresses (`ip -j addr`), remote-VTEP fdb
 entries, Open vSwitch tables, and every fact source the modules loaded beside this one
 declare (their FACTS), each under its name: what `vnetctl facts` prints, and what
-snapshots and mesh planning read on the controller."""
+snapshots and mesh planning read on the controller.
+
+`sources`: `play` (the default) loads no other module: the sources of the modules the
+play runs anyway; `all` has vnetctl send every module that declares FACTS, which is
+what `vnetctl facts` asks for (under ansible-playbook only the built-in sources load)."""
 
 import sys
 
@@ -12,7 +16,7 @@ try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels 
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
 
-ARGUMENT_SPEC = {}
+ARGUMENT_SPEC = {"sources": {"type": "str", "choices": ["play", "all"], "default": "play"}}
 
 
 def run(params, check, facts):

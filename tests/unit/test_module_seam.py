@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from vnetctl.catalog import Catalog, modules_dir
-from vnetctl.hostside.payload import LockSpec, build_stdin, remote_command
+from vnetctl.hostside.payload import LockSpec, build_stdin, remote_command, unpack
 
 host = Catalog().host_lib()
 
@@ -150,3 +150,23 @@ def test_the_new_module_runs_in_a_host_process_with_its_own_fact(library, tmp_pa
     assert facts["facts"]["ip_forward"] == now
     assert {"links", "addrs", "fdb", "ovs"} <= set(facts["facts"])
     assert records[-1] == {"done": True, "stopped": False}
+
+
+def test_a_play_sends_the_modules_it_runs_and_facts_all_sends_every_declared_source(library):
+    """`facts` in a play loads no other module (its built-in sources and those of the
+    play's modules); `facts: {sources: all}`, as `vnetctl facts` asks, carries every
+    module that declares FACTS. The code word is the same for every host of a play."""
+    catalog = Catalog(library)
+    play = [{"index": 0, "module": "facts", "args": {}}]
+    every = [{"index": 0, "module": "facts", "args": {"sources": "all"}}]
+    assert set(unpack(build_stdin(catalog, play, check=True).splitlines()[1])["modules"]) == {
+        "facts"
+    }
+    sent = unpack(build_stdin(catalog, every, check=True).splitlines()[1])["modules"]
+    assert {"facts", "forwarding"} <= set(sent)
+    first, second = (
+        build_stdin(catalog, [dict(t, args={"name": h}) for t in play], check=True)
+        for h in ("h1", "h2")
+    )
+    assert first.splitlines()[1].split()[0] == second.splitlines()[1].split()[0]
+    assert first != second

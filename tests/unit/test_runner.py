@@ -5,15 +5,13 @@ The real transports are tested against the lab (tests/integration)."""
 from __future__ import annotations
 
 import asyncio
-import binascii
 import json
-import marshal
 import subprocess
 import sys
-import zlib
 from types import SimpleNamespace
 
 from vnetctl.catalog import Catalog
+from vnetctl.hostside.payload import unpack
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.runner.pool import ConnectionPool
 from vnetctl.runner.results import ExitCode, Status
@@ -51,7 +49,7 @@ class FakeProcess:
         self.stderr = ""
 
     async def write(self, data):
-        payload = marshal.loads(zlib.decompress(binascii.a2b_base64(data.splitlines()[1])))
+        payload = unpack(data.splitlines()[1])
         asyncio.get_running_loop().create_task(self._host(payload["tasks"]))
 
     async def _host(self, tasks):

@@ -87,7 +87,8 @@ def execute(
 
 def gather_facts(run: RunContext, hosts: Sequence[str]) -> tuple[dict, dict, RunResult]:
     """Facts of `hosts`, read-only: ({host: facts}, {host: why not}, the outcome)."""
-    outcome = execute([adhoc_plan("facts", {}, list(hosts), name="gather facts")], run)
+    plan = adhoc_plan("facts", {"sources": "all"}, list(hosts), name="gather facts")
+    outcome = execute([plan], run)
     facts, errors = {}, dict(outcome.unreachable)
     for result in outcome.results:
         if "facts" in result.data:

@@ -1,10 +1,11 @@
 """The program a host runs for one play: `python3 -I -S -c STUB`, the rest on stdin.
 
 Line 1 of stdin is this program (read by STUB; under `sudo -S` a password line may come
-first, which sudo consumes), line 2 the payload (marshal, zlib, base64): the host library and
-the modules the play needs (source, and code objects compiled by the controller, used
-when the bytecode magic matches), its task list, the check flag, how to take the host
-lock and the commit-confirmed settings. Records stream back on stdout, one JSON object
+first, which sudo consumes), line 2 the payload, two words (each marshal, zlib, base64):
+the play's code, alike on every host (the host library and the modules the play needs,
+as source and as code objects compiled by the controller, used when the bytecode magic
+matches), then this host's own part: its task list, the check flag, how to take the
+host lock and the commit-confirmed settings. Records stream back on stdout, one JSON object
 per line:
 
     {"waiting": "..."}            the host lock is held by another run; waiting for it
@@ -319,7 +320,7 @@ def _run_play(host, modules, payload, output, stop, lock):
     confirm, guard = None, None
     safety = sys.modules.get("vnet_safety")  # the management-path guard (host library)
     if not payload["check"] and payload.get("confirm"):  # see vnetctl/hostside/safe_apply.py
-        source, code = payload["confirm"]["program"]
+        source, code = payload["watchdog"]
         safe = install("vnet_safe_apply", source, code if same_magic(payload) else None)
         confirm = safe.Confirm(payload["confirm"], host, modules, lock, output)
         guard = safety.Guard(payload.get("server"), confirm.ensure_armed, confirm.explicit,
@@ -375,7 +376,10 @@ def _run_one(host, module, task, check, facts, guard=None):
 if __name__ == "__main__":
     import zlib  # noqa: PLC0415 (a C module)
 
-    _payload = marshal.loads(zlib.decompress(binascii.a2b_base64(sys.stdin.readline())))
+    # line 2: the play's code, then this host's own part (payload.build_stdin)
+    _code, _own = sys.stdin.readline().split()
+    _payload = marshal.loads(zlib.decompress(binascii.a2b_base64(_code)))
+    _payload.update(marshal.loads(zlib.decompress(binascii.a2b_base64(_own))))
     # SSH_CONNECTION as the login shell saw it (before sudo): "client port SERVER port"
     _words = (sys.argv[1] if len(sys.argv) > 1 else "").split()
     _payload["server"] = _words[2] if len(_words) == 4 else None

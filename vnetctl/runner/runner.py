@@ -185,7 +185,7 @@ class Runner:
 
     async def gather_facts(self, hosts: Sequence[str]) -> dict[str, dict | str]:
         """Each host's facts (or why not), read-only and reported to no one."""
-        plan = adhoc_plan("facts", {}, list(hosts), name="gather facts")
+        plan = adhoc_plan("facts", {"sources": "all"}, list(hosts), name="gather facts")
         options = dataclasses.replace(self.options, check=True)
         silent = Runner(self.catalog, self.specs, options, NullEvents(), self.pool, self.stop)
         limit = asyncio.Semaphore(max(1, self.options.forks))

@@ -33,6 +33,7 @@ def _b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode()
 
 
+@lru_cache(maxsize=1)
 def boot_line() -> str:
     """Line 1 for the STUB: mark, magic, this program as code and as source."""
     code = zlib.compress(compiled(BOOT_SOURCE, "<vnetctl>/boot.py"), 6)

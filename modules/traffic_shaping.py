@@ -18,11 +18,13 @@ import sys
 import zlib
 
 try:  # under ansible-playbook (and Mitogen), module_utils travel along
+    from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils import vnet_tc as tc
     from ansible.module_utils import vnet_tc_plan as tc_plan
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads module_utils
     import vnet_host as host
+    import vnet_persist as bootcfg
     import vnet_tc as tc
     import vnet_tc_plan as tc_plan
 
@@ -390,6 +392,52 @@ def _ids(classes, strict=True):
 
 # ---- steps (vnet_tc_plan); snapshots are written on the controller (vnetctl/fleet/shaping)
 steps = tc_plan.steps
+
+
+def persist(params, desired, facts, units):
+    """An HTB policy without filters or ingress shaping is networkd's to make (its
+    [HierarchyTokenBucket] sections); networkd cannot express tc filters or the ingress
+    redirect, so a policy with either is the oneshot unit's: the same tc lines vnetctl
+    runs, from nothing (see vnet_persist)."""
+    if desired["state"] != "present":
+        return
+    name, ingress = desired["name"], desired.get("ingress") or {}
+    filtered = any(c.get("filters") for c in desired["classes"].values())
+    if not filtered and ingress.get("state") != "present":
+        units.network(name, _htb_sections(desired))
+        return
+    lines = [text for tool, text in steps(dict(EMPTY_STATE, name=name), desired) if tool == "tc"]
+    devices = [name]
+    if ingress.get("device") == "present":
+        devices.append(ingress["ifb"])
+        units.netdev(ingress["ifb"], "ifb")
+        units.network(ingress["ifb"], bootcfg.link_section([("ActivationPolicy", "up")]))
+    units.boot(devices, lines)
+
+
+NO_INGRESS = {"state": "absent", "device": "absent", "hook": None, "filters": []}
+EMPTY_STATE = {"state": "absent", "root": None, "ingress": NO_INGRESS}
+LEAVES = {"fq_codel": "FairQueueingControlledDelay", "pfifo": "PFIFO"}
+
+
+def _htb_sections(state):
+    default = state["root"].rpartition(" ")[2]
+    out = [("HierarchyTokenBucket", [("Parent", "root"), ("Handle", 1),
+                                     ("DefaultClass", "%x" % int(default, 16))])]  # fmt: skip
+    out.append(_htb_class("1:0", "1:1", state["rate"], state["ceil"], None, 1514))
+    for info in sorted(state["classes"].values(), key=lambda c: int(c["id"][2:], 16)):
+        out.append(_htb_class("1:1", info["id"], info["rate"], info["ceil"], info["prio"],
+                              info["quantum"]))  # fmt: skip
+        if info.get("leaf"):
+            out.append((LEAVES[info["leaf"]], [("Parent", info["id"]),
+                                               ("Handle", info["id"][2:])]))  # fmt: skip
+    return out
+
+
+def _htb_class(parent, cid, rate, ceil, prio, quantum):
+    return ("HierarchyTokenBucketClass", [
+        ("Parent", parent), ("ClassId", cid), ("Priority", prio), ("QuantumBytes", quantum),
+        ("Rate", "%dK" % kbit(rate)), ("CeilRate", "%dK" % kbit(ceil))])  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -51,6 +51,9 @@ run(params, check, facts) -> result  instead of read/desired/steps, for a module
 planned_addresses(params) -> {device: {"addresses": [cidr], "mtu": n}}  optional: the
     addresses a task gives, so the fleet's preflight plans later tasks of the play on
     facts that have them (ovs_bridge: a VXLAN mesh whose VTEP is on a bridge it makes).
+persist(params, desired, facts, units)  optional: the boot configuration of `desired`,
+    rendered into `units` (vnet_persist.Units: systemd-networkd files); vnetctl's host
+    program writes it after the task (nothing for `state: absent`: its files go).
 
 The ENGINE (plan(), execute()) does the rest, one path for apply, check and drift:
 

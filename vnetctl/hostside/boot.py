@@ -330,6 +330,8 @@ def _run_play(host, modules, payload, output, stop, lock):
             return False
     elif safety is not None:  # check mode: the steps are classified, nothing armed
         guard = safety.Guard(payload.get("server"), error=host.ModuleError)
+    persist = sys.modules.get("vnet_persist")  # boot persistence (host library)
+    persisting = persist.configure(payload.get("persist")) if persist is not None else None
     failed_at = None
     for task in payload["tasks"]:
         if stop.is_set():
@@ -349,17 +351,21 @@ def _run_play(host, modules, payload, output, stop, lock):
                     confirm.record(task, modules[task["module"]], facts)
                 except safe.ArmError as exc:
                     raise Fatal("confirm", str(exc)) from None
-            result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard)
+            result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard,
+                              persisting)  # fmt: skip
             if result.get("failed"):
                 failed_at = task["index"]
         output.emit({"index": task["index"], "result": result})
     return False
 
 
-def _run_one(host, module, task, check, facts, guard=None):
+def _run_one(host, module, task, check, facts, guard=None, persisting=None):
     try:
         params = host.normalize_params(module.ARGUMENT_SPEC, task["args"])
-        return host.execute(module, params, check, facts, guard=guard)
+        result = host.execute(module, params, check, facts, guard=guard)
+        if persisting is not None and hasattr(module, "persist") and not result.get("failed"):
+            _persist(module, params, result, check, facts, persisting)
+        return result
     except host.ModuleError as exc:
         return {"changed": False, "failed": True, "msg": str(exc)}
     except Exception:  # a module bug must not hide the other tasks' results
@@ -370,6 +376,34 @@ def _run_one(host, module, task, check, facts, guard=None):
             "failed": True,
             "msg": "module crashed:\n" + traceback.format_exc(limit=5),
         }
+
+
+def _persist(module, params, result, check, facts, persisting):
+    """The task's boot configuration (vnet_persist), once its running state is right:
+    written when it changed, or, in check mode, what would be written."""
+    lib = sys.modules["vnet_persist"]
+    settings, why = persisting
+    info = result["persist"] = {"mode": settings["mode"], "why": why}
+    if settings["mode"] != "networkd" or "diff" not in result:
+        return
+    units = lib.Units(result["resource"], settings["root"])
+    try:
+        module.persist(params, result["diff"]["after"], facts, units)
+        changes = lib.settle(units, check)
+    except (lib.PersistError, OSError) as exc:
+        result.update(failed=True, msg="%s; boot configuration not written: %s"
+                      % (result["msg"], exc))  # fmt: skip
+        return
+    if changes:
+        info["files"] = changes
+        what = "would write" if check else "wrote"
+        text = "%s the boot configuration (%d file%s)" % (
+            what,
+            len(changes),
+            "" if len(changes) == 1 else "s",
+        )
+        result["msg"] = text if result["msg"] == "ok" else "%s; %s" % (result["msg"], text)
+        result["changed"] = True
 
 
 if __name__ == "__main__":

@@ -122,8 +122,10 @@ def build_stdin(
     lock: LockSpec | None = None,
     become_password: str | None = None,
     confirm: ConfirmSpec | None = None,
+    persist: dict | None = None,
 ) -> str:
-    """tasks: [{"index", "module", "args"}]; only the modules they use are sent."""
+    """tasks: [{"index", "module", "args"}]; only the modules they use are sent.
+    `persist`: {"mode": networkd | none | None (detected), "root"} (see vnet_persist)."""
     lock = lock or LockSpec()
     needed = {t["module"] for t in tasks}
     if "facts" in needed:  # `facts` reports every module's declared sources (FACTS):
@@ -137,6 +139,7 @@ def build_stdin(
         "tasks": list(tasks),
         "check": check,
         "lock": {"wait": lock.wait, "owner": lock.owner, "dir": lock.directory},
+        "persist": persist or {},
     }
     if confirm is not None:
         payload["confirm"] = {

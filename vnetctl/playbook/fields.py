@@ -87,6 +87,21 @@ def duration(value: object, at: Location, context: str, what: str, low: float, h
     return seconds
 
 
+PERSIST_MODES = ("networkd", "none")  # unset: networkd where the host runs it (vnet_persist)
+
+
+def persist_mode(value: object, at: Location, context: str) -> str:
+    """`persist:` (a play's, or the inventory's vnetctl_persist): networkd or none."""
+    if value not in PERSIST_MODES:
+        raise InputError(
+            f"persist: {value!r} is not one of {', '.join(PERSIST_MODES)} (leave it "
+            "out for networkd where the host runs systemd-networkd)",
+            at,
+            context,
+        )
+    return str(value)
+
+
 def _span(seconds: float) -> str:
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{seconds / 3600:g}h"

@@ -52,8 +52,8 @@ planned_addresses(params) -> {device: {"addresses": [cidr], "mtu": n}}  optional
     addresses a task gives, so the fleet's preflight plans later tasks of the play on
     facts that have them (ovs_bridge: a VXLAN mesh whose VTEP is on a bridge it makes).
 persist(params, desired, facts, units)  optional: the boot configuration of `desired`,
-    rendered into `units` (vnet_persist.Units: systemd-networkd files); vnetctl's host
-    program writes it after the task (nothing for `state: absent`: its files go).
+    rendered into `units` (systemd-networkd files; README, "Boot persistence"), which
+    vnetctl's host program writes after the task (none for `state: absent`: files go).
 
 The ENGINE (plan(), execute()) does the rest, one path for apply, check and drift:
 

@@ -4,6 +4,7 @@ only the lines that need attention (changed, failed, unreachable)."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -42,6 +43,7 @@ class ConsoleReporter:
         self._bar = None
         self._quiet = False
         self.stopped: str | None = None  # why a rollout stopped, repeated under the recap
+        self._persist_said: set[str] = set()  # hosts whose boot persistence mode was said
 
     # Events -------------------------------------------------------------
     def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
@@ -80,12 +82,33 @@ class ConsoleReporter:
                     f"    {escape(change['field'])}: [red]{escape(_show(change['before']))}[/]"
                     f" -> [green]{escape(_show(change['after']))}[/]"
                 )
+        self._persisted(result)
         for touch in result.data.get("management_path") or []:  # see vnet_safety
             mark = "[bold red]CUTS[/]" if touch.get("cuts") else "[yellow]touches[/]"
             self.console.print(
                 f"    {mark} the management path: {escape(str(touch.get('device')))} "
                 f"{escape(str(touch.get('effect')))} [dim]({escape(str(touch.get('step')))})[/]"
             )
+
+    def _persisted(self, result: TaskResult) -> None:
+        """Boot persistence (vnet_persist): the mode, once per host; with --diff, each
+        boot configuration file's diff."""
+        persist = result.data.get("persist") or {}
+        if persist and result.host not in self._persist_said and not self._quiet:
+            self._persist_said.add(result.host)
+            self.note(result.host, f"boot configuration: {persist.get('mode')} "
+                                   f"({persist.get('why')})")  # fmt: skip
+        for change in persist.get("files") or [] if self.show_diff else []:
+            path = "/" + change["path"]
+            lines = difflib.unified_diff(
+                (change["before"] or "").splitlines(), (change["after"] or "").splitlines(),
+                path if change["before"] is not None else "/dev/null",
+                path if change["after"] is not None else "/dev/null", lineterm="",
+            )  # fmt: skip
+            for text in lines:
+                style = {"+": "green", "-": "red", "@": "cyan"}.get(text[:1], "")
+                shown = escape(text)
+                self.console.print(f"    [{style}]{shown}[/]" if style else f"    {shown}")
 
     # Rolling plays (vnetctl.fleet.rollout) ------------------------------------
     def batch_started(self, play: str, number: int, total: int, hosts: Sequence[str]) -> None:

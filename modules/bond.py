@@ -282,25 +282,23 @@ MILLISECONDS = ("miimon", "updelay", "downdelay")
 
 
 def persist(params, desired, facts, units):
-    """The bond with its options, MTU, admin state, addresses and routes; each member's
-    Bond= (and PrimarySlave=) in its .network (see vnet_persist)."""
+    """The bond as declared (options, MTU, admin state), its addresses and routes (moved
+    from members); each declared member's Bond= (and PrimarySlave=) in its .network (see
+    vnet_persist). What the task does not declare is left to the kernel's defaults."""
     if desired["state"] != "present":
         return
     name, options = desired["name"], []
     for field, key in NETWORKD_KEYS.items():
-        value = desired.get(field)
-        if field in ("lacp_rate", "ad_select") and desired.get("mode") != "802.3ad":
-            value = None
+        value = params.get(field)
         options.append((key, "%dms" % value if field in MILLISECONDS and value is not None
                         else value))  # fmt: skip
     units.netdev(name, "bond", [("Bond", options)])
-    mtu = desired.get("mtu") if params.get("mtu") is not None else None
     state = {"addresses": desired["addresses"].get(name), "routes": desired["routes"].get(name)}
-    units.network(name, bootcfg.link_section([("MTUBytes", mtu),
-                                              ("ActivationPolicy", desired["admin_state"])])
+    units.network(name, bootcfg.link_section([("MTUBytes", params.get("mtu")),
+                                              ("ActivationPolicy", params["admin_state"])])
                   + bootcfg.ip_sections(state))  # fmt: skip
-    for member in desired["members"]:
-        primary = True if desired.get("primary") == member else None
+    for member in params.get("members") or []:
+        primary = True if params.get("primary") == member else None
         units.network(member, [("Network", [("Bond", name), ("PrimarySlave", primary)])])
 
 

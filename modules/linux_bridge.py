@@ -237,25 +237,26 @@ def _port_state_steps(port_links, facts):
 
 
 def persist(params, desired, facts, units):
-    """The bridge as networkd makes it at boot (see vnet_persist): STP and its timers, VLAN
-    filtering, MTU, admin state, addresses and routes; each port's master, MTU, VLANs."""
+    """The bridge as declared, as networkd makes it at boot (see vnet_persist): STP and its
+    timers, VLAN filtering, MTU, admin state, addresses and routes (declared, or moved
+    from a port); each declared port's master, MTU and VLANs. What the task does not
+    declare is left to the kernel's defaults, as when vnetctl makes the bridge."""
     if desired["state"] != "present":
         return
     name = desired["name"]
-    pvid = desired.get("default_pvid")
-    bridge = [("STP", desired.get("stp")), ("Priority", desired.get("priority")),
-              ("VLANFiltering", desired.get("vlan_filtering")),
+    pvid = params.get("default_pvid")
+    bridge = [("STP", params.get("stp")), ("Priority", params.get("priority")),
+              ("VLANFiltering", params.get("vlan_filtering")),
               ("DefaultPVID", "none" if pvid == 0 else pvid)]  # fmt: skip
-    bridge += [(NETWORKD_TIMERS[f], bootcfg.seconds(desired.get(f))) for f in TIMERS]
+    bridge += [(NETWORKD_TIMERS[f], bootcfg.seconds(params.get(f))) for f in TIMERS]
     units.netdev(name, "bridge", [("Bridge", bridge)])
-    mtu = desired.get("mtu") if params.get("mtu") is not None else None
-    link = [("MTUBytes", mtu), ("ActivationPolicy", desired.get("admin_state"))]
+    link = [("MTUBytes", params.get("mtu")), ("ActivationPolicy", params["admin_state"])]
     ip = desired.get("ip") or {}
     sections = bootcfg.link_section(link) + bootcfg.ip_sections(ip.get(name) or {})
     if "bridge_vlans" in desired:
         sections += bootcfg.bridge_vlan(desired["bridge_vlans"])
     units.network(name, sections)
-    for port in desired["ports"]:
+    for port in params.get("ports") or []:
         sections = [("Network", [("Bridge", name)])]
         sections += bootcfg.link_section([("MTUBytes", desired.get("ports_mtu", {}).get(port))])
         sections += bootcfg.ip_sections(ip.get(port) or {})

@@ -127,7 +127,7 @@ def persist(params, desired, facts, units):
     units.netdev(name, "vlan", [("VLAN", [("Id", desired["id"]),
                                           ("Protocol", desired["protocol"].lower())])])  # fmt: skip
     units.network(desired["parent"], [("Network", [("VLAN", name)])])
-    mtu = desired.get("mtu") if params.get("mtu") is not None else None
+    mtu = params.get("mtu")
     units.network(
         name,
         bootcfg.link_section([("MTUBytes", mtu), ("ActivationPolicy", desired["admin_state"])]),

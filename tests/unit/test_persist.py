@@ -23,6 +23,7 @@ CATALOG = Catalog()
 host = CATALOG.host_lib()
 persist = sys.modules["vnet_persist"]  # installed with the host library
 NETWORKD = Path("/lib/systemd/systemd-networkd")
+BRIDGE = {"name": "br-vm", "ports": ["eth1"], "mtu": 9000, "stp": True, "forward_delay": 4}
 
 
 def _cases():
@@ -46,6 +47,18 @@ def test_each_module_renders_exactly_its_boot_configuration(case):
     assert units.files == case["files"]
 
 
+@pytest.mark.parametrize(
+    ("module", "before", "after", "params"),
+    [("linux_bridge", "plain_host.json", "bridge_9000.json", BRIDGE),
+     ("vlan", "fullkernel_plain.json", "fullkernel_vlans.json", {"name": "eth1.100"})],
+)  # fmt: skip
+def test_what_a_task_renders_is_the_same_before_and_after_it_made_the_device(
+    module, before, after, params
+):
+    """Else a re-apply would write again what the first run wrote."""
+    assert render(module, before, params).files == render(module, after, params).files
+
+
 def test_every_module_that_changes_kernel_state_persists_or_says_why_not():
     """OVS keeps its configuration in its own database; port groups apply to VM ports,
     which libvirt makes as each guest starts: vnetctl applies them on the next run."""
@@ -62,9 +75,6 @@ def _files_in(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and not p.is_symlink()
     }
-
-
-BRIDGE = {"name": "br-vm", "ports": ["eth1"], "mtu": 9000, "stp": True, "forward_delay": 4}
 
 
 def test_the_writer_writes_what_changed_only_and_removes_what_is_no_longer_rendered(tmp_path):

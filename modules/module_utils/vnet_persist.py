@@ -299,8 +299,7 @@ def settle(units, check):
             _remove(os.path.join(root, change["path"]))
         else:
             write_atomic(os.path.join(root, change["path"]), change["after"])
-    _tidy(root, changes)
-    return changes
+    return changes + _tidy(root, changes)
 
 
 def write_atomic(path, text):
@@ -323,24 +322,61 @@ def _remove(path):
 
 def _tidy(root, changes):
     """Bases without drop-ins go, and their empty directories; the oneshot unit exists
-    while a boot.d file does."""
+    while a boot.d file does. Returns what it changed, as settle() does."""
+    done = []
     for change in changes:
         directory = os.path.dirname(os.path.join(root, change["path"]))
         gone = change["after"] is None and directory.endswith(".network.d")
         if gone and not os.listdir(directory):
             os.rmdir(directory)
             base = directory[: -len(".d")]
-            if (_read(base) or "").startswith(BASE):
+            text = _read(base) or ""
+            if text.startswith(BASE):
                 _remove(base)
+                done.append({"path": change["path"].rpartition("/")[0][: -len(".d")],
+                             "before": text, "after": None})  # fmt: skip
     boot = os.path.join(root, BOOT_DIR)
     needed = os.path.isdir(boot) and any(n.endswith(".tc") for n in os.listdir(boot))
     unit, wants = os.path.join(root, UNIT_PATH), os.path.join(root, WANTS_PATH)
     if needed and _read(unit) != UNIT:
+        done.append({"path": UNIT_PATH, "before": _read(unit), "after": UNIT})
         write_atomic(unit, UNIT)
     if needed and not os.path.lexists(wants):
         os.makedirs(os.path.dirname(wants), mode=0o755, exist_ok=True)
         os.symlink("/" + UNIT_PATH, wants)
-    if not needed:
-        for path in (wants, unit):
-            if os.path.lexists(path) and (path == wants or _read(path) == UNIT):
-                _remove(path)
+    if not needed and os.path.lexists(wants):
+        _remove(wants)
+    if not needed and _read(unit) == UNIT:
+        done.append({"path": UNIT_PATH, "before": UNIT, "after": None})
+        _remove(unit)
+    return done
+
+
+# ---- after a task (vnetctl's host program) -----------------------------------------
+
+
+def after_task(module, params, result, check, facts, persisting):
+    """The task's boot configuration, once its running state is right: written when it
+    changed (in check mode: what would be written), said in the result (`persist`:
+    mode, why, files) and its message; a file that cannot be written fails the task."""
+    settings, why = persisting
+    info = result["persist"] = {"mode": settings["mode"], "why": why}
+    if settings["mode"] != "networkd" or "diff" not in result:
+        return
+    units = Units(result["resource"], settings["root"])
+    try:
+        module.persist(params, result["diff"]["after"], facts, units)
+        changes = settle(units, check)
+    except (PersistError, OSError) as exc:
+        result.update(failed=True, msg="%s; boot configuration not written: %s"
+                      % (result["msg"], exc))  # fmt: skip
+        return
+    if changes:
+        info["files"] = changes
+        text = "%s the boot configuration (%d file%s)" % (
+            "would write" if check else "wrote",
+            len(changes),
+            "" if len(changes) == 1 else "s",
+        )
+        result["msg"] = text if result["msg"] == "ok" else "%s; %s" % (result["msg"], text)
+        result["changed"] = True

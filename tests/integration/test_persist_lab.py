@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration.faults import finish, start_vnetctl
 from vnetctl.cli.main import main
-from vnetctl.lab import lab_down, lab_up, reset_hosts, start_sshd
+from vnetctl.lab import host_exec, lab_down, lab_up, reset_hosts, start_sshd
 
 pytestmark = pytest.mark.lab
 
@@ -153,3 +154,28 @@ def test_persist_none_writes_nothing(lab, capsys):
     assert all(not root.exists() or files(root) == {} for root in roots.values())
     modes = {r["data"]["persist"]["mode"] for r in doc["results"] if "persist" in r["data"]}
     assert modes == {"none"}
+
+
+def test_a_commit_confirmed_rollback_takes_the_files_back_too(lab, tmp_path):
+    """The management NIC into a bridge with a wrong address, under a rollback timer: the
+    host undoes it by itself, and the units the task wrote go with it; the other host's
+    harmless bridge is confirmed, its units stay."""
+    state, inventory, roots, _ = lab
+    victim, other = state.host_names
+    wrong = state.subnet.rsplit(".", 1)[0] + ".250/24"
+    task = {"linux_bridge": {
+        "name": "br-mgmt",
+        "ports": f"{{{{ ['eth0'] if inventory_hostname == '{victim}' else ['eth1'] }}}}",
+        "addresses": f"{{{{ ['{wrong}'] if inventory_hostname == '{victim}' else omit }}}}",
+    }}  # fmt: skip
+    path = tmp_path / "cut.yml"
+    path.write_text(yaml.safe_dump([{"hosts": "all", "persist": "networkd", "tasks": [task]}]))
+    code, out, err = finish(start_vnetctl("run", str(path), "-i", inventory, "--format", "json",
+                                          "--confirm-timeout", "10s"), timeout=150)  # fmt: skip
+    assert code == 2, err
+    lines = [r for r in json.loads(out)["results"] if r["host"] == victim and r["index"] == -1]
+    assert lines and lines[0]["msg"].startswith("rolled back"), lines
+    links = json.loads(host_exec(state.name, victim, ["ip", "-j", "link"], check=True).stdout)
+    assert not any(link["ifname"] == "br-mgmt" for link in links)
+    assert files(roots[victim]) == {}
+    assert f"{NET}/10-vnetctl-br-mgmt.netdev" in files(roots[other])

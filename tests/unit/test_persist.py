@@ -92,7 +92,10 @@ def test_the_writer_writes_what_changed_only_and_removes_what_is_no_longer_rende
     moved = render("linux_bridge", "bridge_9000.json", dict(BRIDGE, ports=["eth2"]), str(tmp_path))
     changes = persist.settle(moved, check=False)
     gone = [c["path"] for c in changes if c["after"] is None]
-    assert gone == ["etc/systemd/network/10-vnetctl-eth1.network.d/10-vnetctl-bridge-br-vm.conf"]
+    assert gone == [
+        "etc/systemd/network/10-vnetctl-eth1.network.d/10-vnetctl-bridge-br-vm.conf",
+        "etc/systemd/network/10-vnetctl-eth1.network",
+    ]  # its base: said too
     assert _files_in(tmp_path) == moved.files  # eth1's base and its directory went too
     assert not (tmp_path / "etc/systemd/network/10-vnetctl-eth1.network.d").exists()
 
@@ -264,3 +267,22 @@ def test_auto_is_networkd_where_the_host_booted_systemd_with_networkd_enabled(tm
         {"mode": "none", "root": root},
         "declared",
     )
+
+
+def test_a_commit_confirmed_rollback_restores_the_files_a_task_wrote(tmp_path):
+    """The watchdog's journal holds each file as it was: a rollback rewrites or removes
+    it, so the boot configuration goes back with the running state."""
+    from vnetctl.hostside import safe_apply  # noqa: PLC0415
+
+    units = render("linux_bridge", "bridge_9000.json", BRIDGE, str(tmp_path))
+    persist.settle(units, check=False)
+    before = _files_in(tmp_path)
+    moved = render("linux_bridge", "bridge_9000.json", dict(BRIDGE, ports=["eth2"], mtu=1500),
+                   str(tmp_path))  # fmt: skip
+    changes = persist.settle(moved, check=False)
+    assert _files_in(tmp_path) != before
+    journal = safe_apply.Journal()
+    journal.record_files(3, str(tmp_path), changes)
+    result = safe_apply.roll_back(journal.entries, host, {})
+    assert result["problems"] == [] and result["after_task"] == 3
+    assert _files_in(tmp_path) == before

@@ -353,6 +353,9 @@ def _run_play(host, modules, payload, output, stop, lock):
                     raise Fatal("confirm", str(exc)) from None
             result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard,
                               persisting)  # fmt: skip
+            if confirm is not None and (result.get("persist") or {}).get("files"):
+                root = persisting[0]["root"]  # a rollback restores these files too
+                confirm.journal.record_files(task["index"], root, result["persist"]["files"])
             if result.get("failed"):
                 failed_at = task["index"]
         output.emit({"index": task["index"], "result": result})
@@ -364,7 +367,8 @@ def _run_one(host, module, task, check, facts, guard=None, persisting=None):
         params = host.normalize_params(module.ARGUMENT_SPEC, task["args"])
         result = host.execute(module, params, check, facts, guard=guard)
         if persisting is not None and hasattr(module, "persist") and not result.get("failed"):
-            _persist(module, params, result, check, facts, persisting)
+            sys.modules["vnet_persist"].after_task(module, params, result, check, facts,
+                                                   persisting)  # fmt: skip
         return result
     except host.ModuleError as exc:
         return {"changed": False, "failed": True, "msg": str(exc)}
@@ -376,34 +380,6 @@ def _run_one(host, module, task, check, facts, guard=None, persisting=None):
             "failed": True,
             "msg": "module crashed:\n" + traceback.format_exc(limit=5),
         }
-
-
-def _persist(module, params, result, check, facts, persisting):
-    """The task's boot configuration (vnet_persist), once its running state is right:
-    written when it changed, or, in check mode, what would be written."""
-    lib = sys.modules["vnet_persist"]
-    settings, why = persisting
-    info = result["persist"] = {"mode": settings["mode"], "why": why}
-    if settings["mode"] != "networkd" or "diff" not in result:
-        return
-    units = lib.Units(result["resource"], settings["root"])
-    try:
-        module.persist(params, result["diff"]["after"], facts, units)
-        changes = lib.settle(units, check)
-    except (lib.PersistError, OSError) as exc:
-        result.update(failed=True, msg="%s; boot configuration not written: %s"
-                      % (result["msg"], exc))  # fmt: skip
-        return
-    if changes:
-        info["files"] = changes
-        what = "would write" if check else "wrote"
-        text = "%s the boot configuration (%d file%s)" % (
-            what,
-            len(changes),
-            "" if len(changes) == 1 else "s",
-        )
-        result["msg"] = text if result["msg"] == "ok" else "%s; %s" % (result["msg"], text)
-        result["changed"] = True
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.output.console import ConsoleReporter
 from vnetctl.playbook.loader import load_playbook
-from vnetctl.runner.results import Status, TaskResult
+from vnetctl.runner.results import RunResult, Status, TaskResult
 
 PLAY = "- name: p\n  hosts: all\n  persist: {value}\n  tasks: []\n"
 
@@ -98,7 +98,10 @@ def test_a_run_says_the_mode_once_per_host_and_diff_shows_each_file():
     reporter.task_done(_result("h1", [{"path": path, "before": "[Link]\nMTUBytes=1500\n",
                                        "after": "[Link]\nMTUBytes=9000\n"}]))  # fmt: skip
     reporter.task_done(_result("h1", [], Status.OK))
+    reporter.recap(RunResult(hosts=["h1"]))
     text = out.getvalue()
-    assert text.count("boot configuration: networkd (systemd-networkd is enabled here)") == 1
+    assert text.count("note: [h1] boot configuration: networkd (systemd-networkd is enabled "
+                      "here)") == 1  # fmt: skip
+    assert "boot configuration: networkd (systemd-networkd is enabled here): 1 host" in text
     assert f"--- /{path}" in text and f"+++ /{path}" in text
     assert "-MTUBytes=1500" in text and "+MTUBytes=9000" in text

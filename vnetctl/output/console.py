@@ -43,7 +43,7 @@ class ConsoleReporter:
         self._bar = None
         self._quiet = False
         self.stopped: str | None = None  # why a rollout stopped, repeated under the recap
-        self._persist_said: set[str] = set()  # hosts whose boot persistence mode was said
+        self._persist: dict[str, str] = {}  # host -> its boot persistence mode (and why)
 
     # Events -------------------------------------------------------------
     def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
@@ -94,10 +94,10 @@ class ConsoleReporter:
         """Boot persistence (vnet_persist): the mode, once per host; with --diff, each
         boot configuration file's diff."""
         persist = result.data.get("persist") or {}
-        if persist and result.host not in self._persist_said and not self._quiet:
-            self._persist_said.add(result.host)
-            self.note(result.host, f"boot configuration: {persist.get('mode')} "
-                                   f"({persist.get('why')})")  # fmt: skip
+        if persist and result.host not in self._persist:
+            said = self._persist[result.host] = f"{persist.get('mode')} ({persist.get('why')})"
+            if not self._quiet:
+                self.note(result.host, f"boot configuration: {said}")
         for change in persist.get("files") or [] if self.show_diff else []:
             path = "/" + change["path"]
             lines = difflib.unified_diff(
@@ -163,6 +163,13 @@ class ConsoleReporter:
             if totals[s] or s in (Status.OK, Status.CHANGED, Status.FAILED)
         )
         self.console.print(f"{count(len(stats), 'host')}: {summary}")
+        modes: dict[str, list[str]] = {}
+        for host, said in self._persist.items():
+            modes.setdefault(said, []).append(host)
+        if modes:  # the plan says which boot persistence each host gets (README)
+            shown = "; ".join(f"{said}: {count(len(hosts), 'host')}" for said, hosts in
+                              sorted(modes.items(), key=lambda item: -len(item[1])))  # fmt: skip
+            self.console.print(f"boot configuration: {escape(shown)}")
         for host, reason in run.unreachable.items():
             self.console.print(f"[bold magenta]unreachable[/]: {escape(host)}: {escape(reason)}")
         if self.stopped:

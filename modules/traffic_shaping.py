@@ -399,11 +399,14 @@ def persist(params, desired, facts, units):
     [HierarchyTokenBucket] sections); networkd cannot express tc filters or the ingress
     redirect, so a policy with either is the oneshot unit's: the same tc lines vnetctl
     runs, from nothing (see vnet_persist)."""
-    if desired["state"] != "present":
+    if params["state"] != "present":
         return
     name, ingress = desired["name"], desired.get("ingress") or {}
-    filtered = any(c.get("filters") for c in desired["classes"].values())
-    if not filtered and ingress.get("state") != "present":
+    egress = desired.get("state") == "present"
+    if not egress and ingress.get("state") != "present":
+        return
+    filtered = egress and any(c.get("filters") for c in desired["classes"].values())
+    if egress and not filtered and ingress.get("state") != "present":
         units.network(name, _htb_sections(desired))
         return
     lines = [text for tool, text in steps(dict(EMPTY_STATE, name=name), desired) if tool == "tc"]

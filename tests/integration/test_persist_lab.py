@@ -29,6 +29,11 @@ PLAY = """\
       linux_bridge: {{name: br-p, ports: [eth1], mtu: 9000, stp: false, state: {state}}}
     - name: storage NIC
       link: {{name: eth2, mtu: 9000}}
+    - name: storage NIC shaped
+      traffic_shaping:
+        name: eth2
+        speed: 1000
+        classes: [{{name: iscsi, reservation: 100, match: [{{protocol: tcp, dport: 3260}}]}}]
     - name: tenant segment
       vxlan_mesh:
         name: persisted
@@ -43,6 +48,8 @@ FILES = {
     f"{NET}/10-vnetctl-eth1.network.d/10-vnetctl-bridge-br-p.conf",
     f"{NET}/10-vnetctl-eth2.network",
     f"{NET}/10-vnetctl-eth2.network.d/10-vnetctl-link-eth2.conf",
+    "etc/vnetctl/boot.d/10-vnetctl-shaping-eth2.tc",  # filters: the oneshot's
+    "etc/systemd/system/vnetctl-reapply.service",
     f"{NET}/10-vnetctl-eth0.network",
     f"{NET}/10-vnetctl-eth0.network.d/10-vnetctl-mesh-persisted.conf",
     f"{NET}/10-vnetctl-vxlan300.netdev", f"{NET}/10-vnetctl-vxlan300.link",
@@ -112,6 +119,10 @@ def test_units_are_written_once_shown_in_check_mode_and_drift_and_removed(lab, c
                                                 "10-vnetctl-mesh-persisted.conf"]  # fmt: skip
     assert {r["data"]["persist"]["mode"] for r in doc["results"] if r["index"] >= 0} == {
         "networkd"}  # fmt: skip
+    wants = roots[h1] / "etc/systemd/system/multi-user.target.wants/vnetctl-reapply.service"
+    assert os.readlink(wants) == "/etc/systemd/system/vnetctl-reapply.service"
+    assert "filter add dev eth2 parent 1: protocol ip" in written[
+        "etc/vnetctl/boot.d/10-vnetctl-shaping-eth2.tc"]  # fmt: skip
 
     # a re-apply writes nothing
     stamps = {p: p.stat().st_mtime_ns for p in roots[h1].rglob("*") if p.is_file()}

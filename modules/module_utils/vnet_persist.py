@@ -20,8 +20,8 @@ own, `10-vnetctl-DEV.network`, whose settings are drop-ins from every task that
 configures it (removed with the last of them).
 
 Settings (vnetctl sends them per play): mode networkd | none | auto (networkd where the
-host booted with systemd and systemd-networkd is enabled, else none), and root (default
-"/"; the lab writes under a directory of its own).
+host booted with systemd and systemd-networkd is enabled or running, else none), and
+root (default "/"; the lab writes under a directory of its own).
 
 Runs on the managed host: Python 3.9+, standard library only.
 """
@@ -37,6 +37,7 @@ UNIT_NAME = "vnetctl-reapply.service"
 UNIT_PATH = "etc/systemd/system/" + UNIT_NAME
 WANTS_PATH = "etc/systemd/system/multi-user.target.wants/" + UNIT_NAME
 NETWORKD_ENABLED = "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+NETWORKD_STATE = "run/systemd/netif/state"  # written by a running systemd-networkd
 # The oneshot: after networkd, each file's tc lines once its devices exist (networkd
 # makes devices asynchronously: up to 30 s each), every file even if one fails ($$: a
 # dollar sign systemd does not expand).
@@ -72,6 +73,8 @@ def configure(raw):
     enabled = os.path.lexists(os.path.join(root, NETWORKD_ENABLED))
     if booted and enabled:
         return {"mode": "networkd", "root": root}, "systemd-networkd is enabled here"
+    if booted and os.path.isfile(os.path.join(root, NETWORKD_STATE)):
+        return {"mode": "networkd", "root": root}, "systemd-networkd runs here"
     why = "systemd-networkd is not enabled here" if booted else "the host did not boot systemd"
     return {"mode": "none", "root": root}, why
 

@@ -256,6 +256,13 @@ def test_auto_is_networkd_where_the_host_booted_systemd_with_networkd_enabled(tm
     )
     (tmp_path / "run/systemd/system").mkdir(parents=True)
     assert persist.configure({"root": root})[1] == "systemd-networkd is not enabled here"
+    (tmp_path / "run/systemd/netif").mkdir(parents=True)
+    (tmp_path / "run/systemd/netif/state").write_text("OPER_STATE=routable\n")
+    assert persist.configure({"root": root}) == (
+        {"mode": "networkd", "root": root},
+        "systemd-networkd runs here",
+    )
+    (tmp_path / "run/systemd/netif/state").unlink()
     wants = tmp_path / persist.NETWORKD_ENABLED
     wants.parent.mkdir(parents=True)
     wants.symlink_to("/lib/systemd/system/systemd-networkd.service")

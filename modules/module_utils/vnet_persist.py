@@ -1,16 +1,16 @@
 """Boot persistence: what a task applies is also written as the host's boot configuration,
 systemd-networkd units, so a reboot brings it back (README, "Boot persistence").
 
-A module renders its units with the optional hook `persist(desired, facts, units)`:
-`units` (Units, below) collects them: `netdev(name, ...)` a device networkd makes,
-`network(dev, ...)` settings of a device's .network (a drop-in: several tasks may
+A module renders its units with the optional hook `persist(params, desired, facts,
+units)`: `units` (Units, below) collects them: `netdev(name, ...)` a device networkd
+makes, `network(dev, ...)` settings of a device's .network (a drop-in: several tasks may
 configure one device), `link(dev, ...)` a udev .link file (an interface alias), and
-`boot(name, lines)` tc lines networkd cannot express, which the oneshot unit
-vnetctl-reapply.service feeds to `tc -batch` at boot. One writer (`settle`) compares
-them with the files on disk, writes what changed (temporary file, then rename), removes
-the files the task's resource wrote earlier and no longer renders, and says what it did
-or, in check mode, would do (each file's content before and after: the controller
-shows the diff, drift reports `not persisted`).
+`boot(devices, lines)` tc lines networkd cannot express, which the oneshot unit
+vnetctl-reapply.service feeds to `tc -batch` at boot, once the devices exist. One
+writer (`settle`) compares them with the files on disk, writes what changed (temporary
+file, then rename), removes the files the task's resource wrote earlier and no longer
+renders, and says what it did or, in check mode, would do (each file's content before
+and after: the controller shows the diff, drift reports `not persisted`).
 
 Every file vnetctl writes starts with "# vnetctl owner: RESOURCE" and its name with
 "10-vnetctl-": vnetctl touches no other file. A device that networkd already configures
@@ -42,7 +42,7 @@ NETWORKD_STATE = "run/systemd/netif/state"  # written by a running systemd-netwo
 # makes devices asynchronously: up to 30 s each), every file even if one fails ($$: a
 # dollar sign systemd does not expand).
 UNIT = """# vnetctl: re-applies at boot what systemd-networkd cannot express (tc filters,
-# ingress redirects): the files in /etc/vnetctl/boot.d, one device each
+# ingress redirects): the files in /etc/vnetctl/boot.d, one per vnetctl task
 [Unit]
 Description=vnetctl: re-apply tc configuration systemd-networkd cannot express
 Wants=systemd-networkd.service

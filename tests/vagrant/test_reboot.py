@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.vagrant.guests import ROOT, report, vnetctl
+from tests.vagrant.guests import ROOT, Guest, report, vnetctl, wait_until
 
 pytestmark = pytest.mark.vagrant
 
@@ -61,6 +61,21 @@ def drift_items(capsys, inventory: str, history: str, host: str) -> dict[str, se
     return found
 
 
+BUSY = ("pending", "initialized", "configuring")  # networkd's setup states still under way
+
+
+def networkd_settled(guest: Guest) -> str:
+    """After the boot: systemd done starting units, and networkd no longer configuring
+    any link (SSH answers before networkd has made every device). `networkctl list`."""
+    guest.run("systemctl is-system-running --wait", timeout=300)  # "degraded" is fine
+
+    def listing() -> str | None:
+        out = guest.sh("networkctl list --no-legend --no-pager")
+        return None if set(out.split()) & set(BUSY) else out
+
+    return wait_until(f"{guest.name}: networkd configured every link", listing, timeout=120)
+
+
 def apply_all(capsys, inventory: str) -> list[dict]:
     results = []
     for argv in PLAYBOOKS.values():
@@ -83,12 +98,16 @@ def test_a_reboot_brings_back_everything_vnetctl_applied(clean, inventory, capsy
     assert drift_items(capsys, inventory, history, victim.name) == {n: set() for n in PLAYBOOKS}
 
     seconds = victim.reboot()
+    links = networkd_settled(victim)
     after = drift_items(capsys, inventory, history, victim.name)
     lines = [f"reboot of {victim.name}: back over SSH after {seconds:.0f} s; drift then reports:"]
     for name, items in after.items():
         lines.append(f"  {name}: " + ("nothing lost" if not items else f"{len(items)} item(s)"))
         lines += [f"    {r} {k} {f or ''}: declared {d}, actual {a}" for r, k, f, d, a in sorted(
             items, key=str)]  # fmt: skip
+    if any(after.values()):  # what networkd made of the units, to read beside the drift
+        journal = "journalctl -b -u systemd-networkd -u systemd-udevd --no-pager | tail -40"
+        lines += ["networkctl list:", links, victim.sh(journal)]
     report("reboot.txt", "\n".join(lines))
     assert after == {n: set() for n in PLAYBOOKS}
     # and, said directly, the devices are there as declared

@@ -69,11 +69,16 @@ def networkd_settled(guest: Guest) -> str:
     any link (SSH answers before networkd has made every device). `networkctl list`."""
     guest.run("systemctl is-system-running --wait", timeout=300)  # "degraded" is fine
 
-    def listing() -> str | None:
-        out = guest.sh("networkctl list --no-legend --no-pager")
-        return None if set(out.split()) & set(BUSY) else out
+    seen = [""]
 
-    return wait_until(f"{guest.name}: networkd configured every link", listing, timeout=120)
+    def listing() -> str | None:
+        seen[0] = guest.sh("networkctl list --no-legend --no-pager")
+        return None if set(seen[0].split()) & set(BUSY) else seen[0]
+
+    try:
+        return wait_until(f"{guest.name}: networkd configured every link", listing, timeout=120)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; networkctl list:\n{seen[0]}") from None
 
 
 def apply_all(capsys, inventory: str) -> list[dict]:

@@ -16,17 +16,7 @@ PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-swit
 # examples pipe `vnetctl facts` into it; nftables: port_group's port security (nft,
 # bridge family); nfdump (nfcapd) and pmacct (sfacctd): the flow collectors the OVS
 # flow-export test runs inside a lab host
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
-        || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    echo "setup: installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null
-fi
+scripts/apt-install.sh setup "${PACKAGES[@]}"
 
 # pip's notes about this machine's own index settings are noise here
 quiet_pip() { "$@" 2> >(grep -v '^WARNING: Location' >&2); }

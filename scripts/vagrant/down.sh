@@ -17,7 +17,9 @@ keep_libvirtd=0
 
 virsh_() { timeout 120 virsh -q "$@"; }
 
-if virsh_ version >/dev/null 2>&1; then
+# libvirt keeps the definitions of an interrupted run across restarts: start it (by hand,
+# recorded, stopped again below) so that they can be removed by name.
+if scripts/vagrant/libvirtd.sh start; then
     if [[ -d vagrant/.vagrant/machines ]]; then
         (cd vagrant && timeout 900 vagrant destroy -f) 2>&1 | sed 's/^/down: /' || true
     fi
@@ -41,7 +43,9 @@ if virsh_ version >/dev/null 2>&1; then
             virsh_ vol-delete --pool "$VNETCTL_VAGRANT_POOL" "$volume" >/dev/null
             echo "down: deleted volume $volume"
         done < <(virsh_ vol-list "$VNETCTL_VAGRANT_POOL" | awk "{print \$1}")
-        scripts/vagrant/libvirtd.sh remove-pool
+        virsh_ pool-destroy "$VNETCTL_VAGRANT_POOL" >/dev/null 2>&1 || true
+        virsh_ pool-undefine "$VNETCTL_VAGRANT_POOL" >/dev/null
+        echo "down: removed pool $VNETCTL_VAGRANT_POOL"
     fi
 fi
 rm -rf vagrant/.vagrant

@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # libvirt for the Vagrant tier on a machine without systemd as PID 1: starts virtlogd and
 # libvirtd by hand when they are not running, and stops only what it started, by the pid
-# it recorded (never by name). Also makes and removes the tier's own storage pool.
+# it recorded (never by name). Also makes the tier's own storage pool (down.sh removes it).
 #
 #   scripts/vagrant/libvirtd.sh start     # idempotent; records what it started
-#   scripts/vagrant/libvirtd.sh remove-pool   # the pool `start` made, once it is empty
-#   scripts/vagrant/libvirtd.sh stop      # removes the pool, stops what `start` started
+#   scripts/vagrant/libvirtd.sh stop      # stops what `start` started
 set -euo pipefail
 
 CACHE=${VNETCTL_VAGRANT_CACHE:-/var/cache/vnetctl-vagrant}
@@ -45,7 +44,6 @@ start() {
     fi
     if ! virsh_ pool-info "$POOL" >/dev/null 2>&1; then
         virsh_ pool-define-as "$POOL" dir --target "$CACHE/pool" >/dev/null
-        touch "$RUN/pool.ours"
     fi
     if [[ $(virsh_ pool-info "$POOL" | awk '/^State:/ {print $2}') != running ]]; then
         virsh_ pool-start "$POOL" >/dev/null
@@ -69,32 +67,16 @@ stop_pid() {  # stop_pid NAME: TERM, then KILL after 20 s, for the pid this scri
     rm -f "$RUN/$name.ours" "$pidfile"
 }
 
-remove_pool() {  # the pool `start` defined, once it is empty
-    if [[ -f $RUN/pool.ours ]] && virsh_ pool-info "$POOL" >/dev/null 2>&1; then
-        local volumes
-        volumes=$(virsh_ vol-list "$POOL" | awk "{print \$1}")
-        if [[ -n $volumes ]]; then
-            echo "libvirtd.sh: pool $POOL still holds volumes, left in place:" $volumes >&2
-        else
-            virsh_ pool-destroy "$POOL" >/dev/null 2>&1 || true
-            virsh_ pool-undefine "$POOL" >/dev/null
-            rm -f "$RUN/pool.ours"
-        fi
-    fi
-}
-
 stop() {
-    remove_pool
     stop_pid libvirtd
     stop_pid virtlogd
 }
 
 case ${1:-} in
 start) start ;;
-remove-pool) remove_pool ;;
 stop) stop ;;
 *)
-    echo "usage: $0 start|remove-pool|stop" >&2
+    echo "usage: $0 start|stop" >&2
     exit 2
     ;;
 esac

@@ -22,10 +22,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import LAB3_NAME, LAB3_SUBNET, lab_skip_reason
 from doc_examples import Example, documented_examples
 from vnetctl_process import ROOT, environment
 
+from tests.labhosts import LAB3_NAME, LAB3_SUBNET, lab_skip_reason
 from vnetctl.drift.history import History
 from vnetctl.lab import host_exec, lab_down, lab_up, load_state, reset_hosts, start_sshd
 

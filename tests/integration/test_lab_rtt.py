@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ssh_argv
 
+from tests.labhosts import ssh_argv
 from vnetctl.cli.main import main
 from vnetctl.lab import lab_down, lab_status, lab_up, load_state
 from vnetctl.lab.proc import pid_cmdline

@@ -19,7 +19,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = Path(os.environ.get("VNETCTL_VAGRANT_INVENTORY", ROOT / "vagrant" / "inventory.yml"))
-MODULES = ROOT / "modules"
 VIRSH = ["virsh", "-q", "-c", "qemu:///system"]
 
 
@@ -153,12 +152,6 @@ def load_guests(path: Path = INVENTORY) -> list[Guest]:
             )
         )
     return guests
-
-
-def module_exists(name: str) -> bool:
-    """Whether modules/NAME.py exists: tests for modules other engineers are building run
-    once the module lands, and are skipped with that reason until then."""
-    return (MODULES / f"{name}.py").is_file()
 
 
 def wait_until(what: str, check, timeout: float = 60, interval: float = 1):

@@ -1,9 +1,6 @@
 """Linux bonds on full-kernel guests (issue 15's live tests): active-backup failing over
 while traffic flows when the active member's cable is pulled, and 802.3ad negotiated
-between two guests over two back-to-back wires, surviving the loss of one.
-
-They run once modules/bond.py exists; until then each is skipped with that reason. The
-playbooks were written from the issue's text (tests/vagrant/playbooks/bond-*.yml)."""
+between two guests over two back-to-back wires, surviving the loss of one."""
 
 from __future__ import annotations
 
@@ -13,15 +10,9 @@ import time
 
 import pytest
 
-from tests.vagrant.guests import ROOT, module_exists, report, vnetctl, wait_until
+from tests.vagrant.guests import ROOT, report, vnetctl, wait_until
 
-pytestmark = [
-    pytest.mark.vagrant,
-    pytest.mark.skipif(
-        not module_exists("bond"),
-        reason="modules/bond.py does not exist yet (issue 15); these tests run once it does",
-    ),
-]
+pytestmark = pytest.mark.vagrant
 
 PLAYBOOKS = ROOT / "tests" / "vagrant" / "playbooks"
 PING_INTERVAL = 0.2  # seconds

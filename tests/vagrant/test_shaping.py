@@ -1,10 +1,6 @@
 """tc shaping on a full kernel (issue 13 on the Vagrant tier): an HTB tree whose leaves
 are fq_codel (this kernel has it; the lab's has not), and a class limit that holds for
-real traffic between two guests.
-
-It runs once modules/traffic_shaping.py exists; until then it is skipped with that
-reason. The playbook was written from the issue's text (tests/vagrant/playbooks/
-shaping.yml)."""
+real traffic between two guests."""
 
 from __future__ import annotations
 
@@ -12,15 +8,9 @@ import json
 
 import pytest
 
-from tests.vagrant.guests import ROOT, module_exists, report, vnetctl
+from tests.vagrant.guests import ROOT, report, vnetctl
 
-pytestmark = [
-    pytest.mark.vagrant,
-    pytest.mark.skipif(
-        not module_exists("traffic_shaping"),
-        reason="modules/traffic_shaping.py does not exist yet (issue 13); runs once it does",
-    ),
-]
+pytestmark = pytest.mark.vagrant
 
 PLAYBOOK = str(ROOT / "tests" / "vagrant" / "playbooks" / "shaping.yml")
 LIMIT_MBIT = 20  # software-emulated guests move a few hundred Mbit/s: 20 is well below

@@ -1,36 +1,22 @@
 """802.1Q on full-kernel guests (issue 15's live tests): sub-interfaces passing tagged
 traffic between guests and keeping VLANs apart, and bridge VLAN filtering isolating two
-VLANs on one bridge.
-
-The sub-interface tests run once modules/vlan.py exists, the filtering test once
-linux_bridge takes `vlan_filtering`; until then each is skipped with that reason. The
-playbooks were written from the issue's text (tests/vagrant/playbooks/vlan*.yml)."""
+VLANs on one bridge."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.vagrant.guests import ROOT, module_exists, vnetctl
-from vnetctl.catalog import Catalog
+from tests.vagrant.guests import ROOT, vnetctl
 
 pytestmark = pytest.mark.vagrant
 
 PLAYBOOKS = ROOT / "tests" / "vagrant" / "playbooks"
-needs_vlan = pytest.mark.skipif(
-    not module_exists("vlan"),
-    reason="modules/vlan.py does not exist yet (issue 15); these tests run once it does",
-)
-needs_filtering = pytest.mark.skipif(
-    "vlan_filtering" not in Catalog()["linux_bridge"],
-    reason="linux_bridge has no vlan_filtering argument yet (issue 15); runs once it has",
-)
 
 
 def reaches(guest, address: str) -> bool:
     return guest.run(f"ping -c 2 -W 3 {address}").returncode == 0
 
 
-@needs_vlan
 def test_vlan_subinterfaces_pass_tagged_traffic_and_keep_vlans_apart(clean, inventory, capsys):
     code, doc = vnetctl(capsys, "run", str(PLAYBOOKS / "vlans.yml"), "-i", inventory)
     assert code == 0, doc
@@ -52,7 +38,6 @@ def test_vlan_subinterfaces_pass_tagged_traffic_and_keep_vlans_apart(clean, inve
     assert not reaches(h1, "192.168.120.2")
 
 
-@needs_vlan
 def test_a_vlan_above_its_parents_mtu_is_refused_and_nothing_is_made(clean, inventory, capsys):
     first = clean[0]
     assert first.link("eth2")["mtu"] == 1500
@@ -80,7 +65,6 @@ def in_ns(guest, ns: str, address: str) -> bool:
     return guest.run(f"ip netns exec {ns} ping -c 2 -W 3 {address}").returncode == 0
 
 
-@needs_filtering
 def test_vlan_filtering_isolates_two_vlans_on_one_bridge(clean, inventory, capsys):
     """Per guest N: a VM in VLAN 10 at 192.168.140.(10+N), one in VLAN 20 at .(20+N), on
     br-vf with eth2 carrying both tagged. Same VLAN across guests: reachable; the other

@@ -62,7 +62,7 @@ TIMEOUT = ("vnetctl_connect_timeout", "ansible_timeout")
 PLAY_TIMEOUT = ("vnetctl_timeout",)
 PERSIST = ("vnetctl_persist",)
 PERSIST_ROOT = ("vnetctl_persist_root",)
-PERSIST_MODES = ("networkd", "none")
+PERSIST_MODES = ("networkd", "none")  # unset: networkd where the host runs it (vnet_persist)
 PASSWORD = ("vnetctl_password", "ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 BECOME_PASSWORD = ("vnetctl_become_password", "ansible_become_password", "ansible_become_pass")
 

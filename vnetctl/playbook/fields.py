@@ -9,6 +9,7 @@ from typing import Any
 
 from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError, Location
+from vnetctl.inventory.connection import PERSIST_MODES
 from vnetctl.inventory.sources import VarLayer
 from vnetctl.templar import is_template
 from vnetctl.yamlsrc import type_name, where_of
@@ -85,9 +86,6 @@ def duration(value: object, at: Location, context: str, what: str, low: float, h
     if not low <= seconds <= high:
         raise InputError(f"{what}: {value!r} is outside {_span(low)}..{_span(high)}", at, context)
     return seconds
-
-
-PERSIST_MODES = ("networkd", "none")  # unset: networkd where the host runs it (vnet_persist)
 
 
 def persist_mode(value: object, at: Location, context: str) -> str:

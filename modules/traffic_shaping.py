@@ -407,7 +407,7 @@ def persist(params, desired, facts, units):
         return
     filtered = egress and any(c.get("filters") for c in desired["classes"].values())
     if egress and not filtered and ingress.get("state") != "present":
-        units.network(name, _htb_sections(desired))
+        units.network(name, bootcfg.htb_sections(desired))
         return
     lines = [text for tool, text in steps(dict(EMPTY_STATE, name=name), desired) if tool == "tc"]
     devices = [name]
@@ -420,27 +420,6 @@ def persist(params, desired, facts, units):
 
 NO_INGRESS = {"state": "absent", "device": "absent", "hook": None, "filters": []}
 EMPTY_STATE = {"state": "absent", "root": None, "ingress": NO_INGRESS}
-LEAVES = {"fq_codel": "FairQueueingControlledDelay", "pfifo": "PFIFO"}
-
-
-def _htb_sections(state):
-    default = state["root"].rpartition(" ")[2]
-    out = [("HierarchyTokenBucket", [("Parent", "root"), ("Handle", 1),
-                                     ("DefaultClass", "%x" % int(default, 16))])]  # fmt: skip
-    out.append(_htb_class("1:0", "1:1", state["rate"], state["ceil"], None, 1514))
-    for info in sorted(state["classes"].values(), key=lambda c: int(c["id"][2:], 16)):
-        out.append(_htb_class("1:1", info["id"], info["rate"], info["ceil"], info["prio"],
-                              info["quantum"]))  # fmt: skip
-        if info.get("leaf"):
-            out.append((LEAVES[info["leaf"]], [("Parent", info["id"]),
-                                               ("Handle", info["id"][2:])]))  # fmt: skip
-    return out
-
-
-def _htb_class(parent, cid, rate, ceil, prio, quantum):
-    return ("HierarchyTokenBucketClass", [
-        ("Parent", parent), ("ClassId", cid), ("Priority", prio), ("QuantumBytes", quantum),
-        ("Rate", "%dK" % kbit(rate)), ("CeilRate", "%dK" % kbit(ceil))])  # fmt: skip
 
 
 if __name__ == "__main__":

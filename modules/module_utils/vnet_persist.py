@@ -197,6 +197,31 @@ def bridge_vlan(member):
     return [("BridgeVLAN", pairs)]
 
 
+def htb_sections(state):
+    """[HierarchyTokenBucket], a [HierarchyTokenBucketClass] per class and its leaf qdisc,
+    of a traffic_shaping egress state (rates in Mbit/s, class ids "1:2")."""
+    default = state["root"].rpartition(" ")[2]
+    out = [("HierarchyTokenBucket", [("Parent", "root"), ("Handle", 1),
+                                     ("DefaultClass", "%x" % int(default, 16))])]  # fmt: skip
+    out.append(_htb_class("1:0", "1:1", state["rate"], state["ceil"], None, 1514))
+    for info in sorted(state["classes"].values(), key=lambda c: int(c["id"][2:], 16)):
+        out.append(_htb_class("1:1", info["id"], info["rate"], info["ceil"], info["prio"],
+                              info["quantum"]))  # fmt: skip
+        if info.get("leaf"):
+            out.append((LEAVES[info["leaf"]], [("Parent", info["id"]),
+                                               ("Handle", info["id"][2:])]))  # fmt: skip
+    return out
+
+
+LEAVES = {"fq_codel": "FairQueueingControlledDelay", "pfifo": "PFIFO"}
+
+
+def _htb_class(parent, cid, rate, ceil, prio, quantum):
+    pairs = [("Parent", parent), ("ClassId", cid), ("Priority", prio), ("QuantumBytes", quantum)]
+    pairs += [("Rate", "%dK" % round(rate * 1000)), ("CeilRate", "%dK" % round(ceil * 1000))]
+    return ("HierarchyTokenBucketClass", pairs)
+
+
 def link_section(pairs):
     """[Link]: MTUBytes=, ActivationPolicy= (up, down) and the like."""
     return [("Link", pairs)]

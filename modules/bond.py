@@ -21,10 +21,12 @@ import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
     from ansible.module_utils import vnet_kernel as kernel
+    from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
     import vnet_kernel as kernel
+    import vnet_persist as bootcfg
 
 RESOURCE = "bond"
 MODES = ["balance-rr", "active-backup", "balance-xor", "802.3ad", "balance-tlb", "balance-alb"]
@@ -269,6 +271,35 @@ def _member_state_steps(member_links, facts):
         for m, want in sorted(member_links.items())
         if facts.link(m) is not None and want["up"] and want.get("master") is None
     ]
+
+
+# field -> [Bond] key of a .netdev (systemd.netdev); LACP's only in 802.3ad
+NETWORKD_KEYS = {"mode": "Mode", "xmit_hash_policy": "TransmitHashPolicy",
+                 "lacp_rate": "LACPTransmitRate", "ad_select": "AdSelect",
+                 "miimon": "MIIMonitorSec", "updelay": "UpDelaySec",
+                 "downdelay": "DownDelaySec"}  # fmt: skip
+MILLISECONDS = ("miimon", "updelay", "downdelay")
+
+
+def persist(params, desired, facts, units):
+    """The bond as declared (options, MTU, admin state), its addresses and routes (moved
+    from members); each declared member's Bond= (and PrimarySlave=) in its .network (see
+    vnet_persist). What the task does not declare is left to the kernel's defaults."""
+    if desired["state"] != "present":
+        return
+    name, options = desired["name"], []
+    for field, key in NETWORKD_KEYS.items():
+        value = params.get(field)
+        options.append((key, "%dms" % value if field in MILLISECONDS and value is not None
+                        else value))  # fmt: skip
+    units.netdev(name, "bond", [("Bond", options)])
+    state = {"addresses": desired["addresses"].get(name), "routes": desired["routes"].get(name)}
+    units.network(name, bootcfg.link_section([("MTUBytes", params.get("mtu")),
+                                              ("ActivationPolicy", params["admin_state"])])
+                  + bootcfg.ip_sections(state))  # fmt: skip
+    for member in params.get("members") or []:
+        primary = True if params.get("primary") == member else None
+        units.network(member, [("Network", [("Bond", name), ("PrimarySlave", primary)])])
 
 
 SNAPSHOT_ORDER = 10  # bonds before the bridges and VLANs that use them

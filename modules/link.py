@@ -9,9 +9,11 @@ lower the bridge before its ports (linux_bridge's `mtu` does both in the right o
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_persist as bootcfg
 
 RESOURCE = "link"
 ARGUMENT_SPEC = {
@@ -64,6 +66,14 @@ def steps(current, desired, facts):
     if desired["admin_state"] != current["admin_state"]:
         out.append(host.step("ip", "link", "set", "dev", name, desired["admin_state"]))
     return out
+
+
+def persist(params, desired, facts, units):
+    """What the task declares of the device (see vnet_persist): its MTU, and whether
+    networkd brings it up."""
+    pairs = [("MTUBytes", params.get("mtu")), ("ActivationPolicy", params.get("admin_state"))]
+    if any(value is not None for _, value in pairs):
+        units.network(desired["name"], bootcfg.link_section(pairs))
 
 
 SNAPSHOT_ORDER = 90

@@ -14,11 +14,13 @@ import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
     from ansible.module_utils import vnet_ip
+    from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils import vnet_vlans as vlans
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
     import vnet_ip
+    import vnet_persist as bootcfg
     import vnet_vlans as vlans
 
 RESOURCE = "bridge"
@@ -234,6 +236,37 @@ def _port_state_steps(port_links, facts):
     ]
 
 
+def persist(params, desired, facts, units):
+    """The bridge as declared, as networkd makes it at boot (see vnet_persist): STP and its
+    timers, VLAN filtering, MTU, admin state, addresses and routes (declared, or moved
+    from a port); each declared port's master, MTU and VLANs. What the task does not
+    declare is left to the kernel's defaults, as when vnetctl makes the bridge."""
+    if desired["state"] != "present":
+        return
+    name = desired["name"]
+    pvid = params.get("default_pvid")
+    bridge = [("STP", params.get("stp")), ("Priority", params.get("priority")),
+              ("VLANFiltering", params.get("vlan_filtering")),
+              ("DefaultPVID", "none" if pvid == 0 else pvid)]  # fmt: skip
+    bridge += [(NETWORKD_TIMERS[f], bootcfg.seconds(params.get(f))) for f in TIMERS]
+    units.netdev(name, "bridge", [("Bridge", bridge)])
+    link = [("MTUBytes", params.get("mtu")), ("ActivationPolicy", params["admin_state"])]
+    ip = desired.get("ip") or {}
+    sections = bootcfg.link_section(link) + bootcfg.ip_sections(ip.get(name) or {})
+    if "bridge_vlans" in desired:
+        sections += bootcfg.bridge_vlan(desired["bridge_vlans"])
+    units.network(name, sections)
+    for port in params.get("ports") or []:
+        sections = [("Network", [("Bridge", name)])]
+        sections += bootcfg.link_section([("MTUBytes", desired.get("ports_mtu", {}).get(port))])
+        sections += bootcfg.ip_sections(ip.get(port) or {})
+        if port in desired.get("port_vlans", {}):
+            sections += bootcfg.bridge_vlan(desired["port_vlans"][port])
+        units.network(port, sections)
+
+
+NETWORKD_TIMERS = {"forward_delay": "ForwardDelaySec", "hello_time": "HelloTimeSec",
+                   "max_age": "MaxAgeSec"}  # fmt: skip
 SNAPSHOT_ORDER = 20  # after what makes ports (bonds, VXLAN devices), before plain links
 
 

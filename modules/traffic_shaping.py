@@ -18,11 +18,13 @@ import sys
 import zlib
 
 try:  # under ansible-playbook (and Mitogen), module_utils travel along
+    from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils import vnet_tc as tc
     from ansible.module_utils import vnet_tc_plan as tc_plan
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads module_utils
     import vnet_host as host
+    import vnet_persist as bootcfg
     import vnet_tc as tc
     import vnet_tc_plan as tc_plan
 
@@ -390,6 +392,34 @@ def _ids(classes, strict=True):
 
 # ---- steps (vnet_tc_plan); snapshots are written on the controller (vnetctl/fleet/shaping)
 steps = tc_plan.steps
+
+
+def persist(params, desired, facts, units):
+    """An HTB policy without filters or ingress shaping is networkd's to make (its
+    [HierarchyTokenBucket] sections); networkd cannot express tc filters or the ingress
+    redirect, so a policy with either is the oneshot unit's: the same tc lines vnetctl
+    runs, from nothing (see vnet_persist)."""
+    if params["state"] != "present":
+        return
+    name, ingress = desired["name"], desired.get("ingress") or {}
+    egress = desired.get("state") == "present"
+    if not egress and ingress.get("state") != "present":
+        return
+    filtered = egress and any(c.get("filters") for c in desired["classes"].values())
+    if egress and not filtered and ingress.get("state") != "present":
+        units.network(name, bootcfg.htb_sections(desired))
+        return
+    lines = [text for tool, text in steps(dict(EMPTY_STATE, name=name), desired) if tool == "tc"]
+    devices = [name]
+    if ingress.get("device") == "present":
+        devices.append(ingress["ifb"])
+        units.netdev(ingress["ifb"], "ifb")
+        units.network(ingress["ifb"], bootcfg.link_section([("ActivationPolicy", "up")]))
+    units.boot(devices, lines)
+
+
+NO_INGRESS = {"state": "absent", "device": "absent", "hook": None, "filters": []}
+EMPTY_STATE = {"state": "absent", "root": None, "ingress": NO_INGRESS}
 
 
 if __name__ == "__main__":

@@ -13,10 +13,12 @@ import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
     from ansible.module_utils import vnet_kernel as kernel
+    from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
     import vnet_kernel as kernel
+    import vnet_persist as bootcfg
 
 RESOURCE = "vlan"
 ARGUMENT_SPEC = {
@@ -114,6 +116,22 @@ def steps(current, desired, facts):
     if desired["admin_state"] != current.get("admin_state"):
         out.append(host.step("ip", "link", "set", "dev", name, desired["admin_state"]))
     return out
+
+
+def persist(params, desired, facts, units):
+    """The VLAN device (networkd makes it from its parent's VLAN=), its MTU and admin
+    state (see vnet_persist)."""
+    if desired["state"] != "present":
+        return
+    name = desired["name"]
+    units.netdev(name, "vlan", [("VLAN", [("Id", desired["id"]),
+                                          ("Protocol", desired["protocol"].lower())])])  # fmt: skip
+    units.network(desired["parent"], [("Network", [("VLAN", name)])])
+    mtu = params.get("mtu")
+    units.network(
+        name,
+        bootcfg.link_section([("MTUBytes", mtu), ("ActivationPolicy", desired["admin_state"])]),
+    )
 
 
 SNAPSHOT_ORDER = 15  # after bonds (their parents), before the bridges that use them

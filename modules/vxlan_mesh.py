@@ -22,10 +22,12 @@ import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
     from ansible.module_utils import vnet_mesh_ovs as ovs
+    from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
     import vnet_mesh_ovs as ovs
+    import vnet_persist as bootcfg
 
 RESOURCE = "mesh"
 MAX_VNI = 16777215  # 24 bits
@@ -301,6 +303,29 @@ def _device_steps(dev, vni, now, want, facts):
     if not now.get("up"):
         out.append(host.step("ip", "link", "set", "dev", dev, "up"))
     return out
+
+
+def persist(params, desired, facts, units):
+    """Linux dataplane (OVS keeps its own configuration): per segment the VXLAN device
+    (networkd makes it from its underlay's VXLAN=), its alias (a .link file: the mark
+    the mesh owns it by), its bridge and its fdb peers ([BridgeFDB]); the segment bridge
+    too, unless a linux_bridge task declares it (see vnet_persist)."""
+    if desired["state"] != "present" or desired.get("dataplane") == "ovs":
+        return
+    for vni, seg in sorted(desired["segments"].items(), key=lambda item: int(item[0])):
+        if seg["state"] != "present":
+            continue
+        dev = device(int(vni))
+        vxlan = [("VNI", int(vni)), ("Local", seg["local"]), ("DestinationPort", seg["port"]),
+                 ("MacLearning", seg["learning"])]  # fmt: skip
+        units.netdev(dev, "vxlan", [("VXLAN", vxlan)], mtu=seg.get("mtu"))
+        units.link(dev, [("Alias", seg["alias"])])
+        units.network(seg["underlay"], [("Network", [("VXLAN", dev)])])
+        fdb = [("BridgeFDB", [("MACAddress", ZERO_MAC), ("Destination", peer)])
+               for peer in seg["peers"]]  # fmt: skip
+        units.network(dev, [("Network", [("Bridge", seg["bridge"])])] + fdb)
+        units.netdev(seg["bridge"], "bridge", weak=True)
+        units.network(seg["bridge"], bootcfg.link_section([("ActivationPolicy", "up")]))
 
 
 SNAPSHOT_ORDER = 10  # the mesh makes its segment bridges; a bridge snapshot comes after

@@ -12,8 +12,9 @@ fi
 PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-switch
           python3 python3-venv python3-pip util-linux procps sudo iputils-ping
           systemd jq nftables nfdump pmacct)
-# systemd: `systemd-analyze verify` checks the drift timer units in tests; jq: the docs'
-# examples pipe `vnetctl facts` into it; nftables: port_group's port security (nft,
+# systemd: `systemd-analyze verify` checks the drift timer units and boot persistence's
+# oneshot unit in tests, and its networkd's parser tables check every unit key vnetctl
+# writes; jq: the docs' examples pipe `vnetctl facts` into it; nftables: port_group's port security (nft,
 # bridge family); nfdump (nfcapd) and pmacct (sfacctd): the flow collectors the OVS
 # flow-export test runs inside a lab host
 scripts/apt-install.sh setup "${PACKAGES[@]}"

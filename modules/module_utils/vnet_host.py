@@ -51,6 +51,9 @@ run(params, check, facts) -> result  instead of read/desired/steps, for a module
 planned_addresses(params) -> {device: {"addresses": [cidr], "mtu": n}}  optional: the
     addresses a task gives, so the fleet's preflight plans later tasks of the play on
     facts that have them (ovs_bridge: a VXLAN mesh whose VTEP is on a bridge it makes).
+persist(params, desired, facts, units)  optional: the boot configuration of `desired`,
+    rendered into `units` (systemd-networkd files; README, "Boot persistence"), which
+    vnetctl's host program writes after the task (none for `state: absent`: files go).
 
 The ENGINE (plan(), execute()) does the rest, one path for apply, check and drift:
 

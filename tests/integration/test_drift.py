@@ -58,7 +58,7 @@ def test_no_drift_exits_0_and_every_host_is_in_sync(drift_lab, capsys):
     assert code == 0, doc
     assert {h["state"] for h in doc["hosts"]} == {"in_sync"}
     assert all(h["resources"] == 3 for h in doc["hosts"])
-    assert doc["summary"]["items"] == {"missing": 0, "different": 0, "extra": 0}
+    assert doc["summary"]["items"] == {"missing": 0, "different": 0, "extra": 0, "not persisted": 0}
 
 
 def test_each_kind_of_drift_in_every_format_then_resolved_in_history(drift_lab, capsys, tmp_path):

@@ -22,7 +22,8 @@ def readme_modules_section() -> str:
 
 
 CONTRACT = ["ARGUMENT_SPEC", "RESOURCE", "FACTS", "read(", "desired(", "steps(", "snapshot(",
-            "SNAPSHOT_ORDER", "run(", "aliases", "rollback", "keyed by identity"]  # fmt: skip
+            "SNAPSHOT_ORDER", "run(", "persist(", "aliases", "rollback",
+            "keyed by identity"]  # fmt: skip
 
 
 @pytest.mark.parametrize("where", ["vnet_host docstring", "README Modules section"])

@@ -148,7 +148,7 @@ def test_task_forms(tmp_path):
             "- name: p\n  host: all\n",
             "book.yml:2: play 'p': unknown play keyword 'host' (did you mean 'hosts'?): a play "
             "has name, hosts, vars, vars_files, roles, pre_tasks, tasks, post_tasks, tags, "
-            "serial, max_fail_percentage, health_gates, confirm_timeout, gather_facts",
+            "serial, max_fail_percentage, health_gates, confirm_timeout, gather_facts, persist",
         ),
         (
             "- name: p\n  tasks: []\n",

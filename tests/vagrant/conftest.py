@@ -72,9 +72,20 @@ def two(guests: list[Guest]) -> tuple[Guest, Guest]:
 
 
 # What the tests make on a guest, removed so each test starts from the box's networking:
-# every bridge, bond, VLAN, VXLAN, dummy and IFB device, every OVS bridge, the root qdisc
-# of the spare NICs, and MTU 1500, up, no address on eth2..eth5.
+# the boot configuration vnetctl wrote (README, "Boot persistence": its files, and
+# networkd reloaded when a boot gave it some of them, so neither a reboot nor networkd
+# brings an earlier test's devices back; a reload networkd does not need is not asked
+# for, as it could touch the management NIC), every bridge, bond, VLAN, VXLAN, dummy and
+# IFB device, every OVS bridge, the root qdisc of the spare NICs, and MTU 1500, up, no
+# address on eth2..eth5.
 RESET = r"""
+loaded=$(grep -l vnetctl /run/systemd/netif/links/* 2>/dev/null)
+rm -rf /etc/systemd/network/10-vnetctl-* /etc/vnetctl/boot.d
+rm -f /etc/systemd/network/*.network.d/10-vnetctl-*.conf \
+    /etc/systemd/system/vnetctl-reapply.service \
+    /etc/systemd/system/multi-user.target.wants/vnetctl-reapply.service
+rmdir /etc/systemd/network/*.network.d 2>/dev/null || true
+[ -z "$loaded" ] || networkctl reload || true
 for kind in bridge bond vlan vxlan dummy ifb; do
     for dev in $(ip -o link show type $kind | awk -F': ' '{print $2}' | cut -d@ -f1); do
         ip link del "$dev" 2>/dev/null || true

@@ -99,11 +99,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps({"runs": [r.to_dict() for r in runs]}, indent=2))
         return 0
-    print(f"{'RUN':>5}  {'STARTED':<23} {'EXIT':>4} {'HOSTS':>5}  MISSING/DIFFERENT/EXTRA  CHECK")
+    heads = "MISSING/DIFFERENT/EXTRA/NOT PERSISTED"
+    print(f"{'RUN':>5}  {'STARTED':<23} {'EXIT':>4} {'HOSTS':>5}  {heads}  CHECK")
     for r in runs:
-        counts = "/".join(str(r.items[k]) for k in ("missing", "different", "extra"))
-        print(f"{r.id:>5}  {when(r.started):<23} {r.exit_code:>4} {r.hosts:>5}  {counts:<23}  "
-              f"{r.label} [{r.check_id}]")  # fmt: skip
+        counts = "/".join(str(r.items[k]) for k in ("missing", "different", "extra",
+                                                    "not persisted"))  # fmt: skip
+        print(f"{r.id:>5}  {when(r.started):<23} {r.exit_code:>4} {r.hosts:>5}  "
+              f"{counts:<{len(heads)}}  {r.label} [{r.check_id}]")  # fmt: skip
     return 0
 
 

@@ -30,8 +30,10 @@ ADMIN_COMMANDS = ("history", "schedule")
 HELP = """\
 Check every host against PLAYBOOK without changing anything: gather, plan in check mode
 (the same code path as `vnetctl run --check`), and report per host and resource what is
-missing (declared, absent), different (field: declared vs actual) or extra (an undeclared
-port on a managed bridge, an fdb peer on a managed VXLAN device...). Fields declared alike
+missing (declared, absent), different (field: declared vs actual), extra (an undeclared
+port on a managed bridge, an fdb peer on a managed VXLAN device...) or not persisted (the
+boot configuration vnetctl writes is missing or differs: a reboot would lose it; README,
+"Boot persistence"). Fields declared alike
 for a group of hosts whose actual values differ between hosts are listed per host.
 Unreachable or failed hosts are reported as such, never as drift-free. Every run is
 recorded in a SQLite history: items say since when they exist, and what was resolved since
@@ -55,7 +57,8 @@ also:
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "drift",
-        help="report drift from a playbook: missing, different, extra; history; schedules",
+        help="report drift from a playbook: missing, different, extra, not persisted; "
+        "history; schedules",
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -88,6 +88,10 @@ def task_items(result: TaskResult) -> list[DriftItem]:
             items += [item(Kind.MISSING, field, v, None) for v in _minus(after, before)]
         else:
             items.append(item(Kind.DIFFERENT, field, after, before))
+    for change in (result.data.get("persist") or {}).get("files") or []:
+        # the file's path; declared: the content vnetctl writes, actual: what is there
+        items.append(item(Kind.NOT_PERSISTED, "/" + change["path"], change["after"],
+                          change["before"]))  # fmt: skip
     return items
 
 

@@ -22,7 +22,7 @@ from vnetctl.drift.report import DriftItem, DriftReport, HostState, Kind
 from vnetctl.errors import InputError
 from vnetctl.secrets import redact
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.not_persisted (a history of version 1 is upgraded in place)
 BUSY_TIMEOUT_S = 30.0
 OBSERVED = (HostState.IN_SYNC.value, HostState.DRIFTED.value)
 TABLES = """
@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS runs (
     playbook TEXT NOT NULL, inventory TEXT NOT NULL, limit_pattern TEXT,
     started REAL NOT NULL, duration REAL NOT NULL, exit_code INTEGER NOT NULL,
     hosts INTEGER NOT NULL, missing INTEGER NOT NULL, different INTEGER NOT NULL,
-    extra INTEGER NOT NULL, inconsistent INTEGER NOT NULL, resolved INTEGER NOT NULL
+    extra INTEGER NOT NULL, inconsistent INTEGER NOT NULL, resolved INTEGER NOT NULL,
+    not_persisted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_by_check ON runs (check_id, id);
 CREATE TABLE IF NOT EXISTS run_hosts (
@@ -49,6 +50,8 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_by_run ON items (run_id, host);
 """
+# from one version to the next: what an existing database needs
+UPGRADES = {2: "ALTER TABLE runs ADD COLUMN not_persisted INTEGER NOT NULL DEFAULT 0"}
 
 
 def default_path() -> Path:
@@ -108,8 +111,16 @@ class History:
             )
         if version < SCHEMA_VERSION:
             with self._transaction():
+                fresh = (
+                    self.db.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'"
+                    ).fetchone()
+                    is None
+                )
                 for statement in filter(str.strip, TABLES.split(";")):
                     self.db.execute(statement)
+                for number in range(version + 1, SCHEMA_VERSION + 1) if not fresh else ():
+                    self.db.execute(UPGRADES[number])
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def __enter__(self) -> History:
@@ -160,13 +171,13 @@ class History:
         counts = report.counts()
         cursor = self.db.execute(
             "INSERT INTO runs (check_id, label, playbook, inventory, limit_pattern, started, "
-            "duration, exit_code, hosts, missing, different, extra, inconsistent, resolved) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "duration, exit_code, hosts, missing, different, extra, inconsistent, resolved, "
+            "not_persisted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 check, label, report.playbook, report.inventory, report.limit, report.started,
                 report.duration, report.exit_code(), len(report.hosts), counts["missing"],
                 counts["different"], counts["extra"], len(report.consistency),
-                len(report.resolved),
+                len(report.resolved), counts[Kind.NOT_PERSISTED.value],
             ),
         )  # fmt: skip
         run_id = int(cursor.lastrowid)
@@ -211,14 +222,19 @@ class History:
         where, args = ("WHERE check_id=?", (check,)) if check else ("", ())
         rows = self.db.execute(
             "SELECT id, check_id, label, playbook, inventory, limit_pattern, started, duration, "
-            "exit_code, hosts, missing, different, extra, inconsistent, resolved "
+            "exit_code, hosts, missing, different, extra, inconsistent, resolved, not_persisted "
             f"FROM runs {where} ORDER BY id DESC LIMIT ?",
             (*args, limit),
         )
         return [
             RunRecord(
                 *r[:10],
-                items={"missing": r[10], "different": r[11], "extra": r[12]},
+                items={
+                    "missing": r[10],
+                    "different": r[11],
+                    "extra": r[12],
+                    Kind.NOT_PERSISTED.value: r[15],
+                },
                 inconsistent=r[13],
                 resolved=r[14],
             )

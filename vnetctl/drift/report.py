@@ -32,6 +32,9 @@ class Kind(StrEnum):
     MISSING = "missing"  # declared, absent on the host (a resource, or an item of a set)
     DIFFERENT = "different"  # a field whose actual value is not the declared one
     EXTRA = "extra"  # present inside what vnetctl owns, not declared (a port, an fdb peer)
+    # the boot configuration (vnet_persist's files) is not what the declaration renders:
+    # a file missing, different, or left from a declaration that is gone (field: its path)
+    NOT_PERSISTED = "not persisted"
 
 
 class HostState(StrEnum):
@@ -56,8 +59,10 @@ class DriftItem:
     @property
     def key(self) -> str:
         """Identity across runs: the same item on a later run has the same key."""
-        ident = [self.host, self.resource, self.kind.value, self.field, self.declared]
-        if self.kind is not Kind.DIFFERENT:
+        ident = [self.host, self.resource, self.kind.value, self.field]
+        if self.kind is not Kind.NOT_PERSISTED:  # a file is identified by its path
+            ident.append(self.declared)
+        if self.kind not in (Kind.DIFFERENT, Kind.NOT_PERSISTED):
             ident.append(self.actual)  # an extra item is identified by what it is
         raw = json.dumps(ident, sort_keys=True, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]

@@ -331,6 +331,8 @@ def _run_play(host, modules, payload, output, stop, lock):
             return False
     elif safety is not None:  # check mode: the steps are classified, nothing armed
         guard = safety.Guard(payload.get("server"), error=host.ModuleError)
+    persist = sys.modules.get("vnet_persist")  # boot persistence (host library)
+    persisting = persist.configure(payload.get("persist")) if persist is not None else None
     failed_at = None
     for task in payload["tasks"]:
         if stop.is_set():
@@ -350,17 +352,25 @@ def _run_play(host, modules, payload, output, stop, lock):
                     confirm.record(task, modules[task["module"]], facts)
                 except safe.ArmError as exc:
                     raise Fatal("confirm", str(exc)) from None
-            result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard)
+            result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard,
+                              persisting)  # fmt: skip
+            if confirm is not None and (result.get("persist") or {}).get("files"):
+                root = persisting[0]["root"]  # a rollback restores these files too
+                confirm.journal.record_files(task["index"], root, result["persist"]["files"])
             if result.get("failed"):
                 failed_at = task["index"]
         output.emit({"index": task["index"], "result": result})
     return False
 
 
-def _run_one(host, module, task, check, facts, guard=None):
+def _run_one(host, module, task, check, facts, guard=None, persisting=None):
     try:
         params = host.normalize_params(module.ARGUMENT_SPEC, task["args"])
-        return host.execute(module, params, check, facts, guard=guard)
+        result = host.execute(module, params, check, facts, guard=guard)
+        if persisting is not None and hasattr(module, "persist") and not result.get("failed"):
+            sys.modules["vnet_persist"].after_task(module, params, result, check, facts,
+                                                   persisting)  # fmt: skip
+        return result
     except host.ModuleError as exc:
         return {"changed": False, "failed": True, "msg": str(exc)}
     except Exception:  # a module bug must not hide the other tasks' results

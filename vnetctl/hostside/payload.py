@@ -123,12 +123,14 @@ def build_stdin(
     lock: LockSpec | None = None,
     become_password: str | None = None,
     confirm: ConfirmSpec | None = None,
+    persist: dict | None = None,
 ) -> str:
     """tasks: [{"index", "module", "args"}]; only the modules they use are sent.
+    `persist`: {"mode": networkd | none | None (detected), "root"} (see vnet_persist).
 
     Line 2 is two words: the code (host library, modules, the watchdog when a rollback
     timer is asked for), the same for every host of a play and packed once per run, and
-    what is this host's own (tasks, check, lock, confirm settings)."""
+    what is this host's own (tasks, check, lock, confirm and persist settings)."""
     lock = lock or LockSpec()
     modules = frozenset(t["module"] for t in tasks)
     every_source = any(t["module"] == "facts" and t["args"].get("sources") == "all" for t in tasks)
@@ -137,6 +139,7 @@ def build_stdin(
         "tasks": list(tasks),
         "check": check,
         "lock": {"wait": lock.wait, "owner": lock.owner, "dir": lock.directory},
+        "persist": persist or {},
     }
     if confirm is not None:
         own["confirm"] = {

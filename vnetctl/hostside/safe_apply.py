@@ -16,7 +16,9 @@ It holds the state from before the play: a journal of (module, params, state bef
 per task, appended as the play goes on. Files live in one directory per play:
 
     armed      exists while the play waits for confirmation
-    journal    one JSON line per task applied: {"module", "params", "before", "task"}
+    journal    one JSON line per task applied: {"module", "params", "before", "task"}, and
+               per task that wrote boot configuration files (vnet_persist) their content
+               before it: {"task", "files": [{"path", "before"}]} (None: no file)
     confirmed  the controller proved it can still reach the host (a new connection)
     expired    the deadline passed first: the watchdog rolls back
     result     after a rollback: {"rolled_back": bool, "left": [...], "after_task": ...}
@@ -53,6 +55,13 @@ class Journal:
         self.entries.append(entry)
         if self._path is not None:
             self._append(entry)
+
+    def record_files(self, task, root, changes):
+        """Boot configuration files a task wrote or removed, as they were before it."""
+        files = [{"path": os.path.join(root, c["path"]), "before": c["before"]} for c in changes]
+        self.entries.append({"task": task, "files": files})
+        if self._path is not None:
+            self._append(self.entries[-1])
 
     def attach(self, path):
         """From now on every entry goes to `path` too (entries so far are written)."""
@@ -133,6 +142,9 @@ def roll_back(entries, host, modules):
     every resource and compare with its state before the play."""
     problems = []
     for entry in reversed(entries):
+        if "files" in entry:
+            problems += _restore(entry)
+            continue
         module = modules[entry["module"]]
         facts = host.Facts.gather(modules=list(modules.values()))
         try:
@@ -141,7 +153,7 @@ def roll_back(entries, host, modules):
         except Exception as exc:  # go on: the other tasks are undone all the same
             problems.append("%s: %s" % (entry["task"], exc))
     left = []
-    for entry in entries:
+    for entry in (e for e in entries if "files" not in e):
         facts = host.Facts.gather(modules=list(modules.values()))
         try:
             now = modules[entry["module"]].read(entry["params"], facts)
@@ -160,6 +172,24 @@ def roll_back(entries, host, modules):
         "after_task": entries[-1]["task"] if entries else None,
         "at": time.time(),
     }
+
+
+def _restore(entry):
+    """The task's boot configuration files as they were: rewritten, or removed."""
+    problems = []
+    for item in entry["files"]:
+        try:
+            if item["before"] is None:
+                if os.path.lexists(item["path"]):
+                    os.unlink(item["path"])
+                continue
+            os.makedirs(os.path.dirname(item["path"]), exist_ok=True)
+            with open(item["path"] + ".tmp", "w") as handle:
+                handle.write(item["before"])
+            os.rename(item["path"] + ".tmp", item["path"])
+        except OSError as exc:
+            problems.append("%s: %s: %s" % (entry["task"], item["path"], exc))
+    return problems
 
 
 def _write_json(path, data):

@@ -16,6 +16,9 @@ first, then Ansible's), so an Ansible inventory works as it is:
 - connect_timeout: vnetctl_connect_timeout, ansible_timeout; default 10 (seconds)
 - play_timeout: vnetctl_timeout; default None (the --timeout option): seconds a play may
   take on this host before it is stopped and the host failed
+- persist: vnetctl_persist, networkd or none; default None (a play's `persist:` wins;
+  neither: networkd where the host runs systemd-networkd); persist_root:
+  vnetctl_persist_root, the directory the boot configuration is written under (default /)
 - password: vnetctl_password, ansible_password, ansible_ssh_pass, ansible_ssh_password
 - become_password: vnetctl_become_password, ansible_become_password, ansible_become_pass
 
@@ -57,6 +60,9 @@ BECOME = ("vnetctl_become", "ansible_become")
 BECOME_USER = ("vnetctl_become_user", "ansible_become_user")
 TIMEOUT = ("vnetctl_connect_timeout", "ansible_timeout")
 PLAY_TIMEOUT = ("vnetctl_timeout",)
+PERSIST = ("vnetctl_persist",)
+PERSIST_ROOT = ("vnetctl_persist_root",)
+PERSIST_MODES = ("networkd", "none")  # unset: networkd where the host runs it (vnet_persist)
 PASSWORD = ("vnetctl_password", "ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 BECOME_PASSWORD = ("vnetctl_become_password", "ansible_become_password", "ansible_become_pass")
 
@@ -99,6 +105,8 @@ class ConnectionSpec(Target):
     become_user: str = "root"
     become_password: Secret | None = None
     play_timeout: float | None = None
+    persist: str | None = None  # boot persistence: networkd | none (None: detected)
+    persist_root: str | None = None  # None: "/" (the lab writes under a directory of its own)
 
     @classmethod
     def from_host(cls, host: Host) -> ConnectionSpec:
@@ -130,6 +138,8 @@ class ConnectionSpec(Target):
             password=read.secret(PASSWORD),
             become_password=read.secret(BECOME_PASSWORD),
             play_timeout=read.seconds(PLAY_TIMEOUT),
+            persist=read.choice(PERSIST, PERSIST_MODES),
+            persist_root=read.absolute(PERSIST_ROOT),
         )
 
 
@@ -164,6 +174,19 @@ class _Reader:
     def path(self, names: tuple[str, ...]) -> str | None:
         value = self.text(names)
         return os.path.expanduser(value) if value else None
+
+    def choice(self, names: tuple[str, ...], choices: tuple[str, ...]) -> str | None:
+        name, value = self._get(names)
+        if value is not None and value not in choices:
+            raise self._error(name, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def absolute(self, names: tuple[str, ...]) -> str | None:
+        name, value = self._get(names)
+        path = self.path(names)
+        if path is not None and not os.path.isabs(path):
+            raise self._error(name, f"expected an absolute path, got {value!r}")
+        return path
 
     def port(self) -> int | None:
         name, value = self._get(PORT)

@@ -17,7 +17,9 @@ def inventory_header(lab: str) -> str:
 
 def inventory_text(state: LabState) -> str:
     """Each host by its address, or by its relay (`127.0.0.1`, its port) when the lab adds
-    a round trip: every tool then goes through the relay without being told."""
+    a round trip: every tool then goes through the relay without being told. No boot
+    persistence (`vnetctl_persist: none`): a lab host never boots, and runs no networkd
+    of its own (its /run is an overlay of this machine's, which may say one runs)."""
     hosts = "".join(f"        {h.name}: {_connection(h)}\n" for h in state.hosts)
     return (
         inventory_header(state.name)
@@ -32,6 +34,7 @@ def inventory_text(state: LabState) -> str:
         + f"    ansible_ssh_private_key_file: {state.key_path}\n"
         + "    ansible_python_interpreter: /usr/bin/python3\n"
         + f"    vnetctl_known_hosts: {state.known_hosts_path}\n"
+        + "    vnetctl_persist: none\n"
     )
 
 

@@ -4,6 +4,7 @@ only the lines that need attention (changed, failed, unreachable)."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -42,6 +43,7 @@ class ConsoleReporter:
         self._bar = None
         self._quiet = False
         self.stopped: str | None = None  # why a rollout stopped, repeated under the recap
+        self._persist: dict[str, str] = {}  # host -> its boot persistence mode (and why)
 
     # Events -------------------------------------------------------------
     def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
@@ -80,12 +82,33 @@ class ConsoleReporter:
                     f"    {escape(change['field'])}: [red]{escape(_show(change['before']))}[/]"
                     f" -> [green]{escape(_show(change['after']))}[/]"
                 )
+        self._persisted(result)
         for touch in result.data.get("management_path") or []:  # see vnet_safety
             mark = "[bold red]CUTS[/]" if touch.get("cuts") else "[yellow]touches[/]"
             self.console.print(
                 f"    {mark} the management path: {escape(str(touch.get('device')))} "
                 f"{escape(str(touch.get('effect')))} [dim]({escape(str(touch.get('step')))})[/]"
             )
+
+    def _persisted(self, result: TaskResult) -> None:
+        """Boot persistence (vnet_persist): the mode, once per host; with --diff, each
+        boot configuration file's diff."""
+        persist = result.data.get("persist") or {}
+        if persist and result.host not in self._persist:
+            said = self._persist[result.host] = f"{persist.get('mode')} ({persist.get('why')})"
+            if not self._quiet:
+                self.note(result.host, f"boot configuration: {said}")
+        for change in persist.get("files") or [] if self.show_diff else []:
+            path = "/" + change["path"]
+            lines = difflib.unified_diff(
+                (change["before"] or "").splitlines(), (change["after"] or "").splitlines(),
+                path if change["before"] is not None else "/dev/null",
+                path if change["after"] is not None else "/dev/null", lineterm="",
+            )  # fmt: skip
+            for text in lines:
+                style = {"+": "green", "-": "red", "@": "cyan"}.get(text[:1], "")
+                shown = escape(text)
+                self.console.print(f"    [{style}]{shown}[/]" if style else f"    {shown}")
 
     # Rolling plays (vnetctl.fleet.rollout) ------------------------------------
     def batch_started(self, play: str, number: int, total: int, hosts: Sequence[str]) -> None:
@@ -140,6 +163,13 @@ class ConsoleReporter:
             if totals[s] or s in (Status.OK, Status.CHANGED, Status.FAILED)
         )
         self.console.print(f"{count(len(stats), 'host')}: {summary}")
+        modes: dict[str, list[str]] = {}
+        for host, said in self._persist.items():
+            modes.setdefault(said, []).append(host)
+        if modes:  # the plan says which boot persistence each host gets (README)
+            shown = "; ".join(f"{said}: {count(len(hosts), 'host')}" for said, hosts in
+                              sorted(modes.items(), key=lambda item: -len(item[1])))  # fmt: skip
+            self.console.print(f"boot configuration: {escape(shown)}")
         for host, reason in run.unreachable.items():
             self.console.print(f"[bold magenta]unreachable[/]: {escape(host)}: {escape(reason)}")
         if self.stopped:

@@ -9,6 +9,7 @@ from typing import Any
 
 from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError, Location
+from vnetctl.inventory.connection import PERSIST_MODES
 from vnetctl.inventory.sources import VarLayer
 from vnetctl.templar import is_template
 from vnetctl.yamlsrc import type_name, where_of
@@ -85,6 +86,18 @@ def duration(value: object, at: Location, context: str, what: str, low: float, h
     if not low <= seconds <= high:
         raise InputError(f"{what}: {value!r} is outside {_span(low)}..{_span(high)}", at, context)
     return seconds
+
+
+def persist_mode(value: object, at: Location, context: str) -> str:
+    """`persist:` (a play's, or the inventory's vnetctl_persist): networkd or none."""
+    if value not in PERSIST_MODES:
+        raise InputError(
+            f"persist: {value!r} is not one of {', '.join(PERSIST_MODES)} (leave it "
+            "out for networkd where the host runs systemd-networkd)",
+            at,
+            context,
+        )
+    return str(value)
 
 
 def _span(seconds: float) -> str:

@@ -34,7 +34,7 @@ from vnetctl.yamlsrc import load_yaml_file, type_name, where, where_of
 PLAY_KEYWORDS = (
     "name", "hosts", "vars", "vars_files", "roles", "pre_tasks", "tasks", "post_tasks",
     "tags", "serial", "max_fail_percentage", "health_gates", "confirm_timeout",
-    "gather_facts",
+    "gather_facts", "persist",
 )  # fmt: skip
 IMPORT_KEYWORDS = ("import_playbook", "name", "vars", "tags")
 MAX_IMPORTS = 32  # playbooks importing playbooks
@@ -183,6 +183,9 @@ class _Loader:
         return layers
 
     def _rollout(self, play: Play, data: dict, at: Location, context: str) -> None:
+        if "persist" in data:
+            play.persist = fields.persist_mode(data["persist"], where_of(data, "persist", at),
+                                               context)  # fmt: skip
         if data.get("confirm_timeout") is not None:
             play.confirm_timeout = fields.duration(
                 data["confirm_timeout"], where_of(data, "confirm_timeout", at), context,

@@ -107,6 +107,7 @@ class Play:
     tasks: list[Task] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     confirm_timeout: float | None = None  # commit confirmed: seconds (None: --confirm-timeout)
+    persist: str | None = None  # boot persistence: networkd | none (None: the inventory's)
     where: Location = field(default_factory=lambda: Location("<data>"))
     hosts_where: Location = field(default_factory=lambda: Location("<data>"))
     var_where: dict[str, Location] = field(default_factory=dict)

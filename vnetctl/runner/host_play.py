@@ -17,7 +17,7 @@ Note = Callable[[str, str], None]
 class HostPlay:
     def __init__(
         self, host: str, play: str, tasks: list, emit: Emit, note: Note,
-        confirm_timeout: float | None = None,
+        confirm_timeout: float | None = None, persist: str | None = None,
     ):  # fmt: skip
         self.host = host
         self.play = play
@@ -31,6 +31,7 @@ class HostPlay:
         self.fatal: str | None = None
         self.pid: int | None = None  # the remote process, as its login shell printed it
         self.confirm_timeout = confirm_timeout  # commit confirmed: the rollback timer
+        self.persist = persist  # the play's `persist:` (None: the inventory's, or detected)
         self.armed: dict | None = None  # the host armed its rollback timer
         self.armed_at = 0.0
         self.refused = False  # the guard refused the play before any change on this host

@@ -201,8 +201,9 @@ class Runner:
     async def _guarded(self, limit: asyncio.Semaphore, plan, host: str) -> None:
         async with limit:
             timeout = getattr(plan.play, "confirm_timeout", None) or self.options.confirm_timeout
+            persist = getattr(plan.play, "persist", None)
             play = HostPlay(host, plan.play.display_name, plan.tasks[host], self._emit,
-                            self.events.note, timeout)  # fmt: skip
+                            self.events.note, timeout, persist)  # fmt: skip
             if self.stop.requested:
                 play.close(Status.NOT_STARTED, "", "not started: the run was interrupted")
                 return
@@ -244,7 +245,9 @@ class Runner:
             timeout = play.confirm_timeout or AUTO_CONFIRM
             confirm = ConfirmSpec(uuid.uuid4().hex[:16], timeout, self.options.confirm_root,
                                   explicit=play.confirm_timeout is not None)  # fmt: skip
-        stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm)
+        persist = {"mode": play.persist or spec.persist, "root": spec.persist_root}
+        stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm,
+                            persist)  # fmt: skip
         command = remote_command(spec.python, spec.become, spec.become_user, password is not None)
         try:
             play.stage = "starting the remote process"

@@ -20,6 +20,7 @@ td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:to
 th{background:#f3f3f3}code{font-size:.95em}
 .in_sync{color:#1a7f37}.drifted{color:#9a6700}.failed,.unreachable{color:#cf222e}
 .missing{background:#fff1e5}.different{background:#fff8c5}.extra{background:#ddf4ff}
+.not_persisted{background:#fbefff}pre{margin:0;font-size:.9em}
 """
 
 
@@ -91,6 +92,7 @@ def _items_table(items: list[DriftItem], first_seen: bool, host: bool = False) -
         cells = [i.host] * host + [i.kind.value, i.resource, i.field or "-"]
         cells += [value(i.declared), value(i.actual)]
         cells += [when(i.first_seen)] * first_seen + [f"{i.play} / {i.task}"]
-        tds = "".join(f"<td>{e(c)}</td>" for c in cells)
-        rows.append(f'<tr class="{i.kind.value}">{tds}</tr>')
+        tds = "".join(f"<td><pre>{e(c)}</pre></td>" if "\n" in c else f"<td>{e(c)}</td>"
+                      for c in cells)  # fmt: skip
+        rows.append(f'<tr class="{i.kind.value.replace(" ", "_")}">{tds}</tr>')
     return rows + ["</table>"]

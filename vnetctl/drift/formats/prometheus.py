@@ -47,7 +47,8 @@ def render(report: DriftReport) -> str:
         for kind in Kind:
             n = sum(1 for i in host.items if i.kind is kind)
             item_samples.append(({"host": host.host, "kind": kind.value}, n))
-    metric("vnetctl_drift_items", "Drift items per host and kind (missing, different, extra).",
+    metric("vnetctl_drift_items",
+           "Drift items per host and kind (missing, different, extra, not persisted).",
            item_samples)  # fmt: skip
     metric(
         "vnetctl_drift_host_up",

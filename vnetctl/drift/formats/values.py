@@ -32,6 +32,12 @@ def describe(item: DriftItem) -> str:
         return f"{field}: {value(item.declared)} declared, absent on the host"
     if item.kind is Kind.EXTRA:
         return f"{field}: {value(item.actual)} on the host, not declared"
+    if item.kind is Kind.NOT_PERSISTED:
+        if item.actual is None:
+            return f"{field}: missing from the boot configuration"
+        if item.declared is None:
+            return f"{field}: in the boot configuration, no longer declared"
+        return f"{field}: the boot configuration differs from the declaration"
     return f"{field}: declared {value(item.declared)}, actual {value(item.actual)}"
 
 

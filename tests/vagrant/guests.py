@@ -171,6 +171,7 @@ def vnetctl(capsys, *argv: str) -> tuple[int, Any]:
     stderr when it printed none)."""
     from vnetctl.cli.main import main
 
+    capsys.readouterr()  # what the test printed before (a report) is not this output
     code = main([*argv, "--format", "json"])
     out, err = capsys.readouterr()
     return code, json.loads(out) if out.strip() else err

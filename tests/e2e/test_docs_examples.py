@@ -36,6 +36,17 @@ NOT_RUN = {
     "./scripts/setup.sh": "installs system packages and the virtualenvs the tests run in",
     ".venv/bin/pytest tests/unit": "the unit tests: part of the suite that runs this test",
     ".venv/bin/pytest": "the whole suite, this test included: it would run itself",
+    **dict.fromkeys(
+        (
+            "./scripts/vagrant/tier.sh",
+            "VNETCTL_VAGRANT_HOSTS=2 ./scripts/vagrant/tier.sh -k bond",
+            "VNETCTL_VAGRANT_KEEP=1 ./scripts/vagrant/tier.sh",
+        ),
+        "the Vagrant tier: half an hour or more of emulated guests; run on its own "
+        "(README, 'The Vagrant tier')",
+    ),
+    "./scripts/vagrant/down.sh": "removes the Vagrant tier's guests, which a tier run "
+    "beside this suite may be using",
 }
 RUN_IN_REPOSITORY = {".venv/bin/ruff check . && .venv/bin/ruff format --check ."}
 EXAMPLES = documented_examples(ROOT / "README.md")

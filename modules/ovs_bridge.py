@@ -26,10 +26,12 @@ import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
     from ansible.module_utils import vnet_ovs_config as ovs
+    from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
     import vnet_ovs_config as ovs
+    import vnet_persist as bootcfg
 
 RESOURCE = "ovs bridge"
 VLAN_MODES = ["access", "trunk", "native-tagged", "native-untagged"]
@@ -649,6 +651,25 @@ def planned_addresses(params):
 
 
 # ---- snapshot ----------------------------------------------------------------------
+
+
+def persist(params, desired, facts, units):
+    """Open vSwitch keeps bridges, ports and bonds in its own database; the kernel keeps
+    the addresses on the bridge's interface and its internal ports, and whether they are
+    up: those are networkd's at boot (see vnet_persist), set on each interface as OVS
+    makes it. Addresses and a default route moved from a joining port are the bridge's."""
+    if desired.get("state") != "present":
+        return
+    name = params["name"]
+    route = desired.get("default_route") or {}
+    internal = [p["name"] for p in params.get("ports") or [] if p["type"] == "internal"]
+    for dev in [name] + internal:
+        ip = {"addresses": (desired.get("addresses") or {}).get(dev) or []}
+        if route.get("dev") == dev:
+            ip["routes"] = ["default via %s" % route["via"]]
+        sections = bootcfg.link_section([("ActivationPolicy", "up")])
+        units.network(dev, sections + bootcfg.ip_sections(ip))
+
 
 SNAPSHOT_ORDER = 15  # before a mesh's segments use a bridge as their underlay
 

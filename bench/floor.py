@@ -15,15 +15,20 @@ from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import load_inventory
 
 
-async def one(spec: ConnectionSpec) -> None:
-    async with asyncssh.connect(
+def connect(spec: ConnectionSpec) -> asyncssh.SSHClientConnection:
+    """The plainest asyncssh connection to an inventory host (no ~/.ssh/config)."""
+    return asyncssh.connect(
         spec.address,
         port=spec.port or 22,
         username=spec.user,
         client_keys=[spec.key_file] if spec.key_file else None,
         known_hosts=spec.known_hosts,
         config=None,
-    ) as conn:
+    )
+
+
+async def one(spec: ConnectionSpec) -> None:
+    async with connect(spec) as conn:
         await conn.run("true", check=True)
 
 

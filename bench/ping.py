@@ -17,8 +17,7 @@ import statistics
 import sys
 import time
 
-import asyncssh
-
+from bench import floor
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import load_inventory
 
@@ -29,14 +28,7 @@ TIMEOUT = 120.0
 
 async def _ping(spec: ConnectionSpec) -> dict:
     start = time.monotonic()
-    async with asyncssh.connect(
-        spec.address,
-        port=spec.port or 22,
-        username=spec.user,
-        client_keys=[spec.key_file] if spec.key_file else None,
-        known_hosts=spec.known_hosts,
-        config=None,
-    ) as conn:
+    async with floor.connect(spec) as conn:
         connect = time.monotonic() - start
         echoes = []
         async with conn.create_process("cat") as cat:

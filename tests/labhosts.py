@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-from vnetctl.lab import LabState
+from vnetctl.lab import LabState, lab_down, lab_up
 
 # Not the default 10.213.0.0/16, so the tests can run beside a lab someone brought up by
 # hand; two test runs at once on one machine each need their own (VNETCTL_TEST_LAB=name
@@ -40,3 +43,15 @@ def ssh_argv(state: LabState, address: str, command: str) -> list[str]:
         "-o", "ConnectTimeout=5",
         f"root@{address}", command,
     ]  # fmt: skip
+
+
+@contextmanager
+def own_lab(name: str, subnet: str, folder: Path, hosts: int, **options) -> Iterator[LabState]:
+    """A lab of a test module's own (its name and subnet, the inventory in `folder`): one
+    an interrupted run left goes first, and it is removed afterwards, also on failure."""
+    lab_down(name)
+    state = lab_up(name, hosts=hosts, subnet=subnet, inventory_path=folder / "lab.yml", **options)
+    try:
+        yield state
+    finally:
+        lab_down(name)

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.labhosts import own_lab
 from vnetctl.catalog import Catalog
 from vnetctl.cli.main import main
-from vnetctl.lab import host_exec, lab_down, lab_up, reset_hosts
+from vnetctl.lab import host_exec, reset_hosts
 
 pytestmark = pytest.mark.lab
 
@@ -31,18 +32,14 @@ LAB, SUBNET = f"lm{os.getpid() % 10000}", f"10.229.{os.getpid() % 250}.0/24"
 @pytest.fixture(scope="module")
 def lab(lab_required, tmp_path_factory):
     """3 OVS hosts; the inventory adds group `rack1` (h1, h2) for group limits."""
-    lab_down(LAB)
     folder = tmp_path_factory.mktemp("lm")
-    state = lab_up(LAB, hosts=3, subnet=SUBNET, ovs=True, inventory_path=folder / "lab.yml")
-    try:
+    with own_lab(LAB, SUBNET, folder, hosts=3, ovs=True) as state:
         data = yaml.safe_load(state.inventory_path.read_text())
         h1, h2, _ = state.host_names
         data["all"]["children"]["rack1"] = {"hosts": {h1: None, h2: None}}
         inventory = folder / "racks.yml"
         inventory.write_text(yaml.safe_dump(data))
         yield state, str(inventory)
-    finally:
-        lab_down(LAB)
 
 
 def sh(lab, host: str, script: str) -> None:

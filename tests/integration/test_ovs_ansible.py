@@ -9,7 +9,8 @@ import os
 import pytest
 from test_ansible_compat import ansible_playbook, recap
 
-from vnetctl.lab import host_exec, lab_down, lab_up
+from tests.labhosts import own_lab
+from vnetctl.lab import host_exec
 
 pytestmark = pytest.mark.lab
 
@@ -18,13 +19,8 @@ LAB, SUBNET = f"oa{os.getpid() % 10000}", f"10.232.{os.getpid() % 250}.0/24"
 
 @pytest.fixture(scope="module")
 def lab(lab_required, tmp_path_factory):
-    lab_down(LAB)
-    state = lab_up(LAB, hosts=1, subnet=SUBNET, ovs=True,
-                   inventory_path=tmp_path_factory.mktemp("oa") / "lab.yml")  # fmt: skip
-    try:
+    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("oa"), hosts=1, ovs=True) as state:
         yield state
-    finally:
-        lab_down(LAB)
 
 
 def test_ovs_teaming_runs_unchanged_under_ansible(lab):

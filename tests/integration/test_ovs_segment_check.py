@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.labhosts import own_lab
 from vnetctl.cli.main import main
-from vnetctl.lab import host_exec, lab_down, lab_up
+from vnetctl.lab import host_exec
 
 pytestmark = pytest.mark.lab
 
@@ -21,13 +22,8 @@ LAB, SUBNET = f"os{os.getpid() % 10000}", f"10.230.{os.getpid() % 250}.0/24"
 
 @pytest.fixture(scope="module")
 def lab(lab_required, tmp_path_factory):
-    lab_down(LAB)
-    state = lab_up(LAB, hosts=3, subnet=SUBNET, ovs=True,
-                   inventory_path=tmp_path_factory.mktemp("os") / "lab.yml")  # fmt: skip
-    try:
+    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("os"), hosts=3, ovs=True) as state:
         yield state
-    finally:
-        lab_down(LAB)
 
 
 def check(capsys, lab) -> tuple[int, dict]:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.labhosts import own_lab
 from vnetctl.cli.main import main
-from vnetctl.lab import host_exec, lab_down, lab_up, load_state
+from vnetctl.lab import host_exec, load_state
 from vnetctl.lab.lab import in_host_argv
 from vnetctl.lab.ovs import wire_back_to_back
 
@@ -32,18 +33,13 @@ VMS = {"web1": "192.168.10.{i}/24", "db1": "192.168.20.{i}/24"}
 
 @pytest.fixture(scope="module")
 def pair(lab_required, tmp_path_factory):
-    lab_down(LAB)
-    state = lab_up(LAB, hosts=2, subnet=SUBNET, ovs=True,
-                   inventory_path=tmp_path_factory.mktemp("ot") / "lab.yml")  # fmt: skip
-    try:
+    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("ot"), hosts=2, ovs=True) as state:
         wire_back_to_back(state, *state.host_names)
         for host in state.host_names:  # ovs-vsctl clients per run, counted from the db log
             sh(state, host, "ovs-appctl -t ovsdb-server vlog/set jsonrpc:file:dbg")
         assert main(["run", TEAMING, "-i", str(state.inventory_path)]) == 0
         start_vms(state)  # after the bridge exists, as VMs start on a configured host
         yield load_state(LAB)
-    finally:
-        lab_down(LAB)
 
 
 def sh(lab, host: str, script: str) -> str:

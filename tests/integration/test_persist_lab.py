@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from tests.integration.faults import finish, start_vnetctl
+from tests.labhosts import own_lab
 from vnetctl.cli.main import main
-from vnetctl.lab import host_exec, lab_down, lab_up, reset_hosts, start_sshd
+from vnetctl.lab import host_exec, reset_hosts, start_sshd
 
 pytestmark = pytest.mark.lab
 
@@ -62,13 +63,8 @@ FILES = {
 
 @pytest.fixture(scope="module")
 def lab2(lab_required, tmp_path_factory):
-    lab_down(LAB)
-    folder = tmp_path_factory.mktemp("persist")
-    state = lab_up(LAB, hosts=2, subnet=SUBNET, inventory_path=folder / "lab.yml")
-    try:
+    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("persist"), hosts=2) as state:
         yield state
-    finally:
-        lab_down(LAB)
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.labhosts import own_lab
 from vnetctl.cli.main import main
-from vnetctl.lab import host_exec, lab_down, lab_up, reset_hosts, start_sshd
+from vnetctl.lab import host_exec, reset_hosts, start_sshd
 
 pytestmark = pytest.mark.lab
 
@@ -33,13 +34,8 @@ OWN_BRIDGES = {  # host index -> its vm_bridges in host_vars (None: no list, the
 
 @pytest.fixture(scope="module")
 def lab5(lab_required, tmp_path_factory):
-    lab_down(LAB)
-    folder = tmp_path_factory.mktemp("pb")
-    state = lab_up(LAB, hosts=5, subnet=SUBNET, inventory_path=folder / "lab.yml")
-    try:
+    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("pb"), hosts=5) as state:
         yield state
-    finally:
-        lab_down(LAB)
 
 
 @pytest.fixture

@@ -675,11 +675,8 @@ SNAPSHOT_ORDER = 15  # before a mesh's segments use a bridge as their underlay
 
 
 def snapshot(facts):
-    try:
-        cfg = facts.get("ovs_config")
-    except host.ModuleError:  # facts recorded before this source existed
-        return []
-    if not cfg:
+    cfg = ovs.recorded(facts)
+    if cfg is None:
         return []
     out = []
     for name in sorted(cfg["bridges"]):

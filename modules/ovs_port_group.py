@@ -222,11 +222,8 @@ SNAPSHOT_ORDER = 25  # after the bridges whose ports it configures
 
 def snapshot(facts):
     """Groups marked on interfaces (external_ids), with the VLAN their ports share."""
-    try:
-        cfg = facts.get("ovs_config")
-    except host.ModuleError:  # facts recorded before this source existed
-        return []
-    if not cfg:
+    cfg = ovs.recorded(facts)
+    if cfg is None:
         return []
     groups = {}
     for port, info in sorted(cfg["ports"].items()):

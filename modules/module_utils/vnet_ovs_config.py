@@ -143,6 +143,15 @@ def parse(tables):
 CONFIG = vnet_ovs.ovsdb(TABLES, parse)
 
 
+def recorded(facts):
+    """The OVS configuration in `facts` for a snapshot: None where OVS does not run, or
+    where the facts were recorded before this source existed."""
+    try:
+        return facts.get("ovs_config") or None
+    except vnet_core.ModuleError:
+        return None
+
+
 # ---- vnetctl's OpenFlow rules --------------------------------------------------------
 
 FLOW_FIELD = re.compile(r"([a-z_0-9]+)=([^,\s]+)")

@@ -98,6 +98,9 @@ def test_status_shows_the_rtt_and_a_dead_relay_which_up_mends(rtt_lab, capsys):
     )
     assert f"127.0.0.1:{before.hosts[0].relay_port} open" in out
     os.kill(before.relay_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10  # kill() returns before the process (and its sockets) is gone
+    while pid_cmdline(before.relay_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
     status = lab_status(rtt_lab.name)
     assert not status.healthy and status.relay_alive is False
     assert all(h.relay_open is False for h in status.hosts)

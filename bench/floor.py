@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import asyncssh
-
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import load_inventory
+from vnetctl.transport.asyncssh_module import asyncssh
 
 
 def connect(spec: ConnectionSpec) -> asyncssh.SSHClientConnection:

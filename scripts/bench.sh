@@ -7,10 +7,13 @@
 # for vnetctl, pyinfra and the floor, 3 runs each; see bench/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
-quiet() { grep -v "WARNING: Location" || true; }
-[[ -x .venv-pyinfra/bin/pyinfra ]] || {
+./scripts/setup.sh --test   # .venv-dev (matplotlib for the chart) and .venv-ansible
+want=$(sha256sum requirements/pyinfra.lock | cut -c1-64)
+if [[ "$(cat .venv-pyinfra/.lock-sha256 2>/dev/null)" != "$want" ]]; then
+    rm -rf .venv-pyinfra
     python3 -m venv .venv-pyinfra
-    .venv-pyinfra/bin/pip install -q 'pyinfra>=3.10,<4' 2>&1 | quiet
-}
-exec .venv/bin/python -m bench "$@"
+    .venv-pyinfra/bin/pip install -q --require-hashes --no-deps -r requirements/pyinfra.lock \
+        2> >(grep -v "WARNING: Location" >&2)
+    echo "$want" >.venv-pyinfra/.lock-sha256
+fi
+exec .venv-dev/bin/python -m bench "$@"

@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
-# Installs what vnetctl, its lab and its tests need on a Debian machine, idempotently:
-# system packages (as root), the project in .venv, ansible-core in .venv-ansible.
+# Installs what vnetctl and its lab need on a Debian machine, idempotently, as root:
+#
+#   ./scripts/setup.sh           # system packages, and .venv: vnetctl and its runtime
+#                                # dependencies only (what the demo runs)
+#   ./scripts/setup.sh --test    # also .venv-dev (runtime + test + bench extras: what the
+#                                # tests run in) and .venv-ansible (ansible-core + Mitogen)
+#
+# Python packages come from the committed locks in requirements/ (exact versions, with
+# hashes): a virtualenv is made again from scratch when its lock changed, so it never holds
+# what the lock does not say. scripts/lock.sh rewrites the locks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+with_test=0
+case "${1:-}" in
+    "") ;;
+    --test) with_test=1 ;;
+    *) echo "usage: scripts/setup.sh [--test]" >&2; exit 2 ;;
+esac
 
 if [[ $(id -u) -ne 0 ]]; then
     echo "setup.sh: run as root (the lab creates network namespaces)" >&2
@@ -19,21 +34,40 @@ PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-swit
 # flow-export test runs inside a lab host
 scripts/apt-install.sh setup "${PACKAGES[@]}"
 
+PY=${PYTHON:-python3}
+
 # pip's notes about this machine's own index settings are noise here
 quiet_pip() { "$@" 2> >(grep -v '^WARNING: Location' >&2); }
 
-PY=${PYTHON:-python3}
-if [[ ! -x .venv/bin/python ]]; then
-    "$PY" -m venv .venv
-fi
-# the bench extra (matplotlib) too: the harness test draws the benchmark's chart
-quiet_pip .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+# locked_venv DIR LOCK [editable]: DIR holds exactly LOCK's packages (and vnetctl, editable).
+locked_venv() {
+    local dir=$1 lock=$2 editable=${3:-}
+    local want
+    want=$(sha256sum "$lock" | cut -c1-64)
+    if [[ ! -x $dir/bin/python || "$(cat "$dir/.lock-sha256" 2>/dev/null)" != "$want" ]]; then
+        echo "setup: $dir from $lock"
+        rm -rf "$dir"
+        "$PY" -m venv "$dir"
+        quiet_pip "$dir/bin/python" -m pip install -q --disable-pip-version-check \
+            --require-hashes --no-deps -r "$lock"
+        echo "$want" >"$dir/.lock-sha256"
+        rm -f "$dir/.project-sha256"
+    fi
+    [[ -n $editable ]] || return 0
+    # the project's own metadata (entry points, packages): installed again when it changed
+    local project
+    project=$(cat pyproject.toml setup.py | sha256sum | cut -c1-64)
+    if [[ "$(cat "$dir/.project-sha256" 2>/dev/null)" != "$project" ]]; then
+        quiet_pip "$dir/bin/python" -m pip install -q --disable-pip-version-check \
+            --no-deps --no-build-isolation -e .
+        echo "$project" >"$dir/.project-sha256"
+    fi
+}
 
-# ansible-core and Mitogen in their own virtualenv: the tests that run modules/ from an
-# Ansible library path, and the benchmarks, use them; they must not share vnetctl's
-# environment. Mitogen supports only some ansible-core releases: both are bounded.
-if ! .venv-ansible/bin/python -c "import ansible, ansible_mitogen" 2>/dev/null; then
-    [[ -x .venv-ansible/bin/python ]] || "$PY" -m venv .venv-ansible
-    quiet_pip .venv-ansible/bin/python -m pip install -q --disable-pip-version-check \
-        'ansible-core>=2.15,<2.20' 'mitogen>=0.3.54,<0.4'
+locked_venv .venv requirements/runtime.lock editable
+if ((with_test)); then
+    locked_venv .venv-dev requirements/dev.lock editable
+    # ansible-core and Mitogen in their own virtualenv: the tests that run modules/ from
+    # an Ansible library path, and the benchmarks; they must not share vnetctl's.
+    locked_venv .venv-ansible requirements/ansible.lock
 fi

@@ -2,10 +2,10 @@
 # Every test: unit (no root), integration on the lab (real sshd, real kernel), CLI e2e.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
-.venv/bin/ruff check vnetctl modules tests bench
+./scripts/setup.sh --test
+.venv-dev/bin/ruff check vnetctl modules tests bench setup.py
 set +e
-.venv/bin/python -m pytest tests -q -p no:cacheprovider "$@"
+.venv-dev/bin/python -m pytest tests -q -p no:cacheprovider "$@"
 status=$?
 set -e
 if [[ $status -eq 5 ]]; then

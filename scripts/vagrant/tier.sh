@@ -28,7 +28,7 @@ finish() {
     else
         t=$SECONDS
         scripts/vagrant/down.sh --keep-libvirtd || code=1
-        VNETCTL_VAGRANT_PHASE=teardown .venv/bin/python -m pytest -q -p no:cacheprovider \
+        VNETCTL_VAGRANT_PHASE=teardown .venv-dev/bin/python -m pytest -q -p no:cacheprovider \
             tests/vagrant/test_teardown.py || code=1
         scripts/vagrant/libvirtd.sh stop || code=1
         record teardown $((SECONDS - t))
@@ -57,7 +57,7 @@ VNETCTL_VAGRANT_DOMAIN_TYPE=$(virsh -q dumpxml vnetctl-vagrant-h1 2>/dev/null |
     sed -n "s/.*<domain type='\([a-z]*\)'.*/\1/p")
 
 t=$SECONDS
-VNETCTL_VAGRANT_REQUIRED=1 .venv/bin/python -m pytest tests/vagrant -p no:cacheprovider \
+VNETCTL_VAGRANT_REQUIRED=1 .venv-dev/bin/python -m pytest tests/vagrant -p no:cacheprovider \
     --ignore=tests/vagrant/test_teardown.py -m vagrant -v -rs --durations=0 "$@"
 status=$?
 record tests $((SECONDS - t))

@@ -33,9 +33,12 @@ NOT_RUN = {
     "./scripts/demo.sh": "brings up its own lab on the default subnet 10.213.0.0/16, which "
     "a person may be using on this machine",
     "./scripts/test.sh": "runs this test suite (and setup.sh): it would run itself",
-    "./scripts/setup.sh": "installs system packages and the virtualenvs the tests run in",
-    ".venv/bin/pytest tests/unit": "the unit tests: part of the suite that runs this test",
-    ".venv/bin/pytest": "the whole suite, this test included: it would run itself",
+    "./scripts/setup.sh --test": "installs system packages and the virtualenvs the tests run in",
+    ".venv-dev/bin/pytest tests/unit": "the unit tests: part of the suite that runs this test",
+    ".venv-dev/bin/pytest": "the whole suite, this test included: it would run itself",
+    "./scripts/newest.sh": "installs the newest releases from PyPI and runs the unit tests: "
+    "what it finds changes with the day, not with the change under test",
+    "./scripts/lock.sh --upgrade": "rewrites the committed locks",
     **dict.fromkeys(
         (
             "./scripts/vagrant/tier.sh",
@@ -48,7 +51,7 @@ NOT_RUN = {
     "./scripts/vagrant/down.sh": "removes the Vagrant tier's guests, which a tier run "
     "beside this suite may be using",
 }
-RUN_IN_REPOSITORY = {".venv/bin/ruff check . && .venv/bin/ruff format --check ."}
+RUN_IN_REPOSITORY = {".venv-dev/bin/ruff check . && .venv-dev/bin/ruff format --check ."}
 EXAMPLES = documented_examples(ROOT / "README.md")
 # made by hand after applying the playbook: what `(exit 2)` of a drift check needs
 DRIFT_BY_HAND = {"site.yml": ["ip", "link", "set", "dev", "eth2", "mtu", "1500"]}

@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
+from host_process import host_process, records_until_done
 
 from vnetctl.catalog import Catalog
 from vnetctl.hostside import boot
@@ -136,38 +136,9 @@ def test_normalize_params_types_defaults_and_unknowns():
 
 
 def host_side(tmp_path, tasks, command=None, check=True, **popen):
-    """The host's process for one play, started locally as a host starts it, its lock
-    in `tmp_path`. Its stdin stays open, as the controller keeps it."""
+    """The host's process for one play (a `with` block), its lock in `tmp_path`."""
     stdin = build_stdin(CATALOG, tasks, check=check, lock=LockSpec(wait=1, directory=str(tmp_path)))
-    proc = subprocess.Popen(
-        command or remote_command(sys.executable),
-        shell=True,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,
-    )
-    proc.stdin.write(stdin)
-    proc.stdin.flush()
-    # the login shell's PID, which the interpreter took over by exec: its process group
-    assert int(proc.stdout.readline()) == proc.pid
-    return proc
-
-
-def records_until_done(proc, timeout=30):
-    """Every record up to {"done"}; then stdin is closed, as the controller does."""
-    records, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        records.append(json.loads(line))
-        if records[-1].get("done"):
-            break
-    proc.stdin.close()
-    assert proc.wait(timeout=timeout) == 0, proc.stderr.read()
-    return records
+    return host_process(stdin, command, **popen)
 
 
 def test_remote_boot_protocol_end_to_end_in_a_local_process(tmp_path):
@@ -177,7 +148,8 @@ def test_remote_boot_protocol_end_to_end_in_a_local_process(tmp_path):
         {"index": 1, "module": "link", "args": {"name": "no-such-link0"}},
         {"index": 2, "module": "facts", "args": {}},
     ]
-    lines = records_until_done(host_side(tmp_path, tasks))
+    with host_side(tmp_path, tasks) as proc:
+        lines = records_until_done(proc)
     results = [r for r in lines if "result" in r]
     assert [r["index"] for r in results] == [0, 1, 2]
     assert [r["start"] for r in lines if "start" in r] == [0, 1]  # skipped: never started
@@ -193,12 +165,12 @@ def test_eof_on_stdin_stops_the_host_process_before_its_next_task(tmp_path):
     """The controller closing stdin (or the session dying) ends the play after the task
     in flight: the host process never outlives its session by more than one task."""
     tasks = [{"index": i, "module": "link", "args": {"name": "lo"}} for i in range(500)]
-    proc = host_side(tmp_path, tasks)
-    first = json.loads(proc.stdout.readline())
-    assert first == {"start": 0}
-    proc.stdin.close()
-    rest = [json.loads(line) for line in proc.stdout.read().splitlines()]
-    assert proc.wait(timeout=30) == 0
+    with host_side(tmp_path, tasks) as proc:
+        first = json.loads(proc.stdout.readline())
+        assert first == {"start": 0}
+        proc.stdin.close()
+        rest = [json.loads(line) for line in proc.stdout.read().splitlines()]
+        assert proc.wait(timeout=30) == 0
     assert rest[-1] == {"done": True, "stopped": True}
     assert len([r for r in rest if "result" in r]) < 500
 
@@ -210,7 +182,8 @@ def test_second_play_waits_for_the_host_lock_then_fails_naming_the_holder(tmp_pa
     )  # another run applying on this host
     try:
         tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
-        records = records_until_done(host_side(tmp_path, tasks, check=True))
+        with host_side(tmp_path, tasks, check=True) as proc:
+            records = records_until_done(proc)
     finally:
         lock.release()
     assert records[0] == {"waiting": records[0]["waiting"]} and owner in records[0]["waiting"]
@@ -226,7 +199,8 @@ def test_check_runs_share_the_lock(tmp_path):
     lock = boot.take_lock({"dir": str(tmp_path)}, True, threading.Event(), None)
     try:
         tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
-        records = records_until_done(host_side(tmp_path, tasks, check=True))
+        with host_side(tmp_path, tasks, check=True) as proc:
+            records = records_until_done(proc)
     finally:
         lock.release()
     assert records[1]["result"]["failed"] is False
@@ -236,14 +210,14 @@ def test_remote_process_ignores_the_login_directory_and_python_environment(tmp_p
     """A json.py where the session starts, or PYTHONPATH, must not change what runs."""
     (tmp_path / "json.py").write_text("raise SystemExit('hijacked')\n")
     tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
-    proc = host_side(
+    with host_side(
         tmp_path,
         tasks,
         command=remote_command(f"/usr/bin/env {sys.executable}"),
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
-    )
-    records = records_until_done(proc)
+    ) as proc:
+        records = records_until_done(proc)
     assert records[1]["result"]["failed"] is False
 
 
@@ -260,20 +234,20 @@ def test_a_host_play_imports_nothing_heavy(tmp_path, check):
     tasks = [{"index": 0, "module": "linux_bridge", "args": absent},
              {"index": 1, "module": "link", "args": {"name": "lo"}}]  # fmt: skip
     stdin = build_stdin(CATALOG, tasks, check=check, lock=LockSpec(wait=1, directory=str(tmp_path)))
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         ["/bin/sh", "-c", remote_command(sys.executable).replace(" -I ", " -X importtime -I ", 1)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    proc.stdin.write(stdin)
-    proc.stdin.flush()
-    out = []
-    while line := proc.stdout.readline():
-        out.append(line)
-        if '"done"' in line:
-            break
-    proc.stdin.close()
-    err = proc.stderr.read()
-    proc.wait(timeout=30)
+    ) as proc:  # fmt: skip
+        proc.stdin.write(stdin)
+        proc.stdin.flush()
+        out = []
+        while line := proc.stdout.readline():
+            out.append(line)
+            if '"done"' in line:
+                break
+        proc.stdin.close()
+        err = proc.stderr.read()
+        proc.wait(timeout=30)
     assert '"done": true' in out[-1], out
     imported = {line.split("|")[-1].strip() for line in err.splitlines() if "import time:" in line}
     assert not (HEAVY & imported), sorted(HEAVY & imported)

@@ -6,17 +6,14 @@ under vnetctl/."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from host_process import host_process, records_until_done
 
 from vnetctl.catalog import Catalog, modules_dir
-from vnetctl.hostside.payload import LockSpec, build_stdin, remote_command, unpack
+from vnetctl.hostside.payload import LockSpec, build_stdin, unpack
 
 host = Catalog().host_lib()
 
@@ -100,34 +97,10 @@ def test_the_new_module_plans_on_recorded_facts(library):
     assert refused["failed"] and "argument enabled: expected true or false" in refused["msg"]
 
 
-def host_process(stdin: str, timeout: float = 60) -> list[dict]:
-    """Run a host's process as a host starts it; stdin stays open (EOF means "stop")
-    until the process says it is done, as the controller does."""
-    proc = subprocess.Popen(
-        remote_command(sys.executable),
-        shell=True,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        proc.stdin.write(stdin)
-        proc.stdin.flush()
-        assert int(proc.stdout.readline()) == proc.pid  # the login shell's PID line
-        records, deadline = [], time.monotonic() + timeout
-        while time.monotonic() < deadline and not (records and records[-1].get("done")):
-            line = proc.stdout.readline()
-            if not line:
-                break
-            records.append(json.loads(line))
-        proc.stdin.close()
-        assert proc.wait(timeout=timeout) == 0, proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return records
+def run_host_process(stdin: str, timeout: float = 60) -> list[dict]:
+    """Run a host's process as a host starts it, until it says it is done."""
+    with host_process(stdin) as proc:
+        return records_until_done(proc, timeout)
 
 
 def test_the_new_module_runs_in_a_host_process_with_its_own_fact(library, tmp_path):
@@ -141,7 +114,7 @@ def test_the_new_module_runs_in_a_host_process_with_its_own_fact(library, tmp_pa
     stdin = build_stdin(
         Catalog(library), tasks, check=True, lock=LockSpec(wait=1, directory=str(tmp_path))
     )
-    records = host_process(stdin)
+    records = run_host_process(stdin)
     results = {r["index"]: r["result"] for r in records if "result" in r}
     forwarding, facts = results[0], results[1]
     assert forwarding["changed"] and not forwarding["failed"], forwarding

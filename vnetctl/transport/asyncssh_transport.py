@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import asyncssh
-
 from vnetctl.transport import base
+from vnetctl.transport.asyncssh_module import asyncssh
 from vnetctl.transport.known_hosts import known_hosts_path, record_host_key
 from vnetctl.transport.retry import with_retries
 

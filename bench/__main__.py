@@ -62,7 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--lab", default="bn", help="lab name (default bn)")
-    parser.add_argument("--subnet", default="10.230.0.0/16")
+    parser.add_argument("--subnet", default="auto",
+                        help="the lab's subnet (default: auto, a free one)")  # fmt: skip
     args = parser.parse_args(argv)
     unknown = set(args.tools.split(",")) - set(TOOLS)
     unknown |= set(args.workloads.split(",")) - set(WORKLOADS)

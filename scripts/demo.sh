@@ -2,7 +2,8 @@
 # The demo: a 3-host lab of real hosts on this machine, playbooks/site.yml applied,
 # applied again (0 changed), then changes made by hand on one host found by a
 # check-mode run with diffs and by a drift report (text on the terminal, HTML and
-# Prometheus files). The lab stays up to explore; the last line says how to remove it.
+# Prometheus files). The lab stays up to explore, on a subnet no other lab holds (the
+# README's own `vnetctl lab up` works beside it); the last line says how to remove it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -14,7 +15,7 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "a fresh 3-host lab: network namespaces, each with its own sshd"
 vnetctl lab down --name "$LAB" >/dev/null
-vnetctl lab up --hosts 3 --name "$LAB" --inventory "$INV"
+vnetctl lab up --hosts 3 --name "$LAB" --inventory "$INV" --subnet auto  # a free one
 
 step "vnetctl run playbooks/site.yml (first apply)"
 vnetctl run playbooks/site.yml -i "$INV"

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.labhosts import LAB3_NAME, LAB3_SUBNET, lab_skip_reason, ssh_argv
-from vnetctl.lab import LabState, lab_down, lab_up, load_state, reset_hosts, start_sshd
+from tests.labhosts import lab_skip_reason, own_lab, ssh_argv
+from vnetctl.lab import LabState, load_state, reset_hosts, start_sshd
 
 
 @pytest.fixture(scope="session")
@@ -21,14 +21,10 @@ def lab_required() -> None:
 
 @pytest.fixture(scope="session")
 def lab3(lab_required: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabState]:
-    """A 3-host lab named `it`, its inventory in a temporary directory; removed at the end."""
-    inventory = tmp_path_factory.mktemp("lab") / "lab.yml"
-    lab_down(LAB3_NAME)  # left over by an interrupted run
-    state = lab_up(LAB3_NAME, hosts=3, inventory_path=inventory, subnet=LAB3_SUBNET)
-    try:
+    """The session's 3-host lab (`it` and a number), its inventory in a temporary
+    directory; removed at the end."""
+    with own_lab("it", tmp_path_factory.mktemp("lab"), hosts=3) as state:
         yield state
-    finally:
-        lab_down(LAB3_NAME)
 
 
 @pytest.fixture

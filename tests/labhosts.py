@@ -1,5 +1,6 @@
-"""What the lab's tests share besides fixtures: the test lab's name and subnet, why the lab
-cannot run here, and an OpenSSH call to a lab host. A module of its own, imported as
+"""What the lab's tests share besides fixtures: a lab of a test's own (its name and subnet
+from the allocator, vnetctl.lab.allocate), why the lab cannot run here, and an OpenSSH
+call to a lab host. A module of its own, imported as
 `tests.labhosts`, because a bare `from conftest import` finds whichever conftest.py
 pytest loaded last (tests/vagrant/ has one too)."""
 
@@ -7,17 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vnetctl.lab import LabState, lab_down, lab_up
-
-# Not the default 10.213.0.0/16, so the tests can run beside a lab someone brought up by
-# hand; two test runs at once on one machine each need their own (VNETCTL_TEST_LAB=name
-# VNETCTL_TEST_SUBNET=10.x.y.0/24).
-LAB3_NAME = os.environ.get("VNETCTL_TEST_LAB", "it")
-LAB3_SUBNET = os.environ.get("VNETCTL_TEST_SUBNET", "10.214.0.0/24")
+from vnetctl.lab import LabState, allocate_lab, lab_down, lab_up
 
 
 def lab_skip_reason() -> str | None:
@@ -30,6 +26,15 @@ def lab_skip_reason() -> str | None:
         if shutil.which(tool) is None:
             return f"the lab needs {tool}"
     return None
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Wait for `condition()` to be true, checking every 50 ms; fail naming `what` when
+    it is still false after `timeout` seconds. Tests wait for conditions, never sleep."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:g}s for {what}"
+        time.sleep(0.05)
 
 
 def ssh_argv(state: LabState, address: str, command: str) -> list[str]:
@@ -46,12 +51,13 @@ def ssh_argv(state: LabState, address: str, command: str) -> list[str]:
 
 
 @contextmanager
-def own_lab(name: str, subnet: str, folder: Path, hosts: int, **options) -> Iterator[LabState]:
-    """A lab of a test module's own (its name and subnet, the inventory in `folder`): one
-    an interrupted run left goes first, and it is removed afterwards, also on failure."""
-    lab_down(name)
-    state = lab_up(name, hosts=hosts, subnet=subnet, inventory_path=folder / "lab.yml", **options)
+def own_lab(prefix: str, folder: Path, hosts: int, **options) -> Iterator[LabState]:
+    """A lab of a test's own: named `prefix` and a number, on a subnet nothing on this
+    machine holds (other labs, a second test run's, a user's own, are left alone), its
+    inventory in `folder`; removed afterwards, also on failure. One a killed run left
+    behind is removed by the next allocation."""
+    reserved = allocate_lab(prefix, hosts)
     try:
-        yield state
+        yield lab_up(reserved.name, hosts=hosts, inventory_path=folder / "lab.yml", **options)
     finally:
-        lab_down(name)
+        lab_down(reserved.name)

@@ -5,11 +5,11 @@ belong to bench/, not to tests."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from bench.__main__ import main as bench_main
+from vnetctl.lab import allocate_lab, lab_down
 
 pytestmark = pytest.mark.lab
 RTT = 20.0
@@ -20,11 +20,15 @@ def test_harness_measures_every_tool_at_three_hosts_and_two_rtts(lab_required, t
     # (pyinfra is installed by scripts/bench.sh alone, so it is not part of this test)
     tools = ["vnetctl", "floor", "ansible", "ansible-mitogen"]
     workloads = ["site-first", "ten-tasks", "drift"]
-    bench_main([
-        "--rtt", f"0,{RTT:g}ms", "--sizes", "3", "--curve", "", "--repeat", "1",
-        "--tools", ",".join(tools), "--workloads", ",".join(workloads), "--out", str(tmp_path),
-        "--lab", f"bt{os.getpid() % 1000}", "--subnet", f"10.232.{os.getpid() % 250}.0/24",
-    ])  # fmt: skip
+    lab = allocate_lab("bt", hosts=3).name  # the harness brings it up and takes it down
+    try:
+        bench_main([
+            "--rtt", f"0,{RTT:g}ms", "--sizes", "3", "--curve", "", "--repeat", "1",
+            "--tools", ",".join(tools), "--workloads", ",".join(workloads),
+            "--out", str(tmp_path), "--lab", lab,
+        ])  # fmt: skip
+    finally:
+        lab_down(lab)
     doc = json.loads((tmp_path / "results.json").read_text())
     rows = {(r["tool"], r["workload"], r["rtt_ms"]): r for r in doc["results"]}
     assert set(rows) == {(t, w, rtt) for t in tools for w in workloads for rtt in (0.0, RTT)}

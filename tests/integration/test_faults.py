@@ -31,7 +31,8 @@ from tests.integration.faults import (
     wait_all_started,
     wait_until,
 )
-from vnetctl.lab import host_exec, lab_down, lab_up, reset_hosts, start_sshd
+from tests.labhosts import own_lab
+from vnetctl.lab import host_exec, reset_hosts, start_sshd
 
 pytestmark = pytest.mark.lab
 
@@ -41,14 +42,8 @@ FINAL = 1450
 
 @pytest.fixture(scope="module")
 def lab10(lab_required, tmp_path_factory):
-    name, subnet = f"ft{os.getpid() % 1000}", f"10.219.{os.getpid() % 250}.0/24"
-    lab_down(name)
-    state = lab_up(name, hosts=HOSTS, subnet=subnet,
-                   inventory_path=tmp_path_factory.mktemp("ft") / "lab.yml")  # fmt: skip
-    try:
+    with own_lab("ft", tmp_path_factory.mktemp("ft"), hosts=HOSTS) as state:
         yield state
-    finally:
-        lab_down(name)
 
 
 @pytest.fixture

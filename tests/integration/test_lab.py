@@ -13,6 +13,7 @@ import yaml
 
 from vnetctl.errors import InputError
 from vnetctl.lab import (
+    allocate_lab,
     host_exec,
     lab_down,
     lab_status,
@@ -175,13 +176,11 @@ class TestLab3:
 @pytest.mark.lab
 @pytest.mark.usefixtures("lab_required")
 def test_resize_and_down_leave_nothing_of_the_lab_behind(tmp_path, lab_ssh):
-    # per test run (pid), so two runs on one machine do not share the lab
-    name, subnet = f"itr{os.getpid() % 100}", f"10.215.{os.getpid() % 250}.0/24"
+    name = allocate_lab("itr", hosts=3).name
     inventory = tmp_path / "inv" / f"{name}.yml"
-    lab_down(name)
     try:
-        lab_up(name, hosts=2, inventory_path=inventory, subnet=subnet)
-        grown = lab_up(name, hosts=3, subnet=subnet)  # keeps the recorded inventory path
+        lab_up(name, hosts=2, inventory_path=inventory)
+        grown = lab_up(name, hosts=3)  # keeps the recorded inventory path and subnet
         assert grown.host_names == [f"{name}-h1", f"{name}-h2", f"{name}-h3"]
         written = yaml.safe_load(inventory.read_text())
         assert f"{name}-h3" in written["all"]["children"]["lab"]["hosts"]
@@ -190,7 +189,7 @@ def test_resize_and_down_leave_nothing_of_the_lab_behind(tmp_path, lab_ssh):
         sleeper = int(done.stdout)
         assert pid_cmdline(sleeper) is not None
 
-        shrunk = lab_up(name, hosts=1, subnet=subnet)
+        shrunk = lab_up(name, hosts=1)
         assert shrunk.host_names == [f"{name}-h1"]
         assert pid_cmdline(sleeper) is None
         assert not {f"vnl-{name}-h2", f"vnl-{name}-h3"} & namespaces()

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.labhosts import ssh_argv
+from tests.labhosts import own_lab, ssh_argv, wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import lab_down, lab_status, lab_up, load_state
 from vnetctl.lab.proc import pid_cmdline
 from vnetctl.lab.relay_process import wait_settled
+from vnetctl.lab.sshd import endpoints_open
 
 pytestmark = pytest.mark.lab
 RTT_MS = 100.0
@@ -28,20 +29,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def rtt_lab(lab_required, tmp_path_factory):
-    name, subnet = f"rt{os.getpid() % 1000}", f"10.233.{os.getpid() % 250}.0/24"
-    inventory = tmp_path_factory.mktemp("rtt") / "lab.yml"
-    lab_down(name)  # left over by an interrupted run
-    try:
-        yield lab_up(name, hosts=2, subnet=subnet, inventory_path=inventory, rtt=RTT_MS)
-    finally:
-        lab_down(name)
+    with own_lab("rt", tmp_path_factory.mktemp("rtt"), hosts=2, rtt=RTT_MS) as state:
+        yield state
 
 
 def test_hosts_are_reached_through_their_relay_under_those_names(rtt_lab):
     state = load_state(rtt_lab.name)
     assert state.rtt_ms == RTT_MS and pid_cmdline(state.relay_pid)
     ports = [h.relay_port for h in state.hosts]
-    assert all(20000 <= port < 30000 for port in ports) and len(set(ports)) == 2
+    assert all(0 < port < 65536 for port in ports) and len(set(ports)) == 2
     hosts = yaml.safe_load(state.inventory_path.read_text())["all"]["children"]["lab"]["hosts"]
     assert hosts == {
         h.name: {"ansible_host": "127.0.0.1", "ansible_port": h.relay_port} for h in state.hosts
@@ -57,8 +53,7 @@ def test_an_ssh_round_trip_through_the_relay_takes_at_least_the_rtt(rtt_lab):
     address, port = rtt_lab.hosts[0].ssh_endpoint
     argv = ssh_argv(rtt_lab, address, "cat")
     argv[1:1] = ["-p", str(port)]
-    ssh = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
-    try:
+    with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0) as ssh:
         ssh.stdin.write(b"connected?\n")
         assert ssh.stdout.readline() == b"connected?\n"  # the connection is up
         times = []
@@ -67,7 +62,6 @@ def test_an_ssh_round_trip_through_the_relay_takes_at_least_the_rtt(rtt_lab):
             ssh.stdin.write(b"ping %d\n" % i)
             assert ssh.stdout.readline() == b"ping %d\n" % i
             times.append(time.monotonic() - start)
-    finally:
         ssh.stdin.close()
         ssh.wait(timeout=10)
     assert min(times) >= RTT_MS / 1000, times
@@ -98,9 +92,10 @@ def test_status_shows_the_rtt_and_a_dead_relay_which_up_mends(rtt_lab, capsys):
     )
     assert f"127.0.0.1:{before.hosts[0].relay_port} open" in out
     os.kill(before.relay_pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10  # kill() returns before the process (and its sockets) is gone
-    while pid_cmdline(before.relay_pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # kill() returns before the kernel has closed the process's sockets (its command line
+    # is gone earlier still): wait for what is checked, the ports closed
+    endpoints = [h.ssh_endpoint for h in before.hosts]
+    wait_until(lambda: not any(endpoints_open(endpoints)), 10, "the dead relay's ports closed")
     status = lab_status(rtt_lab.name)
     assert not status.healthy and status.relay_alive is False
     assert all(h.relay_open is False for h in status.hosts)

@@ -4,7 +4,6 @@ declared VTEP interfaces that a host lacks, on a 3-host lab running Open vSwitch
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -26,14 +25,13 @@ LINUX_MESH = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh.yml")
 # playbooks that need a kernel feature: run where the lab's kernel (this machine's) has it
 NEEDS = {"linux-teaming.yml": "bonding"}
 # unique per test process: two test runs on one machine must not share a lab
-LAB, SUBNET = f"lm{os.getpid() % 10000}", f"10.229.{os.getpid() % 250}.0/24"
 
 
 @pytest.fixture(scope="module")
 def lab(lab_required, tmp_path_factory):
     """3 OVS hosts; the inventory adds group `rack1` (h1, h2) for group limits."""
     folder = tmp_path_factory.mktemp("lm")
-    with own_lab(LAB, SUBNET, folder, hosts=3, ovs=True) as state:
+    with own_lab("lm", folder, hosts=3, ovs=True) as state:
         data = yaml.safe_load(state.inventory_path.read_text())
         h1, h2, _ = state.host_names
         data["all"]["children"]["rack1"] = {"hosts": {h1: None, h2: None}}

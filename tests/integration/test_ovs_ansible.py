@@ -4,8 +4,6 @@ playbooks/ovs-teaming.yml with them, from an Ansible library path, on an OVS lab
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from test_ansible_compat import ansible_playbook, recap
 
@@ -14,12 +12,10 @@ from vnetctl.lab import host_exec
 
 pytestmark = pytest.mark.lab
 
-LAB, SUBNET = f"oa{os.getpid() % 10000}", f"10.232.{os.getpid() % 250}.0/24"
-
 
 @pytest.fixture(scope="module")
 def lab(lab_required, tmp_path_factory):
-    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("oa"), hosts=1, ovs=True) as state:
+    with own_lab("oa", tmp_path_factory.mktemp("oa"), hosts=1, ovs=True) as state:
         yield state
 
 

@@ -5,7 +5,6 @@ on three lab hosts whose eth1 trunks the VLANs over the lab's segment s1."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,11 @@ from vnetctl.lab import host_exec
 pytestmark = pytest.mark.lab
 
 PLAYBOOK = str(Path(__file__).parents[2] / "playbooks" / "ovs-port-groups.yml")
-LAB, SUBNET = f"os{os.getpid() % 10000}", f"10.230.{os.getpid() % 250}.0/24"
 
 
 @pytest.fixture(scope="module")
 def lab(lab_required, tmp_path_factory):
-    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("os"), hosts=3, ovs=True) as state:
+    with own_lab("os", tmp_path_factory.mktemp("os"), hosts=3, ovs=True) as state:
         yield state
 
 

@@ -6,7 +6,6 @@ flow export to real collectors, and drift for each change made by hand."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -25,7 +24,6 @@ pytestmark = pytest.mark.lab
 ROOT = Path(__file__).parents[2]
 TEAMING = str(ROOT / "playbooks" / "ovs-teaming.yml")
 MONITORED = str(Path(__file__).parent / "playbooks" / "ovs-monitored.yml")
-LAB, SUBNET = f"ot{os.getpid() % 10000}", f"10.228.{os.getpid() % 250}.0/24"
 FAILOVER_BOUND_S = 5.0  # measured ~1.5 s on the lab; a bound, not the expectation
 # VM-like ports: (port, namespace, VLAN's group, address; MAC from the host's index)
 VMS = {"web1": "192.168.10.{i}/24", "db1": "192.168.20.{i}/24"}
@@ -33,13 +31,13 @@ VMS = {"web1": "192.168.10.{i}/24", "db1": "192.168.20.{i}/24"}
 
 @pytest.fixture(scope="module")
 def pair(lab_required, tmp_path_factory):
-    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("ot"), hosts=2, ovs=True) as state:
+    with own_lab("ot", tmp_path_factory.mktemp("ot"), hosts=2, ovs=True) as state:
         wire_back_to_back(state, *state.host_names)
         for host in state.host_names:  # ovs-vsctl clients per run, counted from the db log
             sh(state, host, "ovs-appctl -t ovsdb-server vlog/set jsonrpc:file:dbg")
         assert main(["run", TEAMING, "-i", str(state.inventory_path)]) == 0
         start_vms(state)  # after the bridge exists, as VMs start on a configured host
-        yield load_state(LAB)
+        yield load_state(state.name)
 
 
 def sh(lab, host: str, script: str) -> str:

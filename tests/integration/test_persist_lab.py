@@ -20,7 +20,6 @@ from vnetctl.lab import host_exec, reset_hosts, start_sshd
 
 pytestmark = pytest.mark.lab
 
-LAB, SUBNET = f"ps{os.getpid() % 1000}", f"10.238.{os.getpid() % 250}.0/24"
 PLAY = """\
 - name: persisted
   hosts: all
@@ -63,7 +62,7 @@ FILES = {
 
 @pytest.fixture(scope="module")
 def lab2(lab_required, tmp_path_factory):
-    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("persist"), hosts=2) as state:
+    with own_lab("ps", tmp_path_factory.mktemp("persist"), hosts=2) as state:
         yield state
 
 

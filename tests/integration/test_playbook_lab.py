@@ -5,7 +5,6 @@ batch leaves the other hosts untouched; one role serves two playbooks."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -22,7 +21,6 @@ PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
 BRIDGES, ROLLING = str(PLAYBOOKS / "vm-bridges.yml"), str(PLAYBOOKS / "rolling-mtu.yml")
 MESH = str(PLAYBOOKS / "vxlan-mesh.yml")
 # unique per test process: two test runs on one machine must not share a lab
-LAB, SUBNET = f"pb{os.getpid() % 10000}", f"10.237.{os.getpid() % 250}.0/24"
 OWN_BRIDGES = {  # host index -> its vm_bridges in host_vars (None: no list, the default)
     0: [{"name": "br-a", "ports": ["eth1"]}, {"name": "br-b"}],
     1: [{"name": "br-c", "ports": ["eth1", "eth2"], "mtu": 9000}],
@@ -34,7 +32,7 @@ OWN_BRIDGES = {  # host index -> its vm_bridges in host_vars (None: no list, the
 
 @pytest.fixture(scope="module")
 def lab5(lab_required, tmp_path_factory):
-    with own_lab(LAB, SUBNET, tmp_path_factory.mktemp("pb"), hosts=5) as state:
+    with own_lab("pb", tmp_path_factory.mktemp("pb"), hosts=5) as state:
         yield state
 
 

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.labhosts import own_lab
 from vnetctl.cli.main import main
-from vnetctl.lab import host_exec, lab_down, lab_up
+from vnetctl.lab import host_exec
 
 pytestmark = pytest.mark.lab
 
 MESH = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh.yml")
-# unique per test process: two test runs on one machine must not share a lab
-LAB, SUBNET = f"vx{os.getpid() % 10000}", f"10.222.{os.getpid() % 250}.0/24"
 
 
 @pytest.fixture(scope="module")
 def lab4(lab_required, tmp_path_factory):
-    lab_down(LAB)
-    state = lab_up(
-        LAB, hosts=4, subnet=SUBNET, inventory_path=tmp_path_factory.mktemp("vx") / "lab.yml"
-    )
-    try:
+    with own_lab("vx", tmp_path_factory.mktemp("vx"), hosts=4) as state:
         yield state
-    finally:
-        lab_down(LAB)
 
 
 def run(capsys, *argv) -> tuple[int, dict | str]:

@@ -4,34 +4,23 @@ ovs-vswitchd (userspace datapath), real tunnels, traffic across the overlay."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.labhosts import own_lab
 from vnetctl.cli.main import main
-from vnetctl.lab import host_exec, lab_down, lab_status, lab_up
+from vnetctl.lab import host_exec, lab_status
 
 pytestmark = pytest.mark.lab
 
 MESH = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh-ovs.yml")
-LAB, SUBNET = f"vo{os.getpid() % 10000}", f"10.226.{os.getpid() % 250}.0/24"
 
 
 @pytest.fixture(scope="module")
 def ovs_lab(lab_required, tmp_path_factory):
-    lab_down(LAB)
-    state = lab_up(
-        LAB,
-        hosts=4,
-        subnet=SUBNET,
-        ovs=True,
-        inventory_path=tmp_path_factory.mktemp("vo") / "lab.yml",
-    )
-    try:
+    with own_lab("vo", tmp_path_factory.mktemp("vo"), hosts=4, ovs=True) as state:
         yield state
-    finally:
-        lab_down(LAB)
 
 
 def test_every_host_runs_its_own_ovs_daemons(ovs_lab):

@@ -9,6 +9,7 @@ import time
 
 from vnetctl.errors import InputError
 from vnetctl.lab import lab_down, lab_status, lab_up
+from vnetctl.lab.allocate import POOL
 from vnetctl.lab.state import DEFAULT_SUBNET, MAX_HOSTS, parse_rtt
 from vnetctl.output.words import count
 
@@ -28,8 +29,9 @@ Running it again on a healthy lab changes nothing; what it was made with (--subn
 one relay process (asyncio) listens on 127.0.0.1, a port per host, and forwards to the
 host's sshd, delaying each direction by half the RTT (bytes keep their order and the
 throughput is kept; a new connection pays one RTT more, for the TCP handshake). The
-inventory then points each host at its relay (ansible_host: 127.0.0.1, ansible_port:
-20000-29999) and known_hosts holds the keys under those names too. `lab status` shows
+inventory then points each host at its relay (ansible_host: 127.0.0.1, ansible_port: the
+port the relay took, kept while free) and known_hosts holds the keys under those names
+too. `lab status` shows
 the RTT; `lab up --rtt 0` removes the relay, `lab down` stops it.
 
 examples:
@@ -74,7 +76,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--subnet",
         help="private IPv4 management subnet: the bridge gets its first address and host i "
         "the network address + 10 + i (default: the lab's own, else "
-        f"{DEFAULT_SUBNET}, so h1 is 10.213.0.11)",
+        f"{DEFAULT_SUBNET}, so h1 is 10.213.0.11); `auto`: a free one (a /24 of "
+        f"{POOL} that no other lab, address or route on this machine holds)",
     )
     up.add_argument(
         "--ovs",
@@ -144,10 +147,11 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
     rtt = f", {state.rtt_ms:g} ms round trip (relay pid {state.relay_pid})" if state.rtt_ms else ""
     print(
         f"lab {state.name}: {count(len(state.hosts), 'host')} up in "
-        f"{time.monotonic() - started:.1f}s{rtt}\n"
+        f"{time.monotonic() - started:.1f}s on {state.subnet}{rtt}\n"
         f"  inventory: {state.inventory_path}\n"
         f"  try: ssh -i {state.key_path} -o UserKnownHostsFile={state.known_hosts_path} "
-        f"{'' if port == 22 else f'-p {port} '}root@{address}"
+        f"{'' if port == 22 else f'-p {port} '}root@{address}\n"
+        f"  remove it with: vnetctl lab down --name {state.name}"
     )
     return 0
 

@@ -6,6 +6,7 @@ the host's sshd and file views in `vnetctl.lab.sshd`.
 """
 
 from vnetctl.lab.lab import (
+    allocate_lab,
     host_exec,
     lab_down,
     lab_status,
@@ -31,6 +32,7 @@ __all__ = [
     "LabHost",
     "LabState",
     "LabStatus",
+    "allocate_lab",
     "host_exec",
     "lab_down",
     "lab_status",

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from vnetctl.errors import InputError
-from vnetctl.lab import netns, relay_process, sshd
+from vnetctl.lab import allocate, netns, relay_process, sshd
 from vnetctl.lab import ovs as ovs_daemons
 from vnetctl.lab.inventory_file import remove_inventory, write_inventory
 from vnetctl.lab.proc import LabError, pids_in_namespaces, terminate
@@ -21,7 +21,6 @@ from vnetctl.lab.state import (
     LabHost,
     LabState,
     LabStatus,
-    bridge_names,
     load_state,
     new_host,
     save_state,
@@ -51,9 +50,9 @@ def lab_up(
 
     What an earlier `up` recorded is kept unless given again: the inventory path (else
     `inventory/{name}.yml` under the current directory), the subnet (else
-    DEFAULT_SUBNET), Open vSwitch (`ovs=True` gives every host its own daemons) and the
-    round-trip time (`rtt`, milliseconds: above 0, every host's SSH path goes through
-    the relay, vnetctl.lab.relay; 0 removes it).
+    DEFAULT_SUBNET; "auto": a free one, vnetctl.lab.allocate), Open vSwitch (`ovs=True`
+    gives every host its own daemons) and the round-trip time (`rtt`, milliseconds: above
+    0, every host's SSH path goes through the relay, vnetctl.lab.relay; 0 removes it).
     """
     say = progress or (lambda _message: None)
     validate_name(name)
@@ -61,25 +60,23 @@ def lab_up(
     if rtt is not None:
         validate_rtt(rtt)
     state = load_state(name)
-    net = validate_subnet(subnet or (state.subnet if state else DEFAULT_SUBNET), hosts)
+    if subnet not in (None, "auto"):
+        validate_subnet(subnet, hosts)
     require_lab_environment()
     if ovs:
         ovs_daemons.require_ovs()
 
     if state is None:
-        state = LabState(
-            name=name,
-            subnet=str(net),
-            gateway=str(net.network_address + 1),
-            state_dir=state_dir(name),
-            bridges=bridge_names(name),
-        )
-    elif state.subnet != str(net):
+        state = allocate.reserve(name, hosts, subnet or DEFAULT_SUBNET)
+    elif subnet not in (None, "auto", state.subnet):
         raise InputError(
             f"lab {name!r} is up with subnet {state.subnet}; "
             f"run `vnetctl lab down --name {name}` before changing it"
         )
-    netns.check_subnet_free(state)
+    net = validate_subnet(state.subnet, hosts)
+    conflict = allocate.subnet_conflict(net, name, allocate.used_networks())
+    if conflict:
+        raise InputError(allocate.conflict_message(net, conflict))
     if ovs is not None:
         state.ovs = ovs
     if rtt is not None:
@@ -96,9 +93,7 @@ def lab_up(
         new_host(name, i, net, state.state_dir) for i in range(1, hosts + 1) if i not in present
     ]
     state.hosts.sort(key=lambda h: h.index)
-    if state.rtt_ms > 0:  # known_hosts and the inventory name hosts by these ports
-        relay_process.assign_ports(state)
-    else:
+    if state.rtt_ms <= 0:
         relay_process.clear_ports(state)
     default_inventory = Path("inventory") / f"{name}.yml"
     new_inventory = Path(inventory_path or state.inventory_path or default_inventory).absolute()
@@ -147,8 +142,19 @@ def lab_up(
     finally:
         save_state(state)
 
+    sshd.write_client_files(state)  # known_hosts names each host by its relay port too
     write_inventory(state)
     return state
+
+
+def allocate_lab(prefix: str, hosts: int, owner: int | None = None) -> LabState:
+    """A lab of its own for a process (default: this one), e.g. a test module's: a name
+    that is `prefix` and a number and a subnet nothing on this machine holds, reserved
+    (vnetctl.lab.allocate); bring it up with `lab_up(state.name, ...)`, remove it with
+    `lab_down`. Labs reserved for processes that are gone are removed first."""
+    for abandoned in allocate.abandoned_labs():
+        lab_down(abandoned.name)
+    return allocate.reserve_free(prefix, hosts, owner or os.getpid())
 
 
 def lab_down(name: str = "lab", progress: Progress | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import shlex
@@ -10,7 +9,6 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 
-from vnetctl.errors import InputError
 from vnetctl.lab.proc import LabError, ip_batch, ip_batch_argv, run, run_many
 from vnetctl.lab.state import LabHost, LabState
 
@@ -28,30 +26,6 @@ def existing_namespaces() -> set[str]:
 
 def existing_links() -> set[str]:
     return {link["ifname"] for link in json.loads(run(["ip", "-j", "link", "show"]).stdout)}
-
-
-def check_subnet_free(state: LabState) -> None:
-    """Refuse a subnet that overlaps an address or route the lab did not make."""
-    lab_net = ipaddress.ip_network(state.subnet)
-    own_bridge = state.bridges[MGMT]
-    for link in json.loads(run(["ip", "-j", "-4", "addr", "show"]).stdout):
-        if link["ifname"] == own_bridge:
-            continue
-        for addr in link.get("addr_info", []):
-            net = ipaddress.ip_network(f"{addr['local']}/{addr['prefixlen']}", strict=False)
-            if net.overlaps(lab_net):
-                raise InputError(
-                    f"subnet {state.subnet} overlaps {net} on {link['ifname']}; "
-                    "choose another one with --subnet"
-                )
-    for route in json.loads(run(["ip", "-j", "-4", "route", "show"]).stdout):
-        if route.get("dst") in (None, "default") or route.get("dev") == own_bridge:
-            continue
-        if ipaddress.ip_network(route["dst"], strict=False).overlaps(lab_net):
-            raise InputError(
-                f"subnet {state.subnet} overlaps the route to {route['dst']} "
-                f"(dev {route.get('dev')}); choose another one with --subnet"
-            )
 
 
 def create_network(state: LabState) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from vnetctl.errors import VnetctlError
 
@@ -60,6 +61,35 @@ def ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
 
 def ip_batch_argv(netns: str | None = None) -> list[str]:
     return ["ip", *(["-n", netns] if netns else []), "-batch", "-"]
+
+
+def spawn_daemon(
+    argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: str | None = None
+) -> int:
+    """Start a long-lived process in a session of its own, stdin from /dev/null, stdout
+    and stderr appended to `log`; its PID. No Popen object is kept (none would ever be
+    waited for, and each would warn when collected); `pid_cmdline` reaps it once it exits.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    output = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, output, 1),
+            (os.POSIX_SPAWN_DUP2, output, 2),
+        ]
+        command = list(argv)
+        if cwd is not None:  # posix_spawn has no chdir action before Python 3.13's
+            command = ["sh", "-c", 'cd "$0" && exec "$@"', cwd, *command]
+        try:
+            return os.posix_spawnp(
+                command[0], command, os.environ if env is None else env,
+                file_actions=actions, setsid=True,
+            )  # fmt: skip
+        except FileNotFoundError:
+            raise LabError(f"{command[0]}: command not found") from None
+    finally:
+        os.close(output)
 
 
 def pid_cmdline(pid: int) -> str | None:

@@ -23,13 +23,16 @@ the host's sshd:
     python -m vnetctl.lab.relay CONFIG.json
 
 CONFIG: `{"rtt_ms": 25, "log": PATH, "routes": [{"host": NAME, "listen": [ADDR, PORT],
-"target": [ADDR, PORT]}, ...]}`. The process runs until SIGTERM or SIGINT.
+"target": [ADDR, PORT]}, ...]}`; PORT 0: any free port. The ports it listens on are in
+its `{"event": "listening", "ports": {NAME: PORT}}` record: bound once, never probed
+first. The process runs until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import errno
 import json
 import signal
 import sys
@@ -232,12 +235,25 @@ class Relay:
         self.pairs: set[_Pair] = set()
 
     async def start(self) -> None:
+        """Listen on every route's port; port 0, or a port something else took since it
+        was recorded, gets one from the kernel. The `listening` record says which."""
+        ports = {}
         for route in self.routes:
-            server = await self.loop.create_server(
-                self._factory(route), *route.listen, reuse_address=True
-            )
+            try:
+                server = await self._listen(route, route.listen[1])
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or route.listen[1] == 0:
+                    raise
+                server = await self._listen(route, 0)
             self.servers.append(server)
-        self.record({"event": "listening", "routes": len(self.routes), "rtt_ms": self.rtt * 1e3})
+            ports[route.host] = server.sockets[0].getsockname()[1]
+        self.record({"event": "listening", "routes": len(self.routes), "rtt_ms": self.rtt * 1e3,
+                     "ports": ports})  # fmt: skip
+
+    async def _listen(self, route: Route, port: int) -> asyncio.Server:
+        return await self.loop.create_server(
+            self._factory(route), route.listen[0], port, reuse_address=True
+        )
 
     def _factory(self, route: Route) -> Callable[[], _Side]:
         def accept() -> _Side:

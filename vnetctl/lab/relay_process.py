@@ -2,46 +2,26 @@
 
 Like the sshds, the relay is started by `lab up` in a session of its own, recorded in
 lab.json (`relay_pid`, each host's `relay_port`), mended by `lab up` when it died or its
-config changed, and stopped by `lab down` (or by `lab up --rtt 0`).
+config changed, and stopped by `lab down` (or by `lab up --rtt 0`). Its ports are bound
+by the relay itself (port 0 the first time, then the recorded one while it stays free)
+and read back from its log: never probed free first and bound later, which another lab
+starting at the same moment could race.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import vnetctl
-from vnetctl.lab.proc import LabError, pid_cmdline, terminate
+from vnetctl.lab.proc import LabError, pid_cmdline, spawn_daemon, terminate
 from vnetctl.lab.sshd import SSH_PORT, write_if_changed
 from vnetctl.lab.state import RELAY_ADDRESS, LabState
 
-PORTS = range(20000, 30000)  # below the kernel's ephemeral ports (32768-60999)
 START_TIMEOUT = 15.0
-
-
-def assign_ports(state: LabState) -> None:
-    """Give each host without one a free relay port; recorded ports are kept, so the
-    inventory and known_hosts stay right across `lab up` and a restarted relay."""
-    taken = {h.relay_port for h in state.hosts if h.relay_port}
-    # start where this lab's name points, so two labs rarely probe the same ports
-    candidate = PORTS.start + zlib.crc32(state.name.encode()) % len(PORTS)
-    for host in state.hosts:
-        if host.relay_port:
-            continue
-        for _ in range(len(PORTS)):
-            candidate = candidate + 1 if candidate + 1 < PORTS.stop else PORTS.start
-            if candidate not in taken and _port_free(candidate):
-                break
-        else:
-            raise LabError(f"no free TCP port in {PORTS.start}-{PORTS.stop - 1} for the relay")
-        host.relay_port = candidate
-        taken.add(candidate)
 
 
 def clear_ports(state: LabState) -> None:
@@ -49,21 +29,14 @@ def clear_ports(state: LabState) -> None:
         host.relay_port = None
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((RELAY_ADDRESS, port))
-        except OSError:
-            return False
-    return True
-
-
 def config_text(state: LabState) -> str:
+    """The relay's config: a host's recorded port, or 0 where it has none yet (the
+    relay binds a free one and says which)."""
     routes = [
-        {"host": h.name, "listen": [RELAY_ADDRESS, h.relay_port], "target": [h.address, SSH_PORT]}
+        {"host": h.name, "listen": [RELAY_ADDRESS, h.relay_port or 0],
+         "target": [h.address, SSH_PORT]}
         for h in state.hosts
-    ]
+    ]  # fmt: skip
     config = {"rtt_ms": state.rtt_ms, "log": str(state.relay_log), "routes": routes}
     return json.dumps(config, indent=1) + "\n"
 
@@ -84,50 +57,49 @@ def stop_relay(state: LabState) -> None:
 
 def update_relay(state: LabState) -> bool:
     """Run the relay `state` asks for (none at RTT 0): start it, or restart it when its
-    config changed or it died. True when a relay was started."""
+    config changed or it died, and record the port it listens on for each host (the
+    recorded one when still free). True when a relay was started."""
     if state.rtt_ms <= 0:
         stop_relay(state)
         clear_ports(state)
         return False
-    assign_ports(state)
     changed = write_if_changed(state.relay_config, config_text(state))
     if not changed and relay_alive(state):
         return False
     stop_relay(state)
-    state.relay_pid = start_relay(state)
+    state.relay_pid, ports = start_relay(state)
+    for host in state.hosts:
+        host.relay_port = ports[host.name]
+    # the same ports again when the relay is restarted (inventory and known_hosts name them)
+    write_if_changed(state.relay_config, config_text(state))
     return True
 
 
-def start_relay(state: LabState) -> int:
-    """Start the relay in a new session and wait until it listens on every port."""
+def start_relay(state: LabState) -> tuple[int, dict[str, int]]:
+    """Start the relay in a new session and wait until it listens on every port; its PID
+    and the port of each host."""
     state.relay_log.parent.mkdir(parents=True, exist_ok=True)
     offset = state.relay_log.stat().st_size if state.relay_log.exists() else 0
     # the relay imports this package, from wherever this process found it
     paths = [str(Path(vnetctl.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    with open(state.relay_log, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vnetctl.lab.relay", str(state.relay_config)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd="/",
-            env=env,
-        )
+    argv = [sys.executable, "-m", "vnetctl.lab.relay", str(state.relay_config)]
+    pid = spawn_daemon(argv, state.relay_log, env=env, cwd="/")
     deadline = time.monotonic() + START_TIMEOUT
-    while not _listening_since(state.relay_log, offset):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            if proc.poll() is None:
-                terminate([proc.pid])
+    while (listening := _listening_since(state.relay_log, offset)) is None:
+        alive = pid_cmdline(pid) is not None
+        if not alive or time.monotonic() > deadline:
+            if alive:
+                terminate([pid])
             tail = _tail(state.relay_log, offset)
             raise LabError(f"the round-trip relay did not start; {state.relay_log} says:\n{tail}")
         time.sleep(0.05)
-    return proc.pid
+    return pid, listening["ports"]
 
 
-def _listening_since(log: Path, offset: int) -> bool:
-    return any(entry.get("event") == "listening" for entry in read_log(log, offset))
+def _listening_since(log: Path, offset: int) -> dict | None:
+    """The relay's `listening` record written after `offset`, or None yet."""
+    return next((e for e in read_log(log, offset) if e.get("event") == "listening"), None)
 
 
 def read_log(log: Path, offset: int = 0) -> list[dict]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import pwd
 import shlex
-import subprocess
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from vnetctl.lab.proc import LabError, pid_cmdline, run, run_many, terminate
+from vnetctl.lab.proc import LabError, pid_cmdline, run, run_many, spawn_daemon, terminate
 from vnetctl.lab.state import LabHost, LabState
 
 SSHD = "/usr/sbin/sshd"
@@ -144,15 +143,7 @@ def start_sshd_process(state: LabState, host: LabHost) -> int:
     PID of the started process is sshd's own.
     """
     command = f"exec {SSHD} -D -e -f {shlex.quote(str(host.sshd_config))}"
-    with open(host.sshd_log, "ab") as log:
-        proc = subprocess.Popen(
-            host_shell_argv(state, host, command),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc.pid
+    return spawn_daemon(host_shell_argv(state, host, command), host.sshd_log)
 
 
 def sshd_alive(host: LabHost) -> bool:

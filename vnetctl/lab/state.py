@@ -12,8 +12,9 @@ Addresses: the management bridge gets the subnet's first address (10.213.0.1 by 
 host `i` gets network address + 10 + i (10.213.0.11 for h1 ... 10.213.1.8 for h254).
 
 Round trips (`lab up --rtt 25ms`): one relay process (vnetctl.lab.relay) listens on
-127.0.0.1 at a port per host (`relay_port`, 20000-29999) and forwards to the host's sshd
-with the delay; the inventory and known_hosts then name each host by its relay port.
+127.0.0.1 at a port per host (`relay_port`: one the relay bound itself, then kept) and
+forwards to the host's sshd with the delay; the inventory and known_hosts then name each
+host by its relay port.
 """
 
 from __future__ import annotations
@@ -176,6 +177,9 @@ class LabState:
     ovs: bool = False  # each host runs its own ovsdb-server and ovs-vswitchd
     rtt_ms: float = 0.0  # round-trip time the relay adds to every host's SSH path
     relay_pid: int | None = None
+    # the process this lab was made for (vnetctl.lab.allocate): {"pid", "start"}; None for
+    # labs made by `vnetctl lab up`, which stay until `lab down`
+    owner: dict[str, int] | None = None
 
     @property
     def relay_config(self) -> Path:
@@ -235,6 +239,7 @@ class LabState:
             "rtt_ms": self.rtt_ms,
             "relay_pid": self.relay_pid,
             "relay_log": str(self.relay_log),
+            "owner": self.owner,
             "hosts": [host.to_dict() for host in self.hosts],
         }
 
@@ -252,6 +257,7 @@ class LabState:
             ovs=bool(data.get("ovs", False)),
             rtt_ms=float(data.get("rtt_ms", 0.0)),
             relay_pid=data.get("relay_pid"),
+            owner=data.get("owner"),
         )
 
 

@@ -277,12 +277,20 @@ def _datapath(declared, facts):
 
 
 def _check_free(dev, name, cfg, facts, what):
-    other = cfg["ports"].get(dev, {}).get("bridge")
-    if other and other != name:
-        raise host.ModuleError("%s %s is a port of OVS bridge %s; remove it there first"
-                               % (what, dev, other))  # fmt: skip
+    """Refuse, before any change, a device another bridge holds: as a port or a bond
+    member of another OVS bridge (ovs-vsctl would refuse it halfway), or as a port of a
+    Linux bridge."""
+    for port, entry in sorted(cfg["ports"].items()):
+        other = entry.get("bridge")
+        if other == name or dev not in [port] + entry.get("interfaces", []):
+            continue
+        if port == dev:
+            where = "a port of OVS bridge %s" % other
+        else:
+            where = "a member of bond %s on OVS bridge %s" % (port, other)
+        raise host.ModuleError("%s %s is %s; remove it there first" % (what, dev, where))
     master = (facts.link(dev) or {}).get("master")
-    if master and other is None and facts.kind(master) != "openvswitch":
+    if master and facts.kind(master) != "openvswitch":
         raise host.ModuleError("%s %s is a port of %s; remove it there first" % (what, dev, master))
 
 

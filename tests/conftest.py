@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.labhosts import lab_skip_reason, own_lab, ssh_argv
-from vnetctl.lab import LabState, load_state, reset_hosts, start_sshd
+from vnetctl.lab import LabState, load_state, reset_hosts
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +29,7 @@ def lab3(lab_required: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture
 def fresh_hosts(lab3: LabState) -> LabState:
-    """lab3 with every sshd running and every host's links as `lab up` made them."""
-    for host in lab3.host_names:
-        start_sshd(lab3.name, host)
+    """lab3 with every sshd running and every host's network as `lab up` made it."""
     reset_hosts(lab3.name)
     return load_state(lab3.name) or lab3
 

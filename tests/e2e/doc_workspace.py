@@ -35,19 +35,25 @@ NOT_RUN = {
     "beside this suite may be using",
 }
 RUN_IN_REPOSITORY = {".venv-dev/bin/ruff check . && .venv-dev/bin/ruff format --check ."}
+# not vnetctl, but run like its examples, in the workspace on the lab
+OTHER_TOOLS = {
+    "ANSIBLE_LIBRARY=modules ANSIBLE_MODULE_UTILS=modules/module_utils "
+    ".venv-ansible/bin/ansible-playbook -i inventory/lab.yml playbooks/site.yml --check --diff"
+}
 INVENTORY = "inventory/lab.yml"  # where the documentation's lab keeps its inventory
 
 
 class Workspace:
     """The directory the examples run in, as a clone with a lab would be: playbooks/,
-    inventory/lab.yml (the lab's own, `lab` being `self.lab`, an allocated name), the
-    drift history and every absolute path of the examples inside it."""
+    modules/, .venv-ansible/, inventory/lab.yml (the lab's own, `lab` being `self.lab`,
+    an allocated name), the drift history and every absolute path of the examples."""
 
     def __init__(self, path: Path, lab: str):
         self.path, self.lab = path, lab
         self.root = path / "root"  # where absolute paths of the examples go
         self.env = environment(path / "state")
-        (path / "playbooks").symlink_to(ROOT / "playbooks")
+        for name in ("playbooks", "modules", ".venv-ansible"):
+            (path / name).symlink_to(ROOT / name)
         self.inventory = path / INVENTORY
 
     def vnetctl(self, *args: str) -> subprocess.CompletedProcess:

@@ -121,6 +121,7 @@ class TestLab3:
             "ansible_ssh_private_key_file": str(lab3.key_path),
             "ansible_python_interpreter": "/usr/bin/python3",
             "vnetctl_known_hosts": str(lab3.known_hosts_path),
+            "ansible_ssh_common_args": f"-o UserKnownHostsFile={lab3.known_hosts_path}",
             "vnetctl_persist": "none",  # a lab host never boots
         }
         known = lab3.known_hosts_path.read_text().splitlines()

@@ -87,6 +87,11 @@ COMMANDS: dict[str, dict[int, str]] = {
         0: "every host is healthy",
         1: "some host is unhealthy, there is no such lab, or bad input",
     },
+    "lab reset": {
+        0: "every host's network is as `lab up` made it",
+        1: "bad input (not root, no such lab or host), or a host could not be reset: "
+        "what failed is said",
+    },
     "lab down": {
         0: "the lab is removed, or there was no such lab",
         1: "bad input (not root, a name), or something the lab made could not be removed",

@@ -8,7 +8,7 @@ import sys
 import time
 
 from vnetctl.errors import InputError
-from vnetctl.lab import lab_down, lab_status, lab_up
+from vnetctl.lab import lab_down, lab_status, lab_up, load_state, reset_hosts
 from vnetctl.lab.allocate import POOL
 from vnetctl.lab.state import DEFAULT_SUBNET, MAX_HOSTS, parse_rtt
 from vnetctl.output.words import count
@@ -38,6 +38,19 @@ examples:
   vnetctl lab up --rtt 25ms        # every host 25 ms away, as across sites
   vnetctl lab up --rtt 0           # back to direct connections"""
 
+RESET_DESCRIPTION = """\
+Give the lab's hosts back the network `lab up` made, as if they were new: every OVS
+bridge deleted (on a lab with --ovs), every link but lo and eth0-eth2 deleted (bridges,
+VXLAN devices, veths), the NICs without master at MTU 1500 and up, without qdiscs,
+eth0 with its address, an empty nftables ruleset; a stopped sshd is started. Only the
+lab's own namespaces are touched. Playbooks that take the same NICs for different
+designs (a Linux bridge on eth1, then an OVS bond of eth1 and eth2) can then each start
+from fresh hosts.
+
+examples:
+  vnetctl lab reset                # every host of lab `lab`
+  vnetctl lab reset --host lab-h2  # one host"""
+
 DOWN_DESCRIPTION = """\
 Stop the lab's sshds and the processes in its namespaces, delete its namespaces, links
 and bridges, its state directory and the inventory it wrote. Only what the lab's state
@@ -51,7 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=LAB_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = lab.add_subparsers(dest="lab_command", metavar="{up,status,down}", required=True)
+    commands = lab.add_subparsers(
+        dest="lab_command", metavar="{up,status,reset,down}", required=True
+    )
 
     up = commands.add_parser(
         "up",
@@ -105,6 +120,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _add_name(status)
     status.add_argument("--format", choices=["text", "json"], default="text")
     status.set_defaults(func=cmd_lab_status)
+
+    reset = commands.add_parser(
+        "reset",
+        help="give the hosts back the network `lab up` made (between examples)",
+        description=RESET_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_name(reset)
+    reset.add_argument("--host", action="append", metavar="HOST",
+                       help="only this host (repeatable; default: every host)")  # fmt: skip
+    reset.set_defaults(func=cmd_lab_reset)
 
     down = commands.add_parser(
         "down",
@@ -188,6 +214,13 @@ def _round_trip(status) -> str:
         return "none added (SSH goes straight to each host)"
     relay = f"alive ({status.relay_pid})" if status.relay_alive else "DEAD"
     return f"{status.rtt_ms:g} ms added on every host's SSH path; relay {relay}"
+
+
+def cmd_lab_reset(args: argparse.Namespace) -> int:
+    reset_hosts(args.name, args.host)
+    hosts = args.host or load_state(args.name).host_names
+    print(f"lab {args.name}: {count(len(hosts), 'host')} as `lab up` made them")
+    return 0
 
 
 def cmd_lab_down(args: argparse.Namespace) -> int:

@@ -19,7 +19,8 @@ def inventory_text(state: LabState) -> str:
     """Each host by its address, or by its relay (`127.0.0.1`, its port) when the lab adds
     a round trip: every tool then goes through the relay without being told. No boot
     persistence (`vnetctl_persist: none`): a lab host never boots, and runs no networkd
-    of its own (its /run is an overlay of this machine's, which may say one runs)."""
+    of its own (its /run is an overlay of this machine's, which may say one runs). Host
+    keys are checked against the lab's known_hosts by vnetctl and ansible-playbook alike."""
     hosts = "".join(f"        {h.name}: {_connection(h)}\n" for h in state.hosts)
     return (
         inventory_header(state.name)
@@ -34,6 +35,8 @@ def inventory_text(state: LabState) -> str:
         + f"    ansible_ssh_private_key_file: {state.key_path}\n"
         + "    ansible_python_interpreter: /usr/bin/python3\n"
         + f"    vnetctl_known_hosts: {state.known_hosts_path}\n"
+        # the same host keys for ansible-playbook, whose ssh reads no vnetctl_ variable
+        + f'    ansible_ssh_common_args: "-o UserKnownHostsFile={state.known_hosts_path}"\n'
         + "    vnetctl_persist: none\n"
     )
 

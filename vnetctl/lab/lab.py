@@ -248,12 +248,23 @@ def start_sshd(name: str, host: str) -> None:
 
 
 def reset_hosts(name: str, hosts: list[str] | None = None) -> None:
-    """Give lab hosts back the links `lab up` made (for tests that change them): extra
-    links deleted, eth0-eth2 without master, at MTU 1500, up, without qdiscs, eth0 with
-    its address (a test may have moved it into a bridge that is now gone)."""
+    """Give lab hosts back the network `lab up` made (between examples, and for tests
+    that change it): no OVS bridges (where the lab runs Open vSwitch), extra links
+    deleted, eth0-eth2 without master, at MTU 1500, up, without qdiscs, eth0 with its
+    address (it may have moved into a bridge that is now gone), an empty nftables
+    ruleset. Stopped sshds are started again."""
     state = _lab_state(name)
-    for host in hosts or state.host_names:
-        netns.reset_host_links(state.host(host), state.prefixlen)
+    chosen = [state.host(host) for host in hosts or state.host_names]
+    for host in chosen:
+        if not sshd.sshd_alive(host):
+            host.sshd_pid = sshd.start_sshd_process(state, host)
+    save_state(state)
+    sshd.wait_for_sshds(chosen, timeout=SSHD_START_TIMEOUT)
+    if state.ovs:
+        ovs_daemons.start_ovs(chosen, partial(in_host_argv, state))  # a daemon may have died
+        ovs_daemons.remove_bridges(chosen, partial(in_host_argv, state))
+    for host in chosen:
+        netns.reset_host_links(host, state.prefixlen)
 
 
 def host_exec(

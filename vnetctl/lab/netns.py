@@ -114,6 +114,8 @@ def reset_host_links(host: LabHost, prefixlen: int) -> None:
     run(["ip", "-n", host.namespace, "-force", "-batch", "-"], "\n".join(commands) + "\n", False)
     tc = [f"qdisc del dev {nic} {where}" for nic in nics for where in ("root", "ingress")]
     run(["tc", "-n", host.namespace, "-force", "-batch", "-"], "\n".join(tc) + "\n", False)
+    if shutil.which("nft"):  # port security's tables, made by modules on the host
+        run(["ip", "netns", "exec", host.namespace, "nft", "flush", "ruleset"], check=False)
     left = {link["ifname"] for link in json.loads(run(argv).stdout)} - {"lo", *nics}
     if left:
         raise LabError(f"could not delete {', '.join(sorted(left))} on lab host {host.name}")

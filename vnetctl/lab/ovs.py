@@ -69,6 +69,23 @@ def start_ovs(hosts: Sequence[LabHost], in_host) -> None:
         )
 
 
+# Every OVS bridge of the host's own database (their ports and internal ports with them).
+REMOVE_BRIDGES_SCRIPT = (
+    'for br in $(ovs-vsctl --timeout=10 list-br); do ovs-vsctl --timeout=10 del-br "$br"; done'
+)
+
+
+def remove_bridges(hosts: Sequence[LabHost], in_host) -> None:
+    """Delete every OVS bridge on the hosts, as a host `lab up --ovs` made has none."""
+    results = run_many([(in_host(h, ["sh", "-c", REMOVE_BRIDGES_SCRIPT]), None) for h in hosts],
+                       check=False)  # fmt: skip
+    failed = [(h, r) for h, r in zip(hosts, results, strict=True) if r.returncode != 0]
+    if failed:
+        host, result = failed[0]
+        raise LabError(f"could not remove the OVS bridges of {host.name}: "
+                       f"{result.stderr.strip()[-400:]}")  # fmt: skip
+
+
 def ovs_alive(hosts: Sequence[LabHost], in_host) -> list[bool]:
     results = run_many([(in_host(h, ["sh", "-c", ALIVE_SCRIPT]), None) for h in hosts], check=False)
     return [r.returncode == 0 for r in results]

@@ -8,12 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
+from tests.labhosts import wait_until
 from vnetctl.hostside.boot import BOOT_MARK
 from vnetctl.lab import LabState, host_exec
 
@@ -71,15 +70,6 @@ def vnetctl_pids(lab: LabState, host: str) -> list[int]:
         if BOOT_MARK.encode() in cmdline and b"python" in cmdline:
             found.append(pid)
     return found
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def wait_all_started(lab: LabState, timeout: float = 30) -> None:

@@ -41,7 +41,8 @@ def main(spec):
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         sock.bind((dev, 0))
         socks[sock] = dev
-    time.sleep(0.2)
+    # no pause: a bound AF_PACKET socket queues every frame from then on, and the frames
+    # are sent after this; the listening below reads them from those queues
     for item in spec["send"]:
         out = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
         out.bind((item["dev"], 0))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.faults import finish, mtu, start_vnetctl, vnetctl_pids, wait_until
+from tests.integration.faults import finish, mtu, start_vnetctl, vnetctl_pids
+from tests.labhosts import wait_until
 from vnetctl.catalog import Catalog
 from vnetctl.hostside.payload import (
     ConfirmSpec,
@@ -101,20 +102,21 @@ def test_the_watchdog_survives_its_session_and_rolls_back(lab3, fresh_hosts):
     ssh = ["ssh", "-F", "/dev/null", "-i", str(lab3.key_path), "-o", "BatchMode=yes",
            "-o", f"UserKnownHostsFile={lab3.known_hosts_path}", f"root@{host.address}",
            remote_command("/usr/bin/python3")]  # fmt: skip
-    session = subprocess.Popen(ssh, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    session.stdin.write(stdin)
-    session.stdin.flush()
-    records = []
-    while not records or "armed" not in records[-1]:
-        line = session.stdout.readline()
-        assert line, "the session ended before the watchdog was armed"
-        records.append(json.loads(line) if line.strip()[0] == "{" else {"pid": line})
-    watchdog = records[-1]["armed"]["pid"]
-    session.kill()  # the SSH session dies; the play goes on and ends; the watchdog stays
-    session.wait(timeout=10)
-    time.sleep(0.5)
+    with subprocess.Popen(ssh, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as session:
+        session.stdin.write(stdin)
+        session.stdin.flush()
+        records = []
+        while not records or "armed" not in records[-1]:
+            line = session.stdout.readline()
+            assert line, "the session ended before the watchdog was armed"
+            records.append(json.loads(line) if line.strip()[0] == "{" else {"pid": line})
+        watchdog = records[-1]["armed"]["pid"]
+        session.kill()  # the SSH session dies; the play goes on and ends; the watchdog stays
+        session.wait(timeout=10)
+    # the play's process sees its stdin end, ends its task and exits; the watchdog stays
+    wait_until(lambda: vnetctl_pids(lab3, host.name) == [watchdog], 10,
+               "the play's process ended, its watchdog alone left")  # fmt: skip
     assert Path(f"/proc/{watchdog}").exists()  # it outlived the session
-    assert vnetctl_pids(lab3, host.name) == [watchdog]
     assert mtu(lab3, host.name) == 1300
     wait_until(lambda: mtu(lab3, host.name) == 1500, 15, "rolled back by the watchdog")
     collect = confirm_command("/usr/bin/python3", confirm.directory, "collect", 5)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.labhosts import own_lab
+from tests.labhosts import own_lab, wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec, load_state
 from vnetctl.lab.lab import in_host_argv
@@ -25,6 +25,7 @@ ROOT = Path(__file__).parents[2]
 TEAMING = str(ROOT / "playbooks" / "ovs-teaming.yml")
 MONITORED = str(Path(__file__).parent / "playbooks" / "ovs-monitored.yml")
 FAILOVER_BOUND_S = 5.0  # measured ~1.5 s on the lab; a bound, not the expectation
+FLOWING = 5  # ping replies before the active member goes down: traffic flows
 # VM-like ports: (port, namespace, VLAN's group, address; MAC from the host's index)
 VMS = {"web1": "192.168.10.{i}/24", "db1": "192.168.20.{i}/24"}
 
@@ -131,10 +132,8 @@ def test_an_active_backup_bond_fails_over_then_lacp_negotiates(pair, capsys):
                                     f"{h2}: the VM bridge and its LACP uplink bond"]  # fmt: skip
     bridge = next(r for r in doc["results"] if r["host"] == h1 and r["module"] == "ovs_bridge")
     assert any("LACP re-negotiates" in c for c in bridge["commands"])
-    deadline = time.monotonic() + 15
-    while "status: active negotiated" not in sh(pair, h1, "ovs-appctl lacp/show uplink"):
-        assert time.monotonic() < deadline, sh(pair, h1, "ovs-appctl lacp/show uplink")
-        time.sleep(0.5)
+    wait_until(lambda: "status: active negotiated" in sh(pair, h1, "ovs-appctl lacp/show uplink"),
+               15, f"LACP negotiated on {h1}'s uplink (ovs-appctl lacp/show uplink)")  # fmt: skip
     assert "bond_mode: balance-tcp" in sh(pair, h2, "ovs-appctl bond/show uplink")
     assert reaches(pair, h1, "web1", "192.168.10.2")
 
@@ -156,13 +155,18 @@ def failover_outage(lab, host: str, member: str) -> float:
     argv = in_host_argv(lab, lab.host(host), ["ip", "netns", "exec", "vm-web1", "ping", "-D",
                                               "-i", "0.05", "-c", "120", "-W", "1",
                                               "192.168.10.2"])  # fmt: skip
-    pinger = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1.5)
-        sh(lab, host, f"ip link set {member} down")
-        out, _ = pinger.communicate(timeout=30)
-    finally:
-        pinger.kill()
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as pinger:
+        try:
+            head = []  # ping writes a line per reply: read until replies flow
+            while sum(" bytes from " in line for line in head) < FLOWING:
+                line = pinger.stdout.readline()  # ping's -c 120 bounds this loop
+                assert line, f"ping ended before replies flowed:\n{''.join(head)}"
+                head.append(line)
+            sh(lab, host, f"ip link set {member} down")
+            pinger.wait(timeout=30)  # its ~10 kB of output fit in the pipe meanwhile
+            out = "".join(head) + pinger.stdout.read()
+        finally:
+            pinger.kill()
     stamps = [float(s) for s in re.findall(r"^\[(\d+\.\d+)\] \d+ bytes from", out, re.M)]
     assert len(stamps) > 40, out
     return max(b - a for a, b in zip(stamps, stamps[1:], strict=False))
@@ -195,6 +199,7 @@ RECEIVE = """
 import socket, time
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88b5))
 s.bind(("eth0", 0))
+print("ready", flush=True)  # bound: every frame from now on is queued for it
 s.settimeout(0.2)
 end = time.monotonic() + 3
 while time.monotonic() < end:
@@ -210,19 +215,20 @@ def test_port_security_drops_a_forged_mac_and_leaves_foreign_rules(pair, capsys)
     apply(capsys, pair, TEAMING)
     foreign = "cookie=0x1234,priority=5,in_port=db1,actions=NORMAL"
     sh(pair, h1, f"ovs-ofctl add-flow br-vm {foreign}")
-    receiver = subprocess.Popen(
+    with subprocess.Popen(
         in_host_argv(pair, pair.host(h2), ["ip", "netns", "exec", "vm-db1", "python3", "-c",
                                            RECEIVE]),  # fmt: skip
         stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        time.sleep(0.5)
-        for source, tag in ((mac(1, "db1"), "legitimate"), ("52:54:00:66:66:66", "forged")):
-            argv = ["ip", "netns", "exec", "vm-db1", "python3", "-c", SEND, source, tag]
-            assert host_exec(pair.name, h1, argv).returncode == 0
-        seen, _ = receiver.communicate(timeout=10)
-    finally:
-        receiver.kill()
+    ) as receiver:  # fmt: skip
+        try:
+            assert receiver.stdout.readline() == "ready\n", "the receiver did not start"
+            for source, tag in ((mac(1, "db1"), "legitimate"), ("52:54:00:66:66:66", "forged")):
+                argv = ["ip", "netns", "exec", "vm-db1", "python3", "-c", SEND, source, tag]
+                assert host_exec(pair.name, h1, argv).returncode == 0
+            receiver.wait(timeout=10)  # it listens 3 s
+            seen = receiver.stdout.read()
+        finally:
+            receiver.kill()
     assert "legitimate" in seen.split() and "forged" not in seen.split()
 
     # a new MAC declared: only vnetctl's rules are replaced, the foreign one stays
@@ -238,6 +244,8 @@ def test_port_security_drops_a_forged_mac_and_leaves_foreign_rules(pair, capsys)
 
 
 COLLECT = "/run/vnetctl-collect"
+NFDUMP = f"nfdump -R {COLLECT}/nf -q -o 'fmt:%sa %da %pr'"  # the closed files' flows
+ICMP_FLOW = r"192\.168\.10\.1\s+192\.168\.10\.2\s+ICMP"
 
 
 def test_flow_export_reaches_real_collectors(pair, capsys):
@@ -248,7 +256,7 @@ def test_flow_export_reaches_real_collectors(pair, capsys):
         h2,
         f"""
 mkdir -p {COLLECT}/nf
-nfcapd -w {COLLECT}/nf -p 4739 -b {collector} -P {COLLECT}/nfcapd.pid -D >/dev/null
+nfcapd -w {COLLECT}/nf -p 4739 -b {collector} -t 2 -P {COLLECT}/nfcapd.pid -D >/dev/null
 sfacctd -L {collector} -l 6343 -P print -O csv -c src_host,dst_host,proto -r 1 \
     -o {COLLECT}/sflow.csv -F {COLLECT}/sfacctd.pid -D >/dev/null 2>&1
 """,
@@ -261,11 +269,15 @@ sfacctd -L {collector} -l 6343 -P print -O csv -c src_host,dst_host,proto -r 1 \
             assert time.monotonic() < deadline, f"no sFlow record for the test traffic: {sflow}"
             ping(pair, h1, "web1", "192.168.10.2", count=3)
             sflow = sh(pair, h2, f"cat {COLLECT}/sflow.csv 2>/dev/null || true")
-        time.sleep(2)  # the IPFIX cache's active timeout (1 s) has passed
-    finally:  # nfcapd writes its file out when it ends
-        sh(pair, h2, f"kill $(cat {COLLECT}/nfcapd.pid) $(cat {COLLECT}/sfacctd.pid); sleep 1")
-    flows = sh(pair, h2, f"nfdump -R {COLLECT}/nf -q -o 'fmt:%sa %da %pr'")
-    assert re.search(r"192\.168\.10\.1\s+192\.168\.10\.2\s+ICMP", flows), flows
+        # the IPFIX record of the same traffic: exported once the cache's active timeout
+        # (1 s) passes, readable once nfcapd closes its file (-t 2: every 2 s)
+        wait_until(lambda: re.search(ICMP_FLOW, sh(pair, h2, NFDUMP)), 20,
+                   "an IPFIX record of the test traffic at nfcapd")  # fmt: skip
+    finally:
+        collectors = sh(pair, h2, f"cat {COLLECT}/nfcapd.pid {COLLECT}/sfacctd.pid").split()
+        sh(pair, h2, "kill " + " ".join(collectors))
+        wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in collectors), 10,
+                   "the collectors ended")  # fmt: skip
     sh(pair, h2, f"rm -rf {COLLECT}")
 
 

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .venv-newest
 "${PYTHON:-python3}" -m venv .venv-newest
-.venv-newest/bin/python -m pip install -q --disable-pip-version-check --upgrade pip \
+.venv-newest/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools \
     2> >(grep -v '^WARNING: Location' >&2)
 .venv-newest/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]' \
     2> >(grep -v '^WARNING: Location' >&2)

@@ -14,7 +14,8 @@ rm -rf .venv-newest
 "${PYTHON:-python3}" -m venv .venv-newest
 .venv-newest/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools \
     2> >(grep -v '^WARNING: Location' >&2)
-.venv-newest/bin/python -m pip install -q --disable-pip-version-check -e '.[test,bench]' \
+.venv-newest/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation \
+    -e '.[test,bench]' \
     2> >(grep -v '^WARNING: Location' >&2)
 echo "newest: versions that differ from requirements/dev.lock"
 .venv-newest/bin/python - <<'PY'

@@ -12,11 +12,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf .venv-newest
 "${PYTHON:-python3}" -m venv .venv-newest
-.venv-newest/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools \
-    2> >(grep -v '^WARNING: Location' >&2)
-.venv-newest/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation \
-    -e '.[test,bench]' \
-    2> >(grep -v '^WARNING: Location' >&2)
+# the installs' own output (pip's and setuptools' notices) is shown only when one fails
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+install() {
+    .venv-newest/bin/python -m pip install -q --disable-pip-version-check "$@" >"$log" 2>&1 \
+        || { cat "$log" >&2; exit 1; }
+}
+install --upgrade pip setuptools
+install --no-build-isolation -e '.[test,bench]'
 echo "newest: versions that differ from requirements/dev.lock"
 .venv-newest/bin/python - <<'PY'
 import re

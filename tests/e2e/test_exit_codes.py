@@ -116,6 +116,7 @@ INVOCATIONS: dict[str, tuple[Callable[[Context], list[str]], bool]] = {
     ),  # fmt: skip
     "lab up": (lambda c: ["lab", "up", "--name", c.lab.name, "--hosts", "3"], True),
     "lab status": (lambda c: ["lab", "status", "--name", c.lab.name], True),
+    "lab reset": (lambda c: ["lab", "reset", "--name", c.lab.name], True),
     "lab down": (lambda c: ["lab", "down", "--name", "nolab"], False),  # says "no lab"
 }
 
@@ -220,6 +221,8 @@ scenario("lab up", 0, lab=True)(lambda c: c.vnetctl("lab", "up", "--name", c.lab
 scenario("lab up", 1)(lambda c: c.vnetctl("lab", "up", "--name", "Not-A-Name"))
 scenario("lab status", 0, lab=True)(lambda c: c.vnetctl("lab", "status", "--name", c.lab.name))
 scenario("lab status", 1)(lambda c: c.vnetctl("lab", "status", "--name", "nolab"))
+scenario("lab reset", 0, lab=True)(lambda c: c.vnetctl("lab", "reset", "--name", c.lab.name))
+scenario("lab reset", 1)(lambda c: c.vnetctl("lab", "reset", "--name", "nolab"))
 scenario("lab down", 0)(lambda c: c.vnetctl("lab", "down", "--name", "nolab"))
 scenario("lab down", 1)(lambda c: c.vnetctl("lab", "down", "--name", "Not-A-Name"))
 

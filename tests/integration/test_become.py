@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.labhosts import wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
 from vnetctl.lab.sshd import PASSWORD_USER
@@ -89,7 +90,9 @@ def password_user(lab3, fresh_hosts):
         assert run.returncode == 0, run.stderr
     yield host
     host_exec(lab3.name, host, ["rm", "-f", "/etc/sudoers.d/vnetctl-pw"])
-    host_exec(lab3.name, host, ["userdel", PASSWORD_USER])
+    # userdel refuses while a session of the user is still closing (exit 8); 6: gone
+    wait_until(lambda: host_exec(lab3.name, host, ["userdel", PASSWORD_USER]).returncode in (0, 6),
+               15, f"{PASSWORD_USER} removed (its sessions closed)")  # fmt: skip
 
 
 def inventory_with_passwords(lab3, tmp_path, become_password: str) -> str:

@@ -60,7 +60,7 @@ def frames(lab, host, send, listen):
 
 
 def from_vm1(tag, mac=GUESTS["vm1"], ip=None):
-    return {"dev": "vm1", "src": mac, "tag": tag, **({"ip_src": ip} if ip else {})}
+    return {"dev": "vm1", "src": mac, "tag": tag, **({"kind": "ip4", "ip_src": ip} if ip else {})}
 
 
 SECURE = {

@@ -1,15 +1,16 @@
-"""Port security that holds by construction, proven with raw frames (issue 31): the
-matrix of portsec_matrix.py on a Linux bridge (nftables' bridge family), a VM port made
-again (as libvirt restarts a VM) protected from its first frame, and vnetctl's nftables
-table surviving `nft list` and a reload unchanged. One lab host; the guests are veth
-pairs in it (`vmN`, the guest end, sends; `vmNp` is the port); every device made here
-is removed by name.
+"""Port security that holds by construction, on both dataplanes, proven with raw frames
+(issue 31): the matrix of portsec_matrix.py on a Linux bridge (nftables' bridge family)
+and on Open vSwitch (userspace datapath), a VM port made again (as libvirt restarts a
+VM) protected from its first frame, and vnetctl's nftables table surviving `nft list`
+and a reload unchanged. One lab host; the guests are veth pairs in it (`vmN`, the guest
+end, sends; `vmNp` is the port); every device made here is removed by name.
 
 `pytest -s` prints the matrices (also written to the test's tmp directory)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -67,12 +68,26 @@ def linux_tasks():
     return [{"name": "bridge", "linux_bridge": bridge}, {"name": "group", "port_group": group}]
 
 
+def ovs_tasks():
+    bridge = {"name": "br-ps", "datapath_type": "netdev",
+              "ports": [{"name": "vm?p", "type": "vm"}]}  # fmt: skip
+    group = {"name": "vms", "bridge": "br-ps", "ports": [GROUPED], "port_security": True,
+             "addresses": matrix.guests_declared()}  # fmt: skip
+    return [{"name": "bridge", "ovs_bridge": bridge}, {"name": "group", "ovs_port_group": group}]
+
+
 @pytest.fixture
 def linux(lab):
     yield lab
     host = lab.host_names[0]
     host_exec(lab.name, host, ["ip", "link", "del", "br-ps"])
     host_exec(lab.name, host, ["nft", "delete", "table", "bridge", "vnetctl"])
+
+
+@pytest.fixture
+def ovs(lab):
+    yield lab
+    host_exec(lab.name, lab.host_names[0], ["ovs-vsctl", "--if-exists", "del-br", "br-ps"])
 
 
 RESULTS: dict[str, dict] = {}
@@ -93,12 +108,40 @@ def test_linux_bridge_matrix(linux, capsys, tmp_path):
     check_matrix("Linux bridge + nftables", linux, tmp_path)
 
 
+def test_ovs_matrix(ovs, capsys, tmp_path):
+    run(capsys, ovs, tmp_path, ovs_tasks())
+    check_matrix("Open vSwitch (userspace)", ovs, tmp_path)
+
+
 OWN = {"dev": "vm1", "src": matrix.GUESTS["vm1"]["mac"], "kind": "ip4",
        "ip_src": matrix.GUESTS["vm1"]["ip4"], "tag": "own"}  # fmt: skip
 FORGED = [
     dict(OWN, src=matrix.GUESTS["vm2"]["mac"], ip_src=matrix.GUESTS["vm2"]["ip4"], tag="vm2's"),
     {"dev": "vm1", "src": "52:54:00:66:66:66", "kind": "raw", "tag": "random MAC"},
 ]
+
+
+def test_an_ovs_port_made_again_is_guarded_from_its_first_frame(ovs, capsys, tmp_path):
+    """A VM restarted: libvirt deletes its port and adds it again (a new OpenFlow port
+    number). Nothing it sends passes until the next run; then its own frames do, the
+    forged ones never, and no rule of the old port number is left."""
+    run(capsys, ovs, tmp_path, ovs_tasks())
+    host = ovs.host_names[0]
+    assert send(ovs, [OWN, *FORGED]) == {"vm4": ["own"]}
+    before = sh(ovs, host, "ovs-vsctl", "get", "interface", "vm1p", "ofport").strip()
+    mark = "external_ids:attached-mac=" + matrix.GUESTS["vm1"]["mac"]
+    sh(ovs, host, "ovs-vsctl", "--if-exists", "del-port", "vm1p")
+    sh(ovs, host, "ovs-vsctl", "add-port", "br-ps", "vm1p", "--", "set", "interface", "vm1p", mark)
+    after = sh(ovs, host, "ovs-vsctl", "get", "interface", "vm1p", "ofport").strip()
+    assert after != before, "OVS gave the port its old number: the test proves nothing"
+    assert send(ovs, [OWN, *FORGED]) == {"vm4": []}
+
+    doc = run(capsys, ovs, tmp_path, ovs_tasks())
+    assert [r["status"] for r in doc["results"]] == ["ok", "changed"]
+    assert send(ovs, [OWN, *FORGED]) == {"vm4": ["own"]}
+    vnetctls = "cookie=0x766e000000000000/0xffff000000000000"
+    ours = sh(ovs, host, "ovs-ofctl", "--names", "dump-flows", "br-ps", vnetctls)
+    assert not re.search(rf"in_port={before}\b", ours), ours
 
 
 def test_a_linux_port_made_again_is_guarded_from_its_first_frame(linux, capsys, tmp_path):

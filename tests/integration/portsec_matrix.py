@@ -148,9 +148,9 @@ def render(results: dict[str, dict]) -> str:
     lines = []
     for sender, (title, rows) in SENDERS.items():
         lines.append(f"{sender} guarded by {title}; forged = {FORGED_FROM[sender]}'s value")
-        head = f"{'':32}" + "".join(f"| {plane:<35}" for plane in planes)
+        head = f"{'':32}" + "".join(f"| {plane:<36}" for plane in planes)
         sub = f"{'':32}" + "".join("| " + "".join(f"{e:<12}" for e in ENCAPS) for _ in planes)
-        cols = f"{'':32}" + "".join("| " + "own  forged  " * len(ENCAPS) for _ in planes)
+        cols = f"{'':32}" + "".join("| " + "own  forged " * len(ENCAPS) for _ in planes)
         lines += [head.rstrip(), sub.rstrip(), cols.rstrip()]
         for row in rows:
             cells = []

@@ -151,7 +151,9 @@ def _gate(params, current, facts, secured):
         for f in facts.get("ovs_flows", bridge) or []
     )
     if secured or others or (have["closed"] and not removing):
-        if not have["closed"]:
+        # a gate that let VM ports (or ports gone since) through is mended, not made anew
+        mended = have["closed"] or any(names.get(p, True) for p in have["allowed"])
+        if not mended:  # made now: every port there is passes
             return {"closed": True, "allowed": sorted(names)}
         kept |= {n for n, vm in names.items() if not vm} | set(current["members"])
         return {"closed": True, "allowed": sorted(kept)}

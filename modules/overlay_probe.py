@@ -18,9 +18,11 @@ import sys
 import time
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_ovs_portsec as portsec
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_ovs_portsec as portsec
 
 SEGMENT_SPEC = {
     "vni": {"type": "int", "range": [1, 16777215]},  # a VXLAN segment, or
@@ -73,6 +75,9 @@ def run(params, check, facts):
     existing = set(host.run(["ip", "netns", "list"]).split())
     for seg in segments:  # teardown, or what an interrupted check left behind
         if _on_ovs(seg, facts):
+            if outside_name(seg) in facts.ovs["bridges"][seg["bridge"]]:
+                gate = portsec.delete_port_rules(seg["bridge"], portsec.GATE, outside_name(seg))
+                host.apply_steps([host.step("ovs-ofctl", *gate.split(" "))])
             host.apply_steps([host.step("ovs-vsctl", "--if-exists", "del-port", outside_name(seg))])
         # the veth first: a deleted namespace frees its links asynchronously
         if facts.link(outside_name(seg)) is not None:
@@ -110,7 +115,11 @@ def _setup(seg, on_ovs):
     else:
         attach = host.step("ip", "link", "set", "dev", outside, "master", seg["bridge"])
     up = host.step("ip", "link", "set", "dev", outside, "up")
-    host.apply_steps([host.step("ip", *veth, "netns", ns), attach, up])
+    steps = [host.step("ip", *veth, "netns", ns), attach, up]
+    if on_ovs:  # through the gate of a bridge with port security (vnet_ovs_portsec)
+        allow = portsec.flow(portsec.GATE, outside, portsec.GATE_ALLOW_TEXT)
+        steps.append(host.step("ovs-ofctl", seg["bridge"], "add", allow))
+    host.apply_steps(steps)
     inside_setup = [
         host.line("link", "set", "dev", "lo", "up"),
         host.line("link", "set", "dev", inside, "mtu", seg["mtu"], "up"),

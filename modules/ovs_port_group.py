@@ -6,13 +6,19 @@ when its name matches one of `ports` (names or shell patterns: `vnet*`) or when 
 interface's external_ids name the group (`vnetctl-port-group=NAME`, for whatever creates
 VM ports); a VM port that joins the bridge later takes the policy at the next run.
 
-Port security: only the VM's own MAC (and, with `ips`, its addresses: IPv4 with ARP and
-DHCP, or IPv6) may leave the port. The MAC is the one declared in `addresses`, else the
-interface's external_ids:attached-mac, which libvirt sets. It is done with OpenFlow rules
-in table 0 (priority 110 allows, 100 drops the rest of the port's traffic), with the
-group's cookie (vnet_ovs_config): vnetctl reads, changes and deletes only rules with its
-own cookies, so rules anyone else wrote are left alone. A port's rules are replaced in
-one atomic bundle. `state: absent` removes the group's rules; VLAN settings stay.
+Port security: only the VM's own MAC (Ethernet source, ARP sender, NS/NA link-layer
+options) and, with `ips`, its addresses (IPv4 with ARP and DHCP, IPv6 with its
+link-local traffic, NA and DAD targets) may leave the port (vnet_ovs_portsec). The MAC
+is the one declared in `addresses`, else the interface's external_ids:attached-mac,
+which libvirt sets. It is done with OpenFlow rules in table 0 with the group's cookie
+(vnet_ovs_config): vnetctl reads, changes and deletes only rules with its own cookies,
+so rules anyone else wrote are left alone. A bridge with port security has a gate that
+drops what comes from a port vnetctl has not seen, so a VM port made again (a new port
+number) sends nothing until the next run gives it its rules; rules of port numbers
+that are gone are removed. Each bridge's rules change in one atomic bundle. `state:
+absent` removes the group's rules; VLAN settings stay. `port_security: false` or
+`state: absent` also opens the gate when no other group's rules are left on the bridge;
+leaving `port_security` unset leaves the gate as it is.
 
 Shaping classes belong to the shaping module, which is not part of this dataplane yet.
 """
@@ -24,10 +30,12 @@ import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
     from ansible.module_utils import vnet_ovs_config as ovs
+    from ansible.module_utils import vnet_ovs_portsec as portsec
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
     import vnet_ovs_config as ovs
+    import vnet_ovs_portsec as portsec
 
 RESOURCE = "port group"
 ADDRESS_SPEC = {
@@ -47,14 +55,13 @@ ARGUMENT_SPEC = {
         "choices": ["access", "trunk", "native-tagged", "native-untagged"],
     },  # fmt: skip
     "mtu": {"type": "int", "range": [68, 65535]},
-    "port_security": {"type": "bool", "default": False},
+    "port_security": {"type": "bool"},  # unset: the gate is left as it is
     "addresses": {"type": "list", "elements": "dict", "options": ADDRESS_SPEC},
 }
 FACTS = {"ovs_config": ovs.CONFIG, "ovs_flows": ovs.FLOWS}
 MEMBER_MARK = "vnetctl-port-group"
 MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 PATTERN = re.compile(r"[A-Za-z0-9_.\-*?\[\]!]{1,64}\Z")
-ALLOW, DROP = 110, 100
 
 
 def read(params, facts):
@@ -73,9 +80,12 @@ def read(params, facts):
                 mtu=cfg["interfaces"].get(p, {}).get("mtu_request"))
         for p in members
     }  # fmt: skip
-    rules = _rules_by_port(name, facts.get("ovs_flows", bridge) or [])
+    flows = facts.get("ovs_flows", bridge) or []
+    cookie = ovs.group_cookie(name)
+    rules = portsec.flows_by_port(cookie, flows)
     current["secured"] = sorted(rules)
     current["security"] = rules
+    current["gate"] = portsec.gate_of(flows)
     return current
 
 
@@ -92,53 +102,13 @@ def _members(params, bridge, cfg):
     return sorted(out)
 
 
-def _rules_by_port(group, flows):
-    """{port: [rule text]} of the group's rules (its cookie), comparable with _rules()."""
-    cookie = ovs.group_cookie(group)
-    out = {}
-    for flow in flows:
-        if flow["cookie"] & ovs.GROUP_MASK != cookie:
-            continue
-        port = flow.get("in_port")
-        match = {
-            k: v
-            for k, v in flow.items()
-            if k not in ("cookie", "table", "protocols", "actions", "in_port", "priority")
-        }
-        rule = _rule_text(int(flow.get("priority", 32768)), flow["protocols"], match,
-                          flow["actions"])  # fmt: skip
-        out.setdefault(port, []).append(rule)
-    return {p: sorted(r) for p, r in out.items()}
-
-
-def _rule_text(priority, protocols, match, actions):
-    words = [str(priority)] + sorted(protocols)
-    words += ["%s=%s" % (k, match[k]) for k in sorted(match)]
-    return ",".join(words) + " actions=" + actions.lower()
-
-
-def _rules(mac, ips):
-    """The rules for one port, as (priority, protocol, {field: value}, actions)."""
-    rules = [(DROP, None, {}, "drop")]
-    if not ips:
-        return rules + [(ALLOW, None, {"dl_src": mac}, "NORMAL")]
-    if any(ip.version == 4 for ip in ips):  # DHCP before the VM has its address
-        dhcp = {"dl_src": mac, "nw_src": "0.0.0.0", "tp_src": "68", "tp_dst": "67"}
-        rules.append((ALLOW, "udp", dhcp, "NORMAL"))
-    for ip in ips:
-        if ip.version == 4:
-            rules.append((ALLOW, "ip", {"dl_src": mac, "nw_src": str(ip)}, "NORMAL"))
-            arp = {"dl_src": mac, "arp_spa": str(ip), "arp_sha": mac}
-            rules.append((ALLOW, "arp", arp, "NORMAL"))
-        else:
-            rules.append((ALLOW, "ipv6", {"dl_src": mac, "ipv6_src": str(ip)}, "NORMAL"))
-    return rules
-
-
 def desired(params, current, facts):
     want = {k: v for k, v in current.items()}
-    if params["state"] == "absent" or current["bridge"] not in facts.get("ovs_config")["bridges"]:
-        want.update(secured=[], security={})
+    cfg = facts.get("ovs_config")
+    if current["bridge"] not in cfg["bridges"]:
+        return want
+    if params["state"] == "absent":
+        want.update(secured=[], security={}, gate=_gate(params, current, facts, secured=False))
         return want
     for pattern in params.get("ports") or []:
         if not PATTERN.match(pattern):
@@ -155,17 +125,39 @@ def desired(params, current, facts):
     }
     security = {}
     if params["port_security"]:
-        cfg = facts.get("ovs_config")
         given = {a["port"]: a for a in params.get("addresses") or []}
         for port in current["members"]:
             mac, ips = _address_of(port, given.get(port, {}), cfg)
-            security[port] = sorted(_rule_text(*r) for r in _spec(_rules(mac, ips)))
+            security[port] = portsec.texts(portsec.port_rules(mac, ips))
     want["security"], want["secured"] = security, sorted(security)
+    want["gate"] = _gate(params, current, facts, secured=bool(params["port_security"]))
     return want
 
 
-def _spec(rules):
-    return [(p, [proto] if proto else [], match, actions) for p, proto, match, actions in rules]
+def _gate(params, current, facts, secured):
+    """The bridge's gate after this task (vnet_ovs_portsec): closed while any group on it
+    has port security; closing it lets through every interface there is, and each run
+    then the new uplinks and this group's members (a VM port another group claims waits
+    for that group's run). `port_security: false` or `state: absent` opens it when no
+    other group's rules are left; unset leaves it as it is."""
+    bridge = current["bridge"]
+    names = portsec.interfaces(bridge, facts.get("ovs_config"))
+    have = current["gate"]
+    kept = {p for p in have["allowed"] if p in names}
+    removing = params["state"] == "absent" or params["port_security"] is False
+    cookie = ovs.group_cookie(params["name"])
+    others = any(
+        f["cookie"] & ~ovs.GROUP_MASK == 0 and f["cookie"] != cookie and f.get("in_port") in names
+        for f in facts.get("ovs_flows", bridge) or []
+    )
+    if secured or others or (have["closed"] and not removing):
+        # a gate that let VM ports (or ports gone since) through is mended, not made anew
+        mended = have["closed"] or any(names.get(p, True) for p in have["allowed"])
+        if not mended:  # made now: every port there is passes
+            return {"closed": True, "allowed": sorted(names)}
+        kept |= {n for n, vm in names.items() if not vm} | set(current["members"])
+        return {"closed": True, "allowed": sorted(kept)}
+    return {"closed": False, "allowed": [] if removing else sorted(kept)}
 
 
 def _address_of(port, given, cfg):
@@ -180,8 +172,10 @@ def _address_of(port, given, cfg):
     mac = mac.lower()
     if not MAC.match(mac):
         raise host.ModuleError("port security on %s: %r is not a MAC address" % (port, mac))
+    if given.get("ips") is None:
+        return mac, None  # its MAC only
     try:
-        ips = sorted({ipaddress.ip_address(i) for i in given.get("ips") or []}, key=str)
+        ips = sorted({ipaddress.ip_address(i) for i in given["ips"]}, key=str)
     except ValueError as exc:
         raise host.ModuleError("port security on %s: %s" % (port, exc)) from None
     return mac, ips
@@ -196,25 +190,16 @@ def steps(current, desired, facts):
         out += ovs.mtu_steps(port, now.get("mtu"), want.get("mtu"))
     cookie = ovs.group_cookie(desired["name"])
     have, want = current.get("security", {}), desired.get("security", {})
-    for port in sorted(set(have) | set(want)):
+    lines = []
+    for port in sorted(set(have) | set(want)):  # a port gone: its number, its rules go
         if have.get(port) == want.get(port):
             continue
         if port in have:
-            match = "%s,in_port=%s" % (ovs.cookie_match(cookie), port)
-            out.append(host.step("ovs-ofctl", bridge, "delete", match))
-        for rule in want.get(port, []):
-            out.append(host.step("ovs-ofctl", bridge, "add", _flow(cookie, port, rule)))
-    return out
-
-
-def _flow(cookie, port, rule):
-    """A rule text (see _rule_text) as an ovs-ofctl flow for `port`."""
-    head, _, actions = rule.partition(" actions=")
-    words = head.split(",")
-    match = ["cookie=%#x" % cookie, "table=0", "priority=" + words[0]]
-    match += [w for w in words[1:] if "=" not in w] + ["in_port=" + port]
-    match += [w for w in words[1:] if "=" in w]
-    return ",".join(match) + ",actions=" + actions
+            lines.append(portsec.delete_port_rules(bridge, cookie, port))
+        lines += ["%s add %s" % (bridge, portsec.flow(cookie, port, r)) for r in want.get(port, [])]
+    if "gate" in desired and desired["gate"] != current.get("gate"):
+        lines += portsec.gate_steps(bridge, current["gate"], desired["gate"])
+    return out + [host.step("ovs-ofctl", *line.split(" ")) for line in lines]
 
 
 SNAPSHOT_ORDER = 25  # after the bridges whose ports it configures

@@ -6,13 +6,16 @@ suppression. Ports that appear later get it on the next run; declared ports that
 exist yet (their guest is off) are left for then.
 
 Port security uses nftables' bridge family, in one table vnetctl owns (`bridge vnetctl`;
-no other table is read for changes or touched): frames entering the bridge from a
-guarded port must come from its MAC (Ethernet and ARP sender), and, when the port's IPs
-are declared, from those IPs (IPv4, ARP, IPv6; DHCP's 0.0.0.0 and IPv6 link-local and
-unspecified sources pass). A port's MAC is its guest's, declared in `guests`, else the
-port device's own. The table's skeleton (sets, chain, rules) is repaired in one nft
-transaction when a rule is missing; a guarded port is an element of its sets, added and
-removed one by one. Elements of interfaces that no longer exist are removed.
+no other table is read for changes or touched; what is checked: vnet_nft_portsec):
+frames entering the bridge from a guarded port must come from its MAC (Ethernet source,
+ARP sender, neighbour discovery's link-layer options), and, when the port's IPs are
+declared, from those IPs (IPv4, ARP, IPv6, NA and DAD targets), untagged or in one VLAN
+tag; a second tag is dropped. A port's MAC is its guest's, declared in `guests`, else
+the port device's own. The rules name the port, so a port made again under its name is
+guarded from its first frame. The table (sets, chains, rules) is rebuilt whole, with
+every guarded port's elements, in one nft transaction when a rule is missing, changed
+or of an earlier vnetctl; a guarded port is an element of its sets, added and removed
+one by one. Elements of interfaces that no longer exist are removed.
 
 `isolated` ports do not forward to one another (only to non-isolated ports);
 `neigh_suppress` answers ARP/ND from the bridge's neighbour entries. `state: absent`
@@ -25,10 +28,12 @@ import re
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_nft_portsec as nftsec
     from ansible.module_utils import vnet_vlans as vlans
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_nft_portsec as nftsec
     import vnet_vlans as vlans
 
 RESOURCE = "port_group"
@@ -46,25 +51,8 @@ ARGUMENT_SPEC = {
     "isolated": {"type": "bool"},
     "neigh_suppress": {"type": "bool"},
 }
-TABLE = "vnetctl"
 FACTS = dict(vlans.FACTS, nft_bridge=host.command(["nft", "-j", "list", "ruleset", "bridge"],
                                                   optional=True))  # fmt: skip
-SETS = {"guarded": "ifname", "macs": "ifname . ether_addr", "ipguard": "ifname",
-        "addr4": "ifname . ipv4_addr", "addr6": "ifname . ipv6_addr"}  # fmt: skip
-# rule name -> (its text, the sets it reads and the fields it matches: how nft -j shows it)
-RULES = {
-    "mac": ("iifname @guarded iifname . ether saddr != @macs drop",
-            {"@guarded", "@macs", "ether saddr"}),
-    "arp-mac": ("iifname @guarded iifname . arp saddr ether != @macs drop",
-                {"@guarded", "@macs", "arp saddr ether"}),
-    "ip4": ("iifname @ipguard ip saddr != 0.0.0.0 iifname . ip saddr != @addr4 drop",
-            {"@ipguard", "@addr4", "ip saddr"}),
-    "arp-ip4": ("iifname @ipguard arp saddr ip != 0.0.0.0 iifname . arp saddr ip != @addr4 drop",
-                {"@ipguard", "@addr4", "arp saddr ip"}),
-    "ip6": ("iifname @ipguard ip6 saddr != fe80::/10 ip6 saddr != :: iifname . ip6 saddr "
-            "!= @addr6 drop", {"@ipguard", "@addr6", "ip6 saddr"}),
-}  # fmt: skip
-CHAIN = "portsec { type filter hook prerouting priority -200 ; policy accept ; }"
 MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 FLAGS = ("isolated", "neigh_suppress")
 
@@ -92,15 +80,18 @@ def read(params, facts):
         if _vlans_declared(params):
             state["vlans"] = memberships.get(port, vlans.membership())
         if table is not None:
-            state.update(_guard_of(table, port))
+            state.update(nftsec.guard_of(table["elements"], port))
         current["ports"][port] = state
     if table is not None:
-        stale = [
-            "%s:%s" % (name, " . ".join(e if isinstance(e, tuple) else (e,)))
-            for name, elements in sorted(table["sets"].items()) for e in elements
-            if facts.link(e[0] if isinstance(e, tuple) else e) is None
-        ]  # fmt: skip
-        current["nft"] = {"rules": table["rules"], "stale": stale}
+        ports = {e.split(" . ")[0] for items in table["elements"].values() for e in items}
+        stale = sorted("%s:%s" % (s, e) for s, items in table["elements"].items() for e in items
+                       if facts.link(e.split(" . ")[0]) is None)  # fmt: skip
+        # the other guarded ports' guards: a rebuilt table keeps them (their MACs in
+        # `lla` too, which a table of an earlier vnetctl lacks)
+        others = {p: nftsec.guard_of(table["elements"], p) for p in sorted(ports)
+                  if p not in members and facts.link(p) is not None}  # fmt: skip
+        others = {p: dict(g, lla=g["macs"]) for p, g in others.items()}
+        current["nft"] = {"rules": table["rules"], "stale": stale, "others": others}
     return current
 
 
@@ -116,57 +107,9 @@ def _members(params, facts):
 
 
 def _table(facts):
-    """vnetctl's table as {"rules": [names], "sets": {set: [elements]}, "interfaces"}; None
-    when nft cannot be run (not installed, or no nf_tables)."""
-    ruleset = facts.get("nft_bridge")
-    if ruleset is None:
-        return None
-    sets, rules = {}, []
-    for item in ruleset.get("nftables", []):
-        kind, body = next(iter(item.items()))
-        if not isinstance(body, dict) or body.get("table") != TABLE:
-            continue
-        if kind == "set":
-            sets[body["name"]] = [_element(e) for e in body.get("elem", [])]
-        elif kind == "rule" and body.get("chain") == "portsec":
-            rules.append(_rule_name(body.get("expr", [])))
-    return {"rules": sorted(rules), "sets": sets}
-
-
-def _element(elem):
-    if isinstance(elem, dict) and "concat" in elem:
-        return tuple(elem["concat"])
-    return elem["elem"]["val"] if isinstance(elem, dict) and "elem" in elem else elem
-
-
-def _rule_name(expr):
-    """The name of a rule of ours (RULES) from its nft -j expression, or "other"."""
-    seen, drop = set(), any("drop" in e for e in expr)
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "payload" in node:
-                seen.add("%(protocol)s %(field)s" % node["payload"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-        elif isinstance(node, str) and node.startswith("@"):
-            seen.add(node)
-
-    walk(expr)
-    seen.discard("ether type")  # a protocol dependency some nft versions spell out
-    return next((n for n, (_, sig) in RULES.items() if drop and seen == sig), "other")
-
-
-def _guard_of(table, port):
-    """The port's MACs and IPs in the table (None: not guarded)."""
-    sets = table["sets"]
-    macs = sorted(m for p, m in sets.get("macs", []) if p == port)
-    ips = sorted(a for s in ("addr4", "addr6") for p, a in sets.get(s, []) if p == port)
-    return {"macs": macs if port in sets.get("guarded", []) else None,
-            "ips": ips if port in sets.get("ipguard", []) else None}  # fmt: skip
+    """vnetctl's table (vnet_nft_portsec.table()); None when nft cannot be run (not
+    installed, or no nf_tables)."""
+    return nftsec.table(facts.get("nft_bridge"))
 
 
 def desired(params, current, facts):
@@ -180,8 +123,8 @@ def desired(params, current, facts):
         raise host.ModuleError("port group %s: port security needs nftables (`nft`, with "
                                "the kernel's nf_tables)" % params["name"])  # fmt: skip
     if "nft" in current:  # whole when security is on; stale elements go either way
-        rules = sorted(RULES) if params["port_security"] else current["nft"]["rules"]
-        want["nft"] = {"rules": rules, "stale": []}
+        rules = nftsec.NAMES if params["port_security"] else current["nft"]["rules"]
+        want["nft"] = dict(current["nft"], rules=rules, stale=[])
     for pattern in params.get("ports") or []:
         if not re.match(r"[A-Za-z0-9_.*?\[\]-]+\Z", pattern):
             raise host.ModuleError("ports: %r is not an interface name or pattern" % pattern)
@@ -196,7 +139,7 @@ def desired(params, current, facts):
         if params.get("port_security") is not None:
             guarded = params["port_security"] and present
             new.update(_guard(port, guests.get(port), facts) if guarded else
-                       {"macs": None, "ips": None})  # fmt: skip
+                       nftsec.UNGUARDED)  # fmt: skip
         want["ports"][port] = new
     return want
 
@@ -221,7 +164,7 @@ def _guard(port, guest, facts):
         except ValueError:
             msg = "guests: %r of port %s is not an IP address" % (ip, port)
             raise host.ModuleError(msg) from None
-    return {"macs": [mac.lower()], "ips": sorted(ips) if ips is not None else None}
+    return nftsec.guard(mac.lower(), ips)
 
 
 def steps(current, desired, facts):
@@ -242,41 +185,16 @@ def steps(current, desired, facts):
 def _nft_steps(current, desired):
     if "nft" not in desired:
         return []
-    out = []
-    if sorted(current["nft"]["rules"]) != sorted(desired["nft"]["rules"]):
-        out += [_nft("add", "table", "bridge", TABLE)]
-        out += [_nft("add", "set", "bridge", TABLE, n, "{", "type", *t.split(" "), ";", "}")
-                for n, t in SETS.items()]  # fmt: skip
-        out += [_nft("add", "chain", "bridge", TABLE, *CHAIN.split(" ")),
-                _nft("flush", "chain", "bridge", TABLE, "portsec")]  # fmt: skip
-        out += [_nft("add", "rule", "bridge", TABLE, "portsec", *RULES[r][0].split(" "))
-                for r in RULES if r in desired["nft"]["rules"]]  # fmt: skip
-    adds, dels = [], []
+    have, want = set(), set()
     for port in sorted(set(current["ports"]) | set(desired["ports"])):
-        old = _elements(port, current["ports"].get(port, {}))
-        new = _elements(port, desired["ports"].get(port, {}))
-        adds += sorted(new - old)
-        dels += sorted(old - new)
-    for stale in current["nft"]["stale"]:  # of interfaces gone: "set:elem . elem"
-        name, _, element = stale.partition(":")
-        dels.append((name, tuple(element.split(" . "))))
-    out += [_nft("add", "element", "bridge", TABLE, s, "{", " . ".join(e), "}") for s, e in adds]
-    return out + [_nft("delete", "element", "bridge", TABLE, s, "{", " . ".join(e), "}")
-                  for s, e in dels]  # fmt: skip
-
-
-def _elements(port, state):
-    out = set()
-    if state.get("macs") is not None:
-        out |= {("guarded", (port,))} | {("macs", (port, m)) for m in state["macs"]}
-    if state.get("ips") is not None:
-        out.add(("ipguard", (port,)))
-        out |= {("addr6" if ":" in a else "addr4", (port, a)) for a in state["ips"]}
-    return out
-
-
-def _nft(*words):
-    return host.step("nft", *" ".join(words).split(" "))
+        have |= nftsec.elements(port, current["ports"].get(port, {}))
+        want |= nftsec.elements(port, desired["ports"].get(port, {}))
+    if current["nft"]["rules"] != desired["nft"]["rules"]:  # the table again, whole
+        for port, guard in desired["nft"]["others"].items():
+            want |= nftsec.elements(port, guard)
+        return nftsec.rebuild_steps(want)
+    dels = sorted(have - want) + [tuple(s.split(":", 1)) for s in current["nft"]["stale"]]
+    return nftsec.element_steps("add", want - have) + nftsec.element_steps("delete", dels)
 
 
 def _guest(port, guard):
@@ -298,12 +216,12 @@ def snapshot(facts):
         table = _table(facts)
     except host.ModuleError:  # facts recorded before port groups existed: no table
         table = None
-    whole = table is not None and table["rules"] == sorted(RULES)
+    whole = table is not None and nftsec.whole(table["rules"])
     groups = {}
     for bridge in sorted(n for n in facts.links if facts.kind(n) == "bridge"):
         for port in facts.ports_of(bridge):
             data = facts.link(port)["linkinfo"].get("info_slave_data") or {}
-            guard = _guard_of(table, port) if whole else {"macs": None, "ips": None}
+            guard = nftsec.guard_of(table["elements"], port) if whole else nftsec.UNGUARDED
             key = (bridge, bool(data.get("isolated")), bool(data.get("neigh_suppress")),
                    guard["macs"] is not None, guard["ips"] is not None)  # fmt: skip
             if any(key[1:]):

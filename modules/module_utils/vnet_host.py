@@ -38,7 +38,7 @@ desired(params, current, facts) -> desired  the declared values over the current
 steps(current, desired, facts) -> [(tool, line)]  pure: the commands from current to
     desired, each built by step() (vnet_core: the one writer of command lines). Tools:
     ip, bridge, tc (one `-batch` process per run of lines), nft (`nft -f -`), ovs-vsctl
-    (one transaction), ovs-ofctl ("BRIDGE add|delete FLOW": one atomic bundle per
+    (one transaction), ovs-ofctl ("BRIDGE add|delete|delete_strict FLOW": one bundle per
     bridge). `desired` may be any earlier read() output (a rollback).
 Nested state is a dict keyed by identity (ports_mtu: {port: mtu}; segments: {vni: {..}}),
     never a list of objects: diffs are per field (dotted paths) and drift then sees a

@@ -6,8 +6,8 @@ needs one, a set of "address:port" strings (NetFlow, sFlow and IPFIX `targets`),
 written plainly in the line (`targets=10.0.0.9:4739,10.0.0.8:4739`, what the plan
 shows) and quoted here, in the argv, from values the module checked as IP:port.
 
-ovs-ofctl lines are "BRIDGE add|delete FLOW" (FLOW without blanks); each bridge's lines
-go to one `ovs-ofctl --bundle add-flows BRIDGE -`: all of them or none.
+ovs-ofctl lines are "BRIDGE add|delete|delete_strict FLOW" (FLOW without blanks); each
+bridge's lines go to one `ovs-ofctl --bundle add-flows BRIDGE -`: all of them or none.
 
 Runs on the managed host: Python 3.9+, standard library only."""
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.labhosts import own_lab
 from vnetctl.cli.main import main
@@ -63,3 +64,28 @@ def test_every_vlan_between_every_pair_then_a_missing_trunk_and_a_small_mtu(lab,
     code = main(["mesh", "check", PLAYBOOK, "-i", inv])
     text = capsys.readouterr().out
     assert code == 2 and "VLAN 20 (MTU 1500)" in text and "MTU" in text and "--" in text
+
+
+def test_the_probes_pass_the_gate_of_a_bridge_with_port_security(lab, capsys, tmp_path):
+    """A port group with port security closes its bridge's gate (vnet_ovs_portsec): the
+    check's probe ports, made after the run, must still carry the VLANs."""
+    inv = str(lab.inventory_path)
+    for host in lab.host_names:  # undo the first test's changes by hand
+        host_exec(lab.name, host, ["ip", "link", "set", "dev", "eth1", "mtu", "1500"])
+    plays = yaml.safe_load(Path(PLAYBOOK).read_text())
+    for task in plays[0]["tasks"]:
+        if "ovs_port_group" in task:
+            task["ovs_port_group"]["port_security"] = True
+    secured = tmp_path / "ovs-port-groups-secured.yml"
+    secured.write_text(yaml.safe_dump(plays))
+    assert main(["run", str(secured), "-i", inv]) == 0
+    capsys.readouterr()
+    dump = ["ovs-ofctl", "--no-stats", "dump-flows", "br-pg"]
+    gate = host_exec(lab.name, lab.host_names[0], dump).stdout
+    assert "cookie=0x766e000067617465, priority=1 actions=drop" in gate
+
+    code = main(["mesh", "check", str(secured), "-i", inv, "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and {p["state"] for p in doc["pairs"]} == {"reachable"}, doc
+    flows = host_exec(lab.name, lab.host_names[0], ["ovs-ofctl", "--names", "dump-flows", "br-pg"])
+    assert "vnp" not in flows.stdout  # the probes' gate entries went with them

@@ -60,7 +60,7 @@ def frames(lab, host, send, listen):
 
 
 def from_vm1(tag, mac=GUESTS["vm1"], ip=None):
-    return {"dev": "vm1", "src": mac, "tag": tag, **({"ip_src": ip} if ip else {})}
+    return {"dev": "vm1", "src": mac, "tag": tag, **({"kind": "ip4", "ip_src": ip} if ip else {})}
 
 
 SECURE = {
@@ -79,10 +79,10 @@ def test_port_security_drops_forged_sources_and_passes_the_guests_own(
     code, doc = run(capsys, lab3, playbook)
     assert code == 0, doc
     seen = frames(lab3, vm_host, [
-        from_vm1("own-mac"), from_vm1("forged-mac", mac="52:54:00:66:66:66"),
         from_vm1("own-ip", ip="10.77.0.1"), from_vm1("forged-ip", ip="10.77.0.99"),
+        from_vm1("forged-mac", mac="52:54:00:66:66:66", ip="10.77.0.1"),
     ], ["vm2", "vm3"])  # fmt: skip
-    assert seen == {"vm2": ["own-ip", "own-mac"], "vm3": ["own-ip", "own-mac"]}
+    assert seen == {"vm2": ["own-ip"], "vm3": ["own-ip"]}
 
     code, again = run(capsys, lab3, playbook)
     assert code == 0 and {r["status"] for r in again["results"] if r["host"] == vm_host} == {"ok"}
@@ -93,19 +93,19 @@ def test_a_rule_deleted_by_hand_is_drift_and_the_next_run_puts_it_back(
 ):
     playbook = play(tmp_path, vm_host, SECURE)
     assert run(capsys, lab3, playbook)[0] == 0
-    listing = sh(lab3, vm_host, "nft", "-a", "list", "chain", "bridge", "vnetctl", "portsec")
+    listing = sh(lab3, vm_host, "nft", "-a", "list", "chain", "bridge", "vnetctl", "guard")
     handle = next(
         line.rsplit(" ", 1)[-1] for line in listing.splitlines() if "ether saddr != @macs" in line
     )
-    sh(lab3, vm_host, "nft", "delete", "rule", "bridge", "vnetctl", "portsec", "handle", handle)
-    forged = [from_vm1("forged-mac", mac="52:54:00:66:66:66")]
+    sh(lab3, vm_host, "nft", "delete", "rule", "bridge", "vnetctl", "guard", "handle", handle)
+    forged = [from_vm1("forged-mac", mac="52:54:00:66:66:66", ip="10.77.0.1")]
     assert frames(lab3, vm_host, forged, ["vm2"]) == {"vm2": ["forged-mac"]}  # the hole is real
 
     code, check = run(capsys, lab3, playbook, "--check")
     assert code == 0
     drift = [c for r in check["results"] for c in r.get("changes", [])]
     assert [c["field"] for c in drift] == ["nft.rules"]
-    assert "mac" in drift[0]["after"] and "mac" not in drift[0]["before"]
+    assert "ether-source" in drift[0]["after"] and "ether-source" not in drift[0]["before"]
 
     assert run(capsys, lab3, playbook)[0] == 0
     assert frames(lab3, vm_host, forged, ["vm2"]) == {"vm2": []}

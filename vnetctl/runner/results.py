@@ -81,6 +81,9 @@ class RunResult:
     interrupted: bool = False  # SIGINT/SIGTERM: tasks stopped early (see NOT_STARTED)
     # hosts whose play the management-path guard refused before any change there
     refused: set[str] = field(default_factory=set)
+    # rollbacks earlier runs left on hosts (their controller killed or lost), collected
+    # by this run: {host, play, msg, rolled_back, left, problems, owner, at, ...}
+    earlier: list[dict] = field(default_factory=list)
 
     def stats(self) -> dict[str, Counter]:
         stats = {host: Counter() for host in self.hosts}

@@ -270,6 +270,8 @@ class Runner:
                 play.close(Status.UNKNOWN, f"{exc} {play.where()}", "not started: contact lost")
         except RemoteFailure as exc:
             self._failed(play, str(exc), "(remote process)")
+        finally:
+            self.result.earlier += [dict(e, host=host) for e in play.earlier]
         if play.armed is not None and confirm is not None:
             await self._settle(play, spec, confirm)
 

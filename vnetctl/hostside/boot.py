@@ -227,6 +227,8 @@ def take_lock(spec, check, stop, output):
     mode = spec.get("mode") or ("shared" if check else "exclusive")
     wait = float(spec.get("wait", 60))
     directory = _lock_dir(spec.get("dir"))
+    if spec.get("borrowed"):  # held by this run's own watchdog, awaiting its gates
+        return HostLock(None, directory, "borrowed", spec.get("owner", ""))
     try:
         fd = _open_lock_file(os.path.join(directory, LOCK_FILE))
     except OSError as exc:  # e.g. no inode left on a full /run/lock: nothing changed
@@ -257,7 +259,7 @@ class HostLock:
 
     def __init__(self, fd, directory, mode, owner):
         self.fd, self.directory, self.mode, self.owner = fd, directory, mode, owner
-        self.mine = self.add_holder(os.getpid(), owner)
+        self.mine = self.add_holder(os.getpid(), owner) if fd is not None else None
 
     def add_holder(self, pid, owner):
         """The file naming a holder, whole or absent (a reader never sees half of it);
@@ -277,7 +279,8 @@ class HostLock:
                 os.unlink(self.mine)
             except OSError:
                 pass
-        os.close(self.fd)
+        if self.fd is not None:
+            os.close(self.fd)
 
 
 # ---- the play -----------------------------------------------------------------
@@ -336,9 +339,10 @@ def _run_play(host, modules, payload, output, stop, lock):
     if not payload["check"] and payload.get("confirm"):  # see vnetctl/hostside/safe_apply.py
         for name, (source, code) in payload["watchdog"].items():  # its files, then itself
             safe = install(name, source, code if same_magic(payload) else None)
-        earlier = sys.modules["vnet_confirm_files"].leftovers(payload["confirm"].get("root"))
-        if earlier:
-            output.emit({"earlier": earlier})
+        if lock.mode != "borrowed":  # the lock's holder collects what earlier runs left
+            earlier = sys.modules["vnet_confirm_files"].leftovers(payload["confirm"].get("root"))
+            if earlier:
+                output.emit({"earlier": earlier})
         confirm = safe.Confirm(payload["confirm"], host, modules, lock, output)
         guard = safety.Guard(payload.get("server"), confirm.arm_for_step, confirm.explicit,
                              host.ModuleError)  # fmt: skip

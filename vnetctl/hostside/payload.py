@@ -79,6 +79,8 @@ class LockSpec:
     wait: float = 60.0  # seconds to wait for another run to finish
     owner: str = ""  # who we are, shown to a run that finds the lock taken
     directory: str | None = None  # None: the host's /run/lock (tests use their own)
+    # this run's watchdog on the host holds the lock already (see RunOptions.borrowed_locks)
+    borrowed: bool = False
 
 
 def _sudo(become_user: str, become_password: bool) -> list[str]:
@@ -139,7 +141,12 @@ def build_stdin(
     own = {
         "tasks": list(tasks),
         "check": check,
-        "lock": {"wait": lock.wait, "owner": lock.owner, "dir": lock.directory},
+        "lock": {
+            "wait": lock.wait,
+            "owner": lock.owner,
+            "dir": lock.directory,
+            "borrowed": lock.borrowed,
+        },
         "persist": persist or {},
     }
     if confirm is not None:

@@ -27,6 +27,9 @@ class ExitCode:
     INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 
 
+ROLLOUT_LABEL = "(rollout)"  # the line of a host a stopped rollout never started
+
+
 @dataclass
 class TaskResult:
     host: str
@@ -84,6 +87,8 @@ class RunResult:
     # rollbacks earlier runs left on hosts (their controller killed or lost), collected
     # by this run: {host, play, msg, rolled_back, left, problems, owner, at, ...}
     earlier: list[dict] = field(default_factory=list)
+    # a rolling play stopped: why, and what became of its hosts (vnetctl.fleet.rollout)
+    rollout_stopped: dict | None = None
 
     def stats(self) -> dict[str, Counter]:
         stats = {host: Counter() for host in self.hosts}

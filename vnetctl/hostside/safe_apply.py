@@ -48,6 +48,7 @@ def arm(directory, timeout, journal, host, modules, hold_lock=None, owner=""):
     play's flock) and returns the file to remove when it is done. Raises OSError, with
     nothing left behind, when the directory, the reserve or the journal cannot be made."""
     os.makedirs(directory, mode=0o700)
+    watching = None
     try:
         watching = files.hold(directory)
         files.reserve(directory)
@@ -58,6 +59,9 @@ def arm(directory, timeout, journal, host, modules, hold_lock=None, owner=""):
     except BaseException:
         import shutil  # noqa: PLC0415
 
+        journal.path = None  # entries stay in memory, for another attempt
+        if watching is not None:
+            os.close(watching)
         shutil.rmtree(directory, ignore_errors=True)
         raise
     if pid:

@@ -28,6 +28,11 @@ Runs on the managed host: Python 3.9+, standard library only.
 
 import os
 
+try:  # under ansible-playbook, module_utils files travel with the module
+    from ansible.module_utils import vnet_core
+except ImportError:  # vnetctl's runner preloads every module_utils file
+    import vnet_core
+
 PREFIX = "10-vnetctl-"
 OWNER = "# vnetctl owner: "
 BASE = "# vnetctl: the base of "
@@ -288,7 +293,8 @@ def _owned_in(root, directory, names=None):
     full = os.path.join(root, directory)
     out = {}
     for name in names if names is not None else sorted(os.listdir(full)):
-        text = _read(os.path.join(full, name)) if name.startswith(PREFIX) else None
+        ours = name.startswith(PREFIX) and not name.endswith(".tmp")  # .tmp: being written
+        text = _read(os.path.join(full, name)) if ours else None
         if text is not None and text.startswith((OWNER, BASE)):
             out["%s/%s" % (directory, name)] = text
     return out
@@ -315,78 +321,87 @@ def compare(owner, rendered, on_disk, weak=()):
     return out
 
 
-def settle(units, check):
+def settle(units, check, journal=None):
     """Make the disk hold what `units` renders: returns the files changed (or, in check
-    mode, that would change), each {path, before, after}."""
+    mode, that would change), each {path, before, after}. `journal(changes)` runs before
+    the first write (commit confirmed records there what a rollback restores).
+
+    Whole or not at all, also on a full disk: every new content is first written and
+    synced to a temporary file beside its target; only when all of them are, are they
+    renamed into place and the old files removed (renames and removals need no space).
+    A write that fails, or a journal that cannot record, leaves every file as it was."""
     root = units.root
     changes = compare(units.owner, units.files, owned(root), units.weak)
     if check or not changes:
         return changes
+    changes = changes + _tidying(root, changes)
+    if journal is not None:
+        journal(changes)
+    _write_all(root, changes)
+    return changes
+
+
+def _tidying(root, changes):
+    """What else the changes bring, as changes: a base left without drop-ins goes (its
+    directory too); the oneshot unit exists while a boot.d file does."""
+    after = {}  # directory -> the names it will hold
     for change in changes:
-        if change["after"] is None:
-            _remove(os.path.join(root, change["path"]))
-        else:
-            write_atomic(os.path.join(root, change["path"]), change["after"])
-    return changes + _tidy(root, changes)
-
-
-def write_atomic(path, text):
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    temp = "%s.vnetctl-%d.tmp" % (path, os.getpid())
-    with open(temp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(temp, 0o644)
-    os.rename(temp, path)
-
-
-def _remove(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _tidy(root, changes):
-    """Bases without drop-ins go, and their empty directories; the oneshot unit exists
-    while a boot.d file does. Returns what it changed, as settle() does."""
+        directory, _, name = change["path"].rpartition("/")
+        if directory not in after:
+            after[directory] = _names(root, directory)
+        (after[directory].discard if change["after"] is None else after[directory].add)(name)
     done = []
-    for change in changes:
-        directory = os.path.dirname(os.path.join(root, change["path"]))
-        gone = change["after"] is None and directory.endswith(".network.d")
-        if gone and not os.listdir(directory):
-            os.rmdir(directory)
-            base = directory[: -len(".d")]
-            text = _read(base) or ""
-            if text.startswith(BASE):
-                _remove(base)
-                done.append({"path": change["path"].rpartition("/")[0][: -len(".d")],
-                             "before": text, "after": None})  # fmt: skip
-    boot = os.path.join(root, BOOT_DIR)
-    needed = os.path.isdir(boot) and any(n.endswith(".tc") for n in os.listdir(boot))
-    unit, wants = os.path.join(root, UNIT_PATH), os.path.join(root, WANTS_PATH)
-    if needed and _read(unit) != UNIT:
-        done.append({"path": UNIT_PATH, "before": _read(unit), "after": UNIT})
-        write_atomic(unit, UNIT)
-    if needed and not os.path.lexists(wants):
-        os.makedirs(os.path.dirname(wants), mode=0o755, exist_ok=True)
-        os.symlink("/" + UNIT_PATH, wants)
-    if not needed and os.path.lexists(wants):
-        _remove(wants)
-    if not needed and _read(unit) == UNIT:
+    for directory, names in sorted(after.items()):
+        base = directory[: -len(".d")]
+        text = _read(os.path.join(root, base)) or ""
+        if directory.endswith(".network.d") and not names and text.startswith(BASE):
+            done.append({"path": base, "before": text, "after": None})
+    needed = any(n.endswith(".tc") for n in after.get(BOOT_DIR, _names(root, BOOT_DIR)))
+    unit = _read(os.path.join(root, UNIT_PATH))
+    if needed and unit != UNIT:
+        done.append({"path": UNIT_PATH, "before": unit, "after": UNIT})
+    if not needed and unit == UNIT:
         done.append({"path": UNIT_PATH, "before": UNIT, "after": None})
-        _remove(unit)
     return done
+
+
+def _names(root, directory):
+    full = os.path.join(root, directory)
+    return set(os.listdir(full)) if os.path.isdir(full) else set()
+
+
+def _unit_wanted(root, changes):
+    """The oneshot unit is (or will be) in place: its enable link must be too."""
+    for change in changes:
+        if change["path"] == UNIT_PATH:
+            return change["after"] == UNIT
+    return any(n.endswith(".tc") for n in _names(root, BOOT_DIR))
+
+
+def _write_all(root, changes):
+    """The changes, whole (vnet_core.replace_files), then the directories left empty."""
+    wants = os.path.join(root, WANTS_PATH)
+    wanted = _unit_wanted(root, changes)
+    vnet_core.replace_files(
+        [(os.path.join(root, c["path"]), c["after"]) for c in changes if c["after"] is not None],
+        [(wants, "/" + UNIT_PATH)] if wanted and not os.path.lexists(wants) else [],
+        [os.path.join(root, c["path"]) for c in changes if c["after"] is None]
+        + ([] if wanted else [wants]),
+    )
+    for change in (c for c in changes if c["after"] is None):
+        directory = os.path.dirname(os.path.join(root, change["path"]))
+        if directory.endswith(".network.d") and not os.listdir(directory):
+            os.rmdir(directory)
 
 
 # ---- after a task (vnetctl's host program) -----------------------------------------
 
 
-def after_task(module, params, result, check, facts, persisting):
+def after_task(module, params, result, check, facts, persisting, journal=None):
     """The task's boot configuration, once its running state is right: written when it
     changed (in check mode: what would be written), said in the result (`persist`:
-    mode, why, files) and its message; a file that cannot be written fails the task."""
+    mode, why, files) and its message; files that cannot be written (all of them stay
+    as they were: see settle) fail the task. `journal`: as for settle."""
     settings, why = persisting
     info = result["persist"] = {"mode": settings["mode"], "why": why}
     if settings["mode"] != "networkd" or "diff" not in result:
@@ -394,7 +409,7 @@ def after_task(module, params, result, check, facts, persisting):
     units = Units(result["resource"], settings["root"])
     try:
         module.persist(params, result["diff"]["after"], facts, units)
-        changes = settle(units, check)
+        changes = settle(units, check, journal)
     except (PersistError, OSError) as exc:
         result.update(failed=True, msg="%s; boot configuration not written: %s"
                       % (result["msg"], exc))  # fmt: skip

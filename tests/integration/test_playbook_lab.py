@@ -155,41 +155,51 @@ def mtus(lab, host: str) -> dict[str, int]:
 
 
 def test_a_rolling_mesh_change_stops_at_the_gate_of_its_first_batch(lab, capsys):
+    """Under confirm_timeout the batch is confirmed only once its gates passed: the
+    failed mesh gate has its host roll the play back by itself, and the run says so,
+    once, with the hosts it never started."""
     inv = str(lab.inventory_path)
     first, rest = lab.host_names[0], lab.host_names[1:]
     code, out, err = cli(capsys, "run", MESH, "-i", inv)
     assert code == 0, out + err
-    before = {h: mtus(lab, h) for h in rest}
+    before = {h: mtus(lab, h) for h in lab.host_names}
     jumbo = ["-e", "underlay_mtu=9000", "-e", "overlay_mtu=8950"]
 
     code, out, err = cli(capsys, "run", ROLLING, "-i", inv, *jumbo)
     assert code == 2, out + err
     assert f"BATCH 1/3 of mesh MTU, rolling: {first}\n" in out
-    assert f"note: [{first}] confirmed over a new connection" in out  # commit confirmed
+    assert "confirmed over a new connection" not in out  # the gate failed first
     assert "BATCH 2/3" not in out
-    assert (f"rollout stopped: health gate mesh_check failed after batch 1 of 3 of play "
-            f"'mesh MTU, rolling' on {first}; not started: 4 hosts of the play") in out  # fmt: skip
+    reason = (
+        f"health gate mesh_check failed after batch 1 of 3 of play 'mesh MTU, rolling' on {first}"
+    )
+    assert (f"failed: [{first}] (confirm) - rolled back: {reason}; the host's state equals "
+            "the state before the play\n") in out  # fmt: skip
+    assert (f"rollout stopped: {reason}; rolled back by their hosts: {first}; not started: "
+            f"4 hosts: {rest[0]} to {rest[-1]}\n") in out  # fmt: skip
+    assert out.count("rollout stopped") == 1 and "not started: [" not in out
     others = ", ".join(rest)
     gate = f"failed: [{first}] (health gate mesh_check) - VNI 100, 200 at MTU 8950: MTU "
     assert f"{gate}(small frames pass, full-size ones do not) to {others}; from {others}\n" in out
-    assert mtus(lab, first) == {"eth0": 9000, "br-vx100": 8950, "vxlan100": 8950,
-                                "br-vx200": 8950}  # fmt: skip
-    assert {h: mtus(lab, h) for h in rest} == before  # untouched
+    assert {h: mtus(lab, h) for h in lab.host_names} == before  # rolled back; untouched
     assert all(m["eth0"] == 1500 and m["vxlan100"] == 1450 for m in before.values())
     assert probes_left(lab) == {}
 
     code, out, _ = cli(capsys, "run", ROLLING, "-i", inv, *jumbo, "--format", "json")
     doc = json.loads(out)
     assert code == 2 and doc["exit_code"] == 2
+    assert doc["rollout_stopped"] == {"reason": reason, "gate": True, "rolled_back": [first],
+                                      "changed": [], "not_started": rest}  # fmt: skip
     for host in rest:
         assert [(r["task"], r["status"]) for r in doc["results"] if r["host"] == host] == [
             ("(rollout)", "not_started")
         ]
-    assert {h: mtus(lab, h) for h in rest} == before
+    assert {h: mtus(lab, h) for h in lab.host_names} == before
 
     code, out, err = cli(capsys, "run", ROLLING, "-i", inv)  # the lab's own values: healthy
     assert code == 0, out + err
     assert out.count("health gates passed after batch") == 3
+    assert out.count("confirmed over a new connection") == len(lab.host_names)
     assert {h: mtus(lab, h)["eth0"] for h in lab.host_names} == dict.fromkeys(lab.host_names, 1500)
     assert probes_left(lab) == {}
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from full_disk import FullDisk
 
 from vnetctl.catalog import Catalog
 
@@ -279,8 +280,9 @@ def test_auto_is_networkd_where_the_host_booted_systemd_with_networkd_enabled(tm
 
 
 def test_a_commit_confirmed_rollback_restores_the_files_a_task_wrote(tmp_path):
-    """The watchdog's journal holds each file as it was: a rollback rewrites or removes
-    it, so the boot configuration goes back with the running state."""
+    """The watchdog's journal holds each file as it was, recorded before the first write:
+    a rollback rewrites or removes it, so the boot configuration goes back with the
+    running state, and the files are re-read to say so."""
     from vnetctl.hostside import safe_apply  # noqa: PLC0415
 
     units = render("linux_bridge", "bridge_9000.json", BRIDGE, str(tmp_path))
@@ -288,10 +290,48 @@ def test_a_commit_confirmed_rollback_restores_the_files_a_task_wrote(tmp_path):
     before = _files_in(tmp_path)
     moved = render("linux_bridge", "bridge_9000.json", dict(BRIDGE, ports=["eth2"], mtu=1500),
                    str(tmp_path))  # fmt: skip
-    changes = persist.settle(moved, check=False)
-    assert _files_in(tmp_path) != before
-    journal = safe_apply.Journal()
-    journal.record_files(3, str(tmp_path), changes)
-    result = safe_apply.roll_back(journal.entries, host, {})
-    assert result["problems"] == [] and result["after_task"] == 3
+    confirm = safe_apply.Confirm({}, host, {}, None, None)
+    seen = []
+
+    def journal(changes):
+        seen.append(_files_in(tmp_path))  # called before anything is written
+        confirm.files_journal(3, str(tmp_path))(changes)
+
+    persist.settle(moved, check=False, journal=journal)
+    assert seen == [before] and _files_in(tmp_path) != before
+    result = safe_apply.roll_back(confirm.journal.entries, host, {})
+    assert (result["problems"], result["left"], result["after_task"]) == ([], [], 3)
+    assert result["rolled_back"] is True
     assert _files_in(tmp_path) == before
+
+
+@pytest.mark.parametrize("share", [0, 0.3, 0.6, 0.95])
+def test_files_a_full_disk_cannot_hold_are_all_left_as_they_were(tmp_path, monkeypatch, share):
+    """A task's files change together or not at all: no half-written file, no temporary
+    one, no new directory, none of the old files removed."""
+    persist.settle(render("linux_bridge", "bridge_9000.json", BRIDGE, str(tmp_path)),
+                   check=False)  # fmt: skip
+    before = _files_in(tmp_path)
+    dirs = sorted(p for p in tmp_path.rglob("*") if p.is_dir())
+    moved = render("linux_bridge", "bridge_9000.json", dict(BRIDGE, ports=["eth2"], mtu=1500),
+                   str(tmp_path))  # fmt: skip
+    written = [c["after"] for c in persist.settle(moved, check=True) if c["after"]]
+    assert len(written) > 1  # the disk fills on the way: after none, one, or most of them
+    monkeypatch.setattr(
+        sys.modules["vnet_core"], "os", FullDisk(int(share * len("".join(written))))
+    )
+    with pytest.raises(OSError, match="No space left"):
+        persist.settle(moved, check=False)
+    assert _files_in(tmp_path) == before
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_dir()) == dirs
+
+
+def test_a_journal_that_cannot_record_leaves_the_files_unwritten(tmp_path):
+    units = render("linux_bridge", "bridge_9000.json", BRIDGE, str(tmp_path))
+
+    def full(changes):
+        raise OSError(28, "No space left on device", "/run/lock/journal")
+
+    with pytest.raises(OSError):
+        persist.settle(units, check=False, journal=full)
+    assert _files_in(tmp_path) == {} and list(tmp_path.iterdir()) == []

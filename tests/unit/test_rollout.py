@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 
 from test_runner import FakeConnection, FakeProcess, FakeTransport, Recorder, specs_for
 
@@ -14,6 +15,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.errors import Location
 from vnetctl.fleet.gates import broken_pairs, gate_command
 from vnetctl.fleet.rollout import run_in_batches
+from vnetctl.hostside.payload import CONFIRM_STUB, unpack
 from vnetctl.playbook.model import Gate, Play
 from vnetctl.playbook.render import HostTask, PlayPlan
 from vnetctl.runner.pool import ConnectionPool
@@ -24,9 +26,9 @@ from vnetctl.transport.base import Unreachable
 HERE = Location("book.yml", 1)
 
 
-def plan(name, hosts, serial=None, max_fail=None, gates=(), commands=None, tasks=2):
+def plan(name, hosts, serial=None, max_fail=None, gates=(), commands=None, tasks=2, confirm=None):
     play = Play(hosts=hosts, name=name, serial=serial, max_fail_percentage=max_fail,
-                health_gates=list(gates))  # fmt: skip
+                health_gates=list(gates), confirm_timeout=confirm)  # fmt: skip
     host_tasks = {h: [HostTask(i, f"t{i}", "link", {"name": "x"}, HERE) for i in range(tasks)]
                   for h in hosts}  # fmt: skip
     return PlayPlan(play, list(hosts), host_tasks, gate_commands=commands or {})
@@ -46,8 +48,8 @@ class RolloutRecorder(Recorder):
     def gates_skipped(self, where):
         self.events.append(("skipped", where))
 
-    def rollout_stopped(self, reason, untouched):
-        self.events.append(("stopped", reason, list(untouched)))
+    def rollout_stopped(self, stopped):
+        self.events.append(("stopped", stopped["reason"], stopped["not_started"]))
 
 
 class GateProcess(FakeProcess):
@@ -61,8 +63,43 @@ class GateProcess(FakeProcess):
         return ""
 
 
+class ArmingProcess(FakeProcess):
+    """A play under commit confirmed: the host arms its timer before the first task."""
+
+    async def write(self, data):
+        if (unpack(data.splitlines()[1]).get("confirm") or {}).get("explicit"):
+            self.lines.put_nowait(json.dumps({"armed": {"id": "x", "pid": 1}}) + "\n")
+        await super().write(data)
+
+
+class ConfirmProcess(GateProcess):
+    """confirm/abort/collect over a new connection (payload.CONFIRM_STUB): confirms, or
+    rolls back as asked; `noroll` hosts' rollbacks leave a difference."""
+
+    def __init__(self, host, action, behaviour, log):
+        super().__init__(host, 0, log)
+        log.append((action, host))
+        answer = {"confirmed": True}
+        if action != "confirm":
+            left = ["1: mtu is 9000, was 1500"] if behaviour == "noroll" else []
+            answer = {"rolled_back": not left, "left": left, "problems": [], "after_task": 1}
+        self.answer = [json.dumps(answer) + "\n", ""]
+
+    async def write(self, data):
+        pass
+
+    async def readline(self):
+        return self.answer.pop(0)
+
+
 class Connection(FakeConnection):
     async def start(self, command):
+        if CONFIRM_STUB in shlex.split(command):
+            action = shlex.split(command)[-2]
+            return ConfirmProcess(self.host, action, self.behaviour, self.log)
+        if not command.startswith(("timeout ", "sudo ")):
+            self.log.append(("exec", self.host))
+            return ArmingProcess(self.host, self.behaviour, self.log)
         if command.startswith(("timeout ", "sudo ")):
             self.log.append(("gate", self.host, command))
             status = int(self.behaviour[len("cmd") :]) if self.behaviour.startswith("cmd") else 0
@@ -250,3 +287,50 @@ def test_a_stop_request_during_a_batch_starts_no_later_batch():
     assert [e[2] for e in events.events] == [1]  # batch 1 began; no gate, no batch 2
     assert started(log) == ["h1"]
     assert result.stats()["h2"] == result.stats()["h3"] == {"not_started": 50}
+
+
+def test_under_commit_confirmed_a_failed_gate_rolls_the_batch_back_instead_of_confirming():
+    """The hosts of a gated batch are confirmed only after its gates: a failed gate has
+    them roll their play back (asked over a new connection), and the run says so."""
+    commands = {h: ["check"] for h in HOSTS}
+    gates = [Gate("command", command="check", timeout=5)]
+    rolling = plan("roll", HOSTS, serial=[2], gates=gates, commands=commands, confirm=60)
+    result, events, log = run([rolling], {"h2": "cmd1"})
+    asked = [e for e in log if e[0] in ("confirm", "abort", "gate")]
+    assert asked == [("gate", "h1", gate_command("check", 5, specs_for(["h1"])["h1"])),
+                     ("gate", "h2", gate_command("check", 5, specs_for(["h2"])["h2"])),
+                     ("abort", "h1"), ("abort", "h2")]  # fmt: skip
+    lines = {(r.host, r.task): (r.status, r.msg) for r in result.results if r.index == -1}
+    reason = "health gate command `check` failed after batch 1 of 3 of play 'roll' on h2"
+    for host in ("h1", "h2"):
+        assert lines[(host, "(confirm)")] == (
+            Status.FAILED,
+            f"rolled back: {reason}; the host's state equals the state before the play",
+        )
+    assert result.rollout_stopped == {
+        "reason": reason, "gate": True, "rolled_back": ["h1", "h2"], "changed": [],
+        "not_started": ["h3", "h4", "h5"],
+    }  # fmt: skip
+    assert result.exit_code() == ExitCode.HOST_FAILED
+
+
+def test_under_commit_confirmed_a_batch_is_confirmed_once_its_gates_passed():
+    commands = {h: ["check"] for h in HOSTS[:2]}
+    gates = [Gate("command", command="check", timeout=5)]
+    rolling = plan("roll", HOSTS[:2], serial=[1], gates=gates, commands=commands, confirm=60)
+    result, _, log = run([rolling])
+    assert [e[:2] for e in log if e[0] in ("confirm", "gate", "exec")] == [
+        ("exec", "h1"), ("gate", "h1"), ("confirm", "h1"),
+        ("exec", "h2"), ("gate", "h2"), ("confirm", "h2"),
+    ]  # fmt: skip
+    assert result.exit_code() == ExitCode.SUCCESS and result.rollout_stopped is None
+
+
+def test_a_failed_gate_without_a_timer_says_the_changes_stay_and_how_to_undo_them():
+    commands = {h: ["check"] for h in HOSTS}
+    gates = [Gate("command", command="check", timeout=5)]
+    result, _, log = run([plan("roll", HOSTS, serial=[2], gates=gates, commands=commands)],
+                         {"h1": "cmd1", "h2": "noroll"})  # fmt: skip
+    assert not [e for e in log if e[0] in ("confirm", "abort")]
+    assert result.rollout_stopped["changed"] == ["h1", "h2"]
+    assert result.rollout_stopped["rolled_back"] == []

@@ -50,7 +50,8 @@ def add_parser(commands) -> None:
         metavar="TIME",
         help="commit confirmed: apply every play under a rollback timer; unless vnetctl "
         "reaches the host again over a new connection within TIME (e.g. 60s), the host "
-        "undoes the play by itself (a play's own confirm_timeout wins)",
+        "undoes the play by itself (a play's own confirm_timeout wins); a rolling batch "
+        "is confirmed only once its health gates passed, and rolls back if one fails",
     )
     parser.add_argument(
         "-D",

@@ -12,13 +12,18 @@ per line:
     {"start": INDEX}              a task begins
     {"index": INDEX, "result": R} a task ended (R: the module contract's result)
     {"fatal": MSG, "stage": S}    the play could not run at all (e.g. the lock)
+    {"earlier": [R, ...]}         rollbacks of earlier plays no one collected (their
+                                  controller was killed or lost the host), collected now
+    {"armed": {...}}, {"refused": {...}}: commit confirmed, the guard (safe_apply)
     {"done": true, "stopped": B}  the end; stopped: asked to stop before the last task
 
 The controller keeps stdin open for the whole play. EOF on stdin (the controller asked
 to stop, or the session died) and SIGTERM/SIGHUP mean "stop": the task in flight ends
 (applied, or rolled back), no further task starts, and the process exits; it never
 outlives its session by more than one task. Nothing is written to the host's disk but
-the lock files under /run/lock. Runs on the host: Python 3.9+, standard library only.
+the lock files under /run/lock, commit confirmed's directory there (safe_apply) and boot
+configuration files (vnet_persist), each whole or not at all. Runs on the host: Python
+3.9+, standard library only.
 """
 
 import _json
@@ -222,7 +227,13 @@ def take_lock(spec, check, stop, output):
     mode = spec.get("mode") or ("shared" if check else "exclusive")
     wait = float(spec.get("wait", 60))
     directory = _lock_dir(spec.get("dir"))
-    fd = _open_lock_file(os.path.join(directory, LOCK_FILE))
+    if spec.get("borrowed"):  # held by this run's own watchdog, awaiting its gates
+        return HostLock(None, directory, "borrowed", spec.get("owner", ""))
+    try:
+        fd = _open_lock_file(os.path.join(directory, LOCK_FILE))
+    except OSError as exc:  # e.g. no inode left on a full /run/lock: nothing changed
+        why = "cannot open the host lock %s: %s" % (exc.filename, exc.strerror)
+        raise Fatal("lock", why) from None
     operation = (fcntl.LOCK_SH if mode == "shared" else fcntl.LOCK_EX) | fcntl.LOCK_NB
     deadline = time.monotonic() + wait
     announced = False
@@ -248,22 +259,28 @@ class HostLock:
 
     def __init__(self, fd, directory, mode, owner):
         self.fd, self.directory, self.mode, self.owner = fd, directory, mode, owner
-        self.mine = self.add_holder(os.getpid(), owner)
+        self.mine = self.add_holder(os.getpid(), owner) if fd is not None else None
 
     def add_holder(self, pid, owner):
+        """The file naming a holder, whole or absent (a reader never sees half of it);
+        None when it cannot be written (a full /run/lock): it only says who holds the
+        lock, which a waiting run then cannot name."""
         path = os.path.join(self.directory, "%s.%d.holder" % (LOCK_FILE, pid))
         info = {"pid": pid, "mode": self.mode, "since": time.time(), "owner": owner}
-        with open(path + ".tmp", "w") as handle:  # whole or absent: a reader never sees half
-            handle.write(_json_lib().dumps(info))
-        os.rename(path + ".tmp", path)
+        try:
+            sys.modules["vnet_core"].write_whole(path, _json_lib().dumps(info))
+        except OSError:
+            return None
         return path
 
     def release(self):
-        try:
-            os.unlink(self.mine)
-        except OSError:
-            pass
-        os.close(self.fd)
+        if self.mine is not None:
+            try:
+                os.unlink(self.mine)
+            except OSError:
+                pass
+        if self.fd is not None:
+            os.close(self.fd)
 
 
 # ---- the play -----------------------------------------------------------------
@@ -320,10 +337,14 @@ def _run_play(host, modules, payload, output, stop, lock):
     confirm, guard = None, None
     safety = sys.modules.get("vnet_safety")  # the management-path guard (host library)
     if not payload["check"] and payload.get("confirm"):  # see vnetctl/hostside/safe_apply.py
-        source, code = payload["watchdog"]
-        safe = install("vnet_safe_apply", source, code if same_magic(payload) else None)
+        for name, (source, code) in payload["watchdog"].items():  # its files, then itself
+            safe = install(name, source, code if same_magic(payload) else None)
+        if lock.mode != "borrowed":  # the lock's holder collects what earlier runs left
+            earlier = sys.modules["vnet_confirm_files"].leftovers(payload["confirm"].get("root"))
+            if earlier:
+                output.emit({"earlier": earlier})
         confirm = safe.Confirm(payload["confirm"], host, modules, lock, output)
-        guard = safety.Guard(payload.get("server"), confirm.ensure_armed, confirm.explicit,
+        guard = safety.Guard(payload.get("server"), confirm.arm_for_step, confirm.explicit,
                              host.ModuleError)  # fmt: skip
         refused = safe.preflight(host, modules, payload["tasks"], facts, guard)
         if refused is not None:
@@ -347,29 +368,38 @@ def _run_play(host, modules, payload, output, stop, lock):
             }
         else:
             output.emit({"start": task["index"]})
+            journal = None
             if confirm is not None:
                 try:
                     confirm.record(task, modules[task["module"]], facts)
-                except safe.ArmError as exc:
-                    raise Fatal("confirm", str(exc)) from None
+                except safe.ArmError as exc:  # asked for: armed before the first change
+                    raise Fatal("confirm", "refused before any change: %s" % exc) from None
+                except safe.JournalError as exc:
+                    result = {"changed": False, "failed": True,
+                              "msg": "refused before any change: %s" % exc}  # fmt: skip
+                    output.emit({"index": task["index"], "result": result})
+                    failed_at = task["index"]
+                    continue
+                if persisting is not None:  # a rollback restores the task's files too
+                    journal = confirm.files_journal(task["index"], persisting[0]["root"])
             result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard,
-                              persisting)  # fmt: skip
-            if confirm is not None and (result.get("persist") or {}).get("files"):
-                root = persisting[0]["root"]  # a rollback restores these files too
-                confirm.journal.record_files(task["index"], root, result["persist"]["files"])
+                              persisting, journal)  # fmt: skip
             if result.get("failed"):
                 failed_at = task["index"]
         output.emit({"index": task["index"], "result": result})
     return False
 
 
-def _run_one(host, module, task, check, facts, guard=None, persisting=None):
+def _run_one(host, module, task, check, facts, guard=None, persisting=None, journal=None):
     try:
         params = host.normalize_params(module.ARGUMENT_SPEC, task["args"])
         result = host.execute(module, params, check, facts, guard=guard)
         if persisting is not None and hasattr(module, "persist") and not result.get("failed"):
             sys.modules["vnet_persist"].after_task(module, params, result, check, facts,
-                                                   persisting)  # fmt: skip
+                                                   persisting, journal)  # fmt: skip
+            if result.get("failed") and result.get("changes") and not check:
+                # its files could not be written (none were): the task is undone whole
+                result["msg"] += host.roll_back(module, params, result["diff"]["before"], facts)
         return result
     except host.ModuleError as exc:
         return {"changed": False, "failed": True, "msg": str(exc)}

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside import boot, safe_apply
+from vnetctl.hostside import boot, confirm_files, safe_apply
 
 BOOT_SOURCE = Path(boot.__file__).read_text()
 # hosts whose Python reads this bytecode run the controller's code objects: compiling
@@ -53,6 +53,7 @@ INTERPRETER_FLAGS = ["-I", "-S"]
 
 DECLARES_FACTS = re.compile(r"^FACTS\s*=", re.MULTILINE)
 SAFE_APPLY_SOURCE = Path(safe_apply.__file__).read_text()
+CONFIRM_FILES_SOURCE = Path(confirm_files.__file__).read_text()
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class ConfirmSpec:
 
     @property
     def directory(self) -> str:
-        return safe_apply.play_dir(self.play_id, self.root)
+        return confirm_files.play_dir(self.play_id, self.root)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class LockSpec:
     wait: float = 60.0  # seconds to wait for another run to finish
     owner: str = ""  # who we are, shown to a run that finds the lock taken
     directory: str | None = None  # None: the host's /run/lock (tests use their own)
+    # this run's watchdog on the host holds the lock already (see RunOptions.borrowed_locks)
+    borrowed: bool = False
 
 
 def _sudo(become_user: str, become_password: bool) -> list[str]:
@@ -138,7 +141,12 @@ def build_stdin(
     own = {
         "tasks": list(tasks),
         "check": check,
-        "lock": {"wait": lock.wait, "owner": lock.owner, "dir": lock.directory},
+        "lock": {
+            "wait": lock.wait,
+            "owner": lock.owner,
+            "dir": lock.directory,
+            "borrowed": lock.borrowed,
+        },
         "persist": persist or {},
     }
     if confirm is not None:
@@ -180,16 +188,20 @@ def _code_word(
             "libs": {n: _program(n, src) for n, src in catalog.host_lib_sources(names).items()},
             "modules": {n: _program("vnet_module_" + n, catalog.source(n)) for n in names},
         }
-        if watchdog:
-            code["watchdog"] = _program("vnet_safe_apply", SAFE_APPLY_SOURCE)
+        if watchdog:  # installed in this order: the watchdog imports its files' module
+            code["watchdog"] = {
+                "vnet_confirm_files": _program("vnet_confirm_files", CONFIRM_FILES_SOURCE),
+                "vnet_safe_apply": _program("vnet_safe_apply", SAFE_APPLY_SOURCE),
+            }
         cache[key] = _pack(code)
     return cache[key]
 
 
-# run over a NEW connection: it proves the host can still be reached, then confirms
+# run over a NEW connection: it proves the host can still be reached, then acts
 CONFIRM_STUB = (
-    "import sys,json;exec(json.loads(sys.stdin.readline()));"
-    "print(json.dumps(confirm(sys.argv[1]) if sys.argv[2]=='confirm' else "
+    "import sys,json;exec(json.loads(sys.stdin.readline()));a=sys.argv[2];"
+    "print(json.dumps(confirm(sys.argv[1]) if a=='confirm' else "
+    "abort(sys.argv[1], float(sys.argv[3])) if a=='abort' else "
     "collect(sys.argv[1], float(sys.argv[3]))))"
 )
 
@@ -197,9 +209,10 @@ CONFIRM_STUB = (
 def confirm_command(python: str, directory: str, action: str, wait: float = 0.0,
                     become: bool = False, become_user: str = "root",
                     become_password: bool = False) -> str:  # fmt: skip
-    """`action`: 'confirm' (the play stands) or 'collect' (read a rollback's result,
-    waiting up to `wait` seconds for one in progress). Prints one JSON object; stdin
-    carries the watchdog's source (after the become password, if any)."""
+    """`action`: 'confirm' (the play stands), 'abort' (roll it back now) or 'collect'
+    (read a rollback's result); the last two wait up to `wait` seconds for a rollback in
+    progress. Prints one JSON object; stdin carries the code of the play's directory
+    (vnetctl.hostside.confirm_files), after the become password, if any."""
     argv = [*shlex.split(python), *INTERPRETER_FLAGS, "-c", CONFIRM_STUB, directory, action,
             str(wait)]  # fmt: skip
     if become:
@@ -209,4 +222,4 @@ def confirm_command(python: str, directory: str, action: str, wait: float = 0.0,
 
 def confirm_stdin(become_password: str | None = None) -> str:
     password = become_password + "\n" if become_password is not None else ""
-    return password + json.dumps(SAFE_APPLY_SOURCE) + "\n"
+    return password + json.dumps(CONFIRM_FILES_SOURCE) + "\n"

@@ -13,79 +13,59 @@ compiled only when a play arms it. Before the play's first change that needs it,
 host process forks the watchdog: a process in a session of its own, with no link to the
 SSH session (stdin, stdout and stderr on /dev/null), so it survives the session dying.
 It holds the state from before the play: a journal of (module, params, state before)
-per task, appended as the play goes on. Files live in one directory per play:
-
-    armed      exists while the play waits for confirmation
-    journal    one JSON line per task applied: {"module", "params", "before", "task"}, and
-               per task that wrote boot configuration files (vnet_persist) their content
-               before it: {"task", "files": [{"path", "before"}]} (None: no file)
-    confirmed  the controller proved it can still reach the host (a new connection)
-    expired    the deadline passed first: the watchdog rolls back
-    result     after a rollback: {"rolled_back": bool, "left": [...], "after_task": ...}
+per task, and per task that wrote boot configuration files (vnet_persist) their content
+before it: {"task", "files": [{"path", "before"}]} (None: no file). Each entry is on
+disk before the change it covers, or that change is refused. The play's directory and
+its files are vnetctl.hostside.confirm_files'.
 
 Whichever of `confirmed` / `expired` is made first (both by renaming `armed`, which only
 one rename can do) decides. On `confirmed` the watchdog removes the directory and exits;
 on `expired` it undoes the journal in reverse with each module's own planner, re-reads,
-writes `result` and exits. The controller reads and removes `result` when it is back.
+writes `result` (into space reserved when it was armed) and exits. Whatever fails in it,
+it writes a result that says so. The controller reads and removes `result` when it is
+back, or a later run does.
 """
 
 import os
+import sys
 import time
 
-# json, shutil: imported where used; every apply play loads this file, but only a play
-# that arms the timer (or a confirmation) writes the journal or removes its directory
+try:  # on the host the program installs it first; on the controller (tests), the package
+    import vnet_confirm_files as files
+except ImportError:
+    from vnetctl.hostside import confirm_files as files
 
-POLL = 0.2  # seconds between looks for a confirmation
-STATE_ROOT = "/run/lock"  # tmpfs, writable by root and by sudo users; gone at reboot
+# shutil: imported where used; every apply play loads this file, but only a play that
+# arms the timer (or a confirmation) removes its directory
 
-
-def play_dir(play_id, root=None):
-    return os.path.join(root or STATE_ROOT, "vnetctl-confirm-%s" % play_id)
-
-
-class Journal:
-    """The play's tasks, each with the state it had before: the rollback target."""
-
-    def __init__(self):
-        self.entries = []
-        self._path = None
-
-    def record(self, task, module, params, before):
-        entry = {"task": task, "module": module, "params": params, "before": before}
-        self.entries.append(entry)
-        if self._path is not None:
-            self._append(entry)
-
-    def record_files(self, task, root, changes):
-        """Boot configuration files a task wrote or removed, as they were before it."""
-        files = [{"path": os.path.join(root, c["path"]), "before": c["before"]} for c in changes]
-        self.entries.append({"task": task, "files": files})
-        if self._path is not None:
-            self._append(self.entries[-1])
-
-    def attach(self, path):
-        """From now on every entry goes to `path` too (entries so far are written)."""
-        self._path = path
-        for entry in self.entries:
-            self._append(entry)
-
-    def _append(self, entry):
-        import json  # noqa: PLC0415
-
-        with open(self._path, "a") as handle:
-            handle.write(json.dumps(entry, default=str) + "\n")
+STATE_ROOT = files.STATE_ROOT
+play_dir = files.play_dir
 
 
-def arm(directory, timeout, journal, host, modules, hold_lock=None):
+def arm(directory, timeout, journal, host, modules, hold_lock=None, owner=""):
     """Fork the watchdog; returns its pid. The caller goes on with the play.
     `hold_lock(pid)` records the watchdog as a holder of the host lock (it shares the
-    play's flock) and returns the file to remove when it is done."""
+    play's flock) and returns the file to remove when it is done. Raises OSError, with
+    nothing left behind, when the directory, the reserve or the journal cannot be made."""
     os.makedirs(directory, mode=0o700)
-    open(os.path.join(directory, "armed"), "w").close()
-    journal.attach(os.path.join(directory, "journal"))
-    deadline = time.time() + timeout
-    pid = os.fork()
+    watching = None
+    try:
+        watching = files.hold(directory)
+        files.reserve(directory)
+        journal.attach(os.path.join(directory, "journal"))
+        os.close(os.open(os.path.join(directory, "armed"), os.O_WRONLY | os.O_CREAT, 0o600))
+        armed_at = time.time()
+        pid = os.fork()
+    except BaseException:
+        import shutil  # noqa: PLC0415
+
+        journal.path = None  # entries stay in memory, for another attempt
+        if watching is not None:
+            os.close(watching)
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
     if pid:
+        os.close(watching)  # the watchdog holds it now
         return pid
     holder = None
     try:  # the watchdog: cut every tie with the session, then wait
@@ -95,7 +75,10 @@ def arm(directory, timeout, journal, host, modules, hold_lock=None):
             os.dup2(null, fd)
         if hold_lock is not None:
             holder = hold_lock(os.getpid())
-        _watch(directory, deadline, host, modules)
+        about = {"owner": owner, "armed_at": armed_at, "timeout": timeout}
+        _watch(directory, armed_at + timeout, host, modules, about)
+    except BaseException as exc:  # never silently: the result says what went wrong
+        _failed(directory, exc, owner, armed_at)
     finally:
         if holder is not None:
             try:
@@ -105,57 +88,76 @@ def arm(directory, timeout, journal, host, modules, hold_lock=None):
         os._exit(0)
 
 
-def _watch(directory, deadline, host, modules):
+def _failed(directory, exc, owner, armed_at):
+    try:
+        files.write_result(directory, {
+            "rolled_back": False, "left": [], "after_task": None, "owner": owner,
+            "armed_at": armed_at, "at": time.time(),
+            "problems": ["the watchdog failed: %s: %s" % (type(exc).__name__, exc)],
+        })  # fmt: skip
+    except BaseException:  # noqa: BLE001 -- nothing more can be said; collect says it died
+        pass
+
+
+def _watch(directory, deadline, host, modules, about):
     import shutil  # noqa: PLC0415
 
-    armed = os.path.join(directory, "armed")
+    armed, confirmed = os.path.join(directory, "armed"), os.path.join(directory, "confirmed")
     while time.time() < deadline:
-        if os.path.exists(os.path.join(directory, "confirmed")):
+        if os.path.exists(confirmed):
             shutil.rmtree(directory, ignore_errors=True)
             return
-        time.sleep(POLL)
-    try:
-        os.rename(armed, os.path.join(directory, "expired"))
-    except OSError:  # confirmed at the last moment
-        shutil.rmtree(directory, ignore_errors=True)
-        return
-    result = roll_back(_read_journal(directory), host, modules)
-    _write_json(os.path.join(directory, "result"), result)
+        if os.path.exists(os.path.join(directory, "expired")):
+            break  # the controller asked for the rollback now
+        time.sleep(files.POLL)
+    else:
+        try:
+            os.rename(armed, os.path.join(directory, "expired"))
+        except OSError:  # confirmed at the last moment, or the rollback asked for
+            if os.path.exists(confirmed):
+                shutil.rmtree(directory, ignore_errors=True)
+                return
+    entries, damaged = files.read_journal(directory)
+    result = roll_back(entries, host, modules)
+    if damaged:
+        result["left"].append("%d journal entr%s did not check out: what %s held was not "
+                              "rolled back" % (damaged, "y" if damaged == 1 else "ies",
+                                               "it" if damaged == 1 else "they"))  # fmt: skip
+        result["rolled_back"] = False
+    result.update(about)
+    files.write_result(directory, result)
     try:
         os.unlink(os.path.join(directory, "journal"))
     except OSError:
         pass
 
 
-def _read_journal(directory):
-    import json  # noqa: PLC0415
-
-    try:
-        with open(os.path.join(directory, "journal")) as handle:
-            return [json.loads(line) for line in handle if line.strip()]
-    except OSError:
-        return []
-
-
 def roll_back(entries, host, modules):
     """Undo the journal's tasks, newest first, with each module's planner; then re-read
-    every resource and compare with its state before the play."""
+    every resource and file and compare with its state before the play."""
     problems = []
     for entry in reversed(entries):
         if "files" in entry:
             problems += _restore(entry)
             continue
-        module = modules[entry["module"]]
-        facts = host.Facts.gather(modules=list(modules.values()))
         try:
+            module = modules[entry["module"]]
+            facts = host.Facts.gather(modules=list(modules.values()))
             now = module.read(entry["params"], facts)
             host.apply_steps(module.steps(now, entry["before"], facts))
         except Exception as exc:  # go on: the other tasks are undone all the same
             problems.append("%s: %s" % (entry["task"], exc))
     left = []
-    for entry in (e for e in entries if "files" not in e):
-        facts = host.Facts.gather(modules=list(modules.values()))
+    for entry in entries:
+        if "files" in entry:
+            left += [
+                "%s: %s is not as it was" % (entry["task"], item["path"])
+                for item in entry["files"]
+                if _content(item["path"]) != item["before"]
+            ]
+            continue
         try:
+            facts = host.Facts.gather(modules=list(modules.values()))
             now = modules[entry["module"]].read(entry["params"], facts)
         except Exception as exc:
             left.append("%s: cannot re-read: %s" % (entry["task"], exc))
@@ -165,17 +167,30 @@ def roll_back(entries, host, modules):
                 "%s: %s is %r, was %r"
                 % (entry["task"], change["field"], change["before"], change["after"])
             )
+    last = next((e for e in reversed(entries) if "module" in e), None)
     return {
         "rolled_back": not left,
         "left": left,
         "problems": problems,
         "after_task": entries[-1]["task"] if entries else None,
+        "after_module": last["module"] if last else None,
         "at": time.time(),
     }
 
 
+def _content(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        return exc  # equal to no content: said as not restored
+
+
 def _restore(entry):
-    """The task's boot configuration files as they were: rewritten, or removed."""
+    """The task's boot configuration files as they were: rewritten whole, or removed."""
+    core = sys.modules["vnet_core"]
     problems = []
     for item in entry["files"]:
         try:
@@ -184,28 +199,20 @@ def _restore(entry):
                     os.unlink(item["path"])
                 continue
             os.makedirs(os.path.dirname(item["path"]), exist_ok=True)
-            with open(item["path"] + ".tmp", "w") as handle:
-                handle.write(item["before"])
-            os.rename(item["path"] + ".tmp", item["path"])
+            core.write_whole(item["path"], item["before"])
         except OSError as exc:
             problems.append("%s: %s: %s" % (entry["task"], item["path"], exc))
     return problems
-
-
-def _write_json(path, data):
-    import json  # noqa: PLC0415
-
-    tmp = path + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump(data, handle)
-    os.rename(tmp, path)
 
 
 # ---- the play's side: the journal, the guard ----------------------------------
 
 
 class ArmError(Exception):
-    """The rollback timer could not be armed: the play does not start."""
+    """The rollback timer could not be armed: nothing that needs it may start."""
+
+
+JournalError = files.JournalError
 
 
 class Confirm:
@@ -216,7 +223,7 @@ class Confirm:
     def __init__(self, spec, host, modules, lock, output):
         self.spec, self.host, self.modules = spec, host, modules
         self.lock, self.output = lock, output
-        self.journal = Journal()
+        self.journal = files.Journal()
         self.armed = False
 
     def arm(self):
@@ -228,9 +235,12 @@ class Confirm:
 
         try:
             pid = arm(directory, self.spec["timeout"], self.journal, self.host, self.modules,
-                      hold)  # fmt: skip
+                      hold, self.lock.owner)  # fmt: skip
         except OSError as exc:
-            raise ArmError("cannot arm the rollback timer: %s" % exc) from None
+            raise ArmError(
+                "cannot arm the rollback timer in %s (it needs %d KiB there): %s"
+                % (directory, files.RESERVE // 1024 + 8, exc)
+            ) from None
         self.armed = True
         self.output.emit({"armed": {"id": self.spec["id"], "pid": pid,
                                     "timeout": self.spec["timeout"]}})  # fmt: skip
@@ -245,8 +255,17 @@ class Confirm:
         if not self.armed:
             self.arm()
 
+    def arm_for_step(self):
+        """The guard's call before a step that touches the management path: a timer
+        that cannot be armed refuses that step (the task fails, nothing changed)."""
+        try:
+            self.ensure_armed()
+        except ArmError as exc:
+            raise self.host.ModuleError("refused before any change: %s" % exc) from None
+
     def record(self, task, module, facts):
-        """The task's resource as it is now: what a rollback returns it to."""
+        """The task's resource as it is now: what a rollback returns it to. Raises
+        ArmError or JournalError when that cannot be kept: the task must not run."""
         if self.explicit:
             self.ensure_armed()
         if hasattr(module, "run") or not hasattr(module, "read"):
@@ -256,7 +275,19 @@ class Confirm:
             before = module.read(params, facts)
         except Exception:  # noqa: BLE001 -- the task itself reports it when it runs
             return  # it fails before any change
-        self.journal.record(task["index"], task["module"], params, before)
+        self.journal.record({"task": task["index"], "module": task["module"],
+                             "params": params, "before": before})  # fmt: skip
+
+    def files_journal(self, index, root):
+        """For vnet_persist: boot configuration files a task is about to write or
+        remove, as they are before it (JournalError: they are not written)."""
+
+        def record(changes):
+            paths = [{"path": os.path.join(root, c["path"]), "before": c["before"]}
+                     for c in changes]  # fmt: skip
+            self.journal.record({"task": index, "files": paths})
+
+        return record
 
 
 def preflight(host, modules, tasks, facts, guard):
@@ -277,43 +308,3 @@ def preflight(host, modules, tasks, facts, guard):
         if problem is not None:
             return task["index"], problem
     return None
-
-
-# ---- run by the controller over a NEW connection -------------------------------
-
-CONFIRM_WAIT = 5.0  # seconds for the watchdog to see the confirmation and clean up
-
-
-def confirm(directory):
-    """Confirm the play: 'confirmed', or the rollback's result if it came first, or
-    'gone' when there is nothing to confirm."""
-    armed = os.path.join(directory, "armed")
-    try:
-        os.rename(armed, os.path.join(directory, "confirmed"))
-    except OSError:
-        return collect(directory)
-    deadline = time.time() + CONFIRM_WAIT
-    while os.path.exists(directory) and time.time() < deadline:
-        time.sleep(POLL / 4)
-    return {"confirmed": True, "cleaned": not os.path.exists(directory)}
-
-
-def collect(directory, wait=0.0):
-    import json  # noqa: PLC0415
-    import shutil  # noqa: PLC0415
-
-    """The rollback's result (and the directory removed), waiting up to `wait` seconds
-    for a rollback in progress; {"gone": True} when there is no such play."""
-    result = os.path.join(directory, "result")
-    deadline = time.time() + wait
-    while not os.path.exists(result) and os.path.exists(directory) and time.time() < deadline:
-        time.sleep(POLL)
-    if not os.path.exists(directory):
-        return {"gone": True}
-    try:
-        with open(result) as handle:
-            data = json.load(handle)
-    except OSError:
-        return {"pending": True}
-    shutil.rmtree(directory, ignore_errors=True)
-    return data

@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vnetctl.output.pipes import PipeAwareConsole
-from vnetctl.output.words import count
-from vnetctl.runner.results import RunResult, Status, TaskResult
+from vnetctl.output.words import count, names
+from vnetctl.runner.results import ROLLOUT_LABEL, RunResult, Status, TaskResult
 
 STYLE = {
     Status.OK: "green",
@@ -29,6 +29,7 @@ STYLE = {
 RARE = (Status.UNKNOWN, Status.NOT_STARTED)
 
 QUIET_FLEET = 10  # above this many hosts, ok/skipped lines are summarised by the bar
+LIMIT_SHOWN = 10  # hosts written out as a --limit to copy
 
 
 class ConsoleReporter:
@@ -42,7 +43,6 @@ class ConsoleReporter:
         self._progress: Progress | None = None
         self._bar = None
         self._quiet = False
-        self.stopped: str | None = None  # why a rollout stopped, repeated under the recap
         self._persist: dict[str, str] = {}  # host -> its boot persistence mode (and why)
 
     # Events -------------------------------------------------------------
@@ -67,6 +67,8 @@ class ConsoleReporter:
         if self._progress is not None:
             self._progress.advance(self._bar)
         if self._quiet and result.status in (Status.OK, Status.SKIPPED, Status.NOT_STARTED):
+            return
+        if result.task == ROLLOUT_LABEL:  # said once, with every such host: rollout_stopped
             return
         style = STYLE[result.status]
         line = (
@@ -125,11 +127,24 @@ class ConsoleReporter:
     def gates_skipped(self, where: str) -> None:
         self.console.print(f"[dim]health gates not run in check mode[/] after {escape(where)}")
 
-    def rollout_stopped(self, reason: str, untouched: Sequence[str]) -> None:
+    def rollout_stopped(self, stopped: dict) -> None:
+        """Once: why, what became of the stopped batch, and the hosts never started."""
         self._stop_progress()
-        left = f"; not started: {count(len(untouched), 'host')} of the play" if untouched else ""
-        self.stopped = f"rollout stopped: {reason}{left}"
-        self.console.print(f"[bold red]{escape(self.stopped)}[/]")
+        said = [f"rollout stopped: {stopped['reason']}"]
+        if stopped["rolled_back"]:
+            said.append(f"rolled back by their hosts: {names(stopped['rolled_back'])}")
+        if stopped["changed"]:
+            left = stopped["changed"]
+            limit = f" (--limit {','.join(left)})" if len(left) <= LIMIT_SHOWN else ""
+            said.append(f"its changes stay on {names(left)}: to undo them, run the play "
+                        f"again with the previous values on them{limit}")  # fmt: skip
+            if stopped["gate"]:
+                said.append("with confirm_timeout (or --confirm-timeout) a failed health "
+                            "gate has the batch roll back by itself")  # fmt: skip
+        untouched = stopped["not_started"]
+        if untouched:
+            said.append(f"not started: {count(len(untouched), 'host')}: {names(untouched)}")
+        self.console.print(f"[bold red]{escape('; '.join(said))}[/]", soft_wrap=True)
 
     def note(self, host: str, text: str) -> None:
         """What happens on a host between results: another run's lock held, a play
@@ -172,8 +187,6 @@ class ConsoleReporter:
             self.console.print(f"boot configuration: {escape(shown)}")
         for host, reason in run.unreachable.items():
             self.console.print(f"[bold magenta]unreachable[/]: {escape(host)}: {escape(reason)}")
-        if self.stopped:
-            self.console.print(f"[bold red]{escape(self.stopped)}[/]")
 
     def _stop_progress(self) -> None:
         if self._progress is not None:

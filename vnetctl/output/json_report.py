@@ -18,6 +18,8 @@ def run_document(run: RunResult, *, playbook: str, check: bool) -> dict:
             "interrupted": run.interrupted,
             "stats": {host: dict(counts) for host, counts in run.stats().items()},
             "unreachable": run.unreachable,
+            "rollout_stopped": run.rollout_stopped,
+            "earlier_rollbacks": run.earlier,
             "results": [r.to_dict() for r in run.results],
         }
     )

@@ -7,7 +7,9 @@ import json
 import time
 from collections.abc import Callable
 
+from vnetctl.runner.confirm import earlier
 from vnetctl.runner.results import Status, TaskResult
+from vnetctl.secrets import redact
 from vnetctl.transport.base import RemoteFailure
 
 Emit = Callable[[TaskResult], None]
@@ -35,6 +37,7 @@ class HostPlay:
         self.armed: dict | None = None  # the host armed its rollback timer
         self.armed_at = 0.0
         self.refused = False  # the guard refused the play before any change on this host
+        self.earlier: list[dict] = []  # rollbacks earlier runs left here, collected now
         self._emit = emit
         self._note = note
 
@@ -65,6 +68,11 @@ class HostPlay:
                 self._emit(TaskResult(self.host, self.play, task.index, task.name, task.module,
                                       Status.FAILED, str(refused["msg"])))  # fmt: skip
             self.close(Status.NOT_STARTED, "", "not started: the play was refused on this host")
+        elif "earlier" in record:
+            for found in record["earlier"]:
+                found = redact(dict(found, msg=earlier(found)))
+                self.earlier.append(found)
+                self._note(self.host, found["msg"])
         elif "armed" in record:
             self.armed, self.armed_at = record["armed"], time.monotonic()
         elif "waiting" in record:

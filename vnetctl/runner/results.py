@@ -27,6 +27,9 @@ class ExitCode:
     INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 
 
+ROLLOUT_LABEL = "(rollout)"  # the line of a host a stopped rollout never started
+
+
 @dataclass
 class TaskResult:
     host: str
@@ -81,6 +84,11 @@ class RunResult:
     interrupted: bool = False  # SIGINT/SIGTERM: tasks stopped early (see NOT_STARTED)
     # hosts whose play the management-path guard refused before any change there
     refused: set[str] = field(default_factory=set)
+    # rollbacks earlier runs left on hosts (their controller killed or lost), collected
+    # by this run: {host, play, msg, rolled_back, left, problems, owner, at, ...}
+    earlier: list[dict] = field(default_factory=list)
+    # a rolling play stopped: why, and what became of its hosts (vnetctl.fleet.rollout)
+    rollout_stopped: dict | None = None
 
     def stats(self) -> dict[str, Counter]:
         stats = {host: Counter() for host in self.hosts}

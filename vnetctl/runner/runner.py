@@ -64,6 +64,9 @@ class RunOptions:
     confirm_timeout: float | None = None  # commit confirmed for every play (a play's own wins)
     confirm_root: str | None = None  # where hosts keep the timer's state (None: /run/lock)
     label: str = ""  # who runs (user@machine, command): shown to runs finding the lock
+    # hosts whose lock this run's own watchdogs hold (a rolling batch awaiting its health
+    # gates): the gates' plays there take no lock of their own
+    borrowed_locks: frozenset[str] = frozenset()
 
 
 Prepare = Callable[["Runner", Sequence], Awaitable[Sequence]]  # returns the plans to run
@@ -129,6 +132,10 @@ class Runner:
         self.stop = stop or StopControl()
         self.result = RunResult()
         self._out: set[str] = set()  # failed or unreachable: no later plays
+        # commit confirmed, while a rolling batch's health gates run: the hosts armed,
+        # not yet confirmed (see release)
+        self.hold_confirmations = False
+        self._held: list[tuple[HostPlay, ConnectionSpec, ConfirmSpec]] = []
 
     def interrupt(self) -> None:
         """SIGINT/SIGTERM: the first stops gracefully, a second stops now."""
@@ -239,7 +246,8 @@ class Runner:
             self._unreachable(play, str(exc), "(connect)")
             return
         password = spec.become_password.reveal() if spec.become and spec.become_password else None
-        lock = LockSpec(wait=self.options.lock_wait, owner=self.options.label)
+        lock = LockSpec(wait=self.options.lock_wait, owner=self.options.label,
+                        borrowed=host in self.options.borrowed_locks)  # fmt: skip
         confirm = None
         if not self.options.check:  # armed on the host when asked, or when a step needs it
             timeout = play.confirm_timeout or AUTO_CONFIRM
@@ -270,19 +278,49 @@ class Runner:
                 play.close(Status.UNKNOWN, f"{exc} {play.where()}", "not started: contact lost")
         except RemoteFailure as exc:
             self._failed(play, str(exc), "(remote process)")
+        finally:
+            self.result.earlier += [dict(e, host=host) for e in play.earlier]
         if play.armed is not None and confirm is not None:
-            await self._settle(play, spec, confirm)
+            if self.hold_confirmations:
+                self._held.append((play, spec, confirm))
+            else:
+                await self._settle(play, spec, confirm)
 
-    async def _settle(self, play: HostPlay, spec, confirm: ConfirmSpec) -> None:
-        """Commit confirmed: confirm over a new connection, or report the rollback."""
+    @property
+    def held(self) -> list[str]:
+        """Hosts whose confirmation waits for `release`."""
+        return [play.host for play, _, _ in self._held]
+
+    async def release(self, roll_back: str | None = None) -> list[str]:
+        """Confirm the held hosts; or, given why (a health gate failed), have each roll
+        its play back now (over a new connection; its timer does it if that fails).
+        Returns the hosts whose play was rolled back."""
+        held, self._held = self._held, []
+        limit = asyncio.Semaphore(max(1, self.options.forks))
+
+        async def one(play: HostPlay, spec, confirm: ConfirmSpec) -> bool:
+            async with limit:
+                # contact with the host was kept to the end: if the timer ran out, the
+                # wait for the gates is why
+                return await self._settle(play, spec, confirm, roll_back, held=play.done)
+
+        done = await asyncio.gather(*(one(*item) for item in held))
+        return [play.host for (play, _, _), rolled in zip(held, done, strict=True) if rolled]
+
+    async def _settle(self, play: HostPlay, spec, confirm: ConfirmSpec,
+                      roll_back: str | None = None, held: bool = False) -> bool:  # fmt: skip
+        """Commit confirmed: confirm over a new connection, or report the rollback.
+        True when the host rolled the play back (whole)."""
         play.stage = "confirming"
-        settled = await Confirmer(self.pool, spec, confirm, play.names).settle(play.armed_at)
+        confirmer = Confirmer(self.pool, spec, confirm, play.names)
+        settled = await confirmer.settle(play.armed_at, roll_back, held)
         if settled.confirmed:
             self.events.note(play.host, "confirmed over a new connection")
         elif not settled.reachable:
             self._unreachable(play, settled.msg, "(confirm)")
         else:
             self._failed(play, settled.msg, "(confirm)")
+        return settled.rolled_back
 
     async def _follow(self, conn, process: RemoteProcess, play: HostPlay, spec) -> str | None:
         """Read the host's records until it is done. Returns None then, or why it was cut

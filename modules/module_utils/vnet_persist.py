@@ -28,6 +28,11 @@ Runs on the managed host: Python 3.9+, standard library only.
 
 import os
 
+try:  # under ansible-playbook, module_utils files travel with the module
+    from ansible.module_utils import vnet_fib
+except ImportError:  # vnetctl's runner preloads every module_utils file
+    import vnet_fib
+
 PREFIX = "10-vnetctl-"
 OWNER = "# vnetctl owner: "
 BASE = "# vnetctl: the base of "
@@ -175,18 +180,10 @@ class PersistError(Exception):
 
 def ip_sections(state):
     """[Network] Address= and a [Route] per route of a vnet_ip-style state: {"addresses":
-    ["10.0.0.5/24"], "routes": ["default via 10.0.0.1 metric 100"]}."""
+    ["10.0.0.5/24"], "routes": ["default via 10.0.0.1 metric 100"]} (vnet_fib's TEXTs)."""
     sections = [("Network", [("Address", sorted(state.get("addresses") or []))])]
-    for route in sorted(state.get("routes") or []):
-        words = route.split()
-        pairs = [("Destination", None if words[0] == "default" else words[0])]
-        for word, value in zip(words[1::2], words[2::2]):
-            pairs.append((ROUTE_KEYS.get(word, word), value))
-        sections.append(("Route", pairs))
+    sections += [("Route", vnet_fib.networkd(r)) for r in sorted(state.get("routes") or [])]
     return sections if state.get("addresses") or state.get("routes") else []
-
-
-ROUTE_KEYS = {"via": "Gateway", "src": "PreferredSource", "metric": "Metric", "proto": "Protocol"}
 
 
 def bridge_vlan(member):

@@ -63,7 +63,7 @@ def test_every_module_that_changes_kernel_state_persists_or_says_why_not():
     """OVS keeps its configuration in its own database (ovs_bridge persists only the
     addresses on its interfaces, which are the kernel's); port groups apply to VM ports,
     which libvirt makes as each guest starts: vnetctl applies them on the next run."""
-    kernel = {"bond", "link", "linux_bridge", "ovs_bridge", "traffic_shaping", "vlan",
+    kernel = {"bond", "link", "linux_bridge", "ovs_bridge", "route", "traffic_shaping", "vlan",
               "vxlan_mesh"}  # fmt: skip
     not_persisted = {"ovs_port_group", "port_group"}
     resources = {n for n in CATALOG if not hasattr(CATALOG.load(n), "run")}

@@ -283,7 +283,8 @@ def persist(params, desired, facts, units):
                   + bootcfg.ip_sections(state))  # fmt: skip
     for member in params.get("members") or []:
         primary = True if params.get("primary") == member else None
-        units.network(member, [("Network", [("Bond", name), ("PrimarySlave", primary)])])
+        units.network(member, [("Network", [("Bond", name), ("PrimarySlave", primary)])],
+                      port=name)  # fmt: skip
 
 
 SNAPSHOT_ORDER = 10  # bonds before the bridges and VLANs that use them

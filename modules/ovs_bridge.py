@@ -639,7 +639,9 @@ def persist(params, desired, facts, units):
     """Open vSwitch keeps bridges, ports and bonds in its own database; the kernel keeps
     the addresses on the bridge's interface and its internal ports, and whether they are
     up: those are networkd's at boot (see vnet_persist), set on each interface as OVS
-    makes it. Addresses and routes moved from a joining port are the bridge's."""
+    makes it. Addresses and routes moved from a joining port are the bridge's. A physical
+    port (or bond member) is up, as a port: the foreign file that gives it addresses does
+    not configure it at boot (vnet_persist)."""
     if desired.get("state") != "present":
         return
     name = params["name"]
@@ -647,6 +649,9 @@ def persist(params, desired, facts, units):
     up = bootcfg.link_section([("ActivationPolicy", "up")])
     for dev in [name] + internal:
         units.network(dev, up + bootcfg.ip_sections(_ip_state(desired).get(dev) or {}))
+    physical = [p["name"] for p in params.get("ports") or [] if p["type"] == "system"]
+    for dev in physical + [m for b in params.get("bonds") or [] for m in b["members"]]:
+        units.network(dev, up, port=name)
 
 
 SNAPSHOT_ORDER = 15  # before a mesh's segments use a bridge as their underlay

@@ -174,6 +174,9 @@ def roll_back(entries, host, modules):
     }
 
 
+LINK = "symlink to "  # how vnet_persist gives a symbolic link's content
+
+
 def _restore(entry):
     """The task's boot configuration files as they were: rewritten, or removed."""
     problems = []
@@ -184,8 +187,13 @@ def _restore(entry):
                     os.unlink(item["path"])
                 continue
             os.makedirs(os.path.dirname(item["path"]), exist_ok=True)
-            with open(item["path"] + ".tmp", "w") as handle:
-                handle.write(item["before"])
+            if item["before"].startswith(LINK):  # an enable link (vnet_persist.LINK)
+                if os.path.lexists(item["path"] + ".tmp"):
+                    os.unlink(item["path"] + ".tmp")
+                os.symlink(item["before"][len(LINK) :], item["path"] + ".tmp")
+            else:
+                with open(item["path"] + ".tmp", "w") as handle:
+                    handle.write(item["before"])
             os.rename(item["path"] + ".tmp", item["path"])
         except OSError as exc:
             problems.append("%s: %s: %s" % (entry["task"], item["path"], exc))

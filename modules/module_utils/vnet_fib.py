@@ -233,6 +233,7 @@ def path_changes(steps, address, facts):
         return []
     ip = _ip()
     target = ip.ip_address(address)
+    facts.declare(ROUTES)  # whatever the play's modules declare: the guard reads them
     table = [r for r in routes(facts) if r["family"] == target.version and r["table"] == MAIN]
     before = _lookup(table, target, ip)
     if before is None:

@@ -90,3 +90,17 @@ def test_a_route_task_removing_the_controller_s_route_is_refused_and_a_wrong_gat
     assert armed == [1]
     assert ran[0] == "route replace default via 10.98.0.253 proto static dev eth0\n"
     assert wrong["management_path"][0]["effect"].startswith("route to the controller changed")
+
+
+def test_the_guard_reads_routes_where_no_module_of_the_play_declared_them():
+    """Route steps from a module that does not declare the source (a future one)."""
+
+    def runner(argv, stdin=None):
+        assert "route" in argv, argv  # links and addresses are recorded below
+        return json.dumps(FACTS["routes"])
+
+    recorded = {"links": FACTS["links"], "addrs": FACTS["addrs"]}
+    facts = host.Facts(recorded, runner=runner, modules=[CATALOG.load("link")])
+    guard = safety.Guard(SERVER, client=OFF_LINK)
+    found = guard.classify([("ip", "route del default via 10.98.0.254 dev eth0")], facts)
+    assert [f["cuts"] for f in found] == [True]

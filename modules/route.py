@@ -132,9 +132,13 @@ def desired(params, current, facts):
     if gateway is not None:
         gateway = str(ipaddress.ip_address(gateway))  # as the kernel prints it
     dev = params.get("dev") or _device(gateway, current, facts)
-    if facts.link(dev) is None:
+    link = facts.link(dev)
+    if link is None:
         raise host.ModuleError("route %s: device %s does not exist on this host"
                                % (current["dest"], dev))  # fmt: skip
+    if link.get("master"):  # what it receives is its master's: no reply would reach the host
+        raise host.ModuleError("route %s: %s is a port of %s: route through the bridge or "
+                               "bond" % (current["dest"], dev, link["master"]))  # fmt: skip
     return dict(want, state="present", type="unicast", gateway=gateway, dev=dev,
                 onlink=params["onlink"])  # fmt: skip
 

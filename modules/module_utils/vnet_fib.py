@@ -240,7 +240,10 @@ def path_changes(steps, address, facts):
         return []  # no route now (a NAT, a tunnel): nothing to compare
     step = None
     for line in lines:
-        table, changed = _apply(table, line.split(), target, ip)
+        try:
+            table, changed = _apply(table, line.split(), target, ip)
+        except ValueError:  # not a route line of the form vnetctl writes: left out
+            continue
         step = step or (line if changed else None)
     after = _lookup(table, target, ip)
     if after == before:
@@ -305,7 +308,7 @@ def _apply(table, words_, target, ip):
         dst = destination(dst, 6 if ":" in dst else 4)
     if _network(dst, ip).version != target.version:
         return table, False
-    metric = int(fields.get("metric") or DEFAULT_METRIC[target.version])
+    metric = int(fields.get("metric") or DEFAULT_METRIC[target.version])  # ValueError: not one
     new = {"dst": dst, "metric": metric, "type": kind, "gateway": fields.get("via"),
            "dev": fields.get("dev")}  # fmt: skip
     same = [r for r in table if (r["dst"], r["metric"]) == (dst, metric)]

@@ -104,3 +104,8 @@ def test_the_guard_reads_routes_where_no_module_of_the_play_declared_them():
     guard = safety.Guard(SERVER, client=OFF_LINK)
     found = guard.classify([("ip", "route del default via 10.98.0.254 dev eth0")], facts)
     assert [f["cuts"] for f in found] == [True]
+
+
+def test_a_route_line_the_guard_cannot_read_is_left_out_not_a_crash():
+    assert touched([("ip", "route replace 192.0.2.0/24 via 10.98.0.77 metric many dev eth0"),
+                    ("ip", "route replace not-a-network dev eth0")]) == []  # fmt: skip

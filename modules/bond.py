@@ -12,19 +12,22 @@ member, changes the mode, enslaves them again and brings the bond up (the safe-a
 guard sees the bond go down when it carries the management address).
 
 A member joining with addresses gives them to the bond in the same batch, its routes
-too (IPv4, main table): the bond gets the address before the member goes down, so the
-host is not cut off. A kernel without bonding is refused before any change.
+too (every table, both families: see vnet_ip): the bond gets the address before the
+member goes down, so the host is not cut off. A kernel without bonding is refused before
+any change.
 """
 
 import copy
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_ip
     from ansible.module_utils import vnet_kernel as kernel
     from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_ip
     import vnet_kernel as kernel
     import vnet_persist as bootcfg
 
@@ -46,10 +49,7 @@ ARGUMENT_SPEC = {
     "mtu": {"type": "int", "range": [68, 65535]},
     "admin_state": {"type": "str", "choices": ["up", "down"], "default": "up"},
 }  # fmt: skip
-FACTS = {
-    "kernel": kernel.SOURCE,
-    "routes_main": host.command(["ip", "-j", "route", "show", "table", "main"]),
-}
+FACTS = dict(vnet_ip.ROUTES, kernel=kernel.SOURCE)
 # field -> key in `ip -j -d link` info_data (iproute2 ip/iplink_bond.c bond_print_opt)
 INFO_KEYS = {"mode": "mode", "miimon": "miimon", "updelay": "updelay",
              "downdelay": "downdelay", "lacp_rate": "ad_lacp_rate",
@@ -85,7 +85,8 @@ def read(params, facts):
     devices = scope + ([name] if link is not None else [])
     current["addresses"] = {d: _addresses(facts, d) for d in devices}
     # routes only of devices with addresses (without one, a device has no routes to move)
-    current["routes"] = {d: _routes(facts, d) if current["addresses"][d] else [] for d in devices}
+    current["routes"] = {d: vnet_ip.routes(facts, d) if current["addresses"][d] else []
+                         for d in devices}  # fmt: skip
     return current
 
 
@@ -98,23 +99,6 @@ def _addresses(facts, dev):
             out += ["%s/%s" % (a["local"], a["prefixlen"]) for a in entry.get("addr_info", [])
                     if a.get("scope") != "link"]  # fmt: skip
     return out
-
-
-def _routes(facts, dev):
-    """IPv4 routes through the device that its addresses do not make ("default via
-    10.0.0.1 metric 100"): what a move must take along."""
-    out = []
-    for route in facts.get("routes_main") or []:
-        if route.get("dev") != dev or route.get("protocol") == "kernel":
-            continue
-        words = [route["dst"]]
-        for key, word in (("gateway", "via"), ("prefsrc", "src"), ("metric", "metric")):
-            if route.get(key) is not None:
-                words += [word, str(route[key])]
-        if route.get("protocol") not in (None, "boot"):
-            words += ["proto", route["protocol"]]
-        out.append(" ".join(words))
-    return sorted(out)
 
 
 def desired(params, current, facts):
@@ -299,7 +283,8 @@ def persist(params, desired, facts, units):
                   + bootcfg.ip_sections(state))  # fmt: skip
     for member in params.get("members") or []:
         primary = True if params.get("primary") == member else None
-        units.network(member, [("Network", [("Bond", name), ("PrimarySlave", primary)])])
+        units.network(member, [("Network", [("Bond", name), ("PrimarySlave", primary)])],
+                      port=name)  # fmt: skip
 
 
 SNAPSHOT_ORDER = 10  # bonds before the bridges and VLANs that use them

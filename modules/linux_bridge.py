@@ -262,7 +262,7 @@ def persist(params, desired, facts, units):
         sections += bootcfg.ip_sections(ip.get(port) or {})
         if port in desired.get("port_vlans", {}):
             sections += bootcfg.bridge_vlan(desired["port_vlans"][port])
-        units.network(port, sections)
+        units.network(port, sections, port=name)
 
 
 NETWORKD_TIMERS = {"forward_delay": "ForwardDelaySec", "hello_time": "HelloTimeSec",

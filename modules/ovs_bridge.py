@@ -15,9 +15,9 @@ negotiate again is said in the plan (an ovs-vsctl `comment` step).
 datapath_type `auto` (the default) is `netdev` (userspace) where the kernel has no
 openvswitch datapath and `system` where it has: the plan states which.
 
-A physical port that holds addresses when it joins the bridge hands them (and the
-default route through it) to the bridge's internal interface in the same run, so the
-host stays reachable through it: a migration, not a cut.
+A physical port that holds addresses when it joins the bridge hands them, and every
+route through it (any table, both families), to the bridge's internal interface in the
+same run, so the host stays reachable through it: a migration, not a cut (see vnet_ip).
 """
 
 import fnmatch
@@ -25,11 +25,13 @@ import ipaddress
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_ip
     from ansible.module_utils import vnet_ovs_config as ovs
     from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_ip
     import vnet_ovs_config as ovs
     import vnet_persist as bootcfg
 
@@ -105,7 +107,7 @@ ARGUMENT_SPEC = {
 }
 FACTS = {
     "ovs_config": ovs.CONFIG,
-    "routes": host.command(["ip", "-j", "route", "show"]),  # as vnet_ip declares it
+    **vnet_ip.ROUTES,  # the routes that move with a joining port's addresses
     # the kernel's openvswitch datapath, loaded: /sys/module/openvswitch
     "ovs_kernel": host.command(
         ["ls", "/sys/module"], parse=lambda out: "openvswitch" in out.split(), optional=True
@@ -128,24 +130,6 @@ def config(facts):
     return cfg
 
 
-def _global_addrs(dev, facts):
-    for entry in facts.addrs:
-        if entry["ifname"] == dev:
-            return sorted(
-                "%s/%s" % (a["local"], a["prefixlen"])
-                for a in entry.get("addr_info", [])
-                if a.get("scope") == "global"
-            )
-    return []
-
-
-def _default_route(facts, devices):
-    for route in facts.get("routes"):
-        if route.get("dst") == "default" and route.get("dev") in devices and "gateway" in route:
-            return {"via": route["gateway"], "dev": route["dev"]}
-    return None
-
-
 def _owned_elsewhere(iface):
     """Ports another module owns on this bridge: a VXLAN mesh's tunnel ports."""
     return "vnetctl-mesh" in iface.get("external_ids", {})
@@ -160,17 +144,15 @@ def _declared_names(params):
 def read(params, facts):
     """The bridge, its ports, bonds, mirrors and flow export; plus what steps change
     beside it: addresses of the bridge interface, internal and joining physical ports,
-    the default route through them, and whether those links are up."""
+    the routes through them, and whether those links are up."""
     name, cfg = params["name"], config(facts)
     ports, members = _declared_names(params)
     watched = sorted({name, *ports, *members} & set(facts.links))
     br = cfg["bridges"].get(name)
     current = {"name": name, "state": "present" if br else "absent"}
-    current["addresses"] = {d: _global_addrs(d, facts) for d in watched}
+    current["addresses"] = {d: vnet_ip.addresses(facts, d) for d in watched}
+    current["routes"] = {d: vnet_ip.routes(facts, d) for d in watched}
     current["up"] = {d: facts.admin_up(d) for d in watched}
-    route = _default_route(facts, watched)
-    if route:
-        current["default_route"] = route
     if br is None:
         return current
     current.update({k: br[k] for k in ("datapath_type", "fail_mode", "stp", "rstp")})
@@ -208,7 +190,7 @@ def desired(params, current, facts):
     if params["state"] == "absent":
         return _absent(current)
     cfg = config(facts)
-    want = {k: v for k, v in current.items() if k not in ("addresses", "up", "default_route")}
+    want = {k: v for k, v in current.items() if k not in ("addresses", "routes", "up")}
     want["state"] = "present"
     want["datapath_type"] = _datapath(params["datapath_type"], facts)
     for field in ("fail_mode", "stp", "rstp", "mtu"):
@@ -257,11 +239,9 @@ def _absent(current):
         p for p, c in current.get("port_config", {}).items() if c["type"] == "internal"
     }
     want = {"name": current["name"], "state": "absent"}
-    for key in ("addresses", "up"):
+    for key in ("addresses", "routes", "up"):
         if key in current:
             want[key] = {d: v for d, v in current[key].items() if d not in gone}
-    if current.get("default_route") and current["default_route"]["dev"] not in gone:
-        want["default_route"] = current["default_route"]
     return want
 
 
@@ -422,9 +402,10 @@ def _desired_export(kind, declared, current):
 
 def _link_state(params, current, want, facts):
     """Internal ports and joining physical ports up; declared addresses on internal
-    ports; a joining physical port's addresses (and default route) to the bridge."""
+    ports; a joining physical port's addresses and routes to the bridge."""
     name = params["name"]
     addresses, up = dict(current.get("addresses", {})), dict(current.get("up", {}))
+    routes = dict(current.get("routes", {}))
     joining = [p for p in want["port_config"] if p not in current.get("ports", [])]
     for port in params.get("ports") or []:
         if port["type"] == "internal" and port.get("addresses") is not None:
@@ -433,22 +414,16 @@ def _link_state(params, current, want, facts):
         addresses[name] = sorted(_cidr(a) for a in params["addresses"])
     for dev in [name] + [p for p, c in want["port_config"].items() if c["type"] == "internal"]:
         up[dev] = True
-    moved = []
     for dev in joining + [m for b in want["bonds"].values() for m in b["members"]]:
         if dev not in current.get("up", {}):
             continue  # not declared here (VM ports are their hypervisor's to bring up)
         up[dev] = True
-        held = current.get("addresses", {}).get(dev) or []
-        if held and want["port_config"].get(dev, {}).get("type") != "internal":
-            addresses[dev] = []
-            addresses[name] = sorted(set(addresses.get(name, [])) | set(held))
-            moved.append(dev)
-    want["addresses"], want["up"] = addresses, up
-    route = current.get("default_route")
-    if route and route["dev"] in moved:
-        want["default_route"] = {"via": route["via"], "dev": name}
-    elif route:
-        want["default_route"] = route
+        if want["port_config"].get(dev, {}).get("type") == "internal":
+            continue
+        for table in (addresses, routes):  # the bridge's interface takes them over
+            table[name] = sorted(set(table.get(name, [])) | set(table.get(dev) or []))
+            table[dev] = []
+    want["addresses"], want["routes"], want["up"] = addresses, routes, up
 
 
 def _cidr(text):
@@ -620,26 +595,25 @@ def _export_steps(bridge, kind, now, want):
 
 
 def _ip_steps(current, desired, facts):
-    """Addresses added before any is removed, so a moving address is never gone."""
+    """Interfaces up (a route needs its device up), then addresses and routes as vnet_ip
+    moves them (added before any is removed: a moving address is never gone), then
+    interfaces down."""
     out = []
-    have, want = current.get("addresses", {}), desired.get("addresses", {})
-    for dev in sorted(want):  # existing, declared internal ports, the bridge: all exist
-        out += [host.step("ip", "addr", "add", a, "dev", dev)
-                for a in want[dev] if a not in have.get(dev, [])]  # fmt: skip
     for dev, wanted_up in sorted(desired.get("up", {}).items()):
         if wanted_up and not current.get("up", {}).get(dev):
             out.append(host.step("ip", "link", "set", "dev", dev, "up"))
-    for dev in sorted(want):
-        out += [host.step("ip", "addr", "del", a, "dev", dev)
-                for a in have.get(dev, []) if a not in want[dev]]  # fmt: skip
-    route, old = desired.get("default_route"), current.get("default_route")
-    if route and route != old:
-        out.append(host.step("ip", "route", "replace", "default", "via", route["via"],
-                             "dev", route["dev"]))  # fmt: skip
+    out += vnet_ip.steps(_ip_state(current), _ip_state(desired), facts)
     for dev, wanted_up in sorted(desired.get("up", {}).items()):
         if not wanted_up and current.get("up", {}).get(dev) and facts.link(dev) is not None:
             out.append(host.step("ip", "link", "set", "dev", dev, "down"))
     return out
+
+
+def _ip_state(state):
+    """vnet_ip's form of the state's addresses and routes: {dev: {addresses, routes}}."""
+    routes = state.get("routes", {})
+    return {d: {"addresses": a, "routes": routes.get(d, [])}
+            for d, a in state.get("addresses", {}).items()}  # fmt: skip
 
 
 def planned_addresses(params):
@@ -665,18 +639,19 @@ def persist(params, desired, facts, units):
     """Open vSwitch keeps bridges, ports and bonds in its own database; the kernel keeps
     the addresses on the bridge's interface and its internal ports, and whether they are
     up: those are networkd's at boot (see vnet_persist), set on each interface as OVS
-    makes it. Addresses and a default route moved from a joining port are the bridge's."""
+    makes it. Addresses and routes moved from a joining port are the bridge's. A physical
+    port (or bond member) is up, as a port: the foreign file that gives it addresses does
+    not configure it at boot (vnet_persist)."""
     if desired.get("state") != "present":
         return
     name = params["name"]
-    route = desired.get("default_route") or {}
     internal = [p["name"] for p in params.get("ports") or [] if p["type"] == "internal"]
+    up = bootcfg.link_section([("ActivationPolicy", "up")])
     for dev in [name] + internal:
-        ip = {"addresses": (desired.get("addresses") or {}).get(dev) or []}
-        if route.get("dev") == dev:
-            ip["routes"] = ["default via %s" % route["via"]]
-        sections = bootcfg.link_section([("ActivationPolicy", "up")])
-        units.network(dev, sections + bootcfg.ip_sections(ip))
+        units.network(dev, up + bootcfg.ip_sections(_ip_state(desired).get(dev) or {}))
+    physical = [p["name"] for p in params.get("ports") or [] if p["type"] == "system"]
+    for dev in physical + [m for b in params.get("bonds") or [] for m in b["members"]]:
+        units.network(dev, up, port=name)
 
 
 SNAPSHOT_ORDER = 15  # before a mesh's segments use a bridge as their underlay
@@ -703,7 +678,7 @@ def snapshot(facts):
             found = state[kind]
             params[kind] = {k: v for k, v in found.items() if v is not None and k != "state"}
             params[kind].setdefault("targets", [])
-        params["addresses"] = _global_addrs(name, facts)
+        params["addresses"] = vnet_ip.addresses(facts, name)
         out.append(params)
     return out
 

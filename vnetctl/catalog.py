@@ -13,6 +13,7 @@ import types
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from vnetctl.hostside import boot
 
@@ -83,6 +84,14 @@ class Catalog(Mapping[str, dict]):
                 path = self.directory / HOST_LIB_DIR / f"{name}.py"
                 installed = boot.install(name, path.read_text(), filename=str(path))
         return installed
+
+    def resource_name(self, name: str, args: dict) -> Any:
+        """What a task of module `name` declares: its `name` argument, or the module's own
+        name for it (`resource_name(params)`, a route's destination, table and metric)."""
+        module = self.load(name)
+        if hasattr(module, "resource_name"):
+            return module.resource_name(args)
+        return args.get("name") if "name" in module.ARGUMENT_SPEC else None
 
     def load(self, name: str) -> types.ModuleType:
         if name not in self._loaded:

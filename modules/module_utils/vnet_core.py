@@ -306,9 +306,10 @@ NAME_TYPES = {
 }
 
 
-def name_problem(kind, value):
-    """The sentence an argument of a name type gets when `value` breaks its rule."""
-    what, problem_of = NAME_TYPES[kind]
+def name_problem(kind, value, types=NAME_TYPES):
+    """The sentence an argument of a name type (of `types`) gets when `value` breaks its
+    rule."""
+    what, problem_of = types[kind]
     problem = problem_of(value)
     return None if problem is None else "%r is not a valid %s: %s" % (value, what, problem)
 

@@ -15,13 +15,16 @@ ARGUMENT_SPEC  {name: rule}, checked by the one rulebook (vnet_params) on the co
     (file:line, before any host is touched) and again here. Rule keys: type, one of str
     (the default), int, float, bool, list (+ elements), dict (+ options: a spec for its
     keys, or for each dict of a list), raw, ifname (an interface name by the kernel's
-    and iproute2's rules), meshname; required; default; choices; range ([low, high]:
+    and iproute2's rules), meshname, ipaddr (a next hop), ipdest (a route's destination),
+    rtable (a routing table); required; default; choices; range ([low, high]:
     put a value's universal range here, e.g. MTU [68, 65535], so the controller refuses
     it); controller (True: an argument vnetctl reads on the controller, e.g. vxlan_mesh's
     members, vtep, vtep_interface; stripped there, ignored here). Unset arguments are
     None. Not allowed: aliases (ansible-playbook does not apply this rulebook, so they
     would break there; a spec with one is refused), or any other rule key.
 RESOURCE  what a task is about ("bridge"): results say "bridge NAME", drift groups by it.
+resource_name(params) -> str  optional: NAME for a module without a `name` argument (a
+    route is named by its destination, table and metric).
 FACTS  optional {name: source}: what the module reads beyond the built-in sources (links,
     addrs, fdb, ovs): command(argv, parse), per_device(argv with "{dev}", parse) or
     ovsdb({table: [columns]}, parse), all from this library; parsers are pure functions
@@ -257,7 +260,8 @@ def run_batch(argv, lines, runner=run):
 def resource_id(module, params):
     """What a result is about, e.g. "bridge br-vm": drift reports group by it."""
     kind = getattr(module, "RESOURCE", None)
-    return "%s %s" % (kind, params.get("name")) if kind else None
+    name = module.resource_name(params) if hasattr(module, "resource_name") else params.get("name")
+    return "%s %s" % (kind, name) if kind else None
 
 
 def checked_params(module, params):

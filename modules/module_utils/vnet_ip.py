@@ -3,21 +3,23 @@
 When an interface that holds the host's addresses becomes a port of a bridge (or a
 member of a bond), traffic arriving on it goes to its new master: the addresses, and
 the routes through the interface, must move to the master in the same batch, or the
-host is cut off. State is per device: {"addresses": ["a/len", ...], "routes":
-["DST via GW[ metric N]", ...]} (global addresses of both families; IPv4 routes of the
-main table that have a gateway; connected routes come and go with the addresses).
+host is cut off. State is per device: {"addresses": ["a/len", ...], "routes": [TEXT,
+...]} (global addresses of both families; every route through the device that the
+kernel did not make, in every table, of both families, as vnet_fib writes them:
+"default via 10.0.0.1", "10.9.0.0/16 via 10.0.0.1 metric 100 table 100"; connected
+routes come and go with the addresses).
 
 Runs on the managed host: Python 3.9+, standard library only.
 """
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_facts
+    from ansible.module_utils import vnet_core, vnet_fib
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
-    import vnet_facts
+    import vnet_fib
 
 # what a module that moves addresses declares in its FACTS
-ROUTES = {"routes": vnet_facts.command(["ip", "-j", "route", "show"])}
+ROUTES = vnet_fib.ROUTES
 
 
 def addresses(facts, device):
@@ -32,14 +34,7 @@ def addresses(facts, device):
 
 
 def routes(facts, device):
-    return sorted(
-        _route(r) for r in facts.get("routes") or [] if r.get("dev") == device and "gateway" in r
-    )
-
-
-def _route(entry):
-    text = "%s via %s" % (entry.get("dst", "default"), entry["gateway"])
-    return text + (" metric %s" % entry["metric"] if entry.get("metric") else "")
+    return vnet_fib.through(facts, device)
 
 
 def holds_addresses(facts, device):
@@ -88,20 +83,25 @@ def normalized(cidr):
 
 def steps(current, desired, facts):
     """From `current` to `desired` (see state()): addresses added, then routes replaced
-    (so the new master carries everything first), then addresses and routes removed. A
-    device `desired` leaves out is not touched (e.g. a bridge being deleted)."""
-    adds, replaces, removals = [], [], []
+    (so the new master carries everything first), then the routes left behind deleted
+    (but those a replace took over: same key), then addresses removed (the kernel drops
+    a device's IPv4 routes with its last address: they are gone by then). A device
+    `desired` leaves out is not touched (e.g. a bridge being deleted)."""
+    adds, replaces, deletes, removals = [], [], [], []
+    empty = {"addresses": [], "routes": []}
+    taken = set()
     for device in sorted(desired):
-        now = current.get(device) or {"addresses": [], "routes": []}
-        want = desired[device]
+        now, want = current.get(device) or empty, desired[device]
         for cidr in sorted(set(want["addresses"]) - set(now["addresses"])):
             adds.append(vnet_core.step("ip", "addr", "add", cidr, "dev", device))
         for route in sorted(set(want["routes"]) - set(now["routes"])):
             replaces.append(vnet_core.step("ip", "route", "replace", *route.split(), "dev", device))
+            taken.add(vnet_fib.key(route))
+    for device in sorted(desired):
+        now, want = current.get(device) or empty, desired[device]
+        deletes += [vnet_core.step("ip", "route", "del", *r.split(), "dev", device)
+                    for r in sorted(set(now["routes"]) - set(want["routes"]))
+                    if vnet_fib.key(r) not in taken]  # fmt: skip
         gone = sorted(set(now["addresses"]) - set(want["addresses"]))
         removals += [vnet_core.step("ip", "addr", "del", c, "dev", device) for c in gone]
-        stale = set(now["routes"]) - set(want["routes"])
-        if not gone:  # removing an address takes the routes through it along
-            removals += [vnet_core.step("ip", "route", "del", *r.split(), "dev", device)
-                         for r in sorted(stale)]  # fmt: skip
-    return adds + replaces + removals
+    return adds + replaces + deletes + removals

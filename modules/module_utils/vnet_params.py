@@ -4,8 +4,10 @@ functions before any host is touched, and only adds file:line and "did you mean"
 
 A spec maps each argument name to a rule, with only these keys:
 
-    type        str (the default, as in Ansible), int, float, bool, list, dict, raw, or
-                a name type of vnet_core: ifname (an interface name), meshname
+    type        str (the default, as in Ansible), int, float, bool, list, dict, raw, a
+                name type of vnet_core: ifname (an interface name), meshname, or a value
+                type of vnet_fib: ipaddr (a next hop), ipdest (a route's destination),
+                rtable (a routing table's id or name)
     required    true: must be given, and not null
     default     the value when the argument is not given (null means not given)
     choices     the values allowed (for a list: for each item)
@@ -26,13 +28,16 @@ Runs on the managed host: Python 3.9+, standard library only.
 """
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core
+    from ansible.module_utils import vnet_core, vnet_fib
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
+    import vnet_fib
 
 ModuleError = vnet_core.ModuleError
 
-TYPES = ("str", "int", "float", "bool", "list", "dict", "raw") + tuple(vnet_core.NAME_TYPES)
+# text types with a rule of their own: {type: (what it is, problem(value) -> why not)}
+CHECKED_TYPES = dict(vnet_core.NAME_TYPES, **vnet_fib.VALUE_TYPES)
+TYPES = ("str", "int", "float", "bool", "list", "dict", "raw") + tuple(CHECKED_TYPES)
 RULE_KEYS = ("type", "required", "default", "choices", "range", "elements", "options")
 RULE_KEYS += ("controller",)
 TRUE_WORDS = frozenset(("yes", "on", "true", "y", "t", "1"))
@@ -131,8 +136,8 @@ def _scalar(kind, value, path):
         value = str(value)
     if not isinstance(value, str):
         raise ArgumentError(path, "value", _expected("a string", value))
-    if kind in vnet_core.NAME_TYPES:
-        problem = vnet_core.name_problem(kind, value)
+    if kind in CHECKED_TYPES:
+        problem = vnet_core.name_problem(kind, value, CHECKED_TYPES)
         if problem is not None:
             raise ArgumentError(path, "value", problem)
     return value

@@ -13,11 +13,16 @@ renders, and says what it did or, in check mode, would do (each file's content b
 and after: the controller shows the diff, drift reports `not persisted`).
 
 Every file vnetctl writes starts with "# vnetctl owner: RESOURCE" and its name with
-"10-vnetctl-": vnetctl touches no other file. A device that networkd already configures
-from a file of someone else's that matches exactly that device (`[Match] Name=DEV`)
-gets vnetctl's settings as a drop-in of that file; any other device gets a file of its
-own, `10-vnetctl-DEV.network`, whose settings are drop-ins from every task that
-configures it (removed with the last of them).
+"10-vnetctl-": vnetctl touches no other file. A device that networkd configures from a
+file of someone else's that matches exactly that device (`[Match] Name=DEV`) gets
+vnetctl's settings as a drop-in of that file; any other device gets a file of its own,
+`10-vnetctl-DEV.network`, whose settings are drop-ins from every task that configures it
+(removed with the last of them). A device that is a port at boot (of a bridge, a bond,
+an OVS bridge) whose foreign file gives it addresses or routes gets vnetctl's own file
+too: it sorts before the foreign one, which networkd then no longer uses for it (a
+drop-in cannot take addresses away: vnet_networkd), and the drop-ins of every task
+follow it there, back when no port is left. The oneshot unit and its enable link are
+rendered by every task with boot lines: missing, they are drift and a run writes them.
 
 Settings (vnetctl sends them per play): mode networkd | none | auto (networkd where the
 host booted with systemd and systemd-networkd is enabled or running, else none), and
@@ -30,8 +35,10 @@ import os
 
 try:  # under ansible-playbook, module_utils files travel with the module
     from ansible.module_utils import vnet_core
+    from ansible.module_utils import vnet_networkd as networkd
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
+    import vnet_networkd as networkd
 
 PREFIX = "10-vnetctl-"
 OWNER = "# vnetctl owner: "
@@ -41,6 +48,7 @@ BOOT_DIR = "etc/vnetctl/boot.d"
 UNIT_NAME = "vnetctl-reapply.service"
 UNIT_PATH = "etc/systemd/system/" + UNIT_NAME
 WANTS_PATH = "etc/systemd/system/multi-user.target.wants/" + UNIT_NAME
+LINK = "symlink to "  # the content a symbolic link has in a change: "symlink to TARGET"
 NETWORKD_ENABLED = "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
 NETWORKD_STATE = "run/systemd/netif/state"  # written by a running systemd-networkd
 # The oneshot: after networkd, each file's tc lines once its devices exist (networkd
@@ -84,29 +92,6 @@ def configure(raw):
     return {"mode": "none", "root": root}, why
 
 
-def unit_text(header, sections):
-    """A unit file: a comment line, then [Section] and key=value lines; a value that is a
-    list gives the key once per item; None leaves the key out (and a section of nothing
-    but None, the section)."""
-    out = [header]
-    for name, pairs in sections:
-        lines = [
-            "%s=%s" % (key, _word(item))
-            for key, value in pairs
-            for item in (value if isinstance(value, list) else [value])
-            if item is not None
-        ]
-        if lines:  # a section with nothing set is left out
-            out += ["", "[%s]" % name] + lines
-    return "\n".join(out) + "\n"
-
-
-def _word(value):
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
-
-
 def slug(text):
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in text)
 
@@ -135,145 +120,76 @@ class Units:
         sections = [("Match", [("OriginalName", dev)]), ("Link", pairs)]
         self._put("%s/%s%s.link" % (NETWORK_DIR, PREFIX, dev), unit_text(self.header, sections))
 
-    def network(self, dev, sections):
-        """Settings of `dev`'s .network, as a drop-in of the file networkd uses for it."""
-        base = self._foreign_base(dev)
-        if base is None:
-            base = "%s%s.network" % (PREFIX, dev)
-            self._put("%s/%s" % (NETWORK_DIR, base), unit_text(
-                BASE + dev + ": its settings are in " + base + ".d/", [
-                    ("Match", [("Name", dev)]), ("Link", [("RequiredForOnline", False)]),
-                    ("Network", [("ConfigureWithoutCarrier", True), ("IPv6AcceptRA", False),
-                                 ("KeepConfiguration", True)]),
-                ]))  # fmt: skip
+    def network(self, dev, sections, port=None):
+        """Settings of `dev`'s .network, as a drop-in of the file networkd uses for it.
+        `port`: the master `dev` is a port of at boot (a bridge, a bond, an OVS bridge);
+        the drop-in says so (networkd.PORT_MARK): `dev` must have no addresses there."""
+        base = self._base(dev, port)
         path = "%s/%s.d/%s%s.conf" % (NETWORK_DIR, base, PREFIX, slug(self.owner))
         text = self.files.get(path)
         body = unit_text(self.header, sections)
-        self._put(path, body if text is None else text + body[len(self.header) + 1 :])
+        text = body if text is None else text + body[len(self.header) + 1 :]
+        if port is not None and not networkd.is_port(text):
+            text = text.replace("\n", "\n%s\n" % (networkd.PORT_MARK % port), 1)
+        self._put(path, text)
 
     def boot(self, devices, lines):
-        """tc lines the oneshot unit runs at boot, once `devices` exist."""
+        """tc lines the oneshot unit runs at boot, once `devices` exist; the unit, and
+        its enable link, with them."""
         head = self.header + "\n" + "".join("# device: %s\n" % d for d in devices)
         self._put("%s/%s%s.tc" % (BOOT_DIR, PREFIX, slug(self.owner)),
                   head + "".join(line + "\n" for line in lines))  # fmt: skip
+        self._put(UNIT_PATH, UNIT)
+        self._put(WANTS_PATH, LINK + "/" + UNIT_PATH)
 
-    def _foreign_base(self, dev):
-        """The name of the file of someone else's that networkd configures `dev` with,
-        when it matches exactly `dev`; None when networkd uses no file (or ours)."""
-        path = _network_file(self.root, dev)
-        if not path or os.path.basename(path).startswith(PREFIX):
-            return None
+    def _base(self, dev, port):
+        """The file `dev`'s settings are drop-ins of: someone else's that configures it,
+        unless `dev` is a port at boot that it gives addresses or routes; else vnetctl's
+        own (written here)."""
         try:
-            with open(os.path.join(self.root, path.lstrip("/"))) as handle:
-                match = _section(handle.read(), "Match")
-        except OSError:
-            return None
-        if match != [("Name", dev)]:
-            why = "%s is configured by %s, which matches more than %s" % (dev, path, dev)
-            raise PersistError(why + ": give it a file of its own, or set persist: none")
-        return os.path.basename(path)
+            theirs = networkd.foreign(self.root, dev, PREFIX)
+            ported = port is not None or self._ported(dev, theirs)
+            if theirs is not None and not networkd.takes_over(self.root, dev, theirs, ported,
+                                                              PREFIX):  # fmt: skip
+                return theirs
+        except networkd.Refused as exc:
+            raise PersistError("%s; or set persist: none" % exc) from None
+        base = "%s%s.network" % (PREFIX, dev)
+        self._put("%s/%s" % (NETWORK_DIR, base), base_text(dev))
+        return base
+
+    def _ported(self, dev, theirs):
+        """Another task's drop-in for `dev` says it is a port at boot."""
+        found = networkd.drop_ins(self.root, NETWORK_DIR, "%s%s.network" % (PREFIX, dev), PREFIX)
+        if theirs is not None:
+            found.update(networkd.drop_ins(self.root, NETWORK_DIR, theirs, PREFIX))
+        mine = "/%s%s.conf" % (PREFIX, slug(self.owner))
+        return any(networkd.is_port(t) for p, t in found.items() if not p.endswith(mine))
+
+
+def base_text(dev):
+    """vnetctl's own .network file for `dev`: its settings are drop-ins."""
+    base = "%s%s.network" % (PREFIX, dev)
+    return unit_text(BASE + dev + ": its settings are in " + base + ".d/", [
+        ("Match", [("Name", dev)]), ("Link", [("RequiredForOnline", False)]),
+        ("Network", [("ConfigureWithoutCarrier", True), ("IPv6AcceptRA", False),
+                     ("KeepConfiguration", True)]),
+    ])  # fmt: skip
 
 
 class PersistError(Exception):
     pass
 
 
-def ip_sections(state):
-    """[Network] Address= and a [Route] per route of a vnet_ip-style state: {"addresses":
-    ["10.0.0.5/24"], "routes": ["default via 10.0.0.1 metric 100"]}."""
-    sections = [("Network", [("Address", sorted(state.get("addresses") or []))])]
-    for route in sorted(state.get("routes") or []):
-        words = route.split()
-        pairs = [("Destination", None if words[0] == "default" else words[0])]
-        for word, value in zip(words[1::2], words[2::2]):
-            pairs.append((ROUTE_KEYS.get(word, word), value))
-        sections.append(("Route", pairs))
-    return sections if state.get("addresses") or state.get("routes") else []
-
-
-ROUTE_KEYS = {"via": "Gateway", "src": "PreferredSource", "metric": "Metric", "proto": "Protocol"}
-
-
-def bridge_vlan(member):
-    """[BridgeVLAN] of a vnet_vlans membership {"vlans": "1,100-110", "pvid", "untagged"}."""
-    pairs = [("PVID", member.get("pvid"))]
-    pairs += [("VLAN", [v for v in (member.get("vlans") or "").split(",") if v])]
-    pairs += [("EgressUntagged", [v for v in (member.get("untagged") or "").split(",") if v])]
-    return [("BridgeVLAN", pairs)]
-
-
-def htb_sections(state):
-    """[HierarchyTokenBucket], a [HierarchyTokenBucketClass] per class and its leaf qdisc,
-    of a traffic_shaping egress state (rates in Mbit/s, class ids "1:2")."""
-    default = state["root"].rpartition(" ")[2]
-    out = [("HierarchyTokenBucket", [("Parent", "root"), ("Handle", 1),
-                                     ("DefaultClass", "%x" % int(default, 16))])]  # fmt: skip
-    out.append(_htb_class("1:0", "1:1", state["rate"], state["ceil"], None, 1514))
-    for info in sorted(state["classes"].values(), key=lambda c: int(c["id"][2:], 16)):
-        out.append(_htb_class("1:1", info["id"], info["rate"], info["ceil"], info["prio"],
-                              info["quantum"]))  # fmt: skip
-        if info.get("leaf"):
-            out.append((LEAVES[info["leaf"]], [("Parent", info["id"]),
-                                               ("Handle", info["id"][2:])]))  # fmt: skip
-    return out
-
-
-LEAVES = {"fq_codel": "FairQueueingControlledDelay", "pfifo": "PFIFO"}
-
-
-def _htb_class(parent, cid, rate, ceil, prio, quantum):
-    pairs = [("Parent", parent), ("ClassId", cid), ("Priority", prio), ("QuantumBytes", quantum)]
-    pairs += [("Rate", "%dK" % round(rate * 1000)), ("CeilRate", "%dK" % round(ceil * 1000))]
-    return ("HierarchyTokenBucketClass", pairs)
-
-
-def link_section(pairs):
-    """[Link]: MTUBytes=, ActivationPolicy= (up, down) and the like."""
-    return [("Link", pairs)]
-
-
-def seconds(value):
-    return None if value is None else "%gs" % value
-
-
-def _network_file(root, dev):
-    """NETWORK_FILE of `dev` in networkd's state (/run/systemd/netif/links/IFINDEX)."""
-    try:
-        with open(os.path.join(root, "sys/class/net", dev, "ifindex")) as handle:
-            index = handle.read().strip()
-        with open(os.path.join(root, "run/systemd/netif/links", index)) as handle:
-            state = handle.read()
-    except OSError:
-        return None
-    for text in state.splitlines():
-        if text.startswith("NETWORK_FILE="):
-            return text[len("NETWORK_FILE=") :]
-    return None
-
-
-def _section(text, name):
-    pairs, inside = [], False
-    for raw in text.splitlines():
-        item = raw.strip()
-        if not item or item[0] in "#;":
-            continue
-        if item.startswith("["):
-            inside = item == "[%s]" % name
-        elif inside and "=" in item:
-            key, _, value = item.partition("=")
-            pairs.append((key.strip(), value.strip()))
-    return pairs
+# the sections modules render (vnet_networkd writes them)
+unit_text, ip_sections, bridge_vlan = networkd.unit_text, networkd.ip_sections, networkd.bridge_vlan
+htb_sections, link_section, seconds = networkd.htb_sections, networkd.link_section, networkd.seconds
 
 
 # ---- what is on disk ---------------------------------------------------------------
 
 
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError):
-        return None
+_read = networkd.read
 
 
 def owned(root):
@@ -324,16 +240,25 @@ def compare(owner, rendered, on_disk, weak=()):
 def settle(units, check, journal=None):
     """Make the disk hold what `units` renders: returns the files changed (or, in check
     mode, that would change), each {path, before, after}. `journal(changes)` runs before
-    the first write (commit confirmed records there what a rollback restores).
+    each write (commit confirmed records there what a rollback restores).
 
     Whole or not at all, also on a full disk: every new content is first written and
     synced to a temporary file beside its target; only when all of them are, are they
     renamed into place and the old files removed (renames and removals need no space).
-    A write that fails, or a journal that cannot record, leaves every file as it was."""
+    A write that fails, or a journal that cannot record, leaves every file as it was.
+    Then other tasks' drop-ins for the devices touched follow each device's base (a
+    second write, whole in the same way)."""
     root = units.root
-    changes = compare(units.owner, units.files, owned(root), units.weak)
+    changes = compare(units.owner, units.files, dict(owned(root), **_shared(root)), units.weak)
     if check or not changes:
         return changes
+    done = _apply(root, changes, journal)
+    moves = _moves(root, done)
+    return done + (_apply(root, moves, journal) if moves else [])
+
+
+def _apply(root, changes, journal):
+    """The changes and what they bring (_tidying): journaled, then written whole."""
     changes = changes + _tidying(root, changes)
     if journal is not None:
         journal(changes)
@@ -343,7 +268,8 @@ def settle(units, check, journal=None):
 
 def _tidying(root, changes):
     """What else the changes bring, as changes: a base left without drop-ins goes (its
-    directory too); the oneshot unit exists while a boot.d file does."""
+    directory too); the oneshot unit and its enable link go with the last boot.d file
+    (a task with boot lines renders them: Units.boot)."""
     after = {}  # directory -> the names it will hold
     for change in changes:
         directory, _, name = change["path"].rpartition("/")
@@ -356,13 +282,36 @@ def _tidying(root, changes):
         text = _read(os.path.join(root, base)) or ""
         if directory.endswith(".network.d") and not names and text.startswith(BASE):
             done.append({"path": base, "before": text, "after": None})
-    needed = any(n.endswith(".tc") for n in after.get(BOOT_DIR, _names(root, BOOT_DIR)))
-    unit = _read(os.path.join(root, UNIT_PATH))
-    if needed and unit != UNIT:
-        done.append({"path": UNIT_PATH, "before": unit, "after": UNIT})
-    if not needed and unit == UNIT:
-        done.append({"path": UNIT_PATH, "before": UNIT, "after": None})
+    if any(n.endswith(".tc") for n in after.get(BOOT_DIR, _names(root, BOOT_DIR))):
+        return done
+    touched = {change["path"] for change in changes}
+    for path, text in sorted(_shared(root).items()):
+        if path not in touched and text in (UNIT, LINK + "/" + UNIT_PATH):  # as vnetctl writes
+            done.append({"path": path, "before": text, "after": None})
     return done
+
+
+def _moves(root, changes):
+    """Every task's drop-ins for a device the changes touched that belong in another base
+    (the one networkd will use for it: vnet_networkd.misplaced), as changes."""
+    devices = {networkd.device_of(root, c["path"]) for c in changes} - {None}
+    moves = []
+    for path, moved, text in networkd.misplaced(root, sorted(devices), NETWORK_DIR, PREFIX):
+        now = _read(os.path.join(root, moved))
+        moves += [{"path": path, "before": text, "after": None},
+                  {"path": moved, "before": now, "after": text}]  # fmt: skip
+    return moves
+
+
+def _shared(root):
+    """The oneshot unit and its enable link as they are ("symlink to TARGET")."""
+    found = {UNIT_PATH: _read(os.path.join(root, UNIT_PATH))}
+    wants = os.path.join(root, WANTS_PATH)
+    if os.path.islink(wants):
+        found[WANTS_PATH] = LINK + os.readlink(wants)
+    elif os.path.lexists(wants):
+        found[WANTS_PATH] = _read(wants) or ""
+    return {path: text for path, text in found.items() if text is not None}
 
 
 def _names(root, directory):
@@ -370,27 +319,22 @@ def _names(root, directory):
     return set(os.listdir(full)) if os.path.isdir(full) else set()
 
 
-def _unit_wanted(root, changes):
-    """The oneshot unit is (or will be) in place: its enable link must be too."""
-    for change in changes:
-        if change["path"] == UNIT_PATH:
-            return change["after"] == UNIT
-    return any(n.endswith(".tc") for n in _names(root, BOOT_DIR))
-
-
 def _write_all(root, changes):
-    """The changes, whole (vnet_core.replace_files), then the directories left empty."""
-    wants = os.path.join(root, WANTS_PATH)
-    wanted = _unit_wanted(root, changes)
-    vnet_core.replace_files(
-        [(os.path.join(root, c["path"]), c["after"]) for c in changes if c["after"] is not None],
-        [(wants, "/" + UNIT_PATH)] if wanted and not os.path.lexists(wants) else [],
-        [os.path.join(root, c["path"]) for c in changes if c["after"] is None]
-        + ([] if wanted else [wants]),
-    )
-    for change in (c for c in changes if c["after"] is None):
-        directory = os.path.dirname(os.path.join(root, change["path"]))
-        if directory.endswith(".network.d") and not os.listdir(directory):
+    """The changes, whole (vnet_core.replace_files: contents and enable links staged,
+    then renamed, then removals), then the directories left empty."""
+    writes, links = [], []
+    for change in changes:
+        text = change["after"]
+        if text is not None:
+            target = os.path.join(root, change["path"])
+            (links.append((target, text[len(LINK) :])) if text.startswith(LINK)
+             else writes.append((target, text)))  # fmt: skip
+    removals = [os.path.join(root, c["path"]) for c in changes if c["after"] is None]
+    vnet_core.replace_files(writes, links, removals)
+    for path in removals:
+        directory = os.path.dirname(path)
+        if directory.endswith(".network.d") and os.path.isdir(directory) \
+                and not os.listdir(directory):  # fmt: skip
             os.rmdir(directory)
 
 

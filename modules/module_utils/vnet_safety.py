@@ -8,8 +8,17 @@ address. Some of those cut the host off for sure (`CUTS`): vnetctl refuses them 
 the play runs under a rollback timer (commit confirmed). The others are applied under
 the timer by themselves, armed just before.
 
+Routes: a task's `ip route` steps that change the route the host takes to the
+controller's own address are named too (vnet_fib.path_changes): a removed route (or one
+that drops the traffic) cuts, a changed one runs under the timer.
+
 Runs on the managed host: Python 3.9+, standard library only.
 """
+
+try:  # under ansible-playbook, module_utils files travel with the module
+    from ansible.module_utils import vnet_fib
+except ImportError:  # vnetctl's runner preloads every module_utils file
+    import vnet_fib
 
 MIN_SAFE_MTU = 576  # below it, IPv4 hosts are not required to accept datagrams (RFC 791)
 PARENT_KINDS = ("vlan", "macvlan", "macvtap", "ipvlan")  # "link" names their lower device
@@ -139,15 +148,18 @@ class Guard:
     `classify` names the steps that touch the management path; `allow` refuses those
     that cut it unless a rollback timer was asked for (`explicit`), and otherwise calls
     `arm` (which starts the timer) before they run. Without `arm` (check mode, or no
-    timer available) it only classifies and refuses."""
+    timer available) it only classifies and refuses. `client`: the controller's address
+    as the host sees it (the route to it)."""
 
-    def __init__(self, server_ip, arm=None, explicit=False, error=Exception):
+    def __init__(self, server_ip, arm=None, explicit=False, error=Exception, client=None):
         self.server_ip, self.arm, self.explicit, self.error = server_ip, arm, explicit, error
+        self.client = client
 
     def classify(self, steps, facts):
-        if not self.server_ip:
-            return []
-        return classify(steps, management_path(facts, self.server_ip), facts)
+        found = []
+        if self.server_ip:
+            found = classify(steps, management_path(facts, self.server_ip), facts)
+        return found + vnet_fib.path_changes(steps, self.client, facts)
 
     def refusal(self, found):
         """Why `found` may not run, or None."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -185,3 +187,31 @@ def test_a_commit_confirmed_rollback_takes_the_files_back_too(lab, tmp_path):
     assert not any(link["ifname"] == "br-mgmt" for link in links)
     assert files(roots[victim]) == {}
     assert f"{NET}/10-vnetctl-br-mgmt.netdev" in files(roots[other])
+
+
+def test_the_oneshot_unit_and_its_enable_link_removed_are_drift_and_a_run_writes_them(lab, capsys):
+    """Without them the shaping filters are lost at boot: drift says so (not persisted,
+    the unit and the link), a run writes both again, the link as a link."""
+    state, inventory, roots, book = lab
+    h1 = state.host_names[0]
+    assert run(capsys, "run", book(), "-i", inventory)[0] == 0
+    unit = roots[h1] / "etc/systemd/system/vnetctl-reapply.service"
+    wants = roots[h1] / "etc/systemd/system/multi-user.target.wants/vnetctl-reapply.service"
+    written = unit.read_text()
+    unit.unlink()
+    wants.unlink()
+    code, doc = run(capsys, "drift", book(), "-i", inventory, "--no-history")
+    found = [(h["host"], i["resource"], i["kind"], i["field"], i["actual"])
+             for h in doc["hosts"] for i in h["items"]]  # fmt: skip
+    assert code == 2 and found == [
+        (h1, "shaping eth2", "not persisted", "/" + str(wants.relative_to(roots[h1])), None),
+        (h1, "shaping eth2", "not persisted", "/" + str(unit.relative_to(roots[h1])), None),
+    ], doc
+    assert run(capsys, "run", book(), "-i", inventory)[0] == 0
+    assert unit.read_text() == written
+    assert os.readlink(wants) == "/etc/systemd/system/vnetctl-reapply.service"
+    assert run(capsys, "drift", book(), "-i", inventory, "--no-history")[0] == 0
+    if shutil.which("systemd-analyze"):
+        done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0 and done.stderr == "", done.stderr

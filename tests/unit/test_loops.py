@@ -178,3 +178,22 @@ def test_a_when_of_an_import_holds_before_the_loop_is_rendered(tmp_path):
     assert {h: [t.args["msg"] for t in ts] for h, ts in result.tasks.items()} == {
         "kvm1": ["a", "b"], "kvm2": [], "kvm3": [],
     }  # fmt: skip
+
+
+def test_two_items_declaring_one_route_are_refused_two_tables_are_two_routes(tmp_path):
+    """A route is named by its destination, table and metric (the module's
+    resource_name), not by a `name` argument: the real catalog says so."""
+    from vnetctl.catalog import Catalog  # noqa: PLC0415
+
+    (tmp_path / "hosts.yml").write_text(INVENTORY)
+    book = tmp_path / "book.yml"
+    route = "    - route: {dest: default, gateway: 10.0.0.1, table: '{{ item }}'}\n"
+    for tables, refused in (("[100, 200]", False), ("[100, '100']", True)):
+        book.write_text(f"- hosts: kvm1\n  tasks:\n{route}      loop: {tables}\n")
+        plays = load_playbook(book, Catalog())
+        if not refused:
+            (result,) = plan_playbook(plays, load_inventory(tmp_path / "hosts.yml"), Catalog())
+            assert [t.args["table"] for t in result.tasks["kvm1"]] == ["100", "200"]
+            continue
+        with pytest.raises(InputError, match="both declare route 'default table 100'"):
+            plan_playbook(plays, load_inventory(tmp_path / "hosts.yml"), Catalog())

@@ -41,7 +41,8 @@ def test_every_module_keeps_to_the_contract(name):
         assert not hasattr(module, "read")
     else:
         assert all(callable(getattr(module, f, None)) for f in ("read", "desired", "steps"))
-        assert isinstance(module.RESOURCE, str) and "name" in module.ARGUMENT_SPEC
+        assert isinstance(module.RESOURCE, str)
+        assert "name" in module.ARGUMENT_SPEC or callable(getattr(module, "resource_name", None))
     if hasattr(module, "snapshot"):
         assert isinstance(module.SNAPSHOT_ORDER, int)
     for source in getattr(module, "FACTS", {}).values():

@@ -52,6 +52,19 @@ def test_snapshot_tasks_plan_nothing_on_the_host_they_describe(facts_file):
 def test_makers_come_before_users():
     order = snapshot_modules(CATALOG)
     assert order.index("vxlan_mesh") < order.index("linux_bridge") < order.index("link")
+    assert order.index("link") < order.index("route")  # routes use the devices and addresses
+
+
+def test_routes_are_named_by_destination_table_and_metric():
+    plays = build_playbook(CATALOG, {"h": host_tasks(CATALOG, recorded("ovs_nic_routed.json"))})
+    names = [t["name"] for t in plays[0]["tasks"] if "route" in t]
+    assert names == [
+        "route 2001:db8:60::/48",
+        "route ::/0 metric 300",
+        "route default",
+        "route 10.60.0.0/16 table 100 metric 20",
+        "route 10.62.0.0/16 table 200",
+    ]
 
 
 def test_hosts_alike_share_a_play():

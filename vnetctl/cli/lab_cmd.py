@@ -42,10 +42,10 @@ RESET_DESCRIPTION = """\
 Give the lab's hosts back the network `lab up` made, as if they were new: every OVS
 bridge deleted (on a lab with --ovs), every link but lo and eth0-eth2 deleted (bridges,
 VXLAN devices, veths), the NICs without master at MTU 1500 and up, without qdiscs,
-eth0 with its address, an empty nftables ruleset; a stopped sshd is started. Only the
-lab's own namespaces are touched. Playbooks that take the same NICs for different
-designs (a Linux bridge on eth1, then an OVS bond of eth1 and eth2) can then each start
-from fresh hosts.
+eth0 with its address, no routes but the kernel's, an empty nftables ruleset; a stopped
+sshd is started. Only the lab's own namespaces are touched. Playbooks that take the same
+NICs for different designs (a Linux bridge on eth1, then an OVS bond of eth1 and eth2)
+can then each start from fresh hosts.
 
 examples:
   vnetctl lab reset                # every host of lab `lab`

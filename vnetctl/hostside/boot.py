@@ -345,13 +345,15 @@ def _run_play(host, modules, payload, output, stop, lock):
                 output.emit({"earlier": earlier})
         confirm = safe.Confirm(payload["confirm"], host, modules, lock, output)
         guard = safety.Guard(payload.get("server"), confirm.arm_for_step, confirm.explicit,
-                             host.ModuleError)  # fmt: skip
+                             host.ModuleError, payload.get("client"))  # fmt: skip
         refused = safe.preflight(host, modules, payload["tasks"], facts, guard)
         if refused is not None:
             output.emit({"refused": {"index": refused[0], "msg": refused[1]}})
             return False
     elif safety is not None:  # check mode: the steps are classified, nothing armed
-        guard = safety.Guard(payload.get("server"), error=host.ModuleError)
+        guard = safety.Guard(
+            payload.get("server"), error=host.ModuleError, client=payload.get("client")
+        )
     persist = sys.modules.get("vnet_persist")  # boot persistence (host library)
     persisting = persist.configure(payload.get("persist")) if persist is not None else None
     failed_at = None
@@ -423,4 +425,5 @@ if __name__ == "__main__":
     # SSH_CONNECTION as the login shell saw it (before sudo): "client port SERVER port"
     _words = (sys.argv[1] if len(sys.argv) > 1 else "").split()
     _payload["server"] = _words[2] if len(_words) == 4 else None
+    _payload["client"] = _words[0] if len(_words) == 4 else None
     run_tasks(_payload, sys.stdout, StopWatch(sys.stdin.fileno()))

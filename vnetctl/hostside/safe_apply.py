@@ -147,14 +147,13 @@ def roll_back(entries, host, modules):
             host.apply_steps(module.steps(now, entry["before"], facts))
         except Exception as exc:  # go on: the other tasks are undone all the same
             problems.append("%s: %s" % (entry["task"], exc))
-    left = []
+    left, checked = [], set()
     for entry in entries:
-        if "files" in entry:
-            left += [
-                "%s: %s is not as it was" % (entry["task"], item["path"])
-                for item in entry["files"]
-                if _content(item["path"]) != item["before"]
-            ]
+        if "files" in entry:  # each file as the first entry naming it had it (a task's
+            for item in entry["files"]:  # files may be journaled in two writes)
+                if item["path"] not in checked and _content(item["path"]) != item["before"]:
+                    left.append("%s: %s is not as it was" % (entry["task"], item["path"]))
+                checked.add(item["path"])
             continue
         try:
             facts = host.Facts.gather(modules=list(modules.values()))
@@ -178,8 +177,14 @@ def roll_back(entries, host, modules):
     }
 
 
+LINK = "symlink to "  # how vnet_persist gives a symbolic link's content
+
+
 def _content(path):
+    """A file's content, a symbolic link as LINK + its target, None when it is missing."""
     try:
+        if os.path.islink(path):
+            return LINK + os.readlink(path)
         with open(path) as handle:
             return handle.read()
     except FileNotFoundError:
@@ -199,7 +204,10 @@ def _restore(entry):
                     os.unlink(item["path"])
                 continue
             os.makedirs(os.path.dirname(item["path"]), exist_ok=True)
-            core.write_whole(item["path"], item["before"])
+            if item["before"].startswith(LINK):  # an enable link
+                core.replace_files([], [(item["path"], item["before"][len(LINK) :])])
+            else:
+                core.write_whole(item["path"], item["before"])
         except OSError as exc:
             problems.append("%s: %s: %s" % (entry["task"], item["path"], exc))
     return problems

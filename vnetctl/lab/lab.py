@@ -251,8 +251,8 @@ def reset_hosts(name: str, hosts: list[str] | None = None) -> None:
     """Give lab hosts back the network `lab up` made (between examples, and for tests
     that change it): no OVS bridges (where the lab runs Open vSwitch), extra links
     deleted, eth0-eth2 without master, at MTU 1500, up, without qdiscs, eth0 with its
-    address (it may have moved into a bridge that is now gone), an empty nftables
-    ruleset. Stopped sshds are started again."""
+    address (it may have moved into a bridge that is now gone), no routes but the
+    kernel's, an empty nftables ruleset. Stopped sshds are started again."""
     state = _lab_state(name)
     chosen = [state.host(host) for host in hosts or state.host_names]
     for host in chosen:

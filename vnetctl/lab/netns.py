@@ -97,8 +97,9 @@ def configure_hosts(state: LabState, progress: Callable[[str], None] | None = No
 
 def reset_host_links(host: LabHost, prefixlen: int) -> None:
     """Undo network changes made inside the host: delete every link but lo and its NICs,
-    and give the NICs back their first state (no master, MTU 1500, up, no qdisc, no
-    global address on eth1/eth2, eth0's own address)."""
+    give the NICs back their first state (no master, MTU 1500, up, no qdisc, no global
+    address on eth1/eth2, eth0's own address), and remove every route the kernel did not
+    make (`ip route add`'s and the route module's, in every table)."""
     nics = [f"eth{nic}" for nic in range(len(host.root_links))]
     argv = ["ip", "-n", host.namespace, "-j", "link", "show"]
     extra = [link["ifname"] for link in json.loads(run(argv).stdout)]
@@ -109,6 +110,7 @@ def reset_host_links(host: LabHost, prefixlen: int) -> None:
         if nic != "eth0":
             commands.append(f"addr flush dev {nic} scope global")
     commands.append(f"addr replace {host.address}/{prefixlen} dev eth0")
+    commands += [f"route flush table all proto {proto}" for proto in ("boot", "static")]
     # -force: go on past links already gone with an earlier one (veth peers, VXLAN over a
     # deleted bridge); what matters is checked below.
     run(["ip", "-n", host.namespace, "-force", "-batch", "-"], "\n".join(commands) + "\n", False)

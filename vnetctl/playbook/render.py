@@ -226,10 +226,16 @@ def render_items(
             rendered, index=loops.item_index(task, k, size), item=k,
             name=f"{task.display_name} (item={label})",
         ))  # fmt: skip
-        names.append((label, rendered.args.get("name")))
-    if "name" in catalog[task.module]:
-        loops.check_distinct(play, task, names)
+        names.append((label, _identity(catalog, task.module, rendered.args)))
+    loops.check_distinct(play, task, names)
     return out
+
+
+def _identity(catalog: Mapping[str, dict], module: str, args: dict) -> Any:
+    """What an item declares: its `name`, or the module's own name for it (a route's
+    destination, table and metric); None for a module that declares no object."""
+    named = getattr(catalog, "resource_name", None)
+    return named(module, args) if named is not None else args.get("name")
 
 
 def _render_commands(fleet: Fleet, play: Play, host: str) -> list[str]:

@@ -79,7 +79,7 @@ def build_playbook(catalog: Catalog, tasks_by_host: dict[str, list[Task]]) -> li
 
 def _task_name(catalog: Catalog, module: str, params: dict) -> str:
     kind = getattr(catalog.load(module), "RESOURCE", None) or module
-    return f"{kind} {params.get('name', '')}".strip()
+    return f"{kind} {catalog.resource_name(module, params) or ''}".strip()
 
 
 def to_yaml(plays: list[dict], hosts: list[str], errors: Mapping[str, str],

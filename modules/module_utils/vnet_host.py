@@ -37,9 +37,9 @@ desired(params, current, facts) -> desired  the declared values over the current
     before any change.
 steps(current, desired, facts) -> [(tool, line)]  pure: the commands from current to
     desired, each built by step() (vnet_core: the one writer of command lines). Tools:
-    ip, bridge, tc (one `-batch` process per run of lines), nft (`nft -f -`), ovs-vsctl
-    (one transaction), ovs-ofctl ("BRIDGE add|delete FLOW": one atomic bundle per
-    bridge). `desired` may be any earlier read() output (a rollback).
+    ip, bridge, tc (one `-batch` process per run of lines), nft (`nft -f -`), sysctl
+    (`sysctl -p -`), ovs-vsctl (one transaction), ovs-ofctl ("BRIDGE add|delete FLOW": one
+    atomic bundle per bridge). `desired` may be any earlier read() output (a rollback).
 Nested state is a dict keyed by identity (ports_mtu: {port: mtu}; segments: {vni: {..}}),
     never a list of objects: diffs are per field (dotted paths) and drift then sees a
     missing or an extra object. Lists compare as sets: keep them to flat lists of names.
@@ -110,6 +110,7 @@ BATCH_TOOLS = {
     "bridge": ["bridge", "-batch", "-"],
     "tc": ["tc", "-batch", "-"],
     "nft": ["nft", "-f", "-"],  # one nftables transaction: all of it or nothing
+    "sysctl": ["sysctl", "-q", "-p", "-"],  # "key=value" lines, keys in their "/" form
 }
 
 

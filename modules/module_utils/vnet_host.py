@@ -293,7 +293,8 @@ def execute(module, params, check, facts, runner=run, guard=None):
     `guard` (vnetctl's host process passes one; see vnetctl/hostside/boot.py) sees the
     steps first: `guard.classify(steps, facts)` names those that touch the host's
     management path (reported as `management_path`), `guard.allow(found)` refuses them
-    (ModuleError) or arms the rollback timer before they run."""
+    (ModuleError; in check mode too, as the real run would) or arms the rollback timer
+    before they run."""
     result = {"changed": False, "failed": False, "msg": "", "resource": resource_id(module, params)}
     try:
         if hasattr(module, "run"):  # modules that are not resources, such as facts
@@ -308,13 +309,12 @@ def execute(module, params, check, facts, runner=run, guard=None):
             return result
         result.update(changed=True, commands=[" ".join(s) for s in steps])
         touching = guard.classify(steps, facts) if guard is not None else []
-        if touching:
+        if touching:  # refused in check mode too (ModuleError), else the timer armed
             result["management_path"] = touching
+            guard.allow(touching)
         if check:
             result["msg"] = "would be " + _summary(current, desired, changes)
             return result
-        if touching:
-            guard.allow(touching)
         failure = _apply_and_verify(module, params, desired, steps, facts, runner)
         if failure is not None:
             raise ModuleError(failure + roll_back(module, params, current, facts, runner))

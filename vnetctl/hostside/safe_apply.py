@@ -4,7 +4,7 @@ applied under a rollback timer).
 The guard (the host library's vnet_safety.Guard, consulted by the engine before any step
 runs) refuses the steps that cut the path the controller's session arrived on unless a
 rollback timer was asked for (--confirm-timeout), and has `Confirm` arm the timer
-before the others. `preflight` plans every task of the play on the facts before the
+before the others. Its `preflight` plans every task of the play on the facts before the
 first change, so a play that would cut the host off is refused before anything on the
 host changes.
 
@@ -257,26 +257,6 @@ class Confirm:
         except Exception:  # noqa: BLE001 -- the task itself reports it when it runs
             return  # it fails before any change
         self.journal.record(task["index"], task["module"], params, before)
-
-
-def preflight(host, modules, tasks, facts, guard):
-    """Before the first change: every task planned on the facts as they are now, the
-    steps that would cut the management path without a rollback timer named. Returns
-    (task index, reason) for the first such task, or None. Tasks that cannot be planned
-    yet (they depend on an earlier task) are left to the engine's own check."""
-    for task in tasks:
-        module = modules[task["module"]]
-        if hasattr(module, "run") or not hasattr(module, "read"):
-            continue  # not a resource (facts, overlay_probe): no steps to plan
-        try:
-            steps = host.plan(module, task["args"], facts)["steps"]
-        except Exception:  # noqa: BLE001 -- the task itself reports it when it runs
-            continue  # it fails then, or it depends on an earlier task
-        found = guard.classify(steps, facts)
-        problem = guard.refusal(found) if found else None
-        if problem is not None:
-            return task["index"], problem
-    return None
 
 
 # ---- run by the controller over a NEW connection -------------------------------

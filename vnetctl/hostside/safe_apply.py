@@ -138,9 +138,12 @@ def _read_journal(directory):
 
 
 def roll_back(entries, host, modules):
-    """Undo the journal's tasks, newest first, with each module's planner; then re-read
-    every resource and compare with its state before the play."""
-    problems = []
+    """Undo the journal's tasks, newest first, with each module's planner. Each task's
+    resource is re-read right after its own undo and compared with its state before it:
+    the later tasks are undone by then, so that is the state the host must be in. Two
+    tasks of one resource thus each meet their own before-state, and when every one
+    does, the host is as it was before the play."""
+    problems, left = [], []
     for entry in reversed(entries):
         if "files" in entry:
             problems += _restore(entry)
@@ -152,19 +155,7 @@ def roll_back(entries, host, modules):
             host.apply_steps(module.steps(now, entry["before"], facts))
         except Exception as exc:  # go on: the other tasks are undone all the same
             problems.append("%s: %s" % (entry["task"], exc))
-    left = []
-    for entry in (e for e in entries if "files" not in e):
-        facts = host.Facts.gather(modules=list(modules.values()))
-        try:
-            now = modules[entry["module"]].read(entry["params"], facts)
-        except Exception as exc:
-            left.append("%s: cannot re-read: %s" % (entry["task"], exc))
-            continue
-        for change in host.diff_fields(now, entry["before"]):
-            left.append(
-                "%s: %s is %r, was %r"
-                % (entry["task"], change["field"], change["before"], change["after"])
-            )
+        left += _left(entry, host, modules)
     return {
         "rolled_back": not left,
         "left": left,
@@ -172,6 +163,19 @@ def roll_back(entries, host, modules):
         "after_task": entries[-1]["task"] if entries else None,
         "at": time.time(),
     }
+
+
+def _left(entry, host, modules):
+    """What differs from the task's state before it, re-read now."""
+    facts = host.Facts.gather(modules=list(modules.values()))
+    try:
+        now = modules[entry["module"]].read(entry["params"], facts)
+    except Exception as exc:
+        return ["%s: cannot re-read: %s" % (entry["task"], exc)]
+    return [
+        "%s: %s is %r, was %r" % (entry["task"], c["field"], c["after"], c["before"])
+        for c in host.differences(now, entry["before"])
+    ]
 
 
 def _restore(entry):

@@ -329,7 +329,9 @@ def _run_play(host, modules, payload, output, stop, lock):
     elif safety is not None:  # check mode: classified and refused as the real run would
         explicit = bool((payload.get("confirm") or {}).get("explicit"))
         guard = safety.Guard(server, None, explicit, host.ModuleError, client, check=True)
-    refused = safety.preflight(host, modules, payload["tasks"], facts, guard) if guard else None
+    # under a rollback timer nothing is refused (drift, too, only compares)
+    planned = guard is not None and not guard.explicit
+    refused = safety.preflight(host, modules, payload["tasks"], facts, guard) if planned else None
     if refused is not None:  # before any change: the play does not start on this host
         index, msg, found = refused
         output.emit({"refused": {"index": index, "msg": msg, "management_path": found}})

@@ -118,7 +118,7 @@ def desired(params, current, facts):
     if params["state"] == "absent":
         want = {"name": name, "state": "absent"}
         leaving = current.get("ports", [])
-        if _gives_back(current, name, leaving, params):  # undoing a migration
+        if _gives_back(current, name, leaving, params, facts):  # undoing a migration
             want["ip"] = vnet_ip.moved(current["ip"], [name], leaving[0])
             del want["ip"][name]
         return want
@@ -134,7 +134,7 @@ def desired(params, current, facts):
     joining = [p for p in want["ports"] if p not in current.get("ports", [])]
     want["ip"] = vnet_ip.moved(current["ip"], joining, name, params.get("addresses"))
     leaving = [p for p in current.get("ports", []) if p not in want["ports"]]
-    if not want["ports"] and _gives_back(current, name, leaving, params):
+    if not want["ports"] and _gives_back(current, name, leaving, params, facts):
         want["ip"] = vnet_ip.moved(want["ip"], [name], leaving[0])
     want["ip"] = vnet_ip.pruned(want["ip"], current["ip"])
     if params.get("mtu") is not None:
@@ -146,12 +146,13 @@ def desired(params, current, facts):
     return vlans.desired_bridge(params, want, facts)
 
 
-def _gives_back(current, name, leaving, params):
+def _gives_back(current, name, leaving, params, facts):
     """The bridge's addresses and routes go back to its port, as a port's came to it,
-    when that one port leaves it (released, or the bridge deleted) and they are not
-    the bridge's own by declaration."""
+    when that one port leaves it (released, or the bridge deleted), unless they are the
+    bridge's own by declaration or the port is a VM's tap."""
     held = current.get("ip", {}).get(name) or {}
     return (len(leaving) == 1 and params.get("addresses") is None
+            and facts.kind(leaving[0]) != "tun"
             and bool(held.get("addresses") or held.get("routes")))  # fmt: skip
 
 

@@ -6,8 +6,10 @@ its addresses.
 Re-applying bounces nothing: only fields that differ produce commands, and the bridge
 is never set down/up unless its admin state is what changed. A new port that holds
 addresses (the host's own NIC, typically) hands them and the routes through it to the
-bridge in the same batch, so the host stays reachable (see vnet_ip); `addresses`
-declares the bridge's own addresses exactly.
+bridge in the same batch, so the host stays reachable (see vnet_ip), and gets them back
+the same way when it leaves as the bridge's last port or the bridge is deleted (a
+migration undone); `addresses` declares the bridge's own addresses exactly (and keeps
+them on the bridge).
 """
 
 import sys
@@ -91,13 +93,9 @@ def read(params, facts):
 
 
 def _with_ip(current, params, ports, facts):
-    """`ip`: addresses and routes of the bridge and of its ports, old and new, when any
-    of them holds an address or the bridge's are declared: what steps() can move."""
-    devices = sorted({params["name"], *ports, *(params.get("ports") or [])})
-    if params.get("addresses") is not None or any(
-        vnet_ip.holds_addresses(facts, d) for d in devices
-    ):
-        current["ip"] = vnet_ip.state(facts, devices)
+    """`ip`: addresses and routes of the bridge, its ports old and new, and wherever else
+    the host holds them (see vnet_ip.state): what steps() can move, seen after a move."""
+    current["ip"] = vnet_ip.state(facts, {params["name"], *ports, *(params.get("ports") or [])})
     return current
 
 
@@ -118,7 +116,12 @@ def _port_links(ports, facts):
 def desired(params, current, facts):
     name = params["name"]
     if params["state"] == "absent":
-        return {"name": name, "state": "absent"}
+        want = {"name": name, "state": "absent"}
+        leaving = current.get("ports", [])
+        if _gives_back(current, name, leaving, params, facts):  # undoing a migration
+            want["ip"] = vnet_ip.moved(current["ip"], [name], leaving[0])
+            del want["ip"][name]
+        return want
     _check_ports(name, params.get("ports") or [], facts)
     _check_forward_delay(params)
     if current["state"] == "absent":
@@ -128,9 +131,12 @@ def desired(params, current, facts):
         want = host.merge_desired(current, params)
     want.pop("port_links", None)  # recorded for rollbacks; nothing declares it
     want.pop("addresses", None)  # declared addresses are part of `ip`
-    if "ip" in current or params.get("addresses") is not None:
-        joining = [p for p in want["ports"] if p not in current.get("ports", [])]
-        want["ip"] = vnet_ip.moved(current.get("ip", {}), joining, name, params.get("addresses"))
+    joining = [p for p in want["ports"] if p not in current.get("ports", [])]
+    want["ip"] = vnet_ip.moved(current["ip"], joining, name, params.get("addresses"))
+    leaving = [p for p in current.get("ports", []) if p not in want["ports"]]
+    if not want["ports"] and _gives_back(current, name, leaving, params, facts):
+        want["ip"] = vnet_ip.moved(want["ip"], [name], leaving[0])
+    want["ip"] = vnet_ip.pruned(want["ip"], current["ip"])
     if params.get("mtu") is not None:
         mtu = params["mtu"]
         host.check_mtu_range(name, mtu, facts)
@@ -138,6 +144,16 @@ def desired(params, current, facts):
             host.check_mtu_range(port, mtu, facts)
         want["ports_mtu"] = {p: mtu for p in want["ports"]}
     return vlans.desired_bridge(params, want, facts)
+
+
+def _gives_back(current, name, leaving, params, facts):
+    """The bridge's addresses and routes go back to its port, as a port's came to it,
+    when that one port leaves it (released, or the bridge deleted), unless they are the
+    bridge's own by declaration or the port is a VM's tap."""
+    held = current.get("ip", {}).get(name) or {}
+    return (len(leaving) == 1 and params.get("addresses") is None
+            and facts.kind(leaving[0]) != "tun"
+            and bool(held.get("addresses") or held.get("routes")))  # fmt: skip
 
 
 def _check_ports(name, ports, facts):

@@ -192,6 +192,8 @@ def _nft_steps(current, desired):
     if current["nft"]["rules"] != desired["nft"]["rules"]:  # the table again, whole
         for port, guard in desired["nft"]["others"].items():
             want |= nftsec.elements(port, guard)
+        if not desired["nft"]["rules"] and not want:  # no table was there (a rollback)
+            return nftsec.drop_steps()
         return nftsec.rebuild_steps(want)
     dels = sorted(have - want) + [tuple(s.split(":", 1)) for s in current["nft"]["stale"]]
     return nftsec.element_steps("add", want - have) + nftsec.element_steps("delete", dels)

@@ -40,9 +40,10 @@ desired(params, current, facts) -> desired  the declared values over the current
     before any change.
 steps(current, desired, facts) -> [(tool, line)]  pure: the commands from current to
     desired, each built by step() (vnet_core: the one writer of command lines). Tools:
-    ip, bridge, tc (one `-batch` process per run of lines), nft (`nft -f -`), ovs-vsctl
-    (one transaction), ovs-ofctl ("BRIDGE add|delete|delete_strict FLOW": one bundle per
-    bridge). `desired` may be any earlier read() output (a rollback).
+    ip, bridge, tc (one `-batch` process per run of lines), nft (`nft -f -`), sysctl
+    (`sysctl -p -`), ovs-vsctl (one transaction), ovs-ofctl ("BRIDGE add|delete|
+    delete_strict FLOW": one atomic bundle per bridge). `desired` may be any earlier
+    read() output (a rollback).
 Nested state is a dict keyed by identity (ports_mtu: {port: mtu}; segments: {vni: {..}}),
     never a list of objects: diffs are per field (dotted paths) and drift then sees a
     missing or an extra object. Lists compare as sets: keep them to flat lists of names.
@@ -113,6 +114,7 @@ BATCH_TOOLS = {
     "bridge": ["bridge", "-batch", "-"],
     "tc": ["tc", "-batch", "-"],
     "nft": ["nft", "-f", "-"],  # one nftables transaction: all of it or nothing
+    "sysctl": ["sysctl", "-q", "-p", "-"],  # "key=value" lines, keys in their "/" form
 }
 
 
@@ -296,7 +298,8 @@ def execute(module, params, check, facts, runner=run, guard=None):
     `guard` (vnetctl's host process passes one; see vnetctl/hostside/boot.py) sees the
     steps first: `guard.classify(steps, facts)` names those that touch the host's
     management path (reported as `management_path`), `guard.allow(found)` refuses them
-    (ModuleError) or arms the rollback timer before they run."""
+    (ModuleError; in check mode too, as the real run would) or arms the rollback timer
+    before they run."""
     result = {"changed": False, "failed": False, "msg": "", "resource": resource_id(module, params)}
     try:
         if hasattr(module, "run"):  # modules that are not resources, such as facts
@@ -311,13 +314,12 @@ def execute(module, params, check, facts, runner=run, guard=None):
             return result
         result.update(changed=True, commands=[" ".join(s) for s in steps])
         touching = guard.classify(steps, facts) if guard is not None else []
-        if touching:
+        if touching:  # refused in check mode too (ModuleError), else the timer armed
             result["management_path"] = touching
+            guard.allow(touching)
         if check:
             result["msg"] = "would be " + _summary(current, desired, changes)
             return result
-        if touching:
-            guard.allow(touching)
         failure = _apply_and_verify(module, params, desired, steps, facts, runner)
         if failure is not None:
             raise ModuleError(failure + roll_back(module, params, current, facts, runner))

@@ -238,5 +238,10 @@ def rebuild_steps(all_elements):
     return out + element_steps("add", all_elements)
 
 
+def drop_steps():
+    """No table at all, as before the first port group (a rollback to that state)."""
+    return [_nft("add", "table", "bridge", TABLE), _nft("delete", "table", "bridge", TABLE)]
+
+
 def _nft(*words):
     return vnet_core.step("nft", *" ".join(w for w in words if w).split(" "))

@@ -3,10 +3,13 @@
 The management path is the interface holding the address the controller's SSH session
 arrived on, everything below it (bridge and bond ports, the parent of a VLAN) and the
 device it is a port of. A step touches the path when it sets one of those down, deletes
-it, moves it into or out of a bridge or bond, lowers its MTU or removes the management
-address. Some of those cut the host off for sure (`CUTS`): vnetctl refuses them unless
-the play runs under a rollback timer (commit confirmed). The others are applied under
-the timer by themselves, armed just before.
+it, moves it into or out of a bridge or bond, lowers its MTU, changes its VLANs, puts
+port security (nftables or OpenFlow rules) on it, or when the steps together leave the
+host without the management address, without the controller on-link, or without a
+route to it (vnet_reach replays them: a prefix change to /32 is one). Some of those cut
+the host off for sure (`CUTS`): vnetctl refuses them unless the play runs under a
+rollback timer (commit confirmed). The others are applied under the timer by themselves,
+armed just before.
 
 Routes: a task's `ip route` steps that change the route the host takes to the
 controller's own address are named too (vnet_fib.path_changes): a removed route (or one
@@ -16,20 +19,32 @@ Runs on the managed host: Python 3.9+, standard library only.
 """
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_fib
+    from ansible.module_utils import vnet_fib, vnet_reach
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_fib
+    import vnet_reach
 
 MIN_SAFE_MTU = 576  # below it, IPv4 hosts are not required to accept datagrams (RFC 791)
 PARENT_KINDS = ("vlan", "macvlan", "macvtap", "ipvlan")  # "link" names their lower device
 
 # effects that certainly cut the management path: refused without a rollback timer
-CUTS = ("down", "delete", "enslaved", "address removed", "mtu too low")
+CUTS = (
+    "down",
+    "delete",
+    "enslaved",
+    "address removed",
+    "mtu too low",
+    "port security",
+    "last port released",
+    "controller no longer on-link",
+    "no route to the controller",
+)
 
 
-def management_path(facts, server_ip):
-    """{"address", "interface", "path"} for the controller's address on this host, or
-    None when no interface holds it (e.g. reached through NAT)."""
+def management_path(facts, server_ip, client_ip=None):
+    """{"address", "interface", "path", "client"} for the controller's address on this
+    host (`client`: the controller's own, as the session shows it), or None when no
+    interface holds it (e.g. reached through NAT)."""
     holder = None
     for entry in facts.addrs:
         if any(a.get("local") == server_ip for a in entry.get("addr_info", [])):
@@ -49,13 +64,14 @@ def management_path(facts, server_ip):
     master = (facts.link(holder) or {}).get("master")
     if master:
         path.add(master)
-    return {"address": server_ip, "interface": holder, "path": sorted(path)}
+    return {"address": server_ip, "interface": holder, "path": sorted(path), "client": client_ip}
 
 
 def classify(steps, mgmt, facts):
     """The steps that touch the management path: [{"step", "device", "effect", "cuts"}].
     A move into a bridge or bond is a cut unless the same steps give the new master the
-    management address (the module migrates it)."""
+    management address (the module migrates it), and the deletion of the interface that
+    holds it unless they give it to a device below (a migration undone)."""
     if not mgmt:
         return []
     path, address = set(mgmt["path"]), mgmt["address"]
@@ -65,14 +81,61 @@ def classify(steps, mgmt, facts):
         words = _tokens(line)
         if tool == "ip" and words[:2] == ["link", "set"] and _after(words, "master") in readded:
             moving[_after(words, "dev")] = _after(words, "master")
-    found = []
-    for tool, line in steps:
-        effect = _effect(tool, _tokens(line), path, address, facts, readded, moving)
+    returned = sorted(readded & path - {mgmt["interface"]})
+    effects = {}
+    for index, (tool, line) in enumerate(steps):
+        effect = _effect(tool, _tokens(line), path, readded, moving, facts)
+        if effect is not None and effect[1] == "delete" and effect[0] == mgmt["interface"]:
+            effect = (effect[0], "delete") if not returned else \
+                (effect[0], "deleted, its addresses move to %s" % returned[0])  # fmt: skip
         if effect is not None:
-            device, what = effect
-            found.append({"step": "%s %s" % (tool, line), "device": device, "effect": what,
-                          "cuts": what in CUTS})  # fmt: skip
-    return found
+            effects[index] = effect
+    orphaned = _last_port_released(steps, mgmt, facts, readded)
+    if orphaned is not None:
+        effects[orphaned] = (effects[orphaned][0], "last port released")
+    lost = vnet_reach.follow(steps, mgmt, facts) if any(map(_replayed, steps)) else None
+    if lost is not None:  # what the steps leave of the way to the controller
+        index, what = lost
+        if index not in effects:
+            effects[index] = (_device(*steps[index]), what)
+        elif effects[index][1] not in CUTS and what in CUTS:
+            effects[index] = (effects[index][0], what)
+    return [{"step": "%s %s" % steps[i], "device": device, "effect": what, "cuts": what in CUTS}
+            for i, (device, what) in sorted(effects.items())]  # fmt: skip
+
+
+def _last_port_released(steps, mgmt, facts, readded):
+    """The step that releases the last port of the bridge or bond holding the management
+    address, when the address stays on it (no port, no way out): its index, or None."""
+    holder = mgmt["interface"]
+    ports, last = set(facts.ports_of(holder)), None
+    if not ports or readded - {holder}:
+        return None
+    for index, (tool, line) in enumerate(steps):
+        words = _tokens(line)
+        if tool != "ip" or words[:2] != ["link", "set"]:
+            continue
+        if "nomaster" in words and _after(words, "dev") in ports:
+            ports.discard(_after(words, "dev"))
+            last = index
+        elif _after(words, "master") == holder:
+            ports.add(_after(words, "dev"))
+    return last if not ports else None
+
+
+def _replayed(step):
+    """A step vnet_reach follows: addresses, routes, deletions, promote_secondaries."""
+    tool, words = step[0], _tokens(step[1])
+    return tool == "sysctl" or tool == "ip" and (
+        words[:1] in (["addr"], ["address"], ["route"]) or words[:2] in (["link", "del"],
+                                                                          ["link", "delete"])
+    )  # fmt: skip
+
+
+def _device(tool, line):
+    if tool == "sysctl":  # net/ipv4/conf/DEV/promote_secondaries=1
+        return line.split("/")[3] if line.count("/") > 3 else None
+    return _after(_tokens(line), "dev")
 
 
 def _tokens(line):
@@ -91,17 +154,18 @@ def _after(words, keyword):
     return words[words.index(keyword) + 1] if keyword in words[:-1] else None
 
 
-def _effect(tool, words, path, address, facts, readded, moving):
+def _effect(tool, words, path, readded, moving, facts):
     if tool == "ovs-vsctl":
         return _ovs_effect([w for w in words if not w.startswith("--")], path, readded)
+    if tool in ("nft", "ovs-ofctl"):
+        return _port_security(tool, words, path)
+    if tool == "bridge" and words[:1] == ["vlan"] and _after(words, "dev") in path:
+        return _after(words, "dev"), "VLANs changed"
     if tool != "ip" or len(words) < 3:
         return None
     device = _after(words, "dev")
     if words[:2] == ["link", "del"] or words[:2] == ["link", "delete"]:
         return (device, "delete") if device in path else None
-    if words[:2] in (["addr", "del"], ["address", "del"]):
-        removed = words[2].split("/")[0] == address
-        return (device, "address removed") if removed and not readded else None
     if words[:2] != ["link", "set"] or device not in path:
         return None
     if "down" in words:
@@ -123,8 +187,22 @@ def _effect(tool, words, path, address, facts, readded, moving):
     return None
 
 
+def _port_security(tool, words, path):
+    """Rules that filter what a device on the path lets in: nftables elements or rules
+    naming it (port_group), OpenFlow rules for it (`in_port=`, ovs_port_group). On the
+    way in from the controller they drop its frames: no guest's MAC or IP is its own."""
+    if tool == "nft" and words[:1] in (["add"], ["insert"], ["replace"], ["create"]):
+        named = [w for w in words if w.strip('"{},') in path]
+        return (named[0].strip('"{},'), "port security") if named else None
+    if tool == "ovs-ofctl" and words[1:2] == ["add"]:
+        fields = dict(f.partition("=")[::2] for f in " ".join(words[2:]).split(","))
+        return (fields["in_port"], "port security") if fields.get("in_port") in path else None
+    return None
+
+
 def _ovs_effect(words, path, readded):
-    """add-port BR IF, add-bond BR BOND M1 M2..., del-br BR, del-port IF."""
+    """add-port BR IF, add-bond BR BOND M1 M2..., del-br BR, del-port IF, and a port's
+    VLAN settings (set/clear port IF tag|trunks|vlan_mode)."""
     if words[:1] == ["add-port"] and len(words) > 2 and words[2] in path:
         return words[2], "moved into %s" % words[1] if words[1] in readded else "enslaved"
     if words[:1] == ["add-bond"] and len(words) > 3:
@@ -133,6 +211,9 @@ def _ovs_effect(words, path, readded):
             return member, "moved into %s" % words[1] if words[1] in readded else "enslaved"
     if words[:1] in (["del-br"], ["del-port"]) and len(words) > 1 and words[-1] in path:
         return words[-1], "delete"
+    vlan = any(w.partition("=")[0] in ("tag", "trunks", "vlan_mode") for w in words[3:])
+    if words[:2] in (["set", "port"], ["clear", "port"]) and vlan and words[2] in path:
+        return words[2], "VLANs changed"
     return None
 
 
@@ -141,25 +222,36 @@ def describe(found):
 
 
 REFUSED = "refused before any change"
+# what vnet_reach says of the route to the controller (vnet_fib.path_changes says more)
+ROUTE_EFFECTS = ("route to the controller changed", "no route to the controller")
 
 
 class Guard:
     """What the engine consults before it runs a task's steps (vnet_host.execute):
     `classify` names the steps that touch the management path; `allow` refuses those
     that cut it unless a rollback timer was asked for (`explicit`), and otherwise calls
-    `arm` (which starts the timer) before they run. Without `arm` (check mode, or no
-    timer available) it only classifies and refuses. `client`: the controller's address
-    as the host sees it (the route to it)."""
+    `arm` (which starts the timer) before they run. `refusal` says why a real run would
+    refuse them: check mode reports that as the real run would (vnetctl's real runs can
+    always arm; without `arm` and outside check mode, touching the path is refused).
+    `client_ip`: the controller's address as the host's SSH session saw it."""
 
-    def __init__(self, server_ip, arm=None, explicit=False, error=Exception, client=None):
+    def __init__(self, server_ip, arm=None, explicit=False, error=Exception, client_ip=None,
+                 check=False):  # fmt: skip
         self.server_ip, self.arm, self.explicit, self.error = server_ip, arm, explicit, error
-        self.client = client
+        self.client_ip, self.check = client_ip, check
 
     def classify(self, steps, facts):
+        """The path's devices and addresses (classify, vnet_reach), and the route the
+        host takes to the controller: where the steps write routes, vnet_fib.path_changes
+        judges that route (in its own words, before -> after; it knows route types,
+        metrics and both families), else vnet_reach (a gateway no longer on-link)."""
         found = []
         if self.server_ip:
-            found = classify(steps, management_path(facts, self.server_ip), facts)
-        return found + vnet_fib.path_changes(steps, self.client, facts)
+            mgmt = management_path(facts, self.server_ip, self.client_ip)
+            found = classify(steps, mgmt, facts)
+        if any(tool == "ip" and line.split(" ", 1)[0] == "route" for tool, line in steps):
+            found = [f for f in found if f["effect"] not in ROUTE_EFFECTS]
+        return found + vnet_fib.path_changes(steps, self.client_ip, facts)
 
     def refusal(self, found):
         """Why `found` may not run, or None."""
@@ -170,7 +262,7 @@ class Guard:
                 "apply it anyway under a rollback timer, run with --confirm-timeout (or "
                 "set the play's confirm_timeout)" % (REFUSED, describe(cuts))
             )
-        if self.arm is None:
+        if self.arm is None and not self.check:
             return "%s: it touches the management path (%s) and no rollback timer can be " \
                 "armed here" % (REFUSED, describe(found))  # fmt: skip
         return None
@@ -179,4 +271,26 @@ class Guard:
         problem = self.refusal(found)
         if problem is not None:
             raise self.error(problem)
-        self.arm()
+        if not self.check:
+            self.arm()
+
+
+def preflight(host, modules, tasks, facts, guard):
+    """Before the first change: every task planned on the facts as they are now, the
+    steps that would cut the management path without a rollback timer named. Returns
+    (task index, reason, the steps that touch the path) for the first such task, or
+    None. Tasks that cannot be planned yet (they depend on an earlier task) are left to
+    the engine's own check."""
+    for task in tasks:
+        module = modules[task["module"]]
+        if hasattr(module, "run") or not hasattr(module, "read"):
+            continue  # not a resource (facts, overlay_probe): no steps to plan
+        try:
+            steps = host.plan(module, task["args"], facts)["steps"]
+        except Exception:  # noqa: BLE001 -- the task itself reports it when it runs
+            continue  # it fails then, or it depends on an earlier task
+        found = guard.classify(steps, facts)
+        problem = guard.refusal(found) if found else None
+        if problem is not None:
+            return task["index"], problem, found
+    return None

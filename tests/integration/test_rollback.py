@@ -1,6 +1,8 @@
 """Rollbacks on a real kernel: after a batch the kernel refuses halfway, the host reads as
 it did before the task (bridge, ports' MTU, admin state and master; a mesh's devices and
-segment bridges), and only then is the task reported "(rolled back)"."""
+segment bridges), and only then is the task reported "(rolled back)"; a play the host
+undoes by itself (commit confirmed) is compared with the state before the play, also
+where two of its tasks changed one bridge."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
+from tests.integration.faults import finish, start_vnetctl, vnetctl_pids
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
 
@@ -91,3 +95,35 @@ def test_a_mesh_whose_second_segment_the_kernel_refuses_leaves_no_segment_bridge
     assert "A VXLAN device with the specified VNI already exists" in msg
     assert msg.endswith("(rolled back)"), msg
     assert set(links(lab3, host)) == set(before)  # no vxlan100, no br-rb100
+
+
+def test_two_tasks_on_one_bridge_roll_back_to_the_state_before_the_play(lab3, fresh_hosts,
+                                                                        tmp_path):  # fmt: skip
+    """The first task sets br-mgmt's priority, the second takes eth0 into it with a wrong
+    address and the host is lost: the host undoes both. Each task is compared with its own
+    state before it when it is undone, not after the earlier task is undone too (issue 31:
+    "rollback incomplete ... priority is 32768, was 4096")."""
+    host = lab3.host_names[0]
+    ip(lab3, host, "link", "add", "br-mgmt", "type", "bridge")  # priority 32768, down
+    before = links(lab3, host)
+    wrong = lab3.subnet.rsplit(".", 1)[0] + ".250/24"
+    book = tmp_path / "two.yml"
+    book.write_text(yaml.safe_dump([{"hosts": "all", "tasks": [
+        {"name": "priority", "linux_bridge": {"name": "br-mgmt", "priority": 4096}},
+        {"name": "take", "linux_bridge": {"name": "br-mgmt", "ports": ["eth0"],
+                                          "addresses": [wrong]}},
+    ]}]))  # fmt: skip
+    code, out, err = finish(start_vnetctl("run", str(book), "-i", str(lab3.inventory_path),
+                                          "--limit", host, "--format", "json",
+                                          "--confirm-timeout", "8s"), timeout=150)  # fmt: skip
+    assert code == 2, err
+    (line,) = [r for r in json.loads(out)["results"] if r["index"] == -1]
+    assert line["msg"] == (
+        "rolled back: contact lost after applying task 'take'; the host's state equals the "
+        "state before the play"
+    )
+    after = links(lab3, host)
+    assert after["br-mgmt"]["linkinfo"]["info_data"]["priority"] == 32768
+    for name in ("br-mgmt", "eth0"):
+        assert state(after[name]) == state(before[name]), name
+    assert vnetctl_pids(lab3, host) == []

@@ -12,7 +12,9 @@ from vnetctl.catalog import Catalog
 
 LIB = Catalog().host_lib()
 SAFETY = __import__("sys").modules["vnet_safety"]
-FACTS = json.loads((Path(__file__).parent / "fixtures/facts/underlay_only.json").read_text())
+FIXTURES = Path(__file__).parent / "fixtures/facts"
+FACTS = json.loads((FIXTURES / "underlay_only.json").read_text())
+ROUTED = json.loads((FIXTURES / "underlay_routed.json").read_text())  # default via .254
 
 
 def bridged() -> dict:
@@ -30,9 +32,10 @@ def bridged() -> dict:
 
 def test_the_path_is_the_holder_and_what_is_below_it():
     plain = SAFETY.management_path(LIB.Facts(FACTS), "10.98.0.1")
-    assert plain == {"address": "10.98.0.1", "interface": "eth0", "path": ["eth0"]}
-    bridge = SAFETY.management_path(LIB.Facts(bridged()), "10.98.0.1")
-    assert bridge == {"address": "10.98.0.1", "interface": "br0", "path": ["br0", "eth0"]}
+    assert plain == {"address": "10.98.0.1", "interface": "eth0", "path": ["eth0"], "client": None}
+    bridge = SAFETY.management_path(LIB.Facts(bridged()), "10.98.0.1", "10.98.0.200")
+    assert bridge == {"address": "10.98.0.1", "interface": "br0", "path": ["br0", "eth0"],
+                      "client": "10.98.0.200"}  # fmt: skip
     assert SAFETY.management_path(LIB.Facts(FACTS), "192.0.2.1") is None  # NAT: not ours
 
 
@@ -80,4 +83,119 @@ def test_a_port_of_the_management_bridge_is_on_the_path():
     facts = LIB.Facts(bridged())
     mgmt = SAFETY.management_path(facts, "10.98.0.1")
     found = SAFETY.classify([("ip", "link set dev eth0 nomaster")], mgmt, facts)
-    assert [(f["device"], f["effect"]) for f in found] == [("eth0", "released from its master")]
+    assert [(f["device"], f["effect"]) for f in found] == [("eth0", "last port released")]
+
+
+def effects(steps, facts=FACTS, client=None, address="10.98.0.1"):
+    facts = LIB.Facts(facts)
+    found = SAFETY.classify(steps, SAFETY.management_path(facts, address, client), facts)
+    return [(f["device"], f["effect"], f["cuts"]) for f in found]
+
+
+ON_LINK = "10.98.0.200"  # the controller, in the management address's subnet
+
+
+def test_a_prefix_that_no_longer_holds_the_controller_cuts_the_host_off():
+    """The address stays, but with /32 the controller is no longer on-link (issue 31)."""
+    to_32 = [("ip", "addr add 10.98.0.1/32 dev eth0"), ("ip", "addr del 10.98.0.1/24 dev eth0")]
+    assert effects(to_32, client=ON_LINK) == [("eth0", "controller no longer on-link", True)]
+    assert effects(to_32) == []  # the controller's address unknown: only the address counts
+    to_16 = [("ip", "addr add 10.98.0.1/16 dev eth0"), ("ip", "addr del 10.98.0.1/24 dev eth0")]
+    assert effects(to_16, client=ON_LINK) == []
+
+
+def with_secondary(primary: str) -> dict:
+    """eth0 with `primary` first and the management address 10.98.0.1 its secondary."""
+    facts = copy.deepcopy(FACTS)
+    (entry,) = [e for e in facts["addrs"] if e["ifname"] == "eth0"]
+    mgmt = next(a for a in entry["addr_info"] if a["local"] == "10.98.0.1")
+    first = dict(mgmt, local=primary)
+    entry["addr_info"] = [first, dict(mgmt, secondary=True)]
+    facts["promote_secondaries"] = {"eth0": False}
+    return facts
+
+
+def test_deleting_the_primary_takes_the_management_secondary_along_unless_promoted():
+    facts = with_secondary("10.98.0.5")
+    renumber = [("ip", "addr add 10.98.0.6/24 dev eth0"), ("ip", "addr del 10.98.0.5/24 dev eth0")]
+    assert effects(renumber, facts) == [("eth0", "address removed", True)]
+    promoted = [renumber[0], ("sysctl", "net/ipv4/conf/eth0/promote_secondaries=1"), renumber[1],
+                ("sysctl", "net/ipv4/conf/eth0/promote_secondaries=0")]  # fmt: skip
+    assert effects(promoted, facts) == []
+    facts["promote_secondaries"] = {"eth0": True}  # as systemd sets it
+    assert effects(renumber, facts) == []
+
+
+def test_the_route_to_a_controller_further_away_is_followed():
+    far = "192.0.2.7"  # reached by the default route via 10.98.0.254
+    assert effects([("ip", "route del default via 10.98.0.254 dev eth0")], ROUTED, far) == [
+        ("eth0", "no route to the controller", True)
+    ]
+    assert effects([("ip", "route replace default via 10.98.0.253 dev eth0")], ROUTED, far) == [
+        ("eth0", "route to the controller changed", False)
+    ]
+    gateway_gone = [("ip", "addr add 10.98.0.1/32 dev eth0"),
+                    ("ip", "addr del 10.98.0.1/24 dev eth0")]  # fmt: skip
+    assert effects(gateway_gone, ROUTED, far) == [("eth0", "no route to the controller", True)]
+    assert effects([("ip", "route replace 198.51.100.0/24 via 10.98.0.253 dev eth0")], ROUTED,
+                   far) == []  # fmt: skip
+
+
+def test_port_security_on_the_path_drops_the_controllers_frames():
+    facts = bridged()
+    nft = [("nft", "add table bridge vnetctl"),
+           ("nft", "add element bridge vnetctl guarded { eth0 }"),
+           ("nft", "add element bridge vnetctl guarded { vnet0 }")]  # fmt: skip
+    assert effects(nft, facts) == [("eth0", "port security", True)]
+    assert effects([("nft", "delete element bridge vnetctl guarded { eth0 }")], facts) == []
+    flow = "cookie=0x5,table=0,priority=100,in_port=eth0,dl_src=52:54:00:00:00:01,actions=drop"
+    assert effects([("ovs-ofctl", "br0 add " + flow)], facts) == [("eth0", "port security", True)]
+    assert effects([("ovs-ofctl", "br0 delete cookie=0x5,in_port=eth0")], facts) == []
+
+
+def test_a_migration_undone_gives_the_address_back_below_and_is_no_cut():
+    facts = bridged()
+    undo = [("ip", "link del dev br0"), ("ip", "addr add 10.98.0.1/24 dev eth0")]
+    assert effects(undo, facts, ON_LINK) == [("br0", "deleted, its addresses move to eth0", False)]
+    assert effects(undo[:1], facts, ON_LINK) == [("br0", "delete", True)]
+    elsewhere = [undo[0], ("ip", "addr add 10.98.0.1/24 dev eth1")]  # not on the path
+    assert effects(elsewhere, facts, ON_LINK) == [("br0", "delete", True)]
+
+
+def test_vlan_changes_on_the_path_are_named():
+    facts = bridged()
+    assert effects([("bridge", "vlan del dev eth0 vid 1")], facts) == [
+        ("eth0", "VLANs changed", False)
+    ]
+    assert effects([("ovs-vsctl", "set port eth0 tag=100")], facts) == [
+        ("eth0", "VLANs changed", False)
+    ]
+
+
+def test_releasing_the_last_port_of_the_bridge_that_keeps_the_address_cuts():
+    facts = bridged()
+    release = [("ip", "link set dev eth0 nomaster")]
+    assert effects(release, facts) == [("eth0", "last port released", True)]
+    undo = [
+        *release,
+        ("ip", "addr add 10.98.0.1/24 dev eth0"),
+        ("ip", "addr del 10.98.0.1/24 dev br0"),
+    ]
+    assert effects(undo, facts, ON_LINK) == [("eth0", "released from its master", False)]
+    swap = [*release, ("ip", "link set dev eth1 master br0")]  # another port carries it on
+    assert effects(swap, facts) == [("eth0", "released from its master", False)]
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_check_mode_refuses_what_the_real_run_refuses(explicit):
+    """A cut is a failed task in check mode, with the real run's reason; under a rollback
+    timer (explicit) the real run applies it, and check mode says it would."""
+    link = Catalog().load("link")
+    guard = SAFETY.Guard("10.98.0.1", None, explicit, LIB.ModuleError, ON_LINK, check=True)
+    params = {"name": "eth0", "admin_state": "down"}
+    result = LIB.execute(link, params, True, LIB.Facts(FACTS), guard=guard)
+    assert [(t["device"], t["effect"]) for t in result["management_path"]] == [("eth0", "down")]
+    if explicit:
+        assert not result["failed"] and result["msg"].startswith("would be changed")
+    else:
+        assert result["failed"] and result["msg"].startswith("refused before any change")

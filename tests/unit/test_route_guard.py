@@ -23,7 +23,7 @@ SERVER, OFF_LINK, ON_LINK = "10.98.0.1", "192.0.2.10", "10.98.0.50"
 
 
 def touched(steps, client=OFF_LINK):
-    guard = safety.Guard(SERVER, client=client)
+    guard = safety.Guard(SERVER, client_ip=client)
     return [(f["device"], f["effect"], f["cuts"]) for f in guard.classify(steps, host.Facts(FACTS))]
 
 
@@ -78,7 +78,7 @@ def test_a_route_task_removing_the_controller_s_route_is_refused_and_a_wrong_gat
     module = CATALOG.load("route")
     armed = []
     guard = safety.Guard(SERVER, arm=lambda: armed.append(1), error=host.ModuleError,
-                         client=OFF_LINK)  # fmt: skip
+                         client_ip=OFF_LINK)  # fmt: skip
     gone = host.execute(module, {"dest": "default", "state": "absent"}, False, host.Facts(FACTS),
                         runner=None, guard=guard)  # fmt: skip
     assert gone["failed"] and gone["msg"].startswith("refused before any change")
@@ -101,7 +101,7 @@ def test_the_guard_reads_routes_where_no_module_of_the_play_declared_them():
 
     recorded = {"links": FACTS["links"], "addrs": FACTS["addrs"]}
     facts = host.Facts(recorded, runner=runner, modules=[CATALOG.load("link")])
-    guard = safety.Guard(SERVER, client=OFF_LINK)
+    guard = safety.Guard(SERVER, client_ip=OFF_LINK)
     found = guard.classify([("ip", "route del default via 10.98.0.254 dev eth0")], facts)
     assert [f["cuts"] for f in found] == [True]
 

@@ -160,6 +160,7 @@ def prepare_check(args: argparse.Namespace) -> PreparedCheck:
     if args.history and not args.no_history:
         check_history_directory(Path(args.history))
     context = run_context(args, check=True)
+    context.options.refusals = False  # drift compares: a cut is drift, not a refusal
     return PreparedCheck(reports, context, plan_from_args(args, context))
 
 

@@ -40,7 +40,7 @@ COMMANDS: dict[str, dict[int, str]] = {
         ExitCode.BAD_INPUT: "bad input (as for every command; nothing touched a host), or a "
         "play refused before any change on its hosts because it would cut them off the path "
         "vnetctl reaches them by (run it with --confirm-timeout to apply it under a "
-        "rollback timer)",
+        "rollback timer); with --check, a play the real run would refuse so",
         ExitCode.HOST_FAILED: "a task failed on at least one host (the other hosts went on), "
         "or a rolling play stopped: a health gate failed on a batch, or the batch's failures "
         "exceeded max_fail_percentage (the hosts after it untouched)",

@@ -336,6 +336,7 @@ def _run_play(host, modules, payload, output, stop, lock):
     facts = host.Facts.gather(modules=list(modules.values()))
     confirm, guard = None, None
     safety = sys.modules.get("vnet_safety")  # the management-path guard (host library)
+    server, client = payload.get("server"), payload.get("client")
     if not payload["check"] and payload.get("confirm"):  # see vnetctl/hostside/safe_apply.py
         for name, (source, code) in payload["watchdog"].items():  # its files, then itself
             safe = install(name, source, code if same_magic(payload) else None)
@@ -344,16 +345,18 @@ def _run_play(host, modules, payload, output, stop, lock):
             if earlier:
                 output.emit({"earlier": earlier})
         confirm = safe.Confirm(payload["confirm"], host, modules, lock, output)
-        guard = safety.Guard(payload.get("server"), confirm.arm_for_step, confirm.explicit,
-                             host.ModuleError, payload.get("client"))  # fmt: skip
-        refused = safe.preflight(host, modules, payload["tasks"], facts, guard)
-        if refused is not None:
-            output.emit({"refused": {"index": refused[0], "msg": refused[1]}})
-            return False
-    elif safety is not None:  # check mode: the steps are classified, nothing armed
-        guard = safety.Guard(
-            payload.get("server"), error=host.ModuleError, client=payload.get("client")
-        )
+        guard = safety.Guard(server, confirm.arm_for_step, confirm.explicit, host.ModuleError,
+                             client)  # fmt: skip
+    elif safety is not None:  # check mode: classified and refused as the real run would
+        explicit = bool((payload.get("confirm") or {}).get("explicit"))
+        guard = safety.Guard(server, None, explicit, host.ModuleError, client, check=True)
+    # under a rollback timer nothing is refused (drift, too, only compares)
+    planned = guard is not None and not guard.explicit
+    refused = safety.preflight(host, modules, payload["tasks"], facts, guard) if planned else None
+    if refused is not None:  # before any change: the play does not start on this host
+        index, msg, found = refused
+        output.emit({"refused": {"index": index, "msg": msg, "management_path": found}})
+        return False
     persist = sys.modules.get("vnet_persist")  # boot persistence (host library)
     persisting = persist.configure(payload.get("persist")) if persist is not None else None
     failed_at = None
@@ -422,8 +425,8 @@ if __name__ == "__main__":
     _code, _own = sys.stdin.readline().split()
     _payload = marshal.loads(zlib.decompress(binascii.a2b_base64(_code)))
     _payload.update(marshal.loads(zlib.decompress(binascii.a2b_base64(_own))))
-    # SSH_CONNECTION as the login shell saw it (before sudo): "client port SERVER port"
+    # SSH_CONNECTION as the login shell saw it (before sudo): "CLIENT port SERVER port"
     _words = (sys.argv[1] if len(sys.argv) > 1 else "").split()
-    _payload["server"] = _words[2] if len(_words) == 4 else None
-    _payload["client"] = _words[0] if len(_words) == 4 else None
+    _payload["client"], _payload["server"] = (_words[0], _words[2]) if len(_words) == 4 \
+        else (None, None)  # fmt: skip
     run_tasks(_payload, sys.stdout, StopWatch(sys.stdin.fileno()))

@@ -130,6 +130,8 @@ def build_stdin(
 ) -> str:
     """tasks: [{"index", "module", "args"}]; only the modules they use are sent.
     `persist`: {"mode": networkd | none | None (detected), "root"} (see vnet_persist).
+    `confirm` in check mode arms nothing: it tells the guard whether the real run may
+    cut the management path under a rollback timer (`explicit`).
 
     Line 2 is two words: the code (host library, modules, the watchdog when a rollback
     timer is asked for), the same for every host of a play and packed once per run, and
@@ -137,7 +139,7 @@ def build_stdin(
     lock = lock or LockSpec()
     modules = frozenset(t["module"] for t in tasks)
     every_source = any(t["module"] == "facts" and t["args"].get("sources") == "all" for t in tasks)
-    code = _code_word(catalog, modules, every_source, confirm is not None)
+    code = _code_word(catalog, modules, every_source, confirm is not None and not check)
     own = {
         "tasks": list(tasks),
         "check": check,

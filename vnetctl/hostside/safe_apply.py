@@ -4,7 +4,7 @@ applied under a rollback timer).
 The guard (the host library's vnet_safety.Guard, consulted by the engine before any step
 runs) refuses the steps that cut the path the controller's session arrived on unless a
 rollback timer was asked for (--confirm-timeout), and has `Confirm` arm the timer
-before the others. `preflight` plans every task of the play on the facts before the
+before the others. vnet_safety.preflight plans every task of the play on the facts before the
 first change, so a play that would cut the host off is refused before anything on the
 host changes.
 
@@ -133,39 +133,32 @@ def _watch(directory, deadline, host, modules, about):
 
 
 def roll_back(entries, host, modules):
-    """Undo the journal's tasks, newest first, with each module's planner; then re-read
-    every resource and file and compare with its state before the play."""
-    problems = []
+    """Undo the journal's tasks, newest first, with each module's planner. Each task's
+    resource is re-read right after its own undo and compared with its state before it:
+    the later tasks are undone by then, so that is the state the host must be in. Two
+    tasks of one resource thus each meet their own before-state, and when every one
+    does, the host is as it was before the play. Files are compared at the end, each
+    with the first state the journal recorded of it (a task's files may be journaled
+    in two writes)."""
+    problems, left = [], []
     for entry in reversed(entries):
         if "files" in entry:
             problems += _restore(entry)
             continue
+        module = modules[entry["module"]]
+        facts = host.Facts.gather(modules=list(modules.values()))
         try:
-            module = modules[entry["module"]]
-            facts = host.Facts.gather(modules=list(modules.values()))
             now = module.read(entry["params"], facts)
             host.apply_steps(module.steps(now, entry["before"], facts))
         except Exception as exc:  # go on: the other tasks are undone all the same
             problems.append("%s: %s" % (entry["task"], exc))
-    left, checked = [], set()
+        left += _left(entry, host, modules)
+    checked = set()
     for entry in entries:
-        if "files" in entry:  # each file as the first entry naming it had it (a task's
-            for item in entry["files"]:  # files may be journaled in two writes)
-                if item["path"] not in checked and _content(item["path"]) != item["before"]:
-                    left.append("%s: %s is not as it was" % (entry["task"], item["path"]))
-                checked.add(item["path"])
-            continue
-        try:
-            facts = host.Facts.gather(modules=list(modules.values()))
-            now = modules[entry["module"]].read(entry["params"], facts)
-        except Exception as exc:
-            left.append("%s: cannot re-read: %s" % (entry["task"], exc))
-            continue
-        for change in host.diff_fields(now, entry["before"]):
-            left.append(
-                "%s: %s is %r, was %r"
-                % (entry["task"], change["field"], change["before"], change["after"])
-            )
+        for item in entry.get("files", ()):
+            if item["path"] not in checked and _content(item["path"]) != item["before"]:
+                left.append("%s: %s is not as it was" % (entry["task"], item["path"]))
+            checked.add(item["path"])
     last = next((e for e in reversed(entries) if "module" in e), None)
     return {
         "rolled_back": not left,
@@ -175,6 +168,19 @@ def roll_back(entries, host, modules):
         "after_module": last["module"] if last else None,
         "at": time.time(),
     }
+
+
+def _left(entry, host, modules):
+    """What differs from the task's state before it, re-read now."""
+    facts = host.Facts.gather(modules=list(modules.values()))
+    try:
+        now = modules[entry["module"]].read(entry["params"], facts)
+    except Exception as exc:
+        return ["%s: cannot re-read: %s" % (entry["task"], exc)]
+    return [
+        "%s: %s is %r, was %r" % (entry["task"], c["field"], c["after"], c["before"])
+        for c in host.differences(now, entry["before"])
+    ]
 
 
 LINK = "symlink to "  # how vnet_persist gives a symbolic link's content
@@ -296,23 +302,3 @@ class Confirm:
             self.journal.record({"task": index, "files": paths})
 
         return record
-
-
-def preflight(host, modules, tasks, facts, guard):
-    """Before the first change: every task planned on the facts as they are now, the
-    steps that would cut the management path without a rollback timer named. Returns
-    (task index, reason) for the first such task, or None. Tasks that cannot be planned
-    yet (they depend on an earlier task) are left to the engine's own check."""
-    for task in tasks:
-        module = modules[task["module"]]
-        if hasattr(module, "run") or not hasattr(module, "read"):
-            continue  # not a resource (facts, overlay_probe): no steps to plan
-        try:
-            steps = host.plan(module, task["args"], facts)["steps"]
-        except Exception:  # noqa: BLE001 -- the task itself reports it when it runs
-            continue  # it fails then, or it depends on an earlier task
-        found = guard.classify(steps, facts)
-        problem = guard.refusal(found) if found else None
-        if problem is not None:
-            return task["index"], problem
-    return None

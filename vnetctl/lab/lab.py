@@ -259,12 +259,13 @@ def reset_hosts(name: str, hosts: list[str] | None = None) -> None:
         if not sshd.sshd_alive(host):
             host.sshd_pid = sshd.start_sshd_process(state, host)
     save_state(state)
-    sshd.wait_for_sshds(chosen, timeout=SSHD_START_TIMEOUT)
     if state.ovs:
         ovs_daemons.start_ovs(chosen, partial(in_host_argv, state))  # a daemon may have died
         ovs_daemons.remove_bridges(chosen, partial(in_host_argv, state))
     for host in chosen:
         netns.reset_host_links(host, state.prefixlen)
+    # only now: a host cut off its management network answers once its links are reset
+    sshd.wait_for_sshds(chosen, timeout=SSHD_START_TIMEOUT)
 
 
 def host_exec(

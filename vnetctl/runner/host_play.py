@@ -64,9 +64,11 @@ class HostPlay:
             refused = record["refused"]
             self.refused = True
             task = self.pending.pop(refused["index"], None)
-            if task is not None:
+            if task is not None:  # the steps that touch the path, as a task result has them
+                touching = {"management_path": refused.get("management_path") or []}
                 self._emit(TaskResult(self.host, self.play, task.index, task.name, task.module,
-                                      Status.FAILED, str(refused["msg"])))  # fmt: skip
+                                      Status.FAILED, str(refused["msg"]),
+                                      data=touching))  # fmt: skip
             self.close(Status.NOT_STARTED, "", "not started: the play was refused on this host")
         elif "earlier" in record:
             for found in record["earlier"]:

@@ -63,6 +63,9 @@ class RunOptions:
     stop_grace: float = 30.0  # after a stop request: time for tasks in flight to end
     confirm_timeout: float | None = None  # commit confirmed for every play (a play's own wins)
     confirm_root: str | None = None  # where hosts keep the timer's state (None: /run/lock)
+    # check mode: a task the real run would refuse (it cuts a host off) fails as there;
+    # False for drift, which only compares
+    refusals: bool = True
     label: str = ""  # who runs (user@machine, command): shown to runs finding the lock
     # hosts whose lock this run's own watchdogs hold (a rolling batch awaiting its health
     # gates): the gates' plays there take no lock of their own
@@ -248,11 +251,12 @@ class Runner:
         password = spec.become_password.reveal() if spec.become and spec.become_password else None
         lock = LockSpec(wait=self.options.lock_wait, owner=self.options.label,
                         borrowed=host in self.options.borrowed_locks)  # fmt: skip
-        confirm = None
-        if not self.options.check:  # armed on the host when asked, or when a step needs it
-            timeout = play.confirm_timeout or AUTO_CONFIRM
-            confirm = ConfirmSpec(uuid.uuid4().hex[:16], timeout, self.options.confirm_root,
-                                  explicit=play.confirm_timeout is not None)  # fmt: skip
+        # armed on the host when asked, or when a step needs it; in check mode it only
+        # tells the guard what the real run would allow
+        timeout = play.confirm_timeout or AUTO_CONFIRM
+        explicit = play.confirm_timeout is not None or not self.options.refusals
+        confirm = ConfirmSpec(uuid.uuid4().hex[:16], timeout, self.options.confirm_root,
+                              explicit=explicit)  # fmt: skip
         persist = {"mode": play.persist or spec.persist, "root": spec.persist_root}
         stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm,
                             persist)  # fmt: skip

@@ -19,11 +19,13 @@ from vnetctl.cli.usage import CliParser
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
 from vnetctl.drift.files import check_writable
-from vnetctl.drift.history import History, check_history_directory, default_path
+from vnetctl.drift.history import check_history_directory, default_path
+from vnetctl.drift.publish import publish
 from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, run_every
 from vnetctl.errors import InputError
 from vnetctl.fleet.context import RunContext
 from vnetctl.output.console import QUIET_FLEET
+from vnetctl.runner.results import ExitCode
 
 ADMIN_COMMANDS = ("history", "schedule")
 
@@ -169,19 +171,18 @@ def check_once(args: argparse.Namespace) -> int:
     hosts = {h for p in check.plans for h in p.hosts}
     if len(hosts) >= QUIET_FLEET:
         print(f"drift: checking {len(hosts)} hosts", file=sys.stderr, flush=True)
-    if args.no_history:
-        report = run_check(target, check.plans, check.context)
-    else:
-        with History(Path(args.history) if args.history else None) as history:
-            report = run_check(target, check.plans, check.context, history)
-    for fmt, path in check.reports:
-        formats.write(report, fmt, path)
+    report = run_check(target, check.plans, check.context)
+    files = [(fmt, path, f"--report {fmt}") for fmt, path in check.reports]
     if args.output:
-        formats.write(report, args.format, Path(args.output))
-    else:
+        files.append((args.format, Path(args.output), "-o"))
+    written = publish(
+        report, target.check_id, target.label, files,
+        record=not args.no_history, history=Path(args.history) if args.history else None,
+    )  # fmt: skip
+    if not args.output:
         color = args.format == "text" and sys.stdout.isatty()
         sys.stdout.write(formats.render(report, args.format, color=color).rstrip("\n") + "\n")
-    return report.exit_code()
+    return report.exit_code() if written else ExitCode.BAD_INPUT
 
 
 def scheduled_argv(args: argparse.Namespace) -> list[str]:

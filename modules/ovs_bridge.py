@@ -402,7 +402,7 @@ def _desired_mirrors(declared, want):
 def _target(text, kind):
     address, _, port = (text or "").rpartition(":")
     try:
-        ipaddress.ip_address(address.strip("[]"))
+        host.ip_value(ipaddress.ip_address, address.strip("[]"))
         if not 0 < int(port) < 65536:
             raise ValueError(port)
     except ValueError:
@@ -453,7 +453,7 @@ def _link_state(params, current, want, facts):
 
 def _cidr(text):
     try:
-        return str(ipaddress.ip_interface(text))
+        return str(host.ip_value(ipaddress.ip_interface, text))
     except ValueError:
         raise host.ModuleError("%r is not an address with a prefix length" % text) from None
 

@@ -181,7 +181,8 @@ def _address_of(port, given, cfg):
     if not MAC.match(mac):
         raise host.ModuleError("port security on %s: %r is not a MAC address" % (port, mac))
     try:
-        ips = sorted({ipaddress.ip_address(i) for i in given.get("ips") or []}, key=str)
+        ips = sorted({host.ip_value(ipaddress.ip_address, i) for i in given.get("ips") or []},
+                     key=str)  # fmt: skip
     except ValueError as exc:
         raise host.ModuleError("port security on %s: %s" % (port, exc)) from None
     return mac, ips

@@ -217,7 +217,7 @@ def _guard(port, guest, facts):
     ips = (guest or {}).get("ips")
     for ip in ips or []:
         try:
-            ipaddress.ip_address(ip)
+            host.ip_value(ipaddress.ip_address, ip)
         except ValueError:
             msg = "guests: %r of port %s is not an IP address" % (ip, port)
             raise host.ModuleError(msg) from None
@@ -245,11 +245,11 @@ def _nft_steps(current, desired):
     out = []
     if sorted(current["nft"]["rules"]) != sorted(desired["nft"]["rules"]):
         out += [_nft("add", "table", "bridge", TABLE)]
-        out += [_nft("add", "set", "bridge", TABLE, n, "{", "type", *t.split(" "), ";", "}")
+        out += [_nft("add", "set", "bridge", TABLE, n, "{", "type", *_words(t), ";", "}")
                 for n, t in SETS.items()]  # fmt: skip
-        out += [_nft("add", "chain", "bridge", TABLE, *CHAIN.split(" ")),
+        out += [_nft("add", "chain", "bridge", TABLE, *_words(CHAIN)),
                 _nft("flush", "chain", "bridge", TABLE, "portsec")]  # fmt: skip
-        out += [_nft("add", "rule", "bridge", TABLE, "portsec", *RULES[r][0].split(" "))
+        out += [_nft("add", "rule", "bridge", TABLE, "portsec", *_words(RULES[r][0]))
                 for r in RULES if r in desired["nft"]["rules"]]  # fmt: skip
     adds, dels = [], []
     for port in sorted(set(current["ports"]) | set(desired["ports"])):
@@ -260,8 +260,8 @@ def _nft_steps(current, desired):
     for stale in current["nft"]["stale"]:  # of interfaces gone: "set:elem . elem"
         name, _, element = stale.partition(":")
         dels.append((name, tuple(element.split(" . "))))
-    out += [_nft("add", "element", "bridge", TABLE, s, "{", " . ".join(e), "}") for s, e in adds]
-    return out + [_nft("delete", "element", "bridge", TABLE, s, "{", " . ".join(e), "}")
+    out += [_nft("add", "element", "bridge", TABLE, s, "{", *_concat(e), "}") for s, e in adds]
+    return out + [_nft("delete", "element", "bridge", TABLE, s, "{", *_concat(e), "}")
                   for s, e in dels]  # fmt: skip
 
 
@@ -275,8 +275,23 @@ def _elements(port, state):
     return out
 
 
-def _nft(*words):
-    return host.step("nft", *" ".join(words).split(" "))
+def _nft(*tokens):
+    """One `nft -f` line: each token one word (a value holding a blank is refused by the
+    line writer, never split into words of its own)."""
+    return host.step("nft", *tokens)
+
+
+def _words(text):
+    """This module's own nft syntax (SETS, CHAIN, RULES) as words: only constants."""
+    return text.split(" ")
+
+
+def _concat(element):
+    """A set element's values joined by nft's concatenation, each value one word."""
+    out = []
+    for value in element:
+        out += [".", value] if out else [value]
+    return out
 
 
 def _guest(port, guard):

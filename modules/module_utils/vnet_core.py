@@ -230,6 +230,21 @@ def check_ifname(name, what="interface name"):
     return name
 
 
+def ip_value(parse, value):
+    """`parse(value)` for an address or network a playbook declares (`parse`: one of
+    ipaddress's ip_address, ip_interface, ip_network, or a function calling one);
+    ValueError for what ipaddress would take but no command may: a scope id. ipaddress
+    reads `fe80::1%eth0` with any text after the '%' but another '%' (blanks and ';'
+    included), no tool a module runs takes one (ip, nft, tc, ovs-vsctl), and written
+    into a command it would carry other words in."""
+    text = value if isinstance(value, str) else str(value)
+    if "%" in text:
+        raise ValueError("%r: a scope id (%%...) is not accepted; write the address alone" % text)
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise ValueError("%r holds whitespace or a control character" % text)
+    return parse(text)
+
+
 # ---- command lines ---------------------------------------------------------------
 
 _UNSAFE = (

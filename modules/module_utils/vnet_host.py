@@ -85,6 +85,7 @@ ifname_problem = vnet_core.ifname_problem
 mesh_name_problem = vnet_core.mesh_name_problem
 name_problem = vnet_core.name_problem
 check_ifname = vnet_core.check_ifname
+ip_value = vnet_core.ip_value
 NAME_TYPES = vnet_core.NAME_TYPES
 line = vnet_core.line
 step = vnet_core.step

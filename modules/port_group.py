@@ -35,7 +35,7 @@ RESOURCE = "port_group"
 GUEST = {"port": {"type": "ifname", "required": True}, "mac": {"type": "str"},
          "ips": {"type": "list", "elements": "str"}}  # fmt: skip
 ARGUMENT_SPEC = {
-    "name": {"type": "str", "required": True},
+    "name": {"type": "objname", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "bridge": {"type": "ifname", "required": True},
     "ports": {"type": "list", "elements": "str"},  # names or patterns: vnet*, tap[0-9]

@@ -198,12 +198,29 @@ def ifname_problem(name):
     return None
 
 
-def mesh_name_problem(name):
+def _word_name(name):
+    """1 to 64 ASCII letters, digits, '.', '_' or '-', not starting with '.' or '-': one
+    word for every tool (never an option, never a line break), printable as it is."""
     valid = isinstance(name, str) and 0 < len(name) <= MESH_NAME_MAX
-    if not valid or name[0] in ".-" or any(c not in IFNAME_CHARS for c in name):
+    return valid and name[0] not in ".-" and all(c in IFNAME_CHARS for c in name)
+
+
+def mesh_name_problem(name):
+    if not _word_name(name):
         return (
             "a mesh name is 1 to 64 ASCII letters, digits, '.', '_' or '-', not starting "
             "with '.' or '-' (it marks what the mesh owns on every host)"
+        )
+    return None
+
+
+def object_name_problem(name):
+    """A name that is not an interface's (a port group, an OVS mirror): it reaches
+    commands (`ovs-vsctl get mirror NAME`) and every output."""
+    if not _word_name(name):
+        return (
+            "a name is 1 to 64 ASCII letters, digits, '.', '_' or '-', not starting with "
+            "'.' or '-' (tools would read '-x' as an option)"
         )
     return None
 
@@ -213,6 +230,7 @@ def mesh_name_problem(name):
 NAME_TYPES = {
     "ifname": ("interface name", ifname_problem),
     "meshname": ("mesh name", mesh_name_problem),
+    "objname": ("name", object_name_problem),
 }
 
 

@@ -15,7 +15,8 @@ ARGUMENT_SPEC  {name: rule}, checked by the one rulebook (vnet_params) on the co
     (file:line, before any host is touched) and again here. Rule keys: type, one of str
     (the default), int, float, bool, list (+ elements), dict (+ options: a spec for its
     keys, or for each dict of a list), raw, ifname (an interface name by the kernel's
-    and iproute2's rules), meshname; required; default; choices; range ([low, high]:
+    and iproute2's rules), meshname, objname (any other name: one word, printable);
+    required; default; choices; range ([low, high]:
     put a value's universal range here, e.g. MTU [68, 65535], so the controller refuses
     it); controller (True: an argument vnetctl reads on the controller, e.g. vxlan_mesh's
     members, vtep, vtep_interface; stripped there, ignored here). Unset arguments are

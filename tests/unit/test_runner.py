@@ -40,9 +40,10 @@ class FakeProcess:
     """The host side of the protocol (vnetctl/hostside/boot.py), in memory:
     'ok' changes every task, 'fail' fails the first, 'crash' exits 127 before any,
     'lost' loses the connection during task 1, 'hang' never finishes task 0,
-    'late' exits 1 after reporting everything; 'cut' is a cable cut after the start of
-    task 1: the controller hears nothing more, and the host goes on (no EOF reaches
-    it) as far as the controller's acknowledgements let it (`started`)."""
+    'late' exits 1 after reporting everything, 'burst' reports every task before the
+    controller reads any (its channel closed when it acknowledges); 'cut' is a cable
+    cut after the start of task 1: the controller hears nothing more, and the host goes
+    on (no EOF reaches it) as far as the controller's acknowledgements let it."""
 
     def __init__(self, host, behaviour, log):
         self.host, self.behaviour, self.log = host, behaviour, log
@@ -50,11 +51,13 @@ class FakeProcess:
         self.stdin_closed = False
         self.status = 0
         self.stderr = ""
-        self.acks, self.cut, self.started = 0, False, []
+        self.acks, self.cut, self.started, self.finished = 0, False, [], False
         log.append(("process", self))
 
     async def write(self, data):
         if set(data) == {"+"}:  # acknowledgements of start records
+            if self.finished:  # the host's records outran the acknowledgements: gone
+                raise ConnectionLost("connection lost: Channel not open for sending")
             self.acks += 0 if self.cut else len(data)
             return
         payload = unpack(data.splitlines()[1])
@@ -96,8 +99,10 @@ class FakeProcess:
             if skipped:
                 result["skipped_after"] = 0
             put(json.dumps({"index": t["index"], "result": result}) + "\n")
-            await asyncio.sleep(0)
+            if self.behaviour != "burst":
+                await asyncio.sleep(0)
         put(json.dumps({"done": True, "stopped": False}) + "\n")
+        self.finished = True  # its channel closes: no acknowledgement can be written now
         if self.behaviour == "late":
             self.status, self.stderr = 1, "killed by signal"
         put("")
@@ -268,6 +273,12 @@ def test_a_host_lost_mid_play_is_never_said_not_to_have_started_a_task_it_ran():
     assert unknown == list(range(1, 2 + ACK_WINDOW))  # the task in flight, then the window
     assert all(s is Status.NOT_STARTED for i, s in status.items() if i > 1 + ACK_WINDOW)
     assert result.stats()["h2"]["changed"] == tasks
+
+
+def test_an_acknowledgement_the_ended_host_cannot_take_is_no_lost_contact():
+    result, _, _ = run([play("a", ["h1"], 3)], {"h1": "burst"})
+    assert [r.status for r in result.results] == [Status.CHANGED] * 3
+    assert result.exit_code() == ExitCode.SUCCESS
 
 
 def test_play_timeout_fails_the_host_names_the_task_and_ends_the_process():

@@ -13,6 +13,7 @@ what never began as not started and what could not be waited for as unknown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -331,7 +332,8 @@ class Runner:
     async def _read(self, process: RemoteProcess, play: HostPlay) -> None:
         while line := await process.readline():
             if play.record(line):  # a start record: acknowledged (see ACK_WINDOW)
-                await process.write(ACK)
+                with contextlib.suppress(ConnectionLost):  # the host may have ended since:
+                    await process.write(ACK)  # a connection that died, readline says so
             if play.done:
                 process.close_stdin()
                 return

@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vnetctl.output.pipes import PipeAwareConsole
-from vnetctl.output.printable import printable, printable_lines
 from vnetctl.output.words import count
+from vnetctl.printable import printable, printable_lines
 from vnetctl.runner.results import RunResult, Status, TaskResult
 
 STYLE = {

@@ -20,8 +20,8 @@ from vnetctl.catalog import Catalog
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.execute import make_runner, run_interruptible
 from vnetctl.fleet.expanders import Expansion, complete_snapshot
-from vnetctl.output.printable import printable
 from vnetctl.output.words import count
+from vnetctl.printable import printable
 
 Task = tuple[str, dict[str, Any]]  # module, params
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from vnetctl.drift.formats.values import describe, resolved_note, value, when
 from vnetctl.drift.report import DriftReport, HostState, Kind, natural_key
-from vnetctl.output.printable import printable
 from vnetctl.output.words import count
+from vnetctl.printable import printable
 
 COLORS = {"red": "\033[31m", "yellow": "\033[33m", "green": "\033[32m", "bold": "\033[1m"}
 RESET = "\033[0m"

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from vnetctl.drift.report import DriftItem, DriftReport, Kind
-from vnetctl.output.printable import printable
+from vnetctl.printable import printable
 
 
 def value(v: Any) -> str:

@@ -152,3 +152,12 @@ def test_a_report_that_cannot_be_written_is_one_line_the_rest_is_written(workspa
     assert_reports_written(workspace, recorded=True)
     with History(db) as history:
         assert history.has_run(1)
+
+
+def test_reading_a_damaged_history_is_an_error_in_one_line(workspace, capsys):
+    db = workspace / "h.sqlite"
+    assert drift(workspace, db) == 2
+    damage(db)
+    capsys.readouterr()
+    assert main(["drift", "history", "--history", str(db)]) == 1
+    one_line(capsys.readouterr().err, "not usable")

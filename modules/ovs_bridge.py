@@ -64,7 +64,7 @@ BOND_SPEC = {
     "mtu": MTU,
 }
 MIRROR_SPEC = {
-    "name": {"type": "str", "required": True},
+    "name": {"type": "objname", "required": True},
     "select_all": {"type": "bool", "default": False},
     "select_src_ports": {"type": "list", "elements": "ifname"},
     "select_dst_ports": {"type": "list", "elements": "ifname"},
@@ -382,7 +382,7 @@ def _desired_mirrors(declared, want):
 def _target(text, kind):
     address, _, port = (text or "").rpartition(":")
     try:
-        ipaddress.ip_address(address.strip("[]"))
+        host.ip_value(ipaddress.ip_address, address.strip("[]"))
         if not 0 < int(port) < 65536:
             raise ValueError(port)
     except ValueError:
@@ -428,7 +428,7 @@ def _link_state(params, current, want, facts):
 
 def _cidr(text):
     try:
-        return str(ipaddress.ip_interface(text))
+        return str(host.ip_value(ipaddress.ip_interface, text))
     except ValueError:
         raise host.ModuleError("%r is not an address with a prefix length" % text) from None
 
@@ -456,7 +456,7 @@ def steps(current, desired, facts):
     if current.get("fail_mode", "standalone") != desired["fail_mode"]:
         vsctl.append(host.step("ovs-vsctl", "set-fail-mode", name, desired["fail_mode"]))
     vsctl += ovs.mtu_steps(name, current.get("mtu"), desired.get("mtu"))
-    vsctl += _mirror_removals(current, desired)
+    vsctl += _mirror_removals(current, desired, facts)
     vsctl += [host.step("ovs-vsctl", "del-port", name, b)
               for b in sorted(set(current.get("bonds") or {}) - set(desired["bonds"]))]  # fmt: skip
     vsctl += _port_steps(current, desired)
@@ -532,14 +532,25 @@ def _show(value):
     return "+".join(value) if isinstance(value, list) else str(value)
 
 
-def _mirror_removals(current, desired):
+def _mirror_removals(current, desired, facts):
+    """Mirrors that go or change, by name; one whose name no command may hold (`--`,
+    made before names were checked, or by hand) by its uuid, so it cannot break a run."""
     out = []
     have, want = current.get("mirrors", {}), desired["mirrors"]
+    bridge = config(facts)["bridges"].get(desired["name"]) or {}
     for i, mirror in enumerate(sorted(have)):
-        if want.get(mirror) != have[mirror]:
+        if want.get(mirror) == have[mirror]:
+            continue
+        if host.name_problem("objname", mirror) is None:
             ref = "@old%d" % i
             out.append(host.step("ovs-vsctl", "--id=" + ref, "get", "mirror", mirror))
-            out.append(host.step("ovs-vsctl", "remove", "bridge", desired["name"], "mirrors", ref))
+        else:
+            ref = (bridge.get("mirror_uuids") or {}).get(mirror)
+            if ref is None:
+                raise host.ModuleError("mirror %r on %s cannot be named to ovs-vsctl and its "
+                                       "uuid is unknown: remove it by hand"
+                                       % (mirror, desired["name"]))  # fmt: skip
+        out.append(host.step("ovs-vsctl", "remove", "bridge", desired["name"], "mirrors", ref))
     return out
 
 

@@ -175,7 +175,7 @@ def _address_of(port, given, cfg):
     if given.get("ips") is None:
         return mac, None  # its MAC only
     try:
-        ips = sorted({ipaddress.ip_address(i) for i in given["ips"]}, key=str)
+        ips = sorted({host.ip_value(ipaddress.ip_address, i) for i in given["ips"]}, key=str)
     except ValueError as exc:
         raise host.ModuleError("port security on %s: %s" % (port, exc)) from None
     return mac, ips

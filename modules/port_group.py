@@ -40,7 +40,7 @@ RESOURCE = "port_group"
 GUEST = {"port": {"type": "ifname", "required": True}, "mac": {"type": "str"},
          "ips": {"type": "list", "elements": "str"}}  # fmt: skip
 ARGUMENT_SPEC = {
-    "name": {"type": "str", "required": True},
+    "name": {"type": "objname", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "bridge": {"type": "ifname", "required": True},
     "ports": {"type": "list", "elements": "str"},  # names or patterns: vnet*, tap[0-9]
@@ -160,7 +160,7 @@ def _guard(port, guest, facts):
     ips = (guest or {}).get("ips")
     for ip in ips or []:
         try:
-            ipaddress.ip_address(ip)
+            host.ip_value(ipaddress.ip_address, ip)
         except ValueError:
             msg = "guests: %r of port %s is not an IP address" % (ip, port)
             raise host.ModuleError(msg) from None

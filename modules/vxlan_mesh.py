@@ -208,7 +208,7 @@ def _address(name, what, value):
     try:
         import ipaddress  # noqa: PLC0415 (only where the mesh runs: ~1 ms)
 
-        return str(ipaddress.ip_address(value))
+        return str(host.ip_value(ipaddress.ip_address, value))
     except ValueError:
         message = "mesh %s: %s %r is not an IP address" % (name, what, value)
         raise host.ModuleError(message) from None

@@ -305,6 +305,17 @@ class LazyVars(Mapping[str, Any]):
             self._templar.taint.read_secret()
         return value
 
+    def register_secrets(self) -> None:
+        """Read every secret variable, which registers its value (and what it renders
+        to): for commands that render no task, so their output hides them too. One
+        that cannot be rendered is skipped: only a rendered value can reach output."""
+        for key in self._raw:
+            try:
+                if self._is_secret(key):
+                    self[key]
+            except TemplateFailure:
+                continue
+
     def _is_secret(self, key: str) -> bool:
         if key == secrets.MARK_VAR:
             return False

@@ -8,6 +8,10 @@ Ansible reads them: `yes` is true, `0755` is an int), plus:
 
 - a duplicate key in one mapping is an error (PyYAML would silently keep the last one);
 - a syntax error becomes `InputError` at the file and line PyYAML reports, with its text;
+- a file that holds only variables (`load_vars_file`: vars_files, `-e @FILE`,
+  group_vars/host_vars, a role's defaults and vars) may hold secrets, and its path may
+  lead anywhere (a symlink to /etc/shadow): its errors give file, line and column and
+  never a line, key or value of it;
 - bounded: a file above MAX_YAML_BYTES, aliases that expand a document by more than
   MAX_ALIAS_NODES nodes (a "billion laughs": nine aliases of nine aliases of ...) and an
   alias inside the node it names (a recursive document) are refused at once, before
@@ -17,6 +21,7 @@ Ansible reads them: `yes` is true, `0755` is an int), plus:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -84,6 +89,7 @@ def where(container: Any, fallback: Location) -> Location:
 
 class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     file: str = "<string>"
+    quiet: bool = False  # a file of variables: errors show none of its text
 
     def _loc(self, node: yaml.Node) -> Location:
         return Location(self.file, node.start_mark.line + 1)
@@ -102,8 +108,9 @@ def _check_duplicates(loader: _LineLoader, node: yaml.MappingNode) -> None:
             )
         line = key_node.start_mark.line + 1
         if key in seen:
+            shown = "" if loader.quiet else f" '{key}'"
             raise InputError(
-                f"duplicate key '{key}' (first defined at line {seen[key]})",
+                f"duplicate key{shown} (first defined at line {seen[key]})",
                 Location(loader.file, line),
             )
         seen[key] = line
@@ -200,11 +207,12 @@ def safe_load_bounded(text: str, file: str = "<string>") -> Any:
         loader.dispose()
 
 
-def load_yaml_text(text: str, file: str) -> Any:
-    """Load one YAML document; errors name `file` and the line."""
+def load_yaml_text(text: str, file: str, quiet: bool = False) -> Any:
+    """Load one YAML document; errors name `file` and the line (`quiet`: and the
+    column, with nothing of the text: see load_vars_file)."""
     _check_size(len(text), file)
     loader = _LineLoader(text)
-    loader.file = file
+    loader.file, loader.quiet = file, quiet
     try:
         return _load_checked(loader, file)
     except yaml.MarkedYAMLError as exc:
@@ -213,14 +221,48 @@ def load_yaml_text(text: str, file: str) -> Any:
         problem = exc.problem or "invalid YAML"
         if exc.context:
             problem = f"{exc.context}: {problem}"
+        if quiet:
+            problem = _QUOTED.sub("'...'", problem)
+            problem += f" (column {mark.column + 1})" if mark is not None else ""
         raise InputError(f"YAML syntax error: {problem}", Location(file, line)) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"YAML error: {exc}", Location(file)) from None
+        shown = "" if quiet else f": {exc}"
+        raise InputError(f"YAML error{shown}", Location(file)) from None
     finally:
         loader.dispose()
 
 
-def load_yaml_file(path: str | Path) -> Any:
+# what PyYAML quotes of the text in its messages ('x', "x"): a key, a tag, a character
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def load_vars_file(
+    path: str | Path, what: str, context: str = "", identifiers: bool = True
+) -> dict | None:
+    """A file of variables: a mapping whose keys are variable names (`identifiers`:
+    usable in templates; else strings, as an inventory's), or None when empty. Its
+    errors never quote it: it may hold secrets, and its name may lead to a file that is
+    not one (a symlink or a `..` to /etc/shadow)."""
+    data = load_yaml_file(path, quiet=True)
+    start = Location(str(path), 1)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise InputError(f"{what} must be a mapping of variables, got a {type_name(data)}",
+                         where(data, start), context)  # fmt: skip
+    rule = "usable in templates (letters, digits, _)" if identifiers else "a string"
+    for name in data:
+        if not isinstance(name, str) or (identifiers and not name.isidentifier()):
+            raise InputError(
+                f"{what}: the variable name on this line is not {rule} (not shown: a file "
+                "of variables may hold secrets)",
+                where_of(data, name, start),
+                context,
+            )
+    return data
+
+
+def load_yaml_file(path: str | Path, quiet: bool = False) -> Any:
     """Load a YAML (or JSON) file; a missing or unreadable file is an InputError."""
     file = str(path)
     try:
@@ -232,7 +274,7 @@ def load_yaml_file(path: str | Path) -> Any:
         raise InputError(f"not UTF-8 text ({exc.reason})", Location(file)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", Location(file)) from None
-    return load_yaml_text(text, file)
+    return load_yaml_text(text, file, quiet)
 
 
 def type_name(value: Any) -> str:

@@ -288,12 +288,29 @@ def ifname_problem(name):
     return None
 
 
-def mesh_name_problem(name):
+def _word_name(name):
+    """1 to 64 ASCII letters, digits, '.', '_' or '-', not starting with '.' or '-': one
+    word for every tool (never an option, never a line break), printable as it is."""
     valid = isinstance(name, str) and 0 < len(name) <= MESH_NAME_MAX
-    if not valid or name[0] in ".-" or any(c not in IFNAME_CHARS for c in name):
+    return valid and name[0] not in ".-" and all(c in IFNAME_CHARS for c in name)
+
+
+def mesh_name_problem(name):
+    if not _word_name(name):
         return (
             "a mesh name is 1 to 64 ASCII letters, digits, '.', '_' or '-', not starting "
             "with '.' or '-' (it marks what the mesh owns on every host)"
+        )
+    return None
+
+
+def object_name_problem(name):
+    """A name that is not an interface's (a port group, an OVS mirror): it reaches
+    commands (`ovs-vsctl get mirror NAME`) and every output."""
+    if not _word_name(name):
+        return (
+            "a name is 1 to 64 ASCII letters, digits, '.', '_' or '-', not starting with "
+            "'.' or '-' (tools would read '-x' as an option)"
         )
     return None
 
@@ -303,6 +320,7 @@ def mesh_name_problem(name):
 NAME_TYPES = {
     "ifname": ("interface name", ifname_problem),
     "meshname": ("mesh name", mesh_name_problem),
+    "objname": ("name", object_name_problem),
 }
 
 
@@ -319,6 +337,21 @@ def check_ifname(name, what="interface name"):
     if problem is not None:
         raise ModuleError("%r is not a valid %s: %s" % (name, what, problem))
     return name
+
+
+def ip_value(parse, value):
+    """`parse(value)` for an address or network a playbook declares (`parse`: one of
+    ipaddress's ip_address, ip_interface, ip_network, or a function calling one);
+    ValueError for what ipaddress would take but no command may: a scope id. ipaddress
+    reads `fe80::1%eth0` with any text after the '%' but another '%' (blanks and ';'
+    included), no tool a module runs takes one (ip, nft, tc, ovs-vsctl), and written
+    into a command it would carry other words in."""
+    text = value if isinstance(value, str) else str(value)
+    if "%" in text:
+        raise ValueError("%r: a scope id (%%...) is not accepted; write the address alone" % text)
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise ValueError("%r holds whitespace or a control character" % text)
+    return parse(text)
 
 
 # ---- command lines ---------------------------------------------------------------

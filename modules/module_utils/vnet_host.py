@@ -15,8 +15,9 @@ ARGUMENT_SPEC  {name: rule}, checked by the one rulebook (vnet_params) on the co
     (file:line, before any host is touched) and again here. Rule keys: type, one of str
     (the default), int, float, bool, list (+ elements), dict (+ options: a spec for its
     keys, or for each dict of a list), raw, ifname (an interface name by the kernel's
-    and iproute2's rules), meshname, ipaddr (a next hop), ipdest (a route's destination),
-    rtable (a routing table); required; default; choices; range ([low, high]:
+    and iproute2's rules), meshname, objname (any other name: one word, printable),
+    ipaddr (a next hop), ipdest (a route's destination), rtable (a routing table);
+    required; default; choices; range ([low, high]:
     put a value's universal range here, e.g. MTU [68, 65535], so the controller refuses
     it); controller (True: an argument vnetctl reads on the controller, e.g. vxlan_mesh's
     members, vtep, vtep_interface; stripped there, ignored here). Unset arguments are
@@ -89,6 +90,7 @@ ifname_problem = vnet_core.ifname_problem
 mesh_name_problem = vnet_core.mesh_name_problem
 name_problem = vnet_core.name_problem
 check_ifname = vnet_core.check_ifname
+ip_value = vnet_core.ip_value
 NAME_TYPES = vnet_core.NAME_TYPES
 line = vnet_core.line
 step = vnet_core.step

@@ -114,7 +114,7 @@ def normalized(cidr):
     import ipaddress  # noqa: PLC0415 (only where an address is declared: ~1 ms)
 
     try:
-        interface = ipaddress.ip_interface(cidr)
+        interface = vnet_core.ip_value(ipaddress.ip_interface, cidr)
     except ValueError:
         raise vnet_core.ModuleError(
             "address %r is not an address with a prefix length (e.g. 10.0.0.5/24)" % cidr

@@ -223,8 +223,16 @@ def _nft_value(set_name, text):
 
 
 def element_steps(verb, items):
-    return [_nft(verb, "element", "bridge", TABLE, s, "{", _nft_value(s, e), "}")
-            for s, e in sorted(items)]  # fmt: skip
+    """Each element's values one word each for the line writer (a value holding a blank
+    is refused there, never split into words of its own), joined by nft's `.`."""
+    out = []
+    for set_name, text in sorted(items):
+        words = []
+        for value in _nft_value(set_name, text).split(" . "):
+            words += [".", value] if words else [value]
+        out.append(vnet_core.step("nft", verb, "element", "bridge", TABLE, set_name, "{",
+                                  *words, "}"))  # fmt: skip
+    return out
 
 
 def rebuild_steps(all_elements):
@@ -244,4 +252,6 @@ def drop_steps():
 
 
 def _nft(*words):
+    """A line of this module's own constants (sets, chains, rules: no value from a
+    playbook), split into words."""
     return vnet_core.step("nft", *" ".join(w for w in words if w).split(" "))

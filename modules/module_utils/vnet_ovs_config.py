@@ -77,9 +77,10 @@ def parse(tables):
     bridges, ports = {}, {}
     for row in tables["Bridge"]:
         name = row["name"]
-        mirrors = {}
+        mirrors, mirror_uuids = {}, {}
         for uuid in as_list(row["mirrors"]):
             m = mirrors_t[uuid]
+            mirror_uuids[m["name"]] = uuid
             mirrors[m["name"]] = {
                 "select_all": bool(m["select_all"]),
                 "src": port_names(m["select_src_port"]),
@@ -95,6 +96,7 @@ def parse(tables):
             "rstp": row["rstp_enable"] is True,
             "ports": port_names(row["ports"]),
             "mirrors": mirrors,
+            "mirror_uuids": mirror_uuids,  # a name ovs-vsctl cannot be given is removed by uuid
             "netflow": _export(exports["NetFlow"].get(one(row["netflow"])), ["active_timeout"]),
             "sflow": _export(
                 exports["sFlow"].get(one(row["sflow"])), ["sampling", "polling", "header", "agent"]

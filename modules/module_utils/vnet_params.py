@@ -5,9 +5,10 @@ functions before any host is touched, and only adds file:line and "did you mean"
 A spec maps each argument name to a rule, with only these keys:
 
     type        str (the default, as in Ansible), int, float, bool, list, dict, raw, a
-                name type of vnet_core: ifname (an interface name), meshname, or a value
-                type of vnet_fib: ipaddr (a next hop), ipdest (a route's destination),
-                rtable (a routing table's id or name)
+                name type of vnet_core: ifname (an interface name), meshname, objname
+                (a port group's or an OVS mirror's name), or a value type of vnet_fib:
+                ipaddr (a next hop), ipdest (a route's destination), rtable (a routing
+                table's id or name)
     required    true: must be given, and not null
     default     the value when the argument is not given (null means not given)
     choices     the values allowed (for a list: for each item)

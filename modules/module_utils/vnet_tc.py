@@ -298,6 +298,10 @@ def text(rule):
         words.append(rule.get("kind") or "unknown")
     if "redirect" in rule:
         words += ["redirect", rule["redirect"]]
+    for word in words:  # from_text() splits on blanks: a value must stay one word
+        problem = vnet_core.token_problem(word)
+        if problem is not None:
+            raise vnet_core.ModuleError("refusing a tc filter: %s" % problem)
     return " ".join(words)
 
 

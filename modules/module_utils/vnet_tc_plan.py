@@ -359,7 +359,7 @@ def _network(value, where, key):
     try:
         import ipaddress  # noqa: PLC0415 (only where a match names a network: ~1 ms)
 
-        return ipaddress.ip_network(str(value), strict=False)
+        return vnet_core.ip_value(lambda text: ipaddress.ip_network(text, strict=False), value)
     except ValueError:
         raise PolicyError("%s: %s %r is not a network" % (where, key, value)) from None
 

@@ -36,8 +36,8 @@ def test_extra_vars_inline_and_files(tmp_path):
     [
         ("bad.yml", "a: 1\nb: [2\n", "bad.yml:3: YAML syntax error"),
         ("list.yml", "- a\n- b\n", "list.yml:1: -e @"),
-        ("dup.yml", "a: 1\na: 2\n", "dup.yml:2: duplicate key 'a'"),
-        ("key.yml", "a: 1\nvm-mtu: 2\n", "key.yml:2: variable name 'vm-mtu'"),
+        ("dup.yml", "a: 1\na: 2\n", "dup.yml:2: duplicate key (first defined at line 1)"),
+        ("key.yml", "a: 1\nvm-mtu: 2\n", "key.yml:2: -e @key.yml: the variable name on"),
     ],
 )
 def test_extra_vars_file_errors_have_file_and_line(tmp_path, name, text, expected):

@@ -183,10 +183,10 @@ def test_a_role_used_twice_with_other_vars_runs_twice(tmp_path):
         ({"book.yml": "- hosts: all\n  vars_files: [nope.yml]\n"},
          "book.yml:2: play 'all': vars_files: nope.yml: no such file"),
         ({"book.yml": "- hosts: all\n  vars_files: [vf.yml]\n", "vf.yml": "- a\n"},
-         "vf.yml:1: play 'all': a vars file is a mapping of variables, got a list"),
+         "vf.yml:1: play 'all': a vars file must be a mapping of variables, got a list"),
         ({"book.yml": "- hosts: all\n  vars_files: [vf.yml]\n", "vf.yml": "a-b: 1\n"},
-         "vf.yml:1: play 'all': variable name 'a-b' is not usable in templates (letters, "
-         "digits, _)"),
+         "vf.yml:1: play 'all': a vars file: the variable name on this line is not usable in "
+         "templates (letters, digits, _) (not shown: a file of variables may hold secrets)"),
         ({"book.yml": "- hosts: all\n  vars_files: [[a.yml, b.yml]]\n"},
          "book.yml:2: play 'all': vars_files: a list of candidate files (the first found) is "
          "not supported: name one file"),
@@ -203,7 +203,7 @@ def test_a_role_used_twice_with_other_vars_runs_twice(tmp_path):
          "roles it depends on before it under the play's roles:"),
         ({"book.yml": "- hosts: all\n  roles: [r]\n", "roles/r/defaults/main.yml": "[1]\n"},
          "roles/r/defaults/main.yml:1: role 'r': defaults/main.yml must be a mapping of "
-         "variables, got list"),
+         "variables, got a list"),
         ({"book.yml": "- hosts: all\n  roles: [r]\n",
           "roles/r/tasks/main.yml": "- link: {name: eth1}\n  notify: x\n"},
          "roles/r/tasks/main.yml:2: play 'all' task 'r : link': unknown task keyword "

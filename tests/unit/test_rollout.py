@@ -67,7 +67,8 @@ class ArmingProcess(FakeProcess):
     """A play under commit confirmed: the host arms its timer before the first task."""
 
     async def write(self, data):
-        if (unpack(data.splitlines()[1]).get("confirm") or {}).get("explicit"):
+        lines = data.splitlines()  # the play's stdin; later writes are acknowledgements
+        if len(lines) > 1 and (unpack(lines[1]).get("confirm") or {}).get("explicit"):
             self.lines.put_nowait(json.dumps({"armed": {"id": "x", "pid": 1}}) + "\n")
         await super().write(data)
 

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from vnetctl.catalog import Catalog
 from vnetctl.hostside.payload import unpack
 from vnetctl.inventory.connection import ConnectionSpec
+from vnetctl.runner.host_play import ACK_WINDOW
 from vnetctl.runner.pool import ConnectionPool
 from vnetctl.runner.results import ExitCode, Status
 from vnetctl.runner.runner import Runner, RunOptions
@@ -39,7 +40,10 @@ class FakeProcess:
     """The host side of the protocol (vnetctl/hostside/boot.py), in memory:
     'ok' changes every task, 'fail' fails the first, 'crash' exits 127 before any,
     'lost' loses the connection during task 1, 'hang' never finishes task 0,
-    'late' exits 1 after reporting everything."""
+    'late' exits 1 after reporting everything, 'burst' reports every task before the
+    controller reads any (its channel closed when it acknowledges); 'cut' is a cable
+    cut after the start of task 1: the controller hears nothing more, and the host goes
+    on (no EOF reaches it) as far as the controller's acknowledgements let it."""
 
     def __init__(self, host, behaviour, log):
         self.host, self.behaviour, self.log = host, behaviour, log
@@ -47,12 +51,19 @@ class FakeProcess:
         self.stdin_closed = False
         self.status = 0
         self.stderr = ""
+        self.acks, self.cut, self.started, self.finished = 0, False, [], False
+        log.append(("process", self))
 
     async def write(self, data):
+        if set(data) == {"+"}:  # acknowledgements of start records
+            if self.finished:  # the host's records outran the acknowledgements: gone
+                raise ConnectionLost("connection lost: Channel not open for sending")
+            self.acks += 0 if self.cut else len(data)
+            return
         payload = unpack(data.splitlines()[1])
-        asyncio.get_running_loop().create_task(self._host(payload["tasks"]))
+        asyncio.get_running_loop().create_task(self._host(payload["tasks"], payload["window"]))
 
-    async def _host(self, tasks):
+    async def _host(self, tasks, window):
         put = self.lines.put_nowait
         if self.behaviour == "crash":
             self.status, self.stderr = 127, "python3: not found"
@@ -63,7 +74,18 @@ class FakeProcess:
                 put(json.dumps({"done": True, "stopped": True}) + "\n")
                 put("")
                 return
+            while window and len(self.started) - self.acks >= window:
+                if self.cut:
+                    return  # no acknowledgement will come: the host stops (ACK_WAIT)
+                await asyncio.sleep(0)
+            self.started.append(t["index"])
+            if self.cut:
+                continue  # applied, its records lost in the cut
             put(json.dumps({"start": t["index"]}) + "\n")
+            if self.behaviour == "cut" and t["index"] == 1:
+                self.cut = True
+                put(ConnectionLost("connection lost: Server not responding to keepalive"))
+                continue
             if self.behaviour == "hang":
                 return  # never a result, never EOF
             if self.behaviour == "lost" and t["index"] == 1:
@@ -77,8 +99,10 @@ class FakeProcess:
             if skipped:
                 result["skipped_after"] = 0
             put(json.dumps({"index": t["index"], "result": result}) + "\n")
-            await asyncio.sleep(0)
+            if self.behaviour != "burst":
+                await asyncio.sleep(0)
         put(json.dumps({"done": True, "stopped": False}) + "\n")
+        self.finished = True  # its channel closes: no acknowledgement can be written now
         if self.behaviour == "late":
             self.status, self.stderr = 1, "killed by signal"
         put("")
@@ -227,10 +251,34 @@ def test_lost_connection_is_that_hosts_alone_with_the_task_it_was_in():
     result, _, _ = run([play("a", ["h1", "h2"], 3)], {"h1": "lost"})
     h1 = [(r.index, r.status) for r in result.results if r.host == "h1"]
     assert h1 == [(0, Status.CHANGED), (-1, Status.UNREACHABLE), (1, Status.UNKNOWN),
-                  (2, Status.NOT_STARTED)]  # fmt: skip
+                  (2, Status.UNKNOWN)]  # fmt: skip
+    assert "may have started it" in result.results[-1].msg  # within the window
     assert "in task 'task 1'" in result.unreachable["h1"]
     assert result.stats()["h2"]["changed"] == 3
     assert result.exit_code() == ExitCode.HOST_UNREACHABLE
+
+
+def test_a_host_lost_mid_play_is_never_said_not_to_have_started_a_task_it_ran():
+    """A cut cable brings no EOF: the host goes on. It starts a task only while fewer
+    than ACK_WINDOW of its started tasks are unacknowledged, so what it may have run
+    beyond the last start record received is `unknown`, and `not started` is true."""
+    tasks = 40
+    result, _, log = run([play("a", ["h1", "h2"], tasks)], {"h1": "cut"})
+    host = next(p for kind, p in log if kind == "process" and p.host == "h1")
+    status = {r.index: r.status for r in result.results if r.host == "h1" and r.index >= 0}
+    assert host.started and len(status) == tasks
+    assert [i for i in host.started if status[i] is Status.NOT_STARTED] == []
+    assert status[1] is Status.UNKNOWN and status[0] is Status.CHANGED
+    unknown = [i for i, s in status.items() if s is Status.UNKNOWN]
+    assert unknown == list(range(1, 2 + ACK_WINDOW))  # the task in flight, then the window
+    assert all(s is Status.NOT_STARTED for i, s in status.items() if i > 1 + ACK_WINDOW)
+    assert result.stats()["h2"]["changed"] == tasks
+
+
+def test_an_acknowledgement_the_ended_host_cannot_take_is_no_lost_contact():
+    result, _, _ = run([play("a", ["h1"], 3)], {"h1": "burst"})
+    assert [r.status for r in result.results] == [Status.CHANGED] * 3
+    assert result.exit_code() == ExitCode.SUCCESS
 
 
 def test_play_timeout_fails_the_host_names_the_task_and_ends_the_process():

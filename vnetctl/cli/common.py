@@ -16,6 +16,7 @@ from vnetctl.playbook.listing import start_at
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.model import Play
 from vnetctl.playbook.render import plan_playbook
+from vnetctl.playbook.variables import register_secrets
 from vnetctl.runner.runner import RunOptions
 from vnetctl.transport.registry import TRANSPORTS
 
@@ -158,6 +159,7 @@ def run_context(args: argparse.Namespace, check: bool) -> RunContext:
     works from (bad input raises InputError here, before any host is contacted)."""
     extra_vars = parse_extra_vars(getattr(args, "extra_vars", []) or [])
     inventory = load_inventory(args.inventory)
+    register_secrets(inventory, extra_vars)
     return RunContext(Catalog(), inventory, run_options(args, check), extra_vars)
 
 

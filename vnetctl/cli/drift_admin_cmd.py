@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from vnetctl.cli.usage import CliParser
 from vnetctl.drift import schedule
 from vnetctl.drift.formats.values import describe, when
-from vnetctl.drift.history import History, default_path
+from vnetctl.drift.history import History, HistoryUnusable, default_path
 from vnetctl.errors import InputError
 
 HISTORY_HELP = """\
@@ -81,6 +82,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     path = Path(args.history) if args.history else default_path()
     if not path.exists():  # reading must not create a history (nor its directory)
         return _no_history(path, args)
+    try:
+        return _show_history(path, args)
+    except sqlite3.Error as exc:  # damaged pages show when they are read
+        raise HistoryUnusable(f"drift history {path}: not usable: {exc}") from None
+
+
+def _show_history(path: Path, args: argparse.Namespace) -> int:
     with History(path) as history:
         if args.run is not None:
             if not history.has_run(args.run):

@@ -19,11 +19,14 @@ from vnetctl.cli.usage import CliParser
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
 from vnetctl.drift.files import check_writable
-from vnetctl.drift.history import History, check_history_directory, default_path
-from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, run_every
+from vnetctl.drift.history import check_history_directory, default_path
+from vnetctl.drift.publish import publish
+from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, refuse_secrets, run_every
 from vnetctl.errors import InputError
 from vnetctl.fleet.context import RunContext
 from vnetctl.output.console import QUIET_FLEET
+from vnetctl.runner.results import ExitCode
+from vnetctl.secrets import MARK_VAR
 
 ADMIN_COMMANDS = ("history", "schedule")
 
@@ -170,19 +173,18 @@ def check_once(args: argparse.Namespace) -> int:
     hosts = {h for p in check.plans for h in p.hosts}
     if len(hosts) >= QUIET_FLEET:
         print(f"drift: checking {len(hosts)} hosts", file=sys.stderr, flush=True)
-    if args.no_history:
-        report = run_check(target, check.plans, check.context)
-    else:
-        with History(Path(args.history) if args.history else None) as history:
-            report = run_check(target, check.plans, check.context, history)
-    for fmt, path in check.reports:
-        formats.write(report, fmt, path)
+    report = run_check(target, check.plans, check.context)
+    files = [(fmt, path, f"--report {fmt}") for fmt, path in check.reports]
     if args.output:
-        formats.write(report, args.format, Path(args.output))
-    else:
+        files.append((args.format, Path(args.output), "-o"))
+    written = publish(
+        report, target.check_id, target.label, files,
+        record=not args.no_history, history=Path(args.history) if args.history else None,
+    )  # fmt: skip
+    if not args.output:
         color = args.format == "text" and sys.stdout.isatty()
         sys.stdout.write(formats.render(report, args.format, color=color).rstrip("\n") + "\n")
-    return report.exit_code()
+    return report.exit_code() if written else ExitCode.BAD_INPUT
 
 
 def scheduled_argv(args: argparse.Namespace) -> list[str]:
@@ -190,11 +192,15 @@ def scheduled_argv(args: argparse.Namespace) -> list[str]:
     arguments, as they were typed to `drift schedule install` (its own options taken
     out), after that check was loaded and planned here, so that a schedule is never
     written for a check that cannot run. Relative paths stay relative: the unit and the
-    cron line run in the directory the schedule was installed from."""
+    cron line run in the directory the schedule was installed from. A secret among them
+    is refused (vnetctl.drift.schedule.refuse_secrets)."""
     tokens = drift_admin_cmd.check_tokens(args.argv)
     check = CliParser(prog="vnetctl drift")
     add_drift_arguments(check)
-    prepare_check(check.parse_args(tokens))
+    args = check.parse_args(tokens)
+    prepared = prepare_check(args)
+    marks = [h.vars.get(MARK_VAR) for h in prepared.context.inventory.hosts.values()]
+    refuse_secrets(tokens, args.extra_vars, marks)
     vnetctl = Path(sys.executable).with_name("vnetctl")
     exe = str(vnetctl) if vnetctl.exists() else shutil.which("vnetctl") or "vnetctl"
     return [exe, "drift", *tokens]

@@ -66,9 +66,10 @@ COMMANDS: dict[str, dict[int, str]] = {
         ExitCode.HOST_UNREACHABLE: "a member was unreachable (takes precedence over 2)",
     },
     "drift": {
-        0: "no drift",
-        1: "error: bad input, or a host unreachable or failed (its drift is unknown)",
-        2: "drift found",
+        0: "no drift (also when the history could not record the run: one line on stderr says so)",
+        1: "error: bad input, a host unreachable or failed (its drift is unknown), or a "
+        "report file (-o, --report) that could not be written (the others are)",
+        2: "drift found (also when the history could not record the run)",
     },
     "drift history": {
         0: "the recorded runs, or the items of run N (no history yet: none)",

@@ -46,7 +46,9 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     context = run_context(args, check=True)
     facts, errors, outcome = gather_facts(context, selected_hosts(args, context))
-    sys.stdout.write(redact(json.dumps({"hosts": facts, "errors": errors}, indent=2)) + "\n")
+    # the data redacted before it is written: JSON escapes (quotes, non-ASCII) would
+    # hide a secret from a redaction of the text
+    sys.stdout.write(json.dumps(redact({"hosts": facts, "errors": errors}), indent=2) + "\n")
     return outcome.exit_code()
 
 

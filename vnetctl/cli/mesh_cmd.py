@@ -11,6 +11,7 @@ from rich.table import Table
 
 from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context
 from vnetctl.fleet.mesh.probe import Segment, check_mesh, host_errors, pair_states
+from vnetctl.output.console import printed
 from vnetctl.output.pipes import PipeAwareConsole
 from vnetctl.output.words import count
 from vnetctl.runner.results import ExitCode
@@ -88,7 +89,7 @@ def print_not_applied(not_applied: dict[str, list[Segment]], apply: str) -> None
     console = PipeAwareConsole(highlight=False, soft_wrap=True)
     for host, segments in sorted(not_applied.items()):
         which = ", ".join(f"{s.label} (no bridge {s.bridge})" for s in segments)
-        console.print(f"[bold red]not applied[/]: {host}: {which}")
+        console.print(f"[bold red]not applied[/]: {printed(host)}: {printed(which)}")
     if not_applied:
         console.print(
             f"the mesh is not applied on {count(len(not_applied), 'member')}: "
@@ -110,10 +111,11 @@ def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
         )
         table.add_column("from \\ to", style="bold")
         for host in hosts:
-            table.add_column(host, justify="center")
+            table.add_column(printed(host), justify="center")
         for src in hosts:
             table.add_row(
-                src, *("" if src == dst else CELL.get(cell.get((src, dst)), "?") for dst in hosts)
+                printed(src),
+                *("" if src == dst else CELL.get(cell.get((src, dst)), "?") for dst in hosts),
             )
         console.print(table)
     bad = [p for p in pairs if p["state"] != "reachable"]
@@ -123,4 +125,4 @@ def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
             + (f"; [bold red]{len(bad)} not[/]" if bad else "")
         )
     for host, reason in errors.items():
-        console.print(f"[bold red]error[/]: {host}: {reason}")
+        console.print(f"[bold red]error[/]: {printed(host)}: {printed(reason)}")

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     facts, errors, outcome = gather_facts(context, selected_hosts(args, context))
     tasks_by_host, notes = fleet_tasks(context, facts)
     plays = build_playbook(context.catalog, tasks_by_host)
-    text = redact(to_yaml(plays, list(facts), errors, notes))
+    # the data redacted before YAML quotes or folds a value, the text again after
+    text = redact(to_yaml(redact(plays), redact(list(facts)), redact(errors), redact(notes)))
     if args.output:
         write_atomic(Path(args.output), text)
     else:

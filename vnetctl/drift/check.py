@@ -1,5 +1,5 @@
 """One drift check: plan every host in check mode (the code path of `run --check`) and
-turn the plan into a drift report, recorded in the history."""
+turn the plan into a drift report (recorded in the history by vnetctl.drift.publish)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vnetctl.drift.classify import classify_run
-from vnetctl.drift.history import History
 from vnetctl.drift.report import DriftReport
 from vnetctl.errors import Interrupted
 from vnetctl.fleet.context import RunContext
@@ -47,7 +46,6 @@ def run_check(
     target: CheckTarget,
     plans: list,
     run: RunContext,
-    history: History | None = None,
     events: Events | None = None,
 ) -> DriftReport:
     if not run.options.check:
@@ -70,6 +68,4 @@ def run_check(
         hosts=hosts,
         consistency=consistency,
     )
-    if history is not None:
-        history.record(report, target.check_id, target.label)
     return report

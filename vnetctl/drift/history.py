@@ -7,10 +7,14 @@ forgotten, and their first-seen times continue once it is checked again.
 
 Concurrent checks (a timer and an operator, say) each write in one immediate
 transaction, in WAL mode with a generous busy timeout: they queue, never interleave.
+A check reads and writes its run in one transaction (`begin`), and commits it after
+its report files are written (`commit`): a history that breaks (damaged pages, a full
+disk) costs the check its history entry, never its reports (vnetctl.drift.publish).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -54,6 +58,14 @@ CREATE INDEX IF NOT EXISTS items_by_run ON items (run_id, host);
 UPGRADES = {2: "ALTER TABLE runs ADD COLUMN not_persisted INTEGER NOT NULL DEFAULT 0"}
 
 
+def forget_history(report: DriftReport) -> None:
+    """The report as a check without a history makes it: no run id, no first-seen
+    times, nothing said of what was resolved."""
+    report.run_id, report.previous_run, report.resolved = None, None, []
+    for item in report.items():
+        item.first_seen = None
+
+
 def default_path() -> Path:
     if os.environ.get("VNETCTL_STATE_DIR"):
         return Path(os.environ["VNETCTL_STATE_DIR"]) / "drift.sqlite"
@@ -81,6 +93,10 @@ class RunRecord:
         return dict(self.__dict__)
 
 
+class HistoryUnusable(InputError):
+    """The history cannot be opened: not SQLite, damaged, written by a newer vnetctl."""
+
+
 def check_history_directory(path: Path) -> None:
     """A history given with --history goes where its directory already is."""
     if not path.absolute().parent.is_dir():
@@ -91,21 +107,35 @@ def check_history_directory(path: Path) -> None:
 
 class History:
     def __init__(self, path: Path | None = None):
-        """`path` given (--history): its directory must exist; the default's is made."""
+        """`path` given (--history): its directory must exist; the default's is made.
+        A history that cannot be opened or brought to this schema: HistoryUnusable."""
         self.path = Path(path) if path else default_path()
         if path is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise HistoryUnusable(f"drift history {self.path}: {exc.strerror}") from None
         else:
             check_history_directory(self.path)
         try:
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise InputError(f"drift history {self.path}: not usable: {exc}") from None
+        except sqlite3.Error as exc:
+            raise HistoryUnusable(f"drift history {self.path}: not usable: {exc}") from None
+        try:
+            self._open()
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise HistoryUnusable(f"drift history {self.path}: not usable: {exc}") from None
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _open(self) -> None:
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise InputError(
+            raise HistoryUnusable(
                 f"drift history {self.path} was written by a newer vnetctl (schema "
                 f"{version}, this one knows {SCHEMA_VERSION}); upgrade or use --history"
             )
@@ -137,27 +167,59 @@ class History:
                 db.execute("BEGIN IMMEDIATE")
 
             def __exit__(self, exc_type, *rest):
-                db.execute("ROLLBACK" if exc_type else "COMMIT")
+                if exc_type is None:
+                    db.execute("COMMIT")
+                elif db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # the first error is the one
+                        db.execute("ROLLBACK")
 
         return Immediate()
 
     def record(self, report: DriftReport, check: str, label: str = "") -> None:
         """Store the run; fill the report's run_id, previous_run, first_seen, resolved."""
-        with self._transaction():
-            row = self.db.execute(
-                "SELECT started FROM runs WHERE check_id=? ORDER BY id DESC LIMIT 1", (check,)
-            ).fetchone()
-            report.previous_run = row[0] if row else None
-            report.resolved = []
-            for host in report.hosts:
-                before = {i.key: i for i in self._last_observation(check, host.host)}
-                for item in host.items:
-                    seen = before.get(item.key)
-                    item.first_seen = seen.first_seen if seen else report.started
-                if host.state.value in OBSERVED:
-                    keys = {i.key for i in host.items}
-                    report.resolved += [i for k, i in before.items() if k not in keys]
-            report.run_id = self._insert(report, check, label)
+        self.begin(report, check, label)
+        self.commit()
+
+    def begin(self, report: DriftReport, check: str, label: str = "") -> None:
+        """Fill the report from the history (run_id, previous_run, first_seen,
+        resolved) and write the run, in a transaction left open for `commit()`. On any
+        error (sqlite3.Error) nothing is written, and the report is left as a check
+        without a history makes it (forget_history)."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._annotate(report, check, label)
+        except BaseException:
+            self._rollback()
+            forget_history(report)
+            raise
+
+    def commit(self) -> None:
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the error that led here is reported
+                self.db.execute("ROLLBACK")
+
+    def _annotate(self, report: DriftReport, check: str, label: str) -> None:
+        row = self.db.execute(
+            "SELECT started FROM runs WHERE check_id=? ORDER BY id DESC LIMIT 1", (check,)
+        ).fetchone()
+        report.previous_run = row[0] if row else None
+        report.resolved = []
+        for host in report.hosts:
+            before = {i.key: i for i in self._last_observation(check, host.host)}
+            for item in host.items:
+                seen = before.get(item.key)
+                item.first_seen = seen.first_seen if seen else report.started
+            if host.state.value in OBSERVED:
+                keys = {i.key for i in host.items}
+                report.resolved += [i for k, i in before.items() if k not in keys]
+        report.run_id = self._insert(report, check, label)
 
     def _last_observation(self, check: str, host: str) -> list[DriftItem]:
         row = self.db.execute(

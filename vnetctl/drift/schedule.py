@@ -1,5 +1,10 @@
 """Running the drift check on a schedule: a foreground loop (containers, supervisors),
-a systemd service + timer, or a cron line."""
+a systemd service + timer, or a cron line.
+
+Unit files and cron lines are readable by every user, and the scheduled command line is
+shown by `ps` to every user: a secret never goes into them (`refuse_secrets`), and every
+value written into them is checked or escaped for what reads it (systemd's specifiers
+and quotes, cron's `%`; a line break or another control character is refused)."""
 
 from __future__ import annotations
 
@@ -10,11 +15,14 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from vnetctl.drift.files import write_atomic
 from vnetctl.errors import InputError
+from vnetctl.playbook.extra_vars import parse_extra_vars_one
+from vnetctl.secrets import MARK_VAR, is_secret_name, marked_names, redact
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_INTERVAL = 10
@@ -90,10 +98,56 @@ def unit_name(name: str) -> str:
     return f"vnetctl-drift-{name}"
 
 
-def _refuse_newlines(argv: list[str], where: str) -> None:
-    for arg in argv:
-        if "\n" in arg or "\r" in arg:
-            raise InputError(f"an argument with a line break cannot go into {where}: {arg!r}")
+SECRET_HINT = (
+    "unit files and cron lines are readable by every user, and the scheduled command line "
+    "is shown by ps: put the secret in a vars file only the schedule's user can read "
+    "(chmod 600 FILE) and give -e @FILE, or in the inventory's host_vars/group_vars"
+)
+
+
+def refuse_secrets(tokens: list[str], extra_vars: list[str], marks: Iterable[Any]) -> None:
+    """InputError when the check's arguments carry a secret: an `-e` variable that is
+    secret by its name or marked (`vnetctl_secret_vars` in -e itself, or its values in
+    `marks`, e.g. each inventory host's), or any argument holding the value of a
+    secret the planning read. The message names the variable or the option, never the
+    value."""
+    inline = [v for v in extra_vars if not v.strip().startswith("@")]
+    parsed = [parse_extra_vars_one(v) for v in inline]  # planned already: they parse
+    marked: set[str] = set()
+    for mark in [*marks, *(values.get(MARK_VAR) for values in parsed)]:
+        marked |= marked_names(mark) or set()
+    for values in parsed:
+        secret = sorted(k for k in values if k != MARK_VAR and (is_secret_name(k) or k in marked))
+        if secret:
+            raise InputError(f"-e {', '.join(secret)}: a secret cannot go into a schedule: "
+                             f"{SECRET_HINT}")  # fmt: skip
+    for i, token in enumerate(tokens):
+        if redact(token) != token:
+            before = tokens[i - 1] if i else ""
+            shown = before if before.startswith("-") else "an argument"
+            raise InputError(f"{shown} holds the value of a secret variable, which cannot go "
+                             f"into a schedule: {SECRET_HINT}")  # fmt: skip
+
+
+def _refuse_unprintable(values: list[str], where: str) -> None:
+    """A line break would end the line (and start one of its own: an injected unit
+    setting or cron job); other control characters have no business there either."""
+    for value in values:
+        bad = next((c for c in value if not c.isprintable()), None)
+        if bad is not None:
+            raise InputError(f"{value!r} cannot go into {where}: it holds {bad!r} (a line "
+                             "break or another control character)")  # fmt: skip
+
+
+def _systemd_path(path: Path) -> str:
+    """A WorkingDirectory= value: systemd expands %-specifiers in it and reads it whole
+    (no quotes), but strips blanks at either end and joins a line ending in '\\'."""
+    text = str(path)
+    _refuse_unprintable([text], "a systemd unit")
+    if not path.is_absolute() or text != text.strip() or text.endswith("\\"):
+        raise InputError(f"working directory {text!r} cannot go into a systemd unit: it "
+                         "must be absolute, without blanks or a backslash at its end")  # fmt: skip
+    return text.replace("%", "%%")
 
 
 def _systemd_quote(arg: str) -> str:
@@ -110,8 +164,9 @@ def systemd_units(
     name: str, argv: list[str], every_seconds: int, *, workdir: Path
 ) -> dict[str, str]:
     unit = unit_name(name)
-    _refuse_newlines(argv, "a systemd unit")
+    _refuse_unprintable(argv, "a systemd unit")
     command = " ".join(_systemd_quote(a) for a in argv)
+    directory = _systemd_path(workdir)
     spread = max(1, every_seconds // 10)
     service = f"""\
 # Written by `vnetctl drift schedule install`; `vnetctl drift schedule remove` deletes it.
@@ -122,7 +177,7 @@ After=network-online.target
 
 [Service]
 Type=oneshot
-WorkingDirectory={workdir}
+WorkingDirectory={directory}
 ExecStart={command}
 # exit 2 means drift was found and reported: the check itself worked
 SuccessExitStatus=2
@@ -204,7 +259,10 @@ def cron_schedule(every_seconds: int) -> str:
 
 def cron_text(name: str, argv: list[str], every_seconds: int, *, workdir: Path, user: str) -> str:
     log = f"/var/log/{unit_name(name)}.log"
-    _refuse_newlines([str(workdir), *argv], "a cron line")
+    _refuse_unprintable([str(workdir), *argv], "a cron line")
+    for value in (str(workdir), *argv):
+        if "\\%" in value:  # cron turns \% into %: this backslash could not be kept
+            raise InputError(f"{value!r} cannot go into a cron line: it holds '\\%'")
     command = f"cd {shlex.quote(str(workdir))} && {shlex.join(argv)} >>{log} 2>&1"
     command = command.replace("%", "\\%")  # cron reads an unescaped % as a newline
     return (

@@ -20,10 +20,14 @@ per line:
 The controller keeps stdin open for the whole play. EOF on stdin (the controller asked
 to stop, or the session died) and SIGTERM/SIGHUP mean "stop": the task in flight ends
 (applied, or rolled back), no further task starts, and the process exits; it never
-outlives its session by more than one task. Nothing is written to the host's disk but
-the lock files under /run/lock, commit confirmed's directory there (safe_apply) and boot
-configuration files (vnet_persist), each whole or not at all. Runs on the host: Python
-3.9+, standard library only.
+outlives its session by more than one task. The controller writes one "+" on stdin for
+each start record it receives; with `window` N in the payload a task starts only while
+fewer than N started tasks are unacknowledged, so a controller that lost contact (no
+EOF comes through a cut cable) knows which tasks may have begun: at most N after the
+last start it saw. A host waiting ACK_WAIT seconds for an acknowledgement stops.
+Nothing is written to the host's disk but the lock files under /run/lock, commit
+confirmed's directory there (safe_apply) and boot configuration files (vnet_persist),
+each whole or not at all. Runs on the host: Python 3.9+, standard library only.
 """
 
 import _json
@@ -52,6 +56,7 @@ HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety")  # what this program uses itself
 LOCK_DIRS = ("/run/lock", "/var/lock", "/tmp")
 LOCK_FILE = "vnetctl.lock"
 LOCK_POLL = 0.1  # seconds between attempts while another run holds the lock
+ACK_WAIT = 30.0  # seconds without an acknowledgement from the controller: stop
 
 
 class Fatal(Exception):
@@ -115,7 +120,7 @@ class StopWatch:
     while waiting: no thread (the threading import alone costs every play ~1 ms)."""
 
     def __init__(self, fd=0):
-        self._fd, self._stopped = fd, False
+        self._fd, self._stopped, self.acks = fd, False, 0
         for signum in (_signal.SIGTERM, _signal.SIGHUP):
             _signal.signal(signum, self._on_signal)
 
@@ -133,11 +138,23 @@ class StopWatch:
         if self._stopped or self._fd is None:
             return self._stopped
         try:
-            if select.select([self._fd], [], [], seconds)[0] and not os.read(self._fd, 4096):
-                self._stopped = True
+            if select.select([self._fd], [], [], seconds)[0]:
+                data = os.read(self._fd, 4096)
+                self.acks += data.count(b"+")
+                self._stopped = not data
         except OSError:
             self._stopped = True
         return self._stopped
+
+    def may_start(self, started, window, patience=ACK_WAIT):
+        """True once fewer than `window` of the `started` tasks are unacknowledged;
+        False when stopped, or when no acknowledgement came for `patience` seconds."""
+        deadline = time.monotonic() + patience
+        while window and started - self.acks >= window:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.wait(min(left, 1.0)):
+                return False
+        return not self.is_set()
 
 
 # ---- the host lock ------------------------------------------------------------
@@ -359,7 +376,7 @@ def _run_play(host, modules, payload, output, stop, lock):
         return False
     persist = sys.modules.get("vnet_persist")  # boot persistence (host library)
     persisting = persist.configure(payload.get("persist")) if persist is not None else None
-    failed_at = None
+    failed_at, started = None, 0
     for task in payload["tasks"]:
         if stop.is_set():
             return True
@@ -372,6 +389,9 @@ def _run_play(host, modules, payload, output, stop, lock):
                 "msg": "skipped: an earlier task failed on this host",
             }
         else:
+            if not stop.may_start(started, payload.get("window")):
+                return True
+            started += 1
             output.emit({"start": task["index"]})
             journal = None
             if confirm is not None:

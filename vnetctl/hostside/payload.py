@@ -127,11 +127,14 @@ def build_stdin(
     become_password: str | None = None,
     confirm: ConfirmSpec | None = None,
     persist: dict | None = None,
+    window: int | None = None,
 ) -> str:
     """tasks: [{"index", "module", "args"}]; only the modules they use are sent.
     `persist`: {"mode": networkd | none | None (detected), "root"} (see vnet_persist).
     `confirm` in check mode arms nothing: it tells the guard whether the real run may
     cut the management path under a rollback timer (`explicit`).
+    `window`: the host starts a task only while fewer than this many started tasks are
+    unacknowledged by the controller (boot.py); None: no acknowledgements are sent.
 
     Line 2 is two words: the code (host library, modules, the watchdog when a rollback
     timer is asked for), the same for every host of a play and packed once per run, and
@@ -150,6 +153,7 @@ def build_stdin(
             "borrowed": lock.borrowed,
         },
         "persist": persist or {},
+        "window": window,
     }
     if confirm is not None:
         own["confirm"] = {

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vnetctl.errors import InputError, Location
-from vnetctl.yamlsrc import load_yaml_file, type_name, where, where_of
+from vnetctl.yamlsrc import load_vars_file, type_name, where_of
 
 VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")
 _RANGE = re.compile(r"\[([0-9a-zA-Z]*):([0-9a-zA-Z]+)(?::(\d+))?\]")
@@ -67,8 +67,8 @@ def _vars_files(folder: Path, name: str) -> list[Path]:
 def file_vars(folder: Path, name: str) -> VarLayer:
     result = VarLayer()
     for file in _vars_files(folder, name):
-        data = load_yaml_file(file)
-        result.update(data, where(data, Location(str(file), 1)), f"{file.name}")
+        data = load_vars_file(file, file.name, identifiers=False)
+        result.update(data, Location(str(file), 1), file.name)
     return result
 
 

@@ -15,6 +15,7 @@ from vnetctl.lab.state import LabHost, LabState
 NETNS_DIR = "/run/netns"
 MGMT = 0  # index of the management NIC (eth0) and of its bridge
 NAMESPACE_TEARDOWN_WAIT = 5.0
+REMOVE_ATTEMPTS = 3  # link deletions, each after reading what is still there
 
 
 def existing_namespaces() -> set[str]:
@@ -131,26 +132,42 @@ def ethtool_tx_off(ethtool: str, link: str) -> str:
 def remove_network(
     links: Iterable[str], namespaces: Iterable[str], bridges: Iterable[str] = ()
 ) -> None:
-    """Delete exactly the named namespaces, links and bridges that still exist.
+    """Delete exactly the named namespaces, links and bridges that still exist, and
+    check that none is left (LabError naming what is).
 
     Namespaces go first: the kernel tears a namespace down asynchronously and unregisters
     its devices (and their root-side veth peers) in one batch, which for 100 hosts takes
     well under a second, where `link del` of 300 veths one by one takes about 6 s. Root-side
-    links still present after the wait (a namespace kept alive by a process) are deleted
-    by name.
+    links still present after the wait (a namespace kept alive by a process, a machine
+    under load) are deleted by name. The kernel may still be removing some of them as
+    the list is read: a line for a link gone meanwhile fails, so the batches run with
+    -force (the lines after a failure still run) and what is left is read again, a few
+    times, rather than trusted to a batch's exit code.
     """
-    links = list(links)
+    links, bridges = list(links), list(bridges)
     present_namespaces = existing_namespaces()
-    ip_batch([f"netns del {ns}" for ns in namespaces if ns in present_namespaces])
+    _ip_force([f"netns del {ns}" for ns in namespaces if ns in present_namespaces])
     deadline = time.monotonic() + NAMESPACE_TEARDOWN_WAIT
     remaining = set(links) & existing_links()
     while remaining and time.monotonic() < deadline:
         time.sleep(0.05)
         remaining &= existing_links()
-    present_links = existing_links()
-    commands = [f"link del {link}" for link in links if link in present_links]
-    commands += [f"link del {br}" for br in bridges if br in present_links]
-    ip_batch(commands)
+    for _attempt in range(REMOVE_ATTEMPTS):
+        present = existing_links()
+        commands = [f"link del {link}" for link in [*links, *bridges] if link in present]
+        if not commands:
+            break
+        _ip_force(commands)
+    left = sorted(set(namespaces) & existing_namespaces())
+    left += sorted({*links, *bridges} & existing_links())
+    if left:
+        raise LabError(f"could not remove {', '.join(left)} (run `vnetctl lab down` again)")
+
+
+def _ip_force(commands: list[str]) -> None:
+    """One `ip -force -batch`: every line runs; failures are found by reading again."""
+    if commands:
+        run(["ip", "-force", "-batch", "-"], "\n".join(commands) + "\n", check=False)
 
 
 def netns_path(namespace: str) -> str:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from vnetctl.output.pipes import PipeAwareConsole
 from vnetctl.output.words import count, names
+from vnetctl.printable import printable, printable_lines
 from vnetctl.runner.results import ROLLOUT_LABEL, RunResult, Status, TaskResult
 
 STYLE = {
@@ -48,7 +49,7 @@ class ConsoleReporter:
     # Events -------------------------------------------------------------
     def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
         self._stop_progress()
-        title = escape(f"PLAY [{name}] ({count(len(hosts), 'host')}, {count(task_count, 'task')})")
+        title = printed(f"PLAY [{name}] ({count(len(hosts), 'host')}, {count(task_count, 'task')})")
         self.console.rule(title, align="left", style="bold")
         self._quiet = len(hosts) > QUIET_FLEET and not self.verbose
         if self._quiet and self.console.is_terminal:
@@ -72,24 +73,24 @@ class ConsoleReporter:
             return
         style = STYLE[result.status]
         line = (
-            f"[{style}]{_label(result.status)}[/]: [[bold]{escape(result.host)}[/]] "
-            f"{escape(result.task)}"
+            f"[{style}]{_label(result.status)}[/]: [[bold]{printed(result.host)}[/]] "
+            f"{printed(result.task)}"
         )
         if result.msg and result.status not in (Status.OK,):
-            line += f" [dim]-[/] {escape(result.msg)}"
+            line += f" [dim]-[/] {escape(printable_lines(result.msg))}"
         self.console.print(line)
         if self.show_diff and result.changes:
             for change in result.changes:
                 self.console.print(
-                    f"    {escape(change['field'])}: [red]{escape(_show(change['before']))}[/]"
-                    f" -> [green]{escape(_show(change['after']))}[/]"
+                    f"    {printed(change['field'])}: [red]{printed(_show(change['before']))}[/]"
+                    f" -> [green]{printed(_show(change['after']))}[/]"
                 )
         self._persisted(result)
         for touch in result.data.get("management_path") or []:  # see vnet_safety
             mark = "[bold red]CUTS[/]" if touch.get("cuts") else "[yellow]touches[/]"
             self.console.print(
-                f"    {mark} the management path: {escape(str(touch.get('device')))} "
-                f"{escape(str(touch.get('effect')))} [dim]({escape(str(touch.get('step')))})[/]"
+                f"    {mark} the management path: {printed(str(touch.get('device')))} "
+                f"{printed(str(touch.get('effect')))} [dim]({printed(str(touch.get('step')))})[/]"
             )
 
     def _persisted(self, result: TaskResult) -> None:
@@ -109,23 +110,23 @@ class ConsoleReporter:
             )  # fmt: skip
             for text in lines:
                 style = {"+": "green", "-": "red", "@": "cyan"}.get(text[:1], "")
-                shown = escape(text)
-                self.console.print(f"    [{style}]{shown}[/]" if style else f"    {shown}")
+                line = printed(text)
+                self.console.print(f"    [{style}]{line}[/]" if style else f"    {line}")
 
     # Rolling plays (vnetctl.fleet.rollout) ------------------------------------
     def batch_started(self, play: str, number: int, total: int, hosts: Sequence[str]) -> None:
         self._stop_progress()
         shown = ", ".join(hosts[:10]) + (f" and {len(hosts) - 10} more" if len(hosts) > 10 else "")
-        self.console.print(f"[bold]BATCH {number}/{total}[/] of [bold]{escape(play)}[/]: "
-                           f"{escape(shown)}")  # fmt: skip
+        self.console.print(f"[bold]BATCH {number}/{total}[/] of [bold]{printed(play)}[/]: "
+                           f"{printed(shown)}")  # fmt: skip
 
     def gates_passed(self, where: str, labels: Sequence[str]) -> None:
         self._stop_progress()
-        passed = ", ".join(escape(label) for label in labels)
-        self.console.print(f"[green]health gates passed[/] after {escape(where)}: {passed}")
+        passed = ", ".join(printed(label) for label in labels)
+        self.console.print(f"[green]health gates passed[/] after {printed(where)}: {passed}")
 
     def gates_skipped(self, where: str) -> None:
-        self.console.print(f"[dim]health gates not run in check mode[/] after {escape(where)}")
+        self.console.print(f"[dim]health gates not run in check mode[/] after {printed(where)}")
 
     def rollout_stopped(self, stopped: dict) -> None:
         """Once: why, what became of the stopped batch, and the hosts never started."""
@@ -144,12 +145,12 @@ class ConsoleReporter:
         untouched = stopped["not_started"]
         if untouched:
             said.append(f"not started: {count(len(untouched), 'host')}: {names(untouched)}")
-        self.console.print(f"[bold red]{escape('; '.join(said))}[/]", soft_wrap=True)
+        self.console.print(f"[bold red]{printed('; '.join(said))}[/]", soft_wrap=True)
 
     def note(self, host: str, text: str) -> None:
         """What happens on a host between results: another run's lock held, a play
         confirmed..."""
-        self.console.print(f"[dim]note[/]: [[bold]{escape(host)}[/]] {escape(text)}")
+        self.console.print(f"[dim]note[/]: [[bold]{printed(host)}[/]] {printed(text)}")
 
     # End of run ------------------------------------------------------------
     def recap(self, run: RunResult, check: bool = False) -> None:
@@ -169,7 +170,7 @@ class ConsoleReporter:
         for status in shown:
             table.add_column(_label(status), justify="right", style=STYLE[status])
         for host, counts in stats.items():
-            table.add_row(escape(host), *(str(counts.get(s.value, 0)) for s in shown))
+            table.add_row(printed(host), *(str(counts.get(s.value, 0)) for s in shown))
         self.console.print(table)
         totals = {s: sum(c.get(s.value, 0) for c in stats.values()) for s in Status}
         summary = ", ".join(
@@ -184,14 +185,20 @@ class ConsoleReporter:
         if modes:  # the plan says which boot persistence each host gets (README)
             shown = "; ".join(f"{said}: {count(len(hosts), 'host')}" for said, hosts in
                               sorted(modes.items(), key=lambda item: -len(item[1])))  # fmt: skip
-            self.console.print(f"boot configuration: {escape(shown)}")
+            self.console.print(f"boot configuration: {printed(shown)}")
         for host, reason in run.unreachable.items():
-            self.console.print(f"[bold magenta]unreachable[/]: {escape(host)}: {escape(reason)}")
+            self.console.print(f"[bold magenta]unreachable[/]: {printed(host)}: {printed(reason)}")
 
     def _stop_progress(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def printed(text: object) -> str:
+    """Text from a playbook or a host, as one line: control characters escaped (a line
+    break must not print a result line of its own), rich's markup too."""
+    return escape(printable(text))
 
 
 def _label(status: Status) -> str:

@@ -4,7 +4,8 @@
   a YAML scalar, so 1500 is an int, 1.5 a float, true/yes/on a bool, null None,
   `[eth1, eth2]` a list; quote the value to keep a string (`-e 'mtu="9000"'`). Unlike
   YAML 1.1, 010 and 1:30 stay strings (not 8 and 90). An empty value is "".
-- `-e @vars.yml` / `-e @vars.json`: a file holding a mapping (errors give its file:line).
+- `-e @vars.yml` / `-e @vars.json`: a file holding a mapping (errors give its file:line,
+  never its content: see vnetctl.yamlsrc.load_vars_file).
 - `-e '{"vm_mtu": 1500}'` or `-e '{vm_mtu: 1500}'`: a JSON or YAML mapping.
 
 Several `-e` are merged in order, later values replacing earlier ones.
@@ -21,7 +22,8 @@ from typing import Any
 import yaml
 
 from vnetctl.errors import InputError, Location
-from vnetctl.yamlsrc import load_yaml_file, load_yaml_text, safe_load_bounded, where
+from vnetctl.playbook.fields import check_names
+from vnetctl.yamlsrc import load_vars_file, load_yaml_text, safe_load_bounded, where
 
 CLI = Location("-e")
 
@@ -70,15 +72,13 @@ def parse_kv(text: str, at: Location = CLI, context: str = "") -> dict[str, Any]
     return result
 
 
-def _mapping(data: Any, at: Location, what: str) -> dict[str, Any]:
+def _mapping(data: Any) -> dict[str, Any]:
+    """An inline `-e` mapping (typed on the command line, so its errors may quote it)."""
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise InputError(f"{what} must be a mapping of variables", where(data, at))
-    for key in data:
-        if not isinstance(key, str) or not key.isidentifier():
-            at_key = data.where_of(key) if hasattr(data, "where_of") else at
-            raise InputError(f"variable name {key!r} is not usable in templates", at_key)
+        raise InputError("-e must be a mapping of variables", where(data, CLI))
+    check_names(data, CLI, "")
     return dict(data)
 
 
@@ -87,9 +87,9 @@ def parse_extra_vars_one(value: str) -> dict[str, Any]:
     text = value.strip()
     if text.startswith("@"):
         path = Path(text[1:])
-        return _mapping(load_yaml_file(path), Location(str(path), 1), f"-e @{path}")
+        return dict(load_vars_file(path, f"-e @{path}") or {})
     if text.startswith(("{", "---")):
-        return _mapping(load_yaml_text(text, "-e"), CLI, "-e")
+        return _mapping(load_yaml_text(text, "-e"))
     return parse_kv(text)
 
 

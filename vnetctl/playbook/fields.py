@@ -128,3 +128,19 @@ def file_name(value: Any, keyword: str, at: Location, context: str) -> str:
 def resolve(name: str, base: Path) -> Path:
     path = Path(name).expanduser()
     return path if path.is_absolute() else base / path
+
+
+def inside(name: str, path: Path, base: Path, keyword: str, at: Location, context: str) -> None:
+    """A relative file name stays inside the directory of the file naming it, also
+    through symlinks: a playbook cannot quietly read /etc/shadow as variables. An
+    absolute name is the author's explicit choice (a secrets file kept outside the
+    repository), visible in review."""
+    if Path(name).expanduser().is_absolute():
+        return
+    if not path.resolve().is_relative_to(base.resolve()):
+        raise InputError(
+            f"{keyword}: {name} leads outside {base} (through '..' or a symlink): keep the "
+            "file under the playbook's directory, or write its absolute path",
+            at,
+            context,
+        )

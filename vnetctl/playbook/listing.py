@@ -18,6 +18,7 @@ from vnetctl.errors import InputError
 from vnetctl.playbook.model import Play, Task
 from vnetctl.playbook.render import PlayPlan, task_kept
 from vnetctl.playbook.rollout import batches
+from vnetctl.printable import printable
 
 
 def matches(task: Task, pattern: str) -> bool:
@@ -63,14 +64,14 @@ def listing(
     for number, plan in enumerate(plans, start=1):
         play = plan.play
         pattern = play.hosts if isinstance(play.hosts, str) else ",".join(play.hosts)
-        title = f"  play #{number} ({pattern}): {play.display_name}"
+        title = printable(f"  play #{number} ({pattern}): {play.display_name}")
         lines += ["", f"{title}\tTAGS: {_tags(play.tags)}"]
         kept = [t for t in play.tasks if task_kept(play, t, only_set, skip_set)]
         if hosts:
             patterns = [play.hosts] if isinstance(play.hosts, str) else play.hosts
             lines.append(f"    pattern: {patterns!r}")
             lines.append(f"    hosts ({len(plan.hosts)}):")
-            lines += [f"      {h}" for h in plan.hosts]
+            lines += [f"      {printable(h)}" for h in plan.hosts]
             if play.serial:
                 cut = batches(plan.hosts, play.serial)
                 shown = " | ".join(" ".join(b) for b in cut)
@@ -78,7 +79,8 @@ def listing(
         if tasks:
             lines.append("    tasks:")
             for task in kept:
-                lines.append(f"      {task.display_name}\tTAGS: {_tags([*task.tags, *play.tags])}")
+                name = printable(task.display_name)  # a line break would print a task of its own
+                lines.append(f"      {name}\tTAGS: {_tags([*task.tags, *play.tags])}")
         if tags:
             found = {t for task in kept for t in (*task.tags, *play.tags)}
             lines.append(f"      TASK TAGS: {_tags(found)}")

@@ -1,7 +1,8 @@
 """Playbooks: a YAML list of plays (and `import_playbook`s), checked as loaded.
 
 A play: `hosts` (a host pattern or a list of them, required), `name`, `vars` (a
-mapping), `vars_files` (files of variables, relative to the playbook; later ones win),
+mapping), `vars_files` (files of variables, relative to the playbook and inside its
+directory unless written as an absolute path; later ones win),
 `roles` (see vnetctl.playbook.roles), `pre_tasks`, `tasks`, `post_tasks` (run in this
 order, the roles' tasks after pre_tasks), `tags`, `serial`, `max_fail_percentage`,
 `health_gates` (see vnetctl.playbook.rollout), `confirm_timeout` (commit confirmed: a
@@ -29,7 +30,7 @@ from vnetctl.playbook import fields, rollout
 from vnetctl.playbook.model import Play, Scope, Task
 from vnetctl.playbook.roles import RoleUse, role_use, roles_path
 from vnetctl.playbook.tasks import Frame, TaskReader
-from vnetctl.yamlsrc import load_yaml_file, type_name, where, where_of
+from vnetctl.yamlsrc import load_vars_file, load_yaml_file, type_name, where, where_of
 
 PLAY_KEYWORDS = (
     "name", "hosts", "vars", "vars_files", "roles", "pre_tasks", "tasks", "post_tasks",
@@ -166,19 +167,14 @@ class _Loader:
                     item_at,
                     context,
                 )
-            path = fields.resolve(fields.file_name(item, "vars_files", item_at, context), base)
+            name = fields.file_name(item, "vars_files", item_at, context)
+            path = fields.resolve(name, base)
+            fields.inside(name, path, base, "vars_files", item_at, context)
             if not path.is_file():
                 raise InputError(f"vars_files: {path}: no such file", item_at, context)
-            loaded = load_yaml_file(path)
-            start = Location(str(path), 1)
             layer = VarLayer()
-            if loaded is not None:
-                if not isinstance(loaded, dict):
-                    got = type_name(loaded)
-                    raise InputError(f"a vars file is a mapping of variables, got a {got}",
-                                     where(loaded, start), context)  # fmt: skip
-                fields.check_names(loaded, start, context)
-                layer.update(loaded, start, path.name)
+            layer.update(load_vars_file(path, "a vars file", context), Location(str(path), 1),
+                         path.name)  # fmt: skip
             layers.append(layer)
         return layers
 

@@ -24,7 +24,7 @@ from vnetctl.errors import InputError, Location
 from vnetctl.inventory.sources import VarLayer
 from vnetctl.playbook import fields
 from vnetctl.playbook.model import Role
-from vnetctl.yamlsrc import load_yaml_file, type_name, where, where_of
+from vnetctl.yamlsrc import load_vars_file, load_yaml_file, type_name, where, where_of
 
 ENTRY_KEYS = ("role", "vars", "tags", "when")
 MAIN_NAMES = ("main.yml", "main.yaml", "main.json", "main")
@@ -150,16 +150,6 @@ def _vars_file(folder: Path, at: Location, context: str) -> VarLayer:
     layer = VarLayer()
     if path is None:
         return layer
-    data = load_yaml_file(path)
-    start = Location(str(path), 1)
-    if data is None:
-        return layer
-    if not isinstance(data, dict):
-        raise InputError(
-            f"{folder.name}/{path.name} must be a mapping of variables, got {type_name(data)}",
-            where(data, start),
-            context,
-        )
-    fields.check_names(data, start, context)
-    layer.update(data, start, path.name)
+    data = load_vars_file(path, f"{folder.name}/{path.name}", context)
+    layer.update(data, Location(str(path), 1), path.name)
     return layer

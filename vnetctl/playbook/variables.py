@@ -152,3 +152,12 @@ class Fleet:
         layer = self.layers(play, task, host)
         fixed = {**loop, **self.fixed(play, task, host)}
         return LazyVars(self.templar, layer.values, fixed, layer.origins)
+
+
+def register_secrets(inventory: Inventory, extra_vars: Mapping[str, Any]) -> None:
+    """Every host's secret variables (inventory and -e; vnetctl.secrets) registered
+    before anything runs, so that every command hides them, also those that render no
+    playbook (facts, snapshot) and what a host says back before any task read them."""
+    fleet = Fleet(inventory, extra_vars)
+    for host in inventory.hosts:
+        fleet.host_vars(host).register_secrets()

@@ -14,6 +14,17 @@ from vnetctl.transport.base import RemoteFailure
 
 Emit = Callable[[TaskResult], None]
 Note = Callable[[str, str], None]
+# A host starts a task only while fewer than this many of its started tasks are
+# unacknowledged (vnetctl.hostside.boot): a host lost mid-play may have begun at most
+# this many tasks after the last start record received, and those are `unknown`, the
+# rest truly `not started`. Eight keeps plays of up to eight tasks free of any wait,
+# and longer ones at eight tasks per round trip.
+ACK_WINDOW = 8
+ACK = "+"  # what the controller writes on the host's stdin for each start record
+UNSEEN = (
+    f"unknown: contact was lost; the host may have started it (it runs up to {ACK_WINDOW} "
+    "tasks ahead of what vnetctl has received); re-run to converge"
+)
 
 
 class HostPlay:
@@ -38,17 +49,20 @@ class HostPlay:
         self.armed_at = 0.0
         self.refused = False  # the guard refused the play before any change on this host
         self.earlier: list[dict] = []  # rollbacks earlier runs left here, collected now
+        self.launched = False  # the remote process was given its tasks: it may run them
         self._emit = emit
         self._note = note
 
     # ---- records from the host -----------------------------------------------------
 
-    def record(self, line: str) -> None:
+    def record(self, line: str) -> bool:
+        """Take one line of the host's output; True when it was a start record (the
+        controller acknowledges each, see ACK_WINDOW)."""
         if not line.strip():  # a tool run by a module may leave a bare newline
-            return
+            return False
         if self.pid is None and line.strip().isdigit():
             self.pid = int(line)
-            return
+            return False
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -58,7 +72,8 @@ class HostPlay:
         if "start" in record:
             self.in_flight = record["start"]
             self.stage = f"task '{self.names.get(self.in_flight, self.in_flight)}'"
-        elif "result" in record:
+            return True
+        if "result" in record:
             self._result(record["index"], record["result"])
         elif "refused" in record:  # the management-path guard, before any change here
             refused = record["refused"]
@@ -86,6 +101,7 @@ class HostPlay:
         elif record.get("done"):
             self.done = True
             self.stopped = bool(record.get("stopped"))
+        return False
 
     def _result(self, index: int, raw: dict) -> None:
         task = self.pending.pop(index, None)
@@ -113,18 +129,25 @@ class HostPlay:
         """A result about the host itself (index -1), e.g. unreachable or the lock."""
         self._emit(TaskResult(self.host, self.play, -1, label, "-", status, msg))
 
-    def close(self, in_flight: Status, msg: str, not_started_msg: str) -> None:
-        """Report the task in flight (as `in_flight`) and every task that never began."""
+    def close(
+        self, in_flight: Status, msg: str, not_started_msg: str, unseen: bool = False
+    ) -> None:
+        """Report the task in flight (as `in_flight`) and every task that never began.
+        `unseen`: the host's output was not read to its end (contact lost, output not
+        understood, the process killed at once), so the ACK_WINDOW tasks after the last
+        start record received may have begun: `unknown`, never `not started`."""
         if self.in_flight is not None and self.in_flight in self.pending:
             task = self.pending.pop(self.in_flight)
             self._emit(TaskResult(self.host, self.play, task.index, task.name, task.module,
                                   in_flight, msg))  # fmt: skip
         self.in_flight = None
-        for task in self.pending.values():
-            self._emit(
-                TaskResult(self.host, self.play, task.index, task.name, task.module,
-                           Status.NOT_STARTED, not_started_msg)
-            )  # fmt: skip
+        maybe = ACK_WINDOW if unseen and self.launched and not self.done else 0
+        for n, task in enumerate(self.pending.values()):
+            unknown = n < maybe
+            status = Status.UNKNOWN if unknown else Status.NOT_STARTED
+            said = UNSEEN if unknown else not_started_msg
+            self._emit(TaskResult(self.host, self.play, task.index, task.name, task.module,
+                                  status, said))  # fmt: skip
         self.pending.clear()
 
 

@@ -13,6 +13,7 @@ what never began as not started and what could not be waited for as unknown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,7 +30,7 @@ from vnetctl.hostside.payload import (
 )
 from vnetctl.playbook.adhoc import adhoc_plan
 from vnetctl.runner.confirm import Confirmer
-from vnetctl.runner.host_play import HostPlay, describe_exit
+from vnetctl.runner.host_play import ACK, ACK_WINDOW, HostPlay, describe_exit
 from vnetctl.runner.pool import ConnectionPool
 from vnetctl.runner.results import RunResult, Status, TaskResult
 from vnetctl.secrets import redact, redact_result
@@ -259,13 +260,15 @@ class Runner:
                               explicit=explicit)  # fmt: skip
         persist = {"mode": play.persist or spec.persist, "root": spec.persist_root}
         stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm,
-                            persist)  # fmt: skip
+                            persist, ACK_WINDOW)  # fmt: skip
         command = remote_command(spec.python, spec.become, spec.become_user, password is not None)
+        process = None
         try:
             play.stage = "starting the remote process"
             process = await conn.start(command)
             self.stop.processes[host] = process
             try:
+                play.launched = True  # from here on, the host may start tasks
                 await process.write(stdin)
                 if self.stop.requested:
                     process.close_stdin()
@@ -279,9 +282,12 @@ class Runner:
             if play.armed is None:
                 self._unreachable(play, f"{exc} {play.where()}", "(connection)")
             else:  # the host rolls back by itself unless we reach it again in time
-                play.close(Status.UNKNOWN, f"{exc} {play.where()}", "not started: contact lost")
-        except RemoteFailure as exc:
-            self._failed(play, str(exc), "(remote process)")
+                play.close(Status.UNKNOWN, f"{exc} {play.where()}", "not started: contact lost",
+                           unseen=True)  # fmt: skip
+        except RemoteFailure as exc:  # output not understood: the host is asked to stop
+            if process is not None:
+                process.close_stdin()
+            self._failed(play, str(exc), "(remote process)", unseen=True)
         finally:
             self.result.earlier += [dict(e, host=host) for e in play.earlier]
         if play.armed is not None and confirm is not None:
@@ -356,9 +362,10 @@ class Runner:
                 await self._kill(conn, process, play, spec, reader)
             if cut == "timeout":
                 self._failed(play, f"timed out after {timeout:g} s {where}", "(timeout)")
-            else:
+            else:  # ended at once: records it sent last may not have been read
                 msg = f"interrupted {where}: the task in flight did not end in time"
-                play.close(Status.UNKNOWN, msg, "not started: the run was interrupted")
+                play.close(Status.UNKNOWN, msg, "not started: the run was interrupted",
+                           unseen=True)  # fmt: skip
             return cut
         finally:
             if not reader.done():
@@ -366,7 +373,9 @@ class Runner:
 
     async def _read(self, process: RemoteProcess, play: HostPlay) -> None:
         while line := await process.readline():
-            play.record(line)
+            if play.record(line):  # a start record: acknowledged (see ACK_WINDOW)
+                with contextlib.suppress(ConnectionLost):  # the host may have ended since:
+                    await process.write(ACK)  # a connection that died, readline says so
             if play.done:
                 process.close_stdin()
                 return
@@ -423,13 +432,14 @@ class Runner:
             Status.UNKNOWN,
             "unknown: contact was lost while this task ran; re-run to converge",
             "not started: the host was unreachable",
+            unseen=True,
         )
 
-    def _failed(self, play: HostPlay, msg: str, label: str) -> None:
+    def _failed(self, play: HostPlay, msg: str, label: str, unseen: bool = False) -> None:
         self._out.add(play.host)
         if play.in_flight is None:
             play.host_line(Status.FAILED, msg, label)
-        play.close(Status.FAILED, msg, f"not started: {msg}")
+        play.close(Status.FAILED, msg, f"not started: {msg}", unseen)
 
     def _emit(self, result: TaskResult) -> None:
         result = redact_result(result)  # what enters the controller shows no secret

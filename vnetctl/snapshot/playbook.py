@@ -21,6 +21,7 @@ from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.execute import make_runner, run_interruptible
 from vnetctl.fleet.expanders import Expansion, complete_snapshot
 from vnetctl.output.words import count
+from vnetctl.printable import printable
 
 Task = tuple[str, dict[str, Any]]  # module, params
 
@@ -90,7 +91,10 @@ def to_yaml(plays: list[dict], hosts: list[str], errors: Mapping[str, str],
         f"# Snapshot of {count(len(hosts), 'host')} taken by `vnetctl snapshot` at {when}.",
         "# Applied to the same hosts it plans nothing; edit names and addresses for a new site.",
     ]
-    header += [f"# NOT INCLUDED: {host}: {reason}" for host, reason in sorted(errors.items())]
-    header += [f"# INCOMPLETE: {host}: {note}" for host, note in sorted((notes or {}).items())]
+    # one comment line each: a line break in a reason would start YAML of its own
+    header += [printable(f"# NOT INCLUDED: {host}: {reason}")
+               for host, reason in sorted(errors.items())]  # fmt: skip
+    header += [printable(f"# INCOMPLETE: {host}: {note}")
+               for host, note in sorted((notes or {}).items())]  # fmt: skip
     body = yaml.safe_dump(plays, sort_keys=False, default_flow_style=None, width=100)
     return "\n".join(header) + "\n" + body

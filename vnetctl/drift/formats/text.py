@@ -6,6 +6,7 @@ from __future__ import annotations
 from vnetctl.drift.formats.values import describe, resolved_note, value, when
 from vnetctl.drift.report import DriftReport, HostState, Kind, natural_key
 from vnetctl.output.words import count
+from vnetctl.printable import printable
 
 COLORS = {"red": "\033[31m", "yellow": "\033[33m", "green": "\033[32m", "bold": "\033[1m"}
 RESET = "\033[0m"
@@ -26,7 +27,8 @@ def render(report: DriftReport, color: bool = False) -> str:
     verdict = {0: ("no drift", "green"), 2: ("DRIFT", "yellow"), 1: ("ERROR", "red")}
     word, tone = verdict[report.exit_code()]
     lines = [
-        paint(f"drift check: {word}", tone) + f"  ({report.playbook} on {report.inventory}, "
+        paint(f"drift check: {word}", tone) + f"  ({printable(report.playbook)} on "
+        f"{printable(report.inventory)}, "
         f"{when(report.started)}, {report.duration:.1f}s)",
         f"hosts: {len(report.hosts)} checked, {states[HostState.IN_SYNC]} in sync, "
         f"{states[HostState.DRIFTED]} drifted, {states[HostState.FAILED]} failed, "
@@ -38,12 +40,14 @@ def render(report: DriftReport, color: bool = False) -> str:
     for host in report.hosts:
         if host.state is HostState.IN_SYNC and not host.reason:
             continue
-        lines += ["", paint(f"{host.host}: {host.state.value}", STATE_COLOR[host.state])]
+        name = printable(host.host)
+        lines += ["", paint(f"{name}: {host.state.value}", STATE_COLOR[host.state])]
         if host.reason:
-            lines.append(f"  {host.reason}")
+            lines.append(f"  {printable(host.reason)}")
         for item in host.items:
             since = f"  (since {when(item.first_seen)})" if item.first_seen else ""
-            lines.append(f"  {item.kind.value:<9}  {item.resource}  {describe(item)}{since}")
+            lines.append(f"  {item.kind.value:<9}  {printable(item.resource)}  {describe(item)}"
+                         f"{since}")  # fmt: skip
     if report.consistency:
         lines += ["", paint("fleet consistency (declared alike, set apart):", "bold")]
         for c in report.consistency:
@@ -52,10 +56,12 @@ def render(report: DriftReport, color: bool = False) -> str:
                 by_value.setdefault(value(actual), []).append(host)
             groups = sorted(by_value.items(), key=lambda kv: -len(kv[1]))
             split = "; ".join(f"{host_list(hosts)} = {v}" for v, hosts in groups)
-            lines.append(f"  {c.resource} {c.field} declared {value(c.declared)}: {split}")
+            lines.append(f"  {printable(c.resource)} {printable(c.field)} declared "
+                         f"{value(c.declared)}: {split}")  # fmt: skip
     if report.resolved:
         lines += ["", paint("resolved since the previous run:", "green")]
-        lines += [f"  {i.host}  {i.resource}  {describe(i)}" for i in report.resolved]
+        lines += [f"  {printable(i.host)}  {printable(i.resource)}  {describe(i)}"
+                  for i in report.resolved]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -63,5 +69,5 @@ def host_list(hosts: list[str], most: int = 4) -> str:
     """A few hosts by name; many as a count with the first and last, for a terminal."""
     ordered = sorted(hosts, key=natural_key)
     if len(ordered) <= most:
-        return ",".join(ordered)
-    return f"{len(ordered)} hosts ({ordered[0]} .. {ordered[-1]})"
+        return printable(",".join(ordered))
+    return printable(f"{len(ordered)} hosts ({ordered[0]} .. {ordered[-1]})")

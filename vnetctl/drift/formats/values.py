@@ -7,13 +7,16 @@ import time
 from typing import Any
 
 from vnetctl.drift.report import DriftItem, DriftReport, Kind
+from vnetctl.printable import printable
 
 
 def value(v: Any) -> str:
+    """One line: strings as they are but for control characters (escaped), others as
+    JSON (which escapes them)."""
     if v is None:
         return "-"
     if isinstance(v, str):
-        return v
+        return printable(v)
     return json.dumps(v, sort_keys=True, default=str)
 
 
@@ -25,7 +28,7 @@ def when(epoch: float | None) -> str:
 
 def describe(item: DriftItem) -> str:
     """One line: what is wrong, with the declared and actual values."""
-    field = item.field or ""
+    field = printable(item.field or "")
     if item.kind is Kind.MISSING and item.field is None:
         return "declared, absent on the host"
     if item.kind is Kind.MISSING:

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from vnetctl.errors import InputError
-from vnetctl.inventory.connection import ConnectionSpec, Secret
+from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.render import plan_playbook
+from vnetctl.secrets import Secret
 
 ROOT = Path(__file__).parents[2]
 ANSIBLE_INVENTORY = ROOT / ".venv-ansible" / "bin" / "ansible-inventory"

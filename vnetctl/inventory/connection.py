@@ -37,7 +37,7 @@ from typing import Any
 
 from vnetctl.errors import InputError, Location
 from vnetctl.inventory.model import Host
-from vnetctl.secrets import redact
+from vnetctl.secrets import Secret, redact
 from vnetctl.templar import LazyVars, Templar, TemplateFailure, parse_bool
 from vnetctl.transport.base import Target
 from vnetctl.transport.registry import TRANSPORTS
@@ -65,33 +65,6 @@ PERSIST_ROOT = ("vnetctl_persist_root",)
 PERSIST_MODES = ("networkd", "none")  # unset: networkd where the host runs it (vnet_persist)
 PASSWORD = ("vnetctl_password", "ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 BECOME_PASSWORD = ("vnetctl_become_password", "ansible_become_password", "ansible_become_pass")
-
-
-class Secret:
-    """A password: `reveal()` gives it; repr and str give '***'."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    def __str__(self) -> str:
-        return "***"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __reduce__(self) -> Any:  # no pickling a password into a file by accident
-        raise TypeError("a Secret cannot be pickled")
 
 
 @dataclass(frozen=True)

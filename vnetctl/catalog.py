@@ -32,7 +32,7 @@ class Catalog(Mapping[str, dict]):
     def __init__(self, directory: Path | None = None):
         self.directory = directory or modules_dir()
         self._loaded: dict[str, types.ModuleType] = {}
-        # hostside.payload packs the code a play sends once per module set, here
+        # runner.payload packs the code a play sends once per module set, here
         self.packed_code: dict[tuple, str] = {}
         self._names = sorted(
             p.stem for p in self.directory.glob("*.py") if not p.name.startswith("_")

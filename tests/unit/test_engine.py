@@ -14,7 +14,7 @@ from host_process import host_process, records_until_done
 
 from vnetctl.catalog import Catalog
 from vnetctl.hostside import boot
-from vnetctl.hostside.payload import LockSpec, build_stdin, remote_command
+from vnetctl.runner.payload import LockSpec, build_stdin, remote_command
 
 CATALOG = Catalog()
 host = CATALOG.host_lib()

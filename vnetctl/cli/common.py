@@ -17,7 +17,7 @@ from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.model import Play
 from vnetctl.playbook.render import plan_playbook
 from vnetctl.playbook.variables import register_secrets
-from vnetctl.runner.runner import RunOptions
+from vnetctl.runner.control import RunOptions
 from vnetctl.transport.registry import TRANSPORTS
 
 MAX_FORKS = 1000

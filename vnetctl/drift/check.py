@@ -13,7 +13,7 @@ from vnetctl.drift.report import DriftReport
 from vnetctl.errors import Interrupted
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.execute import execute
-from vnetctl.runner.runner import Events
+from vnetctl.runner.control import Events
 
 
 @dataclass

@@ -13,8 +13,9 @@ from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expansion, expand, hosts_to_reach
 from vnetctl.fleet.rollout import run_in_batches
 from vnetctl.playbook.adhoc import adhoc_plan
+from vnetctl.runner.control import Events, NullEvents
 from vnetctl.runner.results import RunResult
-from vnetctl.runner.runner import Events, NullEvents, Runner
+from vnetctl.runner.runner import Runner
 
 T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

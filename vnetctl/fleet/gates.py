@@ -23,7 +23,8 @@ import shlex
 
 from vnetctl.playbook.model import Gate
 from vnetctl.playbook.render import PlayPlan
-from vnetctl.runner.runner import NullEvents, Runner
+from vnetctl.runner.control import NullEvents
+from vnetctl.runner.runner import Runner
 from vnetctl.transport.base import ConnectionLost, Unreachable
 
 Problems = dict[str, list[str]]  # host of the batch -> what failed there

@@ -13,7 +13,8 @@ from test_runner import FakeConnection, FakeProcess, FakeTransport, Recorder, sp
 
 from vnetctl.catalog import Catalog
 from vnetctl.errors import Location
-from vnetctl.fleet.gates import broken_pairs, gate_command
+from vnetctl.fleet.gates import gate_command
+from vnetctl.fleet.mesh.gate import broken_pairs
 from vnetctl.fleet.rollout import run_in_batches
 from vnetctl.playbook.model import Gate, Play
 from vnetctl.playbook.render import HostTask, PlayPlan

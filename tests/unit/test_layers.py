@@ -168,6 +168,25 @@ def test_no_modules_import_each_other_in_a_circle():
     assert cycles(imports()) == []
 
 
+# what planning with the host library takes; only the facade names it (vnetctl.catalog)
+HOST_LIBRARY_NAMES = {"host_lib", "Facts", "normalize_params", "desired", "diff_fields",
+                      "ModuleError", "vnet_params"}  # fmt: skip
+FACADE = {"vnetctl.catalog", "vnetctl.hostlib"}
+
+
+def test_the_controller_plans_only_through_the_catalog():
+    """The fleet's preflights, snapshots, drift and validation plan through
+    Catalog.plan/facts/read/flatten and hostlib.rules: no second copy of plan()."""
+    found = []
+    for name, path in modules().items():
+        if name in FACADE or name.startswith(f"{PACKAGE}.hostside"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in HOST_LIBRARY_NAMES:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
+    assert found == []
+
+
 def test_the_check_sees_circles_and_imports_up(tmp_path):
     """The checks themselves, on a package made for them: a relative import, one under
     a function, a circle of three and an import up the layer list."""

@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import parse_bool, type_name
 from vnetctl.inventory.model import Host
 from vnetctl.secrets import Secret, redact
-from vnetctl.templar import LazyVars, Templar, TemplateFailure, parse_bool
+from vnetctl.templar import LazyVars, Templar, TemplateFailure
 from vnetctl.transport.base import Target
 from vnetctl.transport.registry import TRANSPORTS
-from vnetctl.yamlsrc import type_name
 
 DEFAULT_PYTHON = "/usr/bin/python3"
 

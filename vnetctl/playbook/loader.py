@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import type_name
 from vnetctl.inventory.sources import VarLayer
 from vnetctl.playbook import fields, serial
 from vnetctl.playbook.model import Play, Scope, Task
 from vnetctl.playbook.roles import RoleUse, role_use, roles_path
 from vnetctl.playbook.tasks import Frame, TaskReader
-from vnetctl.yamlsrc import load_vars_file, load_yaml_file, type_name, where, where_of
+from vnetctl.yamlsrc import load_vars_file, load_yaml_file, where, where_of
 
 PLAY_KEYWORDS = (
     "name", "hosts", "vars", "vars_files", "roles", "pre_tasks", "tasks", "post_tasks",

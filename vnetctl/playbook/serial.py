@@ -28,9 +28,10 @@ import re
 from typing import Any
 
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import type_name
 from vnetctl.playbook.fields import duration
 from vnetctl.playbook.model import Gate
-from vnetctl.yamlsrc import type_name, where_of
+from vnetctl.yamlsrc import where_of
 
 COMMAND_TIMEOUT = 60.0
 GATE_NAME = re.compile(r"[a-z][a-z0-9_]*")

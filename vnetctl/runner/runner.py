@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from vnetctl.catalog import Catalog
-from vnetctl.playbook.adhoc import adhoc_plan
+from vnetctl.playbook.adhoc import facts_plan
 from vnetctl.runner.confirm import Confirmer
 from vnetctl.runner.control import Events, NullEvents, RunOptions, StopControl
 from vnetctl.runner.host_play import ACK, ACK_WINDOW, HostPlay, describe_exit
@@ -32,7 +32,7 @@ from vnetctl.runner.payload import (
     remote_command,
 )
 from vnetctl.runner.pool import ConnectionPool
-from vnetctl.runner.results import RunResult, Status, TaskResult
+from vnetctl.runner.results import RunResult, Status, TaskResult, facts_of
 from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import (
     ConnectionLost,
@@ -134,18 +134,12 @@ class Runner:
 
     async def gather_facts(self, hosts: Sequence[str]) -> dict[str, dict | str]:
         """Each host's facts (or why not), read-only and reported to no one."""
-        plan = adhoc_plan("facts", {"sources": "all"}, list(hosts), name="gather facts")
+        plan = facts_plan(list(hosts))
         options = dataclasses.replace(self.options, check=True)
         silent = Runner(self.catalog, self.specs, options, NullEvents(), self.pool, self.stop)
         limit = asyncio.Semaphore(max(1, self.options.forks))
         await asyncio.gather(*(silent._guarded(limit, plan, h) for h in hosts))
-        facts: dict[str, dict | str] = {}
-        for r in silent.result.results:  # a host's first line says why it has no facts
-            if "facts" in r.data:
-                facts[r.host] = r.data["facts"]
-            else:
-                facts.setdefault(r.host, f"{r.status.value}: {r.msg}")
-        return facts
+        return facts_of(silent.result)
 
     async def _guarded(self, limit: asyncio.Semaphore, plan, host: str) -> None:
         async with limit:

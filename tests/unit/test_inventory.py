@@ -314,6 +314,12 @@ def test_connection_defaults_and_ansible_names():
     assert spec.key_file == str(Path("~/k").expanduser()) and spec.connect_timeout == 3.0
 
 
+def test_a_hosts_play_timeout_is_a_duration_as_the_timeout_option_is():
+    """`vnetctl_timeout: 15m` means what `--timeout 15m` means (one parser of durations)."""
+    assert ConnectionSpec.from_vars("kvm1", {"vnetctl_timeout": "15m"}).play_timeout == 900.0
+    assert ConnectionSpec.from_vars("kvm1", {"vnetctl_timeout": 90}).play_timeout == 90.0
+
+
 def test_vnetctl_names_beat_ansible_names():
     spec = ConnectionSpec.from_vars(
         "kvm1",

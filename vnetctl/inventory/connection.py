@@ -14,8 +14,9 @@ first, then Ansible's), so an Ansible inventory works as it is:
 - become: vnetctl_become, ansible_become; default false (sudo when true)
 - become_user: vnetctl_become_user, ansible_become_user; default root
 - connect_timeout: vnetctl_connect_timeout, ansible_timeout; default 10 (seconds)
-- play_timeout: vnetctl_timeout; default None (the --timeout option): seconds a play may
-  take on this host before it is stopped and the host failed
+- play_timeout: vnetctl_timeout; default None (the --timeout option): how long a play
+  may take on this host before it is stopped and the host failed (seconds, or a
+  duration as --timeout takes it: 90s, 15m, 1h)
 - persist: vnetctl_persist, networkd or none; default None (a play's `persist:` wins;
   neither: networkd where the host runs systemd-networkd); persist_root:
   vnetctl_persist_root, the directory the boot configuration is written under (default /)
@@ -35,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError, Location
 from vnetctl.hostlib import parse_bool, type_name
 from vnetctl.inventory.model import Host
@@ -197,11 +199,12 @@ class _Reader:
         if value is None:
             return None
         try:
-            seconds = float(value) if not isinstance(value, bool) else -1.0
-        except (TypeError, ValueError):
+            seconds = parse_duration(value)
+        except ValueError:
             seconds = -1.0
         if seconds <= 0:
-            raise self._error(name, f"expected a number of seconds above 0, got {value!r}")
+            raise self._error(name, f"expected a number of seconds above 0, or a duration "
+                                    f"(90s, 15m), got {value!r}")  # fmt: skip
         return seconds
 
     def secret(self, names: tuple[str, ...]) -> Secret | None:

@@ -7,7 +7,8 @@ a function, under TYPE_CHECKING): a deferred import is still a dependency. What 
 registry loads by name (importlib) is not an import: that is how a lower layer finds
 what registers itself above it (fleet expanders and gates, transports).
 
-No modules import each other in a circle, through others or inside one package.
+No modules import each other in a circle, through others or inside one package; and
+no file of vnetctl/ reaches MAX_LINES.
 
 `python tests/unit/test_layers.py` prints the figures: modules, layers, cycles, imports
 that run up a layer.
@@ -166,6 +167,15 @@ def test_nothing_imports_a_layer_above_it():
 
 def test_no_modules_import_each_other_in_a_circle():
     assert cycles(imports()) == []
+
+
+MAX_LINES = 400  # a file past it holds more than one concern: split it by concern
+
+
+def test_every_file_of_the_controller_is_under_the_size_of_one_concern():
+    sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+             for path in modules().values()}  # fmt: skip
+    assert {name: size for name, size in sizes.items() if size >= MAX_LINES} == {}
 
 
 # what planning with the host library takes; only the facade names it (vnetctl.catalog)

@@ -121,3 +121,15 @@ def test_bad_rollout_keywords_are_refused_with_file_and_line(tmp_path, play, exp
     with pytest.raises(InputError) as info:
         load(tmp_path, play)
     assert str(info.value).replace(str(tmp_path / "book.yml"), "book.yml") == expected
+
+
+def test_the_commands_refuse_an_unknown_gate_before_any_host(tmp_path, capsys):
+    from vnetctl.cli.main import main  # noqa: PLC0415
+
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    h1:\n")
+    (tmp_path / "book.yml").write_text(
+        "- hosts: all\n  health_gates: [pingable]\n  tasks:\n    - link: {name: eth1}\n"
+    )
+    argv = ["run", str(tmp_path / "book.yml"), "-i", str(tmp_path / "hosts.yml"), "--list-tasks"]
+    assert main(argv) == 1
+    assert "book.yml:2: play 'all': unknown health gate 'pingable'" in capsys.readouterr().err

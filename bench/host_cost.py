@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside.payload import LockSpec, build_stdin, remote_command
+from vnetctl.runner.payload import LockSpec, build_stdin, remote_command
 
 TASKS = [{"index": i, "module": "link", "args": {"name": "lo"}} for i in range(10)]
 TIMEOUT = 30.0  # seconds for one play

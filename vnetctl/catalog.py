@@ -1,29 +1,37 @@
-"""The modules vnetctl can push: their sources and argument specs.
+"""The modules vnetctl can push: their sources and argument specs, and the one way the
+controller plans with them.
 
 The files in `modules/` (shipped in the package as `vnetctl.hostmodules`) are the same
-ones the hosts run. The controller loads them exactly as a host does, so argument specs
-and the pure planners are read from the one source.
+ones the hosts run. The controller loads them exactly as a host does, with the host
+library (vnetctl.hostlib), so argument specs and the pure planners are read from the
+one source. Controller code that plans a task on facts (the fleet's preflights, drift,
+snapshots) does it through `facts`, `plan` and `read` here: the host library's own
+Facts and plan(), never a copy of them; what the library refuses comes back as Refused.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 import types
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from vnetctl import hostlib
+from vnetctl.hostlib import modules_dir
 from vnetctl.hostside import boot
 
-HOST_LIB_DIR = "module_utils"
 # `import vnet_x`, `from ansible.module_utils import vnet_x, vnet_y`, `... .vnet_x import`
 LIB_IMPORT = re.compile(r"\b(vnet_[a-z0-9_]+)\b")
 
 
-def modules_dir() -> Path:
-    return Path(str(resources.files("vnetctl.hostmodules")))
+class Refused(Exception):
+    """What the host library refuses (its ModuleError), as a host would say it;
+    `argument`: the argument at fault, where the library names one."""
+
+    def __init__(self, message: str, argument: str | None = None):
+        super().__init__(message)
+        self.argument = argument
 
 
 class Catalog(Mapping[str, dict]):
@@ -32,7 +40,7 @@ class Catalog(Mapping[str, dict]):
     def __init__(self, directory: Path | None = None):
         self.directory = directory or modules_dir()
         self._loaded: dict[str, types.ModuleType] = {}
-        # hostside.payload packs the code a play sends once per module set, here
+        # runner.payload packs the code a play sends once per module set, here
         self.packed_code: dict[tuple, str] = {}
         self._names = sorted(
             p.stem for p in self.directory.glob("*.py") if not p.name.startswith("_")
@@ -57,11 +65,7 @@ class Catalog(Mapping[str, dict]):
         all of them, or those `modules` import (directly or through each other) plus
         what the host program itself uses. Each file is compiled on the host per play:
         send only what runs."""
-        files = sorted(
-            (self.directory / HOST_LIB_DIR).glob("vnet_*.py"),
-            key=lambda p: (p.stem == boot.HOST_LIB, p.stem),
-        )
-        sources = {path.stem: path.read_text() for path in files}
+        sources = hostlib.library_sources(self.directory)
         if modules is None:
             return sources
         wanted, todo = set(), [*boot.HOST_PROGRAM_LIBS, *(self.source(m) for m in modules)]
@@ -77,13 +81,37 @@ class Catalog(Mapping[str, dict]):
 
     def host_lib(self) -> types.ModuleType:
         """vnet_host (and its siblings), installed once under the names modules import."""
-        lib = self.directory / HOST_LIB_DIR / f"{boot.HOST_LIB}.py"
-        installed = sys.modules.get(boot.HOST_LIB)
-        if installed is None or installed.__file__ != str(lib):
-            for name in self.host_lib_sources():
-                path = self.directory / HOST_LIB_DIR / f"{name}.py"
-                installed = boot.install(name, path.read_text(), filename=str(path))
-        return installed
+        return hostlib.load(self.directory)
+
+    def facts(self, data: Mapping[str, Any]) -> Any:
+        """Gathered or recorded facts as modules read them (the host library's Facts)."""
+        return self.host_lib().Facts(data)
+
+    def plan(self, name: str, args: Mapping[str, Any], facts: Any) -> dict[str, Any]:
+        """A task of module `name` planned as its host plans it (the host library's
+        plan(): arguments checked, read, desired, changes, steps) on `facts` (gathered
+        data, or what `facts()` made of it). Refused when the library refuses it."""
+        lib = self.host_lib()
+        try:
+            return lib.plan(self.load(name), dict(args), self._seen(facts))
+        except lib.ModuleError as exc:
+            raise Refused(str(exc), getattr(exc, "argument", None)) from None
+
+    def read(self, name: str, query: Mapping[str, Any], facts: Any) -> dict[str, Any]:
+        """What module `name`'s read() finds on `facts` for `query` (only the arguments
+        that name the resource: a snapshot asking what a host has)."""
+        lib = self.host_lib()
+        try:
+            return self.load(name).read(dict(query), self._seen(facts))
+        except lib.ModuleError as exc:
+            raise Refused(str(exc), getattr(exc, "argument", None)) from None
+
+    def _seen(self, facts: Any) -> Any:
+        return self.facts(facts) if isinstance(facts, Mapping) else facts
+
+    def flatten(self, state: Any) -> dict[str, Any]:
+        """A module's state as dotted fields, as the host library diffs it."""
+        return self.host_lib().flatten(state)
 
     def resource_name(self, name: str, args: dict) -> Any:
         """What a task of module `name` declares: its `name` argument, or the module's own

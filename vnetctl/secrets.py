@@ -19,6 +19,9 @@ runner's results), and where errors, reports and the drift history are written.
 Values shorter than MIN_LENGTH characters are not registered: replacing every "6" or
 "up" in the output would garble it and hide nothing; numbers are hidden where they
 appear in text, not as numbers.
+
+A password the controller holds to connect (`Secret`: the inventory's passwords) is
+never shown by repr or str; `reveal()` gives it to the transport that sends it.
 """
 
 from __future__ import annotations
@@ -48,6 +51,33 @@ def marked_names(value: Any) -> set[str] | None:
     if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
         return None
     return {i.strip() for i in items if i.strip()}
+
+
+class Secret:
+    """A password: `reveal()` gives it; repr and str give '***'."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:  # no pickling a password into a file by accident
+        raise TypeError("a Secret cannot be pickled")
 
 
 class Registry:

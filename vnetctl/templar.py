@@ -35,27 +35,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from vnetctl import secrets
 from vnetctl.errors import Location
-from vnetctl.yamlsrc import type_name
+from vnetctl.hostlib import parse_bool, type_name
 
 OMIT = "__vnetctl_omit_placeholder__"
 MAX_DEPTH = 40  # variables referring to variables: deeper than this is surely a loop
-TRUE_WORDS = frozenset({"yes", "on", "true", "y", "t", "1"})
-FALSE_WORDS = frozenset({"no", "off", "false", "n", "f", "0"})
-
-
-def parse_bool(value: Any) -> bool | None:
-    """Ansible's booleans: True/False, 1/0, and yes/no/on/off/true/false/y/n (any case)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-    return None
 
 
 class TemplateFailure(Exception):

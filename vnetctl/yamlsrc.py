@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import type_name
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_YAML_BYTES = 16 * 1024 * 1024
@@ -275,18 +276,6 @@ def load_yaml_file(path: str | Path, quiet: bool = False) -> Any:
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", Location(file)) from None
     return load_yaml_text(text, file, quiet)
-
-
-def type_name(value: Any) -> str:
-    """What a YAML user calls the type of a value: mapping, list, string, ..."""
-    if isinstance(value, bool):
-        return "boolean"
-    for kind, name in ((dict, "mapping"), (list, "list"), (str, "string"), (int, "integer")):
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, float):
-        return "number"
-    return "null" if value is None else type(value).__name__
 
 
 def plain(value: Any) -> Any:

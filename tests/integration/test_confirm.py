@@ -14,14 +14,14 @@ import yaml
 from tests.integration.faults import finish, mtu, start_vnetctl, vnetctl_pids
 from tests.labhosts import wait_until
 from vnetctl.catalog import Catalog
-from vnetctl.hostside.payload import (
+from vnetctl.lab import host_exec
+from vnetctl.runner.payload import (
     ConfirmSpec,
     build_stdin,
     confirm_command,
     confirm_stdin,
     remote_command,
 )
-from vnetctl.lab import host_exec
 
 pytestmark = pytest.mark.lab
 

@@ -256,7 +256,7 @@ def freeze_as_they_start(lab, timeout: float = 30) -> dict[str, list[int]]:
 
 def waits_for_the_lock(lab, host: str, holders: list[int]) -> bool:
     """A run's process other than the holders' has the host's lock file open: it has
-    reached take_lock (vnetctl.hostside.boot) and, the lock being held, waits there."""
+    reached take_lock (vnetctl.hostside.host_lock) and, the lock being held, waits there."""
     for pid in vnetctl_pids(lab, host):
         if pid in holders:
             continue

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from vnetctl.hostside.payload import remote_command
+from vnetctl.runner.payload import remote_command
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import time
 from host_process import host_process
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside.payload import LockSpec, build_stdin
+from vnetctl.runner.payload import LockSpec, build_stdin
 
 CATALOG = Catalog()
 

@@ -18,13 +18,14 @@ ARGV = ["/usr/bin/true", "drift", "/srv/site.yml", "-i", "/srv/inv 1.yml"]
 
 
 @pytest.mark.parametrize(
-    "text, seconds", [("30s", 30), ("15m", 900), ("1h", 3600), ("1d", 86400), ("1h30m", 5400)]
+    "text, seconds",
+    [("30s", 30), ("15m", 900), ("1h", 3600), ("1d", 86400), ("1h30m", 5400), ("1.5m", 90)],
 )
 def test_intervals(text, seconds):
     assert schedule.parse_interval(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["15", "m", "15x", "5s", "1h 30m", ""])
+@pytest.mark.parametrize("text", ["15", "m", "15x", "5s", "1h 30m", "", "10.5s"])
 def test_bad_intervals_say_what_was_expected(text):
     with pytest.raises(InputError, match="interval"):
         schedule.parse_interval(text)

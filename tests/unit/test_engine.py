@@ -13,8 +13,8 @@ import pytest
 from host_process import host_process, records_until_done
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside import boot
-from vnetctl.hostside.payload import LockSpec, build_stdin, remote_command
+from vnetctl.hostside import host_lock
+from vnetctl.runner.payload import LockSpec, build_stdin, remote_command
 
 CATALOG = Catalog()
 host = CATALOG.host_lib()
@@ -177,7 +177,7 @@ def test_eof_on_stdin_stops_the_host_process_before_its_next_task(tmp_path):
 
 def test_second_play_waits_for_the_host_lock_then_fails_naming_the_holder(tmp_path):
     owner = "alice@ctl pid 7: vnetctl run site.yml"
-    lock = boot.take_lock(
+    lock = host_lock.take_lock(
         {"dir": str(tmp_path), "owner": owner}, False, threading.Event(), None
     )  # another run applying on this host
     try:
@@ -196,7 +196,7 @@ def test_second_play_waits_for_the_host_lock_then_fails_naming_the_holder(tmp_pa
 
 
 def test_check_runs_share_the_lock(tmp_path):
-    lock = boot.take_lock({"dir": str(tmp_path)}, True, threading.Event(), None)
+    lock = host_lock.take_lock({"dir": str(tmp_path)}, True, threading.Event(), None)
     try:
         tasks = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
         with host_side(tmp_path, tasks, check=True) as proc:

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from vnetctl.errors import InputError
-from vnetctl.inventory.connection import ConnectionSpec, Secret
+from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.render import plan_playbook
+from vnetctl.secrets import Secret
 
 ROOT = Path(__file__).parents[2]
 ANSIBLE_INVENTORY = ROOT / ".venv-ansible" / "bin" / "ansible-inventory"
@@ -311,6 +312,12 @@ def test_connection_defaults_and_ansible_names():
         "10.213.0.9", 2222, "ops", True, "admin",
     )  # fmt: skip
     assert spec.key_file == str(Path("~/k").expanduser()) and spec.connect_timeout == 3.0
+
+
+def test_a_hosts_play_timeout_is_a_duration_as_the_timeout_option_is():
+    """`vnetctl_timeout: 15m` means what `--timeout 15m` means (one parser of durations)."""
+    assert ConnectionSpec.from_vars("kvm1", {"vnetctl_timeout": "15m"}).play_timeout == 900.0
+    assert ConnectionSpec.from_vars("kvm1", {"vnetctl_timeout": 90}).play_timeout == 90.0
 
 
 def test_vnetctl_names_beat_ansible_names():

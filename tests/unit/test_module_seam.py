@@ -13,7 +13,7 @@ import pytest
 from host_process import host_process, records_until_done
 
 from vnetctl.catalog import Catalog, modules_dir
-from vnetctl.hostside.payload import LockSpec, build_stdin, unpack
+from vnetctl.runner.payload import LockSpec, build_stdin, unpack
 
 host = Catalog().host_lib()
 

@@ -7,9 +7,11 @@ import asyncio
 
 import pytest
 
+from vnetctl.catalog import Catalog
 from vnetctl.errors import InputError, Location
+from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expansion, registered
-from vnetctl.fleet.ovs.consistency import check_port_groups
+from vnetctl.fleet.port_groups import OVS
 from vnetctl.playbook.model import Play
 from vnetctl.playbook.render import HostTask, PlayPlan
 
@@ -25,7 +27,8 @@ def plans(vlans: dict[str, int]) -> list[PlayPlan]:
 
 
 def check(found: list[PlayPlan]) -> list[PlayPlan]:
-    return asyncio.run(check_port_groups(Expansion(run=None, gather=None), found))
+    run = RunContext(Catalog(), inventory=None)
+    return asyncio.run(OVS.check(Expansion(run=run, gather=None), found))
 
 
 def test_a_group_alike_on_every_host_passes_unchanged():

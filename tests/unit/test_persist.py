@@ -61,16 +61,22 @@ def test_what_a_task_renders_is_the_same_before_and_after_it_made_the_device(
     assert render(module, before, params).files == render(module, after, params).files
 
 
-def test_every_module_that_changes_kernel_state_persists_or_says_why_not():
-    """OVS keeps its configuration in its own database (ovs_bridge persists only the
-    addresses on its interfaces, which are the kernel's); port groups apply to VM ports,
-    which libvirt makes as each guest starts: vnetctl applies them on the next run."""
-    kernel = {"bond", "link", "linux_bridge", "ovs_bridge", "route", "traffic_shaping", "vlan",
-              "vxlan_mesh"}  # fmt: skip
-    not_persisted = {"ovs_port_group", "port_group"}
+def boot_persistence_table() -> dict[str, str]:
+    """README's "Boot persistence" table: module -> what it writes."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("\n## Boot persistence\n", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"^\| `(\w+)` \| (.*) \|$", section, re.MULTILINE))
+
+
+def test_every_module_that_changes_state_persists_or_the_readme_says_why_not():
+    """Each resource module has its row in README's table; those whose row says
+    "nothing" (OVS keeps its own database; port groups apply to VM ports libvirt makes
+    as each guest starts) have no persist(), every other one has."""
+    table = boot_persistence_table()
     resources = {n for n in CATALOG if not hasattr(CATALOG.load(n), "run")}
-    assert resources == kernel | not_persisted
-    assert {n for n in resources if hasattr(CATALOG.load(n), "persist")} == kernel
+    assert set(table) == resources
+    persisting = {n for n in resources if hasattr(CATALOG.load(n), "persist")}
+    assert {n for n, written in table.items() if not written.startswith("nothing")} == persisting
 
 
 def _files_in(root: Path) -> dict[str, str]:

@@ -13,11 +13,11 @@ from rich.console import Console
 
 from vnetctl.catalog import Catalog
 from vnetctl.errors import InputError
-from vnetctl.hostside.payload import build_stdin, unpack
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.output.console import ConsoleReporter
 from vnetctl.playbook.loader import load_playbook
+from vnetctl.runner.payload import build_stdin, unpack
 from vnetctl.runner.results import RunResult, Status, TaskResult
 
 PLAY = "- name: p\n  hosts: all\n  persist: {value}\n  tasks: []\n"

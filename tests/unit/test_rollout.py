@@ -13,14 +13,16 @@ from test_runner import FakeConnection, FakeProcess, FakeTransport, Recorder, sp
 
 from vnetctl.catalog import Catalog
 from vnetctl.errors import Location
-from vnetctl.fleet.gates import broken_pairs, gate_command
+from vnetctl.fleet.gates import gate_command
+from vnetctl.fleet.mesh.gate import broken_pairs
 from vnetctl.fleet.rollout import run_in_batches
-from vnetctl.hostside.payload import CONFIRM_STUB, unpack
 from vnetctl.playbook.model import Gate, Play
 from vnetctl.playbook.render import HostTask, PlayPlan
+from vnetctl.runner.control import RunOptions
+from vnetctl.runner.payload import CONFIRM_STUB, unpack
 from vnetctl.runner.pool import ConnectionPool
 from vnetctl.runner.results import ExitCode, Status
-from vnetctl.runner.runner import Runner, RunOptions
+from vnetctl.runner.runner import Runner
 from vnetctl.transport.base import Unreachable
 
 HERE = Location("book.yml", 1)

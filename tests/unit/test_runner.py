@@ -11,12 +11,13 @@ import sys
 from types import SimpleNamespace
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside.payload import unpack
 from vnetctl.inventory.connection import ConnectionSpec
+from vnetctl.runner.control import RunOptions
 from vnetctl.runner.host_play import ACK_WINDOW
+from vnetctl.runner.payload import unpack
 from vnetctl.runner.pool import ConnectionPool
 from vnetctl.runner.results import ExitCode, Status
-from vnetctl.runner.runner import Runner, RunOptions
+from vnetctl.runner.runner import Runner
 from vnetctl.transport.base import ConnectionLost, Unreachable
 
 

@@ -45,8 +45,8 @@ def gathered(*_args, **_kwargs):
 @pytest.fixture
 def inventory(tmp_path, monkeypatch):
     new_run()
-    monkeypatch.setattr(facts_cmd, "gather_facts", gathered)
-    monkeypatch.setattr(snapshot_cmd, "gather_facts", gathered)
+    monkeypatch.setattr(facts_cmd, "read_facts", gathered)
+    monkeypatch.setattr(snapshot_cmd, "read_facts", gathered)
     path = tmp_path / "inv.yml"
     path.write_text(INVENTORY)
     yield str(path)

@@ -9,8 +9,9 @@ import pytest
 from fake_catalog import CATALOG as MODULES
 
 from vnetctl.errors import InputError
+from vnetctl.fleet.gates import check_declared
 from vnetctl.playbook.loader import load_playbook
-from vnetctl.playbook.rollout import batch_sizes, batches, over_budget
+from vnetctl.playbook.serial import batch_sizes, batches, over_budget
 
 CATALOG = {**MODULES, "vxlan_mesh": {"name": {"type": "str", "required": True}}}
 
@@ -31,6 +32,7 @@ def load(tmp_path, play: str):
     book = tmp_path / "book.yml"
     book.write_text("- hosts: all\n" + play + "  tasks:\n    - link: {name: eth1}\n")
     (loaded,) = load_playbook(book, CATALOG)
+    check_declared([loaded])  # as the commands do: the gates say which names exist
     return loaded
 
 
@@ -102,7 +104,7 @@ def test_rollout_keywords_load(tmp_path):
         ("  max_fail_percentage: many\n", "book.yml:2: play 'all': max_fail_percentage: "
          "expected a percentage (0..100, e.g. 20 or '20%'), got 'many'"),
         ("  health_gates: reachable\n", "book.yml:2: play 'all': health_gates must be a list "
-         "of checks: reachable, mesh_check, {command: CMD, timeout: 60s}"),
+         "of checks: a gate's name (reachable, mesh_check, ...) or {command: CMD, timeout: 60s}"),
         ("  health_gates: [pingable]\n", "book.yml:2: play 'all': unknown health gate "
          "'pingable': a gate is one of reachable, mesh_check, command"),
         ("  health_gates:\n    - command: 'true'\n      retries: 3\n", "book.yml:4: play "
@@ -110,10 +112,24 @@ def test_rollout_keywords_load(tmp_path):
         ("  health_gates:\n    - command: 'true'\n      timeout: 2h\n", "book.yml:4: play "
          "'all': health gate timeout: '2h' is outside 1s..1h"),
         ("  health_gates: [mesh_check]\n", "book.yml:2: play 'all': health gate mesh_check: "
-         "this play declares no vxlan_mesh task, so it touches no mesh to check"),
+         "this play declares no vxlan_mesh task, so the gate has nothing to check"),
+        ("  health_gates: [{reachable: true}]\n", "book.yml:2: play 'all': unknown health "
+         "gate 'reachable': a gate is a name or {command: CMD, timeout: 60s}"),
     ],
 )  # fmt: skip
 def test_bad_rollout_keywords_are_refused_with_file_and_line(tmp_path, play, expected):
     with pytest.raises(InputError) as info:
         load(tmp_path, play)
     assert str(info.value).replace(str(tmp_path / "book.yml"), "book.yml") == expected
+
+
+def test_the_commands_refuse_an_unknown_gate_before_any_host(tmp_path, capsys):
+    from vnetctl.cli.main import main  # noqa: PLC0415
+
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    h1:\n")
+    (tmp_path / "book.yml").write_text(
+        "- hosts: all\n  health_gates: [pingable]\n  tasks:\n    - link: {name: eth1}\n"
+    )
+    argv = ["run", str(tmp_path / "book.yml"), "-i", str(tmp_path / "hosts.yml"), "--list-tasks"]
+    assert main(argv) == 1
+    assert "book.yml:2: play 'all': unknown health gate 'pingable'" in capsys.readouterr().err

@@ -151,11 +151,7 @@ def snapshot(facts: dict) -> tuple[dict, dict]:
 
 
 def plans_nothing(params: dict, facts: dict) -> bool:
-    module, lib = CATALOG.load("traffic_shaping"), CATALOG.host_lib()
-    seen = lib.Facts(facts)
-    spec = lib.normalize_params(module.ARGUMENT_SPEC, params)
-    current = module.read(spec, seen)
-    return lib.diff_fields(current, module.desired(spec, current, seen)) == []
+    return CATALOG.plan("traffic_shaping", params, facts)["changes"] == []
 
 
 def test_live_shaping_is_written_back_as_tasks_that_plan_nothing():

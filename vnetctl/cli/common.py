@@ -9,6 +9,7 @@ import socket
 
 from vnetctl.catalog import Catalog
 from vnetctl.durations import parse_duration
+from vnetctl.fleet import gates
 from vnetctl.fleet.context import RunContext
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.extra_vars import parse_extra_vars
@@ -17,7 +18,7 @@ from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.model import Play
 from vnetctl.playbook.render import plan_playbook
 from vnetctl.playbook.variables import register_secrets
-from vnetctl.runner.runner import RunOptions
+from vnetctl.runner.control import RunOptions
 from vnetctl.transport.registry import TRANSPORTS
 
 MAX_FORKS = 1000
@@ -164,8 +165,10 @@ def run_context(args: argparse.Namespace, check: bool) -> RunContext:
 
 
 def plays_from_args(args: argparse.Namespace, run: RunContext) -> list[Play]:
-    """The playbook of `args`, loaded, from --start-at-task's task on (when given)."""
+    """The playbook of `args`, loaded (its health gates checked), from --start-at-task's
+    task on (when given)."""
     plays = load_playbook(args.playbook, run.catalog, roles=getattr(args, "roles_path", None))
+    gates.check_declared(plays)
     start = getattr(args, "start_at_task", None)
     return start_at(plays, start) if start else plays
 

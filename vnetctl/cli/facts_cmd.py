@@ -9,7 +9,7 @@ import sys
 from importlib import resources
 
 from vnetctl.cli.common import add_target_options, run_context, selected_hosts
-from vnetctl.fleet.execute import gather_facts
+from vnetctl.fleet.execute import read_facts
 from vnetctl.secrets import redact
 
 SCHEMA = "vnetctl/output/schema/facts.schema.json"
@@ -45,7 +45,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     context = run_context(args, check=True)
-    facts, errors, outcome = gather_facts(context, selected_hosts(args, context))
+    facts, errors, outcome = read_facts(context, selected_hosts(args, context))
     # the data redacted before it is written: JSON escapes (quotes, non-ASCII) would
     # hide a secret from a redaction of the text
     sys.stdout.write(json.dumps(redact({"hosts": facts, "errors": errors}), indent=2) + "\n")

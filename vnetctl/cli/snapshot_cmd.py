@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vnetctl.cli.common import add_target_options, run_context, selected_hosts
 from vnetctl.drift.files import check_writable, write_atomic
-from vnetctl.fleet.execute import gather_facts
+from vnetctl.fleet.execute import read_facts
 from vnetctl.runner.results import ExitCode
 from vnetctl.secrets import redact
 from vnetctl.snapshot.playbook import build_playbook, fleet_tasks, to_yaml
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_writable(Path(args.output), "-o")
     context = run_context(args, check=True)
-    facts, errors, outcome = gather_facts(context, selected_hosts(args, context))
+    facts, errors, outcome = read_facts(context, selected_hosts(args, context))
     tasks_by_host, notes = fleet_tasks(context, facts)
     plays = build_playbook(context.catalog, tasks_by_host)
     # the data redacted before YAML quotes or folds a value, the text again after

@@ -13,7 +13,7 @@ from vnetctl.drift.report import DriftReport
 from vnetctl.errors import Interrupted
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.execute import execute
-from vnetctl.runner.runner import Events
+from vnetctl.runner.control import Events
 
 
 @dataclass
@@ -55,7 +55,7 @@ def run_check(
     outcome = execute(plans, run, events, unchecked)
     if outcome.interrupted:  # a partial check proves nothing: no report, no history
         raise Interrupted("drift check interrupted: no report written, nothing recorded")
-    hosts, consistency = classify_run(outcome, run.catalog.host_lib().flatten)
+    hosts, consistency = classify_run(outcome, run.catalog.flatten)
     for host in hosts:  # never silent about what could not be compared
         if host.host in unchecked:
             host.reason = "; ".join(filter(None, [host.reason, unchecked[host.host]]))

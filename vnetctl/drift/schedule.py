@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from vnetctl.drift.files import write_atomic
+from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError
 from vnetctl.playbook.extra_vars import parse_extra_vars_one
 from vnetctl.secrets import MARK_VAR, is_secret_name, marked_names, redact
 
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_INTERVAL = 10
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 SYSTEMD_DIR = Path("/etc/systemd/system")
@@ -40,16 +40,16 @@ CRON_DIR = Path("/etc/cron.d")
 
 
 def parse_interval(text: str) -> int:
-    """'30s', '15m', '1h', '1d', '1h30m' -> seconds."""
-    parts = re.fullmatch(r"(?:\d+[smhd])+", text.strip()) and re.findall(r"(\d+)([smhd])", text)
-    if not parts:
-        raise InputError(
-            f"interval {text!r}: expected a number with a unit s, m, h or d (e.g. 30s, 15m, 1h30m)"
-        )
-    seconds = sum(int(n) * UNITS[unit] for n, unit in parts)
+    """'30s', '15m', '1h', '1d', '1h30m' -> whole seconds, at least MIN_INTERVAL."""
+    try:
+        seconds = parse_duration(text, unit=True)
+    except ValueError as exc:
+        raise InputError(f"interval: {exc}") from None
+    if seconds != int(seconds):
+        raise InputError(f"interval {text!r}: a whole number of seconds (as systemd and cron)")
     if seconds < MIN_INTERVAL:
         raise InputError(f"interval {text!r}: at least {MIN_INTERVAL}s between checks")
-    return seconds
+    return int(seconds)
 
 
 def install_signal_stop() -> threading.Event:

@@ -10,7 +10,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import Inventory
 from vnetctl.playbook.render import render_for_hosts
-from vnetctl.runner.runner import RunOptions
+from vnetctl.runner.control import RunOptions
 
 
 @dataclass

@@ -12,9 +12,10 @@ from typing import Any, TypeVar
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expansion, expand, hosts_to_reach
 from vnetctl.fleet.rollout import run_in_batches
-from vnetctl.playbook.adhoc import adhoc_plan
-from vnetctl.runner.results import RunResult
-from vnetctl.runner.runner import Events, NullEvents, Runner
+from vnetctl.playbook.adhoc import facts_plan
+from vnetctl.runner.control import Events, NullEvents
+from vnetctl.runner.results import RunResult, facts_of
+from vnetctl.runner.runner import Runner
 
 T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -85,14 +86,14 @@ def execute(
     return run_interruptible(runner, runner.run(plans, prepare=prepare, play=play))
 
 
-def gather_facts(run: RunContext, hosts: Sequence[str]) -> tuple[dict, dict, RunResult]:
-    """Facts of `hosts`, read-only: ({host: facts}, {host: why not}, the outcome)."""
-    plan = adhoc_plan("facts", {"sources": "all"}, list(hosts), name="gather facts")
-    outcome = execute([plan], run)
+def read_facts(run: RunContext, hosts: Sequence[str]) -> tuple[dict, dict, RunResult]:
+    """Facts of `hosts` as a run of their own (`vnetctl facts`, `snapshot`), read-only:
+    ({host: facts}, {host: why not}, the outcome)."""
+    outcome = execute([facts_plan(list(hosts))], run)
     facts, errors = {}, dict(outcome.unreachable)
-    for result in outcome.results:
-        if "facts" in result.data:
-            facts[result.host] = result.data["facts"]
+    for host, found in facts_of(outcome).items():
+        if isinstance(found, dict):
+            facts[host] = found
         else:
-            errors.setdefault(result.host, f"{result.status.value}: {result.msg}")
+            errors.setdefault(host, found)
     return facts, errors, outcome

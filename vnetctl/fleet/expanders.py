@@ -2,9 +2,10 @@
 of its tasks runs (VXLAN peers today; LACP partners, port-group consistency next).
 
 An expander is registered by a package under `vnetctl/fleet/` that defines
-`EXPANDERS = [Expander(module=..., expand=..., reach=..., snapshot=...)]`; nothing else
-changes to add one. `expand(expansion, plans)` returns NEW plans (it never edits a
-task's arguments in place) or refuses with InputError before any host is touched.
+`EXPANDERS = [Expander(module=..., expand=..., reach=..., snapshot=...)]` (found by
+vnetctl.fleet.plugins); nothing else changes to add one. `expand(expansion, plans)`
+returns NEW plans (it never edits a task's arguments in place) or refuses with
+InputError before any host is touched.
 `reach(run, plans)` names hosts outside the run the expansion needs to read (mesh
 members beyond --limit). `snapshot(expansion, tasks_by_host)` completes what one
 host's live state cannot say (a mesh's members). Arguments a module's spec marks
@@ -15,13 +16,12 @@ all expanders ran, so the host never sees them.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from vnetctl.fleet import plugins
 from vnetctl.fleet.context import RunContext
 from vnetctl.playbook.render import PlayPlan
 
@@ -64,15 +64,8 @@ class Expander:
 
 @cache
 def registered() -> tuple[Expander, ...]:
-    """Every package under vnetctl/fleet that defines EXPANDERS, imported once."""
-    import vnetctl.fleet as fleet  # noqa: PLC0415 (this module is part of the package)
-
-    found: list[Expander] = []
-    for info in sorted(pkgutil.iter_modules(fleet.__path__), key=lambda i: i.name):
-        if info.ispkg:
-            package = importlib.import_module(f"vnetctl.fleet.{info.name}")
-            found += getattr(package, "EXPANDERS", [])
-    return tuple(found)
+    """Every expander the packages under vnetctl/fleet register."""
+    return tuple(plugins.registered("EXPANDERS"))
 
 
 def uses(plans: Sequence[PlayPlan], module: str) -> bool:

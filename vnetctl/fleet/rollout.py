@@ -1,5 +1,5 @@
 """Rolling changes: a play with `serial`, `max_fail_percentage` or `health_gates` runs
-batch by batch (vnetctl.playbook.rollout says what the keywords mean).
+batch by batch (vnetctl.playbook.serial says what the keywords mean).
 
 Each batch is the play run by the runner as it is, on the batch's hosts: one remote
 process per host, on the run's one connection per host. Under commit confirmed
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from vnetctl.fleet import gates
 from vnetctl.playbook.render import PlayPlan
-from vnetctl.playbook.rollout import batches, over_budget
+from vnetctl.playbook.serial import batches, over_budget
 from vnetctl.runner.results import ROLLOUT_LABEL, RunResult, Status, TaskResult
 from vnetctl.runner.runner import Runner
 

@@ -1,3 +1,3 @@
-"""The boundary with the hosts: what a host runs for a play (`boot`) and what goes down
-its stdin (`payload`). The host side of the boundary is `modules/` itself; nothing here
-imports the runner or the CLI."""
+"""The programs a host runs: the one that runs a play (`boot`) and commit confirmed's
+watchdog (`safe_apply`, with its files, `confirm_files`). Standard library only, shipped
+down a host's stdin by vnetctl.runner.payload; nothing here imports the rest of vnetctl."""

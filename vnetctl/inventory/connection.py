@@ -14,8 +14,9 @@ first, then Ansible's), so an Ansible inventory works as it is:
 - become: vnetctl_become, ansible_become; default false (sudo when true)
 - become_user: vnetctl_become_user, ansible_become_user; default root
 - connect_timeout: vnetctl_connect_timeout, ansible_timeout; default 10 (seconds)
-- play_timeout: vnetctl_timeout; default None (the --timeout option): seconds a play may
-  take on this host before it is stopped and the host failed
+- play_timeout: vnetctl_timeout; default None (the --timeout option): how long a play
+  may take on this host before it is stopped and the host failed (seconds, or a
+  duration as --timeout takes it: 90s, 15m, 1h)
 - persist: vnetctl_persist, networkd or none; default None (a play's `persist:` wins;
   neither: networkd where the host runs systemd-networkd); persist_root:
   vnetctl_persist_root, the directory the boot configuration is written under (default /)
@@ -35,13 +36,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import parse_bool, type_name
 from vnetctl.inventory.model import Host
-from vnetctl.secrets import redact
-from vnetctl.templar import LazyVars, Templar, TemplateFailure, parse_bool
+from vnetctl.secrets import Secret, redact
+from vnetctl.templar import LazyVars, Templar, TemplateFailure
 from vnetctl.transport.base import Target
 from vnetctl.transport.registry import TRANSPORTS
-from vnetctl.yamlsrc import type_name
 
 DEFAULT_PYTHON = "/usr/bin/python3"
 
@@ -65,33 +67,6 @@ PERSIST_ROOT = ("vnetctl_persist_root",)
 PERSIST_MODES = ("networkd", "none")  # unset: networkd where the host runs it (vnet_persist)
 PASSWORD = ("vnetctl_password", "ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 BECOME_PASSWORD = ("vnetctl_become_password", "ansible_become_password", "ansible_become_pass")
-
-
-class Secret:
-    """A password: `reveal()` gives it; repr and str give '***'."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    def __str__(self) -> str:
-        return "***"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __reduce__(self) -> Any:  # no pickling a password into a file by accident
-        raise TypeError("a Secret cannot be pickled")
 
 
 @dataclass(frozen=True)
@@ -224,11 +199,12 @@ class _Reader:
         if value is None:
             return None
         try:
-            seconds = float(value) if not isinstance(value, bool) else -1.0
-        except (TypeError, ValueError):
+            seconds = parse_duration(value)
+        except ValueError:
             seconds = -1.0
         if seconds <= 0:
-            raise self._error(name, f"expected a number of seconds above 0, got {value!r}")
+            raise self._error(name, f"expected a number of seconds above 0, or a duration "
+                                    f"(90s, 15m), got {value!r}")  # fmt: skip
         return seconds
 
     def secret(self, names: tuple[str, ...]) -> Secret | None:

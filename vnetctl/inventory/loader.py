@@ -44,9 +44,10 @@ from pathlib import Path
 from typing import Any
 
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import type_name
 from vnetctl.inventory.model import ALL, UNGROUPED, Group, Host, Inventory
 from vnetctl.inventory.sources import VarLayer, expand_host_range, file_vars, refuse_ini
-from vnetctl.yamlsrc import load_yaml_file, type_name, where, where_of
+from vnetctl.yamlsrc import load_yaml_file, where, where_of
 
 __all__ = ["Inventory", "build_inventory", "expand_host_range", "load_inventory"]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vnetctl.errors import Location
+from vnetctl.inventory.patterns import select_names
 from vnetctl.secrets import is_secret_name
 
 # Variables holding passwords: readable by the connection code, never shown.
@@ -94,8 +95,6 @@ class Inventory:
 
         `where`/`context` say where the pattern was written (a play's `hosts:`), for the
         error when a part of it names no host or group."""
-        from vnetctl.inventory.patterns import select_names
-
         names = select_names(self, pattern, limit, where=where, context=context)
         return [self.hosts[n] for n in names]
 

@@ -22,14 +22,27 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from vnetctl.errors import InputError, Location
 
-if TYPE_CHECKING:
-    from vnetctl.inventory.model import Inventory
+
+class _Group(Protocol):
+    hosts: list[str]  # its hosts and its descendants'
+
+
+class Inventory(Protocol):
+    """What a pattern is matched against (vnetctl.inventory.model.Inventory): host names
+    in inventory order, and groups with their hosts."""
+
+    @property
+    def hosts(self) -> Mapping[str, object]: ...
+
+    @property
+    def groups(self) -> Mapping[str, _Group]: ...
+
 
 _GLOB = re.compile(r"[*?\[]")
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from vnetctl.errors import InputError, Location
-from vnetctl.yamlsrc import load_vars_file, type_name, where_of
+from vnetctl.hostlib import type_name
+from vnetctl.yamlsrc import load_vars_file, where_of
 
 VARS_EXTENSIONS = ("", ".yml", ".yaml", ".json")
 _RANGE = re.compile(r"\[([0-9a-zA-Z]*):([0-9a-zA-Z]+)(?::(\d+))?\]")

@@ -9,10 +9,11 @@ from typing import Any
 
 from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import type_name
 from vnetctl.inventory.connection import PERSIST_MODES
 from vnetctl.inventory.sources import VarLayer
 from vnetctl.templar import is_template
-from vnetctl.yamlsrc import type_name, where_of
+from vnetctl.yamlsrc import where_of
 
 
 def near(word: str, choices: list[str] | tuple[str, ...]) -> str:

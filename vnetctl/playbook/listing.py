@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 from vnetctl.errors import InputError
 from vnetctl.playbook.model import Play, Task
 from vnetctl.playbook.render import PlayPlan, task_kept
-from vnetctl.playbook.rollout import batches
+from vnetctl.playbook.serial import batches
 from vnetctl.printable import printable
 
 

@@ -5,7 +5,7 @@ mapping), `vars_files` (files of variables, relative to the playbook and inside 
 directory unless written as an absolute path; later ones win),
 `roles` (see vnetctl.playbook.roles), `pre_tasks`, `tasks`, `post_tasks` (run in this
 order, the roles' tasks after pre_tasks), `tags`, `serial`, `max_fail_percentage`,
-`health_gates` (see vnetctl.playbook.rollout), `confirm_timeout` (commit confirmed: a
+`health_gates` (see vnetctl.playbook.serial), `confirm_timeout` (commit confirmed: a
 duration such as 60 or 2m, see README); `gather_facts` is accepted and ignored (vnetctl
 reads the facts each module needs). Tasks: see vnetctl.playbook.tasks.
 
@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import type_name
 from vnetctl.inventory.sources import VarLayer
-from vnetctl.playbook import fields, rollout
+from vnetctl.playbook import fields, serial
 from vnetctl.playbook.model import Play, Scope, Task
 from vnetctl.playbook.roles import RoleUse, role_use, roles_path
 from vnetctl.playbook.tasks import Frame, TaskReader
-from vnetctl.yamlsrc import load_vars_file, load_yaml_file, type_name, where, where_of
+from vnetctl.yamlsrc import load_vars_file, load_yaml_file, where, where_of
 
 PLAY_KEYWORDS = (
     "name", "hosts", "vars", "vars_files", "roles", "pre_tasks", "tasks", "post_tasks",
@@ -134,7 +135,6 @@ class _Loader:
         play.tags = fields.tags(data.get("tags"), where_of(data, "tags", at), context)
         self._rollout(play, data, at, context)
         play.tasks = self._tasks(play, data, at, base)
-        rollout.check_gates(play)
         return play
 
     def _hosts(self, play: Play, data: dict, at: Location, named: bool) -> None:
@@ -189,14 +189,14 @@ class _Loader:
             )  # fmt: skip
         if "serial" in data:
             play.serial_where = where_of(data, "serial", at)
-            play.serial = rollout.parse_serial(data["serial"], play.serial_where, context)
+            play.serial = serial.parse_serial(data["serial"], play.serial_where, context)
         if data.get("max_fail_percentage") is not None:
-            play.max_fail_percentage = rollout.parse_max_fail(
+            play.max_fail_percentage = serial.parse_max_fail(
                 data["max_fail_percentage"], where_of(data, "max_fail_percentage", at), context
             )
         if "health_gates" in data:
             gates_at = where_of(data, "health_gates", at)
-            play.health_gates = rollout.parse_gates(data["health_gates"], gates_at, context)
+            play.health_gates = serial.parse_gates(data["health_gates"], gates_at, context)
 
     def _tasks(self, play: Play, data: dict, at: Location, base: Path) -> list[Task]:
         """pre_tasks, the roles' tasks, tasks, post_tasks: one list, numbered."""

@@ -19,10 +19,11 @@ import json
 from typing import Any
 
 from vnetctl.errors import InputError
+from vnetctl.hostlib import type_name
 from vnetctl.playbook.model import Play, Task
 from vnetctl.playbook.variables import Fleet
 from vnetctl.templar import LazyVars, TemplateFailure
-from vnetctl.yamlsrc import plain, type_name
+from vnetctl.yamlsrc import plain
 
 MAX_ITEMS = 10_000  # items of one loop on one host
 

@@ -89,7 +89,7 @@ class Task:
 class Gate:
     """A health gate: checked on each batch just changed before the next starts."""
 
-    kind: str  # "reachable", "mesh_check" or "command"
+    kind: str  # a gate's name ("reachable", "mesh_check": vnetctl.fleet.gates) or "command"
     command: str | None = None  # for "command": a template, rendered per host
     timeout: float = 60.0
     where: Location = field(default_factory=lambda: Location("<data>"))

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import type_name
 from vnetctl.inventory.sources import VarLayer
 from vnetctl.playbook import fields
 from vnetctl.playbook.model import Role
-from vnetctl.yamlsrc import load_vars_file, load_yaml_file, type_name, where, where_of
+from vnetctl.yamlsrc import load_vars_file, load_yaml_file, where, where_of
 
 ENTRY_KEYS = ("role", "vars", "tags", "when")
 MAIN_NAMES = ("main.yml", "main.yaml", "main.json", "main")

@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import type_name
 from vnetctl.inventory.sources import VarLayer
 from vnetctl.playbook import fields
 from vnetctl.playbook.extra_vars import parse_kv
 from vnetctl.playbook.model import LoopControl, Play, Scope, Task
 from vnetctl.playbook.validate import check_literal_args
 from vnetctl.templar import is_template
-from vnetctl.yamlsrc import load_yaml_file, type_name, where, where_of
+from vnetctl.yamlsrc import load_yaml_file, where, where_of
 
 TASK_KEYWORDS = ("name", "when", "tags", "vars", "loop", "loop_control")
 IMPORT_KEYWORDS = ("name", "when", "tags", "vars")

@@ -11,23 +11,14 @@ default is left out of the result, meaning "keep what the host has".
 from __future__ import annotations
 
 import difflib
-import functools
-import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from vnetctl import hostlib
 from vnetctl.errors import InputError, Location
 from vnetctl.templar import has_templates
 
 WhereOf = Callable[[str | None], Location]
-
-
-@functools.cache
-def _rules() -> types.ModuleType:
-    """The host library's rulebook (vnet_params), loaded as the hosts load it."""
-    from vnetctl.catalog import Catalog  # noqa: PLC0415 (loads modules/ once, on first use)
-
-    return Catalog().host_lib().vnet_params
 
 
 def _hint(word: Any, known: list[str]) -> str:
@@ -78,7 +69,7 @@ def check_literal_args(
 ) -> None:
     """At load time: argument names, required arguments, and the values that hold no
     template (those are the same for every host)."""
-    rules = _rules()
+    rules = hostlib.rules()
     try:
         rules.check_spec(spec)
         rules.check_names(spec, args)
@@ -99,7 +90,7 @@ def validate_args(
     """Checked and converted arguments (as rendered for one host), defaults filled in;
     InputError at the argument's line otherwise. `where_of(name)` gives an argument's
     line (None: the task's line)."""
-    rules = _rules()
+    rules = hostlib.rules()
     try:
         return rules.check_args(spec, args)
     except rules.ArgumentError as exc:

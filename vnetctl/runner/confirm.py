@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from vnetctl.hostside.payload import ConfirmSpec, confirm_command, confirm_stdin
+from vnetctl.runner.payload import ConfirmSpec, confirm_command, confirm_stdin
 from vnetctl.transport.base import Unreachable
 
 RETRY = 1.0  # seconds between attempts to reach the host again

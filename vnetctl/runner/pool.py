@@ -10,7 +10,7 @@ from vnetctl.transport.registry import load_transport
 
 if TYPE_CHECKING:
     from vnetctl.inventory.connection import ConnectionSpec
-    from vnetctl.runner.runner import RunOptions
+    from vnetctl.runner.control import RunOptions
 
 
 class ConnectionPool:

@@ -107,3 +107,15 @@ class RunResult:
         if self.refused:  # refused as bad input is: before any change on those hosts
             return ExitCode.BAD_INPUT
         return ExitCode.SUCCESS
+
+
+def facts_of(result: RunResult) -> dict[str, dict | str]:
+    """Each host's facts from a run of the facts play (playbook.adhoc.facts_plan), or
+    why it has none: the first line the run has about that host."""
+    facts: dict[str, dict | str] = {}
+    for r in result.results:
+        if "facts" in r.data:
+            facts[r.host] = r.data["facts"]
+        else:
+            facts.setdefault(r.host, f"{r.status.value}: {r.msg}")
+    return facts

@@ -17,22 +17,22 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside.payload import (
+from vnetctl.playbook.adhoc import facts_plan
+from vnetctl.runner.confirm import Confirmer
+from vnetctl.runner.control import Events, NullEvents, RunOptions, StopControl
+from vnetctl.runner.host_play import ACK, ACK_WINDOW, HostPlay, describe_exit
+from vnetctl.runner.payload import (
     ConfirmSpec,
     LockSpec,
     build_stdin,
     kill_command,
     remote_command,
 )
-from vnetctl.playbook.adhoc import adhoc_plan
-from vnetctl.runner.confirm import Confirmer
-from vnetctl.runner.host_play import ACK, ACK_WINDOW, HostPlay, describe_exit
 from vnetctl.runner.pool import ConnectionPool
-from vnetctl.runner.results import RunResult, Status, TaskResult
+from vnetctl.runner.results import RunResult, Status, TaskResult, facts_of
 from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import (
     ConnectionLost,
@@ -52,70 +52,8 @@ KILL_WAIT = 2.0  # after each signal: time for the remote process to end
 AUTO_CONFIRM = 60.0
 
 
-@dataclass
-class RunOptions:
-    check: bool = False
-    forks: int = 50
-    transport: str = "asyncssh"  # a host's vnetctl_transport overrides it
-    accept_new_host_keys: bool = False
-    retries: int = 2
-    timeout: float = 3600.0  # seconds per host per play; a host's vnetctl_timeout wins
-    lock_wait: float = 60.0  # seconds to wait for another run's host lock
-    stop_grace: float = 30.0  # after a stop request: time for tasks in flight to end
-    confirm_timeout: float | None = None  # commit confirmed for every play (a play's own wins)
-    confirm_root: str | None = None  # where hosts keep the timer's state (None: /run/lock)
-    # check mode: a task the real run would refuse (it cuts a host off) fails as there;
-    # False for drift, which only compares
-    refusals: bool = True
-    label: str = ""  # who runs (user@machine, command): shown to runs finding the lock
-    # hosts whose lock this run's own watchdogs hold (a rolling batch awaiting its health
-    # gates): the gates' plays there take no lock of their own
-    borrowed_locks: frozenset[str] = frozenset()
-
-
 Prepare = Callable[["Runner", Sequence], Awaitable[Sequence]]  # returns the plans to run
 PlayAll = Callable[[Sequence], Awaitable[RunResult]]  # runs the plans
-
-
-class Events(Protocol):
-    """What a reporter hears while the run goes on."""
-
-    def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None: ...
-    def task_done(self, result: TaskResult) -> None: ...
-    def note(self, host: str, text: str) -> None: ...
-
-
-class NullEvents:
-    """For callers that report at the end (--format json, drift, facts): hears nothing."""
-
-    def play_started(self, name: str, hosts: Sequence[str], task_count: int) -> None:
-        pass
-
-    def task_done(self, result: TaskResult) -> None:
-        pass
-
-    def note(self, host: str, text: str) -> None:
-        pass
-
-
-class StopControl:
-    """A stop request, shared by a runner and the runners it makes for fact gathering."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.deadline: float | None = None  # loop time by which tasks in flight must end
-        self.processes: dict[str, RemoteProcess] = {}
-
-    def request(self, grace: float) -> None:
-        """First call: stop gracefully; a second one: stop now."""
-        now = asyncio.get_running_loop().time()
-        self.deadline = now if self.requested else now + grace
-        self.requested = True
-        for process in self.processes.values():
-            process.close_stdin()  # the host ends its task in flight and starts no other
-
-    def expired(self) -> bool:
-        return self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline
 
 
 class Runner:
@@ -196,18 +134,12 @@ class Runner:
 
     async def gather_facts(self, hosts: Sequence[str]) -> dict[str, dict | str]:
         """Each host's facts (or why not), read-only and reported to no one."""
-        plan = adhoc_plan("facts", {"sources": "all"}, list(hosts), name="gather facts")
+        plan = facts_plan(list(hosts))
         options = dataclasses.replace(self.options, check=True)
         silent = Runner(self.catalog, self.specs, options, NullEvents(), self.pool, self.stop)
         limit = asyncio.Semaphore(max(1, self.options.forks))
         await asyncio.gather(*(silent._guarded(limit, plan, h) for h in hosts))
-        facts: dict[str, dict | str] = {}
-        for r in silent.result.results:  # a host's first line says why it has no facts
-            if "facts" in r.data:
-                facts[r.host] = r.data["facts"]
-            else:
-                facts.setdefault(r.host, f"{r.status.value}: {r.msg}")
-        return facts
+        return facts_of(silent.result)
 
     async def _guarded(self, limit: asyncio.Semaphore, plan, host: str) -> None:
         async with limit:

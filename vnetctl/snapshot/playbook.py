@@ -32,7 +32,7 @@ def snapshot_modules(catalog: Catalog) -> list[str]:
 
 
 def host_tasks(catalog: Catalog, facts: Mapping[str, Any]) -> list[Task]:
-    seen = catalog.host_lib().Facts(facts)
+    seen = catalog.facts(facts)
     return [
         (name, params)
         for name in snapshot_modules(catalog)

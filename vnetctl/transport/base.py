@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from vnetctl.inventory.connection import Secret
+from vnetctl.secrets import Secret
 
 
 class Unreachable(Exception):

@@ -1,8 +1,9 @@
 """Fleet-level expansion of `vxlan_mesh` tasks: each member's `local` VTEP and its
 `peers` come from the whole member group, not just the hosts of this run (--limit
 must not shrink a mesh). Before any host is touched, every member is planned on the
-controller with its gathered facts by the module's own read()/desired(): a bad VNI, a
-missing VTEP or an underlay MTU too small is refused here, with host and numbers."""
+controller with its gathered facts as its host will plan it (the host library's plan()):
+a bad VNI, a missing VTEP or an underlay MTU too small is refused here, with host and
+numbers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Sequence
 
-from vnetctl.catalog import Catalog
+from vnetctl.catalog import Catalog, Refused
 from vnetctl.errors import InputError
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expansion
@@ -207,10 +208,8 @@ def _check_vni_per_host(plans: Sequence) -> list[str]:
 
 
 def _preflight(plans: Sequence, facts: dict, catalog: Catalog) -> list[str]:
-    """The module's own planner, on the controller, with each host's gathered facts
-    (not for a host without a VTEP: why it has none is reported already)."""
-    module = catalog.load(MODULE)
-    host_lib = catalog.host_lib()
+    """Each member's task planned on the controller as its host will plan it, on its
+    gathered facts (not for a host without a VTEP: why it has none is reported already)."""
     problems = []
     for plan in plans:
         for host, host_tasks in plan.tasks.items():
@@ -220,11 +219,9 @@ def _preflight(plans: Sequence, facts: dict, catalog: Catalog) -> list[str]:
             for task in (t for t in host_tasks if t.module == MODULE and t.args.get("local")):
                 planned = _with_planned_mtus(host_facts, host_tasks, task.index)
                 planned = _with_planned_addresses(planned, host_tasks, task.index, catalog)
-                seen = host_lib.Facts(planned)
                 try:
-                    params = host_lib.normalize_params(module.ARGUMENT_SPEC, task.args)
-                    module.desired(params, module.read(params, seen), seen)
-                except host_lib.ModuleError as exc:
+                    catalog.plan(MODULE, task.args, planned)
+                except Refused as exc:
                     problems.append(f"host {host}: {exc} ({task.where})")
     return problems
 

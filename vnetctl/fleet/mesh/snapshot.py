@@ -19,10 +19,8 @@ def _addresses(facts: dict) -> set[str]:
 
 
 def _live(expansion: Expansion, facts: dict, params: dict) -> dict:
-    catalog = expansion.run.catalog
-    module, host_lib = catalog.load(MODULE), catalog.host_lib()
     query = {"name": params["name"], "dataplane": params.get("dataplane", "linux")}
-    return module.read(query, host_lib.Facts(facts))
+    return expansion.run.catalog.read(MODULE, query, facts)
 
 
 async def snapshot_members(expansion: Expansion, tasks: SnapshotTasks) -> SnapshotTasks:

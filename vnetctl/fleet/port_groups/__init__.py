@@ -1,50 +1,24 @@
-"""Port groups across the fleet: a group of one name means one VLAN everywhere.
+"""Port groups across the fleet, Linux (`port_group`) and Open vSwitch
+(`ovs_port_group`): one policy per group on every host, checked before any change (see
+`policy`)."""
 
-A guest that migrates keeps its port group; if hosts disagree on the group's access
-VLAN or tagged VLANs, it lands in another segment. Before any host is touched, every
-`port_group` task of the run that declares VLANs is compared by group name across the
-hosts it renders for (host variables can make them differ): a group with two VLAN
-declarations stops the run, exit 1, with each declaration's hosts and file:line. Hosts
-outside --limit are not compared (they are not rendered)."""
+from vnetctl.fleet.expanders import Expander
+from vnetctl.fleet.port_groups.policy import Policy, shown
 
-from __future__ import annotations
-
-from vnetctl.errors import InputError
-from vnetctl.fleet.expanders import Expander, Expansion
-from vnetctl.playbook.render import PlayPlan
-
-MODULE = "port_group"
+LINUX_MODULE = "port_group"
+OVS_MODULE = "ovs_port_group"
 
 
-def declarations(plans: list[PlayPlan], vlans) -> dict[str, dict[tuple, list[str]]]:
-    """{group name: {(vlan, tagged): ["host (file:line)", ...]}} for the tasks that
-    declare VLANs; tagged VLANs in canonical form ("200-210")."""
-    found: dict[str, dict[tuple, list[str]]] = {}
-    for plan in plans:
-        for host, tasks in plan.tasks.items():
-            for task in (t for t in tasks if t.module == MODULE):
-                vlan, tagged = task.args.get("vlan"), task.args.get("tagged")
-                if vlan is None and tagged is None:
-                    continue
-                key = (vlan, vlans.text(vlans.vids(tagged)))
-                where = f"{host} ({task.where})"
-                found.setdefault(task.args["name"], {}).setdefault(key, []).append(where)
-    return found
+def _vlan_set(catalog, field, value):
+    """`tagged` in the module's canonical form ("200-201" for "200,201")."""
+    if field != "tagged" or value is None:
+        return shown(catalog, field, value)
+    vlans = catalog.load(LINUX_MODULE).vlans
+    return vlans.text(vlans.vids(value)) or "none"
 
 
-async def check_vlans(expansion: Expansion, plans: list[PlayPlan]) -> list[PlayPlan]:
-    vlans = expansion.run.catalog.load(MODULE).vlans
-    problems = []
-    for name, seen in sorted(declarations(plans, vlans).items()):
-        if len(seen) > 1:
-            listed = "; ".join(
-                f"vlan {vlan or '-'} tagged {tagged or '-'} on {', '.join(hosts)}"
-                for (vlan, tagged), hosts in sorted(seen.items(), key=str)
-            )
-            problems.append(f"port group {name!r} has different VLANs on different hosts: {listed}")
-    if problems:
-        raise InputError("port groups refused before any change:\n  " + "\n  ".join(problems))
-    return plans
+LINUX = Policy(LINUX_MODULE, identity=("name",), fields=("vlan", "tagged"), canonical=_vlan_set)
+OVS = Policy(OVS_MODULE, identity=("name", "bridge"),
+             fields=("vlan", "trunks", "vlan_mode", "mtu", "port_security"))  # fmt: skip
 
-
-EXPANDERS = [Expander(module=MODULE, expand=check_vlans)]
+EXPANDERS = [Expander(module=p.module, expand=p.check) for p in (LINUX, OVS)]

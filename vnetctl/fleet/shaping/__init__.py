@@ -2,10 +2,10 @@
 (`preflight`) and live shaping written back as tasks (`snapshot`).
 
 Preflight (exit 1, with file:line): two policies for one device of a host, then every
-`traffic_shaping` task planned on its host's gathered facts by the module's own read()
-and desired(): an unknown device, a speed it cannot have, reservations above 75 % of
-the link, a reservation above its limit, shares out of range, a match that can never
-hit. A device that an earlier task of the run names (a bridge, a VXLAN device it may
+`traffic_shaping` task planned on its host's gathered facts as the host will plan it
+(the host library's plan()): an unknown device, a speed it cannot have, reservations
+above 75 % of the link, a reservation above its limit, shares out of range, a match
+that can never hit. A device that an earlier task of the run names (a bridge, a VXLAN device it may
 make) is left to the host, which checks it again before any change."""
 
 from vnetctl.fleet.expanders import Expander

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from vnetctl.catalog import Catalog
+from vnetctl.catalog import Catalog, Refused
 from vnetctl.errors import InputError
 from vnetctl.fleet.expanders import Expansion
 from vnetctl.playbook.model import Task
@@ -63,23 +63,21 @@ def two_policies(found: list[Found]) -> list[str]:
 
 
 def planned(found: list[Found], plans: list[PlayPlan], facts: dict, catalog: Catalog) -> list[str]:
-    """The module's own planner on each host's facts; what it refuses, at its line."""
-    module = catalog.load(MODULE)
-    lib = catalog.host_lib()
+    """Each task planned as its host will plan it, on its facts; what is refused, at its
+    line."""
     hosts_by_problem: dict[tuple[str, str], list[str]] = {}
     for plan, host, task in found:
         host_facts = facts.get(host)
         if not isinstance(host_facts, dict):
             continue  # unreachable: the run itself reports it
-        seen = lib.Facts(host_facts)
+        seen = catalog.facts(host_facts)
         device = task.args.get("name")
         if seen.link(device) is None and made_earlier(plans, plan, host, task, device):
             continue
         try:
-            params = lib.normalize_params(module.ARGUMENT_SPEC, task.args)
-            module.desired(params, module.read(params, seen), seen)
-        except lib.ModuleError as exc:
-            at = where(plan, task, getattr(exc, "argument", None))
+            catalog.plan(MODULE, task.args, seen)
+        except Refused as exc:
+            at = where(plan, task, exc.argument)
             hosts_by_problem.setdefault((at, str(exc)), []).append(host)
     return [f"{at}: {_hosts(hosts)}: {text}" for (at, text), hosts in hosts_by_problem.items()]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from vnetctl.catalog import Catalog, Refused
 from vnetctl.fleet.expanders import Expansion, SnapshotTasks
 
 MODULE = "traffic_shaping"
@@ -24,28 +25,26 @@ LAYOUT_ROOT = "htb default 0x2"
 
 async def snapshot_shaping(expansion: Expansion, tasks: SnapshotTasks) -> SnapshotTasks:
     catalog = expansion.run.catalog
-    module, lib = catalog.load(MODULE), catalog.host_lib()
     facts = await expansion.facts(list(tasks))
     out: SnapshotTasks = {}
     for host, host_tasks in tasks.items():
         out[host] = list(host_tasks)
         if not isinstance(facts.get(host), dict):
             continue
-        declared, left_out = device_tasks(module, lib, lib.Facts(facts[host]))
+        declared, left_out = device_tasks(catalog, facts[host])
         out[host] += [(MODULE, params) for params in declared]
         for device in left_out:
             expansion.leave_out(host, f"shaping of {device} is not declarable: left out")
     return out
 
 
-def device_tasks(module: ModuleType, lib: ModuleType, facts: Any) -> tuple[list[dict], list[str]]:
-    """(params of each shaped device, devices shaped in a way no params declare)."""
-    try:
-        tcf = facts.get("tc")
-    except lib.ModuleError:  # recorded before traffic_shaping existed: no tc facts
-        return [], []
+def device_tasks(catalog: Catalog, data: dict) -> tuple[list[dict], list[str]]:
+    """(params of each shaped device, devices shaped in a way no params declare), from a
+    host's gathered facts."""
+    tcf = data.get("tc")  # none in facts recorded before traffic_shaping existed
     if not tcf:
         return [], []
+    module, facts = catalog.load(MODULE), catalog.facts(data)
     shaped = {dev: module.read_ingress(dev, tcf, facts) for dev in sorted(tcf["qdiscs"])}
     targets = {i["ifb"] for i in shaped.values() if i["state"] == "present"}
     out, left_out = [], []
@@ -53,7 +52,7 @@ def device_tasks(module: ModuleType, lib: ModuleType, facts: Any) -> tuple[list[
         if not _shaped(dev, tcf, shaped[dev]):
             continue
         params = declared_params(module, dev, tcf, facts)
-        if params is not None and plans_nothing(module, lib, params, facts):
+        if params is not None and plans_nothing(catalog, params, facts):
             out.append(params)
         else:
             left_out.append(dev)
@@ -184,10 +183,9 @@ def _rule(words: list[str]) -> dict[str, Any]:
     return rule
 
 
-def plans_nothing(module: ModuleType, lib: ModuleType, params: dict, facts: Any) -> bool:
+def plans_nothing(catalog: Catalog, params: dict, facts: Any) -> bool:
+    """The task, applied to the host it was read from, would change nothing."""
     try:
-        spec = lib.normalize_params(module.ARGUMENT_SPEC, dict(params))
-        current = module.read(spec, facts)
-        return not lib.diff_fields(current, module.desired(spec, current, facts))
-    except lib.ModuleError:
+        return not catalog.plan(MODULE, params, facts)["changes"]
+    except Refused:
         return False

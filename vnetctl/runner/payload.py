@@ -15,9 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside import boot, confirm_files, safe_apply
+from vnetctl.hostside import boot, confirm_files, host_lock, safe_apply
 
 BOOT_SOURCE = Path(boot.__file__).read_text()
+HOST_LOCK_SOURCE = Path(host_lock.__file__).read_text()
 # hosts whose Python reads this bytecode run the controller's code objects: compiling
 # the pushed sources was ~7 ms of every host's play
 MAGIC = importlib.util.MAGIC_NUMBER.hex()
@@ -191,6 +192,8 @@ def _code_word(
         names = sorted(needed)
         code = {
             "magic": MAGIC,
+            # the rest of the host's program, installed before anything else (boot._load)
+            "program": {boot.HOST_LOCK: _program(boot.HOST_LOCK, HOST_LOCK_SOURCE)},
             "libs": {n: _program(n, src) for n, src in catalog.host_lib_sources(names).items()},
             "modules": {n: _program("vnet_module_" + n, catalog.source(n)) for n in names},
         }

@@ -17,22 +17,24 @@ lockstep; vnetctl's hosts each run their play in one process, so it checks when 
 batch's play has ended on every host.)
 
 `health_gates`: checks of the batch just changed that must pass before the next batch
-starts (see vnetctl.fleet.gates): `reachable`, `mesh_check` and `{command: CMD,
-timeout: 60s}`.
+starts: a gate's name (`reachable`, `mesh_check`, ...) or `{command: CMD, timeout: 60s}`.
+Which names exist, and what each needs from its play, the gates say themselves when the
+playbook loads (vnetctl.fleet.gates).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from vnetctl.errors import InputError, Location
+from vnetctl.hostlib import type_name
 from vnetctl.playbook.fields import duration
-from vnetctl.playbook.model import Gate, Play
-from vnetctl.yamlsrc import type_name, where_of
+from vnetctl.playbook.model import Gate
+from vnetctl.yamlsrc import where_of
 
-GATE_KINDS = ("reachable", "mesh_check", "command")
-MESH_MODULE = "vxlan_mesh"  # what `mesh_check` checks (vnetctl.fleet.mesh)
 COMMAND_TIMEOUT = 60.0
+GATE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def parse_serial(value: Any, at: Location, context: str) -> list[int | str]:
@@ -87,8 +89,8 @@ def parse_max_fail(value: Any, at: Location, context: str) -> float:
 def parse_gates(value: Any, at: Location, context: str) -> list[Gate]:
     if not isinstance(value, list) or not value:
         raise InputError(
-            "health_gates must be a list of checks: reachable, mesh_check, "
-            "{command: CMD, timeout: 60s}",
+            "health_gates must be a list of checks: a gate's name (reachable, mesh_check, "
+            "...) or {command: CMD, timeout: 60s}",
             at,
             context,
         )
@@ -96,8 +98,7 @@ def parse_gates(value: Any, at: Location, context: str) -> list[Gate]:
 
 
 def _gate(item: Any, at: Location, context: str) -> Gate:
-    known = ", ".join(GATE_KINDS)
-    if isinstance(item, str) and item in ("reachable", "mesh_check"):
+    if isinstance(item, str) and GATE_NAME.fullmatch(item) and item != "command":
         return Gate(kind=item, where=at)
     if isinstance(item, dict) and "command" in item:
         for key in item:
@@ -116,19 +117,11 @@ def _gate(item: Any, at: Location, context: str) -> Gate:
                                "health gate timeout", 1, 3600)  # fmt: skip
         return Gate(kind="command", command=command.strip(), timeout=timeout, where=at)
     shown = item if not isinstance(item, dict) else ", ".join(map(str, item))
-    raise InputError(f"unknown health gate {shown!r}: a gate is one of {known}", at, context)
-
-
-def check_gates(play: Play) -> None:
-    """What a gate needs from its play: `mesh_check` needs a mesh to check."""
-    for gate in play.health_gates:
-        if gate.kind == "mesh_check" and not any(t.module == MESH_MODULE for t in play.tasks):
-            raise InputError(
-                f"health gate mesh_check: this play declares no {MESH_MODULE} task, so it "
-                "touches no mesh to check",
-                gate.where,
-                play.context(),
-            )
+    raise InputError(
+        f"unknown health gate {shown!r}: a gate is a name or {{command: CMD, timeout: 60s}}",
+        at,
+        context,
+    )
 
 
 def batch_sizes(serial: list[int | str] | None, total: int) -> list[int]:

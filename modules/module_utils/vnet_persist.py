@@ -34,10 +34,10 @@ Runs on the managed host: Python 3.9+, standard library only.
 import os
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core
+    from ansible.module_utils import vnet_files
     from ansible.module_utils import vnet_networkd as networkd
 except ImportError:  # vnetctl's runner preloads every module_utils file
-    import vnet_core
+    import vnet_files
     import vnet_networkd as networkd
 
 PREFIX = "10-vnetctl-"
@@ -320,7 +320,7 @@ def _names(root, directory):
 
 
 def _write_all(root, changes):
-    """The changes, whole (vnet_core.replace_files: contents and enable links staged,
+    """The changes, whole (vnet_files.replace_files: contents and enable links staged,
     then renamed, then removals), then the directories left empty."""
     writes, links = [], []
     for change in changes:
@@ -330,7 +330,7 @@ def _write_all(root, changes):
             (links.append((target, text[len(LINK) :])) if text.startswith(LINK)
              else writes.append((target, text)))  # fmt: skip
     removals = [os.path.join(root, c["path"]) for c in changes if c["after"] is None]
-    vnet_core.replace_files(writes, links, removals)
+    vnet_files.replace_files(writes, links, removals)
     for path in removals:
         directory = os.path.dirname(path)
         if directory.endswith(".network.d") and os.path.isdir(directory) \

@@ -319,7 +319,7 @@ def test_files_a_full_disk_cannot_hold_are_all_left_as_they_were(tmp_path, monke
     written = [c["after"] for c in persist.settle(moved, check=True) if c["after"]]
     assert len(written) > 1  # the disk fills on the way: after none, one, or most of them
     monkeypatch.setattr(
-        sys.modules["vnet_core"], "os", FullDisk(int(share * len("".join(written))))
+        sys.modules["vnet_files"], "os", FullDisk(int(share * len("".join(written))))
     )
     with pytest.raises(OSError, match="No space left"):
         persist.settle(moved, check=False)

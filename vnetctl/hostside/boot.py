@@ -52,7 +52,7 @@ STUB = (
     "exec(m.loads(u(c))if k==e.MAGIC_NUMBER.hex()else u(s))" % BOOT_MARK
 )
 HOST_LIB = "vnet_host"
-HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety")  # what this program uses itself
+HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety", "vnet_files")  # what this program uses
 LOCK_DIRS = ("/run/lock", "/var/lock", "/tmp")
 LOCK_FILE = "vnetctl.lock"
 LOCK_POLL = 0.1  # seconds between attempts while another run holds the lock
@@ -285,7 +285,7 @@ class HostLock:
         path = os.path.join(self.directory, "%s.%d.holder" % (LOCK_FILE, pid))
         info = {"pid": pid, "mode": self.mode, "since": time.time(), "owner": owner}
         try:
-            sys.modules["vnet_core"].write_whole(path, _json_lib().dumps(info))
+            sys.modules["vnet_files"].write_whole(path, _json_lib().dumps(info))
         except OSError:
             return None
         return path

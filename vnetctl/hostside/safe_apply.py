@@ -201,7 +201,7 @@ def _content(path):
 
 def _restore(entry):
     """The task's boot configuration files as they were: rewritten whole, or removed."""
-    core = sys.modules["vnet_core"]
+    whole = sys.modules["vnet_files"]  # files written whole
     problems = []
     for item in entry["files"]:
         try:
@@ -211,9 +211,9 @@ def _restore(entry):
                 continue
             os.makedirs(os.path.dirname(item["path"]), exist_ok=True)
             if item["before"].startswith(LINK):  # an enable link
-                core.replace_files([], [(item["path"], item["before"][len(LINK) :])])
+                whole.replace_files([], [(item["path"], item["before"][len(LINK) :])])
             else:
-                core.write_whole(item["path"], item["before"])
+                whole.write_whole(item["path"], item["before"])
         except OSError as exc:
             problems.append("%s: %s: %s" % (entry["task"], item["path"], exc))
     return problems

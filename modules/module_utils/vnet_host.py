@@ -40,11 +40,12 @@ desired(params, current, facts) -> desired  the declared values over the current
     (merge_desired: unset = keep). Refuse here (ModuleError) what the host cannot do,
     before any change.
 steps(current, desired, facts) -> [(tool, line)]  pure: the commands from current to
-    desired, each built by step() (vnet_core: the one writer of command lines). Tools:
-    ip, bridge, tc (one `-batch` process per run of lines), nft (`nft -f -`), sysctl
-    (`sysctl -p -`), ovs-vsctl (one transaction), ovs-ofctl ("BRIDGE add|delete|
-    delete_strict FLOW": one atomic bundle per bridge). `desired` may be any earlier
-    read() output (a rollback).
+    desired, each built by step() (vnet_core: the one writer of command lines), or by
+    sysctl_step(key, value) and document_step(path, text) (a whole file). The tools are
+    those vnet_registry registers (ip, bridge, tc, sysctl, nft, ovs-vsctl, ovs-ofctl,
+    file), each with the form of its lines, checked when planning: a step no writer
+    would run fails check mode as it would fail the real run. `desired` may be any
+    earlier read() output (a rollback).
 Nested state is a dict keyed by identity (ports_mtu: {port: mtu}; segments: {vni: {..}}),
     never a list of objects: diffs are per field (dotted paths) and drift then sees a
     missing or an extra object. Lists compare as sets: keep them to flat lists of names.
@@ -77,12 +78,13 @@ import os
 import sys
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_facts, vnet_ovs, vnet_params
+    from ansible.module_utils import vnet_core, vnet_facts, vnet_ovs, vnet_params, vnet_registry
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
     import vnet_facts
     import vnet_ovs
     import vnet_params
+    import vnet_registry
 
 # the rules and the one line writer every module uses (see vnet_core)
 ModuleError = vnet_core.ModuleError
@@ -104,20 +106,15 @@ command = vnet_facts.command
 per_device = vnet_facts.per_device
 parse_json = vnet_facts.parse_json
 ovsdb = vnet_ovs.ovsdb
+# the command writers (see vnet_registry): applying steps, sysctl and document steps
+apply_steps, batches = vnet_registry.apply, vnet_registry.batches
+run_batch = vnet_registry.run_batch
+sysctl_step, document_step = vnet_registry.sysctl_step, vnet_registry.document_step
 
 # What modules import under Ansible. `from ansible.module_utils.vnet_host import ...` is
 # the form Ansible and Mitogen both recognise as a module with module_utils to ship;
 # Mitogen would otherwise run the file as a bare WANT_JSON script, without this library.
 HOST_LIBRARY = sys.modules[__name__]
-
-# Kernel tools that accept a batch of commands on stdin: one process per batch.
-BATCH_TOOLS = {
-    "ip": ["ip", "-batch", "-"],
-    "bridge": ["bridge", "-batch", "-"],
-    "tc": ["tc", "-batch", "-"],
-    "nft": ["nft", "-f", "-"],  # one nftables transaction: all of it or nothing
-    "sysctl": ["sysctl", "-q", "-p", "-"],  # "key=value" lines, keys in their "/" form
-}
 
 
 def remote_vteps(output):
@@ -222,43 +219,7 @@ def check_mtu_range(name, mtu, facts):
         raise ModuleError("mtu %d for %s is outside the device's range %s" % (mtu, name, shown))
 
 
-# ---- applying ----------------------------------------------------------------
-
-
-def batches(steps):
-    """Group consecutive steps of the same tool: each group is one process."""
-    groups = []
-    for tool, line in steps:
-        if groups and groups[-1][0] == tool:
-            groups[-1][1].append(line)
-        else:
-            groups.append((tool, [line]))
-    return groups
-
-
-def apply_steps(steps, runner=run):
-    """Every line is checked (vnet_core.check_line) before the first process starts: a
-    line that could be read as more than one command runs nothing at all."""
-    groups = batches(steps)
-    for tool, lines in groups:
-        if tool not in ("ovs-vsctl", "ovs-ofctl") and tool not in BATCH_TOOLS:
-            raise ModuleError("no batch runner for tool %r" % tool)
-        for text in lines:
-            check_line(text)
-    for tool, lines in groups:
-        if tool == "ovs-vsctl":
-            runner(vnet_ovs.transaction(lines))
-        elif tool == "ovs-ofctl":  # one atomic bundle per bridge
-            for argv, text in vnet_ovs.ofctl_batches(lines):
-                runner(argv, stdin=text)
-        else:
-            run_batch(BATCH_TOOLS[tool], lines, runner)
-
-
-def run_batch(argv, lines, runner=run):
-    """One batch process (`ip -batch -`, `ip -n NS -batch -`, ...) fed checked lines."""
-    text = "".join(check_line(item) + "\n" for item in lines)
-    return runner(argv, stdin=text)
+# ---- planning and applying ------------------------------------------------------
 
 
 def resource_id(module, params):
@@ -287,6 +248,7 @@ def plan(module, params, facts, target=None):
     else:
         desired, changes = target, differences(current, target)
     steps = module.steps(current, desired, facts) if changes else []
+    vnet_registry.check_steps(steps)  # check mode promises only what apply can run
     return {"params": params, "current": current, "desired": desired, "changes": changes,
             "steps": steps}  # fmt: skip
 

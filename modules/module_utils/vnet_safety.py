@@ -19,22 +19,17 @@ Runs on the managed host: Python 3.9+, standard library only.
 """
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_fib, vnet_reach
+    from ansible.module_utils import vnet_fib, vnet_reach, vnet_registry
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_fib
     import vnet_reach
+    import vnet_registry
 
-MIN_SAFE_MTU = 576  # below it, IPv4 hosts are not required to accept datagrams (RFC 791)
 PARENT_KINDS = ("vlan", "macvlan", "macvtap", "ipvlan")  # "link" names their lower device
 
-# effects that certainly cut the management path: refused without a rollback timer
-CUTS = (
-    "down",
-    "delete",
-    "enslaved",
-    "address removed",
-    "mtu too low",
-    "port security",
+# effects that certainly cut the management path: refused without a rollback timer; those
+# a step's writer names (vnet_registry), and those of the steps together
+CUTS = vnet_registry.CUTS_NAMED + (
     "last port released",
     "controller no longer on-link",
     "no route to the controller",
@@ -68,10 +63,11 @@ def management_path(facts, server_ip, client_ip=None):
 
 
 def classify(steps, mgmt, facts):
-    """The steps that touch the management path: [{"step", "device", "effect", "cuts"}].
-    A move into a bridge or bond is a cut unless the same steps give the new master the
-    management address (the module migrates it), and the deletion of the interface that
-    holds it unless they give it to a device below (a migration undone)."""
+    """The steps that touch the management path: [{"step", "device", "effect", "cuts"}],
+    each as its tool's writer names it (vnet_registry). A move into a bridge or bond is
+    a cut unless the same steps give the new master the management address (the module
+    migrates it), and the deletion of the interface that holds it unless they give it to
+    a device below (a migration undone)."""
     if not mgmt:
         return []
     path, address = set(mgmt["path"]), mgmt["address"]
@@ -82,9 +78,11 @@ def classify(steps, mgmt, facts):
         if tool == "ip" and words[:2] == ["link", "set"] and _after(words, "master") in readded:
             moving[_after(words, "dev")] = _after(words, "master")
     returned = sorted(readded & path - {mgmt["interface"]})
+    on_path = vnet_registry.Path(path, readded, moving, lambda d: (facts.link(d) or {}).get("mtu"),
+                                 6 if ":" in address else 4)  # fmt: skip
     effects = {}
-    for index, (tool, line) in enumerate(steps):
-        effect = _effect(tool, _tokens(line), path, readded, moving, facts)
+    for index, step in enumerate(steps):
+        effect = vnet_registry.effect(step, on_path)
         if effect is not None and effect[1] == "delete" and effect[0] == mgmt["interface"]:
             effect = (effect[0], "delete") if not returned else \
                 (effect[0], "deleted, its addresses move to %s" % returned[0])  # fmt: skip
@@ -134,7 +132,7 @@ def _replayed(step):
 
 def _device(tool, line):
     if tool == "sysctl":  # net/ipv4/conf/DEV/promote_secondaries=1
-        return line.split("/")[3] if line.count("/") > 3 else None
+        return vnet_registry.sysctl_device([line])
     return _after(_tokens(line), "dev")
 
 
@@ -150,71 +148,7 @@ def _adds_address(tool, line, address):
     )  # fmt: skip
 
 
-def _after(words, keyword):
-    return words[words.index(keyword) + 1] if keyword in words[:-1] else None
-
-
-def _effect(tool, words, path, readded, moving, facts):
-    if tool == "ovs-vsctl":
-        return _ovs_effect([w for w in words if not w.startswith("--")], path, readded)
-    if tool in ("nft", "ovs-ofctl"):
-        return _port_security(tool, words, path)
-    if tool == "bridge" and words[:1] == ["vlan"] and _after(words, "dev") in path:
-        return _after(words, "dev"), "VLANs changed"
-    if tool != "ip" or len(words) < 3:
-        return None
-    device = _after(words, "dev")
-    if words[:2] == ["link", "del"] or words[:2] == ["link", "delete"]:
-        return (device, "delete") if device in path else None
-    if words[:2] != ["link", "set"] or device not in path:
-        return None
-    if "down" in words:
-        if device in moving:
-            return device, "set down to move into %s" % moving[device]
-        return device, "down"
-    master = _after(words, "master")
-    if master is not None:
-        return device, "moved into %s" % master if master in readded else "enslaved"
-    if "nomaster" in words:
-        return device, "released from its master"
-    mtu = _after(words, "mtu")
-    if mtu is not None and mtu.isdigit():
-        old = (facts.link(device) or {}).get("mtu") or 0
-        if int(mtu) < MIN_SAFE_MTU:
-            return device, "mtu too low"
-        if int(mtu) < old:
-            return device, "mtu lowered"
-    return None
-
-
-def _port_security(tool, words, path):
-    """Rules that filter what a device on the path lets in: nftables elements or rules
-    naming it (port_group), OpenFlow rules for it (`in_port=`, ovs_port_group). On the
-    way in from the controller they drop its frames: no guest's MAC or IP is its own."""
-    if tool == "nft" and words[:1] in (["add"], ["insert"], ["replace"], ["create"]):
-        named = [w for w in words if w.strip('"{},') in path]
-        return (named[0].strip('"{},'), "port security") if named else None
-    if tool == "ovs-ofctl" and words[1:2] == ["add"]:
-        fields = dict(f.partition("=")[::2] for f in " ".join(words[2:]).split(","))
-        return (fields["in_port"], "port security") if fields.get("in_port") in path else None
-    return None
-
-
-def _ovs_effect(words, path, readded):
-    """add-port BR IF, add-bond BR BOND M1 M2..., del-br BR, del-port IF, and a port's
-    VLAN settings (set/clear port IF tag|trunks|vlan_mode)."""
-    if words[:1] == ["add-port"] and len(words) > 2 and words[2] in path:
-        return words[2], "moved into %s" % words[1] if words[1] in readded else "enslaved"
-    if words[:1] == ["add-bond"] and len(words) > 3:
-        member = next((m for m in words[3:] if "=" not in m and m in path), None)
-        if member is not None:
-            return member, "moved into %s" % words[1] if words[1] in readded else "enslaved"
-    if words[:1] in (["del-br"], ["del-port"]) and len(words) > 1 and words[-1] in path:
-        return words[-1], "delete"
-    vlan = any(w.partition("=")[0] in ("tag", "trunks", "vlan_mode") for w in words[3:])
-    if words[:2] in (["set", "port"], ["clear", "port"]) and vlan and words[2] in path:
-        return words[2], "VLANs changed"
-    return None
+_after = vnet_registry.after
 
 
 def describe(found):

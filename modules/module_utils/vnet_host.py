@@ -78,10 +78,18 @@ import os
 import sys
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_facts, vnet_ovs, vnet_params, vnet_registry
+    from ansible.module_utils import (
+        vnet_core,
+        vnet_facts,
+        vnet_hostnet,
+        vnet_ovs,
+        vnet_params,
+        vnet_registry,  # fmt: skip
+    )
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
     import vnet_facts
+    import vnet_hostnet
     import vnet_ovs
     import vnet_params
     import vnet_registry
@@ -132,6 +140,7 @@ class Facts(vnet_facts.Facts):
         "fdb": command(["bridge", "-j", "fdb", "show"], parse=remote_vteps),
         "ovs": vnet_ovs.ovsdb(vnet_ovs.TABLES, vnet_ovs.summary),  # None without OVS
     }
+    MODEL = vnet_hostnet.Network
 
 
 # ---- comparing -----------------------------------------------------------------

@@ -1,10 +1,12 @@
 """The host's own way in: the management path, and the planned steps that touch it.
 
 The management path is the interface holding the address the controller's SSH session
-arrived on, everything below it (bridge and bond ports, the parent of a VLAN) and the
-device it is a port of. A step touches the path when it sets one of those down, deletes
-it, moves it into or out of a bridge or bond, lowers its MTU, changes its VLANs, puts
-port security (nftables or OpenFlow rules) on it, or when the steps together leave the
+arrived on, everything below it (bridge and bond ports, the parent of a VLAN, an Open
+vSwitch bridge's ports and bond members: the host's model, vnet_hostnet) and the device
+it is a port of. A step touches the path when its tool's writer (vnet_registry) says so:
+it sets one of those down, deletes it, moves it into or out of a bridge or bond, lowers
+its MTU, changes its VLANs, its traffic control or its settings (sysctl), puts port
+security (nftables or OpenFlow rules) on it; or when the steps together leave the
 host without the management address, without the controller on-link, or without a
 route to it (vnet_reach replays them: a prefix change to /32 is one). Some of those cut
 the host off for sure (`CUTS`): vnetctl refuses them unless the play runs under a
@@ -25,8 +27,6 @@ except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_reach
     import vnet_registry
 
-PARENT_KINDS = ("vlan", "macvlan", "macvtap", "ipvlan")  # "link" names their lower device
-
 # effects that certainly cut the management path: refused without a rollback timer; those
 # a step's writer names (vnet_registry), and those of the steps together
 CUTS = vnet_registry.CUTS_NAMED + (
@@ -39,26 +39,20 @@ CUTS = vnet_registry.CUTS_NAMED + (
 def management_path(facts, server_ip, client_ip=None):
     """{"address", "interface", "path", "client"} for the controller's address on this
     host (`client`: the controller's own, as the session shows it), or None when no
-    interface holds it (e.g. reached through NAT)."""
-    holder = None
-    for entry in facts.addrs:
-        if any(a.get("local") == server_ip for a in entry.get("addr_info", [])):
-            holder = entry["ifname"]
+    interface holds it (e.g. reached through NAT). The path, read from the host's model
+    (vnet_hostnet): the holder, everything below it, and its master; for an internal
+    port of an Open vSwitch bridge, the bridge and everything below it too (its
+    uplinks carry the port's traffic)."""
+    net = facts.net
+    holder = net.holder(server_ip)
     if holder is None:
         return None
-    path, stack = set(), [holder]
-    while stack:
-        name = stack.pop()
-        if name in path:
-            continue
-        path.add(name)
-        stack += facts.ports_of(name)  # bridge ports, bond members
-        link = facts.link(name) or {}
-        if facts.kind(name) in PARENT_KINDS and link.get("link"):
-            stack.append(link["link"])
-    master = (facts.link(holder) or {}).get("master")
-    if master:
-        path.add(master)
+    path = net.below(holder)
+    device = net.device(holder)
+    bridge = net.ovs_bridge(holder)
+    path |= {up for up in (device and device.master, bridge) if up}
+    if bridge is not None and bridge != holder:
+        path |= net.below(bridge)
     return {"address": server_ip, "interface": holder, "path": sorted(path), "client": client_ip}
 
 
@@ -78,8 +72,8 @@ def classify(steps, mgmt, facts):
         if tool == "ip" and words[:2] == ["link", "set"] and _after(words, "master") in readded:
             moving[_after(words, "dev")] = _after(words, "master")
     returned = sorted(readded & path - {mgmt["interface"]})
-    on_path = vnet_registry.Path(path, readded, moving, lambda d: (facts.link(d) or {}).get("mtu"),
-                                 6 if ":" in address else 4)  # fmt: skip
+    mtu = {d: facts.net.device(d).mtu for d in path if facts.net.device(d) is not None}
+    on_path = vnet_registry.Path(path, readded, moving, mtu.get, 6 if ":" in address else 4)
     effects = {}
     for index, step in enumerate(steps):
         effect = vnet_registry.effect(step, on_path)

@@ -150,8 +150,8 @@ def read(params, facts):
     watched = sorted({name, *ports, *members} & set(facts.links))
     br = cfg["bridges"].get(name)
     current = {"name": name, "state": "present" if br else "absent"}
-    current["addresses"] = {d: vnet_ip.addresses(facts, d) for d in watched}
-    current["routes"] = {d: vnet_ip.routes(facts, d) for d in watched}
+    ip = vnet_ip.state(facts, watched, elsewhere=False)  # global addresses, movable routes
+    current["addresses"], current["routes"] = vnet_ip.split(ip)
     current["up"] = {d: facts.admin_up(d) for d in watched}
     if br is None:
         return current
@@ -401,28 +401,30 @@ def _desired_export(kind, declared, current):
 
 
 def _link_state(params, current, want, facts):
-    """Internal ports and joining physical ports up; declared addresses on internal
-    ports; a joining physical port's addresses and routes to the bridge."""
+    """Internal ports and joining physical ports up; declared addresses on the bridge
+    (exactly) and on internal ports; a joining physical port's addresses and routes to
+    the bridge's interface (vnet_ip.moved: the migration every module shares)."""
     name = params["name"]
-    addresses, up = dict(current.get("addresses", {})), dict(current.get("up", {}))
-    routes = dict(current.get("routes", {}))
+    up = dict(current.get("up", {}))
     joining = [p for p in want["port_config"] if p not in current.get("ports", [])]
-    for port in params.get("ports") or []:
-        if port["type"] == "internal" and port.get("addresses") is not None:
-            addresses[port["name"]] = sorted(_cidr(a) for a in port["addresses"])
-    if params.get("addresses") is not None:
-        addresses[name] = sorted(_cidr(a) for a in params["addresses"])
-    for dev in [name] + [p for p, c in want["port_config"].items() if c["type"] == "internal"]:
+    internal = [p for p, c in want["port_config"].items() if c["type"] == "internal"]
+    for dev in [name] + internal:
         up[dev] = True
+    moving = []
     for dev in joining + [m for b in want["bonds"].values() for m in b["members"]]:
         if dev not in current.get("up", {}):
             continue  # not declared here (VM ports are their hypervisor's to bring up)
         up[dev] = True
-        if want["port_config"].get(dev, {}).get("type") == "internal":
-            continue
-        for table in (addresses, routes):  # the bridge's interface takes them over
-            table[name] = sorted(set(table.get(name, [])) | set(table.get(dev) or []))
-            table[dev] = []
+        if dev not in internal:
+            moving.append(dev)
+    declared = params.get("addresses")
+    ip = vnet_ip.joined(current.get("addresses", {}), current.get("routes", {}))
+    if moving or declared is not None:
+        ip = vnet_ip.moved(ip, moving, name, None if declared is None else map(_cidr, declared))
+    addresses, routes = vnet_ip.split(ip)
+    for port in params.get("ports") or []:
+        if port["type"] == "internal" and port.get("addresses") is not None:
+            addresses[port["name"]] = sorted(_cidr(a) for a in port["addresses"])
     want["addresses"], want["routes"], want["up"] = addresses, routes, up
 
 
@@ -622,9 +624,7 @@ def _ip_steps(current, desired, facts):
 
 def _ip_state(state):
     """vnet_ip's form of the state's addresses and routes: {dev: {addresses, routes}}."""
-    routes = state.get("routes", {})
-    return {d: {"addresses": a, "routes": routes.get(d, [])}
-            for d, a in state.get("addresses", {}).items()}  # fmt: skip
+    return vnet_ip.joined(state.get("addresses", {}), state.get("routes", {}))
 
 
 def planned_addresses(params):

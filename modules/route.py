@@ -156,11 +156,7 @@ def _device(gateway, current, facts):
     if address.is_link_local:
         raise host.ModuleError("route %s: gateway %s is link-local: give dev"
                                % (current["dest"], gateway))  # fmt: skip
-    holders = sorted({
-        entry["ifname"] for entry in facts.addrs for a in entry.get("addr_info", [])
-        if a.get("scope") == "global"
-        and address in ipaddress.ip_interface("%s/%s" % (a["local"], a["prefixlen"])).network
-    })  # fmt: skip
+    holders = facts.net.on_link(address)
     if len(holders) != 1:
         where = "no device here has" if not holders else "%s all have" % ", ".join(holders)
         raise host.ModuleError("route %s: %s an address in the network of gateway %s: give "

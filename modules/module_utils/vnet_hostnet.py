@@ -146,7 +146,13 @@ class Network:
     def entries(self, name):
         """The device's addresses as the kernel lists them (see Device)."""
         device = self._addressed().get(name)
-        return list(device.addresses) if device is not None else []
+        held = device.addresses if device is not None else self._orphans.get(name, [])
+        return list(held)
+
+    def addressed(self):
+        """Every device that holds an address, those `links` does not list included."""
+        devices = self._addressed()
+        return sorted({n for n, d in devices.items() if d.addresses} | set(self._orphans))
 
     def holder(self, address):
         """The device holding the address `address` (any scope), or None."""

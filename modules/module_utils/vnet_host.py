@@ -164,15 +164,17 @@ def _same(before, after):
     return before == after
 
 
-def diff_fields(current, desired):
-    """Field-level differences, dotted paths for nested dicts; lists compare as sets."""
+def diff_fields(current, desired, every=False):
+    """Field-level differences [{field, before, after}], dotted paths for nested dicts;
+    lists compare as sets. A field `desired` leaves out keeps its value (unset = keep),
+    unless `every`: then a field either side lacks differs too (a rollback's target,
+    and whether the host reads as it did)."""
     before, after = flatten(current), flatten(desired)
-    changes = []
-    for field in sorted(set(before) | set(after)):
-        old, new = before.get(field), after.get(field)
-        if field in after and not _same(old, new):
-            changes.append({"field": field, "before": old, "after": new})
-    return changes
+    return [
+        {"field": field, "before": before.get(field), "after": after.get(field)}
+        for field in sorted(set(before) | set(after))
+        if (every or field in after) and not _same(before.get(field), after.get(field))
+    ]
 
 
 def merge_desired(current, params):
@@ -239,9 +241,13 @@ def resource_id(module, params):
 
 
 def checked_params(module, params):
-    """The rulebook's form of `params` (execute is an entry point: names checked here)."""
+    """The rulebook's form of `params` (execute is an entry point: names checked here),
+    once: arguments normalize_params returned (vnet_params.Checked) are not checked
+    again."""
     spec = getattr(module, "ARGUMENT_SPEC", None)
-    return params if spec is None else normalize_params(spec, params)
+    if spec is None or isinstance(params, vnet_params.Checked):
+        return params
+    return normalize_params(spec, params)
 
 
 def plan(module, params, facts, target=None):
@@ -255,7 +261,7 @@ def plan(module, params, facts, target=None):
         desired = module.desired(params, current, facts)
         changes = diff_fields(current, desired)
     else:
-        desired, changes = target, differences(current, target)
+        desired, changes = target, diff_fields(current, target, every=True)
     steps = module.steps(current, desired, facts) if changes else []
     vnet_registry.check_steps(steps)  # check mode promises only what apply can run
     return {"params": params, "current": current, "desired": desired, "changes": changes,
@@ -327,23 +333,13 @@ def roll_back(module, params, before, facts, runner=run):
         after = module.read(params, facts)
     except ModuleError as exc:
         return "; rollback incomplete: the state cannot be read back: %s" % exc
-    left = differences(after, before)
+    left = diff_fields(before, after, every=True)
     if not left:
         return " (rolled back)"
     text = "; rollback incomplete: " + ", ".join(
         "%s is %r, was %r" % (c["field"], c["after"], c["before"]) for c in left
     )
     return text + (" (rollback failed: %s)" % undo_error if undo_error else "")
-
-
-def differences(now, before):
-    """Every field (dotted path) where `now` and `before` differ, either side missing."""
-    old, new = flatten(before), flatten(now)
-    return [
-        {"field": field, "before": old.get(field), "after": new.get(field)}
-        for field in sorted(set(old) | set(new))
-        if not _same(old.get(field), new.get(field))
-    ]
 
 
 def _summary(current, desired, changes):

@@ -205,10 +205,13 @@ def test_rolled_back_is_reported_only_when_the_state_reads_as_before():
     assert result["msg"] == "ip -batch - failed: link 102 (rolled back)" and fake.value == 1
 
 
-def test_differences_compare_both_sides_lists_as_sets():
+def test_every_difference_compares_both_sides_lists_as_sets():
     before = {"state": "absent", "ports": ["a", "b"], "links": {"a": {"up": False}}}
     now = {"state": "absent", "ports": ["b", "a"], "links": {"a": {"up": True}}, "x": 1}
-    assert host.differences(now, before) == [
+    assert host.diff_fields(now, before) == [
+        {"field": "links.a.up", "before": True, "after": False}
+    ]  # unset in `before` as a target: kept
+    assert host.diff_fields(before, now, every=True) == [
         {"field": "links.a.up", "before": False, "after": True},
         {"field": "x", "before": None, "after": 1},
     ]

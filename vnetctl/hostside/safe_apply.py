@@ -179,7 +179,7 @@ def _left(entry, host, modules):
         return ["%s: cannot re-read: %s" % (entry["task"], exc)]
     return [
         "%s: %s is %r, was %r" % (entry["task"], c["field"], c["after"], c["before"])
-        for c in host.differences(now, entry["before"])
+        for c in host.diff_fields(entry["before"], now, every=True)
     ]
 
 
@@ -285,7 +285,7 @@ class Confirm:
         if hasattr(module, "run") or not hasattr(module, "read"):
             return  # not a resource (facts, overlay_probe): nothing to roll back
         try:
-            params = self.host.normalize_params(module.ARGUMENT_SPEC, task["args"])
+            params = self.host.checked_params(module, task["args"])
             before = module.read(params, facts)
         except Exception:  # noqa: BLE001 -- the task itself reports it when it runs
             return  # it fails before any change

@@ -35,6 +35,10 @@ except ImportError:  # vnetctl's runner preloads every module_utils file
 ModuleError = vnet_core.ModuleError
 
 
+class Missing(ModuleError):
+    """Recorded facts without a source a module reads: recorded before it was declared."""
+
+
 def parse_json(output):
     """`ip -j`/`bridge -j`/`tc -j` output; nothing at all is an empty list."""
     return vnet_core.loads(output) if output.strip() else []
@@ -126,7 +130,7 @@ class Facts:
     def _gather(self, name, dev=None):
         where = " for %s" % dev if dev is not None else ""
         if self._runner is None:
-            raise ModuleError("recorded facts have no %r%s" % (name, where))
+            raise Missing("recorded facts have no %r%s" % (name, where))
         source = self._sources.get(name)
         if source is None:
             raise ModuleError("no fact source %r is declared (a module declares its own "

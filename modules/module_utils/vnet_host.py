@@ -57,9 +57,10 @@ run(params, check, facts) -> result  instead of read/desired/steps, for a module
 planned_addresses(params) -> {device: {"addresses": [cidr], "mtu": n}}  optional: the
     addresses a task gives, so the fleet's preflight plans later tasks of the play on
     facts that have them (ovs_bridge: a VXLAN mesh whose VTEP is on a bridge it makes).
-persist(params, desired, facts, units)  optional: the boot configuration of `desired`,
-    rendered into `units` (systemd-networkd files; README, "Boot persistence"), which
+persist(params, desired, facts, units)  the boot configuration of `desired`, rendered
+    into `units` (systemd-networkd files, sysctl.d; README, "Boot persistence"), which
     vnetctl's host program writes after the task (none for `state: absent`: files go).
+    A resource without it says why in NOT_PERSISTED (text).
 
 The ENGINE (plan(), execute()) does the rest, one path for apply, check and drift:
 
@@ -231,6 +232,16 @@ def check_mtu_range(name, mtu, facts):
 
 
 # ---- planning and applying ------------------------------------------------------
+
+
+def snapshot(module, facts):
+    """The module's snapshot(facts): the params that declare what the host has; none
+    from facts recorded before a source the module reads existed (a fixture, a saved
+    `vnetctl facts`): they cannot say."""
+    try:
+        return module.snapshot(facts)
+    except vnet_facts.Missing:
+        return []
 
 
 def resource_id(module, params):

@@ -61,18 +61,6 @@ def test_what_a_task_renders_is_the_same_before_and_after_it_made_the_device(
     assert render(module, before, params).files == render(module, after, params).files
 
 
-def test_every_module_that_changes_kernel_state_persists_or_says_why_not():
-    """OVS keeps its configuration in its own database (ovs_bridge persists only the
-    addresses on its interfaces, which are the kernel's); port groups apply to VM ports,
-    which libvirt makes as each guest starts: vnetctl applies them on the next run."""
-    kernel = {"bond", "link", "linux_bridge", "ovs_bridge", "route", "traffic_shaping", "vlan",
-              "vxlan_mesh"}  # fmt: skip
-    not_persisted = {"ovs_port_group", "port_group"}
-    resources = {n for n in CATALOG if not hasattr(CATALOG.load(n), "run")}
-    assert resources == kernel | not_persisted
-    assert {n for n in resources if hasattr(CATALOG.load(n), "persist")} == kernel
-
-
 def _files_in(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): p.read_text()
@@ -108,6 +96,23 @@ def test_the_writer_writes_what_changed_only_and_removes_what_is_no_longer_rende
     assert absent.files == {}
     persist.settle(absent, check=False)
     assert _files_in(tmp_path) == {}
+
+
+def test_a_sysctl_file_is_read_back_changed_in_place_and_left_to_its_owner(tmp_path):
+    """/etc/sysctl.d/99-vnetctl-*: found again by the writer (a re-apply writes nothing),
+    changed whole; a file of someone else's there is never touched."""
+    sysctl_d = tmp_path / "etc/sysctl.d"
+    sysctl_d.mkdir(parents=True)
+    (sysctl_d / "99-sysctl.conf").write_text("net.ipv4.ip_forward = 0\n")
+    on = render("ip_forward", "sysctl_ip_forward_off.json", {"enabled": True}, str(tmp_path))
+    assert [c["before"] for c in persist.settle(on, check=False)] == [None]
+    again = render("ip_forward", "sysctl_ip_forward_on.json", {"enabled": True}, str(tmp_path))
+    assert persist.settle(again, check=False) == []
+    off = render("ip_forward", "sysctl_ip_forward_on.json", {"enabled": False}, str(tmp_path))
+    (change,) = persist.settle(off, check=False)
+    assert change["before"].endswith("= 1\n") and change["after"].endswith("= 0\n")
+    assert _files_in(tmp_path) == dict(off.files, **{"etc/sysctl.d/99-sysctl.conf":
+                                                     "net.ipv4.ip_forward = 0\n"})  # fmt: skip
 
 
 def test_check_mode_reports_the_changes_and_writes_nothing(tmp_path):

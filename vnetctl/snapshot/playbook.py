@@ -32,11 +32,12 @@ def snapshot_modules(catalog: Catalog) -> list[str]:
 
 
 def host_tasks(catalog: Catalog, facts: Mapping[str, Any]) -> list[Task]:
-    seen = catalog.host_lib().Facts(facts)
+    lib = catalog.host_lib()
+    seen = lib.Facts(facts)
     return [
         (name, params)
         for name in snapshot_modules(catalog)
-        for params in catalog.load(name).snapshot(seen)
+        for params in lib.snapshot(catalog.load(name), seen)  # none where facts lack its
     ]
 
 

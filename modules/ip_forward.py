@@ -16,9 +16,11 @@ systemd-sysctl applies at boot (after the distribution's files and /etc/sysctl.c
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_persist  # noqa: F401 -- see persist()
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_persist  # noqa: F401 -- see persist()
 
 RESOURCE = "sysctl"
 KEY = "net.ipv4.ip_forward"
@@ -49,6 +51,9 @@ def steps(current, desired, facts):
 
 
 def persist(params, desired, facts, units):
+    """The setting as systemd-sysctl applies it at boot. vnetctl ships a module's library
+    files by what it imports: the import of vnet_persist above is what has the host
+    program write this (vnet_persist.after_task)."""
     units.sysctl([(KEY, 1 if desired["enabled"] else 0)])
 
 

@@ -1,9 +1,11 @@
 """The host library every vnetctl module uses, and the module contract.
 
-Runs on the managed host: Python 3.9+, standard library only, nothing installed. Every
-file of module_utils/ is shipped to every host and compiled there for every play: keep
-them small, and let each import only the files sorted before it (vnetctl installs them
-in that order, vnet_host last).
+Runs on the managed host: Python 3.9+, standard library only, nothing installed. A play
+ships the module_utils files its modules name (imports, found by name in their source,
+and what those name in turn) and those vnetctl's host program uses itself, compiled there
+for every play: keep them small, and let each import only the files sorted before it
+(vnetctl installs them in that order, vnet_host last; tests/unit/
+test_host_library_layout.py checks both).
 
 A MODULE is one file in modules/ (standard library only), run by vnetctl or, unchanged,
 by ansible-playbook. It imports this library as `host` (`from ansible.module_utils.
@@ -30,8 +32,9 @@ FACTS  optional {name: source}: what the module reads beyond the built-in source
     addrs, fdb, ovs): command(argv, parse), per_device(argv with "{dev}", parse) or
     ovsdb({table: [columns]}, parse), all from this library; parsers are pure functions
     of the output. Gathered lazily, once per play, merged where the tool allows (see
-    vnet_facts); read with facts.get(name[, dev]). A module runs no command of its own
-    to read state, so its planning is tested on recorded facts (Facts(data)).
+    vnet_facts); read with facts.get(name[, dev]). Links, addresses and routes are read
+    through the host's model, facts.net (vnet_hostnet). A module runs no command of its
+    own to read state, so its planning is tested on recorded facts (Facts(data)).
 read(params, facts) -> current  the live state in the shape of the params ("state":
     "absent" for what does not exist). It covers everything steps() can change, side
     effects included (a bridge's MTU task changes its ports' MTUs: read() reports them):

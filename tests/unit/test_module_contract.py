@@ -45,6 +45,8 @@ def test_every_module_keeps_to_the_contract(name):
         assert "name" in module.ARGUMENT_SPEC or callable(getattr(module, "resource_name", None))
     if hasattr(module, "snapshot"):
         assert isinstance(module.SNAPSHOT_ORDER, int)
+    if hasattr(module, "persist"):  # the host program writes it with vnet_persist, which a
+        assert "vnet_persist" in CATALOG.host_lib_sources([name])  # play ships if imported
     if hasattr(module, "read"):  # a resource: boot configuration, or why there is none
         assert hasattr(module, "persist") != isinstance(getattr(module, "NOT_PERSISTED", None),
                                                         str)  # fmt: skip

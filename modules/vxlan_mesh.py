@@ -225,7 +225,7 @@ def _check_unique(name, segments):
 
 
 def _underlay(local, facts):
-    device = facts.net.device(facts.net.holder(local))
+    device = facts.net.addressed_device(facts.net.holder(local))  # planned ones too
     if device is None:
         raise host.ModuleError("VTEP address %s is not configured on any interface" % local)
     return device.name, device.mtu

@@ -73,17 +73,23 @@ class Network:
 
     def _addressed(self):
         """The devices' addresses, read (`addrs`) the first time one is asked for; and
-        those of devices `links` does not list (made in between): by name."""
+        those of devices `links` does not list (made in between, or planned: the
+        controller's preflight adds the addresses earlier tasks give), as Devices of
+        their own."""
         if self._orphans is None:
             self._orphans = {}
             for entry in self.facts.get("addrs"):
                 held = [_address(a) for a in entry.get("addr_info", []) if "local" in a]
                 device = self.devices.get(entry.get("ifname"))
-                if device is not None:
-                    device.addresses = held
-                else:
-                    self._orphans[entry.get("ifname")] = held
+                if device is None:
+                    device = self._orphans[entry.get("ifname")] = Device(entry)
+                device.addresses = held
         return self.devices
+
+    def addressed_device(self, name):
+        """The device `name` as its addresses' entry describes it (`mtu`, `addresses`),
+        also one `links` does not list; None when neither lists it."""
+        return self._addressed().get(name) or self._orphans.get(name)
 
     # ---- devices and how they stack ----------------------------------------------------
 
@@ -139,15 +145,14 @@ class Network:
 
     def addresses(self, name, scopes=("global",)):
         """The device's addresses ("a/len") of those scopes, sorted."""
-        device = self._addressed().get(name)
-        held = device.addresses if device is not None else self._orphans.get(name, [])
+        device = self.addressed_device(name)
+        held = device.addresses if device is not None else []
         return sorted(a["cidr"] for a in held if a["scope"] in scopes)
 
     def entries(self, name):
         """The device's addresses as the kernel lists them (see Device)."""
-        device = self._addressed().get(name)
-        held = device.addresses if device is not None else self._orphans.get(name, [])
-        return list(held)
+        device = self.addressed_device(name)
+        return list(device.addresses) if device is not None else []
 
     def addressed(self):
         """Every device that holds an address, those `links` does not list included."""
@@ -159,8 +164,8 @@ class Network:
         for device in self._addressed().values():
             if any(a["local"] == address for a in device.addresses):
                 return device.name
-        for name, held in self._orphans.items():
-            if any(a["local"] == address for a in held):
+        for name, device in self._orphans.items():
+            if any(a["local"] == address for a in device.addresses):
                 return name
         return None
 

@@ -53,11 +53,13 @@ class Writer:
     """One tool: `form(words)` why a line is not of its form (None: it is); `run(steps,
     runner)` applies a batch; `atomic`: a failed batch changed nothing; `effect(words,
     path)` what the line does to a device of the management path ((device, effect) or
-    None; `path`: a Path); `cuts`: those of its effects that cut the path for sure."""
+    None; `path`: a Path); `cuts`: those of its effects that cut the path for sure;
+    `replays(words)`: a line vnet_reach replays over the host's addresses and routes."""
 
-    def __init__(self, name, form, run, atomic, effect=None, cuts=()):
+    def __init__(self, name, form, run, atomic, effect=None, cuts=(), replays=None):
         self.name, self.form, self.run, self.atomic = name, form, run, atomic
         self.effect, self.cuts = effect, tuple(cuts)
+        self.replays = replays or (lambda _words: False)
 
 
 class Path:
@@ -124,6 +126,12 @@ def _ip_effect(words, path):
         if int(mtu) < old:
             return device, "mtu lowered"
     return None
+
+
+def _ip_replays(words):
+    """Addresses, routes and deleted devices change what reaches the controller."""
+    return words[:1] in (["addr"], ["address"], ["route"]) or words[:2] in (
+        ["link", "del"], ["link", "delete"])  # fmt: skip
 
 
 def _bridge_effect(words, path):
@@ -296,13 +304,13 @@ IP_CUTS = ("down", "delete", "enslaved", "address removed", "mtu too low")
 
 WRITERS = {w.name: w for w in (
     Writer("ip", _first_word(("link", "addr", "address", "route", "rule", "neigh")),
-           _batch(["ip", "-batch", "-"]), False, _ip_effect, IP_CUTS),
+           _batch(["ip", "-batch", "-"]), False, _ip_effect, IP_CUTS, _ip_replays),
     Writer("bridge", _first_word(("vlan", "fdb", "link", "mdb")),
            _batch(["bridge", "-batch", "-"]), False, _bridge_effect),
     Writer("tc", _first_word(("qdisc", "class", "filter")), _batch(["tc", "-batch", "-"]),
            False, _tc_effect),
     Writer("sysctl", sysctl_form, _batch(["sysctl", "-q", "-p", "-"]), False, _sysctl_effect,
-           ("address removed",)),
+           ("address removed",), lambda words: words[0].partition("=")[0].endswith(PROMOTE_SUFFIX)),
     Writer("nft", _first_word(NFT_COMMANDS), _batch(["nft", "-f", "-"]), True,
            lambda words, path: _port_security("nft", words, path), ("port security",)),
     Writer("ovs-vsctl", _ovs_vsctl_form, _run_vsctl, True, _ovs_vsctl_effect,
@@ -356,6 +364,18 @@ def apply(steps, runner=vnet_core.run):
     check_steps(steps)
     for tool, group in batches(steps):
         WRITERS[tool].run(group, runner)
+
+
+def replayed(step):
+    """Whether vnet_reach replays the step (the guard follows the way to the controller
+    through the steps only when one of them is)."""
+    return writer(step[0]).replays(step[1].split())
+
+
+def device(step):
+    """The device a step names (`dev DEV`, a sysctl key's conf/DEV/), or None."""
+    words = step[1].split()
+    return sysctl_device(words) if step[0] == "sysctl" else after(words, "dev")
 
 
 def effect(step, path):

@@ -85,11 +85,12 @@ def classify(steps, mgmt, facts):
     orphaned = _last_port_released(steps, mgmt, facts, readded)
     if orphaned is not None:
         effects[orphaned] = (effects[orphaned][0], "last port released")
-    lost = vnet_reach.follow(steps, mgmt, facts) if any(map(_replayed, steps)) else None
+    replayed = any(map(vnet_registry.replayed, steps))
+    lost = vnet_reach.follow(steps, mgmt, facts) if replayed else None
     if lost is not None:  # what the steps leave of the way to the controller
         index, what = lost
         if index not in effects:
-            effects[index] = (_device(*steps[index]), what)
+            effects[index] = (vnet_registry.device(steps[index]), what)
         elif effects[index][1] not in CUTS and what in CUTS:
             effects[index] = (effects[index][0], what)
     return [{"step": "%s %s" % steps[i], "device": device, "effect": what, "cuts": what in CUTS}
@@ -113,21 +114,6 @@ def _last_port_released(steps, mgmt, facts, readded):
         elif _after(words, "master") == holder:
             ports.add(_after(words, "dev"))
     return last if not ports else None
-
-
-def _replayed(step):
-    """A step vnet_reach follows: addresses, routes, deletions, promote_secondaries."""
-    tool, words = step[0], _tokens(step[1])
-    return tool == "sysctl" or tool == "ip" and (
-        words[:1] in (["addr"], ["address"], ["route"]) or words[:2] in (["link", "del"],
-                                                                          ["link", "delete"])
-    )  # fmt: skip
-
-
-def _device(tool, line):
-    if tool == "sysctl":  # net/ipv4/conf/DEV/promote_secondaries=1
-        return vnet_registry.sysctl_device([line])
-    return _after(_tokens(line), "dev")
 
 
 def _tokens(line):

@@ -74,3 +74,10 @@ def test_the_model_is_built_once_and_again_after_a_change_reading_only_what_is_a
     facts.refresh()
     assert facts.net.device("eth0").mtu == 9000 and facts.net.addresses("eth0") == []
     assert len(runner.calls) == 3
+
+
+def test_a_devices_tc_qdiscs_and_classes_as_the_tc_fact_holds_them():
+    shaped = net("shaping_nioc.json")
+    tc = shaped.tc("eth1")
+    assert {q["kind"] for q in tc["qdiscs"]} >= {"htb"} and "1:1" in tc["classes"]
+    assert shaped.tc("eth0")["classes"] is None

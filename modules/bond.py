@@ -100,7 +100,7 @@ def desired(params, current, facts):
         "routes": current["routes"]}  # fmt: skip
     want = host.merge_desired(copy.deepcopy(base), declared)
     want.pop("member_links", None)  # recorded for rollbacks; nothing declares it
-    _check_members(name, want["members"], facts)
+    facts.net.check_joining(name, "bond", "member", want["members"])
     _check_options(want, params)
     if (want.get("mode") or "balance-rr") not in PRIMARY_MODES:
         want["primary"] = None  # the kernel keeps no primary in other modes
@@ -112,20 +112,6 @@ def desired(params, current, facts):
     for table, found in moved.items():
         want[table] = {d: v for d, v in found.items() if v or d in current[table]}
     return want
-
-
-def _check_members(name, members, facts):
-    for member in members:
-        link = facts.link(member)
-        if link is None:
-            msg = "member %s of bond %s does not exist on this host" % (member, name)
-            raise host.ModuleError(msg)
-        if member == name:
-            raise host.ModuleError("bond %s cannot be its own member" % name)
-        master = link.get("master")
-        if master and master != name:
-            msg = "%s is already a port of %s; remove it there first" % (member, master)
-            raise host.ModuleError(msg)
 
 
 def _check_options(want, params):

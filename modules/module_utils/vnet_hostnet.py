@@ -131,6 +131,22 @@ class Network:
             found.add(bridge)
         return sorted(found)
 
+    def check_joining(self, upper, kind, role, lowers):
+        """Refuse, before any change, what cannot become a port of `upper` (a `kind`'s
+        `role`: a bridge's port, a bond's member): a device that does not exist, `upper`
+        itself, a port of another master (`ovs-system` included)."""
+        for name in lowers:
+            device = self.devices.get(name)
+            if device is None:
+                raise vnet_core.ModuleError("%s %s of %s %s does not exist on this host"
+                                            % (role, name, kind, upper))  # fmt: skip
+            if name == upper:
+                raise vnet_core.ModuleError("%s %s cannot be its own %s" % (kind, upper, role))
+            master = device.link.get("master")
+            if master and master != upper:
+                raise vnet_core.ModuleError("%s is already a port of %s; remove it there first"
+                                            % (name, master))  # fmt: skip
+
     def below(self, name):
         """`name` and everything under it, lowers of lowers."""
         seen, todo = set(), [name]

@@ -201,7 +201,15 @@ class Runner:
             self.stop.processes[host] = process
             try:
                 play.launched = True  # from here on, the host may start tasks
-                await process.write(stdin)
+                try:
+                    await process.write(stdin)
+                except ConnectionLost:
+                    # the process may have ended before reading its input (no such
+                    # interpreter, sudo refused): its exit says why; if the connection
+                    # died, process.wait() raises ConnectionLost again
+                    play.stage = "starting"
+                    await self._ended(conn, process, play, spec)
+                    return
                 if self.stop.requested:
                     process.close_stdin()
                 play.stage = "waiting for the host lock and facts"

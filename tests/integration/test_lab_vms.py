@@ -138,9 +138,7 @@ def test_a_guest_sends_frames_with_a_forged_mac_at_boot(vms, linux_bridge):
         vms.wait_console(guest.name, timeout=BOOT_TIMEOUT)
         tap = vms.taps(guest.name)[0]
         fdb = json.loads(vms.sh(f"bridge -j fdb show br {linux_bridge}").stdout)
-        assert {"mac": forged, "ifname": tap} <= {k: e.get(k) for e in fdb for k in e} or any(
-            e.get("mac") == forged and e.get("ifname") == tap for e in fdb
-        ), fdb
+        assert any(e.get("mac") == forged and e.get("ifname") == tap for e in fdb), fdb
         console = vms.console(guest.name)
         assert f"{SENT} arp eth0 {forged} 10.61.0.1 2" in console
         assert f"ready {guest.mac}" in console

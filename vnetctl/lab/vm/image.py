@@ -73,10 +73,20 @@ def guest_image(progress=None) -> GuestImage:
         (building / "vmlinuz").write_bytes(kernel)
         (building / "initrd.gz").write_bytes(cpio.initramfs(_entries(modules, ordered)))
         building.chmod(0o755)
-        os.replace(building, target)
+        _publish(building, target)
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return image
+
+
+def _publish(building: Path, target: Path) -> None:
+    """Rename the finished build into place. Another process (a second test run) may
+    have built the same inputs meanwhile: its image has the same bytes, so it stays."""
+    try:
+        os.replace(building, target)
+    except OSError:  # ENOTEMPTY/EEXIST: the target directory is there already
+        if not ((target / "vmlinuz").is_file() and (target / "initrd.gz").is_file()):
+            raise
 
 
 def kernel_deb(say) -> Path:

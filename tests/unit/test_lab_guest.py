@@ -13,7 +13,7 @@ import pytest
 from vnetctl.errors import InputError
 from vnetctl.lab.proc import LabError
 from vnetctl.lab.state import LabHost, LabState
-from vnetctl.lab.vm import cpio
+from vnetctl.lab.vm import cpio, libvirtd
 from vnetctl.lab.vm.domain_xml import Guest, Nic, domain_xml, guest_mac, network_xml
 from vnetctl.lab.vm.guest_init import BASE_CMDLINE, Send, cmdline
 from vnetctl.lab.vm.image import MODULES, _has_interpreter, load_order
@@ -190,3 +190,14 @@ def test_the_lab_record_keeps_libvirt_and_each_libvirtd(tmp_path):
     again = LabState.from_dict(state.to_dict())
     assert again.libvirt and again.hosts[0].libvirtd_pid == 42
     assert not LabState.from_dict({**state.to_dict(), "libvirt": None}).libvirt
+
+
+def test_setup_installs_the_lab_vms_packages_and_no_libvirt_service():
+    """scripts/setup.sh installs every package `lab up --libvirt` names, without
+    recommends, and never libvirt-daemon-system (its service would run a second libvirtd)."""
+    root = Path(__file__).resolve().parents[2]
+    setup = (root / "scripts" / "setup.sh").read_text()
+    listed = setup.split("PACKAGES=(", 1)[1].split(")", 1)[0].split()
+    assert set(libvirtd.PACKAGES) <= set(listed)
+    assert "libvirt-daemon-system" not in listed
+    assert "--no-install-recommends" in (root / "scripts" / "apt-install.sh").read_text()

@@ -34,6 +34,12 @@ InHost = Callable[[LabHost, list[str]], list[str]]
 URI = "qemu:///system"
 START_TIMEOUT = 30.0
 TOOLS = ("libvirtd", "virsh", "qemu-system-x86_64")
+# Debian's packages for the lab's libvirt and guests (scripts/setup.sh installs them);
+# libvirt-daemon-system is not one: its service would start a libvirtd of the machine's.
+PACKAGES = (
+    "libvirt-daemon", "libvirt-daemon-driver-qemu", "libvirt-clients",
+    "libvirt-daemon-config-nwfilter", "iptables", "qemu-system-x86", "busybox-static", "kmod",
+)  # fmt: skip
 
 QEMU_CONF = """\
 # Written by `vnetctl lab up --libvirt` (vnetctl/lab/vm/libvirtd.py).
@@ -77,8 +83,7 @@ def require_libvirt() -> None:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         raise LabError(
-            f"{', '.join(missing)} missing: run ./scripts/setup.sh (libvirt-daemon, "
-            "libvirt-clients, qemu-system-x86)"
+            f"{', '.join(missing)} missing: run ./scripts/setup.sh ({' '.join(PACKAGES)})"
         )
 
 

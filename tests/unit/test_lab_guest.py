@@ -130,6 +130,10 @@ def test_a_guest_on_an_ovs_bridge_and_one_on_a_network_port_group():
     assert iface.find("filterref").get("filter") == "clean-traffic"
     assert iface.find("rom").get("enabled") == "no"
     assert iface.find("driver/host").get("csum") == "off"
+    again = ET.fromstring(domain_xml(Guest("web1", Nic(bridge="br-other")), "/k", "/i", "/c"))
+    other = ET.fromstring(domain_xml(Guest("web2", Nic(bridge="br-app")), "/k", "/i", "/c"))
+    assert root.findtext("uuid")  # defining it again updates it (none: libvirt refuses)
+    assert root.findtext("uuid") == again.findtext("uuid") != other.findtext("uuid")
 
     db = Guest("db1", Nic(network="prod", portgroup="db", tap="vm-db1"))
     iface = ET.fromstring(domain_xml(db, "/k", "/i", "/c")).find("devices/interface")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -74,12 +75,19 @@ def guest_mac(name: str) -> str:
     return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
 
 
+def guest_uuid(name: str) -> str:
+    """A stable UUID for a guest name: libvirt refuses to define a guest again under its
+    name when the XML has no UUID (it makes a new one, which clashes with the first)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"vnetctl-lab-guest:{name}"))
+
+
 def domain_xml(guest: Guest, kernel: str, initrd: str, console: str) -> str:
     libvirt_name(guest.name, "guest name")
     if not 96 <= guest.memory_mib <= 4096:
         raise InputError(f"guest memory {guest.memory_mib} MiB: use 96 to 4096")
     domain = ET.Element("domain", type="qemu")
     _text(domain, "name", guest.name)
+    _text(domain, "uuid", guest_uuid(guest.name))  # the same guest defined again: an update
     _text(domain, "memory", str(guest.memory_mib), unit="MiB")
     _text(domain, "vcpu", "1")
     os_ = ET.SubElement(domain, "os")

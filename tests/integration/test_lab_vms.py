@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import time
 import xml.etree.ElementTree as ET
@@ -18,7 +19,16 @@ from collections.abc import Iterator
 import pytest
 
 from tests.labhosts import lab_skip_reason, own_lab, wait_until
-from vnetctl.lab import LabState, lab_down, lab_status, load_state, reset_hosts, restart_libvirt
+from vnetctl.cli.main import main
+from vnetctl.lab import (
+    LabState,
+    lab_down,
+    lab_status,
+    lab_up,
+    load_state,
+    reset_hosts,
+    restart_libvirt,
+)
 from vnetctl.lab.proc import pid_cmdline
 from vnetctl.lab.vm.domain_xml import Guest, Nic
 from vnetctl.lab.vm.guest_init import SENT, Send
@@ -91,6 +101,18 @@ def test_each_host_runs_its_own_libvirtd_which_its_ssh_sessions_reach(lab, vms, 
     print(f"\nlibvirtd: (re)started and answering virsh in {took:.2f} s, {rss / 1024:.0f} MB RSS")
 
 
+def test_status_reports_a_dead_libvirtd_and_up_starts_it_again(lab, capsys):
+    before = load_state(lab.name).hosts[0]
+    os.kill(before.libvirtd_pid, signal.SIGKILL)
+    wait_until(lambda: pid_cmdline(before.libvirtd_pid) is None, 10, "libvirtd gone")
+    status = lab_status(lab.name)
+    assert not status.healthy and [h.libvirt_alive for h in status.hosts] == [False]
+    assert main(["lab", "status", "--name", lab.name]) == 1
+    assert "DEAD" in capsys.readouterr().out
+    mended = lab_up(lab.name, hosts=1).hosts[0]
+    assert mended.libvirtd_pid != before.libvirtd_pid and lab_status(lab.name).healthy
+
+
 def test_a_guest_boots_on_a_linux_bridge_and_answers_ping(vms, linux_bridge):
     """Several boots, one at a time: the median time from `virsh start` to the first
     answer to ping from the host, and the guest's memory."""
@@ -109,6 +131,39 @@ def test_a_guest_boots_on_a_linux_bridge_and_answers_ping(vms, linux_bridge):
         f"of {len(boots)} ({', '.join(f'{b:.1f}' for b in boots)}); ready line "
         f"{statistics.median(ready):.1f} s; RSS {statistics.median(rss):.0f} MB; kernel "
         f"{vms.image.kernel_package}, initramfs {vms.image.initrd.stat().st_size // 1024} KiB"
+    )
+
+
+TIMED_START = """\
+end=$(($(date +%s%N) + 30000000000))
+t0=$(date +%s%N)
+virsh -q -c qemu:///system start "$1" >/dev/null &
+until [ -e "/sys/class/net/$2/brif/$3" ]; do [ "$(date +%s%N)" -lt "$end" ] || exit 1; done
+t1=$(date +%s%N)
+wait $! || exit 2
+t2=$(date +%s%N)
+echo $(((t1 - t0) / 1000)) $(((t2 - t0) / 1000))
+"""
+
+
+def test_a_guests_tap_is_in_its_bridge_while_virsh_start_runs(vms, linux_bridge):
+    """From `virsh start` to the guest's tap in the Linux bridge, timed in the host (the
+    tap polled, its name fixed by the guest's definition); the guest is not booted."""
+    to_port, to_return = [], []
+    for i in range(BOOTS_MEASURED):
+        guest = Guest(f"tap{i}", Nic(bridge=linux_bridge, tap=f"vmtap{i}"))
+        vms.define(guest)
+        try:
+            times = vms.sh(TIMED_START, args=(guest.name, linux_bridge, f"vmtap{i}")).stdout.split()
+            to_port.append(int(times[0]) / 1000)
+            to_return.append(int(times[1]) / 1000)
+        finally:
+            vms.remove(guest.name)
+        assert f"vmtap{i}" not in bridge_ports(vms, linux_bridge)
+    print(
+        f"\n`virsh start` to the tap in the bridge: median {statistics.median(to_port):.0f} ms "
+        f"({', '.join(f'{t:.0f}' for t in to_port)}); `virsh start` returned after "
+        f"{statistics.median(to_return):.0f} ms"
     )
 
 
@@ -177,13 +232,31 @@ def test_reset_removes_guests_networks_and_hooks(lab, vms, linux_bridge):
     vms.sh("ip link add br-vm type bridge")  # reset deleted it; the fixture deletes it
 
 
-def test_down_ends_libvirtd_and_its_running_guests(tmp_path):
-    with own_lab("vmd", tmp_path, hosts=1, libvirt=True) as state:
-        vms = LabGuests(state.name, state.host_names[0])
-        vms.sh("ip link add br-vm type bridge && ip link set br-vm up")
-        vms.boot(Guest("left", Nic(bridge="br-vm")))  # running when the lab goes down
-        qemu = int(vms.sh("cat /run/libvirt/qemu/left.pid").stdout)
-        libvirtd = load_state(state.name).hosts[0].libvirtd_pid
-        assert pid_cmdline(qemu) and pid_cmdline(libvirtd)
-        lab_down(state.name)
-        assert pid_cmdline(qemu) is None and pid_cmdline(libvirtd) is None
+def test_down_ends_libvirtd_and_its_running_guests_and_no_other_labs(
+    tmp_path, lab, vms, linux_bridge
+):
+    """`lab up --no-libvirt` and `lab down` end that lab's guests and libvirtd, and
+    nothing of another lab's (two guests at once: one here, one in the lab that goes)."""
+    with vms.running(Guest("stays", Nic(bridge=linux_bridge))):
+        other_qemu = int(vms.sh("cat /run/libvirt/qemu/stays.pid").stdout)
+        with own_lab("vmd", tmp_path, hosts=1, libvirt=True) as state:
+            down = LabGuests(state.name, state.host_names[0])
+            down.sh("ip link add br-vm type bridge && ip link set br-vm up")
+            left = Guest("left", Nic(bridge="br-vm"))
+            down.boot(left)
+            qemu = int(down.sh("cat /run/libvirt/qemu/left.pid").stdout)
+            libvirtd = load_state(state.name).hosts[0].libvirtd_pid
+            lab_up(state.name, hosts=1, libvirt=False)  # `lab up --no-libvirt`
+            assert pid_cmdline(qemu) is None and pid_cmdline(libvirtd) is None
+            assert [h.libvirt_alive for h in lab_status(state.name).hosts] == [None]
+            assert load_state(state.name).hosts[0].libvirtd_pid is None
+
+            lab_up(state.name, hosts=1, libvirt=True)
+            down.boot(left)  # running when the lab goes down
+            qemu = int(down.sh("cat /run/libvirt/qemu/left.pid").stdout)
+            libvirtd = load_state(state.name).hosts[0].libvirtd_pid
+            assert pid_cmdline(qemu) and pid_cmdline(libvirtd)
+            lab_down(state.name)
+            assert pid_cmdline(qemu) is None and pid_cmdline(libvirtd) is None
+        assert pid_cmdline(other_qemu) and vms.names(running=True) == ["stays"]
+        assert libvirtd_alive(load_state(lab.name).hosts[0])

@@ -17,7 +17,7 @@ import re
 import shlex
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -50,9 +50,13 @@ class LabGuests:
         assert state is not None
         return in_host_argv(state, state.host(self.host.name), argv)
 
-    def sh(self, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run a shell script in the host (its network and mount namespaces)."""
-        return run(self._argv(["sh", "-c", script]), check=check, timeout=VIRSH_TIMEOUT)
+    def sh(
+        self, script: str, check: bool = True, args: Sequence[str] = ()
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a shell script in the host (its network and mount namespaces); `args` are
+        its $1, $2... (never parsed as shell)."""
+        argv = ["sh", "-c", script, "sh", *args]
+        return run(self._argv(argv), check=check, timeout=VIRSH_TIMEOUT)
 
     def virsh(self, *args: str, input: str | None = None, check: bool = True) -> str:
         argv = self._argv(["virsh", "-q", "-c", URI, *args])

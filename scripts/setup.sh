@@ -26,12 +26,18 @@ fi
 
 PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-switch
           python3 python3-venv python3-pip util-linux procps sudo iputils-ping
-          systemd jq nftables nfdump pmacct)
+          systemd jq nftables nfdump pmacct
+          libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+          libvirt-daemon-config-nwfilter iptables qemu-system-x86 busybox-static kmod)
 # systemd: `systemd-analyze verify` checks the drift timer units and boot persistence's
 # oneshot unit in tests, and its networkd's parser tables check every unit key vnetctl
 # writes; jq: the docs' examples pipe `vnetctl facts` into it; nftables: port_group's port security (nft,
 # bridge family); nfdump (nfcapd) and pmacct (sfacctd): the flow collectors the OVS
-# flow-export test runs inside a lab host
+# flow-export test runs inside a lab host; libvirt, qemu, busybox-static, kmod (modinfo):
+# `lab up --libvirt`, each host's own libvirtd and its tiny guests (vnetctl/lab/vm/).
+# libvirt-daemon is libvirtd without a service (libvirt-daemon-system has the units, and
+# none of these depends on it; apt-install.sh installs no recommends): nothing starts a
+# system libvirtd beside the lab's. iptables gives nwfilter its ebtables (nft backend).
 scripts/apt-install.sh setup "${PACKAGES[@]}"
 
 PY=${PYTHON:-python3}

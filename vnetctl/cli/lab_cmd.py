@@ -102,6 +102,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "on every host; --no-ovs stops recording it (default: as the lab had it)",
     )
     up.add_argument(
+        "--libvirt",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run libvirtd on every host (its own, in the host's namespaces; guests under "
+        "qemu's software emulation); --no-libvirt destroys the guests and stops it "
+        "(default: as the lab had it)",
+    )
+    up.add_argument(
         "--rtt",
         type=_rtt,
         metavar="TIME",
@@ -114,8 +122,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "status",
         help="show each host: namespace, sshd, port 22 (exit 1 if any is unhealthy)",
         description="Check every host of the lab: namespace present, sshd alive, port 22\n"
-        "accepting connections (and Open vSwitch, where the lab runs it). Where the lab adds a\n"
-        "round trip (lab up --rtt), the RTT, the relay's process and each host's relay port.",
+        "accepting connections (and Open vSwitch and libvirtd, where the lab runs them).\n"
+        "Where the lab adds a round trip (lab up --rtt), the RTT, the relay's process and\n"
+        "each host's relay port.",
     )
     _add_name(status)
     status.add_argument("--format", choices=["text", "json"], default="text")
@@ -168,6 +177,7 @@ def cmd_lab_up(args: argparse.Namespace) -> int:
         progress=_progress,
         ovs=args.ovs,
         rtt=args.rtt,
+        libvirt=args.libvirt,
     )
     address, port = state.hosts[0].ssh_endpoint
     rtt = f", {state.rtt_ms:g} ms round trip (relay pid {state.relay_pid})" if state.rtt_ms else ""
@@ -193,18 +203,20 @@ def cmd_lab_status(args: argparse.Namespace) -> int:
         print(f"round trip: {_round_trip(status)}")
         print(
             f"{'HOST':<12} {'ADDRESS':<15} {'NAMESPACE':<9} {'SSHD':<14} {'PORT 22':<7} "
-            f"{'OVS':<5} RELAY"
+            f"{'OVS':<5} {'LIBVIRTD':<8} RELAY"
         )
         for h in status.hosts:
             namespace = "present" if h.namespace_present else "MISSING"
             sshd = f"alive ({h.sshd_pid})" if h.sshd_alive else "dead"
             port = "open" if h.port_open else "CLOSED"
             ovs = {None: "-", True: "alive", False: "DEAD"}[h.ovs_alive]
+            libvirt = {None: "-", True: "alive", False: "DEAD"}[h.libvirt_alive]
             relay = {None: "-", True: "open", False: "CLOSED"}[h.relay_open]
             if h.relay_port:
                 relay = f"127.0.0.1:{h.relay_port} {relay}"
             print(
-                f"{h.name:<12} {h.address:<15} {namespace:<9} {sshd:<14} {port:<7} {ovs:<5} {relay}"
+                f"{h.name:<12} {h.address:<15} {namespace:<9} {sshd:<14} {port:<7} {ovs:<5} "
+                f"{libvirt:<8} {relay}"
             )
     return 0 if status.healthy else 1
 

@@ -12,6 +12,7 @@ from vnetctl.lab.lab import (
     lab_status,
     lab_up,
     reset_hosts,
+    restart_libvirt,
     start_sshd,
     stop_sshd,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "lab_up",
     "load_state",
     "reset_hosts",
+    "restart_libvirt",
     "start_sshd",
     "stop_sshd",
 ]

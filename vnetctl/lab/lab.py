@@ -30,6 +30,7 @@ from vnetctl.lab.state import (
     validate_rtt,
     validate_subnet,
 )
+from vnetctl.lab.vm import libvirtd
 from vnetctl.output.words import count
 
 Progress = Callable[[str], None]
@@ -45,6 +46,7 @@ def lab_up(
     progress: Progress | None = None,
     ovs: bool | None = None,
     rtt: float | None = None,
+    libvirt: bool | None = None,
 ) -> LabState:
     """Create or mend the lab so it has exactly `hosts` healthy hosts; write its inventory.
 
@@ -52,7 +54,9 @@ def lab_up(
     `inventory/{name}.yml` under the current directory), the subnet (else
     DEFAULT_SUBNET; "auto": a free one, vnetctl.lab.allocate), Open vSwitch (`ovs=True`
     gives every host its own daemons) and the round-trip time (`rtt`, milliseconds: above
-    0, every host's SSH path goes through the relay, vnetctl.lab.relay; 0 removes it).
+    0, every host's SSH path goes through the relay, vnetctl.lab.relay; 0 removes it)
+    and libvirt (`libvirt=True`: every host runs its own libvirtd, vnetctl.lab.vm.libvirtd;
+    False stops it, its guests destroyed).
     """
     say = progress or (lambda _message: None)
     validate_name(name)
@@ -65,6 +69,8 @@ def lab_up(
     require_lab_environment()
     if ovs:
         ovs_daemons.require_ovs()
+    if libvirt:
+        libvirtd.require_libvirt()
 
     if state is None:
         state = allocate.reserve(name, hosts, subnet or DEFAULT_SUBNET)
@@ -81,6 +87,9 @@ def lab_up(
         state.ovs = ovs
     if rtt is not None:
         state.rtt_ms = float(rtt)
+    stopping_libvirt = libvirt is False and state.libvirt
+    if libvirt is not None:
+        state.libvirt = libvirt
 
     extra = [h for h in state.hosts if h.index > hosts]
     if extra:
@@ -133,6 +142,14 @@ def lab_up(
     if state.ovs:
         say(f"lab {name}: Open vSwitch on {count(hosts, 'host')}")
         ovs_daemons.start_ovs(state.hosts, partial(in_host_argv, state))
+    if state.libvirt or stopping_libvirt:
+        say(f"lab {name}: {'' if state.libvirt else 'stopping '}libvirtd on "
+            f"{count(hosts, 'host')}")  # fmt: skip
+        toggle = libvirtd.start_libvirt if state.libvirt else libvirtd.stop_libvirt
+        try:
+            toggle(state.hosts, partial(in_host_argv, state))
+        finally:
+            save_state(state)
     if state.rtt_ms > 0:
         say(f"lab {name}: {state.rtt_ms:g} ms round trip on every host's SSH path (relay)")
     elif state.relay_pid is not None:
@@ -201,6 +218,11 @@ def lab_status(name: str = "lab") -> LabStatus:
     ovs_alive: list[bool | None] = [None] * len(state.hosts)
     if state.ovs:
         ovs_alive = ovs_daemons.ovs_alive(state.hosts, partial(in_host_argv, state))
+    libvirt_alive: list[bool | None] = [None] * len(state.hosts)
+    if state.libvirt:
+        reached = libvirtd.reachable(state.hosts, partial(in_host_argv, state))
+        libvirt_alive = [libvirtd.libvirtd_alive(h) and ok
+                         for h, ok in zip(state.hosts, reached, strict=True)]  # fmt: skip
     relayed = state.rtt_ms > 0
     relay_open: list[bool | None] = [None] * len(state.hosts)
     if relayed:
@@ -223,9 +245,10 @@ def lab_status(name: str = "lab") -> LabStatus:
                 ovs_alive=ovs_ok,
                 relay_port=h.relay_port,
                 relay_open=relay_ok,
+                libvirt_alive=libvirt_ok,
             )
-            for h, port_open, ovs_ok, relay_ok in zip(
-                state.hosts, ports, ovs_alive, relay_open, strict=True
+            for h, port_open, ovs_ok, relay_ok, libvirt_ok in zip(
+                state.hosts, ports, ovs_alive, relay_open, libvirt_alive, strict=True
             )
         ],
     )
@@ -247,18 +270,39 @@ def start_sshd(name: str, host: str) -> None:
     sshd.wait_for_sshds([lab_host], timeout=SSHD_START_TIMEOUT)
 
 
+def restart_libvirt(name: str, hosts: list[str] | None = None) -> None:
+    """Restart the hosts' libvirtd (it finds hooks only when it starts); guests go on."""
+    state = _lab_state(name)
+    chosen = [state.host(host) for host in hosts or state.host_names]
+    try:
+        libvirtd.restart_libvirt(chosen, partial(in_host_argv, state))
+    finally:
+        save_state(state)
+
+
 def reset_hosts(name: str, hosts: list[str] | None = None) -> None:
     """Give lab hosts back the network `lab up` made (between examples, and for tests
     that change it): no OVS bridges (where the lab runs Open vSwitch), extra links
     deleted, eth0-eth2 without master, at MTU 1500, up, without qdiscs, eth0 with its
     address (it may have moved into a bridge that is now gone), no routes but the
-    kernel's, an empty nftables ruleset. Stopped sshds are started again."""
+    kernel's, an empty nftables ruleset. Stopped sshds are started again. Where the lab
+    runs libvirt, first: every guest destroyed and undefined, every libvirt network
+    removed, hooks deleted (libvirtd restarted where there were some, or started again
+    where it died)."""
     state = _lab_state(name)
     chosen = [state.host(host) for host in hosts or state.host_names]
     for host in chosen:
         if not sshd.sshd_alive(host):
             host.sshd_pid = sshd.start_sshd_process(state, host)
     save_state(state)
+    if state.libvirt:  # before the links: guests' taps go with their guests
+        in_host = partial(in_host_argv, state)
+        try:
+            libvirtd.start_libvirt(chosen, in_host)
+            libvirtd.remove_guests_and_networks(chosen, in_host)
+            libvirtd.restart_libvirt(libvirtd.remove_hooks(chosen, in_host), in_host)
+        finally:
+            save_state(state)
     if state.ovs:
         ovs_daemons.start_ovs(chosen, partial(in_host_argv, state))  # a daemon may have died
         ovs_daemons.remove_bridges(chosen, partial(in_host_argv, state))

@@ -27,10 +27,11 @@ def run(
     input: str | None = None,
     check: bool = True,
     timeout: float = COMMAND_TIMEOUT,
+    cwd: str | Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     try:
         done = subprocess.run(
-            list(argv), input=input, capture_output=True, text=True, timeout=timeout
+            list(argv), input=input, capture_output=True, text=True, timeout=timeout, cwd=cwd
         )
     except FileNotFoundError:
         raise LabError(f"{argv[0]}: command not found") from None

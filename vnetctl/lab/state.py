@@ -105,6 +105,7 @@ class LabHost:
     dir: Path
     sshd_pid: int | None = None
     relay_port: int | None = None  # on RELAY_ADDRESS, while the lab adds a round trip
+    libvirtd_pid: int | None = None  # while the lab runs libvirt (vnetctl.lab.vm.libvirtd)
 
     @property
     def ssh_endpoint(self) -> tuple[str, int]:
@@ -135,6 +136,7 @@ class LabHost:
             "dir": str(self.dir),
             "sshd_pid": self.sshd_pid,
             "relay_port": self.relay_port,
+            "libvirtd_pid": self.libvirtd_pid,
             "sshd_config": str(self.sshd_config),
             "sshd_log": str(self.sshd_log),
         }
@@ -150,6 +152,7 @@ class LabHost:
             dir=Path(data["dir"]),
             sshd_pid=data.get("sshd_pid"),
             relay_port=data.get("relay_port"),
+            libvirtd_pid=data.get("libvirtd_pid"),
         )
 
 
@@ -175,6 +178,7 @@ class LabState:
     hosts: list[LabHost] = field(default_factory=list)
     inventory_path: Path | None = None
     ovs: bool = False  # each host runs its own ovsdb-server and ovs-vswitchd
+    libvirt: bool = False  # each host runs its own libvirtd
     rtt_ms: float = 0.0  # round-trip time the relay adds to every host's SSH path
     relay_pid: int | None = None
     # the process this lab was made for (vnetctl.lab.allocate): {"pid", "start"}; None for
@@ -236,6 +240,7 @@ class LabState:
             "known_hosts_path": str(self.known_hosts_path),
             "inventory_path": str(self.inventory_path) if self.inventory_path else None,
             "ovs": self.ovs,
+            "libvirt": self.libvirt,
             "rtt_ms": self.rtt_ms,
             "relay_pid": self.relay_pid,
             "relay_log": str(self.relay_log),
@@ -255,6 +260,7 @@ class LabState:
             hosts=[LabHost.from_dict(h) for h in data["hosts"]],
             inventory_path=Path(inventory) if inventory else None,
             ovs=bool(data.get("ovs", False)),
+            libvirt=bool(data.get("libvirt", False)),
             rtt_ms=float(data.get("rtt_ms", 0.0)),
             relay_pid=data.get("relay_pid"),
             owner=data.get("owner"),
@@ -289,10 +295,12 @@ class HostStatus:
     ovs_alive: bool | None = None  # None: the lab runs no Open vSwitch
     relay_port: int | None = None
     relay_open: bool | None = None  # None: no relay (the lab adds no round trip)
+    libvirt_alive: bool | None = None  # None: the lab runs no libvirtd
 
     @property
     def healthy(self) -> bool:
-        extras_ok = self.ovs_alive is not False and self.relay_open is not False
+        extras_ok = all(x is not False for x in (self.ovs_alive, self.relay_open,
+                                                 self.libvirt_alive))  # fmt: skip
         return self.namespace_present and self.sshd_alive and self.port_open and extras_ok
 
     def to_dict(self) -> dict[str, Any]:
@@ -307,6 +315,7 @@ class HostStatus:
             "ovs_alive": self.ovs_alive,
             "relay_port": self.relay_port,
             "relay_open": self.relay_open,
+            "libvirt_alive": self.libvirt_alive,
             "healthy": self.healthy,
         }
 

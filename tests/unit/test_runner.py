@@ -40,7 +40,7 @@ def specs_for(hosts):
 class FakeProcess:
     """The host side of the protocol (vnetctl/hostside/boot.py), in memory:
     'ok' changes every task, 'fail' fails the first, 'crash' exits 127 before any,
-    'gone' exits 127 before its input was written (the write finds the channel closed),
+    'exited' exits 127 before its input was written (the write finds the channel closed),
     'lost' loses the connection during task 1, 'hang' never finishes task 0,
     'late' exits 1 after reporting everything, 'burst' reports every task before the
     controller reads any (its channel closed when it acknowledges); 'cut' is a cable
@@ -57,7 +57,7 @@ class FakeProcess:
         log.append(("process", self))
 
     async def write(self, data):
-        if self.behaviour == "gone":
+        if self.behaviour == "exited":
             self.status, self.stderr = 127, "python3: not found"
             raise ConnectionLost("connection lost: Channel not open for sending")
         if set(data) == {"+"}:  # acknowledgements of start records
@@ -220,7 +220,7 @@ def test_missing_interpreter_fails_the_host_saying_so():
 def test_a_process_gone_before_its_input_was_written_is_judged_by_its_exit():
     """Under load the host's shell can report 127 before the payload is written: the
     write then finds the channel closed. That is the missing interpreter, not a lost host."""
-    result, _, _ = run([play("a", ["h1", "h2"], 2)], {"h1": "gone"})
+    result, _, _ = run([play("a", ["h1", "h2"], 2)], {"h1": "exited"})
     h1 = [r for r in result.results if r.host == "h1"]
     assert [r.status for r in h1] == [Status.FAILED, Status.NOT_STARTED, Status.NOT_STARTED]
     assert "interpreter 'python3' was not found" in h1[0].msg

@@ -199,8 +199,9 @@ def _found(name, facts):
 
 
 def _guests(name, facts):
+    """Guest interfaces attached to the network (its ports)."""
     found = _found(name, facts)
-    return virtnet.read_network(found["live"])["connections"] if found and found["active"] else 0
+    return found["ports"] if found and found["active"] else 0
 
 
 def _refuse_with_guests(name, facts, doing):
@@ -264,10 +265,10 @@ def _running(name, found, desired):
     restart = [f for f in RESTART_FIELDS if f not in desired["live"]
                and host.diff_fields({f: comparable[f]}, {f: want[f]}, every=True)]  # fmt: skip
     if restart:
-        if live["connections"]:
+        if found["ports"]:
             raise host.ModuleError("libvirt network %s: its %s would need a restart, which would "
                                    "detach its %d guest interface(s)"
-                                   % (name, ", ".join(restart), live["connections"]))  # fmt: skip
+                                   % (name, ", ".join(restart), found["ports"]))  # fmt: skip
         return [host.virsh_step("net-destroy", name), host.virsh_step("net-start", name)]
     return _portgroup_updates(name, comparable["portgroups"], want["portgroups"], desired)
 

@@ -35,8 +35,11 @@ NATIVE_MODES = ("tagged", "untagged")
 
 # ---- the fact source -------------------------------------------------------------------
 
-# Each network as one line: its UUID, the `virsh net-info` words, the persistent
-# definition and the running one (base64: nothing in them can break the framing).
+# Each network as one line: its UUID, the number of guest interfaces attached to it (its
+# ports; `-`: not listed, as for an inactive network; the `connections` of its XML is
+# lost by a `net-update --live`, libvirt 9.0), the
+# persistent definition and the running one (base64: nothing in them can break the
+# framing), and the `virsh net-info` words.
 _SCRIPT = """export LC_ALL=C; set -f
 command -v virsh >/dev/null 2>&1 || { echo "absent"; exit 0; }
 v() { %s "$@"; }
@@ -46,7 +49,9 @@ for u in $uuids; do
     info=$(v net-info "$u" | tr -s ' \\n' '  ') || continue
     config=$(v net-dumpxml --inactive "$u") || continue
     live=$(v net-dumpxml "$u") || continue
-    echo "network $u $(printf %%s "$config" | base64 -w0) $(printf %%s "$live" | base64 -w0) $info"
+    ports=$(v net-port-list --uuid "$u" 2>/dev/null) && ports=$(echo $ports | wc -w) || ports=-
+    echo "network $u $ports $(printf %%s "$config" | base64 -w0)" \
+        "$(printf %%s "$live" | base64 -w0) $info"
 done
 v nwfilter-list 2>/dev/null | while read -r uuid name; do
     case "$uuid" in *-*-*-*-*) echo "filter $name";; esac
@@ -56,8 +61,8 @@ exit 0
 
 
 def parse_facts(output):
-    """{"status": "ok"|"absent"|"unreachable", "error", "networks": {name: {uuid, active,
-    persistent, autostart, config, live}}, "filters": [names]}."""
+    """{"status": "ok"|"absent"|"unreachable", "error", "networks": {name: {uuid, ports,
+    active, persistent, autostart, config, live}}, "filters": [names]}."""
     lines = output.splitlines()
     head = lines[0].split(" ", 1) if lines else ["absent"]
     out = {"status": head[0], "error": head[1].strip() if len(head) > 1 else None,
@@ -66,16 +71,28 @@ def parse_facts(output):
         words = text.split()
         if words[:1] == ["filter"] and len(words) == 2:
             out["filters"].append(words[1])
-        elif words[:1] == ["network"] and len(words) > 4:
-            info = " ".join(words[4:])
-            config, live = (base64.b64decode(w).decode() for w in words[2:4])
-            name = _parse(config).findtext("name")
-            out["networks"][name] = {
-                "uuid": words[1], "config": config, "live": live,
-                **{k: "%s: yes" % k.capitalize() in info
-                   for k in ("active", "persistent", "autostart")},
-            }  # fmt: skip
+        elif words[:1] == ["network"]:
+            name, network = _network_line(words)
+            out["networks"][name] = network
     return out
+
+
+def _network_line(words):
+    """One network's line; a line that does not read whole fails the whole fact: a
+    network left out would be one vnetctl defines again."""
+    try:
+        config, live = (base64.b64decode(w, validate=True).decode() for w in words[3:5])
+        info = " ".join(words[5:])
+        network = {k: "%s: yes" % k.capitalize() in info for k in ("active", "persistent",
+                                                                    "autostart")}  # fmt: skip
+        network.update(uuid=words[1], config=config, live=live,
+                       ports=int(words[2]) if words[2] != "-" else None)  # fmt: skip
+    except (ValueError, IndexError):
+        raise ModuleError("cannot read libvirt's networks: %r" % " ".join(words)[:200]) from None
+    if network["active"] and network["ports"] is None:
+        raise ModuleError("cannot list the ports of libvirt network %s (virsh net-port-list)"
+                          % words[1])  # fmt: skip
+    return _parse(config).findtext("name"), network
 
 
 SOURCE = vnet_facts.command(["sh", "-c", _SCRIPT], parse=parse_facts)
@@ -96,7 +113,8 @@ def available(facts):
 
 # ---- XML -> fields --------------------------------------------------------------------
 
-# tag -> (attributes, children) the fields hold; anything else is `extra`
+# tag -> (attributes, children) the fields hold (or, `connections`, ignore: the ports are
+# counted); anything else is `extra`
 MODELED = {
     "network": (("connections",), ("name", "uuid", "forward", "bridge", "virtualport",
                                    "portgroup", "metadata")),
@@ -123,8 +141,7 @@ def portgroup(default=False, vlan=None, trunks=(), native=None, bandwidth=None, 
 
 
 def read_network(text):
-    """{name, forward, bridge, virtualport, portgroups, extra, connections} of a
-    network's XML."""
+    """{name, forward, bridge, virtualport, portgroups, extra} of a network's XML."""
     root = _parse(text)
     filters = {m.get("name"): m.get("filter") for m in root.iterfind(
         "metadata/%s/%s" % (MARK_GROUPS, MARK_GROUP))}  # fmt: skip
@@ -141,7 +158,6 @@ def read_network(text):
         "virtualport": _attr(root, "virtualport", "type"),
         "portgroups": groups,
         "extra": _extra(root),
-        "connections": int(root.get("connections") or 0),
     }
 
 

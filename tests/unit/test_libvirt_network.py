@@ -185,7 +185,7 @@ def run_source(tmp_path: Path, virsh: str | None) -> dict:
     stand-in script, or none at all)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(parents=True)
-    for tool in ("tr", "base64"):
+    for tool in ("tr", "base64", "wc"):
         (bin_dir / tool).symlink_to(shutil.which(tool))
     if virsh is not None:
         (bin_dir / "virsh").write_text(virsh)
@@ -210,3 +210,15 @@ def test_the_source_says_when_virsh_is_missing_or_libvirtd_does_not_answer(tmp_p
     assert (down["status"], down["error"]) == ("unreachable", "error: failed to connect")
     with pytest.raises(host.ModuleError, match="libvirtd does not answer.*failed to connect"):
         virtnet.available(host.Facts({"libvirt": down}))
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["network 1b10 3 notbase64 notbase64 Active: yes",  # cut short, or not what we wrote
+     "network 1b10 - PG5ldHdvcms+PG5hbWU+eDwvbmFtZT48L25ldHdvcms+ "
+     "PG5ldHdvcms+PG5hbWU+eDwvbmFtZT48L25ldHdvcms+ Active: yes"],  # active, ports unknown
+)  # fmt: skip
+def test_a_network_line_that_does_not_read_whole_fails_the_fact(line):
+    """A network left out would be read as absent, and defined again."""
+    with pytest.raises(host.ModuleError, match="cannot (read|list)"):
+        virtnet.parse_facts("ok\n" + line + "\n")

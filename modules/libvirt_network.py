@@ -14,12 +14,15 @@ gives them) and its bandwidth needs tc's sfq and police, refused where the kerne
 them. The group's nwfilter is kept in the network's metadata: libvirt applies no filter
 from a network.
 
-A running network is changed without detaching a running VM: port groups with `virsh
-net-update --live` (VMs that attach later get them; ports made earlier keep theirs until
-their VM restarts); the bridge, virtualport or `extra` by restarting the network only
-when no guest is attached, else the definition changes and `live` lists what the
-running network takes at its next start. `state: absent` and `active: false` are
-refused while guests are attached. libvirt keeps the definition and autostart itself.
+A running network is changed without touching a running VM's port: port groups with
+`virsh net-update --live` (VMs that attach later get them; ports made earlier keep theirs
+until their VM restarts); the bridge, virtualport or `extra` by restarting the network
+only when no guest is attached (a restart leaves the guests' taps in the bridge but
+unknown to the network: libvirt drops their ports, net-port-list is empty after it),
+else the definition changes and `live` lists what the running network takes at its next
+start. `state: absent` and `active: false` are refused while guests are attached.
+Guests are counted with `virsh net-port-list`. libvirt keeps the definition and
+autostart itself.
 """
 
 import sys
@@ -266,8 +269,8 @@ def _running(name, found, desired):
                and host.diff_fields({f: comparable[f]}, {f: want[f]}, every=True)]  # fmt: skip
     if restart:
         if found["ports"]:
-            raise host.ModuleError("libvirt network %s: its %s would need a restart, which would "
-                                   "detach its %d guest interface(s)"
+            raise host.ModuleError("libvirt network %s: its %s would need a restart, which "
+                                   "would leave its %d guest interface(s) unknown to it"
                                    % (name, ", ".join(restart), found["ports"]))  # fmt: skip
         return [host.virsh_step("net-destroy", name), host.virsh_step("net-start", name)]
     return _portgroup_updates(name, comparable["portgroups"], want["portgroups"], desired)

@@ -8,7 +8,7 @@ not hold (another element, an attribute vnetctl does not model), one string each
 definition is compared and written back whole. A port group's VLANs: `vlan` alone is
 an access port; `trunks` alone a trunk; `vlan` with `trunks` and `native` ("tagged" or
 "untagged") a trunk whose native VLAN is `vlan`. `bandwidth` is libvirt's: inbound (to
-the guest) and outbound (from it), `average` and `peak` in KiB/s, `burst` in KiB.
+the guest) and outbound (from it), `average` and `peak` in kB/s (1000 bytes), `burst` in kB.
 `filter` (an nwfilter's name) is kept in the network's `<metadata>`: libvirt keeps no
 filter in a port group (it drops a `<filterref>` there) and applies none from a network.
 

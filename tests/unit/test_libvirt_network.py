@@ -72,6 +72,15 @@ def test_a_rollback_writes_back_what_vnetctl_does_not_model():
     assert virtnet.read_network(define.body)["extra"] == before["extra"]
 
 
+def test_a_rollback_never_restarts_a_network_with_a_guest_attached():
+    """Back to a bridge the running network does not have, with a guest attached: the
+    rollback fails saying why rather than restart the network under the guest."""
+    guest = facts("libvirt_network_guest.json")
+    before = dict(MODULE.read({"name": "ovsnet"}, guest), bridge="ovs-old", live=[])
+    with pytest.raises(host.ModuleError, match="would leave its 1 guest interface"):
+        host.plan(MODULE, {"name": "ovsnet"}, guest, target=before)
+
+
 def test_the_definition_of_an_ovs_network_carries_every_field():
     params = {"name": "ovsnet", "bridge": "ovs-vm", "portgroups": OVSNET}
     planned = host.plan(MODULE, dict(params, name="apps"), facts("libvirt_networks.json"))

@@ -19,8 +19,10 @@ A running network is changed without touching a running VM's port: port groups w
 until their VM restarts); the bridge, virtualport or `extra` by restarting the network
 only when no guest is attached (a restart leaves the guests' taps in the bridge but
 unknown to the network: libvirt drops their ports, net-port-list is empty after it),
-else the definition changes and `live` lists what the running network takes at its next
-start. `state: absent` and `active: false` are refused while guests are attached.
+else only the definition changes. `next_start` lists how the running network differs
+from its definition, which it takes at its next start: what a run left for then (it
+had guests), or what was changed in it by hand (`virsh net-update --live`: a run puts
+it back). `state: absent` and `active: false` are refused while guests are attached.
 Guests are counted with `virsh net-port-list`. libvirt keeps the definition and
 autostart itself.
 """
@@ -69,7 +71,7 @@ def read(params, facts):
         "autostart": found["autostart"],
         "bridge": config["bridge"], "virtualport": config["virtualport"] or "none",
         "portgroups": config["portgroups"], "extra": config["extra"],
-        "live": _running_differs(config, found) if found["active"] else [],
+        "next_start": _running_differs(config, found) if found["active"] else [],
     }  # fmt: skip
 
 
@@ -128,7 +130,7 @@ def desired(params, current, facts):
                 active=params["active"])  # fmt: skip
     if not want["active"] and current.get("active"):
         _refuse_with_guests(name, facts, "stop it")
-    want["live"] = _left_running(name, current, want, facts)
+    want["next_start"] = _left_running(name, current, want, facts)
     return want
 
 
@@ -265,7 +267,7 @@ def _running(name, found, desired):
     not say it all (never with guests attached), else its port groups updated live."""
     live = virtnet.read_network(found["live"])
     comparable, want = _comparable(live), _comparable(_model(desired))
-    restart = [f for f in RESTART_FIELDS if f not in desired["live"]
+    restart = [f for f in RESTART_FIELDS if f not in desired["next_start"]
                and host.diff_fields({f: comparable[f]}, {f: want[f]}, every=True)]  # fmt: skip
     if restart:
         if found["ports"]:

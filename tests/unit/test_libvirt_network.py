@@ -76,7 +76,7 @@ def test_a_rollback_never_restarts_a_network_with_a_guest_attached():
     """Back to a bridge the running network does not have, with a guest attached: the
     rollback fails saying why rather than restart the network under the guest."""
     guest = facts("libvirt_network_guest.json")
-    before = dict(MODULE.read({"name": "ovsnet"}, guest), bridge="ovs-old", live=[])
+    before = dict(MODULE.read({"name": "ovsnet"}, guest), bridge="ovs-old", next_start=[])
     with pytest.raises(host.ModuleError, match="would leave its 1 guest interface"):
         host.plan(MODULE, {"name": "ovsnet"}, guest, target=before)
 

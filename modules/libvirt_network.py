@@ -118,7 +118,8 @@ def desired(params, current, facts):
     bridge = params["bridge"] or want.get("bridge")
     if bridge is None:
         raise host.ModuleError("libvirt network %s: bridge is required to define it" % name)
-    virtualport = _virtualport(name, bridge, params["virtualport"], facts)
+    kept = want.get("virtualport") if want.get("bridge") == bridge else None
+    virtualport = _virtualport(name, bridge, params["virtualport"], facts, kept)
     ovs = virtualport == "openvswitch"
     groups = want["portgroups"]
     if params["portgroups"] is not None:
@@ -134,14 +135,17 @@ def desired(params, current, facts):
     return want
 
 
-def _virtualport(name, bridge, declared, facts):
+def _virtualport(name, bridge, declared, facts, kept=None):
     """`openvswitch` on an Open vSwitch bridge, `none` on a Linux bridge: what the bridge
-    is, or what the task declares for a bridge that does not exist yet."""
+    is, or, for a bridge that does not exist (yet, or any more), what the task declares
+    or else the network's own (`kept`)."""
     ovs = facts.ovs
     if ovs is not None and bridge in ovs["bridges"]:
         found = "openvswitch"
     elif facts.link(bridge) is not None and facts.kind(bridge) == "bridge":
         found = "none"
+    elif declared is None and kept is not None:
+        return kept
     elif declared is None:
         raise host.ModuleError("libvirt network %s: bridge %s does not exist on this host; make "
                                "it first, or declare virtualport (none: a Linux bridge, "

@@ -81,6 +81,17 @@ def test_a_rollback_never_restarts_a_network_with_a_guest_attached():
         host.plan(MODULE, {"name": "ovsnet"}, guest, target=before)
 
 
+def test_a_network_whose_bridge_is_gone_keeps_its_virtualport():
+    """Its OVS bridge deleted (OVS stopped, say): re-applying the task plans nothing,
+    rather than refuse for want of a virtualport; a new network there is refused."""
+    data = json.loads((FACTS / "libvirt_networks.json").read_text())
+    data["ovs"] = None
+    params = {"name": "ovsnet", "bridge": "ovs-vm"}
+    assert host.plan(MODULE, params, host.Facts(data))["changes"] == []
+    with pytest.raises(host.ModuleError, match="declare virtualport"):
+        host.plan(MODULE, dict(params, name="other"), host.Facts(data))
+
+
 def test_the_definition_of_an_ovs_network_carries_every_field():
     params = {"name": "ovsnet", "bridge": "ovs-vm", "portgroups": OVSNET}
     planned = host.plan(MODULE, dict(params, name="apps"), facts("libvirt_networks.json"))

@@ -307,6 +307,16 @@ def step(tool, *tokens):
     return (tool, line(*tokens))
 
 
+class Step(tuple):
+    """A step that also carries a document, `body`: a file's content (`file`), a libvirt
+    network's XML (`virsh`); the writer of its tool feeds it to the command."""
+
+    def __new__(cls, tool, line, body=None):
+        step = tuple.__new__(cls, (tool, line))
+        step.body = body
+        return step
+
+
 def check_line(text):
     """A line as line() writes it, or ModuleError: checked again before any process
     reads it, whoever built it."""

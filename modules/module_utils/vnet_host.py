@@ -44,11 +44,12 @@ desired(params, current, facts) -> desired  the declared values over the current
     before any change.
 steps(current, desired, facts) -> [(tool, line)]  pure: the commands from current to
     desired, each built by step() (vnet_core: the one writer of command lines), or by
-    sysctl_step(key, value) and document_step(path, text) (a whole file). The tools are
-    those vnet_registry registers (ip, bridge, tc, sysctl, nft, ovs-vsctl, ovs-ofctl,
-    file), each with the form of its lines, checked when planning: a step no writer
-    would run fails check mode as it would fail the real run. `desired` may be any
-    earlier read() output (a rollback).
+    sysctl_step(key, value), document_step(path, text) (a whole file) and virsh_step(
+    command, network, ..., xml=) (a libvirt network). The tools are those vnet_registry
+    registers (ip, bridge, tc, sysctl, nft, ovs-vsctl, ovs-ofctl, file, virsh), each
+    with the form of its lines, checked when planning: a step no writer would run fails
+    check mode as it would fail the real run. `desired` may be any earlier read()
+    output (a rollback).
 Nested state is a dict keyed by identity (ports_mtu: {port: mtu}; segments: {vni: {..}}),
     never a list of objects: diffs are per field (dotted paths) and drift then sees a
     missing or an extra object. Lists compare as sets: keep them to flat lists of names.
@@ -122,6 +123,7 @@ ovsdb = vnet_ovs.ovsdb
 apply_steps, batches = vnet_registry.apply, vnet_registry.batches
 run_batch = vnet_registry.run_batch
 sysctl_step, document_step = vnet_registry.sysctl_step, vnet_registry.document_step
+virsh_step = vnet_registry.virsh_step
 
 # What modules import under Ansible. `from ansible.module_utils.vnet_host import ...` is
 # the form Ansible and Mitogen both recognise as a module with module_utils to ship;

@@ -19,6 +19,8 @@ tool as one batch, every line checked again before the first process starts.
     ovs-vsctl  one ovs-vsctl argv                  changed nothing (one transaction)
     ovs-ofctl  one `--bundle add-flows` per bridge changed nothing (one bundle)
     file       documents written whole             changed nothing (vnet_files)
+    virsh      one `virsh` per step (a libvirt     stops at its failing step: the
+               network's XML on its stdin)           rollback undoes what ran
 
 The management-path guard (vnet_safety) asks each step's writer what the step does to a
 device on the path (`effect`): the effect's name, and whether it cuts (`cuts`).
@@ -31,22 +33,18 @@ Runs on the managed host: Python 3.9+, standard library only.
 """
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_files, vnet_ovs
+    from ansible.module_utils import vnet_core, vnet_files, vnet_libvirt, vnet_ovs
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
     import vnet_files
+    import vnet_libvirt
     import vnet_ovs
 
 ModuleError = vnet_core.ModuleError
 
 
-class Step(tuple):
-    """A step that carries a document: ("file", "write PATH") and the content, `body`."""
-
-    def __new__(cls, tool, line, body=None):
-        step = tuple.__new__(cls, (tool, line))
-        step.body = body
-        return step
+Step = vnet_core.Step  # a step that carries a document (`body`)
+virsh_step = vnet_libvirt.virsh_step  # a libvirt network's steps (vnet_libvirt)
 
 
 class Writer:
@@ -319,6 +317,9 @@ WRITERS = {w.name: w for w in (
            lambda words, path: _port_security("ovs-ofctl", words, path), ("port security",)),
     # documents are files, not devices: writing one changes no device on the path
     Writer("file", _file_form, _run_files, True),
+    # bridge-mode networks only (libvirt_network): libvirt neither makes nor changes
+    # their bridge, nor any port of it; a guest's tap comes and goes with the guest
+    Writer("virsh", vnet_libvirt.virsh_form, vnet_libvirt.run_virsh, False),
 )}  # fmt: skip
 
 

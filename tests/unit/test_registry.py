@@ -43,6 +43,12 @@ FACTS = SimpleNamespace(refresh=lambda: None)
         (("file", "write etc/x"), "not an absolute path"),
         (("file", "write /etc/../x"), "not an absolute path"),
         (("sh", "id"), "no writer for tool 'sh'"),
+        (("virsh", "net-destroy"), "names one network"),
+        (("virsh", "net-start -c"), "names one network"),
+        (("virsh", "net-start prod --force"), "takes none of ['--force']"),
+        (("virsh", "destroy guest"), "not one of net-autostart"),
+        (("virsh", "net-update prod add-last ip-dhcp-host db --live"), "VERB portgroup GROUP"),
+        (("virsh", "net-update prod modify portgroup --live"), "VERB portgroup GROUP"),
     ],
 )
 def test_check_mode_refuses_a_step_the_real_run_could_not_apply(step, why):
@@ -59,11 +65,12 @@ def test_check_mode_refuses_a_step_the_real_run_could_not_apply(step, why):
 
 def test_every_tool_is_one_writer_with_its_form_its_batch_and_its_effect():
     assert sorted(registry.WRITERS) == sorted(
-        ["ip", "bridge", "tc", "sysctl", "nft", "ovs-vsctl", "ovs-ofctl", "file"]
+        ["ip", "bridge", "tc", "sysctl", "nft", "ovs-vsctl", "ovs-ofctl", "file", "virsh"]
     )
     for name, writer in registry.WRITERS.items():
         assert name in registry.__doc__ and callable(writer.form) and callable(writer.run)
-        assert writer.effect is not None or name == "file"  # a document touches no device
+        # a document touches no device; a bridge-mode network neither its bridge nor a port
+        assert writer.effect is not None or name in ("file", "virsh")
     assert set(registry.CUTS_NAMED) <= set(safety.CUTS)
 
 
@@ -77,6 +84,42 @@ def test_sysctl_steps_are_written_in_the_form_sysctl_p_reads():
     recorder = Recorder()
     host.apply_steps([host.sysctl_step("net.ipv4.ip_forward", 0)], recorder)
     assert recorder.calls == [(["sysctl", "-q", "-p", "-"], "net/ipv4/ip_forward=0\n")]
+
+
+def test_virsh_steps_run_one_virsh_each_with_their_xml_on_stdin():
+    """A libvirt network's steps name the system daemon whatever the session's URI; the
+    XML goes on stdin; a net-define whose XML names another network runs nothing."""
+    xml = "<network><name>prod</name></network>"
+    group = "<portgroup name='db'/>"
+    steps = [
+        host.virsh_step("net-define", "prod", xml=xml),
+        host.virsh_step("net-update", "prod", "modify", "portgroup", "db", "--live", xml=group),
+        host.virsh_step("net-autostart", "prod", "--disable"),
+    ]
+    assert [" ".join(s) for s in steps] == [
+        "virsh net-define prod",
+        "virsh net-update prod modify portgroup db --live",
+        "virsh net-autostart prod --disable",
+    ]
+    recorder = Recorder()
+    host.apply_steps(steps, recorder)
+    virsh = ["virsh", "-q", "-c", "qemu:///system"]
+    assert recorder.calls == [
+        ([*virsh, "net-define", "/dev/stdin"], xml),
+        ([*virsh, "net-update", "prod", "modify", "portgroup", "/dev/stdin", "--live"], group),
+        ([*virsh, "net-autostart", "prod", "--disable"], None),
+    ]
+    recorder = Recorder()
+    for wrong in (host.virsh_step("net-define", "prod", xml=xml.replace("prod", "other")),
+                  host.virsh_step("net-update", "prod", "delete", "portgroup", "web", "--live",
+                                  xml=group)):  # fmt: skip
+        with pytest.raises(host.ModuleError, match="its XML names '(other|db)'"):
+            host.apply_steps([wrong], recorder)
+    with pytest.raises(host.ModuleError, match="reads no XML"):
+        host.virsh_step("net-start", "prod", xml=xml)
+    with pytest.raises(host.ModuleError, match="carries no XML"):
+        host.apply_steps([("virsh", "net-define prod")], recorder)
+    assert recorder.calls == []
 
 
 def test_documents_are_written_whole_and_removed_together(tmp_path):

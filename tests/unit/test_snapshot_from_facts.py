@@ -27,8 +27,10 @@ def recorded(name: str) -> dict:
 
 
 # an OVS tunnel port without split horizon cannot be declared: the snapshot fixes it;
-# a mesh device marked by an earlier version: the snapshot re-marks it
-NOT_DECLARABLE = {"ovs_mesh_one_port_unprotected.json", "mesh_vni100_old_marker.json"}
+# a mesh device marked by an earlier version: the snapshot re-marks it; a running libvirt
+# network that differs from its definition: the snapshot declares the definition
+NOT_DECLARABLE = {"ovs_mesh_one_port_unprotected.json", "mesh_vni100_old_marker.json",
+                  "libvirt_networks_drifted.json"}  # fmt: skip
 
 
 @pytest.mark.parametrize(

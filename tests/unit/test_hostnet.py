@@ -81,3 +81,22 @@ def test_a_devices_tc_qdiscs_and_classes_as_the_tc_fact_holds_them():
     tc = shaped.tc("eth1")
     assert {q["kind"] for q in tc["qdiscs"]} >= {"htb"} and "1:1" in tc["classes"]
     assert shaped.tc("eth0")["classes"] is None
+
+
+def test_a_vms_port_is_what_the_host_says_belongs_to_a_guest():
+    bridge = net("vm_ports_bridge.json")  # br-vm: eth1, eth2, vm8p (guarded), vnet7 (a tap)
+    assert bridge.vm_port("vnet7") == "a tap" and bridge.vm_port("mvt0") == "a macvtap"
+    assert bridge.vm_port("vm8p") == "guarded by a port group (nftables)"
+    assert [bridge.vm_port(n) for n in ("eth1", "eth2", "br-vm", "vm8")] == [None] * 4
+    ovs = net("vm_ports_ovs.json")  # OVS br-vm (userspace datapath: its own ports are taps)
+    assert ovs.vm_port("vnet7") == "marked by libvirt (external_ids:attached-mac)"
+    assert ovs.vm_port("vnet9") == "a tap"  # on the bridge, no marks: still a guest's tap
+    assert ovs.vm_port("vm8p") == "in port group web (external_ids:vnetctl-port-group)"
+    assert [ovs.vm_port(n) for n in ("br-vm", "hostvm", "ovs-netdev", "eth1")] == [None] * 4
+
+
+def test_a_recording_without_nftables_or_ovs_claims_no_port():
+    plain = net("vm_tap.json")  # no `ovs`, no `nft_bridge`
+    assert plain.vm_port("tap0") == "a tap" and plain.vm_port("eth1") is None
+    ports = net("thiskernel_vm_ports.json")  # veths in br-vm, no port group yet
+    assert [ports.vm_port(p) for p in ports.ports("br-vm")] == [None] * 3

@@ -95,8 +95,10 @@ def read(params, facts):
     the routes through them, and whether those links are up."""
     name, cfg = params["name"], config(facts)
     ports, members = _declared_names(params)
-    watched = sorted({name, *ports, *members} & set(facts.links))
     br = cfg["bridges"].get(name)
+    internal = [p for p in (br or {}).get("ports", [])  # kept up when ports are not declared
+                if cfg["interfaces"].get(p, {}).get("type") == "internal"]  # fmt: skip
+    watched = sorted({name, *ports, *members, *internal} & set(facts.links))
     current = {"name": name, "state": "present" if br else "absent"}
     ip = vnet_ip.state(facts, watched, elsewhere=False)  # global addresses, movable routes
     current["addresses"], current["routes"] = vnet_ip.split(ip)

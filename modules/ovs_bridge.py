@@ -17,6 +17,14 @@ openvswitch datapath and `system` where it has: the plan states which.
 A physical port that holds addresses when it joins the bridge hands them, and every
 route through it (any table, both families), to the bridge's internal interface in the
 same run, so the host stays reachable through it: a migration, not a cut (see vnet_ip).
+
+The bridge owns the ports it declares (by name, and `type: vm` ones by name or pattern)
+and leaves a VM's alone: a port the host's model calls a VM's (vnet_hostnet.vm_port: an
+interface libvirt marked with external_ids attached-mac, iface-id or vm-id, one naming a
+port group, a tap OVS did not make) and the task does not declare is not read as one
+of the bridge's ports: never removed, never a change, never drift. `detach` names ports
+to remove whatever they are; an undeclared port that is no VM's (an old uplink) is
+removed as before.
 """
 
 import ipaddress
@@ -57,6 +65,7 @@ ARGUMENT_SPEC = {
     "mtu": ovs.MTU,
     "addresses": {"type": "list", "elements": "str"},  # of the bridge's own interface
     "ports": {"type": "list", "elements": "dict", "options": PORT_SPEC},
+    "detach": {"type": "list", "elements": "ifname"},  # ports removed, VM ports included
     "bonds": {"type": "list", "elements": "dict", "options": teaming.BOND_SPEC},
     "mirrors": {"type": "list", "elements": "dict", "options": mirrors.MIRROR_SPEC},
     **{k: {"type": "dict", "options": v} for k, v in mirrors.EXPORT_SPECS.items()},
@@ -111,9 +120,12 @@ def read(params, facts):
     ifaces = cfg["interfaces"]
     current["mtu"] = ifaces.get(name, {}).get("mtu_request")
     plain, bonds = [], {}
+    hypervisors = set(ovs_ports.vm_ports(params, cfg, facts))
     for port in br["ports"]:
         info = cfg["ports"][port]
         if port == name or any(_owned_elsewhere(ifaces.get(i, {})) for i in info["interfaces"]):
+            continue
+        if port in hypervisors:
             continue
         if len(info["interfaces"]) > 1:
             bonds[port] = teaming.read(cfg, port)
@@ -146,7 +158,12 @@ def desired(params, current, facts):
     declared = ovs_ports.desired(params, current, cfg, facts, taken)
     if declared is not None:
         want["ports"], want["port_config"] = declared
-    plain = [p for p in want.get("ports", []) if p not in current.get("bonds", {})]
+    detach = set(params.get("detach") or [])
+    for port in sorted(detach & set(want["bonds"])):
+        raise host.ModuleError("bridge %s: %s is a bond; leave it out of bonds"
+                               % (params["name"], port))  # fmt: skip
+    plain = [p for p in want.get("ports", []) if p not in current.get("bonds", {})
+             and p not in detach]  # fmt: skip
     want["ports"] = sorted(set(plain) | set(want["bonds"]))
     want["port_config"] = {p: c for p, c in want.get("port_config", {}).items()
                            if p in want["ports"]}  # fmt: skip
@@ -160,7 +177,8 @@ def desired(params, current, facts):
         for marker in ("declared_mtu", "declared", "vm"):
             entry.pop(marker, None)
     if params.get("mirrors") is not None:
-        want["mirrors"] = mirrors.desired(params["mirrors"], want)
+        vm_ports = ovs_ports.vm_ports(params, cfg, facts)  # a mirror may select them
+        want["mirrors"] = mirrors.desired(params["mirrors"], want, vm_ports)
         want["mirror_names"] = sorted(want["mirrors"])
     want.setdefault("mirrors", {})
     for kind in mirrors.EXPORT_SPECS:

@@ -24,12 +24,13 @@ removed as before.
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
-    from ansible.module_utils import vnet_ip
+    from ansible.module_utils import vnet_hostnet, vnet_ip
     from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils import vnet_vlans as vlans
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_hostnet
     import vnet_ip
     import vnet_persist as bootcfg
     import vnet_vlans as vlans
@@ -54,8 +55,8 @@ ARGUMENT_SPEC = {
     **vlans.BRIDGE_SPEC,
 }
 # the routes that move with a port's addresses; `bridge -j vlan show`, and whether the
-# kernel filters VLANs
-FACTS = dict(vnet_ip.ROUTES, **vlans.FACTS)
+# kernel filters VLANs; what tells a VM's port
+FACTS = dict(vnet_ip.ROUTES, **vlans.FACTS, **vnet_hostnet.VM_PORT_SOURCES)
 
 # field -> `ip link ... type bridge` keyword; timers are centiseconds in iproute2
 TIMERS = {"forward_delay": "forward_delay", "hello_time": "hello_time", "max_age": "max_age"}

@@ -31,7 +31,7 @@ import ipaddress
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
-    from ansible.module_utils import vnet_ip
+    from ansible.module_utils import vnet_hostnet, vnet_ip
     from ansible.module_utils import vnet_ovs_config as ovs
     from ansible.module_utils import vnet_ovs_mirrors as mirrors
     from ansible.module_utils import vnet_ovs_ports as ovs_ports
@@ -40,6 +40,7 @@ try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels 
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_hostnet
     import vnet_ip
     import vnet_ovs_config as ovs
     import vnet_ovs_mirrors as mirrors
@@ -73,6 +74,7 @@ ARGUMENT_SPEC = {
 FACTS = {
     "ovs_config": ovs.CONFIG,
     **vnet_ip.ROUTES,  # the routes that move with a joining port's addresses
+    **vnet_hostnet.VM_PORT_SOURCES,  # what tells a VM's port
     # the kernel's openvswitch datapath, loaded: /sys/module/openvswitch
     "ovs_kernel": host.command(
         ["ls", "/sys/module"], parse=lambda out: "openvswitch" in out.split(), optional=True

@@ -16,10 +16,11 @@ only for a device that may belong to OVS.
 
 Which ports are a VM's is decided here, once (vm_port), from what the host itself says:
 the kind of device (a tap, what libvirt gives qemu for a NIC on a bridge, or a macvtap),
-libvirt's marks on an OVS interface, and a port group's claim that the host keeps (an
-OVS interface naming its group; a port a Linux port group guards in vnetctl's nftables
-table). Bridges own the ports they declare and leave a VM's alone (linux_bridge,
-ovs_bridge).
+libvirt's marks on an OVS interface, the interfaces of the domains libvirt runs (its
+status files under /run/libvirt: a container's veth too), and a port group's claim that
+the host keeps (an OVS interface naming its group; a port a Linux port group guards in
+vnetctl's nftables table). Bridges own the ports they declare and leave a VM's alone
+(linux_bridge, ovs_bridge).
 
 Runs on the managed host: Python 3.9+, standard library only.
 """
@@ -42,6 +43,23 @@ GROUP_MARK = "vnetctl-port-group"
 # vnetctl's nftables table (port_group's port security) and its set of guarded ports
 NFT_BRIDGE = vnet_facts.command(["nft", "-j", "list", "ruleset", "bridge"], optional=True)
 GUARDED = ("vnetctl", "guarded")
+
+
+def _targets(output):
+    """The devices of `<target dev='...'/>` lines: a running domain's NICs (and disks)."""
+    return sorted({line.split("'")[1] for line in output.splitlines() if line.count("'") >= 2})
+
+
+# libvirt keeps the live XML of every running domain in /run/libvirt/DRIVER/NAME.xml
+# (root's): each NIC's host device is its <target dev=...>. Nothing found, or no
+# libvirt: none (grep's exit 1 or 2)
+LIBVIRT_TARGETS = vnet_facts.command(
+    ["grep", "-rshoE", "-D", "skip", "--include=*.xml", "<target dev='[^']+'", "/run/libvirt"],
+    parse=_targets, optional=True,
+)  # fmt: skip
+# what vm_port reads beyond the built-in sources: the bridge modules declare them, so
+# that `vnetctl facts` prints them and recordings hold them
+VM_PORT_SOURCES = {"nft_bridge": NFT_BRIDGE, "libvirt_targets": LIBVIRT_TARGETS}
 
 
 class Device:
@@ -85,7 +103,8 @@ class Network:
         for device in self.devices.values():
             if device.master is not None:
                 self._ports.setdefault(device.master, []).append(device.name)
-        self._ovs, self._routes, self._orphans, self._guarded = False, None, None, None
+        self._ovs, self._routes, self._orphans = False, None, None
+        self._guarded = None
 
     def _addressed(self):
         """The devices' addresses, read (`addrs`) the first time one is asked for; and
@@ -238,8 +257,10 @@ class Network:
         """Why `name` is a VM's port (a phrase), or None: an OVS interface libvirt marked
         (external_ids attached-mac, iface-id, vm-id) or that names a port group
         (vnetctl-port-group); a tap or a macvtap that Open vSwitch did not make; a port a
-        Linux port group guards (vnetctl's nftables set `guarded`). OVSDB is read only
-        for a device that may be OVS's, nftables only for a Linux bridge's port."""
+        Linux port group guards (vnetctl's nftables set `guarded`); an interface of a
+        domain libvirt runs. OVSDB is read only for a device that may be OVS's, nftables
+        only for a Linux bridge's port, libvirt's files only for a device no rule before
+        names (each once per play)."""
         device = self.devices.get(name)
         kind = device.kind if device is not None else None
         ovs_maybe = device is None or not device.master or kind in OVS_KINDS
@@ -255,19 +276,27 @@ class Network:
         tap = kind == "tun" and device.info.get("type") == "tap"
         if tap and not (ovs_maybe and self._ovs_made(name)):
             return "a tap"
+        if device is not None and name in (self._declared("libvirt_targets", LIBVIRT_TARGETS)
+                                           or ()):  # fmt: skip
+            return "an interface of a domain libvirt runs (/run/libvirt)"
         if device is not None and device.master and name in self._guarded_ports():
             return "guarded by a port group (nftables)"
         return None
+
+    def _declared(self, name, source):
+        """A fact source the model declares itself, read when first asked for; None
+        from a recording without it."""
+        self.facts.declare({name: source})
+        try:
+            return self.facts.get(name)
+        except vnet_facts.Missing:
+            return None
 
     def _guarded_ports(self):
         """The ports in vnetctl's nftables set of guarded ports (port_group); none where
         nft cannot be run or a recording has no `nft_bridge`."""
         if self._guarded is None:
-            self.facts.declare({"nft_bridge": NFT_BRIDGE})
-            try:
-                ruleset = self.facts.get("nft_bridge") or {}
-            except vnet_facts.Missing:
-                ruleset = {}
+            ruleset = self._declared("nft_bridge", NFT_BRIDGE) or {}
             self._guarded = set()
             for item in ruleset.get("nftables", []) if isinstance(ruleset, dict) else []:
                 body = item.get("set")

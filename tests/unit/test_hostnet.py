@@ -4,6 +4,7 @@ routes, built once from the facts and again after a change."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from vnetctl.catalog import Catalog
@@ -100,3 +101,14 @@ def test_a_recording_without_nftables_or_ovs_claims_no_port():
     assert plain.vm_port("tap0") == "a tap" and plain.vm_port("eth1") is None
     ports = net("thiskernel_vm_ports.json")  # veths in br-vm, no port group yet
     assert [ports.vm_port(p) for p in ports.ports("br-vm")] == [None] * 3
+
+
+def test_an_interface_of_a_domain_libvirt_runs_is_a_vms_port_whatever_its_kind():
+    data = json.loads((FIXTURES / "thiskernel_vm_ports.json").read_text())  # veths vnet0-2
+    output = "<target dev='vda'\n<target dev='vnet1'\n"  # grep -o of /run/libvirt/*/*.xml
+    hostnet = sys.modules[host.Facts.MODEL.__module__]
+    data["libvirt_targets"] = hostnet.LIBVIRT_TARGETS.parse(output)
+    ports = host.Facts(data).net
+    assert data["libvirt_targets"] == ["vda", "vnet1"]
+    assert ports.vm_port("vnet1") == "an interface of a domain libvirt runs (/run/libvirt)"
+    assert ports.vm_port("vnet0") is None

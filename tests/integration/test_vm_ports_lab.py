@@ -81,12 +81,17 @@ def statuses(doc: dict) -> list[str]:
     return [r["status"] for r in doc["results"]]
 
 
+def said(doc: dict) -> list[str]:
+    """Each task's status and message: what a failed assertion shows."""
+    return [f"{r['status']}: {r.get('msg')}" for r in doc["results"]]
+
+
 def quiet(play: Play, capsys, *vm_ports: str) -> None:
     """A run changes nothing, check mode shows none of `vm_ports`, drift finds none."""
     code, doc = play.run(capsys)
-    assert code == 0 and set(statuses(doc)) == {"ok"}, doc
+    assert code == 0 and set(statuses(doc)) == {"ok"}, said(doc)
     code, doc = play.run(capsys, "--check", "--diff")
-    assert code == 0 and not [p for p in vm_ports if p in json.dumps(doc["results"])], doc
+    assert code == 0 and not [p for p in vm_ports if p in json.dumps(doc["results"])], said(doc)
     code, doc = play.drift(capsys)
     assert code == 0 and {h["state"] for h in doc["hosts"]} == {"in_sync"}, doc
 
@@ -131,19 +136,19 @@ def test_a_linux_bridge_run_again_keeps_the_vm_ports_and_detach_removes_one(
     code, doc = play.run(capsys)  # the old uplink goes; the VM ports stay
     assert code == 0 and doc["results"][0]["changes"] == [
         {"field": "ports", "before": ["eth1", "eth2"], "after": ["eth1"]}
-    ], doc
+    ], said(doc)
     assert master(lab, linux_host, "eth2") is None
     assert [master(lab, linux_host, p) for p in vm_ports] == ["br-vp"] * 3
 
     play.write({"linux_bridge": dict(bridge, ports=["eth1"], detach=["vnet7"])})
     code, doc = play.run(capsys)  # from a bridge that declares its addresses
-    assert code == 0 and statuses(doc) == ["changed"], doc
+    assert code == 0 and statuses(doc) == ["changed"], said(doc)
     assert [master(lab, linux_host, p) for p in vm_ports] == [None, "br-vp", "br-vp"]
     quiet(play, capsys, "vm8p", "vm9p")
 
     sh(lab, linux_host, f"rm {CONTAINER}")  # the container stopped: vm9p is no VM's now
     code, doc = play.run(capsys)
-    assert code == 0 and master(lab, linux_host, "vm9p") is None, doc
+    assert code == 0 and master(lab, linux_host, "vm9p") is None, said(doc)
 
 
 @pytest.fixture
@@ -169,11 +174,11 @@ def test_an_ovs_bridge_run_again_keeps_libvirts_port_and_detach_removes_it(
 
     play.write({"ovs_bridge": dict(bridge, ports=[ports[0], ports[2]])})
     code, doc = play.run(capsys)  # the old uplink goes; the VM's port stays
-    assert code == 0 and [c["field"] for c in doc["results"][0]["changes"]] == ["ports"], doc
+    assert code == 0 and [c["field"] for c in doc["results"][0]["changes"]] == ["ports"], said(doc)
     assert sh(lab, ovs_host, "ovs-vsctl list-ports br-vp").split() == ["eth1", "hostvp", "vnet7"]
 
     play.write({"ovs_bridge": dict(bridge, ports=[ports[0], ports[2]], detach=["vnet7"])})
     code, doc = play.run(capsys)
-    assert code == 0 and statuses(doc) == ["changed"], doc
+    assert code == 0 and statuses(doc) == ["changed"], said(doc)
     assert sh(lab, ovs_host, "ovs-vsctl list-ports br-vp").split() == ["eth1", "hostvp"]
     quiet(play, capsys)

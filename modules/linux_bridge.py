@@ -13,7 +13,7 @@ them on the bridge).
 
 The bridge owns the ports it declares, and only those: `ports` is exact for every port
 but a VM's, which the hypervisor attaches and detaches as guests start and stop (a tap
-or a macvtap, an Open vSwitch interface libvirt marked, a port a port group guards: the
+or a macvtap, an interface of a domain libvirt runs, a port a port group guards: the
 host's model decides, vnet_hostnet.vm_port). A VM's port that the task does not declare
 is not read as one of the bridge's: it is never removed, never a change, never drift.
 `detach` names ports to remove whatever they are (a VM's included); a name that is not

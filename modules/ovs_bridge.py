@@ -21,10 +21,10 @@ same run, so the host stays reachable through it: a migration, not a cut (see vn
 The bridge owns the ports it declares (by name, and `type: vm` ones by name or pattern)
 and leaves a VM's alone: a port the host's model calls a VM's (vnet_hostnet.vm_port: an
 interface libvirt marked with external_ids attached-mac, iface-id or vm-id, one naming a
-port group, a tap OVS did not make) and the task does not declare is not read as one
-of the bridge's ports: never removed, never a change, never drift. `detach` names ports
-to remove whatever they are; an undeclared port that is no VM's (an old uplink) is
-removed as before.
+port group, a tap OVS did not make, a running domain's) and the task does not declare is
+not read as one of the bridge's ports: never removed, never a change, never drift.
+`detach` names ports to remove whatever they are; an undeclared port that is no VM's (an
+old uplink) is removed as before.
 """
 
 import ipaddress

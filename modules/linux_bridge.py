@@ -10,17 +10,27 @@ bridge in the same batch, so the host stays reachable (see vnet_ip), and gets th
 the same way when it leaves as the bridge's last port or the bridge is deleted (a
 migration undone); `addresses` declares the bridge's own addresses exactly (and keeps
 them on the bridge).
+
+The bridge owns the ports it declares, and only those: `ports` is exact for every port
+but a VM's, which the hypervisor attaches and detaches as guests start and stop (a tap
+or a macvtap, an interface of a domain libvirt runs, a port a port group guards: the
+host's model decides, vnet_hostnet.vm_port). A VM's port that the task does not declare
+is not read as one of the bridge's: it is never removed, never a change, never drift.
+`detach` names ports to remove whatever they are (a VM's included); a name that is not
+a port of the bridge is nothing to do. An old uplink the task no longer declares is
+removed as before.
 """
 
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
-    from ansible.module_utils import vnet_ip
+    from ansible.module_utils import vnet_hostnet, vnet_ip
     from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils import vnet_vlans as vlans
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_hostnet
     import vnet_ip
     import vnet_persist as bootcfg
     import vnet_vlans as vlans
@@ -29,7 +39,8 @@ RESOURCE = "bridge"
 ARGUMENT_SPEC = {
     "name": {"type": "ifname", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "ports": {"type": "list", "elements": "ifname"},
+    "ports": {"type": "list", "elements": "ifname"},  # exact, but for VM ports (above)
+    "detach": {"type": "list", "elements": "ifname"},  # removed, VM ports included
     "mtu": {"type": "int", "range": [68, 65535]},
     "stp": {"type": "bool"},
     # seconds, like brctl; the kernel's ranges (net/bridge/br_stp_if.c), checked before
@@ -44,8 +55,8 @@ ARGUMENT_SPEC = {
     **vlans.BRIDGE_SPEC,
 }
 # the routes that move with a port's addresses; `bridge -j vlan show`, and whether the
-# kernel filters VLANs
-FACTS = dict(vnet_ip.ROUTES, **vlans.FACTS)
+# kernel filters VLANs; what tells a VM's port
+FACTS = dict(vnet_ip.ROUTES, **vlans.FACTS, **vnet_hostnet.VM_PORT_SOURCES)
 
 # field -> `ip link ... type bridge` keyword; timers are centiseconds in iproute2
 TIMERS = {"forward_delay": "forward_delay", "hello_time": "hello_time", "max_age": "max_age"}
@@ -72,7 +83,7 @@ def read(params, facts):
     if facts.kind(name) != "bridge":
         raise host.ModuleError("%s exists but is a %s, not a bridge" % (name, facts.kind(name)))
     info = link["linkinfo"]["info_data"]
-    ports = facts.ports_of(name)
+    ports = _owned(params, facts)
     current = {
         "name": name,
         "state": "present",
@@ -90,6 +101,19 @@ def read(params, facts):
     current["port_links"] = _port_links(sorted(set(params.get("ports") or []) | set(ports)), facts)
     current.update(vlans.read_bridge(params, facts, name))
     return _with_ip(current, params, ports, facts)
+
+
+def _owned(params, facts):
+    """The bridge's ports this task manages: every port but a VM's that it neither
+    declares nor detaches (vnet_hostnet.vm_port)."""
+    named = set(params.get("ports") or []) | set(params.get("detach") or [])
+    return [p for p in facts.ports_of(params["name"]) if p in named or not facts.net.vm_port(p)]
+
+
+def _vm_ports(params, facts):
+    """The VM ports on the bridge that the task leaves to their hypervisor."""
+    owned = set(_owned(params, facts))
+    return [p for p in facts.ports_of(params["name"]) if p not in owned]
 
 
 def _with_ip(current, params, ports, facts):
@@ -117,7 +141,7 @@ def desired(params, current, facts):
     name = params["name"]
     if params["state"] == "absent":
         want = {"name": name, "state": "absent"}
-        leaving = current.get("ports", [])
+        leaving = current.get("ports", []) + _vm_ports(params, facts)
         if _gives_back(current, name, leaving, params, facts):  # undoing a migration
             want["ip"] = vnet_ip.moved(current["ip"], [name], leaving[0])
             del want["ip"][name]
@@ -131,10 +155,17 @@ def desired(params, current, facts):
         want = host.merge_desired(current, params)
     want.pop("port_links", None)  # recorded for rollbacks; nothing declares it
     want.pop("addresses", None)  # declared addresses are part of `ip`
+    detach = want.pop("detach", None) or []
+    both = sorted(set(detach) & set(params.get("ports") or []))
+    if both:
+        msg = "bridge %s: %s both in ports and in detach" % (name, ", ".join(both))
+        raise host.ModuleError(msg)
+    want["ports"] = [p for p in want["ports"] if p not in detach]
     joining = [p for p in want["ports"] if p not in current.get("ports", [])]
     want["ip"] = vnet_ip.moved(current["ip"], joining, name, params.get("addresses"))
     leaving = [p for p in current.get("ports", []) if p not in want["ports"]]
-    if not want["ports"] and _gives_back(current, name, leaving, params, facts):
+    vm_ports = _vm_ports(params, facts)
+    if not want["ports"] and not vm_ports and _gives_back(current, name, leaving, params, facts):
         want["ip"] = vnet_ip.moved(want["ip"], [name], leaving[0])
     want["ip"] = vnet_ip.pruned(want["ip"], current["ip"])
     if params.get("mtu") is not None:
@@ -143,16 +174,16 @@ def desired(params, current, facts):
         for port in want["ports"]:
             host.check_mtu_range(port, mtu, facts)
         want["ports_mtu"] = {p: mtu for p in want["ports"]}
-    return vlans.desired_bridge(params, want, facts)
+    return vlans.desired_bridge(params, want, facts, also=vm_ports)
 
 
 def _gives_back(current, name, leaving, params, facts):
     """The bridge's addresses and routes go back to its port, as a port's came to it,
     when that one port leaves it (released, or the bridge deleted), unless they are the
-    bridge's own by declaration or the port is a VM's tap."""
+    bridge's own by declaration or the port is a VM's."""
     held = current.get("ip", {}).get(name) or {}
     return (len(leaving) == 1 and params.get("addresses") is None
-            and facts.kind(leaving[0]) != "tun"
+            and not facts.net.vm_port(leaving[0])
             and bool(held.get("addresses") or held.get("routes")))  # fmt: skip
 
 
@@ -280,7 +311,7 @@ def snapshot(facts):
         if facts.kind(name) != "bridge":
             continue
         info = link["linkinfo"]["info_data"]
-        ports = facts.ports_of(name)
+        ports = _owned({"name": name}, facts)  # VM ports come and go with their guests
         params = {"name": name, "ports": ports}
         if all(facts.link(p)["mtu"] == link["mtu"] for p in ports):
             params["mtu"] = link["mtu"]
@@ -289,7 +320,7 @@ def snapshot(facts):
             params[field] = info.get(field, 0) / 100
         params["priority"] = info.get("priority")
         params["admin_state"] = "up" if facts.admin_up(name) else "down"
-        params.update(vlans.snapshot_bridge(facts, name, ports))
+        params.update(vlans.snapshot_bridge(facts, name, facts.ports_of(name)))  # VM ports too
         out.append(params)
     return out
 

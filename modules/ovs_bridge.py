@@ -17,13 +17,21 @@ openvswitch datapath and `system` where it has: the plan states which.
 A physical port that holds addresses when it joins the bridge hands them, and every
 route through it (any table, both families), to the bridge's internal interface in the
 same run, so the host stays reachable through it: a migration, not a cut (see vnet_ip).
+
+The bridge owns the ports it declares (by name, and `type: vm` ones by name or pattern)
+and leaves a VM's alone: a port the host's model calls a VM's (vnet_hostnet.vm_port: an
+interface libvirt marked with external_ids attached-mac, iface-id or vm-id, one naming a
+port group, a tap OVS did not make, a running domain's) and the task does not declare is
+not read as one of the bridge's ports: never removed, never a change, never drift.
+`detach` names ports to remove whatever they are; an undeclared port that is no VM's (an
+old uplink) is removed as before.
 """
 
 import ipaddress
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
-    from ansible.module_utils import vnet_ip
+    from ansible.module_utils import vnet_hostnet, vnet_ip
     from ansible.module_utils import vnet_ovs_config as ovs
     from ansible.module_utils import vnet_ovs_mirrors as mirrors
     from ansible.module_utils import vnet_ovs_ports as ovs_ports
@@ -32,6 +40,7 @@ try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels 
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_hostnet
     import vnet_ip
     import vnet_ovs_config as ovs
     import vnet_ovs_mirrors as mirrors
@@ -57,6 +66,7 @@ ARGUMENT_SPEC = {
     "mtu": ovs.MTU,
     "addresses": {"type": "list", "elements": "str"},  # of the bridge's own interface
     "ports": {"type": "list", "elements": "dict", "options": PORT_SPEC},
+    "detach": {"type": "list", "elements": "ifname"},  # ports removed, VM ports included
     "bonds": {"type": "list", "elements": "dict", "options": teaming.BOND_SPEC},
     "mirrors": {"type": "list", "elements": "dict", "options": mirrors.MIRROR_SPEC},
     **{k: {"type": "dict", "options": v} for k, v in mirrors.EXPORT_SPECS.items()},
@@ -64,6 +74,7 @@ ARGUMENT_SPEC = {
 FACTS = {
     "ovs_config": ovs.CONFIG,
     **vnet_ip.ROUTES,  # the routes that move with a joining port's addresses
+    **vnet_hostnet.VM_PORT_SOURCES,  # what tells a VM's port
     # the kernel's openvswitch datapath, loaded: /sys/module/openvswitch
     "ovs_kernel": host.command(
         ["ls", "/sys/module"], parse=lambda out: "openvswitch" in out.split(), optional=True
@@ -95,8 +106,10 @@ def read(params, facts):
     the routes through them, and whether those links are up."""
     name, cfg = params["name"], config(facts)
     ports, members = _declared_names(params)
-    watched = sorted({name, *ports, *members} & set(facts.links))
     br = cfg["bridges"].get(name)
+    internal = [p for p in (br or {}).get("ports", [])  # kept up when ports are not declared
+                if cfg["interfaces"].get(p, {}).get("type") == "internal"]  # fmt: skip
+    watched = sorted({name, *ports, *members, *internal} & set(facts.links))
     current = {"name": name, "state": "present" if br else "absent"}
     ip = vnet_ip.state(facts, watched, elsewhere=False)  # global addresses, movable routes
     current["addresses"], current["routes"] = vnet_ip.split(ip)
@@ -109,9 +122,12 @@ def read(params, facts):
     ifaces = cfg["interfaces"]
     current["mtu"] = ifaces.get(name, {}).get("mtu_request")
     plain, bonds = [], {}
+    hypervisors = set(ovs_ports.vm_ports(params, cfg, facts))
     for port in br["ports"]:
         info = cfg["ports"][port]
         if port == name or any(_owned_elsewhere(ifaces.get(i, {})) for i in info["interfaces"]):
+            continue
+        if port in hypervisors:
             continue
         if len(info["interfaces"]) > 1:
             bonds[port] = teaming.read(cfg, port)
@@ -144,7 +160,12 @@ def desired(params, current, facts):
     declared = ovs_ports.desired(params, current, cfg, facts, taken)
     if declared is not None:
         want["ports"], want["port_config"] = declared
-    plain = [p for p in want.get("ports", []) if p not in current.get("bonds", {})]
+    detach = set(params.get("detach") or [])
+    for port in sorted(detach & set(want["bonds"])):
+        raise host.ModuleError("bridge %s: %s is a bond; leave it out of bonds"
+                               % (params["name"], port))  # fmt: skip
+    plain = [p for p in want.get("ports", []) if p not in current.get("bonds", {})
+             and p not in detach]  # fmt: skip
     want["ports"] = sorted(set(plain) | set(want["bonds"]))
     want["port_config"] = {p: c for p, c in want.get("port_config", {}).items()
                            if p in want["ports"]}  # fmt: skip
@@ -158,7 +179,8 @@ def desired(params, current, facts):
         for marker in ("declared_mtu", "declared", "vm"):
             entry.pop(marker, None)
     if params.get("mirrors") is not None:
-        want["mirrors"] = mirrors.desired(params["mirrors"], want)
+        vm_ports = ovs_ports.vm_ports(params, cfg, facts)  # a mirror may select them
+        want["mirrors"] = mirrors.desired(params["mirrors"], want, vm_ports)
         want["mirror_names"] = sorted(want["mirrors"])
     want.setdefault("mirrors", {})
     for kind in mirrors.EXPORT_SPECS:

@@ -29,11 +29,13 @@ import re
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_hostnet
     from ansible.module_utils import vnet_ovs_config as ovs
     from ansible.module_utils import vnet_ovs_portsec as portsec
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
+    import vnet_hostnet
     import vnet_ovs_config as ovs
     import vnet_ovs_portsec as portsec
 
@@ -62,7 +64,7 @@ ARGUMENT_SPEC = {
     "addresses": {"type": "list", "elements": "dict", "options": ADDRESS_SPEC},
 }
 FACTS = {"ovs_config": ovs.CONFIG, "ovs_flows": ovs.FLOWS}
-MEMBER_MARK = "vnetctl-port-group"
+MEMBER_MARK = vnet_hostnet.GROUP_MARK  # a VM port for the host's model too
 MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 PATTERN = re.compile(r"[A-Za-z0-9_.\-*?\[\]!]{1,64}\Z")
 

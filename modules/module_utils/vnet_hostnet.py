@@ -14,18 +14,52 @@ Open vSwitch ports have no kernel master in the userspace datapath (and `ovs-sys
 the kernel's): an OVS bridge's ports are read from OVSDB (the built-in `ovs` fact),
 only for a device that may belong to OVS.
 
+Which ports are a VM's is decided here, once (vm_port), from what the host itself says:
+the kind of device (a tap, what libvirt gives qemu for a NIC on a bridge, or a macvtap),
+libvirt's marks on an OVS interface, the interfaces of the domains libvirt runs (its
+status files under /run/libvirt: a container's veth too), and a port group's claim that
+the host keeps (an OVS interface naming its group; a port a Linux port group guards in
+vnetctl's nftables table). Bridges own the ports they declare and leave a VM's alone
+(linux_bridge, ovs_bridge).
+
 Runs on the managed host: Python 3.9+, standard library only.
 """
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_fib
+    from ansible.module_utils import vnet_core, vnet_facts, vnet_fib
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
+    import vnet_facts
     import vnet_fib
 
 PARENT_KINDS = ("vlan", "macvlan", "macvtap", "ipvlan")  # `link` names their lower device
 OVS_KINDS = ("openvswitch", "tun")  # an OVS bridge's own interface, in either datapath
 OVS_DATAPATH = "ovs-system"  # the kernel datapath's master of every OVS port
+OVS_NETDEV = "ovs-netdev"  # the userspace datapath's own tap, no port of anything
+# external_ids libvirt sets on the OVS interface of a VM's NIC; the one by which whatever
+# makes a VM port names the ovs_port_group it joins
+LIBVIRT_MARKS = ("attached-mac", "iface-id", "vm-id")
+GROUP_MARK = "vnetctl-port-group"
+# vnetctl's nftables table (port_group's port security) and its set of guarded ports
+NFT_BRIDGE = vnet_facts.command(["nft", "-j", "list", "ruleset", "bridge"], optional=True)
+GUARDED = ("vnetctl", "guarded")
+
+
+def _targets(output):
+    """The devices of `<target dev='...'/>` lines: a running domain's NICs (and disks)."""
+    return sorted({line.split("'")[1] for line in output.splitlines() if line.count("'") >= 2})
+
+
+# libvirt keeps the live XML of every running domain in /run/libvirt/DRIVER/NAME.xml
+# (root's): each NIC's host device is its <target dev=...>. Nothing found, or no
+# libvirt: none (grep's exit 1 or 2)
+LIBVIRT_TARGETS = vnet_facts.command(
+    ["grep", "-rshoE", "-D", "skip", "--include=*.xml", "<target dev='[^']+'", "/run/libvirt"],
+    parse=_targets, optional=True,
+)  # fmt: skip
+# what vm_port reads beyond the built-in sources: the bridge modules declare them, so
+# that `vnetctl facts` prints them and recordings hold them
+VM_PORT_SOURCES = {"nft_bridge": NFT_BRIDGE, "libvirt_targets": LIBVIRT_TARGETS}
 
 
 class Device:
@@ -70,6 +104,7 @@ class Network:
             if device.master is not None:
                 self._ports.setdefault(device.master, []).append(device.name)
         self._ovs, self._routes, self._orphans = False, None, None
+        self._guarded = None
 
     def _addressed(self):
         """The devices' addresses, read (`addrs`) the first time one is asked for; and
@@ -216,6 +251,63 @@ class Network:
         return sorted(vnet_fib.text(r) for r in self.routes()
                       if r["dev"] == name and vnet_fib.movable(r))  # fmt: skip
 
+    # ---- VM ports -------------------------------------------------------------------
+
+    def vm_port(self, name):
+        """Why `name` is a VM's port (a phrase), or None: an OVS interface libvirt marked
+        (external_ids attached-mac, iface-id, vm-id) or that names a port group
+        (vnetctl-port-group); a tap or a macvtap that Open vSwitch did not make; a port a
+        Linux port group guards (vnetctl's nftables set `guarded`); an interface of a
+        domain libvirt runs. OVSDB is read only for a device that may be OVS's, nftables
+        only for a Linux bridge's port, libvirt's files only for a device no rule before
+        names (each once per play)."""
+        device = self.devices.get(name)
+        kind = device.kind if device is not None else None
+        ovs_maybe = device is None or not device.master or kind in OVS_KINDS
+        interfaces = ((self._ovs_summary() if ovs_maybe else None) or {}).get("interfaces")
+        ids = ((interfaces or {}).get(name) or {}).get("external_ids") or {}
+        for mark in LIBVIRT_MARKS:
+            if mark in ids:
+                return "marked by libvirt (external_ids:%s)" % mark
+        if ids.get(GROUP_MARK):
+            return "in port group %s (external_ids:%s)" % (ids[GROUP_MARK], GROUP_MARK)
+        if kind == "macvtap":
+            return "a macvtap"
+        tap = kind == "tun" and device.info.get("type") == "tap"
+        if tap and not (ovs_maybe and self._ovs_made(name)):
+            return "a tap"
+        if device is not None and name in (self._declared("libvirt_targets", LIBVIRT_TARGETS)
+                                           or ()):  # fmt: skip
+            return "an interface of a domain libvirt runs (/run/libvirt)"
+        if device is not None and device.master and name in self._guarded_ports():
+            return "guarded by a port group (nftables)"
+        return None
+
+    def _declared(self, name, source):
+        """A fact source the model declares itself, read when first asked for; None
+        from a recording without it."""
+        self.facts.declare({name: source})
+        try:
+            return self.facts.get(name)
+        except vnet_facts.Missing:
+            return None
+
+    def _guarded_ports(self):
+        """The ports in vnetctl's nftables set of guarded ports (port_group); none where
+        nft cannot be run or a recording has no `nft_bridge`."""
+        if self._guarded is None:
+            ruleset = self._declared("nft_bridge", NFT_BRIDGE) or {}
+            self._guarded = set()
+            for item in ruleset.get("nftables", []) if isinstance(ruleset, dict) else []:
+                body = item.get("set")
+                if isinstance(body, dict) and (body.get("table"), body.get("name")) == GUARDED:
+                    for elem in body.get("elem") or []:
+                        if isinstance(elem, dict):  # an element with options: {"elem": {"val"}}
+                            elem = (elem.get("elem") or {}).get("val")
+                        if isinstance(elem, str):
+                            self._guarded.add(elem)
+        return self._guarded
+
     # ---- Open vSwitch, tc ----------------------------------------------------------
 
     def _ovs_summary(self):
@@ -248,6 +340,14 @@ class Network:
             if bridge == name or any(name in i for i in self.ovs_ports(bridge).values()):
                 return bridge
         return None
+
+    def _ovs_made(self, name):
+        """An OVS bridge's own interface or internal port (taps in the userspace
+        datapath), or that datapath's own device."""
+        interfaces = (self._ovs_summary() or {}).get("interfaces") or {}
+        bridges = (self._ovs_summary() or {}).get("bridges") or {}
+        return (name == OVS_NETDEV or name in bridges
+                or (interfaces.get(name) or {}).get("type") == "internal")  # fmt: skip
 
     def _ovs_internal(self):
         interfaces = (self._ovs_summary() or {}).get("interfaces") or {}

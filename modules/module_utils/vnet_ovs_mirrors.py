@@ -47,8 +47,10 @@ EXPORT_SPECS = {
 }
 
 
-def desired(declared, want):
-    ports = set(want["ports"])
+def desired(declared, want, vm_ports=()):
+    """The declared mirrors; the ports they select are the bridge's (`want`) or the VM
+    ports on it that it leaves alone (`vm_ports`)."""
+    ports = set(want["ports"]) | set(vm_ports)
     out = {}
     for mirror in declared:
         entry = {

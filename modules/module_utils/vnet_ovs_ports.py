@@ -1,6 +1,7 @@
-"""An Open vSwitch bridge's ports as ovs_bridge declares them (its exact set): physical
-ports, internal ports, and VM ports by name or by pattern (what libvirt makes), each with
-its VLAN settings and MTU; bonds are vnet_ovs_teaming's.
+"""An Open vSwitch bridge's ports as ovs_bridge declares them (its exact set, but for
+the VM ports it leaves alone: ovs_bridge): physical ports, internal ports, and VM ports
+by name or by pattern (what libvirt makes), each with its VLAN settings and MTU; those
+`detach` names are left out; bonds are vnet_ovs_teaming's.
 
 Runs on the managed host: Python 3.9+, standard library only.
 """
@@ -17,6 +18,26 @@ except ImportError:  # vnetctl's runner preloads every module_utils file
 ModuleError, step = vnet_core.ModuleError, vnet_core.step
 
 
+def declares(params, port):
+    """The task declares `port` (by name, or a `type: vm` pattern) or detaches it."""
+    return port in (params.get("detach") or []) or any(
+        fnmatch.fnmatchcase(port, p["name"]) if p["type"] == "vm" else port == p["name"]
+        for p in params.get("ports") or []
+    )
+
+
+def vm_ports(params, cfg, facts):
+    """The bridge's ports of one interface that are a VM's (vnet_hostnet.vm_port) and
+    that the task neither declares nor detaches: the hypervisor's, left alone."""
+    name = params["name"]
+    ports = (cfg["bridges"].get(name) or {}).get("ports") or []
+    return sorted(
+        port for port in ports
+        if port != name and cfg["ports"][port]["interfaces"] == [port]
+        and not declares(params, port) and facts.net.vm_port(port)
+    )  # fmt: skip
+
+
 def read(cfg, port):
     """A port of one interface as state: its VLAN settings, type and MTU."""
     interface = cfg["interfaces"].get(port, {})
@@ -30,19 +51,24 @@ def desired(params, current, cfg, facts, taken):
         return None
     name = params["name"]
     have = current.get("port_config", {})
+    detach = set(params.get("detach") or [])
     names, conf = [], {}
     for port in declared:
         kind = port["type"]
-        if kind == "vm":
+        if kind == "vm":  # a detached port matches no pattern: it would join again
             pattern = port["name"]
-            matches = [p for p in current.get("ports", []) if fnmatch.fnmatchcase(p, pattern)]
+            matches = [p for p in current.get("ports", []) if fnmatch.fnmatchcase(p, pattern)
+                       and p not in detach]  # fmt: skip
             matches += [
                 d for d in sorted(facts.links)
                 if fnmatch.fnmatchcase(d, pattern) and d not in matches and d != name
-                and not cfg["ports"].get(d) and not facts.link(d).get("master")
+                and d not in detach and not cfg["ports"].get(d) and not facts.link(d).get("master")
             ]  # fmt: skip
         else:
             vnet_core.check_ifname(port["name"], "port name")
+            if port["name"] in detach:
+                raise ModuleError("bridge %s: %s both in ports and in detach"
+                                  % (name, port["name"]))  # fmt: skip
             matches = [port["name"]]
             if kind == "system" and facts.link(port["name"]) is None:
                 raise ModuleError("port %s of bridge %s does not exist on this host"

@@ -29,15 +29,16 @@ Runs on the managed host: Python 3.9+, standard library only.
 import ipaddress
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_ovs_config
+    from ansible.module_utils import vnet_hostnet, vnet_ovs_config
 except ImportError:  # vnetctl's runner preloads every module_utils file
+    import vnet_hostnet
     import vnet_ovs_config
 
 GATE = vnet_ovs_config.COOKIE_OWNER | 0x67617465  # "gate", in no group's bits
 GATE_DROP, GATE_ALLOW = 1, 2
 DROP, ALLOW, ND_DROP, ND_ALLOW, TAGS = 100, 110, 120, 121, 130
 NO_MAC = "00:00:00:00:00:00"
-VM_MARKS = ("attached-mac", "iface-id", "vm-id", "vnetctl-port-group")
+VM_MARKS = vnet_hostnet.LIBVIRT_MARKS + (vnet_hostnet.GROUP_MARK,)  # the model's
 LINK_LOCAL = ipaddress.ip_network("fe80::/10")
 
 

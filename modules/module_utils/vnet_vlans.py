@@ -201,9 +201,10 @@ def read_bridge(params, facts, name):
     return current
 
 
-def desired_bridge(params, want, facts):
+def desired_bridge(params, want, facts, also=()):
     """`want` with the declared VLAN fields in canonical form; refused before any change
-    where the kernel lacks VLAN filtering, or a port is not one of the bridge's."""
+    where the kernel lacks VLAN filtering, or a port is not one of the bridge's (those it
+    owns, and `also`: the VM ports on it)."""
     if not declares(params):
         return want
     name = want["name"]
@@ -216,10 +217,11 @@ def desired_bridge(params, want, facts):
     if params.get("port_vlans") is not None:
         ports = {}
         for i, spec in enumerate(params["port_vlans"]):
-            if spec["port"] not in want.get("ports", []):
+            ports_now = list(want.get("ports", [])) + list(also)
+            if spec["port"] not in ports_now:
                 raise ModuleError(
                     "port_vlans[%d]: %s is not a port of bridge %s (ports: %s)"
-                    % (i, spec["port"], name, ", ".join(want.get("ports", [])))
+                    % (i, spec["port"], name, ", ".join(ports_now))
                 )
             ports[spec["port"]] = declared(spec, "port_vlans[%d]" % i)
         want["port_vlans"] = ports

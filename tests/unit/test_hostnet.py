@@ -4,6 +4,7 @@ routes, built once from the facts and again after a change."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from vnetctl.catalog import Catalog
@@ -81,3 +82,33 @@ def test_a_devices_tc_qdiscs_and_classes_as_the_tc_fact_holds_them():
     tc = shaped.tc("eth1")
     assert {q["kind"] for q in tc["qdiscs"]} >= {"htb"} and "1:1" in tc["classes"]
     assert shaped.tc("eth0")["classes"] is None
+
+
+def test_a_vms_port_is_what_the_host_says_belongs_to_a_guest():
+    bridge = net("vm_ports_bridge.json")  # br-vm: eth1, eth2, vm8p (guarded), vnet7 (a tap)
+    assert bridge.vm_port("vnet7") == "a tap" and bridge.vm_port("mvt0") == "a macvtap"
+    assert bridge.vm_port("vm8p") == "guarded by a port group (nftables)"
+    assert [bridge.vm_port(n) for n in ("eth1", "eth2", "br-vm", "vm8")] == [None] * 4
+    ovs = net("vm_ports_ovs.json")  # OVS br-vm (userspace datapath: its own ports are taps)
+    assert ovs.vm_port("vnet7") == "marked by libvirt (external_ids:attached-mac)"
+    assert ovs.vm_port("vnet9") == "a tap"  # on the bridge, no marks: still a guest's tap
+    assert ovs.vm_port("vm8p") == "in port group web (external_ids:vnetctl-port-group)"
+    assert [ovs.vm_port(n) for n in ("br-vm", "hostvm", "ovs-netdev", "eth1")] == [None] * 4
+
+
+def test_a_recording_without_nftables_or_ovs_claims_no_port():
+    plain = net("vm_tap.json")  # no `ovs`, no `nft_bridge`
+    assert plain.vm_port("tap0") == "a tap" and plain.vm_port("eth1") is None
+    ports = net("thiskernel_vm_ports.json")  # veths in br-vm, no port group yet
+    assert [ports.vm_port(p) for p in ports.ports("br-vm")] == [None] * 3
+
+
+def test_an_interface_of_a_domain_libvirt_runs_is_a_vms_port_whatever_its_kind():
+    data = json.loads((FIXTURES / "thiskernel_vm_ports.json").read_text())  # veths vnet0-2
+    output = "<target dev='vda'\n<target dev='vnet1'\n"  # grep -o of /run/libvirt/*/*.xml
+    hostnet = sys.modules[host.Facts.MODEL.__module__]
+    data["libvirt_targets"] = hostnet.LIBVIRT_TARGETS.parse(output)
+    ports = host.Facts(data).net
+    assert data["libvirt_targets"] == ["vda", "vnet1"]
+    assert ports.vm_port("vnet1") == "an interface of a domain libvirt runs (/run/libvirt)"
+    assert ports.vm_port("vnet0") is None

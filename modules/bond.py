@@ -83,22 +83,9 @@ def read(params, facts):
         m: {"up": facts.admin_up(m), "master": facts.link(m).get("master")} for m in scope
     }
     devices = scope + ([name] if link is not None else [])
-    current["addresses"] = {d: _addresses(facts, d) for d in devices}
-    # routes only of devices with addresses (without one, a device has no routes to move)
-    current["routes"] = {d: vnet_ip.routes(facts, d) if current["addresses"][d] else []
-                         for d in devices}  # fmt: skip
+    ip = vnet_ip.state(facts, devices, elsewhere=False)  # global addresses, movable routes
+    current["addresses"], current["routes"] = vnet_ip.split(ip)
     return current
-
-
-def _addresses(facts, dev):
-    """The device's addresses a move keeps ("10.0.0.5/24"), link-local ones left to the
-    kernel, which makes them."""
-    out = []
-    for entry in facts.addrs:
-        if entry.get("ifname") == dev:
-            out += ["%s/%s" % (a["local"], a["prefixlen"]) for a in entry.get("addr_info", [])
-                    if a.get("scope") != "link"]  # fmt: skip
-    return out
 
 
 def desired(params, current, facts):
@@ -113,37 +100,18 @@ def desired(params, current, facts):
         "routes": current["routes"]}  # fmt: skip
     want = host.merge_desired(copy.deepcopy(base), declared)
     want.pop("member_links", None)  # recorded for rollbacks; nothing declares it
-    _check_members(name, want["members"], facts)
+    facts.net.check_joining(name, "bond", "member", want["members"])
     _check_options(want, params)
     if (want.get("mode") or "balance-rr") not in PRIMARY_MODES:
         want["primary"] = None  # the kernel keeps no primary in other modes
     if params.get("mtu") is not None:
         host.check_mtu_range(name, params["mtu"], facts)
-    for member in want["members"]:
-        if member not in current.get("members", []):  # joins: its addresses and routes move
-            want["addresses"].setdefault(name, [])
-            want["routes"].setdefault(name, [])
-            want["addresses"][name] += [a for a in want["addresses"].get(member, [])
-                                        if a not in want["addresses"][name]]  # fmt: skip
-            want["routes"][name] += want["routes"].get(member, [])
-            want["addresses"][member], want["routes"][member] = [], []
-    for table in ("addresses", "routes"):
-        want[table] = {d: sorted(v) for d, v in want[table].items() if v or d in current[table]}
+    joining = [m for m in want["members"] if m not in current.get("members", [])]
+    ip = vnet_ip.moved(vnet_ip.joined(want["addresses"], want["routes"]), joining, name)
+    moved = dict(zip(("addresses", "routes"), vnet_ip.split(ip)))  # a joining member's go
+    for table, found in moved.items():
+        want[table] = {d: v for d, v in found.items() if v or d in current[table]}
     return want
-
-
-def _check_members(name, members, facts):
-    for member in members:
-        link = facts.link(member)
-        if link is None:
-            msg = "member %s of bond %s does not exist on this host" % (member, name)
-            raise host.ModuleError(msg)
-        if member == name:
-            raise host.ModuleError("bond %s cannot be its own member" % name)
-        master = link.get("master")
-        if master and master != name:
-            msg = "%s is already a port of %s; remove it there first" % (member, master)
-            raise host.ModuleError(msg)
 
 
 def _check_options(want, params):
@@ -169,9 +137,8 @@ def steps(current, desired, facts):
     links = desired.get("member_links", {})  # a rollback target: members as they were
     if desired["state"] == "absent":
         out = [host.step("ip", "link", "del", "dev", name)] if current["state"] == "present" else []
-        out += _address_steps(current, desired, "add", skip=(name,))
-        out += _member_state_steps(links, facts)
-        return out + _route_steps(current, desired, facts, [])
+        ip = _ip_phases(current, desired, facts, gone=name)  # a rollback's: members' own back
+        return out + ip["add"] + ip["remove"] + _member_state_steps(links, facts) + ip["route"]
     creating = current["state"] == "absent"
     changed = [f for f in OPTIONS if desired.get(f) is not None and desired[f] != current.get(f)]
     old_members = set(current.get("members", []))
@@ -191,7 +158,9 @@ def steps(current, desired, facts):
                              *_opts(changed, desired)))  # fmt: skip
     if desired.get("mtu") is not None and desired["mtu"] != current.get("mtu"):
         out.append(host.step("ip", "link", "set", "dev", name, "mtu", desired["mtu"]))
-    out += _address_steps(current, desired, "add")
+    taken_down = list(leaving) + [m for m in desired["members"] if m not in old_members]
+    ip = _ip_phases(current, desired, facts, dropped=taken_down + ([name] if cycle else []))
+    out += ip["add"]
     for member in desired["members"]:
         if member in old_members and member not in leaving:
             continue
@@ -200,7 +169,7 @@ def steps(current, desired, facts):
         out.append(host.step("ip", "link", "set", "dev", member, "master", name))
         if links.get(member, {}).get("up", True):
             out.append(host.step("ip", "link", "set", "dev", member, "up"))
-    out += _address_steps(current, desired, "del")
+    out += ip["remove"]
     if desired.get("primary") and desired["primary"] != current.get("primary"):
         out.append(host.step("ip", "link", "set", "dev", name, "type", "bond", "primary",
                              desired["primary"]))  # fmt: skip
@@ -210,8 +179,7 @@ def steps(current, desired, facts):
     elif not want_up and current.get("admin_state") == "up" and not cycle:
         out.append(host.step("ip", "link", "set", "dev", name, "down"))
     out += _member_state_steps({m: s for m, s in links.items() if m in leaving}, facts)
-    taken_down = list(leaving) + [m for m in desired["members"] if m not in old_members]
-    return out + _route_steps(current, desired, facts, taken_down + ([name] if cycle else []))
+    return out + ip["route"]  # last: routes on the bond once it is up with its members
 
 
 def _opts(fields, desired):
@@ -221,30 +189,13 @@ def _opts(fields, desired):
     return out
 
 
-def _address_steps(current, desired, verb, skip=()):
-    """`ip addr add` of what `desired` has and `current` lacks (or `del` of the reverse),
-    per device; nothing for a device in `skip` (deleted: its addresses go with it)."""
-    out = []
-    have, want = current.get("addresses", {}), desired.get("addresses", {})
-    for dev in sorted(set(have) | set(want)):
-        if dev in skip or dev not in want:
-            continue
-        old, new = set(have.get(dev, [])), set(want[dev])
-        for address in sorted(new - old if verb == "add" else old - new):
-            out.append(host.step("ip", "addr", verb, address, "dev", dev))
-    return out
-
-
-def _route_steps(current, desired, facts, taken_down):
-    """Routes `desired` has that the host will lack: those a device never had, and those
-    of a device the plan sets down (the kernel drops them). `replace`: idempotent."""
-    out = []
-    for dev, routes in sorted(desired.get("routes", {}).items()):
-        had = set() if dev in taken_down else set(current.get("routes", {}).get(dev, []))
-        for route in sorted(set(routes) - had):
-            words = route.split(" ")
-            out.append(host.step("ip", "route", "replace", words[0], *words[1:], "dev", dev))
-    return out
+def _ip_phases(current, desired, facts, dropped=(), gone=None):
+    """The addresses and routes from `current` to `desired`, in vnet_ip's phases (the one
+    migration every module shares); `gone`: a device deleted, its own go with it."""
+    want = vnet_ip.joined(desired.get("addresses", {}), desired.get("routes", {}))
+    want.pop(gone, None)
+    now = vnet_ip.joined(current.get("addresses", {}), current.get("routes", {}))
+    return vnet_ip.phases(now, want, facts, dropped)
 
 
 def _member_state_steps(member_links, facts):

@@ -122,7 +122,7 @@ def desired(params, current, facts):
             want["ip"] = vnet_ip.moved(current["ip"], [name], leaving[0])
             del want["ip"][name]
         return want
-    _check_ports(name, params.get("ports") or [], facts)
+    facts.net.check_joining(name, "bridge", "port", params.get("ports") or [])
     _check_forward_delay(params)
     if current["state"] == "absent":
         base = {"name": name, "state": "present", "ports": []}
@@ -154,20 +154,6 @@ def _gives_back(current, name, leaving, params, facts):
     return (len(leaving) == 1 and params.get("addresses") is None
             and facts.kind(leaving[0]) != "tun"
             and bool(held.get("addresses") or held.get("routes")))  # fmt: skip
-
-
-def _check_ports(name, ports, facts):
-    for port in ports:
-        link = facts.link(port)
-        if link is None:
-            msg = "port %s of bridge %s does not exist on this host" % (port, name)
-            raise host.ModuleError(msg)
-        master = link.get("master")
-        if master and master != name:
-            msg = "%s is already a port of %s; remove it there first" % (port, master)
-            raise host.ModuleError(msg)
-        if port == name:
-            raise host.ModuleError("bridge %s cannot be its own port" % name)
 
 
 # forward_delay below 2 s (0 is common on VM bridges) only while STP is off; the other

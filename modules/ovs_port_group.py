@@ -38,6 +38,9 @@ except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_ovs_portsec as portsec
 
 RESOURCE = "port group"
+NOT_PERSISTED = (  # no boot configuration: why
+    "Open vSwitch keeps its configuration (VLANs, OpenFlow rules) in its own database"
+)
 ADDRESS_SPEC = {
     "port": {"type": "ifname", "required": True},
     "mac": {"type": "str"},

@@ -37,6 +37,9 @@ except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_vlans as vlans
 
 RESOURCE = "port_group"
+NOT_PERSISTED = (  # no boot configuration: why
+    "it applies to VM ports, which libvirt makes as each guest starts: the next run applies it"
+)
 GUEST = {"port": {"type": "ifname", "required": True}, "mac": {"type": "str"},
          "ips": {"type": "list", "elements": "str"}}  # fmt: skip
 ARGUMENT_SPEC = {

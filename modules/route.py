@@ -111,7 +111,7 @@ def read(params, facts):
     type, gateway, device and onlink flag (and `multipath` for one vnetctl leaves alone)."""
     key = _key(params, facts)
     current = {"dest": key[2], "table": key[1], "metric": key[3], "state": "absent"}
-    for route in vnet_fib.routes(facts):
+    for route in facts.net.routes():
         if vnet_fib.key(route) == key:
             current.update(state="present", type=route["type"], gateway=route["gateway"],
                            dev=route["dev"], onlink=route["onlink"])  # fmt: skip
@@ -156,11 +156,7 @@ def _device(gateway, current, facts):
     if address.is_link_local:
         raise host.ModuleError("route %s: gateway %s is link-local: give dev"
                                % (current["dest"], gateway))  # fmt: skip
-    holders = sorted({
-        entry["ifname"] for entry in facts.addrs for a in entry.get("addr_info", [])
-        if a.get("scope") == "global"
-        and address in ipaddress.ip_interface("%s/%s" % (a["local"], a["prefixlen"])).network
-    })  # fmt: skip
+    holders = facts.net.on_link(address)
     if len(holders) != 1:
         where = "no device here has" if not holders else "%s all have" % ", ".join(holders)
         raise host.ModuleError("route %s: %s an address in the network of gateway %s: give "
@@ -194,12 +190,8 @@ SNAPSHOT_ORDER = 90  # after everything that makes devices and gives them addres
 
 def snapshot(facts):
     """Every route the host was given (not the kernel's own), single-path, as declared."""
-    try:
-        found = vnet_fib.routes(facts)
-    except host.ModuleError:  # facts recorded without the source
-        return []
-    out = []
-    for route in found:
+    out = []  # facts recorded without routes: none (host.snapshot)
+    for route in facts.net.routes():
         if not vnet_fib.movable(route):
             continue
         params = {"dest": route["dst"], "dev": route["dev"]}

@@ -225,10 +225,10 @@ def _check_unique(name, segments):
 
 
 def _underlay(local, facts):
-    for entry in facts.addrs:
-        if any(a.get("local") == local for a in entry.get("addr_info", [])):
-            return entry["ifname"], entry["mtu"]
-    raise host.ModuleError("VTEP address %s is not configured on any interface" % local)
+    device = facts.net.addressed_device(facts.net.holder(local))  # planned ones too
+    if device is None:
+        raise host.ModuleError("VTEP address %s is not configured on any interface" % local)
+    return device.name, device.mtu
 
 
 def _check_device_free(name, vni, facts):
@@ -370,10 +370,10 @@ def _segment_params(vni, seg):
 
 
 def _holder(address, facts):
-    for entry in facts.addrs:
-        if any(a.get("local") == address for a in entry.get("addr_info", [])):
-            return entry["ifname"]
-    raise host.ModuleError("no interface holds the VTEP address %s" % address)
+    holder = facts.net.holder(address)
+    if holder is None:
+        raise host.ModuleError("no interface holds the VTEP address %s" % address)
+    return holder
 
 
 if __name__ == "__main__":

@@ -106,6 +106,11 @@ class Catalog(Mapping[str, dict]):
         except lib.ModuleError as exc:
             raise Refused(str(exc), getattr(exc, "argument", None)) from None
 
+    def snapshot(self, name: str, facts: Any) -> list[dict[str, Any]]:
+        """The params module `name` declares for what `facts` hold (the host library's
+        snapshot(): none where the facts lack a source the module reads)."""
+        return self.host_lib().snapshot(self.load(name), self._seen(facts))
+
     def _seen(self, facts: Any) -> Any:
         return self.facts(facts) if isinstance(facts, Mapping) else facts
 

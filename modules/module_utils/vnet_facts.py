@@ -35,6 +35,10 @@ except ImportError:  # vnetctl's runner preloads every module_utils file
 ModuleError = vnet_core.ModuleError
 
 
+class Missing(ModuleError):
+    """Recorded facts without a source a module reads: recorded before it was declared."""
+
+
 def parse_json(output):
     """`ip -j`/`bridge -j`/`tc -j` output; nothing at all is an empty list."""
     return vnet_core.loads(output) if output.strip() else []
@@ -85,10 +89,11 @@ class Facts:
     until refresh(); or recorded values (`Facts(data)`), for planning with no host."""
 
     SOURCES = {}  # the built-in sources: set by vnet_host, the way a module sets FACTS
+    MODEL = None  # the network model built from them (vnet_hostnet.Network): vnet_host's
 
     def __init__(self, data=None, runner=None, modules=()):
         self._data = dict(data or {})
-        self._runner = runner
+        self._runner, self._net = runner, None
         self._sources = dict(self.SOURCES)
         for declared in declared_by(modules):
             self.declare(declared)
@@ -117,10 +122,15 @@ class Facts:
             self._gather(name, dev)
         return self._data[name][dev]
 
+    def known(self, name):
+        """The value of source `name` if it is gathered or recorded, else None (never
+        gathered here)."""
+        return self._data.get(name)
+
     def _gather(self, name, dev=None):
         where = " for %s" % dev if dev is not None else ""
         if self._runner is None:
-            raise ModuleError("recorded facts have no %r%s" % (name, where))
+            raise Missing("recorded facts have no %r%s" % (name, where))
         source = self._sources.get(name)
         if source is None:
             raise ModuleError("no fact source %r is declared (a module declares its own "
@@ -153,6 +163,7 @@ class Facts:
         """Forget what was gathered (not recorded facts): the host has changed."""
         if self._runner is not None:
             self._data.clear()
+            self._net = None
 
     def as_dict(self):
         """Every declared source (per-device ones for every link): `vnetctl facts`."""
@@ -167,8 +178,16 @@ class Facts:
     # ---- the built-in sources, as modules read them ---------------------------------
 
     @property
+    def net(self):
+        """The host's network model (vnet_hostnet), built once until the next refresh."""
+        if self._net is None:
+            self._net = self.MODEL(self)
+        return self._net
+
+    @property
     def links(self):
-        return {link["ifname"]: link for link in self.get("links")}
+        """{name: the device's `ip -j -d link` entry}."""
+        return self.net.links
 
     @property
     def addrs(self):
@@ -176,8 +195,8 @@ class Facts:
 
     @property
     def ovs(self):
-        """{"bridges": {name: [port names]}, "interfaces": {name: {type, options,
-        external_ids}}, ...}, or None without a running Open vSwitch."""
+        """{"bridges": {name: [port names]}, "ports": {port: [interfaces]}, "interfaces":
+        {name: {type, options, external_ids}}, ...}, or None without a running OVS."""
         return self.get("ovs")
 
     @property
@@ -186,14 +205,15 @@ class Facts:
         return [entry for entry in self.get("fdb") if "dst" in entry]
 
     def link(self, name):
-        return self.links.get(name)
+        device = self.net.device(name)
+        return device.link if device is not None else None
 
     def ports_of(self, master):
-        return sorted(n for n, link in self.links.items() if link.get("master") == master)
+        return self.net.ports(master)
 
     def kind(self, name):
-        link = self.link(name) or {}
-        return (link.get("linkinfo") or {}).get("info_kind")
+        return self.net.kind(name)
 
     def admin_up(self, name):
-        return "UP" in (self.link(name) or {}).get("flags", [])
+        device = self.net.device(name)
+        return device is not None and device.up

@@ -83,11 +83,6 @@ def movable(route):
     )  # fmt: skip
 
 
-def through(facts, device):
-    """The texts of the movable routes through `device`, in every table, sorted."""
-    return sorted(text(r) for r in routes(facts) if r["dev"] == device and movable(r))
-
-
 def words(route):
     """The words of a route (a record or parsed text), its device left out."""
     out = [route["dst"]]
@@ -233,8 +228,8 @@ def path_changes(steps, address, facts):
         return []
     ip = _ip()
     target = ip.ip_address(address)
-    facts.declare(ROUTES)  # whatever the play's modules declare: the guard reads them
-    table = [r for r in routes(facts) if r["family"] == target.version and r["table"] == MAIN]
+    table = [r for r in facts.net.routes()  # the host's model: it declares ROUTES
+             if r["family"] == target.version and r["table"] == MAIN]  # fmt: skip
     before = _lookup(table, target, ip)
     if before is None:
         return []  # no route now (a NAT, a tunnel): nothing to compare

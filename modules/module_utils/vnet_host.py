@@ -1,9 +1,11 @@
 """The host library every vnetctl module uses, and the module contract.
 
-Runs on the managed host: Python 3.9+, standard library only, nothing installed. Every
-file of module_utils/ is shipped to every host and compiled there for every play: keep
-them small, and let each import only the files sorted before it (vnetctl installs them
-in that order, vnet_host last).
+Runs on the managed host: Python 3.9+, standard library only, nothing installed. A play
+ships the module_utils files its modules name (imports, found by name in their source,
+and what those name in turn) and those vnetctl's host program uses itself, compiled there
+for every play: keep them small, and let each import only the files sorted before it
+(vnetctl installs them in that order, vnet_host last; tests/unit/
+test_host_library_layout.py checks both).
 
 A MODULE is one file in modules/ (standard library only), run by vnetctl or, unchanged,
 by ansible-playbook. It imports this library as `host` (`from ansible.module_utils.
@@ -30,8 +32,9 @@ FACTS  optional {name: source}: what the module reads beyond the built-in source
     addrs, fdb, ovs): command(argv, parse), per_device(argv with "{dev}", parse) or
     ovsdb({table: [columns]}, parse), all from this library; parsers are pure functions
     of the output. Gathered lazily, once per play, merged where the tool allows (see
-    vnet_facts); read with facts.get(name[, dev]). A module runs no command of its own
-    to read state, so its planning is tested on recorded facts (Facts(data)).
+    vnet_facts); read with facts.get(name[, dev]). Links, addresses and routes are read
+    through the host's model, facts.net (vnet_hostnet). A module runs no command of its
+    own to read state, so its planning is tested on recorded facts (Facts(data)).
 read(params, facts) -> current  the live state in the shape of the params ("state":
     "absent" for what does not exist). It covers everything steps() can change, side
     effects included (a bridge's MTU task changes its ports' MTUs: read() reports them):
@@ -40,11 +43,12 @@ desired(params, current, facts) -> desired  the declared values over the current
     (merge_desired: unset = keep). Refuse here (ModuleError) what the host cannot do,
     before any change.
 steps(current, desired, facts) -> [(tool, line)]  pure: the commands from current to
-    desired, each built by step() (vnet_core: the one writer of command lines). Tools:
-    ip, bridge, tc (one `-batch` process per run of lines), nft (`nft -f -`), sysctl
-    (`sysctl -p -`), ovs-vsctl (one transaction), ovs-ofctl ("BRIDGE add|delete|
-    delete_strict FLOW": one atomic bundle per bridge). `desired` may be any earlier
-    read() output (a rollback).
+    desired, each built by step() (vnet_core: the one writer of command lines), or by
+    sysctl_step(key, value) and document_step(path, text) (a whole file). The tools are
+    those vnet_registry registers (ip, bridge, tc, sysctl, nft, ovs-vsctl, ovs-ofctl,
+    file), each with the form of its lines, checked when planning: a step no writer
+    would run fails check mode as it would fail the real run. `desired` may be any
+    earlier read() output (a rollback).
 Nested state is a dict keyed by identity (ports_mtu: {port: mtu}; segments: {vni: {..}}),
     never a list of objects: diffs are per field (dotted paths) and drift then sees a
     missing or an extra object. Lists compare as sets: keep them to flat lists of names.
@@ -56,9 +60,10 @@ run(params, check, facts) -> result  instead of read/desired/steps, for a module
 planned_addresses(params) -> {device: {"addresses": [cidr], "mtu": n}}  optional: the
     addresses a task gives, so the fleet's preflight plans later tasks of the play on
     facts that have them (ovs_bridge: a VXLAN mesh whose VTEP is on a bridge it makes).
-persist(params, desired, facts, units)  optional: the boot configuration of `desired`,
-    rendered into `units` (systemd-networkd files; README, "Boot persistence"), which
+persist(params, desired, facts, units)  the boot configuration of `desired`, rendered
+    into `units` (systemd-networkd files, sysctl.d; README, "Boot persistence"), which
     vnetctl's host program writes after the task (none for `state: absent`: files go).
+    A resource without it says why in NOT_PERSISTED (text).
 
 The ENGINE (plan(), execute()) does the rest, one path for apply, check and drift:
 
@@ -77,12 +82,21 @@ import os
 import sys
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_facts, vnet_ovs, vnet_params
+    from ansible.module_utils import (
+        vnet_core,
+        vnet_facts,
+        vnet_hostnet,
+        vnet_ovs,
+        vnet_params,
+        vnet_registry,  # fmt: skip
+    )
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
     import vnet_facts
+    import vnet_hostnet
     import vnet_ovs
     import vnet_params
+    import vnet_registry
 
 # the rules and the one line writer every module uses (see vnet_core)
 ModuleError = vnet_core.ModuleError
@@ -104,20 +118,15 @@ command = vnet_facts.command
 per_device = vnet_facts.per_device
 parse_json = vnet_facts.parse_json
 ovsdb = vnet_ovs.ovsdb
+# the command writers (see vnet_registry): applying steps, sysctl and document steps
+apply_steps, batches = vnet_registry.apply, vnet_registry.batches
+run_batch = vnet_registry.run_batch
+sysctl_step, document_step = vnet_registry.sysctl_step, vnet_registry.document_step
 
 # What modules import under Ansible. `from ansible.module_utils.vnet_host import ...` is
 # the form Ansible and Mitogen both recognise as a module with module_utils to ship;
 # Mitogen would otherwise run the file as a bare WANT_JSON script, without this library.
 HOST_LIBRARY = sys.modules[__name__]
-
-# Kernel tools that accept a batch of commands on stdin: one process per batch.
-BATCH_TOOLS = {
-    "ip": ["ip", "-batch", "-"],
-    "bridge": ["bridge", "-batch", "-"],
-    "tc": ["tc", "-batch", "-"],
-    "nft": ["nft", "-f", "-"],  # one nftables transaction: all of it or nothing
-    "sysctl": ["sysctl", "-q", "-p", "-"],  # "key=value" lines, keys in their "/" form
-}
 
 
 def remote_vteps(output):
@@ -135,6 +144,7 @@ class Facts(vnet_facts.Facts):
         "fdb": command(["bridge", "-j", "fdb", "show"], parse=remote_vteps),
         "ovs": vnet_ovs.ovsdb(vnet_ovs.TABLES, vnet_ovs.summary),  # None without OVS
     }
+    MODEL = vnet_hostnet.Network
 
 
 # ---- comparing -----------------------------------------------------------------
@@ -158,15 +168,17 @@ def _same(before, after):
     return before == after
 
 
-def diff_fields(current, desired):
-    """Field-level differences, dotted paths for nested dicts; lists compare as sets."""
+def diff_fields(current, desired, every=False):
+    """Field-level differences [{field, before, after}], dotted paths for nested dicts;
+    lists compare as sets. A field `desired` leaves out keeps its value (unset = keep),
+    unless `every`: then a field either side lacks differs too (a rollback's target,
+    and whether the host reads as it did)."""
     before, after = flatten(current), flatten(desired)
-    changes = []
-    for field in sorted(set(before) | set(after)):
-        old, new = before.get(field), after.get(field)
-        if field in after and not _same(old, new):
-            changes.append({"field": field, "before": old, "after": new})
-    return changes
+    return [
+        {"field": field, "before": before.get(field), "after": after.get(field)}
+        for field in sorted(set(before) | set(after))
+        if (every or field in after) and not _same(before.get(field), after.get(field))
+    ]
 
 
 def merge_desired(current, params):
@@ -222,43 +234,17 @@ def check_mtu_range(name, mtu, facts):
         raise ModuleError("mtu %d for %s is outside the device's range %s" % (mtu, name, shown))
 
 
-# ---- applying ----------------------------------------------------------------
+# ---- planning and applying ------------------------------------------------------
 
 
-def batches(steps):
-    """Group consecutive steps of the same tool: each group is one process."""
-    groups = []
-    for tool, line in steps:
-        if groups and groups[-1][0] == tool:
-            groups[-1][1].append(line)
-        else:
-            groups.append((tool, [line]))
-    return groups
-
-
-def apply_steps(steps, runner=run):
-    """Every line is checked (vnet_core.check_line) before the first process starts: a
-    line that could be read as more than one command runs nothing at all."""
-    groups = batches(steps)
-    for tool, lines in groups:
-        if tool not in ("ovs-vsctl", "ovs-ofctl") and tool not in BATCH_TOOLS:
-            raise ModuleError("no batch runner for tool %r" % tool)
-        for text in lines:
-            check_line(text)
-    for tool, lines in groups:
-        if tool == "ovs-vsctl":
-            runner(vnet_ovs.transaction(lines))
-        elif tool == "ovs-ofctl":  # one atomic bundle per bridge
-            for argv, text in vnet_ovs.ofctl_batches(lines):
-                runner(argv, stdin=text)
-        else:
-            run_batch(BATCH_TOOLS[tool], lines, runner)
-
-
-def run_batch(argv, lines, runner=run):
-    """One batch process (`ip -batch -`, `ip -n NS -batch -`, ...) fed checked lines."""
-    text = "".join(check_line(item) + "\n" for item in lines)
-    return runner(argv, stdin=text)
+def snapshot(module, facts):
+    """The module's snapshot(facts): the params that declare what the host has; none
+    from facts recorded before a source the module reads existed (a fixture, a saved
+    `vnetctl facts`): they cannot say."""
+    try:
+        return module.snapshot(facts)
+    except vnet_facts.Missing:
+        return []
 
 
 def resource_id(module, params):
@@ -269,9 +255,13 @@ def resource_id(module, params):
 
 
 def checked_params(module, params):
-    """The rulebook's form of `params` (execute is an entry point: names checked here)."""
+    """The rulebook's form of `params` (execute is an entry point: names checked here),
+    once: arguments normalize_params returned (vnet_params.Checked) are not checked
+    again."""
     spec = getattr(module, "ARGUMENT_SPEC", None)
-    return params if spec is None else normalize_params(spec, params)
+    if spec is None or isinstance(params, vnet_params.Checked):
+        return params
+    return normalize_params(spec, params)
 
 
 def plan(module, params, facts, target=None):
@@ -285,8 +275,9 @@ def plan(module, params, facts, target=None):
         desired = module.desired(params, current, facts)
         changes = diff_fields(current, desired)
     else:
-        desired, changes = target, differences(current, target)
+        desired, changes = target, diff_fields(current, target, every=True)
     steps = module.steps(current, desired, facts) if changes else []
+    vnet_registry.check_steps(steps)  # check mode promises only what apply can run
     return {"params": params, "current": current, "desired": desired, "changes": changes,
             "steps": steps}  # fmt: skip
 
@@ -356,23 +347,13 @@ def roll_back(module, params, before, facts, runner=run):
         after = module.read(params, facts)
     except ModuleError as exc:
         return "; rollback incomplete: the state cannot be read back: %s" % exc
-    left = differences(after, before)
+    left = diff_fields(before, after, every=True)
     if not left:
         return " (rolled back)"
     text = "; rollback incomplete: " + ", ".join(
         "%s is %r, was %r" % (c["field"], c["after"], c["before"]) for c in left
     )
     return text + (" (rollback failed: %s)" % undo_error if undo_error else "")
-
-
-def differences(now, before):
-    """Every field (dotted path) where `now` and `before` differ, either side missing."""
-    old, new = flatten(before), flatten(now)
-    return [
-        {"field": field, "before": old.get(field), "after": new.get(field)}
-        for field in sorted(set(old) | set(new))
-        if not _same(old.get(field), new.get(field))
-    ]
 
 
 def _summary(current, desired, changes):

@@ -1,9 +1,12 @@
 """Addresses and routes that move with an interface.
 
 When an interface that holds the host's addresses becomes a port of a bridge (or a
-member of a bond), traffic arriving on it goes to its new master: the addresses, and
-the routes through the interface, must move to the master in the same batch, or the
-host is cut off; undoing that gives them back the same way. State is per device:
+member of a bond, or a port of an OVS bridge), traffic arriving on it goes to its new
+master: the addresses, and the routes through the interface, must move to the master in
+the same batch, or the host is cut off; undoing that gives them back the same way. This
+is the one migration linux_bridge, bond and ovs_bridge share (state, moved, phases; bond
+and ovs_bridge keep the addresses and routes as two fields: split, joined), read from
+the host's model (vnet_hostnet). State is per device:
 {"addresses": ["a/len", ...], "routes": [TEXT, ...]} (global addresses of both families;
 every route through the device that the kernel did not make, in every table, of both
 families, as vnet_fib writes them: "default via 10.0.0.1", "10.9.0.0/16 via 10.0.0.1
@@ -44,18 +47,13 @@ EMPTY = {"addresses": (), "routes": ()}  # read only
 
 
 def addresses(facts, device):
-    for entry in facts.addrs:
-        if entry.get("ifname") == device:
-            return sorted(
-                "%s/%s" % (a["local"], a["prefixlen"])
-                for a in entry.get("addr_info", [])
-                if a.get("scope") == "global"
-            )
-    return []
+    """The device's global addresses ("a/len"), sorted (the host's model: vnet_hostnet)."""
+    return facts.net.addresses(device)
 
 
 def routes(facts, device):
-    return vnet_fib.through(facts, device)
+    """The movable routes through the device, in every table (TEXT form, vnet_fib)."""
+    return facts.net.through(device)
 
 
 def holds_addresses(facts, device):
@@ -64,22 +62,37 @@ def holds_addresses(facts, device):
 
 def holders(facts):
     """Every device that holds a global address (only those have routes to move)."""
-    names = {e.get("ifname") for e in facts.addrs if addresses(facts, e.get("ifname"))}
-    return {n for n in names if n and facts.link(n) is not None}
+    return facts.net.holders()
 
 
-def state(facts, devices):
+def state(facts, devices, elsewhere=True):
     """{device: {"addresses", "routes"[, "promote_secondaries"]}} for `devices` that
-    exist and every device that holds an address or a route (see holders): addresses
-    that leave `devices` are still seen where they went."""
+    exist and, with `elsewhere`, every device that holds an address or a route (see
+    holders): addresses that leave `devices` are still seen where they went."""
     out = {}
-    for device in sorted({d for d in devices if facts.link(d) is not None} | holders(facts)):
+    found = {d for d in devices if facts.link(d) is not None} | (holders(facts) if elsewhere
+                                                                  else set())  # fmt: skip
+    for device in sorted(found):
         held = addresses(facts, device)
         entry = {"addresses": held, "routes": routes(facts, device) if held else []}
-        if any(":" not in cidr for cidr in held):
+        if elsewhere and any(":" not in cidr for cidr in held):
             entry["promote_secondaries"] = facts.get("promote_secondaries", device)
         out[device] = entry
     return out
+
+
+def split(ip_state):
+    """A state in the form bond and ovs_bridge keep (their fields are drift's): the
+    addresses and the routes, each {device: [...]}."""
+    return ({d: list(s["addresses"]) for d, s in ip_state.items()},
+            {d: list(s["routes"]) for d, s in ip_state.items()})  # fmt: skip
+
+
+def joined(addresses_of, routes_of):
+    """split()'s two tables as one state (devices of either)."""
+    return {d: {"addresses": list(addresses_of.get(d) or []), "routes": list(routes_of.get(d)
+                                                                             or [])}
+            for d in sorted(set(addresses_of) | set(routes_of))}  # fmt: skip
 
 
 def moved(current, sources, target, declared=None):
@@ -124,21 +137,32 @@ def normalized(cidr):
     return "%s/%d" % (interface.ip, interface.network.prefixlen)
 
 
-def steps(current, desired, facts):
-    """From `current` to `desired` (see state()): addresses added, then routes replaced
-    (so the new master carries everything first), then the routes left behind deleted
-    (but those a replace took over: same key), then addresses removed, secondaries
-    before their primary (the kernel drops a device's IPv4 routes with its last address:
-    they are gone by then), promote_secondaries on around a removal that would
-    otherwise take a surviving address along. A device `desired` leaves out is not
-    touched (e.g. a bridge being deleted)."""
+def steps(current, desired, facts, dropped=()):
+    """From `current` to `desired` (see state()), in the order phases() gives."""
+    order = phases(current, desired, facts, dropped)
+    return order["add"] + order["route"] + order["remove"]
+
+
+def phases(current, desired, facts, dropped=()):
+    """The steps from `current` to `desired` in three phases, each to run after the one
+    before: "add" (addresses added), "route" (routes replaced: the device that takes
+    them holds their gateway's network by then), "remove" (the routes left behind
+    deleted, but those a replace took over: same key; then addresses removed,
+    secondaries before their primary -- the kernel drops a device's IPv4 routes with its
+    last address: they are gone by then --, promote_secondaries on around a removal that
+    would otherwise take a surviving address along). A module may run other steps
+    between them (a bond enslaves its members after "add"). `dropped`: devices the
+    module's own steps set down, whose routes the kernel drops: replaced even if
+    unchanged. A device `desired` leaves out is not touched (e.g. a bridge being
+    deleted)."""
     adds, replaces, deletes, promote, removals, settle = [], [], [], [], [], []
     taken = set()
     for device in sorted(desired):
         now, want = current.get(device) or EMPTY, desired[device]
         for cidr in sorted(set(want["addresses"]) - set(now["addresses"])):
             adds.append(vnet_core.step("ip", "addr", "add", cidr, "dev", device))
-        for route in sorted(set(want["routes"]) - set(now["routes"])):
+        had = set() if device in dropped else set(now["routes"])
+        for route in sorted(set(want["routes"]) - had):
             replaces.append(vnet_core.step("ip", "route", "replace", *route.split(), "dev", device))
             taken.add(vnet_fib.key(route))
     for device in sorted(desired):
@@ -155,7 +179,7 @@ def steps(current, desired, facts):
             was = True
         if None not in (final, was) and final != was:  # unread: never changed by a step
             settle.append(_promote(device, final))
-    return adds + replaces + deletes + promote + removals + settle
+    return {"add": adds, "route": replaces, "remove": deletes + promote + removals + settle}
 
 
 def _promote(device, on):
@@ -164,11 +188,8 @@ def _promote(device, on):
 
 def _primaries(facts, device):
     """The device's IPv4 primary addresses ("a/len"): the first of each subnet."""
-    for entry in facts.addrs:
-        if entry.get("ifname") == device:
-            return {"%s/%s" % (a["local"], a["prefixlen"]) for a in entry.get("addr_info", [])
-                    if a.get("family") == "inet" and not a.get("secondary")}  # fmt: skip
-    return set()
+    return {a["cidr"] for a in facts.net.entries(device) if a["family"] == 4
+            and not a["secondary"]}  # fmt: skip
 
 
 def _removal_order(facts, device, gone):

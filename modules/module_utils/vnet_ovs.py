@@ -109,16 +109,24 @@ def _ovs_value(value):
 
 
 def summary(tables):
-    """The built-in `ovs` fact: bridges, their datapaths and ports, protected ports,
-    and interfaces (type, options, external_ids)."""
+    """The built-in `ovs` fact: bridges, their datapaths and ports, each port's
+    interfaces, protected ports, and interfaces (type, options, external_ids)."""
     bridges_t, ports_t, ifaces_t = (tables[t] for t in ("Bridge", "Port", "Interface"))
     port_by_uuid = {p["_uuid"]: p for p in ports_t}
 
     def as_list(value):
         return value if isinstance(value, list) else [value]
 
+    iface_by_uuid = {i["_uuid"]: i["name"] for i in ifaces_t}
     return {
         "datapath": {b["name"]: b["datapath_type"] or "system" for b in bridges_t},
+        # each port's interfaces (a bond's members): the host's model stacks them
+        "ports": {
+            p["name"]: sorted(
+                iface_by_uuid[u] for u in as_list(p["interfaces"]) if u in iface_by_uuid
+            )
+            for p in ports_t
+        },
         "bridges": {
             b["name"]: sorted(port_by_uuid[u]["name"] for u in as_list(b["ports"]))
             for b in bridges_t

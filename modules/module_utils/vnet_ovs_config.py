@@ -193,9 +193,41 @@ def cookie_match(cookie, mask=GROUP_MASK):
     return "cookie=%#x/%#x" % (cookie, mask)
 
 
+# ---- a device another bridge holds ---------------------------------------------------
+
+
+def check_free(dev, name, cfg, facts, what):
+    """Refuse, before any change, a device another bridge holds: as a port or a bond
+    member of another OVS bridge (ovs-vsctl would refuse it halfway), or as a port of a
+    Linux bridge."""
+    for port, entry in sorted(cfg["ports"].items()):
+        other = entry.get("bridge")
+        if other == name or dev not in [port] + entry.get("interfaces", []):
+            continue
+        if port == dev:
+            where = "a port of OVS bridge %s" % other
+        else:
+            where = "a member of bond %s on OVS bridge %s" % (port, other)
+        raise vnet_core.ModuleError("%s %s is %s; remove it there first" % (what, dev, where))
+    master = (facts.link(dev) or {}).get("master")
+    if master and facts.kind(master) != "openvswitch":
+        raise vnet_core.ModuleError(
+            "%s %s is a port of %s; remove it there first" % (what, dev, master)
+        )
+
+
 # ---- a port's VLAN and MTU, as ovs_bridge and ovs_port_group both set them ------------
 
 VLAN_FIELDS = ("tag", "trunks", "vlan_mode")
+VLAN_MODES = ["access", "trunk", "native-tagged", "native-untagged"]
+VLAN = {"type": "int", "range": [0, 4095]}
+# a port's (or bond's) VLAN arguments, and its MTU: ovs_bridge's rules for them
+VLAN_SPEC = {
+    "tag": VLAN,
+    "trunks": {"type": "list", "elements": "int", "range": [0, 4095]},
+    "vlan_mode": {"type": "str", "choices": VLAN_MODES},
+}
+MTU = {"type": "int", "range": [68, 65535]}
 
 
 def port_vlan_steps(port, now, want):
@@ -208,7 +240,7 @@ def port_vlan_steps(port, now, want):
         if value is None or value == []:
             out.append(step("ovs-vsctl", "clear", "port", port, field))
         elif field == "trunks":
-            out.append(step("ovs-vsctl", "set", "port", port, "trunks=" + _ints(value)))
+            out.append(step("ovs-vsctl", "set", "port", port, "trunks=" + ints(value)))
         else:
             out.append(step("ovs-vsctl", "set", "port", port, "%s=%s" % (field, value)))
     return out
@@ -228,5 +260,5 @@ def _norm(value):
     return sorted(value) if isinstance(value, list) else value
 
 
-def _ints(values):
+def ints(values):
     return "[" + ",".join(str(v) for v in sorted(values)) + "]"

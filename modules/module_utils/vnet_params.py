@@ -241,7 +241,13 @@ def check_args(spec, args, path=(), fill=False):
     return out
 
 
+class Checked(dict):
+    """A task's arguments in the host's form (normalize_params): the engine does not
+    check them again (vnetctl's host program checks each task's once, before the play's
+    preflight, its journal and the task itself read them)."""
+
+
 def normalize_params(spec, params):
     """The host's form of a task's arguments: every argument of the spec is a key (None
     when unset), values converted; ArgumentError (a ModuleError) otherwise."""
-    return check_args(spec, params, fill=True)
+    return Checked(check_args(spec, params, fill=True))

@@ -4,7 +4,8 @@ systemd-networkd units, so a reboot brings it back (README, "Boot persistence").
 A module renders its units with the optional hook `persist(params, desired, facts,
 units)`: `units` (Units, below) collects them: `netdev(name, ...)` a device networkd
 makes, `network(dev, ...)` settings of a device's .network (a drop-in: several tasks may
-configure one device), `link(dev, ...)` a udev .link file (an interface alias), and
+configure one device), `link(dev, ...)` a udev .link file (an interface alias),
+`sysctl(pairs)` kernel settings systemd-sysctl applies (/etc/sysctl.d), and
 `boot(devices, lines)` tc lines networkd cannot express, which the oneshot unit
 vnetctl-reapply.service feeds to `tc -batch` at boot, once the devices exist. One
 writer (`settle`) compares them with the files on disk, writes what changed (temporary
@@ -13,7 +14,8 @@ renders, and says what it did or, in check mode, would do (each file's content b
 and after: the controller shows the diff, drift reports `not persisted`).
 
 Every file vnetctl writes starts with "# vnetctl owner: RESOURCE" and its name with
-"10-vnetctl-": vnetctl touches no other file. A device that networkd configures from a
+"10-vnetctl-" ("99-vnetctl-" in /etc/sysctl.d, where the last file wins): vnetctl
+touches no other file. A device that networkd configures from a
 file of someone else's that matches exactly that device (`[Match] Name=DEV`) gets
 vnetctl's settings as a drop-in of that file; any other device gets a file of its own,
 `10-vnetctl-DEV.network`, whose settings are drop-ins from every task that configures it
@@ -34,17 +36,19 @@ Runs on the managed host: Python 3.9+, standard library only.
 import os
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core
+    from ansible.module_utils import vnet_files
     from ansible.module_utils import vnet_networkd as networkd
 except ImportError:  # vnetctl's runner preloads every module_utils file
-    import vnet_core
+    import vnet_files
     import vnet_networkd as networkd
 
 PREFIX = "10-vnetctl-"
+SYSCTL_PREFIX = "99-vnetctl-"  # sysctl.d: the last file that sets a key wins
 OWNER = "# vnetctl owner: "
 BASE = "# vnetctl: the base of "
 NETWORK_DIR = "etc/systemd/network"
 BOOT_DIR = "etc/vnetctl/boot.d"
+SYSCTL_DIR = "etc/sysctl.d"
 UNIT_NAME = "vnetctl-reapply.service"
 UNIT_PATH = "etc/systemd/system/" + UNIT_NAME
 WANTS_PATH = "etc/systemd/system/multi-user.target.wants/" + UNIT_NAME
@@ -133,6 +137,13 @@ class Units:
             text = text.replace("\n", "\n%s\n" % (networkd.PORT_MARK % port), 1)
         self._put(path, text)
 
+    def sysctl(self, pairs):
+        """Kernel settings, [(key, value)], that systemd-sysctl applies at boot: one file of
+        the task's own, named to come after the distribution's and /etc/sysctl.conf's."""
+        body = "".join("%s = %s\n" % (key, value) for key, value in pairs)
+        path = "%s/%s%s.conf" % (SYSCTL_DIR, SYSCTL_PREFIX, slug(self.owner))
+        self._put(path, self.header + "\n" + body)
+
     def boot(self, devices, lines):
         """tc lines the oneshot unit runs at boot, once `devices` exist; the unit, and
         its enable link, with them."""
@@ -195,12 +206,12 @@ _read = networkd.read
 def owned(root):
     """{path under root: content} of every file vnetctl wrote (its names, its header)."""
     found = {}
-    for directory in (NETWORK_DIR, BOOT_DIR):
+    for directory in (NETWORK_DIR, BOOT_DIR, SYSCTL_DIR):
         full = os.path.join(root, directory)
         for name in sorted(os.listdir(full)) if os.path.isdir(full) else []:
             if name.endswith(".d") and os.path.isdir(os.path.join(full, name)):
                 found.update(_owned_in(root, "%s/%s" % (directory, name)))
-            elif name.startswith(PREFIX):
+            elif name.startswith((PREFIX, SYSCTL_PREFIX)):
                 found.update(_owned_in(root, directory, [name]))
     return found
 
@@ -209,7 +220,7 @@ def _owned_in(root, directory, names=None):
     full = os.path.join(root, directory)
     out = {}
     for name in names if names is not None else sorted(os.listdir(full)):
-        ours = name.startswith(PREFIX) and not name.endswith(".tmp")  # .tmp: being written
+        ours = name.startswith((PREFIX, SYSCTL_PREFIX)) and not name.endswith(".tmp")
         text = _read(os.path.join(full, name)) if ours else None
         if text is not None and text.startswith((OWNER, BASE)):
             out["%s/%s" % (directory, name)] = text
@@ -320,7 +331,7 @@ def _names(root, directory):
 
 
 def _write_all(root, changes):
-    """The changes, whole (vnet_core.replace_files: contents and enable links staged,
+    """The changes, whole (vnet_files.replace_files: contents and enable links staged,
     then renamed, then removals), then the directories left empty."""
     writes, links = [], []
     for change in changes:
@@ -330,7 +341,7 @@ def _write_all(root, changes):
             (links.append((target, text[len(LINK) :])) if text.startswith(LINK)
              else writes.append((target, text)))  # fmt: skip
     removals = [os.path.join(root, c["path"]) for c in changes if c["after"] is None]
-    vnet_core.replace_files(writes, links, removals)
+    vnet_files.replace_files(writes, links, removals)
     for path in removals:
         directory = os.path.dirname(path)
         if directory.endswith(".network.d") and os.path.isdir(directory) \

@@ -46,11 +46,10 @@ class Table:
 
         self.ip, self.facts, self.promote, self.deleted = ipaddress, facts, {}, set()
         self.addresses = {}
-        for entry in facts.addrs:
-            self.addresses[entry.get("ifname")] = [
-                [ipaddress.ip_interface("%s/%s" % (a["local"], a["prefixlen"])),
-                 bool(a.get("secondary"))]
-                for a in entry.get("addr_info", []) if a.get("scope") == "global"
+        for device in facts.net.addressed():
+            self.addresses[device] = [
+                [ipaddress.ip_interface(a["cidr"]), a["secondary"]]
+                for a in facts.net.entries(device) if a["scope"] == "global"
             ]  # fmt: skip
         self.routes = {}
         for route in _routes(facts):
@@ -145,7 +144,7 @@ def _routes(facts):
     (policy rules are not read)."""
     try:
         facts.declare(vnet_ip.ROUTES)
-        return [r for r in vnet_fib.routes(facts) if r["table"] == vnet_fib.MAIN]
+        return [r for r in facts.net.routes() if r["table"] == vnet_fib.MAIN]
     except vnet_core.ModuleError:  # recorded facts without routes
         return []
 

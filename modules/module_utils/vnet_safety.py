@@ -1,10 +1,12 @@
 """The host's own way in: the management path, and the planned steps that touch it.
 
 The management path is the interface holding the address the controller's SSH session
-arrived on, everything below it (bridge and bond ports, the parent of a VLAN) and the
-device it is a port of. A step touches the path when it sets one of those down, deletes
-it, moves it into or out of a bridge or bond, lowers its MTU, changes its VLANs, puts
-port security (nftables or OpenFlow rules) on it, or when the steps together leave the
+arrived on, everything below it (bridge and bond ports, the parent of a VLAN, an Open
+vSwitch bridge's ports and bond members: the host's model, vnet_hostnet) and the device
+it is a port of. A step touches the path when its tool's writer (vnet_registry) says so:
+it sets one of those down, deletes it, moves it into or out of a bridge or bond, lowers
+its MTU, changes its VLANs, its traffic control or its settings (sysctl), puts port
+security (nftables or OpenFlow rules) on it; or when the steps together leave the
 host without the management address, without the controller on-link, or without a
 route to it (vnet_reach replays them: a prefix change to /32 is one). Some of those cut
 the host off for sure (`CUTS`): vnetctl refuses them unless the play runs under a
@@ -19,22 +21,15 @@ Runs on the managed host: Python 3.9+, standard library only.
 """
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_fib, vnet_reach
+    from ansible.module_utils import vnet_fib, vnet_reach, vnet_registry
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_fib
     import vnet_reach
+    import vnet_registry
 
-MIN_SAFE_MTU = 576  # below it, IPv4 hosts are not required to accept datagrams (RFC 791)
-PARENT_KINDS = ("vlan", "macvlan", "macvtap", "ipvlan")  # "link" names their lower device
-
-# effects that certainly cut the management path: refused without a rollback timer
-CUTS = (
-    "down",
-    "delete",
-    "enslaved",
-    "address removed",
-    "mtu too low",
-    "port security",
+# effects that certainly cut the management path: refused without a rollback timer; those
+# a step's writer names (vnet_registry), and those of the steps together
+CUTS = vnet_registry.CUTS_NAMED + (
     "last port released",
     "controller no longer on-link",
     "no route to the controller",
@@ -44,34 +39,29 @@ CUTS = (
 def management_path(facts, server_ip, client_ip=None):
     """{"address", "interface", "path", "client"} for the controller's address on this
     host (`client`: the controller's own, as the session shows it), or None when no
-    interface holds it (e.g. reached through NAT)."""
-    holder = None
-    for entry in facts.addrs:
-        if any(a.get("local") == server_ip for a in entry.get("addr_info", [])):
-            holder = entry["ifname"]
+    interface holds it (e.g. reached through NAT). The path, read from the host's model
+    (vnet_hostnet): the holder, everything below it, and its master; for an internal
+    port of an Open vSwitch bridge, the bridge and everything below it too (its
+    uplinks carry the port's traffic)."""
+    net = facts.net
+    holder = net.holder(server_ip)
     if holder is None:
         return None
-    path, stack = set(), [holder]
-    while stack:
-        name = stack.pop()
-        if name in path:
-            continue
-        path.add(name)
-        stack += facts.ports_of(name)  # bridge ports, bond members
-        link = facts.link(name) or {}
-        if facts.kind(name) in PARENT_KINDS and link.get("link"):
-            stack.append(link["link"])
-    master = (facts.link(holder) or {}).get("master")
-    if master:
-        path.add(master)
+    path = net.below(holder)
+    device = net.device(holder)
+    bridge = net.ovs_bridge(holder)
+    path |= {up for up in (device and device.master, bridge) if up}
+    if bridge is not None and bridge != holder:
+        path |= net.below(bridge)
     return {"address": server_ip, "interface": holder, "path": sorted(path), "client": client_ip}
 
 
 def classify(steps, mgmt, facts):
-    """The steps that touch the management path: [{"step", "device", "effect", "cuts"}].
-    A move into a bridge or bond is a cut unless the same steps give the new master the
-    management address (the module migrates it), and the deletion of the interface that
-    holds it unless they give it to a device below (a migration undone)."""
+    """The steps that touch the management path: [{"step", "device", "effect", "cuts"}],
+    each as its tool's writer names it (vnet_registry). A move into a bridge or bond is
+    a cut unless the same steps give the new master the management address (the module
+    migrates it), and the deletion of the interface that holds it unless they give it to
+    a device below (a migration undone)."""
     if not mgmt:
         return []
     path, address = set(mgmt["path"]), mgmt["address"]
@@ -82,9 +72,11 @@ def classify(steps, mgmt, facts):
         if tool == "ip" and words[:2] == ["link", "set"] and _after(words, "master") in readded:
             moving[_after(words, "dev")] = _after(words, "master")
     returned = sorted(readded & path - {mgmt["interface"]})
+    mtu = {d: facts.net.device(d).mtu for d in path if facts.net.device(d) is not None}
+    on_path = vnet_registry.Path(path, readded, moving, mtu.get, 6 if ":" in address else 4)
     effects = {}
-    for index, (tool, line) in enumerate(steps):
-        effect = _effect(tool, _tokens(line), path, readded, moving, facts)
+    for index, step in enumerate(steps):
+        effect = vnet_registry.effect(step, on_path)
         if effect is not None and effect[1] == "delete" and effect[0] == mgmt["interface"]:
             effect = (effect[0], "delete") if not returned else \
                 (effect[0], "deleted, its addresses move to %s" % returned[0])  # fmt: skip
@@ -93,11 +85,12 @@ def classify(steps, mgmt, facts):
     orphaned = _last_port_released(steps, mgmt, facts, readded)
     if orphaned is not None:
         effects[orphaned] = (effects[orphaned][0], "last port released")
-    lost = vnet_reach.follow(steps, mgmt, facts) if any(map(_replayed, steps)) else None
+    replayed = any(map(vnet_registry.replayed, steps))
+    lost = vnet_reach.follow(steps, mgmt, facts) if replayed else None
     if lost is not None:  # what the steps leave of the way to the controller
         index, what = lost
         if index not in effects:
-            effects[index] = (_device(*steps[index]), what)
+            effects[index] = (vnet_registry.device(steps[index]), what)
         elif effects[index][1] not in CUTS and what in CUTS:
             effects[index] = (effects[index][0], what)
     return [{"step": "%s %s" % steps[i], "device": device, "effect": what, "cuts": what in CUTS}
@@ -123,21 +116,6 @@ def _last_port_released(steps, mgmt, facts, readded):
     return last if not ports else None
 
 
-def _replayed(step):
-    """A step vnet_reach follows: addresses, routes, deletions, promote_secondaries."""
-    tool, words = step[0], _tokens(step[1])
-    return tool == "sysctl" or tool == "ip" and (
-        words[:1] in (["addr"], ["address"], ["route"]) or words[:2] in (["link", "del"],
-                                                                          ["link", "delete"])
-    )  # fmt: skip
-
-
-def _device(tool, line):
-    if tool == "sysctl":  # net/ipv4/conf/DEV/promote_secondaries=1
-        return line.split("/")[3] if line.count("/") > 3 else None
-    return _after(_tokens(line), "dev")
-
-
 def _tokens(line):
     return line.split()
 
@@ -150,71 +128,7 @@ def _adds_address(tool, line, address):
     )  # fmt: skip
 
 
-def _after(words, keyword):
-    return words[words.index(keyword) + 1] if keyword in words[:-1] else None
-
-
-def _effect(tool, words, path, readded, moving, facts):
-    if tool == "ovs-vsctl":
-        return _ovs_effect([w for w in words if not w.startswith("--")], path, readded)
-    if tool in ("nft", "ovs-ofctl"):
-        return _port_security(tool, words, path)
-    if tool == "bridge" and words[:1] == ["vlan"] and _after(words, "dev") in path:
-        return _after(words, "dev"), "VLANs changed"
-    if tool != "ip" or len(words) < 3:
-        return None
-    device = _after(words, "dev")
-    if words[:2] == ["link", "del"] or words[:2] == ["link", "delete"]:
-        return (device, "delete") if device in path else None
-    if words[:2] != ["link", "set"] or device not in path:
-        return None
-    if "down" in words:
-        if device in moving:
-            return device, "set down to move into %s" % moving[device]
-        return device, "down"
-    master = _after(words, "master")
-    if master is not None:
-        return device, "moved into %s" % master if master in readded else "enslaved"
-    if "nomaster" in words:
-        return device, "released from its master"
-    mtu = _after(words, "mtu")
-    if mtu is not None and mtu.isdigit():
-        old = (facts.link(device) or {}).get("mtu") or 0
-        if int(mtu) < MIN_SAFE_MTU:
-            return device, "mtu too low"
-        if int(mtu) < old:
-            return device, "mtu lowered"
-    return None
-
-
-def _port_security(tool, words, path):
-    """Rules that filter what a device on the path lets in: nftables elements or rules
-    naming it (port_group), OpenFlow rules for it (`in_port=`, ovs_port_group). On the
-    way in from the controller they drop its frames: no guest's MAC or IP is its own."""
-    if tool == "nft" and words[:1] in (["add"], ["insert"], ["replace"], ["create"]):
-        named = [w for w in words if w.strip('"{},') in path]
-        return (named[0].strip('"{},'), "port security") if named else None
-    if tool == "ovs-ofctl" and words[1:2] == ["add"]:
-        fields = dict(f.partition("=")[::2] for f in " ".join(words[2:]).split(","))
-        return (fields["in_port"], "port security") if fields.get("in_port") in path else None
-    return None
-
-
-def _ovs_effect(words, path, readded):
-    """add-port BR IF, add-bond BR BOND M1 M2..., del-br BR, del-port IF, and a port's
-    VLAN settings (set/clear port IF tag|trunks|vlan_mode)."""
-    if words[:1] == ["add-port"] and len(words) > 2 and words[2] in path:
-        return words[2], "moved into %s" % words[1] if words[1] in readded else "enslaved"
-    if words[:1] == ["add-bond"] and len(words) > 3:
-        member = next((m for m in words[3:] if "=" not in m and m in path), None)
-        if member is not None:
-            return member, "moved into %s" % words[1] if words[1] in readded else "enslaved"
-    if words[:1] in (["del-br"], ["del-port"]) and len(words) > 1 and words[-1] in path:
-        return words[-1], "delete"
-    vlan = any(w.partition("=")[0] in ("tag", "trunks", "vlan_mode") for w in words[3:])
-    if words[:2] in (["set", "port"], ["clear", "port"]) and vlan and words[2] in path:
-        return words[2], "VLANs changed"
-    return None
+_after = vnet_registry.after
 
 
 def describe(found):

@@ -78,9 +78,11 @@ def test_ovs_takes_every_route_of_a_nic_and_a_rollback_gives_every_one_back(lab,
     before = routes_through(lab, host, "eth1")
     assert len(before) == len(NIC_ROUTES)
 
-    # a link-local address on the bridge reads back as none of its (global) addresses:
-    # the task does not converge after the move, and is rolled back
-    failing = {"name": "bridge", "ovs_bridge": {"name": "br-rt", "addresses": ["fe80::5/64"],
+    # the bridge's addresses, declared exactly: the NIC's, and a link-local one, which reads
+    # back as none of its (global) addresses: the task does not converge after the move,
+    # and is rolled back
+    declared = [*NIC_ADDRESSES, "fe80::5/64"]
+    failing = {"name": "bridge", "ovs_bridge": {"name": "br-rt", "addresses": declared,
                                                 "ports": [{"name": "eth1"}]}}  # fmt: skip
     code, doc = run(capsys, lab, failing)
     (result,) = doc["results"]

@@ -37,12 +37,12 @@ def test_merge_desired_keeps_unset_fields():
 
 
 def test_batches_group_consecutive_steps_by_tool():
-    steps = [("ip", "a"), ("ip", "b"), ("bridge", "c"), ("ip", "d")]
-    assert host.batches(steps) == [("ip", ["a", "b"]), ("bridge", ["c"]), ("ip", ["d"])]
+    a, b, c, d = steps = [("ip", "a"), ("ip", "b"), ("bridge", "c"), ("ip", "d")]
+    assert host.batches(steps) == [("ip", [a, b]), ("bridge", [c]), ("ip", [d])]
 
 
 class FakeHost:
-    """A resource whose value is `state["value"]`; `ip` batches of "set N" change it."""
+    """A resource whose value is `state["value"]`; `ip` batches of "link N" change it."""
 
     def __init__(self, fail_on=None):
         self.state = {"value": 1}
@@ -62,9 +62,9 @@ class FakeHost:
             read=lambda params, facts: {"value": self.state["value"]},
             desired=lambda params, current, facts: {"value": params["value"]},
             steps=lambda current, desired, facts: [
-                ("ip", f"set {desired['value']}"),
-                ("ip", f"set {desired['value'] + 100}"),
-                ("ip", f"set {desired['value']}"),
+                ("ip", f"link {desired['value']}"),
+                ("ip", f"link {desired['value'] + 100}"),
+                ("ip", f"link {desired['value']}"),
             ],
         )
 
@@ -85,25 +85,25 @@ def test_apply_is_one_batch_per_tool_and_verified():
     fake = FakeHost()
     result = host.execute(fake.module(), {"value": 2}, False, facts(), runner=fake.run)
     assert result["changed"] and not result["failed"], result["msg"]
-    assert fake.calls == ["set 2\nset 102\nset 2\n"]
+    assert fake.calls == ["link 2\nlink 102\nlink 2\n"]
     again = host.execute(fake.module(), {"value": 2}, False, facts(), runner=fake.run)
     assert not again["changed"] and len(fake.calls) == 1
 
 
 def test_failed_apply_rolls_back_with_the_same_planner():
-    fake = FakeHost(fail_on="set 102")  # the batch's second line, after "set 2" took effect
+    fake = FakeHost(fail_on="link 102")  # the batch's second line, after "link 2" took effect
     result = host.execute(fake.module(), {"value": 2}, False, facts(), runner=fake.run)
     assert result["failed"] and "(rolled back)" in result["msg"]
-    assert fake.state["value"] == 1  # rollback planned "set 1" from the half-applied state
-    assert fake.calls[-1] == "set 1\nset 101\nset 1\n"
+    assert fake.state["value"] == 1  # rollback planned "link 1" from the half-applied state
+    assert fake.calls[-1] == "link 1\nlink 101\nlink 1\n"
 
 
 def test_failed_rollback_says_what_is_left_and_fails():
-    fake = FakeHost(fail_on="set 102")
-    module = fake.module()  # forward: "set 2" takes effect, then the batch fails; back: fails
+    fake = FakeHost(fail_on="link 102")
+    module = fake.module()  # forward: "link 2" takes effect, then the batch fails; back: fails
     module.steps = lambda current, desired, facts: [
-        *([("ip", f"set {desired['value']}")] if desired["value"] != 1 else []),
-        ("ip", "set 102"),
+        *([("ip", f"link {desired['value']}")] if desired["value"] != 1 else []),
+        ("ip", "link 102"),
     ]
     result = host.execute(module, {"value": 2}, False, facts(), runner=fake.run)
     assert result["failed"] and "(rolled back)" not in result["msg"]
@@ -113,7 +113,7 @@ def test_failed_rollback_says_what_is_left_and_fails():
 def test_apply_that_does_not_converge_fails():
     fake = FakeHost()
     module = fake.module()
-    module.steps = lambda current, desired, facts: [("ip", "set 3")]
+    module.steps = lambda current, desired, facts: [("ip", "link 3")]
     result = host.execute(module, {"value": 2}, False, facts(), runner=fake.run)
     assert result["failed"] and result["msg"].startswith("did not converge: value is 3, wanted 2")
 

@@ -104,6 +104,7 @@ def test_ovsdb_sources_of_every_module_are_read_by_one_ovs_vsctl_columns_merged(
     assert facts.get("ovs") == {
         "datapath": {"br0": "system", "br1": "netdev"},
         "bridges": {"br0": ["bond0", "vx1"], "br1": ["br1"]},
+        "ports": {"bond0": [], "vx1": ["vx1"], "br1": []},
         "protected": ["vx1"],
         "interfaces": {
             "vx1": {"type": "vxlan", "options": {"remote_ip": "10.0.0.2", "key": "5"},

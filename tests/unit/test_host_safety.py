@@ -105,7 +105,7 @@ def test_apply_steps_checks_every_line_before_any_process_starts():
     with pytest.raises(host.ModuleError, match="contains a newline"):
         host.apply_steps(steps, runner)
     assert runner.calls == []
-    with pytest.raises(host.ModuleError, match="no batch runner"):
+    with pytest.raises(host.ModuleError, match="no writer for tool 'sh'"):
         host.apply_steps([("ip", "link set dev a up"), ("sh", "id")], runner)
     assert runner.calls == []
 
@@ -154,7 +154,7 @@ def test_execute_checks_names_whoever_calls_it():
 
 
 class Counter:
-    """A resource `value`; `ip` lines "set N" set it, and one line can be made to fail."""
+    """A resource `value`; `ip` lines "link N" set it, and one line can be made to fail."""
 
     def __init__(self, fail_on=()):
         self.value, self.fail_on = 1, set(fail_on)
@@ -180,7 +180,7 @@ FACTS = SimpleNamespace(refresh=lambda: None)
 def test_a_task_that_does_not_converge_is_rolled_back():
     fake = Counter()
     # the planner is wrong going forward (sets 3 for 2), right going back
-    module = fake.module(lambda c, d, f: [("ip", f"set {3 if d['value'] == 2 else 1}")])
+    module = fake.module(lambda c, d, f: [("ip", f"link {3 if d['value'] == 2 else 1}")])
     result = host.execute(module, {"value": 2}, False, FACTS, runner=fake.run)
     assert result["failed"]
     assert result["msg"] == "did not converge: value is 3, wanted 2 (rolled back)"
@@ -188,27 +188,30 @@ def test_a_task_that_does_not_converge_is_rolled_back():
 
 
 def test_a_rollback_that_cannot_restore_says_what_differs_and_fails():
-    fake = Counter(fail_on={"set 1"})  # the way back is refused
-    module = fake.module(lambda c, d, f: [("ip", f"set {d['value']}"), ("ip", "set 102")])
-    fake.fail_on.add("set 102")
+    fake = Counter(fail_on={"link 1"})  # the way back is refused
+    module = fake.module(lambda c, d, f: [("ip", f"link {d['value']}"), ("ip", "link 102")])
+    fake.fail_on.add("link 102")
     result = host.execute(module, {"value": 2}, False, FACTS, runner=fake.run)
     assert result["failed"] and "(rolled back)" not in result["msg"]
-    assert result["msg"].startswith("ip -batch - failed: set 102; rollback incomplete: ")
-    assert "value is 2, was 1 (rollback failed: ip -batch - failed: set 1)" in result["msg"]
+    assert result["msg"].startswith("ip -batch - failed: link 102; rollback incomplete: ")
+    assert "value is 2, was 1 (rollback failed: ip -batch - failed: link 1)" in result["msg"]
 
 
 def test_rolled_back_is_reported_only_when_the_state_reads_as_before():
-    fake = Counter(fail_on={"set 102"})
-    module = fake.module(lambda c, d, f: [("ip", f"set {d['value']}"), ("ip", "set 102")])
+    fake = Counter(fail_on={"link 102"})
+    module = fake.module(lambda c, d, f: [("ip", f"link {d['value']}"), ("ip", "link 102")])
     result = host.execute(module, {"value": 2}, False, FACTS, runner=fake.run)
-    # the rollback's own batch fails at "set 102" too, but only after "set 1": equal
-    assert result["msg"] == "ip -batch - failed: set 102 (rolled back)" and fake.value == 1
+    # the rollback's own batch fails at "link 102" too, but only after "link 1": equal
+    assert result["msg"] == "ip -batch - failed: link 102 (rolled back)" and fake.value == 1
 
 
-def test_differences_compare_both_sides_lists_as_sets():
+def test_every_difference_compares_both_sides_lists_as_sets():
     before = {"state": "absent", "ports": ["a", "b"], "links": {"a": {"up": False}}}
     now = {"state": "absent", "ports": ["b", "a"], "links": {"a": {"up": True}}, "x": 1}
-    assert host.differences(now, before) == [
+    assert host.diff_fields(now, before) == [
+        {"field": "links.a.up", "before": True, "after": False}
+    ]  # unset in `before` as a target: kept
+    assert host.diff_fields(before, now, every=True) == [
         {"field": "links.a.up", "before": False, "after": True},
         {"field": "x", "before": None, "after": 1},
     ]

@@ -117,3 +117,19 @@ def test_an_earlier_link_task_raising_the_underlay_counts_in_the_preflight():
     ]
     args, _ = expand(tasks)
     assert args["kvm1"][1]["local"] == "10.98.0.1"
+
+
+def test_a_vtep_on_a_bridge_an_earlier_task_makes_is_planned_with_its_address():
+    """The host's model reads the addresses of a device the links do not list yet (the
+    preflight adds those an earlier ovs_bridge task gives, playbooks/vxlan-mesh-ovs.yml):
+    without them the mesh was refused, "VTEP address ... is not configured"."""
+    vtep = "192.168.77.{{ inventory_hostname[-1] }}"
+    tasks = [
+        {"ovs_bridge": {"name": "br-up", "ports": [{"name": "eth1"}], "mtu": 9000,
+                        "addresses": [vtep + "/24"]}},
+        {"vxlan_mesh": {"name": "ov", "vtep": vtep,
+                        "segments": [{"vni": 100, "bridge": "br-ov", "mtu": 8950}]}},
+    ]  # fmt: skip
+    facts = {f"kvm{i}": dict(host_facts(f"10.98.0.{i}"), ovs=None) for i in range(1, 5)}
+    args, _ = expand(tasks, facts=facts)
+    assert args["kvm1"][1]["local"] == "192.168.77.1"

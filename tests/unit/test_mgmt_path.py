@@ -199,3 +199,32 @@ def test_check_mode_refuses_what_the_real_run_refuses(explicit):
         assert not result["failed"] and result["msg"].startswith("would be changed")
     else:
         assert result["failed"] and result["msg"].startswith("refused before any change")
+
+
+def recorded(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def test_the_ports_of_an_open_vswitch_bridge_holding_the_address_are_on_the_path():
+    """OVS ports have no kernel master (userspace datapath) or `ovs-system` (the kernel's):
+    before the host's model read OVSDB, br-up's NIC was not on the path, and setting it
+    down or removing it from the bridge ran without the guard."""
+    moved = recorded("ovs_nic_routed_moved.json")  # br-up holds 192.168.60.2; eth1 its port
+    facts = LIB.Facts(moved)
+    assert SAFETY.management_path(facts, "192.168.60.2")["path"] == ["br-up", "eth1"]
+    assert effects([("ip", "link set dev eth1 down")], moved, address="192.168.60.2") == [
+        ("eth1", "down", True)
+    ]
+    assert effects([("ovs-vsctl", "del-port br-up eth1")], moved, address="192.168.60.2") == [
+        ("eth1", "delete", True)
+    ]
+
+
+def test_an_internal_port_holding_the_address_is_carried_by_its_bridges_uplinks():
+    teamed = recorded("ovs_teamed.json")  # hostvm (internal) holds 192.168.50.11; bond0 eth1+2
+    mgmt = SAFETY.management_path(LIB.Facts(teamed), "192.168.50.11")
+    assert mgmt["interface"] == "hostvm" and mgmt["path"] == ["br-vm", "eth1", "eth2", "hostvm"]
+    released = effects(
+        [("ovs-vsctl", "del-bond-iface bond0 eth2")], teamed, address="192.168.50.11"
+    )
+    assert released == [("eth2", "released from its master", False)]

@@ -22,8 +22,8 @@ def readme_modules_section() -> str:
 
 
 CONTRACT = ["ARGUMENT_SPEC", "RESOURCE", "FACTS", "read(", "desired(", "steps(", "snapshot(",
-            "SNAPSHOT_ORDER", "run(", "persist(", "aliases", "rollback",
-            "keyed by identity"]  # fmt: skip
+            "SNAPSHOT_ORDER", "run(", "persist(", "NOT_PERSISTED", "aliases", "rollback",
+            "keyed by identity", "sysctl_step", "document_step"]  # fmt: skip
 
 
 @pytest.mark.parametrize("where", ["vnet_host docstring", "README Modules section"])
@@ -45,6 +45,11 @@ def test_every_module_keeps_to_the_contract(name):
         assert "name" in module.ARGUMENT_SPEC or callable(getattr(module, "resource_name", None))
     if hasattr(module, "snapshot"):
         assert isinstance(module.SNAPSHOT_ORDER, int)
+    if hasattr(module, "persist"):  # the host program writes it with vnet_persist, which a
+        assert "vnet_persist" in CATALOG.host_lib_sources([name])  # play ships if imported
+    if hasattr(module, "read"):  # a resource: boot configuration, or why there is none
+        assert hasattr(module, "persist") != isinstance(getattr(module, "NOT_PERSISTED", None),
+                                                        str)  # fmt: skip
     for source in getattr(module, "FACTS", {}).values():
         assert isinstance(source, host.vnet_facts.Source)
     text = (CATALOG.directory / f"{name}.py").read_text()

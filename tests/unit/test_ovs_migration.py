@@ -39,3 +39,17 @@ def test_safe_apply_sees_the_bridge_receive_the_management_address():
         if safety._adds_address(tool, line, "192.168.60.2")
     }
     assert readded == {"br-up"}  # so `add-port br-up eth1` is a move, once safe apply reads it
+
+
+def test_declared_addresses_are_the_bridges_own_exactly_on_the_first_run_as_on_a_re_apply():
+    """One migration for every module (vnet_ip.moved): before, a NIC's address that
+    joined with it was kept beside the declared ones on the first run and removed by the
+    next; now the first run plans what the re-apply would, and the guard names it."""
+    facts = host.Facts(json.loads(FACTS.read_text()))
+    params = {"name": "br-up", "ports": [{"name": "eth1"}], "addresses": ["192.168.70.2/24"]}
+    planned = host.plan(CATALOG.load("ovs_bridge"), params, facts)
+    assert planned["desired"]["addresses"] == {"br-up": ["192.168.70.2/24"], "eth1": []}
+    mgmt = safety.management_path(facts, "192.168.60.2")
+    found = safety.classify(planned["steps"], mgmt, facts)
+    assert ("eth1", "address removed", True) in [(f["device"], f["effect"], f["cuts"])
+                                                  for f in found]  # fmt: skip

@@ -116,6 +116,23 @@ def test_the_writer_writes_what_changed_only_and_removes_what_is_no_longer_rende
     assert _files_in(tmp_path) == {}
 
 
+def test_a_sysctl_file_is_read_back_changed_in_place_and_left_to_its_owner(tmp_path):
+    """/etc/sysctl.d/99-vnetctl-*: found again by the writer (a re-apply writes nothing),
+    changed whole; a file of someone else's there is never touched."""
+    sysctl_d = tmp_path / "etc/sysctl.d"
+    sysctl_d.mkdir(parents=True)
+    (sysctl_d / "99-sysctl.conf").write_text("net.ipv4.ip_forward = 0\n")
+    on = render("ip_forward", "sysctl_ip_forward_off.json", {"enabled": True}, str(tmp_path))
+    assert [c["before"] for c in persist.settle(on, check=False)] == [None]
+    again = render("ip_forward", "sysctl_ip_forward_on.json", {"enabled": True}, str(tmp_path))
+    assert persist.settle(again, check=False) == []
+    off = render("ip_forward", "sysctl_ip_forward_on.json", {"enabled": False}, str(tmp_path))
+    (change,) = persist.settle(off, check=False)
+    assert change["before"].endswith("= 1\n") and change["after"].endswith("= 0\n")
+    assert _files_in(tmp_path) == dict(off.files, **{"etc/sysctl.d/99-sysctl.conf":
+                                                     "net.ipv4.ip_forward = 0\n"})  # fmt: skip
+
+
 def test_check_mode_reports_the_changes_and_writes_nothing(tmp_path):
     units = render("linux_bridge", "bridge_9000.json", BRIDGE, str(tmp_path))
     persist.settle(units, check=False)
@@ -325,7 +342,7 @@ def test_files_a_full_disk_cannot_hold_are_all_left_as_they_were(tmp_path, monke
     written = [c["after"] for c in persist.settle(moved, check=True) if c["after"]]
     assert len(written) > 1  # the disk fills on the way: after none, one, or most of them
     monkeypatch.setattr(
-        sys.modules["vnet_core"], "os", FullDisk(int(share * len("".join(written))))
+        sys.modules["vnet_files"], "os", FullDisk(int(share * len("".join(written))))
     )
     with pytest.raises(OSError, match="No space left"):
         persist.settle(moved, check=False)

@@ -146,9 +146,11 @@ def test_class_ids_that_collide_are_probed_to_the_next_free_one():
             first, second = sorted([seen[minor], name])
             break
         seen[minor] = name
-    ids = module._ids([{"name": first, "match": [{}]}, {"name": second, "match": [{}]}])
+    ids = module.tc_policy.class_ids(
+        [{"name": first, "match": [{}]}, {"name": second, "match": [{}]}]
+    )
     assert ids[first] == minor and ids[second] == minor + 1  # in name order
-    pinned = module._ids(
+    pinned = module.tc_policy.class_ids(
         [{"name": "a", "id": minor, "match": [{}]}, {"name": first, "match": [{}]}]
     )
     assert pinned == {"default": 2, "a": minor, first: minor + 1}

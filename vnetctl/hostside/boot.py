@@ -52,7 +52,7 @@ STUB = (
     "exec(m.loads(u(c))if k==e.MAGIC_NUMBER.hex()else u(s))" % BOOT_MARK
 )
 HOST_LIB = "vnet_host"
-HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety")  # what this program uses itself
+HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety", "vnet_files")  # what this program uses
 HOST_LOCK = "vnet_host_lock"  # the host lock's module (host_lock.py), installed first
 ACK_WAIT = 30.0  # seconds without an acknowledgement from the controller: stop
 
@@ -236,6 +236,11 @@ def _run_play(host, modules, payload, output, stop, lock):
     elif safety is not None:  # check mode: classified and refused as the real run would
         explicit = bool((payload.get("confirm") or {}).get("explicit"))
         guard = safety.Guard(server, None, explicit, host.ModuleError, client, check=True)
+    for task in payload["tasks"]:  # arguments checked once, for every reader below
+        try:
+            task["args"] = host.checked_params(modules[task["module"]], task["args"])
+        except host.ModuleError:
+            pass  # the task says so when it runs
     # under a rollback timer nothing is refused (drift, too, only compares)
     planned = guard is not None and not guard.explicit
     refused = safety.preflight(host, modules, payload["tasks"], facts, guard) if planned else None
@@ -286,7 +291,7 @@ def _run_play(host, modules, payload, output, stop, lock):
 
 def _run_one(host, module, task, check, facts, guard=None, persisting=None, journal=None):
     try:
-        params = host.normalize_params(module.ARGUMENT_SPEC, task["args"])
+        params = host.checked_params(module, task["args"])  # checked: as it is
         result = host.execute(module, params, check, facts, guard=guard)
         if persisting is not None and hasattr(module, "persist") and not result.get("failed"):
             sys.modules["vnet_persist"].after_task(module, params, result, check, facts,

@@ -5,7 +5,7 @@ holder beside the lock file (pid, mode, since when, owner), written whole or not
 
 Part of the program a host runs for a play (boot.py), shipped with it in the play's
 payload and installed as `vnet_host_lock` before the lock is taken; it uses the host
-library's JSON and whole-file writer (vnet_core), loaded by then. Runs on the host:
+library's JSON (vnet_core) and whole-file writer (vnet_files), loaded by then. Runs on the host:
 Python 3.9+, standard library only.
 """
 
@@ -151,7 +151,7 @@ class HostLock:
         path = os.path.join(self.directory, "%s.%d.holder" % (LOCK_FILE, pid))
         info = {"pid": pid, "mode": self.mode, "since": time.time(), "owner": owner}
         try:
-            sys.modules["vnet_core"].write_whole(path, _json_lib().dumps(info))
+            sys.modules["vnet_files"].write_whole(path, _json_lib().dumps(info))
         except OSError:
             return None
         return path

@@ -179,7 +179,7 @@ def _left(entry, host, modules):
         return ["%s: cannot re-read: %s" % (entry["task"], exc)]
     return [
         "%s: %s is %r, was %r" % (entry["task"], c["field"], c["after"], c["before"])
-        for c in host.differences(now, entry["before"])
+        for c in host.diff_fields(entry["before"], now, every=True)
     ]
 
 
@@ -201,7 +201,7 @@ def _content(path):
 
 def _restore(entry):
     """The task's boot configuration files as they were: rewritten whole, or removed."""
-    core = sys.modules["vnet_core"]
+    whole = sys.modules["vnet_files"]  # files written whole
     problems = []
     for item in entry["files"]:
         try:
@@ -211,9 +211,9 @@ def _restore(entry):
                 continue
             os.makedirs(os.path.dirname(item["path"]), exist_ok=True)
             if item["before"].startswith(LINK):  # an enable link
-                core.replace_files([], [(item["path"], item["before"][len(LINK) :])])
+                whole.replace_files([], [(item["path"], item["before"][len(LINK) :])])
             else:
-                core.write_whole(item["path"], item["before"])
+                whole.write_whole(item["path"], item["before"])
         except OSError as exc:
             problems.append("%s: %s: %s" % (entry["task"], item["path"], exc))
     return problems
@@ -285,7 +285,7 @@ class Confirm:
         if hasattr(module, "run") or not hasattr(module, "read"):
             return  # not a resource (facts, overlay_probe): nothing to roll back
         try:
-            params = self.host.normalize_params(module.ARGUMENT_SPEC, task["args"])
+            params = self.host.checked_params(module, task["args"])
             before = module.read(params, facts)
         except Exception:  # noqa: BLE001 -- the task itself reports it when it runs
             return  # it fails before any change

@@ -36,7 +36,7 @@ def host_tasks(catalog: Catalog, facts: Mapping[str, Any]) -> list[Task]:
     return [
         (name, params)
         for name in snapshot_modules(catalog)
-        for params in catalog.load(name).snapshot(seen)
+        for params in catalog.snapshot(name, seen)  # none where facts lack its
     ]
 
 

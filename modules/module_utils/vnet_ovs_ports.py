@@ -1,0 +1,94 @@
+"""An Open vSwitch bridge's ports as ovs_bridge declares them (its exact set): physical
+ports, internal ports, and VM ports by name or by pattern (what libvirt makes), each with
+its VLAN settings and MTU; bonds are vnet_ovs_teaming's.
+
+Runs on the managed host: Python 3.9+, standard library only.
+"""
+
+import fnmatch
+
+try:  # under ansible-playbook, module_utils files travel with the module
+    from ansible.module_utils import vnet_core
+    from ansible.module_utils import vnet_ovs_config as ovs
+except ImportError:  # vnetctl's runner preloads every module_utils file
+    import vnet_core
+    import vnet_ovs_config as ovs
+
+ModuleError, step = vnet_core.ModuleError, vnet_core.step
+
+
+def read(cfg, port):
+    """A port of one interface as state: its VLAN settings, type and MTU."""
+    interface = cfg["interfaces"].get(port, {})
+    return dict({k: cfg["ports"][port][k] for k in ovs.VLAN_FIELDS},
+                type=interface.get("type", "system"), mtu=interface.get("mtu_request"))  # fmt: skip
+
+
+def desired(params, current, cfg, facts, taken):
+    declared = params.get("ports")
+    if declared is None:
+        return None
+    name = params["name"]
+    have = current.get("port_config", {})
+    names, conf = [], {}
+    for port in declared:
+        kind = port["type"]
+        if kind == "vm":
+            pattern = port["name"]
+            matches = [p for p in current.get("ports", []) if fnmatch.fnmatchcase(p, pattern)]
+            matches += [
+                d for d in sorted(facts.links)
+                if fnmatch.fnmatchcase(d, pattern) and d not in matches and d != name
+                and not cfg["ports"].get(d) and not facts.link(d).get("master")
+            ]  # fmt: skip
+        else:
+            vnet_core.check_ifname(port["name"], "port name")
+            matches = [port["name"]]
+            if kind == "system" and facts.link(port["name"]) is None:
+                raise ModuleError("port %s of bridge %s does not exist on this host"
+                                       % (port["name"], name))  # fmt: skip
+            if kind == "system":
+                ovs.check_free(port["name"], name, cfg, facts, "port")
+        for dev in matches:
+            if dev in taken or dev == name:
+                raise ModuleError("%s is declared twice on bridge %s" % (dev, name))
+            if port.get("addresses") is not None and kind != "internal":
+                raise ModuleError("port %s: addresses are for internal ports" % dev)
+            entry = dict(have.get(dev, {}), type="internal" if kind == "internal" else "system")
+            entry.update(declared=True, vm=kind == "vm")
+            for field in ovs.VLAN_FIELDS:
+                if port.get(field) is not None:
+                    entry[field] = port[field]
+            if port.get("mtu") is not None:
+                entry["mtu"] = entry["declared_mtu"] = port["mtu"]
+            names.append(dev)
+            taken.add(dev)
+            conf[dev] = entry
+    return names, conf
+
+
+def steps(current, desired):
+    name, out = desired["name"], []
+    have, conf = current.get("port_config", {}), desired["port_config"]
+    old = set(current.get("port_config", {}))
+    for port in sorted(old - set(desired["ports"])):
+        out.append(step("ovs-vsctl", "del-port", name, port))
+    for port in sorted(conf):
+        want = conf[port]
+        now = have.get(port, {})
+        if port not in old:
+            out.append(step("ovs-vsctl", "add-port", name, port))
+            now = {"type": "system"}
+        if want["type"] != now.get("type"):
+            out.append(step("ovs-vsctl", "set", "interface", port, "type=" + want["type"]))
+        out += ovs.port_vlan_steps(port, now, want)
+        out += ovs.mtu_steps(port, now.get("mtu"), want.get("mtu"))
+    return out
+
+
+def params(port, conf):
+    out = {"name": port, "type": conf["type"] if conf["type"] == "internal" else "system"}
+    out.update({k: conf[k] for k in ovs.VLAN_FIELDS if conf[k] not in (None, [])})
+    if conf.get("mtu") is not None:
+        out["mtu"] = conf["mtu"]
+    return out

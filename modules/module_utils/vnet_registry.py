@@ -41,11 +41,12 @@ ModuleError = vnet_core.ModuleError
 
 
 class Step(tuple):
-    """A step that carries a document: ("file", "write PATH") and the content, `body`."""
+    """A step that carries a document: ("file", "write PATH"), the content, `body`, and
+    the file's mode."""
 
-    def __new__(cls, tool, line, body=None):
+    def __new__(cls, tool, line, body=None, mode=0o644):
         step = tuple.__new__(cls, (tool, line))
-        step.body = body
+        step.body, step.mode = body, mode
         return step
 
 
@@ -260,14 +261,15 @@ def _run_ofctl(steps, runner):
 # ---- documents -----------------------------------------------------------------------
 
 
-def document_step(path, content):
-    """The step writing `content` (text) as the whole file `path`: a reader sees the old
-    content or the new one, never part of it. None for `content`: the file removed."""
+def document_step(path, content, mode=0o644):
+    """The step writing `content` (text) as the whole file `path` (with `mode`): a
+    reader sees the old content or the new one, never part of it. None for `content`:
+    the file removed."""
     if content is None:
         return Step("file", vnet_core.line("remove", path))
     if not isinstance(content, str):
         raise ModuleError("refusing to write %s: its content is not text" % path)
-    return Step("file", vnet_core.line("write", path), content)
+    return Step("file", vnet_core.line("write", path), content, mode)
 
 
 def _file_form(words):
@@ -289,7 +291,7 @@ def _run_files(steps, _runner):
             body = getattr(step, "body", None)
             if body is None:
                 raise ModuleError("refusing to write %s: the step carries no document" % path)
-            writes.append((path, body))
+            writes.append((path, body, getattr(step, "mode", 0o644)))
         else:
             removals.append(path)
     try:

@@ -67,11 +67,24 @@ class Stopped(Exception):
     """Asked to stop before the play's tasks began."""
 
 
+class Source:
+    """The loader of a module installed from its source: what it was installed from, for
+    tracebacks (linecache asks `get_source`) and for what a module writes of the code it
+    runs (vnet_attach: the hook libvirt runs)."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def get_source(self, _name):
+        return self.source
+
+
 def install(name, source, code=None, filename=None):
     """Make `source` importable as `name` (modules import vnet_host by that name). `code`:
     the controller's compiled form (marshal), used when this Python reads its magic."""
     module = type(sys)(name)
     module.__file__ = filename or "<vnetctl>/%s.py" % name
+    module.__loader__ = Source(source)
     sys.modules[name] = module  # as import does: the module can find itself while it runs
     try:
         compiled = marshal.loads(code) if code is not None else None

@@ -112,16 +112,21 @@ def read(params, facts):
     chains = taps.read(facts)
     if chains is not None:
         current["taps"] = taps.lines({n: c for n, c in chains.items()
-                                      if _ours(n, members, names)})  # fmt: skip
+                                      if _ours(n, members, names, facts)})  # fmt: skip
     if scope is None:  # the hook's own runs leave its files alone
         current["attach"] = attach.read(MODULE, params, facts)
     return current
 
 
-def _ours(chain, members, names):
-    """A chain this group answers for: one serving a member, or a port gone."""
+def _ours(chain, members, names, facts):
+    """A chain this group answers for: one serving a member, one of a port gone, or one
+    copying from this bridge to a port no longer on it."""
     to, device = taps.ports_of(chain)
-    return to is not None and (to in members or to not in names or device not in names)
+    if to is None:
+        return False
+    if to in members or facts.link(to) is None or facts.link(device) is None:
+        return True
+    return device in names and to not in names
 
 
 def _members(params, bridge, cfg):

@@ -122,18 +122,21 @@ def read(params, facts):
     copies = taps.read(facts)
     if copies is not None:
         current["copies"] = taps.lines({n: c for n, c in copies.items()
-                                        if _ours(n, members, facts)})  # fmt: skip
+                                        if _ours(n, members, facts, bridge)})  # fmt: skip
     if "_attach" not in params:  # the hook's own runs leave its files alone
         current["attach"] = attach.read(MODULE, params, facts)
     return current
 
 
-def _ours(chain, members, facts):
-    """A chain this group answers for: one serving a member, or a port gone."""
+def _ours(chain, members, facts, bridge):
+    """A copy chain this group answers for: one serving a member, one of a port gone,
+    or one copying from this bridge to a port no longer on it."""
     to, device = taps.ports_of(chain)
     if to is None or not chain.startswith("copy/"):
         return False
-    return to in members or facts.link(to) is None or facts.link(device) is None
+    if to in members or facts.link(to) is None or facts.link(device) is None:
+        return True
+    return attached_to(device, facts) == bridge != attached_to(to, facts)
 
 
 def _vlans_declared(params):

@@ -207,6 +207,8 @@ def _port_security(tool, words, path):
     """Rules that filter what a device on the path lets in: nftables elements or rules
     naming it (port_group), OpenFlow rules for it (`in_port=`, ovs_port_group). On the
     way in from the controller they drop its frames: no guest's MAC or IP is its own."""
+    if tool == "nft" and words[4:5] and words[4].startswith("copy/"):
+        return None  # a copy to a promiscuous port (the netdev table's copy/ chains) drops nothing
     if tool == "nft" and words[:1] in (["add"], ["insert"], ["replace"], ["create"]):
         named = [w for w in words if w.strip('"{},') in path.devices]
         return (named[0].strip('"{},'), "port security") if named else None

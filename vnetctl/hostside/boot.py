@@ -26,8 +26,9 @@ fewer than N started tasks are unacknowledged, so a controller that lost contact
 EOF comes through a cut cable) knows which tasks may have begun: at most N after the
 last start it saw. A host waiting ACK_WAIT seconds for an acknowledgement stops.
 Nothing is written to the host's disk but the lock files under /run/lock, commit
-confirmed's directory there (safe_apply) and boot configuration files (vnet_persist),
-each whole or not at all. Runs on the host: Python 3.9+, standard library only.
+confirmed's directory there (safe_apply), boot configuration files (vnet_persist) and
+the port groups' libvirt hook (vnet_vm_attach, as `file` steps), each whole or not at
+all. Runs on the host: Python 3.9+, standard library only.
 """
 
 import _json

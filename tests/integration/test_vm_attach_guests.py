@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from tests.integration.portsec_matrix import add_guests
-from tests.labhosts import lab_skip_reason, own_lab
+from tests.labhosts import lab_skip_reason, own_lab, wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec, restart_libvirt
 from vnetctl.lab.lab import in_host_argv
@@ -139,6 +139,13 @@ def test_a_guest_started_between_runs_sends_no_forged_frame_on_a_linux_bridge(
             f"Linux bridge: policy in place {mine['at'] - wall:.2f} s after `virsh start` "
             f"(the hook's work for the NIC: {mine['took']:.3f} s); guest ready {ready:.1f} s"
         )
+        # libvirtd started again hands running guests to the hook (`reconnect`)
+        guarded = f"nft list set bridge vnetctl guarded | grep -qw {tap}"
+        vms.sh(f"nft delete element bridge vnetctl guarded {{ {tap} }}")
+        assert vms.sh(guarded, check=False).returncode == 1
+        restart_libvirt(lab.name)  # libvirtd reconnects to its guests in threads of its own
+        wait_until(lambda: vms.sh(guarded, check=False).returncode == 0, 30, "the reconnect")
+        assert record(vms, tap)["at"] > mine["at"]
     finally:
         vms.remove(guest.name)
 

@@ -178,3 +178,17 @@ def test_a_nics_group_is_the_libvirt_port_group_of_that_name_else_the_patterns(n
     module = CATALOG.load("port_group")
     found = hook().groups_of(module, declared_groups, nic, "br-vm", facts())
     assert [g["name"] for g in found] == expected
+
+
+def test_an_ovs_snapshot_writes_the_settings_back_as_the_host_has_them():
+    """vnet1 marked as web's: its rules (forged transmits rejected) and its inbound chain
+    (MAC changes rejected) are declared, and the declaration plans nothing."""
+    data = json.loads((FACTS / "ovs_port_group_secured.json").read_text())
+    data["ovs_config"]["interfaces"]["vnet1"]["external_ids"]["vnetctl-port-group"] = "web"
+    module = CATALOG.load("ovs_port_group")
+    (web,) = CATALOG.snapshot("ovs_port_group", data)
+    assert (web["forged_transmits"], web["mac_changes"], web["promiscuous"]) == (
+        "reject", "reject", "reject")  # fmt: skip
+    web["addresses"] = [{"port": "vnet1", "mac": "52:54:00:00:00:01"}]  # not in OVSDB
+    planned = LIB.plan(module, dict(web, ports=["vnet*"]), LIB.Facts(data))
+    assert planned["changes"] == []

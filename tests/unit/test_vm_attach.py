@@ -192,3 +192,16 @@ def test_an_ovs_snapshot_writes_the_settings_back_as_the_host_has_them():
     web["addresses"] = [{"port": "vnet1", "mac": "52:54:00:00:00:01"}]  # not in OVSDB
     planned = LIB.plan(module, dict(web, ports=["vnet*"]), LIB.Facts(data))
     assert planned["changes"] == []
+
+
+def test_on_a_full_kernel_the_hook_gives_the_new_tap_its_vlans_only():
+    """The hook's run on one port of a VLAN-filtering bridge: that port's membership,
+    by the module's own planning (this lab's kernel has no VLAN filtering to try it)."""
+    data = json.loads((FACTS / "fullkernel_bridge_vlans.json").read_text())
+    group = {"name": "web", "bridge": "br-vm", "ports": ["vnet*", "eth9"], "vlan": 200,
+             "tagged": "300-301", "port_security": False}  # fmt: skip
+    scoped = CATALOG.load("port_group").scoped(group, ["vnet0"], "52:54:00:aa:00:00")
+    _, steps = plan(scoped, LIB.Facts(data))
+    assert steps == ["bridge vlan add dev vnet0 vid 200 pvid untagged",
+                     "bridge vlan add dev vnet0 vid 300-301",
+                     "bridge vlan del dev vnet0 vid 100"]  # fmt: skip

@@ -147,7 +147,7 @@ def hook_files(module):
 
 def _stub(module, python):
     return """#!%s -IS
-# vnetctl owner: %s's attach-time hook (README, "VMs and port groups"), written by
+# vnetctl owner: %s's attach-time hook (README, "Port groups at VM start"), written by
 # vnetctl with the code it runs in %s:
 # do not edit, a run writes it again.
 import sys

@@ -111,6 +111,16 @@ class Catalog(Mapping[str, dict]):
         snapshot(): none where the facts lack a source the module reads)."""
         return self.host_lib().snapshot(self.load(name), self._seen(facts))
 
+    def ask(self, name: str, function: str, *args: Any) -> Any:
+        """Module `name`'s own answer, `function(*args)`: a question of its rules with no
+        host (a port group's security from its arguments). Refused where the library
+        refuses."""
+        lib = self.host_lib()
+        try:
+            return getattr(self.load(name), function)(*args)
+        except lib.ModuleError as exc:
+            raise Refused(str(exc), getattr(exc, "argument", None)) from None
+
     def _seen(self, facts: Any) -> Any:
         return self.facts(facts) if isinstance(facts, Mapping) else facts
 

@@ -308,12 +308,13 @@ def step(tool, *tokens):
 
 
 class Step(tuple):
-    """A step that also carries a document, `body`: a file's content (`file`), a libvirt
-    network's XML (`virsh`); the writer of its tool feeds it to the command."""
+    """A step that also carries a document, `body`: a file's content (`file`, written
+    with `mode`), a libvirt network's XML (`virsh`); the writer of its tool feeds it to
+    the command."""
 
-    def __new__(cls, tool, line, body=None):
+    def __new__(cls, tool, line, body=None, mode=0o644):
         step = tuple.__new__(cls, (tool, line))
-        step.body = body
+        step.body, step.mode = body, mode
         return step
 
 

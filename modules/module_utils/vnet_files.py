@@ -46,15 +46,15 @@ def write_whole(path, text, mode=0o644):
 
 
 def replace_files(writes, links=(), removals=()):
-    """A set of files changed whole or not at all: `writes` [(path, content)] and
+    """A set of files changed whole or not at all: `writes` [(path, content[, mode])] and
     `links` [(path, target)] are staged first (with the directories they need); only
     when every one is, are they renamed into place and `removals` removed (renames and
     removals need no space). A failure while staging undoes what was staged."""
     made, staged = [], []
     try:
-        for path, text in writes:
+        for path, text, *mode in writes:
             made += _makedirs(os.path.dirname(path))
-            staged.append((stage(path, text), path))
+            staged.append((stage(path, text, *mode), path))
         for path, target in links:
             made += _makedirs(os.path.dirname(path))
             temp = "%s.vnetctl-%d.tmp" % (path, os.getpid())

@@ -1,5 +1,13 @@
 """Port security on a Linux bridge (port_group): vnetctl's own nftables table, `bridge
-vnetctl`, read from `nft -j` and written as nft lines.
+vnetctl`, read from `nft -j` and written as nft lines. It holds two of a port group's
+settings (vnet_secpolicy): forged transmits (set `guarded`, hook prerouting: what a port
+sends) and MAC address changes (set `inbound`, hooks forward and output: what the bridge
+and the host send to a port).
+
+MAC changes rejected: unicast frames to the port for any MAC but its guest's (`macs`)
+are dropped, whether the bridge forwards or floods them; broadcast and multicast pass. A
+guest that changed its MAC receives nothing for the new one. Copies to a promiscuous
+port (vnet_nft_taps) do not pass the bridge and are not filtered.
 
 A guarded port's frames must come from its guest's MAC: the Ethernet source, the ARP
 sender and the link-layer options of neighbour discovery (RS and NS source, NA target).
@@ -46,10 +54,15 @@ SETS = {
     "addr4": ("typeof iifname . @nh,96,32", ["ifname", "integer"]),
     "addr6": ("typeof iifname . @nh,64,128", ["ifname", "integer"]),
     "anyll": ("type ifname", "ifname"),  # guarded by address, any link-local address
+    "inbound": ("type ifname", "ifname"),  # ports that get unicast for their MAC only
 }
+# in the order nft lists them (and their rules, RULES)
 CHAINS = {"portsec": "{ type filter hook prerouting priority -200 ; policy accept ; }",
           "guard": "", "guard_arp": "", "guard_ip4": "", "guard_ip6": "", "guard_icmp6": "",
-          "guard_nd": ""}  # fmt: skip
+          "guard_nd": "",
+          "portsec_fwd": "{ type filter hook forward priority -200 ; policy accept ; }",
+          "portsec_out": "{ type filter hook output priority -200 ; policy accept ; }",
+          "guard_in": ""}  # fmt: skip
 UNSPEC, LINK_LOCAL = "@nh,64,128 0", "@nh,64,10 0x3fa"
 # (chain, name, rule): in order, each chain's rules one after the other
 RULES = [
@@ -89,6 +102,10 @@ RULES = [
     ("guard_nd", "ns-resolution", "@th,0,8 135 @nh,64,128 != 0 return"),
     ("guard_nd", "target-link-local", "@th,64,10 0x3fa iifname @anyll return"),
     ("guard_nd", "target", "iifname . @th,64,128 != @addr6 drop"),
+    ("portsec_fwd", "inbound-forwarded", "oifname @inbound jump guard_in"),
+    ("portsec_out", "inbound-local", "oifname @inbound jump guard_in"),
+    ("guard_in", "group-destination", "@ll,0,8 & 0x1 == 0x1 return"),
+    ("guard_in", "other-destination", "oifname . ether daddr != @macs drop"),
 ]  # fmt: skip
 
 
@@ -113,10 +130,7 @@ def table(ruleset):
         return None
     sets, rules = {}, []
     types = {}
-    for item in ruleset.get("nftables", []):
-        kind, body = next(iter(item.items()))
-        if not isinstance(body, dict) or body.get("table") != TABLE:
-            continue
+    for kind, body in items(ruleset):
         if kind == "set":
             types[body["name"]] = body.get("type")
             sets[body["name"]] = [_element(body["name"], e) for e in body.get("elem", [])]
@@ -125,6 +139,14 @@ def table(ruleset):
             rules.append(name if _in_chain(name, body.get("chain")) else "other")
     missing = ["missing-set:" + s for s, (_, t) in SETS.items() if types.get(s) != t]
     return {"rules": rules + (missing if rules or sets else []), "elements": sets}
+
+
+def items(ruleset, table=TABLE):
+    """(kind, body) of the objects of `table` in `nft -j` output (sets, chains, rules)."""
+    for item in ruleset.get("nftables", []):
+        kind, body = next(iter(item.items()))
+        if isinstance(body, dict) and body.get("table") == table:
+            yield kind, body
 
 
 def _in_chain(name, chain):
@@ -161,8 +183,8 @@ def whole(rules):
 
 
 def guard_of(elements, port):
-    """A port's guard as the table has it: {"macs", "lla", "ips", "any_link_local"},
-    None for what it is not guarded by."""
+    """A port's guard as the table has it: {"macs", "lla", "ips", "any_link_local",
+    "inbound"}, None for what it is not guarded by (False: no inbound filter)."""
 
     def of(set_name):
         return sorted(e.split(" . ", 1)[1] for e in elements.get(set_name, [])
@@ -170,9 +192,12 @@ def guard_of(elements, port):
 
     guarded = port in elements.get("guarded", [])
     by_ip = port in elements.get("ipguard", [])
-    return {"macs": of("macs") if guarded else None, "lla": of("lla") if guarded else None,
+    inbound = port in elements.get("inbound", [])
+    return {"macs": of("macs") if guarded or inbound else None,
+            "lla": of("lla") if guarded else None,
             "ips": sorted(of("addr4") + of("addr6"), key=_ip_key) if by_ip else None,
-            "any_link_local": (port in elements.get("anyll", [])) if by_ip else None}  # fmt: skip
+            "any_link_local": (port in elements.get("anyll", [])) if by_ip else None,
+            "inbound": inbound}  # fmt: skip
 
 
 def _ip_key(text):
@@ -180,15 +205,21 @@ def _ip_key(text):
     return (ip.version, ip)
 
 
-def guard(mac, ips):
-    """The guard a port gets for its guest's MAC and IPs (None: MAC only)."""
-    ips = None if ips is None else sorted({str(ipaddress.ip_address(i)) for i in ips}, key=_ip_key)
-    return {"macs": [mac], "lla": [mac], "ips": ips,
+def guard(mac, ips, forged=True, inbound=True):
+    """The guard a port gets: `forged` (forged transmits rejected) checks what it sends
+    against its guest's MAC and IPs (None: MAC only), `inbound` (MAC changes rejected)
+    what it receives against the MAC."""
+    if not forged and not inbound:
+        return UNGUARDED
+    ips = None if ips is None or not forged else sorted(
+        {str(ipaddress.ip_address(i)) for i in ips}, key=_ip_key)  # fmt: skip
+    return {"macs": [mac], "lla": [mac] if forged else None, "ips": ips,
             "any_link_local": None if ips is None else not any(
-                ipaddress.ip_address(i).is_link_local for i in ips if ":" in i)}  # fmt: skip
+                ipaddress.ip_address(i).is_link_local for i in ips if ":" in i),
+            "inbound": inbound}  # fmt: skip
 
 
-UNGUARDED = {"macs": None, "lla": None, "ips": None, "any_link_local": None}
+UNGUARDED = {"macs": None, "lla": None, "ips": None, "any_link_local": None, "inbound": False}
 
 
 # ---- writing it -------------------------------------------------------------------------
@@ -198,10 +229,12 @@ def elements(port, state):
     """{(set, element text)} a port's guard puts in the table."""
     out = set()
     if state.get("macs") is not None:
-        out.add(("guarded", port))
         out |= {("macs", "%s . %s" % (port, m)) for m in state["macs"]}
     if state.get("lla") is not None:
+        out.add(("guarded", port))
         out |= {("lla", "%s . %s" % (port, m)) for m in state["lla"]}
+    if state.get("inbound"):
+        out.add(("inbound", port))
     if state.get("ips") is not None:
         out.add(("ipguard", port))
         out |= {("addr6" if ":" in a else "addr4", "%s . %s" % (port, a)) for a in state["ips"]}

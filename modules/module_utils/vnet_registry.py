@@ -204,6 +204,8 @@ def _port_security(tool, words, path):
     """Rules that filter what a device on the path lets in: nftables elements or rules
     naming it (port_group), OpenFlow rules for it (`in_port=`, ovs_port_group). On the
     way in from the controller they drop its frames: no guest's MAC or IP is its own."""
+    if tool == "nft" and words[4:5] and words[4].startswith("copy/"):
+        return None  # a copy to a promiscuous port (the netdev table's copy/ chains) drops nothing
     if tool == "nft" and words[:1] in (["add"], ["insert"], ["replace"], ["create"]):
         named = [w for w in words if w.strip('"{},') in path.devices]
         return (named[0].strip('"{},'), "port security") if named else None
@@ -258,14 +260,15 @@ def _run_ofctl(steps, runner):
 # ---- documents -----------------------------------------------------------------------
 
 
-def document_step(path, content):
-    """The step writing `content` (text) as the whole file `path`: a reader sees the old
-    content or the new one, never part of it. None for `content`: the file removed."""
+def document_step(path, content, mode=0o644):
+    """The step writing `content` (text) as the whole file `path` (with `mode`): a
+    reader sees the old content or the new one, never part of it. None for `content`:
+    the file removed."""
     if content is None:
         return Step("file", vnet_core.line("remove", path))
     if not isinstance(content, str):
         raise ModuleError("refusing to write %s: its content is not text" % path)
-    return Step("file", vnet_core.line("write", path), content)
+    return Step("file", vnet_core.line("write", path), content, mode)
 
 
 def _file_form(words):
@@ -287,7 +290,7 @@ def _run_files(steps, _runner):
             body = getattr(step, "body", None)
             if body is None:
                 raise ModuleError("refusing to write %s: the step carries no document" % path)
-            writes.append((path, body))
+            writes.append((path, body, getattr(step, "mode", 0o644)))
         else:
             removals.append(path)
     try:

@@ -2,9 +2,11 @@
 interfaces with a raw AF_PACKET socket and say which arrive on the others.
 
 SPEC is JSON {"send": [FRAME...], "listen": [dev, ...], "count": frames per sender}; the
-output is JSON {listening dev: [tags of the frames received]}. A FRAME is {"dev", "tag",
-"src" (MAC), "kind", "vlans" (VLAN ids, outermost first: [] untagged, [10] 802.1Q,
-[100, 10] QinQ with an 802.1ad outer tag), and the kind's fields}:
+output is JSON {listening dev: [tags of the frames received]} (">dev": the frames dev
+sends, e.g. a VM's tap to its guest). A FRAME is {"dev", "tag",
+"src" (MAC), "dst" (MAC; default broadcast, or the IPv6 group's), "kind", "vlans" (VLAN
+ids, outermost first: [] untagged, [10] 802.1Q, [100, 10] QinQ with an 802.1ad outer
+tag), and the kind's fields}:
   raw   EtherType 0x88B5 (IEEE local experimental)
   ip4   "ip_src": IPv4, protocol 253 (experimental), to 10.77.0.254
   arp   "spa", "sha" (default src), "tpa" (default spa: a gratuitous ARP)
@@ -122,6 +124,8 @@ def frame(item):
     dst = b"\xff" * 6
     if ethertype == 0x86DD:  # to the IPv6 group's multicast MAC
         dst = b"\x33\x33" + body[36:40]
+    if item.get("dst"):  # a unicast destination asked for
+        dst = mac(item["dst"])
     vlans = item.get("vlans") or []
     tags = b""
     for depth, vid in enumerate(vlans):  # outermost first: 802.1ad outside in QinQ
@@ -148,7 +152,7 @@ def main(spec):
     for dev in spec["listen"]:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
-        sock.bind((dev, 0))
+        sock.bind((dev.lstrip(">"), 0))
         socks[sock] = dev
     # no pause: a bound AF_PACKET socket queues every frame from then on, and the frames
     # are sent after this; the listening below reads them from those queues
@@ -166,7 +170,8 @@ def main(spec):
         ready, _, _ = select.select(list(socks), [], [], max(0.0, deadline - time.monotonic()))
         for sock in ready:
             data, addr = received(sock)
-            if addr[2] == socket.PACKET_OUTGOING or data[6:12] not in sources:
+            leaving = socks[sock].startswith(">")  # what the device sends (to a VM, a tap)
+            if (addr[2] == socket.PACKET_OUTGOING) != leaving or data[6:12] not in sources:
                 continue
             # whole, or with the padding after an IP packet cut (bridge netfilter does)
             seen[socks[sock]] |= {tag for tag, sent in frames if data.startswith(sent)}

@@ -12,6 +12,8 @@ Guests (each a veth pair: `vmN` the guest end, `vmNp` the port):
 
 from __future__ import annotations
 
+from vnetctl.lab import host_exec
+
 GUESTS = {
     f"vm{i}": {
         "mac": f"52:54:00:77:00:0{i}",
@@ -24,6 +26,17 @@ GUESTS = {
 LISTENER = "vm4"
 ENCAPS = {"untagged": [], "802.1Q": [10], "QinQ": [100, 10]}
 PASS, DROP = "pass", "drop"
+
+
+def add_guests(lab, host: str, macs: dict[str, str]) -> None:
+    """Guest-like veth pairs in a lab host: NAME (the guest end: its MAC, up, no IPv6,
+    so it sends nothing of its own) and NAMEp (the port)."""
+    for guest, mac in macs.items():
+        for argv in (["ip", "link", "add", guest, "type", "veth", "peer", "name", guest + "p"],
+                     ["ip", "link", "set", "dev", guest, "address", mac, "up"],
+                     ["sysctl", "-qw", f"net.ipv6.conf.{guest}.disable_ipv6=1"]):  # fmt: skip
+            done = host_exec(lab.name, host, argv)
+            assert done.returncode == 0, f"{argv}: {done.stderr}"
 
 
 def guests_declared() -> list[dict]:

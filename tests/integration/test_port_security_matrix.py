@@ -30,11 +30,8 @@ GROUPED = "vm[123]p"  # vm4 listens, in no group
 @pytest.fixture(scope="module")
 def lab(lab_required, tmp_path_factory):
     with own_lab("ps", tmp_path_factory.mktemp("ps"), hosts=1, ovs=True) as state:
-        host = state.host_names[0]
-        for guest, mine in matrix.GUESTS.items():
-            sh(state, host, "ip", "link", "add", guest, "type", "veth", "peer", "name", guest + "p")
-            sh(state, host, "ip", "link", "set", "dev", guest, "address", mine["mac"], "up")
-            sh(state, host, "sysctl", "-qw", f"net.ipv6.conf.{guest}.disable_ipv6=1")
+        macs = {guest: mine["mac"] for guest, mine in matrix.GUESTS.items()}
+        matrix.add_guests(state, state.host_names[0], macs)
         yield state
 
 

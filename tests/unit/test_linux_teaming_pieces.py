@@ -161,14 +161,17 @@ def test_snapshots_of_a_full_kernel_host_declare_bonds_vlans_and_bridge_vlans(
     assert any(all(task.get(k) == v for k, v in params.items()) for task in tasks), tasks
 
 
-def test_a_snapshot_declares_port_groups_by_policy_and_security_only_where_the_table_is_whole():
+def test_a_snapshot_declares_port_groups_by_policy_and_security_as_the_table_holds_it():
     groups = [p for m, p in host_tasks(CATALOG, recorded("thiskernel_port_group.json"))
               if m == "port_group"]  # fmt: skip
     vnet0 = next(g for g in groups if g["ports"] == ["vnet0"])
-    assert vnet0["port_security"] and vnet0["isolated"] and vnet0["neigh_suppress"]
+    assert vnet0["isolated"] and vnet0["neigh_suppress"]
+    assert (vnet0["forged_transmits"], vnet0["mac_changes"], vnet0["promiscuous"]) == (
+        "reject", "reject", "reject")  # fmt: skip
     assert vnet0["guests"] == [
         {"port": "vnet0", "mac": "52:54:00:aa:00:00", "ips": ["10.50.0.10", "2001:db8::10"]}
     ]
     drifted = [p for m, p in host_tasks(CATALOG, recorded("thiskernel_port_group_drifted.json"))
                if m == "port_group"]  # fmt: skip
-    assert drifted and all("port_security" not in g for g in drifted)  # a rule is missing
+    # a rule is missing: what the elements hold is declared, and applying it rebuilds
+    assert drifted and all(g["forged_transmits"] == "reject" for g in drifted)

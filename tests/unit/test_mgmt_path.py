@@ -151,6 +151,28 @@ def test_port_security_on_the_path_drops_the_controllers_frames():
     flow = "cookie=0x5,table=0,priority=100,in_port=eth0,dl_src=52:54:00:00:00:01,actions=drop"
     assert effects([("ovs-ofctl", "br0 add " + flow)], facts) == [("eth0", "port security", True)]
     assert effects([("ovs-ofctl", "br0 delete cookie=0x5,in_port=eth0")], facts) == []
+    inbound = ("nft", "add chain netdev vnetctl inbound/eth0 { type filter hook egress "
+                      "device eth0 priority 0 ; }")  # fmt: skip
+    assert effects([inbound], facts) == [("eth0", "port security", True)]
+
+
+def test_a_copy_of_the_paths_frames_to_a_promiscuous_port_is_no_cut():
+    """Copies (vnet_nft_taps) drop nothing: a load balancer may see the uplink's
+    traffic, the NIC the controller reaches the host by."""
+    copy = [
+        (
+            "nft",
+            "add chain netdev vnetctl copy/vnet0/eth0 { type filter hook ingress "
+            "device eth0 priority 0 ; }",
+        ),
+        (
+            "nft",
+            "add rule netdev vnetctl copy/vnet0/eth0 ether saddr != "
+            "52:54:00:00:00:01 return comment forged-source.0",
+        ),
+        ("nft", "add rule netdev vnetctl copy/vnet0/eth0 dup to vnet0 comment copy.0"),
+    ]
+    assert effects(copy, bridged()) == []
 
 
 def test_a_migration_undone_gives_the_address_back_below_and_is_no_cut():

@@ -80,3 +80,35 @@ def test_what_a_template_made_secret_is_not_shown():
         expand([group], {"kvm1": {"v": 10, "web_token": "hunter22"},
                          "kvm2": {"v": 11, "web_token": "hunter22"}})  # fmt: skip
     assert "hunter22" not in str(err.value) and "port group '***'" in str(err.value)
+
+
+SECURE = {"name": "db", "bridge": "br-vm", "ports": ["vnet*"]}
+
+
+def test_security_is_compared_as_it_takes_effect_unset_is_reject():
+    """port_security: true is forged transmits and MAC changes rejected, and unset is
+    reject: three ways of writing one policy pass; promiscuous accept on one host is
+    refused, on both dataplanes."""
+    tasks = [{"port_group": {**SECURE, "port_security": "{{ ps }}"}}]
+    plans = expand(tasks, {"kvm1": {"ps": True}, "kvm2": {"ps": True}})
+    assert len(plans[0].tasks) == 2
+    spelled = {"port_group": {**SECURE, "forged_transmits": "reject", "mac_changes": "reject"}}
+    shorthand = {"port_group": {**SECURE, "port_security": True}}
+    unset = {"port_group": dict(SECURE)}
+    for one, other in ((spelled, shorthand), (unset, spelled)):
+        plays = [{"hosts": "kvm1", "tasks": [one]}, {"hosts": "kvm2", "tasks": [other]}]
+        plans = expand_plays(plays, {"kvm1": {}, "kvm2": {}})
+        assert len(plans) == 2
+    for module in ("port_group", "ovs_port_group"):
+        lb = {module: {**SECURE, "promiscuous": "{{ promiscuous }}"}}
+        with pytest.raises(InputError) as err:
+            expand([lb], {"kvm1": {"promiscuous": "accept"}, "kvm2": {"promiscuous": "reject"}})
+        assert "promiscuous differs between hosts (accept on kvm1; reject on kvm2)" in str(
+            err.value
+        )
+    with pytest.raises(InputError) as err:
+        expand([{"ovs_port_group": {**SECURE, "port_security": "{{ ps }}"}}],
+               {"kvm1": {"ps": True}, "kvm2": {"ps": False}})  # fmt: skip
+    text = str(err.value)
+    assert "forged_transmits differs between hosts (accept on kvm2; reject on kvm1)" in text
+    assert "mac_changes differs" in text

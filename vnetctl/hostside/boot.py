@@ -26,8 +26,9 @@ fewer than N started tasks are unacknowledged, so a controller that lost contact
 EOF comes through a cut cable) knows which tasks may have begun: at most N after the
 last start it saw. A host waiting ACK_WAIT seconds for an acknowledgement stops.
 Nothing is written to the host's disk but the lock files under /run/lock, commit
-confirmed's directory there (safe_apply) and boot configuration files (vnet_persist),
-each whole or not at all. Runs on the host: Python 3.9+, standard library only.
+confirmed's directory there (safe_apply), boot configuration files (vnet_persist) and
+the port groups' libvirt hook (vnet_vm_attach, as `file` steps), each whole or not at
+all. Runs on the host: Python 3.9+, standard library only.
 """
 
 import _json
@@ -67,11 +68,24 @@ class Stopped(Exception):
     """Asked to stop before the play's tasks began."""
 
 
+class Source:
+    """The loader of a module installed from its source: what it was installed from, for
+    tracebacks (linecache asks `get_source`) and for what a module writes of the code it
+    runs (vnet_attach: the hook libvirt runs)."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def get_source(self, _name):
+        return self.source
+
+
 def install(name, source, code=None, filename=None):
     """Make `source` importable as `name` (modules import vnet_host by that name). `code`:
     the controller's compiled form (marshal), used when this Python reads its magic."""
     module = type(sys)(name)
     module.__file__ = filename or "<vnetctl>/%s.py" % name
+    module.__loader__ = Source(source)
     sys.modules[name] = module  # as import does: the module can find itself while it runs
     try:
         compiled = marshal.loads(code) if code is not None else None

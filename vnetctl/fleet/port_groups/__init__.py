@@ -19,6 +19,6 @@ def _vlan_set(catalog, field, value):
 
 LINUX = Policy(LINUX_MODULE, identity=("name",), fields=("vlan", "tagged"), canonical=_vlan_set)
 OVS = Policy(OVS_MODULE, identity=("name", "bridge"),
-             fields=("vlan", "trunks", "vlan_mode", "mtu", "port_security"))  # fmt: skip
+             fields=("vlan", "trunks", "vlan_mode", "mtu"))  # fmt: skip
 
 EXPANDERS = [Expander(module=p.module, expand=p.check) for p in (LINUX, OVS)]

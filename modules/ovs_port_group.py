@@ -228,7 +228,8 @@ def _gate(params, current, facts, secured):
     has port security; closing it lets through every interface there is, and each run
     then the new uplinks and this group's members (a VM port another group claims waits
     for that group's run). Forged transmits accepted or `state: absent` opens it when no
-    other group's rules are left."""
+    other group's rules are left, nor another group declared to guard (one without
+    members yet has no rules)."""
     bridge = current["bridge"]
     names = portsec.interfaces(bridge, facts.get("ovs_config"))
     have = current["gate"]
@@ -239,7 +240,7 @@ def _gate(params, current, facts, secured):
     others = any(
         f["cookie"] & ~ovs.GROUP_MASK == 0 and f["cookie"] != cookie and f.get("in_port")
         for f in facts.get("ovs_flows", bridge) or []
-    )
+    ) or _others_guard(params["name"], bridge, facts)
     if secured or others or (have["closed"] and not removing):
         # a gate that let VM ports (or ports gone since) through is mended, not made anew
         mended = have["closed"] or any(names.get(p, True) for p in have["allowed"])
@@ -248,6 +249,21 @@ def _gate(params, current, facts, secured):
         kept |= {n for n, vm in names.items() if not vm} | set(current["members"])
         return {"closed": True, "allowed": sorted(kept)}
     return {"closed": False, "allowed": [] if removing else sorted(kept)}
+
+
+def _others_guard(name, bridge, facts):
+    """Whether another group on the bridge rejects forged transmits, as the declarations
+    the hook reads say (vnet_vm_attach; none where nothing is written)."""
+    for group, declared in attach.declared(MODULE, bridge, facts).items():
+        if group == name:
+            continue
+        try:
+            settings = secpolicy.effective(declared if isinstance(declared, dict) else {})
+        except host.ModuleError:
+            return True  # a declaration edited by hand: keep the gate closed until repaired
+        if secpolicy.rejects(settings, "forged_transmits"):
+            return True
+    return False
 
 
 def _address_of(port, given, cfg):

@@ -107,6 +107,20 @@ def policy_path(module, params):
     return "%s/%s.%s.json" % (POLICIES % module, params["bridge"], params["name"])
 
 
+def declared(module, bridge, facts):
+    """{group: its declared arguments} of `module`'s groups on `bridge`, as their files
+    on the host say ({} where none are written: no libvirt, ansible-playbook)."""
+    prefix = "%s/%s." % (POLICIES % module, bridge)
+    out = {}
+    for path, text in ((_found(facts) or {}).get("policies") or {}).items():
+        if path.startswith(prefix) and path.endswith(".json") and text:
+            try:
+                out[path[len(prefix) : -len(".json")]] = vnet_core.loads(text)
+            except ValueError:
+                continue  # an unreadable declaration is the drift of its own group
+    return out
+
+
 def policy(params):
     """What a group's file holds: its declared arguments (unset ones left out)."""
     return {k: v for k, v in sorted(params.items()) if v is not None and k != "state"}

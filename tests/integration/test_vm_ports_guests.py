@@ -9,7 +9,8 @@ nothing and drift is clean.
   port-groups.yml's port security lets it through.
 - Open vSwitch (host 2): playbooks/ovs-port-groups.yml declares br-pg with eth1 and
   `vnet*` VM ports; the guest's port is `pg1` (libvirt's <target dev>), which the
-  bridge does not declare: libvirt's marks make it a VM's.
+  bridge does not declare: libvirt's marks make it a VM's. A group of the test's
+  (`pg*`) claims it, as the example's groups guard the bridge.
 
 The other example playbooks touch neither bridge (ovs-teaming.yml and vxlan-mesh-ovs.yml
 take eth1 for bridges of their own; linux-teaming.yml needs bonding, which this kernel
@@ -23,10 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.labhosts import lab_skip_reason, own_lab
 from vnetctl.cli.main import main
-from vnetctl.lab import LabState
+from vnetctl.lab import LabState, restart_libvirt
 from vnetctl.lab.vm.domain_xml import Guest, Nic
 from vnetctl.lab.vm.guests import LabGuests
 
@@ -112,18 +114,33 @@ def test_a_guest_on_a_linux_bridge_keeps_its_port_through_every_playbook(lab, tm
     vms.sh("ip link del br-vm; nft delete table bridge vnetctl", check=False)
 
 
+def with_group(tmp_path: Path, playbook: str, group: dict) -> str:
+    """`playbook` with one more port group task: the test guest's."""
+    plays = yaml.safe_load((PLAYBOOKS / playbook).read_text())
+    plays[-1]["tasks"].append({"name": "the test guest's group", "ovs_port_group": group})
+    path = tmp_path / playbook
+    path.write_text(yaml.safe_dump(plays))
+    return str(path)
+
+
 def test_a_guest_on_an_ovs_bridge_keeps_its_port_through_every_playbook(lab, tmp_path, capsys):
+    """The example's groups reject forged transmits (the default), so the bridge's gate
+    holds a VM port no group claims: the guest's port is group `lab`'s (untagged, its
+    MAC from libvirt's attached-mac), which vnetctl's libvirt hook applies as it starts."""
     host = lab.host_names[1]
     vms = LabGuests(lab.name, host)
-    code, doc = run(capsys, lab, host, "ovs-port-groups.yml")
+    playbook = with_group(tmp_path, "ovs-port-groups.yml",
+                          {"name": "lab", "bridge": "br-pg", "ports": ["pg*"]})  # fmt: skip
+    code, doc = run(capsys, lab, host, playbook)
     assert code == 0, said(doc)
+    restart_libvirt(lab.name, [host])  # libvirtd finds the hook the run installed
     vms.sh("ip addr add 10.64.0.1/24 dev br-pg")
     guest = Guest("pg1", Nic(bridge="br-pg", ovs=True, tap="pg1"), addresses=("10.64.0.21/24",))
     with vms.running(guest):
         vms.wait_ping("10.64.0.21", BOOT_TIMEOUT)
         ids = vms.sh("ovs-vsctl get interface pg1 external_ids").stdout
         assert "attached-mac" in ids and _ovs_bridge_of(vms, "pg1") == "br-pg", ids
-        took = survives(capsys, lab, vms, host, "ovs-port-groups.yml", "pg1", "br-pg",
-                        "10.64.0.21", tmp_path)  # fmt: skip
+        took = survives(capsys, lab, vms, host, playbook, "pg1", "br-pg", "10.64.0.21",
+                        tmp_path)  # fmt: skip
         say(capsys, f"ovs-port-groups.yml: applied in {took:.1f}s, the guest kept its port")
     vms.sh("ovs-vsctl --if-exists del-br br-pg", check=False)

@@ -37,6 +37,7 @@ NOT_DECLARABLE = {
     "mesh_vni100_old_marker.json",
     "thiskernel_port_group_drifted.json",
     "thiskernel_port_group_v1.json",
+    "vm_ports_bridge.json",  # recorded before the three settings: an earlier table
     "thiskernel_port_group_copies.json",
     "libvirt_networks_drifted.json",
 }

@@ -26,7 +26,7 @@ fi
 
 PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-switch
           python3 python3-venv python3-pip util-linux procps sudo iputils-ping
-          systemd jq nftables nfdump pmacct
+          systemd jq nftables nfdump pmacct prometheus
           libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
           libvirt-daemon-config-nwfilter iptables qemu-system-x86 busybox-static kmod)
 # systemd: `systemd-analyze verify` checks the drift timer units and boot persistence's
@@ -38,6 +38,8 @@ PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-swit
 # libvirt-daemon is libvirtd without a service (libvirt-daemon-system has the units, and
 # none of these depends on it; apt-install.sh installs no recommends): nothing starts a
 # system libvirtd beside the lab's. iptables gives nwfilter its ebtables (nft backend).
+# prometheus: promtool checks and unit-tests contrib/prometheus's alert rules (its
+# service is never started by setup).
 scripts/apt-install.sh setup "${PACKAGES[@]}"
 
 PY=${PYTHON:-python3}

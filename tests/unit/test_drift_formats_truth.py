@@ -53,7 +53,7 @@ def test_the_html_heading_reads():
     assert "<h1>Drift check: no drift</h1>" in formats.render(clean, "html")
     broken = clean_report()
     broken.hosts.append(HostDrift("h2", HostState.UNREACHABLE, reason="refused"))
-    assert "<h1>Drift check: error (some hosts could not be checked)</h1>" in formats.render(
+    assert "<h1>Drift check: hosts unreachable (their drift is unknown)</h1>" in formats.render(
         broken, "html"
     )
 

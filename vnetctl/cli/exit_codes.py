@@ -43,8 +43,11 @@ COMMANDS: dict[str, dict[int, str]] = {
         "rollback timer); with --check, a play the real run would refuse so",
         ExitCode.HOST_FAILED: "a task failed on at least one host (the other hosts went on), "
         "or a rolling play stopped: a health gate failed on a batch, or the batch's failures "
-        "exceeded max_fail_percentage (the hosts after it untouched)",
-        ExitCode.HOST_UNREACHABLE: "at least one host was unreachable (takes precedence over 2)",
+        "exceeded max_fail_percentage (the hosts after it untouched); with --check "
+        "--detailed-exitcode also: a change would be made. 2 whatever else happened: "
+        "hosts unreachable beside it are in the recap",
+        ExitCode.HOST_UNREACHABLE: "hosts were unreachable and nothing else went wrong on "
+        "the hosts reached",
     },
     "facts": {
         ExitCode.SUCCESS: "the facts of every host",
@@ -67,9 +70,13 @@ COMMANDS: dict[str, dict[int, str]] = {
     },
     "drift": {
         0: "no drift (also when the history could not record the run: one line on stderr says so)",
-        1: "error: bad input, a host unreachable or failed (its drift is unknown), or a "
-        "report file (-o, --report) that could not be written (the others are)",
-        2: "drift found (also when the history could not record the run)",
+        1: "error: bad input, a host failed (its drift is unknown) and no drift found "
+        "elsewhere, or a report file (-o, --report) that could not be written (the others "
+        "are) and no drift found",
+        2: "drift found on a reachable host, whatever else happened: hosts unreachable or "
+        "failed beside it, a report file or the history not written (all said in the "
+        "report and on stderr)",
+        3: "hosts unreachable (their drift is unknown), no drift on the hosts reached",
     },
     "drift history": {
         0: "the recorded runs, or the items of run N (no history yet: none)",

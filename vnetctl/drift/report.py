@@ -146,10 +146,15 @@ class DriftReport:
         return bool(self.items() or self.consistency)
 
     def exit_code(self) -> int:
-        """As `terraform plan -detailed-exitcode`: 0 no drift, 2 drift, 1 error."""
-        if self.has_errors:
+        """As `terraform plan -detailed-exitcode`, for alerting: drift found on any
+        reachable host is 2 whatever else happened (hosts unreachable or failed beside
+        it are in the report); else a failed host (drift unknown) 1, unreachable hosts
+        alone 3, nothing 0."""
+        if self.has_drift:
+            return 2
+        if self.hosts_in(HostState.FAILED):
             return 1
-        return 2 if self.has_drift else 0
+        return 3 if self.hosts_in(HostState.UNREACHABLE) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -24,7 +24,12 @@ th{background:#f3f3f3}code{font-size:.95em}
 """
 
 
-VERDICT = {0: "no drift", 1: "error (some hosts could not be checked)", 2: "drift found"}
+VERDICT = {
+    0: "no drift",
+    1: "error (a host failed: its drift is unknown)",
+    2: "drift found",
+    3: "hosts unreachable (their drift is unknown)",
+}
 
 
 def render(report: DriftReport) -> str:
@@ -38,6 +43,8 @@ def render(report: DriftReport) -> str:
         *([("resolved", len(report.resolved))] if report.recorded else []),
     ]
     verdict = VERDICT[report.exit_code()]
+    if report.exit_code() == 2 and report.has_errors:
+        verdict += ", and hosts not checked"
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

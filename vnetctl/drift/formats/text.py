@@ -24,8 +24,11 @@ def render(report: DriftReport, color: bool = False) -> str:
 
     counts = report.counts()
     states = {s: len(report.hosts_in(s)) for s in HostState}
-    verdict = {0: ("no drift", "green"), 2: ("DRIFT", "yellow"), 1: ("ERROR", "red")}
+    verdict = {0: ("no drift", "green"), 2: ("DRIFT", "yellow"), 1: ("ERROR", "red"),
+               3: ("UNREACHABLE", "red")}  # fmt: skip
     word, tone = verdict[report.exit_code()]
+    if report.exit_code() == 2 and report.has_errors:
+        word += " (and hosts not checked)"
     lines = [
         paint(f"drift check: {word}", tone) + f"  ({printable(report.playbook)} on "
         f"{printable(report.inventory)}, "

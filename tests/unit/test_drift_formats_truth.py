@@ -90,4 +90,4 @@ def test_with_history_resolved_items_are_counted_and_a_first_run_says_so():
     text = formats.render(first, "text")
     assert "first recorded run of this check" in text and "resolved" not in text
     prom = formats.render(first, "prometheus")
-    assert "vnetctl_drift_resolved_items 0" in prom
+    assert 'vnetctl_drift_resolved_items{check="' in prom and '",playbook="site.yml"} 0' in prom

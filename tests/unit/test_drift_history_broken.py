@@ -66,7 +66,7 @@ def assert_reports_written(space: Path, recorded: bool) -> None:
     doc = json.loads((space / "drift.json").read_text())
     assert doc["summary"]["exit_code"] == 2 and doc["summary"]["items"]["different"] == 1
     assert (doc["run_id"] is not None) == recorded
-    assert 'vnetctl_drift_items{host="h2",kind="different"} 1' in (space / "d.prom").read_text()
+    assert ',host="h2",kind="different"} 1' in (space / "d.prom").read_text()
 
 
 def one_line(err: str, words: str) -> None:

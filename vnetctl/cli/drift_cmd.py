@@ -46,7 +46,7 @@ examples:
   vnetctl drift playbooks/site.yml -i inventory/lab.yml
   vnetctl drift playbooks/site.yml -i inventory/lab.yml --format html --output drift.html
   vnetctl drift playbooks/site.yml -i inventory/lab.yml \\
-      --report prometheus=/var/lib/node_exporter/textfile/vnetctl.prom --every 15m
+      --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom --every 15m
   vnetctl drift history                      # the recorded runs
   vnetctl drift schedule install --systemd --name site --every 15m \\
       playbooks/site.yml -i inventory/prod.yml --report html=/var/www/drift.html

@@ -13,9 +13,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+
+
+def check_id(playbook: str, inventory: str, limit: str | None) -> str:
+    """A check's identity (the history's key, the Prometheus `check` label): runs of the
+    same playbook on the same inventory and limit are runs of one check."""
+    ident = "\0".join([str(Path(playbook).resolve()), str(Path(inventory).resolve()), limit or ""])
+    return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 
 def natural_key(name: str) -> list:
@@ -119,6 +127,10 @@ class DriftReport:
     resolved: list[DriftItem] = field(default_factory=list)  # gone since the previous run
     run_id: int | None = None  # the history's id for this run
     previous_run: float | None = None  # when the previous run of this check started
+
+    @property
+    def check_id(self) -> str:
+        return check_id(self.playbook, self.inventory, self.limit)
 
     def items(self) -> list[DriftItem]:
         return [item for h in self.hosts for item in h.items]

@@ -116,6 +116,15 @@ class ConsistencyItem:
 
 
 @dataclass
+class TrendPoint:
+    """One recorded run of the check, for the HTML report's trend chart."""
+
+    started: float
+    drifted_hosts: int
+    items: int
+
+
+@dataclass
 class DriftReport:
     playbook: str
     inventory: str
@@ -127,6 +136,7 @@ class DriftReport:
     resolved: list[DriftItem] = field(default_factory=list)  # gone since the previous run
     run_id: int | None = None  # the history's id for this run
     previous_run: float | None = None  # when the previous run of this check started
+    trend: list[TrendPoint] = field(default_factory=list)  # recorded runs, oldest first
 
     @property
     def check_id(self) -> str:

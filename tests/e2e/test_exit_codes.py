@@ -114,6 +114,7 @@ INVOCATIONS: dict[str, tuple[Callable[[Context], list[str]], bool]] = {
         ],
         False,
     ),  # fmt: skip
+    "stats": (lambda c: ["stats", "-i", c.inv], True),
     "lab up": (lambda c: ["lab", "up", "--name", c.lab.name, "--hosts", "3"], True),
     "lab status": (lambda c: ["lab", "status", "--name", c.lab.name], True),
     "lab reset": (lambda c: ["lab", "reset", "--name", c.lab.name], True),
@@ -171,7 +172,7 @@ def test_run_check_failure_or_detailed_change_beside_an_unreachable_host_is_2(
     assert (failing, changes, plain) == (2, 2, 3)
 
 
-for _command in ("facts", "snapshot"):
+for _command in ("facts", "snapshot", "stats"):
     scenario(_command, 0, lab=True)(lambda c, cmd=_command: c.vnetctl(cmd, "-i", c.inv))
 
     @scenario(_command, 2, lab=True)

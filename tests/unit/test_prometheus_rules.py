@@ -13,8 +13,10 @@ import pytest
 import yaml
 from drift_samples import T0, full_report
 from prometheus_client.parser import text_string_to_metric_families
+from test_stats_formats import report as stats_report
 
 from vnetctl.drift import formats
+from vnetctl.stats.formats import render as stats_render
 
 CONTRIB = Path(__file__).parents[2] / "contrib" / "prometheus"
 RULES = CONTRIB / "vnetctl.rules.yml"
@@ -37,8 +39,8 @@ def written_metric_names() -> set[str]:
     report = full_report()
     for item in report.items():
         item.first_seen = T0 - 60
-    text = formats.render(report, "prometheus")
-    return {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    texts = [formats.render(report, "prometheus"), stats_render(stats_report(), "prometheus")]
+    return {s.name for t in texts for f in text_string_to_metric_families(t) for s in f.samples}
 
 
 def test_promtool_checks_the_rules():

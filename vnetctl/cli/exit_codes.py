@@ -62,6 +62,12 @@ COMMANDS: dict[str, dict[int, str]] = {
         ExitCode.HOST_UNREACHABLE: "a host was unreachable: it is left out (takes "
         "precedence over 2)",
     },
+    "stats": {
+        ExitCode.SUCCESS: "every host's counters were read",
+        ExitCode.HOST_FAILED: "a host's counters could not be read (named on stderr and "
+        'under "errors"), whatever else happened',
+        ExitCode.HOST_UNREACHABLE: "hosts were unreachable and every host reached was read",
+    },
     "mesh check": {
         ExitCode.SUCCESS: "every pair of members is reachable through every segment",
         ExitCode.HOST_FAILED: "some pair is not (MTU or unreachable), a probe failed, or the "

@@ -78,6 +78,9 @@ def test_consistency_lists_a_field_once_whichever_tasks_declared_it():
     ]
     html = formats.render(report, "html")
     assert html.count("<td>bridge br-vm</td><td>mtu</td>") == 1
+    peers = {"h1": ["10.0.0.2"], "h2": ["10.0.0.1", "10.0.0.3"]}  # values that are lists
+    report.consistency = [ConsistencyItem("site", "m", "mesh m", "peers", [], dict(peers))] * 2
+    assert formats.render(report, "html").count("<td>mesh m</td>") == 1
 
 
 def test_500_hosts_stay_small_and_one_line_for_those_in_sync():

@@ -153,7 +153,12 @@ def _consistency(items: list[ConsistencyItem]) -> list[str]:
     e = escape
     rows, seen = [], set()
     for c in items:
-        key = (c.resource, c.field, value(c.declared), tuple(sorted(c.values.items(), key=str)))
+        key = (
+            c.resource,
+            c.field,
+            value(c.declared),
+            tuple((h, value(v)) for h, v in by_host(c.values)),
+        )
         if key in seen:
             continue
         seen.add(key)

@@ -76,3 +76,16 @@ def test_an_unreachable_host_is_named_and_exits_3_the_others_read(lab, capsys):
         start_sshd(lab.name, down)
     doc = json.loads(out)
     assert code == 3 and set(doc["errors"]) == {down} and set(doc["hosts"]) == {lab.host_names[1]}
+
+
+def test_open_vswitch_interfaces_have_their_statistics(lab_required, tmp_path, capsys):
+    playbook = str(Path(__file__).parents[2] / "playbooks" / "ovs-port-groups.yml")
+    with own_lab("sto", tmp_path, hosts=1, ovs=True) as ovs_lab:
+        assert main(["run", playbook, "-i", str(ovs_lab.inventory_path)]) == 0
+        code, out = stats(ovs_lab, capsys, "--format", "json")
+    doc = json.loads(out)
+    jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
+    (host,) = doc["hosts"].values()
+    eth1 = host["ovs"]["eth1"]
+    assert code == 0 and eth1["link_state"] == "up" and eth1["statistics"]["rx_packets"] >= 0
+    assert isinstance(eth1["link_resets"], int)

@@ -51,16 +51,17 @@ COMMANDS: dict[str, dict[int, str]] = {
     },
     "facts": {
         ExitCode.SUCCESS: "the facts of every host",
-        ExitCode.HOST_FAILED: 'a host\'s facts could not be read (it is under "errors")',
-        ExitCode.HOST_UNREACHABLE: 'a host was unreachable (it is under "errors"; takes '
-        "precedence over 2)",
+        ExitCode.HOST_FAILED: 'a host\'s facts could not be read (it is under "errors"), '
+        "whatever else happened",
+        ExitCode.HOST_UNREACHABLE: 'hosts were unreachable (under "errors") and every host '
+        "reached was read",
     },
     "snapshot": {
         ExitCode.SUCCESS: "every host is in the snapshot",
         ExitCode.HOST_FAILED: "a host could not be read: it is left out (named in the "
-        "snapshot's header and on stderr)",
-        ExitCode.HOST_UNREACHABLE: "a host was unreachable: it is left out (takes "
-        "precedence over 2)",
+        "snapshot's header and on stderr), whatever else happened",
+        ExitCode.HOST_UNREACHABLE: "hosts were unreachable (left out) and every host reached "
+        "was read",
     },
     "stats": {
         ExitCode.SUCCESS: "every host's counters were read",

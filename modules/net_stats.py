@@ -3,7 +3,8 @@
 """Network counters, read-only, for `vnetctl stats`: per link the kernel's counters
 (`ip -j -s -d link`: packets, bytes, drops, errors), its carrier changes
 (/sys/class/net/DEV/carrier_changes), its state, and a bond member's state and MII
-status; per Open vSwitch interface its statistics and link resets (None without OVS).
+status; per Open vSwitch interface its statistics and link resets (None without OVS);
+per VXLAN device (Linux or OVS) the remote VTEPs present.
 Nothing on the host is changed."""
 
 import os
@@ -26,13 +27,16 @@ KERNEL_NAME = re.compile(r"^[^/\s:]{1,15}$")  # what the kernel allows a device 
 def ovs_interfaces(tables):
     rows = tables["Interface"]
     return {r["name"]: {"statistics": r["statistics"] or {}, "link_state": r["link_state"],
-                        "link_resets": r["link_resets"]} for r in rows}  # fmt: skip
+                        "link_resets": r["link_resets"], "type": r["type"] or "",
+                        "remote_ip": (r["options"] or {}).get("remote_ip")}
+            for r in rows}  # fmt: skip
 
 
 FACTS = {
     "link_stats": vnet_facts.command(["ip", "-j", "-s", "-d", "link", "show"]),
     "ovs_stats": vnet_ovs.ovsdb(
-        {"Interface": ["name", "statistics", "link_state", "link_resets"]}, ovs_interfaces
+        {"Interface": ["name", "statistics", "link_state", "link_resets", "type", "options"]},
+        ovs_interfaces,
     ),
 }
 
@@ -68,6 +72,26 @@ def port(link):
     return entry
 
 
+def vxlan_peers(links, fdb, ovs):
+    """Remote VTEPs present per VXLAN device: a Linux one's fdb entries with a `dst`
+    (its own `remote` too), an OVS vxlan interface's remote_ip (a flow-based one, remote
+    `flow`, has none fixed: an empty list)."""
+    peers = {}
+    for link in links:
+        info = link.get("linkinfo") or {}
+        if info.get("info_kind") == "vxlan":
+            remote = (info.get("info_data") or {}).get("remote")
+            peers[link["ifname"]] = {remote} if remote else set()
+    for entry in fdb or []:
+        if entry.get("ifname") in peers and entry.get("dst") not in (None, "0.0.0.0", "::"):
+            peers[entry["ifname"]].add(entry["dst"])
+    for name, iface in (ovs or {}).items():
+        if iface.get("type") == "vxlan":
+            remote = iface.get("remote_ip")
+            peers[name] = {remote} if remote and remote != "flow" else set()
+    return {dev: sorted(found) for dev, found in peers.items()}
+
+
 def run(params, check, facts):
     links = [link for link in facts.get("link_stats") if link.get("ifname") != "lo"]
     return {
@@ -77,6 +101,7 @@ def run(params, check, facts):
         "stats": {
             "ports": {link["ifname"]: port(link) for link in links},
             "ovs": facts.get("ovs_stats"),
+            "vxlan_peers": vxlan_peers(links, facts.get("fdb"), facts.get("ovs_stats")),
         },
     }
 

@@ -89,3 +89,21 @@ def test_open_vswitch_interfaces_have_their_statistics(lab_required, tmp_path, c
     eth1 = host["ovs"]["eth1"]
     assert code == 0 and eth1["link_state"] == "up" and eth1["statistics"]["rx_packets"] >= 0
     assert isinstance(eth1["link_resets"], int)
+
+
+def test_vxlan_devices_count_their_peers_and_a_lost_one_shows(lab, capsys):
+    mesh = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh.yml")
+    assert main(["run", mesh, "-i", str(lab.inventory_path)]) == 0
+    code, out = stats(lab, capsys, "--format", "json")
+    doc = json.loads(out)
+    jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
+    peers = {h: s["vxlan_peers"] for h, s in doc["hosts"].items()}
+    assert code == 0 and all(len(devs) == 2 for devs in peers.values()), peers  # VNI 100, 200
+    h1, h2 = lab.host_names
+    (dev, remote) = next((d, p[0]) for d, p in sorted(peers[h1].items()))
+    assert all(p == [remote] for p in peers[h1].values())  # h2's VTEP, on each segment
+    host_exec(lab.name, h1, ["bridge", "fdb", "del", "00:00:00:00:00:00", "dev", dev,
+                             "dst", remote], check=True)  # fmt: skip
+    after = json.loads(stats(lab, capsys, "--format", "json")[1])["hosts"][h1]["vxlan_peers"]
+    assert after[dev] == [] and all(p == [remote] for d, p in after.items() if d != dev)
+    assert main(["run", mesh, "-i", str(lab.inventory_path)]) == 0  # the peer back

@@ -31,9 +31,11 @@ BOND_MEMBER = {
 def report() -> StatsReport:
     port = net_stats.port(BOND_MEMBER) | {"carrier_changes": 6}
     counters = {"rx_packets": 5, "rx_dropped": 0, "tx_dropped": 1}
-    ovs = {"vnet0": {"statistics": counters, "link_state": "up", "link_resets": 2}}
+    ovs = {"vnet0": {"statistics": counters, "link_state": "up", "link_resets": 2,
+                     "type": "", "remote_ip": None}}  # fmt: skip
+    peers = {"vx100": ["10.0.0.2", "10.0.0.3"]}
     return StatsReport("inventory/prod.yml", 1_790_000_000.0, 0.5,
-                       hosts={"hv1": {"ports": {"eth2": port}, "ovs": ovs}},
+                       hosts={"hv1": {"ports": {"eth2": port}, "ovs": ovs, "vxlan_peers": peers}},
                        errors={"hv2": "connection refused"}, unreachable={"hv2"},
                        exit_code=3)  # fmt: skip
 
@@ -66,6 +68,8 @@ def test_prometheus_names_units_and_labels():
     iface = (("check", "prod"), ("host", "hv1"), ("interface", "vnet0"))
     assert samples[("vnetctl_ovs_interface_transmit_drops_total", iface)] == 1
     assert samples[("vnetctl_stats_host_up", (("check", "prod"), ("host", "hv2")))] == 0
+    vx = (("check", "prod"), ("device", "vx100"), ("host", "hv1"))
+    assert samples[("vnetctl_vxlan_peers", vx)] == 2
     assert all(("check", "prod") in labels for _, labels in samples)
     assert 'check="edge"' in render(report(), "prometheus", "edge")
 
@@ -82,3 +86,21 @@ def test_json_validates_and_text_names_flaps_and_the_host_not_read():
     jsonschema.validate(json.loads(render(report(), "json")), json.loads(SCHEMA.read_text()))
     text = render(report(), "text")
     assert "bond0: BACKUP, mii DOWN" in text and "hv2: not read: connection refused" in text
+
+
+def test_vxlan_peers_present_from_fdb_remote_and_ovs_tunnels():
+    links = [
+        {"ifname": "vx100", "linkinfo": {"info_kind": "vxlan", "info_data": {"id": 100}}},
+        {"ifname": "vx200", "linkinfo": {"info_kind": "vxlan",
+                                         "info_data": {"remote": "10.0.0.9"}}},
+        {"ifname": "eth1", "linkinfo": {"info_kind": "veth"}},
+    ]  # fmt: skip
+    fdb = [{"ifname": "vx100", "dst": "10.0.0.2"}, {"ifname": "vx100", "dst": "10.0.0.3"},
+           {"ifname": "vx100", "dst": "10.0.0.2"}, {"ifname": "vx100", "dst": "0.0.0.0"},
+           {"ifname": "eth1", "dst": "10.0.0.7"}]  # fmt: skip
+    ovs = {"vxlan-a": {"type": "vxlan", "remote_ip": "10.0.0.4"},
+           "vxlan-f": {"type": "vxlan", "remote_ip": "flow"}, "eth2": {"type": ""}}  # fmt: skip
+    assert net_stats.vxlan_peers(links, fdb, ovs) == {
+        "vx100": ["10.0.0.2", "10.0.0.3"], "vx200": ["10.0.0.9"],
+        "vxlan-a": ["10.0.0.4"], "vxlan-f": [],
+    }  # fmt: skip

@@ -94,6 +94,11 @@ def prometheus(report: StatsReport, check: str) -> str:
                "Open vSwitch interface link resets (carrier changes).",
                (({"host": h, "interface": n}, i["link_resets"]) for h, n, i in ovs
                 if isinstance(i["link_resets"], int)))  # fmt: skip
+    vxlan = [(h, d, len(p)) for h, s in sorted(report.hosts.items())
+             for d, p in sorted(s.get("vxlan_peers", {}).items())]  # fmt: skip
+    out.family("vnetctl_vxlan_peers", "gauge",
+               "Remote VTEPs present on the VXLAN device (fdb entries, remote, remote_ip).",
+               (({"host": h, "device": d}, n) for h, d, n in vxlan))  # fmt: skip
     out.family("vnetctl_stats_host_up", "gauge", "1 if the host's counters were read.",
                [({"host": h}, h in report.hosts)
                 for h in sorted({*report.hosts, *report.errors})])  # fmt: skip

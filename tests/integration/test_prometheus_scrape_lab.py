@@ -1,13 +1,15 @@
 """A real scrape: Debian's node_exporter reads the textfiles `vnetctl stats` and `vnetctl
 drift` write side by side, Debian's Prometheus scrapes it with contrib/prometheus's rules
-loaded; a healthy fleet raises no alert, and a lab host's port going down and up three
-times raises VnetctlPortFlapping for that host and port alone, as Prometheus's own API
-says. Both servers run in a network namespace of the test's own, on its loopback."""
+loaded; a healthy fleet raises no alert, a lab host's port going down and up three
+times raises VnetctlPortFlapping for that host and port alone, and drift the history
+first saw two hours ago raises VnetctlDriftPersists for its host alone, as Prometheus's
+own API says. Both servers run in a network namespace of the test's own, on its loopback."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import urllib.parse
 from contextlib import ExitStack, contextmanager
@@ -116,3 +118,15 @@ def test_a_flapping_port_raises_its_alert_in_prometheus_and_a_healthy_fleet_none
         wait_until(lambda: query(ns, firing), 60, "VnetctlPortFlapping to fire")
         alerts = [(a["metric"]["host"], a["metric"]["port"]) for a in query(ns, firing)]
         assert alerts == [(host, "eth1")] and other != host
+
+        # drift on one host, first seen two hours ago by the history: the drift alert
+        host_exec(lab.name, other, ["ip", "link", "set", "eth2", "mtu", "1500"], check=True)
+        check = ["drift", str(SITE), "-i", inventory, "--report", drift, "--history", history,
+                 "-o", report]  # fmt: skip
+        assert main(check) == 2
+        with sqlite3.connect(history) as db:
+            db.execute("UPDATE items SET first_seen = first_seen - 7200")
+        assert main(check) == 2
+        persists = 'ALERTS{alertname="VnetctlDriftPersists",alertstate="firing"}'
+        wait_until(lambda: query(ns, persists), 60, "VnetctlDriftPersists to fire")
+        assert [a["metric"]["host"] for a in query(ns, persists)] == [other]

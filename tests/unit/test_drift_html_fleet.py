@@ -88,3 +88,9 @@ def test_500_hosts_stay_small_and_one_line_for_those_in_sync():
     html = formats.render(fleet_report(500, drifted=drifted), "html")
     assert html.count('<tr class="host">') == len(drifted) + 2
     assert html.count("<details") == 1 and len(html) < 120_000, len(html)
+
+
+def test_the_text_report_lists_drifted_then_failed_then_unreachable_hosts_too():
+    text = formats.render(fleet_report(), "text")
+    heads = re.findall(r"^(hv\d+): (\w+)$", text, re.MULTILINE)
+    assert [h for h, _ in heads] == ["hv007", "hv023", "hv041", "hv058", "hv012", "hv033"]

@@ -148,6 +148,13 @@ class DriftReport:
     def hosts_in(self, state: HostState) -> list[HostDrift]:
         return [h for h in self.hosts if h.state is state]
 
+    def needing_attention(self) -> list[HostDrift]:
+        """Drifted hosts, then failed, then unreachable (what someone can act on first,
+        then what could not be seen), each group in host order."""
+        rank = {HostState.DRIFTED: 0, HostState.FAILED: 1, HostState.UNREACHABLE: 2}
+        hosts = [h for h in self.hosts if h.state in rank]
+        return sorted(hosts, key=lambda h: (rank[h.state], natural_key(h.host)))
+
     def counts(self) -> dict[str, int]:
         counts = {kind.value: 0 for kind in Kind}
         for item in self.items():

@@ -18,7 +18,6 @@ from vnetctl.drift.report import (
     HostState,
     Kind,
     by_host,
-    natural_key,
 )
 from vnetctl.output.words import count
 
@@ -48,18 +47,10 @@ VERDICT = {
     2: "drift found",
     3: "hosts unreachable (their drift is unknown)",
 }
-# drifted and failed hosts first: what someone can act on, then what could not be seen
-ATTENTION = (HostState.DRIFTED, HostState.FAILED, HostState.UNREACHABLE)
 
 
 def css(kind: Kind) -> str:
     return kind.value.replace(" ", "_")
-
-
-def attention(report: DriftReport) -> list[HostDrift]:
-    rank = {state: n for n, state in enumerate(ATTENTION)}
-    hosts = [h for h in report.hosts if h.state in rank]
-    return sorted(hosts, key=lambda h: (rank[h.state], natural_key(h.host)))
 
 
 def oldest(host: HostDrift, now: float) -> float | None:
@@ -94,7 +85,7 @@ def render(report: DriftReport) -> str:
         *(f'<div class="card"><b>{n}</b>{e(label)}</div>' for label, n in cards),
         "</div>",
     ]
-    needy = attention(report)
+    needy = report.needing_attention()
     if needy:
         out += [f"<h2>Needs attention: {count(len(needy), 'host')}</h2>"]
         out += _attention_table(needy, report.started)

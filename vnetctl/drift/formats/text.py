@@ -40,9 +40,8 @@ def render(report: DriftReport, color: bool = False) -> str:
         + f"; {count(len(report.consistency), 'field')} inconsistent across hosts"
         + "".join(f"; {note}" for note in [resolved_note(report)] if note),
     ]  # fmt: skip
-    for host in report.hosts:
-        if host.state is HostState.IN_SYNC and not host.reason:
-            continue
+    in_sync_with_reason = [h for h in report.hosts_in(HostState.IN_SYNC) if h.reason]
+    for host in report.needing_attention() + in_sync_with_reason:
         name = printable(host.host)
         lines += ["", paint(f"{name}: {host.state.value}", STATE_COLOR[host.state])]
         if host.reason:

@@ -93,6 +93,11 @@ def test_a_flapping_port_raises_its_alert_in_prometheus_and_a_healthy_fleet_none
         history, report = str(tmp_path / "h.sqlite"), str(tmp_path / "d.txt")
         assert main(["drift", str(SITE), "-i", inventory, "--report", drift,
                      "--history", history, "-o", report]) == 0  # fmt: skip
+        # a second check's textfile beside it: the --help's one file per check
+        other_check = f"prometheus={textfiles / 'vnetctl-drift-vm-bridges.prom'}"
+        vm_bridges = str(ROOT / "playbooks" / "vm-bridges.yml")
+        assert main(["drift", vm_bridges, "-i", inventory, "--report", other_check,
+                     "--history", history, "-o", report]) in (0, 2)  # fmt: skip
         stack.enter_context(server(ns, [
             "prometheus-node-exporter", "--web.listen-address=127.0.0.1:9100",
             "--collector.disable-defaults", "--collector.textfile",
@@ -106,6 +111,8 @@ def test_a_flapping_port_raises_its_alert_in_prometheus_and_a_healthy_fleet_none
                    and float(query(ns, f"count_over_time({flaps}[1m])")[0]["value"][1]) >= 3,
                    60, "Prometheus to hold a few samples of the lab's counters")  # fmt: skip
         assert query(ns, "node_textfile_scrape_error")[0]["value"][1] == "0"
+        checks = query(ns, "vnetctl_drift_last_run_timestamp_seconds")
+        assert sorted(c["metric"]["playbook"] for c in checks) == ["site.yml", "vm-bridges.yml"]
         drift_series = query(ns, 'vnetctl_drift_host_up{playbook="site.yml"}')
         assert {s["metric"]["host"] for s in drift_series} == set(lab.host_names)
         assert query(ns, "ALERTS") == []  # a healthy fleet: no alert, not even pending

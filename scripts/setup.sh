@@ -26,7 +26,7 @@ fi
 
 PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-switch
           python3 python3-venv python3-pip util-linux procps sudo iputils-ping
-          systemd jq nftables nfdump pmacct
+          systemd jq nftables nfdump pmacct prometheus prometheus-node-exporter chromium
           libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
           libvirt-daemon-config-nwfilter iptables qemu-system-x86 busybox-static kmod)
 # systemd: `systemd-analyze verify` checks the drift timer units and boot persistence's
@@ -38,6 +38,11 @@ PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-swit
 # libvirt-daemon is libvirtd without a service (libvirt-daemon-system has the units, and
 # none of these depends on it; apt-install.sh installs no recommends): nothing starts a
 # system libvirtd beside the lab's. iptables gives nwfilter its ebtables (nft backend).
+# prometheus: promtool checks and unit-tests contrib/prometheus's alert rules, and with
+# prometheus-node-exporter makes the lab's real scrape (their services are never
+# started: tests/integration/test_prometheus_scrape_lab.py runs its own); chromium
+# (headless; ~80 MB download, 290 MB installed): the drift HTML report's first-screen
+# test lays the page out in it.
 scripts/apt-install.sh setup "${PACKAGES[@]}"
 
 PY=${PYTHON:-python3}

@@ -76,7 +76,7 @@ class Workspace:
             command += f" --unit-dir {self.root}/etc/systemd/system"
         elif words[:3] == ["vnetctl", "drift", "schedule"] and "--cron" in words:
             command += f" --cron-dir {self.root}/etc/cron.d"
-        elif words[:2] == ["vnetctl", "drift"] and "--every" in words:
+        elif words[:2] in (["vnetctl", "drift"], ["vnetctl", "stats"]) and "--every" in words:
             command += " --count 1"
         return command
 

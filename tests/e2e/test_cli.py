@@ -28,7 +28,7 @@ def vnetctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 def test_help_teaches_commands_examples_and_exit_codes():
     out = vnetctl("--help").stdout
-    for word in ("run", "facts", "lab", "exit codes", "3    at least one host was unreachable"):
+    for word in ("run", "facts", "stats", "lab", "exit codes", "3    hosts were unreachable"):
         assert word in out
     run_help = vnetctl("run", "--help").stdout
     for word in (

@@ -114,6 +114,7 @@ INVOCATIONS: dict[str, tuple[Callable[[Context], list[str]], bool]] = {
         ],
         False,
     ),  # fmt: skip
+    "stats": (lambda c: ["stats", "-i", c.inv], True),
     "lab up": (lambda c: ["lab", "up", "--name", c.lab.name, "--hosts", "3"], True),
     "lab status": (lambda c: ["lab", "status", "--name", c.lab.name], True),
     "lab reset": (lambda c: ["lab", "reset", "--name", c.lab.name], True),
@@ -157,7 +158,21 @@ def _run_host_unreachable(c: Context) -> int:
         return c.vnetctl("run", SITE, "-i", c.inv, "--retries", "0")
 
 
-for _command in ("facts", "snapshot"):
+def test_run_check_failure_or_detailed_change_beside_an_unreachable_host_is_2(
+    tmp_path, request, lab_required
+):
+    """2 whatever else happened: an unreachable host does not hide what the others need."""
+    c = Context(tmp_path, request)
+    with c.sshd_stopped():
+        failing = c.vnetctl("run", c.write("bad.yml", FAILING), "-i", c.inv, "--check",
+                            "--retries", "0")  # fmt: skip
+        changes = c.vnetctl("run", SITE, "-i", c.inv, "--check", "--detailed-exitcode",
+                            "--retries", "0")  # fmt: skip
+        plain = c.vnetctl("run", SITE, "-i", c.inv, "--check", "--retries", "0")
+    assert (failing, changes, plain) == (2, 2, 3)
+
+
+for _command in ("facts", "snapshot", "stats"):
     scenario(_command, 0, lab=True)(lambda c, cmd=_command: c.vnetctl(cmd, "-i", c.inv))
 
     @scenario(_command, 2, lab=True)
@@ -195,18 +210,21 @@ def _no_drift(c: Context) -> int:
     return c.vnetctl("drift", SITE, "-i", c.inv)
 
 
-@scenario("drift", 1, lab=True)
+@scenario("drift", 3, lab=True)
 def _drift_unknown(c: Context) -> int:
+    assert c.vnetctl("run", SITE, "-i", c.inv) == 0
     with c.sshd_stopped():
         return c.vnetctl("drift", SITE, "-i", c.inv, "--retries", "0")
 
 
 @scenario("drift", 2, lab=True)
-def _drift_found(c: Context) -> int:
+def _drift_found_beside_an_unreachable_host(c: Context) -> int:
+    """Drift on a reachable host is 2 even with another host unreachable."""
     assert c.vnetctl("run", SITE, "-i", c.inv) == 0
     host_exec(c.lab.name, c.lab.host_names[1], ["ip", "link", "set", "eth2", "mtu", "1500"],
               check=True)  # fmt: skip
-    return c.vnetctl("drift", SITE, "-i", c.inv)
+    with c.sshd_stopped():
+        return c.vnetctl("drift", SITE, "-i", c.inv, "--retries", "0")
 
 
 scenario("drift history", 0)(lambda c: c.vnetctl("drift", "history"))

@@ -142,7 +142,7 @@ def test_an_unreachable_host_is_an_error_never_drift_free(drift_lab, capsys):
         code, doc = drift(capsys, inv, db)
     finally:
         start_sshd(lab.name, h3)
-    assert code == 1
+    assert code == 3  # unreachable alone, no drift on the hosts reached
     states = {h["host"]: h["state"] for h in doc["hosts"]}
     assert states[h3] == "unreachable" and doc["summary"]["unreachable"] == 1
     assert [s for h, s in states.items() if h != h3] == ["in_sync", "in_sync"]

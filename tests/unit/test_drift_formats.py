@@ -15,9 +15,9 @@ from drift_samples import T0, clean_report, full_report
 from prometheus_client.parser import text_string_to_metric_families
 
 from vnetctl.drift import formats
-from vnetctl.drift.formats import prometheus
 from vnetctl.drift.formats.json_format import schema
-from vnetctl.drift.report import DriftReport
+from vnetctl.drift.report import DriftReport, HostDrift, HostState
+from vnetctl.output import exposition
 
 JUNIT_XSD = Path(__file__).parent / "fixtures" / "junit.xsd"
 REPORTS = {
@@ -34,12 +34,36 @@ def test_json_validates_against_the_published_schema(name):
     jsonschema.validate(doc, schema())
 
 
-def test_exit_codes_follow_terraform_detailed_exitcode():
+def test_exit_codes_drift_on_a_reachable_host_is_2_whatever_else_happened():
     assert clean_report().exit_code() == 0
     drifted = full_report()
     drifted.hosts = drifted.hosts[:2]
     assert drifted.exit_code() == 2
-    assert full_report().exit_code() == 1  # unreachable and failed hosts: an error
+    assert full_report().exit_code() == 2  # beside an unreachable and a failed host
+
+
+@pytest.mark.parametrize(("states", "code"), [
+    ([HostState.IN_SYNC, HostState.UNREACHABLE], 3),
+    ([HostState.UNREACHABLE], 3),
+    ([HostState.IN_SYNC, HostState.FAILED, HostState.UNREACHABLE], 1),
+    ([HostState.IN_SYNC, HostState.FAILED], 1),
+])  # fmt: skip
+def test_exit_codes_without_drift_unreachable_alone_is_3_a_failed_host_1(states, code):
+    report = clean_report()
+    report.hosts = [HostDrift(f"h{n}", s, reason="x") for n, s in enumerate(states)]
+    assert report.exit_code() == code
+    assert (
+        formats.render(report, "text")
+        .splitlines()[0]
+        .startswith("drift check: " + {1: "ERROR", 3: "UNREACHABLE"}[code])
+    )
+
+
+def test_drift_beside_unreachable_hosts_says_both():
+    text = formats.render(full_report(), "text")
+    assert text.startswith("drift check: DRIFT (and hosts not checked)")
+    assert "h3: unreachable" in text
+    assert "drift found, and hosts not checked" in formats.render(full_report(), "html")
 
 
 def test_text_names_few_hosts_and_counts_many_largest_group_first():
@@ -53,7 +77,7 @@ def test_text_names_few_hosts_and_counts_many_largest_group_first():
 def test_text_puts_the_summary_first_and_names_field_and_values():
     text = formats.render(full_report(), "text")
     lines = text.splitlines()
-    assert lines[0].startswith("drift check: ERROR")
+    assert lines[0].startswith("drift check: DRIFT")
     assert "1 in sync, 1 drifted, 1 failed, 1 unreachable" in lines[1]
     assert text.index("items:") < text.index("h2: drifted")
     assert "mtu: declared 9000, actual 1500  (since 2026-" in text
@@ -81,7 +105,8 @@ def test_html_is_self_contained_and_shows_every_item_escaped():
     page = Collect()
     page.feed(html)
     text = "".join(page.text)
-    assert page.refs == [] and "http" not in html.replace("http-equiv", "")
+    assert all(r.startswith("#host-") for r in page.refs)  # links within the page only
+    assert "http" not in html.replace("http-equiv", "")
     assert '<x&"y>' in text and "&lt;x&amp;" in html  # escaped in markup, intact as text
     for needle in ("h2", "mesh tenants", "segments.100.peers", "connection refused", "2026-"):
         assert needle in text
@@ -120,7 +145,7 @@ def test_prometheus_escapes_label_values():
     report.hosts[0].host = 'we"ird\\host\nname'
     text = formats.render(report, "prometheus")
     samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
-    assert {s.labels.get("host") for s in samples} >= {'we"ird\\host\nname'}
+    assert {s.labels.get("host") for s in samples} >= {'we"ird\\host_name'}  # no whitespace
 
 
 def test_write_replaces_atomically_and_leaves_no_temporary_file(tmp_path):
@@ -140,7 +165,7 @@ def test_prometheus_writes_every_value_in_full_precision():
     report.duration = 0.123456789012
     text = formats.render(report, "prometheus")
     samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
-    values = {s.name: s.value for s in samples if not s.labels}
+    values = {s.name: s.value for s in samples if "host" not in s.labels}
     assert values["vnetctl_drift_last_run_timestamp_seconds"] == report.started
     assert values["vnetctl_drift_last_run_duration_seconds"] == report.duration
     lines = [x for x in text.splitlines() if x and not x.startswith("#")]
@@ -148,7 +173,7 @@ def test_prometheus_writes_every_value_in_full_precision():
     for line, sample in zip(lines, samples, strict=True):
         written = line.rsplit(" ", 1)[1]
         assert float(written) == sample.value  # what a scraper reads is what was written
-        assert prometheus.number(float(written)) == written or written.isdigit()
+        assert exposition.number(float(written)) == written or written.isdigit()
 
 
 @pytest.mark.parametrize(
@@ -157,4 +182,4 @@ def test_prometheus_writes_every_value_in_full_precision():
      (1e22, "1e+22"), (float("inf"), "+Inf"), (float("-inf"), "-Inf"), (float("nan"), "NaN")],
 )  # fmt: skip
 def test_prometheus_numbers_round_trip(value, text):
-    assert prometheus.number(value) == text
+    assert exposition.number(value) == text

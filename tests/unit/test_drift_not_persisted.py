@@ -98,7 +98,7 @@ def test_every_format_shows_the_kind():
     families = {f.name: f for f in text_string_to_metric_families(exposition)}
     samples = {(s.labels["host"], s.labels["kind"]): s.value
                for s in families["vnetctl_drift_items"].samples}  # fmt: skip
-    assert samples[("h2", "not persisted")] == 2 and samples[("h1", "not persisted")] == 0
+    assert samples[("h2", "not_persisted")] == 2 and samples[("h1", "not_persisted")] == 0
 
 
 def _only(items):

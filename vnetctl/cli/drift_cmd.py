@@ -46,7 +46,7 @@ examples:
   vnetctl drift playbooks/site.yml -i inventory/lab.yml
   vnetctl drift playbooks/site.yml -i inventory/lab.yml --format html --output drift.html
   vnetctl drift playbooks/site.yml -i inventory/lab.yml \\
-      --report prometheus=/var/lib/node_exporter/textfile/vnetctl.prom --every 15m
+      --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom --every 15m
   vnetctl drift history                      # the recorded runs
   vnetctl drift schedule install --systemd --name site --every 15m \\
       playbooks/site.yml -i inventory/prod.yml --report html=/var/www/drift.html
@@ -184,7 +184,8 @@ def check_once(args: argparse.Namespace) -> int:
     if not args.output:
         color = args.format == "text" and sys.stdout.isatty()
         sys.stdout.write(formats.render(report, args.format, color=color).rstrip("\n") + "\n")
-    return report.exit_code() if written else ExitCode.BAD_INPUT
+    code = report.exit_code()  # drift (2) wins over a report file not written (said)
+    return code if written or code == 2 else ExitCode.BAD_INPUT
 
 
 def scheduled_argv(args: argparse.Namespace) -> list[str]:

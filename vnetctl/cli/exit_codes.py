@@ -43,21 +43,31 @@ COMMANDS: dict[str, dict[int, str]] = {
         "rollback timer); with --check, a play the real run would refuse so",
         ExitCode.HOST_FAILED: "a task failed on at least one host (the other hosts went on), "
         "or a rolling play stopped: a health gate failed on a batch, or the batch's failures "
-        "exceeded max_fail_percentage (the hosts after it untouched)",
-        ExitCode.HOST_UNREACHABLE: "at least one host was unreachable (takes precedence over 2)",
+        "exceeded max_fail_percentage (the hosts after it untouched); with --check "
+        "--detailed-exitcode also: a change would be made. 2 whatever else happened: "
+        "hosts unreachable beside it are in the recap",
+        ExitCode.HOST_UNREACHABLE: "hosts were unreachable and nothing else went wrong on "
+        "the hosts reached",
     },
     "facts": {
         ExitCode.SUCCESS: "the facts of every host",
-        ExitCode.HOST_FAILED: 'a host\'s facts could not be read (it is under "errors")',
-        ExitCode.HOST_UNREACHABLE: 'a host was unreachable (it is under "errors"; takes '
-        "precedence over 2)",
+        ExitCode.HOST_FAILED: 'a host\'s facts could not be read (it is under "errors"), '
+        "whatever else happened",
+        ExitCode.HOST_UNREACHABLE: 'hosts were unreachable (under "errors") and every host '
+        "reached was read",
     },
     "snapshot": {
         ExitCode.SUCCESS: "every host is in the snapshot",
         ExitCode.HOST_FAILED: "a host could not be read: it is left out (named in the "
-        "snapshot's header and on stderr)",
-        ExitCode.HOST_UNREACHABLE: "a host was unreachable: it is left out (takes "
-        "precedence over 2)",
+        "snapshot's header and on stderr), whatever else happened",
+        ExitCode.HOST_UNREACHABLE: "hosts were unreachable (left out) and every host reached "
+        "was read",
+    },
+    "stats": {
+        ExitCode.SUCCESS: "every host's counters were read",
+        ExitCode.HOST_FAILED: "a host's counters could not be read (named on stderr and "
+        'under "errors"), whatever else happened',
+        ExitCode.HOST_UNREACHABLE: "hosts were unreachable and every host reached was read",
     },
     "mesh check": {
         ExitCode.SUCCESS: "every pair of members is reachable through every segment",
@@ -67,9 +77,13 @@ COMMANDS: dict[str, dict[int, str]] = {
     },
     "drift": {
         0: "no drift (also when the history could not record the run: one line on stderr says so)",
-        1: "error: bad input, a host unreachable or failed (its drift is unknown), or a "
-        "report file (-o, --report) that could not be written (the others are)",
-        2: "drift found (also when the history could not record the run)",
+        1: "error: bad input, a host failed (its drift is unknown) and no drift found "
+        "elsewhere, or a report file (-o, --report) that could not be written (the others "
+        "are) and no drift found",
+        2: "drift found on a reachable host, whatever else happened: hosts unreachable or "
+        "failed beside it, a report file or the history not written (all said in the "
+        "report and on stderr)",
+        3: "hosts unreachable (their drift is unknown), no drift on the hosts reached",
     },
     "drift history": {
         0: "the recorded runs, or the items of run N (no history yet: none)",

@@ -8,7 +8,16 @@ import sys
 from collections.abc import Iterator
 
 from vnetctl import __version__
-from vnetctl.cli import drift_cmd, exit_codes, facts_cmd, lab_cmd, mesh_cmd, run_cmd, snapshot_cmd
+from vnetctl.cli import (
+    drift_cmd,
+    exit_codes,
+    facts_cmd,
+    lab_cmd,
+    mesh_cmd,
+    run_cmd,
+    snapshot_cmd,
+    stats_cmd,
+)
 from vnetctl.cli.usage import CliParser
 from vnetctl.errors import Interrupted, VnetctlError
 from vnetctl.output.pipes import end_as_sigpipe
@@ -41,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     mesh_cmd.add_parser(commands)
     drift_cmd.add_parser(commands)
     snapshot_cmd.add_parser(commands)
+    stats_cmd.add_parser(commands)
     lab_cmd.add_parser(commands)
     return with_exit_codes(parser)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context, seconds
+from vnetctl.errors import InputError
 from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
 from vnetctl.output.console import ConsoleReporter
@@ -43,6 +44,12 @@ def add_parser(commands) -> None:
         "--check",
         action="store_true",
         help="gather and plan only: report what would change, change nothing",
+    )
+    parser.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="with --check: exit 2 also when a change would be made (as `vnetctl drift` "
+        "does for drift), whatever else happened",
     )
     parser.add_argument(
         "--confirm-timeout",
@@ -119,6 +126,8 @@ def list_only(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.list_hosts or args.list_tasks or args.list_tags:
         return list_only(args)
+    if args.detailed_exitcode and not args.check:
+        raise InputError("--detailed-exitcode only goes with --check")
     reporter = (
         None
         if args.format == "json"
@@ -133,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = RunResult(interrupted=True)
     else:
         outcome = execute(plans, context, reporter, rollout=True)
+    outcome.detailed_exitcode = args.detailed_exitcode
     if reporter is None:
         doc = json_report.run_document(outcome, playbook=args.playbook, check=args.check)
         sys.stdout.write(json_report.dumps(doc) + "\n")

@@ -3,13 +3,12 @@ turn the plan into a drift report (recorded in the history by vnetctl.drift.publ
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from vnetctl.drift.classify import classify_run
-from vnetctl.drift.report import DriftReport
+from vnetctl.drift.report import DriftReport, check_id
 from vnetctl.errors import Interrupted
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.execute import execute
@@ -27,14 +26,7 @@ class CheckTarget:
     @property
     def check_id(self) -> str:
         """The history's key: runs of the same check are compared with each other."""
-        ident = "\0".join(
-            [
-                str(Path(self.playbook).resolve()),
-                str(Path(self.inventory).resolve()),
-                self.limit or "",
-            ]
-        )
-        return hashlib.sha256(ident.encode()).hexdigest()[:16]
+        return check_id(self.playbook, self.inventory, self.limit)
 
     @property
     def label(self) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vnetctl.drift.report import DriftItem, DriftReport, HostState, Kind
+from vnetctl.drift.report import DriftItem, DriftReport, HostState, Kind, TrendPoint
 from vnetctl.errors import InputError
 from vnetctl.secrets import redact
 
@@ -61,7 +61,7 @@ UPGRADES = {2: "ALTER TABLE runs ADD COLUMN not_persisted INTEGER NOT NULL DEFAU
 def forget_history(report: DriftReport) -> None:
     """The report as a check without a history makes it: no run id, no first-seen
     times, nothing said of what was resolved."""
-    report.run_id, report.previous_run, report.resolved = None, None, []
+    report.run_id, report.previous_run, report.resolved, report.trend = None, None, [], []
     for item in report.items():
         item.first_seen = None
 
@@ -220,6 +220,17 @@ class History:
                 keys = {i.key for i in host.items}
                 report.resolved += [i for k, i in before.items() if k not in keys]
         report.run_id = self._insert(report, check, label)
+        report.trend = self.trend(check)
+
+    def trend(self, check: str, runs: int = 100) -> list[TrendPoint]:
+        """The check's last `runs` runs, oldest first: drifted hosts and items of each."""
+        rows = self.db.execute(
+            "SELECT r.started, (SELECT COUNT(*) FROM run_hosts h WHERE h.run_id = r.id "
+            "AND h.state = ?), r.missing + r.different + r.extra + r.not_persisted "
+            "FROM runs r WHERE r.check_id = ? ORDER BY r.id DESC LIMIT ?",
+            (HostState.DRIFTED.value, check, runs),
+        ).fetchall()
+        return [TrendPoint(*row) for row in reversed(rows)]
 
     def _last_observation(self, check: str, host: str) -> list[DriftItem]:
         row = self.db.execute(

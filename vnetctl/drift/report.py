@@ -13,9 +13,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+
+
+def check_id(playbook: str, inventory: str, limit: str | None) -> str:
+    """A check's identity (the history's key, the Prometheus `check` label): runs of the
+    same playbook on the same inventory and limit are runs of one check."""
+    ident = "\0".join([str(Path(playbook).resolve()), str(Path(inventory).resolve()), limit or ""])
+    return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 
 def natural_key(name: str) -> list:
@@ -108,6 +116,15 @@ class ConsistencyItem:
 
 
 @dataclass
+class TrendPoint:
+    """One recorded run of the check, for the HTML report's trend chart."""
+
+    started: float
+    drifted_hosts: int
+    items: int
+
+
+@dataclass
 class DriftReport:
     playbook: str
     inventory: str
@@ -119,12 +136,24 @@ class DriftReport:
     resolved: list[DriftItem] = field(default_factory=list)  # gone since the previous run
     run_id: int | None = None  # the history's id for this run
     previous_run: float | None = None  # when the previous run of this check started
+    trend: list[TrendPoint] = field(default_factory=list)  # recorded runs, oldest first
+
+    @property
+    def check_id(self) -> str:
+        return check_id(self.playbook, self.inventory, self.limit)
 
     def items(self) -> list[DriftItem]:
         return [item for h in self.hosts for item in h.items]
 
     def hosts_in(self, state: HostState) -> list[HostDrift]:
         return [h for h in self.hosts if h.state is state]
+
+    def needing_attention(self) -> list[HostDrift]:
+        """Drifted hosts, then failed, then unreachable (what someone can act on first,
+        then what could not be seen), each group in host order."""
+        rank = {HostState.DRIFTED: 0, HostState.FAILED: 1, HostState.UNREACHABLE: 2}
+        hosts = [h for h in self.hosts if h.state in rank]
+        return sorted(hosts, key=lambda h: (rank[h.state], natural_key(h.host)))
 
     def counts(self) -> dict[str, int]:
         counts = {kind.value: 0 for kind in Kind}
@@ -146,10 +175,15 @@ class DriftReport:
         return bool(self.items() or self.consistency)
 
     def exit_code(self) -> int:
-        """As `terraform plan -detailed-exitcode`: 0 no drift, 2 drift, 1 error."""
-        if self.has_errors:
+        """As `terraform plan -detailed-exitcode`, for alerting: drift found on any
+        reachable host is 2 whatever else happened (hosts unreachable or failed beside
+        it are in the report); else a failed host (drift unknown) 1, unreachable hosts
+        alone 3, nothing 0."""
+        if self.has_drift:
+            return 2
+        if self.hosts_in(HostState.FAILED):
             return 1
-        return 2 if self.has_drift else 0
+        return 3 if self.hosts_in(HostState.UNREACHABLE) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -89,6 +89,8 @@ class RunResult:
     earlier: list[dict] = field(default_factory=list)
     # a rolling play stopped: why, and what became of its hosts (vnetctl.fleet.rollout)
     rollout_stopped: dict | None = None
+    # `run --check --detailed-exitcode`: a change that would be made is 2, as drift is
+    detailed_exitcode: bool = False
 
     def stats(self) -> dict[str, Counter]:
         stats = {host: Counter() for host in self.hosts}
@@ -97,13 +99,23 @@ class RunResult:
         return stats
 
     def exit_code(self) -> int:
+        """One rule with `vnetctl drift`: something to act on on a reachable host (a
+        failure; with detailed_exitcode, a change) is 2 whatever else happened, so an
+        alert keyed on 2 never misses it behind an unreachable host; unreachable alone 3."""
         if self.interrupted:
             return ExitCode.INTERRUPTED
+        bad = (Status.FAILED, Status.UNKNOWN)
+        if self.detailed_exitcode:
+            bad += (Status.CHANGED,)
+
+        def to_act_on(r: TaskResult) -> bool:  # a task lost with its host: unreachable
+            lost = r.status is Status.UNKNOWN and r.host in self.unreachable
+            return r.status in bad and r.host not in self.refused and not lost
+
+        if any(to_act_on(r) for r in self.results):
+            return ExitCode.HOST_FAILED
         if self.unreachable:
             return ExitCode.HOST_UNREACHABLE
-        bad = (Status.FAILED, Status.UNKNOWN)
-        if any(r.status in bad and r.host not in self.refused for r in self.results):
-            return ExitCode.HOST_FAILED
         if self.refused:  # refused as bad input is: before any change on those hosts
             return ExitCode.BAD_INPUT
         return ExitCode.SUCCESS

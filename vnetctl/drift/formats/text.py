@@ -24,8 +24,11 @@ def render(report: DriftReport, color: bool = False) -> str:
 
     counts = report.counts()
     states = {s: len(report.hosts_in(s)) for s in HostState}
-    verdict = {0: ("no drift", "green"), 2: ("DRIFT", "yellow"), 1: ("ERROR", "red")}
+    verdict = {0: ("no drift", "green"), 2: ("DRIFT", "yellow"), 1: ("ERROR", "red"),
+               3: ("UNREACHABLE", "red")}  # fmt: skip
     word, tone = verdict[report.exit_code()]
+    if report.exit_code() == 2 and report.has_errors:
+        word += " (and hosts not checked)"
     lines = [
         paint(f"drift check: {word}", tone) + f"  ({printable(report.playbook)} on "
         f"{printable(report.inventory)}, "
@@ -37,9 +40,8 @@ def render(report: DriftReport, color: bool = False) -> str:
         + f"; {count(len(report.consistency), 'field')} inconsistent across hosts"
         + "".join(f"; {note}" for note in [resolved_note(report)] if note),
     ]  # fmt: skip
-    for host in report.hosts:
-        if host.state is HostState.IN_SYNC and not host.reason:
-            continue
+    in_sync_with_reason = [h for h in report.hosts_in(HostState.IN_SYNC) if h.reason]
+    for host in report.needing_attention() + in_sync_with_reason:
         name = printable(host.host)
         lines += ["", paint(f"{name}: {host.state.value}", STATE_COLOR[host.state])]
         if host.reason:

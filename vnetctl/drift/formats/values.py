@@ -26,6 +26,20 @@ def when(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
+def age(seconds: float | None) -> str:
+    """How long, in the two largest units: 45s, 12m, 3h 05m, 4d 2h."""
+    if seconds is None:
+        return "-"
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
 def describe(item: DriftItem) -> str:
     """One line: what is wrong, with the declared and actual values."""
     field = printable(item.field or "")

@@ -29,9 +29,10 @@ NEEDS = {"linux-teaming.yml": "bonding"}
 
 @pytest.fixture(scope="module")
 def lab(lab_required, tmp_path_factory):
-    """3 OVS hosts; the inventory adds group `rack1` (h1, h2) for group limits."""
+    """3 hosts with Open vSwitch and libvirtd (libvirt-port-groups.yml); the inventory
+    adds group `rack1` (h1, h2) for group limits."""
     folder = tmp_path_factory.mktemp("lm")
-    with own_lab("lm", folder, hosts=3, ovs=True) as state:
+    with own_lab("lm", folder, hosts=3, ovs=True, libvirt=True) as state:
         data = yaml.safe_load(state.inventory_path.read_text())
         h1, h2, _ = state.host_names
         data["all"]["children"]["rack1"] = {"hosts": {h1: None, h2: None}}

@@ -15,10 +15,11 @@ Runs on the managed host: Python 3.9+, standard library only.
 import _json  # json's C half: the json package imports re and enum, a cost for every host
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_facts
+    from ansible.module_utils import vnet_core, vnet_facts, vnet_htb
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
     import vnet_facts
+    import vnet_htb
 
 PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51,
              "icmpv6": 58, "sctp": 132, "udplite": 136}  # fmt: skip
@@ -28,9 +29,7 @@ LAYOUT = {
     "ip": {"protocol": 9, "src": (12, 4), "dst": (16, 4), "sport": 20, "dport": 22},
     "ipv6": {"protocol": 6, "src": (8, 16), "dst": (24, 16), "sport": 40, "dport": 42},
 }
-RATE_UNITS = {p + i + "bit": (1024 if i else 1000) ** n for n, p in enumerate("KMGT", 1)
-              for i in ("", "i")}  # fmt: skip
-RATE_UNITS["bit"] = 1
+parse_rate, format_rate = vnet_htb.parse_rate, vnet_htb.format_rate
 
 
 class _Reader:
@@ -107,51 +106,9 @@ def parse(raw):
     }
 
 
-# ---- classes ---------------------------------------------------------------------
-
-
-def parse_rate(text):
-    """tc's printed rate ("100Kbit", "1.5Mbit", "2Mibit") in kbit/s."""
-    number = text.rstrip("KMGTbit")
-    scale = RATE_UNITS.get(text[len(number) :])
-    if scale is None or not number or number.strip("0123456789."):
-        raise vnet_core.ModuleError("tc printed a rate this module cannot read: %r" % text)
-    return int(round(float(number) * scale / 1000))
-
-
-def format_rate(kbit):
-    return "%dmbit" % (kbit // 1000) if kbit % 1000 == 0 else "%dkbit" % kbit
-
-
 def parse_classes(output):
-    """{classid: {kind, parent, leaf, prio, quantum, rate, ceil}} from `tc -j -d class
-    show dev D`: JSON where iproute2 prints it, its text otherwise (iproute2 6.1)."""
-    if output.lstrip().startswith("["):
-        rows = [_json_class(c) for c in loads(output)]
-    else:
-        rows = [_text_class(ln.split()) for ln in output.splitlines() if ln.startswith("class ")]
-    return {row.pop("handle"): row for row in rows}
-
-
-def _json_class(item):
-    row = {k: item.get(k) for k in ("handle", "leaf", "prio", "quantum")}
-    row.update(kind=item.get("class"), parent=None if item.get("root") else item.get("parent"))
-    for key in ("rate", "ceil"):  # bytes/s in JSON
-        row[key] = int(round(item[key] * 8 / 1000)) if key in item else None
-    return row
-
-
-def _text_class(words):
-    row = dict.fromkeys(("parent", "leaf", "prio", "quantum", "rate", "ceil"))
-    row.update(kind=words[1], handle=words[2])
-    for key, value in zip(words[3:], words[4:]):
-        if key in ("parent", "leaf"):
-            row[key] = value
-        elif key in ("prio", "quantum") and value.isdigit():
-            row[key] = int(value)
-        elif key in ("rate", "ceil"):
-            row[key] = parse_rate(value)
-    return row
+    """HTB classes (vnet_htb.parse_classes) as the `tc` fact has them."""
+    return vnet_htb.parse_classes(output, loads)
 
 
 # ---- filters ---------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The tc and ip steps from one shaping state to another (traffic_shaping's planner).
 
 A state is what traffic_shaping.read() returns: the HTB policy of a device ("state",
-"root", "rate", "ceil", "classes" {name: {id, rate, ceil, prio, quantum, leaf, filters}},
+"root", "rate", "ceil", "burst", "cburst", "sizing", "classes" {name: {id, rate, ceil,
+prio, quantum, burst, cburst, leaf, filters}},
 "extra") and its "ingress" (the hook qdisc, its filters, the IFB device and the IFB's
 own policy). Any earlier read() is a valid target (rollbacks). Order: filters that go,
 classes that go, the root and the parent class, classes added or changed in place
@@ -18,7 +19,8 @@ except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_facts
     import vnet_tc
 
-NUMBERS = ("rate", "ceil", "prio", "quantum")
+NUMBERS = ("rate", "ceil", "prio", "quantum", "burst", "cburst")
+PARENT = ("rate", "ceil", "burst", "cburst")
 FIRST_PREF, MAX_FILTERS = 10, 500
 PORT_PROTOCOLS = (6, 17, 132, 136)
 
@@ -86,27 +88,10 @@ def policy_steps(dev, cur, want):
     have, wanted = _classes(cur), _classes(want)
     for cid in sorted(set(have) - set(wanted), key=_minor):
         out.append(step("class", "del", "dev", dev, "classid", cid))
-    if rebuild or (cur.get("rate"), cur.get("ceil")) != (want["rate"], want["ceil"]):
+    if rebuild or any(cur.get(k) != want.get(k) for k in PARENT):
         verb = "add" if rebuild or cur.get("rate") is None else "change"
-        out.append(
-            step(
-                "class",
-                verb,
-                "dev",
-                dev,
-                "parent",
-                "1:",
-                "classid",
-                "1:1",
-                "htb",
-                "rate",
-                vnet_tc.format_rate(kbit(want["rate"])),
-                "ceil",
-                vnet_tc.format_rate(kbit(want["ceil"])),
-                "quantum",
-                1514,
-            )
-        )
+        parent = dict({k: want.get(k) for k in PARENT}, parent="1:", quantum=1514)
+        out.append(_class_step(dev, verb, "1:1", parent))
     for cid in sorted(wanted, key=_minor):
         new, old = wanted[cid], have.get(cid)
         if old is None or any(old.get(k) != new.get(k) for k in NUMBERS + ("parent",)):
@@ -178,7 +163,7 @@ def _class_step(dev, verb, cid, info):
     for key in ("rate", "ceil"):
         if info.get(key) is not None:
             tokens += [key, vnet_tc.format_rate(kbit(info[key]))]
-    for key in ("prio", "quantum"):
+    for key in ("prio", "quantum", "burst", "cburst"):
         if info.get(key) is not None:
             tokens += [key, info[key]]
     return step(*tokens)

@@ -1,9 +1,10 @@
 """The HTB policy traffic_shaping declares for a device, from its classes: a parent at
 the link's capacity, per class a rate (its reservation, else a floor), a ceiling (its
 limit, else the capacity), a quantum in proportion to its shares (vSphere's low, normal
-and high, or 1..100) and its filters; the class without `match` (or an implicit
-`default`) takes the rest. Class ids come from class names, so a moved number is one
-`tc class change`.
+and high, or 1..100), bursts sized from what the device sends (sizing()) and its
+filters; the class without `match` (or an implicit `default`) takes the rest. Class ids
+come from class names, so a moved number is one `tc class change`; a class's numbers
+depend on its own declaration and the link only, so changing one class changes only it.
 
 Runs on the managed host: Python 3.9+, standard library only.
 """
@@ -31,24 +32,29 @@ def kbit(mbits):
     return int(round(mbits * 1000))
 
 
-def policy(declared, capacity, frame, leaf, features):
-    """The HTB state the classes ask for on a link of `capacity` kbit/s."""
+def policy(declared, capacity, sizes, leaf, features):
+    """The HTB state the classes ask for on a link of `capacity` kbit/s; `sizes`: the
+    device's {"frame": MTU + 14, "packet": its largest packet, a GSO one}."""
     classes = _with_default(declared)
     shares = {c["name"]: _shares(c) for c in classes}
     _check_rates(classes, capacity)
     ids = class_ids(classes)
     floor = capacity if len(classes) == 1 else max(8, capacity // 1000)
     rules = tc_plan.rules(classes, features)
-    least = min(shares.values())
+    model = sizing(capacity, sizes, len(classes))
     state = {}
     for cls in classes:
         name = cls["name"]
+        rate = kbit(cls["reservation"]) if cls.get("reservation") else floor
+        ceil = kbit(cls["limit"]) if cls.get("limit") else capacity
         state[name] = {
             "id": "1:%x" % ids[name],
-            "rate": mbit(kbit(cls["reservation"]) if cls.get("reservation") else floor),
-            "ceil": mbit(kbit(cls["limit"]) if cls.get("limit") else capacity),
+            "rate": mbit(rate),
+            "ceil": mbit(ceil),
             "prio": 0,
-            "quantum": -(-shares[name] * frame // least),
+            "quantum": shares[name] * model["quantum_per_share"],
+            "burst": burst(rate, model),
+            "cburst": burst(ceil, model),
             "leaf": leaf,
             "filters": sorted(tc.text(r) for r in rules.get(name, [])),
         }
@@ -57,9 +63,58 @@ def policy(declared, capacity, frame, leaf, features):
         "root": "htb default %#x" % DEFAULT_MINOR,
         "rate": mbit(capacity),
         "ceil": mbit(capacity),
+        "burst": burst(capacity, model),
+        "cburst": burst(capacity, model),
+        "sizing": model,
         "classes": state,
         "extra": [],
     }
+
+
+MAX_SHARES, MIN_ROUND_US = 100, 10000
+
+
+def sizing(capacity, sizes, count):
+    """The numbers every class's quantum and bursts come from, and why (the state's
+    `sizing`, shown by --diff). HTB's round robin (sch_htb, DRR) serves each backlogged
+    class a quantum of bytes per round, but at least one packet per turn: a quantum
+    below the packets a class sends gives it a packet per turn whatever its shares. TCP
+    sends GSO packets of about 1 ms of its pacing rate, never below two segments
+    (tcp_min_tso_segs), so a class holding 1 % of the link sends two-frame packets:
+    two frames per share keeps every quantum at least a packet of its class, and the
+    largest (shares 100) at 200 frames. A class's tokens only count up to its burst:
+    waiting longer for its turn loses the time, and a limited class starves under
+    contention (tc's default, 1600 bytes, is 0.4 ms at 30 Mbit/s). Bursts therefore
+    cover the longest wait, a quantum at shares 100 of each of the `count` - 1 other
+    classes at the link's speed (at least 10 ms), plus the largest packet the device is
+    handed (its GSO size)."""
+    frame, packet = sizes["frame"], max(sizes["frame"], sizes.get("packet") or 0)
+    per_share = 2 * frame
+    bytes_per_s = capacity * 125
+    others = max(0, count - 1) * MAX_SHARES * per_share
+    round_us = max(MIN_ROUND_US, -(-others * 10**6 // bytes_per_s))
+    return {
+        "quantum_per_share": per_share,
+        "burst_time_us": round_us,
+        "packet": packet,
+        "why": "quantum = shares x 2 frames (%d B): at least one packet of its class per "
+        "turn; burst = rate x %d us (a quantum at shares 100 of each of %d other classes "
+        "at %s Mbit/s, 10 ms at least) + %d B (the largest packet the device is handed)"
+        % (per_share, round_us, max(0, count - 1), mbit(capacity), packet),
+    }
+
+
+def burst(rate_kbit, model):
+    """Bytes a class at `rate_kbit` may send at once (see sizing())."""
+    return rate_kbit * 125 * model["burst_time_us"] // 10**6 + model["packet"]
+
+
+def settled(read, planned, rate_kbit):
+    """Whether `read` (bytes, as tc reads a burst back) is `planned`: tc stores bursts
+    as times, rounded to whole microseconds and ticks, so a few bytes per µs at the
+    class's rate come back different."""
+    slack = max(64, 4 * rate_kbit * 125 // 10**6)
+    return read is not None and planned is not None and abs(read - planned) <= slack
 
 
 def _with_default(declared):

@@ -72,12 +72,12 @@ def declared_params(module: ModuleType, dev: str, tcf: dict, facts: Any) -> dict
         return None
     classes = tcf["classes"].get(dev) or {}
     names = {_minor(c): "default" if _minor(c) == 2 else f"class-{_minor(c):x}" for c in classes}
-    state = module.read_policy(dev, tcf, names)
+    state = module.read_policy(dev, tcf, names, module.link_sizes(link))
     params: dict[str, Any] = {"name": dev}
     if state["state"] == "present":
         if state["root"] != LAYOUT_ROOT or not isinstance(state["rate"], int):
             return None
-        listed = classes_of(state, module.quantum_unit(link))
+        listed = classes_of(state, (state.get("sizing") or {}).get("quantum_per_share"))
         if listed is None:
             return None
         leaves = {c["leaf"] for c in state["classes"].values()}
@@ -98,11 +98,11 @@ def _minor(classid: str) -> int:
     return int(classid.partition(":")[2] or "0", 16)
 
 
-def classes_of(state: dict, unit: int) -> list[dict] | None:
+def classes_of(state: dict, unit: int | None) -> list[dict] | None:
     """The classes, in the order of their first filter (the default last), or None."""
     classes = state["classes"]
     shares = shares_of({n: c["quantum"] for n, c in classes.items()}, unit)
-    if shares is None or "default" not in classes:
+    if unit is None or shares is None or "default" not in classes:
         return None
     capacity = round(state["rate"] * 1000)
     floor = max(8, capacity // 1000)
@@ -127,14 +127,17 @@ def classes_of(state: dict, unit: int) -> list[dict] | None:
     return out
 
 
-def shares_of(quanta: dict[str, int], unit: int) -> dict[str, int] | None:
-    """Shares 1..100 whose quanta (the module's policy()) are exactly `quanta`."""
-    for least in range(1, 101):
-        shares = {n: round(q * least / unit) for n, q in quanta.items()}
-        fits = all(1 <= s <= 100 for s in shares.values()) and min(shares.values()) == least
-        if fits and all(-(-s * unit // least) == quanta[n] for n, s in shares.items()):
-            return shares
-    return None
+def shares_of(quanta: dict[str, int], unit: int | None) -> dict[str, int] | None:
+    """Shares 1..100 whose quanta (the module's policy(): shares x `unit`) are exactly
+    `quanta`."""
+    if not unit:
+        return None
+    shares = {n: q // unit for n, q in quanta.items() if isinstance(q, int)}
+    if len(shares) != len(quanta) or any(
+        not 1 <= s <= 100 or s * unit != quanta[n] for n, s in shares.items()
+    ):
+        return None
+    return shares
 
 
 PROTOCOL_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 51: "ah",

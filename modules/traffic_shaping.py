@@ -131,6 +131,11 @@ def read_policy(dev, tcf, names, sizes=None):
             "leaf": leaves.get(cid),
         }
         if name is not None:
+            if model is not None:  # NIOC's words for what the operator declared
+                for key in ("rate", "ceil", "quantum"):
+                    del info[key]
+                info.update(tc_policy.nioc(cls["rate"], cls["ceil"], cls["quantum"],
+                                           parent["ceil"], model))  # fmt: skip
             out["classes"][name] = by_id[cid] = dict(info, filters=[])
         elif cid != "1:1":
             out["extra"].append(_class_text(info, cls["parent"]))
@@ -294,7 +299,7 @@ def persist(params, desired, facts, units):
         return
     filtered = egress and any(c.get("filters") for c in desired["classes"].values())
     if egress and not filtered and ingress.get("state") != "present":
-        units.network(name, bootcfg.htb_sections(desired))
+        units.network(name, bootcfg.htb_sections(tc_plan.in_tc_words(desired)))
         return
     lines = [text for tool, text in steps(dict(EMPTY_STATE, name=name), desired) if tool == "tc"]
     devices = [name]

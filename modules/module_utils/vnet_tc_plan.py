@@ -1,8 +1,8 @@
 """The tc and ip steps from one shaping state to another (traffic_shaping's planner).
 
 A state is what traffic_shaping.read() returns: the HTB policy of a device ("state",
-"root", "rate", "ceil", "burst", "cburst", "sizing", "classes" {name: {id, rate, ceil,
-prio, quantum, burst, cburst, leaf, filters}},
+"root", "rate", "ceil", "burst", "cburst", "sizing", "classes" {name: {id, reservation,
+limit, shares (NIOC's words: vnet_tc_policy.nioc()), prio, burst, cburst, leaf, filters}},
 "extra") and its "ingress" (the hook qdisc, its filters, the IFB device and the IFB's
 own policy). Any earlier read() is a valid target (rollbacks). Order: filters that go,
 classes that go, the root and the parent class, classes added or changed in place
@@ -128,15 +128,34 @@ def policy_steps(dev, cur, want):
     return out
 
 
+def in_tc_words(state):
+    """`state` with each declared class's rate, ceil and quantum (networkd's sections)."""
+    classes = {n: dict(c, **tc_numbers(c, state)) for n, c in state["classes"].items()}
+    return dict(state, classes=classes)
+
+
+def tc_numbers(info, state):
+    """{rate, ceil (Mbit/s), quantum (bytes)} of a class of `state`, from NIOC's words."""
+    if "reservation" not in info:  # read without the parent class: tc's own words
+        return {k: info.get(k) for k in ("rate", "ceil", "quantum")}
+    model, shares = state["sizing"], info.get("shares")
+    return {
+        "rate": model["floor"] if info["reservation"] is None else info["reservation"],
+        "ceil": state["ceil"] if info["limit"] is None else info["limit"],
+        "quantum": None if shares is None else int(round(shares * model["quantum_per_share"])),
+    }
+
+
 def _minor(cid):
     return int(cid.partition(":")[2] or "0", 16)
 
 
 def _classes(state):
-    """{classid: {rate, ceil, prio, quantum, leaf, parent}}: declared and extra classes."""
+    """{classid: {rate, ceil, prio, quantum, burst, cburst, leaf, parent}}: declared and
+    extra classes in tc's words."""
     out = {}
     for info in (state.get("classes") or {}).values():
-        out[info["id"]] = dict(info, parent="1:1")
+        out[info["id"]] = dict(info, parent="1:1", **tc_numbers(info, state))
     for text in state.get("extra") or []:
         words = text.split()
         if words[0] == "class":

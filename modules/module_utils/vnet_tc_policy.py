@@ -39,25 +39,23 @@ def policy(declared, capacity, sizes, leaf, features):
     shares = {c["name"]: _shares(c) for c in classes}
     _check_rates(classes, capacity)
     ids = class_ids(classes)
-    floor = capacity if len(classes) == 1 else max(8, capacity // 1000)
     rules = tc_plan.rules(classes, features)
     model = sizing(capacity, sizes, len(classes))
+    floor = kbit(model["floor"])
     state = {}
     for cls in classes:
         name = cls["name"]
         rate = kbit(cls["reservation"]) if cls.get("reservation") else floor
         ceil = kbit(cls["limit"]) if cls.get("limit") else capacity
-        state[name] = {
-            "id": "1:%x" % ids[name],
-            "rate": mbit(rate),
-            "ceil": mbit(ceil),
-            "prio": 0,
-            "quantum": shares[name] * model["quantum_per_share"],
-            "burst": burst(rate, model),
-            "cburst": burst(ceil, model),
-            "leaf": leaf,
-            "filters": sorted(tc.text(r) for r in rules.get(name, [])),
-        }
+        state[name] = dict(
+            nioc(rate, ceil, shares[name] * model["quantum_per_share"], capacity, model),
+            id="1:%x" % ids[name],
+            prio=0,
+            burst=burst(rate, model),
+            cburst=burst(ceil, model),
+            leaf=leaf,
+            filters=sorted(tc.text(r) for r in rules.get(name, [])),
+        )
     return {
         "state": "present",
         "root": "htb default %#x" % DEFAULT_MINOR,
@@ -68,6 +66,21 @@ def policy(declared, capacity, sizes, leaf, features):
         "sizing": model,
         "classes": state,
         "extra": [],
+    }
+
+
+def nioc(rate, ceil, quantum, capacity, model):
+    """A class's tc numbers (kbit/s, bytes) in NIOC's words, as state and drift show them:
+    reservation (Mbit/s; none where the rate is the floor), limit (none where the ceil is
+    the link's) and shares (the quantum per share; a fraction where set by hand)."""
+    per_share = model["quantum_per_share"]
+    shares = None
+    if quantum is not None:
+        shares = quantum // per_share if quantum % per_share == 0 else round(quantum / per_share, 6)
+    return {
+        "reservation": None if rate == kbit(model["floor"]) else mbit(rate),
+        "limit": None if ceil == capacity else mbit(ceil),
+        "shares": shares,
     }
 
 
@@ -94,6 +107,7 @@ def sizing(capacity, sizes, count):
     others = max(0, count - 1) * MAX_SHARES * per_share
     round_us = max(MIN_ROUND_US, -(-others * 10**6 // bytes_per_s))
     return {
+        "floor": mbit(capacity if count == 1 else max(8, capacity // 1000)),
         "quantum_per_share": per_share,
         "burst_time_us": round_us,
         "packet": packet,

@@ -68,9 +68,9 @@ def test_nioc_applies_then_changes_nothing_then_one_limit_is_one_class_change(
     code, third = run_json(capsys, NIOC, "-i", inv, "-e", "migration_limit=200")
     assert code == 0, third
     mine = next(r for r in third["results"] if r["host"] == h1)
-    # the ceil, and the cburst sized at it: no other class's numbers
+    # in NIOC's words: the limit, and the cburst sized at it; no other class's numbers
     assert [c["field"] for c in mine["changes"]] == ["classes.migration.cburst",
-                                                      "classes.migration.ceil"]  # fmt: skip
+                                                      "classes.migration.limit"]  # fmt: skip
     (command,) = mine["commands"]  # exactly one
     assert command.startswith("tc class change dev eth1 parent 1:1 classid 1:e092 ")
     assert "ceil 200mbit" in command
@@ -110,17 +110,17 @@ def test_a_class_rate_changed_by_hand_is_drift_in_every_format(lab3, fresh_hosts
     assert bursts["classes.management.burst"][0] == 128036  # 50 Mbit/s x 10 ms + 64 KiB
     assert all(actual <= 1600 for _, actual in bursts.values())  # tc's default, read back
     assert items - {i for i in items if "burst" in i[3]} == {
-        (h2, "shaping eth1", "different", "classes.management.rate", "50", "20"),
+        (h2, "shaping eth1", "different", "classes.management.reservation", "50", "20"),
         (h3, "shaping eth1", "extra", "extra", "null", json.dumps(extra)),
     }
-    (rate,) = [c for c in doc["consistency"] if c["field"] == "classes.management.rate"]
+    (rate,) = [c for c in doc["consistency"] if c["field"] == "classes.management.reservation"]
     assert rate["values"] == {h1: 50, h2: 20, h3: 50}  # the same policy, one host apart
     text, html = reports["text"].read_text(), reports["html"].read_text()
     for shown in (text, html):
-        assert "classes.management.rate" in shown and "20" in shown and "1:99" in shown
+        assert "classes.management.reservation" in shown and "20" in shown and "1:99" in shown
     failures = " ".join((f.get("message") or "") + (f.text or "")
                         for f in ET.parse(reports["junit"]).getroot().iter("failure"))  # fmt: skip
-    assert "classes.management.rate" in failures and "20" in failures
+    assert "classes.management.reservation" in failures and "20" in failures
     families = {
         f.name: f for f in text_string_to_metric_families(reports["prometheus"].read_text())
     }

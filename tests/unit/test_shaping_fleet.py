@@ -209,13 +209,13 @@ def test_a_hand_made_filter_in_a_declared_class_is_an_extra_item():
 
 
 def test_a_changed_ceil_is_different_and_a_hand_made_class_extra():
-    """`tc class change` with a ceil alone also puts tc's default burst, cburst and
-    quantum back: drift sees each of them."""
+    """In NIOC's words (limit, shares): `tc class change` with a ceil alone also puts
+    tc's default burst, cburst and quantum back: drift sees each of them."""
     assert drift_items("shaping_nioc_drifted.json") == {
-        ("different", "classes.migration.ceil", "400", "300"),
+        ("different", "classes.migration.limit", "400", "300"),
         ("different", "classes.migration.burst", "66786", "1600"),
         ("different", "classes.migration.cburst", "565536", "1537"),
-        ("different", "classes.migration.quantum", "151400", "12500"),
+        ("different", "classes.migration.shares", "50", "4.128137"),  # quantum 12500
         (
             "extra",
             "extra",

@@ -67,7 +67,12 @@ def test_quantum_is_shares_times_two_frames_and_bursts_cover_a_gso_packet():
     assert sizing["quantum_per_share"] == 2 * 1514 and sizing["packet"] == 65536
     # three other classes at shares 100 (302800 B each) at 100 Mbit/s: 72.7 ms
     assert sizing["burst_time_us"] == 72672
-    assert classes["small"]["quantum"] == 3028 and classes["big"]["quantum"] == 302800
+    assert classes["small"]["shares"] == 1 and classes["big"]["shares"] == 100
+    assert classes["big"]["reservation"] == 40 and classes["capped"]["limit"] == 30
+    assert classes["small"]["reservation"] is None and classes["small"]["limit"] is None
+    steps = [" ".join(s) for s in plan(params, facts)["steps"]]
+    assert sum(" quantum 3028 " in s for s in steps) == 1  # small: shares 1 x 3028
+    assert sum(" quantum 302800 " in s for s in steps) == 1  # big
     assert classes["capped"]["cburst"] == 30000 * 125 * 72672 // 10**6 + 65536  # 338056
     assert classes["big"]["burst"] == 40000 * 125 * 72672 // 10**6 + 65536
     assert state["burst"] == state["cburst"] == 100000 * 125 * 72672 // 10**6 + 65536
@@ -103,6 +108,6 @@ def test_a_jumbo_frame_device_gets_larger_quanta():
     for link in facts["links"]:
         if link["ifname"] == "eth1":
             link["mtu"] = 9000
-    state = plan({"name": "eth1", "speed": 1000, "classes": [
-        {"name": "a", "shares": 10, "match": [{"dscp": 1}]}]}, facts)["desired"]  # fmt: skip
-    assert state["classes"]["a"]["quantum"] == 10 * 2 * 9014
+    steps = plan({"name": "eth1", "speed": 1000, "classes": [
+        {"name": "a", "shares": 10, "match": [{"dscp": 1}]}]}, facts)["steps"]  # fmt: skip
+    assert any(f" quantum {10 * 2 * 9014} " in " ".join(s) for s in steps)

@@ -157,6 +157,8 @@ def _rule(item):
             rule["fields"] = fields
     elif kind == "flower" and set(options.get("keys") or {}) == {"vlan_id"}:
         rule["vlan"] = int(options["keys"]["vlan_id"])
+    elif kind == "bpf" and vlan_of_program(options.get("bytecode")) is not None:
+        rule.update(vlan=vlan_of_program(options["bytecode"]), classifier="bpf")
     elif kind == "fw" and isinstance(options.get("fw", options.get("handle")), dict):
         mark = options.get("fw", options.get("handle")).get("mark")  # renamed "fw" in 2024
         rule["fwmark"] = mark if isinstance(mark, int) else int(str(mark), 16)
@@ -246,7 +248,7 @@ def text(rule):
             if name in rule["fields"]:
                 words += [name, _field_text(name, rule["fields"][name])]
     elif "vlan" in rule:
-        words += ["vlan", str(rule["vlan"])]
+        words += ["vlan", str(rule["vlan"])] + (["bpf"] if rule.get("classifier") else [])
     elif "fwmark" in rule:
         words += ["fwmark", "0x%x" % rule["fwmark"]]
     elif "keys" in rule:
@@ -281,6 +283,8 @@ def from_text(words):
         rest = rest[: rest.index("redirect")]
     if rest[:1] == ["vlan"]:
         rule["vlan"] = int(rest[1])
+        if rest[2:3] == ["bpf"]:
+            rule["classifier"] = "bpf"
     elif rest[:1] == ["fwmark"]:
         rule["fwmark"] = int(rest[1], 16)
     elif rest[:1] == ["u32"]:
@@ -317,6 +321,8 @@ def command(dev, parent, rule):
     )
     head = where + ["protocol", rule["proto"], "pref", rule["pref"]]
     target = ["classid", rule["flowid"]] if "flowid" in rule else []
+    if "vlan" in rule and rule.get("classifier") == "bpf":
+        return head + ["bpf", "bytecode", vlan_program(rule["vlan"])] + target
     if "vlan" in rule:
         return head + ["flower", "vlan_id", rule["vlan"]] + target
     if "fwmark" in rule:
@@ -335,6 +341,34 @@ def command(dev, parent, rule):
     if "redirect" in rule:
         target = ["action", "mirred", "egress", "redirect", "dev", rule["redirect"]]
     return head + ["u32"] + matches + target
+
+
+# A classic BPF program for cls_bpf where the kernel has no flower: the VLAN id of the
+# tag the kernel keeps beside the packet (a received tag is always moved there; a VLAN
+# device's too where the NIC inserts tags). Ancillary loads (linux/filter.h): SKF_AD_OFF
+# -0x1000, VLAN_TAG_PRESENT 48, VLAN_TAG 44. Returns 0 (no match) or -1 (the classid).
+VLAN_PROGRAM = ((0x20, 0, 0, 0xFFFFF030), (0x15, 3, 0, 0), (0x20, 0, 0, 0xFFFFF02C),
+                (0x54, 0, 0, 0x0FFF), (0x15, 1, 0, None), (0x06, 0, 0, 0),
+                (0x06, 0, 0, 0xFFFFFFFF))  # fmt: skip
+
+
+def vlan_program(vid):
+    """The program as tc's `bytecode` reads it, one word: "+" separates an instruction's
+    numbers (its sscanf reads a signed number after no blank)."""
+    insns = [(c, jt, jf, vid if k is None else k) for c, jt, jf, k in VLAN_PROGRAM]
+    return ",".join([str(len(insns))] + ["%d+%d+%d+%d" % i for i in insns])
+
+
+def vlan_of_program(bytecode):
+    """The VLAN id a cls_bpf program tc printed (`bytecode` {"insns": [...]}) matches,
+    when it is vlan_program()'s; else None."""
+    insns = [(i.get("code"), i.get("jt"), i.get("jf"), i.get("k"))
+             for i in (bytecode or {}).get("insns") or []]  # fmt: skip
+    if len(insns) != len(VLAN_PROGRAM):
+        return None
+    vid = insns[4][3]
+    ok = all(a == (b[:3] + (vid if b[3] is None else b[3],)) for a, b in zip(insns, VLAN_PROGRAM))
+    return vid if ok and isinstance(vid, int) and 0 <= vid <= 4095 else None
 
 
 def _u32_matches(proto, fields):

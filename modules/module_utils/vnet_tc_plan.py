@@ -5,9 +5,8 @@ A state is what traffic_shaping.read() returns: the HTB policy of a device ("sta
 limit, shares (NIOC's words: vnet_tc_policy.nioc()), prio, burst, cburst, leaf, filters}},
 "extra") and its "ingress" (the hook qdisc, its filters, the IFB device and the IFB's
 own policy). Any earlier read() is a valid target (rollbacks). Order: filters that go,
-classes that go, the root and the parent class, classes added or changed in place
-(`tc class change`), leaf qdiscs, then the filters that are new; the root is deleted
-only when the state asks for none, or when the one there is not this layout.
+classes that go, the root and the parent class, classes added or changed in place, leaf
+qdiscs, then new filters; the root goes only when the state asks for none, or is not ours.
 
 Runs on the managed host: Python 3.9+, standard library only.
 """
@@ -130,20 +129,19 @@ def policy_steps(dev, cur, want):
 
 def in_tc_words(state):
     """`state` with each declared class's rate, ceil and quantum (networkd's sections)."""
-    classes = {n: dict(c, **tc_numbers(c, state)) for n, c in state["classes"].items()}
-    return dict(state, classes=classes)
+    return dict(
+        state, classes={n: dict(c, **tc_numbers(c, state)) for n, c in state["classes"].items()}
+    )
 
 
 def tc_numbers(info, state):
     """{rate, ceil (Mbit/s), quantum (bytes)} of a class of `state`, from NIOC's words."""
     if "reservation" not in info:  # read without the parent class: tc's own words
         return {k: info.get(k) for k in ("rate", "ceil", "quantum")}
-    model, shares = state["sizing"], info.get("shares")
-    return {
-        "rate": model["floor"] if info["reservation"] is None else info["reservation"],
-        "ceil": state["ceil"] if info["limit"] is None else info["limit"],
-        "quantum": None if shares is None else int(round(shares * model["quantum_per_share"])),
-    }
+    model, shares, limit = state["sizing"], info.get("shares"), info["limit"]
+    rate = model["floor"] if info["reservation"] is None else info["reservation"]
+    quantum = None if shares is None else int(round(shares * model["quantum_per_share"]))
+    return {"rate": rate, "ceil": state["ceil"] if limit is None else limit, "quantum": quantum}
 
 
 def _minor(cid):
@@ -312,8 +310,11 @@ def _expand(match, where, features):
         if key in fields:
             if len(fields) > 1:
                 raise PolicyError("%s: %s matches alone (one filter of its own)" % (where, key))
+            rule = {"proto": "802.1q" if key == "vlan" else "all", key: fields[key]}
+            if key == "vlan" and features is not None and option not in features:
+                option, rule["classifier"] = "NET_CLS_BPF", "bpf"  # no flower: a BPF program
             needs(features, [option], "%s (a %s match)" % (where, key))
-            return [{"proto": "802.1q" if key == "vlan" else "all", key: fields[key]}]
+            return [rule]
     needs(features, ["NET_CLS_U32"], where)
     families = {"ipv4": ["ip"], "ipv6": ["ipv6"]}.get(fields.get("family"), ["ip", "ipv6"])
     out = {}

@@ -97,7 +97,7 @@ def test_a_class_rate_changed_by_hand_is_drift_in_every_format(lab3, fresh_hosts
     h1, h2, h3 = lab3.host_names
     # without burst and cburst: tc puts its defaults (1600 bytes) back, drift sees them too
     sh(lab3, h2, "tc class change dev eth1 parent 1:1 classid 1:a4ff htb rate 20mbit "
-                 "ceil 1000mbit prio 0 quantum 151400")  # fmt: skip
+                 "ceil 1000mbit prio 0 quantum 819200")  # fmt: skip
     sh(lab3, h3, "tc class add dev eth1 parent 1:1 classid 1:99 htb rate 5mbit ceil 10mbit")
     reports = {f: tmp_path / f"drift.{f}" for f in ("text", "html", "junit", "prometheus")}
     code, doc = drift(capsys, inv, tmp_path, *(f"--report={f}={p}" for f, p in reports.items()))
@@ -107,7 +107,7 @@ def test_a_class_rate_changed_by_hand_is_drift_in_every_format(lab3, fresh_hosts
     extra = "class 1:99 parent 1:1 rate 5 ceil 10 prio 0 quantum 62500 burst 1600 cburst 1600"
     bursts = {i[3]: (json.loads(i[4]), json.loads(i[5])) for i in items if "burst" in i[3]}
     assert bursts.keys() == {"classes.management.burst", "classes.management.cburst"}
-    assert bursts["classes.management.burst"][0] == 128036  # 50 Mbit/s x 10 ms + 64 KiB
+    assert bursts["classes.management.burst"][0] == 311298  # 50 Mbit/s x 39.3 ms + 64 KiB
     assert all(actual <= 1600 for _, actual in bursts.values())  # tc's default, read back
     assert items - {i for i in items if "burst" in i[3]} == {
         (h2, "shaping eth1", "different", "classes.management.reservation", "50", "20"),

@@ -29,15 +29,15 @@ CLASSES = [
      "match": [{"protocol": "tcp", "dport": 5302}]},
     {"name": "vm", "shares": 25},
 ]  # fmt: skip
-# planned for eth1 (MTU 1500, gso_max_size 65536) at 100 Mbit/s: quantum = shares x 3028;
-# bursts: rate x 48448 us (two other classes at shares 100: 2 x 302800 B at 12.5 MB/s)
+# planned for eth1 (MTU 1500, gso_max_size 65536) at 100 Mbit/s: quantum = shares x 16384;
+# bursts: rate x 262144 us (two other classes at shares 100: 2 x 1638400 B at 12.5 MB/s)
 # + 65536; migration 1:e092, storage 1:3c84, vm the default 1:2
-ROUND_US = 48448
+ROUND_US = 262144
 PLANNED = {
     "1:1": {"rate": 100000, "ceil": 100000},
-    "1:e092": {"rate": 100, "ceil": 30000, "quantum": 50 * 3028},
-    "1:3c84": {"rate": 20000, "ceil": 100000, "quantum": 75 * 3028},
-    "1:2": {"rate": 100, "ceil": 100000, "quantum": 25 * 3028},
+    "1:e092": {"rate": 100, "ceil": 30000, "quantum": 50 * 16384},
+    "1:3c84": {"rate": 20000, "ceil": 100000, "quantum": 75 * 16384},
+    "1:2": {"rate": 100, "ceil": 100000, "quantum": 25 * 16384},
 }
 
 
@@ -85,8 +85,9 @@ def tc_classes(namespace: str) -> dict[str, dict]:
         for key in ("rate", "ceil"):
             number, unit = re.fullmatch(r"([\d.]+)([KMG])bit", pairs[key]).groups()
             info[key] = round(float(number) * {"K": 1, "M": 1000, "G": 10**6}[unit])
-        for key in ("burst", "cburst"):
-            info[key] = int(pairs[key].partition("b/")[0])
+        for key in ("burst", "cburst"):  # "66786b/1", or "704Kb/1" where it is whole KiB
+            number, unit = re.fullmatch(r"(\d+)([KM]?)b/\d+", pairs[key]).groups()
+            info[key] = int(number) * {"": 1, "K": 1024, "M": 1024**2}[unit]
         out[words[2]] = info
     return out
 
@@ -110,7 +111,7 @@ def test_tc_holds_the_planned_numbers_and_a_hand_changed_burst_is_drift(lab, cap
 
     in_ns(h1.namespace, "tc", "class", "change", "dev", "eth1", "parent", "1:1", "classid",
           "1:e092", "htb", "rate", "100kbit", "ceil", "30mbit", "prio", "0", "quantum",
-          str(50 * 3028), "burst", str(planned_burst(100)), "cburst", "64k")  # fmt: skip
+          str(50 * 16384), "burst", str(planned_burst(100)), "cburst", "64k")  # fmt: skip
     code, doc = run_json(capsys, "drift", book, "-i", inv, *history)
     assert code == 2, doc
     items = {(i["field"], i["declared"], i["actual"]) for h in doc["hosts"] for i in h["items"]}

@@ -213,9 +213,9 @@ def test_a_changed_ceil_is_different_and_a_hand_made_class_extra():
     tc's default burst, cburst and quantum back: drift sees each of them."""
     assert drift_items("shaping_nioc_drifted.json") == {
         ("different", "classes.migration.limit", "400", "300"),
-        ("different", "classes.migration.burst", "66786", "1600"),
-        ("different", "classes.migration.cburst", "565536", "1537"),
-        ("different", "classes.migration.shares", "50", "4.128137"),  # quantum 12500
+        ("different", "classes.migration.burst", "70451", "1600"),
+        ("different", "classes.migration.cburst", "2031636", "1537"),
+        ("different", "classes.migration.shares", "50", "0.762939"),  # quantum 12500
         (
             "extra",
             "extra",

@@ -54,7 +54,7 @@ def test_a_nics_reported_speed_is_the_links_and_a_higher_declared_one_is_refused
                                                    "match": [{"dscp": 46}]}]}, nic)  # fmt: skip
     assert (
         "tc class add dev eth1 parent 1: classid 1:1 htb rate 1000mbit ceil 1000mbit quantum 1514"
-        " burst 1315536 cburst 1315536" in steps
+        " burst 1704036 cburst 1704036" in steps
     )
     _, lower = plan({"name": "eth1", "speed": 800}, nic)  # an upstream bottleneck: allowed
     assert any("rate 800mbit ceil 800mbit" in s for s in lower)
@@ -181,4 +181,4 @@ def test_shares_as_words_and_numbers():
         for s in steps
         if " htb rate " in s and "classid 1:1 " not in s
     )
-    assert quanta == [75700, 151400, 302800]  # b 25, default normal 50, a high 100 (x 3028)
+    assert quanta == [409600, 819200, 1638400]  # b 25, default normal 50, a high 100 (x 16 KiB)

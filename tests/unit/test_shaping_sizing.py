@@ -56,7 +56,7 @@ def test_changing_one_class_changes_only_that_class():
         assert step.startswith(f"tc class change dev eth1 parent 1:1 classid {ids[name]} htb")
 
 
-def test_quantum_is_shares_times_two_frames_and_bursts_cover_a_gso_packet():
+def test_quantum_is_shares_times_a_quarter_gso_packet_and_bursts_cover_a_round():
     facts = recorded("shaping_none.json")
     params = {"name": "eth1", "speed": 100, "classes": [
         {"name": "capped", "limit": 30, "match": [{"dscp": 1}]},
@@ -64,19 +64,20 @@ def test_quantum_is_shares_times_two_frames_and_bursts_cover_a_gso_packet():
         {"name": "big", "shares": 100, "reservation": 40, "match": [{"dscp": 3}]}]}  # fmt: skip
     state = plan(params, facts)["desired"]
     classes, sizing = state["classes"], state["sizing"]
-    assert sizing["quantum_per_share"] == 2 * 1514 and sizing["packet"] == 65536
-    # three other classes at shares 100 (302800 B each) at 100 Mbit/s: 72.7 ms
-    assert sizing["burst_time_us"] == 72672
+    assert sizing["quantum_per_share"] == 65536 // 4 and sizing["packet"] == 65536
+    # three other classes (the implicit default one too) at shares 100, 1638400 B each,
+    # at 100 Mbit/s: 393 ms
+    assert sizing["burst_time_us"] == 393216
     assert classes["small"]["shares"] == 1 and classes["big"]["shares"] == 100
     assert classes["big"]["reservation"] == 40 and classes["capped"]["limit"] == 30
     assert classes["small"]["reservation"] is None and classes["small"]["limit"] is None
     steps = [" ".join(s) for s in plan(params, facts)["steps"]]
-    assert sum(" quantum 3028 " in s for s in steps) == 1  # small: shares 1 x 3028
-    assert sum(" quantum 302800 " in s for s in steps) == 1  # big
-    assert classes["capped"]["cburst"] == 30000 * 125 * 72672 // 10**6 + 65536  # 338056
-    assert classes["big"]["burst"] == 40000 * 125 * 72672 // 10**6 + 65536
-    assert state["burst"] == state["cburst"] == 100000 * 125 * 72672 // 10**6 + 65536
-    assert "quantum = shares x 2 frames (3028 B)" in sizing["why"]
+    assert sum(" quantum 16384 " in s for s in steps) == 1  # small: shares 1 x 16 KiB
+    assert sum(" quantum 1638400 " in s for s in steps) == 1  # big
+    assert classes["capped"]["cburst"] == 30000 * 125 * 393216 // 10**6 + 65536
+    assert classes["big"]["burst"] == 40000 * 125 * 393216 // 10**6 + 65536
+    assert state["burst"] == state["cburst"] == 100000 * 125 * 393216 // 10**6 + 65536
+    assert "quantum = shares x 16384 B" in sizing["why"]
     assert "+ 65536 B (the largest packet the device is handed)" in sizing["why"]
 
 
@@ -90,16 +91,16 @@ def test_a_burst_tc_rounded_plans_nothing_and_one_set_by_hand_is_a_change():
     facts = recorded("shaping_nioc.json")
     rounded = copy.deepcopy(facts)
     cls = rounded["tc"]["classes"]["eth1"]["1:3c84"]
-    assert cls["burst"] != 440536  # tc read back 440475 for the 440536 planned
+    assert cls["burst"] != 1540111  # tc read back 1540050 for the 1540111 planned
     assert plan(NIOC, rounded)["changes"] == []
     cls["burst"] = 64 * 1024  # `tc class change ... burst 64k` by hand
     planned = plan(NIOC, rounded)
     assert [(c["field"], c["before"], c["after"]) for c in planned["changes"]] == [
-        ("classes.storage.burst", 65536, 440536)
+        ("classes.storage.burst", 65536, 1540111)
     ]
     assert [" ".join(s) for s in planned["steps"]] == [
         "tc class change dev eth1 parent 1:1 classid 1:3c84 htb rate 300mbit ceil 1000mbit"
-        " prio 0 quantum 302800 burst 440536 cburst 1315536"
+        " prio 0 quantum 1638400 burst 1540111 cburst 4980786"
     ]
 
 

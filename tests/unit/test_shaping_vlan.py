@@ -56,3 +56,36 @@ def test_another_program_is_not_read_as_a_vlan():
     )
     (rule,) = tc.parse_filters(other)
     assert "vlan" not in rule and rule["kind"] == "bpf"
+
+
+def test_nioc_vlans_playbook_plans_one_vlan_filter_per_class_on_the_bond():
+    """playbooks/nioc-vlans.yml's shaping task on a full kernel's bond (recorded on the
+    Vagrant tier; its tc features declared here: flower, then none but cls_bpf)."""
+    import copy  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    root = Path(__file__).parents[2]
+    play = yaml.safe_load((root / "playbooks" / "nioc-vlans.yml").read_text())[0]
+    (task,) = [t["traffic_shaping"] for t in play["tasks"] if "traffic_shaping" in t]
+    params = json.loads(
+        json.dumps(task)
+        .replace('"{{ uplink_speed }}"', "1000")
+        .replace('"{{ management_vlan }}"', "10")
+        .replace('"{{ migration_vlan }}"', "200")
+        .replace('"{{ storage_vlan }}"', "100")
+    )
+    facts = json.loads((root / "tests/unit/fixtures/facts/fullkernel_bond_lacp.json").read_text())
+    module = CATALOG.load("traffic_shaping")
+    for features, kind in (
+        ({"NET_CLS_FLOWER": "m"}, "flower vlan_id"),
+        ({"NET_CLS_BPF": "y"}, "bpf bytecode"),
+    ):
+        known = copy.deepcopy(facts)
+        known["tc_kernel"] = dict(features, NET_SCH_HTB="y", NET_CLS_U32="y")
+        known.update(tc={"qdiscs": {}, "classes": {}, "filters": {}, "ingress": {}}, link_speeds={})
+        steps = [" ".join(s) for s in lib.plan(module, params, lib.Facts(known))["steps"]]
+        filters = [s for s in steps if s.startswith("tc filter add dev bond0")]
+        assert len(filters) == 3 and all(" protocol 802.1q " in f and kind in f for f in filters)

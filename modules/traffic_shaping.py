@@ -4,11 +4,12 @@
 
 Egress: an HTB root (1:, default 2), a parent class 1:1 at the link's speed (or
 `egress_limit`), and per traffic class a class under it: rate = reservation (else a
-floor of speed/1000), ceil = limit (else the speed), prio 0, quantum = shares x two
-frames, burst and cburst long enough for a round of the others plus the device's GSO
-packet (vnet_tc_policy.sizing(): the state's `sizing` says the numbers and why), a
-leaf qdisc (fq_codel where the kernel has it, else pfifo), and u32 filters (flower for
-vlan, fw for fwmark) in the order the classes are declared; the class without `match`
+floor of speed/1000), ceil = limit (else the speed), prio 0, quantum = shares x a
+quarter of the GSO packet, burst and cburst long enough for a round of the others plus
+the GSO packet (vnet_tc_policy.sizing(): the state's `sizing` says the numbers and why),
+a leaf qdisc (fq_codel where the kernel has it, else pfifo), and u32 filters (flower or
+cls_bpf for vlan, fw for fwmark) in the order the classes are declared; the state says
+reservation, limit and shares (NIOC's words); the class without `match`
 (or an implicit `default`) is 1:2 and takes the rest. Ingress (`ingress_limit`): a
 mirred redirect to an IFB device `ifbNAME`, shaped there the same way. The task owns
 the device: what it does not declare is `extra` and goes. Class ids come from class

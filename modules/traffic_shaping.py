@@ -4,10 +4,12 @@
 
 Egress: an HTB root (1:, default 2), a parent class 1:1 at the link's speed (or
 `egress_limit`), and per traffic class a class under it: rate = reservation (else a
-floor of speed/1000), ceil = limit (else the speed), prio 0, quantum proportional to
-shares (the smallest share: the largest packet the device is handed, its GSO size), a
-leaf qdisc (fq_codel where the kernel has it, else pfifo), and u32 filters (flower for
-vlan, fw for fwmark) in the order the classes are declared; the class without `match`
+floor of speed/1000), ceil = limit (else the speed), prio 0, quantum = shares x a
+quarter of the GSO packet, burst and cburst long enough for a round of the others plus
+the GSO packet (vnet_tc_policy.sizing(): the state's `sizing` says the numbers and why),
+a leaf qdisc (fq_codel where the kernel has it, else pfifo), and u32 filters (flower or
+cls_bpf for vlan, fw for fwmark) in the order the classes are declared; the state says
+reservation, limit and shares (NIOC's words); the class without `match`
 (or an implicit `default`) is 1:2 and takes the rest. Ingress (`ingress_limit`): a
 mirred redirect to an IFB device `ifbNAME`, shaped there the same way. The task owns
 the device: what it does not declare is `extra` and goes. Class ids come from class
@@ -88,14 +90,16 @@ def read(params, facts):
         m: c for c, m in tc_policy.class_ids(params.get("classes") or [], strict=False).items()
     }
     current = {"name": name}
-    current.update(read_policy(name, tcf, names))
+    sizes = link_sizes(facts.link(name))
+    current.update(read_policy(name, tcf, names, sizes))
     current["ingress"] = read_ingress(name, tcf, facts)
     return current
 
 
-def read_policy(dev, tcf, names):
+def read_policy(dev, tcf, names, sizes=None):
     """The HTB policy on `dev` as state; `names`: {minor: class name} of the declared
-    classes (the others are `extra`)."""
+    classes (the others are `extra`); `sizes` (link_sizes()): a burst within tc's
+    rounding of the one sizing() gives at the rate read is read as that one."""
     qdiscs = tcf["qdiscs"].get(dev) or []
     root = next((q for q in qdiscs if q["root"]), None)
     if root is None or root["kind"] != "htb" or root["handle"] != "1:":
@@ -108,6 +112,11 @@ def read_policy(dev, tcf, names):
     out["rate"], out["ceil"] = (
         mbit(parent[k]) if parent.get(k) else None for k in ("rate", "ceil")
     )
+    count = len(names)  # the declared classes: an extra one changes no burst
+    model = tc_policy.sizing(parent["rate"], sizes, count) if sizes and parent.get("rate") else None
+    if model is not None:
+        out["sizing"] = model
+    out["burst"], out["cburst"] = (_burst(parent, k, model) for k in ("burst", "cburst"))
     by_id = {}
     for cid, cls in sorted(classes.items()):
         minor = int(cid.partition(":")[2] or "0", 16)
@@ -118,9 +127,16 @@ def read_policy(dev, tcf, names):
             "ceil": mbit(cls["ceil"]),
             "prio": cls["prio"],
             "quantum": cls["quantum"],
+            "burst": _burst(cls, "burst", model),
+            "cburst": _burst(cls, "cburst", model),
             "leaf": leaves.get(cid),
         }
         if name is not None:
+            if model is not None:  # NIOC's words for what the operator declared
+                for key in ("rate", "ceil", "quantum"):
+                    del info[key]
+                info.update(tc_policy.nioc(cls["rate"], cls["ceil"], cls["quantum"],
+                                           parent["ceil"], model))  # fmt: skip
             out["classes"][name] = by_id[cid] = dict(info, filters=[])
         elif cid != "1:1":
             out["extra"].append(_class_text(info, cls["parent"]))
@@ -137,9 +153,18 @@ def read_policy(dev, tcf, names):
     return out
 
 
+def _burst(cls, key, model):
+    """A class's burst (or cburst, at its ceil) as read, or the planned one it rounds to."""
+    read, rate = cls.get(key), cls.get("rate" if key == "burst" else "ceil")
+    if model is None or not rate:
+        return read
+    planned = tc_policy.burst(rate, model)
+    return planned if tc_policy.settled(read, planned, rate) else read
+
+
 def _class_text(info, parent):
     words = ["class", info["id"], "parent", parent or "root"]
-    for key in ("rate", "ceil", "prio", "quantum", "leaf"):
+    for key in ("rate", "ceil", "prio", "quantum", "burst", "cburst", "leaf"):
         if info[key] is not None:
             words += [key, str(info[key])]
     return " ".join(words)
@@ -158,7 +183,9 @@ def read_ingress(dev, tcf, facts):
     }
     if facts.link(ifb):
         out["up"] = facts.admin_up(ifb)
-        out["policy"] = read_policy(ifb, tcf, {DEFAULT_MINOR: "default"})
+        out["policy"] = read_policy(
+            ifb, tcf, {DEFAULT_MINOR: "default"}, link_sizes(facts.link(dev))
+        )
     return out
 
 
@@ -174,11 +201,11 @@ def desired(params, current, facts):
         raise PolicyError("%s does not exist on this host" % name, "name")
     features = facts.get("tc_kernel")
     leaf = _leaf(params["leaf_qdisc"], features)
-    frame = quantum_unit(link)
+    sizes = link_sizes(link)
     want = dict(current)
     if any(params.get(k) is not None for k in ("classes", "egress_limit", "speed")):
         capacity = _capacity(params, facts)
-        want.update(policy(params.get("classes") or [], capacity, frame, leaf, features))
+        want.update(policy(params.get("classes") or [], capacity, sizes, leaf, features))
     limit = params.get("ingress_limit")
     if limit is not None:
         tc_plan.needs(features, ["IFB", "NET_ACT_MIRRED", "NET_SCH_INGRESS"], "ingress_limit")
@@ -191,7 +218,7 @@ def desired(params, current, facts):
             "up": True,
         }
         ingress["filters"] = [redirect_text(name)]  # any other is extra: it goes
-        ingress["policy"] = policy([], kbit(limit), frame, leaf, features)
+        ingress["policy"] = policy([], kbit(limit), sizes, leaf, features)
         want["ingress"] = ingress
     return want
 
@@ -209,11 +236,14 @@ def _released(current):
     }
 
 
-def quantum_unit(link):
-    """The smallest share's quantum: the largest packet the qdisc is handed (a full frame,
-    or a GSO packet of up to gso_max_size). HTB's round robin lends the excess in
-    proportion to the quanta only when each is at least one packet."""
-    return max(link["mtu"] + 14, link.get("gso_max_size") or 0)
+def link_sizes(link):
+    """What the device's qdisc is handed: full frames (MTU + Ethernet header) and, from
+    TCP and GRO, packets up to its GSO size (`ip -d link`: gso_max_size); None for a
+    device that is not there."""
+    if not link:
+        return None
+    frame = link["mtu"] + 14
+    return {"frame": frame, "packet": max(frame, link.get("gso_max_size") or 0)}
 
 
 def _leaf(choice, features):
@@ -270,7 +300,7 @@ def persist(params, desired, facts, units):
         return
     filtered = egress and any(c.get("filters") for c in desired["classes"].values())
     if egress and not filtered and ingress.get("state") != "present":
-        units.network(name, bootcfg.htb_sections(desired))
+        units.network(name, bootcfg.htb_sections(tc_plan.in_tc_words(desired)))
         return
     lines = [text for tool, text in steps(dict(EMPTY_STATE, name=name), desired) if tool == "tc"]
     devices = [name]

@@ -74,10 +74,9 @@ def htb_sections(state):
     default = state["root"].rpartition(" ")[2]
     out = [("HierarchyTokenBucket", [("Parent", "root"), ("Handle", 1),
                                      ("DefaultClass", "%x" % int(default, 16))])]  # fmt: skip
-    out.append(_htb_class("1:0", "1:1", state["rate"], state["ceil"], None, 1514))
+    out.append(_htb_class("1:0", "1:1", dict(state, prio=None, quantum=1514)))
     for info in sorted(state["classes"].values(), key=lambda c: int(c["id"][2:], 16)):
-        out.append(_htb_class("1:1", info["id"], info["rate"], info["ceil"], info["prio"],
-                              info["quantum"]))  # fmt: skip
+        out.append(_htb_class("1:1", info["id"], info))
         if info.get("leaf"):
             out.append((LEAVES[info["leaf"]], [("Parent", info["id"]),
                                                ("Handle", info["id"][2:])]))  # fmt: skip
@@ -87,9 +86,11 @@ def htb_sections(state):
 LEAVES = {"fq_codel": "FairQueueingControlledDelay", "pfifo": "PFIFO"}
 
 
-def _htb_class(parent, cid, rate, ceil, prio, quantum):
-    pairs = [("Parent", parent), ("ClassId", cid), ("Priority", prio), ("QuantumBytes", quantum)]
-    pairs += [("Rate", "%dK" % round(rate * 1000)), ("CeilRate", "%dK" % round(ceil * 1000))]
+def _htb_class(parent, cid, info):
+    pairs = [("Parent", parent), ("ClassId", cid), ("Priority", info["prio"]),
+             ("QuantumBytes", info["quantum"]), ("Rate", "%dK" % round(info["rate"] * 1000)),
+             ("CeilRate", "%dK" % round(info["ceil"] * 1000)), ("BufferBytes", info.get("burst")),
+             ("CeilBufferBytes", info.get("cburst"))]  # fmt: skip
     return ("HierarchyTokenBucketClass", pairs)
 
 

@@ -65,6 +65,10 @@ def desired(declared, want, vm_ports=()):
             if port not in ports and port != want["name"]:
                 raise ModuleError("mirror %s: %s is not a port of bridge %s"
                                        % (mirror["name"], port, want["name"]))  # fmt: skip
+        if not (entry["select_all"] or entry["src"] or entry["dst"]):  # OVS: VLANs only narrow
+            raise ModuleError("mirror %s selects nothing: name select_src_ports, select_dst_ports"
+                              " or select_all: true (select_vlans only narrows those)"
+                              % mirror["name"])  # fmt: skip
         if (entry["output_port"] is None) == (entry["output_vlan"] is None):
             raise ModuleError("mirror %s: give output_port or output_vlan (one)"
                                    % mirror["name"])  # fmt: skip

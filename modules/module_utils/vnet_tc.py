@@ -15,10 +15,11 @@ Runs on the managed host: Python 3.9+, standard library only.
 import _json  # json's C half: the json package imports re and enum, a cost for every host
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_facts
+    from ansible.module_utils import vnet_core, vnet_facts, vnet_htb
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
     import vnet_facts
+    import vnet_htb
 
 PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51,
              "icmpv6": 58, "sctp": 132, "udplite": 136}  # fmt: skip
@@ -28,9 +29,7 @@ LAYOUT = {
     "ip": {"protocol": 9, "src": (12, 4), "dst": (16, 4), "sport": 20, "dport": 22},
     "ipv6": {"protocol": 6, "src": (8, 16), "dst": (24, 16), "sport": 40, "dport": 42},
 }
-RATE_UNITS = {p + i + "bit": (1024 if i else 1000) ** n for n, p in enumerate("KMGT", 1)
-              for i in ("", "i")}  # fmt: skip
-RATE_UNITS["bit"] = 1
+parse_rate, format_rate = vnet_htb.parse_rate, vnet_htb.format_rate
 
 
 class _Reader:
@@ -107,51 +106,9 @@ def parse(raw):
     }
 
 
-# ---- classes ---------------------------------------------------------------------
-
-
-def parse_rate(text):
-    """tc's printed rate ("100Kbit", "1.5Mbit", "2Mibit") in kbit/s."""
-    number = text.rstrip("KMGTbit")
-    scale = RATE_UNITS.get(text[len(number) :])
-    if scale is None or not number or number.strip("0123456789."):
-        raise vnet_core.ModuleError("tc printed a rate this module cannot read: %r" % text)
-    return int(round(float(number) * scale / 1000))
-
-
-def format_rate(kbit):
-    return "%dmbit" % (kbit // 1000) if kbit % 1000 == 0 else "%dkbit" % kbit
-
-
 def parse_classes(output):
-    """{classid: {kind, parent, leaf, prio, quantum, rate, ceil}} from `tc -j -d class
-    show dev D`: JSON where iproute2 prints it, its text otherwise (iproute2 6.1)."""
-    if output.lstrip().startswith("["):
-        rows = [_json_class(c) for c in loads(output)]
-    else:
-        rows = [_text_class(ln.split()) for ln in output.splitlines() if ln.startswith("class ")]
-    return {row.pop("handle"): row for row in rows}
-
-
-def _json_class(item):
-    row = {k: item.get(k) for k in ("handle", "leaf", "prio", "quantum")}
-    row.update(kind=item.get("class"), parent=None if item.get("root") else item.get("parent"))
-    for key in ("rate", "ceil"):  # bytes/s in JSON
-        row[key] = int(round(item[key] * 8 / 1000)) if key in item else None
-    return row
-
-
-def _text_class(words):
-    row = dict.fromkeys(("parent", "leaf", "prio", "quantum", "rate", "ceil"))
-    row.update(kind=words[1], handle=words[2])
-    for key, value in zip(words[3:], words[4:]):
-        if key in ("parent", "leaf"):
-            row[key] = value
-        elif key in ("prio", "quantum") and value.isdigit():
-            row[key] = int(value)
-        elif key in ("rate", "ceil"):
-            row[key] = parse_rate(value)
-    return row
+    """HTB classes (vnet_htb.parse_classes) as the `tc` fact has them."""
+    return vnet_htb.parse_classes(output, loads)
 
 
 # ---- filters ---------------------------------------------------------------------
@@ -200,6 +157,8 @@ def _rule(item):
             rule["fields"] = fields
     elif kind == "flower" and set(options.get("keys") or {}) == {"vlan_id"}:
         rule["vlan"] = int(options["keys"]["vlan_id"])
+    elif kind == "bpf" and vlan_of_program(options.get("bytecode")) is not None:
+        rule.update(vlan=vlan_of_program(options["bytecode"]), classifier="bpf")
     elif kind == "fw" and isinstance(options.get("fw", options.get("handle")), dict):
         mark = options.get("fw", options.get("handle")).get("mark")  # renamed "fw" in 2024
         rule["fwmark"] = mark if isinstance(mark, int) else int(str(mark), 16)
@@ -289,7 +248,7 @@ def text(rule):
             if name in rule["fields"]:
                 words += [name, _field_text(name, rule["fields"][name])]
     elif "vlan" in rule:
-        words += ["vlan", str(rule["vlan"])]
+        words += ["vlan", str(rule["vlan"])] + (["bpf"] if rule.get("classifier") else [])
     elif "fwmark" in rule:
         words += ["fwmark", "0x%x" % rule["fwmark"]]
     elif "keys" in rule:
@@ -324,6 +283,8 @@ def from_text(words):
         rest = rest[: rest.index("redirect")]
     if rest[:1] == ["vlan"]:
         rule["vlan"] = int(rest[1])
+        if rest[2:3] == ["bpf"]:
+            rule["classifier"] = "bpf"
     elif rest[:1] == ["fwmark"]:
         rule["fwmark"] = int(rest[1], 16)
     elif rest[:1] == ["u32"]:
@@ -360,6 +321,8 @@ def command(dev, parent, rule):
     )
     head = where + ["protocol", rule["proto"], "pref", rule["pref"]]
     target = ["classid", rule["flowid"]] if "flowid" in rule else []
+    if "vlan" in rule and rule.get("classifier") == "bpf":
+        return head + ["bpf", "bytecode", vlan_program(rule["vlan"])] + target
     if "vlan" in rule:
         return head + ["flower", "vlan_id", rule["vlan"]] + target
     if "fwmark" in rule:
@@ -378,6 +341,34 @@ def command(dev, parent, rule):
     if "redirect" in rule:
         target = ["action", "mirred", "egress", "redirect", "dev", rule["redirect"]]
     return head + ["u32"] + matches + target
+
+
+# A classic BPF program for cls_bpf where the kernel has no flower: the VLAN id of the
+# tag the kernel keeps beside the packet (a received tag is always moved there; a VLAN
+# device's too where the NIC inserts tags). Ancillary loads (linux/filter.h): SKF_AD_OFF
+# -0x1000, VLAN_TAG_PRESENT 48, VLAN_TAG 44. Returns 0 (no match) or -1 (the classid).
+VLAN_PROGRAM = ((0x20, 0, 0, 0xFFFFF030), (0x15, 3, 0, 0), (0x20, 0, 0, 0xFFFFF02C),
+                (0x54, 0, 0, 0x0FFF), (0x15, 1, 0, None), (0x06, 0, 0, 0),
+                (0x06, 0, 0, 0xFFFFFFFF))  # fmt: skip
+
+
+def vlan_program(vid):
+    """The program as tc's `bytecode` reads it, one word: "+" separates an instruction's
+    numbers (its sscanf reads a signed number after no blank)."""
+    insns = [(c, jt, jf, vid if k is None else k) for c, jt, jf, k in VLAN_PROGRAM]
+    return ",".join([str(len(insns))] + ["%d+%d+%d+%d" % i for i in insns])
+
+
+def vlan_of_program(bytecode):
+    """The VLAN id a cls_bpf program tc printed (`bytecode` {"insns": [...]}) matches,
+    when it is vlan_program()'s; else None."""
+    insns = [(i.get("code"), i.get("jt"), i.get("jf"), i.get("k"))
+             for i in (bytecode or {}).get("insns") or []]  # fmt: skip
+    if len(insns) != len(VLAN_PROGRAM):
+        return None
+    vid = insns[4][3]
+    ok = all(a == (b[:3] + (vid if b[3] is None else b[3],)) for a, b in zip(insns, VLAN_PROGRAM))
+    return vid if ok and isinstance(vid, int) and 0 <= vid <= 4095 else None
 
 
 def _u32_matches(proto, fields):

@@ -1,12 +1,12 @@
 """The tc and ip steps from one shaping state to another (traffic_shaping's planner).
 
 A state is what traffic_shaping.read() returns: the HTB policy of a device ("state",
-"root", "rate", "ceil", "classes" {name: {id, rate, ceil, prio, quantum, leaf, filters}},
+"root", "rate", "ceil", "burst", "cburst", "sizing", "classes" {name: {id, reservation,
+limit, shares (NIOC's words: vnet_tc_policy.nioc()), prio, burst, cburst, leaf, filters}},
 "extra") and its "ingress" (the hook qdisc, its filters, the IFB device and the IFB's
 own policy). Any earlier read() is a valid target (rollbacks). Order: filters that go,
-classes that go, the root and the parent class, classes added or changed in place
-(`tc class change`), leaf qdiscs, then the filters that are new; the root is deleted
-only when the state asks for none, or when the one there is not this layout.
+classes that go, the root and the parent class, classes added or changed in place, leaf
+qdiscs, then new filters; the root goes only when the state asks for none, or is not ours.
 
 Runs on the managed host: Python 3.9+, standard library only.
 """
@@ -18,7 +18,8 @@ except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_facts
     import vnet_tc
 
-NUMBERS = ("rate", "ceil", "prio", "quantum")
+NUMBERS = ("rate", "ceil", "prio", "quantum", "burst", "cburst")
+PARENT = ("rate", "ceil", "burst", "cburst")
 FIRST_PREF, MAX_FILTERS = 10, 500
 PORT_PROTOCOLS = (6, 17, 132, 136)
 
@@ -86,27 +87,10 @@ def policy_steps(dev, cur, want):
     have, wanted = _classes(cur), _classes(want)
     for cid in sorted(set(have) - set(wanted), key=_minor):
         out.append(step("class", "del", "dev", dev, "classid", cid))
-    if rebuild or (cur.get("rate"), cur.get("ceil")) != (want["rate"], want["ceil"]):
+    if rebuild or any(cur.get(k) != want.get(k) for k in PARENT):
         verb = "add" if rebuild or cur.get("rate") is None else "change"
-        out.append(
-            step(
-                "class",
-                verb,
-                "dev",
-                dev,
-                "parent",
-                "1:",
-                "classid",
-                "1:1",
-                "htb",
-                "rate",
-                vnet_tc.format_rate(kbit(want["rate"])),
-                "ceil",
-                vnet_tc.format_rate(kbit(want["ceil"])),
-                "quantum",
-                1514,
-            )
-        )
+        parent = dict({k: want.get(k) for k in PARENT}, parent="1:", quantum=1514)
+        out.append(_class_step(dev, verb, "1:1", parent))
     for cid in sorted(wanted, key=_minor):
         new, old = wanted[cid], have.get(cid)
         if old is None or any(old.get(k) != new.get(k) for k in NUMBERS + ("parent",)):
@@ -143,15 +127,33 @@ def policy_steps(dev, cur, want):
     return out
 
 
+def in_tc_words(state):
+    """`state` with each declared class's rate, ceil and quantum (networkd's sections)."""
+    return dict(
+        state, classes={n: dict(c, **tc_numbers(c, state)) for n, c in state["classes"].items()}
+    )
+
+
+def tc_numbers(info, state):
+    """{rate, ceil (Mbit/s), quantum (bytes)} of a class of `state`, from NIOC's words."""
+    if "reservation" not in info:  # read without the parent class: tc's own words
+        return {k: info.get(k) for k in ("rate", "ceil", "quantum")}
+    model, shares, limit = state["sizing"], info.get("shares"), info["limit"]
+    rate = model["floor"] if info["reservation"] is None else info["reservation"]
+    quantum = None if shares is None else int(round(shares * model["quantum_per_share"]))
+    return {"rate": rate, "ceil": state["ceil"] if limit is None else limit, "quantum": quantum}
+
+
 def _minor(cid):
     return int(cid.partition(":")[2] or "0", 16)
 
 
 def _classes(state):
-    """{classid: {rate, ceil, prio, quantum, leaf, parent}}: declared and extra classes."""
+    """{classid: {rate, ceil, prio, quantum, burst, cburst, leaf, parent}}: declared and
+    extra classes in tc's words."""
     out = {}
     for info in (state.get("classes") or {}).values():
-        out[info["id"]] = dict(info, parent="1:1")
+        out[info["id"]] = dict(info, parent="1:1", **tc_numbers(info, state))
     for text in state.get("extra") or []:
         words = text.split()
         if words[0] == "class":
@@ -178,7 +180,7 @@ def _class_step(dev, verb, cid, info):
     for key in ("rate", "ceil"):
         if info.get(key) is not None:
             tokens += [key, vnet_tc.format_rate(kbit(info[key]))]
-    for key in ("prio", "quantum"):
+    for key in ("prio", "quantum", "burst", "cburst"):
         if info.get(key) is not None:
             tokens += [key, info[key]]
     return step(*tokens)
@@ -308,8 +310,11 @@ def _expand(match, where, features):
         if key in fields:
             if len(fields) > 1:
                 raise PolicyError("%s: %s matches alone (one filter of its own)" % (where, key))
+            rule = {"proto": "802.1q" if key == "vlan" else "all", key: fields[key]}
+            if key == "vlan" and features is not None and option not in features:
+                option, rule["classifier"] = "NET_CLS_BPF", "bpf"  # no flower: a BPF program
             needs(features, [option], "%s (a %s match)" % (where, key))
-            return [{"proto": "802.1q" if key == "vlan" else "all", key: fields[key]}]
+            return [rule]
     needs(features, ["NET_CLS_U32"], where)
     families = {"ipv4": ["ip"], "ipv6": ["ipv6"]}.get(fields.get("family"), ["ip", "ipv6"])
     out = {}

@@ -68,7 +68,9 @@ def test_nioc_applies_then_changes_nothing_then_one_limit_is_one_class_change(
     code, third = run_json(capsys, NIOC, "-i", inv, "-e", "migration_limit=200")
     assert code == 0, third
     mine = next(r for r in third["results"] if r["host"] == h1)
-    assert [c["field"] for c in mine["changes"]] == ["classes.migration.ceil"]
+    # in NIOC's words: the limit, and the cburst sized at it; no other class's numbers
+    assert [c["field"] for c in mine["changes"]] == ["classes.migration.cburst",
+                                                      "classes.migration.limit"]  # fmt: skip
     (command,) = mine["commands"]  # exactly one
     assert command.startswith("tc class change dev eth1 parent 1:1 classid 1:e092 ")
     assert "ceil 200mbit" in command
@@ -93,33 +95,38 @@ def test_a_class_rate_changed_by_hand_is_drift_in_every_format(lab3, fresh_hosts
     assert run_json(capsys, NIOC, "-i", inv)[0] == 0
     assert drift(capsys, inv, tmp_path)[0] == 0
     h1, h2, h3 = lab3.host_names
+    # without burst and cburst: tc puts its defaults (1600 bytes) back, drift sees them too
     sh(lab3, h2, "tc class change dev eth1 parent 1:1 classid 1:a4ff htb rate 20mbit "
-                 "ceil 1000mbit prio 0 quantum 65536")  # fmt: skip
+                 "ceil 1000mbit prio 0 quantum 819200")  # fmt: skip
     sh(lab3, h3, "tc class add dev eth1 parent 1:1 classid 1:99 htb rate 5mbit ceil 10mbit")
     reports = {f: tmp_path / f"drift.{f}" for f in ("text", "html", "junit", "prometheus")}
     code, doc = drift(capsys, inv, tmp_path, *(f"--report={f}={p}" for f, p in reports.items()))
     assert code == 2, doc
     items = {(i["host"], i["resource"], i["kind"], i["field"], json.dumps(i["declared"]),
               json.dumps(i["actual"])) for h in doc["hosts"] for i in h["items"]}  # fmt: skip
-    extra = "class 1:99 parent 1:1 rate 5 ceil 10 prio 0 quantum 62500"
-    assert items == {
-        (h2, "shaping eth1", "different", "classes.management.rate", "50", "20"),
+    extra = "class 1:99 parent 1:1 rate 5 ceil 10 prio 0 quantum 62500 burst 1600 cburst 1600"
+    bursts = {i[3]: (json.loads(i[4]), json.loads(i[5])) for i in items if "burst" in i[3]}
+    assert bursts.keys() == {"classes.management.burst", "classes.management.cburst"}
+    assert bursts["classes.management.burst"][0] == 311298  # 50 Mbit/s x 39.3 ms + 64 KiB
+    assert all(actual <= 1600 for _, actual in bursts.values())  # tc's default, read back
+    assert items - {i for i in items if "burst" in i[3]} == {
+        (h2, "shaping eth1", "different", "classes.management.reservation", "50", "20"),
         (h3, "shaping eth1", "extra", "extra", "null", json.dumps(extra)),
     }
-    (rate,) = [c for c in doc["consistency"] if c["field"] == "classes.management.rate"]
+    (rate,) = [c for c in doc["consistency"] if c["field"] == "classes.management.reservation"]
     assert rate["values"] == {h1: 50, h2: 20, h3: 50}  # the same policy, one host apart
     text, html = reports["text"].read_text(), reports["html"].read_text()
     for shown in (text, html):
-        assert "classes.management.rate" in shown and "20" in shown and "1:99" in shown
+        assert "classes.management.reservation" in shown and "20" in shown and "1:99" in shown
     failures = " ".join((f.get("message") or "") + (f.text or "")
                         for f in ET.parse(reports["junit"]).getroot().iter("failure"))  # fmt: skip
-    assert "classes.management.rate" in failures and "20" in failures
+    assert "classes.management.reservation" in failures and "20" in failures
     families = {
         f.name: f for f in text_string_to_metric_families(reports["prometheus"].read_text())
     }
     samples = {(s.labels["host"], s.labels["kind"]): s.value
                for s in families["vnetctl_drift_items"].samples}  # fmt: skip
-    assert samples[(h2, "different")] == 1 and samples[(h3, "extra")] == 1
+    assert samples[(h2, "different")] == 3 and samples[(h3, "extra")] == 1  # rate, bursts
     assert samples[(h1, "different")] == 0
 
 

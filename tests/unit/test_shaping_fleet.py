@@ -165,10 +165,10 @@ def test_live_shaping_is_written_back_as_tasks_that_plan_nothing():
     assert by_name["class-e092"]["match"] == [{"protocol": "tcp", "dport": "49152-49215"}]
     assert by_name["class-a4ff"]["match"] == [{"protocol": "tcp", "dport": 22}, {"dscp": 48}]
     assert by_name["class-3c84"] == {
-        "name": "class-3c84", "shares": 2, "id": 0x3C84, "reservation": 300,
+        "name": "class-3c84", "shares": 100, "id": 0x3C84, "reservation": 300,
         "match": [{"protocol": "tcp", "dport": 3260}, {"protocol": "tcp", "dport": 2049}],
     }  # fmt: skip
-    assert nioc["classes"][-1]["name"] == "default" and by_name["default"]["shares"] == 2
+    assert nioc["classes"][-1]["name"] == "default" and by_name["default"]["shares"] == 100
     assert tasks["b"] == [{"name": "eth2", "leaf_qdisc": "pfifo", "egress_limit": 50,
                            "ingress_limit": 30}]  # fmt: skip
     assert all(plans_nothing(p, facts[h]) for h, ps in tasks.items() for p in ps)
@@ -209,9 +209,19 @@ def test_a_hand_made_filter_in_a_declared_class_is_an_extra_item():
 
 
 def test_a_changed_ceil_is_different_and_a_hand_made_class_extra():
+    """In NIOC's words (limit, shares): `tc class change` with a ceil alone also puts
+    tc's default burst, cburst and quantum back: drift sees each of them."""
     assert drift_items("shaping_nioc_drifted.json") == {
-        ("different", "classes.migration.ceil", "400", "300"),
-        ("extra", "extra", "null", '"class 1:99 parent 1:1 rate 5 ceil 10 prio 0 quantum 62500"'),
+        ("different", "classes.migration.limit", "400", "300"),
+        ("different", "classes.migration.burst", "70451", "1600"),
+        ("different", "classes.migration.cburst", "2031636", "1537"),
+        ("different", "classes.migration.shares", "50", "0.762939"),  # quantum 12500
+        (
+            "extra",
+            "extra",
+            "null",
+            '"class 1:99 parent 1:1 rate 5 ceil 10 prio 0 quantum 62500 burst 1600 cburst 1600"',
+        ),
         ("extra", "extra", "null", '"filter pref 5 ip protocol tcp dport 80 flowid 1:99"'),
     }
 

@@ -54,7 +54,7 @@ def test_a_nics_reported_speed_is_the_links_and_a_higher_declared_one_is_refused
                                                    "match": [{"dscp": 46}]}]}, nic)  # fmt: skip
     assert (
         "tc class add dev eth1 parent 1: classid 1:1 htb rate 1000mbit ceil 1000mbit quantum 1514"
-        in steps
+        " burst 1704036 cburst 1704036" in steps
     )
     _, lower = plan({"name": "eth1", "speed": 800}, nic)  # an upstream bottleneck: allowed
     assert any("rate 800mbit ceil 800mbit" in s for s in lower)
@@ -177,6 +177,8 @@ def test_shares_as_words_and_numbers():
         {"name": "a", "shares": "HIGH", "match": [{"dscp": 1}]},
         {"name": "b", "shares": "25", "match": [{"dscp": 2}]}]}, facts)  # fmt: skip
     quanta = sorted(
-        int(s.rsplit(" ", 1)[1]) for s in steps if " htb rate " in s and "classid 1:1 " not in s
+        int(s.split(" quantum ")[1].split()[0])
+        for s in steps
+        if " htb rate " in s and "classid 1:1 " not in s
     )
-    assert quanta == [65536, 131072, 262144]  # b 25, default normal 50, a high 100
+    assert quanta == [409600, 819200, 1638400]  # b 25, default normal 50, a high 100 (x 16 KiB)

@@ -114,7 +114,9 @@ def test_classes_printed_as_json_read_as_the_text_form():
     for cid, cls in as_text.items():
         item = {"class": "htb", "handle": cid, "leaf": cls["leaf"]}
         item.update({"root": True} if cls["parent"] is None else {"parent": cls["parent"]})
-        item.update({k: cls[k] for k in ("prio", "quantum") if cls[k] is not None})
+        item.update(
+            {k: cls[k] for k in ("prio", "quantum", "burst", "cburst") if cls[k] is not None}
+        )
         item.update(rate=cls["rate"] * 125, ceil=cls["ceil"] * 125)
         items.append(item)
     assert tc.parse_classes(json.dumps(items)) == as_text
@@ -202,11 +204,12 @@ def test_the_shaping_host_code_imports_nothing_heavy_at_load():
     host library only; ipaddress only inside the functions that read a network."""
     import ast  # noqa: PLC0415
 
-    light = {"sys", "zlib", "_json", "vnet_core", "vnet_facts", "vnet_host", "vnet_tc",
+    light = {"sys", "zlib", "_json", "vnet_core", "vnet_facts", "vnet_host", "vnet_htb", "vnet_tc",
              "vnet_tc_plan", "vnet_tc_policy", "vnet_persist", "ansible.module_utils",
              "ansible.module_utils.vnet_host"}  # fmt: skip
     files = [CATALOG.directory / "traffic_shaping.py",
-             *(CATALOG.directory / "module_utils").glob("vnet_tc*.py")]  # fmt: skip
+             *(CATALOG.directory / "module_utils").glob("vnet_tc*.py"),
+             CATALOG.directory / "module_utils" / "vnet_htb.py"]  # fmt: skip
     for path in files:
         tree = ast.parse(path.read_text())
         loaded = set()

@@ -71,20 +71,21 @@ def declared_params(module: ModuleType, dev: str, tcf: dict, facts: Any) -> dict
     if link is None:
         return None
     classes = tcf["classes"].get(dev) or {}
-    names = {_minor(c): "default" if _minor(c) == 2 else f"class-{_minor(c):x}" for c in classes}
-    state = module.read_policy(dev, tcf, names)
+    names = {_minor(c): "default" if _minor(c) == 2 else f"class-{_minor(c):x}"
+             for c, info in classes.items() if info["parent"] == "1:1"}  # fmt: skip
+    state = module.read_policy(dev, tcf, names, module.link_sizes(link))
     params: dict[str, Any] = {"name": dev}
     if state["state"] == "present":
         if state["root"] != LAYOUT_ROOT or not isinstance(state["rate"], int):
             return None
-        listed = classes_of(state, module.quantum_unit(link))
+        listed = classes_of(state) if "sizing" in state else None
         if listed is None:
             return None
         leaves = {c["leaf"] for c in state["classes"].values()}
         if len(leaves) == 1 and leaves <= {"fq_codel", "pfifo"}:
             params["leaf_qdisc"] = leaves.pop()
         only = state["classes"].get("default") or {}
-        if len(state["classes"]) == 1 and only.get("rate") == only.get("ceil") == state["rate"]:
+        if len(state["classes"]) == 1 and only.get("reservation") is only.get("limit") is None:
             params["egress_limit"] = state["rate"]
         else:
             params.update(speed=state["rate"], classes=listed)
@@ -98,14 +99,12 @@ def _minor(classid: str) -> int:
     return int(classid.partition(":")[2] or "0", 16)
 
 
-def classes_of(state: dict, unit: int) -> list[dict] | None:
-    """The classes, in the order of their first filter (the default last), or None."""
+def classes_of(state: dict) -> list[dict] | None:
+    """The classes, in the order of their first filter (the default last), or None where
+    one is not declarable: shares that are not 1..100, rates that are not whole Mbit/s."""
     classes = state["classes"]
-    shares = shares_of({n: c["quantum"] for n, c in classes.items()}, unit)
-    if shares is None or "default" not in classes:
+    if "default" not in classes:
         return None
-    capacity = round(state["rate"] * 1000)
-    floor = max(8, capacity // 1000)
 
     def first_pref(item: tuple[str, dict]) -> int:
         filters = item[1]["filters"]
@@ -115,26 +114,20 @@ def classes_of(state: dict, unit: int) -> list[dict] | None:
     for name, info in sorted(classes.items(), key=first_pref):
         if name != "default" and not info["filters"]:
             return None  # nothing is sent to it: only the default class may be so
-        entry: dict[str, Any] = {"name": name, "shares": shares[name]}
+        shares = info.get("shares")
+        if not isinstance(shares, int) or not 1 <= shares <= 100:
+            return None
+        entry: dict[str, Any] = {"name": name, "shares": shares}
         if name != "default":
             entry["id"] = _minor(info["id"])
             entry["match"] = matches(info["filters"])
-        if round(info["rate"] * 1000) != floor:
-            entry["reservation"] = info["rate"]
-        if round(info["ceil"] * 1000) != capacity:
-            entry["limit"] = info["ceil"]
+        for key in ("reservation", "limit"):
+            if info[key] is not None:
+                if not isinstance(info[key], int):
+                    return None
+                entry[key] = info[key]
         out.append(entry)
     return out
-
-
-def shares_of(quanta: dict[str, int], unit: int) -> dict[str, int] | None:
-    """Shares 1..100 whose quanta (the module's policy()) are exactly `quanta`."""
-    for least in range(1, 101):
-        shares = {n: round(q * least / unit) for n, q in quanta.items()}
-        fits = all(1 <= s <= 100 for s in shares.values()) and min(shares.values()) == least
-        if fits and all(-(-s * unit // least) == quanta[n] for n, s in shares.items()):
-            return shares
-    return None
 
 
 PROTOCOL_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 51: "ah",

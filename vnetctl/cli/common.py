@@ -57,8 +57,9 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "-i",
         "--inventory",
         required=True,
-        metavar="FILE",
-        help="Ansible-style YAML inventory (group_vars/, host_vars/ beside it)",
+        metavar="PATH",
+        help="Ansible inventory: a YAML, INI or `ansible-inventory --list` JSON file, or a "
+        "directory of them (group_vars/, host_vars/ beside it)",
     )
     group.add_argument(
         "-l",

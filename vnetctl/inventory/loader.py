@@ -1,4 +1,10 @@
-"""Ansible-compatible YAML inventories, with `group_vars/` and `host_vars/` beside them.
+"""Ansible-compatible inventories, with `group_vars/` and `host_vars/` beside them.
+
+Which files a source is and their formats (YAML, INI, `--list` JSON) are in
+vnetctl.inventory.formats; every format is fed to the builder here, so what follows holds
+for all of them. With several sources (or a directory of files) groups and hosts add up
+over the files, and the `group_vars/` levels below are taken source by source (a later
+source's `group_vars/all` beats an earlier source's `group_vars/child`), as Ansible does.
 
 The format is Ansible's (the `yaml` inventory plugin): top-level keys are groups (usually
 just `all`); a group is a mapping with `hosts` (name -> nothing or a mapping of

@@ -40,6 +40,7 @@ from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError, Location
 from vnetctl.hostlib import parse_bool, type_name
 from vnetctl.inventory.model import Host
+from vnetctl.inventory.sources import VarLayer
 from vnetctl.secrets import Secret, redact
 from vnetctl.templar import LazyVars, Templar, TemplateFailure
 from vnetctl.transport.base import Target
@@ -84,11 +85,14 @@ class ConnectionSpec(Target):
     persist_root: str | None = None  # None: "/" (the lab writes under a directory of its own)
 
     @classmethod
-    def from_host(cls, host: Host) -> ConnectionSpec:
-        """The connection settings of an inventory host (templates rendered)."""
+    def from_host(cls, host: Host, over: VarLayer | None = None) -> ConnectionSpec:
+        """The connection settings of an inventory host (templates rendered); `over`:
+        the variables set above the inventory (play vars, `-e`), with where each was set."""
+        over = over or VarLayer()
         magic = {"inventory_hostname": host.name, "group_names": host.group_names}
-        variables = LazyVars(Templar(), host.vars, magic, host.origins)
-        return cls.from_vars(host.name, variables, host.origins)
+        origins = {**host.origins, **over.origins}
+        variables = LazyVars(Templar(), {**host.vars, **over.values}, magic, origins)
+        return cls.from_vars(host.name, variables, origins, over.values)
 
     @classmethod
     def from_vars(
@@ -96,8 +100,12 @@ class ConnectionSpec(Target):
         host: str,
         variables: Mapping[str, Any],
         origins: Mapping[str, Location] | None = None,
+        over: Mapping[str, Any] | None = None,
     ) -> ConnectionSpec:
-        read = _Reader(host, variables, origins or {})
+        """`over`: the names set above the rest; a setting named there (by any of its
+        names) wins over every name of it below, e.g. `-e ansible_port` over an
+        inventory's `vnetctl_port`."""
+        read = _Reader(host, variables, origins or {}, over or {})
         return cls(
             name=host,
             address=read.text(ADDRESS) or host,
@@ -119,11 +127,18 @@ class ConnectionSpec(Target):
 
 
 class _Reader:
-    def __init__(self, host: str, variables: Mapping[str, Any], origins: Mapping[str, Location]):
-        self.host, self.variables, self.origins = host, variables, origins
+    def __init__(
+        self,
+        host: str,
+        variables: Mapping[str, Any],
+        origins: Mapping[str, Location],
+        over: Mapping[str, Any],
+    ):
+        self.host, self.variables, self.origins, self.over = host, variables, origins, over
 
     def _get(self, names: tuple[str, ...]) -> tuple[str, Any]:
-        for name in names:
+        above = tuple(n for n in names if n in self.over)
+        for name in above or names:
             if name in self.variables:
                 try:
                     return name, self.variables[name]

@@ -46,6 +46,14 @@ def merged(layers: list[VarLayer]) -> VarLayer:
     return out
 
 
+def above_inventory(play: Play) -> VarLayer:
+    """What a play sets above the inventory at its own level (levels 3-5): play vars,
+    vars_files, role vars. With `-e` on top, these choose a host's connection too."""
+    return merged(
+        [VarLayer(play.vars, play.var_where), *play.vars_files, *(r.vars for r in play.roles)]
+    )
+
+
 class _HostVarsView(Mapping[str, Any]):
     """`hostvars`: host name -> its variables, each host's rendered only when used."""
 

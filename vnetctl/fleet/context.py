@@ -29,6 +29,7 @@ class RunContext:
     inventory: Inventory
     options: RunOptions = field(default_factory=RunOptions)
     extra_vars: dict[str, Any] = field(default_factory=dict)
+    cli_defaults: dict[str, Any] = field(default_factory=dict)  # -u, -b: below every var
     _specs: dict[str, ConnectionSpec] = field(default_factory=dict, repr=False)
     _plays: dict[str, list[Play]] = field(default_factory=dict, repr=False)
 
@@ -50,7 +51,7 @@ class RunContext:
     def _spec_in(self, play: Play | None, host: str) -> ConnectionSpec:
         extra = VarLayer(dict(self.extra_vars), dict.fromkeys(self.extra_vars, EXTRA_VARS))
         over = merged([above_inventory(play), extra]) if play is not None else extra
-        return ConnectionSpec.from_host(self.inventory.hosts[host], over)
+        return ConnectionSpec.from_host(self.inventory.hosts[host], over, self.cli_defaults)
 
     def take_plays(self, plans: Sequence) -> None:
         """The plays about to run: connection variables their vars set (README's

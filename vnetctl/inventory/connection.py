@@ -68,6 +68,8 @@ PERSIST_ROOT = ("vnetctl_persist_root",)
 PERSIST_MODES = ("networkd", "none")  # unset: networkd where the host runs it (vnet_persist)
 PASSWORD = ("vnetctl_password", "ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 BECOME_PASSWORD = ("vnetctl_become_password", "ansible_become_password", "ansible_become_pass")
+SETTINGS = (ADDRESS, PORT, USER, KEY_FILE, PYTHON, KNOWN_HOSTS, TRANSPORT, BECOME, BECOME_USER,
+            TIMEOUT, PLAY_TIMEOUT, PERSIST, PERSIST_ROOT, PASSWORD, BECOME_PASSWORD)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -85,13 +87,26 @@ class ConnectionSpec(Target):
     persist_root: str | None = None  # None: "/" (the lab writes under a directory of its own)
 
     @classmethod
-    def from_host(cls, host: Host, over: VarLayer | None = None) -> ConnectionSpec:
+    def from_host(
+        cls,
+        host: Host,
+        over: VarLayer | None = None,
+        under: Mapping[str, Any] | None = None,
+    ) -> ConnectionSpec:
         """The connection settings of an inventory host (templates rendered); `over`:
-        the variables set above the inventory (play vars, `-e`), with where each was set."""
+        the variables set above the inventory (play vars, `-e`), with where each was set;
+        `under`: defaults below every variable (`-u`, `-b`, as in Ansible), each used
+        only when no variable sets that setting by any of its names."""
         over = over or VarLayer()
         magic = {"inventory_hostname": host.name, "group_names": host.group_names}
         origins = {**host.origins, **over.origins}
-        variables = LazyVars(Templar(), {**host.vars, **over.values}, magic, origins)
+        values = {**host.vars, **over.values}
+        for key, value in (under or {}).items():
+            names = next(n for n in SETTINGS if key in n)
+            if not any(n in values for n in names):
+                values[key] = value
+                origins[key] = Location("command line")
+        variables = LazyVars(Templar(), values, magic, origins)
         return cls.from_vars(host.name, variables, origins, over.values)
 
     @classmethod

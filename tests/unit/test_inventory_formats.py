@@ -151,3 +151,13 @@ def test_ini_section_before_its_group_and_children_declared_later(tmp_path):
 def test_missing_source_says_it_is_the_inventory(tmp_path):
     with pytest.raises(InputError, match="inventory file or directory not found"):
         load_inventory([FIXTURES / "ini_dir", tmp_path / "nope"])
+
+
+@needs_ansible
+def test_ini_values_read_as_ansible_reads_them():
+    source = FIXTURES / "ini_values" / "hosts"
+    inv = load_inventory(source)
+    assert our_view(inv) == ansible_view(ansible_list(source))
+    h1 = inv.hosts["h1"].vars
+    assert (h1["a"], h1["b"], h1["d"], h1["e"], h1["f"]) == ("yes", "010", 31, {"k": 1}, None)
+    assert list(inv.hosts) == ["h1", "h2", "ha", "hb", "hc", "h0", "h3", "h6"]

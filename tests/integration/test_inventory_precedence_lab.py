@@ -1,4 +1,4 @@
-"""An Ansible user's inventory and variables on real lab hosts: an INI directory
+"""An Ansible user's inventory, variables and -u on real lab hosts: an INI directory
 inventory with group_vars/ reaches the hosts, and a wrong port set by `-e` or by play
 vars fails the run as unreachable, as ansible-playbook fails on the same input (it was
 silently ignored before: the run succeeded on port 22)."""
@@ -77,4 +77,21 @@ def test_a_wrong_port_set_above_the_inventory_fails_like_ansible(
     else:
         extra = ("-e", f"ansible_port={good}")
     code, output = vnetctl_run(capsys, book, ini_inventory(lab3, tmp_path / "again"), host, *extra)
+    assert code == 0, output
+
+
+def test_user_flag_is_used_only_where_no_variable_names_the_user(
+    lab3, fresh_hosts, tmp_path, capsys
+):
+    host = lab3.host_names[0]
+    book = tmp_path / "book.yml"
+    book.write_text(BOOK.format(vars=""))
+    inventory = ini_inventory(lab3, tmp_path)
+    code, output = vnetctl_run(capsys, book, inventory, host, "-u", "nosuchuser")
+    assert code == 0, output  # group_vars/all.yml says ansible_user: root: it wins
+    group_vars = inventory / "group_vars" / "all.yml"
+    group_vars.write_text(group_vars.read_text().replace("ansible_user: root\n", ""))
+    code, output = vnetctl_run(capsys, book, inventory, host, "-u", "nosuchuser")
+    assert code == UNREACHABLE, output
+    code, output = vnetctl_run(capsys, book, inventory, host, "-u", "root")
     assert code == 0, output

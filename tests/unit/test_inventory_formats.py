@@ -161,3 +161,13 @@ def test_ini_values_read_as_ansible_reads_them():
     h1 = inv.hosts["h1"].vars
     assert (h1["a"], h1["b"], h1["d"], h1["e"], h1["f"]) == ("yes", "010", 31, {"k": 1}, None)
     assert list(inv.hosts) == ["h1", "h2", "ha", "hb", "hc", "h0", "h3", "h6"]
+
+
+def test_an_inventory_script_is_named_as_such(tmp_path):
+    (tmp_path / "inv").mkdir()
+    script = tmp_path / "inv" / "ec2.py"
+    script.write_text("#!/usr/bin/env python3\nimport json\nprint(json.dumps({}))\n")
+    with pytest.raises(InputError) as info:
+        load_inventory(tmp_path / "inv")
+    assert str(info.value).startswith(f"{script}:1: an inventory script")
+    assert "--list > inventory.json" in str(info.value)

@@ -87,6 +87,12 @@ def read_file(
         raise InputError("inventory file or directory not found (-i)", Location(str(path)))
     yaml_named = path.suffix in YAML_EXTENSIONS[1:]
     text = path.read_text(errors="replace")
+    if text.startswith("#!"):
+        raise InputError(
+            "an inventory script: vnetctl does not run inventory scripts yet; save what it "
+            f"prints (`{path} --list > inventory.json`) and give that file",
+            Location(str(path), 1),
+        )
     try:
         data = load_yaml_file(path)
     except InputError:

@@ -95,3 +95,26 @@ def test_user_flag_is_used_only_where_no_variable_names_the_user(
     assert code == UNREACHABLE, output
     code, output = vnetctl_run(capsys, book, inventory, host, "-u", "root")
     assert code == 0, output
+
+
+@pytest.mark.parametrize("keyword", ["", "persist: none\n  "])
+def test_extra_vars_persist_beats_the_inventory_and_the_play_keyword(
+    lab3, fresh_hosts, tmp_path, capsys, keyword
+):
+    """The lab's inventory says vnetctl_persist: none; `-e vnetctl_persist=networkd`
+    writes the boot files all the same (it was ignored before), also over `persist:`."""
+    host = lab3.host_names[0]
+    root = tmp_path / "root"
+    root.mkdir()
+    book = tmp_path / "book.yml"
+    book.write_text(BOOK.format(vars=keyword))
+    inventory = ini_inventory(lab3, tmp_path)
+    network = root / "etc" / "systemd" / "network" / "10-vnetctl-eth2.network"
+    code = main(["run", str(book), "-i", str(inventory), "--limit", host,
+                 "-e", f"vnetctl_persist_root={root}"])  # fmt: skip
+    output = "".join(capsys.readouterr())
+    assert code == 0 and not network.exists(), output  # the inventory's none
+    code = main(["run", str(book), "-i", str(inventory), "--limit", host,
+                 "-e", f"vnetctl_persist=networkd vnetctl_persist_root={root}"])  # fmt: skip
+    output = "".join(capsys.readouterr())
+    assert code == 0 and network.exists(), output

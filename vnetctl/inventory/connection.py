@@ -17,8 +17,9 @@ first, then Ansible's), so an Ansible inventory works as it is:
 - play_timeout: vnetctl_timeout; default None (the --timeout option): how long a play
   may take on this host before it is stopped and the host failed (seconds, or a
   duration as --timeout takes it: 90s, 15m, 1h)
-- persist: vnetctl_persist, networkd or none; default None (a play's `persist:` wins;
-  neither: networkd where the host runs systemd-networkd); persist_root:
+- persist: vnetctl_persist, networkd or none; default None (a play's `persist:` wins over
+  the inventory's, play vars and -e over the play's `persist:`; none of them: networkd
+  where the host runs systemd-networkd); persist_root:
   vnetctl_persist_root, the directory the boot configuration is written under (default /)
 - password: vnetctl_password, ansible_password, ansible_ssh_pass, ansible_ssh_password
 - become_password: vnetctl_become_password, ansible_become_password, ansible_become_pass
@@ -84,6 +85,7 @@ class ConnectionSpec(Target):
     become_password: Secret | None = None
     play_timeout: float | None = None
     persist: str | None = None  # boot persistence: networkd | none (None: detected)
+    persist_over_play: bool = False  # set by play vars or -e: beats a play's `persist:`
     persist_root: str | None = None  # None: "/" (the lab writes under a directory of its own)
 
     @classmethod
@@ -137,6 +139,7 @@ class ConnectionSpec(Target):
             become_password=read.secret(BECOME_PASSWORD),
             play_timeout=read.seconds(PLAY_TIMEOUT),
             persist=read.choice(PERSIST, PERSIST_MODES),
+            persist_over_play=any(n in (over or {}) for n in PERSIST),
             persist_root=read.absolute(PERSIST_ROOT),
         )
 

@@ -91,3 +91,19 @@ def test_bad_extra_vars_are_refused_with_their_origin(tmp_path, words, message):
     with pytest.raises(InputError, match=message) as info:
         run_context(tmp_path, PLAY, [words]).spec("kvm1")
     assert str(info.value).startswith("-e")
+
+
+def test_role_defaults_sit_below_the_inventory_and_above_the_user_flag(tmp_path):
+    defaults = tmp_path / "roles" / "uplink" / "defaults"
+    defaults.mkdir(parents=True)
+    (defaults / "main.yml").write_text("ansible_port: 2201\nansible_user: fromrole\n")
+    (tmp_path / "roles" / "uplink" / "tasks").mkdir()
+    (tmp_path / "roles" / "uplink" / "tasks" / "main.yml").write_text("- debug: {msg: hi}\n")
+    run = run_context(tmp_path, "- hosts: kvm\n  roles: [uplink]\n")
+    run.cli_defaults = {"vnetctl_user": "fromflag"}
+    kvm1, kvm2 = run.spec("kvm1"), run.spec("kvm2")
+    assert (kvm1.port, kvm2.port) == (22, 2201)  # kvm1's inventory vnetctl_port wins
+    assert kvm2.user == "fromrole"
+    run = run_context(tmp_path, PLAY)
+    run.cli_defaults = {"vnetctl_user": "fromflag"}
+    assert run.spec("kvm2").user == "fromflag"

@@ -14,7 +14,7 @@ from vnetctl.inventory.sources import VarLayer
 from vnetctl.playbook.extra_vars import CLI as EXTRA_VARS
 from vnetctl.playbook.model import Play
 from vnetctl.playbook.render import render_for_hosts
-from vnetctl.playbook.variables import above_inventory, merged
+from vnetctl.playbook.variables import above_inventory, below_inventory, merged
 from vnetctl.runner.control import RunOptions
 
 
@@ -51,7 +51,9 @@ class RunContext:
     def _spec_in(self, play: Play | None, host: str) -> ConnectionSpec:
         extra = VarLayer(dict(self.extra_vars), dict.fromkeys(self.extra_vars, EXTRA_VARS))
         over = merged([above_inventory(play), extra]) if play is not None else extra
-        return ConnectionSpec.from_host(self.inventory.hosts[host], over, self.cli_defaults)
+        cli = VarLayer(dict(self.cli_defaults))
+        under = [below_inventory(play), cli] if play is not None else [cli]
+        return ConnectionSpec.from_host(self.inventory.hosts[host], over, under)
 
     def take_plays(self, plans: Sequence) -> None:
         """The plays about to run: connection variables their vars set (README's

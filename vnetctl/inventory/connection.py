@@ -33,7 +33,7 @@ from errors.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +69,6 @@ PERSIST_ROOT = ("vnetctl_persist_root",)
 PERSIST_MODES = ("networkd", "none")  # unset: networkd where the host runs it (vnet_persist)
 PASSWORD = ("vnetctl_password", "ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 BECOME_PASSWORD = ("vnetctl_become_password", "ansible_become_password", "ansible_become_pass")
-SETTINGS = (ADDRESS, PORT, USER, KEY_FILE, PYTHON, KNOWN_HOSTS, TRANSPORT, BECOME, BECOME_USER,
-            TIMEOUT, PLAY_TIMEOUT, PERSIST, PERSIST_ROOT, PASSWORD, BECOME_PASSWORD)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,23 +91,20 @@ class ConnectionSpec(Target):
         cls,
         host: Host,
         over: VarLayer | None = None,
-        under: Mapping[str, Any] | None = None,
+        under: Sequence[VarLayer] = (),
     ) -> ConnectionSpec:
         """The connection settings of an inventory host (templates rendered); `over`:
         the variables set above the inventory (play vars, `-e`), with where each was set;
-        `under`: defaults below every variable (`-u`, `-b`, as in Ansible), each used
-        only when no variable sets that setting by any of its names."""
+        `under`: layers below it, highest first (role defaults, then `-u`, `-b`, as in
+        Ansible)."""
         over = over or VarLayer()
         magic = {"inventory_hostname": host.name, "group_names": host.group_names}
-        origins = {**host.origins, **over.origins}
-        values = {**host.vars, **over.values}
-        for key, value in (under or {}).items():
-            names = next(n for n in SETTINGS if key in n)
-            if not any(n in values for n in names):
-                values[key] = value
-                origins[key] = Location("command line")
+        lowest_first = [*reversed(under), VarLayer(host.vars, host.origins), over]
+        values = {k: v for layer in lowest_first for k, v in layer.values.items()}
+        origins = {k: v for layer in lowest_first for k, v in layer.origins.items()}
         variables = LazyVars(Templar(), values, magic, origins)
-        return cls.from_vars(host.name, variables, origins, over.values)
+        layers = [over.values, host.vars, *(layer.values for layer in under)]
+        return cls.from_vars(host.name, variables, origins, layers)
 
     @classmethod
     def from_vars(
@@ -117,12 +112,12 @@ class ConnectionSpec(Target):
         host: str,
         variables: Mapping[str, Any],
         origins: Mapping[str, Location] | None = None,
-        over: Mapping[str, Any] | None = None,
+        layers: Sequence[Mapping[str, Any]] = (),
     ) -> ConnectionSpec:
-        """`over`: the names set above the rest; a setting named there (by any of its
-        names) wins over every name of it below, e.g. `-e ansible_port` over an
-        inventory's `vnetctl_port`."""
-        read = _Reader(host, variables, origins or {}, over or {})
+        """`layers`: the variables by level, highest first; a setting is taken from the
+        highest level that names it by any of its names (e.g. `-e ansible_port` over an
+        inventory's `vnetctl_port`), whatever the order of its names below."""
+        read = _Reader(host, variables, origins or {}, layers)
         return cls(
             name=host,
             address=read.text(ADDRESS) or host,
@@ -139,7 +134,7 @@ class ConnectionSpec(Target):
             become_password=read.secret(BECOME_PASSWORD),
             play_timeout=read.seconds(PLAY_TIMEOUT),
             persist=read.choice(PERSIST, PERSIST_MODES),
-            persist_over_play=any(n in (over or {}) for n in PERSIST),
+            persist_over_play=bool(layers) and any(n in layers[0] for n in PERSIST),
             persist_root=read.absolute(PERSIST_ROOT),
         )
 
@@ -150,13 +145,13 @@ class _Reader:
         host: str,
         variables: Mapping[str, Any],
         origins: Mapping[str, Location],
-        over: Mapping[str, Any],
+        layers: Sequence[Mapping[str, Any]],
     ):
-        self.host, self.variables, self.origins, self.over = host, variables, origins, over
+        self.host, self.variables, self.origins, self.layers = host, variables, origins, layers
 
     def _get(self, names: tuple[str, ...]) -> tuple[str, Any]:
-        above = tuple(n for n in names if n in self.over)
-        for name in above or names:
+        level = next((layer for layer in self.layers if any(n in layer for n in names)), None)
+        for name in names if level is None else (n for n in names if n in level):
             if name in self.variables:
                 try:
                     return name, self.variables[name]

@@ -54,6 +54,11 @@ def above_inventory(play: Play) -> VarLayer:
     )
 
 
+def below_inventory(play: Play) -> VarLayer:
+    """What a play sets below the inventory: its roles' defaults (level 1)."""
+    return merged([r.defaults for r in play.roles])
+
+
 class _HostVarsView(Mapping[str, Any]):
     """`hostvars`: host name -> its variables, each host's rendered only when used."""
 
@@ -110,10 +115,7 @@ class Fleet:
     def _play_roles(self, play: Play) -> tuple[VarLayer, VarLayer]:
         """Every role's defaults, and every role's vars, merged in the play's order."""
         if id(play) not in self._roles:
-            self._roles[id(play)] = (
-                merged([r.defaults for r in play.roles]),
-                merged([r.vars for r in play.roles]),
-            )
+            self._roles[id(play)] = (below_inventory(play), merged([r.vars for r in play.roles]))
         return self._roles[id(play)]
 
     def layers(self, play: Play, task: Task | None, host: str) -> VarLayer:

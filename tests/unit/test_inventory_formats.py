@@ -171,3 +171,19 @@ def test_an_inventory_script_is_named_as_such(tmp_path):
         load_inventory(tmp_path / "inv")
     assert str(info.value).startswith(f"{script}:1: an inventory script")
     assert "--list > inventory.json" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('{"_meta": {"hostvars": "x"}}', "_meta.hostvars must be a mapping"),
+        ('{"_meta": {}, "kvm": {"hosts": ["a"], "vars": [1]}}', "vars of group 'kvm'"),
+        ('{"_meta": {"hostvars": {"a": 3}}}', "host 'a' must have a mapping"),
+    ],
+)
+def test_malformed_list_json_is_refused_with_its_file(tmp_path, text, words):
+    path = tmp_path / "fleet.json"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_inventory(path)
+    assert str(info.value).startswith(f"{path}:") and words in str(info.value)

@@ -62,7 +62,8 @@ def as_yaml_shape(data: dict[str, Any], at: Location) -> YamlMap:
             continue
         group = YamlMap(where=where_of(data, name, at))
         for key, value in body.items():
-            group[key] = dict.fromkeys(value) if isinstance(value, list) else value
+            listed = key in ("hosts", "children") and isinstance(value, list)
+            group[key] = dict.fromkeys(value) if listed else value
         shaped[name] = group
     if hostvars:
         all_group = shaped.setdefault("all", YamlMap(where=at))

@@ -54,6 +54,8 @@ def sample(action: argparse.Action, where: Path) -> list[str]:
         "limit": ["h*,!h2"],
         "inventory": [f"{where}/inv.yml"],
         "roles_path": [f"{where}/roles dir:/etc/vnetctl/roles"],
+        "user": ["ops"],
+        "become_user": ["netops"],
     }
     if action.nargs == 0:
         return [option]

@@ -257,8 +257,8 @@ def test_precedence_matches_ansible_inventory(tmp_path):
         ("all:\n  hosts:\n    kvm1: {a: [1, 2}\n", 3, "YAML syntax error"),
         ("all:\n  vars: [a]\n", 2, "vars of group 'all' must be a mapping"),
         ("a:\n  children:\n    b:\n      children:\n        a:\n", 5, "own ancestor"),
-        ("[kvm]\nkvm1\n", 1, "looks like an INI inventory"),
-        ("# hosts\n[kvm]\nkvm1 ansible_host=10.0.0.1\n", 2, "looks like an INI inventory"),
+        ("[kvm]\nkvm1 10.0.0.1\n", 2, "expected key=value after the host name"),
+        ("# hosts\n[kvm:bad]\nkvm1\n", 2, "has unknown type 'bad'"),
         ("- kvm1\n- kvm2\n", 1, "expected a YAML inventory"),
         ("plugin: aws_ec2\n", 1, "inventory plugins are not supported"),
         ("", 1, "inventory is empty"),
@@ -284,7 +284,7 @@ def test_bad_group_vars_file_names_that_file(tmp_path):
 
 
 def test_missing_inventory_file(tmp_path):
-    assert "file not found" in str(error_of(tmp_path / "nope.yml"))
+    assert "inventory file or directory not found" in str(error_of(tmp_path / "nope.yml"))
 
 
 # --- connections -------------------------------------------------------------------------

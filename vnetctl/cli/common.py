@@ -57,8 +57,9 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "-i",
         "--inventory",
         required=True,
-        metavar="FILE",
-        help="Ansible-style YAML inventory (group_vars/, host_vars/ beside it)",
+        metavar="PATH",
+        help="Ansible inventory: a YAML, INI or `ansible-inventory --list` JSON file, or a "
+        "directory of them (group_vars/, host_vars/ beside it)",
     )
     group.add_argument(
         "-l",
@@ -100,6 +101,24 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         metavar="TIME",
         help="time a play may take on one host (default 1h; a host's vnetctl_timeout wins); "
         "past it the host is failed, with the task it was in, and its process ended",
+    )
+    group.add_argument(
+        "-u",
+        "--user",
+        metavar="USER",
+        help="log in as USER where no variable says who (ansible_user, vnetctl_user win)",
+    )
+    group.add_argument(
+        "-b",
+        "--become",
+        action="store_true",
+        default=None,
+        help="run as root with sudo where no variable says otherwise (ansible_become wins)",
+    )
+    group.add_argument(
+        "--become-user",
+        metavar="USER",
+        help="with --become: sudo to USER (default root; ansible_become_user wins)",
     )
     group.add_argument(
         "--lock-wait",
@@ -161,7 +180,19 @@ def run_context(args: argparse.Namespace, check: bool) -> RunContext:
     extra_vars = parse_extra_vars(getattr(args, "extra_vars", []) or [])
     inventory = load_inventory(args.inventory)
     register_secrets(inventory, extra_vars)
-    return RunContext(Catalog(), inventory, run_options(args, check), extra_vars)
+    return RunContext(
+        Catalog(), inventory, run_options(args, check), extra_vars, cli_defaults(args)
+    )
+
+
+def cli_defaults(args: argparse.Namespace) -> dict[str, object]:
+    """-u, -b, --become-user: as in Ansible, below every variable that sets the same."""
+    given = {
+        "vnetctl_user": getattr(args, "user", None),
+        "vnetctl_become": getattr(args, "become", None),
+        "vnetctl_become_user": getattr(args, "become_user", None),
+    }
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def plays_from_args(args: argparse.Namespace, run: RunContext) -> list[Play]:

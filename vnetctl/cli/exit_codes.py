@@ -36,7 +36,8 @@ EVERY_COMMAND: dict[int, str] = {
 COMMANDS: dict[str, dict[int, str]] = {
     "run": {
         ExitCode.SUCCESS: "success (with --check: nothing failed; with --list-hosts, "
-        "--list-tasks or --list-tags: the lists, no host contacted)",
+        "--list-tasks or --list-tags: the lists, with --syntax-check: every input valid; "
+        "no host contacted)",
         ExitCode.BAD_INPUT: "bad input (as for every command; nothing touched a host), or a "
         "play refused before any change on its hosts because it would cut them off the path "
         "vnetctl reaches them by (run it with --confirm-timeout to apply it under a "

@@ -95,6 +95,12 @@ def add_parser(commands) -> None:
         "--list-tasks", action="store_true", help="each play's tasks, kept by --tags"
     )
     listing.add_argument("--list-tags", action="store_true", help="each play's tags")
+    listing.add_argument(
+        "--syntax-check",
+        action="store_true",
+        help="load and validate the playbook, inventory and -e (every task rendered for "
+        "every host, every host's connection settings), then stop",
+    )
     parser.add_argument(
         "--format",
         choices=["text", "json"],
@@ -123,7 +129,19 @@ def list_only(args: argparse.Namespace) -> int:
     return ExitCode.SUCCESS
 
 
+def syntax_check(args: argparse.Namespace) -> int:
+    """--syntax-check: everything a run checks before it contacts a host, and no more."""
+    context = run_context(args, check=True)
+    plans = plan_from_args(args, context, tags=_split(args.tags), skip_tags=_split(args.skip_tags))
+    context.take_plays(plans)
+    context.specs(sorted({h for plan in plans for h in plan.hosts}))
+    print(f"playbook: {args.playbook}: syntax and inputs OK, no host contacted")
+    return ExitCode.SUCCESS
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.syntax_check:
+        return syntax_check(args)
     if args.list_hosts or args.list_tasks or args.list_tags:
         return list_only(args)
     if args.detailed_exitcode and not args.check:

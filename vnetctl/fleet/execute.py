@@ -72,6 +72,7 @@ def execute(
     another host is unreachable, instead of refusing the whole run. With `rollout`
     (`vnetctl run`), plays with serial, max_fail_percentage or health_gates run batch by
     batch (vnetctl.fleet.rollout); without it (drift), every play on all its hosts."""
+    run.take_plays(plans)
     runner = make_runner(run, hosts_to_reach(run, list(plans)), events)
 
     async def prepare(runner: Runner, plans: Sequence) -> list:

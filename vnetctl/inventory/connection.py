@@ -17,8 +17,9 @@ first, then Ansible's), so an Ansible inventory works as it is:
 - play_timeout: vnetctl_timeout; default None (the --timeout option): how long a play
   may take on this host before it is stopped and the host failed (seconds, or a
   duration as --timeout takes it: 90s, 15m, 1h)
-- persist: vnetctl_persist, networkd or none; default None (a play's `persist:` wins;
-  neither: networkd where the host runs systemd-networkd); persist_root:
+- persist: vnetctl_persist, networkd or none; default None (a play's `persist:` wins over
+  the inventory's, play vars and -e over the play's `persist:`; none of them: networkd
+  where the host runs systemd-networkd); persist_root:
   vnetctl_persist_root, the directory the boot configuration is written under (default /)
 - password: vnetctl_password, ansible_password, ansible_ssh_pass, ansible_ssh_password
 - become_password: vnetctl_become_password, ansible_become_password, ansible_become_pass
@@ -32,7 +33,7 @@ from errors.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError, Location
 from vnetctl.hostlib import parse_bool, type_name
 from vnetctl.inventory.model import Host
+from vnetctl.inventory.sources import VarLayer
 from vnetctl.secrets import Secret, redact
 from vnetctl.templar import LazyVars, Templar, TemplateFailure
 from vnetctl.transport.base import Target
@@ -81,14 +83,28 @@ class ConnectionSpec(Target):
     become_password: Secret | None = None
     play_timeout: float | None = None
     persist: str | None = None  # boot persistence: networkd | none (None: detected)
+    persist_over_play: bool = False  # set by play vars or -e: beats a play's `persist:`
     persist_root: str | None = None  # None: "/" (the lab writes under a directory of its own)
 
     @classmethod
-    def from_host(cls, host: Host) -> ConnectionSpec:
-        """The connection settings of an inventory host (templates rendered)."""
+    def from_host(
+        cls,
+        host: Host,
+        over: VarLayer | None = None,
+        under: Sequence[VarLayer] = (),
+    ) -> ConnectionSpec:
+        """The connection settings of an inventory host (templates rendered); `over`:
+        the variables set above the inventory (play vars, `-e`), with where each was set;
+        `under`: layers below it, highest first (role defaults, then `-u`, `-b`, as in
+        Ansible)."""
+        over = over or VarLayer()
         magic = {"inventory_hostname": host.name, "group_names": host.group_names}
-        variables = LazyVars(Templar(), host.vars, magic, host.origins)
-        return cls.from_vars(host.name, variables, host.origins)
+        lowest_first = [*reversed(under), VarLayer(host.vars, host.origins), over]
+        values = {k: v for layer in lowest_first for k, v in layer.values.items()}
+        origins = {k: v for layer in lowest_first for k, v in layer.origins.items()}
+        variables = LazyVars(Templar(), values, magic, origins)
+        layers = [over.values, host.vars, *(layer.values for layer in under)]
+        return cls.from_vars(host.name, variables, origins, layers)
 
     @classmethod
     def from_vars(
@@ -96,8 +112,12 @@ class ConnectionSpec(Target):
         host: str,
         variables: Mapping[str, Any],
         origins: Mapping[str, Location] | None = None,
+        layers: Sequence[Mapping[str, Any]] = (),
     ) -> ConnectionSpec:
-        read = _Reader(host, variables, origins or {})
+        """`layers`: the variables by level, highest first; a setting is taken from the
+        highest level that names it by any of its names (e.g. `-e ansible_port` over an
+        inventory's `vnetctl_port`), whatever the order of its names below."""
+        read = _Reader(host, variables, origins or {}, layers)
         return cls(
             name=host,
             address=read.text(ADDRESS) or host,
@@ -114,16 +134,24 @@ class ConnectionSpec(Target):
             become_password=read.secret(BECOME_PASSWORD),
             play_timeout=read.seconds(PLAY_TIMEOUT),
             persist=read.choice(PERSIST, PERSIST_MODES),
+            persist_over_play=bool(layers) and any(n in layers[0] for n in PERSIST),
             persist_root=read.absolute(PERSIST_ROOT),
         )
 
 
 class _Reader:
-    def __init__(self, host: str, variables: Mapping[str, Any], origins: Mapping[str, Location]):
-        self.host, self.variables, self.origins = host, variables, origins
+    def __init__(
+        self,
+        host: str,
+        variables: Mapping[str, Any],
+        origins: Mapping[str, Location],
+        layers: Sequence[Mapping[str, Any]],
+    ):
+        self.host, self.variables, self.origins, self.layers = host, variables, origins, layers
 
     def _get(self, names: tuple[str, ...]) -> tuple[str, Any]:
-        for name in names:
+        level = next((layer for layer in self.layers if any(n in layer for n in names)), None)
+        for name in names if level is None else (n for n in names if n in level):
             if name in self.variables:
                 try:
                     return name, self.variables[name]

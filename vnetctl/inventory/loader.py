@@ -1,4 +1,10 @@
-"""Ansible-compatible YAML inventories, with `group_vars/` and `host_vars/` beside them.
+"""Ansible-compatible inventories, with `group_vars/` and `host_vars/` beside them.
+
+Which files a source is and their formats (YAML, INI, `--list` JSON) are in
+vnetctl.inventory.formats; every format is fed to the builder here, so what follows holds
+for all of them. With several sources (or a directory of files) groups and hosts add up
+over the files, and the `group_vars/` levels below are taken source by source (a later
+source's `group_vars/all` beats an earlier source's `group_vars/child`), as Ansible does.
 
 The format is Ansible's (the `yaml` inventory plugin): top-level keys are groups (usually
 just `all`); a group is a mapping with `hosts` (name -> nothing or a mapping of
@@ -45,9 +51,10 @@ from typing import Any
 
 from vnetctl.errors import InputError, Location
 from vnetctl.hostlib import type_name
+from vnetctl.inventory.formats import read_file, source_files
 from vnetctl.inventory.model import ALL, UNGROUPED, Group, Host, Inventory
-from vnetctl.inventory.sources import VarLayer, expand_host_range, file_vars, refuse_ini
-from vnetctl.yamlsrc import load_yaml_file, where, where_of
+from vnetctl.inventory.sources import VarLayer, expand_host_range, file_vars
+from vnetctl.yamlsrc import where, where_of
 
 __all__ = ["Inventory", "build_inventory", "expand_host_range", "load_inventory"]
 
@@ -84,6 +91,11 @@ class _Builder:
         self.groups: dict[str, _GroupDraft] = {}
         self.hosts: dict[str, _HostDraft] = {}
 
+    def source(self, data: Any, path: Path) -> None:
+        """One YAML inventory file of the sources."""
+        self.file_where = Location(str(path), 1)
+        self.top(data)
+
     def top(self, data: Any) -> None:
         if data is None:
             raise InputError(
@@ -92,8 +104,7 @@ class _Builder:
         if not isinstance(data, dict):
             raise InputError(
                 "expected a YAML inventory: a mapping of groups ('all:' with 'hosts', "
-                f"'children', 'vars'), got {type_name(data)} (INI inventories are not "
-                "supported)",
+                f"'children', 'vars'), got {type_name(data)}",
                 where(data, self.file_where),
             )
         if "plugin" in data:
@@ -217,7 +228,17 @@ def _take_priority(group: _GroupDraft) -> None:
         ) from None
 
 
-def _finish(b: _Builder, vars_base: Path | None) -> Inventory:
+def _files_of(bases: list[Path], kind: str, name: str) -> VarLayer:
+    """`kind/name` variables beside every source, later sources winning."""
+    result = VarLayer()
+    for base in bases:
+        layer = file_vars(base / kind, name)
+        result.values.update(layer.values)
+        result.origins.update(layer.origins)
+    return result
+
+
+def _finish(b: _Builder, bases: list[Path]) -> Inventory:
     groups = b.groups
     b._group_draft(UNGROUPED, b.groups[ALL].where)
     for g in groups.values():
@@ -248,9 +269,7 @@ def _finish(b: _Builder, vars_base: Path | None) -> Inventory:
         return result
 
     order = {name: i for i, name in enumerate(b.hosts)}
-    group_files = {
-        n: (file_vars(vars_base / "group_vars", n) if vars_base else VarLayer()) for n in groups
-    }
+    group_files = {n: [file_vars(base / "group_vars", n) for base in bases] for n in groups}
     members: dict[str, set[str]] = {n: set() for n in groups}
     result_hosts: dict[str, Host] = {}
     for h in b.hosts.values():
@@ -264,9 +283,9 @@ def _finish(b: _Builder, vars_base: Path | None) -> Inventory:
             key=lambda g: (depth_of(g.name), g.priority, g.name),
         )
         layers = [groups[ALL].vars, *(g.vars for g in ranked)]
-        layers += [group_files[ALL], *(group_files[g.name] for g in ranked), h.vars]
-        if vars_base:
-            layers.append(file_vars(vars_base / "host_vars", h.name))
+        for i in range(len(bases)):  # Ansible: source by source, each all groups
+            layers += [group_files[ALL][i], *(group_files[g.name][i] for g in ranked)]
+        layers += [h.vars, _files_of(bases, "host_vars", h.name)]
         merged = VarLayer()
         for layer in layers:
             merged.values.update(layer.values)
@@ -279,7 +298,7 @@ def _finish(b: _Builder, vars_base: Path | None) -> Inventory:
             name=g.name,
             hosts=sorted(members[g.name], key=order.__getitem__),
             children=list(g.children),
-            vars={**g.vars.values, **group_files[g.name].values},
+            vars=_group_vars(g.vars, group_files[g.name]),
             parents=list(g.parents),
             depth=depth_of(g.name),
             priority=g.priority,
@@ -290,27 +309,33 @@ def _finish(b: _Builder, vars_base: Path | None) -> Inventory:
     return Inventory(hosts=result_hosts, groups=result_groups, path=b.path)
 
 
+def _group_vars(own: VarLayer, files: list[VarLayer]) -> dict[str, Any]:
+    merged = dict(own.values)
+    for layer in files:
+        merged.update(layer.values)
+    return merged
+
+
 def build_inventory(data: Any, path: str | Path, vars_base: Path | None = None) -> Inventory:
     """An Inventory from already-loaded data (a mapping as in an inventory file).
 
     `vars_base`: the folder holding `group_vars/` and `host_vars/` (None: no such files)."""
     builder = _Builder(Path(path))
     builder.top(data)
-    return _finish(builder, vars_base)
+    return _finish(builder, [vars_base] if vars_base else [])
 
 
-def load_inventory(path: str | Path) -> Inventory:
-    """Load an inventory file and the `group_vars/`, `host_vars/` folders beside it."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(
-            "is a directory: give the inventory file (group_vars/ and host_vars/ beside it "
-            "are read too)",
-            Location(str(path)),
-        )
-    try:
-        data = load_yaml_file(path)
-    except InputError as exc:
-        refuse_ini(path, exc)
-        raise
-    return build_inventory(data, path, vars_base=path.parent)
+def load_inventory(sources: str | Path | list[str | Path]) -> Inventory:
+    """Load inventory sources (files or directories, in order; later ones win) and the
+    `group_vars/`, `host_vars/` beside each (see vnetctl.inventory.formats)."""
+    paths = [Path(s) for s in (sources if isinstance(sources, list) else [sources])]
+    if not paths:
+        raise InputError("no inventory given: -i FILE or DIRECTORY", None)
+    builder = _Builder(paths[0])
+    builder._group_draft(ALL, Location(str(paths[0]), 1))
+    for path in paths:
+        if not path.exists():
+            raise InputError("inventory file or directory not found (-i)", Location(str(path)))
+        for file in source_files(path):
+            read_file(file, builder.source, builder.group, set(builder.groups))
+    return _finish(builder, [p if p.is_dir() else p.parent for p in paths])

@@ -1,6 +1,6 @@
 """Reading the pieces of an inventory: variables with the file:line where each was set
-(from the inventory's `vars`, a host's entry, `group_vars/` and `host_vars/` files), host
-name ranges, and a clear refusal of INI inventories."""
+(from the inventory's `vars`, a host's entry, `group_vars/` and `host_vars/` files), and host
+name ranges."""
 
 from __future__ import annotations
 
@@ -90,18 +90,3 @@ def expand_host_range(name: str, where: Location) -> list[str]:
     if not items or step < 1:
         raise InputError(f"host range '{match.group(0)}' in '{name}' is empty", where)
     return [n for item in items for n in expand_host_range(head + item + tail, where)]
-
-
-def refuse_ini(path: Path, exc: InputError) -> None:
-    """An INI inventory is not YAML: say so rather than quote the YAML parser."""
-    lines = path.read_text(errors="replace").splitlines() if path.is_file() else []
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
-        if text and not text.startswith(("#", ";")):
-            if re.fullmatch(r"\[[^\]]+\]", text):
-                raise InputError(
-                    "this looks like an INI inventory, which vnetctl does not read: write it "
-                    "as YAML (`ansible-inventory -i FILE --list -y` converts it)",
-                    Location(str(path), number),
-                ) from exc
-            return

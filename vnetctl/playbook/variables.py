@@ -46,6 +46,19 @@ def merged(layers: list[VarLayer]) -> VarLayer:
     return out
 
 
+def above_inventory(play: Play) -> VarLayer:
+    """What a play sets above the inventory at its own level (levels 3-5): play vars,
+    vars_files, role vars. With `-e` on top, these choose a host's connection too."""
+    return merged(
+        [VarLayer(play.vars, play.var_where), *play.vars_files, *(r.vars for r in play.roles)]
+    )
+
+
+def below_inventory(play: Play) -> VarLayer:
+    """What a play sets below the inventory: its roles' defaults (level 1)."""
+    return merged([r.defaults for r in play.roles])
+
+
 class _HostVarsView(Mapping[str, Any]):
     """`hostvars`: host name -> its variables, each host's rendered only when used."""
 
@@ -102,10 +115,7 @@ class Fleet:
     def _play_roles(self, play: Play) -> tuple[VarLayer, VarLayer]:
         """Every role's defaults, and every role's vars, merged in the play's order."""
         if id(play) not in self._roles:
-            self._roles[id(play)] = (
-                merged([r.defaults for r in play.roles]),
-                merged([r.vars for r in play.roles]),
-            )
+            self._roles[id(play)] = (below_inventory(play), merged([r.vars for r in play.roles]))
         return self._roles[id(play)]
 
     def layers(self, play: Play, task: Task | None, host: str) -> VarLayer:

@@ -190,7 +190,8 @@ class Runner:
         explicit = play.confirm_timeout is not None or not self.options.refusals
         confirm = ConfirmSpec(uuid.uuid4().hex[:16], timeout, self.options.confirm_root,
                               explicit=explicit)  # fmt: skip
-        persist = {"mode": play.persist or spec.persist, "root": spec.persist_root}
+        mode = spec.persist if spec.persist_over_play else play.persist or spec.persist
+        persist = {"mode": mode, "root": spec.persist_root}
         stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm,
                             persist, ACK_WINDOW)  # fmt: skip
         command = remote_command(spec.python, spec.become, spec.become_user, password is not None)

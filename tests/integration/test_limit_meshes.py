@@ -23,7 +23,7 @@ OVS_MESH = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh-ovs.yml")
 VTEP_MESH = str(Path(__file__).parent / "playbooks" / "vxlan-mesh-ovs-vtep-interface.yml")
 LINUX_MESH = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh.yml")
 # playbooks that need a kernel feature: run where the lab's kernel (this machine's) has it
-NEEDS = {"linux-teaming.yml": "bonding"}
+NEEDS = {"linux-teaming.yml": "bonding", "nioc-vlans.yml": "bonding"}
 # unique per test process: two test runs on one machine must not share a lab
 
 

@@ -101,11 +101,17 @@ def run(capsys, *argv: str) -> tuple[int, dict]:
     return code, json.loads(out)
 
 
+def failed(doc: dict) -> list[str]:
+    """What an assertion shows of a run that did not succeed: its failed results."""
+    return [f"{r['host']} {r['task']}: {r['msg']}" for r in doc["results"]
+            if r["status"] not in ("ok", "changed", "skipped")]  # fmt: skip
+
+
 def test_units_are_written_once_shown_in_check_mode_and_drift_and_removed(lab, capsys):
     state, inventory, roots, book = lab
     h1, h2 = state.host_names
     code, doc = run(capsys, "run", book(), "-i", inventory)
-    assert code == 0, doc
+    assert code == 0, failed(doc)
     for host in (h1, h2):
         written = files(roots[host])
         assert set(written) == FILES

@@ -109,15 +109,18 @@ def policy_path(module, params):
 
 def declared(module, bridge, facts):
     """{group: its declared arguments} of `module`'s groups on `bridge`, as their files
-    on the host say ({} where none are written: no libvirt, ansible-playbook)."""
-    prefix = "%s/%s." % (POLICIES % module, bridge)
+    on the host say ({} where none are written: no libvirt, ansible-playbook). Chosen by
+    what each file declares, not by its name: bridge and group names may hold dots."""
     out = {}
     for path, text in ((_found(facts) or {}).get("policies") or {}).items():
-        if path.startswith(prefix) and path.endswith(".json") and text:
-            try:
-                out[path[len(prefix) : -len(".json")]] = vnet_core.loads(text)
-            except ValueError:
-                continue  # an unreadable declaration is the drift of its own group
+        if not path.startswith(POLICIES % module + "/") or not text:
+            continue
+        try:
+            group = vnet_core.loads(text)
+        except ValueError:
+            continue  # an unreadable declaration is the drift of its own group
+        if isinstance(group, dict) and group.get("bridge") == bridge:
+            out[str(group.get("name"))] = group
     return out
 
 

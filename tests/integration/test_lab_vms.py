@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.labhosts import lab_skip_reason, own_lab, wait_until
+from tests.labhosts import own_lab, wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import (
     LabState,
@@ -46,10 +46,7 @@ cat >"/run/vm-hook/$1.$2.xml"
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[LabState]:
-    reason = lab_skip_reason()
-    if reason:
-        pytest.skip(reason)
+def lab(lab_required, tmp_path_factory) -> Iterator[LabState]:
     with own_lab("vm", tmp_path_factory.mktemp("vm"), hosts=1, ovs=True, libvirt=True) as state:
         yield state
 

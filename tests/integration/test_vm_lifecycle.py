@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.labhosts import lab_skip_reason, own_lab, wait_until
+from tests.labhosts import own_lab, wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import LabState, restart_libvirt
 from vnetctl.lab.vm.domain_xml import Guest, Nic
@@ -33,10 +33,7 @@ ATTACHED = 30.0  # seconds for libvirt to attach the tap and the hook to record 
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[LabState]:
-    reason = lab_skip_reason()
-    if reason:
-        pytest.skip(reason)
+def lab(lab_required, tmp_path_factory) -> Iterator[LabState]:
     with own_lab("vl", tmp_path_factory.mktemp("vl"), hosts=2, ovs=True, libvirt=True) as state:
         code = main(["run", PLAYBOOK, "-i", str(state.inventory_path), "--format", "json"])
         assert code == 0

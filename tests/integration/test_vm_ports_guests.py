@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.labhosts import lab_skip_reason, own_lab
+from tests.labhosts import own_lab
 from vnetctl.cli.main import main
 from vnetctl.lab import LabState, restart_libvirt
 from vnetctl.lab.vm.domain_xml import Guest, Nic
@@ -38,10 +38,7 @@ BOOT_TIMEOUT = 120.0  # a guest answers in 5-8 s on a quiet machine; 2 shared co
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory) -> Iterator[LabState]:
-    reason = lab_skip_reason()
-    if reason:
-        pytest.skip(reason)
+def lab(lab_required, tmp_path_factory) -> Iterator[LabState]:
     with own_lab("vg", tmp_path_factory.mktemp("vg"), hosts=2, ovs=True, libvirt=True) as state:
         yield state
 

@@ -75,3 +75,17 @@ def test_boot_runs_the_same_tc_lines_for_every_member(tmp_path):
     tc_steps = [" ".join(s)[len("tc ") :] for s in planned["steps"] if s[0] == "tc"]
     assert lines == tc_steps and len(lines) == 20  # the run's tc steps, ovs-vsctl's not
     assert not [p for p in units.files if p.endswith(".network") or ".network.d/" in p]
+
+
+def test_snapshot_writes_the_bond_back_as_one_ovs_task():
+    from vnetctl.fleet.shaping.snapshot import device_tasks  # noqa: PLC0415
+
+    data = json.loads((FIXTURES / "facts" / "shaping_ovs_bond_nioc.json").read_text())
+    (task,), left_out = device_tasks(CATALOG, data)
+    assert left_out == [] and (task["name"], task["ovs"], task["speed"]) == ("uplink", True, 100)
+    assert [(c["name"], c.get("limit"), c["shares"]) for c in task["classes"]] == [
+        ("class-3c84", None, 75), ("class-e092", 30, 50), ("default", None, 25)]  # fmt: skip
+    drifted = json.loads((FIXTURES / "facts" / "shaping_ovs_bond_drifted.json").read_text())
+    tasks, left_out = device_tasks(CATALOG, drifted)  # members that differ: device by device
+    assert [t["name"] for t in tasks] == ["eth1"] and left_out == ["eth2"]  # eth2: a cburst
+    # no limit gives at its hand-set ceil

@@ -226,9 +226,11 @@ def desired_ovs_port(params, current, facts):
         if params["state"] == "absent":
             return current
         raise PolicyError("%s is not an Open vSwitch port on this host" % name, "name")
-    if params["state"] == "absent":
+    if params["state"] == "absent":  # under another QoS type the qdiscs are OVS's
+        if have not in (None, tc_ovs.NOOP):
+            return current
         members = {m: _released(c) for m, c in current["members"].items()}
-        return dict(current, members=members, ovs_qos=None if have == tc_ovs.NOOP else have)
+        return dict(current, members=members, ovs_qos=None)
     if have not in (None, tc_ovs.NOOP):
         raise PolicyError(
             "%s has Open vSwitch QoS %s: OVS shapes its members (and replaces their qdiscs);"

@@ -183,3 +183,64 @@ def test_ovs_restarting_leaves_the_members_qdiscs_and_would_delete_them_without_
                                       "type=linux-noop",
                                       "ovs-vsctl set port uplink qos=@vnetctl_noop"]  # fmt: skip
     assert roots(pair, h1) == ["htb", "htb"]
+
+
+def iperf_pair(lab, h1: str, h2: str) -> list[float]:
+    """Mbit/s of TCP payload of two flows on VLAN 20 at once: from h1's vmotion0 and
+    from namespace mig2 to h2's vm20, to two one-test servers."""
+    argv = ["ip", "netns", "exec", "vm20", "timeout", str(IPERF_TIMEOUT), "iperf3", "-s", "-1"]
+    servers = [in_host_argv(lab, lab.host(h2), [*argv, "-p", str(p)]) for p in (5201, 5202)]
+    clients = [["timeout", str(IPERF_TIMEOUT), "iperf3", "-c", "192.168.20.2", "-B",
+                "192.168.20.1", "-p", "5201", "-t", "4", "-O", "1", "-J"],
+               ["ip", "netns", "exec", "mig2", "timeout", str(IPERF_TIMEOUT), "iperf3", "-c",
+                "192.168.20.2", "-p", "5202", "-t", "4", "-O", "1", "-J"]]  # fmt: skip
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    with subprocess.Popen(servers[0], **quiet) as one, subprocess.Popen(servers[1], **quiet) as two:
+        wait_until(lambda: all(f":{p} " in sh(lab, h2, "ip netns exec vm20 ss -Hltn")
+                               for p in (5201, 5202)), 10, "iperf3 servers on h2")  # fmt: skip
+        argvs = [in_host_argv(lab, lab.host(h1), c) for c in clients]
+        with subprocess.Popen(argvs[0], stdout=subprocess.PIPE, text=True) as a, \
+                subprocess.Popen(argvs[1], stdout=subprocess.PIPE, text=True) as b:  # fmt: skip
+            outputs = [p.communicate(timeout=IPERF_TIMEOUT + 5)[0] for p in (a, b)]
+        one.wait(timeout=IPERF_TIMEOUT)
+        two.wait(timeout=IPERF_TIMEOUT)
+    return [json.loads(o)["end"]["sum_received"]["bits_per_second"] / 1e6 for o in outputs]
+
+
+def test_each_member_holds_the_limit_at_its_own_speed_two_flows_twice_the_limit(pair):
+    """balance-slb puts guests' MACs on members; NIOC's limit is per adapter: two
+    migration sources on different members get the limit each."""
+    h1, h2 = pair.host_names
+    mac = sh(pair, h1, "cat /sys/class/net/vmotion0/address").strip()
+
+    def hash_of(address: str) -> str:  # the bond's hash of a MAC on VLAN 20
+        return sh(pair, h1, f"ovs-appctl bond/hash {address} 20").strip()
+
+    other = next(m for m in (f"02:00:00:26:20:{i:02x}" for i in range(1, 64))
+                 if hash_of(m) != hash_of(mac))  # fmt: skip
+    sh(pair, h1, "\n".join(["set -e", "ip netns add mig2",
+                            "ip link add m2 type veth peer name e0 netns mig2",
+                            f"ip -n mig2 link set e0 address {other}",
+                            "ethtool -K m2 tx off >/dev/null",
+                            "ip netns exec mig2 ethtool -K e0 tx off >/dev/null",
+                            "ip link set m2 up", "ip -n mig2 link set e0 up",
+                            "ip -n mig2 addr add 192.168.20.3/24 dev e0",
+                            "ovs-vsctl add-port br-nioc m2 tag=20",
+                            f"ovs-appctl bond/migrate uplink {hash_of(mac)} eth1",
+                            f"ovs-appctl bond/migrate uplink {hash_of(other)} eth2"]))  # fmt: skip
+    try:
+        before = [class_bytes(pair, h1, m) for m in ("eth1", "eth2")]
+        rates = iperf_pair(pair, h1, h2)
+        sent = [class_bytes(pair, h1, m) - b for m, b in zip(("eth1", "eth2"), before, strict=True)]
+    finally:
+        sh(pair, h1, "ovs-vsctl --if-exists del-port br-nioc m2; ip netns del mig2")
+    print(f"\nMEASURED two migration flows, one per member, limit 30 each: "
+          f"{rates[0]:.2f} + {rates[1]:.2f} = {sum(rates):.2f} Mbit/s (expected {TARGET:.1f}"
+          f" each), load average {os.getloadavg()}")  # fmt: skip
+    assert all(abs(r - TARGET) <= 0.10 * TARGET for r in rates), rates
+    assert min(sent) > 5_000_000, sent  # both members carried the class (4 s at ~30 Mbit/s)
+
+
+def class_bytes(lab, host: str, member: str) -> int:
+    text = sh(lab, host, f"tc -s class show dev {member} classid {CLASS_IDS['migration']}")
+    return int(re.search(r"Sent (\d+) bytes", text).group(1))

@@ -169,7 +169,7 @@ def prepare_check(args: argparse.Namespace) -> PreparedCheck:
 
 def check_once(args: argparse.Namespace) -> int:
     check = prepare_check(args)
-    target = CheckTarget(args.playbook, args.inventory, args.limit)
+    target = CheckTarget(args.playbook, ",".join(args.inventory), args.limit)
     hosts = {h for p in check.plans for h in p.hosts}
     if len(hosts) >= QUIET_FLEET:
         print(f"drift: checking {len(hosts)} hosts", file=sys.stderr, flush=True)

@@ -86,6 +86,9 @@ COMMANDS: dict[str, dict[int, str]] = {
         "report and on stderr)",
         3: "hosts unreachable (their drift is unknown), no drift on the hosts reached",
     },
+    "inventory": {
+        0: "the inventory, a host's variables or the graph was printed (no host contacted)",
+    },
     "drift history": {
         0: "the recorded runs, or the items of run N (no history yet: none)",
         1: "no such run in the history, or bad input",

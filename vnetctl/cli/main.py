@@ -12,6 +12,7 @@ from vnetctl.cli import (
     drift_cmd,
     exit_codes,
     facts_cmd,
+    inventory_cmd,
     lab_cmd,
     mesh_cmd,
     run_cmd,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift_cmd.add_parser(commands)
     snapshot_cmd.add_parser(commands)
     stats_cmd.add_parser(commands)
+    inventory_cmd.add_parser(commands)
     lab_cmd.add_parser(commands)
     return with_exit_codes(parser)
 

@@ -298,6 +298,7 @@ def _finish(b: _Builder, bases: list[Path]) -> Inventory:
             name=g.name,
             hosts=sorted(members[g.name], key=order.__getitem__),
             children=list(g.children),
+            own_hosts=list(g.hosts),
             vars=_group_vars(g.vars, group_files[g.name]),
             parents=list(g.parents),
             depth=depth_of(g.name),

@@ -64,6 +64,7 @@ class Group:
     name: str
     hosts: list[str] = field(default_factory=list)  # direct and descendants', inventory order
     children: list[str] = field(default_factory=list)  # direct child groups
+    own_hosts: list[str] = field(default_factory=list)  # direct members, in the order added
     vars: dict[str, Any] = field(default_factory=dict)  # inventory vars < group_vars file
     parents: list[str] = field(default_factory=list)
     depth: int = 0  # all: 0, top-level groups: 1, their children: 2, ...

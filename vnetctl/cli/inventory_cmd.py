@@ -18,7 +18,7 @@ from typing import Any
 from vnetctl.cli.common import inventory_sources
 from vnetctl.errors import InputError
 from vnetctl.inventory.loader import load_inventory
-from vnetctl.inventory.model import ALL, UNGROUPED, Inventory, masked
+from vnetctl.inventory.model import ALL, Inventory, masked
 from vnetctl.playbook.variables import register_secrets
 from vnetctl.printable import printable
 from vnetctl.runner.results import ExitCode
@@ -94,14 +94,6 @@ def shown(variables: dict[str, Any]) -> dict[str, Any]:
     return masked(variables)
 
 
-def children(inventory: Inventory, name: str) -> list[str]:
-    """A group's child groups, `ungrouped` first under `all` (Ansible makes it first)."""
-    kids = inventory.groups[name].children
-    if name == ALL and UNGROUPED in kids:
-        return [UNGROUPED, *(k for k in kids if k != UNGROUPED)]
-    return list(kids)
-
-
 def listing(inventory: Inventory, limit: str | None) -> dict[str, Any]:
     """ansible-inventory --list."""
     chosen = {h.name for h in inventory.select(ALL, limit)}
@@ -111,7 +103,7 @@ def listing(inventory: Inventory, limit: str | None) -> dict[str, Any]:
         body: dict[str, Any] = {}
         if name != ALL:
             body["hosts"] = [h for h in inventory.groups[name].own_hosts if h in chosen]
-        body["children"] = children(inventory, name)
+        body["children"] = inventory.child_groups(name)
         for kid in body["children"]:
             if kid not in result:
                 add(kid)
@@ -142,7 +134,7 @@ def graph(inventory: Inventory, name: str, with_vars: bool, depth: int = 0) -> l
         raise InputError(f"--graph: no group {printable(name)!r} in the inventory")
     group = inventory.groups[name]
     lines = [_line(f"@{printable(name)}:", depth)]
-    for kid in children(inventory, name):
+    for kid in inventory.child_groups(name):
         lines += graph(inventory, kid, with_vars, depth + 1)
     if name != ALL:
         for host in group.own_hosts:

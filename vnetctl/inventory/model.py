@@ -99,6 +99,13 @@ class Inventory:
         names = select_names(self, pattern, limit, where=where, context=context)
         return [self.hosts[n] for n in names]
 
+    def child_groups(self, name: str) -> list[str]:
+        """A group's child groups; under `all`, `ungrouped` first (as Ansible makes it)."""
+        kids = self.groups[name].children
+        if name == ALL and UNGROUPED in kids:
+            return [UNGROUPED, *(k for k in kids if k != UNGROUPED)]
+        return list(kids)
+
     def group_map(self) -> dict[str, list[str]]:
         """Ansible's magic `groups`: group name -> host names (with `all`, `ungrouped`)."""
         return {name: list(group.hosts) for name, group in self.groups.items()}

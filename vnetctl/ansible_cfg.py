@@ -39,7 +39,8 @@ class Setting:
     section: str
     key: str
     env: str
-    kind: str  # text, int, bool, path, pathlist (comma-separated), pathspec (colon-separated)
+    kind: str  # text, int, bool, list (comma-separated), path, pathlist (comma-separated),
+    # pathspec (colon-separated)
 
 
 SETTINGS = {
@@ -55,6 +56,9 @@ SETTINGS = {
     "become_user": Setting("privilege_escalation", "become_user", "ANSIBLE_BECOME_USER", "text"),
     "vault_password_file": Setting(
         "defaults", "vault_password_file", "ANSIBLE_VAULT_PASSWORD_FILE", "path"
+    ),
+    "vault_identity_list": Setting(
+        "defaults", "vault_identity_list", "ANSIBLE_VAULT_IDENTITY_LIST", "list"
     ),
     "roles_path": Setting("defaults", "roles_path", "ANSIBLE_ROLES_PATH", "pathspec"),
 }
@@ -144,6 +148,8 @@ def _convert(setting: Setting, raw: str, base: Path, at: Location | None) -> Any
     if setting.kind in ("pathlist", "pathspec"):
         sep = "," if setting.kind == "pathlist" else ":"
         return [str(base / os.path.expanduser(p.strip())) for p in text.split(sep) if p.strip()]
+    if setting.kind == "list":
+        return [item.strip() for item in text.split(",") if item.strip()]
     return text
 
 

@@ -25,6 +25,7 @@ no_such_key = ignored, as Ansible ignores it
 inventory = inv.yml, other.ini
 private_key_file = keys/id
 vault_password_file = ~/.vault-pass
+vault_identity_list = prod@~/.prod-pass, dev@prompt
 roles_path = r1:/abs/r2
 timeout = 25
 [privilege_escalation]
@@ -40,6 +41,7 @@ NAMES = {
     "private_key_file": "DEFAULT_PRIVATE_KEY_FILE", "timeout": "DEFAULT_TIMEOUT",
     "vault_password_file": "DEFAULT_VAULT_PASSWORD_FILE", "roles_path": "DEFAULT_ROLES_PATH",
     "become": "DEFAULT_BECOME", "become_user": "DEFAULT_BECOME_USER",
+    "vault_identity_list": "DEFAULT_VAULT_IDENTITY_LIST",
 }  # fmt: skip
 
 

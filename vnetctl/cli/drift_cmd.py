@@ -49,7 +49,7 @@ examples:
       --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom --every 15m
   vnetctl drift history                      # the recorded runs
   vnetctl drift schedule install --systemd --name site --every 15m \\
-      playbooks/site.yml -i inventory/prod.yml --report html=/var/www/drift.html
+      playbooks/site.yml -i inventory/lab.yml --report html=/var/www/drift.html
 
 also:
   vnetctl drift history --help               # list runs and their items

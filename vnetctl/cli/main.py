@@ -25,9 +25,10 @@ from vnetctl.output.pipes import end_as_sigpipe
 from vnetctl.runner.results import ExitCode
 
 DESCRIPTION = """\
-Configure the virtual networking of KVM hosts over SSH, agentless:
-Linux bridges, MTU and VXLAN meshes from Ansible-style inventories and playbooks,
-with drift reports from the same declared state.
+Configure the virtual networking of KVM hosts over SSH, agentless, from Ansible-style
+inventories and playbooks: Linux bridges, bonds, VLANs and VM port groups, MTU, VXLAN
+meshes, Open vSwitch bridges, and tc traffic shaping; check mode with diffs, and drift
+reports from the same declared state.
 
   vnetctl lab up --hosts 3                         # a fleet of real lab hosts on this machine
   vnetctl run playbooks/site.yml -i inventory/lab.yml

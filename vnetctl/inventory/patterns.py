@@ -94,10 +94,18 @@ def _terms(inventory: Inventory, pattern: str | Sequence[str]) -> list[str]:
     return [term for item in items for term in split_pattern(item, inventory.hosts)]
 
 
+_BUILT_IN = ("all", "ungrouped")  # in every inventory: never what a typo meant
+_LISTED = 8
+
+
 def _unknown(term: str, inventory: Inventory, where: Location | None, context: str) -> InputError:
-    names = [*inventory.hosts, *inventory.groups]
-    near = difflib.get_close_matches(term, names, n=3)
-    hint = f" (did you mean {', '.join(repr(n) for n in near)}?)" if near else ""
+    groups = [g for g in inventory.groups if g not in _BUILT_IN]
+    near = difflib.get_close_matches(term, [*inventory.hosts, *groups], n=3)
+    if near:
+        hint = f" (did you mean {', '.join(repr(n) for n in near)}?)"
+    else:
+        shown = ", ".join(groups[:_LISTED]) + (", ..." if len(groups) > _LISTED else "")
+        hint = f": no host or group has that name (groups: {shown or 'none'})"
     return InputError(f"unknown host pattern '{term}'{hint}", where, context)
 
 

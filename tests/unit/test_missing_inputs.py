@@ -23,7 +23,8 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     ("argv", "message"),
     [
         (["nope.yml", "-i", "inv.yml"], "ERROR: nope.yml: playbook not found\n"),
-        (["site.yml", "-i", "nope.yml"], "ERROR: nope.yml: inventory file or directory not found (-i)\n"),
+        (["site.yml", "-i", "nope.yml"],
+         "ERROR: nope.yml: inventory file or directory not found (-i)\n"),
         (["site.yml", "-i", "inv.yml", "-e", "@vars.yml", "-e", "@nope.yml"],
          "ERROR: nope.yml: extra-vars file not found (-e @nope.yml)\n"),
         (["site.yml", "-i", "inv.yml", "--limit", "nope"],

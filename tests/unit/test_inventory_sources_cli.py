@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.real_ansible import (
+    ansible,
     clean_env,
     inventory_list,
     list_hosts,
@@ -132,3 +133,15 @@ def test_ansible_cfg_inventory_as_ansible_playbook_reads_it(project, monkeypatch
 def test_no_inventory_anywhere_says_where_one_may_come_from(project, capsys):
     assert main(["stats"]) == 1
     assert "no inventory given: -i PATH" in capsys.readouterr().err
+
+
+@needs_ansible
+@pytest.mark.parametrize("argv", [["-i", "n1,n2:2222,"], ["-i", "n1,n2:2222,", "-i", "a.yml"]])
+def test_a_host_list_as_ansible_reads_it(project, capsys, argv):
+    """`-i h1,h2:2222,` alone or beside a file. (ansible-inventory also reads the current
+    directory's group_vars/, as beside a playbook: vnetctl reads only the inventory's.)"""
+    assert main(["inventory", *argv, "--list"]) == 0
+    ours = capsys.readouterr().out
+    real = ansible("ansible-inventory", "--list", *argv, cwd=project, env=clean_env(project))
+    assert ours == real.stdout
+    assert '"ansible_port": 2222' in ours

@@ -46,6 +46,7 @@ class Setting:
 SETTINGS = {
     "inventory": Setting("defaults", "inventory", "ANSIBLE_INVENTORY", "pathlist"),
     "remote_user": Setting("defaults", "remote_user", "ANSIBLE_REMOTE_USER", "text"),
+    "remote_port": Setting("defaults", "remote_port", "ANSIBLE_REMOTE_PORT", "int"),
     "forks": Setting("defaults", "forks", "ANSIBLE_FORKS", "int"),
     "host_key_checking": Setting(
         "defaults", "host_key_checking", "ANSIBLE_HOST_KEY_CHECKING", "bool"
@@ -54,6 +55,9 @@ SETTINGS = {
     "private_key_file": Setting("defaults", "private_key_file", "ANSIBLE_PRIVATE_KEY_FILE", "path"),
     "become": Setting("privilege_escalation", "become", "ANSIBLE_BECOME", "bool"),
     "become_user": Setting("privilege_escalation", "become_user", "ANSIBLE_BECOME_USER", "text"),
+    "become_method": Setting(
+        "privilege_escalation", "become_method", "ANSIBLE_BECOME_METHOD", "text"
+    ),
     "vault_password_file": Setting(
         "defaults", "vault_password_file", "ANSIBLE_VAULT_PASSWORD_FILE", "path"
     ),

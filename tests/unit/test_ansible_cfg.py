@@ -28,9 +28,11 @@ vault_password_file = ~/.vault-pass
 vault_identity_list = prod@~/.prod-pass, dev@prompt
 roles_path = r1:/abs/r2
 timeout = 25
+remote_port = 2022
 [privilege_escalation]
 become = yes
 become_user = admin
+become_method = sudo
 [some_other_section]
 x = 1
 """
@@ -41,7 +43,8 @@ NAMES = {
     "private_key_file": "DEFAULT_PRIVATE_KEY_FILE", "timeout": "DEFAULT_TIMEOUT",
     "vault_password_file": "DEFAULT_VAULT_PASSWORD_FILE", "roles_path": "DEFAULT_ROLES_PATH",
     "become": "DEFAULT_BECOME", "become_user": "DEFAULT_BECOME_USER",
-    "vault_identity_list": "DEFAULT_VAULT_IDENTITY_LIST",
+    "vault_identity_list": "DEFAULT_VAULT_IDENTITY_LIST", "remote_port": "DEFAULT_REMOTE_PORT",
+    "become_method": "DEFAULT_BECOME_METHOD",
 }  # fmt: skip
 
 
@@ -78,7 +81,7 @@ def test_the_file_found_and_its_values_are_ansibles(home, where):
     env["ANSIBLE_REMOTE_USER"] = "from-env"  # the environment beats the file
     ours = load_ansible_config(env, work)
     assert ours.path == path
-    theirs = dumped(work, env)
+    theirs = {"DEFAULT_BECOME_METHOD": "sudo", **dumped(work, env)}  # sudo: a default
     assert {k: theirs[v] for k, v in NAMES.items()} == ours.values
     assert ours.values["remote_user"] == "from-env" and ours.values["forks"] == 7
 
@@ -122,6 +125,7 @@ def test_command_line_beats_environment_beats_file(home, monkeypatch):
     assert cli_defaults(args) == {
         "vnetctl_user": "ops", "vnetctl_become": True, "vnetctl_become_user": "admin",
         "vnetctl_private_key_file": str(Path.cwd() / "keys/id"), "vnetctl_connect_timeout": 25,
+        "vnetctl_port": 2022,
     }  # fmt: skip
     monkeypatch.setenv("ANSIBLE_FORKS", "9")
     monkeypatch.setenv("ANSIBLE_REMOTE_USER", "envuser")
@@ -158,3 +162,13 @@ def test_roles_path_of_the_file_finds_a_role(home, capsys):
     (work / "inv.yml").write_text("all:\n  hosts:\n    h1:\n")
     (work / "site.yml").write_text("- hosts: all\n  roles: [base]\n  tasks: []\n")
     assert main(["run", "site.yml", "--syntax-check"]) == 0, capsys.readouterr().err
+
+
+def test_a_become_method_other_than_sudo_is_refused_where_become_is_on(home, monkeypatch):
+    (Path.cwd() / "ansible.cfg").write_text("[privilege_escalation]\nbecome_method = su\n")
+    assert "vnetctl_become" not in cli_defaults(parse_args(["facts", "-i", "x.yml"]))
+    with pytest.raises(InputError) as info:
+        cli_defaults(parse_args(["facts", "-i", "x.yml", "-b"]))
+    assert str(info.value) == (
+        f"become_method = su ({Path.cwd() / 'ansible.cfg'}:2): vnetctl becomes root with sudo only"
+    )

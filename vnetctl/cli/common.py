@@ -231,6 +231,7 @@ _CLI_DEFAULTS = {
     "vnetctl_user": ("user", "remote_user"),
     "vnetctl_become": ("become", "become"),
     "vnetctl_become_user": ("become_user", "become_user"),
+    "vnetctl_port": (None, "remote_port"),
     "vnetctl_private_key_file": (None, "private_key_file"),
     "vnetctl_connect_timeout": (None, "timeout"),
 }
@@ -244,6 +245,12 @@ def cli_defaults(args: argparse.Namespace) -> dict[str, object]:
     for variable, (option, setting) in _CLI_DEFAULTS.items():
         value = getattr(args, option, None) if option else None
         found[variable] = config.get(setting) if value is None else value
+    method = config.get("become_method")
+    if found["vnetctl_become"] and method not in (None, "sudo"):
+        raise InputError(
+            f"become_method = {method} ({config.origins['become_method']}): vnetctl becomes "
+            "root with sudo only"
+        )
     return {k: v for k, v in found.items() if v is not None}
 
 

@@ -12,7 +12,13 @@ import pytest
 
 from tests.unit.real_ansible import ansible, clean_env, needs_ansible
 from vnetctl.ansible_cfg import find_config_file, load_ansible_config
-from vnetctl.cli.common import accept_new_host_keys, cli_defaults, forks, run_options
+from vnetctl.cli.common import (
+    accept_new_host_keys,
+    cli_defaults,
+    forks,
+    run_context,
+    run_options,
+)
 from vnetctl.cli.main import main, parse_args
 from vnetctl.errors import InputError
 
@@ -172,3 +178,19 @@ def test_a_become_method_other_than_sudo_is_refused_where_become_is_on(home, mon
     assert str(info.value) == (
         f"become_method = su ({Path.cwd() / 'ansible.cfg'}:2): vnetctl becomes root with sudo only"
     )
+
+
+def test_the_files_connection_settings_reach_hosts_below_their_inventory(home):
+    work = Path.cwd()
+    (work / "ansible.cfg").write_text(
+        "[defaults]\nremote_user = cfguser\nremote_port = 2022\ntimeout = 25\n"
+        "private_key_file = id_cfg\n"
+    )
+    (work / "inv.yml").write_text(
+        "all:\n  hosts:\n    plain:\n    own: {ansible_user: ops, ansible_port: 2200}\n"
+    )
+    run = run_context(parse_args(["facts", "-i", "inv.yml"]), check=True)
+    plain, own = run.spec("plain"), run.spec("own")
+    assert (plain.user, plain.port, plain.connect_timeout) == ("cfguser", 2022, 25)
+    assert plain.key_file == str(work / "id_cfg")
+    assert (own.user, own.port) == ("ops", 2200)  # the inventory beats ansible.cfg

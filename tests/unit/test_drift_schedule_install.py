@@ -190,3 +190,11 @@ def test_a_check_of_stacked_inventories_keeps_every_i(check):
     assert main([*install, *typed]) == 0  # planned on both sources: --limit names a host of each
     service = (check / "units" / "vnetctl-drift-two.service").read_text()
     assert exec_start(service)[2:] == typed
+
+
+def test_an_inventory_from_the_environment_is_written_out(check, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_INVENTORY", "inv.yml")
+    install = ["drift", "schedule", "install", "--systemd", "--unit-dir", "units", "--name", "env"]
+    assert main([*install, "site.yml"]) == 0
+    service = (check / "units" / "vnetctl-drift-env.service").read_text()
+    assert exec_start(service)[2:] == ["site.yml", "-i", str(check / "inv.yml")]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.unit.real_ansible import ansible, clean_env, needs_ansible
 from vnetctl.cli.main import main
@@ -25,6 +26,8 @@ VIEWS = [
     ["--host", "kvm01"],
     ["--host", "lone"],
     ["--list", "--limit", "kvm:!kvm02"],
+    ["--list", "--yaml"],
+    ["--list", "--yaml", "--limit", "dc"],
 ]
 
 
@@ -48,7 +51,9 @@ def test_same_text_as_ansible_inventory(tmp_path, capsys, source, view):
 
 
 @needs_ansible
-@pytest.mark.parametrize("view", [["--list"], ["--graph", "--vars"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "view", [["--list"], ["--list", "-y"], ["--graph", "--vars"]], ids=" ".join
+)
 def test_odd_values_printed_as_ansible_inventory_prints_them(tmp_path, capsys, view):
     code, out, _ = ours(capsys, *SOURCES["odd INI values"], *view)
     assert code == 0 and out == theirs(tmp_path, *SOURCES["odd INI values"], *view)
@@ -61,11 +66,12 @@ def test_secrets_are_stars_and_nothing_else_differs(tmp_path, capsys):
         "all:\n  hosts:\n    h1:\n      ansible_become_password: s3cret-Pw\n"
         '      note: "{{ ansible_become_password }}"\n      mtu: 9000\n'
     )
-    for view in (["--list"], ["--host", "h1"], ["--graph", "--vars"]):
+    for view in (["--list"], ["--list", "--yaml"], ["--host", "h1"], ["--graph", "--vars"]):
         code, out, _ = ours(capsys, "-i", str(inventory), *view)
         assert code == 0 and "s3cret-Pw" not in out
         real = theirs(tmp_path, "-i", str(inventory), *view)
-        assert out == real.replace("s3cret-Pw", "***")
+        stars = "'***'" if "--yaml" in view else "***"  # a bare *** is a YAML alias
+        assert out == real.replace("s3cret-Pw", stars)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +82,7 @@ def test_secrets_are_stars_and_nothing_else_differs(tmp_path, capsys):
         (["--list", "--vars"], "--vars goes with --graph"),
         (["--host", "kvm01", "--limit", "kvm"], "--limit goes with --list"),
         (["--list", "dc"], "a GROUP goes with --graph"),
+        (["--graph", "--yaml"], "--yaml goes with --list"),
     ],
 )
 def test_bad_input_is_one_line_exit_1(capsys, argv, words):
@@ -89,3 +96,16 @@ def test_list_reads_back_as_an_inventory(tmp_path, capsys):
     (tmp_path / "listed.json").write_text(out)
     assert ours(capsys, "-i", str(tmp_path / "listed.json"), "--list")[1] == out
     assert json.loads(out)["_meta"]["hostvars"]["kvm01"]["mtu"] == 9000
+
+
+def test_a_secret_value_copied_under_another_name_is_hidden_and_yaml_stays_yaml(tmp_path, capsys):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "all:\n  hosts:\n    h1:\n      ansible_password: s3cret-Pw\n      copy: s3cret-Pw\n"
+    )
+    code, out, _ = ours(capsys, "-i", str(inventory), "--list", "--yaml")
+    assert code == 0 and "s3cret-Pw" not in out
+    assert yaml.safe_load(out)["all"]["children"]["ungrouped"]["hosts"]["h1"] == {
+        "ansible_password": "***",
+        "copy": "***",
+    }

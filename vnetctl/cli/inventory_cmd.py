@@ -15,6 +15,8 @@ import json
 import sys
 from typing import Any
 
+import yaml
+
 from vnetctl.cli.common import inventory_sources
 from vnetctl.errors import InputError
 from vnetctl.inventory.loader import load_inventory
@@ -28,8 +30,9 @@ HELP = """\
 Print the inventory as vnetctl reads it, in the shapes ansible-inventory prints: --list
 (JSON: groups, their hosts and children, every host's variables under _meta.hostvars),
 --host NAME (that host's variables) or --graph [GROUP] (the tree of groups and hosts;
---vars adds the variables). The same sources as every command: several -i stack, without
--i $ANSIBLE_INVENTORY or ansible.cfg's inventory. Secret values are shown as ***.
+--vars adds the variables); --list --yaml: the YAML inventory shape. The same sources as
+every command: several -i stack, without -i $ANSIBLE_INVENTORY or ansible.cfg's
+inventory. Secret values are shown as ***.
 
 examples:
   vnetctl inventory -i inventory/lab.yml --graph
@@ -49,6 +52,7 @@ def add_parser(commands) -> None:
     what.add_argument("--list", action="store_true", help="every group and host, as JSON")
     what.add_argument("--host", metavar="NAME", help="one host's variables, as JSON")
     what.add_argument("--graph", action="store_true", help="the tree of groups and hosts")
+    parser.add_argument("-y", "--yaml", action="store_true", help="with --list: YAML")
     parser.add_argument(
         "group", nargs="?", default=ALL, metavar="GROUP", help="with --graph: start here"
     )
@@ -71,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"unexpected argument {args.group!r}: a GROUP goes with --graph")
     if args.limit and not args.list:
         raise InputError("--limit goes with --list")
+    if args.yaml and not args.list:
+        raise InputError("--yaml goes with --list")
     inventory = load_inventory(inventory_sources(args))
     register_secrets(inventory, {})
     if args.graph:
@@ -79,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         if args.host not in inventory.hosts:
             raise InputError(f"no host {printable(args.host)!r} in the inventory")
         text = dumps(shown(inventory.hosts[args.host].vars))
+    elif args.yaml:
+        text = yaml_text(yaml_listing(inventory, args.limit))
     else:
         text = dumps(listing(inventory, args.limit))
     sys.stdout.write(redact(text) + "\n")
@@ -118,6 +126,42 @@ def listing(inventory: Inventory, limit: str | None) -> dict[str, Any]:
         "profile": "inventory_legacy",
     }
     return result
+
+
+def yaml_listing(inventory: Inventory, limit: str | None) -> dict[str, Any]:
+    """ansible-inventory --list --yaml: the YAML inventory shape, each host's variables
+    where it is first listed, child groups before hosts."""
+    chosen = {h.name for h in inventory.select(ALL, limit)}
+    seen_hosts: set[str] = set()
+    seen_groups: set[str] = set()
+
+    def shape(name: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"children": {}, "hosts": {}}
+        for kid in inventory.child_groups(name):
+            if kid in seen_groups:
+                body["children"][kid] = {}
+            else:
+                seen_groups.add(kid)
+                body["children"].update(shape(kid))
+        if name != ALL:
+            for host in inventory.groups[name].own_hosts:
+                if host in chosen:
+                    first = host not in seen_hosts
+                    seen_hosts.add(host)
+                    body["hosts"][host] = shown(inventory.hosts[host].vars) if first else {}
+        body = {k: v for k, v in body.items() if v}
+        return {name: body} if body else {}
+
+    return shape(ALL)
+
+
+def yaml_text(data: Any) -> str:
+    """As ansible-inventory dumps it; a secret value in it is replaced in the data, not in
+    the text, where a bare *** would read as a YAML alias."""
+    text = yaml.safe_dump(data, default_flow_style=False, allow_unicode=True).rstrip("\n")
+    if redact(text) != text:
+        text = yaml_text(redact(data))
+    return text
 
 
 def _line(text: str, depth: int) -> str:

@@ -24,6 +24,9 @@ CASES = [
      "10.0.0.5:2222 refused the connection: no SSH server listens on that port", True),
     (socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
      "cannot resolve 10.0.0.5: Name or service not known", False),
+    (OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 2222), "
+             "[Errno 111] Connect call failed ('127.0.0.1', 2222)"),
+     "10.0.0.5:2222 refused the connection", False),
     (OSError(errno.EPERM, "Operation not permitted"),
      "cannot connect to 10.0.0.5:2222: Operation not permitted", False),
 ]  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 import socket
 from dataclasses import dataclass
 from typing import Protocol
@@ -127,6 +128,9 @@ def connect_failure(exc: OSError, target: Target, attempts: int) -> str:
     code = exc.errno
     if code is None and isinstance(exc, ConnectionRefusedError):
         code = errno.ECONNREFUSED
+    if code is None:  # asyncio's "Multiple exceptions: [Errno 111] ..., [Errno 111] ..."
+        found = {int(n) for n in re.findall(r"\[Errno (\d+)\]", str(exc))}
+        code = found.pop() if len(found) == 1 else None
     template = _CONNECT_ERRORS.get(code)  # type: ignore[arg-type]
     text = template.format(where=where) if template else f"cannot connect to {where}: "
     if not template:

@@ -181,3 +181,20 @@ def test_the_enable_hint_for_a_unit_dir_works_as_printed(check, capsys):
          "vnetctl-drift-site.service"], capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert enabled.stdout.split() == ["enabled", "linked"]
+
+
+def test_a_check_of_stacked_inventories_keeps_every_i(check):
+    (check / "extra.ini").write_text("[edge]\nextra1 ansible_host=192.0.2.99\n")
+    typed = ["site.yml", "-i", "inv.yml", "-i", "extra.ini", "--limit", "extra1,h1"]
+    install = ["drift", "schedule", "install", "--systemd", "--unit-dir", "units", "--name", "two"]
+    assert main([*install, *typed]) == 0  # planned on both sources: --limit names a host of each
+    service = (check / "units" / "vnetctl-drift-two.service").read_text()
+    assert exec_start(service)[2:] == typed
+
+
+def test_an_inventory_from_the_environment_is_written_out(check, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_INVENTORY", "inv.yml")
+    install = ["drift", "schedule", "install", "--systemd", "--unit-dir", "units", "--name", "env"]
+    assert main([*install, "site.yml"]) == 0
+    service = (check / "units" / "vnetctl-drift-env.service").read_text()
+    assert exec_start(service)[2:] == ["site.yml", "-i", str(check / "inv.yml")]

@@ -34,7 +34,7 @@ file for node_exporter's textfile collector and an HTML page.
 
 examples:
   vnetctl drift schedule install --systemd --name site --every 15m \\
-      playbooks/site.yml -i inventory/prod.yml \\
+      playbooks/site.yml -i inventory/lab.yml \\
       --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom \\
       --report html=/var/www/html/drift-site.html
   vnetctl drift schedule remove --systemd --name site

@@ -20,7 +20,7 @@ class CheckTarget:
     """What a drift check compares: a playbook against an inventory (and a limit)."""
 
     playbook: str
-    inventory: str
+    inventory: str  # the -i sources, comma-separated (Ansible's ANSIBLE_INVENTORY form)
     limit: str | None = None
 
     @property
@@ -30,7 +30,8 @@ class CheckTarget:
 
     @property
     def label(self) -> str:
-        label = f"{Path(self.playbook).name} on {Path(self.inventory).name}"
+        names = ",".join(Path(source).name for source in self.inventory.split(","))
+        label = f"{Path(self.playbook).name} on {names}"
         return f"{label} --limit {self.limit}" if self.limit else label
 
 

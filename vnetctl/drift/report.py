@@ -21,8 +21,10 @@ SCHEMA_VERSION = 1
 
 def check_id(playbook: str, inventory: str, limit: str | None) -> str:
     """A check's identity (the history's key, the Prometheus `check` label): runs of the
-    same playbook on the same inventory and limit are runs of one check."""
-    ident = "\0".join([str(Path(playbook).resolve()), str(Path(inventory).resolve()), limit or ""])
+    same playbook on the same inventory and limit are runs of one check. `inventory`:
+    the sources as given, comma-separated when several -i were stacked."""
+    sources = [str(Path(source).resolve()) for source in inventory.split(",")]
+    ident = "\0".join([str(Path(playbook).resolve()), *sources, limit or ""])
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 

@@ -94,13 +94,11 @@ class ConsoleReporter:
             )
 
     def _persisted(self, result: TaskResult) -> None:
-        """Boot persistence (vnet_persist): the mode, once per host; with --diff, each
-        boot configuration file's diff."""
+        """Boot persistence (vnet_persist): each host's mode, said once in the recap (not
+        per host on every run); with --diff, each boot configuration file's diff."""
         persist = result.data.get("persist") or {}
         if persist and result.host not in self._persist:
-            said = self._persist[result.host] = f"{persist.get('mode')} ({persist.get('why')})"
-            if not self._quiet:
-                self.note(result.host, f"boot configuration: {said}")
+            self._persist[result.host] = f"{persist.get('mode')} ({persist.get('why')})"
         for change in persist.get("files") or [] if self.show_diff else []:
             path = "/" + change["path"]
             lines = difflib.unified_diff(
@@ -183,8 +181,11 @@ class ConsoleReporter:
         for host, said in self._persist.items():
             modes.setdefault(said, []).append(host)
         if modes:  # the plan says which boot persistence each host gets (README)
-            shown = "; ".join(f"{said}: {count(len(hosts), 'host')}" for said, hosts in
-                              sorted(modes.items(), key=lambda item: -len(item[1])))  # fmt: skip
+            ranked = sorted(modes.items(), key=lambda item: -len(item[1]))
+            shown = "; ".join(
+                f"{said}: {count(len(hosts), 'host')}{_named(hosts) if i else ''}"
+                for i, (said, hosts) in enumerate(ranked)
+            )  # the hosts of the less common modes are named: the exceptions
             self.console.print(f"boot configuration: {printed(shown)}")
         for host, reason in run.unreachable.items():
             self.console.print(f"[bold magenta]unreachable[/]: {printed(host)}: {printed(reason)}")
@@ -199,6 +200,11 @@ def printed(text: object) -> str:
     """Text from a playbook or a host, as one line: control characters escaped (a line
     break must not print a result line of its own), rich's markup too."""
     return escape(printable(text))
+
+
+def _named(hosts: list[str], most: int = 5) -> str:
+    more = f", +{len(hosts) - most}" if len(hosts) > most else ""
+    return f" ({', '.join(hosts[:most])}{more})"
 
 
 def _label(status: Status) -> str:

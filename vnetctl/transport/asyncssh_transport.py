@@ -8,7 +8,7 @@ import contextlib
 from vnetctl.transport import base
 from vnetctl.transport.asyncssh_module import asyncssh
 from vnetctl.transport.known_hosts import known_hosts_path, record_host_key
-from vnetctl.transport.retry import with_retries
+from vnetctl.transport.retry import is_transient, with_retries
 
 CLOSE_WAIT = 2.0  # seconds for a closed channel to be confirmed
 
@@ -145,8 +145,11 @@ class AsyncsshTransport:
                 f"no SSH answer within {target.connect_timeout:g} s "
                 f"({options.retries + 1} attempts)"
             ) from None
-        except (OSError, asyncssh.Error) as exc:
-            raise base.Unreachable(_describe(exc)) from None
+        except asyncssh.Error as exc:
+            raise base.Unreachable(exc.reason) from None
+        except OSError as exc:
+            attempts = options.retries + 1 if is_transient(exc) else 1
+            raise base.Unreachable(base.connect_failure(exc, target, attempts)) from None
 
 
 def _describe(exc: BaseException) -> str:

@@ -85,6 +85,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._values: set[str] = set()
+        self._pinned: set[str] = set()  # decrypted from a vault: kept by clear()
         self._pattern: re.Pattern[str] | None = None
 
     def __bool__(self) -> bool:
@@ -109,8 +110,15 @@ class Registry:
             for item in value:
                 self.add(item)
 
+    def pin(self, value: Any) -> None:
+        """Register `value` for the life of the process: vault values are decrypted when
+        their files are loaded, which may be before the run that uses them begins."""
+        before = set(self._values)
+        self.add(value)
+        self._pinned |= self._values - before
+
     def clear(self) -> None:
-        self._values.clear()
+        self._values = set(self._pinned)
         self._pattern = None
 
     def redact(self, value: Any) -> Any:
@@ -152,7 +160,8 @@ def registry() -> Registry:
 
 
 def new_run() -> None:
-    """Forget the secrets of an earlier run in this process (drift --every, tests)."""
+    """Forget the secrets of an earlier run in this process (drift --every, tests), but
+    for values decrypted from a vault (`Registry.pin`)."""
     _RUN.clear()
 
 

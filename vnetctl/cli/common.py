@@ -8,6 +8,11 @@ import os
 import socket
 
 from vnetctl.catalog import Catalog
+from vnetctl.cli.secret_options import (
+    add_secret_options,
+    asked_become_password,
+    use_vault_passwords,
+)
 from vnetctl.durations import parse_duration
 from vnetctl.fleet import gates
 from vnetctl.fleet.context import RunContext
@@ -128,6 +133,7 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         help="how long to wait for another vnetctl run holding a host's lock (default 60s); "
         "then that host fails, naming the holder",
     )
+    add_secret_options(parser)
 
 
 def add_playbook_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,20 +183,21 @@ def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
 def run_context(args: argparse.Namespace, check: bool) -> RunContext:
     """The modules, the inventory, `-e` and the options of `args`: what a fleet command
     works from (bad input raises InputError here, before any host is contacted)."""
+    use_vault_passwords(args)
+    defaults = cli_defaults(args)  # -K asks before anything is loaded, as Ansible does
     extra_vars = parse_extra_vars(getattr(args, "extra_vars", []) or [])
     inventory = load_inventory(args.inventory)
     register_secrets(inventory, extra_vars)
-    return RunContext(
-        Catalog(), inventory, run_options(args, check), extra_vars, cli_defaults(args)
-    )
+    return RunContext(Catalog(), inventory, run_options(args, check), extra_vars, defaults)
 
 
 def cli_defaults(args: argparse.Namespace) -> dict[str, object]:
-    """-u, -b, --become-user: as in Ansible, below every variable that sets the same."""
+    """-u, -b, --become-user, -K: as in Ansible, below every variable that sets the same."""
     given = {
         "vnetctl_user": getattr(args, "user", None),
         "vnetctl_become": getattr(args, "become", None),
         "vnetctl_become_user": getattr(args, "become_user", None),
+        "vnetctl_become_password": asked_become_password(args),
     }
     return {k: v for k, v in given.items() if v is not None}
 

@@ -7,15 +7,13 @@ line of a `!vault` value), before any host is contacted; decrypted values are se
 
 from __future__ import annotations
 
-import os
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.terminal import under_a_terminal
 from vnetctl import secrets
 from vnetctl.cli.common import plan_from_args, run_context
 from vnetctl.cli.main import build_parser, main
@@ -205,33 +203,11 @@ def test_the_prompt_needs_a_terminal(project, capsys, monkeypatch):
     assert code == 1 and "a vault password prompt needs a terminal" in text
 
 
-def under_a_terminal(argv: list[str], prompt: str, typed: str) -> tuple[int, str]:
-    """`argv` run under script(1), a pseudo-terminal its controlling terminal: once
-    `prompt` shows, `typed` is typed there (getpass discards what was typed before)."""
-    command = " ".join(f"'{a}'" for a in argv)
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    with subprocess.Popen(["script", "-qec", command, "/dev/null"], env=env, **pipes) as proc:
-        seen = b""
-        deadline = time.monotonic() + 60
-        while prompt.encode() not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-            chunk = os.read(proc.stdout.fileno(), 4096) if ready else b""
-            if ready and not chunk:
-                break  # ended before asking
-            seen += chunk
-        assert proc.stdin is not None
-        proc.stdin.write(typed.encode())
-        proc.stdin.flush()
-        rest, _ = proc.communicate(timeout=120)
-    return proc.returncode, (seen + rest).decode(errors="replace")
-
-
 def test_ask_vault_pass_prompts_on_the_terminal_and_never_echoes(project):
     argv = [sys.executable, "-m", "vnetctl", "run", str(project / "book.yml"), "-i",
             str(project / "hosts"), "--syntax-check", "--vault-id", f"prod@{project}/prod.pw",
             "-J", "-e", f"@{project}/extra.yml"]  # fmt: skip
-    code, shown = under_a_terminal(argv, "Vault password: ", DEFAULT_PW + "\n")
+    code, shown = under_a_terminal(argv, [("Vault password: ", DEFAULT_PW + "\n")])
     assert code == 0, shown
     assert "Vault password: " in shown and "no host contacted" in shown
     assert DEFAULT_PW not in shown

@@ -173,3 +173,22 @@ def test_what_each_verbosity_level_adds(lab3, fresh_hosts, project):
         for line in lines:
             assert line in shown[level], f"-{'v' * level} lacks {line!r}:\n{shown[level]}"
             assert line not in shown[level - 1], f"shown below -{'v' * level}: {line!r}"
+
+
+def test_vault_values_hidden_in_json_drift_reports_and_history(lab3, fresh_hosts, project):
+    top, inventory, vault_id = project
+    book, vault_args = str(top / "book.yml"), ("-i", inventory, "--vault-id", vault_id)
+    as_json = vnetctl("run", book, *vault_args, "--check", "--format", "json")
+    assert as_json.returncode == 0 and '"bridge ***"' in as_json.stdout, as_json.stdout
+    db = top / "history.sqlite"
+    reports = [f"--report={f}={top / ('drift.' + f)}" for f in ("json", "html", "junit")]
+    drift = vnetctl("drift", book, *vault_args, "--history", str(db), *reports)
+    assert drift.returncode == 2, drift.stdout + drift.stderr
+    assert "***" in drift.stdout
+    history = vnetctl("drift", "history", "--history", str(db), "--run", "1")
+    assert "bridge ***" in history.stdout, history.stdout
+    shown = [as_json.stdout, as_json.stderr, drift.stdout, drift.stderr, history.stdout]
+    shown += [(top / f"drift.{f}").read_text() for f in ("json", "html", "junit")]
+    assert_hidden("\n".join(shown))
+    for path in top.glob("history.sqlite*"):
+        assert not any(leak.encode() in path.read_bytes() for leak in LEAKS), path

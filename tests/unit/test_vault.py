@@ -7,6 +7,7 @@ line of a `!vault` value), before any host is contacted; decrypted values are se
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,9 @@ import pytest
 
 from tests.terminal import under_a_terminal
 from vnetctl import secrets
-from vnetctl.cli.common import plan_from_args, run_context
+from vnetctl.cli.common import cli_defaults, plan_from_args, run_context
 from vnetctl.cli.main import build_parser, main
+from vnetctl.errors import InputError
 from vnetctl.vault import cipher, keyring
 
 ROOT = Path(__file__).parents[2]
@@ -198,7 +200,7 @@ def test_a_bad_vault_id_is_refused(project, capsys):
 
 
 def test_the_prompt_needs_a_terminal(project, capsys, monkeypatch):
-    monkeypatch.setattr(keyring, "_tty_available", lambda: False)
+    monkeypatch.setattr(keyring, "tty_available", lambda: False)
     code, text = cli(capsys, project, "--ask-vault-pass")
     assert code == 1 and "a vault password prompt needs a terminal" in text
 
@@ -218,3 +220,34 @@ def test_vault_password_repr_hides_it():
     assert "hunter2" not in repr(password) + str(password)
     with pytest.raises(TypeError):
         __import__("pickle").dumps(password)
+
+
+def test_ansible_inventory_list_json_keeps_vault_values_encrypted_and_vnetctl_decrypts(
+    project, tmp_path
+):
+    """`ansible-inventory --list` prints a `!vault` value as {"__ansible_vault": TEXT}."""
+    listing = ANSIBLE_VAULT.parent / "ansible-inventory"
+    done = subprocess.run([str(listing), "-i", str(project / "hosts"), "--list", "--vault-id",
+                           f"prod@{project}/prod.pw"],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert '"__ansible_vault": "$ANSIBLE_VAULT;1.1;AES256' in done.stdout
+    (tmp_path / "inventory.json").write_text(done.stdout)
+    book = "- hosts: kvm\n  tasks:\n    - link: {name: '{{ token }}'}\n"
+    (tmp_path / "book.yml").write_text(book)
+    args = build_parser().parse_args(["run", str(tmp_path / "book.yml"), "-i",
+                                      str(tmp_path / "inventory.json"), "--vault-password-file",
+                                      str(project / "default.pw")])  # fmt: skip
+    (play,) = plan_from_args(args, run_context(args, check=True))
+    assert play.tasks["kvm1"][0].args["name"] == TOKEN
+
+
+def test_ask_become_pass_is_a_default_below_every_variable(monkeypatch):
+    args = build_parser().parse_args(["run", "b.yml", "-i", "h", "-K"])
+    monkeypatch.setattr(keyring, "tty_available", lambda: False)
+    with pytest.raises(InputError, match="-K/--ask-become-pass needs a terminal"):
+        cli_defaults(args)
+    monkeypatch.setattr(keyring, "tty_available", lambda: True)
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: "Typed-sudo-pw")
+    assert cli_defaults(args) == {"vnetctl_become_password": "Typed-sudo-pw"}
+    assert secrets.redact("x Typed-sudo-pw") == "x ***"

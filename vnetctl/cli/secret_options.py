@@ -67,17 +67,14 @@ def use_vault_passwords(args: argparse.Namespace) -> None:
     keyring.use(keyring.load(wanted))
 
 
-def asked_become_password(args: argparse.Namespace, prompt=getpass.getpass) -> str | None:
+def asked_become_password(args: argparse.Namespace) -> str | None:
     """-K: the password typed at the prompt (pinned as a secret of the run), or None."""
     if not getattr(args, "ask_become_pass", False):
         return None
-    try:
-        with open("/dev/tty", "rb"):
-            pass
-    except OSError:
+    if not keyring.tty_available():
         raise InputError("-K/--ask-become-pass needs a terminal: none here (set "
-                         "ansible_become_password in a vault file instead)") from None  # fmt: skip
-    typed = prompt("BECOME password: ")
+                         "ansible_become_password in a vault file instead)")  # fmt: skip
+    typed = getpass.getpass("BECOME password: ")
     if not typed:
         raise InputError("-K/--ask-become-pass: the password is empty")
     registry().pin(typed)

@@ -143,7 +143,7 @@ def load(wanted: list[Source], prompt=getpass.getpass) -> Keyring:
     return keyring
 
 
-def _tty_available() -> bool:
+def tty_available() -> bool:
     try:
         with open("/dev/tty", "rb"):
             return True
@@ -152,7 +152,7 @@ def _tty_available() -> bool:
 
 
 def _prompted(source: Source, prompt) -> bytes:
-    if not _tty_available():
+    if not tty_available():
         raise InputError("a vault password prompt needs a terminal: none here (use "
                          "--vault-password-file or --vault-id LABEL@FILE)")  # fmt: skip
     text = "Vault password: " if source.label == DEFAULT_LABEL else (

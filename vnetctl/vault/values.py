@@ -78,6 +78,23 @@ def mark(data: Any) -> Any:
     return VaultStr(data) if isinstance(data, str) else data
 
 
+JSON_KEY = "__ansible_vault"  # how `ansible-inventory --list` prints a `!vault` value
+
+
+def decrypt_json(data: Any, where: Location) -> Any:
+    """`data` (from JSON) with each `{"__ansible_vault": TEXT}` decrypted as `!vault`
+    TEXT would be; mappings and lists changed in place."""
+    if isinstance(data, dict):
+        if len(data) == 1 and isinstance(data.get(JSON_KEY), str):
+            return tagged_value(data[JSON_KEY], where)
+        for key, value in data.items():
+            data[key] = decrypt_json(value, where)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            data[index] = decrypt_json(value, where)
+    return data
+
+
 def first_sealed(value: Any) -> Sealed | None:
     if isinstance(value, Sealed):
         return value

@@ -251,3 +251,23 @@ def test_ask_become_pass_is_a_default_below_every_variable(monkeypatch):
     monkeypatch.setattr(getpass, "getpass", lambda prompt: "Typed-sudo-pw")
     assert cli_defaults(args) == {"vnetctl_become_password": "Typed-sudo-pw"}
     assert secrets.redact("x Typed-sudo-pw") == "x ***"
+
+
+def test_a_password_file_encrypted_with_a_password_read_before_it(project, tmp_path):
+    secret_pw = tmp_path / "default.pw.vault"
+    secret_pw.write_text(DEFAULT_PW + "\n")
+    vault("encrypt", "--vault-id", "prod@prod.pw", str(secret_pw), cwd=project)
+    args = plan(project, "--vault-id", f"prod@{project}/prod.pw", "--vault-password-file",
+                str(secret_pw), "-e", f"@{project}/extra.yml")  # fmt: skip
+    assert args["token"]["name"] == TOKEN
+
+
+def test_an_encrypted_playbook_runs_and_its_text_is_secret(project, tmp_path, capsys):
+    (tmp_path / "hosts").write_text(INVENTORY)
+    (tmp_path / "book.yml").write_text(
+        "- hosts: kvm\n  tasks:\n    - name: Hidden-task-name\n      link: {name: eth1}\n"
+    )
+    vault("encrypt", "--vault-password-file", f"{project}/default.pw", "book.yml", cwd=tmp_path)
+    code, text = cli(capsys, tmp_path, "--vault-password-file", str(project / "default.pw"))
+    assert code == 0, text
+    assert secrets.redact("Hidden-task-name") == "***"

@@ -4,8 +4,11 @@ as ***, the connection's settings without its password."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import textwrap
 
+import pytest
 from fake_catalog import CATALOG
 
 from vnetctl.inventory.connection import ConnectionSpec
@@ -16,6 +19,7 @@ from vnetctl.playbook.render import plan_playbook
 from vnetctl.runner.pool import describe
 from vnetctl.secrets import Secret
 from vnetctl.transport.base import TransportOptions
+from vnetctl.transport.retry import with_retries
 
 INVENTORY = "all:\n  hosts:\n    kvm1: {}\n    kvm2: {db_password: Hunter2-secret}\n"
 BOOK = """\
@@ -75,3 +79,13 @@ def test_the_connection_described_without_its_password():
     said = describe(_Transport(), spec, TransportOptions(retries=1))
     assert said.startswith("[kvm1] SSH connect to ops@192.0.2.1:2222 with asyncssh: password,")
     assert "Hunter2" not in said and "1 retries" in said
+
+
+def test_each_retried_attempt_is_said(caplog):
+    async def refused():
+        raise ConnectionRefusedError("connection refused")
+
+    with caplog.at_level(logging.INFO, logger="vnetctl.ssh"), pytest.raises(ConnectionRefusedError):
+        asyncio.run(with_retries(refused, retries=1, host="kvm1"))
+    (said,) = [r.getMessage() for r in caplog.records if r.name == "vnetctl.ssh"]
+    assert said.startswith("[kvm1] SSH attempt 1 failed (connection refused): retrying in ")

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import TYPE_CHECKING
 
 from vnetctl.transport.base import Connection, Transport, TransportOptions
 from vnetctl.transport.registry import load_transport
+from vnetctl.transport.retry import SSH_LOG  # shown by `run -vvv` (vnetctl.output.verbosity)
 
 if TYPE_CHECKING:
     from vnetctl.inventory.connection import ConnectionSpec
     from vnetctl.runner.control import RunOptions
-
-
-SSH_LOG = logging.getLogger("vnetctl.ssh")  # shown by `run -vvv` (vnetctl.output.verbosity)
 
 
 def describe(transport: Transport, spec: ConnectionSpec, opts: TransportOptions) -> str:

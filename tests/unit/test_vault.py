@@ -271,3 +271,13 @@ def test_an_encrypted_playbook_runs_and_its_text_is_secret(project, tmp_path, ca
     code, text = cli(capsys, tmp_path, "--vault-password-file", str(project / "default.pw"))
     assert code == 0, text
     assert secrets.redact("Hidden-task-name") == "***"
+
+
+def test_prompts_say_the_vault_id_they_ask_for(monkeypatch):
+    monkeypatch.setattr(keyring, "tty_available", lambda: True)
+    asked = []
+    wanted = keyring.sources(["ops@prompt"], [], True, env={})
+    ring = keyring.load(wanted, prompt=lambda text: asked.append(text) or "typed-pw")
+    assert asked == ["Vault password (ops): ", "Vault password: "]
+    got = [(p.label, p.source) for p in ring.passwords]
+    assert got == [("ops", "prompt"), ("default", "prompt")]

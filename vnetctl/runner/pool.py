@@ -42,6 +42,13 @@ async def _connect(transport: Transport, spec: ConnectionSpec, opts: TransportOp
     return conn
 
 
+def said_remote(host: str, command: str, sudo_password: bool) -> None:
+    """-vvv: the command a play's process runs as (its password never in it)."""
+    first = ", sudo's password first" if sudo_password else ""
+    SSH_LOG.info("[%s] remote process: %s (its stdin: the program, the play's tasks%s)",
+                 host, command, first)  # fmt: skip
+
+
 class ConnectionPool:
     """One connection per host, opened on first use and kept for the run."""
 

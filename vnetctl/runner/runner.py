@@ -31,7 +31,7 @@ from vnetctl.runner.payload import (
     kill_command,
     remote_command,
 )
-from vnetctl.runner.pool import SSH_LOG, ConnectionPool
+from vnetctl.runner.pool import ConnectionPool, said_remote
 from vnetctl.runner.results import RunResult, Status, TaskResult, facts_of
 from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import (
@@ -198,12 +198,7 @@ class Runner:
         process = None
         try:
             play.stage = "starting the remote process"
-            SSH_LOG.info(
-                "[%s] remote process: %s (its stdin: the program, the play's tasks%s)",
-                host,
-                command,
-                ", sudo's password first" if password else "",
-            )
+            said_remote(host, command, sudo_password=password is not None)
             process = await conn.start(command)
             self.stop.processes[host] = process
             try:

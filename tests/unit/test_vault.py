@@ -281,3 +281,15 @@ def test_prompts_say_the_vault_id_they_ask_for(monkeypatch):
     assert asked == ["Vault password (ops): ", "Vault password: "]
     got = [(p.label, p.source) for p in ring.passwords]
     assert got == [("ops", "prompt"), ("default", "prompt")]
+
+
+def test_password_sources_in_ansibles_order():
+    env = {"ANSIBLE_VAULT_IDENTITY_LIST": "x@f0, f00", "ANSIBLE_VAULT_PASSWORD_FILE": "f3"}
+    got = keyring.sources(["a@f1"], ["f2"], True, env=env, config_password_file="cfg")
+    assert [(s.label, s.where) for s in got] == [
+        ("x", "f0"), ("default", "f00"), ("a", "f1"), ("default", "f2"), ("default", "f3"),
+        ("default", "prompt"),
+    ]  # fmt: skip
+    # ansible.cfg's vault_password_file where the environment does not set one
+    got = keyring.sources([], [], False, env={}, config_password_file="cfg")
+    assert [(s.label, s.where) for s in got] == [("default", "cfg")]

@@ -10,14 +10,16 @@ import textwrap
 
 import pytest
 from fake_catalog import CATALOG
+from rich.console import Console
 
 from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.inventory.loader import load_inventory
+from vnetctl.output.console import ConsoleReporter
 from vnetctl.output.verbosity import command_lines, plan_lines
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.render import plan_playbook
 from vnetctl.runner.pool import describe
-from vnetctl.secrets import Secret
+from vnetctl.secrets import Secret, registry
 from vnetctl.transport.base import TransportOptions
 from vnetctl.transport.retry import with_retries
 
@@ -89,3 +91,10 @@ def test_each_retried_attempt_is_said(caplog):
         asyncio.run(with_retries(refused, retries=1, host="kvm1"))
     (said,) = [r.getMessage() for r in caplog.records if r.name == "vnetctl.ssh"]
     assert said.startswith("[kvm1] SSH attempt 1 failed (connection refused): retrying in ")
+
+
+def test_a_hosts_notes_are_redacted():
+    registry().add("Lock-holder-secret")
+    console = Console(record=True, width=200, color_system=None)
+    ConsoleReporter(console=console).note("kvm1", "waiting: held by Lock-holder-secret")
+    assert console.export_text() == "note: [kvm1] waiting: held by ***\n"

@@ -17,6 +17,7 @@ from vnetctl.output.pipes import PipeAwareConsole
 from vnetctl.output.words import count, names
 from vnetctl.printable import printable, printable_lines
 from vnetctl.runner.results import ROLLOUT_LABEL, RunResult, Status, TaskResult
+from vnetctl.secrets import redact
 
 STYLE = {
     Status.OK: "green",
@@ -166,8 +167,8 @@ class ConsoleReporter:
 
     def note(self, host: str, text: str) -> None:
         """What happens on a host between results: another run's lock held, a play
-        confirmed..."""
-        self.console.print(f"[dim]note[/]: [[bold]{printed(host)}[/]] {printed(text)}")
+        confirmed... A host's own words: redacted here, as results are where they enter."""
+        self.console.print(f"[dim]note[/]: [[bold]{printed(host)}[/]] {printed(redact(text))}")
 
     # End of run ------------------------------------------------------------
     def recap(self, run: RunResult, check: bool = False) -> None:

@@ -26,7 +26,7 @@ ANSIBLE_VAULT = ROOT / ".venv-ansible" / "bin" / "ansible-vault"
 pytestmark = pytest.mark.skipif(not ANSIBLE_VAULT.exists(), reason="needs .venv-ansible")
 
 DEFAULT_PW, PROD_PW = "vault-Def4ult", "vault-Pr0d"
-UPLINK, TOKEN, EXTRA, ROLE_MTU = "vethsecr3t", "tok-9f8e7d6c5b", "ext-c0ffee42", 1476
+UPLINK, TOKEN, EXTRA, ROLE_MTU = "vethsecr3t", "tok-9f8e7d6c5b", "ext-c0ffee42", 1397
 NOTE = "vaultfilenote"
 # 192.0.2.0/24 is TEST-NET-1: nothing answers there, a contact attempt would hang or fail
 INVENTORY = "[kvm]\nkvm1 ansible_host=192.0.2.1\n"

@@ -161,16 +161,19 @@ def test_a_file_for_another_vault_id_names_the_file(project, capsys):
     assert "secret.yml: vault-encrypted: none of the vault passwords given decrypts it" in text
 
 
+def uses_token(project: Path, top: Path, name: str = "'{{ token }}'") -> None:
+    """A project whose host_vars hold the `!vault` token; its task's link is `name`."""
+    (top / "book.yml").write_text(f"- hosts: kvm\n  tasks:\n    - link: {{name: {name}}}\n")
+    (top / "hosts").write_text(INVENTORY)
+    (top / "host_vars").mkdir(exist_ok=True)
+    (top / "host_vars/kvm1.yml").write_text((project / "host_vars/kvm1.yml").read_text())
+
+
 def test_an_unused_vault_value_needs_no_password_as_in_ansible(project, capsys, tmp_path):
-    (tmp_path / "book.yml").write_text("- hosts: kvm\n  tasks:\n    - link: {name: eth1}\n")
-    (tmp_path / "hosts").write_text(INVENTORY)
-    (tmp_path / "host_vars").mkdir()
-    (tmp_path / "host_vars/kvm1.yml").write_text((project / "host_vars/kvm1.yml").read_text())
+    uses_token(project, tmp_path, name="eth1")
     code, text = cli(capsys, tmp_path)
     assert code == 0, text
-    (tmp_path / "book.yml").write_text(
-        "- hosts: kvm\n  tasks:\n    - link: {name: '{{ token }}'}\n"
-    )
+    uses_token(project, tmp_path)
     code, text = cli(capsys, tmp_path)
     assert code == 1
     assert f"the !vault value at {tmp_path}/host_vars/kvm1.yml:2 cannot be decrypted: " in text
@@ -293,3 +296,12 @@ def test_password_sources_in_ansibles_order():
     # ansible.cfg's vault_password_file where the environment does not set one
     got = keyring.sources([], [], False, env={}, config_password_file="cfg")
     assert [(s.label, s.where) for s in got] == [("default", "cfg")]
+
+
+def test_a_vault_value_with_a_wrong_password_names_its_file_and_line(project, capsys, tmp_path):
+    uses_token(project, tmp_path)
+    code, text = cli(capsys, tmp_path, "--vault-password-file", str(project / "prod.pw"))
+    assert code == 1
+    assert f"the !vault value at {tmp_path}/host_vars/kvm1.yml:2 cannot be decrypted: " in text
+    assert "none of the vault passwords given decrypts it (wrong password?" in text
+    assert PROD_PW not in text and TOKEN not in text

@@ -119,6 +119,7 @@ def test_login_and_sudo_passwords_from_the_vault_never_shown(project, password_u
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"changed: [{password_user}] VM bridge with its uplink" in run.stdout
     assert "sudo -S" in run.stdout  # -vvv: the remote command; the password is on stdin
+    assert "    $ ip -batch -\n    |   link add name br-vm type bridge" in run.stdout  # exact
     assert_hidden(run.stdout + run.stderr)
 
     without = vnetctl("run", SITE, "-i", inventory, "--limit", password_user)
@@ -165,7 +166,8 @@ def test_what_each_verbosity_level_adds(lab3, fresh_hosts, project):
         f"task: [{first}] bridge named from the vault linux_bridge "
         '{"admin_state": "up", "name": "***", "state": "present"',
     ]
-    commands = ["    $ ip link set dev eth2 mtu 9000", "    $ ip link add name *** type bridge"]
+    commands = ["    $ ip -j -d link show", "    would run: ip link set dev eth2 mtu 9000",
+                "    would run: ip link add name *** type bridge"]  # fmt: skip
     ssh = [f"[{first}] SSH connect to root@", f"[{first}] SSH connected in ",
            f"[{first}] remote process: "]  # fmt: skip
     debug = ["<asyncssh> "]

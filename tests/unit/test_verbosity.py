@@ -66,8 +66,16 @@ def test_rendered_arguments_from_vv_with_secrets_hidden(tmp_path):
     two = plan_lines(plan, 2)
     assert '[dim]task[/]: [[bold]kvm2[/]] secret [dim]link[/] {"name": "***"}' in two
     assert not any("Hunte" in line for line in two)
-    assert command_lines(["ip link add name xHunte type dummy"]) == [
+    assert command_lines(["ip link add name xHunte type dummy"], None, check=False) == [
         "    [dim]$[/] ip link add name *** type dummy"
+    ]
+    ran = [{"argv": "ip -j -d link show", "stdin": []},
+           {"argv": "ip -batch -", "stdin": ["link add name xHunte type dummy"]}]  # fmt: skip
+    assert command_lines(["ip link add name xHunte type dummy"], ran, check=True) == [
+        "    [dim]$[/] ip -j -d link show",
+        "    [dim]$[/] ip -batch -",
+        "    [dim]|[/]   link add name *** type dummy",
+        "    [dim]would run:[/] ip link add name *** type dummy",
     ]
 
 

@@ -175,6 +175,7 @@ def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
         retries=args.retries,
         timeout=args.timeout,
         lock_wait=args.lock_wait,
+        trace=(getattr(args, "verbose", 0) or 0) >= 3 and getattr(args, "format", "") != "json",
         confirm_timeout=getattr(args, "confirm_timeout", None),
         label=run_label(args),
     )

@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     reporter = (
         None
         if args.format == "json"
-        else ConsoleReporter(show_diff=args.diff, verbose=args.verbose)
+        else ConsoleReporter(show_diff=args.diff, verbose=args.verbose, check=args.check)
     )
     try:
         context = run_context(args, check=args.check)

@@ -36,10 +36,17 @@ LIMIT_SHOWN = 10  # hosts written out as a --limit to copy
 
 
 class ConsoleReporter:
-    def __init__(self, console: Console | None = None, show_diff: bool = False, verbose: int = 0):
+    def __init__(
+        self,
+        console: Console | None = None,
+        show_diff: bool = False,
+        verbose: int = 0,
+        check: bool = False,
+    ):
         # soft_wrap: a piped or logged line stays one line, whatever the width
         self.console = console or PipeAwareConsole(highlight=False, soft_wrap=True)
         self.show_diff = show_diff
+        self.check = check  # -vvv: a task's changes are what it would run
         self.verbosity = int(verbose)  # -v, -vv, ...: vnetctl.output.verbosity
         self.verbose = self.verbosity >= 1
         self._plans: list = []  # planned plays whose -v/-vv lines are still to be shown
@@ -89,7 +96,8 @@ class ConsoleReporter:
                     f" -> [green]{printed(_show(change['after']))}[/]"
                 )
         if self.verbosity >= 3:
-            for line in verbosity.command_lines(result.commands):
+            ran = result.data.get("ran")
+            for line in verbosity.command_lines(result.commands, ran, self.check):
                 self.console.print(line)
         self._persisted(result)
         for touch in result.data.get("management_path") or []:  # see vnet_safety

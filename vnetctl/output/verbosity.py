@@ -3,7 +3,8 @@
 - `-v`: every result line, even on a large fleet, and the tasks and loop items a `when`
   left out on each host, with the condition that is false;
 - `-vv`: each task's arguments as rendered for each host, before the play runs;
-- `-vvv`: the commands each task runs (or, in check mode, would run) on its host, and
+- `-vvv`: the commands each task runs on its host, exactly (argv and the lines of its
+  stdin, reads of facts included; in check mode, the changes it would run), and
   the SSH steps: whom vnetctl connects to and how, how long it took, the remote
   command of each play (the `vnetctl.ssh` logger);
 - `-vvvv`: the SSH library's own debug log (asyncssh or paramiko).
@@ -50,9 +51,19 @@ def plan_lines(plan: Any, verbosity: int) -> list[str]:
     return lines
 
 
-def command_lines(commands: Sequence[str]) -> list[str]:
-    """-vvv: the commands of a result, as the host runs them."""
-    return [f"    [dim]$[/] {_shown(c)}" for c in commands]
+def command_lines(commands: Sequence[str], ran: Sequence[dict] | None, check: bool) -> list[str]:
+    """-vvv: what the task ran on its host (`ran`: each command and the lines of its
+    stdin, the reads of facts included), and in check mode the changes it would run;
+    from a host that said nothing of what it ran, the changes as commands."""
+    if ran is None:
+        return [f"    [dim]$[/] {_shown(c)}" for c in commands]
+    lines = []
+    for command in ran:
+        lines.append(f"    [dim]$[/] {_shown(str(command.get('argv', '')))}")
+        lines += [f"    [dim]|[/]   {_shown(str(line))}" for line in command.get("stdin") or []]
+    if check:
+        lines += [f"    [dim]would run:[/] {_shown(c)}" for c in commands]
+    return lines
 
 
 class _ConsoleHandler(logging.Handler):

@@ -193,7 +193,7 @@ class Runner:
         mode = spec.persist if spec.persist_over_play else play.persist or spec.persist
         persist = {"mode": mode, "root": spec.persist_root}
         stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm,
-                            persist, ACK_WINDOW)  # fmt: skip
+                            persist, ACK_WINDOW, self.options.trace)  # fmt: skip
         command = remote_command(spec.python, spec.become, spec.become_user, password is not None)
         process = None
         try:

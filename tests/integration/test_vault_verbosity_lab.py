@@ -194,3 +194,10 @@ def test_vault_values_hidden_in_json_drift_reports_and_history(lab3, fresh_hosts
     assert_hidden("\n".join(shown))
     for path in top.glob("history.sqlite*"):
         assert not any(leak.encode() in path.read_bytes() for leak in LEAKS), path
+
+
+def test_vvvv_with_paramiko_shows_its_debug_log(lab3, fresh_hosts):
+    run = vnetctl("run", SITE, "-i", str(lab3.inventory_path), "--limit", lab3.host_names[0],
+                  "--check", "--transport", "paramiko", "-vvvv")  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "<paramiko.transport> " in run.stdout and " with paramiko: " in run.stdout

@@ -6,7 +6,9 @@ A variable is secret when its name says so or the operator says so:
   (after `_` or as the whole name): `ansible_password`, `ansible_ssh_pass`,
   `ansible_become_password`, `vnetctl_password`, `db_password`, `api_token`, ...;
 - it is listed in `vnetctl_secret_vars` (a list of names, or a comma-separated string),
-  set like any variable: in the inventory, group_vars/host_vars, a play's `vars`, `-e`.
+  set like any variable: in the inventory, group_vars/host_vars, a play's `vars`, `-e`;
+- its value was decrypted from an Ansible vault (vnetctl.vault.values): such values are
+  pinned here as they are decrypted, and kept by `new_run()`.
 
 Any value derived from a secret is a secret too: a variable or task argument whose
 rendering read a secret variable, directly or through other variables (`name:

@@ -9,6 +9,11 @@ import socket
 
 from vnetctl.ansible_cfg import ansible_config
 from vnetctl.catalog import Catalog
+from vnetctl.cli.secret_options import (
+    add_secret_options,
+    asked_become_password,
+    use_vault_passwords,
+)
 from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError
 from vnetctl.fleet import gates
@@ -135,6 +140,7 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         help="how long to wait for another vnetctl run holding a host's lock (default 60s); "
         "then that host fails, naming the holder",
     )
+    add_secret_options(parser)
 
 
 def add_playbook_arguments(parser: argparse.ArgumentParser) -> None:
@@ -209,6 +215,7 @@ def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
         retries=args.retries,
         timeout=args.timeout,
         lock_wait=args.lock_wait,
+        trace=(getattr(args, "verbose", 0) or 0) >= 3 and getattr(args, "format", "") != "json",
         confirm_timeout=getattr(args, "confirm_timeout", None),
         label=run_label(args),
     )
@@ -217,13 +224,13 @@ def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
 def run_context(args: argparse.Namespace, check: bool) -> RunContext:
     """The modules, the inventory, `-e` and the options of `args`: what a fleet command
     works from (bad input raises InputError here, before any host is contacted)."""
+    use_vault_passwords(args)
+    defaults = cli_defaults(args)  # -K asks before anything is loaded, as Ansible does
     extra_vars = parse_extra_vars(getattr(args, "extra_vars", []) or [])
     args.inventory = inventory_sources(args)
     inventory = load_inventory(args.inventory)
     register_secrets(inventory, extra_vars)
-    return RunContext(
-        Catalog(), inventory, run_options(args, check), extra_vars, cli_defaults(args)
-    )
+    return RunContext(Catalog(), inventory, run_options(args, check), extra_vars, defaults)
 
 
 # connection variable set by the command line -> by ansible.cfg / ANSIBLE_*
@@ -239,12 +246,14 @@ _CLI_DEFAULTS = {
 
 def cli_defaults(args: argparse.Namespace) -> dict[str, object]:
     """-u, -b, --become-user, else their ansible.cfg / ANSIBLE_* settings (and
-    private_key_file, timeout): as in Ansible, below every variable that sets the same."""
+    private_key_file, timeout), and -K: as in Ansible, below every variable that sets
+    the same."""
     config = ansible_config()
     found: dict[str, object] = {}
     for variable, (option, setting) in _CLI_DEFAULTS.items():
         value = getattr(args, option, None) if option else None
         found[variable] = config.get(setting) if value is None else value
+    found["vnetctl_become_password"] = asked_become_password(args)
     method = config.get("become_method")
     if found["vnetctl_become"] and method not in (None, "sudo"):
         raise InputError(

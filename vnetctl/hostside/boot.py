@@ -233,6 +233,8 @@ def _load(payload):
 
 
 def _run_play(host, modules, payload, output, stop, lock):
+    core = sys.modules["vnet_core"]
+    core.TRACE = [] if payload.get("trace") else None  # run -vvv: see vnet_core.run
     facts = host.Facts.gather(modules=list(modules.values()))
     confirm, guard = None, None
     safety = sys.modules.get("vnet_safety")  # the management-path guard (host library)
@@ -297,6 +299,8 @@ def _run_play(host, modules, payload, output, stop, lock):
                     journal = confirm.files_journal(task["index"], persisting[0]["root"])
             result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard,
                               persisting, journal)  # fmt: skip
+            if core.TRACE is not None:  # -vvv: what ran since the task before (facts too)
+                result["ran"], core.TRACE = core.TRACE, []
             if result.get("failed"):
                 failed_at = task["index"]
         output.emit({"index": task["index"], "result": result})

@@ -22,6 +22,7 @@ from typing import Any
 from vnetctl.errors import InputError, Location
 from vnetctl.inventory.ini import looks_like_ini, read_ini
 from vnetctl.inventory.script import is_script, script_inventory
+from vnetctl.vault import values as vault_values
 from vnetctl.yamlsrc import YamlMap, load_yaml_file, where_of
 
 _IGNORED = re.compile(
@@ -51,6 +52,7 @@ def is_list_json(data: Any) -> bool:
 def as_yaml_shape(data: dict[str, Any], at: Location) -> YamlMap:
     """`--list` JSON as the YAML plugin's shape: lists become mappings, hostvars host
     entries (in `all`: a host in no other group is still `ungrouped`)."""
+    vault_values.decrypt_json(data, at)
     meta = data.get(META) or {}
     hostvars = meta.get("hostvars") or {} if isinstance(meta, dict) else {}
     if not isinstance(hostvars, dict):

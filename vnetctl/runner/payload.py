@@ -129,6 +129,7 @@ def build_stdin(
     confirm: ConfirmSpec | None = None,
     persist: dict | None = None,
     window: int | None = None,
+    trace: bool = False,
 ) -> str:
     """tasks: [{"index", "module", "args"}]; only the modules they use are sent.
     `persist`: {"mode": networkd | none | None (detected), "root"} (see vnet_persist).
@@ -136,6 +137,7 @@ def build_stdin(
     cut the management path under a rollback timer (`explicit`).
     `window`: the host starts a task only while fewer than this many started tasks are
     unacknowledged by the controller (boot.py); None: no acknowledgements are sent.
+    `trace`: each result says the commands its task ran (`ran`: `run -vvv`).
 
     Line 2 is two words: the code (host library, modules, the watchdog when a rollback
     timer is asked for), the same for every host of a play and packed once per run, and
@@ -155,6 +157,7 @@ def build_stdin(
         },
         "persist": persist or {},
         "window": window,
+        "trace": trace,
     }
     if confirm is not None:
         own["confirm"] = {

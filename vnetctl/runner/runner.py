@@ -31,7 +31,7 @@ from vnetctl.runner.payload import (
     kill_command,
     remote_command,
 )
-from vnetctl.runner.pool import ConnectionPool
+from vnetctl.runner.pool import ConnectionPool, said_remote
 from vnetctl.runner.results import RunResult, Status, TaskResult, facts_of
 from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import (
@@ -193,11 +193,12 @@ class Runner:
         mode = spec.persist if spec.persist_over_play else play.persist or spec.persist
         persist = {"mode": mode, "root": spec.persist_root}
         stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm,
-                            persist, ACK_WINDOW)  # fmt: skip
+                            persist, ACK_WINDOW, self.options.trace)  # fmt: skip
         command = remote_command(spec.python, spec.become, spec.become_user, password is not None)
         process = None
         try:
             play.stage = "starting the remote process"
+            said_remote(host, command, sudo_password=password is not None)
             process = await conn.start(command)
             self.stop.processes[host] = process
             try:

@@ -132,7 +132,7 @@ class AsyncsshTransport:
             return await asyncssh.connect(target.address, **kwargs)
 
         try:
-            return AsyncsshConnection(await with_retries(attempt, options.retries))
+            return AsyncsshConnection(await with_retries(attempt, options.retries, target.name))
         except asyncssh.HostKeyNotVerifiable:
             where = str(known_hosts_path(target))
             if _host_is_known(target):

@@ -169,7 +169,8 @@ class ParamikoTransport:
             return await asyncio.to_thread(attempt_sync)
 
         try:
-            return ParamikoConnection(await with_retries(attempt, options.retries), options)
+            client = await with_retries(attempt, options.retries, target.name)
+            return ParamikoConnection(client, options)
         except paramiko.BadHostKeyException:
             raise base.HostKeyRefused(base.changed_key_message(target.address, str(path))) from None
         except paramiko.SSHException as exc:

@@ -42,6 +42,7 @@ class Catalog(Mapping[str, dict]):
         self._loaded: dict[str, types.ModuleType] = {}
         # runner.payload packs the code a play sends once per module set, here
         self.packed_code: dict[tuple, str] = {}
+        self.code_entries: dict[tuple, tuple] = {}  # and the files of each module set
         self._names = sorted(
             p.stem for p in self.directory.glob("*.py") if not p.name.startswith("_")
         )

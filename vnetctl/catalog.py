@@ -141,7 +141,5 @@ class Catalog(Mapping[str, dict]):
         if name not in self._loaded:
             self.host_lib()
             path = self.directory / f"{name}.py"
-            self._loaded[name] = boot.install(
-                f"vnet_module_{name}", path.read_text(), filename=str(path)
-            )
+            self._loaded[name] = hostlib.install(f"vnet_module_{name}", path.read_text(), str(path))
         return self._loaded[name]

@@ -13,6 +13,7 @@ import pytest
 
 from tests.unit.full_disk import FullDisk
 from tests.unit.host_process import host_process
+from vnetctl import hostlib
 from vnetctl.catalog import Catalog
 from vnetctl.hostside import boot
 from vnetctl.inventory.connection import ConnectionSpec
@@ -218,3 +219,21 @@ def test_reports_that_are_not_digests_are_not_learnt():
 def test_the_boot_line_sent_with_every_play_stays_small():
     line = build_stdin(Catalog(), TEN_TASKS, True).split("\n")[0]
     assert line.startswith(boot.BOOT_MARK) and len(line) < 22_000
+
+
+def test_the_controller_keeps_the_host_library_compiled_and_ignores_an_altered_copy(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    source = "VALUE = 42\n"
+    code = hostlib.compiled.__wrapped__(source, "<vnetctl>/kept.py")
+    [kept] = (tmp_path / "vnetctl" / "code").iterdir()
+    assert kept.read_bytes().endswith(code)
+    assert hostlib.compiled.__wrapped__(source, "<vnetctl>/kept.py") == code  # read back
+    evil = marshal.dumps(compile("VALUE = 666\n", "<vnetctl>/kept.py", "exec"))
+    kept.write_bytes(kept.read_bytes()[:16] + evil)
+    again = hostlib.compiled.__wrapped__(source, "<vnetctl>/kept.py")
+    assert again == code and kept.read_bytes().endswith(code)  # compiled again, replaced
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("")
+    assert hostlib.compiled.__wrapped__(source, "<vnetctl>/kept.py") == code  # no cache: fine

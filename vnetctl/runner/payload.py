@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vnetctl.catalog import Catalog
+from vnetctl.hostlib import compiled
 from vnetctl.hostside import boot, confirm_files, host_lock, play, safe_apply
 from vnetctl.runner.host_code import HostCode
 
@@ -29,12 +30,6 @@ PLAY_SOURCE = Path(play.__file__).read_text()
 # hosts whose Python reads this bytecode run the controller's code objects: compiling
 # the pushed sources was ~7 ms of every host's play
 MAGIC = importlib.util.MAGIC_NUMBER.hex()
-
-
-@lru_cache(maxsize=256)
-def compiled(source: str, filename: str, optimize: int = 0) -> bytes:
-    """`source` compiled as the host would compile it (same file name, no -O)."""
-    return marshal.dumps(compile(source, filename, "exec", dont_inherit=True, optimize=optimize))
 
 
 def _b64(data: bytes) -> str:

@@ -4,10 +4,12 @@ each with a cache directory of the test's own."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import marshal
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,7 +22,8 @@ from vnetctl.inventory.connection import ConnectionSpec
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.runner import host_code
 from vnetctl.runner.host_code import HostCode, HostCodeStore
-from vnetctl.runner.payload import MAGIC, LockSpec, build_stdin, missing_line, unpack
+from vnetctl.runner.payload import MAGIC, LockSpec, answer, build_stdin, missing_line, unpack
+from vnetctl.transport.base import ConnectionLost
 
 ROOT = Path(__file__).resolve().parents[2]
 # the benchmark's ten-task play (bench/workloads/ten_tasks.yml), as the runner sends it
@@ -237,3 +240,19 @@ def test_the_controller_keeps_the_host_library_compiled_and_ignores_an_altered_c
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
     (tmp_path / "a-file").write_text("")
     assert hostlib.compiled.__wrapped__(source, "<vnetctl>/kept.py") == code  # no cache: fine
+
+
+def test_a_need_after_stdin_was_closed_is_no_lost_connection():
+    """A stop closed the host's stdin while it asked for code: it reads EOF and stops;
+    the host is not reported unreachable for the answer that could not be written."""
+
+    class Closed:
+        async def write(self, data):
+            raise ConnectionLost("connection lost: Channel not open for sending")
+
+    catalog = Catalog()
+    known = HostCode(magic=MAGIC, cache=None)
+    build_stdin(catalog, TEN_TASKS, True, known=known)  # the play's files, as a run has them
+    play = SimpleNamespace(need=["vnet_core"], cached=None)
+    assert asyncio.run(answer(Closed(), play, catalog, known)) is False
+    assert play.need == []

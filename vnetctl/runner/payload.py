@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -20,6 +21,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.hostlib import compiled
 from vnetctl.hostside import boot, confirm_files, host_lock, play, safe_apply
 from vnetctl.runner.host_code import HostCode
+from vnetctl.transport.base import ConnectionLost
 
 if TYPE_CHECKING:
     from vnetctl.transport.base import RemoteProcess
@@ -275,7 +277,10 @@ async def answer(process: RemoteProcess, play: Any, catalog: Catalog, known: Hos
     if play.need:
         entries = _sent(catalog)
         known.forget({entries[n].source_digest for n in play.need if n in entries})
-        await process.write(missing_line(catalog, play.need))
+        # stdin closed since (a stop asked for): the host reads EOF and stops; a connection
+        # that died, the next readline says so
+        with contextlib.suppress(ConnectionLost):
+            await process.write(missing_line(catalog, play.need))
         play.need = []
     learnt = play.cached is not None and known.learn(play.cached)
     play.cached = None

@@ -8,6 +8,8 @@ import asyncio
 import json
 import marshal
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -256,3 +258,37 @@ def test_a_need_after_stdin_was_closed_is_no_lost_connection():
     play = SimpleNamespace(need=["vnet_core"], cached=None)
     assert asyncio.run(answer(Closed(), play, catalog, known)) is False
     assert play.need == []
+
+
+def other_python() -> str | None:
+    """An interpreter here whose bytecode differs from this one's, if any (3.9+)."""
+    roots = [os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")]
+    found = [shutil.which(f"python3.{minor}") for minor in range(9, 15)]
+    found += sorted(str(p) for r in roots for p in Path(r).glob("versions/3.*/bin/python3"))
+    for python in filter(None, found):
+        done = subprocess.run([python, "-c", "import importlib.util as u, sys;"
+                               "print(sys.version_info >= (3, 9), u.MAGIC_NUMBER.hex())"],
+                              capture_output=True, text=True)  # fmt: skip
+        if done.returncode == 0 and done.stdout.split() and done.stdout.split()[0] == "True" \
+                and done.stdout.split()[1] != MAGIC:  # fmt: skip
+            return python
+    return None
+
+
+def test_a_host_with_another_python_compiles_once_then_runs_its_own_cached_code(
+    tmp_path, monkeypatch
+):
+    python = other_python()
+    if python is None:
+        pytest.skip("no Python 3.9+ with another bytecode on this machine")
+    import tests.unit.host_process as hp  # noqa: PLC0415
+
+    monkeypatch.setattr(hp.sys, "executable", python)  # the host's interpreter
+    known = HostCode(cache=str(tmp_path / "cache"))
+    _, records = play(tmp_path, known)  # sent our code and the sources: compiled there
+    assert fine(records) and known.magic not in (None, MAGIC)
+    stdin = build_stdin(Catalog(), TEN_TASKS, True, known=known)
+    assert stdin.split("\n")[0].split()[1:3] == ["-", "-"]  # boot as source alone
+    sent, records = play(tmp_path, known)
+    assert fine(records) and not any("need" in r for r in records)
+    assert sent <= CACHED_BOUND

@@ -77,8 +77,8 @@ def test_the_host_is_sent_the_settings_and_the_writer_only_with_a_module_that_pe
 
     sent = payload("link", {"mode": "networkd", "root": "/tmp/x"})
     assert sent["persist"] == {"mode": "networkd", "root": "/tmp/x"}
-    assert "vnet_persist" in sent["libs"]
-    assert "vnet_persist" not in payload("ovs_port_group", None)["libs"]
+    assert "vnet_persist" in sent["code"]
+    assert "vnet_persist" not in payload("ovs_port_group", None)["code"]
 
 
 def _result(host, files, status=Status.CHANGED):

@@ -32,6 +32,10 @@ class RunOptions:
     # hosts whose lock this run's own watchdogs hold (a rolling batch awaiting its health
     # gates): the gates' plays there take no lock of their own
     borrowed_locks: frozenset[str] = frozenset()
+    # what is known of hosts' code caches (vnetctl.runner.host_code): where the controller
+    # keeps it (None: ~/.cache/vnetctl/hosts) and the hosts' cache directory (None: boot.CACHE_DIR)
+    code_store: str | None = None
+    host_code_cache: str | None = None
 
 
 class Events(Protocol):

@@ -23,10 +23,12 @@ from vnetctl.catalog import Catalog
 from vnetctl.playbook.adhoc import facts_plan
 from vnetctl.runner.confirm import Confirmer
 from vnetctl.runner.control import Events, NullEvents, RunOptions, StopControl
+from vnetctl.runner.host_code import HostCode, HostCodeStore
 from vnetctl.runner.host_play import ACK, ACK_WINDOW, HostPlay, describe_exit
 from vnetctl.runner.payload import (
     ConfirmSpec,
     LockSpec,
+    answer,
     build_stdin,
     kill_command,
     remote_command,
@@ -65,8 +67,10 @@ class Runner:
         events: Events,
         pool: ConnectionPool | None = None,
         stop: StopControl | None = None,
+        code: HostCodeStore | None = None,
     ):
         self.catalog = catalog
+        self.code = code or HostCodeStore(options.code_store, options.host_code_cache)
         self.specs = specs
         self.options = options
         self.events = events
@@ -136,7 +140,8 @@ class Runner:
         """Each host's facts (or why not), read-only and reported to no one."""
         plan = facts_plan(list(hosts))
         options = dataclasses.replace(self.options, check=True)
-        silent = Runner(self.catalog, self.specs, options, NullEvents(), self.pool, self.stop)
+        silent = Runner(self.catalog, self.specs, options, NullEvents(), self.pool, self.stop,
+                        self.code)  # fmt: skip
         limit = asyncio.Semaphore(max(1, self.options.forks))
         await asyncio.gather(*(silent._guarded(limit, plan, h) for h in hosts))
         return facts_of(silent.result)
@@ -192,8 +197,9 @@ class Runner:
                               explicit=explicit)  # fmt: skip
         mode = spec.persist if spec.persist_over_play else play.persist or spec.persist
         persist = {"mode": mode, "root": spec.persist_root}
+        known = self.code.get(spec)
         stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm,
-                            persist, ACK_WINDOW, self.options.trace)  # fmt: skip
+                            persist, ACK_WINDOW, known, self.options.trace)  # fmt: skip
         command = remote_command(spec.python, spec.become, spec.become_user, password is not None)
         process = None
         try:
@@ -215,7 +221,7 @@ class Runner:
                 if self.stop.requested:
                     process.close_stdin()
                 play.stage = "waiting for the host lock and facts"
-                cut = await self._follow(conn, process, play, spec)
+                cut = await self._follow(conn, process, play, spec, known)
                 if cut is None:
                     await self._ended(conn, process, play, spec)
             finally:
@@ -274,11 +280,12 @@ class Runner:
             self._failed(play, settled.msg, "(confirm)")
         return settled.rolled_back
 
-    async def _follow(self, conn, process: RemoteProcess, play: HostPlay, spec) -> str | None:
+    async def _follow(self, conn, process: RemoteProcess, play: HostPlay, spec,
+                      known: HostCode) -> str | None:  # fmt: skip
         """Read the host's records until it is done. Returns None then, or why it was cut
         short ('timeout', 'interrupted'); the process is ended in that case."""
         timeout = getattr(spec, "play_timeout", None) or self.options.timeout
-        reader = asyncio.create_task(self._read(process, play))
+        reader = asyncio.create_task(self._read(process, play, spec, known))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         cut = None
@@ -313,11 +320,13 @@ class Runner:
             if not reader.done():
                 reader.cancel()
 
-    async def _read(self, process: RemoteProcess, play: HostPlay) -> None:
+    async def _read(self, process: RemoteProcess, play: HostPlay, spec, known: HostCode) -> None:
         while line := await process.readline():
             if play.record(line):  # a start record: acknowledged (see ACK_WINDOW)
                 with contextlib.suppress(ConnectionLost):  # the host may have ended since:
                     await process.write(ACK)  # a connection that died, readline says so
+            if (play.need or play.cached) and await answer(process, play, self.catalog, known):
+                self.code.save(spec)  # what its code cache holds, for the next run
             if play.done:
                 process.close_stdin()
                 return

@@ -189,8 +189,7 @@ class Runner:
         password = spec.become_password.reveal() if spec.become and spec.become_password else None
         lock = LockSpec(wait=self.options.lock_wait, owner=self.options.label,
                         borrowed=host in self.options.borrowed_locks)  # fmt: skip
-        # armed on the host when asked, or when a step needs it; in check mode it only
-        # tells the guard what the real run would allow
+        # armed when asked or a step needs it; in check mode it tells the guard only
         timeout = play.confirm_timeout or AUTO_CONFIRM
         explicit = play.confirm_timeout is not None or not self.options.refusals
         confirm = ConfirmSpec(uuid.uuid4().hex[:16], timeout, self.options.confirm_root,

@@ -4,7 +4,9 @@
 (`ip -j -s -d link`: packets, bytes, drops, errors), its carrier changes
 (/sys/class/net/DEV/carrier_changes), its state, and a bond member's state and MII
 status; per Open vSwitch interface its statistics and link resets (None without OVS);
-per VXLAN device (Linux or OVS) the remote VTEPs present.
+per VXLAN device (Linux or OVS) the remote VTEPs present; per HTB class its counters (the
+`tc` fact traffic_shaping reads: sent bytes and packets, drops, overlimits, backlog),
+named on the controller from the declared classes (vnetctl/stats/shaping.py).
 Nothing on the host is changed."""
 
 import os
@@ -13,11 +15,13 @@ import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
     from ansible.module_utils import vnet_facts, vnet_ovs
+    from ansible.module_utils import vnet_tc as tc
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_facts
     import vnet_host as host
     import vnet_ovs
+    import vnet_tc as tc
 
 ARGUMENT_SPEC = {}
 COUNTERS = ("packets", "bytes", "dropped", "errors")
@@ -38,7 +42,23 @@ FACTS = {
         {"Interface": ["name", "statistics", "link_state", "link_resets", "type", "options"]},
         ovs_interfaces,
     ),
+    "tc": tc.source(),
 }
+# a class's counters (vnet_htb.STATS) -> what stats calls them
+CLASS_COUNTERS = {"bytes": "sent_bytes", "packets": "sent_packets", "drops": "drops",
+                  "overlimits": "overlimits", "backlog": "backlog_bytes",
+                  "qlen": "backlog_packets"}  # fmt: skip
+
+
+def tc_classes(fact):
+    """{device: {classid: {parent, counters}}} of every HTB class with counters."""
+    out = {}
+    for dev, classes in sorted(((fact or {}).get("classes") or {}).items()):
+        for cid, cls in classes.items():
+            if cls.get("stats"):
+                row = {name: cls["stats"][key] for key, name in CLASS_COUNTERS.items()}
+                out.setdefault(dev, {})[cid] = dict(row, parent=cls.get("parent"))
+    return out
 
 
 def carrier_changes(name, root="/sys/class/net"):
@@ -102,6 +122,7 @@ def run(params, check, facts):
             "ports": {link["ifname"]: port(link) for link in links},
             "ovs": facts.get("ovs_stats"),
             "vxlan_peers": vxlan_peers(links, facts.get("fdb"), facts.get("ovs_stats")),
+            "tc_classes": tc_classes(facts.get("tc")),
         },
     }
 

@@ -8,19 +8,30 @@ import sys
 from pathlib import Path
 
 from vnetctl.cli import drift_admin_cmd
-from vnetctl.cli.common import add_target_options, bounded_int, run_context, selected_hosts
+from vnetctl.cli.common import (
+    add_playbook_arguments,
+    bounded_int,
+    plan_from_args,
+    run_context,
+    selected_hosts,
+)
 from vnetctl.drift.files import check_writable, write_atomic
 from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, run_every
 from vnetctl.errors import InputError
 from vnetctl.secrets import redact
 from vnetctl.stats import formats
+from vnetctl.stats.declared import declared
 from vnetctl.stats.gather import gather
 
 HELP = """\
 Read, without changing anything, every host's network counters in one pass (one SSH
 session per host): per port (every link but lo) packets, bytes, drops and errors
 received and sent, carrier changes (a flapping port), operstate, a bond member's state
-and MII status; per Open vSwitch interface its statistics and link resets. As text,
+and MII status; per Open vSwitch interface its statistics and link resets; per HTB
+class (traffic_shaping) bytes and packets sent, drops, overlimits and backlog. With
+PLAYBOOK, only what it declares on the hosts it targets: the ports, bonds and OVS
+interfaces its tasks name, and the shaped devices' classes by their declared names
+(without, every class by its id). As text,
 JSON (schema: vnetctl/output/schema/stats.schema.json) or Prometheus text for
 node_exporter's textfile collector (written atomically; every series labelled with
 `check`, --name or the inventory's file name, so several files coexist); `--every`
@@ -29,6 +40,7 @@ reads again and again. The alerts in contrib/prometheus/vnetctl.rules.yml read t
 examples:
   vnetctl stats -i inventory/lab.yml
   vnetctl stats -i inventory/lab.yml --format json --limit lab-h1
+  vnetctl stats -i inventory/lab.yml playbooks/nioc.yml
   vnetctl stats -i inventory/lab.yml --format prometheus \\
       -o /var/lib/node_exporter/textfile/vnetctl-stats-lab.prom --every 1m
 """
@@ -41,7 +53,7 @@ def add_parser(commands) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_target_options(parser)
+    add_playbook_arguments(parser, optional=True)
     parser.add_argument("--format", choices=formats.FORMATS, default="text",
                         help="output format (default: text)")  # fmt: skip
     parser.add_argument("-o", "--output", metavar="FILE", help="write here, atomically")
@@ -69,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
 
 def once(args: argparse.Namespace) -> int:
     context = run_context(args, check=True)
-    report = gather(context, selected_hosts(args, context), args.inventory)
+    if args.playbook:
+        plans = plan_from_args(args, context)
+        hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
+        report = gather(context, hosts, args.inventory, declared(plans, context.catalog))
+    else:
+        report = gather(context, selected_hosts(args, context), args.inventory)
     text = redact(formats.render(report, args.format, args.name))
     if args.output:
         write_atomic(Path(args.output), text)

@@ -28,6 +28,16 @@ OVS_COUNTERS = {
     "rx_dropped": "receive_drops_total", "tx_dropped": "transmit_drops_total",
     "rx_errors": "receive_errors_total", "tx_errors": "transmit_errors_total",
 }  # fmt: skip
+# an HTB class's counters (modules/net_stats.py) -> metric, type, help
+CLASS_METRICS = {
+    "sent_bytes": ("sent_bytes_total", "counter", "Bytes the class sent."),
+    "sent_packets": ("sent_packets_total", "counter", "Packets the class sent."),
+    "drops": ("drops_total", "counter", "Packets the class dropped (its queue full)."),
+    "overlimits": ("overlimits_total", "counter",
+                   "Times the class had a packet and no tokens to send it (held, not sent)."),
+    "backlog_bytes": ("backlog_bytes", "gauge", "Bytes queued in the class now."),
+    "backlog_packets": ("backlog_packets", "gauge", "Packets queued in the class now."),
+}  # fmt: skip
 
 
 def check_name(report: StatsReport, name: str | None) -> str:
@@ -58,9 +68,24 @@ def text(report: StatsReport) -> str:
                 f"{p['rx_dropped'] + p['tx_dropped']:>9}{p['rx_errors'] + p['tx_errors']:>8}"
                 f"{flaps:>7}  {bond}"
             )
+        lines += class_lines(report.hosts[host].get("tc_classes") or {})
     for host, why in sorted(report.errors.items()):
         lines += ["", f"{host}: not read: {why}"]
     return "\n".join(lines) + "\n"
+
+
+def class_lines(classes: dict) -> list[str]:
+    if not classes:
+        return []
+    lines = [f"  {'device':<16}{'class':<16}{'id':<9}{'sent bytes':>14}{'sent pkts':>12}"
+             f"{'drops':>9}{'overlimits':>12}{'backlog':>9}"]  # fmt: skip
+    for dev, by_name in sorted(classes.items()):
+        for name, c in sorted(by_name.items()):
+            lines.append(
+                f"  {dev:<16}{name:<16}{c['id']:<9}{c['sent_bytes']:>14}{c['sent_packets']:>12}"
+                f"{c['drops']:>9}{c['overlimits']:>12}{c['backlog_packets']:>8}p"
+            )
+    return lines
 
 
 def prometheus(report: StatsReport, check: str) -> str:
@@ -99,6 +124,13 @@ def prometheus(report: StatsReport, check: str) -> str:
     out.family("vnetctl_vxlan_peers", "gauge",
                "Remote VTEPs present on the VXLAN device (fdb entries, remote, remote_ip).",
                (({"host": h, "device": d}, n) for h, d, n in vxlan))  # fmt: skip
+    classes = [({"host": h, "device": d, "class": n, "classid": c["id"]}, c)
+               for h, s in sorted(report.hosts.items())
+               for d, named in sorted((s.get("tc_classes") or {}).items())
+               for n, c in sorted(named.items())]  # fmt: skip
+    for key, (metric, kind, help_text) in CLASS_METRICS.items():
+        out.family(f"vnetctl_tc_class_{metric}", kind, f"HTB class: {help_text}",
+                   ((labels, c[key]) for labels, c in classes))  # fmt: skip
     out.family("vnetctl_stats_host_up", "gauge", "1 if the host's counters were read.",
                [({"host": h}, h in report.hosts)
                 for h in sorted({*report.hosts, *report.errors})])  # fmt: skip

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.labhosts import wait_until
+
 ROOT = Path(__file__).parents[2]
 RULES = ROOT / "contrib" / "prometheus" / "vnetctl.rules.yml"
 
@@ -55,6 +57,16 @@ def query(ns: str, promql: str) -> list[dict]:
     if done.returncode != 0:
         return []
     return json.loads(done.stdout)["data"]["result"]
+
+
+def wait_for_samples(ns: str, series: str, what: str, samples: int = 3) -> None:
+    """Until Prometheus holds `samples` scrapes of `series` within the last minute."""
+
+    def held() -> bool:
+        found = query(ns, f"count_over_time({series}[1m])")
+        return len(found) == 1 and float(found[0]["value"][1]) >= samples
+
+    wait_until(held, 60, f"Prometheus to hold a few samples of {what}")
 
 
 def short_rules(folder: Path, pending: str = "1s") -> Path:

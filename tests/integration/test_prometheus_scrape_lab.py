@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.scrape import prometheus, query
+from tests.integration.scrape import prometheus, query, wait_for_samples
 from tests.labhosts import own_lab, wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
@@ -50,9 +50,7 @@ def test_a_flapping_port_raises_its_alert_in_prometheus_and_a_healthy_fleet_none
         ns = stack.enter_context(prometheus(tmp_path, textfiles))
         host, other = lab.host_names[1], lab.host_names[0]
         flaps = f'vnetctl_port_carrier_changes_total{{host="{host}",port="eth1"}}'
-        wait_until(lambda: len(query(ns, f"count_over_time({flaps}[1m])")) == 1
-                   and float(query(ns, f"count_over_time({flaps}[1m])")[0]["value"][1]) >= 3,
-                   60, "Prometheus to hold a few samples of the lab's counters")  # fmt: skip
+        wait_for_samples(ns, flaps, "the lab's counters")
         assert query(ns, "node_textfile_scrape_error")[0]["value"][1] == "0"
         checks = query(ns, "vnetctl_drift_last_run_timestamp_seconds")
         assert sorted(c["metric"]["playbook"] for c in checks) == ["site.yml", "vm-bridges.yml"]

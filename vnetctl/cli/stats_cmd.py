@@ -18,10 +18,12 @@ from vnetctl.cli.common import (
 from vnetctl.drift.files import check_writable, write_atomic
 from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, run_every
 from vnetctl.errors import InputError
+from vnetctl.runner.results import ExitCode
 from vnetctl.secrets import redact
 from vnetctl.stats import formats
-from vnetctl.stats.declared import declared
+from vnetctl.stats.declared import Declared, declared
 from vnetctl.stats.gather import gather
+from vnetctl.stats.overlay import compare_peers, probe
 
 HELP = """\
 Read, without changing anything, every host's network counters in one pass (one SSH
@@ -31,7 +33,10 @@ and MII status; per Open vSwitch interface its statistics and link resets; per H
 class (traffic_shaping) bytes and packets sent, drops, overlimits and backlog. With
 PLAYBOOK, only what it declares on the hosts it targets: the ports, bonds and OVS
 interfaces its tasks name, and the shaped devices' classes by their declared names
-(without, every class by its id). As text,
+(without, every class by its id). With --probe, its VXLAN meshes are probed as `vnetctl
+mesh check` probes them (a throwaway namespace per segment, --probe-count pings per pair,
+bounded in time): each pair's loss and mean round trip, and per VXLAN device the peers
+declared and those not present. As text,
 JSON (schema: vnetctl/output/schema/stats.schema.json) or Prometheus text for
 node_exporter's textfile collector (written atomically; every series labelled with
 `check`, --name or the inventory's file name, so several files coexist); `--every`
@@ -41,6 +46,7 @@ examples:
   vnetctl stats -i inventory/lab.yml
   vnetctl stats -i inventory/lab.yml --format json --limit lab-h1
   vnetctl stats -i inventory/lab.yml playbooks/nioc.yml
+  vnetctl stats -i inventory/lab.yml playbooks/vxlan-mesh.yml --probe --format json
   vnetctl stats -i inventory/lab.yml --format prometheus \\
       -o /var/lib/node_exporter/textfile/vnetctl-stats-lab.prom --every 1m
 """
@@ -65,12 +71,20 @@ def add_parser(commands) -> None:
                         "stopped")  # fmt: skip
     parser.add_argument("--count", type=bounded_int(1, 1_000_000), metavar="N",
                         help="with --every: stop after N passes")  # fmt: skip
+    parser.add_argument("--probe", action="store_true",
+                        help="with PLAYBOOK: probe its VXLAN meshes as `mesh check` does (loss "
+                        "and round trip per pair) and compare the peers present with the "
+                        "declared ones")  # fmt: skip
+    parser.add_argument("--probe-count", type=bounded_int(1, 20), default=5, metavar="N",
+                        help="pings per pair and size, 0.2 s apart, 1..20 (default 5)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.count is not None and not args.every:
         raise InputError("--count only goes with --every")
+    if args.probe and not args.playbook:
+        raise InputError("--probe needs PLAYBOOK: its meshes say what to probe")
     if args.output:
         check_writable(Path(args.output), "-o")
     if not args.every:
@@ -84,7 +98,18 @@ def once(args: argparse.Namespace) -> int:
     if args.playbook:
         plans = plan_from_args(args, context)
         hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
-        report = gather(context, hosts, args.inventory, declared(plans, context.catalog))
+        mine, overlay, peers = declared(plans, context.catalog), None, {}
+        if args.probe:  # mesh check's probe: it changes probe namespaces, not check mode
+            probing = run_context(args, check=False)
+            overlay, peers = probe(plans, probing, args.playbook, args.probe_count)
+            for host, devices in peers.items():
+                mine.setdefault(host, Declared()).vxlan |= set(devices)
+        report = gather(context, hosts, args.inventory, mine)
+        if overlay is not None:
+            report.overlay = overlay
+            compare_peers(report, peers)
+            if overlay["errors"] and report.exit_code == 0:
+                report.exit_code = ExitCode.HOST_FAILED
     else:
         report = gather(context, selected_hosts(args, context), args.inventory)
     text = redact(formats.render(report, args.format, args.name))

@@ -14,6 +14,7 @@ from typing import Any
 from vnetctl.catalog import Catalog
 
 SHAPING = "traffic_shaping"
+MESH = "vxlan_mesh"
 IFNAME = "ifname"
 PORTS = "ports"
 
@@ -22,6 +23,7 @@ PORTS = "ports"
 class Declared:
     ports: set[str] = field(default_factory=set)  # every interface name a task names
     classes: dict[str, dict[int, str]] = field(default_factory=dict)  # device -> minor -> name
+    vxlan: set[str] = field(default_factory=set)  # VXLAN devices (and OVS tunnel ports)
 
 
 def declared(plans: Iterable[Any], catalog: Catalog) -> dict[str, Declared]:
@@ -34,6 +36,8 @@ def declared(plans: Iterable[Any], catalog: Catalog) -> dict[str, Declared]:
                 mine.ports |= interface_names(catalog[task.module], task.args)
                 if task.module == SHAPING and task.args.get("state", "present") == "present":
                     shaped(mine, catalog, task.args)
+                if task.module == MESH and task.args.get("state", "present") == "present":
+                    mine.vxlan |= set(catalog.ask(MESH, "peer_devices", dict(task.args)))
     for plan in plans:  # a selected host with no task declares nothing
         for host in plan.hosts:
             out.setdefault(host, Declared())

@@ -71,7 +71,35 @@ def text(report: StatsReport) -> str:
         lines += class_lines(report.hosts[host].get("tc_classes") or {})
     for host, why in sorted(report.errors.items()):
         lines += ["", f"{host}: not read: {why}"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + overlay_lines(report)) + "\n"
+
+
+def overlay_lines(report: StatsReport) -> list[str]:
+    if report.overlay is None:
+        return []
+    lines = ["", "overlay probe (from -> to):"]
+    for p in report.overlay["pairs"]:
+        rtt = "-" if p["rtt_ms"] is None else f"{p['rtt_ms']:.2f} ms"
+        lines.append(f"  {p['source']} -> {p['target']} {segment(p)}: {p['state']}, "
+                     f"loss {p['loss']:.0%}, rtt {rtt}")  # fmt: skip
+    for host, s in sorted(report.hosts.items()):
+        for dev, missing in sorted((s.get("vxlan_peers_missing") or {}).items()):
+            if missing:
+                lines.append(f"  {host} {dev}: declared peers not present: {', '.join(missing)}")
+    for host, why in sorted(report.overlay["errors"].items()):
+        lines.append(f"  {host}: not probed: {why}")
+    for host, labels in sorted(report.overlay["not_applied"].items()):
+        lines.append(f"  {host}: not applied: {', '.join(labels)}")
+    return lines
+
+
+def segment(pair: dict) -> str:
+    return f"vlan {pair['vlan']}" if pair.get("vlan") else f"vni {pair['vni']}"
+
+
+def pair_labels(pair: dict) -> dict:
+    kind = "vlan" if pair.get("vlan") else "vni"
+    return {"host": pair["source"], "peer": pair["target"], kind: str(pair[kind])}
 
 
 def class_lines(classes: dict) -> list[str]:
@@ -131,6 +159,27 @@ def prometheus(report: StatsReport, check: str) -> str:
     for key, (metric, kind, help_text) in CLASS_METRICS.items():
         out.family(f"vnetctl_tc_class_{metric}", kind, f"HTB class: {help_text}",
                    ((labels, c[key]) for labels, c in classes))  # fmt: skip
+    declared = [(h, d, peers, s.get("vxlan_peers") or {}) for h, s in sorted(report.hosts.items())
+                for d, peers in sorted((s.get("vxlan_peers_declared") or {}).items())]  # fmt: skip
+    out.family("vnetctl_vxlan_peers_declared", "gauge",
+               "Remote VTEPs the playbook's mesh declares on the device (stats --probe).",
+               (({"host": h, "device": d}, len(peers)) for h, d, peers, _ in declared))  # fmt: skip
+    out.family("vnetctl_vxlan_peer_present", "gauge",
+               "1 if the declared peer is present on the device (an fdb entry, a tunnel).",
+               (({"host": h, "device": d, "peer": p}, p in (present.get(d) or []))
+                for h, d, peers, present in declared for p in peers))  # fmt: skip
+    pairs = (report.overlay or {}).get("pairs") or []
+    out.family("vnetctl_overlay_probe_loss_ratio", "gauge",
+               "Share of the probe's pings across the overlay to the peer that were lost.",
+               ((pair_labels(p), p["loss"]) for p in pairs if p["loss"] is not None))  # fmt: skip
+    out.family("vnetctl_overlay_probe_rtt_seconds", "gauge",
+               "Mean round trip of the probe's pings across the overlay to the peer.",
+               ((pair_labels(p), p["rtt_ms"] / 1000) for p in pairs
+                if p["rtt_ms"] is not None))  # fmt: skip
+    out.family("vnetctl_overlay_probe_reachable", "gauge",
+               "1 if full-size frames cross the overlay to the peer (0: unreachable, or "
+               "only small frames pass: an MTU problem).",
+               ((pair_labels(p), p["state"] == "reachable") for p in pairs))  # fmt: skip
     out.family("vnetctl_stats_host_up", "gauge", "1 if the host's counters were read.",
                [({"host": h}, h in report.hosts)
                 for h in sorted({*report.hosts, *report.errors})])  # fmt: skip

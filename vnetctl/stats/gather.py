@@ -28,6 +28,7 @@ class StatsReport:
     errors: dict[str, str] = field(default_factory=dict)  # host -> why none
     unreachable: set[str] = field(default_factory=set)
     exit_code: int = 0
+    overlay: dict[str, Any] | None = None  # --probe: pairs, errors (vnetctl.stats.overlay)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +39,7 @@ class StatsReport:
             "exit_code": self.exit_code,
             "hosts": self.hosts,
             "errors": self.errors,
+            "overlay": self.overlay,
         }
 
 
@@ -71,4 +73,5 @@ def select(run: RunContext, stats: dict[str, Any], mine: Declared | None) -> dic
         out["ports"] = {n: p for n, p in stats["ports"].items() if is_declared(n, mine)}
         if stats.get("ovs") is not None:
             out["ovs"] = {n: i for n, i in stats["ovs"].items() if is_declared(n, mine)}
+        out["vxlan_peers"] = {d: p for d, p in stats["vxlan_peers"].items() if d in mine.vxlan}
     return out

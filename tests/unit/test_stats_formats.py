@@ -41,7 +41,8 @@ def report() -> StatsReport:
     peers = {"vx100": ["10.0.0.2", "10.0.0.3"]}
     return StatsReport("inventory/prod.yml", 1_790_000_000.0, 0.5,
                        hosts={"hv1": {"ports": {"eth2": port}, "ovs": ovs, "vxlan_peers": peers,
-                                         "tc_classes": CLASSES}},
+                                         "tc_classes": CLASSES, "ovs_bridges": None,
+                                         "ovs_bonds": None}},
                        errors={"hv2": "connection refused"}, unreachable={"hv2"},
                        exit_code=3)  # fmt: skip
 

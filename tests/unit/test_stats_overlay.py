@@ -62,7 +62,7 @@ def test_the_peers_a_mesh_declares_per_device_linux_and_ovs():
 
 
 def report() -> StatsReport:
-    host = {"ports": {}, "ovs": None, "tc_classes": {},
+    host = {"ports": {}, "ovs": None, "tc_classes": {}, "ovs_bridges": None, "ovs_bonds": None,
             "vxlan_peers": {"vxlan100": ["10.0.0.3"]}}  # fmt: skip
     pairs = [{"source": "h1", "target": "h2", "vni": 100, "state": "unreachable", "mtu": 1450,
               "loss": 1.0, "rtt_ms": None},

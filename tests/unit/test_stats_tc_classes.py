@@ -125,7 +125,14 @@ def report() -> StatsReport:
     classes = {"eth1": {"storage": {"id": "1:a4ff", "parent": "1:1", "sent_bytes": 2509206,
                                     "sent_packets": 1685, "drops": 5950, "overlimits": 1683,
                                     "backlog_bytes": 1482550, "backlog_packets": 995}}}  # fmt: skip
-    host = {"ports": {}, "ovs": None, "vxlan_peers": {}, "tc_classes": classes}
+    host = {
+        "ports": {},
+        "ovs": None,
+        "vxlan_peers": {},
+        "tc_classes": classes,
+        "ovs_bridges": None,
+        "ovs_bonds": None,
+    }
     return StatsReport("inventory/prod.yml", 1_790_000_000.0, 0.5, hosts={"hv1": host})
 
 

@@ -29,18 +29,20 @@ HELP = """\
 Read, without changing anything, every host's network counters in one pass (one SSH
 session per host): per port (every link but lo) packets, bytes, drops and errors
 received and sent, carrier changes (a flapping port), operstate, a bond member's state
-and MII status; per Open vSwitch interface its statistics and link resets; per HTB
-class (traffic_shaping) bytes and packets sent, drops, overlimits and backlog. With
-PLAYBOOK, only what it declares on the hosts it targets: the ports, bonds and OVS
-interfaces its tasks name, and the shaped devices' classes by their declared names
-(without, every class by its id). With --probe, its VXLAN meshes are probed as `vnetctl
-mesh check` probes them (a throwaway namespace per segment, --probe-count pings per pair,
-bounded in time): each pair's loss and mean round trip, and per VXLAN device the peers
-declared and those not present. As text,
-JSON (schema: vnetctl/output/schema/stats.schema.json) or Prometheus text for
-node_exporter's textfile collector (written atomically; every series labelled with
-`check`, --name or the inventory's file name, so several files coexist); `--every`
-reads again and again. The alerts in contrib/prometheus/vnetctl.rules.yml read them.
+and MII status; per Open vSwitch interface its statistics and link resets, per OVS bond
+its members' state, per OVS bridge its mirrors (packets sent) and flow export (NetFlow,
+sFlow, IPFIX); per HTB class (traffic_shaping) bytes and packets sent, drops, overlimits
+and backlog. With PLAYBOOK, only what it declares on the hosts it targets: the ports,
+bonds, OVS bridges and interfaces its tasks name, and the shaped devices' classes by
+their declared names (without, every class by its id). With --probe, its VXLAN meshes
+are probed as `vnetctl mesh check` probes them (changing nothing but a throwaway
+namespace per segment, removed at the end; --probe-count pings per pair, bounded in
+time): each pair's loss and mean round trip, and per VXLAN device the peers declared and
+those not present. As text, JSON (schema: vnetctl/output/schema/stats.schema.json) or
+Prometheus text for node_exporter's textfile collector (written atomically; every series
+labelled with `check`, --name or the inventory's file name, so several files coexist);
+`--every` reads again and again. The alerts in contrib/prometheus/vnetctl.rules.yml read
+them.
 
 examples:
   vnetctl stats -i inventory/lab.yml

@@ -40,6 +40,25 @@ CLASS_METRICS = {
 }  # fmt: skip
 
 
+EXPORTS = ("netflow", "sflow", "ipfix")
+
+
+def bond_members(report: StatsReport) -> list[tuple[dict, bool, bool]]:
+    """(labels, up, active) of every bond member: Linux bonds' from their ports, Open
+    vSwitch bonds' from `ovs-appctl bond/show`."""
+    out = []
+    for host, s in sorted(report.hosts.items()):
+        for name, p in sorted(s["ports"].items()):
+            if p.get("bond_member"):
+                labels = {"host": host, "bond": p["master"] or "", "port": name}
+                member = p["bond_member"]
+                out.append((labels, member["mii_status"] == "UP", member["state"] == "ACTIVE"))
+        for bond, info in sorted((s.get("ovs_bonds") or {}).items()):
+            for name, m in sorted(info["members"].items()):
+                out.append(({"host": host, "bond": bond, "port": name}, m["enabled"], m["active"]))
+    return out
+
+
 def check_name(report: StatsReport, name: str | None) -> str:
     return name or Path(report.inventory).stem
 
@@ -69,6 +88,7 @@ def text(report: StatsReport) -> str:
                 f"{flaps:>7}  {bond}"
             )
         lines += class_lines(report.hosts[host].get("tc_classes") or {})
+        lines += ovs_lines(report.hosts[host])
     for host, why in sorted(report.errors.items()):
         lines += ["", f"{host}: not read: {why}"]
     return "\n".join(lines + overlay_lines(report)) + "\n"
@@ -102,6 +122,24 @@ def pair_labels(pair: dict) -> dict:
     return {"host": pair["source"], "peer": pair["target"], kind: str(pair[kind])}
 
 
+def ovs_lines(stats: dict) -> list[str]:
+    lines = []
+    for bond, info in sorted((stats.get("ovs_bonds") or {}).items()):
+        members = ", ".join(f"{n} {'enabled' if m['enabled'] else 'DISABLED'}"
+                            + (" (active)" if m["active"] else "")
+                            for n, m in sorted(info["members"].items()))  # fmt: skip
+        lines.append(f"  OVS bond {bond}: lacp {info['lacp_status']}; {members}")
+    for bridge, info in sorted((stats.get("ovs_bridges") or {}).items()):
+        for name, m in sorted(info["mirrors"].items()):
+            to = m["output_port"] or f"vlan {m['output_vlan']}"
+            lines.append(f"  OVS mirror {name} on {bridge} to {to}: {m['tx_packets']} packets sent")
+        exports = [f"{k} {', '.join(info[k]['targets'])}" for k in EXPORTS
+                   if info[k].get("state") == "present"]  # fmt: skip
+        if exports:
+            lines.append(f"  OVS flow export of {bridge}: {'; '.join(exports)}")
+    return lines
+
+
 def class_lines(classes: dict) -> list[str]:
     if not classes:
         return []
@@ -129,13 +167,12 @@ def prometheus(report: StatsReport, check: str) -> str:
                 if p["carrier_changes"] is not None))  # fmt: skip
     out.family("vnetctl_port_up", "gauge", "1 if the port's operstate is UP.",
                (({"host": h, "port": n}, p["operstate"] == "UP") for h, n, p in ports))  # fmt: skip
-    members = [(h, n, p) for h, n, p in ports if p.get("bond_member")]
-    out.family("vnetctl_bond_member_up", "gauge", "1 if the bond member's MII status is up.",
-               (({"host": h, "bond": p["master"] or "", "port": n},
-                 p["bond_member"]["mii_status"] == "UP") for h, n, p in members))  # fmt: skip
+    members = bond_members(report)
+    out.family("vnetctl_bond_member_up", "gauge",
+               "1 if the bond member is up (Linux: its MII status; Open vSwitch: enabled).",
+               ((labels, up) for labels, up, _ in members))  # fmt: skip
     out.family("vnetctl_bond_member_active", "gauge", "1 if the bond member is active.",
-               (({"host": h, "bond": p["master"] or "", "port": n},
-                 p["bond_member"]["state"] == "ACTIVE") for h, n, p in members))  # fmt: skip
+               ((labels, active) for labels, _, active in members))  # fmt: skip
     ovs = [(h, n, i) for h, s in sorted(report.hosts.items())
            for n, i in sorted((s.get("ovs") or {}).items())]  # fmt: skip
     for key, metric in OVS_COUNTERS.items():
@@ -147,6 +184,18 @@ def prometheus(report: StatsReport, check: str) -> str:
                "Open vSwitch interface link resets (carrier changes).",
                (({"host": h, "interface": n}, i["link_resets"]) for h, n, i in ovs
                 if isinstance(i["link_resets"], int)))  # fmt: skip
+    bridges = [(h, b, i) for h, s in sorted(report.hosts.items())
+               for b, i in sorted((s.get("ovs_bridges") or {}).items())]  # fmt: skip
+    mirrors = [({"host": h, "bridge": b, "mirror": m}, i) for h, b, info in bridges
+               for m, i in sorted(info["mirrors"].items())]  # fmt: skip
+    for key, unit in (("tx_packets", "packets"), ("tx_bytes", "bytes")):
+        out.family(f"vnetctl_ovs_mirror_transmit_{unit}_total", "counter",
+                   f"What the Open vSwitch mirror sent to its output ({unit}).",
+                   ((labels, i[key]) for labels, i in mirrors if i[key] is not None))  # fmt: skip
+    out.family("vnetctl_ovs_flow_export_targets", "gauge",
+               "Collectors the Open vSwitch bridge exports flows to, per protocol (0: none).",
+               (({"host": h, "bridge": b, "protocol": kind}, len(info[kind].get("targets") or []))
+                for h, b, info in bridges for kind in EXPORTS))  # fmt: skip
     vxlan = [(h, d, len(p)) for h, s in sorted(report.hosts.items())
              for d, p in sorted(s.get("vxlan_peers", {}).items())]  # fmt: skip
     out.family("vnetctl_vxlan_peers", "gauge",

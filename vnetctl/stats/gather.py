@@ -74,4 +74,7 @@ def select(run: RunContext, stats: dict[str, Any], mine: Declared | None) -> dic
         if stats.get("ovs") is not None:
             out["ovs"] = {n: i for n, i in stats["ovs"].items() if is_declared(n, mine)}
         out["vxlan_peers"] = {d: p for d, p in stats["vxlan_peers"].items() if d in mine.vxlan}
+        for key in ("ovs_bridges", "ovs_bonds"):  # bridges and bonds a task names
+            if stats.get(key) is not None:
+                out[key] = {n: v for n, v in stats[key].items() if n in mine.ports}
     return out

@@ -100,17 +100,17 @@ def once(args: argparse.Namespace) -> int:
     if args.playbook:
         plans = plan_from_args(args, context)
         hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
-        mine, overlay, peers = declared(plans, context.catalog), None, {}
+        mine, overlay, peers, probe_failed = declared(plans, context.catalog), None, {}, False
         if args.probe:  # mesh check's probe: it changes probe namespaces, not check mode
             probing = run_context(args, check=False)
-            overlay, peers = probe(plans, probing, args.playbook, args.probe_count)
+            overlay, peers, probe_failed = probe(plans, probing, args.playbook, args.probe_count)
             for host, devices in peers.items():
                 mine.setdefault(host, Declared()).vxlan |= set(devices)
         report = gather(context, hosts, args.inventory, mine)
         if overlay is not None:
             report.overlay = overlay
             compare_peers(report, peers)
-            if overlay["errors"] and report.exit_code == 0:
+            if probe_failed:  # on a host it reached: 2, whatever else happened
                 report.exit_code = ExitCode.HOST_FAILED
     else:
         report = gather(context, selected_hosts(args, context), args.inventory)

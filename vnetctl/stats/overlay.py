@@ -14,6 +14,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.mesh.probe import check_mesh, host_errors, pair_states
 from vnetctl.playbook.render import PlayPlan
+from vnetctl.runner.results import Status
 from vnetctl.stats.gather import StatsReport
 
 MESH = "vxlan_mesh"
@@ -34,9 +35,9 @@ def peer_devices(plans: Iterable[Any], catalog: Catalog) -> dict[str, dict[str, 
 
 def probe(
     plans: list[PlayPlan], run: RunContext, playbook: str, count: int
-) -> tuple[dict[str, Any], dict[str, dict[str, list[str]]]]:
+) -> tuple[dict[str, Any], dict[str, dict[str, list[str]]], bool]:
     """`mesh check`'s probe: (its pairs, errors and segments not applied; the peers each
-    host's mesh tasks declare, per device)."""
+    host's mesh tasks declare, per device; whether it failed on a host it reached)."""
     expanded: list[PlayPlan] = []
     outcome, not_applied = check_mesh(plans, run, playbook, count, expanded_out=expanded)
     overlay = {
@@ -44,7 +45,8 @@ def probe(
         "errors": host_errors(outcome),
         "not_applied": {h: sorted(s.label for s in segs) for h, segs in not_applied.items()},
     }
-    return overlay, peer_devices(expanded, run.catalog)
+    failed = any(r.status == Status.FAILED for r in outcome.results)
+    return overlay, peer_devices(expanded, run.catalog), failed
 
 
 def compare_peers(report: StatsReport, declared: dict[str, dict[str, list[str]]]) -> None:

@@ -5,10 +5,11 @@ fleet is healthy. A VM's UDP beyond the `storage` class's limit raises
 VnetctlTcClassDrops for that host, device and class alone; a VXLAN mesh member losing
 its fdb entry for one peer raises VnetctlOverlayPeerMissing for that device and peer and
 VnetctlOverlayPeerLoss (the probe of `--probe`) for the two directions of that pair on
-that segment alone. An Open vSwitch bond member whose link goes down raises
-VnetctlBondMemberDown for that bond and member on both hosts of the cable alone; the
-same pass reads the bridge's mirror (its packets rising with mirrored traffic) and flow
-export."""
+that segment alone; the entry back and the underlay from one VTEP to another dropped
+instead, VnetctlOverlayPeerLoss for that pair on both segments and no peer missing. An
+Open vSwitch bond member whose link goes down raises VnetctlBondMemberDown for that bond
+and member on both hosts of the cable alone; the same pass reads the bridge's mirror
+(its packets rising with mirrored traffic) and flow export."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ from vnetctl.lab.ovs import wire_back_to_back
 
 pytestmark = pytest.mark.lab
 MESH = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh.yml")
+# VXLAN from one VTEP dropped on the underlay (a table of this test's own; the lab goes)
+UNDERLAY_DROP = """nft add table inet vnetctl_test_underlay
+nft add chain inet vnetctl_test_underlay input '{{ type filter hook input priority 0; }}'
+nft add rule inet vnetctl_test_underlay input ip saddr {source} udp dport 4789 drop"""
 
 
 def scraping(stack: ExitStack, folder: Path, stats: list[str], series: str, what: str):
@@ -114,6 +119,21 @@ def test_a_lost_overlay_peer_raises_its_alerts_and_a_healthy_mesh_none(
         names = {a["metric"]["alertname"] for a in query(ns, 'ALERTS{alertstate="firing"}')}
         assert names <= {"VnetctlOverlayPeerMissing", "VnetctlOverlayPeerLoss",
                          "VnetctlOverlayPeerLost"}, names  # fmt: skip
+
+        # the entry back, and the underlay path from h1 to h3 broken instead: every peer
+        # is present, and the probe loses h1-h3 on both segments
+        assert main(["run", MESH, "-i", inventory]) == 0
+        host_exec(lab.name, h3, ["sh", "-c", UNDERLAY_DROP.format(
+            source=lab.host(h1).address)], check=True)  # fmt: skip
+        write_stats()
+        both = sorted((a, b, vni) for a, b in ((h1, h3), (h3, h1)) for vni in ("100", "200"))
+
+        def lost_pairs() -> list:
+            return sorted((a["metric"]["host"], a["metric"]["peer"], a["metric"]["vni"])
+                          for a in query(ns, lost))  # fmt: skip
+
+        wait_until(lambda: lost_pairs() == both and not query(ns, missing), 60,
+                   "VnetctlOverlayPeerLoss for h1-h3 alone, no peer missing")  # fmt: skip
 
 
 def test_an_ovs_bond_member_down_raises_its_alert_and_mirrors_and_exports_are_read(

@@ -13,6 +13,7 @@ import jsonschema
 from prometheus_client.parser import text_string_to_metric_families
 
 from vnetctl.catalog import Catalog
+from vnetctl.cli.main import main
 from vnetctl.playbook.render import HostTask
 from vnetctl.stats.declared import declared
 from vnetctl.stats.formats import render
@@ -94,3 +95,10 @@ def test_declared_peers_against_present_and_the_probe_as_gauges():
     text = render(report(), "text")
     assert "h1 -> h2 vni 100: unreachable, loss 100%, rtt -" in text
     assert "h1 vxlan100: declared peers not present: 10.0.0.2" in text
+
+
+def test_probe_without_a_playbook_is_refused_before_any_host(tmp_path, capsys):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n    h1: {ansible_host: 192.0.2.1}\n")
+    assert main(["stats", "-i", str(inventory), "--probe"]) == 1
+    assert "--probe needs PLAYBOOK" in capsys.readouterr().err

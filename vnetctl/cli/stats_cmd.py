@@ -18,11 +18,12 @@ from vnetctl.cli.common import (
 from vnetctl.drift.files import check_writable, write_atomic
 from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, run_every
 from vnetctl.errors import InputError
+from vnetctl.fleet.context import RunContext
 from vnetctl.runner.results import ExitCode
 from vnetctl.secrets import redact
 from vnetctl.stats import formats
 from vnetctl.stats.declared import Declared, declared
-from vnetctl.stats.gather import gather
+from vnetctl.stats.gather import StatsReport, gather
 from vnetctl.stats.overlay import compare_peers, probe
 
 HELP = """\
@@ -95,23 +96,30 @@ def run(args: argparse.Namespace) -> int:
     return run_every(args.every, lambda: once(args), count=args.count, stop=stop)
 
 
+def declared_report(args: argparse.Namespace, context: RunContext) -> StatsReport:
+    """What PLAYBOOK declares, on the hosts its plays target; with --probe, its meshes
+    probed first (their expansion says which peers each device should have)."""
+    plans = plan_from_args(args, context)
+    hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
+    mine, overlay, peers, probe_failed = declared(plans, context.catalog), None, {}, False
+    if args.probe:  # mesh check's probe: it makes probe namespaces, so not in check mode
+        probing = run_context(args, check=False)
+        overlay, peers, probe_failed = probe(plans, probing, args.playbook, args.probe_count)
+        for host, devices in peers.items():
+            mine.setdefault(host, Declared()).vxlan |= set(devices)
+    report = gather(context, hosts, args.inventory, mine)
+    if overlay is not None:
+        report.overlay = overlay
+        compare_peers(report, peers)
+        if probe_failed:  # on a host it reached: 2, whatever else happened
+            report.exit_code = ExitCode.HOST_FAILED
+    return report
+
+
 def once(args: argparse.Namespace) -> int:
     context = run_context(args, check=True)
     if args.playbook:
-        plans = plan_from_args(args, context)
-        hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
-        mine, overlay, peers, probe_failed = declared(plans, context.catalog), None, {}, False
-        if args.probe:  # mesh check's probe: it changes probe namespaces, not check mode
-            probing = run_context(args, check=False)
-            overlay, peers, probe_failed = probe(plans, probing, args.playbook, args.probe_count)
-            for host, devices in peers.items():
-                mine.setdefault(host, Declared()).vxlan |= set(devices)
-        report = gather(context, hosts, args.inventory, mine)
-        if overlay is not None:
-            report.overlay = overlay
-            compare_peers(report, peers)
-            if probe_failed:  # on a host it reached: 2, whatever else happened
-                report.exit_code = ExitCode.HOST_FAILED
+        report = declared_report(args, context)
     else:
         report = gather(context, selected_hosts(args, context), args.inventory)
     text = redact(formats.render(report, args.format, args.name))

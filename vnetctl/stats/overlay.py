@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from vnetctl.catalog import Catalog
+from vnetctl.errors import Interrupted
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.mesh.probe import check_mesh, host_errors, pair_states
 from vnetctl.playbook.render import PlayPlan
@@ -40,6 +41,8 @@ def probe(
     host's mesh tasks declare, per device; whether it failed on a host it reached)."""
     expanded: list[PlayPlan] = []
     outcome, not_applied = check_mesh(plans, run, playbook, count, expanded_out=expanded)
+    if outcome.interrupted:  # a partial probe proves nothing: no textfile either
+        raise Interrupted("stats interrupted during the overlay probe: nothing written")
     overlay = {
         "pairs": pair_states(outcome),
         "errors": host_errors(outcome),

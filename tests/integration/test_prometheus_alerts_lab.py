@@ -105,6 +105,13 @@ def test_a_lost_overlay_peer_raises_its_alerts_and_a_healthy_mesh_none(
         lossy = {(p["source"], p["target"], p["vni"]) for p in doc["overlay"]["pairs"]
                  if p["loss"] > 0}  # fmt: skip
         assert lossy == {(h1, h2, 100), (h2, h1, 100)}
+        capsys.readouterr()  # --peers: the same comparison, nothing probed
+        assert main(["stats", "-i", inventory, MESH, "--peers", "--format", "json"]) == 0
+        compared = json.loads(capsys.readouterr().out)
+        assert compared["overlay"] is None
+        assert (
+            compared["hosts"][h2]["vxlan_peers_missing"] == doc["hosts"][h2]["vxlan_peers_missing"]
+        )
         write_stats()
         missing = 'ALERTS{alertname="VnetctlOverlayPeerMissing",alertstate="firing"}'
         lost = 'ALERTS{alertname="VnetctlOverlayPeerLoss",alertstate="firing"}'

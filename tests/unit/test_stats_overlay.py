@@ -101,4 +101,4 @@ def test_probe_without_a_playbook_is_refused_before_any_host(tmp_path, capsys):
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("all:\n  hosts:\n    h1: {ansible_host: 192.0.2.1}\n")
     assert main(["stats", "-i", str(inventory), "--probe"]) == 1
-    assert "--probe needs PLAYBOOK" in capsys.readouterr().err
+    assert "--probe and --peers need PLAYBOOK" in capsys.readouterr().err

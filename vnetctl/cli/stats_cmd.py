@@ -39,11 +39,11 @@ their declared names (without, every class by its id). With --probe, its VXLAN m
 are probed as `vnetctl mesh check` probes them (changing nothing but a throwaway
 namespace per segment, removed at the end; --probe-count pings per pair, bounded in
 time): each pair's loss and mean round trip, and per VXLAN device the peers declared and
-those not present. As text, JSON (schema: vnetctl/output/schema/stats.schema.json) or
-Prometheus text for node_exporter's textfile collector (written atomically; every series
-labelled with `check`, --name or the inventory's file name, so several files coexist);
-`--every` reads again and again. The alerts in contrib/prometheus/vnetctl.rules.yml read
-them.
+those not present (--peers: the comparison alone, nothing probed). As text, JSON
+(schema: vnetctl/output/schema/stats.schema.json) or Prometheus text for node_exporter's
+textfile collector (written atomically; every series labelled with `check`, --name or
+the inventory's file name, so several files coexist); `--every` reads again and again.
+The alerts in contrib/prometheus/vnetctl.rules.yml read them.
 
 examples:
   vnetctl stats -i inventory/lab.yml
@@ -78,6 +78,9 @@ def add_parser(commands) -> None:
                         help="with PLAYBOOK: probe its VXLAN meshes as `mesh check` does (loss "
                         "and round trip per pair) and compare the peers present with the "
                         "declared ones")  # fmt: skip
+    parser.add_argument("--peers", action="store_true",
+                        help="with PLAYBOOK: compare each VXLAN device's peers present with "
+                        "those its mesh declares, without probing")  # fmt: skip
     parser.add_argument("--probe-count", type=bounded_int(1, 20), default=5, metavar="N",
                         help="pings per pair and size, 0.2 s apart, 1..20 (default 5)")  # fmt: skip
     parser.set_defaults(func=run)
@@ -86,8 +89,8 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.count is not None and not args.every:
         raise InputError("--count only goes with --every")
-    if args.probe and not args.playbook:
-        raise InputError("--probe needs PLAYBOOK: its meshes say what to probe")
+    if (args.probe or args.peers) and not args.playbook:
+        raise InputError("--probe and --peers need PLAYBOOK: its meshes say what to compare")
     if args.output:
         check_writable(Path(args.output), "-o")
     if not args.every:
@@ -102,14 +105,15 @@ def declared_report(args: argparse.Namespace, context: RunContext) -> StatsRepor
     plans = plan_from_args(args, context)
     hosts = list(dict.fromkeys(h for p in plans for h in p.hosts))
     mine, overlay, peers, probe_failed = declared(plans, context.catalog), None, {}, False
-    if args.probe:  # mesh check's probe: it makes probe namespaces, so not in check mode
-        probing = run_context(args, check=False)
-        overlay, peers, probe_failed = probe(plans, probing, args.playbook, args.probe_count)
+    if args.probe or args.peers:  # the probe makes namespaces, so not in check mode
+        probing = run_context(args, check=not args.probe)
+        count = args.probe_count if args.probe else None
+        overlay, peers, probe_failed = probe(plans, probing, args.playbook, count)
         for host, devices in peers.items():
             mine.setdefault(host, Declared()).vxlan |= set(devices)
     report = gather(context, hosts, args.inventory, mine)
-    if overlay is not None:
-        report.overlay = overlay
+    report.overlay = overlay
+    if args.probe or args.peers:
         compare_peers(report, peers)
         if probe_failed:  # on a host it reached: 2, whatever else happened
             report.exit_code = ExitCode.HOST_FAILED

@@ -1,9 +1,9 @@
-"""Overlay health for `vnetctl stats PLAYBOOK --probe`: the VXLAN peers each host's mesh
-tasks declare (vxlan_mesh's own peer_devices(), on the tasks `vnetctl mesh check`
-expands, `peers` filled from the members' VTEPs) beside the peers present, and the
-probe of `mesh check` (vnetctl.fleet.mesh.probe: a throwaway namespace per segment,
-pings across the overlay, bounded in count and time) giving each pair's loss and mean
-round trip."""
+"""Overlay health for `vnetctl stats PLAYBOOK --peers/--probe`: the VXLAN peers each host's
+mesh tasks declare (vxlan_mesh's own peer_devices(), on the tasks `vnetctl mesh check`
+expands, `peers` filled from the members' VTEPs) beside the peers present, and the probe
+of `mesh check` (vnetctl.fleet.mesh.probe: a throwaway namespace per segment, pings
+across the overlay, bounded in count and time) giving each pair's loss and mean round
+trip."""
 
 from __future__ import annotations
 
@@ -35,20 +35,24 @@ def peer_devices(plans: Iterable[Any], catalog: Catalog) -> dict[str, dict[str, 
 
 
 def probe(
-    plans: list[PlayPlan], run: RunContext, playbook: str, count: int
-) -> tuple[dict[str, Any], dict[str, dict[str, list[str]]], bool]:
-    """`mesh check`'s probe: (its pairs, errors and segments not applied; the peers each
-    host's mesh tasks declare, per device; whether it failed on a host it reached)."""
+    plans: list[PlayPlan], run: RunContext, playbook: str, count: int | None
+) -> tuple[dict[str, Any] | None, dict[str, dict[str, list[str]]], bool]:
+    """`mesh check`'s probe (`count` None: its expansion alone): (the probe's pairs,
+    errors and segments not applied, or None; the peers each host's mesh tasks declare,
+    per device; whether it failed on a host it reached)."""
     expanded: list[PlayPlan] = []
-    outcome, not_applied = check_mesh(plans, run, playbook, count, expanded_out=expanded)
+    outcome, not_applied = check_mesh(plans, run, playbook, count or 1, expanded_out=expanded,
+                                      probing=count is not None)  # fmt: skip
     if outcome.interrupted:  # a partial probe proves nothing: no textfile either
         raise Interrupted("stats interrupted during the overlay probe: nothing written")
-    overlay = {
-        "pairs": pair_states(outcome),
-        "errors": host_errors(outcome),
-        "not_applied": {h: sorted(s.label for s in segs) for h, segs in not_applied.items()},
-    }
     failed = any(r.status == Status.FAILED for r in outcome.results)
+    overlay = None
+    if count is not None:
+        overlay = {
+            "pairs": pair_states(outcome),
+            "errors": host_errors(outcome),
+            "not_applied": {h: sorted(s.label for s in segs) for h, segs in not_applied.items()},
+        }
     return overlay, peer_devices(expanded, run.catalog), failed
 
 

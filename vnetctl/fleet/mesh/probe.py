@@ -152,12 +152,14 @@ def check_mesh(
     playbook: str,
     count: int = 2,
     expanded_out: list[PlayPlan] | None = None,
+    probing: bool = True,
 ) -> tuple[RunResult, dict[str, list[Segment]]]:
     """Expand the meshes of `plans` (no preflight: a broken fleet is what this is for),
     then run the probe plays on the same connections (`count` pings per size and pair).
     Returns the probes' run and, per member, the segments not applied there (nothing to
     attach a probe to); `expanded_out` receives the expanded plans (each mesh task with
-    its `local` and `peers`: what `vnetctl stats` compares the present peers with)."""
+    its `local` and `peers`: what `vnetctl stats` compares the present peers with);
+    `probing` False: the expansion alone (no probe, nothing changed on a host)."""
     runner = make_runner(run, hosts_to_reach(run, plans))
 
     async def probe() -> tuple[RunResult, dict[str, list[Segment]]]:
@@ -177,6 +179,8 @@ def check_mesh(
                     f"{playbook}: no vxlan_mesh task, nor ovs_port_group with a vlan, for "
                     "these hosts"
                 )
+            if not probing:
+                return runner.result, {}
             facts = await runner.gather_facts(sorted(layout.segments))
             not_applied = leave_out_unapplied(layout, facts)
             if layout.segments:

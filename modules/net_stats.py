@@ -4,7 +4,12 @@
 (`ip -j -s -d link`: packets, bytes, drops, errors), its carrier changes
 (/sys/class/net/DEV/carrier_changes), its state, and a bond member's state and MII
 status; per Open vSwitch interface its statistics and link resets (None without OVS);
-per VXLAN device (Linux or OVS) the remote VTEPs present.
+per VXLAN device (Linux or OVS) the remote VTEPs present; per HTB class its counters (the
+`tc` fact traffic_shaping reads: sent bytes and packets, drops, overlimits, backlog),
+named on the controller from the declared classes (vnetctl/stats/declared.py); per Open
+vSwitch bridge its mirrors (what they select, where they send, packets and bytes sent)
+and flow export (NetFlow, sFlow, IPFIX: the records ovs_bridge reads); per OVS bond
+(`ovs-appctl bond/show`) each member's state.
 Nothing on the host is changed."""
 
 import os
@@ -12,12 +17,15 @@ import re
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
-    from ansible.module_utils import vnet_facts, vnet_ovs
+    from ansible.module_utils import vnet_facts, vnet_ovs, vnet_ovs_config
+    from ansible.module_utils import vnet_tc as tc
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_facts
     import vnet_host as host
     import vnet_ovs
+    import vnet_ovs_config
+    import vnet_tc as tc
 
 ARGUMENT_SPEC = {}
 COUNTERS = ("packets", "bytes", "dropped", "errors")
@@ -38,7 +46,31 @@ FACTS = {
         {"Interface": ["name", "statistics", "link_state", "link_resets", "type", "options"]},
         ovs_interfaces,
     ),
+    "tc": tc.source(),
+    "ovs_config": vnet_ovs_config.CONFIG,  # ovs_bridge's: mirrors and flow export
+    "ovs_mirror_stats": vnet_ovs.ovsdb(
+        {"Mirror": ["name", "statistics"]},
+        lambda tables: {r["name"]: r["statistics"] or {} for r in tables["Mirror"]},
+    ),
+    "ovs_bonds": vnet_facts.command(
+        ["ovs-appctl", "bond/show"], lambda out: parse_bonds(out), optional=True
+    ),  # fmt: skip
 }
+# a class's counters (vnet_htb.STATS) -> what stats calls them
+CLASS_COUNTERS = {"bytes": "sent_bytes", "packets": "sent_packets", "drops": "drops",
+                  "overlimits": "overlimits", "backlog": "backlog_bytes",
+                  "qlen": "backlog_packets"}  # fmt: skip
+
+
+def tc_classes(fact):
+    """{device: {classid: {parent, counters}}} of every HTB class with counters."""
+    out = {}
+    for dev, classes in sorted(((fact or {}).get("classes") or {}).items()):
+        for cid, cls in classes.items():
+            if cls.get("stats"):
+                row = {name: cls["stats"][key] for key, name in CLASS_COUNTERS.items()}
+                out.setdefault(dev, {})[cid] = dict(row, parent=cls.get("parent"))
+    return out
 
 
 def carrier_changes(name, root="/sys/class/net"):
@@ -92,6 +124,48 @@ def vxlan_peers(links, fdb, ovs):
     return {dev: sorted(found) for dev, found in peers.items()}
 
 
+def parse_bonds(output):
+    """{bond: {"lacp_status", "members": {member: {"enabled", "active", "may_enable"}}}}
+    from `ovs-appctl bond/show` ("member NAME: enabled", "slave" before OVS 2.14)."""
+    bonds, bond, member = {}, None, None
+    for line in output.splitlines():
+        words = line.split()
+        if line.startswith("---- ") and line.endswith(" ----"):
+            bond = bonds.setdefault(line[5:-5], {"lacp_status": None, "members": {}})
+        elif bond is None:
+            continue
+        elif line.startswith("lacp_status:"):
+            bond["lacp_status"] = line.partition(":")[2].strip()
+        elif len(words) == 3 and words[0] in ("member", "slave") and words[1].endswith(":"):
+            member = bond["members"][words[1][:-1]] = {
+                "enabled": words[2] == "enabled",
+                "active": False,
+                "may_enable": None,
+            }
+        elif member is not None and line.strip() in ("active member", "active slave"):
+            member["active"] = True
+        elif member is not None and line.strip().startswith("may_enable:"):
+            member["may_enable"] = line.partition(":")[2].strip() == "true"
+    return bonds
+
+
+def ovs_bridges(config, mirror_stats):
+    """Per OVS bridge its mirrors (with the packets and bytes each sent) and flow export,
+    as ovs_bridge reads them (vnet_ovs_config); None without OVS."""
+    if config is None:
+        return None
+    out = {}
+    for name, bridge in config["bridges"].items():
+        mirrors = {}
+        for mirror, spec in bridge["mirrors"].items():
+            sent = (mirror_stats or {}).get(mirror) or {}
+            mirrors[mirror] = dict(spec, tx_packets=sent.get("tx_packets"),
+                                   tx_bytes=sent.get("tx_bytes"))  # fmt: skip
+        out[name] = {"mirrors": mirrors}
+        out[name].update({k: bridge[k] for k in ("netflow", "sflow", "ipfix")})
+    return out
+
+
 def run(params, check, facts):
     links = [link for link in facts.get("link_stats") if link.get("ifname") != "lo"]
     return {
@@ -102,6 +176,9 @@ def run(params, check, facts):
             "ports": {link["ifname"]: port(link) for link in links},
             "ovs": facts.get("ovs_stats"),
             "vxlan_peers": vxlan_peers(links, facts.get("fdb"), facts.get("ovs_stats")),
+            "tc_classes": tc_classes(facts.get("tc")),
+            "ovs_bridges": ovs_bridges(facts.get("ovs_config"), facts.get("ovs_mirror_stats")),
+            "ovs_bonds": facts.get("ovs_bonds"),
         },
     }
 

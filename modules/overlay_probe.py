@@ -7,7 +7,9 @@ setup:    per segment, a throwaway network namespace `vnetctl-probe-VNI` with a 
           a VLAN segment (`vlan`: a port group's VLAN on an OVS bridge) is
           `vnetctl-probe-vlanN`, its veth an access port of that VLAN;
 ping:     from each probe to every other member's probe, with don't-fragment at the
-          segment's full MTU and at a small size, all pings at once (bounded);
+          segment's full MTU and at a small size, all pings at once (bounded: `count`
+          pings of each, 1..20, 0.2 s apart); per pair the verdict, the small pings'
+          loss (0..1) and their mean round trip (`vnetctl stats --probe` exports both);
 teardown: the namespaces go, and their veths with them.
 
 Nothing else on the host is touched; a probe left by an interrupted check is replaced.
@@ -42,6 +44,7 @@ ARGUMENT_SPEC = {
     "action": {"type": "str", "choices": ["setup", "ping", "teardown"], "required": True},
     "segments": {"type": "list", "elements": "dict", "options": SEGMENT_SPEC},
     "targets": {"type": "list", "elements": "dict", "options": TARGET_SPEC},
+    "count": {"type": "int", "range": [1, 20], "default": 2},  # pings per size and target
 }
 
 PARALLEL_PINGS = 64
@@ -69,7 +72,7 @@ def run(params, check, facts):
             "changed": False,
             "failed": False,
             "msg": "ok",
-            "pairs": ping_all(params.get("targets") or []),
+            "pairs": ping_all(params.get("targets") or [], params.get("count") or 2),
         }
     segments = params.get("segments") or []
     existing = set(host.run(["ip", "netns", "list"]).split())
@@ -128,60 +131,67 @@ def _setup(seg, on_ovs):
     host.run_batch(["ip", "-n", ns, "-batch", "-"], inside_setup)
 
 
-def ping_all(targets):
-    """Every target at two sizes, PARALLEL_PINGS at a time; a verdict per target."""
+def ping_all(targets, count=2):
+    """Every target at two sizes, PARALLEL_PINGS at a time, `count` pings each; a verdict
+    per target."""
     jobs = []
     for target in targets:
         for size in (SMALL, target["mtu"] - IP_ICMP_HEADERS):
-            argv = [
-                "ip",
-                "netns",
-                "exec",
-                namespace(target),
-                "ping",
-                "-n",
-                "-q",
-                "-c",
-                "2",
-                "-i",
-                "0.2",
-                "-W",
-                str(PING_TIMEOUT_S),
-                "-M",
-                "do",
-                "-s",
-                str(size),
-                target["address"],
-            ]
+            argv = ["ip", "netns", "exec", namespace(target), "ping", "-n", "-q",
+                    "-c", str(count), "-i", "0.2", "-W", str(PING_TIMEOUT_S), "-M", "do",
+                    "-s", str(size), target["address"]]  # fmt: skip
             jobs.append((target, size, argv))
     outcome = {}
     for start in range(0, len(jobs), PARALLEL_PINGS):
         batch = [
-            (t, size, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            (
+                t,
+                size,
+                subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True
+                ),
+            )  # fmt: skip
             for t, size, argv in jobs[start : start + PARALLEL_PINGS]
         ]
-        deadline = time.monotonic() + PING_TIMEOUT_S * 3
+        deadline = time.monotonic() + PING_TIMEOUT_S * 3 + count * 0.2
         for target, size, proc in batch:
             try:
-                code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                out = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))[0]
             except subprocess.TimeoutExpired:
                 proc.kill()
-                code = proc.wait()
-            outcome[(target["host"], _key(target), size == SMALL)] = code == 0
+                out = proc.communicate()[0]
+            outcome[(target["host"], _key(target), size == SMALL)] = (proc.returncode == 0, out)
     return [
         _verdict(t, outcome[(t["host"], _key(t), True)], outcome[(t["host"], _key(t), False)])
         for t in targets
     ]
 
 
-def _verdict(target, small_ok, full_ok):
+def ping_summary(out):
+    """(loss 0..1, mean round trip in ms or None) from `ping -q`'s summary; all lost where
+    ping printed none (killed, or no namespace)."""
+    loss, rtt = 1.0, None
+    for line in (out or "").splitlines():
+        words = line.replace(",", " ").split()
+        if "transmitted" in words and "received" in words:
+            sent, got = int(words[0]), int(words[words.index("received") - 1])
+            loss = (sent - got) / sent if sent else 1.0
+        elif line.startswith(("rtt ", "round-trip ")) and "=" in line:
+            rtt = float(line.split("=")[1].split("/")[1])
+    return loss, rtt
+
+
+def _verdict(target, small, full):
+    (small_ok, out), (full_ok, _) = small, full
     if small_ok and full_ok:
         state = "reachable"
     elif small_ok:
         state = "mtu-broken"
     else:
         state = "unreachable"
-    found = {"host": target["host"], "state": state, "mtu": target["mtu"]}
+    loss, rtt = ping_summary(out)
+    found = {"host": target["host"], "state": state, "mtu": target["mtu"], "loss": loss,
+             "rtt_ms": rtt}  # fmt: skip
     found.update({k: target[k] for k in ("vni", "vlan") if target.get(k)})
     return found
 

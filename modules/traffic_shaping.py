@@ -106,14 +106,27 @@ def read_ovs_port(params, facts):
 
 def read_device(params, name, facts):
     tcf = facts.get("tc") or EMPTY_TC
-    names = {
-        m: c for c, m in tc_policy.class_ids(params.get("classes") or [], strict=False).items()
-    }
+    names = class_names(params)
     current = {"name": name}
     sizes = link_sizes(facts.link(name))
     current.update(read_policy(name, tcf, names, sizes))
     current["ingress"] = read_ingress(name, tcf, facts)
     return current
+
+
+def class_names(params):
+    """{minor: class name} of the declared classes (`default` for 1:2 where no class is
+    the default): how read_policy() names the classes it finds."""
+    ids = tc_policy.class_ids(params.get("classes") or [], strict=False)
+    return {minor: name for name, minor in ids.items()}
+
+
+def class_name(cid, parent, names):
+    """The declared name of class `cid` whose parent is `parent`, or None (an extra one,
+    or the parent class 1:1)."""
+    if parent != "1:1" or not cid.startswith("1:"):
+        return None
+    return names.get(int(cid.partition(":")[2] or "0", 16))
 
 
 def read_policy(dev, tcf, names, sizes=None):
@@ -139,8 +152,7 @@ def read_policy(dev, tcf, names, sizes=None):
     out["burst"], out["cburst"] = (_burst(parent, k, model) for k in ("burst", "cburst"))
     by_id = {}
     for cid, cls in sorted(classes.items()):
-        minor = int(cid.partition(":")[2] or "0", 16)
-        name = names.get(minor) if cls["parent"] == "1:1" and cid.startswith("1:") else None
+        name = class_name(cid, cls["parent"], names)
         info = {
             "id": cid,
             "rate": mbit(cls["rate"]),

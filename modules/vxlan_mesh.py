@@ -78,6 +78,19 @@ def device(vni):
     return "vxlan%d" % vni
 
 
+def peer_devices(params):
+    """{device: [peer VTEPs]} the task declares (its `peers` filled in): a Linux
+    segment's VXLAN device with every peer, an OVS segment's port per peer."""
+    peers = sorted(params.get("peers") or [])
+    out = {}
+    for seg in params.get("segments") or []:
+        if params.get("dataplane") == "ovs":
+            out.update({ovs.port_name(seg["vni"], p): [p] for p in peers})
+        else:
+            out[device(seg["vni"])] = peers
+    return out
+
+
 def _declared(params):
     """Declared segments well-formed enough to name a device and a bridge."""
     return [

@@ -1,4 +1,4 @@
-"""HTB classes as tc prints them (`tc -j -d class show dev D`), rates (kbit/s) and
+"""HTB classes as tc prints them (`tc -j -s -d class show dev D`), rates (kbit/s) and
 sizes (bytes) as tc prints and reads them. vnet_tc reads the classes through it.
 
 Runs on the managed host: Python 3.9+, standard library only.
@@ -39,13 +39,39 @@ def format_rate(kbit):
 
 def parse_classes(output, loads):
     """{classid: {kind, parent, leaf, prio, quantum, rate, ceil, burst, cburst}} (bursts in
-    bytes) from `tc -j -d class show dev D`: JSON where iproute2 prints it, its text
-    otherwise (iproute2 6.1); `loads`: vnet_tc's JSON reader."""
+    bytes) from `tc -j -s -d class show dev D`: JSON where iproute2 prints it, its text
+    otherwise (iproute2 6.1); `loads`: vnet_tc's JSON reader. With -s, a class's counters
+    too, under "stats" (STATS: sent bytes and packets, drops, overlimits, backlog in
+    bytes and packets)."""
     if output.lstrip().startswith("["):
         rows = [_json_class(c) for c in loads(output)]
     else:
-        rows = [_text_class(ln.split()) for ln in output.splitlines() if ln.startswith("class ")]
+        rows = []
+        for ln in output.splitlines():
+            if ln.startswith("class "):
+                rows.append(_text_class(ln.split()))
+            elif rows and ln.startswith(" "):
+                _text_stats(rows[-1], ln.replace("(", " ").replace(")", " ").replace(",", " "))
     return {row.pop("handle"): row for row in rows}
+
+
+STATS = ("bytes", "packets", "drops", "overlimits", "backlog", "qlen")
+# the words of tc's text before each counter (" Sent 9 bytes 3 pkt (dropped 0, overlimits 1
+# requeues 0)", " backlog 0b 0p requeues 0"): (word before, word after or None, key)
+TEXT_STATS = {("Sent", "bytes"): "bytes", ("bytes", "pkt"): "packets",
+              ("dropped", None): "drops", ("overlimits", None): "overlimits"}  # fmt: skip
+
+
+def _text_stats(row, text):
+    words = text.split()
+    stats = row.setdefault("stats", dict.fromkeys(STATS, 0))
+    for i, (before, value) in enumerate(zip(words, words[1:])):
+        after = words[i + 2] if i + 2 < len(words) else None
+        key = TEXT_STATS.get((before, after)) or TEXT_STATS.get((before, None))
+        if key and value.isdigit():
+            stats[key] = int(value)
+        elif before == "backlog" and after and after.endswith("p") and after[:-1].isdigit():
+            stats["backlog"], stats["qlen"] = parse_size(value), int(after[:-1])
 
 
 def _json_class(item):
@@ -55,6 +81,9 @@ def _json_class(item):
         row[key] = int(round(item[key] * 8 / 1000)) if key in item else None
     for key in ("burst", "cburst"):  # bytes in JSON
         row[key] = parse_size(item[key]) if isinstance(item.get(key), str) else item.get(key)
+    counters = item.get("stats") if isinstance(item.get("stats"), dict) else item
+    if "bytes" in counters:  # with -s: print_tcstats2_attr's keys
+        row["stats"] = {k: int(counters.get(k) or 0) for k in STATS}
     return row
 
 

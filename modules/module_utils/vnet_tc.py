@@ -1,13 +1,13 @@
-"""tc as modules read it: one fact source, `tc` (source()): `tc -j -s qdisc show` for
-every device at once, then classes (`tc -j -d class show dev D`) and filters (`tc -j
-filter show dev D`) of the devices with an HTB root only, ingress filters of those with
-an ingress or clsact qdisc only: {"qdiscs": {dev: [qdisc]}, "classes": {dev: {classid:
-class}}, "filters": {dev: [rule]}, "ingress": {dev: [rule]}}; rates in kbit/s. A filter
-is a RULE: {"pref", "proto" (ip, ipv6, all, 802.1q), "flowid" or "redirect", and what it
-matches: "fields" (u32 on IPv4/IPv6 headers: dscp, protocol, src, dst, sport, dport,
-ports as (value, mask) blocks), "vlan" (flower), "fwmark" (fw), "keys" (raw u32 keys no
-field names) or "kind" alone (a classifier not read)}; text() is how state and drift
-show it, command() the `tc filter add` that makes it.
+"""tc as modules read it: one fact source, `tc` (source()): `tc -j -s qdisc show` for every
+device at once, then classes (`tc -j -s -d class show dev D`: with counters) and filters
+(`tc -j filter show dev D`) of the devices with an HTB root only, ingress filters of
+those with an ingress or clsact qdisc only: {"qdiscs": {dev: [qdisc]}, "classes": {dev:
+{classid: class}}, "filters": {dev: [rule]}, "ingress": {dev: [rule]}}; rates in kbit/s.
+A filter is a RULE: {"pref", "proto" (ip, ipv6, all, 802.1q), "flowid" or "redirect",
+and what it matches: "fields" (u32 on IPv4/IPv6 headers: dscp, protocol, src, dst,
+sport, dport, ports as (value, mask) blocks), "vlan" (flower), "fwmark" (fw), "keys"
+(raw u32 keys no field names) or "kind" alone (a classifier not read)}; text() is how
+state and drift show it, command() the `tc filter add` that makes it.
 
 Runs on the managed host: Python 3.9+, standard library only.
 """
@@ -67,7 +67,9 @@ def gather(sources, runner):
         for dev, kinds in sorted(_kinds_by_device(raw["qdiscs"]).items()):
             dev = vnet_core.check_ifname(dev)
             shows = (
-                {"classes": ["-d", "class"], "filters": ["filter"]} if "htb-root" in kinds else {}
+                {"classes": ["-s", "-d", "class"], "filters": ["filter"]}
+                if "htb-root" in kinds
+                else {}
             )
             if kinds & {"ingress", "clsact"}:
                 shows["ingress"] = ["filter"]

@@ -7,80 +7,29 @@ own API says. Both servers run in a network namespace of the test's own, on its 
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
-import subprocess
-import urllib.parse
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from tests.integration.scrape import prometheus, query, wait_for_samples
 from tests.labhosts import own_lab, wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).parents[2]
-RULES = ROOT / "contrib" / "prometheus" / "vnetctl.rules.yml"
 SITE = ROOT / "playbooks" / "site.yml"
-
-
-@contextmanager
-def namespace(name: str):
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
-
-
-@contextmanager
-def server(ns: str, argv: list[str], log: Path):
-    with (
-        log.open("w") as out,
-        subprocess.Popen(
-            ["ip", "netns", "exec", ns, *argv], stdout=out, stderr=subprocess.STDOUT
-        ) as proc,
-    ):
-        try:
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-
-def query(ns: str, promql: str) -> list[dict]:
-    url = "http://127.0.0.1:9090/api/v1/query?query=" + urllib.parse.quote(promql)
-    done = subprocess.run(["ip", "netns", "exec", ns, "curl", "-sf", "--max-time", "5", url],
-                          capture_output=True, text=True, timeout=20)  # fmt: skip
-    if done.returncode != 0:
-        return []
-    return json.loads(done.stdout)["data"]["result"]
 
 
 def test_a_flapping_port_raises_its_alert_in_prometheus_and_a_healthy_fleet_none(
     lab_required, tmp_path
 ):
-    textfiles, data = tmp_path / "textfile", tmp_path / "tsdb"
+    textfiles = tmp_path / "textfile"
     textfiles.mkdir()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"rule_files: ['{RULES}']\n"
-        "scrape_configs:\n"
-        "  - job_name: node\n"
-        "    static_configs: [{targets: ['127.0.0.1:9100']}]\n"
-    )
     with ExitStack() as stack:
         lab = stack.enter_context(own_lab("scr", tmp_path / "lab", hosts=2))
-        ns = stack.enter_context(namespace(f"vnetctl-scrape-{os.getpid()}"))
         inventory = str(lab.inventory_path)
 
         def write_stats() -> None:
@@ -98,18 +47,10 @@ def test_a_flapping_port_raises_its_alert_in_prometheus_and_a_healthy_fleet_none
         vm_bridges = str(ROOT / "playbooks" / "vm-bridges.yml")
         assert main(["drift", vm_bridges, "-i", inventory, "--report", other_check,
                      "--history", history, "-o", report]) in (0, 2)  # fmt: skip
-        stack.enter_context(server(ns, [
-            "prometheus-node-exporter", "--web.listen-address=127.0.0.1:9100",
-            "--collector.disable-defaults", "--collector.textfile",
-            f"--collector.textfile.directory={textfiles}"], tmp_path / "node.log"))  # fmt: skip
-        stack.enter_context(server(ns, [
-            "prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
-            "--web.listen-address=127.0.0.1:9090"], tmp_path / "prometheus.log"))  # fmt: skip
+        ns = stack.enter_context(prometheus(tmp_path, textfiles))
         host, other = lab.host_names[1], lab.host_names[0]
         flaps = f'vnetctl_port_carrier_changes_total{{host="{host}",port="eth1"}}'
-        wait_until(lambda: len(query(ns, f"count_over_time({flaps}[1m])")) == 1
-                   and float(query(ns, f"count_over_time({flaps}[1m])")[0]["value"][1]) >= 3,
-                   60, "Prometheus to hold a few samples of the lab's counters")  # fmt: skip
+        wait_for_samples(ns, flaps, "the lab's counters")
         assert query(ns, "node_textfile_scrape_error")[0]["value"][1] == "0"
         checks = query(ns, "vnetctl_drift_last_run_timestamp_seconds")
         assert sorted(c["metric"]["playbook"] for c in checks) == ["site.yml", "vm-bridges.yml"]

@@ -14,6 +14,7 @@ import yaml
 from drift_samples import T0, full_report
 from prometheus_client.parser import text_string_to_metric_families
 from test_stats_formats import report as stats_report
+from test_stats_overlay import report as overlay_report
 
 from vnetctl.drift import formats
 from vnetctl.stats.formats import render as stats_render
@@ -39,7 +40,8 @@ def written_metric_names() -> set[str]:
     report = full_report()
     for item in report.items():
         item.first_seen = T0 - 60
-    texts = [formats.render(report, "prometheus"), stats_render(stats_report(), "prometheus")]
+    texts = [formats.render(report, "prometheus"), stats_render(stats_report(), "prometheus"),
+             stats_render(overlay_report(), "prometheus")]  # fmt: skip
     return {s.name for t in texts for f in text_string_to_metric_families(t) for s in f.samples}
 
 

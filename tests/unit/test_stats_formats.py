@@ -28,6 +28,11 @@ BOND_MEMBER = {
 }  # fmt: skip
 
 
+CLASSES = {"eth1": {"storage": {"id": "1:a4ff", "parent": "1:1", "sent_bytes": 9000,
+                                "sent_packets": 6, "drops": 2, "overlimits": 4,
+                                "backlog_bytes": 0, "backlog_packets": 0}}}  # fmt: skip
+
+
 def report() -> StatsReport:
     port = net_stats.port(BOND_MEMBER) | {"carrier_changes": 6}
     counters = {"rx_packets": 5, "rx_dropped": 0, "tx_dropped": 1}
@@ -35,7 +40,9 @@ def report() -> StatsReport:
                      "type": "", "remote_ip": None}}  # fmt: skip
     peers = {"vx100": ["10.0.0.2", "10.0.0.3"]}
     return StatsReport("inventory/prod.yml", 1_790_000_000.0, 0.5,
-                       hosts={"hv1": {"ports": {"eth2": port}, "ovs": ovs, "vxlan_peers": peers}},
+                       hosts={"hv1": {"ports": {"eth2": port}, "ovs": ovs, "vxlan_peers": peers,
+                                         "tc_classes": CLASSES, "ovs_bridges": None,
+                                         "ovs_bonds": None}},
                        errors={"hv2": "connection refused"}, unreachable={"hv2"},
                        exit_code=3)  # fmt: skip
 

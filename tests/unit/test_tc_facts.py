@@ -71,9 +71,9 @@ class Host:
 def test_one_process_for_every_qdisc_then_only_shaped_devices_are_read():
     runner = Host({
         "tc -j -s qdisc show": (RAW / "vm_port.qdisc.json").read_text(),
-        "tc -j -d class show dev eth2": "",
+        "tc -j -s -d class show dev eth2": "",
         "tc -j filter show dev eth2": "",
-        "tc -j -d class show dev ifbeth2": (RAW / "vm_port.ifb-class.txt").read_text(),
+        "tc -j -s -d class show dev ifbeth2": (RAW / "vm_port.ifb-class.txt").read_text(),
         "tc -j filter show dev ifbeth2": "",
         "tc -j filter show dev eth2 ingress": (RAW / "vm_port.ingress-filter.json").read_text(),
     })  # fmt: skip

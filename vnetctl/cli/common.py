@@ -143,9 +143,10 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     add_secret_options(parser)
 
 
-def add_playbook_arguments(parser: argparse.ArgumentParser) -> None:
-    """PLAYBOOK, the hosts it runs on and its extra vars: what run, drift and mesh share."""
-    parser.add_argument("playbook", metavar="PLAYBOOK")
+def add_playbook_arguments(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    """PLAYBOOK, the hosts it runs on and its extra vars: what run, drift and mesh share
+    (`optional`: stats, which reads everything present without one)."""
+    parser.add_argument("playbook", metavar="PLAYBOOK", nargs="?" if optional else None)
     add_target_options(parser)
     parser.add_argument(
         "-e",

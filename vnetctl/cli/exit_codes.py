@@ -82,7 +82,8 @@ COMMANDS: dict[str, dict[int, str]] = {
     "stats": {
         ExitCode.SUCCESS: "every host's counters were read",
         ExitCode.HOST_FAILED: "a host's counters could not be read (named on stderr and "
-        'under "errors"), whatever else happened',
+        'under "errors"), or with --probe the probe failed on a host it reached, whatever '
+        "else happened (a pair losing pings is a measurement, not an error)",
         ExitCode.HOST_UNREACHABLE: "hosts were unreachable and every host reached was read",
     },
     "mesh check": {

@@ -85,7 +85,8 @@ def layout_from(plans: Sequence) -> ProbeLayout:
     return layout
 
 
-def probe_plans(layout: ProbeLayout) -> list[PlayPlan]:
+def probe_plans(layout: ProbeLayout, count: int = 2) -> list[PlayPlan]:
+    """Setup, ping (`count` pings per size and pair), teardown."""
     hosts = sorted(layout.segments)
 
     def play(action: str, args_for) -> PlayPlan:
@@ -108,25 +109,27 @@ def probe_plans(layout: ProbeLayout) -> list[PlayPlan]:
 
     def targets(host: str) -> dict:
         return {
+            "count": count,
             "targets": [
                 {"host": other, **seg.ids, "address": layout.address[other], "mtu": seg.mtu}
                 for key, seg in layout.segments[host].items()
                 for other in layout.members(key)
                 if other != host
-            ]
+            ],
         }
 
     return [play("setup", segments), play("ping", targets), play("teardown", segments)]
 
 
 def pair_states(run: RunResult) -> list[dict]:
-    """[{source, target, vni, state}] from the ping play's results."""
+    """[{source, target, vni, state, mtu, loss, rtt_ms}] from the ping play's results."""
     pairs = []
     for result in run.results:
         for pair in result.data.get("pairs", []):
             ids = {k: pair[k] for k in ("vni", "vlan") if pair.get(k)}
             pairs.append({"source": result.host, "target": pair["host"], **ids,
-                          "state": pair["state"], "mtu": pair["mtu"]})  # fmt: skip
+                          "state": pair["state"], "mtu": pair["mtu"], "loss": pair.get("loss"),
+                          "rtt_ms": pair.get("rtt_ms")})  # fmt: skip
     return sorted(pairs, key=segment_order)
 
 
@@ -144,11 +147,19 @@ def host_errors(run: RunResult) -> dict[str, str]:
 
 
 def check_mesh(
-    plans: list[PlayPlan], run: RunContext, playbook: str
+    plans: list[PlayPlan],
+    run: RunContext,
+    playbook: str,
+    count: int = 2,
+    expanded_out: list[PlayPlan] | None = None,
+    probing: bool = True,
 ) -> tuple[RunResult, dict[str, list[Segment]]]:
     """Expand the meshes of `plans` (no preflight: a broken fleet is what this is for),
-    then run the probe plays on the same connections. Returns the probes' run and, per
-    member, the segments not applied there (nothing to attach a probe to)."""
+    then run the probe plays on the same connections (`count` pings per size and pair).
+    Returns the probes' run and, per member, the segments not applied there (nothing to
+    attach a probe to); `expanded_out` receives the expanded plans (each mesh task with
+    its `local` and `peers`: what `vnetctl stats` compares the present peers with);
+    `probing` False: the expansion alone (no probe, nothing changed on a host)."""
     runner = make_runner(run, hosts_to_reach(run, plans))
 
     async def probe() -> tuple[RunResult, dict[str, list[Segment]]]:
@@ -158,6 +169,8 @@ def check_mesh(
             expansion = Expansion(run, runner.gather_facts, preflight=False,
                                   unchecked=unreadable)  # fmt: skip
             expanded = await expand(expansion, plans)
+            if expanded_out is not None:
+                expanded_out.extend(expanded)
             # a mesh with an unreachable member is left out of the expanded plans: probe
             # its segments as declared, and the unreachable member is reported as such
             layout = declared if unreadable else layout_from(expanded)
@@ -166,10 +179,12 @@ def check_mesh(
                     f"{playbook}: no vxlan_mesh task, nor ovs_port_group with a vlan, for "
                     "these hosts"
                 )
+            if not probing:
+                return runner.result, {}
             facts = await runner.gather_facts(sorted(layout.segments))
             not_applied = leave_out_unapplied(layout, facts)
             if layout.segments:
-                await runner.run_plays(probe_plans(layout))
+                await runner.run_plays(probe_plans(layout, count))
             runner.result.interrupted = runner.stop.requested
             return runner.result, not_applied
         finally:

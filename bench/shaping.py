@@ -3,7 +3,8 @@
 Traffic shaping under contention (issue 26), measured: a lab of its own (two hosts from
 the allocator, removed afterwards), h1's eth1 shaped with `vnetctl run` at the declared
 speed, iperf3 TCP flows from h1 to h2 over eth1, one server port per class (the classes
-match by destination port), all flows of a case at the same time. Each case runs
+match by destination port; port 5299 matches none: the default class), all flows of a
+case at the same time (bench.iperf). Each case runs
 `--repeat` times; the figures are min / median / max of iperf3's payload rate (TCP
 payload is 1448 of each 1514-byte frame HTB counts: a 30 Mbit/s limit measures ~28.7).
 Prints a Markdown table beside the issue's figures (before sizing, at 100 Mbit/s), and
@@ -20,9 +21,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from bench import iperf
 from vnetctl.lab import allocate_lab, lab_down, lab_up
 
 NET = "192.168.226"  # inside the lab's own namespaces: h1 .1, h2 .2 on eth1
@@ -45,34 +46,41 @@ RESERVED = [
 ]  # fmt: skip
 
 
+# the figures before, by speed (issue 26 before bursts were sized; 1000: its note's, after)
+BEFORE = {
+    100: ["28.6", "7.4-8.9", "0.3-0.4", "3.55-4.01", "3.9 / 32.5 / 69.5", "-", "38.8"],
+    1000: ["286.4-288.4", "286.4-288.4", "286.4-288.4", "3.27 / 3.40 / 3.53",
+           "34.6 / 45.7 / 68.3", "-", "393.9-394.2"],
+}  # fmt: skip
+
+
 def cases(speed: int) -> list[dict]:
-    """Each: the policy, the ports that send, what is measured, its target, the issue's
-    figures before (at 100 Mbit/s)."""
+    """Each: the policy, the ports that send, what is measured, its target, the figures
+    before (BEFORE, where measured at that speed)."""
     scale = speed / 100
     limit = {"kind": "rate", "port": 5201, "target": 30 * PAYLOAD}
     nioc = [dict(c, limit=round(c["limit"] * scale)) if "limit" in c else c for c in NIOC]
     limit["target"] = round(30 * scale) * PAYLOAD
     reserved = [dict(c, reservation=round(40 * scale)) if "reservation" in c else c
                 for c in RESERVED]  # fmt: skip
-    floor = speed / 1000  # the rate of a class without reservation
-    small = floor + (speed - 2 * floor) / 101  # HTB: floor + the excess by quanta
     cap, res = round(30 * scale), round(40 * scale)
-    return [
-        dict(limit, name=f"limit {cap} alone", policy=nioc, ports=[5201], before="28.6"),
-        dict(limit, name=f"limit {cap} + 1 competing", policy=nioc, ports=[5201, 5202],
-             before="7.4-8.9"),
+    out = [
+        dict(limit, name=f"limit {cap} alone", policy=nioc, ports=[5201]),
+        dict(limit, name=f"limit {cap} + 1 competing", policy=nioc, ports=[5201, 5202]),
         dict(limit, name=f"limit {cap} + all 3 competing", policy=nioc,
-             ports=[5201, 5202, 5203, 5204], before="0.3-0.4"),
+             ports=[5201, 5202, 5203, 5204]),
         {"name": "shares 75:25 beside a class of 1", "kind": "ratio", "policy": nioc,
-         "ports": [5202, 5203, 5204], "pair": (5202, 5203), "target": 3.0,
-         "before": "3.55-4.01"},
-        {"name": "shares 100:1", "kind": "ratio", "policy": ONE_TO_100, "ports": [5205, 5206],
-         "pair": (5206, 5205), "target": 100.0, "htb": (speed - floor - small) / small,
-         "before": "not measured"},
+         "ports": [5202, 5203, 5204], "pair": (5202, 5203), "target": 3.0},
+        {"name": "shares 100:1 (the default class idle)", "kind": "ratio", "policy": ONE_TO_100,
+         "ports": [5205, 5206], "pair": (5206, 5205), "target": 100.0},
+        {"name": "shares 100:1 beside a busy default class (50)", "kind": "ratio",
+         "policy": ONE_TO_100, "ports": [5205, 5206, 5299], "pair": (5206, 5205),
+         "target": 100.0},
         {"name": f"reservation {res} under full contention", "kind": "rate", "policy": reserved,
-         "ports": [5207, 5208, 5209], "port": 5207, "target": round(40 * scale) * PAYLOAD,
-         "before": "38.8"},
+         "ports": [5207, 5208, 5209], "port": 5207, "target": round(40 * scale) * PAYLOAD},
     ]  # fmt: skip
+    before = BEFORE.get(speed, ["-"] * len(out))
+    return [dict(case, before=b) for case, b in zip(out, before, strict=True)]
 
 
 def sh(*argv: str, timeout: float = 60) -> str:
@@ -87,35 +95,6 @@ def shape(inventory: Path, host: str, speed: int, classes: list[dict]) -> None:
     task = {"name": "eth1", "speed": speed, "classes": classes}
     book.write_text(json.dumps([{"hosts": host, "tasks": [{"traffic_shaping": task}]}]))
     sh(sys.executable, "-m", "vnetctl", "run", str(book), "-i", str(inventory), timeout=120)
-
-
-def flows(client: str, server: str, ports: list[int], seconds: int) -> dict[int, float]:
-    """Mbit/s of TCP payload per port, the flows at the same time, each bounded."""
-    limit = str(seconds + 15)
-    servers = [subprocess.Popen(["ip", "netns", "exec", server, "timeout", limit, "iperf3",
-                                 "-s", "-1", "-p", str(p)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL) for p in ports]  # fmt: skip
-    try:
-        deadline = time.monotonic() + 5
-        while not all(f":{p} " in sh("ip", "netns", "exec", server, "ss", "-Hltn")
-                      for p in ports):  # fmt: skip
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"iperf3 servers on {ports} did not listen")
-            time.sleep(0.05)
-        clients = [subprocess.Popen(["ip", "netns", "exec", client, "timeout", limit, "iperf3",
-                                     "-c", f"{NET}.2", "-p", str(p), "-t", str(seconds),
-                                     "-O", "1", "-J"], stdout=subprocess.PIPE, text=True)
-                   for p in ports]  # fmt: skip
-        outs = []
-        for proc in clients:
-            with proc:
-                outs.append(proc.communicate(timeout=seconds + 20)[0])
-    finally:
-        for proc in servers:
-            proc.kill()
-            proc.wait()
-    return {p: json.loads(o)["end"]["sum_received"]["bits_per_second"] / 1e6
-            for p, o in zip(ports, outs, strict=True)}  # fmt: skip
 
 
 def figure(case: dict, rates: dict[int, float]) -> float:
@@ -140,25 +119,25 @@ def run(speed: int, repeat: int, seconds: int) -> list[dict]:
                 shaped = case["policy"]
             values, loads = [], []
             for _ in range(repeat):
-                rates = flows(h1.namespace, h2.namespace, case["ports"], seconds)
+                rates = iperf.flows(h1.namespace, h2.namespace, f"{NET}.2", case["ports"], seconds)
                 values.append(figure(case, rates))
                 loads.append(os.getloadavg()[0])
-            out.append(dict(case, values=values, load=max(loads)))
-            print(row(case, values, max(loads)), flush=True)
+            out.append(dict(case, values=values, load=(min(loads), max(loads))))
+            print(row(case, values, out[-1]["load"]), flush=True)
         return out
     finally:
         lab_down(reserved.name)
 
 
-def row(case: dict, values: list[float], load: float) -> str:
+def row(case: dict, values: list[float], load: tuple[float, float]) -> str:
     low, mid, high = min(values), statistics.median(values), max(values)
     target = case["target"]
     ok = all(abs(v - target) <= (0.15 if case["kind"] == "ratio" else 0.10) * target
              for v in values)  # fmt: skip
     unit = ":1" if case["kind"] == "ratio" else ""
-    htb = f" (HTB's own model: {case['htb']:.1f}:1)" if "htb" in case else ""
-    return (f"| {case['name']} | {target:.1f}{unit}{htb} | {low:.2f} / {mid:.2f} / {high:.2f}"
-            f" | {'yes' if ok else 'no'} | {case['before']} | {load:.1f} |")  # fmt: skip
+    return (f"| {case['name']} | {target:.1f}{unit} | {low:.2f} / {mid:.2f} / {high:.2f}"
+            f" | {'yes' if ok else 'no'} | {case['before']}"
+            f" | {load[0]:.1f}-{load[1]:.1f} |")  # fmt: skip
 
 
 def main() -> int:
@@ -175,7 +154,7 @@ def main() -> int:
     head = [f"Shaping at {args.speed} Mbit/s, iperf3 TCP payload Mbit/s, {args.repeat} runs"
             f" of {args.seconds} s; `uptime`: {sh('uptime').strip()}", "",
             "| case | target | min / median / max | within ±10 % (ratios ±15 %) |"
-            " before (issue 26) | load (1 min) |", "|---|---|---|---|---|---|"]  # fmt: skip
+            " before | load (1 min, min-max) |", "|---|---|---|---|---|---|"]  # fmt: skip
     print("\n".join(head), flush=True)
     results = run(args.speed, args.repeat, args.seconds)
     if args.out:

@@ -3,10 +3,12 @@
 """NIOC-like traffic shaping of one device (an uplink, or a VM's port) with tc.
 
 Egress: an HTB root (1:, default 2), a parent class 1:1 at the link's speed (or
-`egress_limit`), and per traffic class a class under it: rate = reservation (else a
-floor of speed/1000), ceil = limit (else the speed), prio 0, quantum = shares x a
+`egress_limit`), and per traffic class a class under it: rate = its guarantee under
+full contention, reservation + its shares of what the reservations leave
+(vnet_tc_guarantees), ceil = limit (else the speed), prio 0, quantum = shares x a
 quarter of the GSO packet, burst and cburst long enough for a round of the others plus
-the GSO packet (vnet_tc_policy.sizing(): the state's `sizing` says the numbers and why),
+the GSO packet, both at the ceil (vnet_tc_policy.sizing(): the state's `sizing` says
+the numbers and why),
 a leaf qdisc (fq_codel where the kernel has it, else pfifo), and u32 filters (flower or
 cls_bpf for vlan, fw for fwmark) in the order the classes are declared; the state says
 reservation, limit and shares (NIOC's words); the class without `match`
@@ -150,7 +152,7 @@ def read_policy(dev, tcf, names, sizes=None):
     if model is not None:
         out["sizing"] = model
     out["burst"], out["cburst"] = (_burst(parent, k, model) for k in ("burst", "cburst"))
-    by_id = {}
+    by_id, tc_rows = {}, {}
     for cid, cls in sorted(classes.items()):
         name = class_name(cid, cls["parent"], names)
         info = {
@@ -164,14 +166,16 @@ def read_policy(dev, tcf, names, sizes=None):
             "leaf": leaves.get(cid),
         }
         if name is not None:
-            if model is not None:  # NIOC's words for what the operator declared
-                for key in ("rate", "ceil", "quantum"):
-                    del info[key]
-                info.update(tc_policy.nioc(cls["rate"], cls["ceil"], cls["quantum"],
-                                           parent["ceil"], model))  # fmt: skip
             out["classes"][name] = by_id[cid] = dict(info, filters=[])
+            tc_rows[name] = cls
         elif cid != "1:1":
             out["extra"].append(_class_text(info, cls["parent"]))
+    if model is not None and tc_rows:  # NIOC's words for what the operator declared
+        words = tc_policy.nioc(tc_rows, parent["ceil"], model)
+        for name, info in out["classes"].items():
+            for key in ("rate", "ceil", "quantum"):
+                del info[key]
+            info.update(words[name])
     for rule in tcf["filters"].get(dev) or []:
         owner = by_id.get(rule.get("flowid"))
         if owner is not None:
@@ -186,12 +190,13 @@ def read_policy(dev, tcf, names, sizes=None):
 
 
 def _burst(cls, key, model):
-    """A class's burst (or cburst, at its ceil) as read, or the planned one it rounds to."""
-    read, rate = cls.get(key), cls.get("rate" if key == "burst" else "ceil")
-    if model is None or not rate:
+    """A class's burst or cburst as read, or the planned one it rounds to: both sized at
+    its ceil (its rate depends on every class's shares; its bursts on its own limit)."""
+    read, ceil = cls.get(key), cls.get("ceil")
+    if model is None or not ceil:
         return read
-    planned = tc_policy.burst(rate, model)
-    return planned if tc_policy.settled(read, planned, rate) else read
+    planned = tc_policy.burst(ceil, model)
+    return planned if tc_policy.settled(read, planned, max(ceil, cls.get("rate") or 0)) else read
 
 
 def _class_text(info, parent):

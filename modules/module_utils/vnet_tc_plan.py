@@ -2,7 +2,8 @@
 
 A state is what traffic_shaping.read() returns: the HTB policy of a device ("state",
 "root", "rate", "ceil", "burst", "cburst", "sizing", "classes" {name: {id, reservation,
-limit, shares (NIOC's words: vnet_tc_policy.nioc()), prio, burst, cburst, leaf, filters}},
+limit, shares (NIOC's words: vnet_tc_policy.nioc(); `rate` too where set by hand), prio,
+burst, cburst, leaf, filters}},
 "extra") and its "ingress" (the hook qdisc, its filters, the IFB device and the IFB's
 own policy). Any earlier read() is a valid target (rollbacks). Order: filters that go,
 classes that go, the root and the parent class, classes added or changed in place, leaf
@@ -12,11 +13,12 @@ Runs on the managed host: Python 3.9+, standard library only.
 """
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_facts, vnet_tc
+    from ansible.module_utils import vnet_core, vnet_facts, vnet_tc, vnet_tc_guarantees
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
     import vnet_facts
     import vnet_tc
+    import vnet_tc_guarantees
 
 NUMBERS = ("rate", "ceil", "prio", "quantum", "burst", "cburst")
 PARENT = ("rate", "ceil", "burst", "cburst")
@@ -127,21 +129,7 @@ def policy_steps(dev, cur, want):
     return out
 
 
-def in_tc_words(state):
-    """`state` with each declared class's rate, ceil and quantum (networkd's sections)."""
-    return dict(
-        state, classes={n: dict(c, **tc_numbers(c, state)) for n, c in state["classes"].items()}
-    )
-
-
-def tc_numbers(info, state):
-    """{rate, ceil (Mbit/s), quantum (bytes)} of a class of `state`, from NIOC's words."""
-    if "reservation" not in info:  # read without the parent class: tc's own words
-        return {k: info.get(k) for k in ("rate", "ceil", "quantum")}
-    model, shares, limit = state["sizing"], info.get("shares"), info["limit"]
-    rate = model["floor"] if info["reservation"] is None else info["reservation"]
-    quantum = None if shares is None else int(round(shares * model["quantum_per_share"]))
-    return {"rate": rate, "ceil": state["ceil"] if limit is None else limit, "quantum": quantum}
+in_tc_words, tc_numbers = vnet_tc_guarantees.in_tc_words, vnet_tc_guarantees.tc_numbers
 
 
 def _minor(cid):
@@ -151,9 +139,9 @@ def _minor(cid):
 def _classes(state):
     """{classid: {rate, ceil, prio, quantum, burst, cburst, leaf, parent}}: declared and
     extra classes in tc's words."""
-    out = {}
-    for info in (state.get("classes") or {}).values():
-        out[info["id"]] = dict(info, parent="1:1", **tc_numbers(info, state))
+    out, numbers = {}, tc_numbers(state)
+    for name, info in (state.get("classes") or {}).items():
+        out[info["id"]] = dict(info, parent="1:1", **numbers[name])
     for text in state.get("extra") or []:
         words = text.split()
         if words[0] == "class":

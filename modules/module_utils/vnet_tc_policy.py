@@ -1,10 +1,12 @@
 """The HTB policy traffic_shaping declares for a device, from its classes: a parent at
-the link's capacity, per class a rate (its reservation, else a floor), a ceiling (its
-limit, else the capacity), a quantum in proportion to its shares (vSphere's low, normal
-and high, or 1..100), bursts sized from what the device sends (sizing()) and its
+the link's capacity, per class a rate (its guarantee under full contention: its
+reservation and its shares of what the reservations leave, vnet_tc_guarantees), a ceiling
+(its limit, else the capacity), a quantum in proportion to its shares (vSphere's low,
+normal and high, or 1..100), bursts sized from what the device sends (sizing()) and its
 filters; the class without `match` (or an implicit `default`) takes the rest. Class ids
-come from class names, so a moved number is one `tc class change`; a class's numbers
-depend on its own declaration and the link only, so changing one class changes only it.
+come from class names, so a moved number is one `tc class change`. The state says each
+class in NIOC's words (reservation, limit, shares): changing one class's words changes
+every class's rate in tc, but only that class's words.
 
 Runs on the managed host: Python 3.9+, standard library only.
 """
@@ -13,9 +15,11 @@ import zlib
 
 try:  # under ansible-playbook, module_utils files travel with the module
     from ansible.module_utils import vnet_tc as tc
+    from ansible.module_utils import vnet_tc_guarantees as tc_guarantees
     from ansible.module_utils import vnet_tc_plan as tc_plan
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_tc as tc
+    import vnet_tc_guarantees as tc_guarantees
     import vnet_tc_plan as tc_plan
 
 PolicyError = tc_plan.PolicyError
@@ -41,18 +45,24 @@ def policy(declared, capacity, sizes, leaf, features):
     ids = class_ids(classes)
     rules = tc_plan.rules(classes, features)
     model = sizing(capacity, sizes, len(classes))
-    floor = kbit(model["floor"])
+    per_share = model["quantum_per_share"]
+    quanta = {c["name"]: shares[c["name"]] * per_share for c in classes}
+    asked = {c["name"]: {"reservation": c.get("reservation"), "quantum": quanta[c["name"]]}
+             for c in classes}  # fmt: skip
+    model["kbit_per_share"] = tc_guarantees.unit(asked, capacity, per_share)
+    rates = tc_guarantees.guarantees(asked, per_share, model["kbit_per_share"])
+    ceils = {c["name"]: kbit(c["limit"]) if c.get("limit") else capacity for c in classes}
+    rows = {n: {"rate": rates[n], "ceil": ceils[n], "quantum": quanta[n]} for n in rates}
+    words = nioc(rows, capacity, model)
     state = {}
     for cls in classes:
         name = cls["name"]
-        rate = kbit(cls["reservation"]) if cls.get("reservation") else floor
-        ceil = kbit(cls["limit"]) if cls.get("limit") else capacity
         state[name] = dict(
-            nioc(rate, ceil, shares[name] * model["quantum_per_share"], capacity, model),
+            words[name],
             id="1:%x" % ids[name],
             prio=0,
-            burst=burst(rate, model),
-            cburst=burst(ceil, model),
+            burst=burst(ceils[name], model),  # the rate moves with every class's shares
+            cburst=burst(ceils[name], model),
             leaf=leaf,
             filters=sorted(tc.text(r) for r in rules.get(name, [])),
         )
@@ -69,19 +79,29 @@ def policy(declared, capacity, sizes, leaf, features):
     }
 
 
-def nioc(rate, ceil, quantum, capacity, model):
-    """A class's tc numbers (kbit/s, bytes) in NIOC's words, as state and drift show them:
-    reservation (Mbit/s; none where the rate is the floor), limit (none where the ceil is
-    the link's) and shares (the quantum per share; a fraction where set by hand)."""
+def nioc(rows, capacity, model):
+    """{name: {reservation, limit, shares, rate}}: NIOC's words, as state and drift show
+    them, for classes {name: {rate, ceil (kbit/s), quantum (bytes)}} as tc holds them:
+    reservations from the rates (vnet_tc_guarantees.words(): the unit it finds goes into
+    `model` as kbit_per_share; a rate nothing explains stays as `rate`, tc's number,
+    else `rate` is null),
+    limit none where the ceil is the link's, shares the quantum per share (a fraction
+    where set by hand)."""
     per_share = model["quantum_per_share"]
-    shares = None
-    if quantum is not None:
-        shares = quantum // per_share if quantum % per_share == 0 else round(quantum / per_share, 6)
-    return {
-        "reservation": None if rate == kbit(model["floor"]) else mbit(rate),
-        "limit": None if ceil == capacity else mbit(ceil),
-        "shares": shares,
-    }
+    quanta = {n: r.get("quantum") for n, r in rows.items()}
+    rates = {n: r["rate"] for n, r in rows.items()}
+    model["kbit_per_share"], out = tc_guarantees.words(rates, quanta, per_share)
+    for name, row in rows.items():
+        quantum, shares = row.get("quantum"), None
+        if quantum is not None:
+            shares = (
+                quantum // per_share if quantum % per_share == 0 else round(quantum / per_share, 6)
+            )
+        out[name].setdefault("rate", None)  # present, so a rate set by hand is a change
+        out[name].update(
+            limit=None if row["ceil"] == capacity else mbit(row["ceil"]), shares=shares
+        )
+    return out
 
 
 MAX_SHARES, MIN_ROUND_US = 100, 10000
@@ -90,38 +110,43 @@ MAX_SHARES, MIN_ROUND_US = 100, 10000
 def sizing(capacity, sizes, count):
     """The numbers every class's quantum and bursts come from, and why (the state's
     `sizing`, shown by --diff). HTB serves a class below its rate from its own tokens
-    first; what the rates leave goes round robin (sch_htb, DRR) to the classes that
-    borrow, a quantum of bytes per turn but at least one packet. A TCP flow's queue runs
-    empty many times a second, and every time the next class gets its turn: with short
-    turns a class of small shares takes far more than its share (measured on the lab:
-    reservation 30 at shares 1 beside shares 100 got 38 of 100 Mbit/s with 3 KB per
-    share, 29.4 with 16 KB). So a share is a quarter of the largest packet the device is
-    handed (its GSO size: 16 KiB of 64 KiB), two frames at least; a class's quantum
-    depends on its own shares only. A class's tokens only count up to its burst: waiting
-    longer for its turn loses the time, and a limited class starves under contention
-    (tc's default, 1600 bytes, is 0.4 ms at 30 Mbit/s). Bursts therefore cover the
-    longest wait, a quantum at shares 100 of each of the `count` - 1 other classes at the
-    link's speed (at least 10 ms), plus the largest packet."""
+    first (the rates: vnet_tc_guarantees); what the rates leave (idle classes) goes round
+    robin (sch_htb, DRR) to the classes that borrow, a quantum of bytes per turn but at
+    least one packet. A TCP flow's queue runs empty many times a second, and every time
+    the next class gets its turn: with short turns a class of small shares takes far
+    more than its share (measured on the lab: reservation 30 at shares 1 beside shares
+    100 got 38 of 100 Mbit/s with 3 KB per share, 29.4 with 16 KB). So a share is a
+    quarter of the largest packet the device is handed (its GSO size: 16 KiB of 64 KiB),
+    two frames at least; a class's quantum depends on its own shares only. A class's
+    tokens only count up to its burst: waiting longer for its turn loses the time, and a
+    limited class starves under contention (tc's default, 1600 bytes, is 0.4 ms at 30
+    Mbit/s). Bursts therefore cover the longest wait at the class's ceil (its rate moves
+    with every class's shares, its ceil is its own), a quantum at shares 100 of each of
+    the `count` - 1 other classes at the link's speed (at least 10 ms), plus the largest
+    packet."""
     frame, packet = sizes["frame"], max(sizes["frame"], sizes.get("packet") or 0)
     per_share = max(2 * frame, packet // 4)
     bytes_per_s = capacity * 125
     others = max(0, count - 1) * MAX_SHARES * per_share
     round_us = max(MIN_ROUND_US, -(-others * 10**6 // bytes_per_s))
     return {
-        "floor": mbit(capacity if count == 1 else max(8, capacity // 1000)),
         "quantum_per_share": per_share,
         "burst_time_us": round_us,
         "packet": packet,
-        "why": "quantum = shares x %d B (a quarter of the largest packet, two frames at "
-        "least): long turns, so a class's share is not lost each time a queue runs empty; "
-        "burst = rate x %d us (a quantum at shares 100 of each of %d other classes at %s "
-        "Mbit/s, 10 ms at least) + %d B (the largest packet the device is handed)"
+        "why": "rate = reservation + shares x kbit_per_share ((link - reservations) / all "
+        "shares): each class's share under full contention, whatever its queue does (one "
+        "class's new shares or reservation change kbit_per_share, so every class's rate "
+        "in tc, and only that class's words); "
+        "quantum = shares x %d B (a quarter of the largest packet, two frames at least) "
+        "for what idle classes leave; burst = cburst = ceil x %d us (a quantum at shares 100 of "
+        "each of %d other classes at %s Mbit/s, 10 ms at least) + %d B (the largest "
+        "packet the device is handed)"
         % (per_share, round_us, max(0, count - 1), mbit(capacity), packet),
     }
 
 
 def burst(rate_kbit, model):
-    """Bytes a class at `rate_kbit` may send at once (see sizing())."""
+    """Bytes a class up to `rate_kbit` (its ceil) may send at once (see sizing())."""
     return rate_kbit * 125 * model["burst_time_us"] // 10**6 + model["packet"]
 
 

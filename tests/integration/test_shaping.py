@@ -68,8 +68,9 @@ def test_nioc_applies_then_changes_nothing_then_one_limit_is_one_class_change(
     code, third = run_json(capsys, NIOC, "-i", inv, "-e", "migration_limit=200")
     assert code == 0, third
     mine = next(r for r in third["results"] if r["host"] == h1)
-    # in NIOC's words: the limit, and the cburst sized at it; no other class's numbers
-    assert [c["field"] for c in mine["changes"]] == ["classes.migration.cburst",
+    # in NIOC's words: the limit, and the bursts sized at it; no other class's numbers
+    assert [c["field"] for c in mine["changes"]] == ["classes.migration.burst",
+                                                      "classes.migration.cburst",
                                                       "classes.migration.limit"]  # fmt: skip
     (command,) = mine["commands"]  # exactly one
     assert command.startswith("tc class change dev eth1 parent 1:1 classid 1:e092 ")
@@ -95,7 +96,9 @@ def test_a_class_rate_changed_by_hand_is_drift_in_every_format(lab3, fresh_hosts
     assert run_json(capsys, NIOC, "-i", inv)[0] == 0
     assert drift(capsys, inv, tmp_path)[0] == 0
     h1, h2, h3 = lab3.host_names
-    # without burst and cburst: tc puts its defaults (1600 bytes) back, drift sees them too
+    # without burst and cburst: tc puts its defaults (1600 bytes) back, drift sees them too;
+    # 20 Mbit/s is less than management's shares alone give (50 x 2166 kbit/s): no
+    # reservation explains it, so it is the class's `rate` (and its reservation reads none)
     sh(lab3, h2, "tc class change dev eth1 parent 1:1 classid 1:a4ff htb rate 20mbit "
                  "ceil 1000mbit prio 0 quantum 819200")  # fmt: skip
     sh(lab3, h3, "tc class add dev eth1 parent 1:1 classid 1:99 htb rate 5mbit ceil 10mbit")
@@ -107,26 +110,27 @@ def test_a_class_rate_changed_by_hand_is_drift_in_every_format(lab3, fresh_hosts
     extra = "class 1:99 parent 1:1 rate 5 ceil 10 prio 0 quantum 62500 burst 1600 cburst 1600"
     bursts = {i[3]: (json.loads(i[4]), json.loads(i[5])) for i in items if "burst" in i[3]}
     assert bursts.keys() == {"classes.management.burst", "classes.management.cburst"}
-    assert bursts["classes.management.burst"][0] == 311298  # 50 Mbit/s x 39.3 ms + 64 KiB
+    assert bursts["classes.management.burst"][0] == 4980786  # 1000 Mbit/s x 39.3 ms + 64 KiB
     assert all(actual <= 1600 for _, actual in bursts.values())  # tc's default, read back
     assert items - {i for i in items if "burst" in i[3]} == {
-        (h2, "shaping eth1", "different", "classes.management.reservation", "50", "20"),
+        (h2, "shaping eth1", "different", "classes.management.reservation", "50", "null"),
+        (h2, "shaping eth1", "different", "classes.management.rate", "null", "20"),
         (h3, "shaping eth1", "extra", "extra", "null", json.dumps(extra)),
     }
     (rate,) = [c for c in doc["consistency"] if c["field"] == "classes.management.reservation"]
-    assert rate["values"] == {h1: 50, h2: 20, h3: 50}  # the same policy, one host apart
+    assert rate["values"] == {h1: 50, h2: None, h3: 50}  # the same policy, one host apart
     text, html = reports["text"].read_text(), reports["html"].read_text()
     for shown in (text, html):
-        assert "classes.management.reservation" in shown and "20" in shown and "1:99" in shown
+        assert "classes.management.rate" in shown and "20" in shown and "1:99" in shown
     failures = " ".join((f.get("message") or "") + (f.text or "")
                         for f in ET.parse(reports["junit"]).getroot().iter("failure"))  # fmt: skip
-    assert "classes.management.reservation" in failures and "20" in failures
+    assert "classes.management.rate" in failures and "20" in failures
     families = {
         f.name: f for f in text_string_to_metric_families(reports["prometheus"].read_text())
     }
     samples = {(s.labels["host"], s.labels["kind"]): s.value
                for s in families["vnetctl_drift_items"].samples}  # fmt: skip
-    assert samples[(h2, "different")] == 3 and samples[(h3, "extra")] == 1  # rate, bursts
+    assert samples[(h2, "different")] == 4 and samples[(h3, "extra")] == 1  # rate, bursts
     assert samples[(h1, "different")] == 0
 
 

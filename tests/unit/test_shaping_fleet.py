@@ -210,10 +210,12 @@ def test_a_hand_made_filter_in_a_declared_class_is_an_extra_item():
 
 def test_a_changed_ceil_is_different_and_a_hand_made_class_extra():
     """In NIOC's words (limit, shares): `tc class change` with a ceil alone also puts
-    tc's default burst, cburst and quantum back: drift sees each of them."""
+    tc's default burst, cburst and quantum back: drift sees each of them; its rate (1
+    Mbit/s, set by hand) is no reservation and no share of the others': `rate`."""
     assert drift_items("shaping_nioc_drifted.json") == {
         ("different", "classes.migration.limit", "400", "300"),
-        ("different", "classes.migration.burst", "70451", "1600"),
+        ("different", "classes.migration.rate", "null", "1"),
+        ("different", "classes.migration.burst", "2031636", "1600"),
         ("different", "classes.migration.cburst", "2031636", "1537"),
         ("different", "classes.migration.shares", "50", "0.762939"),  # quantum 12500
         (

@@ -118,7 +118,8 @@ def _minor(classid: str) -> int:
 
 def classes_of(state: dict) -> list[dict] | None:
     """The classes, in the order of their first filter (the default last), or None where
-    one is not declarable: shares that are not 1..100, rates that are not whole Mbit/s."""
+    one is not declarable: shares that are not 1..100, rates that are not whole Mbit/s,
+    a rate no reservation explains (set by hand)."""
     classes = state["classes"]
     if "default" not in classes:
         return None
@@ -132,7 +133,7 @@ def classes_of(state: dict) -> list[dict] | None:
         if name != "default" and not info["filters"]:
             return None  # nothing is sent to it: only the default class may be so
         shares = info.get("shares")
-        if not isinstance(shares, int) or not 1 <= shares <= 100:
+        if not isinstance(shares, int) or not 1 <= shares <= 100 or info.get("rate") is not None:
             return None
         entry: dict[str, Any] = {"name": name, "shares": shares}
         if name != "default":

@@ -206,7 +206,7 @@ def test_the_shaping_host_code_imports_nothing_heavy_at_load():
 
     light = {"sys", "zlib", "_json", "vnet_core", "vnet_facts", "vnet_host", "vnet_htb", "vnet_tc",
              "vnet_ovs", "vnet_tc_ovs", "vnet_tc_guarantees", "vnet_tc_plan", "vnet_tc_policy",
-             "vnet_persist",
+             "vnet_tc_read", "vnet_persist",
              "ansible.module_utils", "ansible.module_utils.vnet_host"}  # fmt: skip
     files = [CATALOG.directory / "traffic_shaping.py",
              *(CATALOG.directory / "module_utils").glob("vnet_tc*.py"),

@@ -53,7 +53,7 @@ STUB = (
     "exec(m.loads(u(c))if k==e.MAGIC_NUMBER.hex()else u(s))" % BOOT_MARK
 )
 HOST_LIB = "vnet_host"
-HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety", "vnet_files")  # what this program uses
+HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety", "vnet_files", "vnet_upcoming")  # what it uses
 HOST_LOCK = "vnet_host_lock"  # the host lock's module (host_lock.py), installed first
 ACK_WAIT = 30.0  # seconds without an acknowledgement from the controller: stop
 
@@ -265,6 +265,8 @@ def _run_play(host, modules, payload, output, stop, lock):
     persist = sys.modules.get("vnet_persist")  # boot persistence (host library)
     persisting = persist.configure(payload.get("persist")) if persist is not None else None
     failed_at, started = None, 0
+    # check mode: later tasks know what earlier ones would make (vnet_upcoming)
+    upcoming = sys.modules["vnet_upcoming"].Upcoming() if payload["check"] else None
     for task in payload["tasks"]:
         if stop.is_set():
             return True
@@ -297,6 +299,9 @@ def _run_play(host, modules, payload, output, stop, lock):
                     journal = confirm.files_journal(task["index"], persisting[0]["root"])
             result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard,
                               persisting, journal)  # fmt: skip
+            if upcoming is not None:
+                result = upcoming.pending(modules[task["module"]], task["args"], result)
+                upcoming.record(task["index"], result, facts)
             if result.get("failed"):
                 failed_at = task["index"]
         output.emit({"index": task["index"], "result": result})

@@ -56,6 +56,8 @@ def sample(action: argparse.Action, where: Path) -> list[str]:
         "roles_path": [f"{where}/roles dir:/etc/vnetctl/roles"],
         "user": ["ops"],
         "become_user": ["netops"],
+        "tags": ["untagged,always"],  # Ansible's own tags: the playbook here has none
+        "skip_tags": ["never"],
     }
     if action.nargs == 0:
         return [option]

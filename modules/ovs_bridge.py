@@ -180,8 +180,11 @@ def desired(params, current, facts):
             entry.pop(marker, None)
     if params.get("mirrors") is not None:
         vm_ports = ovs_ports.vm_ports(params, cfg, facts)  # a mirror may select them
-        want["mirrors"] = mirrors.desired(params["mirrors"], want, vm_ports)
+        want["mirrors"], waiting = mirrors.desired(
+            params["mirrors"], want, vm_ports, current, lambda p: ovs_ports.vm_declared(params, p)
+        )
         want["mirror_names"] = sorted(want["mirrors"])
+        want.update({"waiting": waiting} if waiting else {})  # vnet_host: said, not planned
     want.setdefault("mirrors", {})
     for kind in mirrors.EXPORT_SPECS:
         declared = params.get(kind)

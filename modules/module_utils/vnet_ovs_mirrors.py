@@ -47,11 +47,15 @@ EXPORT_SPECS = {
 }
 
 
-def desired(declared, want, vm_ports=()):
-    """The declared mirrors; the ports they select are the bridge's (`want`) or the VM
-    ports on it that it leaves alone (`vm_ports`)."""
+def desired(declared, want, vm_ports=(), current=None, waits_for=None):
+    """The declared mirrors, and those that wait: ({name: mirror}, {field: why}). The
+    ports a mirror names are the bridge's (`want`) or the VM ports on it that it leaves
+    alone (`vm_ports`); one the task declares as a VM's port (`waits_for(port)`) that is
+    not on the bridge yet makes its mirror wait, as it is on the host (`current`) or
+    not made, until a later run finds the port (OVS refers to a port's record); any
+    other port is refused."""
     ports = set(want["ports"]) | set(vm_ports)
-    out = {}
+    out, waiting = {}, {}
     for mirror in declared:
         entry = {
             "select_all": mirror["select_all"],
@@ -61,10 +65,14 @@ def desired(declared, want, vm_ports=()):
             "output_port": mirror.get("output_port"),
             "output_vlan": mirror.get("output_vlan"),
         }
-        for port in entry["src"] + entry["dst"] + [entry["output_port"] or want["name"]]:
-            if port not in ports and port != want["name"]:
-                raise ModuleError("mirror %s: %s is not a port of bridge %s"
-                                       % (mirror["name"], port, want["name"]))  # fmt: skip
+        absent = [p for p in entry["src"] + entry["dst"] + [entry["output_port"] or want["name"]]
+                  if p not in ports and p != want["name"]]  # fmt: skip
+        for port in absent:
+            if waits_for is None or not waits_for(port):
+                raise ModuleError("mirror %s: %s is not a port of bridge %s; declare it in "
+                                  "ports (a VM's port that comes later as {name: %s, type: vm}: "
+                                  "the mirror then waits for it)"
+                                  % (mirror["name"], port, want["name"], port))  # fmt: skip
         if not (entry["select_all"] or entry["src"] or entry["dst"]):  # OVS: VLANs only narrow
             raise ModuleError("mirror %s selects nothing: name select_src_ports, select_dst_ports"
                               " or select_all: true (select_vlans only narrows those)"
@@ -72,8 +80,16 @@ def desired(declared, want, vm_ports=()):
         if (entry["output_port"] is None) == (entry["output_vlan"] is None):
             raise ModuleError("mirror %s: give output_port or output_vlan (one)"
                                    % mirror["name"])  # fmt: skip
+        if absent:
+            role = "output port" if absent[-1] == entry["output_port"] else "port"
+            waiting["mirrors." + mirror["name"]] = (
+                "waits for its %s %s, a VM's port not on bridge %s yet: made by a run once "
+                "it is" % (role, absent[-1], want["name"]))  # fmt: skip
+            if mirror["name"] in ((current or {}).get("mirrors") or {}):
+                out[mirror["name"]] = current["mirrors"][mirror["name"]]  # unset: kept
+            continue
         out[mirror["name"]] = entry
-    return out
+    return out, waiting
 
 
 def _target(text, kind):

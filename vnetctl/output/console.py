@@ -86,6 +86,8 @@ class ConsoleReporter:
                     f" -> [green]{printed(_show(change['after']))}[/]"
                 )
         self._persisted(result)
+        for field, why in sorted((result.data.get("waiting") or {}).items()):  # vnet_host
+            self.console.print(f"    [yellow]waiting[/]: {printed(field)} {printed(str(why))}")
         for touch in result.data.get("management_path") or []:  # see vnet_safety
             mark = "[bold red]CUTS[/]" if touch.get("cuts") else "[yellow]touches[/]"
             self.console.print(

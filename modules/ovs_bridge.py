@@ -79,6 +79,7 @@ FACTS = {
     "ovs_kernel": host.command(
         ["ls", "/sys/module"], parse=lambda out: "openvswitch" in out.split(), optional=True
     ),
+    **mirrors.FACTS,  # the OVSDB schema: which IPFIX settings this OVS has
 }
 
 
@@ -189,7 +190,8 @@ def desired(params, current, facts):
     for kind in mirrors.EXPORT_SPECS:
         declared = params.get(kind)
         if declared is not None:
-            want[kind] = mirrors.desired_export(kind, declared, current.get(kind))
+            want[kind] = mirrors.desired_export(kind, declared, current.get(kind),
+                                                lambda: mirrors.schema(facts))  # fmt: skip
     _link_state(params, current, want, facts)
     return want
 

@@ -9,10 +9,11 @@ Runs on the managed host: Python 3.9+, standard library only.
 import ipaddress
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core
+    from ansible.module_utils import vnet_core, vnet_facts
     from ansible.module_utils import vnet_ovs_config as ovs
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
+    import vnet_facts
     import vnet_ovs_config as ovs
 
 ModuleError, step = vnet_core.ModuleError, vnet_core.step
@@ -43,8 +44,34 @@ EXPORT_SPECS = {
         "obs_point_id": {"type": "int", "range": [0, (1 << 32) - 1]},
         "cache_active_timeout": {"type": "int", "range": [0, 4200]},
         "cache_max_flows": {"type": "int", "range": [0, (1 << 32) - 1]},
+        "template_interval": {"type": "int", "range": [1, 3600]},  # OVS 3.2's own range
     },
 }
+# IPFIX over UDP: a collector knows no record until it has the template, which OVS sends
+# when an exporter starts and then every template_interval (600 s unless set, and fixed
+# before OVS 3.2): a restarted collector decodes again within this many seconds
+TEMPLATE_INTERVAL = 60
+INTERVAL_SCHEMA = (8, 4, 0)  # OVSDB schema of OVS 3.2: the IPFIX template_interval column
+
+
+def schema_version(output):
+    """`ovsdb-client get-schema-version Open_vSwitch`: (8, 3, 1), or None."""
+    words = output.strip().split(".")
+    return tuple(int(w) for w in words) if words and all(w.isdigit() for w in words) else None
+
+
+# read only where an IPFIX export is declared (one process more, then)
+FACTS = {"ovs_schema": vnet_facts.command(["ovsdb-client", "get-schema-version", "Open_vSwitch"],
+                                          parse=schema_version, optional=True)}  # fmt: skip
+
+
+def schema(facts):
+    """The host's OVSDB schema version, or None (no OVS; recorded facts without it)."""
+    try:
+        version = facts.get("ovs_schema")
+    except vnet_facts.Missing:
+        return None
+    return tuple(version) if version else None  # recorded facts hold a list
 
 
 def desired(declared, want, vm_ports=(), current=None, waits_for=None):
@@ -103,13 +130,28 @@ def _target(text, kind):
     return text
 
 
-def desired_export(kind, declared, current):
+def desired_export(kind, declared, current, schema=None):
+    """The flow export as declared; for IPFIX, the template interval (TEMPLATE_INTERVAL
+    unless declared) where the host's OVS has the setting (`schema()`: its OVSDB schema
+    version, or None), refused when declared where it has not."""
     targets = sorted(_target(t, kind) for t in declared.get("targets") or [])
     if not targets:
         return {"state": "absent"}
     out = dict(current or {}) if (current or {}).get("state") == "present" else {}
     out.update(state="present", targets=targets)
     out.update({k: v for k, v in declared.items() if k != "targets" and v is not None})
+    if kind != "ipfix":
+        return out
+    version = schema() if schema is not None else None
+    if version is not None and version >= INTERVAL_SCHEMA:
+        out.setdefault("template_interval", TEMPLATE_INTERVAL)
+        if declared.get("template_interval") is None:
+            out["template_interval"] = TEMPLATE_INTERVAL
+    elif declared.get("template_interval") is not None:
+        raise ModuleError(
+            "ipfix template_interval needs Open vSwitch 3.2 or later (OVSDB schema 8.4.0); "
+            "this host's schema is %s, whose IPFIX templates are re-sent every 600 s, fixed"
+            % (".".join(map(str, version)) if version else "unknown"))  # fmt: skip
     return out
 
 

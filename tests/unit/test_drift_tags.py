@@ -109,3 +109,20 @@ def test_a_schedule_runs_the_tags_it_was_given(where):
     assert "--tags bridge" in service
     assert main([*install, "--name", "typo", "site.yml", "-i", "inv.yml", "--tags", "brige"]) == 1
     assert not (where / "units" / "vnetctl-drift-typo.service").exists()
+
+
+def test_mesh_check_probes_the_meshes_of_the_tasks_kept(where, monkeypatch):
+    """`mesh check` reads a playbook too: the same --tags and --skip-tags."""
+    import vnetctl.cli.mesh_cmd as mesh_cmd  # noqa: PLC0415
+
+    seen = []
+
+    def check_mesh(plans, _context, _playbook):
+        seen.append([t.name for plan in plans for t in plan.tasks["h1"]])
+        raise SystemExit(0)
+
+    monkeypatch.setattr(mesh_cmd, "check_mesh", check_mesh)
+    with pytest.raises(SystemExit):
+        main(["mesh", "check", "site.yml", "-i", "inv.yml", "--skip-tags", "bridge"])
+    assert seen == [["storage MTU", "uplink up"]]
+    assert main(["mesh", "check", "site.yml", "-i", "inv.yml", "--tags", "brige"]) == 1

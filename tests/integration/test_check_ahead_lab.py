@@ -70,6 +70,7 @@ def test_a_check_plans_port_groups_on_the_bridges_the_play_makes(lab, capsys, tm
     assert "bridge br-ahead " in results["web on the VM bridge"]["msg"]
     assert "Open vSwitch bridge br-ahead-o" in results["app on the OVS bridge"]["msg"]
     assert the_host(lab) == before  # check mode changed nothing
+    assert run_json(capsys, "run", str(book), "-i", inv, "--check")[0] == 0  # nothing failed
 
     code, doc = run_json(capsys, "drift", str(book), "-i", inv, "--no-history")
     assert code == 2

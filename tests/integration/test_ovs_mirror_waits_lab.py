@@ -82,6 +82,14 @@ def test_a_mirror_waits_for_its_vm_port_and_the_bond_is_applied(lab, capsys, tmp
     code, doc = run_json(capsys, "drift", book, "-i", inv, "--no-history")
     assert code == 0, doc
 
+    on_host(lab, "ovs-vsctl", "del-port", "br-mw", "ids0")  # the IDS VM stops: libvirt
+    on_host(lab, "ip", "link", "del", "dev", "ids0")  # takes its port off, its tap goes
+    code, doc = run_json(capsys, "run", book, "-i", inv)
+    (result,) = doc["results"]
+    assert code == 0 and list(result["data"]["waiting"]) == ["mirrors.ids"], result
+    assert on_host(lab, "ovs-vsctl", "--columns=name", "list", "mirror").split() == [
+        "name", ":", "ids"]  # kept as it is while it waits, not removed  # fmt: skip
+
 
 def test_a_mirror_of_an_undeclared_port_is_refused_before_any_change(lab, capsys, tmp_path):
     bridge = dict(BRIDGE, name="br-mx", bonds=[], ports=[], addresses=[])

@@ -1,6 +1,9 @@
 """The host side's CPU per play: the exact process a host runs for a ten-task play
 (`python3 -I -S -c STUB`, the stdin vnetctl sends), run here without SSH, its user+system
-CPU (children included: `ip`) taken from getrusage. Prints the minimum and median.
+CPU (children included: `ip`) taken from getrusage. Prints the minimum and median of
+plays on a host whose code cache holds the play's code (every play after the first),
+and of first contacts (an empty cache: the code sent whole, compiled files kept), with
+the bytes of stdin of each.
 
     python -m bench.host_cost [--runs 30] [--check] [--python /usr/bin/python3]
 
@@ -11,19 +14,22 @@ other processes' interference, the minimum the least of it.
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import statistics
 import subprocess
 import tempfile
 
 from vnetctl.catalog import Catalog
+from vnetctl.runner.host_code import HostCode
 from vnetctl.runner.payload import LockSpec, build_stdin, remote_command
 
 TASKS = [{"index": i, "module": "link", "args": {"name": "lo"}} for i in range(10)]
 TIMEOUT = 30.0  # seconds for one play
 
 
-def cpu_ms(command: str, stdin: str) -> float:
+def cpu_ms(command: str, stdin: str, known: HostCode | None = None) -> float:
+    """One play's CPU; what the host reports kept in its cache is learnt into `known`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         command, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -32,6 +38,10 @@ def cpu_ms(command: str, stdin: str) -> float:
     proc.stdin.write(stdin)
     proc.stdin.flush()
     for line in proc.stdout:  # the host keeps reading stdin until the play is done
+        if '"need"' in line:
+            raise SystemExit(f"the host's cache lacks code it was told it has: {line}")
+        if '"cached"' in line and known is not None:
+            known.learn(json.loads(line)["cached"])
         if '"done"' in line:
             break
     proc.stdin.close()
@@ -41,20 +51,39 @@ def cpu_ms(command: str, stdin: str) -> float:
     return used * 1000
 
 
+def figures(samples: list[float]) -> str:
+    samples = sorted(samples)
+    return f"min {samples[0]:.1f} ms, median {statistics.median(samples):.1f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--check", action="store_true", help="a check-mode play")
     parser.add_argument("--python", default="/usr/bin/python3")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as lock_dir:
-        lock = LockSpec(wait=1, directory=lock_dir)
-        stdin = build_stdin(Catalog(), TASKS, check=args.check, lock=lock)
-        command = remote_command(args.python)
-        samples = sorted(cpu_ms(command, stdin) for _ in range(max(1, args.runs)))
+    runs = max(1, args.runs)
+    catalog, command = Catalog(), remote_command(args.python)
+    with tempfile.TemporaryDirectory() as tmp:
+        lock = LockSpec(wait=1, directory=tmp)
+
+        def stdin(known: HostCode) -> str:
+            return build_stdin(catalog, TASKS, check=args.check, lock=lock, known=known)
+
+        first, first_bytes = [], 0
+        for n in range(max(1, runs // 3)):  # an empty cache each time
+            fresh = HostCode(cache=f"{tmp}/cold{n}")
+            text = stdin(fresh)
+            first_bytes = len(text.encode())
+            first.append(cpu_ms(command, text, fresh))
+        known = HostCode(cache=f"{tmp}/warm")
+        cpu_ms(command, stdin(known), known)  # the first contact fills the cache
+        text = stdin(known)
+        warm = [cpu_ms(command, text) for _ in range(runs)]
     print(
-        f"host CPU per ten-task play ({args.python}, {len(samples)} runs): "
-        f"min {samples[0]:.1f} ms, median {statistics.median(samples):.1f} ms"
+        f"host CPU per ten-task play ({args.python}): cached code ({len(warm)} runs, "
+        f"{len(text.encode())} bytes of stdin): {figures(warm)}; first contact "
+        f"({len(first)} runs, {first_bytes} bytes): {figures(first)}"
     )
 
 

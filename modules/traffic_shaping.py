@@ -13,7 +13,9 @@ reservation, limit and shares (NIOC's words); the class without `match`
 (or an implicit `default`) is 1:2 and takes the rest. Ingress (`ingress_limit`): a
 mirred redirect to an IFB device `ifbNAME`, shaped there the same way. The task owns
 the device: what it does not declare is `extra` and goes. Class ids come from class
-names, so a moved number is one `tc class change`, and the root stays.
+names, so a moved number is one `tc class change`, and the root stays. `ovs: true`:
+`name` is an Open vSwitch port (a bond): each member gets the whole policy, the state is
+by member, and the port's QoS is linux-noop so OVS leaves the qdiscs (vnet_tc_ovs).
 """
 
 import sys
@@ -22,6 +24,7 @@ import zlib
 try:  # under ansible-playbook (and Mitogen), module_utils travel along
     from ansible.module_utils import vnet_persist as bootcfg
     from ansible.module_utils import vnet_tc as tc
+    from ansible.module_utils import vnet_tc_ovs as tc_ovs
     from ansible.module_utils import vnet_tc_plan as tc_plan
     from ansible.module_utils import vnet_tc_policy as tc_policy
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
@@ -29,6 +32,7 @@ except ImportError:  # vnetctl's runner preloads module_utils
     import vnet_host as host
     import vnet_persist as bootcfg
     import vnet_tc as tc
+    import vnet_tc_ovs as tc_ovs
     import vnet_tc_plan as tc_plan
     import vnet_tc_policy as tc_policy
 
@@ -61,8 +65,10 @@ ARGUMENT_SPEC = {
     "ingress_limit": {"type": "int", "range": [1, MAX_MBIT]},
     "classes": {"type": "list", "elements": "dict", "options": CLASS_SPEC},
     "leaf_qdisc": {"type": "str", "choices": ["auto", "fq_codel", "pfifo"], "default": "auto"},
+    "ovs": {"type": "bool", "default": False},  # name is an Open vSwitch port (a bond)
 }
-FACTS = {"tc": tc.source(), "tc_kernel": tc_plan.KERNEL, "link_speeds": tc_plan.SPEEDS}
+FACTS = {"tc": tc.source(), "tc_kernel": tc_plan.KERNEL, "link_speeds": tc_plan.SPEEDS,
+         "ovs_ports": tc_ovs.PORTS}  # fmt: skip
 
 DEFAULT_MINOR = tc_policy.DEFAULT_MINOR
 SPEED_KINDS = (None, "bond", "team", "vlan")  # a veth or tap reports a nominal speed
@@ -84,7 +90,21 @@ def redirect_text(dev):
 
 
 def read(params, facts):
-    name = params["name"]
+    if params.get("ovs"):
+        return read_ovs_port(params, facts)
+    return read_device(params, params["name"], facts)
+
+
+def read_ovs_port(params, facts):
+    """An OVS port's QoS type and, by member, each member's state as read_device()'s."""
+    port = (facts.get("ovs_ports") or {}).get(params["name"])
+    if port is None:
+        return {"name": params["name"], "state": "absent"}
+    members = {m: read_device(params, m, facts) for m in port["interfaces"]}
+    return {"name": params["name"], "ovs_qos": port["qos"], "members": members}
+
+
+def read_device(params, name, facts):
     tcf = facts.get("tc") or EMPTY_TC
     names = {
         m: c for c, m in tc_policy.class_ids(params.get("classes") or [], strict=False).items()
@@ -193,6 +213,44 @@ def read_ingress(dev, tcf, facts):
 
 
 def desired(params, current, facts):
+    if params.get("ovs"):
+        return desired_ovs_port(params, current, facts)
+    return desired_device(params, current, facts)
+
+
+def desired_ovs_port(params, current, facts):
+    """Every member with the whole policy (NIOC's per adapter), at its own speed (or the
+    declared one), and the port's QoS linux-noop so OVS leaves their qdiscs alone."""
+    name, have = params["name"], current.get("ovs_qos")
+    if "members" not in current:
+        if params["state"] == "absent":
+            return current
+        raise PolicyError("%s is not an Open vSwitch port on this host" % name, "name")
+    if params["state"] == "absent":  # under another QoS type the qdiscs are OVS's
+        if have not in (None, tc_ovs.NOOP):
+            return current
+        members = {m: _released(c) for m, c in current["members"].items()}
+        return dict(current, members=members, ovs_qos=None)
+    if have not in (None, tc_ovs.NOOP):
+        raise PolicyError(
+            "%s has Open vSwitch QoS %s: OVS shapes its members (and replaces their qdiscs);"
+            " clear it (ovs-vsctl clear port %s qos) to shape here" % (name, have, name),
+            "name",
+        )
+    if params.get("ingress_limit") is not None:
+        raise PolicyError(
+            "ingress_limit on an Open vSwitch port is not built: the userspace datapath"
+            " reads its members' frames (AF_PACKET) before the ingress hook, where an IFB"
+            " redirect would shape only a copy",
+            "ingress_limit",
+        )
+    members = {}
+    for member, state in current["members"].items():
+        members[member] = desired_device(dict(params, name=member), state, facts)
+    return dict(current, members=members, ovs_qos=tc_ovs.NOOP)
+
+
+def desired_device(params, current, facts):
     name = params["name"]
     if params["state"] == "absent":
         return _released(current)
@@ -284,7 +342,20 @@ def _capacity(params, facts):
 
 
 # ---- steps (vnet_tc_plan); snapshots are written on the controller (vnetctl/fleet/shaping)
-steps = tc_plan.steps
+
+
+def steps(current, desired, facts=None):
+    """A device's steps (vnet_tc_plan); an OVS port's: its QoS linux-noop before any tc
+    step, each member's tc steps, and the QoS cleared only after the last (clearing it
+    first would let OVS delete the qdiscs the tc steps then fail to)."""
+    if "members" not in desired:
+        return tc_plan.steps(current, desired)
+    out = []
+    for member, want in sorted(desired["members"].items()):
+        have = (current.get("members") or {}).get(member) or dict(EMPTY_STATE, name=member)
+        out += tc_plan.steps(have, want)
+    qos = tc_ovs.qos_steps(desired["name"], current.get("ovs_qos"), desired.get("ovs_qos"))
+    return qos + out if desired.get("ovs_qos") == tc_ovs.NOOP else out + qos
 
 
 def persist(params, desired, facts, units):
@@ -293,6 +364,12 @@ def persist(params, desired, facts, units):
     redirect, so a policy with either is the oneshot unit's: the same tc lines vnetctl
     runs, from nothing (see vnet_persist)."""
     if params["state"] != "present":
+        return
+    if "members" in desired:  # OVS's ports: networkd may not manage them, so the unit
+        lines = [text for _, want in sorted(desired["members"].items())
+                 for tool, text in steps(dict(EMPTY_STATE, name=want["name"]), want)
+                 if tool == "tc"]  # fmt: skip
+        units.boot(sorted(desired["members"]), lines)  # the QoS row stays in OVSDB
         return
     name, ingress = desired["name"], desired.get("ingress") or {}
     egress = desired.get("state") == "present"

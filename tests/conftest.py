@@ -11,6 +11,15 @@ from tests.labhosts import lab_skip_reason, own_lab, ssh_argv
 from vnetctl.lab import LabState, load_state, reset_hosts
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_controller_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What runs learn of hosts' code caches (vnetctl.runner.host_code) is the session's
+    own: lab addresses are reused by other labs and sessions, whose hosts' caches differ."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def lab_required() -> None:
     """Skips the test, with the reason, where the lab cannot run."""

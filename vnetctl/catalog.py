@@ -42,6 +42,7 @@ class Catalog(Mapping[str, dict]):
         self._loaded: dict[str, types.ModuleType] = {}
         # runner.payload packs the code a play sends once per module set, here
         self.packed_code: dict[tuple, str] = {}
+        self.code_entries: dict[tuple, tuple] = {}  # and the files of each module set
         self._names = sorted(
             p.stem for p in self.directory.glob("*.py") if not p.name.startswith("_")
         )
@@ -140,7 +141,5 @@ class Catalog(Mapping[str, dict]):
         if name not in self._loaded:
             self.host_lib()
             path = self.directory / f"{name}.py"
-            self._loaded[name] = boot.install(
-                f"vnet_module_{name}", path.read_text(), filename=str(path)
-            )
+            self._loaded[name] = hostlib.install(f"vnet_module_{name}", path.read_text(), str(path))
         return self._loaded[name]

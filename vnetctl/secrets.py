@@ -6,7 +6,9 @@ A variable is secret when its name says so or the operator says so:
   (after `_` or as the whole name): `ansible_password`, `ansible_ssh_pass`,
   `ansible_become_password`, `vnetctl_password`, `db_password`, `api_token`, ...;
 - it is listed in `vnetctl_secret_vars` (a list of names, or a comma-separated string),
-  set like any variable: in the inventory, group_vars/host_vars, a play's `vars`, `-e`.
+  set like any variable: in the inventory, group_vars/host_vars, a play's `vars`, `-e`;
+- its value was decrypted from an Ansible vault (vnetctl.vault.values): such values are
+  pinned here as they are decrypted, and kept by `new_run()`.
 
 Any value derived from a secret is a secret too: a variable or task argument whose
 rendering read a secret variable, directly or through other variables (`name:
@@ -85,6 +87,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._values: set[str] = set()
+        self._pinned: set[str] = set()  # decrypted from a vault: kept by clear()
         self._pattern: re.Pattern[str] | None = None
 
     def __bool__(self) -> bool:
@@ -109,8 +112,15 @@ class Registry:
             for item in value:
                 self.add(item)
 
+    def pin(self, value: Any) -> None:
+        """Register `value` for the life of the process: vault values are decrypted when
+        their files are loaded, which may be before the run that uses them begins."""
+        before = set(self._values)
+        self.add(value)
+        self._pinned |= self._values - before
+
     def clear(self) -> None:
-        self._values.clear()
+        self._values = set(self._pinned)
         self._pattern = None
 
     def redact(self, value: Any) -> Any:
@@ -152,7 +162,8 @@ def registry() -> Registry:
 
 
 def new_run() -> None:
-    """Forget the secrets of an earlier run in this process (drift --every, tests)."""
+    """Forget the secrets of an earlier run in this process (drift --every, tests), but
+    for values decrypted from a vault (`Registry.pin`)."""
     _RUN.clear()
 
 

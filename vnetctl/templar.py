@@ -14,8 +14,10 @@
   host variable which refers to another. A variable that refers to itself, directly or
   not, is an error naming the loop (also for `x: "{{ x + 1 }}"`, as in Ansible: the
   lower-precedence `x` is not visible).
-- Secrets (see vnetctl.secrets): a variable named or marked secret, and any variable or
-  template whose rendering read one, is registered as a secret as it is rendered.
+- Secrets (see vnetctl.secrets): a variable named or marked secret or holding decrypted
+  vault text, and any variable or template whose rendering read one, is registered as
+  a secret as it is rendered. A `!vault` value that could not be decrypted is an error
+  where it is used (vnetctl.vault.values).
 - A few of Ansible's filters: bool, ternary, combine, regex_replace, regex_search,
   to_json, from_json; and `omit`: an argument rendered to `{{ omit }}` is left out.
 """
@@ -36,6 +38,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from vnetctl import secrets
 from vnetctl.errors import Location
 from vnetctl.hostlib import parse_bool, type_name
+from vnetctl.vault import values as vault_values
 
 OMIT = "__vnetctl_omit_placeholder__"
 MAX_DEPTH = 40  # variables referring to variables: deeper than this is surely a loop
@@ -165,7 +168,14 @@ class Templar:
         self.taint = secrets.Taint()
 
     def render(self, value: Any, variables: Mapping[str, Any]) -> Any:
-        """Strings holding `{{`/`{%` are rendered; containers are copied as plain data."""
+        """Strings holding `{{`/`{%` are rendered; containers are copied as plain data.
+        Decrypted vault text comes out as plain text, registered as a secret."""
+        if isinstance(value, vault_values.VaultStr):
+            secrets.registry().add(value)
+            self.taint.read_secret()
+            value = vault_values.unmarked(value)
+        if isinstance(value, vault_values.Sealed):
+            raise TemplateFailure(value.message())
         if isinstance(value, str):
             return self._render_str(value, variables) if is_template(value) else value
         if isinstance(value, dict):
@@ -194,6 +204,7 @@ class Templar:
                 result = _defined(_concat(template.root_render_func(context)))
             if reading.secret:
                 secrets.registry().add(result)
+                result = vault_values.unmarked(result)
             return result
         except TemplateFailure:
             raise
@@ -267,7 +278,8 @@ class LazyVars(Mapping[str, Any]):
         self._origins = origins or {}
         self._done: dict[str, Any] = {}
         self._resolving: list[str] = []
-        self._derived: set[str] = set()  # rendered from a secret
+        self._derived: set[str] = set()  # rendered from a secret, or decrypted
+        self._vault_checked: set[str] = set()
         self._marked: set[str] | None = None  # vnetctl_secret_vars, once read
 
     def __contains__(self, key: object) -> bool:
@@ -304,6 +316,11 @@ class LazyVars(Mapping[str, Any]):
             return False
         if secrets.is_secret_name(key) or key in self._derived:
             return True
+        if key not in self._vault_checked and key in self._raw:
+            self._vault_checked.add(key)  # walked once: a value may be a large mapping
+            if vault_values.is_vaulted(self._raw[key]):
+                self._derived.add(key)
+                return True
         if self._marked is None:
             self._marked = set()  # while reading it, nothing more is marked
             value = self.get(secrets.MARK_VAR)
@@ -319,6 +336,11 @@ class LazyVars(Mapping[str, Any]):
         if key in self._done:
             return self._done[key]
         value = self._raw[key]
+        sealed = vault_values.first_sealed(value)
+        if sealed is not None:
+            origin = self._origins.get(key)
+            raise TemplateFailure(sealed.message(), [f"variable '{key}'" + (
+                f" at {origin}" if origin else "")])  # fmt: skip
         if not has_templates(value):
             self._done[key] = value
             return value

@@ -8,6 +8,8 @@ Ansible reads them: `yes` is true, `0755` is an int), plus:
 
 - a duplicate key in one mapping is an error (PyYAML would silently keep the last one);
 - a syntax error becomes `InputError` at the file and line PyYAML reports, with its text;
+- `!vault` values and vault-encrypted files are decrypted as they are read, their
+  values secrets (vnetctl.vault.values);
 - a file that holds only variables (`load_vars_file`: vars_files, `-e @FILE`,
   group_vars/host_vars, a role's defaults and vars) may hold secrets, and its path may
   lead anywhere (a symlink to /etc/shadow): its errors give file, line and column and
@@ -30,6 +32,7 @@ import yaml
 
 from vnetctl.errors import InputError, Location
 from vnetctl.hostlib import type_name
+from vnetctl.vault import cipher, values
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_YAML_BYTES = 16 * 1024 * 1024
@@ -136,8 +139,16 @@ def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode):
         data.item_lines.append(item.start_mark.line + 1)
 
 
+def _construct_vault(loader: _LineLoader, node: yaml.Node) -> values.VaultStr | values.Sealed:
+    if not isinstance(node, yaml.ScalarNode):
+        raise InputError("!vault must tag a text (the output of ansible-vault "
+                         "encrypt_string)", loader._loc(node))  # fmt: skip
+    return values.tagged_value(node.value, loader._loc(node))
+
+
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+_LineLoader.add_constructor("!vault", _construct_vault)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -275,6 +286,8 @@ def load_yaml_file(path: str | Path, quiet: bool = False) -> Any:
         raise InputError(f"not UTF-8 text ({exc.reason})", Location(file)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", Location(file)) from None
+    if cipher.is_vault(text):  # a vault-encrypted file: its errors never quote it
+        return values.mark(load_yaml_text(values.file_text(text, file), file, quiet=True))
     return load_yaml_text(text, file, quiet)
 
 

@@ -27,12 +27,18 @@ class ModuleError(Exception):
 # must not hold a host's play (and its lock) forever.
 RUN_TIMEOUT_S = 120
 
+# `vnetctl run -vvv`: a list the runner appends each command it starts to (argv and the
+# lines of its stdin), taken by the boot program per task; None: nothing is recorded
+TRACE = None
+
 
 def run(argv, stdin=None, timeout=RUN_TIMEOUT_S):
     """Run a command, return its stdout; a non-zero exit, or no exit within `timeout`
     seconds (the command is then killed), raises ModuleError. The one way the host
     library runs a command (to gather facts or to apply steps). posix_spawn and select:
     the subprocess module would cost every host's play its import (~3 ms)."""
+    if TRACE is not None:
+        TRACE.append({"argv": " ".join(argv), "stdin": (stdin or "").splitlines()})
     pipes = [os.pipe() for _ in range(3)]  # stdin, stdout, stderr; all close-on-exec
     actions = [(os.POSIX_SPAWN_DUP2, pipes[0][0], 0), (os.POSIX_SPAWN_DUP2, pipes[1][1], 1),
                (os.POSIX_SPAWN_DUP2, pipes[2][1], 2)]  # fmt: skip

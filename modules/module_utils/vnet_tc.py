@@ -345,11 +345,16 @@ def command(dev, parent, rule):
 
 # A classic BPF program for cls_bpf where the kernel has no flower: the VLAN id of the
 # tag the kernel keeps beside the packet (a received tag is always moved there; a VLAN
-# device's too where the NIC inserts tags). Ancillary loads (linux/filter.h): SKF_AD_OFF
-# -0x1000, VLAN_TAG_PRESENT 48, VLAN_TAG 44. Returns 0 (no match) or -1 (the classid).
-VLAN_PROGRAM = ((0x20, 0, 0, 0xFFFFF030), (0x15, 3, 0, 0), (0x20, 0, 0, 0xFFFFF02C),
+# device's too where the NIC inserts tags), else of the tag in the frame itself (what
+# Open vSwitch's userspace datapath sends through an AF_PACKET socket: the qdisc sees
+# the frame from its Ethernet header, the 802.1Q tag at byte 12). Ancillary loads
+# (linux/filter.h): SKF_AD_OFF -0x1000, VLAN_TAG_PRESENT 48, VLAN_TAG 44. Returns 0 (no
+# match) or -1 (the classid).
+VLAN_PROGRAM = ((0x20, 0, 0, 0xFFFFF030), (0x15, 2, 0, 0), (0x20, 0, 0, 0xFFFFF02C),
+                (0x05, 0, 0, 3), (0x28, 0, 0, 12), (0x15, 0, 3, 0x8100), (0x28, 0, 0, 14),
                 (0x54, 0, 0, 0x0FFF), (0x15, 1, 0, None), (0x06, 0, 0, 0),
                 (0x06, 0, 0, 0xFFFFFFFF))  # fmt: skip
+VID_AT = 8  # the instruction that compares with the VLAN id
 
 
 def vlan_program(vid):
@@ -366,7 +371,7 @@ def vlan_of_program(bytecode):
              for i in (bytecode or {}).get("insns") or []]  # fmt: skip
     if len(insns) != len(VLAN_PROGRAM):
         return None
-    vid = insns[4][3]
+    vid = insns[VID_AT][3]
     ok = all(a == (b[:3] + (vid if b[3] is None else b[3],)) for a, b in zip(insns, VLAN_PROGRAM))
     return vid if ok and isinstance(vid, int) and 0 <= vid <= 4095 else None
 

@@ -106,11 +106,11 @@ class Upcoming:
             return result
         index, what = self.made[named[0]]
         name = "%s %s" % (what, named[0])
-        return {
+        return dict(result, **{
             "changed": True, "failed": False, "resource": result.get("resource"),
             "msg": "would change, after task #%s creates %s (planned once it exists)" % (
                 index, name),
             "pending": {"after": index, "creates": name},
             "changes": [{"field": "state", "before": "absent", "after": "present"}],
             "diff": {"before": {"state": "absent"}, "after": {"state": "present"}},
-        }  # fmt: skip
+        })  # fmt: skip

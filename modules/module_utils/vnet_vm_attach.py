@@ -10,7 +10,10 @@ Per module (MODULE: port_group or ovs_port_group), a task writes:
     /var/lib/vnetctl/attach/MODULE/            the code it runs: the module's own file and
                                                the host library files it imports, as this
                                                run has them (the same code, not a copy)
-    /etc/vnetctl/attach/MODULE/BRIDGE.NAME.json  the group's declaration (its arguments)
+    /etc/vnetctl/attach/MODULE/BRIDGE/NAME.json  the group's declaration (its arguments);
+                                               a directory per bridge, as both names may
+                                               hold dots (`br.a`+`b` and `br`+`a.b`); left
+                                               empty when its last group goes
 
 all of them through the `file` writer (whole or not at all, also on a full disk), after
 the task's other steps. The task's state has them as `attach`: `hook` (a digest of the
@@ -69,7 +72,8 @@ files = glob.glob('/etc/libvirt/hooks/qemu.d/vnetctl-*')
 files += glob.glob('/var/lib/vnetctl/attach/*/*.py')
 print(json.dumps({'libvirt': os.path.isdir('/etc/libvirt'),
     'files': {p: digest(p) for p in files},
-    'policies': {p: text(p) for p in glob.glob('/etc/vnetctl/attach/*/*.json')},
+    'policies': {p: text(p) for p in glob.glob('/etc/vnetctl/attach/*/*/*.json')
+                 + glob.glob('/etc/vnetctl/attach/*/*.json')},
     'ports': {os.path.basename(p)[:-5]: text(p) for p in glob.glob('%s/*.json')}}))
 """
     % RECORDS
@@ -104,7 +108,30 @@ def guest_mac(facts, port):
 
 
 def policy_path(module, params):
-    return "%s/%s.%s.json" % (POLICIES % module, params["bridge"], params["name"])
+    return "%s/%s/%s.json" % (POLICIES % module, params["bridge"], params["name"])
+
+
+def _legacy(module, path):
+    """A declaration in the layout of vnetctl before one directory per bridge
+    (MODULE/BRIDGE.NAME.json): read by the hook until a run of its group moves it."""
+    return path.startswith(POLICIES % module + "/") and path.count("/") == POLICIES.count("/") + 1
+
+
+def _legacy_of(module, params, found):
+    """The paths in the old layout that declare `params`'s group."""
+    out = []
+    for path, text in (found.get("policies") or {}).items():
+        if _legacy(module, path):
+            try:
+                group = vnet_core.loads(text or "")
+            except ValueError:
+                continue
+            if isinstance(group, dict) and (group.get("bridge"), group.get("name")) == (
+                params["bridge"],
+                params["name"],
+            ):
+                out.append(path)
+    return sorted(out)
 
 
 def declared(module, bridge, facts):
@@ -201,7 +228,9 @@ def read(module, params, facts):
         declared = vnet_core.loads(text) if text is not None else None
     except ValueError:
         declared = {"unreadable": text[:200]}
-    return {"hook": digest(digests), "files": sorted(digests), "policy": declared}
+    state = {"hook": digest(digests), "files": sorted(digests), "policy": declared}
+    legacy = _legacy_of(module, params, found)
+    return dict(state, legacy=legacy) if legacy else state
 
 
 def desired(module, params, current, facts):
@@ -211,14 +240,17 @@ def desired(module, params, current, facts):
         return None
     present = params["state"] == "present"
     mine = policy_path(module, params)
-    others = [p for p in (_found(facts) or {}).get("policies", {})
-              if p.startswith(POLICIES % module + "/") and p != mine]  # fmt: skip
+    found = _found(facts) or {}
+    gone = set(_legacy_of(module, params, found))
+    others = [p for p in found.get("policies", {})
+              if p.startswith(POLICIES % module + "/") and p != mine and p not in gone]  # fmt: skip
+    moved = {"legacy": []} if gone else {}  # the old layout's file of this group goes
     if not present and not others:
-        return {"hook": None, "files": [], "policy": None}
+        return dict({"hook": None, "files": [], "policy": None}, **moved)
     files = hook_files(module)
     digests = {p: hashlib.sha256(t.encode()).hexdigest() for p, t in files.items()}
-    return {"hook": digest(digests), "files": sorted(files),
-            "policy": policy(params) if present else None}  # fmt: skip
+    return dict({"hook": digest(digests), "files": sorted(files),
+                 "policy": policy(params) if present else None}, **moved)  # fmt: skip
 
 
 def steps(module, group, current, desired):
@@ -235,4 +267,5 @@ def steps(module, group, current, desired):
     if desired["policy"] != current["policy"]:
         text = None if desired["policy"] is None else vnet_core.dumps(desired["policy"]) + "\n"
         out.append(vnet_registry.document_step(policy_path(module, group), text))
+    out += [vnet_registry.document_step(p, None) for p in current.get("legacy", ())]
     return out

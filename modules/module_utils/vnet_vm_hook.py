@@ -68,13 +68,17 @@ def nics(xml_text):
 
 
 def policies(module):
-    """The groups' declarations the module's runs wrote, by file name."""
+    """The groups' declarations the module's runs wrote, by path under the module's
+    directory: BRIDGE/NAME.json, and BRIDGE.NAME.json as vnetctl wrote them before."""
     directory = vnet_vm_attach.POLICIES % module
     out = {}
-    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
-        if name.endswith(".json"):
-            with open(os.path.join(directory, name)) as handle:
-                out[name] = vnet_core.loads(handle.read())
+    for root, _dirs, names in os.walk(directory):
+        if root.count("/") > directory.count("/") + 1:
+            continue  # deeper than BRIDGE/: not ours
+        for name in sorted(n for n in names if n.endswith(".json")):
+            path = os.path.join(root, name)
+            with open(path) as handle:
+                out[os.path.relpath(path, directory)] = vnet_core.loads(handle.read())
     return out
 
 

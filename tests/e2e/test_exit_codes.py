@@ -115,6 +115,7 @@ INVOCATIONS: dict[str, tuple[Callable[[Context], list[str]], bool]] = {
         False,
     ),  # fmt: skip
     "stats": (lambda c: ["stats", "-i", c.inv], True),
+    "inventory": (lambda c: ["inventory", "-i", c.write("inv.ini", "h1 a=1\n"), "--list"], False),
     "lab up": (lambda c: ["lab", "up", "--name", c.lab.name, "--hosts", "3"], True),
     "lab status": (lambda c: ["lab", "status", "--name", c.lab.name], True),
     "lab reset": (lambda c: ["lab", "reset", "--name", c.lab.name], True),
@@ -227,6 +228,7 @@ def _drift_found_beside_an_unreachable_host(c: Context) -> int:
         return c.vnetctl("drift", SITE, "-i", c.inv, "--retries", "0")
 
 
+scenario("inventory", 0)(lambda c: c.vnetctl(*INVOCATIONS["inventory"][0](c)))
 scenario("drift history", 0)(lambda c: c.vnetctl("drift", "history"))
 scenario("drift history", 1)(lambda c: c.vnetctl("drift", "history", "--run", "999"))
 scenario("drift schedule install", 0)(

@@ -286,7 +286,7 @@ def test_libvirt_refuses_to_start_a_vm_whose_policy_the_hook_cannot_apply(
     """Fail closed: the hook exits 1 on `start`, and libvirt does not start the VM."""
     run(capsys, lab, tmp_path, linux_tasks({"name": "web", "ports": ["vnet*"]}))
     restart_libvirt(lab.name)
-    vms.sh("echo '{broken' > /etc/vnetctl/attach/port_group/br-vg.web.json")
+    vms.sh("echo '{broken' > /etc/vnetctl/attach/port_group/br-vg/web.json")
     guest = Guest("refused", Nic(bridge="br-vg"))
     vms.define(guest)
     try:

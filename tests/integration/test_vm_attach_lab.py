@@ -204,7 +204,7 @@ def test_hook_files_missing_or_changed_are_drift_and_a_run_repairs_them(
 ):
     module = "port_group" if plane == "linux" else "ovs_port_group"
     run(capsys, lab, tmp_path, tasks(plane))
-    sh(lab, f"rm {HOOK % module}; sed -i s/vnet/tap/ /etc/vnetctl/attach/{module}/br-va.web.json")
+    sh(lab, f"rm {HOOK % module}; sed -i s/vnet/tap/ /etc/vnetctl/attach/{module}/br-va/web.json")
     check = run(capsys, lab, tmp_path, tasks(plane), "--check")
     fields = {(r["task"], c["field"]) for r in check["results"] for c in r.get("changes", [])}
     assert fields == {("group web", "attach.files"), ("group web", "attach.hook"),
@@ -223,7 +223,7 @@ def test_a_hook_that_cannot_apply_the_policy_fails_the_start_not_a_reconnect(
     module = "port_group" if plane == "linux" else "ovs_port_group"
     run(capsys, lab, tmp_path, tasks(plane))
     attach_port(lab, plane)
-    sh(lab, f"echo '{{broken' > /etc/vnetctl/attach/{module}/br-va.web.json")
+    sh(lab, f"echo '{{broken' > /etc/vnetctl/attach/{module}/br-va/web.json")
     start = hook(lab, plane, "start")
     assert start.returncode == 1 and f"vnetctl {module} hook, d7 start:" in start.stderr
     reconnect = hook(lab, plane, "reconnect")

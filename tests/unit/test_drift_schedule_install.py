@@ -25,6 +25,8 @@ NOT_THE_CHECKS = {
     "--every": "the schedule's own interval (the check's would loop forever in the unit)",
     "--count": "belongs to --every's loop, which a scheduled check does not run",
     "-h": "help",
+    "-J": "a prompt: a scheduled check has no terminal (refused)",
+    "-K": "a prompt: a scheduled check has no terminal (refused)",
 }
 
 
@@ -36,6 +38,7 @@ def check(tmp_path, monkeypatch) -> Path:
     (tmp_path / "inv.yml").write_text(INVENTORY)
     (tmp_path / "vars.yml").write_text("vm_mtu: 9000\n")
     (tmp_path / "reports").mkdir()
+    (tmp_path / "vault pass").write_text("not used: nothing here is encrypted\n")
     return tmp_path
 
 
@@ -56,6 +59,8 @@ def sample(action: argparse.Action, where: Path) -> list[str]:
         "roles_path": [f"{where}/roles dir:/etc/vnetctl/roles"],
         "user": ["ops"],
         "become_user": ["netops"],
+        "vault_id": [f"ops@{where}/vault pass", f"{where}/vault pass"],
+        "vault_password_file": [f"{where}/vault pass"],
         "tags": ["untagged,always"],  # Ansible's own tags: the playbook here has none
         "skip_tags": ["never"],
     }
@@ -113,6 +118,14 @@ def test_every_drift_option_survives_into_the_unit_and_the_cron_line(check):
         assert scheduled[2:] == typed  # as typed, in order
         assert vars(drift_parser().parse_args(scheduled[2:])) == expected
     assert "WorkingDirectory=" + str(check) in service and f"cd {check} &&" in cron
+
+
+@pytest.mark.parametrize("prompt", ["-J", "--ask-vault-pass", "-K", "--ask-become-pass"])
+def test_a_schedule_that_would_prompt_is_refused(check, capsys, prompt):
+    code = main(["drift", "schedule", "install", "site.yml", "-i", "inv.yml", prompt,
+                 "--systemd", "--unit-dir", "units", "--name", "p"])  # fmt: skip
+    assert code == 1 and "no terminal to ask a password on" in capsys.readouterr().err
+    assert not (check / "units").exists()
 
 
 def test_the_schedules_own_options_stay_out_of_the_check(check):
@@ -183,3 +196,20 @@ def test_the_enable_hint_for_a_unit_dir_works_as_printed(check, capsys):
          "vnetctl-drift-site.service"], capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert enabled.stdout.split() == ["enabled", "linked"]
+
+
+def test_a_check_of_stacked_inventories_keeps_every_i(check):
+    (check / "extra.ini").write_text("[edge]\nextra1 ansible_host=192.0.2.99\n")
+    typed = ["site.yml", "-i", "inv.yml", "-i", "extra.ini", "--limit", "extra1,h1"]
+    install = ["drift", "schedule", "install", "--systemd", "--unit-dir", "units", "--name", "two"]
+    assert main([*install, *typed]) == 0  # planned on both sources: --limit names a host of each
+    service = (check / "units" / "vnetctl-drift-two.service").read_text()
+    assert exec_start(service)[2:] == typed
+
+
+def test_an_inventory_from_the_environment_is_written_out(check, monkeypatch):
+    monkeypatch.setenv("ANSIBLE_INVENTORY", "inv.yml")
+    install = ["drift", "schedule", "install", "--systemd", "--unit-dir", "units", "--name", "env"]
+    assert main([*install, "site.yml"]) == 0
+    service = (check / "units" / "vnetctl-drift-env.service").read_text()
+    assert exec_start(service)[2:] == ["site.yml", "-i", str(check / "inv.yml")]

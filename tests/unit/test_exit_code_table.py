@@ -47,3 +47,11 @@ def test_the_regenerated_block_replaces_a_stale_one():
     fresh = exit_codes.render_readme(stale)
     assert fresh.startswith("before\n") and fresh.endswith("after\n") and "| old |" not in fresh
     assert exit_codes.render_readme(fresh) == fresh
+
+
+@pytest.mark.parametrize("command", sorted(exit_codes.COMMANDS))
+def test_what_the_codes_say_of_hosts_is_only_in_commands_that_reach_hosts(command, capsys):
+    assert main([*command.split(), "--help"]) == 0
+    codes = capsys.readouterr().out.rpartition("exit codes:")[2]
+    said = "starts no other" in codes or "hosts were being worked on" in codes
+    assert said == (command in exit_codes.HOST_COMMANDS), command

@@ -53,7 +53,10 @@ def test_extra_vars_file_errors_have_file_and_line(tmp_path, name, text, expecte
         ("novalue", "-e: expected key=value"),
         ("vm-mtu=1", "-e: expected key=value"),
         ("a='open", "-e: cannot split"),
-        ("@/nonexistent/vars.yml", "/nonexistent/vars.yml: file not found"),
+        (
+            "@/nonexistent/vars.yml",
+            "/nonexistent/vars.yml: extra-vars file not found (-e @/nonexistent/vars.yml)",
+        ),
         ("{a: [1}", "-e:1: YAML syntax error"),
     ],
 )

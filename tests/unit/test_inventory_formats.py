@@ -163,14 +163,14 @@ def test_ini_values_read_as_ansible_reads_them():
     assert list(inv.hosts) == ["h1", "h2", "ha", "hb", "hc", "h0", "h3", "h6"]
 
 
-def test_an_inventory_script_is_named_as_such(tmp_path):
+def test_an_inventory_script_not_executable_is_named_as_such(tmp_path):
     (tmp_path / "inv").mkdir()
     script = tmp_path / "inv" / "ec2.py"
     script.write_text("#!/usr/bin/env python3\nimport json\nprint(json.dumps({}))\n")
     with pytest.raises(InputError) as info:
         load_inventory(tmp_path / "inv")
-    assert str(info.value).startswith(f"{script}:1: an inventory script")
-    assert "--list > inventory.json" in str(info.value)
+    assert str(info.value).startswith(f"{script}: an inventory script that is not executable")
+    assert f"chmod +x {script}" in str(info.value)
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ def names(inv: Inventory, pattern, limit=None) -> list[str]:
         ("rack1,rack2:!storage", ["rack1-h1", "rack2-h1"]),  # commas and colons mixed
         ("!kvm", ["mgmt1", "nas1"]),  # only exclusions: from `all`
         ("rack?-h1", ["rack1-h1", "rack2-h1"]),
-        ("rack*-h[2]", ["rack1-h2", "rack2-h2"]),
+        ("rack*-h[!1]", ["rack1-h2", "rack2-h2"]),  # a glob class (h[2] is a subscript)
         ("rack*", ["rack1-h1", "rack1-h2", "rack2-h1", "rack2-h2"]),  # groups and hosts
         ("stor*", ["rack1-h2", "rack2-h2", "nas1"]),  # a glob on group names
         ("~rack[12]-h1$", ["rack1-h1", "rack2-h1"]),

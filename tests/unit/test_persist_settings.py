@@ -77,8 +77,8 @@ def test_the_host_is_sent_the_settings_and_the_writer_only_with_a_module_that_pe
 
     sent = payload("link", {"mode": "networkd", "root": "/tmp/x"})
     assert sent["persist"] == {"mode": "networkd", "root": "/tmp/x"}
-    assert "vnet_persist" in sent["libs"]
-    assert "vnet_persist" not in payload("ovs_port_group", None)["libs"]
+    assert "vnet_persist" in sent["code"]
+    assert "vnet_persist" not in payload("ovs_port_group", None)["code"]
 
 
 def _result(host, files, status=Status.CHANGED):
@@ -87,7 +87,7 @@ def _result(host, files, status=Status.CHANGED):
                       data={"persist": persist}, resource="link eth3")  # fmt: skip
 
 
-def test_a_run_says_the_mode_once_per_host_and_diff_shows_each_file():
+def test_a_run_says_the_mode_once_in_the_recap_and_diff_shows_each_file():
     out = io.StringIO()
     reporter = ConsoleReporter(Console(file=out, color_system=None, width=200), show_diff=True)
     reporter.play_started("p", ["h1"], 2)
@@ -97,8 +97,22 @@ def test_a_run_says_the_mode_once_per_host_and_diff_shows_each_file():
     reporter.task_done(_result("h1", [], Status.OK))
     reporter.recap(RunResult(hosts=["h1"]))
     text = out.getvalue()
-    assert text.count("note: [h1] boot configuration: networkd (systemd-networkd is enabled "
-                      "here)") == 1  # fmt: skip
-    assert "boot configuration: networkd (systemd-networkd is enabled here): 1 host" in text
+    assert "note: [h1] boot configuration" not in text  # said once, in the recap
+    assert text.count("boot configuration: networkd (systemd-networkd is enabled here)") == 1
+    assert "boot configuration: networkd (systemd-networkd is enabled here): 1 host\n" in text
     assert f"--- /{path}" in text and f"+++ /{path}" in text
     assert "-MTUBytes=1500" in text and "+MTUBytes=9000" in text
+
+
+def test_the_recap_names_the_hosts_of_the_less_common_modes():
+    out = io.StringIO()
+    reporter = ConsoleReporter(Console(file=out, color_system=None, width=200))
+    reporter.play_started("p", ["h1", "h2", "h3"], 1)
+    for host, mode, why in [("h1", "networkd", "declared"), ("h2", "networkd", "declared"),
+                            ("h3", "none", "declared")]:  # fmt: skip
+        reporter.task_done(TaskResult(host, "p", 0, "t", "link", Status.OK, "",
+                                      data={"persist": {"mode": mode, "why": why}}))  # fmt: skip
+    reporter.recap(RunResult(hosts=["h1", "h2", "h3"]))
+    text = out.getvalue()
+    assert "note:" not in text
+    assert "boot configuration: networkd (declared): 2 hosts; none (declared): 1 host (h3)" in text

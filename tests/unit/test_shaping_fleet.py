@@ -232,3 +232,19 @@ def test_a_vxlan_device_a_mesh_makes_counts_as_made_earlier():
     segments = {"name": "ov", "segments": [{"vni": 100, "bridge": "br-vx100"}]}
     assert _mentions(segments, "vxlan100") and _mentions(segments, "br-vx100")
     assert not _mentions(segments, "vxlan200") and not _mentions(segments, "eth1")
+
+
+def test_a_member_of_a_shaped_ovs_bond_shaped_again_alone_is_refused(tmp_path):
+    book = (
+        "- hosts: all\n  tasks:\n"
+        "    - name: bond\n      traffic_shaping: {name: uplink, ovs: true, speed: 100}\n"
+        "    - name: member\n      traffic_shaping: {name: eth2, egress_limit: 50}\n"
+    )
+    bond = recorded("shaping_ovs_bond.json")
+    text, _ = preflight(tmp_path, book, {"k1": bond, "k2": bond})
+    assert isinstance(text, str), "accepted"
+    assert "book.yml:6: play 'all' task 'member': host k1: eth2 has two shaping policies" in text
+    assert "book.yml:4: play 'all' task 'bond'" in text and "Open vSwitch port uplink" in text
+    alone = "- hosts: all\n  tasks:\n    - traffic_shaping: {name: uplink, ovs: true, speed: 100}\n"
+    plans, _ = preflight(tmp_path, alone, {"k1": bond, "k2": bond})
+    assert not isinstance(plans, str), plans

@@ -205,8 +205,8 @@ def test_the_shaping_host_code_imports_nothing_heavy_at_load():
     import ast  # noqa: PLC0415
 
     light = {"sys", "zlib", "_json", "vnet_core", "vnet_facts", "vnet_host", "vnet_htb", "vnet_tc",
-             "vnet_tc_plan", "vnet_tc_policy", "vnet_persist", "ansible.module_utils",
-             "ansible.module_utils.vnet_host"}  # fmt: skip
+             "vnet_ovs", "vnet_tc_ovs", "vnet_tc_plan", "vnet_tc_policy", "vnet_persist",
+             "ansible.module_utils", "ansible.module_utils.vnet_host"}  # fmt: skip
     files = [CATALOG.directory / "traffic_shaping.py",
              *(CATALOG.directory / "module_utils").glob("vnet_tc*.py"),
              CATALOG.directory / "module_utils" / "vnet_htb.py"]  # fmt: skip

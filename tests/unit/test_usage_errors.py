@@ -27,7 +27,7 @@ def test_every_command_exits_1_on_a_usage_error(command, capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["run", "site.yml"], "the following arguments are required: -i/--inventory"),
+        (["run", "site.yml"], "no inventory given: -i PATH"),
         (["drift", "site.yml", "-i", "inv.yml", "--format", "xml"], "invalid choice: 'xml'"),
         (["run", "site.yml", "-i", "inv.yml", "--forks", "0"], "0 is outside 1..1000"),
         (["drift", "history", "--run", "twelve"], "invalid int value: 'twelve'"),

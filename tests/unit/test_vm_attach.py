@@ -28,7 +28,7 @@ GROUP = {
         {"port": "vnet0", "mac": "52:54:00:aa:00:00", "ips": ["10.50.0.10", "2001:db8::10"]}
     ],
 }  # as the recorded host has it
-POLICY = "/etc/vnetctl/attach/port_group/br-vm.web.json"
+POLICY = "/etc/vnetctl/attach/port_group/br-vm/web.json"
 HOOK = "/etc/libvirt/hooks/qemu.d/vnetctl-port_group"
 
 
@@ -101,7 +101,7 @@ def test_a_declaration_changed_by_hand_is_drift_by_field():
 
 
 def test_absent_removes_the_declaration_and_with_the_last_group_the_hook():
-    other = "/etc/vnetctl/attach/port_group/br-vm.db.json"
+    other = "/etc/vnetctl/attach/port_group/br-vm/db.json"
     gone = dict(GROUP, state="absent")
     found = facts(installed(), dict(declared(), **{other: "{}"}))
     assert plan(gone, found)[1][-1:] == [f"file remove {POLICY}"]
@@ -109,6 +109,28 @@ def test_absent_removes_the_declaration_and_with_the_last_group_the_hook():
     _, steps = plan(gone, facts(installed(), declared()))
     removed = {s.split()[2] for s in steps if s.startswith("file remove")}
     assert removed == set(installed()) | {POLICY}
+
+
+def test_names_with_dots_get_files_of_their_own():
+    """`br.a` + `b` and `br` + `a.b` were one file, BRIDGE.GROUP.json, before."""
+    one = attach().policy_path("port_group", {"bridge": "br.a", "name": "b"})
+    two = attach().policy_path("port_group", {"bridge": "br", "name": "a.b"})
+    assert one != two and one.endswith("/br.a/b.json") and two.endswith("/br/a.b.json")
+
+
+def test_a_declaration_in_the_old_layout_is_moved_by_its_groups_run():
+    old = "/etc/vnetctl/attach/port_group/br-vm.web.json"
+    stranger = "/etc/vnetctl/attach/port_group/br-vm.db.json"  # another group's: kept
+    text = declared()[POLICY]
+    changes, steps = plan(GROUP, facts(installed(), {old: text, stranger: "{}"}))
+    assert "attach.legacy" in changes and f"file remove {old}" in steps
+    assert f"file write {POLICY}" in steps and not any(stranger in s for s in steps)
+    changes, steps = plan(GROUP, facts(installed(), dict(declared(), **{old: text})))
+    assert changes == ["attach.legacy"] and steps == [f"file remove {old}"]
+    # the group's last declaration, old layout only: absent removes it and the hook
+    _, steps = plan(dict(GROUP, state="absent"), facts(installed(), {old: text}))
+    removed = {s.split()[2] for s in steps if s.startswith("file remove")}
+    assert removed == set(installed()) | {old}
 
 
 def test_a_rollback_to_no_hook_removes_what_the_run_wrote():
@@ -205,3 +227,16 @@ def test_on_a_full_kernel_the_hook_gives_the_new_tap_its_vlans_only():
     assert steps == ["bridge vlan add dev vnet0 vid 200 pvid untagged",
                      "bridge vlan add dev vnet0 vid 300-301",
                      "bridge vlan del dev vnet0 vid 100"]  # fmt: skip
+
+
+def test_the_hook_reads_declarations_in_both_layouts(tmp_path, monkeypatch):
+    """A host upgraded but not yet run keeps its groups' attach-time policy."""
+    monkeypatch.setattr(hook().vnet_vm_attach, "POLICIES", str(tmp_path / "%s"))
+    (tmp_path / "port_group" / "br.a").mkdir(parents=True)
+    (tmp_path / "port_group" / "br.a" / "b.json").write_text('{"bridge": "br.a", "name": "b"}')
+    (tmp_path / "port_group" / "br.a.json").write_text('{"bridge": "br", "name": "a"}')
+    (tmp_path / "port_group" / "br.a" / "deep").mkdir()
+    (tmp_path / "port_group" / "br.a" / "deep" / "x.json").write_text("{broken")
+    found = hook().policies("port_group")
+    assert found == {"br.a/b.json": {"bridge": "br.a", "name": "b"},
+                     "br.a.json": {"bridge": "br", "name": "a"}}  # fmt: skip

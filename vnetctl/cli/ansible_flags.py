@@ -4,25 +4,14 @@ rather than the whole usage (an Ansible user types them out of habit)."""
 from __future__ import annotations
 
 INVENTORY_SECRET = "set {var} in the inventory or a vars file (a secret: never printed)"
-VAULT = (
-    "vault is not supported yet: decrypt with `ansible-vault decrypt` into a file only you "
-    "can read and pass it with -e @FILE (its password variables stay secret)"
-)
 
 NEAREST = {
     "--step": "preview with --check --diff, then narrow the run with --start-at-task NAME "
     "and --tags",
-    "-K": INVENTORY_SECRET.format(var="ansible_become_password"),
-    "--ask-become-pass": INVENTORY_SECRET.format(var="ansible_become_password"),
     "--become-password-file": INVENTORY_SECRET.format(var="ansible_become_password"),
     "-k": INVENTORY_SECRET.format(var="ansible_password") + ", or use an SSH key",
     "--ask-pass": INVENTORY_SECRET.format(var="ansible_password") + ", or use an SSH key",
     "--connection-password-file": INVENTORY_SECRET.format(var="ansible_password"),
-    "--vault-password-file": VAULT,
-    "--vault-pass-file": VAULT,
-    "--vault-id": VAULT,
-    "--ask-vault-pass": VAULT,
-    "-J": VAULT,
     "--private-key": "use -e ansible_ssh_private_key_file=PATH (or set it in the inventory)",
     "--key-file": "use -e ansible_ssh_private_key_file=PATH (or set it in the inventory)",
     "-c": "use --transport (asyncssh or paramiko); vnetctl always connects over SSH",

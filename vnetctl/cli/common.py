@@ -7,8 +7,15 @@ import getpass
 import os
 import socket
 
+from vnetctl.ansible_cfg import ansible_config
 from vnetctl.catalog import Catalog
+from vnetctl.cli.secret_options import (
+    add_secret_options,
+    asked_become_password,
+    use_vault_passwords,
+)
 from vnetctl.durations import parse_duration
+from vnetctl.errors import InputError
 from vnetctl.fleet import gates
 from vnetctl.fleet.context import RunContext
 from vnetctl.inventory.loader import load_inventory
@@ -22,6 +29,7 @@ from vnetctl.runner.control import RunOptions
 from vnetctl.transport.registry import TRANSPORTS
 
 MAX_FORKS = 1000
+DEFAULT_FORKS = 50
 MAX_RETRIES = 10
 
 
@@ -56,10 +64,12 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "-i",
         "--inventory",
-        required=True,
+        action="append",
         metavar="PATH",
-        help="Ansible inventory: a YAML, INI or `ansible-inventory --list` JSON file, or a "
-        "directory of them (group_vars/, host_vars/ beside it)",
+        help="Ansible inventory: a YAML, INI or `ansible-inventory --list` JSON file, an "
+        "executable inventory script, or a directory of them (group_vars/, host_vars/ "
+        "beside it); repeat -i to stack several, later ones winning (default: "
+        "$ANSIBLE_INVENTORY, else `inventory` in ansible.cfg)",
     )
     group.add_argument(
         "-l",
@@ -71,9 +81,9 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         "-f",
         "--forks",
         type=bounded_int(1, MAX_FORKS),
-        default=50,
         metavar="N",
-        help=f"hosts worked on at once, 1..{MAX_FORKS} (default 50)",
+        help=f"hosts worked on at once, 1..{MAX_FORKS} (default: $ANSIBLE_FORKS, else "
+        f"`forks` in ansible.cfg, else {DEFAULT_FORKS})",
     )
     group.add_argument(
         "--transport",
@@ -84,8 +94,10 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--accept-new-host-keys",
         action="store_true",
+        default=None,
         help="trust and record keys of hosts not yet in known_hosts "
-        "(a changed key is always refused)",
+        "(a changed key is always refused; also host_key_checking=False in ansible.cfg "
+        "or $ANSIBLE_HOST_KEY_CHECKING)",
     )
     group.add_argument(
         "--retries",
@@ -128,6 +140,7 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         help="how long to wait for another vnetctl run holding a host's lock (default 60s); "
         "then that host fails, naming the holder",
     )
+    add_secret_options(parser)
 
 
 def add_playbook_arguments(parser: argparse.ArgumentParser) -> None:
@@ -189,15 +202,49 @@ def run_label(args: argparse.Namespace) -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}: {what}"
 
 
+def inventory_sources(args: argparse.Namespace) -> list[str]:
+    """The -i sources, in order; without -i, $ANSIBLE_INVENTORY or ansible.cfg's."""
+    if args.inventory:
+        return list(args.inventory)
+    configured = ansible_config().get("inventory")
+    if configured:
+        return list(configured)
+    raise InputError(
+        "no inventory given: -i PATH (repeat -i to stack several), or set "
+        "ANSIBLE_INVENTORY or `inventory =` under [defaults] in ansible.cfg"
+    )
+
+
+def forks(args: argparse.Namespace) -> int:
+    """--forks, else $ANSIBLE_FORKS / ansible.cfg's forks, else the default."""
+    if args.forks is not None:
+        return args.forks
+    config = ansible_config()
+    value = config.get("forks", DEFAULT_FORKS)
+    if not 1 <= value <= MAX_FORKS:
+        where = config.origins.get("forks", "")
+        raise InputError(f"forks ({where}) is {value}: outside 1..{MAX_FORKS}")
+    return value
+
+
+def accept_new_host_keys(args: argparse.Namespace) -> bool:
+    """--accept-new-host-keys, or Ansible's host_key_checking = False (a changed key is
+    still refused: vnetctl never connects to one)."""
+    if args.accept_new_host_keys:
+        return True
+    return ansible_config().get("host_key_checking") is False
+
+
 def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
     return RunOptions(
         check=check,
-        forks=args.forks,
+        forks=forks(args),
         transport=args.transport,
-        accept_new_host_keys=args.accept_new_host_keys,
+        accept_new_host_keys=accept_new_host_keys(args),
         retries=args.retries,
         timeout=args.timeout,
         lock_wait=args.lock_wait,
+        trace=(getattr(args, "verbose", 0) or 0) >= 3 and getattr(args, "format", "") != "json",
         confirm_timeout=getattr(args, "confirm_timeout", None),
         label=run_label(args),
     )
@@ -206,28 +253,59 @@ def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
 def run_context(args: argparse.Namespace, check: bool) -> RunContext:
     """The modules, the inventory, `-e` and the options of `args`: what a fleet command
     works from (bad input raises InputError here, before any host is contacted)."""
+    use_vault_passwords(args)
+    defaults = cli_defaults(args)  # -K asks before anything is loaded, as Ansible does
     extra_vars = parse_extra_vars(getattr(args, "extra_vars", []) or [])
+    args.inventory = inventory_sources(args)
     inventory = load_inventory(args.inventory)
     register_secrets(inventory, extra_vars)
-    return RunContext(
-        Catalog(), inventory, run_options(args, check), extra_vars, cli_defaults(args)
-    )
+    return RunContext(Catalog(), inventory, run_options(args, check), extra_vars, defaults)
+
+
+# connection variable set by the command line -> by ansible.cfg / ANSIBLE_*
+_CLI_DEFAULTS = {
+    "vnetctl_user": ("user", "remote_user"),
+    "vnetctl_become": ("become", "become"),
+    "vnetctl_become_user": ("become_user", "become_user"),
+    "vnetctl_port": (None, "remote_port"),
+    "vnetctl_private_key_file": (None, "private_key_file"),
+    "vnetctl_connect_timeout": (None, "timeout"),
+}
 
 
 def cli_defaults(args: argparse.Namespace) -> dict[str, object]:
-    """-u, -b, --become-user: as in Ansible, below every variable that sets the same."""
-    given = {
-        "vnetctl_user": getattr(args, "user", None),
-        "vnetctl_become": getattr(args, "become", None),
-        "vnetctl_become_user": getattr(args, "become_user", None),
-    }
-    return {k: v for k, v in given.items() if v is not None}
+    """-u, -b, --become-user, else their ansible.cfg / ANSIBLE_* settings (and
+    private_key_file, timeout), and -K: as in Ansible, below every variable that sets
+    the same."""
+    config = ansible_config()
+    found: dict[str, object] = {}
+    for variable, (option, setting) in _CLI_DEFAULTS.items():
+        value = getattr(args, option, None) if option else None
+        found[variable] = config.get(setting) if value is None else value
+    found["vnetctl_become_password"] = asked_become_password(args)
+    method = config.get("become_method")
+    if found["vnetctl_become"] and method not in (None, "sudo"):
+        raise InputError(
+            f"become_method = {method} ({config.origins['become_method']}): vnetctl becomes "
+            "root with sudo only"
+        )
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def roles_path(args: argparse.Namespace) -> str | None:
+    """--roles-path, else VNETCTL_ROLES_PATH or ANSIBLE_ROLES_PATH (read by the loader),
+    else ansible.cfg's roles_path."""
+    given = getattr(args, "roles_path", None)
+    if given is not None or os.environ.get("VNETCTL_ROLES_PATH"):
+        return given
+    configured = ansible_config().get("roles_path")
+    return ":".join(configured) if configured else None
 
 
 def plays_from_args(args: argparse.Namespace, run: RunContext) -> list[Play]:
     """The playbook of `args`, loaded (its health gates checked), from --start-at-task's
     task on (when given)."""
-    plays = load_playbook(args.playbook, run.catalog, roles=getattr(args, "roles_path", None))
+    plays = load_playbook(args.playbook, run.catalog, roles=roles_path(args))
     gates.check_declared(plays)
     start = getattr(args, "start_at_task", None)
     return start_at(plays, start) if start else plays

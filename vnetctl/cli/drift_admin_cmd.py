@@ -34,7 +34,7 @@ file for node_exporter's textfile collector and an HTML page.
 
 examples:
   vnetctl drift schedule install --systemd --name site --every 15m \\
-      playbooks/site.yml -i inventory/prod.yml \\
+      playbooks/site.yml -i inventory/lab.yml \\
       --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom \\
       --report html=/var/www/html/drift-site.html
   vnetctl drift schedule remove --systemd --name site
@@ -208,6 +208,10 @@ def check_tokens(argv: list[str]) -> list[str]:
 
 def cmd_install(args: argparse.Namespace, check_argv) -> int:
     unit = schedule.unit_name(args.name)  # refuse a bad name before anything else
+    if getattr(args, "ask_vault_pass", False) or getattr(args, "ask_become_pass", False):
+        raise InputError("a scheduled check runs with no terminal to ask a password on: give "
+                         "--vault-password-file FILE (or --vault-id LABEL@FILE) and set "
+                         "ansible_become_password in a vault file, not -J/-K")  # fmt: skip
     if args.cron:
         schedule.cron_schedule(args.every)  # and what cron cannot express
     argv, workdir = check_argv(args), Path.cwd()

@@ -57,7 +57,7 @@ examples:
       --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom --every 15m
   vnetctl drift history                      # the recorded runs
   vnetctl drift schedule install --systemd --name site --every 15m \\
-      playbooks/site.yml -i inventory/prod.yml --report html=/var/www/drift.html
+      playbooks/site.yml -i inventory/lab.yml --report html=/var/www/drift.html
 
 also:
   vnetctl drift history --help               # list runs and their items
@@ -178,7 +178,7 @@ def prepare_check(args: argparse.Namespace) -> PreparedCheck:
 
 def check_once(args: argparse.Namespace) -> int:
     check = prepare_check(args)
-    target = CheckTarget(args.playbook, args.inventory, args.limit, **tag_filters(args))
+    target = CheckTarget(args.playbook, ",".join(args.inventory), args.limit, **tag_filters(args))
     hosts = {h for p in check.plans for h in p.hosts}
     if len(hosts) >= QUIET_FLEET:
         print(f"drift: checking {len(hosts)} hosts", file=sys.stderr, flush=True)
@@ -202,13 +202,18 @@ def scheduled_argv(args: argparse.Namespace) -> list[str]:
     arguments, as they were typed to `drift schedule install` (its own options taken
     out), after that check was loaded and planned here, so that a schedule is never
     written for a check that cannot run. Relative paths stay relative: the unit and the
-    cron line run in the directory the schedule was installed from. A secret among them
-    is refused (vnetctl.drift.schedule.refuse_secrets)."""
+    cron line run in the directory the schedule was installed from. An inventory taken
+    from $ANSIBLE_INVENTORY or ansible.cfg (no -i typed) is written out as -i: the unit
+    runs without this shell's environment. A secret among them is refused
+    (vnetctl.drift.schedule.refuse_secrets)."""
     tokens = drift_admin_cmd.check_tokens(args.argv)
     check = CliParser(prog="vnetctl drift")
     add_drift_arguments(check)
     args = check.parse_args(tokens)
+    typed_inventory = args.inventory is not None
     prepared = prepare_check(args)
+    if not typed_inventory:  # from $ANSIBLE_INVENTORY or ansible.cfg: not the unit's
+        tokens += [word for source in args.inventory for word in ("-i", source)]
     marks = [h.vars.get(MARK_VAR) for h in prepared.context.inventory.hosts.values()]
     refuse_secrets(tokens, args.extra_vars, marks)
     vnetctl = Path(sys.executable).with_name("vnetctl")

@@ -23,13 +23,28 @@ OUTPUT_CLOSED = 141  # 128 + SIGPIPE: what a shell shows for a command its reade
 EVERY_COMMAND: dict[int, str] = {
     ExitCode.BAD_INPUT: "bad input: a usage error (unknown option, missing argument, bad "
     "value) or an inventory, playbook, variable or file that cannot be used, with file:line "
-    "where there is one; nothing touched a host",
-    ExitCode.INTERRUPTED: "interrupted (SIGINT/SIGTERM); where hosts were being worked on, "
-    "the output says what changed, what is unknown and what never started",
+    "where there is one",
+    ExitCode.INTERRUPTED: "interrupted (SIGINT/SIGTERM)",
     OUTPUT_CLOSED: "the reader of the output went away (e.g. `| head`): vnetctl ends "
-    "quietly by SIGPIPE, as any Unix tool does (the shell shows 141); a host finishes the "
-    "task in flight and starts no other",
+    "quietly by SIGPIPE, as any Unix tool does (the shell shows 141)",
 }
+# What the codes above also say for the commands that work on hosts over SSH.
+HOST_COMMANDS = ("run", "facts", "snapshot", "stats", "mesh check", "drift")
+ON_HOSTS: dict[int, str] = {
+    ExitCode.BAD_INPUT: "; nothing touched a host",
+    ExitCode.INTERRUPTED: "; where hosts were being worked on, the output says what "
+    "changed, what is unknown and what never started",
+    OUTPUT_CLOSED: "; a host finishes the task in flight and starts no other",
+}
+
+
+def every_command(command: str | None) -> dict[int, str]:
+    """The codes every command has, as they read for `command` (None: any command)."""
+    on_hosts = command in HOST_COMMANDS
+    return {
+        code: text + (ON_HOSTS[code] if on_hosts else "") for code, text in EVERY_COMMAND.items()
+    }
+
 
 # Per command (as typed after `vnetctl`): its own codes; a code also in EVERY_COMMAND
 # is given the command's own, more precise, meaning.
@@ -86,6 +101,9 @@ COMMANDS: dict[str, dict[int, str]] = {
         "report and on stderr)",
         3: "hosts unreachable (their drift is unknown), no drift on the hosts reached",
     },
+    "inventory": {
+        0: "the inventory, a host's variables or the graph was printed (no host contacted)",
+    },
     "drift history": {
         0: "the recorded runs, or the items of run N (no history yet: none)",
         1: "no such run in the history, or bad input",
@@ -117,7 +135,7 @@ COMMANDS: dict[str, dict[int, str]] = {
 
 def codes(command: str) -> dict[int, str]:
     """Every exit code of `command` and its meaning, in order."""
-    merged = {**EVERY_COMMAND, **COMMANDS[command]}
+    merged = {**every_command(command), **COMMANDS[command]}
     return dict(sorted(merged.items()))
 
 
@@ -155,6 +173,9 @@ def markdown() -> str:
     rows = ["| command | code | meaning |", "|---|---|---|"]
     for code, meaning in EVERY_COMMAND.items():
         rows.append(f"| every command | {code} | {cell(meaning)} |")
+    hosts = ", ".join(f"`{c}`" for c in HOST_COMMANDS)
+    for code, meaning in ON_HOSTS.items():
+        rows.append(f"| {hosts} | {code} | also: {cell(meaning.lstrip('; '))} |")
     for command in COMMANDS:
         for code, meaning in sorted(COMMANDS[command].items()):
             rows.append(f"| `vnetctl {command}` | {code} | {cell(meaning)} |")

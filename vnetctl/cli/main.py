@@ -12,6 +12,7 @@ from vnetctl.cli import (
     drift_cmd,
     exit_codes,
     facts_cmd,
+    inventory_cmd,
     lab_cmd,
     mesh_cmd,
     run_cmd,
@@ -24,9 +25,10 @@ from vnetctl.output.pipes import end_as_sigpipe
 from vnetctl.runner.results import ExitCode
 
 DESCRIPTION = """\
-Configure the virtual networking of KVM hosts over SSH, agentless:
-Linux bridges, MTU and VXLAN meshes from Ansible-style inventories and playbooks,
-with drift reports from the same declared state.
+Configure the virtual networking of KVM hosts over SSH, agentless, from Ansible-style
+inventories and playbooks: Linux bridges, bonds, VLANs and VM port groups, MTU, VXLAN
+meshes, Open vSwitch bridges, and tc traffic shaping; check mode with diffs, and drift
+reports from the same declared state.
 
   vnetctl lab up --hosts 3                         # a fleet of real lab hosts on this machine
   vnetctl run playbooks/site.yml -i inventory/lab.yml
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift_cmd.add_parser(commands)
     snapshot_cmd.add_parser(commands)
     stats_cmd.add_parser(commands)
+    inventory_cmd.add_parser(commands)
     lab_cmd.add_parser(commands)
     return with_exit_codes(parser)
 

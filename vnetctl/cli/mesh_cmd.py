@@ -84,7 +84,9 @@ def check(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         print_matrix(pairs, errors)
-        print_not_applied(not_applied, f"vnetctl run {args.playbook} -i {args.inventory}")
+        print_not_applied(
+            not_applied, f"vnetctl run {args.playbook} -i {' -i '.join(args.inventory)}"
+        )
         if not (pairs or errors or not_applied):
             print("no pair to probe: each segment has a single member here")
     if run.unreachable:

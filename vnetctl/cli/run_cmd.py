@@ -17,6 +17,7 @@ from vnetctl.errors import InputError
 from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
 from vnetctl.output.console import ConsoleReporter
+from vnetctl.output.verbosity import logs_shown
 from vnetctl.playbook.listing import listing
 from vnetctl.runner.results import ExitCode, RunResult
 
@@ -101,7 +102,13 @@ def add_parser(commands) -> None:
         help="text for people (default), json: one document on stdout",
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="print every result line, even on large fleets"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v: every result line, even on large fleets, and what `when` skipped; -vv: "
+        "each task's rendered arguments; -vvv: the commands run on hosts and the SSH steps; "
+        "-vvvv: the SSH library's debug log (secrets are *** at every level)",
     )
     parser.set_defaults(func=run)
 
@@ -138,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     reporter = (
         None
         if args.format == "json"
-        else ConsoleReporter(show_diff=args.diff, verbose=args.verbose)
+        else ConsoleReporter(show_diff=args.diff, verbose=args.verbose, check=args.check)
     )
     try:
         context = run_context(args, check=args.check)
@@ -146,7 +153,12 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # while loading: no host was contacted
         outcome = RunResult(interrupted=True)
     else:
-        outcome = execute(plans, context, reporter, rollout=True)
+        if reporter is None:
+            outcome = execute(plans, context, reporter, rollout=True)
+        else:
+            reporter.planned(plans)
+            with logs_shown(args.verbose, reporter.console):
+                outcome = execute(plans, context, reporter, rollout=True)
     outcome.detailed_exitcode = args.detailed_exitcode
     if reporter is None:
         doc = json_report.run_document(outcome, playbook=args.playbook, check=args.check)

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 def once(args: argparse.Namespace) -> int:
     context = run_context(args, check=True)
-    report = gather(context, selected_hosts(args, context), args.inventory)
+    report = gather(context, selected_hosts(args, context), ",".join(args.inventory))
     text = redact(formats.render(report, args.format, args.name))
     if args.output:
         write_atomic(Path(args.output), text)

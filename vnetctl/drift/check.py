@@ -21,7 +21,7 @@ class CheckTarget:
     tasks --tags and --skip-tags keep)."""
 
     playbook: str
-    inventory: str
+    inventory: str  # the -i sources, comma-separated (Ansible's ANSIBLE_INVENTORY form)
     limit: str | None = None
     tags: list[str] | None = None
     skip_tags: list[str] | None = None
@@ -33,7 +33,8 @@ class CheckTarget:
 
     @property
     def label(self) -> str:
-        label = f"{Path(self.playbook).name} on {Path(self.inventory).name}"
+        names = ",".join(Path(source).name for source in self.inventory.split(","))
+        label = f"{Path(self.playbook).name} on {names}"
         scope = scope_words(self.limit, self.tags, self.skip_tags)
         return f"{label} {scope}" if scope else label
 

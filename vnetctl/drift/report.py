@@ -28,9 +28,11 @@ def check_id(
 ) -> str:
     """A check's identity (the history's key, the Prometheus `check` label): runs of the
     same playbook on the same inventory, limit and tags are runs of one check (a check
-    of some tags must not call the other tasks' items resolved). A check without tags
-    keeps the identity it had before tags could be given."""
-    parts = [str(Path(playbook).resolve()), str(Path(inventory).resolve()), limit or ""]
+    of some tags must not call the other tasks' items resolved). `inventory`: the sources
+    as given, comma-separated when several -i were stacked. A check without tags keeps
+    the identity it had before tags could be given."""
+    sources = [str(Path(source).resolve()) for source in inventory.split(",")]
+    parts = [str(Path(playbook).resolve()), *sources, limit or ""]
     if tags or skip_tags:
         parts += [",".join(sorted(tags or [])), ",".join(sorted(skip_tags or []))]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]

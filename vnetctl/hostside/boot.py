@@ -2,12 +2,16 @@
 
 Line 1 of stdin is this program (read by STUB; under `sudo -S` a password line may come
 first, which sudo consumes), line 2 the payload, two words (each marshal, zlib, base64):
-the play's code, alike on every host (the rest of this program: the host lock,
-host_lock.py; the host library and the modules the play needs; each as source and as
-code objects compiled by the controller, used when the bytecode magic matches), then
+the play's code (the rest of this program: the host lock, host_lock.py, and the play,
+play.py; the host library and the modules the play needs), each as source and code
+objects compiled by the controller (used when the bytecode magic matches), or, where
+the controller knows this host's code cache holds it, as two digests (see _load); then
 this host's own part: its task list, the check flag, how to take the host lock and
 the commit-confirmed settings. Records stream back on stdout, one JSON object per line:
 
+    {"need": "NAME ..."}          code the cache lacks (or holds altered): the controller
+                                  answers with one line, [source, code] by NAME
+    {"cached": {...}}             code kept in the cache this play (see _load)
     {"waiting": "..."}            the host lock is held by another run; waiting for it
     {"start": INDEX}              a task begins
     {"index": INDEX, "result": R} a task ended (R: the module contract's result)
@@ -25,10 +29,10 @@ each start record it receives; with `window` N in the payload a task starts only
 fewer than N started tasks are unacknowledged, so a controller that lost contact (no
 EOF comes through a cut cable) knows which tasks may have begun: at most N after the
 last start it saw. A host waiting ACK_WAIT seconds for an acknowledgement stops.
-Nothing is written to the host's disk but the lock files under /run/lock, commit
-confirmed's directory there (safe_apply), boot configuration files (vnet_persist) and
-the port groups' libvirt hook (vnet_vm_attach, as `file` steps), each whole or not at
-all. Runs on the host: Python 3.9+, standard library only.
+Nothing is written to the host's disk but the code cache (CACHE_DIR, see Cache), the
+lock files under /run/lock, commit confirmed's directory there (safe_apply), boot
+configuration files (vnet_persist) and the port groups' libvirt hook (vnet_vm_attach,
+as `file` steps), each whole or not at all. Runs on the host: Python 3.9+, standard library only.
 """
 
 import _json
@@ -37,8 +41,14 @@ import binascii
 import marshal
 import os
 import select
+import stat
 import sys
 import time
+
+try:
+    from _blake2 import blake2b  # built in: hashlib's import costs a play ~2 ms
+except ImportError:  # a Python built without it
+    from hashlib import blake2b
 
 BOOT_MARK = "#vnetctl-boot"  # line 1 as sent: MARK MAGIC CODE SOURCE (see STUB)
 # Line 1: the mark, the bytecode magic the controller compiled for, this program's code
@@ -55,6 +65,9 @@ STUB = (
 HOST_LIB = "vnet_host"
 HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety", "vnet_files", "vnet_upcoming")  # what it uses
 HOST_LOCK = "vnet_host_lock"  # the host lock's module (host_lock.py), installed first
+HOST_PLAY = "vnet_play"  # the play itself (play.py), installed after the host library
+CACHE_DIR = "/run/vnetctl/code"  # the code cache (see Cache); only root can make it
+SOURCES = "src"  # the cache's directory of sources (beside one per bytecode magic)
 ACK_WAIT = 30.0  # seconds without an acknowledgement from the controller: stop
 
 
@@ -71,24 +84,29 @@ class Stopped(Exception):
 class Source:
     """The loader of a module installed from its source: what it was installed from, for
     tracebacks (linecache asks `get_source`) and for what a module writes of the code it
-    runs (vnet_attach: the hook libvirt runs)."""
+    runs (vnet_attach: the hook libvirt runs). Installed from the code cache, the source
+    is read from the cache when asked (`digest`: its name there), verified like the code."""
 
-    def __init__(self, source):
-        self.source = source
+    def __init__(self, source, cache=None, digest=None):
+        self.source, self._cache, self._digest = source, cache, digest
 
     def get_source(self, _name):
+        if self.source is None and self._cache is not None:
+            data = self._cache.read(SOURCES, self._digest)
+            self.source = data.decode() if data is not None else None
         return self.source
 
 
 def install(name, source, code=None, filename=None):
     """Make `source` importable as `name` (modules import vnet_host by that name). `code`:
-    the controller's compiled form (marshal), used when this Python reads its magic."""
+    the compiled form (marshal, or a code object), used instead of compiling `source`;
+    `source` may be a Source (the code cache's)."""
     module = type(sys)(name)
     module.__file__ = filename or "<vnetctl>/%s.py" % name
-    module.__loader__ = Source(source)
+    module.__loader__ = source if isinstance(source, Source) else Source(source)
     sys.modules[name] = module  # as import does: the module can find itself while it runs
     try:
-        compiled = marshal.loads(code) if code is not None else None
+        compiled = marshal.loads(code) if isinstance(code, bytes) else code
         if compiled is None:
             compiled = compile(source, module.__file__, "exec")
         exec(compiled, module.__dict__)
@@ -96,6 +114,84 @@ def install(name, source, code=None, filename=None):
         del sys.modules[name]
         raise
     return module
+
+
+def digest(data):
+    """What names `data` in the code cache: its BLAKE2b (128 bits), hex."""
+    return blake2b(data, digest_size=16).hexdigest()
+
+
+class Cache:
+    """The host's code cache (CACHE_DIR): the compiled files of earlier plays (marshal
+    for this Python's bytecode, a directory per magic) and their sources, each named by
+    the digest of its content. A file is used only when its content has the digest the
+    controller asked for: one missing, unreadable or altered is asked for again and
+    replaced. Files are written whole (a temporary file renamed) or not at all, so a
+    full disk leaves the cache as it was; a directory this user does not own alone
+    (group- or world-writable, another owner, a link) turns the cache off."""
+
+    def __init__(self, root, magic):
+        self.root, self.magic = root, magic
+        self.usable = bool(root) and all(self._owned(d) for d in (root, self.path(magic, "")))
+        self.usable = self.usable and self._owned(self.path(SOURCES, ""))
+
+    def path(self, kind, name):
+        return os.path.join(self.root, kind, name)
+
+    def _owned(self, path):
+        path = path.rstrip("/")
+        try:
+            os.makedirs(path, 0o700, exist_ok=True)
+            info = os.lstat(path)
+        except OSError:
+            return False
+        return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() \
+            and not info.st_mode & 0o022  # fmt: skip
+
+    def read(self, kind, name):
+        """The content of file `name` (a digest) if it still has that digest, else None."""
+        if not self.usable or not name:
+            return None
+        try:
+            fd = os.open(self.path(kind, name), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        try:
+            chunks = []
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
+        return data if digest(data) == name else None
+
+    def write(self, kind, data):
+        """Store `data` under its digest; the digest, or None when it could not be."""
+        if not self.usable:
+            return None
+        name = digest(data)
+        tmp = self.path(kind, ".%s.%d" % (name, os.getpid()))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path(kind, name))
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return None
+        return name
 
 
 class Output:
@@ -175,8 +271,10 @@ class StopWatch:
 def run_tasks(payload, out, stop):
     output = Output(out, stop)
     try:
-        host, modules = _load(payload)
+        host, modules, cached = _load(payload, output)
         output.encode = sys.modules["vnet_core"].dumps
+        if cached:  # the controller sends only their digests from now on
+            output.emit({"cached": cached})
         lock = _take_lock(payload, stop, output)
     except Fatal as exc:
         output.emit({"fatal": str(exc), "stage": exc.stage})
@@ -185,9 +283,10 @@ def run_tasks(payload, out, stop):
     except Stopped:
         output.emit({"done": True, "stopped": True})
         return
+    play = sys.modules[HOST_PLAY]
     try:
-        stopped = _run_play(host, modules, payload, output, stop, lock)
-    except Fatal as exc:
+        stopped = play.run_play(host, modules, payload, output, stop, lock)
+    except play.Fatal as exc:
         output.emit({"fatal": str(exc), "stage": exc.stage})
         stopped = False
     finally:
@@ -206,138 +305,67 @@ def _take_lock(payload, stop, output):
         raise Stopped() from None
 
 
-def same_magic(payload):
-    """The controller compiled for this Python: its code objects can run here."""
+def unpack(word):
+    """One word of the payload (marshal, zlib, base64), as the controller packed it."""
+    import zlib  # noqa: PLC0415 (a C module)
+
+    return marshal.loads(zlib.decompress(binascii.a2b_base64(word)))
+
+
+def _load(payload, output):
+    """The rest of this program, the host library, the play's modules (and commit
+    confirmed's watchdog), in the payload's order: `code`, {install name: entry}. An
+    entry is [source, code]: the code (marshal) compiled by the controller for `magic`,
+    used when this Python reads that bytecode, else the source is compiled here; both
+    are then kept in the code cache. Or it is (source digest, code digest): the code
+    cache holds it (verified); what it does not hold is asked for ({"need": names}, one
+    line back on stdin, entries [source, code]). `sources`: the play's modules read
+    their own sources (port groups write their hook's code), so those must be there
+    too. Returns the host library, the modules by name, and what was cached:
+    {"magic", "code": {source digest: code digest}}."""
     import _frozen_importlib_external  # noqa: PLC0415 (frozen, loaded at start-up)
 
-    return payload.get("magic") == _frozen_importlib_external.MAGIC_NUMBER.hex()
-
-
-def _load(payload):
-    """The rest of this program (the host lock), the host library, then the play's
-    modules: each as the controller compiled it (marshal) when this Python reads its
-    bytecode, else compiled here from source."""
-    compiled = same_magic(payload)
+    magic = _frozen_importlib_external.MAGIC_NUMBER.hex()
+    cache = Cache(payload.get("cache"), magic)  # None: no cache
+    code, found = payload["code"], {}
+    for name, entry in code.items():
+        if isinstance(entry, tuple):
+            data = cache.read(magic, entry[1])
+            if data is not None and payload.get("sources") and \
+                    cache.read(SOURCES, entry[0]) is None:  # fmt: skip
+                data = None
+            found[name] = data
+    missing = [name for name, data in found.items() if data is None]
+    if missing:
+        output.emit({"need": " ".join(missing)})
+        line = sys.stdin.readline()
+        if not line.strip():  # EOF: the controller stopped
+            raise Stopped()
+        code = dict(code, **unpack(line.strip()))
+    same, cached = payload.get("magic") == magic, {}
     try:
-        for name, (source, code) in payload["program"].items():
-            install(name, source, code if compiled else None)
-        for name, (source, code) in payload["libs"].items():  # vnet_host comes last
-            install(name, source, code if compiled else None)
-        modules = {
-            name: install("vnet_module_" + name, source, code if compiled else None)
-            for name, (source, code) in payload["modules"].items()
-        }
+        for name, entry in code.items():
+            if isinstance(entry, tuple):
+                install(name, Source(None, cache, entry[0]), found[name])
+                continue
+            source, compiled = entry
+            if not same or compiled is None:
+                compiled = marshal.dumps(compile(source, "<vnetctl>/%s.py" % name, "exec"))
+            install(name, source, compiled)
+            kept = cache.write(SOURCES, source.encode())
+            if kept and cache.write(magic, compiled):
+                cached[kept] = digest(compiled)
     except Exception as exc:  # a module that does not even load: no task can run
         raise Fatal("loading modules", "a module failed to load: %r" % exc) from None
-    return sys.modules[HOST_LIB], modules
-
-
-def _run_play(host, modules, payload, output, stop, lock):
-    facts = host.Facts.gather(modules=list(modules.values()))
-    confirm, guard = None, None
-    safety = sys.modules.get("vnet_safety")  # the management-path guard (host library)
-    server, client = payload.get("server"), payload.get("client")
-    if not payload["check"] and payload.get("confirm"):  # see vnetctl/hostside/safe_apply.py
-        for name, (source, code) in payload["watchdog"].items():  # its files, then itself
-            safe = install(name, source, code if same_magic(payload) else None)
-        if lock.mode != "borrowed":  # the lock's holder collects what earlier runs left
-            earlier = sys.modules["vnet_confirm_files"].leftovers(payload["confirm"].get("root"))
-            if earlier:
-                output.emit({"earlier": earlier})
-        confirm = safe.Confirm(payload["confirm"], host, modules, lock, output)
-        guard = safety.Guard(server, confirm.arm_for_step, confirm.explicit, host.ModuleError,
-                             client)  # fmt: skip
-    elif safety is not None:  # check mode: classified and refused as the real run would
-        explicit = bool((payload.get("confirm") or {}).get("explicit"))
-        guard = safety.Guard(server, None, explicit, host.ModuleError, client, check=True)
-    for task in payload["tasks"]:  # arguments checked once, for every reader below
-        try:
-            task["args"] = host.checked_params(modules[task["module"]], task["args"])
-        except host.ModuleError:
-            pass  # the task says so when it runs
-    # under a rollback timer nothing is refused (drift, too, only compares)
-    planned = guard is not None and not guard.explicit
-    refused = safety.preflight(host, modules, payload["tasks"], facts, guard) if planned else None
-    if refused is not None:  # before any change: the play does not start on this host
-        index, msg, found = refused
-        output.emit({"refused": {"index": index, "msg": msg, "management_path": found}})
-        return False
-    persist = sys.modules.get("vnet_persist")  # boot persistence (host library)
-    persisting = persist.configure(payload.get("persist")) if persist is not None else None
-    failed_at, started = None, 0
-    # check mode: later tasks know what earlier ones would make (vnet_upcoming)
-    upcoming = sys.modules["vnet_upcoming"].Upcoming() if payload["check"] else None
-    for task in payload["tasks"]:
-        if stop.is_set():
-            return True
-        if failed_at is not None:
-            result = {
-                "skipped": True,
-                "changed": False,
-                "failed": False,
-                "skipped_after": failed_at,
-                "msg": "skipped: an earlier task failed on this host",
-            }
-        else:
-            if not stop.may_start(started, payload.get("window")):
-                return True
-            started += 1
-            output.emit({"start": task["index"]})
-            journal = None
-            if confirm is not None:
-                try:
-                    confirm.record(task, modules[task["module"]], facts)
-                except safe.ArmError as exc:  # asked for: armed before the first change
-                    raise Fatal("confirm", "refused before any change: %s" % exc) from None
-                except safe.JournalError as exc:
-                    result = {"changed": False, "failed": True,
-                              "msg": "refused before any change: %s" % exc}  # fmt: skip
-                    output.emit({"index": task["index"], "result": result})
-                    failed_at = task["index"]
-                    continue
-                if persisting is not None:  # a rollback restores the task's files too
-                    journal = confirm.files_journal(task["index"], persisting[0]["root"])
-            result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard,
-                              persisting, journal)  # fmt: skip
-            if upcoming is not None:
-                result = upcoming.pending(modules[task["module"]], task["args"], result)
-                upcoming.record(task["index"], result, facts)
-            if result.get("failed"):
-                failed_at = task["index"]
-        output.emit({"index": task["index"], "result": result})
-    return False
-
-
-def _run_one(host, module, task, check, facts, guard=None, persisting=None, journal=None):
-    try:
-        params = host.checked_params(module, task["args"])  # checked: as it is
-        result = host.execute(module, params, check, facts, guard=guard)
-        if persisting is not None and hasattr(module, "persist") and not result.get("failed"):
-            sys.modules["vnet_persist"].after_task(module, params, result, check, facts,
-                                                   persisting, journal)  # fmt: skip
-            if result.get("failed") and result.get("changes") and not check:
-                # its files could not be written (none were): the task is undone whole
-                result["msg"] += host.roll_back(module, params, result["diff"]["before"], facts)
-        return result
-    except host.ModuleError as exc:
-        return {"changed": False, "failed": True, "msg": str(exc)}
-    except Exception:  # a module bug must not hide the other tasks' results
-        import traceback  # noqa: PLC0415 (its import costs each host ~4 ms of start-up)
-
-        return {
-            "changed": False,
-            "failed": True,
-            "msg": "module crashed:\n" + traceback.format_exc(limit=5),
-        }
+    modules = {name: sys.modules["vnet_module_" + name] for name in payload["modules"]}
+    return sys.modules[HOST_LIB], modules, {"magic": magic, "code": cached} if cached else None
 
 
 if __name__ == "__main__":
-    import zlib  # noqa: PLC0415 (a C module)
-
     # line 2: the play's code, then this host's own part (payload.build_stdin)
     _code, _own = sys.stdin.readline().split()
-    _payload = marshal.loads(zlib.decompress(binascii.a2b_base64(_code)))
-    _payload.update(marshal.loads(zlib.decompress(binascii.a2b_base64(_own))))
+    _payload = unpack(_code)
+    _payload.update(unpack(_own))
     # SSH_CONNECTION as the login shell saw it (before sudo): "CLIENT port SERVER port"
     _words = (sys.argv[1] if len(sys.argv) > 1 else "").split()
     _payload["client"], _payload["server"] = (_words[0], _words[2]) if len(_words) == 4 \

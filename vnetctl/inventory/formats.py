@@ -6,9 +6,10 @@ in sorted order, subdirectories too, except hidden names, `group_vars`, `host_va
 .retry (Ansible's ignored extensions); its own `group_vars/`, `host_vars/` are read once,
 from the directory given (for a file: from the file's directory).
 
-A file is YAML (Ansible's `yaml` plugin shape), INI (see vnetctl.inventory.ini), or the
-JSON `ansible-inventory --list` prints: groups with `hosts` and `children` as lists, and
-every host's variables under `_meta.hostvars`.
+A file is an inventory script (executable, starting with `#!`: run, see
+vnetctl.inventory.script), YAML (Ansible's `yaml` plugin shape), INI (see
+vnetctl.inventory.ini), or the JSON `ansible-inventory --list` prints: groups with
+`hosts` and `children` as lists, and every host's variables under `_meta.hostvars`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 
 from vnetctl.errors import InputError, Location
 from vnetctl.inventory.ini import looks_like_ini, read_ini
+from vnetctl.inventory.script import is_script, script_inventory
+from vnetctl.vault import values as vault_values
 from vnetctl.yamlsrc import YamlMap, load_yaml_file, where_of
 
 _IGNORED = re.compile(
@@ -49,6 +52,7 @@ def is_list_json(data: Any) -> bool:
 def as_yaml_shape(data: dict[str, Any], at: Location) -> YamlMap:
     """`--list` JSON as the YAML plugin's shape: lists become mappings, hostvars host
     entries (in `all`: a host in no other group is still `ungrouped`)."""
+    vault_values.decrypt_json(data, at)
     meta = data.get(META) or {}
     hostvars = meta.get("hostvars") or {} if isinstance(meta, dict) else {}
     if not isinstance(hostvars, dict):
@@ -86,14 +90,11 @@ def read_file(
     gets the YAML error."""
     if not path.is_file():
         raise InputError("inventory file or directory not found (-i)", Location(str(path)))
+    if is_script(path):
+        top(script_inventory(path), path)
+        return
     yaml_named = path.suffix in YAML_EXTENSIONS[1:]
     text = path.read_text(errors="replace")
-    if text.startswith("#!"):
-        raise InputError(
-            "an inventory script: vnetctl does not run inventory scripts yet; save what it "
-            f"prints (`{path} --list > inventory.json`) and give that file",
-            Location(str(path), 1),
-        )
     try:
         data = load_yaml_file(path)
     except InputError:

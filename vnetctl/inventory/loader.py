@@ -298,6 +298,7 @@ def _finish(b: _Builder, bases: list[Path]) -> Inventory:
             name=g.name,
             hosts=sorted(members[g.name], key=order.__getitem__),
             children=list(g.children),
+            own_hosts=list(g.hosts),
             vars=_group_vars(g.vars, group_files[g.name]),
             parents=list(g.parents),
             depth=depth_of(g.name),
@@ -326,16 +327,29 @@ def build_inventory(data: Any, path: str | Path, vars_base: Path | None = None) 
 
 
 def load_inventory(sources: str | Path | list[str | Path]) -> Inventory:
-    """Load inventory sources (files or directories, in order; later ones win) and the
-    `group_vars/`, `host_vars/` beside each (see vnetctl.inventory.formats)."""
+    """Load inventory sources (files, directories or `host1,host2,` lists, in order; later
+    ones win) and the `group_vars/`, `host_vars/` beside each (see
+    vnetctl.inventory.formats)."""
     paths = [Path(s) for s in (sources if isinstance(sources, list) else [sources])]
     if not paths:
         raise InputError("no inventory given: -i FILE or DIRECTORY", None)
     builder = _Builder(paths[0])
     builder._group_draft(ALL, Location(str(paths[0]), 1))
+    bases = []
     for path in paths:
+        if is_host_list(path):  # `-i kvm1,kvm2:2222,`: Ansible's host_list
+            names = [n.strip() for n in str(path).split(",") if n.strip()]
+            builder.source({ALL: {"hosts": dict.fromkeys(names)}}, path)
+            continue
         if not path.exists():
             raise InputError("inventory file or directory not found (-i)", Location(str(path)))
         for file in source_files(path):
             read_file(file, builder.source, builder.group, set(builder.groups))
-    return _finish(builder, [p if p.is_dir() else p.parent for p in paths])
+        bases.append(path if path.is_dir() else path.parent)
+    return _finish(builder, bases)
+
+
+def is_host_list(source: Path) -> bool:
+    """A source that is no file and holds a comma is a list of hosts, as in Ansible (no
+    group_vars/ or host_vars/ are read for it)."""
+    return "," in str(source) and not source.exists()

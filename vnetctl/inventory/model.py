@@ -64,6 +64,7 @@ class Group:
     name: str
     hosts: list[str] = field(default_factory=list)  # direct and descendants', inventory order
     children: list[str] = field(default_factory=list)  # direct child groups
+    own_hosts: list[str] = field(default_factory=list)  # direct members, in the order added
     vars: dict[str, Any] = field(default_factory=dict)  # inventory vars < group_vars file
     parents: list[str] = field(default_factory=list)
     depth: int = 0  # all: 0, top-level groups: 1, their children: 2, ...
@@ -97,6 +98,13 @@ class Inventory:
         error when a part of it names no host or group."""
         names = select_names(self, pattern, limit, where=where, context=context)
         return [self.hosts[n] for n in names]
+
+    def child_groups(self, name: str) -> list[str]:
+        """A group's child groups; under `all`, `ungrouped` first (as Ansible makes it)."""
+        kids = self.groups[name].children
+        if name == ALL and UNGROUPED in kids:
+            return [UNGROUPED, *(k for k in kids if k != UNGROUPED)]
+        return list(kids)
 
     def group_map(self) -> dict[str, list[str]]:
         """Ansible's magic `groups`: group name -> host names (with `all`, `ungrouped`)."""

@@ -6,6 +6,10 @@ A pattern is a list of terms separated by commas or colons:
 - a shell glob on host and group names: `kvm*`, `rack?-h*`, `r[12]-*`;
 - `~REGEX`: a Python regular expression matched at the start of host and group names;
 - `&TERM`: intersection, `!TERM`: exclusion.
+- `TERM[i]`, `TERM[-1]`, `TERM[i:j]` (j included), `TERM[i:]`: Ansible's subscripts, on the
+  term's hosts in Ansible's order (a group: its own hosts, then its child groups' level
+  by level; a glob: its groups', then its hosts'); `[x-y]` is refused (Ansible removed
+  it); an index past the end is an error.
 
 As in Ansible, plain terms are united first, then the `&` terms intersect, then the `!`
 terms are removed, whatever order they are written in; a pattern of only `&`/`!` terms
@@ -31,6 +35,7 @@ from vnetctl.errors import InputError, Location
 
 class _Group(Protocol):
     hosts: list[str]  # its hosts and its descendants'
+    own_hosts: list[str]  # its direct members, in the order added
 
 
 class Inventory(Protocol):
@@ -43,8 +48,11 @@ class Inventory(Protocol):
     @property
     def groups(self) -> Mapping[str, _Group]: ...
 
+    def child_groups(self, name: str) -> list[str]: ...
+
 
 _GLOB = re.compile(r"[*?\[]")
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 
 
 def split_pattern(pattern: str, names: Collection[str] = ()) -> list[str]:
@@ -86,10 +94,18 @@ def _terms(inventory: Inventory, pattern: str | Sequence[str]) -> list[str]:
     return [term for item in items for term in split_pattern(item, inventory.hosts)]
 
 
+_BUILT_IN = ("all", "ungrouped")  # in every inventory: never what a typo meant
+_LISTED = 8
+
+
 def _unknown(term: str, inventory: Inventory, where: Location | None, context: str) -> InputError:
-    names = [*inventory.hosts, *inventory.groups]
-    near = difflib.get_close_matches(term, names, n=3)
-    hint = f" (did you mean {', '.join(repr(n) for n in near)}?)" if near else ""
+    groups = [g for g in inventory.groups if g not in _BUILT_IN]
+    near = difflib.get_close_matches(term, [*inventory.hosts, *groups], n=3)
+    if near:
+        hint = f" (did you mean {', '.join(repr(n) for n in near)}?)"
+    else:
+        shown = ", ".join(groups[:_LISTED]) + (", ..." if len(groups) > _LISTED else "")
+        hint = f": no host or group has that name (groups: {shown or 'none'})"
     return InputError(f"unknown host pattern '{term}'{hint}", where, context)
 
 
@@ -97,12 +113,61 @@ def match_term(
     inventory: Inventory, term: str, where: Location | None = None, context: str = ""
 ) -> set[str]:
     """Host names one term (without its `&`/`!` prefix) stands for."""
-    if term in ("all", "*"):
-        return set(inventory.hosts)
-    exact = term in inventory.groups or term in inventory.hosts
-    if exact:
-        found = set(inventory.groups[term].hosts) if term in inventory.groups else set()
-        return found | ({term} if term in inventory.hosts else set())
+    base, subscript = _split_subscript(term, where, context)
+    found = _matches(inventory, base, where, context)
+    if subscript is None:
+        return set(found)
+    start, end = subscript
+    if not found:
+        return set()
+    if end is None:
+        if not -len(found) <= start < len(found):
+            raise InputError(
+                f"host pattern '{term}': {base} has {len(set(found))} hosts, no [{start}]",
+                where,
+                context,
+            )
+        return {found[start]}
+    return set(found[start : (len(found) if end == -1 else end + 1)])
+
+
+def _split_subscript(
+    term: str, where: Location | None, context: str
+) -> tuple[str, tuple[int, int | None] | None]:
+    """`kvm[0]`, `kvm[-1]`, `kvm[0:2]` (both ends included, as in Ansible), `kvm[2:]`."""
+    match = None if term.startswith("~") else _SUBSCRIPT.match(term)
+    if not match:
+        return term, None
+    base, index, start, sep, end = match.groups()
+    if index is not None:
+        return base, (int(index), None)
+    if sep == "-":
+        raise InputError(
+            f"host pattern '{term}': write [{start}:{end}] (Ansible removed [x-y])", where, context
+        )
+    return base, (int(start), int(end) if end else -1)
+
+
+def _group_order(inventory: Inventory, name: str) -> list[str]:
+    """A group's hosts in Ansible's order (what a subscript indexes): its own, then its
+    child groups', level by level."""
+    order, seen, level = [name], {name}, [name]
+    while level:
+        level = [k for g in level for k in inventory.child_groups(g) if k not in seen]
+        seen.update(level)
+        order += level
+    hosts = [h for g in order for h in inventory.groups[g].own_hosts]
+    return list(dict.fromkeys(hosts))
+
+
+def _matches(inventory: Inventory, term: str, where: Location | None, context: str) -> list[str]:
+    """Hosts of one term in Ansible's order: its groups' (in inventory order), then its
+    hosts'. A host may come twice (in two groups), as for Ansible's subscripts."""
+    if term in ("all", "*"):  # `*` matches `all` first: the same order
+        return _group_order(inventory, "all")
+    if term in inventory.groups or term in inventory.hosts:
+        found = _group_order(inventory, term) if term in inventory.groups else []
+        return found + ([term] if term in inventory.hosts and term not in found else [])
     if term.startswith("~"):
         try:
             regex = re.compile(term[1:])
@@ -114,13 +179,11 @@ def match_term(
         matches = re.compile(fnmatch.translate(term)).match
     else:
         raise _unknown(term, inventory, where, context)
-    found = {h for h in inventory.hosts if matches(h)}
     groups = [g for g in inventory.groups if matches(g)]
-    if not found and not groups:
+    hosts = [h for h in inventory.hosts if matches(h)]
+    if not hosts and not groups:
         raise _unknown(term, inventory, where, context)
-    for group in groups:
-        found.update(inventory.groups[group].hosts)
-    return found
+    return [h for g in groups for h in _group_order(inventory, g)] + hosts
 
 
 def evaluate(

@@ -12,10 +12,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from vnetctl.output import verbosity
 from vnetctl.output.pipes import PipeAwareConsole
 from vnetctl.output.words import count, names
 from vnetctl.printable import printable, printable_lines
 from vnetctl.runner.results import ROLLOUT_LABEL, RunResult, Status, TaskResult
+from vnetctl.secrets import redact
 
 STYLE = {
     Status.OK: "green",
@@ -35,12 +37,19 @@ LIMIT_SHOWN = 10  # hosts written out as a --limit to copy
 
 class ConsoleReporter:
     def __init__(
-        self, console: Console | None = None, show_diff: bool = False, verbose: bool = False
+        self,
+        console: Console | None = None,
+        show_diff: bool = False,
+        verbose: int = 0,
+        check: bool = False,
     ):
         # soft_wrap: a piped or logged line stays one line, whatever the width
         self.console = console or PipeAwareConsole(highlight=False, soft_wrap=True)
         self.show_diff = show_diff
-        self.verbose = verbose
+        self.check = check  # -vvv: a task's changes are what it would run
+        self.verbosity = int(verbose)  # -v, -vv, ...: vnetctl.output.verbosity
+        self.verbose = self.verbosity >= 1
+        self._plans: list = []  # planned plays whose -v/-vv lines are still to be shown
         self._progress: Progress | None = None
         self._bar = None
         self._quiet = False
@@ -51,6 +60,7 @@ class ConsoleReporter:
         self._stop_progress()
         title = printed(f"PLAY [{name}] ({count(len(hosts), 'host')}, {count(task_count, 'task')})")
         self.console.rule(title, align="left", style="bold")
+        self._plan_shown(name)
         self._quiet = len(hosts) > QUIET_FLEET and not self.verbose
         if self._quiet and self.console.is_terminal:
             self._progress = Progress(
@@ -85,6 +95,10 @@ class ConsoleReporter:
                     f"    {printed(change['field'])}: [red]{printed(_show(change['before']))}[/]"
                     f" -> [green]{printed(_show(change['after']))}[/]"
                 )
+        if self.verbosity >= 3:
+            ran = result.data.get("ran")
+            for line in verbosity.command_lines(result.commands, ran, self.check):
+                self.console.print(line)
         self._persisted(result)
         for field, why in sorted((result.data.get("waiting") or {}).items()):  # vnet_host
             self.console.print(f"    [yellow]waiting[/]: {printed(field)} {printed(str(why))}")
@@ -95,14 +109,24 @@ class ConsoleReporter:
                 f"{printed(str(touch.get('effect')))} [dim]({printed(str(touch.get('step')))})[/]"
             )
 
+    def planned(self, plans: Sequence) -> None:
+        """The plays about to run: with -v, -vv, each shows its skipped tasks and
+        rendered arguments under its header (a rolling play: all its hosts, once)."""
+        self._plans = list(plans) if self.verbosity else []
+
+    def _plan_shown(self, name: str) -> None:
+        plan = next((p for p in self._plans if p.play.display_name == name), None)
+        if plan is not None:
+            self._plans.remove(plan)
+            for line in verbosity.plan_lines(plan, self.verbosity):
+                self.console.print(line)
+
     def _persisted(self, result: TaskResult) -> None:
-        """Boot persistence (vnet_persist): the mode, once per host; with --diff, each
-        boot configuration file's diff."""
+        """Boot persistence (vnet_persist): each host's mode, said once in the recap (not
+        per host on every run); with --diff, each boot configuration file's diff."""
         persist = result.data.get("persist") or {}
         if persist and result.host not in self._persist:
-            said = self._persist[result.host] = f"{persist.get('mode')} ({persist.get('why')})"
-            if not self._quiet:
-                self.note(result.host, f"boot configuration: {said}")
+            self._persist[result.host] = f"{persist.get('mode')} ({persist.get('why')})"
         for change in persist.get("files") or [] if self.show_diff else []:
             path = "/" + change["path"]
             lines = difflib.unified_diff(
@@ -151,8 +175,8 @@ class ConsoleReporter:
 
     def note(self, host: str, text: str) -> None:
         """What happens on a host between results: another run's lock held, a play
-        confirmed..."""
-        self.console.print(f"[dim]note[/]: [[bold]{printed(host)}[/]] {printed(text)}")
+        confirmed... A host's own words: redacted here, as results are where they enter."""
+        self.console.print(f"[dim]note[/]: [[bold]{printed(host)}[/]] {printed(redact(text))}")
 
     # End of run ------------------------------------------------------------
     def recap(self, run: RunResult, check: bool = False) -> None:
@@ -185,8 +209,11 @@ class ConsoleReporter:
         for host, said in self._persist.items():
             modes.setdefault(said, []).append(host)
         if modes:  # the plan says which boot persistence each host gets (README)
-            shown = "; ".join(f"{said}: {count(len(hosts), 'host')}" for said, hosts in
-                              sorted(modes.items(), key=lambda item: -len(item[1])))  # fmt: skip
+            ranked = sorted(modes.items(), key=lambda item: -len(item[1]))
+            shown = "; ".join(
+                f"{said}: {count(len(hosts), 'host')}{_named(hosts) if i else ''}"
+                for i, (said, hosts) in enumerate(ranked)
+            )  # the hosts of the less common modes are named: the exceptions
             self.console.print(f"boot configuration: {printed(shown)}")
         for host, reason in run.unreachable.items():
             self.console.print(f"[bold magenta]unreachable[/]: {printed(host)}: {printed(reason)}")
@@ -201,6 +228,11 @@ def printed(text: object) -> str:
     """Text from a playbook or a host, as one line: control characters escaped (a line
     break must not print a result line of its own), rich's markup too."""
     return escape(printable(text))
+
+
+def _named(hosts: list[str], most: int = 5) -> str:
+    more = f", +{len(hosts) - most}" if len(hosts) > most else ""
+    return f" ({', '.join(hosts[:most])}{more})"
 
 
 def _label(status: Status) -> str:

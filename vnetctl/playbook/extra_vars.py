@@ -87,6 +87,8 @@ def parse_extra_vars_one(value: str) -> dict[str, Any]:
     text = value.strip()
     if text.startswith("@"):
         path = Path(text[1:])
+        if not path.exists():  # say which of the files given is missing
+            raise InputError(f"extra-vars file not found (-e @{path})", Location(str(path)))
         return dict(load_vars_file(path, f"-e @{path}") or {})
     if text.startswith(("{", "---")):
         return _mapping(load_yaml_text(text, "-e"))

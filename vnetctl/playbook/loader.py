@@ -247,6 +247,8 @@ def load_playbook(
     """Load and check a playbook; `catalog`: module name -> argument spec; `roles`: the
     roles path option (None: from the environment, see vnetctl.playbook.roles)."""
     path = Path(path)
+    if not path.exists():  # say which of the files given is missing
+        raise InputError("playbook not found", Location(str(path)))
     data = load_yaml_file(path)
     return _Loader(catalog, roles_path(roles)).plays(data, path, (path.resolve(),))
 

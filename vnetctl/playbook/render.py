@@ -62,6 +62,8 @@ class PlayPlan:
     play: Play
     hosts: list[str]  # selected, inventory order
     tasks: dict[str, list[HostTask]]  # per host; tasks skipped by when/tags left out
+    # per host, the tasks and items a `when` left out: (name, the condition that is false)
+    skipped: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     # per host, the command of each `command` health gate, rendered (vnetctl.fleet.gates)
     gate_commands: dict[str, list[str]] = field(default_factory=dict)
 
@@ -160,7 +162,10 @@ def _drop_omitted(value: Any) -> Any:
     return value
 
 
-def _holds(fleet: Fleet, play: Play, task: Task, conditions, variables: LazyVars) -> bool:
+def _holds(fleet: Fleet, play: Play, task: Task, conditions, variables: LazyVars,
+           name: str = "") -> bool:  # fmt: skip
+    """Whether every condition holds; the first that does not is noted as the reason
+    `name` (default: the task's) is skipped on this host (PlayPlan.skipped)."""
     for expression, at in conditions:
         try:
             result = fleet.templar.evaluate(expression, variables)
@@ -174,6 +179,8 @@ def _holds(fleet: Fleet, play: Play, task: Task, conditions, variables: LazyVars
                 play.context(task),
             )
         if not result:
+            host = variables["inventory_hostname"]
+            fleet.skipped.setdefault(host, []).append((name or task.display_name, expression))
             return False
     return True
 
@@ -185,11 +192,12 @@ def render_task(
     variables: LazyVars,
     catalog: Mapping[str, dict],
     conditions: list | None = None,
+    name: str = "",
 ) -> HostTask | None:
     """The task as this host runs it, or None when a `when` does not hold (all of the
     task's, or `conditions`)."""
     if not _holds(fleet, play, task, task.conditions() if conditions is None else conditions,
-                  variables):  # fmt: skip
+                  variables, name):  # fmt: skip
         return None
     context = play.context(task)
     args: dict[str, Any] = {}
@@ -218,13 +226,18 @@ def render_items(
     out, names = [], []
     for k, bound in enumerate(loops.bindings(play, task, items, fixed)):
         item_vars = fleet.item_vars(play, task, host, bound)
-        rendered = render_task(fleet, play, task, item_vars, catalog, conditions=own)
+        try:  # a label may be defined only for the items `when` keeps
+            label = loops.label(fleet, play, task, item_vars, items[k])
+        except InputError:
+            label = None
+        shown = f"{task.display_name} (item={label if label is not None else k})"
+        rendered = render_task(fleet, play, task, item_vars, catalog, conditions=own, name=shown)
         if rendered is None:
             continue
-        label = loops.label(fleet, play, task, item_vars, items[k])
+        if label is None:
+            label = loops.label(fleet, play, task, item_vars, items[k])  # raises
         out.append(dataclasses.replace(
-            rendered, index=loops.item_index(task, k, size), item=k,
-            name=f"{task.display_name} (item={label})",
+            rendered, index=loops.item_index(task, k, size), item=k, name=shown,
         ))  # fmt: skip
         names.append((label, _identity(catalog, task.module, rendered.args)))
     loops.check_distinct(play, task, names)
@@ -299,6 +312,7 @@ def plan_playbook(
                 if rendered is not None:
                     host_tasks.append(rendered)
             plan.tasks[host] = host_tasks
+            plan.skipped[host] = fleet.skipped.pop(host, [])
             try:
                 plan.gate_commands[host] = _render_commands(fleet, play, host)
             except InputError as exc:

@@ -90,6 +90,8 @@ class Fleet:
         self._host_vars: dict[str, LazyVars] = {}
         self._scoped: dict[tuple, LazyVars] = {}
         self._roles: dict[int, tuple[VarLayer, VarLayer]] = {}
+        # host -> (task or item, false condition): what `when` left out, until taken
+        self.skipped: dict[str, list[tuple[str, str]]] = {}
 
     def magic(self, host: str) -> dict[str, Any]:
         return {

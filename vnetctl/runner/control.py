@@ -21,6 +21,7 @@ class RunOptions:
     retries: int = 2
     timeout: float = 3600.0  # seconds per host per play; a host's vnetctl_timeout wins
     lock_wait: float = 60.0  # seconds to wait for another run's host lock
+    trace: bool = False  # results say the commands their task ran (run -vvv)
     stop_grace: float = 30.0  # after a stop request: time for tasks in flight to end
     confirm_timeout: float | None = None  # commit confirmed for every play (a play's own wins)
     confirm_root: str | None = None  # where hosts keep the timer's state (None: /run/lock)
@@ -31,6 +32,10 @@ class RunOptions:
     # hosts whose lock this run's own watchdogs hold (a rolling batch awaiting its health
     # gates): the gates' plays there take no lock of their own
     borrowed_locks: frozenset[str] = frozenset()
+    # what is known of hosts' code caches (vnetctl.runner.host_code): where the controller
+    # keeps it (None: ~/.cache/vnetctl/hosts) and the hosts' cache directory (None: boot.CACHE_DIR)
+    code_store: str | None = None
+    host_code_cache: str | None = None
 
 
 class Events(Protocol):

@@ -50,6 +50,8 @@ class HostPlay:
         self.refused = False  # the guard refused the play before any change on this host
         self.earlier: list[dict] = []  # rollbacks earlier runs left here, collected now
         self.launched = False  # the remote process was given its tasks: it may run them
+        self.need: list[str] = []  # code the host's cache lacks: to send (boot._load)
+        self.cached: dict | None = None  # code the host kept in its cache (host_code)
         self._emit = emit
         self._note = note
 
@@ -90,6 +92,10 @@ class HostPlay:
                 found = redact(dict(found, msg=earlier(found)))
                 self.earlier.append(found)
                 self._note(self.host, found["msg"])
+        elif "need" in record:
+            self.need = str(record["need"]).split()
+        elif "cached" in record:
+            self.cached = record["cached"]
         elif "armed" in record:
             self.armed, self.armed_at = record["armed"], time.monotonic()
         elif "waiting" in record:

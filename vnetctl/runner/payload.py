@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import binascii
+import contextlib
+import hashlib
 import importlib.util
 import json
 import marshal
@@ -13,37 +15,60 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside import boot, confirm_files, host_lock, safe_apply
+from vnetctl.hostlib import compiled
+from vnetctl.hostside import boot, confirm_files, host_lock, play, safe_apply
+from vnetctl.runner.host_code import HostCode
+from vnetctl.transport.base import ConnectionLost
+
+if TYPE_CHECKING:
+    from vnetctl.transport.base import RemoteProcess
 
 BOOT_SOURCE = Path(boot.__file__).read_text()
 HOST_LOCK_SOURCE = Path(host_lock.__file__).read_text()
+PLAY_SOURCE = Path(play.__file__).read_text()
 # hosts whose Python reads this bytecode run the controller's code objects: compiling
 # the pushed sources was ~7 ms of every host's play
 MAGIC = importlib.util.MAGIC_NUMBER.hex()
-
-
-@lru_cache(maxsize=256)
-def compiled(source: str, filename: str) -> bytes:
-    """`source` compiled as the host would compile it (same file name, no -O)."""
-    return marshal.dumps(compile(source, filename, "exec", dont_inherit=True, optimize=0))
 
 
 def _b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).decode()
 
 
-@lru_cache(maxsize=1)
-def boot_line() -> str:
-    """Line 1 for the STUB: mark, magic, this program as code and as source."""
-    code = zlib.compress(compiled(BOOT_SOURCE, "<vnetctl>/boot.py"), 6)
-    return f"{boot.BOOT_MARK} {MAGIC} {_b64(code)} {_b64(zlib.compress(BOOT_SOURCE.encode(), 6))}"
+def digest(data: bytes) -> str:
+    """A file's name in a host's code cache (boot.digest)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _program(name: str, source: str) -> list:
-    """[source, code] as boot.install takes them."""
-    return [source, compiled(source, f"<vnetctl>/{name}.py")]
+@lru_cache(maxsize=2)
+def boot_line(with_code: bool = True) -> str:
+    """Line 1 for the STUB: mark, magic, this program as code and as source; without
+    the code ('-') for a host known to read another bytecode."""
+    # sent with every play: without docstrings (-OO), which nothing in it reads
+    code = _b64(zlib.compress(compiled(BOOT_SOURCE, "<vnetctl>/boot.py", 2), 9))
+    magic = MAGIC if with_code else "-"
+    return f"{boot.BOOT_MARK} {magic} {code if with_code else '-'} " \
+        f"{_b64(zlib.compress(BOOT_SOURCE.encode(), 9))}"  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a play's code: installed as `name` on the host."""
+
+    name: str
+    source: str
+    code: bytes  # compiled here, for MAGIC
+    source_digest: str
+    code_digest: str  # of `code`: what a host reading MAGIC keeps in its cache
+
+
+@lru_cache(maxsize=256)
+def _entry(name: str, source: str) -> Entry:
+    code = compiled(source, f"<vnetctl>/{name}.py")
+    return Entry(name, source, code, digest(source.encode()), digest(code))
 
 
 # -I: neither PYTHON* variables nor a json.py in the login directory can change what
@@ -129,6 +154,8 @@ def build_stdin(
     confirm: ConfirmSpec | None = None,
     persist: dict | None = None,
     window: int | None = None,
+    known: HostCode | None = None,
+    trace: bool = False,
 ) -> str:
     """tasks: [{"index", "module", "args"}]; only the modules they use are sent.
     `persist`: {"mode": networkd | none | None (detected), "root"} (see vnet_persist).
@@ -136,14 +163,18 @@ def build_stdin(
     cut the management path under a rollback timer (`explicit`).
     `window`: the host starts a task only while fewer than this many started tasks are
     unacknowledged by the controller (boot.py); None: no acknowledgements are sent.
+    `known`: what the controller knows of this host's code cache (None: nothing).
+    `trace`: each result says the commands its task ran (`ran`: `run -vvv`).
 
     Line 2 is two words: the code (host library, modules, the watchdog when a rollback
-    timer is asked for), the same for every host of a play and packed once per run, and
-    what is this host's own (tasks, check, lock, confirm and persist settings)."""
+    timer is asked for; what the host's cache holds as digests only), packed once per
+    run for every host that knows the same, and what is this host's own (tasks, check,
+    lock, confirm and persist settings)."""
     lock = lock or LockSpec()
+    known = known or HostCode(cache=None)  # nothing known: no cache either
     modules = frozenset(t["module"] for t in tasks)
     every_source = any(t["module"] == "facts" and t["args"].get("sources") == "all" for t in tasks)
-    code = _code_word(catalog, modules, every_source, confirm is not None and not check)
+    code = _code_word(catalog, modules, every_source, confirm is not None and not check, known)
     own = {
         "tasks": list(tasks),
         "check": check,
@@ -155,14 +186,17 @@ def build_stdin(
         },
         "persist": persist or {},
         "window": window,
+        "trace": trace,
     }
+    own["cache"] = known.cache
     if confirm is not None:
         own["confirm"] = {
             "id": confirm.play_id, "timeout": confirm.timeout, "root": confirm.root,
             "explicit": confirm.explicit,
         }  # fmt: skip
     password = become_password + "\n" if become_password is not None else ""
-    return f"{password}{boot_line()}\n{code} {_pack(own)}\n"
+    line1 = boot_line(known.magic in (None, MAGIC))
+    return f"{password}{line1}\n{code} {_pack(own)}\n"
 
 
 def _pack(value: dict) -> str:
@@ -177,33 +211,83 @@ def unpack(line: str) -> dict:
     return payload
 
 
-def _code_word(
+def _entries(
     catalog: Catalog, modules: frozenset[str], every_source: bool, watchdog: bool
-) -> str:
-    """Packed once per catalog and module set: packing it per host was 40 ms (zlib), 2 s
-    of controller CPU for a 50-host play, for bytes that are all alike."""
-    cache = catalog.packed_code
+) -> tuple[tuple[str, ...], tuple[Entry, ...]]:
+    """The module names, and the play's code in the order a host installs it
+    (boot._load): the rest of the host's program, the host library (vnet_host last),
+    the modules, the watchdog."""
     key = (modules, every_source, watchdog)
-    if key not in cache:
+    if key not in catalog.code_entries:
         needed = set(modules)
         if every_source:  # `facts: {sources: all}` reports every module's FACTS: those
             # modules are found by their source, not by loading the ones the play skips
             needed |= {n for n in catalog if DECLARES_FACTS.search(catalog.source(n))}
         names = sorted(needed)
-        code = {
-            "magic": MAGIC,
-            # the rest of the host's program, installed before anything else (boot._load)
-            "program": {boot.HOST_LOCK: _program(boot.HOST_LOCK, HOST_LOCK_SOURCE)},
-            "libs": {n: _program(n, src) for n, src in catalog.host_lib_sources(names).items()},
-            "modules": {n: _program("vnet_module_" + n, catalog.source(n)) for n in names},
-        }
+        found = [_entry(boot.HOST_LOCK, HOST_LOCK_SOURCE), _entry(boot.HOST_PLAY, PLAY_SOURCE)]
+        found += [_entry(n, src) for n, src in catalog.host_lib_sources(names).items()]
+        found += [_entry("vnet_module_" + n, catalog.source(n)) for n in names]
         if watchdog:  # installed in this order: the watchdog imports its files' module
-            code["watchdog"] = {
-                "vnet_confirm_files": _program("vnet_confirm_files", CONFIRM_FILES_SOURCE),
-                "vnet_safe_apply": _program("vnet_safe_apply", SAFE_APPLY_SOURCE),
-            }
-        cache[key] = _pack(code)
+            found += [_entry("vnet_confirm_files", CONFIRM_FILES_SOURCE),
+                      _entry("vnet_safe_apply", SAFE_APPLY_SOURCE)]  # fmt: skip
+        catalog.code_entries[key] = (tuple(names), tuple(found))
+    return catalog.code_entries[key]
+
+
+def _code_word(
+    catalog: Catalog, modules: frozenset[str], every_source: bool, watchdog: bool,
+    known: HostCode,
+) -> str:  # fmt: skip
+    """Packed once per catalog, module set and what hosts' caches hold: packing it per
+    host was 40 ms (zlib), 2 s of controller CPU for a 50-host play, for bytes that are
+    all alike."""
+    names, entries = _entries(catalog, modules, every_source, watchdog)
+    # a known other bytecode: the host compiles the source, our code would be dead weight
+    ours = known.magic in (None, MAGIC)
+    shape = tuple(known.code.get(e.source_digest, ours) for e in entries)
+    key = (names, watchdog, shape)
+    cache = catalog.packed_code
+    if key not in cache:
+        code = {
+            e.name: (e.source_digest, held) if isinstance(held, str)
+            else [e.source, e.code if held else None]
+            for e, held in zip(entries, shape, strict=True)
+        }  # fmt: skip
+        cache[key] = _pack({
+            "magic": MAGIC,
+            "code": code,
+            "modules": list(names),
+            # port groups write their hook's code from the sources they were loaded from
+            "sources": any(e.name == "vnet_vm_attach" for e in entries),
+        })  # fmt: skip
     return cache[key]
+
+
+def _sent(catalog: Catalog) -> dict[str, Entry]:
+    return {e.name: e for _, found in catalog.code_entries.values() for e in found}
+
+
+def missing_line(catalog: Catalog, names: Sequence[str]) -> str:
+    """The answer to a host's {"need": names}: [source, code] by name, one line."""
+    entries = _sent(catalog)
+    return _pack({n: [entries[n].source, entries[n].code] for n in names if n in entries}) + "\n"
+
+
+async def answer(process: RemoteProcess, play: Any, catalog: Catalog, known: HostCode) -> bool:
+    """A host's records about its code cache (`play`: its HostPlay): what it lacks is
+    sent whole (and known no longer held there), what it kept is learnt. True when
+    `known` learnt something."""
+    if play.need:
+        entries = _sent(catalog)
+        known.forget({entries[n].source_digest for n in play.need if n in entries})
+        # stdin closed since (a stop asked for): the host reads EOF and stops; a connection
+        # that died, the next readline says so
+        with contextlib.suppress(ConnectionLost):
+            await process.write(missing_line(catalog, play.need))
+        play.need = []
+    learnt = play.cached is not None and known.learn(play.cached)
+    play.cached = None
+    return learnt
 
 
 # run over a NEW connection: it proves the host can still be reached, then acts

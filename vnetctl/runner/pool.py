@@ -3,14 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from vnetctl.transport.base import Connection, Transport, TransportOptions
 from vnetctl.transport.registry import load_transport
+from vnetctl.transport.retry import SSH_LOG  # shown by `run -vvv` (vnetctl.output.verbosity)
 
 if TYPE_CHECKING:
     from vnetctl.inventory.connection import ConnectionSpec
     from vnetctl.runner.control import RunOptions
+
+
+def describe(transport: Transport, spec: ConnectionSpec, opts: TransportOptions) -> str:
+    """How a connection is attempted, for -vvv: never a password, only that there is one."""
+    who = f"{spec.user}@" if spec.user else ""
+    port = f":{spec.port}" if spec.port else " (port from ssh config, else 22)"
+    auth = "keys from ssh config and agent"
+    if spec.key_file or spec.password is not None:
+        auth = f"key {spec.key_file}" if spec.key_file else "password"
+    library = getattr(transport, "name", type(transport).__name__)
+    known = "accept new host keys" if opts.accept_new_host_keys else "known hosts only"
+    return (f"[{spec.name}] SSH connect to {who}{spec.address}{port} with {library}: "
+            f"{auth}, {known} ({spec.known_hosts or '~/.ssh/known_hosts'}), timeout "
+            f"{spec.connect_timeout:g} s, {opts.retries} retries")  # fmt: skip
+
+
+async def _connect(transport: Transport, spec: ConnectionSpec, opts: TransportOptions):
+    SSH_LOG.info("%s", describe(transport, spec, opts))
+    started = time.monotonic()
+    try:
+        conn = await transport.connect(spec, opts)
+    except Exception as exc:
+        SSH_LOG.info("[%s] SSH connect failed after %.2f s: %s", spec.name,
+                     time.monotonic() - started, exc)  # fmt: skip
+        raise
+    SSH_LOG.info("[%s] SSH connected in %.2f s", spec.name, time.monotonic() - started)
+    return conn
+
+
+def said_remote(host: str, command: str, sudo_password: bool) -> None:
+    """-vvv: the command a play's process runs as (its password never in it)."""
+    first = ", sudo's password first" if sudo_password else ""
+    SSH_LOG.info("[%s] remote process: %s (its stdin: the program, the play's tasks%s)",
+                 host, command, first)  # fmt: skip
 
 
 class ConnectionPool:
@@ -32,7 +68,7 @@ class ConnectionPool:
             spec = self._specs[host]
             transport = self._transport(spec.transport or self._options.transport)
             opts = TransportOptions(self._options.accept_new_host_keys, self._options.retries)
-            self._open[host] = await transport.connect(spec, opts)
+            self._open[host] = await _connect(transport, spec, opts)
         return self._open[host]
 
     def _transport(self, name: str) -> Transport:
@@ -45,7 +81,7 @@ class ConnectionPool:
         spec = self._specs[host]
         transport = self._transport(spec.transport or self._options.transport)
         opts = TransportOptions(self._options.accept_new_host_keys, retries=0)
-        return await transport.connect(spec, opts)
+        return await _connect(transport, spec, opts)
 
     async def close_all(self) -> None:
         conns, self._open = list(self._open.values()), {}

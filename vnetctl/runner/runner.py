@@ -23,15 +23,17 @@ from vnetctl.catalog import Catalog
 from vnetctl.playbook.adhoc import facts_plan
 from vnetctl.runner.confirm import Confirmer
 from vnetctl.runner.control import Events, NullEvents, RunOptions, StopControl
+from vnetctl.runner.host_code import HostCode, HostCodeStore
 from vnetctl.runner.host_play import ACK, ACK_WINDOW, HostPlay, describe_exit
 from vnetctl.runner.payload import (
     ConfirmSpec,
     LockSpec,
+    answer,
     build_stdin,
     kill_command,
     remote_command,
 )
-from vnetctl.runner.pool import ConnectionPool
+from vnetctl.runner.pool import ConnectionPool, said_remote
 from vnetctl.runner.results import RunResult, Status, TaskResult, facts_of
 from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import (
@@ -65,8 +67,10 @@ class Runner:
         events: Events,
         pool: ConnectionPool | None = None,
         stop: StopControl | None = None,
+        code: HostCodeStore | None = None,
     ):
         self.catalog = catalog
+        self.code = code or HostCodeStore(options.code_store, options.host_code_cache)
         self.specs = specs
         self.options = options
         self.events = events
@@ -136,7 +140,8 @@ class Runner:
         """Each host's facts (or why not), read-only and reported to no one."""
         plan = facts_plan(list(hosts))
         options = dataclasses.replace(self.options, check=True)
-        silent = Runner(self.catalog, self.specs, options, NullEvents(), self.pool, self.stop)
+        silent = Runner(self.catalog, self.specs, options, NullEvents(), self.pool, self.stop,
+                        self.code)  # fmt: skip
         limit = asyncio.Semaphore(max(1, self.options.forks))
         await asyncio.gather(*(silent._guarded(limit, plan, h) for h in hosts))
         return facts_of(silent.result)
@@ -184,20 +189,21 @@ class Runner:
         password = spec.become_password.reveal() if spec.become and spec.become_password else None
         lock = LockSpec(wait=self.options.lock_wait, owner=self.options.label,
                         borrowed=host in self.options.borrowed_locks)  # fmt: skip
-        # armed on the host when asked, or when a step needs it; in check mode it only
-        # tells the guard what the real run would allow
+        # armed when asked or a step needs it; in check mode it tells the guard only
         timeout = play.confirm_timeout or AUTO_CONFIRM
         explicit = play.confirm_timeout is not None or not self.options.refusals
         confirm = ConfirmSpec(uuid.uuid4().hex[:16], timeout, self.options.confirm_root,
                               explicit=explicit)  # fmt: skip
         mode = spec.persist if spec.persist_over_play else play.persist or spec.persist
         persist = {"mode": mode, "root": spec.persist_root}
+        known = self.code.get(spec)
         stdin = build_stdin(self.catalog, tasks, self.options.check, lock, password, confirm,
-                            persist, ACK_WINDOW)  # fmt: skip
+                            persist, ACK_WINDOW, known, self.options.trace)  # fmt: skip
         command = remote_command(spec.python, spec.become, spec.become_user, password is not None)
         process = None
         try:
             play.stage = "starting the remote process"
+            said_remote(host, command, sudo_password=password is not None)
             process = await conn.start(command)
             self.stop.processes[host] = process
             try:
@@ -214,7 +220,7 @@ class Runner:
                 if self.stop.requested:
                     process.close_stdin()
                 play.stage = "waiting for the host lock and facts"
-                cut = await self._follow(conn, process, play, spec)
+                cut = await self._follow(conn, process, play, spec, known)
                 if cut is None:
                     await self._ended(conn, process, play, spec)
             finally:
@@ -273,11 +279,12 @@ class Runner:
             self._failed(play, settled.msg, "(confirm)")
         return settled.rolled_back
 
-    async def _follow(self, conn, process: RemoteProcess, play: HostPlay, spec) -> str | None:
+    async def _follow(self, conn, process: RemoteProcess, play: HostPlay, spec,
+                      known: HostCode) -> str | None:  # fmt: skip
         """Read the host's records until it is done. Returns None then, or why it was cut
         short ('timeout', 'interrupted'); the process is ended in that case."""
         timeout = getattr(spec, "play_timeout", None) or self.options.timeout
-        reader = asyncio.create_task(self._read(process, play))
+        reader = asyncio.create_task(self._read(process, play, spec, known))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         cut = None
@@ -312,11 +319,13 @@ class Runner:
             if not reader.done():
                 reader.cancel()
 
-    async def _read(self, process: RemoteProcess, play: HostPlay) -> None:
+    async def _read(self, process: RemoteProcess, play: HostPlay, spec, known: HostCode) -> None:
         while line := await process.readline():
             if play.record(line):  # a start record: acknowledged (see ACK_WINDOW)
                 with contextlib.suppress(ConnectionLost):  # the host may have ended since:
                     await process.write(ACK)  # a connection that died, readline says so
+            if (play.need or play.cached) and await answer(process, play, self.catalog, known):
+                self.code.save(spec)  # what its code cache holds, for the next run
             if play.done:
                 process.close_stdin()
                 return

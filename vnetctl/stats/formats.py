@@ -31,7 +31,7 @@ OVS_COUNTERS = {
 
 
 def check_name(report: StatsReport, name: str | None) -> str:
-    return name or Path(report.inventory).stem
+    return name or Path(report.inventory.split(",")[0]).stem
 
 
 def render(report: StatsReport, fmt: str, name: str | None = None) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import re
+import socket
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -104,3 +107,32 @@ def unknown_key_message(address: str, where: str) -> str:
         f"host key verification failed for {address}: the host is not in {where} "
         "(use --accept-new-host-keys to trust and record hosts seen for the first time)"
     )
+
+
+_CONNECT_ERRORS = {
+    errno.EHOSTUNREACH: "no route to {where}: the host is down or not on this network "
+    "(nothing answered ARP, or a router said so)",
+    errno.ENETUNREACH: "network unreachable: this machine has no route to {where}",
+    errno.ECONNREFUSED: "{where} refused the connection: no SSH server listens on that port",
+    errno.ECONNRESET: "{where} reset the connection before SSH began",
+    errno.ETIMEDOUT: "no answer from {where} (the connection timed out)",
+}
+
+
+def connect_failure(exc: OSError, target: Target, attempts: int) -> str:
+    """A connection error as a sentence naming host:port, not `[Errno 113] Connect call
+    failed ('10.0.0.5', 22)`; `attempts`: how many were made."""
+    where = f"{target.address}:{target.port or 22}"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {target.address}: {exc.strerror or exc}"
+    code = exc.errno
+    if code is None and isinstance(exc, ConnectionRefusedError):
+        code = errno.ECONNREFUSED
+    if code is None:  # asyncio's "Multiple exceptions: [Errno 111] ..., [Errno 111] ..."
+        found = {int(n) for n in re.findall(r"\[Errno (\d+)\]", str(exc))}
+        code = found.pop() if len(found) == 1 else None
+    template = _CONNECT_ERRORS.get(code)  # type: ignore[arg-type]
+    text = template.format(where=where) if template else f"cannot connect to {where}: "
+    if not template:
+        text += exc.strerror or str(exc) or type(exc).__name__
+    return text + (f" ({attempts} attempts)" if attempts > 1 else "")

@@ -14,7 +14,7 @@ import paramiko
 
 from vnetctl.transport import base
 from vnetctl.transport.known_hosts import known_hosts_path, record_host_key
-from vnetctl.transport.retry import with_retries
+from vnetctl.transport.retry import is_transient, with_retries
 
 
 class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
@@ -157,7 +157,11 @@ class ParamikoTransport:
             try:
                 client.connect(**_resolve(target))
             except paramiko.ssh_exception.NoValidConnectionsError as exc:
-                # paramiko wraps "refused" without an errno; make it retryable
+                # paramiko wraps the socket's error without its errno: give it back (a
+                # refusal, an unreachable host) so that it is retried and said as such
+                first = next(iter(exc.errors.values()), None)
+                if isinstance(first, OSError) and first.errno:
+                    raise OSError(first.errno, first.strerror) from None
                 raise ConnectionRefusedError(str(exc)) from None
             return client
 
@@ -165,7 +169,8 @@ class ParamikoTransport:
             return await asyncio.to_thread(attempt_sync)
 
         try:
-            return ParamikoConnection(await with_retries(attempt, options.retries), options)
+            client = await with_retries(attempt, options.retries, target.name)
+            return ParamikoConnection(client, options)
         except paramiko.BadHostKeyException:
             raise base.HostKeyRefused(base.changed_key_message(target.address, str(path))) from None
         except paramiko.SSHException as exc:
@@ -182,4 +187,5 @@ class ParamikoTransport:
                 f"({options.retries + 1} attempts)"
             ) from None
         except OSError as exc:
-            raise base.Unreachable(str(exc) or type(exc).__name__) from None
+            attempts = options.retries + 1 if is_transient(exc) else 1
+            raise base.Unreachable(base.connect_failure(exc, target, attempts)) from None

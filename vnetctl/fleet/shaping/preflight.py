@@ -24,6 +24,7 @@ async def preflight(expansion: Expansion, plans: list[PlayPlan]) -> list[PlayPla
     problems = two_policies(found)
     if expansion.preflight:
         facts = await expansion.facts(sorted({host for _, host, _ in found}))
+        problems += members_shaped_twice(found, facts)
         problems += planned(found, plans, facts, expansion.run.catalog)
     if problems:
         listed = "\n  ".join(problems)
@@ -59,6 +60,28 @@ def two_policies(found: list[Found]) -> list[str]:
                 f"{where(plan, task, 'name')}: host {host}: {device} has two shaping policies: "
                 f"this task and the one at {where(*earlier, 'name')}"
             )
+    return problems
+
+
+def members_shaped_twice(found: list[Found], facts: dict) -> list[str]:
+    """A device shaped by its own task and as a member of an OVS port (`ovs: true`) the
+    host's facts say it is in: the two would undo each other."""
+    problems = []
+    for plan, host, task in found:
+        host_facts = facts.get(host)
+        ports = host_facts.get("ovs_ports") if isinstance(host_facts, dict) else None
+        port = task.args.get("name")
+        if not task.args.get("ovs") or port not in (ports or {}):
+            continue
+        members = ports[port]["interfaces"]
+        for other_plan, other_host, other in found:
+            device = other.args.get("name")
+            if other_host == host and not other.args.get("ovs") and device in members:
+                problems.append(
+                    f"{where(other_plan, other, 'name')}: host {host}: {device} has two shaping "
+                    f"policies: this task and the one at {where(plan, task, 'name')} (a member "
+                    f"of Open vSwitch port {port})"
+                )
     return problems
 
 

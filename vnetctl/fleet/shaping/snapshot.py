@@ -56,7 +56,24 @@ def device_tasks(catalog: Catalog, data: dict) -> tuple[list[dict], list[str]]:
             out.append(params)
         else:
             left_out.append(dev)
-    return out, left_out
+    return by_ovs_port(catalog, out, data.get("ovs_ports") or {}, facts), left_out
+
+
+def by_ovs_port(catalog: Catalog, tasks: list[dict], ports: dict, facts: Any) -> list[dict]:
+    """The members of an OVS port that the shaper gave its linux-noop QoS, shaped alike,
+    as the one `ovs: true` task that shaped them; the others device by device."""
+    by_name = {params["name"]: params for params in tasks}
+    for port, info in sorted(ports.items()):
+        members = info["interfaces"]
+        if info["qos"] != "linux-noop" or not members or not set(members) <= set(by_name):
+            continue
+        alike = [{k: v for k, v in by_name[m].items() if k != "name"} for m in members]
+        params = dict(name=port, ovs=True, **alike[0])
+        if all(a == alike[0] for a in alike) and plans_nothing(catalog, params, facts):
+            for member in members:
+                del by_name[member]
+            by_name[port] = params
+    return [by_name[name] for name in sorted(by_name)]
 
 
 def _shaped(dev: str, tcf: dict, ingress: dict) -> bool:

@@ -79,6 +79,7 @@ FACTS = {
     "ovs_kernel": host.command(
         ["ls", "/sys/module"], parse=lambda out: "openvswitch" in out.split(), optional=True
     ),
+    **mirrors.FACTS,  # the OVSDB schema: which IPFIX settings this OVS has
 }
 
 
@@ -180,13 +181,17 @@ def desired(params, current, facts):
             entry.pop(marker, None)
     if params.get("mirrors") is not None:
         vm_ports = ovs_ports.vm_ports(params, cfg, facts)  # a mirror may select them
-        want["mirrors"] = mirrors.desired(params["mirrors"], want, vm_ports)
+        want["mirrors"], waiting = mirrors.desired(
+            params["mirrors"], want, vm_ports, current, lambda p: ovs_ports.vm_declared(params, p)
+        )
         want["mirror_names"] = sorted(want["mirrors"])
+        want.update({"waiting": waiting} if waiting else {})  # vnet_host: said, not planned
     want.setdefault("mirrors", {})
     for kind in mirrors.EXPORT_SPECS:
         declared = params.get(kind)
         if declared is not None:
-            want[kind] = mirrors.desired_export(kind, declared, current.get(kind))
+            want[kind] = mirrors.desired_export(kind, declared, current.get(kind),
+                                                lambda: mirrors.schema(facts))  # fmt: skip
     _link_state(params, current, want, facts)
     return want
 

@@ -41,7 +41,8 @@ read(params, facts) -> current  the live state in the shape of the params ("stat
     read()'s output is the rollback target.
 desired(params, current, facts) -> desired  the declared values over the current ones
     (merge_desired: unset = keep). Refuse here (ModuleError) what the host cannot do,
-    before any change.
+    before any change. A `waiting` key ({field: why}) names what is declared but cannot be
+    made yet (a mirror's VM port): left out of the plan, said in the result, drift.
 steps(current, desired, facts) -> [(tool, line)]  pure: the commands from current to
     desired, each built by step() (vnet_core: the one writer of command lines), or by
     sysctl_step(key, value), document_step(path, text) (a whole file) and virsh_step(
@@ -76,7 +77,7 @@ The ENGINE (plan(), execute()) does the rest, one path for apply, check and drif
     read again: "(rolled back)" only when the host reads as `current`.
 
 Results: changed, failed, msg, resource, diff {before, after}, changes [{field, before,
-after}], commands.
+after}], commands, waiting {field: why} (what desired() could not plan yet).
 """
 
 import os
@@ -275,13 +276,14 @@ def plan(module, params, facts, target=None):
     current = module.read(params, facts)
     if target is None:
         desired = module.desired(params, current, facts)
+        waiting = desired.pop("waiting", None)  # not planned: said (see the contract)
         changes = diff_fields(current, desired)
     else:
-        desired, changes = target, diff_fields(current, target, every=True)
+        desired, changes, waiting = target, diff_fields(current, target, every=True), None
     steps = module.steps(current, desired, facts) if changes else []
     vnet_registry.check_steps(steps)  # check mode promises only what apply can run
     return {"params": params, "current": current, "desired": desired, "changes": changes,
-            "steps": steps}  # fmt: skip
+            "steps": steps, "waiting": waiting or {}}  # fmt: skip
 
 
 def execute(module, params, check, facts, runner=run, guard=None):
@@ -304,6 +306,7 @@ def execute(module, params, check, facts, runner=run, guard=None):
         result["resource"] = resource_id(module, params)  # defaults filled in
         changes, steps = planned["changes"], planned["steps"]
         result.update(diff={"before": current, "after": desired}, changes=changes)
+        result.update({"waiting": planned["waiting"]} if planned["waiting"] else {})
         if not changes:
             result["msg"] = "ok"
             return result

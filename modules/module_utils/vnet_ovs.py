@@ -72,15 +72,21 @@ def ovsdb(tables, parse):
     return vnet_facts.grouped(gather, {t: list(c) for t, c in tables.items()}, parse)
 
 
+ALL = "*"  # a table's every column, those only a newer OVS has included
+
+
 def gather(sources, runner):
-    """{name: fact} for every OVSDB source in `sources`, from one ovs-vsctl."""
+    """{name: fact} for every OVSDB source in `sources`, from one ovs-vsctl. A table
+    asked for with ALL is listed whole: a column this OVS lacks is then simply absent
+    (naming it would fail the whole ovs-vsctl)."""
     wanted = {}
     for source in sources.values():
         for table, columns in source.request.items():
             wanted.setdefault(table, set()).update(columns)
     argv = OVS_VSCTL + ["--format=json", "--data=json"]
     for table in sorted(wanted):
-        argv += ["--", "--columns=" + ",".join(sorted(wanted[table])), "list", table]
+        columns = [] if ALL in wanted[table] else ["--columns=" + ",".join(sorted(wanted[table]))]
+        argv += ["--", *columns, "list", table]
     try:
         output = runner(argv)
     except vnet_core.ModuleError:  # not installed or not running: a fact, not an error

@@ -33,10 +33,11 @@ TABLES = {
                "select_vlan", "output_port", "output_vlan"],
     "NetFlow": ["_uuid", "targets", "active_timeout"],
     "sFlow": ["_uuid", "targets", "sampling", "polling", "header", "agent"],
-    "IPFIX": ["_uuid", "targets", "sampling", "obs_domain_id", "obs_point_id",
-              "cache_active_timeout", "cache_max_flows"],
+    # every column: template_interval exists from OVS 3.2 (schema 8.4.0) on
+    "IPFIX": [vnet_ovs.ALL],
 }  # fmt: skip
 
+TEMPLATE_RESEND_S = 600  # OVS's IPFIX template interval: fixed before 3.2, default after
 COOKIE_OWNER = 0x766E << 48
 OWNER_MASK = 0xFFFF << 48
 GROUP_MASK = 0xFFFFFFFF << 32
@@ -61,6 +62,8 @@ def _export(row, fields):
         return {"state": "absent"}
     out = {"state": "present", "targets": sorted(as_list(row["targets"]))}
     out.update({f: one(row.get(f)) for f in fields})
+    if "template_interval" in row:  # OVS 3.2 and later; unset is OVS's 600 s
+        out["template_interval"] = one(row["template_interval"]) or TEMPLATE_RESEND_S
     return out
 
 

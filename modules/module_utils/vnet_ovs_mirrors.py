@@ -9,10 +9,11 @@ Runs on the managed host: Python 3.9+, standard library only.
 import ipaddress
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core
+    from ansible.module_utils import vnet_core, vnet_facts
     from ansible.module_utils import vnet_ovs_config as ovs
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
+    import vnet_facts
     import vnet_ovs_config as ovs
 
 ModuleError, step = vnet_core.ModuleError, vnet_core.step
@@ -43,15 +44,45 @@ EXPORT_SPECS = {
         "obs_point_id": {"type": "int", "range": [0, (1 << 32) - 1]},
         "cache_active_timeout": {"type": "int", "range": [0, 4200]},
         "cache_max_flows": {"type": "int", "range": [0, (1 << 32) - 1]},
+        "template_interval": {"type": "int", "range": [1, 3600]},  # OVS 3.2's own range
     },
 }
+# IPFIX over UDP: a collector knows no record until it has the template, which OVS sends
+# when an exporter starts and then every template_interval (600 s unless set, and fixed
+# before OVS 3.2): a restarted collector decodes again within this many seconds
+TEMPLATE_INTERVAL = 60
+INTERVAL_SCHEMA = (8, 4, 0)  # OVSDB schema of OVS 3.2: the IPFIX template_interval column
 
 
-def desired(declared, want, vm_ports=()):
-    """The declared mirrors; the ports they select are the bridge's (`want`) or the VM
-    ports on it that it leaves alone (`vm_ports`)."""
+def schema_version(output):
+    """`ovsdb-client get-schema-version Open_vSwitch`: (8, 3, 1), or None."""
+    words = output.strip().split(".")
+    return tuple(int(w) for w in words) if words and all(w.isdigit() for w in words) else None
+
+
+# read only where an IPFIX export is declared (one process more, then)
+FACTS = {"ovs_schema": vnet_facts.command(["ovsdb-client", "get-schema-version", "Open_vSwitch"],
+                                          parse=schema_version, optional=True)}  # fmt: skip
+
+
+def schema(facts):
+    """The host's OVSDB schema version, or None (no OVS; recorded facts without it)."""
+    try:
+        version = facts.get("ovs_schema")
+    except vnet_facts.Missing:
+        return None
+    return tuple(version) if version else None  # recorded facts hold a list
+
+
+def desired(declared, want, vm_ports=(), current=None, waits_for=None):
+    """The declared mirrors, and those that wait: ({name: mirror}, {field: why}). The
+    ports a mirror names are the bridge's (`want`) or the VM ports on it that it leaves
+    alone (`vm_ports`); one the task declares as a VM's port (`waits_for(port)`) that is
+    not on the bridge yet makes its mirror wait, as it is on the host (`current`) or
+    not made, until a later run finds the port (OVS refers to a port's record); any
+    other port is refused."""
     ports = set(want["ports"]) | set(vm_ports)
-    out = {}
+    out, waiting = {}, {}
     for mirror in declared:
         entry = {
             "select_all": mirror["select_all"],
@@ -61,10 +92,14 @@ def desired(declared, want, vm_ports=()):
             "output_port": mirror.get("output_port"),
             "output_vlan": mirror.get("output_vlan"),
         }
-        for port in entry["src"] + entry["dst"] + [entry["output_port"] or want["name"]]:
-            if port not in ports and port != want["name"]:
-                raise ModuleError("mirror %s: %s is not a port of bridge %s"
-                                       % (mirror["name"], port, want["name"]))  # fmt: skip
+        absent = [p for p in entry["src"] + entry["dst"] + [entry["output_port"] or want["name"]]
+                  if p not in ports and p != want["name"]]  # fmt: skip
+        for port in absent:
+            if waits_for is None or not waits_for(port):
+                raise ModuleError("mirror %s: %s is not a port of bridge %s; declare it in "
+                                  "ports (a VM's port that comes later as {name: %s, type: vm}: "
+                                  "the mirror then waits for it)"
+                                  % (mirror["name"], port, want["name"], port))  # fmt: skip
         if not (entry["select_all"] or entry["src"] or entry["dst"]):  # OVS: VLANs only narrow
             raise ModuleError("mirror %s selects nothing: name select_src_ports, select_dst_ports"
                               " or select_all: true (select_vlans only narrows those)"
@@ -72,8 +107,16 @@ def desired(declared, want, vm_ports=()):
         if (entry["output_port"] is None) == (entry["output_vlan"] is None):
             raise ModuleError("mirror %s: give output_port or output_vlan (one)"
                                    % mirror["name"])  # fmt: skip
+        if absent:
+            role = "output port" if absent[-1] == entry["output_port"] else "port"
+            waiting["mirrors." + mirror["name"]] = (
+                "waits for its %s %s, a VM's port not on bridge %s yet: made by a run once "
+                "it is" % (role, absent[-1], want["name"]))  # fmt: skip
+            if mirror["name"] in ((current or {}).get("mirrors") or {}):
+                out[mirror["name"]] = current["mirrors"][mirror["name"]]  # unset: kept
+            continue
         out[mirror["name"]] = entry
-    return out
+    return out, waiting
 
 
 def _target(text, kind):
@@ -87,13 +130,28 @@ def _target(text, kind):
     return text
 
 
-def desired_export(kind, declared, current):
+def desired_export(kind, declared, current, schema=None):
+    """The flow export as declared; for IPFIX, the template interval (TEMPLATE_INTERVAL
+    unless declared) where the host's OVS has the setting (`schema()`: its OVSDB schema
+    version, or None), refused when declared where it has not."""
     targets = sorted(_target(t, kind) for t in declared.get("targets") or [])
     if not targets:
         return {"state": "absent"}
     out = dict(current or {}) if (current or {}).get("state") == "present" else {}
     out.update(state="present", targets=targets)
     out.update({k: v for k, v in declared.items() if k != "targets" and v is not None})
+    if kind != "ipfix":
+        return out
+    version = schema() if schema is not None else None
+    if version is not None and version >= INTERVAL_SCHEMA:
+        out.setdefault("template_interval", TEMPLATE_INTERVAL)
+        if declared.get("template_interval") is None:
+            out["template_interval"] = TEMPLATE_INTERVAL
+    elif declared.get("template_interval") is not None:
+        raise ModuleError(
+            "ipfix template_interval needs Open vSwitch 3.2 or later (OVSDB schema 8.4.0); "
+            "this host's schema is %s, whose IPFIX templates are re-sent every 600 s, fixed"
+            % (".".join(map(str, version)) if version else "unknown"))  # fmt: skip
     return out
 
 

@@ -26,6 +26,13 @@ def declares(params, port):
     )
 
 
+def vm_declared(params, port):
+    """The task declares `port` as a VM's (`type: vm`, by name or pattern), not detached."""
+    vms = [p["name"] for p in params.get("ports") or [] if p["type"] == "vm"]
+    detached = params.get("detach") or []
+    return port not in detached and any(fnmatch.fnmatchcase(port, vm) for vm in vms)
+
+
 def vm_ports(params, cfg, facts):
     """The bridge's ports of one interface that are a VM's (vnet_hostnet.vm_port) and
     that the task neither declares nor detaches: the hypervisor's, left alone."""

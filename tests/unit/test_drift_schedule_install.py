@@ -61,6 +61,8 @@ def sample(action: argparse.Action, where: Path) -> list[str]:
         "become_user": ["netops"],
         "vault_id": [f"ops@{where}/vault pass", f"{where}/vault pass"],
         "vault_password_file": [f"{where}/vault pass"],
+        "tags": ["untagged,always"],  # Ansible's own tags: the playbook here has none
+        "skip_tags": ["never"],
     }
     if action.nargs == 0:
         return [option]

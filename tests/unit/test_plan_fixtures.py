@@ -1,7 +1,9 @@
 """Pure planning from recorded facts: fixtures/plans/*.yml, facts from fixtures/facts/.
 
 Each case: the module, the host's facts as the kernel reported them, the desired
-params, and either the expected changed fields and commands, or the expected error.
+params, and either the expected changed fields and commands (and `waiting`: the fields
+declared but not planned yet, ovs_bridge's mirrors of a VM port not there), or the
+expected error.
 A case with `rollback_to` (a state as read() returned it before a task) plans the
 rollback from the host's facts back to that state: `changes` are then the fields that
 differ, and `steps` the rollback's commands.
@@ -33,6 +35,7 @@ def plan(case):
     module = CATALOG.load(case["module"])
     facts = vnet_host.Facts(json.loads((FIXTURES / "facts" / case["facts"]).read_text()))
     planned = vnet_host.plan(module, case["params"], facts, target=case.get("rollback_to"))
+    assert sorted(planned["waiting"]) == case.get("waiting", [])
     return planned["changes"], [" ".join(s) for s in planned["steps"]]
 
 
@@ -58,3 +61,4 @@ def test_plan(case):
         result = check_mode(case)
         assert [c["field"] for c in result["changes"]] == case["changes"]
         assert result.get("commands", []) == case["steps"] and not result["failed"]
+        assert sorted(result.get("waiting", {})) == case.get("waiting", [])

@@ -164,6 +164,35 @@ def add_playbook_arguments(parser: argparse.ArgumentParser, optional: bool = Fal
     )
 
 
+def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
+    """--tags and --skip-tags, Ansible's (vnetctl.playbook.render): run and drift alike."""
+    parser.add_argument(
+        "-t",
+        "--tags",
+        action="append",
+        default=[],
+        metavar="TAGS",
+        help="only tasks with these tags (comma-separated, repeatable)",
+    )
+    parser.add_argument(
+        "--skip-tags",
+        action="append",
+        default=[],
+        metavar="TAGS",
+        help="leave out tasks with these tags",
+    )
+
+
+def split_tags(values: list[str]) -> list[str] | None:
+    items = [t.strip() for v in values for t in v.split(",") if t.strip()]
+    return items or None
+
+
+def tag_filters(args: argparse.Namespace) -> dict[str, list[str] | None]:
+    """The filters of plan_from_args that --tags and --skip-tags give."""
+    return {"tags": split_tags(args.tags), "skip_tags": split_tags(args.skip_tags)}
+
+
 def run_label(args: argparse.Namespace) -> str:
     """Who runs what, for a run that finds a host locked: no argument values (-e may
     carry secrets), only the command and the playbook."""

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vnetctl.cli import drift_admin_cmd
-from vnetctl.cli.common import add_playbook_arguments, bounded_int, plan_from_args, run_context
+from vnetctl.cli.common import (
+    add_playbook_arguments,
+    add_tag_arguments,
+    bounded_int,
+    plan_from_args,
+    run_context,
+    tag_filters,
+)
 from vnetctl.cli.usage import CliParser
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
@@ -44,6 +51,7 @@ the previous run is listed.
 
 examples:
   vnetctl drift playbooks/site.yml -i inventory/lab.yml
+  vnetctl drift playbooks/site.yml -i inventory/lab.yml --skip-tags mtu   # all but the MTUs
   vnetctl drift playbooks/site.yml -i inventory/lab.yml --format html --output drift.html
   vnetctl drift playbooks/site.yml -i inventory/lab.yml \\
       --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom --every 15m
@@ -91,6 +99,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     """What a check is and where its report goes: `drift` and `drift schedule install`
     take the same ones (a scheduled check runs exactly these)."""
     add_playbook_arguments(parser)
+    add_tag_arguments(parser)
     parser.add_argument(
         "--report",
         action="append",
@@ -164,12 +173,12 @@ def prepare_check(args: argparse.Namespace) -> PreparedCheck:
         check_history_directory(Path(args.history))
     context = run_context(args, check=True)
     context.options.refusals = False  # drift compares: a cut is drift, not a refusal
-    return PreparedCheck(reports, context, plan_from_args(args, context))
+    return PreparedCheck(reports, context, plan_from_args(args, context, **tag_filters(args)))
 
 
 def check_once(args: argparse.Namespace) -> int:
     check = prepare_check(args)
-    target = CheckTarget(args.playbook, ",".join(args.inventory), args.limit)
+    target = CheckTarget(args.playbook, ",".join(args.inventory), args.limit, **tag_filters(args))
     hosts = {h for p in check.plans for h in p.hosts}
     if len(hosts) >= QUIET_FLEET:
         print(f"drift: checking {len(hosts)} hosts", file=sys.stderr, flush=True)

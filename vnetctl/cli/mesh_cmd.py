@@ -9,7 +9,13 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context
+from vnetctl.cli.common import (
+    add_playbook_arguments,
+    add_tag_arguments,
+    plan_from_args,
+    run_context,
+    tag_filters,
+)
 from vnetctl.fleet.mesh.probe import Segment, check_mesh, host_errors, pair_states
 from vnetctl.output.console import printed
 from vnetctl.output.pipes import PipeAwareConsole
@@ -50,13 +56,15 @@ def add_parser(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_playbook_arguments(parser)
+    add_tag_arguments(parser)
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.set_defaults(func=check)
 
 
 def check(args: argparse.Namespace) -> int:
     context = run_context(args, check=False)
-    run, not_applied = check_mesh(plan_from_args(args, context), context, args.playbook)
+    plans = plan_from_args(args, context, **tag_filters(args))
+    run, not_applied = check_mesh(plans, context, args.playbook)
     if run.interrupted:
         print("vnetctl: mesh check interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vnetctl.cli.common import add_playbook_arguments, plan_from_args, run_context, seconds
+from vnetctl.cli.common import (
+    add_playbook_arguments,
+    add_tag_arguments,
+    plan_from_args,
+    run_context,
+    seconds,
+    tag_filters,
+)
 from vnetctl.errors import InputError
 from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
@@ -67,21 +74,7 @@ def add_parser(commands) -> None:
         action="store_true",
         help="show each changed field: current value and declared value",
     )
-    parser.add_argument(
-        "-t",
-        "--tags",
-        action="append",
-        default=[],
-        metavar="TAGS",
-        help="only tasks with these tags (comma-separated, repeatable)",
-    )
-    parser.add_argument(
-        "--skip-tags",
-        action="append",
-        default=[],
-        metavar="TAGS",
-        help="leave out tasks with these tags",
-    )
+    add_tag_arguments(parser)
     parser.add_argument(
         "--start-at-task",
         metavar="NAME",
@@ -120,16 +113,12 @@ def add_parser(commands) -> None:
     parser.set_defaults(func=run)
 
 
-def _split(values: list[str]) -> list[str] | None:
-    items = [t.strip() for v in values for t in v.split(",") if t.strip()]
-    return items or None
-
-
 def list_only(args: argparse.Namespace) -> int:
     """--list-hosts, --list-tasks, --list-tags: the playbook planned, printed, not run."""
     context = run_context(args, check=True)
-    tags, skip = _split(args.tags), _split(args.skip_tags)
-    plans = plan_from_args(args, context, tags=tags, skip_tags=skip)
+    filters = tag_filters(args)
+    tags, skip = filters["tags"], filters["skip_tags"]
+    plans = plan_from_args(args, context, **filters)
     text = listing(args.playbook, plans, hosts=args.list_hosts, tasks=args.list_tasks,
                    tags=args.list_tags, only=tags, skip=skip)  # fmt: skip
     sys.stdout.write(text)
@@ -139,7 +128,7 @@ def list_only(args: argparse.Namespace) -> int:
 def syntax_check(args: argparse.Namespace) -> int:
     """--syntax-check: everything a run checks before it contacts a host, and no more."""
     context = run_context(args, check=True)
-    plans = plan_from_args(args, context, tags=_split(args.tags), skip_tags=_split(args.skip_tags))
+    plans = plan_from_args(args, context, **tag_filters(args))
     context.take_plays(plans)
     context.specs(sorted({h for plan in plans for h in plan.hosts}))
     print(f"playbook: {args.playbook}: syntax and inputs OK, no host contacted")
@@ -160,9 +149,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         context = run_context(args, check=args.check)
-        plans = plan_from_args(
-            args, context, tags=_split(args.tags), skip_tags=_split(args.skip_tags)
-        )
+        plans = plan_from_args(args, context, **tag_filters(args))
     except KeyboardInterrupt:  # while loading: no host was contacted
         outcome = RunResult(interrupted=True)
     else:

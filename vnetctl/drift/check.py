@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vnetctl.drift.classify import classify_run
-from vnetctl.drift.report import DriftReport, check_id
+from vnetctl.drift.report import DriftReport, check_id, scope_words
 from vnetctl.errors import Interrupted
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.execute import execute
@@ -17,22 +17,26 @@ from vnetctl.runner.control import Events
 
 @dataclass
 class CheckTarget:
-    """What a drift check compares: a playbook against an inventory (and a limit)."""
+    """What a drift check compares: a playbook against an inventory (and a limit, and the
+    tasks --tags and --skip-tags keep)."""
 
     playbook: str
     inventory: str  # the -i sources, comma-separated (Ansible's ANSIBLE_INVENTORY form)
     limit: str | None = None
+    tags: list[str] | None = None
+    skip_tags: list[str] | None = None
 
     @property
     def check_id(self) -> str:
         """The history's key: runs of the same check are compared with each other."""
-        return check_id(self.playbook, self.inventory, self.limit)
+        return check_id(self.playbook, self.inventory, self.limit, self.tags, self.skip_tags)
 
     @property
     def label(self) -> str:
         names = ",".join(Path(source).name for source in self.inventory.split(","))
         label = f"{Path(self.playbook).name} on {names}"
-        return f"{label} --limit {self.limit}" if self.limit else label
+        scope = scope_words(self.limit, self.tags, self.skip_tags)
+        return f"{label} {scope}" if scope else label
 
 
 def run_check(
@@ -56,6 +60,8 @@ def run_check(
         playbook=target.playbook,
         inventory=target.inventory,
         limit=target.limit,
+        tags=target.tags,
+        skip_tags=target.skip_tags,
         started=started,
         duration=time.monotonic() - clock,
         hosts=hosts,

@@ -41,6 +41,7 @@ def _host_drift(host: str, results: list[TaskResult], unreachable: str | None) -
     failed = [r for r in results if r.status is Status.FAILED]
     checked = [r for r in results if r.status in (Status.OK, Status.CHANGED)]
     items = [item for r in checked if r.status is Status.CHANGED for item in task_items(r)]
+    items += [item for r in checked for item in waiting_items(r)]
     if failed:
         reason = "; ".join(f"{r.task}: {r.msg}" for r in failed)
         state = HostState.FAILED
@@ -93,6 +94,24 @@ def task_items(result: TaskResult) -> list[DriftItem]:
         items.append(item(Kind.NOT_PERSISTED, "/" + change["path"], change["after"],
                           change["before"]))  # fmt: skip
     return items
+
+
+def waiting_items(result: TaskResult) -> list[DriftItem]:
+    """What a task declares but could not plan yet (`waiting`: a mirror whose VM port is
+    not there), each a missing item: the declared state is not reached."""
+    return [
+        DriftItem(
+            host=result.host,
+            resource=resource_of(result),
+            kind=Kind.MISSING,
+            field=field,
+            declared="present",
+            actual="absent",
+            play=result.play,
+            task=result.task,
+        )  # fmt: skip
+        for field in sorted(result.data.get("waiting") or {})
+    ]
 
 
 def _is_state(field: str) -> bool:

@@ -19,13 +19,31 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 
-def check_id(playbook: str, inventory: str, limit: str | None) -> str:
+def check_id(
+    playbook: str,
+    inventory: str,
+    limit: str | None,
+    tags: list[str] | None = None,
+    skip_tags: list[str] | None = None,
+) -> str:
     """A check's identity (the history's key, the Prometheus `check` label): runs of the
-    same playbook on the same inventory and limit are runs of one check. `inventory`:
-    the sources as given, comma-separated when several -i were stacked."""
+    same playbook on the same inventory, limit and tags are runs of one check (a check
+    of some tags must not call the other tasks' items resolved). `inventory`: the sources
+    as given, comma-separated when several -i were stacked. A check without tags keeps
+    the identity it had before tags could be given."""
     sources = [str(Path(source).resolve()) for source in inventory.split(",")]
-    ident = "\0".join([str(Path(playbook).resolve()), *sources, limit or ""])
-    return hashlib.sha256(ident.encode()).hexdigest()[:16]
+    parts = [str(Path(playbook).resolve()), *sources, limit or ""]
+    if tags or skip_tags:
+        parts += [",".join(sorted(tags or [])), ",".join(sorted(skip_tags or []))]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def scope_words(limit: str | None, tags: list[str] | None, skip_tags: list[str] | None) -> str:
+    """`--limit L --tags a,b --skip-tags c`, as given (empty: the whole playbook)."""
+    words = [f"--limit {limit}"] if limit else []
+    words += [f"--tags {','.join(tags)}"] if tags else []
+    words += [f"--skip-tags {','.join(skip_tags)}"] if skip_tags else []
+    return " ".join(words)
 
 
 def natural_key(name: str) -> list:
@@ -133,6 +151,8 @@ class DriftReport:
     started: float  # epoch seconds
     duration: float  # seconds
     limit: str | None = None
+    tags: list[str] | None = None  # --tags, --skip-tags: the tasks checked
+    skip_tags: list[str] | None = None
     hosts: list[HostDrift] = field(default_factory=list)
     consistency: list[ConsistencyItem] = field(default_factory=list)
     resolved: list[DriftItem] = field(default_factory=list)  # gone since the previous run
@@ -142,7 +162,11 @@ class DriftReport:
 
     @property
     def check_id(self) -> str:
-        return check_id(self.playbook, self.inventory, self.limit)
+        return check_id(self.playbook, self.inventory, self.limit, self.tags, self.skip_tags)
+
+    @property
+    def scope(self) -> str:
+        return scope_words(self.limit, self.tags, self.skip_tags)
 
     def items(self) -> list[DriftItem]:
         return [item for h in self.hosts for item in h.items]
@@ -193,6 +217,8 @@ class DriftReport:
             "playbook": self.playbook,
             "inventory": self.inventory,
             "limit": self.limit,
+            "tags": self.tags,
+            "skip_tags": self.skip_tags,
             "run_id": self.run_id,
             "started": self.started,
             "duration": self.duration,

@@ -51,6 +51,8 @@ def run_play(host, modules, payload, output, stop, lock):
     persist = sys.modules.get("vnet_persist")  # boot persistence (host library)
     persisting = persist.configure(payload.get("persist")) if persist is not None else None
     failed_at, started = None, 0
+    # check mode: later tasks know what earlier ones would make (vnet_upcoming)
+    upcoming = sys.modules["vnet_upcoming"].Upcoming() if payload["check"] else None
     for task in payload["tasks"]:
         if stop.is_set():
             return True
@@ -83,6 +85,9 @@ def run_play(host, modules, payload, output, stop, lock):
                     journal = confirm.files_journal(task["index"], persisting[0]["root"])
             result = run_one(host, modules[task["module"]], task, payload["check"], facts, guard,
                               persisting, journal)  # fmt: skip
+            if upcoming is not None:
+                result = upcoming.pending(modules[task["module"]], task["args"], result)
+                upcoming.record(task["index"], result, facts)
             if core.TRACE is not None:  # -vvv: what ran since the task before (facts too)
                 result["ran"], core.TRACE = core.TRACE, []
             if result.get("failed"):

@@ -100,6 +100,8 @@ class ConsoleReporter:
             for line in verbosity.command_lines(result.commands, ran, self.check):
                 self.console.print(line)
         self._persisted(result)
+        for field, why in sorted((result.data.get("waiting") or {}).items()):  # vnet_host
+            self.console.print(f"    [yellow]waiting[/]: {printed(field)} {printed(str(why))}")
         for touch in result.data.get("management_path") or []:  # see vnet_safety
             mark = "[bold red]CUTS[/]" if touch.get("cuts") else "[yellow]touches[/]"
             self.console.print(

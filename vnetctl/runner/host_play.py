@@ -119,6 +119,13 @@ class HostPlay:
         if "skipped_after" in raw:  # the host knows indexes; people know names
             name = self.names.get(raw["skipped_after"], raw["skipped_after"])
             raw = dict(raw, msg=f"skipped: task '{name}' failed on this host")
+        if "pending" in raw:  # check mode: planned once an earlier task made a device
+            name = self.names.get(raw["pending"]["after"], raw["pending"]["after"])
+            raw = dict(
+                raw,
+                msg=f"would change, after task '{name}' creates "
+                f"{raw['pending']['creates']} (planned once it exists)",
+            )
         self._emit(TaskResult.from_module(self.host, self.play, task, raw))
 
     # ---- the end -------------------------------------------------------------------

@@ -76,7 +76,7 @@ def render(report: DriftReport) -> str:
         f"<title>vnetctl drift: {e(verdict)}</title><style>{STYLE}</style></head><body>",
         f'<h1 class="v{code}">Drift check: {e(verdict)}</h1>',
         f"<p><code>{e(report.playbook)}</code> on <code>{e(report.inventory)}</code>"
-        + (f" (limit <code>{e(report.limit)}</code>)" if report.limit else "")
+        + (f" (<code>{e(report.scope)}</code>)" if report.scope else "")
         + f"; run {e(when(report.started))}, {report.duration:.1f}s"
         + (f"; previous run {e(when(report.previous_run))}" if report.previous_run else "")
         + (f"; {e(note)}" if (note := resolved_note(report)) else "")

@@ -32,7 +32,8 @@ def render(report: DriftReport, color: bool = False) -> str:
     lines = [
         paint(f"drift check: {word}", tone) + f"  ({printable(report.playbook)} on "
         f"{printable(report.inventory)}, "
-        f"{when(report.started)}, {report.duration:.1f}s)",
+        + (f"{printable(report.scope)}, " if report.scope else "")
+        + f"{when(report.started)}, {report.duration:.1f}s)",
         f"hosts: {len(report.hosts)} checked, {states[HostState.IN_SYNC]} in sync, "
         f"{states[HostState.DRIFTED]} drifted, {states[HostState.FAILED]} failed, "
         f"{states[HostState.UNREACHABLE]} unreachable",

@@ -55,6 +55,7 @@ STUB = (
 HOST_LIB = "vnet_host"
 HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety", "vnet_files")  # what this program uses
 HOST_LOCK = "vnet_host_lock"  # the host lock's module (host_lock.py), installed first
+CONDITIONS = "vnet_conditions"  # conditions on registered results (conditions.py)
 ACK_WAIT = 30.0  # seconds without an acknowledgement from the controller: stop
 
 
@@ -250,39 +251,41 @@ def _run_play(host, modules, payload, output, stop, lock):
     elif safety is not None:  # check mode: classified and refused as the real run would
         explicit = bool((payload.get("confirm") or {}).get("explicit"))
         guard = safety.Guard(server, None, explicit, host.ModuleError, client, check=True)
-    for task in payload["tasks"]:  # arguments checked once, for every reader below
+    planned = [t for t in payload["tasks"] if t["module"] in modules and "result" not in t]
+    for task in planned:  # arguments checked once, for every reader below
         try:
             task["args"] = host.checked_params(modules[task["module"]], task["args"])
         except host.ModuleError:
             pass  # the task says so when it runs
     # under a rollback timer nothing is refused (drift, too, only compares)
-    planned = guard is not None and not guard.explicit
-    refused = safety.preflight(host, modules, payload["tasks"], facts, guard) if planned else None
+    guarded = guard is not None and not guard.explicit
+    refused = safety.preflight(host, modules, planned, facts, guard) if guarded else None
     if refused is not None:  # before any change: the play does not start on this host
         index, msg, found = refused
         output.emit({"refused": {"index": index, "msg": msg, "management_path": found}})
         return False
     persist = sys.modules.get("vnet_persist")  # boot persistence (host library)
     persisting = persist.configure(payload.get("persist")) if persist is not None else None
-    failed_at, started = None, 0
+    failed_at, started, registered = None, 0, {}
+    blocks = sys.modules[CONDITIONS].Blocks()
     for task in payload["tasks"]:
         if stop.is_set():
             return True
-        if failed_at is not None:
-            result = {
-                "skipped": True,
-                "changed": False,
-                "failed": False,
-                "skipped_after": failed_at,
-                "msg": "skipped: an earlier task failed on this host",
-            }
+        failed_at = _rescued(blocks.leave(task), output, failed_at)
+        skip = blocks.skip(task, failed_at)
+        if skip is not None:
+            result = {"skipped": True, "changed": False, "failed": False, "msg": skip}
+            if failed_at is not None and blocks.failing is None:
+                result["skipped_after"] = failed_at
         else:
             if not stop.may_start(started, payload.get("window")):
                 return True
             started += 1
             output.emit({"start": task["index"]})
-            journal = None
-            if confirm is not None:
+            journal, result = None, _decided(task, registered)
+            if result is not None:
+                pass  # a verb the controller ran, or a task its `when` skips here
+            elif confirm is not None:
                 try:
                     confirm.record(task, modules[task["module"]], facts)
                 except safe.ArmError as exc:  # asked for: armed before the first change
@@ -295,12 +298,64 @@ def _run_play(host, modules, payload, output, stop, lock):
                     continue
                 if persisting is not None:  # a rollback restores the task's files too
                     journal = confirm.files_journal(task["index"], persisting[0]["root"])
-            result = _run_one(host, modules[task["module"]], task, payload["check"], facts, guard,
-                              persisting, journal)  # fmt: skip
+            if result is None:
+                result = _run_one(host, modules[task["module"]], task, payload["check"], facts,
+                                  guard, persisting, journal)  # fmt: skip
+                _judged(task, result, registered)
+            if task.get("register"):
+                registered[task["register"]] = result
             if result.get("failed"):
-                failed_at = task["index"]
+                blocks.failed(task)
+                failed_at = task["index"] if failed_at is None else failed_at
         output.emit({"index": task["index"], "result": result})
+    _rescued(blocks.leave({}), output, failed_at)
     return False
+
+
+def _rescued(indexes, output, failed_at):
+    """A block's rescue ended well: its failures are cleared, the play goes on."""
+    if not indexes:
+        return failed_at
+    output.emit({"rescued": indexes})
+    return None
+
+
+def _decided(task, registered):
+    """The result of a task decided without running a module: a verb the controller ran
+    (an assert on a registered result is evaluated here), or a `when` that reads a
+    registered result and does not hold (see conditions.py); None: run it."""
+    conditions = sys.modules[CONDITIONS]
+    try:
+        if task.get("host_when") and not conditions.holds(task["host_when"], registered):
+            return {"skipped": True, "changed": False, "failed": False,
+                    "msg": "skipped: its condition does not hold"}  # fmt: skip
+        verb = task.get("result")
+        if verb is None or "that_on_host" not in verb:
+            return dict(verb) if verb is not None else None
+        holds = conditions.holds(verb["that_on_host"], registered)
+    except conditions.FromSkipped as exc:
+        return {"skipped": True, "changed": False, "failed": False, "msg": "skipped: %s" % exc}
+    except conditions.ConditionError as exc:
+        return {"changed": False, "failed": True, "msg": "condition: %s" % exc}
+    return {"changed": False, "failed": not holds, "shown": verb["shown"] or not holds,
+            "verb": True, "msg": verb["success_msg"] if holds else verb["fail_msg"]}  # fmt: skip
+
+
+def _judged(task, result, registered):
+    """A command's changed_when / failed_when, read with its own result registered."""
+    if not (task.get("changed_when") or task.get("failed_when")) or result.get("skipped"):
+        return
+    conditions = sys.modules[CONDITIONS]
+    seen = dict(registered, **{task["register"]: result})
+    try:
+        if task.get("changed_when"):
+            result["changed"] = conditions.holds(task["changed_when"], seen)
+        if task.get("failed_when"):
+            result["failed"] = conditions.holds(task["failed_when"], seen)
+            if not result["failed"] and result.get("msg", "").startswith("non-zero return code"):
+                result["msg"] = "rc=%s (failed_when does not hold)" % result.get("rc")
+    except conditions.ConditionError as exc:
+        result.update(failed=True, msg="condition: %s" % exc)
 
 
 def _run_one(host, module, task, check, facts, guard=None, persisting=None, journal=None):

@@ -50,6 +50,7 @@ class HostPlay:
         self.refused = False  # the guard refused the play before any change on this host
         self.earlier: list[dict] = []  # rollbacks earlier runs left here, collected now
         self.launched = False  # the remote process was given its tasks: it may run them
+        self.failures: dict[int, TaskResult] = {}  # a rescue may clear them (block/rescue)
         self._emit = emit
         self._note = note
 
@@ -75,6 +76,10 @@ class HostPlay:
             return True
         if "result" in record:
             self._result(record["index"], record["result"])
+        elif "rescued" in record:  # the block's rescue ended well: not a failure any more
+            for index in record["rescued"]:
+                if index in self.failures:
+                    self.failures.pop(index).status = Status.RESCUED
         elif "refused" in record:  # the management-path guard, before any change here
             refused = record["refused"]
             self.refused = True
@@ -113,7 +118,10 @@ class HostPlay:
         if "skipped_after" in raw:  # the host knows indexes; people know names
             name = self.names.get(raw["skipped_after"], raw["skipped_after"])
             raw = dict(raw, msg=f"skipped: task '{name}' failed on this host")
-        self._emit(TaskResult.from_module(self.host, self.play, task, raw))
+        result = TaskResult.from_module(self.host, self.play, task, raw)
+        if result.status is Status.FAILED:
+            self.failures[index] = result
+        self._emit(result)
 
     # ---- the end -------------------------------------------------------------------
 

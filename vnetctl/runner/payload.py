@@ -15,10 +15,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from vnetctl.catalog import Catalog
-from vnetctl.hostside import boot, confirm_files, host_lock, safe_apply
+from vnetctl.hostside import boot, conditions, confirm_files, host_lock, safe_apply
 
 BOOT_SOURCE = Path(boot.__file__).read_text()
 HOST_LOCK_SOURCE = Path(host_lock.__file__).read_text()
+CONDITIONS_SOURCE = Path(conditions.__file__).read_text()
 # hosts whose Python reads this bytecode run the controller's code objects: compiling
 # the pushed sources was ~7 ms of every host's play
 MAGIC = importlib.util.MAGIC_NUMBER.hex()
@@ -84,6 +85,21 @@ class LockSpec:
     borrowed: bool = False
 
 
+TASK_EXTRAS = ("result", "host_when", "register", "changed_when", "failed_when", "block")
+
+
+def task_record(task) -> dict:
+    """What the host's process is given for a planned task (vnetctl/hostside/boot.py):
+    a verb the controller ran (debug, assert, ...) carries its result, not arguments;
+    conditions on registered results, register and block go with the task."""
+    result = getattr(task, "result", None)
+    out = {"index": task.index, "module": task.module, "args": {} if result else task.args}
+    for key in TASK_EXTRAS:
+        if getattr(task, key, None) is not None:
+            out[key] = getattr(task, key)
+    return out
+
+
 def _sudo(become_user: str, become_password: bool) -> list[str]:
     """Without a become password, sudo -n fails fast instead of prompting; with one,
     sudo -S reads it as the first line of stdin."""
@@ -141,7 +157,7 @@ def build_stdin(
     timer is asked for), the same for every host of a play and packed once per run, and
     what is this host's own (tasks, check, lock, confirm and persist settings)."""
     lock = lock or LockSpec()
-    modules = frozenset(t["module"] for t in tasks)
+    modules = frozenset(t["module"] for t in tasks if "result" not in t)  # verbs: no module
     every_source = any(t["module"] == "facts" and t["args"].get("sources") == "all" for t in tasks)
     code = _code_word(catalog, modules, every_source, confirm is not None and not check)
     own = {
@@ -193,7 +209,10 @@ def _code_word(
         code = {
             "magic": MAGIC,
             # the rest of the host's program, installed before anything else (boot._load)
-            "program": {boot.HOST_LOCK: _program(boot.HOST_LOCK, HOST_LOCK_SOURCE)},
+            "program": {
+                boot.HOST_LOCK: _program(boot.HOST_LOCK, HOST_LOCK_SOURCE),
+                boot.CONDITIONS: _program(boot.CONDITIONS, CONDITIONS_SOURCE),
+            },
             "libs": {n: _program(n, src) for n, src in catalog.host_lib_sources(names).items()},
             "modules": {n: _program("vnet_module_" + n, catalog.source(n)) for n in names},
         }

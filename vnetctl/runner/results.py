@@ -15,6 +15,7 @@ class Status(StrEnum):
     UNREACHABLE = "unreachable"  # once per host: it could not be reached, or was lost
     UNKNOWN = "unknown"  # in flight when contact was lost or the run was interrupted
     NOT_STARTED = "not_started"  # never began: the host was lost, failed or stopped first
+    RESCUED = "rescued"  # failed in a block whose rescue then ended well (as in Ansible)
 
 
 class ExitCode:

@@ -30,6 +30,7 @@ from vnetctl.runner.payload import (
     build_stdin,
     kill_command,
     remote_command,
+    task_record,
 )
 from vnetctl.runner.pool import ConnectionPool
 from vnetctl.runner.results import RunResult, Status, TaskResult, facts_of
@@ -167,7 +168,7 @@ class Runner:
     async def _run_host(self, play: HostPlay) -> None:
         host = play.host
         spec = self.specs[host]
-        tasks = [{"index": i, "module": t.module, "args": t.args} for i, t in play.pending.items()]
+        tasks = [task_record(t) for t in play.pending.values()]
         play.stage = "connecting"
         connecting = asyncio.create_task(self.pool.get(host))
         while not connecting.done():

@@ -218,8 +218,8 @@ class TaskReader:
         module = self.module_name(written) or written
         task = Task(index=-1, module=module, args={}, name=str(name) if name is not None else None,
                     scope=frame.scope, where=at, block=frame.block)  # fmt: skip
-        if task.name is None and written in ALIASES:
-            task.name = "command"
+        if task.name is None and written != module:  # named as written, as Ansible does
+            task.name = "command" if written in ALIASES else written
         context = play.context(task) if task.display_name else play.context()
         self._check_keys(data, at, task, modules, strays, context)
         module_at = where_of(data, written, at)

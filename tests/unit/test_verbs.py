@@ -363,3 +363,8 @@ def test_a_planned_failure_in_a_block_runs_its_rescue_then_goes_on(tmp_path):
     assert said == [("first", "block"), ("rescue", "rescue"), ("always", "always"),
                     ("after", None), ("Assertion failed", "block"),
                     ("always again", "always")]  # fmt: skip
+
+
+def test_register_with_loop_is_refused_when_loaded(tmp_path):
+    book = "- hosts: kvm1\n  tasks: [{debug: {msg: x}, loop: [1, 2], register: out}]\n"
+    assert "register on a task with loop is not supported" in error(tmp_path, book)

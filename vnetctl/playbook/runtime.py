@@ -276,10 +276,7 @@ def on_host(fleet, play, task, variables, host_task, state) -> Any:  # a render.
             compiler = Compiler(fleet.templar, state.registered | {own}, variables,
                                         task.where, context, key)  # fmt: skip
             decided[key] = [compiler.compile(e) for e in expressions]
-    if task.register:
-        if task.loop is not None:
-            raise InputError("register on a task with loop is not supported: register "
-                             "one task per item", task.where, context)  # fmt: skip
+    if task.register:  # (not with loop: refused when loaded)
         state.registered.add(task.register)
     if not decided and not task.register:
         return host_task

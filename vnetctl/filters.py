@@ -7,7 +7,9 @@ standard library's ipaddress; `dict2items` / `items2dict`; `mandatory`; and the 
 
 As in ansible.utils, a value that is no address is not an error for `ipaddr` and its
 kin: it gives False (a list keeps only its valid items), so `x | ipaddr` tests a value;
-an unknown query, a bad prefix or index is an error (bad input, with the template).
+a query that does not apply to a valid one (the `address` of a network) gives None; an
+unknown query, a bad prefix or index is an error (bad input, with the template).
+tests/unit/test_filters.py holds the answers ansible.utils 6 (netaddr) gave.
 """
 
 from __future__ import annotations
@@ -41,11 +43,13 @@ def _interface(value: Any) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface 
 def _usable(net) -> tuple[Any, Any]:
     if net.prefixlen >= net.max_prefixlen - 1:
         return net[0], net[-1]
-    return net[1], net[-2] if net.version == 4 else net[-1]
+    return net[1], net[-2]
 
 
 def _query(iface, query: Any, original: Any) -> Any:
     net, ip = iface.network, iface.ip
+    # as netaddr writes it: '192.168.1.5/255.255.255.0' is 192.168.1.5/24, an int an address
+    shown = str(iface) if "/" in str(original) else str(ip)
     host_part = net.prefixlen < net.max_prefixlen and ip == net.network_address
     if isinstance(query, int) or (isinstance(query, str) and query.lstrip("-").isdigit()):
         index = int(query)
@@ -54,23 +58,23 @@ def _query(iface, query: Any, original: Any) -> Any:
         except IndexError:
             return False
     answers = {
-        "": lambda: str(original).strip(),
-        "address": lambda: False if host_part else str(ip),
+        "": lambda: shown,
+        "address": lambda: None if host_part else str(ip),
         "ip": lambda: str(ip),
         "host": lambda: (
-            False
+            None
             if host_part
             else f"{ip}/{net.max_prefixlen}"
             if net.prefixlen == net.max_prefixlen
             else str(iface)
         ),
         "host/prefix": lambda: (
-            False if host_part or net.prefixlen == net.max_prefixlen else str(iface)
+            None if host_part or net.prefixlen == net.max_prefixlen else str(iface)
         ),
         "address/prefix": lambda: (
-            False if host_part or net.prefixlen == net.max_prefixlen else str(iface)
+            None if host_part or net.prefixlen == net.max_prefixlen else str(iface)
         ),
-        "net": lambda: str(net) if ip == net.network_address else False,
+        "net": lambda: str(net) if host_part else None,
         "network": lambda: str(net.network_address),
         "subnet": lambda: str(net),
         "cidr": lambda: str(net),
@@ -78,11 +82,11 @@ def _query(iface, query: Any, original: Any) -> Any:
         "prefix": lambda: net.prefixlen,
         "netmask": lambda: str(net.netmask),
         "hostmask": lambda: str(net.hostmask),
-        "broadcast": lambda: str(net.broadcast_address) if net.version == 4 else False,
+        "broadcast": lambda: str(net.broadcast_address),
         "size": lambda: net.num_addresses,
         "version": lambda: net.version,
-        "private": lambda: str(original).strip() if ip.is_private else False,
-        "public": lambda: str(original).strip() if ip.is_global else False,
+        "private": lambda: shown if ip.is_private else None,
+        "public": lambda: shown if ip.is_global else None,
         "first_usable": lambda: str(_usable(net)[0]),
         "last_usable": lambda: str(_usable(net)[1]),
         "range_usable": lambda: "{}-{}".format(*_usable(net)),
@@ -147,7 +151,7 @@ def ipsubnet(value: Any, query: Any = "", index: Any = None) -> Any:
     if not net.prefixlen <= prefix <= net.max_prefixlen:
         if "/" not in str(value) and 0 <= prefix <= net.max_prefixlen:  # an address's subnet
             return str(ipaddress.ip_interface(f"{iface.ip}/{prefix}").network)
-        return False
+        raise FilterError(f"ipsubnet: requested subnet size of {prefix} is invalid")
     if "/" not in str(value) or net.prefixlen == net.max_prefixlen:
         return str(ipaddress.ip_interface(f"{iface.ip}/{prefix}").network)
     count = 2 ** (prefix - net.prefixlen)

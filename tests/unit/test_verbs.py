@@ -368,3 +368,8 @@ def test_a_planned_failure_in_a_block_runs_its_rescue_then_goes_on(tmp_path):
 def test_register_with_loop_is_refused_when_loaded(tmp_path):
     book = "- hosts: kvm1\n  tasks: [{debug: {msg: x}, loop: [1, 2], register: out}]\n"
     assert "register on a task with loop is not supported" in error(tmp_path, book)
+
+
+def test_command_cmd_string_is_refused_with_the_argv_form(tmp_path):
+    text = error(tmp_path, "- hosts: kvm1\n  tasks: [{command: {cmd: ip link}}]\n")
+    assert "command takes its argv as a list, and no shell" in text and "'ip link'" in text

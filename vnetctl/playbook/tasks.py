@@ -345,7 +345,8 @@ class TaskReader:
 def _module_args(value: Any, at: Location, context: str, module: str) -> dict[str, Any]:
     if value is None:
         return {}
-    if module == COMMAND and not isinstance(value, dict):
+    if module == COMMAND and (not isinstance(value, dict) or "cmd" in value):
+        value = value.get("cmd") if isinstance(value, dict) else value
         raise InputError(
             "command takes its argv as a list, and no shell: `command: {argv: [ip, -br, "
             f"link]}}` (got {type_name(value)} {value!r})",

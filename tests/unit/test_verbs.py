@@ -373,3 +373,16 @@ def test_register_with_loop_is_refused_when_loaded(tmp_path):
 def test_command_cmd_string_is_refused_with_the_argv_form(tmp_path):
     text = error(tmp_path, "- hosts: kvm1\n  tasks: [{command: {cmd: ip link}}]\n")
     assert "command takes its argv as a list, and no shell" in text and "'ip link'" in text
+
+
+def test_debug_of_a_registered_result_says_where_it_is(tmp_path):
+    book = """\
+- hosts: kvm1
+  tasks:
+    - command: {argv: ["true"]}
+      register: probe
+    - debug: {var: probe.stdout}
+"""
+    text = error(tmp_path, book)
+    assert "debug var reads 'probe', a result registered on the host" in text
+    assert "stdout and stderr are in its own result (--format json)" in text

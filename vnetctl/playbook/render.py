@@ -208,6 +208,9 @@ def render_task(
     registered = state.registered if state is not None else set()
     earlier = state.earlier if state is not None else {}
     unrendered = verbs.NOT_RENDERED.get(task.module, ())
+    if task.module == "debug" and isinstance(task.args.get("var"), str):  # a bare expression
+        runtime.check_not_used(fleet.templar, "{{ " + task.args["var"] + " }}", registered,
+                               earlier, task.where_of("var"), context, "debug var")  # fmt: skip
     args: dict[str, Any] = {}
     for key, value in task.args.items():
         runtime.check_not_used(fleet.templar, value, registered, earlier, task.where_of(key),

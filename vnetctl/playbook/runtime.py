@@ -151,8 +151,9 @@ def check_not_used(templar: Templar, value: Any, registered: set[str], earlier: 
     for name in sorted(used & registered):
         raise InputError(
             f"{what} reads '{name}', a result registered on the host when the play runs: "
-            "only `when` (and a command's changed_when/failed_when) can read it there; "
-            "test it in `when`, or assert on it",
+            "only `when` (and a command's changed_when/failed_when, an assert's that) can "
+            "read it there; a command's rc, stdout and stderr are in its own result "
+            "(--format json)",
             at,
             context,
         )

@@ -54,7 +54,8 @@ TASK_HINTS = {
     "run_once": "every task runs on each of its hosts",
     "changed_when": "a module says changed from the state it reads (command has changed_when)",
     "failed_when": "a module says failed from the state it reads (command has failed_when)",
-    "check_mode": "use --check for the whole run",
+    "check_mode": "use --check for the whole run (a command never runs in check mode; the "
+    "tasks whose when reads its result are skipped then)",
     "no_log": "secrets are hidden by name: see vnetctl_secret_vars in the README",
     "until": "a task converges or fails once; there are no retries",
     "import_role": "list the role under the play's roles:",

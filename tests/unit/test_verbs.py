@@ -386,3 +386,13 @@ def test_debug_of_a_registered_result_says_where_it_is(tmp_path):
     text = error(tmp_path, book)
     assert "debug var reads 'probe', a result registered on the host" in text
     assert "stdout and stderr are in its own result (--format json)" in text
+
+
+def test_hostvars_show_what_set_fact_set(tmp_path):
+    plans = plan(tmp_path, """\
+        - hosts: kvm1
+          tasks: [{set_fact: {role_of: leader}}]
+        - hosts: kvm2
+          tasks: [{debug: {msg: "{{ hostvars['kvm1'].role_of }}"}}]
+        """)  # fmt: skip
+    assert results(plans, "kvm2", play=1)[0]["msg"] == "leader"

@@ -120,13 +120,17 @@ class Fleet:
         return VarLayer(record.vars, record.origins)
 
     def host_vars(self, host: str) -> LazyVars:
-        """A host's inventory and extra variables (what `hostvars[host]` shows)."""
-        if host not in self._host_vars:
-            layer = merged([self._inventory(host), self.extra])
-            self._host_vars[host] = LazyVars(
+        """A host's inventory variables, what include_vars and set_fact gave it so far,
+        and extra variables (what `hostvars[host]` shows)."""
+        key = f"{host}\0{self._version.get(host, 0)}"
+        if key not in self._host_vars:
+            layers = [self._inventory(host), self._included.get(host, VarLayer()),
+                      self._facts.get(host, VarLayer()), self.extra]  # fmt: skip
+            layer = merged(layers)
+            self._host_vars[key] = LazyVars(
                 self.templar, layer.values, self.magic(host), layer.origins
             )
-        return self._host_vars[host]
+        return self._host_vars[key]
 
     def _play_roles(self, play: Play) -> tuple[VarLayer, VarLayer]:
         """Every role's defaults, and every role's vars, merged in the play's order."""

@@ -10,7 +10,7 @@ import pytest
 
 from vnetctl.catalog import Catalog
 from vnetctl.errors import InputError
-from vnetctl.hostside import boot, conditions
+from vnetctl.hostside import conditions
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.render import plan_playbook
@@ -259,20 +259,19 @@ def test_host_conditions():
         conditions.holds([["cmp", "eq", ["var", "skip", ["rc"]], ["const", 0]]], registered)
 
 
-def test_the_host_decides_and_judges(monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, boot.CONDITIONS, conditions)
+def test_the_host_decides_and_judges():
     registered = {"out": {"rc": 3, "changed": True}}
     when = [["cmp", "eq", ["var", "out", ["rc"]], ["const", 0]]]
-    assert boot._decided({"host_when": when}, registered)["skipped"]
-    assert boot._decided({"host_when": [["not", when[0]]]}, registered) is None
+    assert conditions.decided({"host_when": when}, registered)["skipped"]
+    assert conditions.decided({"host_when": [["not", when[0]]]}, registered) is None
     verb = {"that_on_host": when, "fail_msg": "bad", "success_msg": "ok", "shown": False}
-    assert boot._decided({"result": verb}, registered)["msg"] == "bad"
+    assert conditions.decided({"result": verb}, registered)["msg"] == "bad"
     skipped = {"out": {"skipped": True}}
-    assert boot._decided({"host_when": when}, skipped)["msg"] == "skipped: out was skipped"
+    assert conditions.decided({"host_when": when}, skipped)["msg"] == "skipped: out was skipped"
     result = {"rc": 1, "failed": True, "changed": True, "msg": "non-zero return code 1: x"}
     task = {"register": "me", "changed_when": [["const", False]],
             "failed_when": [["cmp", "gt", ["var", "me", ["rc"]], ["const", 1]]]}  # fmt: skip
-    boot._judged(task, result, registered)
+    conditions.judged(task, result, registered)
     assert (result["failed"], result["changed"], result["msg"]) == (
         False,
         False,

@@ -12,7 +12,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.loader import load_playbook
 from vnetctl.playbook.render import plan_playbook
-from vnetctl.runner.payload import LockSpec, build_stdin, task_record
+from vnetctl.runner.payload import LockSpec, build_stdin, task_record, unpack
 
 CATALOG = Catalog()
 BOOK = """\
@@ -91,3 +91,14 @@ def test_check_mode_runs_no_command(tmp_path):
     assert records[1]["msg"] == "skipped: probe was skipped"  # reads a command check skipped
     assert records[3]["skipped"] and records[10]["skipped"]  # nothing failed, nothing ran
     assert records[4]["msg"] == "not reached" and records[7]["msg"] == "did not run: / exists"
+
+
+def test_conditions_are_shipped_only_to_plays_that_need_them():
+    plain = [{"index": 0, "module": "link", "args": {"name": "lo"}}]
+    blocky = [dict(plain[0], block=[1, "block", True])]
+    sizes = [len(build_stdin(CATALOG, tasks, check=True)) for tasks in (plain, blocky)]
+    assert (
+        "vnet_conditions"
+        not in unpack(build_stdin(CATALOG, plain, check=True).split("\n")[1])["program"]
+    )
+    assert sizes[1] - sizes[0] > 6000  # ~9 KB of every host's stdin a plain play does without

@@ -268,22 +268,29 @@ def _run_play(host, modules, payload, output, stop, lock):
     persist = sys.modules.get("vnet_persist")  # boot persistence (host library)
     persisting = persist.configure(payload.get("persist")) if persist is not None else None
     failed_at, started, registered = None, 0, {}
-    blocks = sys.modules[CONDITIONS].Blocks()
+    conditions = sys.modules.get(CONDITIONS)  # shipped for plays that need it (payload.py)
+    blocks = conditions.Blocks() if conditions is not None else None
     for task in payload["tasks"]:
         if stop.is_set():
             return True
-        failed_at = _rescued(blocks.leave(task), output, failed_at)
-        skip = blocks.skip(task, failed_at)
+        if blocks is not None:
+            failed_at = _rescued(blocks.leave(task), output, failed_at)
+        skip = (
+            blocks.skip(task, failed_at)
+            if blocks is not None
+            else (None if failed_at is None else "skipped: an earlier task failed on this host")
+        )
         if skip is not None:
             result = {"skipped": True, "changed": False, "failed": False, "msg": skip}
-            if failed_at is not None and blocks.failing is None:
+            if failed_at is not None and (blocks is None or blocks.failing is None):
                 result["skipped_after"] = failed_at
         else:
             if not stop.may_start(started, payload.get("window")):
                 return True
             started += 1
             output.emit({"start": task["index"]})
-            journal, result = None, _decided(task, registered)
+            journal = None
+            result = conditions.decided(task, registered) if conditions else task.get("result")
             if result is not None:
                 pass  # a verb the controller ran, or a task its `when` skips here
             elif confirm is not None:
@@ -302,14 +309,17 @@ def _run_play(host, modules, payload, output, stop, lock):
             if result is None:
                 result = _run_one(host, modules[task["module"]], task, payload["check"], facts,
                                   guard, persisting, journal)  # fmt: skip
-                _judged(task, result, registered)
+                if conditions is not None:
+                    conditions.judged(task, result, registered)
             if task.get("register"):
                 registered[task["register"]] = result
-            if result.get("failed"):
+            if result.get("failed") and blocks is not None:
                 blocks.failed(task)
+            if result.get("failed"):
                 failed_at = task["index"] if failed_at is None else failed_at
         output.emit({"index": task["index"], "result": result})
-    _rescued(blocks.leave({}), output, failed_at)
+    if blocks is not None:
+        _rescued(blocks.leave({}), output, failed_at)
     return False
 
 
@@ -319,44 +329,6 @@ def _rescued(indexes, output, failed_at):
         return failed_at
     output.emit({"rescued": indexes})
     return None
-
-
-def _decided(task, registered):
-    """The result of a task decided without running a module: a verb the controller ran
-    (an assert on a registered result is evaluated here), or a `when` that reads a
-    registered result and does not hold (see conditions.py); None: run it."""
-    conditions = sys.modules[CONDITIONS]
-    try:
-        if task.get("host_when") and not conditions.holds(task["host_when"], registered):
-            return {"skipped": True, "changed": False, "failed": False,
-                    "msg": "skipped: its condition does not hold"}  # fmt: skip
-        verb = task.get("result")
-        if verb is None or "that_on_host" not in verb:
-            return dict(verb) if verb is not None else None
-        holds = conditions.holds(verb["that_on_host"], registered)
-    except conditions.FromSkipped as exc:
-        return {"skipped": True, "changed": False, "failed": False, "msg": "skipped: %s" % exc}
-    except conditions.ConditionError as exc:
-        return {"changed": False, "failed": True, "msg": "condition: %s" % exc}
-    return {"changed": False, "failed": not holds, "shown": verb["shown"] or not holds,
-            "verb": True, "msg": verb["success_msg"] if holds else verb["fail_msg"]}  # fmt: skip
-
-
-def _judged(task, result, registered):
-    """A command's changed_when / failed_when, read with its own result registered."""
-    if not (task.get("changed_when") or task.get("failed_when")) or result.get("skipped"):
-        return
-    conditions = sys.modules[CONDITIONS]
-    seen = dict(registered, **{task["register"]: result})
-    try:
-        if task.get("changed_when"):
-            result["changed"] = conditions.holds(task["changed_when"], seen)
-        if task.get("failed_when"):
-            result["failed"] = conditions.holds(task["failed_when"], seen)
-            if not result["failed"] and result.get("msg", "").startswith("non-zero return code"):
-                result["msg"] = "rc=%s (failed_when does not hold)" % result.get("rc")
-    except conditions.ConditionError as exc:
-        result.update(failed=True, msg="condition: %s" % exc)
 
 
 def _run_one(host, module, task, check, facts, guard=None, persisting=None, journal=None):

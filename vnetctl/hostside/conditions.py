@@ -178,3 +178,39 @@ class Blocks:
             self.failing, self.indexes = block, [task["index"]]
         elif self.failing is not None:
             self.rescue_ok = False
+
+
+def decided(task, registered):
+    """The result of a task decided without running a module: a verb the controller ran
+    (an assert on a registered result is evaluated here), or a `when` that reads a
+    registered result and does not hold (see conditions.py); None: run it."""
+    try:
+        if task.get("host_when") and not holds(task["host_when"], registered):
+            return {"skipped": True, "changed": False, "failed": False,
+                    "msg": "skipped: its condition does not hold"}  # fmt: skip
+        verb = task.get("result")
+        if verb is None or "that_on_host" not in verb:
+            return dict(verb) if verb is not None else None
+        passed = holds(verb["that_on_host"], registered)
+    except FromSkipped as exc:
+        return {"skipped": True, "changed": False, "failed": False, "msg": "skipped: %s" % exc}
+    except ConditionError as exc:
+        return {"changed": False, "failed": True, "msg": "condition: %s" % exc}
+    return {"changed": False, "failed": not passed, "shown": verb["shown"] or not passed,
+            "verb": True, "msg": verb["success_msg"] if passed else verb["fail_msg"]}  # fmt: skip
+
+
+def judged(task, result, registered):
+    """A command's changed_when / failed_when, read with its own result registered."""
+    if not (task.get("changed_when") or task.get("failed_when")) or result.get("skipped"):
+        return
+    seen = dict(registered, **{task["register"]: result})
+    try:
+        if task.get("changed_when"):
+            result["changed"] = holds(task["changed_when"], seen)
+        if task.get("failed_when"):
+            result["failed"] = holds(task["failed_when"], seen)
+            if not result["failed"] and result.get("msg", "").startswith("non-zero return code"):
+                result["msg"] = "rc=%s (failed_when does not hold)" % result.get("rc")
+    except ConditionError as exc:
+        result.update(failed=True, msg="condition: %s" % exc)

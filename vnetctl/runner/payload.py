@@ -86,6 +86,7 @@ class LockSpec:
 
 
 TASK_EXTRAS = ("result", "host_when", "register", "changed_when", "failed_when", "block")
+CONDITIONAL = ("host_when", "changed_when", "failed_when", "block")  # need conditions.py
 
 
 def task_record(task) -> dict:
@@ -158,8 +159,11 @@ def build_stdin(
     what is this host's own (tasks, check, lock, confirm and persist settings)."""
     lock = lock or LockSpec()
     modules = frozenset(t["module"] for t in tasks if "result" not in t)  # verbs: no module
+    conditions = any(key in t for t in tasks for key in CONDITIONAL) or any(
+        "that_on_host" in (t.get("result") or {}) for t in tasks)  # fmt: skip
     every_source = any(t["module"] == "facts" and t["args"].get("sources") == "all" for t in tasks)
-    code = _code_word(catalog, modules, every_source, confirm is not None and not check)
+    code = _code_word(catalog, modules, every_source, confirm is not None and not check,
+                      conditions)  # fmt: skip
     own = {
         "tasks": list(tasks),
         "check": check,
@@ -194,12 +198,13 @@ def unpack(line: str) -> dict:
 
 
 def _code_word(
-    catalog: Catalog, modules: frozenset[str], every_source: bool, watchdog: bool
-) -> str:
+    catalog: Catalog, modules: frozenset[str], every_source: bool, watchdog: bool,
+    conditions: bool = False,
+) -> str:  # fmt: skip
     """Packed once per catalog and module set: packing it per host was 40 ms (zlib), 2 s
     of controller CPU for a 50-host play, for bytes that are all alike."""
     cache = catalog.packed_code
-    key = (modules, every_source, watchdog)
+    key = (modules, every_source, watchdog, conditions)
     if key not in cache:
         needed = set(modules)
         if every_source:  # `facts: {sources: all}` reports every module's FACTS: those
@@ -209,13 +214,12 @@ def _code_word(
         code = {
             "magic": MAGIC,
             # the rest of the host's program, installed before anything else (boot._load)
-            "program": {
-                boot.HOST_LOCK: _program(boot.HOST_LOCK, HOST_LOCK_SOURCE),
-                boot.CONDITIONS: _program(boot.CONDITIONS, CONDITIONS_SOURCE),
-            },
+            "program": {boot.HOST_LOCK: _program(boot.HOST_LOCK, HOST_LOCK_SOURCE)},
             "libs": {n: _program(n, src) for n, src in catalog.host_lib_sources(names).items()},
             "modules": {n: _program("vnet_module_" + n, catalog.source(n)) for n in names},
         }
+        if conditions:  # a play with conditions on registered results, or blocks
+            code["program"][boot.CONDITIONS] = _program(boot.CONDITIONS, CONDITIONS_SOURCE)
         if watchdog:  # installed in this order: the watchdog imports its files' module
             code["watchdog"] = {
                 "vnet_confirm_files": _program("vnet_confirm_files", CONFIRM_FILES_SOURCE),

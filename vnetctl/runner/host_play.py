@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 
 from vnetctl.runner.confirm import earlier
-from vnetctl.runner.results import Status, TaskResult
+from vnetctl.runner.results import Rescued, Status, TaskResult
 from vnetctl.secrets import redact
 from vnetctl.transport.base import RemoteFailure
 
-Emit = Callable[[TaskResult], None]
+Emit = Callable[[TaskResult | Rescued], None]
 Note = Callable[[str, str], None]
 # A host starts a task only while fewer than this many of its started tasks are
 # unacknowledged (vnetctl.hostside.boot): a host lost mid-play may have begun at most
@@ -50,7 +50,6 @@ class HostPlay:
         self.refused = False  # the guard refused the play before any change on this host
         self.earlier: list[dict] = []  # rollbacks earlier runs left here, collected now
         self.launched = False  # the remote process was given its tasks: it may run them
-        self.failures: dict[int, TaskResult] = {}  # a rescue may clear them (block/rescue)
         self._emit = emit
         self._note = note
 
@@ -77,9 +76,7 @@ class HostPlay:
         if "result" in record:
             self._result(record["index"], record["result"])
         elif "rescued" in record:  # the block's rescue ended well: not a failure any more
-            for index in record["rescued"]:
-                if index in self.failures:
-                    self.failures.pop(index).status = Status.RESCUED
+            self._emit(Rescued(self.host, self.play, [int(i) for i in record["rescued"]]))
         elif "refused" in record:  # the management-path guard, before any change here
             refused = record["refused"]
             self.refused = True
@@ -118,10 +115,7 @@ class HostPlay:
         if "skipped_after" in raw:  # the host knows indexes; people know names
             name = self.names.get(raw["skipped_after"], raw["skipped_after"])
             raw = dict(raw, msg=f"skipped: task '{name}' failed on this host")
-        result = TaskResult.from_module(self.host, self.play, task, raw)
-        if result.status is Status.FAILED:
-            self.failures[index] = result
-        self._emit(result)
+        self._emit(TaskResult.from_module(self.host, self.play, task, raw))
 
     # ---- the end -------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from vnetctl.runner.payload import (
     task_record,
 )
 from vnetctl.runner.pool import ConnectionPool
-from vnetctl.runner.results import RunResult, Status, TaskResult, facts_of
+from vnetctl.runner.results import Rescued, RunResult, Status, TaskResult, facts_of
 from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import (
     ConnectionLost,
@@ -383,7 +383,11 @@ class Runner:
             play.host_line(Status.FAILED, msg, label)
         play.close(Status.FAILED, msg, f"not started: {msg}", unseen)
 
-    def _emit(self, result: TaskResult) -> None:
+    def _emit(self, result: TaskResult | Rescued) -> None:
+        if isinstance(result, Rescued):  # a rescue cleared them: the host goes on
+            if self.result.rescue(result):
+                self._out.discard(result.host)
+            return
         result = redact_result(result)  # what enters the controller shows no secret
         if result.status is Status.FAILED:
             self._out.add(result.host)

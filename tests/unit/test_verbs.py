@@ -395,3 +395,8 @@ def test_hostvars_show_what_set_fact_set(tmp_path):
           tasks: [{debug: {msg: "{{ hostvars['kvm1'].role_of }}"}}]
         """)  # fmt: skip
     assert results(plans, "kvm2", play=1)[0]["msg"] == "leader"
+
+
+def test_shell_says_to_write_command_argv(tmp_path):
+    text = error(tmp_path, "- hosts: kvm1\n  tasks: [{shell: ip link | grep UP}]\n")
+    assert "'shell' is not supported: vnetctl runs no shell on a host" in text

@@ -58,6 +58,10 @@ TASK_HINTS = {
     "tasks whose when reads its result are skipped then)",
     "no_log": "secrets are hidden by name: see vnetctl_secret_vars in the README",
     "until": "a task converges or fails once; there are no retries",
+    "shell": "vnetctl runs no shell on a host: `command: {argv: [ip, link]}`",
+    "ansible.builtin.shell": "vnetctl runs no shell on a host: `command: {argv: [ip, link]}`",
+    "raw": "vnetctl runs no shell on a host: `command: {argv: [ip, link]}`",
+    "script": "vnetctl runs no shell on a host: `command: {argv: [ip, link]}`",
     "import_role": "list the role under the play's roles:",
     "include_role": "list the role under the play's roles:",
 }

@@ -364,9 +364,26 @@ def test_a_planned_failure_in_a_block_runs_its_rescue_then_goes_on(tmp_path):
                     ("always again", "always")]  # fmt: skip
 
 
-def test_register_with_loop_is_refused_when_loaded(tmp_path):
-    book = "- hosts: kvm1\n  tasks: [{debug: {msg: x}, loop: [1, 2], register: out}]\n"
-    assert "register on a task with loop is not supported" in error(tmp_path, book)
+def test_register_on_a_loop_keeps_every_item(tmp_path):
+    plans = plan(tmp_path, """\
+        - hosts: kvm1
+          tasks:
+            - debug: {msg: "item {{ item }}"}
+              loop: [1, 2]
+              register: out
+            - debug:
+                msg: "{{ out.results | length }} {{ out.results[1].msg }} {{ out is failed }}"
+            - command: {argv: ["true"]}
+              loop: [a, b]
+              register: probe
+            - debug: {msg: ok}
+              when: probe.results[1].rc == 0
+        """)  # fmt: skip
+    tasks = plans[0].tasks["kvm1"]
+    assert tasks[2].result["msg"] == "2 item 2 False"
+    assert [t.loop_of for t in tasks[3:5]] == [2, 2] and tasks[3].register == "probe"
+    assert tasks[5].host_when == [["cmp", "eq", ["var", "probe", ["results", 1, "rc"]],
+                                   ["const", 0]]]  # fmt: skip
 
 
 def test_command_cmd_string_is_refused_with_the_argv_form(tmp_path):

@@ -102,3 +102,27 @@ def test_conditions_are_shipped_only_to_plays_that_need_them():
         not in unpack(build_stdin(CATALOG, plain, check=True).split("\n")[1])["program"]
     )
     assert sizes[1] - sizes[0] > 6000  # ~9 KB of every host's stdin a plain play does without
+
+
+LOOP_BOOK = """\
+- hosts: kvm1
+  tasks:
+    - command: {argv: [sh, -c, "exit {{ item }}"]}
+      loop: [0, 3]
+      register: probe
+      failed_when: false
+    - command: {argv: ["true"]}
+      when: probe.results[1].rc == 3 and probe is changed and probe.results | length == 2
+"""
+
+
+def test_register_on_a_loop_on_the_host(tmp_path):
+    (tmp_path / "hosts.yml").write_text("all: {hosts: {kvm1: {}}}\n")
+    (tmp_path / "book.yml").write_text(LOOP_BOOK)
+    plans = plan_playbook(load_playbook(tmp_path / "book.yml", CATALOG),
+                          load_inventory(tmp_path / "hosts.yml"), CATALOG)  # fmt: skip
+    tasks = [task_record(t) for t in plans[0].tasks["kvm1"]]
+    lock = LockSpec(wait=1, directory=str(tmp_path))
+    with host_process(build_stdin(CATALOG, tasks, check=False, lock=lock)) as proc:
+        records = [outcome(r) for r in records_until_done(proc) if "index" in r]
+    assert [state for _, state, _ in records] == ["changed", "changed", "changed"]

@@ -312,7 +312,7 @@ def _run_play(host, modules, payload, output, stop, lock):
                 if conditions is not None:
                     conditions.judged(task, result, registered)
             if task.get("register"):
-                registered[task["register"]] = result
+                _register(registered, task, result)
             if result.get("failed") and blocks is not None:
                 blocks.failed(task)
             if result.get("failed"):
@@ -321,6 +321,21 @@ def _run_play(host, modules, payload, output, stop, lock):
     if blocks is not None:
         _rescued(blocks.leave({}), output, failed_at)
     return False
+
+
+def _register(registered, task, result):
+    """A task's result under its register name; a loop's items under `results`."""
+    name, loop = task["register"], task.get("loop_of")
+    if loop is None:
+        registered[name] = result
+        return
+    kept = registered.get(name)
+    if not (isinstance(kept, dict) and kept.get("_loop") == loop):  # the loop's first item
+        kept = registered[name] = {"results": [], "changed": False, "failed": False,
+                                   "skipped": False, "_loop": loop}  # fmt: skip
+    kept["results"].append(result)
+    kept["changed"] = kept["changed"] or bool(result.get("changed"))
+    kept["failed"] = kept["failed"] or bool(result.get("failed"))
 
 
 def _rescued(indexes, output, failed_at):

@@ -155,3 +155,11 @@ def parse_loop_control(data: dict, at: Location, context: str) -> LoopControl:
     if control.index_var is not None and control.index_var == control.loop_var:
         raise InputError("loop_control: index_var and loop_var must differ", control_at, context)
     return control
+
+
+def registered(results: list[dict]) -> dict:
+    """What `register` keeps of a loop, as Ansible does: each item's result under
+    `results`, changed or failed when one item is (the host does the same for its
+    tasks: vnetctl/hostside/boot.py)."""
+    return {"results": results, "changed": any(r.get("changed") for r in results),
+            "failed": any(r.get("failed") for r in results), "skipped": not results}  # fmt: skip

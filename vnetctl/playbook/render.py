@@ -65,6 +65,7 @@ class HostTask:
     changed_when: Any = None
     failed_when: Any = None
     block: tuple[int, str, bool] | None = None  # see Task.block
+    loop_of: int | None = None  # an item of a loop with register: the loop's task index
 
 
 @dataclass
@@ -260,10 +261,14 @@ def render_items(
         out.append(dataclasses.replace(
             rendered, index=loops.item_index(task, k, size), item=k,
             name=f"{task.display_name} (item={label})",
+            loop_of=task.index if task.register else None,
         ))  # fmt: skip
-        if rendered.result is None:  # a verb declares no object
+        if rendered.result is None and task.module != "host_command":  # no object: actions
             names.append((label, _identity(catalog, task.module, rendered.args)))
     loops.check_distinct(play, task, names)
+    if task.register and verbs.is_verb(task.module):  # as Ansible: the items' results
+        fleet.set_facts(host, {task.register: loops.registered([t.result for t in out])},
+                        task.where)  # fmt: skip
     return out
 
 

@@ -277,7 +277,7 @@ def on_host(fleet, play, task, variables, host_task, state) -> Any:  # a render.
             compiler = Compiler(fleet.templar, state.registered | {own}, variables,
                                         task.where, context, key)  # fmt: skip
             decided[key] = [compiler.compile(e) for e in expressions]
-    if task.register:  # (not with loop: refused when loaded)
+    if task.register:  # a loop's items: their results under `results`, on the host too
         state.registered.add(task.register)
     if not decided and not task.register:
         return host_task

@@ -276,10 +276,6 @@ class TaskReader:
             if not (isinstance(name, str) and name.isidentifier()):
                 raise InputError(f"register: a variable name, got {name!r}",
                                  where_of(data, "register", at), context)  # fmt: skip
-            if "loop" in data:
-                raise InputError("register on a task with loop is not supported: register "
-                                 "one task per item", where_of(data, "register", at),
-                                 context)  # fmt: skip
             task.register = name
         for key in HOST_CONDITIONS:
             if key not in data:

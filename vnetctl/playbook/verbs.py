@@ -98,7 +98,7 @@ class VerbRunner:
         result.setdefault("changed", False)
         result.setdefault("failed", False)
         result["verb"] = True  # the controller ran it: no resource, never drift
-        if task.register:
+        if task.register and task.loop is None:  # a loop's: all its items (render_items)
             self.fleet.set_facts(host, {task.register: dict(result)}, task.where)
         result["msg"] = redact(result.get("msg", ""))
         return replace(rendered, result=result)

@@ -85,7 +85,8 @@ class LockSpec:
     borrowed: bool = False
 
 
-TASK_EXTRAS = ("result", "host_when", "register", "changed_when", "failed_when", "block")
+TASK_EXTRAS = ("result", "host_when", "register", "changed_when", "failed_when", "block",
+               "loop_of")  # fmt: skip
 CONDITIONAL = ("host_when", "changed_when", "failed_when", "block")  # need conditions.py
 
 

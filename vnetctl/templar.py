@@ -35,7 +35,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.nativetypes import NativeCodeGenerator, NativeEnvironment, NativeTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from vnetctl import secrets
+from vnetctl import filters, secrets
 from vnetctl.errors import Location
 from vnetctl.hostlib import parse_bool, type_name
 from vnetctl.vault import values as vault_values
@@ -154,7 +154,36 @@ def make_environment() -> _Environment:
         to_json=lambda v, **kw: json.dumps(v, **kw),
         from_json=lambda v: json.loads(v),
     )
+    env.filters.update(filters.FILTERS)
+    for prefix in ("ansible.utils.", "ansible.builtin."):  # their FQCNs work too
+        env.filters.update({prefix + n: f for n, f in filters.FILTERS.items()})
+    env.globals.update(filters.GLOBALS)
+    env.tests.update(RESULT_TESTS)
+    env.tests.update(
+        match=lambda v, pattern: re.match(pattern, str(v)) is not None,
+        search=lambda v, pattern: re.search(pattern, str(v)) is not None,
+    )
     return env
+
+
+def _result_test(key: str, negate: bool = False):
+    def test(result: Any) -> bool:
+        if not isinstance(result, Mapping):
+            raise TemplateFailure(f"`is {key}` applies to a registered result, got {result!r}")
+        return bool(result.get(key)) != negate
+
+    return test
+
+
+# Ansible's tests of a registered result (a verb's, at planning; a host task's are
+# evaluated on the host: vnetctl.playbook.runtime)
+RESULT_TESTS = {
+    "changed": _result_test("changed"),
+    "failed": _result_test("failed"),
+    "succeeded": _result_test("failed", negate=True),
+    "success": _result_test("failed", negate=True),
+    "skipped": _result_test("skipped"),
+}
 
 
 class Templar:

@@ -35,8 +35,18 @@ TRACE = None
 def run(argv, stdin=None, timeout=RUN_TIMEOUT_S):
     """Run a command, return its stdout; a non-zero exit, or no exit within `timeout`
     seconds (the command is then killed), raises ModuleError. The one way the host
-    library runs a command (to gather facts or to apply steps). posix_spawn and select:
-    the subprocess module would cost every host's play its import (~3 ms)."""
+    library runs a command (to gather facts or to apply steps)."""
+    code, out, err = run_status(argv, stdin, timeout)
+    if code != 0:
+        detail = (err or out).strip()
+        raise ModuleError("%s failed: %s" % (" ".join(argv[:3]), detail))
+    return out
+
+
+def run_status(argv, stdin=None, timeout=RUN_TIMEOUT_S):
+    """(exit status, stdout, stderr) of a command; no exit within `timeout` seconds
+    kills it (ModuleError). posix_spawn and select: the subprocess module would cost
+    every host's play its import (~3 ms)."""
     if TRACE is not None:
         TRACE.append({"argv": " ".join(argv), "stdin": (stdin or "").splitlines()})
     pipes = [os.pipe() for _ in range(3)]  # stdin, stdout, stderr; all close-on-exec
@@ -44,18 +54,16 @@ def run(argv, stdin=None, timeout=RUN_TIMEOUT_S):
                (os.POSIX_SPAWN_DUP2, pipes[2][1], 2)]  # fmt: skip
     try:
         pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions)
-    except FileNotFoundError:
+    except OSError as exc:
         for fd in (fd for pair in pipes for fd in pair):
             os.close(fd)
-        raise ModuleError("command not found on host: %s" % argv[0]) from None
+        if isinstance(exc, FileNotFoundError):
+            raise ModuleError("command not found on host: %s" % argv[0]) from None
+        raise ModuleError("cannot run %s: %s" % (argv[0], exc.strerror)) from None
     for fd in (pipes[0][0], pipes[1][1], pipes[2][1]):
         os.close(fd)
     out, err = _exchange(pid, pipes[0][1], pipes[1][0], pipes[2][0], stdin, timeout, argv)
-    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    if code != 0:
-        detail = (err or out).strip()
-        raise ModuleError("%s failed: %s" % (" ".join(argv[:3]), detail))
-    return out
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), out, err
 
 
 def _exchange(pid, to_child, from_out, from_err, stdin, timeout, argv):

@@ -112,6 +112,7 @@ line = vnet_core.line
 step = vnet_core.step
 check_line = vnet_core.check_line
 run = vnet_core.run
+run_status = vnet_core.run_status
 RUN_TIMEOUT_S = vnet_core.RUN_TIMEOUT_S
 # arguments (see vnet_params) and fact sources (see vnet_facts)
 normalize_params = vnet_params.normalize_params

@@ -92,7 +92,8 @@ def test_task_forms(tmp_path):
             "- name: VM networks\n  hosts: all\n  tasks:\n"
             "    - name: uplink bridge\n      linux_brige: {name: br-vm, ports: [eth1]}\n",
             "book.yml:4: play 'VM networks' task 'uplink bridge': unknown module 'linux_brige' "
-            "(did you mean 'linux_bridge'?) (known: facts, link, linux_bridge)",
+            "(did you mean 'linux_bridge'?) (known: assert, command, debug, facts, fail, "
+            "include_vars, link, linux_bridge, set_fact)",
         ),
         (
             "- hosts: all\n  tasks:\n    - name: t\n      link: {name: a}\n      facts:\n",
@@ -101,19 +102,19 @@ def test_task_forms(tmp_path):
         ),
         (
             "- hosts: all\n  tasks:\n    - name: t\n      when: x\n",
-            "book.yml:3: play 'all' task 't': task names no module (known: facts, link, "
-            "linux_bridge)",
+            "book.yml:3: play 'all' task 't': task names no module (known: assert, command, "
+            "debug, facts, fail, include_vars, link, linux_bridge, set_fact)",
         ),
         (
             "- hosts: all\n  tasks:\n    - name: t\n      link: {name: a}\n      tag: x\n",
             "book.yml:5: play 'all' task 't': unknown task keyword 'tag' (did you mean "
             "'tags'?): a task has one module and optionally name, when, tags, vars, loop, "
-            "loop_control",
+            "loop_control, register, changed_when, failed_when",
         ),
         (
-            "- hosts: all\n  tasks:\n    - name: t\n      link: {name: a}\n      register: r\n",
-            "book.yml:5: play 'all' task 't': unknown task keyword 'register': vnetctl tasks "
-            "declare state: there are no registered results",
+            "- hosts: all\n  tasks:\n    - name: t\n      link: {name: a}\n      failed_when: r\n",
+            "book.yml:5: play 'all' task 't': unknown task keyword 'failed_when': a module says "
+            "failed from the state it reads (command has failed_when)",
         ),
         (
             "- hosts: all\n  tasks:\n    - link:\n        name: eth1\n        mut: 9000\n",

@@ -64,7 +64,13 @@ def workspace(tmp: Path, upto: int) -> tuple[Path, Path, dict]:
     probe = {"name": "probe", "debug": {"msg": "{{ x }}"}, "vars": var("task vars")}
     if on["loop variables"]:
         probe.update(loop=["loop variables"], loop_control={"loop_var": "x"})
-    write(role / "tasks" / "imp.yml", [probe])
+    before = []  # the verbs that set variables for the host's later tasks
+    if on["include_vars"]:
+        write(role / "vars" / "iv.yml", var("include_vars"))
+        before.append({"include_vars": "iv.yml"})
+    if on["set_fact and register"]:
+        before.append({"set_fact": var("set_fact and register")})
+    write(role / "tasks" / "imp.yml", [*before, probe])
     entry = {"role": "r", "vars": var("block vars")}
     write(tmp / "book.yml", [{"hosts": "all", "vars": var("play vars"),
                               "vars_files": ["vf.yml"], "roles": [entry]}])  # fmt: skip
@@ -74,8 +80,8 @@ def workspace(tmp: Path, upto: int) -> tuple[Path, Path, dict]:
 SETTERS = {  # every level the workspace can set (names as the README writes them)
     "role defaults", "inventory all vars", "inventory group vars", "group_vars/all",
     "group_vars/GROUP", "inventory host vars", "host_vars/HOST", "play vars",
-    "play vars_files", "role vars", "block vars", "task vars", "include params",
-    "extra vars", "loop variables",
+    "play vars_files", "role vars", "block vars", "task vars", "include_vars",
+    "set_fact and register", "include params", "extra vars", "loop variables",
 }  # fmt: skip
 
 
@@ -84,8 +90,8 @@ def value_of_x(tmp: Path, upto: int):
     plans = plan_playbook(
         load_playbook(book, CATALOG), load_inventory(hosts), CATALOG, extra_vars=extra
     )
-    (task,) = plans[0].tasks["h1"]
-    return task.args["msg"]
+    (task,) = [t for t in plans[0].tasks["h1"] if "probe" in t.name]
+    return task.result["msg"]
 
 
 def test_the_readme_lists_every_level_once():

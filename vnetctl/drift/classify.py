@@ -39,7 +39,8 @@ def _host_drift(host: str, results: list[TaskResult], unreachable: str | None) -
     if unreachable is not None:
         return HostDrift(host=host, state=HostState.UNREACHABLE, reason=unreachable)
     failed = [r for r in results if r.status is Status.FAILED]
-    checked = [r for r in results if r.status in (Status.OK, Status.CHANGED)]
+    checked = [r for r in results if r.status in (Status.OK, Status.CHANGED)
+               and not r.data.get("verb")]  # debug, assert...: no resource  # fmt: skip
     items = [item for r in checked if r.status is Status.CHANGED for item in task_items(r)]
     items += [item for r in checked for item in waiting_items(r)]
     if failed:

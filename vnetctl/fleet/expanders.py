@@ -108,6 +108,9 @@ def strip_controller_args(plans: list[PlayPlan], catalog) -> list[PlayPlan]:
         for host, host_tasks in plan.tasks.items():
             kept = []
             for task in host_tasks:
+                if getattr(task, "result", None) is not None:  # a verb: ran on the controller
+                    kept.append(task)
+                    continue
                 drop = controller_args(catalog[task.module]) & set(task.args)
                 args = {k: v for k, v in task.args.items() if k not in drop}
                 kept.append(dataclasses.replace(task, args=args) if drop else task)

@@ -19,6 +19,7 @@ the commit-confirmed settings. Records stream back on stdout, one JSON object pe
     {"earlier": [R, ...]}         rollbacks of earlier plays no one collected (their
                                   controller was killed or lost the host), collected now
     {"armed": {...}}, {"refused": {...}}: commit confirmed, the guard (safe_apply)
+    {"rescued": [INDEX, ...]}     a block's rescue ended well: those failures are cleared
     {"done": true, "stopped": B}  the end; stopped: asked to stop before the last task
 
 The controller keeps stdin open for the whole play. EOF on stdin (the controller asked

@@ -27,9 +27,10 @@ STYLE = {
     Status.UNREACHABLE: "bold magenta",
     Status.UNKNOWN: "bold red",
     Status.NOT_STARTED: "dim",
+    Status.RESCUED: "yellow",
 }
 # shown in the recap only when some host has them (an interrupted or broken run)
-RARE = (Status.UNKNOWN, Status.NOT_STARTED)
+RARE = (Status.UNKNOWN, Status.NOT_STARTED, Status.RESCUED)
 
 QUIET_FLEET = 10  # above this many hosts, ok/skipped lines are summarised by the bar
 LIMIT_SHOWN = 10  # hosts written out as a --limit to copy
@@ -86,7 +87,7 @@ class ConsoleReporter:
             f"[{style}]{_label(result.status)}[/]: [[bold]{printed(result.host)}[/]] "
             f"{printed(result.task)}"
         )
-        if result.msg and result.status not in (Status.OK,):
+        if result.msg and (result.status is not Status.OK or result.data.get("shown")):
             line += f" [dim]-[/] {escape(printable_lines(result.msg))}"
         self.console.print(line)
         if self.show_diff and result.changes:

@@ -18,14 +18,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vnetctl.errors import InputError
+from vnetctl.errors import InputError, Location
 from vnetctl.hostlib import type_name
-from vnetctl.playbook.model import Play, Task
+from vnetctl.playbook import fields
+from vnetctl.playbook.model import LoopControl, Play, Task
 from vnetctl.playbook.variables import Fleet
 from vnetctl.templar import LazyVars, TemplateFailure
-from vnetctl.yamlsrc import plain
+from vnetctl.yamlsrc import plain, where_of
 
 MAX_ITEMS = 10_000  # items of one loop on one host
+LOOP_CONTROL_KEYS = ("loop_var", "index_var", "label", "extended")
 
 
 def item_index(task: Task, k: int, tasks_in_play: int) -> int:
@@ -118,3 +120,46 @@ def check_distinct(play: Play, task: Task, names: list[tuple[str, Any]]) -> None
                 play.context(task),
             )
         seen[key] = item_label
+
+
+def parse_loop_control(data: dict, at: Location, context: str) -> LoopControl:
+    value = data.get("loop_control")
+    control_at = where_of(data, "loop_control", at)
+    if value is None:
+        return LoopControl()
+    if not isinstance(value, dict):
+        raise InputError("loop_control must be a mapping", control_at, context)
+    control = LoopControl()
+    for key, item in value.items():
+        key_at = where_of(value, key, control_at)
+        if key == "pause":
+            raise InputError(
+                "loop_control: pause is not supported: the items run one after another in "
+                "the host's one process",
+                key_at,
+                context,
+            )
+        if key not in LOOP_CONTROL_KEYS:
+            raise InputError(
+                f"loop_control: unknown key '{key}'{fields.near(str(key), LOOP_CONTROL_KEYS)} "
+                f"(it has {', '.join(LOOP_CONTROL_KEYS)})",
+                key_at,
+                context,
+            )
+        if key in ("loop_var", "index_var") and not (isinstance(item, str) and item.isidentifier()):
+            raise InputError(f"loop_control: {key} must be a variable name, got {item!r}",
+                             key_at, context)  # fmt: skip
+        if key == "extended" and not isinstance(item, bool):
+            raise InputError("loop_control: extended must be true or false", key_at, context)
+        setattr(control, key, item)
+    if control.index_var is not None and control.index_var == control.loop_var:
+        raise InputError("loop_control: index_var and loop_var must differ", control_at, context)
+    return control
+
+
+def registered(results: list[dict]) -> dict:
+    """What `register` keeps of a loop, as Ansible does: each item's result under
+    `results`, changed or failed when one item is (the host does the same for its
+    tasks: vnetctl/hostside/boot.py)."""
+    return {"results": results, "changed": any(r.get("changed") for r in results),
+            "failed": any(r.get("failed") for r in results), "skipped": not results}  # fmt: skip

@@ -65,6 +65,14 @@ class Task:
     loop_control: LoopControl = field(default_factory=LoopControl)
     vars: VarLayer = field(default_factory=VarLayer)  # the task's own `vars:`
     scope: Scope = field(default_factory=Scope)
+    register: str | None = None  # the variable its result is kept in (vnetctl.playbook.verbs)
+    # command's changed_when / failed_when: Jinja expressions, evaluated on its host
+    changed_when: list[str] | None = None
+    failed_when: list[str] | None = None
+    data: Any = None  # what a verb read when loaded (include_vars: its file's variables)
+    # in a block with rescue/always: (the block's number in the play, "block" | "rescue" |
+    # "always", whether the block has a rescue); its host runs it by Ansible's rules
+    block: tuple[int, str, bool] | None = None
 
     @property
     def role(self) -> str | None:

@@ -36,7 +36,7 @@ from typing import Any
 from vnetctl import secrets
 from vnetctl.errors import InputError, Location
 from vnetctl.inventory.model import Inventory
-from vnetctl.playbook import loops
+from vnetctl.playbook import loops, runtime, verbs
 from vnetctl.playbook.model import Play, Task
 from vnetctl.playbook.validate import validate_args
 from vnetctl.playbook.variables import Fleet
@@ -55,6 +55,17 @@ class HostTask:
     args: dict[str, Any]  # rendered and validated
     where: Location
     item: int | None = None  # a loop item: its position in the loop (from 0)
+    # a verb the controller ran (debug, assert, ...): its result, which the host's process
+    # reports in its place in the play (vnetctl.playbook.verbs)
+    result: dict[str, Any] | None = None
+    # on the host, from the results registered before it: skip unless this holds, and
+    # what the host needs to register, decide failed/changed (vnetctl.playbook.runtime)
+    host_when: Any = None
+    register: str | None = None
+    changed_when: Any = None
+    failed_when: Any = None
+    block: tuple[int, str, bool] | None = None  # see Task.block
+    loop_of: int | None = None  # an item of a loop with register: the loop's task index
 
 
 @dataclass
@@ -193,27 +204,51 @@ def render_task(
     catalog: Mapping[str, dict],
     conditions: list | None = None,
     name: str = "",
+    state: runtime.HostState | None = None,
 ) -> HostTask | None:
     """The task as this host runs it, or None when a `when` does not hold (all of the
-    task's, or `conditions`)."""
-    if not _holds(fleet, play, task, task.conditions() if conditions is None else conditions,
-                  variables, name):  # fmt: skip
+    task's, or `conditions`; `name`: what the skip is noted as); a condition on a
+    registered result goes with it, for its host to evaluate."""
+    conditions = task.conditions() if conditions is None else conditions
+    here, there = runtime.split_conditions(fleet, play, task, conditions, variables, state)
+    if not _holds(fleet, play, task, here, variables, name):
         return None
     context = play.context(task)
+    registered = state.registered if state is not None else set()
+    earlier = state.earlier if state is not None else {}
+    unrendered = verbs.NOT_RENDERED.get(task.module, ())
+    if task.module == "debug" and isinstance(task.args.get("var"), str):  # a bare expression
+        runtime.check_not_used(fleet.templar, "{{ " + task.args["var"] + " }}", registered,
+                               earlier, task.where_of("var"), context, "debug var")  # fmt: skip
     args: dict[str, Any] = {}
     for key, value in task.args.items():
+        runtime.check_not_used(fleet.templar, value, registered, earlier, task.where_of(key),
+                               context, f"argument '{key}'")  # fmt: skip
         try:
-            rendered = fleet.templar.render(value, variables)
+            rendered = value if key in unrendered else fleet.templar.render(value, variables)
         except TemplateFailure as exc:
             raise InputError(f"argument '{key}': {exc}", task.where_of(key), context) from None
         if rendered != OMIT:
             args[key] = _drop_omitted(rendered)
-    checked = validate_args(task.module, catalog[task.module], args, task.where_of, context)
-    return HostTask(task.index, task.display_name, task.module, checked, task.where)
+    spec = verbs.SPECS[task.module] if verbs.is_verb(task.module) else catalog[task.module]
+    shown = "command" if task.module == "host_command" else task.module
+    checked = validate_args(shown, spec, args, task.where_of, context) if spec else args
+    host_task = HostTask(task.index, task.display_name, task.module, checked, task.where,
+                         host_when=there or None, block=task.block)  # fmt: skip
+    if verbs.is_verb(task.module):
+        return runtime.verb_task(fleet, play, task, variables, host_task, state)
+    if state is not None:
+        host_task = runtime.on_host(fleet, play, task, variables, host_task, state)
+    return host_task
 
 
 def render_items(
-    fleet: Fleet, play: Play, task: Task, host: str, catalog: Mapping[str, dict]
+    fleet: Fleet,
+    play: Play,
+    task: Task,
+    host: str,
+    catalog: Mapping[str, dict],
+    state: runtime.HostState | None = None,
 ) -> list[HostTask]:
     """A task with `loop`: one HostTask per item whose `when` holds."""
     variables = fleet.task_vars(play, task, host)
@@ -231,17 +266,28 @@ def render_items(
         except InputError:
             label = None
         shown = f"{task.display_name} (item={label if label is not None else k})"
-        rendered = render_task(fleet, play, task, item_vars, catalog, conditions=own, name=shown)
+        rendered = render_task(fleet, play, task, item_vars, catalog, conditions=own, name=shown,
+                               state=state)  # fmt: skip
         if rendered is None:
             continue
         if label is None:
             label = loops.label(fleet, play, task, item_vars, items[k])  # raises
         out.append(dataclasses.replace(
             rendered, index=loops.item_index(task, k, size), item=k, name=shown,
+            loop_of=task.index if task.register else None,
         ))  # fmt: skip
-        names.append((label, _identity(catalog, task.module, rendered.args)))
+        if rendered.result is None and task.module != "host_command":  # no object: actions
+            names.append((label, _identity(catalog, task.module, rendered.args)))
     loops.check_distinct(play, task, names)
+    if task.register and verbs.is_verb(task.module):  # as Ansible: the items' results
+        fleet.set_facts(host, {task.register: loops.registered([t.result for t in out])},
+                        task.where)  # fmt: skip
     return out
+
+
+def _failed_here(task: HostTask) -> bool:
+    """A verb that failed its host as planned (not one its host decides)."""
+    return bool(task.result and task.result.get("failed") and not task.host_when)
 
 
 def _identity(catalog: Mapping[str, dict], module: str, args: dict) -> Any:
@@ -283,6 +329,7 @@ def plan_playbook(
     fleet = Fleet(inventory, extra_vars or {})
     only = set(tags) if tags else None
     skip = set(skip_tags) if skip_tags else None
+    states: dict[str, runtime.HostState] = {}
     plans = []
     for play in plays:
         try:
@@ -298,19 +345,30 @@ def plan_playbook(
         kept = [t for t in play.tasks if task_kept(play, t, only, skip)]
         plan = PlayPlan(play=play, hosts=hosts, tasks={})
         for host in hosts:
+            state = states.setdefault(host, runtime.HostState(host))
             host_tasks: list[HostTask] = []
-            for task in kept:
+            blocks = runtime.BlockTracker(state)
+            for task in kept if not state.failed else ():
+                if not blocks.plans(task):
+                    if state.failed:
+                        break
+                    continue
                 try:
                     if task.loop is not None:
-                        host_tasks += render_items(fleet, play, task, host, catalog)
-                        continue
-                    variables = fleet.task_vars(play, task, host)
-                    rendered = render_task(fleet, play, task, variables, catalog)
+                        found = render_items(fleet, play, task, host, catalog, state)
+                    else:
+                        variables = fleet.task_vars(play, task, host)
+                        found = [render_task(fleet, play, task, variables, catalog, state=state)]
                 except InputError as exc:
                     problems.add(exc, host)
                     continue
-                if rendered is not None:
-                    host_tasks.append(rendered)
+                host_tasks += [t for t in found if t is not None]
+                if any(_failed_here(t) for t in found if t is not None):
+                    blocks.failed(task)  # as in Ansible: nothing more for this host, but
+                    if state.failed:  # the rescue and always of a block around it
+                        break
+            blocks.end()
+            state.next_play(play.display_name)
             plan.tasks[host] = host_tasks
             plan.skipped[host] = fleet.skipped.pop(host, [])
             try:

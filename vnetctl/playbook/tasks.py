@@ -27,30 +27,41 @@ from typing import Any
 from vnetctl.errors import InputError, Location
 from vnetctl.hostlib import type_name
 from vnetctl.inventory.sources import VarLayer
-from vnetctl.playbook import fields
+from vnetctl.playbook import fields, loops, verbs
 from vnetctl.playbook.extra_vars import parse_kv
-from vnetctl.playbook.model import LoopControl, Play, Scope, Task
+from vnetctl.playbook.model import Play, Scope, Task
 from vnetctl.playbook.validate import check_literal_args
 from vnetctl.templar import is_template
 from vnetctl.yamlsrc import load_yaml_file, where, where_of
 
-TASK_KEYWORDS = ("name", "when", "tags", "vars", "loop", "loop_control")
+TASK_KEYWORDS = (
+    "name", "when", "tags", "vars", "loop", "loop_control", "register", "changed_when",
+    "failed_when",
+)  # fmt: skip
+HOST_CONDITIONS = ("changed_when", "failed_when")  # a command's: evaluated on its host
+COMMAND = "host_command"  # modules/host_command.py: `command` (Ansible's name stays free)
+ALIASES = {"command": COMMAND, "ansible.builtin.command": COMMAND,
+           "ansible.legacy.command": COMMAND}  # fmt: skip
+FQCN_PREFIXES = {"ansible.builtin.": "verb", "ansible.legacy.": "verb", "vnetctl.kvm.": "module"}
 IMPORT_KEYWORDS = ("name", "when", "tags", "vars")
-LOOP_CONTROL_KEYS = ("loop_var", "index_var", "label", "extended")
+BLOCK_KEYWORDS = ("block", "rescue", "always", "name", "when", "tags", "vars")
 MAX_NESTING = 32  # task files importing task files
 TASK_HINTS = {
-    "register": "vnetctl tasks declare state: there are no registered results",
     "notify": "vnetctl has no handlers: a task that changes reports it",
-    "block": "write the tasks one by one (when/tags on each), or import_tasks a file of them",
     "ignore_errors": "a failed task fails its host; the other hosts go on",
     "become": "set ansible_become (or vnetctl_become) for the hosts in the inventory",
     "delegate_to": "every task runs on its own host",
     "run_once": "every task runs on each of its hosts",
-    "changed_when": "a module says changed from the state it reads",
-    "failed_when": "a module says failed from the state it reads",
-    "check_mode": "use --check for the whole run",
+    "changed_when": "a module says changed from the state it reads (command has changed_when)",
+    "failed_when": "a module says failed from the state it reads (command has failed_when)",
+    "check_mode": "use --check for the whole run (a command never runs in check mode; the "
+    "tasks whose when reads its result are skipped then)",
     "no_log": "secrets are hidden by name: see vnetctl_secret_vars in the README",
     "until": "a task converges or fails once; there are no retries",
+    "shell": "vnetctl runs no shell on a host: `command: {argv: [ip, link]}`",
+    "ansible.builtin.shell": "vnetctl runs no shell on a host: `command: {argv: [ip, link]}`",
+    "raw": "vnetctl runs no shell on a host: `command: {argv: [ip, link]}`",
+    "script": "vnetctl runs no shell on a host: `command: {argv: [ip, link]}`",
     "import_role": "list the role under the play's roles:",
     "include_role": "list the role under the play's roles:",
 }
@@ -66,12 +77,14 @@ class Frame:
     include_tags: tuple[tuple[str, ...], ...] = ()
     base: Path = Path(".")  # relative task file names start here
     chain: tuple[Path, ...] = ()  # task files being read, outermost first
+    block: tuple[int, str, bool] | None = None  # see Task.block
 
 
 class TaskReader:
     def __init__(self, play: Play, catalog: Mapping[str, dict]):
         self.play = play
         self.catalog = catalog
+        self.blocks = 0  # blocks with rescue/always, numbered in the play
 
     def read_list(self, data: Any, key: str, at: Location, frame: Frame) -> list[Task]:
         """`data[key]` (a list of tasks) as the tasks it makes, imports resolved."""
@@ -86,6 +99,8 @@ class TaskReader:
             item_at = where_of(items, i, items_at)
             if isinstance(item, dict) and ({"import_tasks", "include_tasks"} & set(item)):
                 tasks += self._import(item, item_at, frame)
+            elif isinstance(item, dict) and "block" in item:
+                tasks += self._block(item, item_at, frame)
             else:
                 tasks.append(self.task(item, item_at, frame))
         return tasks
@@ -148,10 +163,48 @@ class TaskReader:
             )
         return self.read_list(loaded, "", where(loaded, Location(str(path), 1)), inner)
 
+    # ---- block / rescue / always ----------------------------------------------------------
+
+    def _block(self, data: dict, at: Location, frame: Frame) -> list[Task]:
+        """A block's `when`, `tags` and `vars` go to each of its tasks (rescue and always
+        included), as an import's do; with rescue or always, its host runs them by
+        Ansible's rules (vnetctl/hostside/boot.py): a failed task of the block (rolled
+        back whole) leaves the block, the rescue runs, then always; a rescue that ends
+        well clears the failure."""
+        at = where(data, at)
+        context = self.play.context()
+        for key in data:
+            if key not in BLOCK_KEYWORDS:
+                hint = TASK_HINTS.get(key, f"a block has {', '.join(BLOCK_KEYWORDS)}")
+                raise InputError(f"block: unknown keyword '{key}'"
+                                 f"{fields.near(str(key), BLOCK_KEYWORDS)}: {hint}",
+                                 where_of(data, key, at), context)  # fmt: skip
+        own_tags = fields.tags(data.get("tags"), where_of(data, "tags", at), context)
+        when_at = where_of(data, "when", at)
+        when = tuple((w, when_at) for w in fields.when(data.get("when"), when_at, context))
+        inner = dataclasses.replace(
+            frame, tags=(*frame.tags, *own_tags), when=(*frame.when, *when),
+            scope=_with(frame.scope, block=fields.variables(data, "vars", at, context)),
+        )  # fmt: skip
+        handled = data.get("rescue") is not None or data.get("always") is not None
+        if not handled:
+            return self.read_list(data, "block", at, inner)
+        if frame.block is not None:
+            raise InputError("block: a block with rescue or always inside another one is not "
+                             "supported: put the inner one in a play of its own, or leave "
+                             "its rescue/always to the outer block", at, context)  # fmt: skip
+        self.blocks += 1
+        tasks = []
+        rescued = data.get("rescue") is not None
+        for part in ("block", "rescue", "always"):
+            marked = dataclasses.replace(inner, block=(self.blocks, part, rescued))
+            tasks += self.read_list(data, part, at, marked)
+        return tasks
+
     # ---- one module task ----------------------------------------------------------------
 
     def task(self, data: Any, at: Location, frame: Frame) -> Task:
-        play, catalog = self.play, self.catalog
+        play = self.play
         if not isinstance(data, dict):
             raise InputError(
                 f"a task must be a mapping (`- name: ...` then one module), got {data!r}",
@@ -164,15 +217,18 @@ class TaskReader:
             raise InputError("task name must be a string", where_of(data, "name", at),
                              play.context())  # fmt: skip
         others = [k for k in data if k not in TASK_KEYWORDS]
-        modules = [k for k in others if isinstance(k, str) and k in catalog]
+        modules = [k for k in others if self.module_name(k) is not None]
         strays = [k for k in others if k not in modules]
-        module = modules[0] if modules else str(strays[0]) if strays else ""
+        written = modules[0] if modules else str(strays[0]) if strays else ""
+        module = self.module_name(written) or written
         task = Task(index=-1, module=module, args={}, name=str(name) if name is not None else None,
-                    scope=frame.scope, where=at)  # fmt: skip
+                    scope=frame.scope, where=at, block=frame.block)  # fmt: skip
+        if task.name is None and written != module:  # named as written, as Ansible does
+            task.name = "command" if written in ALIASES else written
         context = play.context(task) if task.display_name else play.context()
         self._check_keys(data, at, task, modules, strays, context)
-        module_at = where_of(data, module, at)
-        task.args = _module_args(data[module], module_at, context, module)
+        module_at = where_of(data, written, at)
+        task.args = _module_args(data[written], module_at, context, module)
         task.arg_where = {k: where_of(task.args, k, module_at) for k in task.args}
         task.when_where = where_of(data, "when", at)
         task.when = fields.when(data.get("when"), task.when_where, context)
@@ -186,11 +242,53 @@ class TaskReader:
         elif "loop_control" in data:
             raise InputError("loop_control without loop", where_of(data, "loop_control", at),
                              context)  # fmt: skip
-        check_literal_args(module, catalog[module], task.args, task.where_of, context)
+        self._keywords(data, at, task, context)
+        spec = self.spec(module)
+        if spec is None:
+            verbs.check_set_fact(task.args, module_at, context)
+        else:
+            shown = "command" if module == COMMAND else module
+            check_literal_args(shown, spec, task.args, task.where_of, context)
+        if module == "include_vars":
+            role = frame.scope.role
+            verbs.load_include_vars(task, frame.base, role.path if role else None, context)
         return task
 
+    def module_name(self, key: Any) -> str | None:
+        """The module or verb a task key names (FQCNs and `command` included), or None."""
+        if not isinstance(key, str):
+            return None
+        if key in ALIASES:
+            return ALIASES[key]
+        for prefix, kind in FQCN_PREFIXES.items():
+            if key.startswith(prefix):
+                short = key[len(prefix) :]
+                found = verbs.is_verb(short) if kind == "verb" else short in self.catalog
+                return short if found else None
+        return key if verbs.is_verb(key) or (key in self.catalog and key != COMMAND) else None
+
+    def spec(self, module: str) -> dict | None:
+        return verbs.SPECS[module] if verbs.is_verb(module) else self.catalog[module]
+
+    def _keywords(self, data: dict, at: Location, task: Task, context: str) -> None:
+        if "register" in data:
+            name = data["register"]
+            if not (isinstance(name, str) and name.isidentifier()):
+                raise InputError(f"register: a variable name, got {name!r}",
+                                 where_of(data, "register", at), context)  # fmt: skip
+            task.register = name
+        for key in HOST_CONDITIONS:
+            if key not in data:
+                continue
+            key_at = where_of(data, key, at)
+            if task.module != COMMAND:
+                raise InputError(f"unknown task keyword '{key}': {TASK_HINTS[key]}", key_at,
+                                 context)  # fmt: skip
+            setattr(task, key, fields.when(data[key], key_at, context))
+
     def _check_keys(self, data, at, task, modules, strays, context) -> None:
-        known = ", ".join(sorted(self.catalog))
+        names = sorted({*self.catalog, *verbs.SPECS, "command"} - {COMMAND})
+        known = ", ".join(names)
         if len(modules) > 1:
             raise InputError(
                 f"one task runs one module, this one names {len(modules)}: "
@@ -214,8 +312,10 @@ class TaskReader:
             if not strays:
                 raise InputError(f"task names no module (known: {known})", at, context)
             word = str(strays[0])
+            if word in TASK_HINTS:  # an Ansible keyword vnetctl has another way for
+                raise InputError(f"'{word}' is not supported: {TASK_HINTS[word]}", at, context)
             raise InputError(
-                f"unknown module '{word}'{fields.near(word, list(self.catalog))} (known: {known})",
+                f"unknown module '{word}'{fields.near(word, names)} (known: {known})",
                 at,
                 context,
             )
@@ -230,7 +330,8 @@ class TaskReader:
                 task.loop_where,
                 context,
             )
-        fleet_wide = [k for k, rule in self.catalog[task.module].items() if rule.get("controller")]
+        spec = self.spec(task.module) or {}
+        fleet_wide = [k for k, rule in spec.items() if rule.get("controller")]
         if fleet_wide:
             raise InputError(
                 f"loop: {task.module} is planned across the fleet (its {fleet_wide[0]}): "
@@ -239,47 +340,22 @@ class TaskReader:
                 context,
             )
         task.loop = loop
-        task.loop_control = _loop_control(data, at, context)
-
-
-def _loop_control(data: dict, at: Location, context: str) -> LoopControl:
-    value = data.get("loop_control")
-    control_at = where_of(data, "loop_control", at)
-    if value is None:
-        return LoopControl()
-    if not isinstance(value, dict):
-        raise InputError("loop_control must be a mapping", control_at, context)
-    control = LoopControl()
-    for key, item in value.items():
-        key_at = where_of(value, key, control_at)
-        if key == "pause":
-            raise InputError(
-                "loop_control: pause is not supported: the items run one after another in "
-                "the host's one process",
-                key_at,
-                context,
-            )
-        if key not in LOOP_CONTROL_KEYS:
-            raise InputError(
-                f"loop_control: unknown key '{key}'{fields.near(str(key), LOOP_CONTROL_KEYS)} "
-                f"(it has {', '.join(LOOP_CONTROL_KEYS)})",
-                key_at,
-                context,
-            )
-        if key in ("loop_var", "index_var") and not (isinstance(item, str) and item.isidentifier()):
-            raise InputError(f"loop_control: {key} must be a variable name, got {item!r}",
-                             key_at, context)  # fmt: skip
-        if key == "extended" and not isinstance(item, bool):
-            raise InputError("loop_control: extended must be true or false", key_at, context)
-        setattr(control, key, item)
-    if control.index_var is not None and control.index_var == control.loop_var:
-        raise InputError("loop_control: index_var and loop_var must differ", control_at, context)
-    return control
+        task.loop_control = loops.parse_loop_control(data, at, context)
 
 
 def _module_args(value: Any, at: Location, context: str, module: str) -> dict[str, Any]:
     if value is None:
         return {}
+    if module == COMMAND and (not isinstance(value, dict) or "cmd" in value):
+        value = value.get("cmd") if isinstance(value, dict) else value
+        raise InputError(
+            "command takes its argv as a list, and no shell: `command: {argv: [ip, -br, "
+            f"link]}}` (got {type_name(value)} {value!r})",
+            at,
+            context,
+        )
+    if module == "include_vars" and isinstance(value, str) and "=" not in value:
+        return {"file": value}
     if isinstance(value, str):
         return parse_kv(value, at, f"{context}: arguments of {module}")
     if not isinstance(value, dict):

@@ -13,6 +13,8 @@ checks each level against the one above it, reading that table.
 6. block variables: the `vars:` of the task's role entry, then of each `import_tasks`
    around it, outermost first
 7. the task's own `vars:`
+7a. what `include_vars` gave the host, then what `set_fact` set and `register` kept (the
+   verbs run while planning, vnetctl.playbook.verbs): the host's own, in every later play
 8. include parameters: the `vars:` of each `include_tasks` around it, outermost first
 9. extra vars (`-e`)
 10. loop variables: `item` (or `loop_control.loop_var`), `index_var`, `ansible_loop`
@@ -92,6 +94,20 @@ class Fleet:
         self._roles: dict[int, tuple[VarLayer, VarLayer]] = {}
         # host -> (task or item, false condition): what `when` left out, until taken
         self.skipped: dict[str, list[tuple[str, str]]] = {}
+        # per host: include_vars, then set_fact and register (see vnetctl.playbook.verbs)
+        self._included: dict[str, VarLayer] = {}
+        self._facts: dict[str, VarLayer] = {}
+        self._version: dict[str, int] = {}
+
+    def include_vars(self, host: str, layer: VarLayer) -> None:
+        merged_layer = merged([self._included.get(host, VarLayer()), layer])
+        self._included[host] = merged_layer
+        self._version[host] = self._version.get(host, 0) + 1
+
+    def set_facts(self, host: str, values: dict[str, Any], at: Location) -> None:
+        layer = VarLayer(dict(values), {k: at for k in values})
+        self._facts[host] = merged([self._facts.get(host, VarLayer()), layer])
+        self._version[host] = self._version.get(host, 0) + 1
 
     def magic(self, host: str) -> dict[str, Any]:
         return {
@@ -106,13 +122,17 @@ class Fleet:
         return VarLayer(record.vars, record.origins)
 
     def host_vars(self, host: str) -> LazyVars:
-        """A host's inventory and extra variables (what `hostvars[host]` shows)."""
-        if host not in self._host_vars:
-            layer = merged([self._inventory(host), self.extra])
-            self._host_vars[host] = LazyVars(
+        """A host's inventory variables, what include_vars and set_fact gave it so far,
+        and extra variables (what `hostvars[host]` shows)."""
+        key = f"{host}\0{self._version.get(host, 0)}"
+        if key not in self._host_vars:
+            layers = [self._inventory(host), self._included.get(host, VarLayer()),
+                      self._facts.get(host, VarLayer()), self.extra]  # fmt: skip
+            layer = merged(layers)
+            self._host_vars[key] = LazyVars(
                 self.templar, layer.values, self.magic(host), layer.origins
             )
-        return self._host_vars[host]
+        return self._host_vars[key]
 
     def _play_roles(self, play: Play) -> tuple[VarLayer, VarLayer]:
         """Every role's defaults, and every role's vars, merged in the play's order."""
@@ -129,7 +149,9 @@ class Fleet:
         stack.append(VarLayer(play.vars, play.var_where))
         stack += [*play.vars_files, role_vars, *([own.vars] if own else [])]
         if task is not None:
-            stack += [*task.scope.block, task.vars, *task.scope.include]
+            stack += [*task.scope.block, task.vars]
+            stack += [self._included.get(host, VarLayer()), self._facts.get(host, VarLayer())]
+            stack += [*task.scope.include]
         stack.append(self.extra)
         return merged(stack)
 
@@ -150,6 +172,7 @@ class Fleet:
             tuple(map(id, scope.block)) if scope else (),
             tuple(map(id, scope.include)) if scope else (),
             id(task.vars) if task is not None and task.vars.values else None,
+            self._version.get(host, 0),
         )
         if key not in self._scoped:
             layer = self.layers(play, task, host)

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 
 from vnetctl.runner.confirm import earlier
-from vnetctl.runner.results import Status, TaskResult
+from vnetctl.runner.results import Rescued, Status, TaskResult
 from vnetctl.secrets import redact
 from vnetctl.transport.base import RemoteFailure
 
-Emit = Callable[[TaskResult], None]
+Emit = Callable[[TaskResult | Rescued], None]
 Note = Callable[[str, str], None]
 # A host starts a task only while fewer than this many of its started tasks are
 # unacknowledged (vnetctl.hostside.boot): a host lost mid-play may have begun at most
@@ -77,6 +77,8 @@ class HostPlay:
             return True
         if "result" in record:
             self._result(record["index"], record["result"])
+        elif "rescued" in record:  # the block's rescue ended well: not a failure any more
+            self._emit(Rescued(self.host, self.play, [int(i) for i in record["rescued"]]))
         elif "refused" in record:  # the management-path guard, before any change here
             refused = record["refused"]
             self.refused = True

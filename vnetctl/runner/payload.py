@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from vnetctl.catalog import Catalog
 from vnetctl.hostlib import compiled
-from vnetctl.hostside import boot, confirm_files, host_lock, play, safe_apply
+from vnetctl.hostside import boot, conditions, confirm_files, host_lock, play, safe_apply
 from vnetctl.runner.host_code import HostCode
 from vnetctl.transport.base import ConnectionLost
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 BOOT_SOURCE = Path(boot.__file__).read_text()
 HOST_LOCK_SOURCE = Path(host_lock.__file__).read_text()
 PLAY_SOURCE = Path(play.__file__).read_text()
+CONDITIONS_SOURCE = Path(conditions.__file__).read_text()
 # hosts whose Python reads this bytecode run the controller's code objects: compiling
 # the pushed sources was ~7 ms of every host's play
 MAGIC = importlib.util.MAGIC_NUMBER.hex()
@@ -109,6 +110,23 @@ class LockSpec:
     borrowed: bool = False
 
 
+TASK_EXTRAS = ("result", "host_when", "register", "changed_when", "failed_when", "block",
+               "loop_of")  # fmt: skip
+CONDITIONAL = ("host_when", "changed_when", "failed_when", "block")  # need conditions.py
+
+
+def task_record(task) -> dict:
+    """What the host's process is given for a planned task (vnetctl/hostside/boot.py):
+    a verb the controller ran (debug, assert, ...) carries its result, not arguments;
+    conditions on registered results, register and block go with the task."""
+    result = getattr(task, "result", None)
+    out = {"index": task.index, "module": task.module, "args": {} if result else task.args}
+    for key in TASK_EXTRAS:
+        if getattr(task, key, None) is not None:
+            out[key] = getattr(task, key)
+    return out
+
+
 def _sudo(become_user: str, become_password: bool) -> list[str]:
     """Without a become password, sudo -n fails fast instead of prompting; with one,
     sudo -S reads it as the first line of stdin."""
@@ -172,9 +190,12 @@ def build_stdin(
     lock, confirm and persist settings)."""
     lock = lock or LockSpec()
     known = known or HostCode(cache=None)  # nothing known: no cache either
-    modules = frozenset(t["module"] for t in tasks)
+    modules = frozenset(t["module"] for t in tasks if "result" not in t)  # verbs: no module
+    conditions = any(key in t for t in tasks for key in CONDITIONAL) or any(
+        "that_on_host" in (t.get("result") or {}) for t in tasks)  # fmt: skip
     every_source = any(t["module"] == "facts" and t["args"].get("sources") == "all" for t in tasks)
-    code = _code_word(catalog, modules, every_source, confirm is not None and not check, known)
+    code = _code_word(catalog, modules, every_source, confirm is not None and not check, known,
+                      conditions)  # fmt: skip
     own = {
         "tasks": list(tasks),
         "check": check,
@@ -212,12 +233,17 @@ def unpack(line: str) -> dict:
 
 
 def _entries(
-    catalog: Catalog, modules: frozenset[str], every_source: bool, watchdog: bool
+    catalog: Catalog,
+    modules: frozenset[str],
+    every_source: bool,
+    watchdog: bool,
+    conditions: bool,
 ) -> tuple[tuple[str, ...], tuple[Entry, ...]]:
     """The module names, and the play's code in the order a host installs it
     (boot._load): the rest of the host's program, the host library (vnet_host last),
-    the modules, the watchdog."""
-    key = (modules, every_source, watchdog)
+    the modules, the watchdog; `conditions`: the conditions on registered results and
+    blocks (conditions.py), for the plays that have them."""
+    key = (modules, every_source, watchdog, conditions)
     if key not in catalog.code_entries:
         needed = set(modules)
         if every_source:  # `facts: {sources: all}` reports every module's FACTS: those
@@ -227,6 +253,8 @@ def _entries(
         found = [_entry(boot.HOST_LOCK, HOST_LOCK_SOURCE), _entry(boot.HOST_PLAY, PLAY_SOURCE)]
         found += [_entry(n, src) for n, src in catalog.host_lib_sources(names).items()]
         found += [_entry("vnet_module_" + n, catalog.source(n)) for n in names]
+        if conditions:  # a play with conditions on registered results, or blocks
+            found.insert(2, _entry(play.CONDITIONS, CONDITIONS_SOURCE))
         if watchdog:  # installed in this order: the watchdog imports its files' module
             found += [_entry("vnet_confirm_files", CONFIRM_FILES_SOURCE),
                       _entry("vnet_safe_apply", SAFE_APPLY_SOURCE)]  # fmt: skip
@@ -236,16 +264,16 @@ def _entries(
 
 def _code_word(
     catalog: Catalog, modules: frozenset[str], every_source: bool, watchdog: bool,
-    known: HostCode,
+    known: HostCode, conditions: bool = False,
 ) -> str:  # fmt: skip
     """Packed once per catalog, module set and what hosts' caches hold: packing it per
     host was 40 ms (zlib), 2 s of controller CPU for a 50-host play, for bytes that are
     all alike."""
-    names, entries = _entries(catalog, modules, every_source, watchdog)
+    names, entries = _entries(catalog, modules, every_source, watchdog, conditions)
     # a known other bytecode: the host compiles the source, our code would be dead weight
     ours = known.magic in (None, MAGIC)
     shape = tuple(known.code.get(e.source_digest, ours) for e in entries)
-    key = (names, watchdog, shape)
+    key = (names, watchdog, conditions, shape)
     cache = catalog.packed_code
     if key not in cache:
         code = {

@@ -15,6 +15,7 @@ class Status(StrEnum):
     UNREACHABLE = "unreachable"  # once per host: it could not be reached, or was lost
     UNKNOWN = "unknown"  # in flight when contact was lost or the run was interrupted
     NOT_STARTED = "not_started"  # never began: the host was lost, failed or stopped first
+    RESCUED = "rescued"  # failed in a block whose rescue then ended well (as in Ansible)
 
 
 class ExitCode:
@@ -77,6 +78,16 @@ class TaskResult:
 
 
 @dataclass
+class Rescued:
+    """A host's block rescue ended well (vnetctl/hostside/conditions.py): its failed
+    tasks `indexes` of `play` are `rescued`, and the host goes on to the later plays."""
+
+    host: str
+    play: str
+    indexes: list[int]
+
+
+@dataclass
 class RunResult:
     results: list[TaskResult] = field(default_factory=list)
     unreachable: dict[str, str] = field(default_factory=dict)  # host -> reason
@@ -91,6 +102,15 @@ class RunResult:
     rollout_stopped: dict | None = None
     # `run --check --detailed-exitcode`: a change that would be made is 2, as drift is
     detailed_exitcode: bool = False
+
+    def rescue(self, notice: Rescued) -> bool:
+        """The failures a block's rescue cleared become `rescued`; True when the host
+        has no failure left (it goes on to the later plays)."""
+        for result in self.results:
+            same = (result.host, result.play) == (notice.host, notice.play)
+            if same and result.status is Status.FAILED and result.index in notice.indexes:
+                result.status = Status.RESCUED
+        return not any(r.host == notice.host and r.status is Status.FAILED for r in self.results)
 
     def stats(self) -> dict[str, Counter]:
         stats = {host: Counter() for host in self.hosts}

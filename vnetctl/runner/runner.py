@@ -32,9 +32,10 @@ from vnetctl.runner.payload import (
     build_stdin,
     kill_command,
     remote_command,
+    task_record,
 )
 from vnetctl.runner.pool import ConnectionPool, said_remote
-from vnetctl.runner.results import RunResult, Status, TaskResult, facts_of
+from vnetctl.runner.results import Rescued, RunResult, Status, TaskResult, facts_of
 from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import (
     ConnectionLost,
@@ -172,7 +173,7 @@ class Runner:
     async def _run_host(self, play: HostPlay) -> None:
         host = play.host
         spec = self.specs[host]
-        tasks = [{"index": i, "module": t.module, "args": t.args} for i, t in play.pending.items()]
+        tasks = [task_record(t) for t in play.pending.values()]
         play.stage = "connecting"
         connecting = asyncio.create_task(self.pool.get(host))
         while not connecting.done():
@@ -391,7 +392,11 @@ class Runner:
             play.host_line(Status.FAILED, msg, label)
         play.close(Status.FAILED, msg, f"not started: {msg}", unseen)
 
-    def _emit(self, result: TaskResult) -> None:
+    def _emit(self, result: TaskResult | Rescued) -> None:
+        if isinstance(result, Rescued):  # a rescue cleared them: the host goes on
+            if self.result.rescue(result):
+                self._out.discard(result.host)
+            return
         result = redact_result(result)  # what enters the controller shows no secret
         if result.status is Status.FAILED:
             self._out.add(result.host)

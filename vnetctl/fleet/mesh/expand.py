@@ -246,7 +246,7 @@ def _with_planned_addresses(facts: dict, host_tasks: list, before: int, catalog:
     `planned_addresses(params) -> {device: {"addresses": [cidr], "mtu": n}}`, e.g. an OVS
     bridge declared to hold the VTEP address): declare the underlay and the mesh in one run."""
     addrs = [dict(a, addr_info=list(a.get("addr_info", []))) for a in facts["addrs"]]
-    for task in host_tasks:
+    for task in (t for t in host_tasks if getattr(t, "result", None) is None):  # no verbs
         hook = getattr(catalog.load(task.module), "planned_addresses", None)
         if task.index >= before or hook is None:
             continue

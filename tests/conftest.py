@@ -9,6 +9,7 @@ import pytest
 
 from tests.labhosts import lab_skip_reason, own_lab, ssh_argv
 from vnetctl.lab import LabState, load_state, reset_hosts
+from vnetctl.secrets import registry
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,3 +53,11 @@ def lab_ssh() -> Callable[..., subprocess.CompletedProcess[str]]:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _secrets_of_one_command() -> Iterator[None]:
+    """Each test is one command: values a vault test decrypted (kept for the life of a
+    real process) are no secrets of the next test."""
+    yield
+    registry().reset()

@@ -123,6 +123,11 @@ class Registry:
         self._values = set(self._pinned)
         self._pattern = None
 
+    def reset(self) -> None:
+        """As a new process has it: vault values too forgotten (tests, one per command)."""
+        self._pinned = set()
+        self.clear()
+
     def redact(self, value: Any) -> Any:
         if not self._values:
             return value

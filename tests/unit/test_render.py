@@ -12,7 +12,8 @@ from vnetctl.errors import InputError
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.extra_vars import parse_extra_vars
 from vnetctl.playbook.loader import load_playbook
-from vnetctl.playbook.render import PlayPlan, plan_playbook, should_run
+from vnetctl.playbook.render import PlayPlan, plan_playbook
+from vnetctl.playbook.tags import should_run
 
 ROOT = Path(__file__).parents[2]
 CATALOG = {**MODULES, "debug": {"msg": {"type": "raw"}}}

@@ -99,7 +99,7 @@ def test_conditions_are_shipped_only_to_plays_that_need_them():
     sizes = [len(build_stdin(CATALOG, tasks, check=True)) for tasks in (plain, blocky)]
     assert (
         "vnet_conditions"
-        not in unpack(build_stdin(CATALOG, plain, check=True).split("\n")[1])["program"]
+        not in unpack(build_stdin(CATALOG, plain, check=True).split("\n")[1])["code"]
     )
     assert sizes[1] - sizes[0] > 6000  # ~9 KB of every host's stdin a plain play does without
 

@@ -16,8 +16,9 @@ from fnmatch import fnmatchcase
 
 from vnetctl.errors import InputError
 from vnetctl.playbook.model import Play, Task
-from vnetctl.playbook.render import PlayPlan, task_kept
+from vnetctl.playbook.render import PlayPlan
 from vnetctl.playbook.serial import batches
+from vnetctl.playbook.tags import task_kept
 from vnetctl.printable import printable
 
 

@@ -37,12 +37,7 @@ from vnetctl.runner.payload import (
 from vnetctl.runner.pool import ConnectionPool, said_remote
 from vnetctl.runner.results import Rescued, RunResult, Status, TaskResult, facts_of
 from vnetctl.secrets import redact, redact_result
-from vnetctl.transport.base import (
-    ConnectionLost,
-    RemoteFailure,
-    RemoteProcess,
-    Unreachable,
-)
+from vnetctl.transport.base import ConnectionLost, RemoteFailure, RemoteProcess, Unreachable
 
 if TYPE_CHECKING:
     from vnetctl.inventory.connection import ConnectionSpec

@@ -180,6 +180,7 @@ def check_once(args: argparse.Namespace) -> int:
     written = publish(
         report, target.check_id, target.label, files,
         record=not args.no_history, history=Path(args.history) if args.history else None,
+        shard=str(args.shard) if args.shard else None,
     )  # fmt: skip
     if not args.output:
         color = args.format == "text" and sys.stdout.isatty()

@@ -26,7 +26,9 @@ from vnetctl.drift.report import DriftItem, DriftReport, HostState, Kind, TrendP
 from vnetctl.errors import InputError
 from vnetctl.secrets import redact
 
-SCHEMA_VERSION = 2  # 2: runs.not_persisted (a history of version 1 is upgraded in place)
+# 2: runs.not_persisted; 3: runs.shard, run_hosts.resources (older ones are upgraded in
+# place, one version after the other, when opened)
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
 OBSERVED = (HostState.IN_SYNC.value, HostState.DRIFTED.value)
 TABLES = """
@@ -37,12 +39,14 @@ CREATE TABLE IF NOT EXISTS runs (
     started REAL NOT NULL, duration REAL NOT NULL, exit_code INTEGER NOT NULL,
     hosts INTEGER NOT NULL, missing INTEGER NOT NULL, different INTEGER NOT NULL,
     extra INTEGER NOT NULL, inconsistent INTEGER NOT NULL, resolved INTEGER NOT NULL,
-    not_persisted INTEGER NOT NULL DEFAULT 0
+    not_persisted INTEGER NOT NULL DEFAULT 0,
+    shard TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_check ON runs (check_id, id);
 CREATE TABLE IF NOT EXISTS run_hosts (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     host TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
+    resources INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, host)
 );
 CREATE INDEX IF NOT EXISTS run_hosts_by_host ON run_hosts (host, run_id);
@@ -55,7 +59,13 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_by_run ON items (run_id, host);
 """
 # from one version to the next: what an existing database needs
-UPGRADES = {2: "ALTER TABLE runs ADD COLUMN not_persisted INTEGER NOT NULL DEFAULT 0"}
+UPGRADES = {
+    2: ["ALTER TABLE runs ADD COLUMN not_persisted INTEGER NOT NULL DEFAULT 0"],
+    3: [
+        "ALTER TABLE runs ADD COLUMN shard TEXT",
+        "ALTER TABLE run_hosts ADD COLUMN resources INTEGER NOT NULL DEFAULT 0",
+    ],
+}
 
 
 def forget_history(report: DriftReport) -> None:
@@ -150,7 +160,8 @@ class History:
                 for statement in filter(str.strip, TABLES.split(";")):
                     self.db.execute(statement)
                 for number in range(version + 1, SCHEMA_VERSION + 1) if not fresh else ():
-                    self.db.execute(UPGRADES[number])
+                    for statement in UPGRADES[number]:
+                        self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def __enter__(self) -> History:
@@ -175,19 +186,23 @@ class History:
 
         return Immediate()
 
-    def record(self, report: DriftReport, check: str, label: str = "") -> None:
+    def record(
+        self, report: DriftReport, check: str, label: str = "", shard: str | None = None
+    ) -> None:
         """Store the run; fill the report's run_id, previous_run, first_seen, resolved."""
-        self.begin(report, check, label)
+        self.begin(report, check, label, shard)
         self.commit()
 
-    def begin(self, report: DriftReport, check: str, label: str = "") -> None:
+    def begin(
+        self, report: DriftReport, check: str, label: str = "", shard: str | None = None
+    ) -> None:
         """Fill the report from the history (run_id, previous_run, first_seen,
         resolved) and write the run, in a transaction left open for `commit()`. On any
         error (sqlite3.Error) nothing is written, and the report is left as a check
         without a history makes it (forget_history)."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
-            self._annotate(report, check, label)
+            self._annotate(report, check, label, shard)
         except BaseException:
             self._rollback()
             forget_history(report)
@@ -205,7 +220,7 @@ class History:
             with contextlib.suppress(sqlite3.Error):  # the error that led here is reported
                 self.db.execute("ROLLBACK")
 
-    def _annotate(self, report: DriftReport, check: str, label: str) -> None:
+    def _annotate(self, report: DriftReport, check: str, label: str, shard: str | None) -> None:
         row = self.db.execute(
             "SELECT started FROM runs WHERE check_id=? ORDER BY id DESC LIMIT 1", (check,)
         ).fetchone()
@@ -219,7 +234,7 @@ class History:
             if host.state.value in OBSERVED:
                 keys = {i.key for i in host.items}
                 report.resolved += [i for k, i in before.items() if k not in keys]
-        report.run_id = self._insert(report, check, label)
+        report.run_id = self._insert(report, check, label, shard)
         report.trend = self.trend(check)
 
     def trend(self, check: str, runs: int = 100) -> list[TrendPoint]:
@@ -240,23 +255,25 @@ class History:
         ).fetchone()
         return self.items(row[0], host) if row and row[0] is not None else []
 
-    def _insert(self, report: DriftReport, check: str, label: str) -> int:
+    def _insert(self, report: DriftReport, check: str, label: str, shard: str | None) -> int:
         counts = report.counts()
         cursor = self.db.execute(
             "INSERT INTO runs (check_id, label, playbook, inventory, limit_pattern, started, "
             "duration, exit_code, hosts, missing, different, extra, inconsistent, resolved, "
-            "not_persisted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "not_persisted, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 check, label, report.playbook, report.inventory, report.limit, report.started,
                 report.duration, report.exit_code(), len(report.hosts), counts["missing"],
                 counts["different"], counts["extra"], len(report.consistency),
-                len(report.resolved), counts[Kind.NOT_PERSISTED.value],
+                len(report.resolved), counts[Kind.NOT_PERSISTED.value], shard,
             ),
         )  # fmt: skip
         run_id = int(cursor.lastrowid)
         self.db.executemany(
-            "INSERT INTO run_hosts VALUES (?, ?, ?, ?)",
-            [(run_id, h.host, h.state.value, redact(h.reason)) for h in report.hosts],
+            "INSERT INTO run_hosts (run_id, host, state, reason, resources) VALUES (?, ?, ?, ?, ?)",
+            [
+                (run_id, h.host, h.state.value, redact(h.reason), h.resources) for h in report.hosts
+            ],  # fmt: skip
         )
         self.db.executemany(
             "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -56,15 +56,17 @@ def publish(
     *,
     record: bool = True,
     history: Path | None = None,
+    shard: str | None = None,
     say: Say = _stderr,
 ) -> bool:
     """Write `files` ((format, path, option) each) and, unless `record` is False
-    (--no-history), record the run in `history` (None: the default one) around them.
+    (--no-history), record the run in `history` (None: the default one) around them,
+    as the run of `shard` ("K/N", --shard) when given.
     False when a file could not be written; a broken history never raises."""
     store = _open(history, say) if record else None
     if store is not None:
         try:
-            store.begin(report, check, label)
+            store.begin(report, check, label, shard)
         except (sqlite3.Error, OSError) as exc:
             say(f"drift: history {store.path} unusable, this run is not recorded: "
                 f"{_reason(exc)}")  # fmt: skip

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from vnetctl.cli import drift_admin_cmd
+from vnetctl.cli import drift_admin_cmd, drift_report_cmd
 from vnetctl.cli.common import add_playbook_arguments, bounded_int, plan_from_args, run_context
 from vnetctl.cli.usage import CliParser
 from vnetctl.drift import formats
@@ -28,7 +28,7 @@ from vnetctl.output.console import QUIET_FLEET
 from vnetctl.runner.results import ExitCode
 from vnetctl.secrets import MARK_VAR
 
-ADMIN_COMMANDS = ("history", "schedule")
+ADMIN_COMMANDS = ("history", "report", "schedule")
 
 HELP = """\
 Check every host against PLAYBOOK without changing anything: gather, plan in check mode
@@ -48,11 +48,13 @@ examples:
   vnetctl drift playbooks/site.yml -i inventory/lab.yml \\
       --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom --every 15m
   vnetctl drift history                      # the recorded runs
+  vnetctl drift report                       # the fleet's report, from every shard's run
   vnetctl drift schedule install --systemd --name site --every 15m \\
       playbooks/site.yml -i inventory/lab.yml --report html=/var/www/drift.html
 
 also:
   vnetctl drift history --help               # list runs and their items
+  vnetctl drift report --help                # one report from the shards' runs
   vnetctl drift schedule --help              # systemd timer or cron line for the check
 """
 
@@ -218,7 +220,8 @@ def build_admin_parser() -> argparse.ArgumentParser:
         prog="vnetctl drift",
         description="The drift check's history and schedules.",
     )
-    commands = parser.add_subparsers(metavar="{history,schedule}", required=True)
+    commands = parser.add_subparsers(metavar="{history,report,schedule}", required=True)
     drift_admin_cmd.add_history_parser(commands)
+    drift_report_cmd.add_report_parser(commands)
     drift_admin_cmd.add_schedule_parser(commands, add_check_arguments, scheduled_argv)
     return parser

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,8 @@ from pathlib import Path
 from vnetctl.cli.usage import CliParser
 from vnetctl.drift import schedule
 from vnetctl.drift.formats.values import describe, when
-from vnetctl.drift.history import History, HistoryUnusable, default_path
+from vnetctl.drift.history import ERRORS, History, HistoryUnusable, default_path, location
+from vnetctl.drift.postgres import StoreError, is_url
 from vnetctl.errors import InputError
 
 HISTORY_HELP = """\
@@ -68,7 +68,9 @@ def add_history_parser(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--history", metavar="DB", help=f"SQLite history file (default: {default_path()})"
+        "--history",
+        metavar="DB",
+        help=f"SQLite history file or postgresql:// URL (default: {default_path()})",
     )
     parser.add_argument("--db", action=DeprecatedAlias, dest="history", replacement="--history")
     parser.add_argument("--check", metavar="ID", help="only runs of this check id")
@@ -79,20 +81,23 @@ def add_history_parser(commands) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    path = Path(args.history) if args.history else default_path()
-    if not path.exists():  # reading must not create a history (nor its directory)
-        return _no_history(path, args)
+    path = location(args.history) if args.history else default_path()
+    if not is_url(path) and not Path(path).exists():  # reading never creates a history file
+        return _no_history(Path(path), args)
     try:
         return _show_history(path, args)
-    except sqlite3.Error as exc:  # damaged pages show when they are read
+    except StoreError as exc:  # the server went away: its message names no password
+        raise HistoryUnusable(str(exc)) from None
+    except ERRORS as exc:  # damaged pages show when they are read
         raise HistoryUnusable(f"drift history {path}: not usable: {exc}") from None
 
 
-def _show_history(path: Path, args: argparse.Namespace) -> int:
+def _show_history(path: Path | str, args: argparse.Namespace) -> int:
     with History(path) as history:
         if args.run is not None:
             if not history.has_run(args.run):
-                print(f"drift history: there is no run {args.run} in {path}", file=sys.stderr)
+                print(f"drift history: there is no run {args.run} in {history.path}",
+                      file=sys.stderr)  # fmt: skip
                 return 1
             items = history.items(args.run)
             if args.format == "json":

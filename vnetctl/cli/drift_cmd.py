@@ -19,7 +19,8 @@ from vnetctl.cli.usage import CliParser
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
 from vnetctl.drift.files import check_writable
-from vnetctl.drift.history import check_history_directory, default_path
+from vnetctl.drift.history import check_history_directory, default_path, location
+from vnetctl.drift.postgres import is_url
 from vnetctl.drift.publish import publish
 from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, refuse_secrets, run_every
 from vnetctl.errors import InputError
@@ -104,7 +105,8 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history",
         metavar="DB",
-        help=f"SQLite history file (default: {default_path()})",
+        help=f"SQLite history file, or postgresql://USER@HOST/DB (password from "
+        f"PGPASSWORD or ~/.pgpass) shared by several controllers (default: {default_path()})",
     )
     parser.add_argument(
         "--no-history", action="store_true", help="record nothing (no first-seen times)"
@@ -162,7 +164,7 @@ def prepare_check(args: argparse.Namespace) -> PreparedCheck:
         check_writable(path, f"--report {fmt}")
     if args.output:
         check_writable(Path(args.output), "-o")
-    if args.history and not args.no_history:
+    if args.history and not args.no_history and not is_url(args.history):
         check_history_directory(Path(args.history))
     context = run_context(args, check=True)
     context.options.refusals = False  # drift compares: a cut is drift, not a refusal
@@ -181,7 +183,7 @@ def check_once(args: argparse.Namespace) -> int:
         files.append((args.format, Path(args.output), "-o"))
     written = publish(
         report, target.check_id, target.label, files,
-        record=not args.no_history, history=Path(args.history) if args.history else None,
+        record=not args.no_history, history=location(args.history) if args.history else None,
         shard=str(args.shard) if args.shard else None,
     )  # fmt: skip
     if not args.output:

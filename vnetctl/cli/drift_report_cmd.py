@@ -9,7 +9,8 @@ from pathlib import Path
 
 from vnetctl.drift import formats
 from vnetctl.drift.fleet_report import fleet_report, latest_check
-from vnetctl.drift.history import History, default_path
+from vnetctl.drift.history import ERRORS, History, HistoryUnusable, default_path, location
+from vnetctl.drift.postgres import is_url
 from vnetctl.errors import InputError
 from vnetctl.runner.results import ExitCode
 
@@ -34,7 +35,9 @@ def add_report_parser(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--history", metavar="DB", help=f"SQLite history file (default: {default_path()})"
+        "--history",
+        metavar="DB",
+        help=f"SQLite history file or postgresql:// URL (default: {default_path()})",
     )
     parser.add_argument("--check", metavar="ID", help="this check (default: the last recorded)")
     parser.add_argument("--format", choices=formats.FORMATS, default="text")
@@ -43,14 +46,18 @@ def add_report_parser(commands) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    path = Path(args.history) if args.history else default_path()
-    if not path.exists():  # reading must not create a history
+    path = location(args.history) if args.history else default_path()
+    if not is_url(path) and not Path(path).exists():  # reading never creates a history file
         raise InputError(f"drift report: no drift history at {path}")
-    with History(path) as history:
-        check = args.check or latest_check(history)
-        found = fleet_report(history, check) if check else None
+    try:
+        with History(path) as history:
+            shown = history.path
+            check = args.check or latest_check(history)
+            found = fleet_report(history, check) if check else None
+    except ERRORS as exc:
+        raise HistoryUnusable(f"drift report: history not usable: {exc}") from None
     if found is None:
-        raise InputError(f"drift report: no recorded run of check {check or '(any)'} in {path}")
+        raise InputError(f"drift report: no recorded run of check {check or '(any)'} in {shown}")
     for shard in found.missing_shards:
         print(f"drift report: shard {shard} has no recorded run: its hosts are missing",
               file=sys.stderr)  # fmt: skip

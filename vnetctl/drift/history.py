@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vnetctl.drift import postgres
+from vnetctl.drift.postgres import StoreError, is_url
 from vnetctl.drift.report import DriftItem, DriftReport, HostState, Kind, TrendPoint
 from vnetctl.errors import InputError
 from vnetctl.secrets import redact
@@ -30,6 +32,7 @@ from vnetctl.secrets import redact
 # place, one version after the other, when opened)
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
+ERRORS = (sqlite3.Error, StoreError)  # what a history store raises when it fails
 OBSERVED = (HostState.IN_SYNC.value, HostState.DRIFTED.value)
 TABLES = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -115,10 +118,20 @@ def check_history_directory(path: Path) -> None:
         )
 
 
+def location(text: str) -> Path | str:
+    """--history's value: a PostgreSQL URL as given, else a SQLite file's path."""
+    return text if is_url(text) else Path(text)
+
+
 class History:
-    def __init__(self, path: Path | None = None):
-        """`path` given (--history): its directory must exist; the default's is made.
-        A history that cannot be opened or brought to this schema: HistoryUnusable."""
+    def __init__(self, path: Path | str | None = None):
+        """`path` given (--history): a SQLite file, whose directory must exist, or a
+        postgresql:// URL; the default's directory is made. A history that cannot be
+        opened or brought to this schema: HistoryUnusable."""
+        self.order = "rowid"  # what keeps items in the order they were written
+        if is_url(path):
+            self._open_postgres(str(path))
+            return
         self.path = Path(path) if path else default_path()
         if path is None:
             try:
@@ -140,15 +153,33 @@ class History:
             self.db.close()
             raise
 
+    def _open_postgres(self, url: str) -> None:
+        self.path, self.order = postgres.redacted(url), "seq"
+        try:
+            self.db = postgres.PgDb(url)
+        except StoreError as exc:
+            raise HistoryUnusable(f"{exc}") from None
+        try:
+            version = postgres.migrate(self.db, SCHEMA_VERSION)
+        except StoreError as exc:
+            self.db.close()
+            raise HistoryUnusable(f"{exc}") from None
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise self._newer(version)
+
+    def _newer(self, version: int) -> HistoryUnusable:
+        return HistoryUnusable(
+            f"drift history {self.path} was written by a newer vnetctl (schema "
+            f"{version}, this one knows {SCHEMA_VERSION}); upgrade or use --history"
+        )
+
     def _open(self) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise HistoryUnusable(
-                f"drift history {self.path} was written by a newer vnetctl (schema "
-                f"{version}, this one knows {SCHEMA_VERSION}); upgrade or use --history"
-            )
+            raise self._newer(version)
         if version < SCHEMA_VERSION:
             with self._transaction():
                 fresh = (
@@ -181,7 +212,7 @@ class History:
                 if exc_type is None:
                     db.execute("COMMIT")
                 elif db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):  # the first error is the one
+                    with contextlib.suppress(*ERRORS):  # the first error is the one
                         db.execute("ROLLBACK")
 
         return Immediate()
@@ -198,7 +229,7 @@ class History:
     ) -> None:
         """Fill the report from the history (run_id, previous_run, first_seen,
         resolved) and write the run, in a transaction left open for `commit()`. On any
-        error (sqlite3.Error) nothing is written, and the report is left as a check
+        error (ERRORS) nothing is written, and the report is left as a check
         without a history makes it (forget_history)."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
@@ -217,7 +248,7 @@ class History:
 
     def _rollback(self) -> None:
         if self.db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):  # the error that led here is reported
+            with contextlib.suppress(*ERRORS):  # the error that led here is reported
                 self.db.execute("ROLLBACK")
 
     def _annotate(self, report: DriftReport, check: str, label: str, shard: str | None) -> None:
@@ -260,7 +291,8 @@ class History:
         cursor = self.db.execute(
             "INSERT INTO runs (check_id, label, playbook, inventory, limit_pattern, started, "
             "duration, exit_code, hosts, missing, different, extra, inconsistent, resolved, "
-            "not_persisted, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "not_persisted, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
             (
                 check, label, report.playbook, report.inventory, report.limit, report.started,
                 report.duration, report.exit_code(), len(report.hosts), counts["missing"],
@@ -268,7 +300,7 @@ class History:
                 len(report.resolved), counts[Kind.NOT_PERSISTED.value], shard,
             ),
         )  # fmt: skip
-        run_id = int(cursor.lastrowid)
+        run_id = int(cursor.fetchone()[0])
         self.db.executemany(
             "INSERT INTO run_hosts (run_id, host, state, reason, resources) VALUES (?, ?, ?, ?, ?)",
             [
@@ -276,7 +308,8 @@ class History:
             ],  # fmt: skip
         )
         self.db.executemany(
-            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO items (run_id, key, host, resource, kind, field, declared, actual, "
+            "play, task, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     run_id, i.key, i.host, redact(i.resource), i.kind.value, redact(i.field),
@@ -305,7 +338,7 @@ class History:
                 declared=json.loads(r[4]), actual=json.loads(r[5]),
                 play=r[6], task=r[7], first_seen=r[8],
             )
-            for r in self.db.execute(query + " ORDER BY rowid", args)
+            for r in self.db.execute(query + f" ORDER BY {self.order}", args)
         ]  # fmt: skip
 
     def runs(self, check: str | None = None, limit: int = 20) -> list[RunRecord]:

@@ -1,6 +1,7 @@
 """Four controllers, one fleet: `vnetctl drift --shard K/4` as four processes at once on
-a lab, writing one history; `vnetctl drift report` from that history is the report one
-controller makes of the whole fleet (same hosts, same states, same items).
+a lab, writing one history (a SQLite file, then a PostgreSQL server the test starts);
+`vnetctl drift report` from that history is the report one controller makes of the whole
+fleet (same hosts, same states, same items).
 
 24 hosts, not the 200 of issue 28: the machine's 2 cores are shared with other test runs,
 and the point (a fleet split four ways, planned whole) shows with 6 hosts a shard."""
@@ -10,11 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.labhosts import own_lab
+from tests.pg_server import PASSWORD, pg_server, skip_reason
 from vnetctl.cli.main import main
 from vnetctl.fleet.shards import shard_of
 from vnetctl.lab import host_exec
@@ -56,6 +59,21 @@ def hosts_and_items(doc: dict) -> list:
     ]  # fmt: skip
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def history(request, tmp_path, monkeypatch) -> Iterator[str]:
+    """Where the shards write: a SQLite file, or a PostgreSQL database (its password in
+    PGPASSWORD, which the shard processes inherit)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "fleet.sqlite")
+        return
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    with pg_server() as server:
+        yield server.url()
+
+
 def run_shards(inv: str, history: str, folder: Path) -> list[dict]:
     """The four shards at once, as four controllers would; each one's JSON report."""
     outs = [folder / f"shard{k}.json" for k in range(1, SHARDS + 1)]
@@ -77,9 +95,10 @@ def run_shards(inv: str, history: str, folder: Path) -> list[dict]:
     return [json.loads(o.read_text()) for o in outs]
 
 
-def test_four_shards_write_one_history_that_reports_the_whole_fleet(fleet, tmp_path, capsys):
+def test_four_shards_write_one_history_that_reports_the_whole_fleet(
+    fleet, history, tmp_path, capsys
+):
     lab, inv = fleet
-    history = str(tmp_path / "fleet.sqlite")
     shards = run_shards(inv, history, tmp_path)
     for k, doc in enumerate(shards, 1):
         assert {h["host"] for h in doc["hosts"]} == {

@@ -74,3 +74,23 @@ def test_no_history_or_no_such_check_is_an_error(tmp_path, capsys):
     record_shards(db, full_report(), 1)
     assert main(["drift", "report", "--history", str(db), "--check", "nope"]) == 1
     assert "no recorded run of check nope" in capsys.readouterr().err
+
+
+def test_two_controllers_opening_a_new_history_at_once_both_record(tmp_path, monkeypatch):
+    """The shards start together: one creates the history between the other's first
+    look (version 0) and its write lock; the other then finds it made."""
+    db, original = tmp_path / "h.sqlite", History._transaction
+    raced = []
+
+    def other_controller_first(self):
+        if not raced:
+            raced.append(True)
+            with History(db):  # the other shard, faster, makes the schema
+                pass
+        return original(self)
+
+    monkeypatch.setattr(History, "_transaction", other_controller_first)
+    with History(db) as history:
+        history.record(full_report(), CHECK, "site", shard="1/2")
+    with History(db) as again:
+        assert raced and len(again.runs()) == 1

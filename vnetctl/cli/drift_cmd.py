@@ -20,7 +20,7 @@ from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
 from vnetctl.drift.files import check_writable
 from vnetctl.drift.history import check_history_directory, default_path, location
-from vnetctl.drift.postgres import is_url
+from vnetctl.drift.postgres import is_url, pin_password
 from vnetctl.drift.publish import publish
 from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, refuse_secrets, run_every
 from vnetctl.errors import InputError
@@ -166,6 +166,7 @@ def prepare_check(args: argparse.Namespace) -> PreparedCheck:
         check_writable(Path(args.output), "-o")
     if args.history and not args.no_history and not is_url(args.history):
         check_history_directory(Path(args.history))
+    pin_password(args.history or "")
     context = run_context(args, check=True)
     context.options.refusals = False  # drift compares: a cut is drift, not a refusal
     return PreparedCheck(reports, context, plan_from_args(args, context))

@@ -182,6 +182,13 @@ class History:
             raise self._newer(version)
         if version < SCHEMA_VERSION:
             with self._transaction():
+                # read again under the write lock: another controller opening the same
+                # new history at once (shards) may have made it meanwhile
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise self._newer(version)
+                if version == SCHEMA_VERSION:
+                    return
                 fresh = (
                     self.db.execute(
                         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'"

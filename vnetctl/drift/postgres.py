@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from vnetctl import secrets
+
 SCHEMES = ("postgresql://", "postgres://")
 LOCK_ID = 0x766E6574  # "vnet": the advisory lock writers and migrations take
 CONNECT_TIMEOUT_S = 10
@@ -62,6 +64,15 @@ def pgpass(host: str, port: int, database: str, user: str) -> str | None:
     return None
 
 
+def pin_password(url: str) -> None:
+    """The URL's password is a secret of the run: redacted wherever vnetctl prints or
+    writes, and refused in a schedule's unit or cron line (vnetctl.drift.schedule)."""
+    if is_url(url):
+        password = urlsplit(url).password
+        if password:
+            secrets.registry().pin(unquote(password))
+
+
 def connect_args(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -71,6 +82,7 @@ def connect_args(url: str) -> dict[str, Any]:
     host = unquote(parts.hostname or "") or query.get("host") or "localhost"
     port = parts.port or int(query.get("port", 5432))
     database = unquote(parts.path.lstrip("/")) or user
+    pin_password(url)
     password = parts.password
     password = unquote(password) if password is not None else os.environ.get("PGPASSWORD")
     if password is None:

@@ -37,8 +37,10 @@ def report(started: float = T0, mtu: int = 1500) -> DriftReport:
     return DriftReport("site.yml", "inv.yml", started, 1.5, hosts=hosts)
 
 
-def test_runs_are_recorded_and_read_back_as_in_sqlite(server, monkeypatch):
+def test_runs_are_recorded_and_read_back_as_in_sqlite(server, monkeypatch, capsys):
     monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    assert main(["drift", "history", "--history", server.url(), "--schema"]) == 0
+    assert f"schema {SCHEMA_VERSION} (created)" in capsys.readouterr().out
     with History(server.url()) as history:
         first = report()
         history.record(first, "check", "site", shard="1/2")
@@ -54,6 +56,8 @@ def test_runs_are_recorded_and_read_back_as_in_sqlite(server, monkeypatch):
         ]
         version = history.db.execute("SELECT version FROM vnetctl_schema").fetchall()
         assert version == [(SCHEMA_VERSION,)]
+    assert main(["drift", "history", "--history", server.url(), "--schema"]) == 0
+    assert f"schema {SCHEMA_VERSION} (current)" in capsys.readouterr().out
     with History(server.url()) as again:  # opened again: migrated already, nothing to do
         assert len(again.runs()) == 2
         again.db.execute("UPDATE vnetctl_schema SET version = 99")

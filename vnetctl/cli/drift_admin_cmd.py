@@ -11,7 +11,14 @@ from pathlib import Path
 from vnetctl.cli.usage import CliParser
 from vnetctl.drift import schedule
 from vnetctl.drift.formats.values import describe, when
-from vnetctl.drift.history import ERRORS, History, HistoryUnusable, default_path, location
+from vnetctl.drift.history import (
+    ERRORS,
+    SCHEMA_VERSION,
+    History,
+    HistoryUnusable,
+    default_path,
+    location,
+)
 from vnetctl.drift.postgres import StoreError, is_url
 from vnetctl.errors import InputError
 
@@ -23,6 +30,7 @@ examples:
   vnetctl drift history
   vnetctl drift history --run 1
   vnetctl drift history --format json --limit 100
+  vnetctl drift history --schema             # its schema version, migrated to this one's
   vnetctl drift history --history /var/lib/vnetctl/drift.sqlite   # as `drift --history`
 """
 
@@ -77,6 +85,12 @@ def add_history_parser(commands) -> None:
     parser.add_argument("--run", type=int, metavar="N", help="the items of run N")
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="runs (default 20)")
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument(
+        "--schema",
+        action="store_true",
+        help="the history's schema version, after migrating it to this vnetctl's (SQLite "
+        "and PostgreSQL alike: done whenever a history is opened)",
+    )
     parser.set_defaults(func=cmd_history)
 
 
@@ -94,6 +108,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def _show_history(path: Path | str, args: argparse.Namespace) -> int:
     with History(path) as history:
+        if args.schema:
+            return _show_schema(history)
         if args.run is not None:
             if not history.has_run(args.run):
                 print(f"drift history: there is no run {args.run} in {history.path}",
@@ -119,6 +135,13 @@ def _show_history(path: Path | str, args: argparse.Namespace) -> int:
                                                     "not persisted"))  # fmt: skip
         print(f"{r.id:>5}  {when(r.started):<23} {r.exit_code:>4} {r.hosts:>5}  "
               f"{counts:<{len(heads)}}  {r.label} [{r.check_id}]")  # fmt: skip
+    return 0
+
+
+def _show_schema(history: History) -> int:
+    found, now = history.found_version, SCHEMA_VERSION
+    how = "created" if found == 0 else f"migrated from {found}" if found < now else "current"
+    print(f"drift history {history.path}: schema {now} ({how})")
     return 0
 
 

@@ -22,8 +22,8 @@ drift was found (2). Fields whose values differ between hosts of different shard
 items resolved since the previous run are in each shard's own report, not in this one.
 
 examples:
-  vnetctl drift report --history /var/lib/vnetctl/drift.sqlite
-  vnetctl drift report --format html --output /var/www/html/drift-fleet.html
+  vnetctl drift report                       # the last recorded check, every shard's run
+  vnetctl drift report --format html --output drift-fleet.html
 """
 
 

@@ -129,6 +129,7 @@ class History:
         postgresql:// URL; the default's directory is made. A history that cannot be
         opened or brought to this schema: HistoryUnusable."""
         self.order = "rowid"  # what keeps items in the order they were written
+        self.found_version = SCHEMA_VERSION  # the schema it had when opened (0: new)
         if is_url(path):
             self._open_postgres(str(path))
             return
@@ -160,7 +161,7 @@ class History:
         except StoreError as exc:
             raise HistoryUnusable(f"{exc}") from None
         try:
-            version = postgres.migrate(self.db, SCHEMA_VERSION)
+            version = self.found_version = postgres.migrate(self.db, SCHEMA_VERSION)
         except StoreError as exc:
             self.db.close()
             raise HistoryUnusable(f"{exc}") from None
@@ -184,7 +185,7 @@ class History:
             with self._transaction():
                 # read again under the write lock: another controller opening the same
                 # new history at once (shards) may have made it meanwhile
-                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                version = self.found_version = self.db.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
                     raise self._newer(version)
                 if version == SCHEMA_VERSION:

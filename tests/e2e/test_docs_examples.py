@@ -66,7 +66,7 @@ def prepare(example: Example, space: Workspace) -> None:
     if playbook and words[1] in ("run", "drift", "mesh") and not (space.path / playbook).exists():
         writer = next(e for e in EXAMPLES if f"-o {playbook}" in e.command)
         run_setup(space, shlex.split(space.as_run_here(writer))[1:])
-    checks = words[1] == "drift" and words[2] not in ("history", "schedule")
+    checks = words[1] == "drift" and words[2] not in ("history", "report", "schedule")
     if (checks or words[1:3] == ["mesh", "check"]) and example.exits in (0, 2):
         run_setup(space, ["run", playbook, "-i", "inventory/lab.yml"])
     if checks and example.exits == 2:

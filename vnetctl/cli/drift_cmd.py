@@ -166,10 +166,11 @@ def prepare_check(args: argparse.Namespace) -> PreparedCheck:
         check_writable(Path(args.output), "-o")
     if args.history and not args.no_history and not is_url(args.history):
         check_history_directory(Path(args.history))
-    pin_password(args.history or "")
     context = run_context(args, check=True)
     context.options.refusals = False  # drift compares: a cut is drift, not a refusal
-    return PreparedCheck(reports, context, plan_from_args(args, context))
+    plans = plan_from_args(args, context)
+    pin_password(args.history or "")  # after planning, which starts the run's secrets
+    return PreparedCheck(reports, context, plans)
 
 
 def check_once(args: argparse.Namespace) -> int:

@@ -66,11 +66,12 @@ def pgpass(host: str, port: int, database: str, user: str) -> str | None:
 
 def pin_password(url: str) -> None:
     """The URL's password is a secret of the run: redacted wherever vnetctl prints or
-    writes, and refused in a schedule's unit or cron line (vnetctl.drift.schedule)."""
+    writes, and refused in a schedule's unit or cron line (vnetctl.drift.schedule).
+    Planning starts a new run (vnetctl.secrets.new_run): a check registers it after."""
     if is_url(url):
         password = urlsplit(url).password
         if password:
-            secrets.registry().pin(unquote(password))
+            secrets.registry().add(unquote(password))
 
 
 def connect_args(url: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from tests.labhosts import own_lab
 from tests.pg_server import PASSWORD, pg_server, skip_reason
 from vnetctl.cli.main import main
 from vnetctl.fleet.shards import shard_of
-from vnetctl.lab import host_exec
+from vnetctl.lab import host_exec, start_sshd, stop_sshd
 
 pytestmark = pytest.mark.lab
 
@@ -111,3 +111,35 @@ def test_four_shards_write_one_history_that_reports_the_whole_fleet(
     assert hosts_and_items(fleet_doc) == hosts_and_items(single)
     assert len(fleet_doc["hosts"]) == HOSTS
     assert fleet_doc["summary"]["items"]["different"] == 2
+
+
+NO_MESH = """\
+- hosts: all
+  tasks:
+    - name: VM bridge with its uplink
+      linux_bridge: {name: br-vm, ports: [eth1], mtu: 9000, stp: false}
+"""
+
+
+def test_a_shard_connects_to_its_own_hosts_only(fleet, tmp_path, capsys):
+    """Every host outside shard 1 is unreachable (its sshd stopped): shard 1's check
+    neither waits for nor reports them; the whole fleet's check does."""
+    lab, inv = fleet
+    book = tmp_path / "bridge.yml"
+    book.write_text(NO_MESH)
+    others = [h for h in lab.host_names if shard_of(h, SHARDS) != 1]
+    stopped = []
+    try:
+        for host in others:
+            stop_sshd(lab.name, host)
+            stopped.append(host)
+        argv = ["drift", str(book), "-i", inv, "--no-history", "--format", "json", "--retries", "0"]
+        assert main([*argv, "--shard", f"1/{SHARDS}"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert {h["state"] for h in doc["hosts"]} == {"in_sync"}
+        assert {h["host"] for h in doc["hosts"]} == set(lab.host_names) - set(others)
+        assert main(argv) == 3  # the same check of the fleet: the others unreachable
+        capsys.readouterr()
+    finally:
+        for host in stopped:
+            start_sshd(lab.name, host)

@@ -28,7 +28,8 @@ PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-swit
           python3 python3-venv python3-pip util-linux procps sudo iputils-ping
           systemd jq nftables nfdump pmacct prometheus prometheus-node-exporter chromium
           libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-          libvirt-daemon-config-nwfilter iptables qemu-system-x86 busybox-static kmod)
+          libvirt-daemon-config-nwfilter iptables qemu-system-x86 busybox-static kmod
+          postgresql)
 # systemd: `systemd-analyze verify` checks the drift timer units and boot persistence's
 # oneshot unit in tests, and its networkd's parser tables check every unit key vnetctl
 # writes; jq: the docs' examples pipe `vnetctl facts` into it; nftables: port_group's port security (nft,
@@ -42,7 +43,8 @@ PACKAGES=(openssh-server openssh-client iproute2 ethtool iperf3 openvswitch-swit
 # prometheus-node-exporter makes the lab's real scrape (their services are never
 # started: tests/integration/test_prometheus_scrape_lab.py runs its own); chromium
 # (headless; ~80 MB download, 290 MB installed): the drift HTML report's first-screen
-# test lays the page out in it.
+# test lays the page out in it. postgresql: the shared drift history's tests start a
+# server of their own (initdb into a temporary directory; the packaged one is never started).
 scripts/apt-install.sh setup "${PACKAGES[@]}"
 
 PY=${PYTHON:-python3}

@@ -8,7 +8,8 @@ absolute paths (/var/..., /etc/...) and for systemd units and cron lines, one ro
 for `--every`. What an example needs first is set up by its kind: a drift check runs
 on hosts where its playbook was applied (and, for `(exit 2)`, changed by hand after), a
 mesh check on hosts with the mesh, `-e @FILE` finds FILE, a playbook an example writes
-with -o is written first, `drift history --run N` finds run N. Commands that cannot run
+with -o is written first, `drift history --run N` finds run N, `drift report` finds a
+check recorded by two shards. Commands that cannot run
 here are listed in NOT_RUN with the reason; any other example that is not a vnetctl
 command fails this test until it is listed or made one.
 """
@@ -65,13 +66,18 @@ def prepare(example: Example, space: Workspace) -> None:
     if playbook and words[1] in ("run", "drift", "mesh") and not (space.path / playbook).exists():
         writer = next(e for e in EXAMPLES if f"-o {playbook}" in e.command)
         run_setup(space, shlex.split(space.as_run_here(writer))[1:])
-    checks = words[1] == "drift" and words[2] not in ("history", "schedule")
+    checks = words[1] == "drift" and words[2] not in ("history", "report", "schedule")
     if (checks or words[1:3] == ["mesh", "check"]) and example.exits in (0, 2):
         run_setup(space, ["run", playbook, "-i", "inventory/lab.yml"])
     if checks and example.exits == 2:
         recipe = DRIFT_BY_HAND.get(Path(playbook).name)
         assert recipe, f"{example.command}: say in DRIFT_BY_HAND how to make drift for it"
         host_exec(space.lab, state.host_names[1], recipe, check=True)
+    if words[1:3] == ["drift", "report"]:  # a check recorded by two shards, no drift
+        run_setup(space, ["run", "playbooks/site.yml", "-i", "inventory/lab.yml"])
+        for shard in ("1/2", "2/2"):
+            run_setup(space, ["drift", "playbooks/site.yml", "-i", "inventory/lab.yml",
+                              "--shard", shard])  # fmt: skip
     if words[1:3] == ["drift", "history"] and "--run" in words:
         wanted = int(words[words.index("--run") + 1])
         assert wanted <= 20, "keep run numbers of examples small: each is a drift check"

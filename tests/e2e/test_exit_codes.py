@@ -25,6 +25,9 @@ from vnetctl_process import (
 )
 
 from vnetctl.cli import exit_codes
+from vnetctl.drift.history import History
+from vnetctl.drift.report import DriftItem, DriftReport, HostDrift, HostState, Kind
+from vnetctl.fleet.shards import Shard
 from vnetctl.lab import LabState, host_exec, start_sshd, stop_sshd
 
 SITE = str(ROOT / "playbooks" / "site.yml")
@@ -87,6 +90,7 @@ INVOCATIONS: dict[str, tuple[Callable[[Context], list[str]], bool]] = {
     "mesh check": (lambda c: ["mesh", "check", MESH, "-i", c.inv], True),
     "drift": (lambda c: ["drift", SITE, "-i", c.inv, "--no-history"], True),
     "drift history": (lambda c: ["drift", "history", "--history", str(c.tmp / "h.sqlite")], False),
+    "drift report": (lambda c: ["drift", "report", "--history", str(c.tmp / "h.sqlite")], False),
     "drift schedule install": (
         lambda c: [
             "drift",
@@ -231,6 +235,28 @@ def _drift_found_beside_an_unreachable_host(c: Context) -> int:
 scenario("inventory", 0)(lambda c: c.vnetctl(*INVOCATIONS["inventory"][0](c)))
 scenario("drift history", 0)(lambda c: c.vnetctl("drift", "history"))
 scenario("drift history", 1)(lambda c: c.vnetctl("drift", "history", "--run", "999"))
+
+
+def fleet_report(c: Context, *states: HostState, shards: int = 2) -> int:
+    """`drift report` of a history where `shards` shards recorded their hosts (h1, h2...
+    in `states`, a drifted host with one item), the last shard none when it is 0."""
+    with History(c.tmp / "h.sqlite") as history:
+        for index in range(1, max(shards, 1) + 1):
+            shard = Shard(index, max(shards, 1))
+            hosts = [HostDrift(f"h{n}", state, resources=1) for n, state in enumerate(states, 1)
+                     if shard.holds(f"h{n}")]  # fmt: skip
+            for host in (h for h in hosts if h.state is HostState.DRIFTED):
+                host.items = [DriftItem(host.host, "link eth2", Kind.DIFFERENT, "mtu", 9000, 1500)]
+            report = DriftReport("site.yml", "inv.yml", 1.0, 1.0, hosts=hosts)
+            if shards or index == 1:
+                history.record(report, "check", "site", shard=str(shard) if shards else None)
+    return c.vnetctl("drift", "report", "--history", str(c.tmp / "h.sqlite"))
+
+
+scenario("drift report", 0)(lambda c: fleet_report(c, HostState.IN_SYNC, HostState.IN_SYNC))
+scenario("drift report", 1)(lambda c: c.vnetctl(*INVOCATIONS["drift report"][0](c)))
+scenario("drift report", 2)(lambda c: fleet_report(c, HostState.IN_SYNC, HostState.DRIFTED))
+scenario("drift report", 3)(lambda c: fleet_report(c, HostState.UNREACHABLE, shards=0))
 scenario("drift schedule install", 0)(
     lambda c: c.vnetctl(*INVOCATIONS["drift schedule install"][0](c))
 )

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from vnetctl.drift import formats
 from vnetctl.drift.classify import task_items
 from vnetctl.drift.formats.json_format import schema
-from vnetctl.drift.history import TABLES, History
+from vnetctl.drift.history import SCHEMA_VERSION, TABLES, History
 from vnetctl.drift.report import DriftReport, HostDrift, HostState, Kind
 from vnetctl.runner.results import Status, TaskResult
 
@@ -125,7 +125,10 @@ def test_the_history_counts_and_keeps_not_persisted_items(tmp_path):
 def test_a_history_from_before_the_kind_is_upgraded_in_place(tmp_path):
     path = tmp_path / "old.sqlite"
     db = sqlite3.connect(path)
-    db.executescript(TABLES.replace(",\n    not_persisted INTEGER NOT NULL DEFAULT 0", ""))
+    version_1 = TABLES.replace(
+        ",\n    not_persisted INTEGER NOT NULL DEFAULT 0,\n    shard TEXT", ""
+    )
+    db.executescript(version_1.replace("    resources INTEGER NOT NULL DEFAULT 0,\n", ""))
     db.execute("INSERT INTO runs (check_id, label, playbook, inventory, started, duration, "
                "exit_code, hosts, missing, different, extra, inconsistent, resolved) VALUES "
                "('c', '', 'p', 'i', 1, 1, 2, 1, 1, 0, 0, 0, 0)")  # fmt: skip
@@ -136,4 +139,4 @@ def test_a_history_from_before_the_kind_is_upgraded_in_place(tmp_path):
         assert history.runs("c")[0].items["not persisted"] == 0
         history.record(_only([item("h1", kind=Kind.NOT_PERSISTED, field="/x")]), "c")
         assert history.runs("c")[0].items["not persisted"] == 1
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

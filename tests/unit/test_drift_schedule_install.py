@@ -55,6 +55,7 @@ def sample(action: argparse.Action, where: Path) -> list[str]:
         "history": [f"{where}/drift history.sqlite"],
         "output": [f"{where}/reports/out.txt"],
         "limit": ["h*,!h2"],
+        "shard": ["2/4"],
         "inventory": [f"{where}/inv.yml"],
         "roles_path": [f"{where}/roles dir:/etc/vnetctl/roles"],
         "user": ["ops"],

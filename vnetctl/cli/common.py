@@ -16,8 +16,9 @@ from vnetctl.cli.secret_options import (
 )
 from vnetctl.durations import parse_duration
 from vnetctl.errors import InputError
-from vnetctl.fleet import gates
+from vnetctl.fleet import gates, shards
 from vnetctl.fleet.context import RunContext
+from vnetctl.fleet.shards import parse_shard
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.extra_vars import parse_extra_vars
 from vnetctl.playbook.listing import start_at
@@ -155,6 +156,13 @@ def add_playbook_arguments(parser: argparse.ArgumentParser, optional: bool = Fal
         default=[],
         metavar="VARS",
         help="key=value pairs, @file.yml, or a YAML/JSON mapping (highest precedence)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="K/N",
+        help="work only on shard K of N (a host's shard: a hash of its name); the playbook "
+        "is still planned for every host, so meshes and port groups stay fleet-wide",
     )
     parser.add_argument(
         "--roles-path",
@@ -314,7 +322,7 @@ def plays_from_args(args: argparse.Namespace, run: RunContext) -> list[Play]:
 
 def plan_from_args(args: argparse.Namespace, run: RunContext, **filters) -> list:
     """The playbook of `args` rendered for its hosts (tags etc. in `filters`)."""
-    return plan_playbook(
+    plans = plan_playbook(
         plays_from_args(args, run),
         run.inventory,
         run.catalog,
@@ -322,6 +330,8 @@ def plan_from_args(args: argparse.Namespace, run: RunContext, **filters) -> list
         extra_vars=run.extra_vars,
         **filters,
     )
+    shard = getattr(args, "shard", None)
+    return shards.restrict(plans, shard, run.catalog) if shard else plans
 
 
 def selected_hosts(args: argparse.Namespace, run: RunContext) -> list[str]:

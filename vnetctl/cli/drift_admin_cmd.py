@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,15 @@ from pathlib import Path
 from vnetctl.cli.usage import CliParser
 from vnetctl.drift import schedule
 from vnetctl.drift.formats.values import describe, when
-from vnetctl.drift.history import History, HistoryUnusable, default_path
+from vnetctl.drift.history import (
+    ERRORS,
+    SCHEMA_VERSION,
+    History,
+    HistoryUnusable,
+    default_path,
+    location,
+)
+from vnetctl.drift.postgres import StoreError, is_url
 from vnetctl.errors import InputError
 
 HISTORY_HELP = """\
@@ -23,6 +30,7 @@ examples:
   vnetctl drift history
   vnetctl drift history --run 1
   vnetctl drift history --format json --limit 100
+  vnetctl drift history --schema             # its schema version, migrated to this one's
   vnetctl drift history --history /var/lib/vnetctl/drift.sqlite   # as `drift --history`
 """
 
@@ -68,31 +76,44 @@ def add_history_parser(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--history", metavar="DB", help=f"SQLite history file (default: {default_path()})"
+        "--history",
+        metavar="DB",
+        help=f"SQLite history file or postgresql:// URL (default: {default_path()})",
     )
     parser.add_argument("--db", action=DeprecatedAlias, dest="history", replacement="--history")
     parser.add_argument("--check", metavar="ID", help="only runs of this check id")
     parser.add_argument("--run", type=int, metavar="N", help="the items of run N")
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="runs (default 20)")
     parser.add_argument("--format", choices=["text", "json"], default="text")
+    parser.add_argument(
+        "--schema",
+        action="store_true",
+        help="the history's schema version, after migrating it to this vnetctl's (SQLite "
+        "and PostgreSQL alike: done whenever a history is opened)",
+    )
     parser.set_defaults(func=cmd_history)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    path = Path(args.history) if args.history else default_path()
-    if not path.exists():  # reading must not create a history (nor its directory)
-        return _no_history(path, args)
+    path = location(args.history) if args.history else default_path()
+    if not is_url(path) and not Path(path).exists():  # reading never creates a history file
+        return _no_history(Path(path), args)
     try:
         return _show_history(path, args)
-    except sqlite3.Error as exc:  # damaged pages show when they are read
+    except StoreError as exc:  # the server went away: its message names no password
+        raise HistoryUnusable(str(exc)) from None
+    except ERRORS as exc:  # damaged pages show when they are read
         raise HistoryUnusable(f"drift history {path}: not usable: {exc}") from None
 
 
-def _show_history(path: Path, args: argparse.Namespace) -> int:
+def _show_history(path: Path | str, args: argparse.Namespace) -> int:
     with History(path) as history:
+        if args.schema:
+            return _show_schema(history)
         if args.run is not None:
             if not history.has_run(args.run):
-                print(f"drift history: there is no run {args.run} in {path}", file=sys.stderr)
+                print(f"drift history: there is no run {args.run} in {history.path}",
+                      file=sys.stderr)  # fmt: skip
                 return 1
             items = history.items(args.run)
             if args.format == "json":
@@ -114,6 +135,13 @@ def _show_history(path: Path, args: argparse.Namespace) -> int:
                                                     "not persisted"))  # fmt: skip
         print(f"{r.id:>5}  {when(r.started):<23} {r.exit_code:>4} {r.hosts:>5}  "
               f"{counts:<{len(heads)}}  {r.label} [{r.check_id}]")  # fmt: skip
+    return 0
+
+
+def _show_schema(history: History) -> int:
+    found, now = history.found_version, SCHEMA_VERSION
+    how = "created" if found == 0 else f"migrated from {found}" if found < now else "current"
+    print(f"drift history {history.path}: schema {now} ({how})")
     return 0
 
 

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from vnetctl.cli import drift_admin_cmd
+from vnetctl.cli import drift_admin_cmd, drift_report_cmd
 from vnetctl.cli.common import (
     add_playbook_arguments,
     add_tag_arguments,
@@ -26,7 +26,8 @@ from vnetctl.cli.usage import CliParser
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
 from vnetctl.drift.files import check_writable
-from vnetctl.drift.history import check_history_directory, default_path
+from vnetctl.drift.history import check_history_directory, default_path, location
+from vnetctl.drift.postgres import is_url, pin_password
 from vnetctl.drift.publish import publish
 from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, refuse_secrets, run_every
 from vnetctl.errors import InputError
@@ -35,7 +36,7 @@ from vnetctl.output.console import QUIET_FLEET
 from vnetctl.runner.results import ExitCode
 from vnetctl.secrets import MARK_VAR
 
-ADMIN_COMMANDS = ("history", "schedule")
+ADMIN_COMMANDS = ("history", "report", "schedule")
 
 HELP = """\
 Check every host against PLAYBOOK without changing anything: gather, plan in check mode
@@ -56,11 +57,13 @@ examples:
   vnetctl drift playbooks/site.yml -i inventory/lab.yml \\
       --report prometheus=/var/lib/node_exporter/textfile/vnetctl-site.prom --every 15m
   vnetctl drift history                      # the recorded runs
+  vnetctl drift report                       # the fleet's report, from every shard's run
   vnetctl drift schedule install --systemd --name site --every 15m \\
       playbooks/site.yml -i inventory/lab.yml --report html=/var/www/drift.html
 
 also:
   vnetctl drift history --help               # list runs and their items
+  vnetctl drift report --help                # one report from the shards' runs
   vnetctl drift schedule --help              # systemd timer or cron line for the check
 """
 
@@ -111,7 +114,8 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--history",
         metavar="DB",
-        help=f"SQLite history file (default: {default_path()})",
+        help=f"SQLite history file, or postgresql://USER@HOST/DB (password from "
+        f"PGPASSWORD or ~/.pgpass) shared by several controllers (default: {default_path()})",
     )
     parser.add_argument(
         "--no-history", action="store_true", help="record nothing (no first-seen times)"
@@ -169,11 +173,13 @@ def prepare_check(args: argparse.Namespace) -> PreparedCheck:
         check_writable(path, f"--report {fmt}")
     if args.output:
         check_writable(Path(args.output), "-o")
-    if args.history and not args.no_history:
+    if args.history and not args.no_history and not is_url(args.history):
         check_history_directory(Path(args.history))
     context = run_context(args, check=True)
     context.options.refusals = False  # drift compares: a cut is drift, not a refusal
-    return PreparedCheck(reports, context, plan_from_args(args, context, **tag_filters(args)))
+    plans = plan_from_args(args, context, **tag_filters(args))
+    pin_password(args.history or "")  # after planning, which starts the run's secrets
+    return PreparedCheck(reports, context, plans)
 
 
 def check_once(args: argparse.Namespace) -> int:
@@ -188,7 +194,8 @@ def check_once(args: argparse.Namespace) -> int:
         files.append((args.format, Path(args.output), "-o"))
     written = publish(
         report, target.check_id, target.label, files,
-        record=not args.no_history, history=Path(args.history) if args.history else None,
+        record=not args.no_history, history=location(args.history) if args.history else None,
+        shard=str(args.shard) if args.shard else None,
     )  # fmt: skip
     if not args.output:
         color = args.format == "text" and sys.stdout.isatty()
@@ -226,7 +233,8 @@ def build_admin_parser() -> argparse.ArgumentParser:
         prog="vnetctl drift",
         description="The drift check's history and schedules.",
     )
-    commands = parser.add_subparsers(metavar="{history,schedule}", required=True)
+    commands = parser.add_subparsers(metavar="{history,report,schedule}", required=True)
     drift_admin_cmd.add_history_parser(commands)
+    drift_report_cmd.add_report_parser(commands)
     drift_admin_cmd.add_schedule_parser(commands, add_check_arguments, scheduled_argv)
     return parser

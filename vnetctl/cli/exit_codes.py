@@ -109,6 +109,13 @@ COMMANDS: dict[str, dict[int, str]] = {
         0: "the recorded runs, or the items of run N (no history yet: none)",
         1: "no such run in the history, or bad input",
     },
+    "drift report": {
+        0: "no drift in the last run of any shard of the check",
+        1: "no history, no such check, bad input, or a shard has no recorded run (said on "
+        "stderr) and no drift found",
+        2: "drift found on a reachable host in some shard's last run",
+        3: "hosts unreachable in some shard's last run, no drift on the hosts reached",
+    },
     "drift schedule install": {
         0: "the timer and service (or the cron line) are written, and enabled where systemd runs",
     },

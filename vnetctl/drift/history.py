@@ -22,12 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vnetctl.drift import postgres
+from vnetctl.drift.postgres import StoreError, is_url
 from vnetctl.drift.report import DriftItem, DriftReport, HostState, Kind, TrendPoint
 from vnetctl.errors import InputError
 from vnetctl.secrets import redact
 
-SCHEMA_VERSION = 2  # 2: runs.not_persisted (a history of version 1 is upgraded in place)
+# 2: runs.not_persisted; 3: runs.shard, run_hosts.resources (older ones are upgraded in
+# place, one version after the other, when opened)
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 30.0
+ERRORS = (sqlite3.Error, StoreError)  # what a history store raises when it fails
 OBSERVED = (HostState.IN_SYNC.value, HostState.DRIFTED.value)
 TABLES = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -37,12 +42,14 @@ CREATE TABLE IF NOT EXISTS runs (
     started REAL NOT NULL, duration REAL NOT NULL, exit_code INTEGER NOT NULL,
     hosts INTEGER NOT NULL, missing INTEGER NOT NULL, different INTEGER NOT NULL,
     extra INTEGER NOT NULL, inconsistent INTEGER NOT NULL, resolved INTEGER NOT NULL,
-    not_persisted INTEGER NOT NULL DEFAULT 0
+    not_persisted INTEGER NOT NULL DEFAULT 0,
+    shard TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_check ON runs (check_id, id);
 CREATE TABLE IF NOT EXISTS run_hosts (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     host TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL,
+    resources INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, host)
 );
 CREATE INDEX IF NOT EXISTS run_hosts_by_host ON run_hosts (host, run_id);
@@ -55,7 +62,13 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_by_run ON items (run_id, host);
 """
 # from one version to the next: what an existing database needs
-UPGRADES = {2: "ALTER TABLE runs ADD COLUMN not_persisted INTEGER NOT NULL DEFAULT 0"}
+UPGRADES = {
+    2: ["ALTER TABLE runs ADD COLUMN not_persisted INTEGER NOT NULL DEFAULT 0"],
+    3: [
+        "ALTER TABLE runs ADD COLUMN shard TEXT",
+        "ALTER TABLE run_hosts ADD COLUMN resources INTEGER NOT NULL DEFAULT 0",
+    ],
+}
 
 
 def forget_history(report: DriftReport) -> None:
@@ -105,10 +118,21 @@ def check_history_directory(path: Path) -> None:
         )
 
 
+def location(text: str) -> Path | str:
+    """--history's value: a PostgreSQL URL as given, else a SQLite file's path."""
+    return text if is_url(text) else Path(text)
+
+
 class History:
-    def __init__(self, path: Path | None = None):
-        """`path` given (--history): its directory must exist; the default's is made.
-        A history that cannot be opened or brought to this schema: HistoryUnusable."""
+    def __init__(self, path: Path | str | None = None):
+        """`path` given (--history): a SQLite file, whose directory must exist, or a
+        postgresql:// URL; the default's directory is made. A history that cannot be
+        opened or brought to this schema: HistoryUnusable."""
+        self.order = "rowid"  # what keeps items in the order they were written
+        self.found_version = SCHEMA_VERSION  # the schema it had when opened (0: new)
+        if is_url(path):
+            self._open_postgres(str(path))
+            return
         self.path = Path(path) if path else default_path()
         if path is None:
             try:
@@ -130,17 +154,42 @@ class History:
             self.db.close()
             raise
 
+    def _open_postgres(self, url: str) -> None:
+        self.path, self.order = postgres.redacted(url), "seq"
+        try:
+            self.db = postgres.PgDb(url)
+        except StoreError as exc:
+            raise HistoryUnusable(f"{exc}") from None
+        try:
+            version = self.found_version = postgres.migrate(self.db, SCHEMA_VERSION)
+        except StoreError as exc:
+            self.db.close()
+            raise HistoryUnusable(f"{exc}") from None
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise self._newer(version)
+
+    def _newer(self, version: int) -> HistoryUnusable:
+        return HistoryUnusable(
+            f"drift history {self.path} was written by a newer vnetctl (schema "
+            f"{version}, this one knows {SCHEMA_VERSION}); upgrade or use --history"
+        )
+
     def _open(self) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise HistoryUnusable(
-                f"drift history {self.path} was written by a newer vnetctl (schema "
-                f"{version}, this one knows {SCHEMA_VERSION}); upgrade or use --history"
-            )
+            raise self._newer(version)
         if version < SCHEMA_VERSION:
             with self._transaction():
+                # read again under the write lock: another controller opening the same
+                # new history at once (shards) may have made it meanwhile
+                version = self.found_version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise self._newer(version)
+                if version == SCHEMA_VERSION:
+                    return
                 fresh = (
                     self.db.execute(
                         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'"
@@ -150,7 +199,8 @@ class History:
                 for statement in filter(str.strip, TABLES.split(";")):
                     self.db.execute(statement)
                 for number in range(version + 1, SCHEMA_VERSION + 1) if not fresh else ():
-                    self.db.execute(UPGRADES[number])
+                    for statement in UPGRADES[number]:
+                        self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def __enter__(self) -> History:
@@ -170,24 +220,28 @@ class History:
                 if exc_type is None:
                     db.execute("COMMIT")
                 elif db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):  # the first error is the one
+                    with contextlib.suppress(*ERRORS):  # the first error is the one
                         db.execute("ROLLBACK")
 
         return Immediate()
 
-    def record(self, report: DriftReport, check: str, label: str = "") -> None:
+    def record(
+        self, report: DriftReport, check: str, label: str = "", shard: str | None = None
+    ) -> None:
         """Store the run; fill the report's run_id, previous_run, first_seen, resolved."""
-        self.begin(report, check, label)
+        self.begin(report, check, label, shard)
         self.commit()
 
-    def begin(self, report: DriftReport, check: str, label: str = "") -> None:
+    def begin(
+        self, report: DriftReport, check: str, label: str = "", shard: str | None = None
+    ) -> None:
         """Fill the report from the history (run_id, previous_run, first_seen,
         resolved) and write the run, in a transaction left open for `commit()`. On any
-        error (sqlite3.Error) nothing is written, and the report is left as a check
+        error (ERRORS) nothing is written, and the report is left as a check
         without a history makes it (forget_history)."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
-            self._annotate(report, check, label)
+            self._annotate(report, check, label, shard)
         except BaseException:
             self._rollback()
             forget_history(report)
@@ -202,10 +256,10 @@ class History:
 
     def _rollback(self) -> None:
         if self.db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):  # the error that led here is reported
+            with contextlib.suppress(*ERRORS):  # the error that led here is reported
                 self.db.execute("ROLLBACK")
 
-    def _annotate(self, report: DriftReport, check: str, label: str) -> None:
+    def _annotate(self, report: DriftReport, check: str, label: str, shard: str | None) -> None:
         row = self.db.execute(
             "SELECT started FROM runs WHERE check_id=? ORDER BY id DESC LIMIT 1", (check,)
         ).fetchone()
@@ -219,7 +273,7 @@ class History:
             if host.state.value in OBSERVED:
                 keys = {i.key for i in host.items}
                 report.resolved += [i for k, i in before.items() if k not in keys]
-        report.run_id = self._insert(report, check, label)
+        report.run_id = self._insert(report, check, label, shard)
         report.trend = self.trend(check)
 
     def trend(self, check: str, runs: int = 100) -> list[TrendPoint]:
@@ -240,26 +294,30 @@ class History:
         ).fetchone()
         return self.items(row[0], host) if row and row[0] is not None else []
 
-    def _insert(self, report: DriftReport, check: str, label: str) -> int:
+    def _insert(self, report: DriftReport, check: str, label: str, shard: str | None) -> int:
         counts = report.counts()
         cursor = self.db.execute(
             "INSERT INTO runs (check_id, label, playbook, inventory, limit_pattern, started, "
             "duration, exit_code, hosts, missing, different, extra, inconsistent, resolved, "
-            "not_persisted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "not_persisted, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
             (
                 check, label, report.playbook, report.inventory, report.limit, report.started,
                 report.duration, report.exit_code(), len(report.hosts), counts["missing"],
                 counts["different"], counts["extra"], len(report.consistency),
-                len(report.resolved), counts[Kind.NOT_PERSISTED.value],
+                len(report.resolved), counts[Kind.NOT_PERSISTED.value], shard,
             ),
         )  # fmt: skip
-        run_id = int(cursor.lastrowid)
+        run_id = int(cursor.fetchone()[0])
         self.db.executemany(
-            "INSERT INTO run_hosts VALUES (?, ?, ?, ?)",
-            [(run_id, h.host, h.state.value, redact(h.reason)) for h in report.hosts],
+            "INSERT INTO run_hosts (run_id, host, state, reason, resources) VALUES (?, ?, ?, ?, ?)",
+            [
+                (run_id, h.host, h.state.value, redact(h.reason), h.resources) for h in report.hosts
+            ],  # fmt: skip
         )
         self.db.executemany(
-            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO items (run_id, key, host, resource, kind, field, declared, actual, "
+            "play, task, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     run_id, i.key, i.host, redact(i.resource), i.kind.value, redact(i.field),
@@ -288,7 +346,7 @@ class History:
                 declared=json.loads(r[4]), actual=json.loads(r[5]),
                 play=r[6], task=r[7], first_seen=r[8],
             )
-            for r in self.db.execute(query + " ORDER BY rowid", args)
+            for r in self.db.execute(query + f" ORDER BY {self.order}", args)
         ]  # fmt: skip
 
     def runs(self, check: str | None = None, limit: int = 20) -> list[RunRecord]:

@@ -12,13 +12,12 @@ with exit 1 (an error), since what was asked for is not all there.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from vnetctl.drift import formats
-from vnetctl.drift.history import History, HistoryUnusable
+from vnetctl.drift.history import ERRORS, History, HistoryUnusable
 from vnetctl.drift.report import DriftReport
 from vnetctl.errors import InputError
 from vnetctl.secrets import redact
@@ -55,17 +54,19 @@ def publish(
     files: list[tuple[str, Path, str]],
     *,
     record: bool = True,
-    history: Path | None = None,
+    history: Path | str | None = None,
+    shard: str | None = None,
     say: Say = _stderr,
 ) -> bool:
     """Write `files` ((format, path, option) each) and, unless `record` is False
-    (--no-history), record the run in `history` (None: the default one) around them.
+    (--no-history), record the run in `history` (None: the default one) around them,
+    as the run of `shard` ("K/N", --shard) when given.
     False when a file could not be written; a broken history never raises."""
     store = _open(history, say) if record else None
     if store is not None:
         try:
-            store.begin(report, check, label)
-        except (sqlite3.Error, OSError) as exc:
+            store.begin(report, check, label, shard)
+        except (*ERRORS, OSError) as exc:
             say(f"drift: history {store.path} unusable, this run is not recorded: "
                 f"{_reason(exc)}")  # fmt: skip
             store.db.close()
@@ -74,7 +75,7 @@ def publish(
     if store is not None:
         try:
             store.commit()
-        except (sqlite3.Error, OSError) as exc:
+        except (*ERRORS, OSError) as exc:
             say(f"drift: history {store.path}: run {report.run_id} was not recorded "
                 f"({_reason(exc)}); the reports written name it")  # fmt: skip
         finally:
@@ -82,7 +83,7 @@ def publish(
     return written
 
 
-def _open(path: Path | None, say: Say) -> History | None:
+def _open(path: Path | str | None, say: Say) -> History | None:
     try:
         return History(path)
     except HistoryUnusable as exc:

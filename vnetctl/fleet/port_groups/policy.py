@@ -45,6 +45,13 @@ def settings(catalog: Catalog, module: str, args: dict) -> dict[str, str]:
         return {}
 
 
+def refuse(found: list[str]) -> None:
+    """InputError listing every difference found, if any."""
+    if found:
+        listed = "\n  ".join(found)
+        raise InputError(redact(f"port groups refused before any change:\n  {listed}"))
+
+
 @dataclass(frozen=True)
 class Policy:
     module: str
@@ -56,10 +63,7 @@ class Policy:
 
     async def check(self, expansion: Expansion, plans: list[PlayPlan]) -> list[PlayPlan]:
         """`plans` unchanged, or InputError listing every difference (an expander)."""
-        found = self.problems(plans, expansion.run.catalog)
-        if found:
-            listed = "\n  ".join(found)
-            raise InputError(redact(f"port groups refused before any change:\n  {listed}"))
+        refuse(self.problems(plans, expansion.run.catalog))
         return plans
 
     def problems(self, plans: list[PlayPlan], catalog: Catalog) -> list[str]:

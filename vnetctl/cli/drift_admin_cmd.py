@@ -68,6 +68,16 @@ class DeprecatedAlias(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def add_history_option(parser: argparse.ArgumentParser) -> None:
+    """--history, as every drift command that reads or writes the history takes it."""
+    parser.add_argument(
+        "--history",
+        metavar="DB",
+        help=f"SQLite history file, or postgresql://USER@HOST/DB (password from "
+        f"PGPASSWORD or ~/.pgpass) shared by several controllers (default: {default_path()})",
+    )
+
+
 def add_history_parser(commands) -> None:
     parser = commands.add_parser(
         "history",
@@ -75,11 +85,7 @@ def add_history_parser(commands) -> None:
         description=HISTORY_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--history",
-        metavar="DB",
-        help=f"SQLite history file or postgresql:// URL (default: {default_path()})",
-    )
+    add_history_option(parser)
     parser.add_argument("--db", action=DeprecatedAlias, dest="history", replacement="--history")
     parser.add_argument("--check", metavar="ID", help="only runs of this check id")
     parser.add_argument("--run", type=int, metavar="N", help="the items of run N")

@@ -26,7 +26,7 @@ from vnetctl.cli.usage import CliParser
 from vnetctl.drift import formats
 from vnetctl.drift.check import CheckTarget, run_check
 from vnetctl.drift.files import check_writable
-from vnetctl.drift.history import check_history_directory, default_path, location
+from vnetctl.drift.history import check_history_directory, location
 from vnetctl.drift.postgres import is_url, pin_password
 from vnetctl.drift.publish import publish
 from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, refuse_secrets, run_every
@@ -111,12 +111,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"also write a report file, atomically (repeatable; formats: "
         f"{', '.join(formats.FORMATS)})",
     )
-    parser.add_argument(
-        "--history",
-        metavar="DB",
-        help=f"SQLite history file, or postgresql://USER@HOST/DB (password from "
-        f"PGPASSWORD or ~/.pgpass) shared by several controllers (default: {default_path()})",
-    )
+    drift_admin_cmd.add_history_option(parser)
     parser.add_argument(
         "--no-history", action="store_true", help="record nothing (no first-seen times)"
     )

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from vnetctl.cli import drift_admin_cmd
 from vnetctl.drift import formats
 from vnetctl.drift.fleet_report import fleet_report, latest_check
 from vnetctl.drift.history import ERRORS, History, HistoryUnusable, default_path, location
@@ -34,11 +35,7 @@ def add_report_parser(commands) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--history",
-        metavar="DB",
-        help=f"SQLite history file or postgresql:// URL (default: {default_path()})",
-    )
+    drift_admin_cmd.add_history_option(parser)
     parser.add_argument("--check", metavar="ID", help="this check (default: the last recorded)")
     parser.add_argument("--format", choices=formats.FORMATS, default="text")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report here (atomic)")

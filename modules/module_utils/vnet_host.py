@@ -293,7 +293,7 @@ def execute(module, params, check, facts, runner=run, guard=None):
     A failed apply, or one that does not converge, is rolled back with the module's own
     planner; the state is then read again and compared with the state read before:
     "(rolled back)" only when they are equal, "rollback incomplete: ..." otherwise.
-    `guard` (vnetctl's host process passes one; see vnetctl/hostside/boot.py) sees the
+    `guard` (vnetctl's host process passes one; see vnetctl/hostside/play.py) sees the
     steps first: `guard.classify(steps, facts)` names those that touch the host's
     management path (reported as `management_path`), `guard.allow(found)` refuses them
     (ModuleError; in check mode too, as the real run would) or arms the rollback timer

@@ -3,8 +3,8 @@
 A check-mode run changes nothing, so a task that needs a device an earlier task of the
 same play makes (a port group on the bridge the play creates, a VLAN on its bond) reads
 a host that does not have it: planned alone it fails ("bridge does not exist") or finds
-nothing to do, where the real run would change it. The host program (vnetctl/hostside/
-boot.py) therefore keeps, through a check-mode play, what each task's steps would make
+nothing to do, where the real run would change it. The host's play (vnetctl/hostside/
+play.py) therefore keeps, through a check-mode play, what each task's steps would make
 that the host does not have (`creates`); a later task that names one of those devices
 in an argument of type ifname and then fails naming it, or plans nothing, is reported
 as a change pending that task: `pending: {after: INDEX, creates: "bridge br-vm"}`, its

@@ -160,6 +160,6 @@ def parse_loop_control(data: dict, at: Location, context: str) -> LoopControl:
 def registered(results: list[dict]) -> dict:
     """What `register` keeps of a loop, as Ansible does: each item's result under
     `results`, changed or failed when one item is (the host does the same for its
-    tasks: vnetctl/hostside/boot.py)."""
+    tasks: vnetctl/hostside/play.py)."""
     return {"results": results, "changed": any(r.get("changed") for r in results),
             "failed": any(r.get("failed") for r in results), "skipped": not results}  # fmt: skip

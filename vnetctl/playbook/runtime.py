@@ -186,7 +186,7 @@ class BlockTracker:
     """A verb that fails a host while planning, inside a block with rescue or always
     (Task.block): the rest of the block is not planned, its rescue and always are,
     and the tasks after it when the rescue plans without failing. The host applies the
-    same rules to what fails when it runs (vnetctl/hostside/boot.py)."""
+    same rules to what fails when it runs (vnetctl/hostside/play.py)."""
 
     def __init__(self, state: HostState):
         self.state = state

@@ -168,7 +168,7 @@ class TaskReader:
     def _block(self, data: dict, at: Location, frame: Frame) -> list[Task]:
         """A block's `when`, `tags` and `vars` go to each of its tasks (rescue and always
         included), as an import's do; with rescue or always, its host runs them by
-        Ansible's rules (vnetctl/hostside/boot.py): a failed task of the block (rolled
+        Ansible's rules (vnetctl/hostside/play.py): a failed task of the block (rolled
         back whole) leaves the block, the rescue runs, then always; a rescue that ends
         well clears the failure."""
         at = where(data, at)

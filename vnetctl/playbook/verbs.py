@@ -3,7 +3,7 @@ controller as it plans each host's tasks, in order (Ansible runs them on the con
 too: they reach no host).
 
 A verb's result is reported in its place in the host's play: the host's process says
-it when the tasks before it have run (vnetctl/hostside/boot.py), so console lines,
+it when the tasks before it have run (vnetctl/hostside/play.py), so console lines,
 the recap, `--format json`, `--check` and drift see it as any task. A failed `assert`
 or `fail` fails its host there: the tasks before it run, none after it (on that host,
 in this play and the later ones), the other hosts go on; the tasks after it are not

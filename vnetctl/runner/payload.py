@@ -116,7 +116,7 @@ CONDITIONAL = ("host_when", "changed_when", "failed_when", "block")  # need cond
 
 
 def task_record(task) -> dict:
-    """What the host's process is given for a planned task (vnetctl/hostside/boot.py):
+    """What the host's process is given for a planned task (vnetctl/hostside/play.py):
     a verb the controller ran (debug, assert, ...) carries its result, not arguments;
     conditions on registered results, register and block go with the task."""
     result = getattr(task, "result", None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -50,12 +51,20 @@ SITE = """\
         name: "{{ storage_nic }}"
         mtu: "{{ vm_mtu }}"
         admin_state: up
+    - name: the project's variables
+      ansible.builtin.debug:
+        msg: "{{ inventory_hostname }}: {{ vm_bridge }} {{ vm_uplink }} {{ vm_mtu }} as {{ ansible_user }}"
+    - name: sudo's password from the vault
+      ansible.builtin.assert:
+        that: [ansible_become_password | length > 8]
+        quiet: true
 """
 GROUP_VARS = """\
 vm_bridge: br-vm
 vm_uplink: eth1
 vm_mtu: 9000
 storage_nic: eth2
+ansible_become_password: "{{ vault_become_password }}"
 """
 
 
@@ -84,7 +93,7 @@ def write_project(top: Path, state, collections: Path) -> None:
     group.mkdir(parents=True)
     (group / "vars.yml").write_text(GROUP_VARS)
     vault = group / "vault.yml"
-    vault.write_text(f"ansible_become_password: {PASSWORD}\n")
+    vault.write_text(f"vault_become_password: {PASSWORD}\n")
     done = tool("ansible-vault", "encrypt", str(vault), cwd=top)
     assert done.returncode == 0, done.stderr
     assert vault.read_text().startswith("$ANSIBLE_VAULT;1.1;AES256")
@@ -137,12 +146,14 @@ def test_inventory_the_same_under_both_tools(project):
     assert mine["kvm"] == real["kvm"] == {"hosts": state.host_names}
     for host in state.host_names:
         shown = mine["_meta"]["hostvars"][host]
-        assert shown["ansible_become_password"] != PASSWORD
-        assert real["_meta"]["hostvars"][host]["ansible_become_password"] == PASSWORD
+        assert shown["ansible_become_password"] == shown["vault_become_password"] == "***"
+        assert real["_meta"]["hostvars"][host]["vault_become_password"] == PASSWORD
         assert without_redacted(shown, shown) == without_redacted(
             real["_meta"]["hostvars"][host], shown
         )
     assert set(mine) == set(real)
+    graphs = [vnetctl(top, "inventory", "--graph"), ansible(top, "ansible-inventory", "--graph")]
+    assert graphs[0].stdout == graphs[1].stdout
 
 
 def links(state, host: str) -> dict[str, dict]:
@@ -173,6 +184,7 @@ def test_vnetctl_and_ansible_playbook_same_end_state(project):
         assert PASSWORD not in run.stdout + run.stderr
     assert f"changed: [{first}] VM bridge with its uplink" in runs[0].stdout, runs[0].stdout
     assert "changed:" not in runs[1].stdout, runs[1].stdout
+    assert f"{first}: br-vm eth1 9000 as {PASSWORD_USER}" in runs[1].stdout
 
     started = time.monotonic()
     runs = [ansible(top, "ansible-playbook", "site.yml", "--limit", second) for _ in range(2)]
@@ -181,13 +193,27 @@ def test_vnetctl_and_ansible_playbook_same_end_state(project):
         assert run.returncode == 0, run.stdout + run.stderr
     assert recap(runs[0].stdout)["changed"] == 2, runs[0].stdout
     assert recap(runs[1].stdout)["changed"] == 0, runs[1].stdout
+    assert f"{second}: br-vm eth1 9000 as {PASSWORD_USER}" in runs[1].stdout
 
     applied = links(state, first)
     assert applied["br-vm"]["mtu"] == 9000 and applied["eth1"]["master"] == "br-vm"
     assert applied["eth2"]["mtu"] == 9000
     assert links(state, second) == applied
 
+    for host in (first, second):  # a user whose sudo asks for the vault's password
+        log = Path(state.host(host).sshd_log).read_text()
+        assert f"Accepted publickey for {PASSWORD_USER}" in log
+
+    # each tool finds the other's hosts converged
+    checked = vnetctl(top, "run", "site.yml", "--check", "--diff")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "changed:" not in checked.stdout, checked.stdout
+    checked = ansible(top, "ansible-playbook", "site.yml", "--check", "--diff")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    recaps = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", checked.stdout, re.M)
+    assert sorted(recaps) == [(first, "0"), (second, "0")], checked.stdout
     drift = vnetctl(top, "drift", "site.yml")
     assert drift.returncode == 0, drift.stdout + drift.stderr
     assert PASSWORD not in drift.stdout + drift.stderr
+    assert "hosts: 2 checked, 2 in sync, 0 drifted" in drift.stdout, drift.stdout
     print(f"two runs each: {took}")

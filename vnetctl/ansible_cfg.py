@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
+import shlex
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,7 @@ SETTINGS = {
         "defaults", "vault_identity_list", "ANSIBLE_VAULT_IDENTITY_LIST", "list"
     ),
     "roles_path": Setting("defaults", "roles_path", "ANSIBLE_ROLES_PATH", "pathspec"),
+    "ssh_args": Setting("ssh_connection", "ssh_args", "ANSIBLE_SSH_ARGS", "text"),
 }
 
 
@@ -187,3 +190,37 @@ def ansible_config() -> AnsibleConfig:
     if key not in _CACHE:
         _CACHE[key] = load_ansible_config()
     return _CACHE[key]
+
+
+def known_hosts_of_ssh_args(config: AnsibleConfig) -> str | None:
+    """The known_hosts file `-o UserKnownHostsFile=...` of ssh_args names (the OpenSSH
+    options Ansible's ssh connection passes), or None. vnetctl reads one file: several
+    (OpenSSH's space-separated list) are refused rather than some of them ignored."""
+    args = config.get("ssh_args")
+    if not args:
+        return None
+    try:
+        words = shlex.split(args)
+    except ValueError as exc:
+        raise InputError(f"ssh_args: {exc}", _origin(config, "ssh_args")) from None
+    found = None
+    for at, word in enumerate(words):
+        option = word[2:] if word.startswith("-o") and len(word) > 2 else word
+        if word == "-o" and at + 1 < len(words):
+            option = words[at + 1]
+        key, *value = re.split(r"\s*=\s*|\s+", option.strip(), maxsplit=1)
+        if key.lower() == "userknownhostsfile" and value and value[0].strip():
+            found = value[0].strip()
+    if found is not None and len(found.split()) > 1:
+        raise InputError(f"ssh_args: UserKnownHostsFile names several files ({found}); "
+                         "vnetctl reads one: set vnetctl_known_hosts",
+                         _origin(config, "ssh_args"))  # fmt: skip
+    return os.path.expanduser(found) if found else None
+
+
+def _origin(config: AnsibleConfig, name: str) -> Location | None:
+    """Where a setting came from, as an error's location (a file:line, or none for the
+    environment)."""
+    origin = config.origins.get(name, "")
+    path, _, line = origin.rpartition(":")
+    return Location(path, int(line)) if path and line.isdigit() else None

@@ -53,7 +53,8 @@ SITE = """\
         admin_state: up
     - name: the project's variables
       ansible.builtin.debug:
-        msg: "{{ inventory_hostname }}: {{ vm_bridge }} {{ vm_uplink }} {{ vm_mtu }} as {{ ansible_user }}"
+        msg: "{{ inventory_hostname }}: {{ vm_bridge }} {{ vm_uplink }} {{ vm_mtu }}
+          as {{ ansible_user }}"
     - name: sudo's password from the vault
       ansible.builtin.assert:
         that: [ansible_become_password | length > 8]
@@ -84,8 +85,7 @@ def write_project(top: Path, state, collections: Path) -> None:
         address, port = host.ssh_endpoint
         lines.append(f"{host.name} ansible_host={address} ansible_port={port}")
     lines += ["", "[kvm:vars]", f"ansible_user={PASSWORD_USER}",
-              f"ansible_ssh_private_key_file={state.key_path}",
-              f"vnetctl_known_hosts={known_hosts}"]  # fmt: skip
+              f"ansible_ssh_private_key_file={state.key_path}"]  # fmt: skip
     (top / "hosts.ini").write_text("\n".join(lines) + "\n")
     (top / ".vault_pass").write_text(VAULT_PW + "\n")
     (top / ".vault_pass").chmod(0o600)

@@ -7,7 +7,7 @@ import getpass
 import os
 import socket
 
-from vnetctl.ansible_cfg import ansible_config
+from vnetctl.ansible_cfg import ansible_config, known_hosts_of_ssh_args
 from vnetctl.catalog import Catalog
 from vnetctl.cli.secret_options import (
     add_secret_options,
@@ -284,13 +284,14 @@ _CLI_DEFAULTS = {
 
 def cli_defaults(args: argparse.Namespace) -> dict[str, object]:
     """-u, -b, --become-user, else their ansible.cfg / ANSIBLE_* settings (and
-    private_key_file, timeout), and -K: as in Ansible, below every variable that sets
-    the same."""
+    private_key_file, timeout, ssh_args' UserKnownHostsFile), and -K: as in Ansible,
+    below every variable that sets the same."""
     config = ansible_config()
     found: dict[str, object] = {}
     for variable, (option, setting) in _CLI_DEFAULTS.items():
         value = getattr(args, option, None) if option else None
         found[variable] = config.get(setting) if value is None else value
+    found["vnetctl_known_hosts"] = known_hosts_of_ssh_args(config)
     found["vnetctl_become_password"] = asked_become_password(args)
     method = config.get("become_method")
     if found["vnetctl_become"] and method not in (None, "sudo"):

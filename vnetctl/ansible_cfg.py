@@ -192,10 +192,9 @@ def ansible_config() -> AnsibleConfig:
     return _CACHE[key]
 
 
-def known_hosts_of_ssh_args(config: AnsibleConfig) -> str | None:
-    """The known_hosts file `-o UserKnownHostsFile=...` of ssh_args names (the OpenSSH
-    options Ansible's ssh connection passes), or None. vnetctl reads one file: several
-    (OpenSSH's space-separated list) are refused rather than some of them ignored."""
+def ssh_args_option(config: AnsibleConfig, name: str) -> str | None:
+    """The value ssh_args gives the OpenSSH option `name` (`-o Name=value`, `-oName=value`,
+    `-o 'Name value'`; the first wins, as in ssh), or None."""
     args = config.get("ssh_args")
     if not args:
         return None
@@ -203,14 +202,24 @@ def known_hosts_of_ssh_args(config: AnsibleConfig) -> str | None:
         words = shlex.split(args)
     except ValueError as exc:
         raise InputError(f"ssh_args: {exc}", _origin(config, "ssh_args")) from None
-    found = None
     for at, word in enumerate(words):
-        option = word[2:] if word.startswith("-o") and len(word) > 2 else word
         if word == "-o" and at + 1 < len(words):
             option = words[at + 1]
+        elif word.startswith("-o"):
+            option = word[2:]
+        else:
+            continue
         key, *value = re.split(r"\s*=\s*|\s+", option.strip(), maxsplit=1)
-        if key.lower() == "userknownhostsfile" and value and value[0].strip():
-            found = value[0].strip()
+        if key.lower() == name.lower() and value and value[0].strip():
+            return value[0].strip()
+    return None
+
+
+def known_hosts_of_ssh_args(config: AnsibleConfig) -> str | None:
+    """The known_hosts file ssh_args' UserKnownHostsFile names (Ansible's ssh connection
+    checks host keys against it), or None. vnetctl reads one file: several (OpenSSH's
+    space-separated list) are refused rather than some of them ignored."""
+    found = ssh_args_option(config, "UserKnownHostsFile")
     if found is not None and len(found.split()) > 1:
         raise InputError(f"ssh_args: UserKnownHostsFile names several files ({found}); "
                          "vnetctl reads one: set vnetctl_known_hosts",

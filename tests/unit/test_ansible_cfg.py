@@ -230,3 +230,20 @@ def test_ssh_args_with_several_known_hosts_files_is_refused(home):
         cli_defaults(parse_args(["facts", "-i", "x.yml"]))
     assert "UserKnownHostsFile names several files (/a /b)" in str(info.value)
     assert f"{Path.cwd() / 'ansible.cfg'}:2" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("ssh_args", "accepts"),
+    [
+        ("-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null", True),
+        ("-oStrictHostKeyChecking=accept-new", True),
+        ("-o StrictHostKeyChecking=yes -o StrictHostKeyChecking=no", False),  # first wins
+        ("-C -o ControlMaster=auto", False),
+    ],
+)
+def test_ssh_args_strict_host_key_checking_off_accepts_new_keys(home, ssh_args, accepts):
+    """Ansible's ssh connection connects to hosts not yet known where ssh_args says
+    StrictHostKeyChecking=no; vnetctl refused them (and, reading ssh_args' known_hosts
+    file, would now read /dev/null for the usual lab ssh_args above)."""
+    (Path.cwd() / "ansible.cfg").write_text(f"[ssh_connection]\nssh_args = {ssh_args}\n")
+    assert accept_new_host_keys(parse_args(["facts", "-i", "x.yml"])) is accepts

@@ -7,7 +7,7 @@ import getpass
 import os
 import socket
 
-from vnetctl.ansible_cfg import ansible_config, known_hosts_of_ssh_args
+from vnetctl.ansible_cfg import ansible_config, known_hosts_of_ssh_args, ssh_args_option
 from vnetctl.catalog import Catalog
 from vnetctl.cli.secret_options import (
     add_secret_options,
@@ -237,11 +237,14 @@ def forks(args: argparse.Namespace) -> int:
 
 
 def accept_new_host_keys(args: argparse.Namespace) -> bool:
-    """--accept-new-host-keys, or Ansible's host_key_checking = False (a changed key is
-    still refused: vnetctl never connects to one)."""
+    """--accept-new-host-keys, or Ansible's host_key_checking = False, or ssh_args'
+    StrictHostKeyChecking no/accept-new (a changed key is still refused: vnetctl never
+    connects to one)."""
     if args.accept_new_host_keys:
         return True
-    return ansible_config().get("host_key_checking") is False
+    config = ansible_config()
+    strict = (ssh_args_option(config, "StrictHostKeyChecking") or "").lower()
+    return config.get("host_key_checking") is False or strict in ("no", "off", "accept-new")
 
 
 def run_options(args: argparse.Namespace, check: bool) -> RunOptions:

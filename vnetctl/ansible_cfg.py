@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
+import shlex
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,7 @@ SETTINGS = {
         "defaults", "vault_identity_list", "ANSIBLE_VAULT_IDENTITY_LIST", "list"
     ),
     "roles_path": Setting("defaults", "roles_path", "ANSIBLE_ROLES_PATH", "pathspec"),
+    "ssh_args": Setting("ssh_connection", "ssh_args", "ANSIBLE_SSH_ARGS", "text"),
 }
 
 
@@ -187,3 +190,46 @@ def ansible_config() -> AnsibleConfig:
     if key not in _CACHE:
         _CACHE[key] = load_ansible_config()
     return _CACHE[key]
+
+
+def ssh_args_option(config: AnsibleConfig, name: str) -> str | None:
+    """The value ssh_args gives the OpenSSH option `name` (`-o Name=value`, `-oName=value`,
+    `-o 'Name value'`; the first wins, as in ssh), or None."""
+    args = config.get("ssh_args")
+    if not args:
+        return None
+    try:
+        words = shlex.split(args)
+    except ValueError as exc:
+        raise InputError(f"ssh_args: {exc}", _origin(config, "ssh_args")) from None
+    for at, word in enumerate(words):
+        if word == "-o" and at + 1 < len(words):
+            option = words[at + 1]
+        elif word.startswith("-o"):
+            option = word[2:]
+        else:
+            continue
+        key, *value = re.split(r"\s*=\s*|\s+", option.strip(), maxsplit=1)
+        if key.lower() == name.lower() and value and value[0].strip():
+            return value[0].strip()
+    return None
+
+
+def known_hosts_of_ssh_args(config: AnsibleConfig) -> str | None:
+    """The known_hosts file ssh_args' UserKnownHostsFile names (Ansible's ssh connection
+    checks host keys against it), or None. vnetctl reads one file: several (OpenSSH's
+    space-separated list) are refused rather than some of them ignored."""
+    found = ssh_args_option(config, "UserKnownHostsFile")
+    if found is not None and len(found.split()) > 1:
+        raise InputError(f"ssh_args: UserKnownHostsFile names several files ({found}); "
+                         "vnetctl reads one: set vnetctl_known_hosts",
+                         _origin(config, "ssh_args"))  # fmt: skip
+    return os.path.expanduser(found) if found else None
+
+
+def _origin(config: AnsibleConfig, name: str) -> Location | None:
+    """Where a setting came from, as an error's location (a file:line, or none for the
+    environment)."""
+    origin = config.origins.get(name, "")
+    path, _, line = origin.rpartition(":")
+    return Location(path, int(line)) if path and line.isdigit() else None

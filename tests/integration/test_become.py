@@ -6,6 +6,8 @@ The user exists only on one lab host: useradd and sudoers write to that host's o
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -74,10 +76,10 @@ def test_non_root_user_needs_become(lab3, ops_user, capsys, tmp_path):
 PASSWORD = "Corr3ct-h0rse"
 
 
-@pytest.fixture
-def password_user(lab3, fresh_hosts):
-    """A user who logs in with a password and whose sudo asks for it."""
-    host = lab3.host_names[1]
+@contextmanager
+def sudo_password_user(lab: str, host: str) -> Iterator[str]:
+    """A user on `host` of lab `lab` who logs in with a password (or the lab's key: one
+    authorized_keys file serves every user) and whose sudo asks for that password."""
     steps = [
         ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh",
          PASSWORD_USER],
@@ -86,13 +88,21 @@ def password_user(lab3, fresh_hosts):
          "chmod 0440 /etc/sudoers.d/vnetctl-pw"],
     ]  # fmt: skip
     for argv in steps:
-        run = host_exec(lab3.name, host, argv)
+        run = host_exec(lab, host, argv)
         assert run.returncode == 0, run.stderr
-    yield host
-    host_exec(lab3.name, host, ["rm", "-f", "/etc/sudoers.d/vnetctl-pw"])
-    # userdel refuses while a session of the user is still closing (exit 8); 6: gone
-    wait_until(lambda: host_exec(lab3.name, host, ["userdel", PASSWORD_USER]).returncode in (0, 6),
-               15, f"{PASSWORD_USER} removed (its sessions closed)")  # fmt: skip
+    try:
+        yield host
+    finally:
+        host_exec(lab, host, ["rm", "-f", "/etc/sudoers.d/vnetctl-pw"])
+        # userdel refuses while a session of the user is still closing (exit 8); 6: gone
+        wait_until(lambda: host_exec(lab, host, ["userdel", PASSWORD_USER]).returncode in (0, 6),
+                   15, f"{PASSWORD_USER} removed (its sessions closed)")  # fmt: skip
+
+
+@pytest.fixture
+def password_user(lab3, fresh_hosts):
+    with sudo_password_user(lab3.name, lab3.host_names[1]) as host:
+        yield host
 
 
 def inventory_with_passwords(lab3, tmp_path, become_password: str) -> str:

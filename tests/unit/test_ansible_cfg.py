@@ -35,6 +35,8 @@ vault_identity_list = prod@~/.prod-pass, dev@prompt
 roles_path = r1:/abs/r2
 timeout = 25
 remote_port = 2022
+[ssh_connection]
+ssh_args = -o ControlMaster=no
 [privilege_escalation]
 become = yes
 become_user = admin
@@ -88,7 +90,9 @@ def test_the_file_found_and_its_values_are_ansibles(home, where):
     ours = load_ansible_config(env, work)
     assert ours.path == path
     theirs = {"DEFAULT_BECOME_METHOD": "sudo", **dumped(work, env)}  # sudo: a default
+    ssh_args = ours.values.pop("ssh_args")  # the ssh plugin's: not in the base dump
     assert {k: theirs[v] for k, v in NAMES.items()} == ours.values
+    assert ssh_args == "-o ControlMaster=no"
     assert ours.values["remote_user"] == "from-env" and ours.values["forks"] == 7
 
 
@@ -194,3 +198,52 @@ def test_the_files_connection_settings_reach_hosts_below_their_inventory(home):
     assert (plain.user, plain.port, plain.connect_timeout) == ("cfguser", 2022, 25)
     assert plain.key_file == str(work / "id_cfg")
     assert (own.user, own.port) == ("ops", 2200)  # the inventory beats ansible.cfg
+
+
+@pytest.mark.parametrize(
+    "ssh_args",
+    [
+        "-o UserKnownHostsFile=kh/known -o StrictHostKeyChecking=yes",
+        "-o ControlMaster=no -oUserKnownHostsFile=kh/known",
+        "-o 'UserKnownHostsFile kh/known'",
+    ],
+)
+def test_ssh_args_known_hosts_file_reaches_hosts_below_their_inventory(home, ssh_args):
+    """Ansible's ssh connection checks host keys against the UserKnownHostsFile of
+    [ssh_connection] ssh_args; vnetctl ignored it (~/.ssh/known_hosts): a project whose
+    ansible.cfg names its known_hosts there was refused with 'host key unknown'."""
+    work = Path.cwd()
+    (work / "ansible.cfg").write_text(f"[ssh_connection]\nssh_args = {ssh_args}\n")
+    (work / "inv.yml").write_text(
+        "all:\n  hosts:\n    plain:\n    own: {vnetctl_known_hosts: /etc/own_known}\n"
+    )
+    run = run_context(parse_args(["facts", "-i", "inv.yml"]), check=True)
+    assert run.spec("plain").known_hosts == "kh/known"  # as ssh reads it: from the cwd
+    assert run.spec("own").known_hosts == "/etc/own_known"
+
+
+def test_ssh_args_with_several_known_hosts_files_is_refused(home):
+    (Path.cwd() / "ansible.cfg").write_text(
+        "[ssh_connection]\nssh_args = -o 'UserKnownHostsFile=/a /b'\n"
+    )
+    with pytest.raises(InputError) as info:
+        cli_defaults(parse_args(["facts", "-i", "x.yml"]))
+    assert "UserKnownHostsFile names several files (/a /b)" in str(info.value)
+    assert f"{Path.cwd() / 'ansible.cfg'}:2" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("ssh_args", "accepts"),
+    [
+        ("-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null", True),
+        ("-oStrictHostKeyChecking=accept-new", True),
+        ("-o StrictHostKeyChecking=yes -o StrictHostKeyChecking=no", False),  # first wins
+        ("-C -o ControlMaster=auto", False),
+    ],
+)
+def test_ssh_args_strict_host_key_checking_off_accepts_new_keys(home, ssh_args, accepts):
+    """Ansible's ssh connection connects to hosts not yet known where ssh_args says
+    StrictHostKeyChecking=no; vnetctl refused them (and, reading ssh_args' known_hosts
+    file, would now read /dev/null for the usual lab ssh_args above)."""
+    (Path.cwd() / "ansible.cfg").write_text(f"[ssh_connection]\nssh_args = {ssh_args}\n")
+    assert accept_new_host_keys(parse_args(["facts", "-i", "x.yml"])) is accepts

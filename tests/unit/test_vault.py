@@ -8,6 +8,7 @@ line of a `!vault` value), before any host is contacted; decrypted values are se
 from __future__ import annotations
 
 import getpass
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -320,3 +321,27 @@ def test_ansible_cfg_gives_the_password_file_and_the_identities(project, monkeyp
     monkeypatch.setenv("ANSIBLE_CONFIG", str(tmp_path / "ansible.cfg"))
     args = plan(project, "-e", f"@{project}/extra.yml")
     assert args["uplink"]["name"] == UPLINK and args["token"]["name"] == TOKEN
+
+
+def test_inventory_reads_vault_files_with_ansible_cfgs_password_files(
+    project, tmp_path, capsys, monkeypatch
+):
+    """`vnetctl inventory` took no vault password at all: a project whose ansible.cfg
+    names its vault password file (as ansible-inventory reads it) was refused."""
+    for name in ("ANSIBLE_CONFIG", "ANSIBLE_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_IDENTITY_LIST",
+                 "ANSIBLE_INVENTORY"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "ansible.cfg").write_text(
+        f"[defaults]\ninventory = {project}/hosts\nvault_password_file = {project}/default.pw\n"
+        f"vault_identity_list = prod@{project}/prod.pw\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["inventory", "--host", "kvm1"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == {"ansible_host": "192.0.2.1", "note": "plain", "token": "***",
+                     "uplink": "***"}  # fmt: skip
+    (tmp_path / "ansible.cfg").write_text(f"[defaults]\ninventory = {project}/hosts\n")
+    argv = ["inventory", "--list", "--vault-id", f"prod@{project}/prod.pw",
+            "--vault-password-file", f"{project}/default.pw"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["_meta"]["hostvars"]["kvm1"]["uplink"] == "***"

@@ -7,7 +7,7 @@ import getpass
 import os
 import socket
 
-from vnetctl.ansible_cfg import ansible_config
+from vnetctl.ansible_cfg import ansible_config, known_hosts_of_ssh_args, ssh_args_option
 from vnetctl.catalog import Catalog
 from vnetctl.cli.secret_options import (
     add_secret_options,
@@ -237,11 +237,14 @@ def forks(args: argparse.Namespace) -> int:
 
 
 def accept_new_host_keys(args: argparse.Namespace) -> bool:
-    """--accept-new-host-keys, or Ansible's host_key_checking = False (a changed key is
-    still refused: vnetctl never connects to one)."""
+    """--accept-new-host-keys, or Ansible's host_key_checking = False, or ssh_args'
+    StrictHostKeyChecking no/accept-new (a changed key is still refused: vnetctl never
+    connects to one)."""
     if args.accept_new_host_keys:
         return True
-    return ansible_config().get("host_key_checking") is False
+    config = ansible_config()
+    strict = (ssh_args_option(config, "StrictHostKeyChecking") or "").lower()
+    return config.get("host_key_checking") is False or strict in ("no", "off", "accept-new")
 
 
 def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
@@ -284,13 +287,14 @@ _CLI_DEFAULTS = {
 
 def cli_defaults(args: argparse.Namespace) -> dict[str, object]:
     """-u, -b, --become-user, else their ansible.cfg / ANSIBLE_* settings (and
-    private_key_file, timeout), and -K: as in Ansible, below every variable that sets
-    the same."""
+    private_key_file, timeout, ssh_args' UserKnownHostsFile), and -K: as in Ansible,
+    below every variable that sets the same."""
     config = ansible_config()
     found: dict[str, object] = {}
     for variable, (option, setting) in _CLI_DEFAULTS.items():
         value = getattr(args, option, None) if option else None
         found[variable] = config.get(setting) if value is None else value
+    found["vnetctl_known_hosts"] = known_hosts_of_ssh_args(config)
     found["vnetctl_become_password"] = asked_become_password(args)
     method = config.get("become_method")
     if found["vnetctl_become"] and method not in (None, "sudo"):

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from vnetctl.cli.common import inventory_sources
+from vnetctl.cli.secret_options import add_vault_options, use_vault_passwords
 from vnetctl.errors import InputError
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.inventory.model import ALL, Inventory, masked
@@ -32,7 +33,9 @@ Print the inventory as vnetctl reads it, in the shapes ansible-inventory prints:
 --host NAME (that host's variables) or --graph [GROUP] (the tree of groups and hosts;
 --vars adds the variables); --list --yaml: the YAML inventory shape. The same sources as
 every command: several -i stack, without -i $ANSIBLE_INVENTORY or ansible.cfg's
-inventory. Secret values are shown as ***.
+inventory. Vault-encrypted files and !vault values are read with the vault passwords of
+--vault-id/--vault-password-file/--ask-vault-pass, $ANSIBLE_VAULT_PASSWORD_FILE or
+ansible.cfg's vault_password_file. Secret values are shown as ***.
 
 examples:
   vnetctl inventory -i inventory/lab.yml --graph
@@ -65,6 +68,7 @@ def add_parser(commands) -> None:
         help="inventory source, as for every command (repeat to stack several)",
     )
     parser.add_argument("-l", "--limit", metavar="PATTERN", help="with --list: only these hosts")
+    add_vault_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -77,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--limit goes with --list")
     if args.yaml and not args.list:
         raise InputError("--yaml goes with --list")
+    use_vault_passwords(args)  # also ansible.cfg's vault_password_file, as ansible-inventory
     inventory = load_inventory(inventory_sources(args))
     register_secrets(inventory, {})
     if args.graph:

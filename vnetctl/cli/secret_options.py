@@ -18,7 +18,19 @@ from vnetctl.vault import keyring
 
 
 def add_secret_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("vault and become passwords")
+    group = add_vault_options(parser, "vault and become passwords")
+    group.add_argument(
+        "-K",
+        "--ask-become-pass",
+        action="store_true",
+        help="ask for sudo's password on the terminal (ansible_become_password wins)",
+    )
+
+
+def add_vault_options(parser: argparse.ArgumentParser, title: str = "vault passwords"):
+    """--vault-id, --vault-password-file, -J: also for commands that contact no host
+    (`inventory` reads vault files as ansible-inventory does)."""
+    group = parser.add_argument_group(title)
     group.add_argument(
         "--vault-id",
         action="append",
@@ -42,12 +54,7 @@ def add_secret_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ask for the vault password on the terminal",
     )
-    group.add_argument(
-        "-K",
-        "--ask-become-pass",
-        action="store_true",
-        help="ask for sudo's password on the terminal (ansible_become_password wins)",
-    )
+    return group
 
 
 def use_vault_passwords(args: argparse.Namespace) -> None:

@@ -102,3 +102,21 @@ def test_a_sample_of_nothing_or_with_full_is_a_usage_error(args, capsys):
 
     assert main(["mesh", "check", "p.yml", "-i", "i.yml", *args]) == 1  # a usage error
     assert "vnetctl mesh check: error: argument --" in capsys.readouterr().err
+
+
+def test_a_segment_too_wide_for_a_matrix_is_counted_and_its_bad_pairs_listed(capsys):
+    from vnetctl.cli.mesh_cmd import print_matrix  # noqa: PLC0415
+
+    def pair(src, dst, state="reachable"):
+        return {"source": src, "target": dst, "vni": 100, "state": state, "mtu": 1450}
+
+    ring = HOSTS[:40]
+    pairs = [pair(a, ring[(i + 1) % 40]) for i, a in enumerate(ring)]
+    pairs[3] = pair(ring[3], ring[4], "unreachable")
+    print_matrix(pairs, {})
+    out = capsys.readouterr().out
+    assert "VNI 100 (MTU 1450): 40 members, 40 pairs probed, 39 reachable, 1 not:" in out
+    assert "  h003 -> h004: unreachable" in out and "from row to column" not in out
+    print_matrix(pairs[:5], {})  # six members: the matrix, a dot where not probed
+    out = capsys.readouterr().out
+    assert "from row to column" in out and "·" in out

@@ -54,6 +54,7 @@ CELL = {
     "unreachable": "[bold red]--[/]",
 }
 NOT_PROBED = "[dim]·[/]"
+MATRIX_HOSTS = 16  # above, a segment's pairs are counted and the bad ones listed
 
 
 def add_parser(commands) -> None:
@@ -129,22 +130,19 @@ def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
         kind = "vlan" if is_vlan else "vni"
         rows = [p for p in pairs if p.get(kind) == number]
         hosts = sorted({p["source"] for p in rows} | {p["target"] for p in rows})
+        title = f"{kind.upper()} {number} (MTU {rows[0]['mtu']})"
+        if len(hosts) > MATRIX_HOSTS:
+            print_pair_list(console, title, hosts, rows)
+            continue
         cell = {(p["source"], p["target"]): p["state"] for p in rows}
-        table = Table(
-            title=f"{kind.upper()} {number} (MTU {rows[0]['mtu']}): from row to column",
-            title_justify="left",
-        )
+        table = Table(title=f"{title}: from row to column", title_justify="left")
         table.add_column("from \\ to", style="bold")
         for host in hosts:
             table.add_column(printed(host), justify="center")
         for src in hosts:
-            table.add_row(
-                printed(src),
-                *(
-                    "" if src == dst else CELL.get(cell.get((src, dst)), NOT_PROBED)
-                    for dst in hosts
-                ),  # fmt: skip
-            )
+            cells = ("" if src == dst else CELL.get(cell.get((src, dst)), NOT_PROBED)
+                     for dst in hosts)  # fmt: skip
+            table.add_row(printed(src), *cells)
         console.print(table)
     bad = [p for p in pairs if p["state"] != "reachable"]
     if pairs:
@@ -154,6 +152,18 @@ def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
         )
     for host, reason in errors.items():
         console.print(f"[bold red]error[/]: {printed(host)}: {printed(reason)}")
+
+
+def print_pair_list(console, title: str, hosts: list[str], rows: Sequence[dict]) -> None:
+    """A segment too wide for a matrix: its counts, and each pair probed that is not
+    reachable."""
+    bad = [p for p in rows if p["state"] != "reachable"]
+    console.print(
+        f"{title}: {count(len(hosts), 'member')}, {count(len(rows), 'pair')} probed, "
+        f"{len(rows) - len(bad)} reachable" + (f", [bold red]{len(bad)} not[/]:" if bad else "")
+    )
+    for p in bad:
+        console.print(f"  {printed(p['source'])} -> {printed(p['target'])}: {p['state']}")
 
 
 def print_sample(described: dict) -> None:

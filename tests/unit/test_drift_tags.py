@@ -117,7 +117,7 @@ def test_mesh_check_probes_the_meshes_of_the_tasks_kept(where, monkeypatch):
 
     seen = []
 
-    def check_mesh(plans, _context, _playbook):
+    def check_mesh(plans, _context, _playbook, **_sample):
         seen.append([t.name for plan in plans for t in plan.tasks["h1"]])
         raise SystemExit(0)
 

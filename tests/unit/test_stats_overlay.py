@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from vnetctl.catalog import Catalog
 from vnetctl.cli.main import main
+from vnetctl.fleet.mesh.sample import PairSample
 from vnetctl.playbook.render import HostTask
 from vnetctl.stats.declared import declared
 from vnetctl.stats.formats import render
@@ -70,7 +71,8 @@ def report() -> StatsReport:
              {"source": "h1", "target": "h3", "vni": 100, "state": "reachable", "mtu": 1450,
               "loss": 0.0, "rtt_ms": 0.25}]  # fmt: skip
     out = StatsReport("inventory/prod.yml", 1_790_000_000.0, 0.5, hosts={"h1": host})
-    out.overlay = {"pairs": pairs, "errors": {}, "not_applied": {}}
+    sample = PairSample(1, seed=7).describe(probed=2, total=6)  # h1's ring of h1..h3
+    out.overlay = {"pairs": pairs, "sample": sample, "errors": {}, "not_applied": {}}
     compare_peers(out, peer_devices([plan("h1", MESH)], CATALOG))
     return out
 
@@ -95,6 +97,7 @@ def test_declared_peers_against_present_and_the_probe_as_gauges():
     text = render(report(), "text")
     assert "h1 -> h2 vni 100: unreachable, loss 100%, rtt -" in text
     assert "h1 vxlan100: declared peers not present: 10.0.0.2" in text
+    assert "sampled: 2 of 6 pairs probed (seed 7), 4 not probed" in text
 
 
 def test_probe_without_a_playbook_is_refused_before_any_host(tmp_path, capsys):

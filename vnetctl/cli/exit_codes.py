@@ -87,9 +87,10 @@ COMMANDS: dict[str, dict[int, str]] = {
         ExitCode.HOST_UNREACHABLE: "hosts were unreachable and every host reached was read",
     },
     "mesh check": {
-        ExitCode.SUCCESS: "every pair of members is reachable through every segment",
-        ExitCode.HOST_FAILED: "some pair is not (MTU or unreachable), a probe failed, or the "
-        "mesh is not applied on some member",
+        ExitCode.SUCCESS: "every pair probed (the sample, or every pair with --full) is "
+        "reachable through every segment",
+        ExitCode.HOST_FAILED: "some probed pair is not (MTU or unreachable), a probe failed, or "
+        "the mesh is not applied on some member",
         ExitCode.HOST_UNREACHABLE: "a member was unreachable (takes precedence over 2)",
     },
     "drift": {

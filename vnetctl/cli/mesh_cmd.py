@@ -16,6 +16,7 @@ from vnetctl.cli.common import (
     run_context,
     tag_filters,
 )
+from vnetctl.cli.mesh_sample_args import add_sample_arguments, sample_from_args
 from vnetctl.fleet.mesh.probe import Segment, check_mesh, host_errors, pair_states
 from vnetctl.output.console import printed
 from vnetctl.output.pipes import PipeAwareConsole
@@ -33,10 +34,18 @@ ones do not: an underlay MTU problem) or unreachable (a VLAN missing on a trunk,
 down). Changes nothing but a throwaway probe namespace per segment on each host, removed
 at the end.
 
+By default each member probes --sample K peers per segment (its successor on a ring of
+the members, so every member is probed as source and target, and K-1 drawn from a seed
+the report prints): N×K probes, not N². A segment of K+1 members or fewer is probed
+whole; --full probes every pair; --seed S repeats a run's sample. A pair not probed is
+shown as such (a dot), never as reachable.
+
 examples:
   vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml
   vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml --format json
   vnetctl mesh check playbooks/ovs-port-groups.yml -i inventory/lab.yml
+  vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml --sample 1 --seed 7
+  vnetctl mesh check playbooks/vxlan-mesh.yml -i inventory/lab.yml --full
 """
 
 CELL = {
@@ -44,6 +53,8 @@ CELL = {
     "mtu-broken": "[yellow]MTU[/]",
     "unreachable": "[bold red]--[/]",
 }
+NOT_PROBED = "[dim]·[/]"
+MATRIX_HOSTS = 16  # above, a segment's pairs are counted and the bad ones listed
 
 
 def add_parser(commands) -> None:
@@ -57,6 +68,7 @@ def add_parser(commands) -> None:
     )
     add_playbook_arguments(parser)
     add_tag_arguments(parser)
+    add_sample_arguments(parser)
     parser.add_argument("--format", choices=["text", "json"], default="text")
     parser.set_defaults(func=check)
 
@@ -64,7 +76,9 @@ def add_parser(commands) -> None:
 def check(args: argparse.Namespace) -> int:
     context = run_context(args, check=False)
     plans = plan_from_args(args, context, **tag_filters(args))
-    run, not_applied = check_mesh(plans, context, args.playbook)
+    sample, described = sample_from_args(args), {}
+    run, not_applied = check_mesh(plans, context, args.playbook, sample=sample,
+                                  sample_out=described)  # fmt: skip
     if run.interrupted:
         print("vnetctl: mesh check interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
@@ -72,6 +86,7 @@ def check(args: argparse.Namespace) -> int:
     if args.format == "json":
         doc = {
             "pairs": pairs,
+            "sample": described,
             "errors": errors,
             "unreachable": redact(run.unreachable),
             "not_applied": {h: [s.vni for s in segs if s.vni] for h, segs in not_applied.items()},
@@ -84,6 +99,7 @@ def check(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         print_matrix(pairs, errors)
+        print_sample(described)
         print_not_applied(
             not_applied, f"vnetctl run {args.playbook} -i {' -i '.join(args.inventory)}"
         )
@@ -114,19 +130,19 @@ def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
         kind = "vlan" if is_vlan else "vni"
         rows = [p for p in pairs if p.get(kind) == number]
         hosts = sorted({p["source"] for p in rows} | {p["target"] for p in rows})
+        title = f"{kind.upper()} {number} (MTU {rows[0]['mtu']})"
+        if len(hosts) > MATRIX_HOSTS:
+            print_pair_list(console, title, hosts, rows)
+            continue
         cell = {(p["source"], p["target"]): p["state"] for p in rows}
-        table = Table(
-            title=f"{kind.upper()} {number} (MTU {rows[0]['mtu']}): from row to column",
-            title_justify="left",
-        )
+        table = Table(title=f"{title}: from row to column", title_justify="left")
         table.add_column("from \\ to", style="bold")
         for host in hosts:
             table.add_column(printed(host), justify="center")
         for src in hosts:
-            table.add_row(
-                printed(src),
-                *("" if src == dst else CELL.get(cell.get((src, dst)), "?") for dst in hosts),
-            )
+            cells = ("" if src == dst else CELL.get(cell.get((src, dst)), NOT_PROBED)
+                     for dst in hosts)  # fmt: skip
+            table.add_row(printed(src), *cells)
         console.print(table)
     bad = [p for p in pairs if p["state"] != "reachable"]
     if pairs:
@@ -136,3 +152,31 @@ def print_matrix(pairs: Sequence[dict], errors: dict[str, str]) -> None:
         )
     for host, reason in errors.items():
         console.print(f"[bold red]error[/]: {printed(host)}: {printed(reason)}")
+
+
+def print_pair_list(console, title: str, hosts: list[str], rows: Sequence[dict]) -> None:
+    """A segment too wide for a matrix: its counts, and each pair probed that is not
+    reachable."""
+    bad = [p for p in rows if p["state"] != "reachable"]
+    console.print(
+        f"{title}: {count(len(hosts), 'member')}, {count(len(rows), 'pair')} probed, "
+        f"{len(rows) - len(bad)} reachable" + (f", [bold red]{len(bad)} not[/]:" if bad else "")
+    )
+    for p in bad:
+        console.print(f"  {printed(p['source'])} -> {printed(p['target'])}: {p['state']}")
+
+
+def print_sample(described: dict) -> None:
+    """How the pairs were chosen; the pairs not probed are counted, never called reachable."""
+    if not described or not described["pairs_total"]:
+        return
+    console = PipeAwareConsole(highlight=False, soft_wrap=True)
+    if described["mode"] == "full":
+        console.print(f"every pair probed (--full): {count(described['pairs_total'], 'pair')}")
+        return
+    console.print(
+        f"sampled: {described['pairs_probed']} of {count(described['pairs_total'], 'pair')} "
+        f"probed ({described['peers_per_member']} per member and segment, seed "
+        f"{described['seed']}: repeat with --seed {described['seed']}); "
+        f"{described['pairs_not_probed']} not probed (·), --full probes them all"
+    )

@@ -15,6 +15,7 @@ from vnetctl.cli.common import (
     run_context,
     selected_hosts,
 )
+from vnetctl.cli.mesh_sample_args import add_sample_arguments, sample_from_args
 from vnetctl.drift.files import check_writable, write_atomic
 from vnetctl.drift.schedule import MIN_INTERVAL, install_signal_stop, run_every
 from vnetctl.errors import InputError
@@ -83,6 +84,7 @@ def add_parser(commands) -> None:
                         "those its mesh declares, without probing")  # fmt: skip
     parser.add_argument("--probe-count", type=bounded_int(1, 20), default=5, metavar="N",
                         help="pings per pair and size, 0.2 s apart, 1..20 (default 5)")  # fmt: skip
+    add_sample_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -108,7 +110,8 @@ def declared_report(args: argparse.Namespace, context: RunContext) -> StatsRepor
     if args.probe or args.peers:  # the probe makes namespaces, so not in check mode
         probing = run_context(args, check=not args.probe)
         count = args.probe_count if args.probe else None
-        overlay, peers, probe_failed = probe(plans, probing, args.playbook, count)
+        overlay, peers, probe_failed = probe(plans, probing, args.playbook, count,
+                                             sample_from_args(args))  # fmt: skip
         for host, devices in peers.items():
             mine.setdefault(host, Declared()).vxlan |= set(devices)
     report = gather(context, hosts, ",".join(args.inventory), mine)

@@ -98,6 +98,11 @@ def overlay_lines(report: StatsReport) -> list[str]:
     if report.overlay is None:
         return []
     lines = ["", "overlay probe (from -> to):"]
+    sample = report.overlay.get("sample") or {}
+    if sample.get("mode") == "sample" and sample.get("pairs_not_probed"):
+        lines.append(f"  sampled: {sample['pairs_probed']} of {sample['pairs_total']} pairs "
+                     f"probed (seed {sample['seed']}), {sample['pairs_not_probed']} not "
+                     "probed (--full probes them all)")  # fmt: skip
     for p in report.overlay["pairs"]:
         rtt = "-" if p["rtt_ms"] is None else f"{p['rtt_ms']:.2f} ms"
         lines.append(f"  {p['source']} -> {p['target']} {segment(p)}: {p['state']}, "

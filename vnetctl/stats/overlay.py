@@ -14,6 +14,7 @@ from vnetctl.catalog import Catalog
 from vnetctl.errors import Interrupted
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.mesh.probe import check_mesh, host_errors, pair_states
+from vnetctl.fleet.mesh.sample import PairSample
 from vnetctl.playbook.render import PlayPlan
 from vnetctl.runner.results import Status
 from vnetctl.stats.gather import StatsReport
@@ -35,14 +36,21 @@ def peer_devices(plans: Iterable[Any], catalog: Catalog) -> dict[str, dict[str, 
 
 
 def probe(
-    plans: list[PlayPlan], run: RunContext, playbook: str, count: int | None
+    plans: list[PlayPlan],
+    run: RunContext,
+    playbook: str,
+    count: int | None,
+    sample: PairSample | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, dict[str, list[str]]], bool]:
     """`mesh check`'s probe (`count` None: its expansion alone): (the probe's pairs,
     errors and segments not applied, or None; the peers each host's mesh tasks declare,
-    per device; whether it failed on a host it reached)."""
+    per device; whether it failed on a host it reached). `sample`: the pairs probed, as
+    `mesh check` chooses them (None: every pair)."""
     expanded: list[PlayPlan] = []
+    described: dict = {}
     outcome, not_applied = check_mesh(plans, run, playbook, count or 1, expanded_out=expanded,
-                                      probing=count is not None)  # fmt: skip
+                                      probing=count is not None, sample=sample,
+                                      sample_out=described)  # fmt: skip
     if outcome.interrupted:  # a partial probe proves nothing: no textfile either
         raise Interrupted("stats interrupted during the overlay probe: nothing written")
     failed = any(r.status == Status.FAILED for r in outcome.results)
@@ -50,6 +58,7 @@ def probe(
     if count is not None:
         overlay = {
             "pairs": pair_states(outcome),
+            "sample": described,
             "errors": host_errors(outcome),
             "not_applied": {h: sorted(s.label for s in segs) for h, segs in not_applied.items()},
         }

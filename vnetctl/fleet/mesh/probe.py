@@ -17,6 +17,7 @@ from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.execute import make_runner, run_interruptible
 from vnetctl.fleet.expanders import Expansion, expand, hosts_to_reach
 from vnetctl.fleet.mesh.expand import MODULE
+from vnetctl.fleet.mesh.sample import PairSample
 from vnetctl.playbook.model import Play
 from vnetctl.playbook.render import HostTask, PlayPlan
 from vnetctl.runner.results import RunResult, Status
@@ -85,9 +86,29 @@ def layout_from(plans: Sequence) -> ProbeLayout:
     return layout
 
 
-def probe_plans(layout: ProbeLayout, count: int = 2) -> list[PlayPlan]:
-    """Setup, ping (`count` pings per size and pair), teardown."""
+def chosen_pairs(layout: ProbeLayout, sample: PairSample) -> dict[str, dict[str, list[str]]]:
+    """{segment key: {source: [targets]}}: the pairs `sample` probes in each segment."""
+    keys = sorted({key for segs in layout.segments.values() for key in segs})
+    return {key: sample.targets(key, layout.members(key)) for key in keys}
+
+
+def pair_counts(layout: ProbeLayout, chosen: dict[str, dict[str, list[str]]]) -> tuple[int, int]:
+    """(pairs probed, every ordered pair of every segment)."""
+    probed = sum(len(t) for per_source in chosen.values() for t in per_source.values())
+    total = 0
+    for key in chosen:
+        members = len(layout.members(key))
+        total += members * (members - 1)
+    return probed, total
+
+
+def probe_plans(
+    layout: ProbeLayout, count: int = 2, sample: PairSample | None = None
+) -> list[PlayPlan]:
+    """Setup, ping (`count` pings per size and pair, the pairs `sample` chooses; None:
+    every pair), teardown."""
     hosts = sorted(layout.segments)
+    chosen = chosen_pairs(layout, sample or PairSample(None))
 
     def play(action: str, args_for) -> PlayPlan:
         where = Location(f"<vnetctl mesh check: {action}>")
@@ -113,8 +134,7 @@ def probe_plans(layout: ProbeLayout, count: int = 2) -> list[PlayPlan]:
             "targets": [
                 {"host": other, **seg.ids, "address": layout.address[other], "mtu": seg.mtu}
                 for key, seg in layout.segments[host].items()
-                for other in layout.members(key)
-                if other != host
+                for other in chosen[key].get(host, [])
             ],
         }
 
@@ -153,13 +173,17 @@ def check_mesh(
     count: int = 2,
     expanded_out: list[PlayPlan] | None = None,
     probing: bool = True,
+    sample: PairSample | None = None,
+    sample_out: dict | None = None,
 ) -> tuple[RunResult, dict[str, list[Segment]]]:
     """Expand the meshes of `plans` (no preflight: a broken fleet is what this is for),
     then run the probe plays on the same connections (`count` pings per size and pair).
     Returns the probes' run and, per member, the segments not applied there (nothing to
     attach a probe to); `expanded_out` receives the expanded plans (each mesh task with
     its `local` and `peers`: what `vnetctl stats` compares the present peers with);
-    `probing` False: the expansion alone (no probe, nothing changed on a host)."""
+    `probing` False: the expansion alone (no probe, nothing changed on a host). `sample`
+    chooses the pairs (None: every pair); `sample_out` receives its description with
+    the pairs probed and the pairs not probed (PairSample.describe)."""
     runner = make_runner(run, hosts_to_reach(run, plans))
 
     async def probe() -> tuple[RunResult, dict[str, list[Segment]]]:
@@ -183,8 +207,12 @@ def check_mesh(
                 return runner.result, {}
             facts = await runner.gather_facts(sorted(layout.segments))
             not_applied = leave_out_unapplied(layout, facts)
+            chosen = chosen_pairs(layout, sample or PairSample(None))
+            if sample_out is not None:
+                sample_out.update((sample or PairSample(None)).describe(
+                    *pair_counts(layout, chosen)))  # fmt: skip
             if layout.segments:
-                await runner.run_plays(probe_plans(layout, count))
+                await runner.run_plays(probe_plans(layout, count, sample))
             runner.result.interrupted = runner.stop.requested
             return runner.result, not_applied
         finally:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from vnetctl.lab import LabState, allocate_lab, lab_down, lab_up
 
 
@@ -61,3 +63,12 @@ def own_lab(prefix: str, folder: Path, hosts: int, **options) -> Iterator[LabSta
         yield lab_up(reserved.name, hosts=hosts, inventory_path=folder / "lab.yml", **options)
     finally:
         lab_down(reserved.name)
+
+
+def inventory_with(lab: LabState, path: Path, vars_of: Callable[[str], dict]) -> Path:
+    """A copy of the lab's inventory at `path`, each host with `vars_of(host)` added."""
+    doc = yaml.safe_load(lab.inventory_path.read_text())
+    for name, host_vars in doc["all"]["children"]["lab"]["hosts"].items():
+        host_vars.update(vars_of(name))
+    path.write_text(yaml.safe_dump(doc))
+    return path

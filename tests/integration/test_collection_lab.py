@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.labhosts import own_lab
+from tests.labhosts import inventory_with, own_lab
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
 
@@ -65,11 +64,9 @@ def installed(tmp_path_factory) -> Path:
 def lab(lab_required, tmp_path_factory):
     folder = tmp_path_factory.mktemp("col")
     with own_lab("col", folder, hosts=1) as state:
-        doc = yaml.safe_load(state.inventory_path.read_text())
-        for hv in doc["all"]["children"]["lab"]["hosts"].values():
-            hv["vnetctl_persist"] = "none"  # boot files: not this test's subject
-        inventory = folder / "inventory.yml"
-        inventory.write_text(yaml.safe_dump(doc))
+        # boot files: not this test's subject
+        inventory = inventory_with(state, folder / "inventory.yml",
+                                   lambda _: {"vnetctl_persist": "none"})  # fmt: skip
         yield state, inventory, folder
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.labhosts import own_lab, wait_until
+from tests.labhosts import inventory_with, own_lab, wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
 
@@ -37,13 +37,12 @@ def lab(lab_required, tmp_path_factory):
         for role, route in ROUTES.items():
             sh(state, names[role], f"ip route add {route}")
         sh(state, names["h1"], "sysctl -q -w net.ipv4.ip_forward=0")
-        doc = yaml.safe_load(state.inventory_path.read_text())
-        roots = {}
-        for name, hv in doc["all"]["children"]["lab"]["hosts"].items():
-            roots[name] = folder / "roots" / name  # boot configuration: the test's own
-            hv["vnetctl_persist_root"] = str(roots[name])
-        inventory = folder / "inventory.yml"
-        inventory.write_text(yaml.safe_dump(doc))
+        roots = {name: folder / "roots" / name for name in state.host_names}  # the test's own
+
+        def boot_root(name: str) -> dict:
+            return {"vnetctl_persist_root": str(roots[name])}
+
+        inventory = inventory_with(state, folder / "inventory.yml", boot_root)
         yield state, names, str(inventory), roots[names["h1"]], folder
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.integration.faults import finish, start_vnetctl
-from tests.labhosts import own_lab
+from tests.labhosts import inventory_with, own_lab
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec, reset_hosts, start_sshd
 
@@ -75,13 +75,9 @@ def lab(lab2, tmp_path):
     for host in lab2.host_names:
         start_sshd(lab2.name, host)
     reset_hosts(lab2.name)
-    doc = yaml.safe_load(lab2.inventory_path.read_text())
-    roots = {}
-    for name, hv in doc["all"]["children"]["lab"]["hosts"].items():
-        roots[name] = tmp_path / "roots" / name
-        hv["vnetctl_persist_root"] = str(roots[name])
-    inventory = tmp_path / "inventory.yml"
-    inventory.write_text(yaml.safe_dump(doc))
+    roots = {name: tmp_path / "roots" / name for name in lab2.host_names}
+    inventory = inventory_with(lab2, tmp_path / "inventory.yml",
+                               lambda name: {"vnetctl_persist_root": str(roots[name])})  # fmt: skip
 
     def book(persist: str = "persist: networkd", state: str = "present") -> str:
         path = tmp_path / "book.yml"

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
-from tests.labhosts import own_lab
+from tests.labhosts import inventory_with, own_lab
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
 
@@ -44,13 +43,11 @@ BOOK = """\
 def lab(lab_required, tmp_path_factory):
     folder = tmp_path_factory.mktemp("vb")
     with own_lab("vb", folder, hosts=2) as state:
-        doc = yaml.safe_load(state.inventory_path.read_text())
-        for hv in doc["all"]["children"]["lab"]["hosts"].values():
-            hv["vnetctl_persist"] = "none"  # boot files: not this test's subject
-            # a secret in the run: results are then copied as they are redacted
-            hv.update(api_token="s3cr3t-token-value", vnetctl_secret_vars=["api_token"])
-        inventory = folder / "inventory.yml"
-        inventory.write_text(yaml.safe_dump(doc))
+        # boot files are not this test's subject; a secret in the run: results are then
+        # copied as they are redacted
+        extra = {"vnetctl_persist": "none", "api_token": "s3cr3t-token-value",
+                 "vnetctl_secret_vars": ["api_token"]}  # fmt: skip
+        inventory = inventory_with(state, folder / "inventory.yml", lambda _: extra)
         (folder / "book.yml").write_text(BOOK)
         yield state, str(inventory), str(folder / "book.yml")
 

@@ -4,47 +4,11 @@ results compiled for the host (vnetctl.playbook.verbs, vnetctl.playbook.runtime)
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from vnetctl.catalog import Catalog
-from vnetctl.errors import InputError
+from tests.unit.verb_plans import error, plan, results
 from vnetctl.hostside import conditions
-from vnetctl.inventory.loader import load_inventory
-from vnetctl.playbook.loader import load_playbook
-from vnetctl.playbook.render import plan_playbook
 from vnetctl.runner.payload import task_record
-
-CATALOG = Catalog()
-INVENTORY = """\
-all:
-  vars: {mtu: 9000, uplink: eth1}
-  hosts:
-    kvm1: {}
-    kvm2: {mtu: 1500}
-"""
-
-
-def plan(tmp_path, playbook: str, files: dict | None = None, **options):
-    (tmp_path / "hosts.yml").write_text(INVENTORY)
-    for name, text in (files or {}).items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(textwrap.dedent(text))
-    (tmp_path / "book.yml").write_text(textwrap.dedent(playbook))
-    inventory = load_inventory(tmp_path / "hosts.yml")
-    return plan_playbook(load_playbook(tmp_path / "book.yml", CATALOG), inventory, CATALOG,
-                         **options)  # fmt: skip
-
-
-def error(tmp_path, playbook: str, files: dict | None = None) -> str:
-    with pytest.raises(InputError) as info:
-        plan(tmp_path, playbook, files)
-    return str(info.value).replace(str(tmp_path) + "/", "")
-
-
-def results(plans, host: str, play: int = 0) -> list[dict | None]:
-    return [t.result for t in plans[play].tasks[host]]
 
 
 def test_debug_msg_and_var(tmp_path):
@@ -303,65 +267,6 @@ def test_debug_hides_secrets(tmp_path):
         "set: copy",
         "***",
     ]  # a rendering that read a secret is one
-
-
-def test_block_when_tags_and_vars_reach_each_task(tmp_path):
-    plans = plan(tmp_path, """\
-        - hosts: all
-          tasks:
-            - block:
-                - debug: {msg: "{{ who }}"}
-                - block:
-                    - debug: {msg: inner}
-                  tags: [inner]
-              when: mtu > 1500
-              vars: {who: block}
-              tags: [outer]
-        """, tags=["inner"])  # fmt: skip
-    assert [r["msg"] for r in results(plans, "kvm1")] == ["inner"]
-    assert plans[0].tasks["kvm2"] == []
-    plans = plan(tmp_path, "- hosts: kvm1\n  tasks: [{block: [{debug: {msg: '{{ who }}'}}],"
-                           " vars: {who: block}}]\n")  # fmt: skip
-    assert results(plans, "kvm1")[0]["msg"] == "block"
-
-
-def test_block_keywords_checked(tmp_path):
-    text = error(tmp_path, "- hosts: kvm1\n  tasks: [{block: [], ignore_errors: true}]\n")
-    assert "block: unknown keyword 'ignore_errors'" in text and "fails its host" in text
-    nested = """\
-- hosts: kvm1
-  tasks:
-    - block:
-        - block: [{debug: {msg: x}}]
-          rescue: [{debug: {msg: y}}]
-      always: [{debug: {msg: z}}]
-"""
-    assert "a block with rescue or always inside another one" in error(tmp_path, nested)
-
-
-def test_a_planned_failure_in_a_block_runs_its_rescue_then_goes_on(tmp_path):
-    plans = plan(tmp_path, """\
-        - hosts: kvm1
-          tasks:
-            - block:
-                - fail: {msg: first}
-                - debug: {msg: not planned}
-              rescue:
-                - debug: {msg: rescue}
-              always:
-                - debug: {msg: always}
-            - debug: {msg: after}
-            - block:
-                - assert: {that: false}
-              always:
-                - debug: {msg: always again}
-            - debug: {msg: never}
-        """)  # fmt: skip
-    said = [(r["msg"], t.block[1] if t.block else None) for t, r in
-            zip(plans[0].tasks["kvm1"], results(plans, "kvm1"), strict=True)]  # fmt: skip
-    assert said == [("first", "block"), ("rescue", "rescue"), ("always", "always"),
-                    ("after", None), ("Assertion failed", "block"),
-                    ("always again", "always")]  # fmt: skip
 
 
 def test_register_on_a_loop_keeps_every_item(tmp_path):

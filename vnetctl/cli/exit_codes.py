@@ -29,7 +29,7 @@ EVERY_COMMAND: dict[int, str] = {
     "quietly by SIGPIPE, as any Unix tool does (the shell shows 141)",
 }
 # What the codes above also say for the commands that work on hosts over SSH.
-HOST_COMMANDS = ("run", "facts", "snapshot", "stats", "mesh check", "drift")
+HOST_COMMANDS = ("run", "facts", "snapshot", "stats", "mesh check", "drift", "trace")
 ON_HOSTS: dict[int, str] = {
     ExitCode.BAD_INPUT: "; nothing touched a host",
     ExitCode.INTERRUPTED: "; where hosts were being worked on, the output says what "
@@ -71,6 +71,11 @@ COMMANDS: dict[str, dict[int, str]] = {
         "whatever else happened",
         ExitCode.HOST_UNREACHABLE: 'hosts were unreachable (under "errors") and every host '
         "reached was read",
+    },
+    "trace": {
+        ExitCode.SUCCESS: "the frame is delivered at every hop traced",
+        ExitCode.HOST_FAILED: "it is dropped (`dropped_at` names the hop) or a hop's decision "
+        "is unknown, whatever else happened",
     },
     "snapshot": {
         ExitCode.SUCCESS: "every host is in the snapshot",

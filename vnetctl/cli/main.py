@@ -18,6 +18,7 @@ from vnetctl.cli import (
     run_cmd,
     snapshot_cmd,
     stats_cmd,
+    trace_cmd,
 )
 from vnetctl.cli.usage import CliParser
 from vnetctl.errors import Interrupted, VnetctlError
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift_cmd.add_parser(commands)
     snapshot_cmd.add_parser(commands)
     stats_cmd.add_parser(commands)
+    trace_cmd.add_parser(commands)
     inventory_cmd.add_parser(commands)
     lab_cmd.add_parser(commands)
     return with_exit_codes(parser)

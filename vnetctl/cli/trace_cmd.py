@@ -60,8 +60,9 @@ def add_parser(commands) -> None:
                         help="its destination port (tcp, udp)")  # fmt: skip
     parser.add_argument("--vlan", type=bounded_int(1, 4094), metavar="N",
                         help="its VLAN (default: the source port's access VLAN)")  # fmt: skip
-    parser.add_argument("--size", type=bounded_int(68, 65535), default=1500, metavar="N",
-                        help="the IP packet's size, as MTUs count (default 1500)")  # fmt: skip
+    parser.add_argument("--size", type=bounded_int(68, 65535), metavar="N",
+                        help="the IP packet's size, as MTUs count (default: the source "
+                        "port's MTU, the largest it sends)")  # fmt: skip
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--probe", action="store_true",
                         help="also inject a marked frame at the source port and capture it at "

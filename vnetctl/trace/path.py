@@ -50,7 +50,7 @@ def trace(run: RunContext, hosts: Sequence[str], src: str, dst: str,
         raise InputError("no host's state could be read: " + "; ".join(
             f"{h}: {why}" for h, why in sorted(errors.items())))  # fmt: skip
     source, target = resolve(src, views), resolve(dst, views)
-    pkt = packet(source, target, options)
+    pkt = packet(source, target, options, views[source.host].mtu(source.port))
     read = time.monotonic()
     errors.update(lookup(run, views, plan_lookups(views, source, target, pkt)))
     hops = walk(views, source, target, pkt)
@@ -64,9 +64,10 @@ def trace(run: RunContext, hosts: Sequence[str], src: str, dst: str,
                        "total_s": round(time.monotonic() - clock, 3)}}  # fmt: skip
 
 
-def packet(src: Endpoint, dst: Endpoint, options: dict[str, Any]) -> Packet:
+def packet(src: Endpoint, dst: Endpoint, options: dict[str, Any], src_mtu: int | None) -> Packet:
     vlan = options.get("vlan") or src.vlan
-    return Packet(options.get("proto"), options.get("port"), vlan, options.get("size") or 1500,
+    size = options.get("size") or src_mtu or 1500  # default: the largest the source sends
+    return Packet(options.get("proto"), options.get("port"), vlan, size,
                   src.mac, dst.mac, src.ip, dst.ip)  # fmt: skip
 
 

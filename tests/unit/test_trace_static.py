@@ -1,0 +1,232 @@
+"""vnetctl trace's walk on recorded facts (two lab hosts, a VXLAN mesh, a VM-like veth on
+each: tests/unit/fixtures/trace/), with the lookups' answers given: the healthy path
+both ways, each broken layer named at its hop, and every document valid against
+docs/schemas/trace.schema.json."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from vnetctl.catalog import Catalog
+from vnetctl.errors import InputError
+from vnetctl.trace.endpoints import resolve
+from vnetctl.trace.hostview import HostView
+from vnetctl.trace.path import SCHEMA, packet, plan_lookups, walk
+
+ROOT = Path(__file__).parents[2]
+FIXTURES = Path(__file__).parent / "fixtures" / "trace"
+TRACE_SCHEMA = json.loads((ROOT / "docs" / "schemas" / "trace.schema.json").read_text())
+CATALOG = Catalog()
+VTEPS = {"h1": "10.200.0.11", "h2": "10.200.0.12"}
+MACS = {"h1": "52:54:00:aa:00:01", "h2": "52:54:00:aa:00:02"}
+
+
+def views(edit=None) -> dict[str, HostView]:
+    out = {}
+    for host in ("h1", "h2"):
+        data = json.loads((FIXTURES / f"vxlan_{host}.json").read_text())
+        if edit:
+            edit(host, data)
+        out[host] = HostView(host, data, CATALOG.facts(data))
+    return out
+
+
+def answer(view: HostView, src_host: str, dst_host: str) -> None:
+    """The lookups as the lab's kernel answered them: the destination MAC learned on
+    the VXLAN port (source host) and on the guest's port (destination host)."""
+    dst_mac = MACS[dst_host]
+    port = "vxlan100" if view.name == src_host else f"vm{dst_host[-1]}p"
+    view.lookups[("fdb", "br-vx100")] = {"answer": [{"mac": dst_mac, "ifname": port}]}
+    remote = VTEPS[dst_host]
+    view.lookups[("route", remote)] = {
+        "answer": [{"dst": remote, "dev": "eth0", "prefsrc": VTEPS[view.name]}]
+    }
+
+
+def document(src="vm1", dst="vm2", edit=None, size=None, before_walk=None) -> dict:
+    hosts = views(edit)
+    source, target = resolve(src, hosts), resolve(dst, hosts)
+    pkt = packet(source, target, {"size": size}, hosts[source.host].mtu(source.port))
+    for view in hosts.values():
+        answer(view, source.host, target.host)
+    if before_walk:
+        before_walk(hosts)
+    hops = walk(hosts, source, target, pkt)
+    dropped = next((i for i, h in enumerate(hops) if h["decision"] == "drop"), None)
+    doc = {"schema": SCHEMA, "source": source.to_dict(), "destination": target.to_dict(),
+           "packet": pkt.to_dict(), "verdict": "dropped" if dropped is not None else
+           "delivered", "dropped_at": dropped, "hops": hops, "probe": None}  # fmt: skip
+    jsonschema.validate(doc, TRACE_SCHEMA)
+    return doc
+
+
+def layers(doc):
+    return [(h["host"], h["layer"], h["device"], h["decision"]) for h in doc["hops"]]
+
+
+@pytest.mark.parametrize(("src", "dst"), [("vm1", "vm2"), ("h2:vm2", "52:54:00:aa:00:01")])
+def test_the_healthy_path_is_delivered_both_ways_hop_by_hop(src, dst):
+    doc = document(src, dst)
+    a, b = doc["source"]["host"], doc["destination"]["host"]
+    assert doc["verdict"] == "delivered" and doc["dropped_at"] is None
+    assert layers(doc) == [
+        (a, "port", doc["source"]["port"], "pass"),
+        (a, "bridge", "br-vx100", "forward"),
+        (a, "vxlan", "vxlan100", "encapsulate"),
+        (a, "underlay", "eth0", "forward"),
+        (a, "mtu", "eth0", "pass"),
+        (b, "vxlan", "vxlan100", "decapsulate"),
+        (b, "bridge", "br-vx100", "forward"),
+        (b, "port", doc["destination"]["port"], "deliver"),
+    ]
+    assert doc["hops"][2]["detail"]["remote"] == VTEPS[b]
+    assert doc["hops"][4]["detail"]["largest"] == 1450  # vxlan100's MTU, eth0 1500 - 50
+
+
+def test_endpoints_by_port_mac_and_address_are_the_same_port():
+    hosts = views()
+    by_name, by_mac = resolve("vm1", hosts), resolve("52:54:00:AA:00:01", hosts)
+    by_ip = resolve("192.168.100.1", hosts)
+    assert (by_name.host, by_name.port) == (by_mac.host, by_mac.port) == ("h1", "vm1p")
+    assert (by_ip.host, by_ip.port, by_ip.mac) == ("h1", "vm1p", MACS["h1"])
+    for bad in ("vm1;reboot", "no-such-port", "h1:vm2"):
+        with pytest.raises(InputError):
+            resolve(bad, hosts)
+
+
+def test_a_missing_vxlan_peer_is_named_at_the_vxlan_hop():
+    def no_peer(host, data):
+        if host == "h1":
+            data["fdb"] = [e for e in data["fdb"] if e["ifname"] != "vxlan100"]
+
+    doc = document(edit=no_peer)
+    hop = doc["hops"][doc["dropped_at"]]
+    assert (hop["host"], hop["layer"], hop["device"]) == ("h1", "vxlan", "vxlan100")
+    assert "no fdb entry on vxlan100 to VTEP 10.200.0.12" in hop["reason"]
+
+
+def test_an_underlay_mtu_below_the_overlays_need_is_named_with_the_largest_that_passes():
+    def small_underlay(host, data):
+        for link in data["links"]:
+            if host == "h1" and link["ifname"] == "eth0":
+                link["mtu"] = 1400
+
+    doc = document(edit=small_underlay)
+    hop = doc["hops"][doc["dropped_at"]]
+    assert (hop["host"], hop["layer"], hop["device"]) == ("h1", "mtu", "eth0")
+    assert hop["detail"]["largest"] == 1350 and hop["detail"]["setting"] == "mtu"
+    assert document(edit=small_underlay, size=1350)["verdict"] == "delivered"
+
+
+def with_guard(port, mac):
+    """port_group's nftables table guarding `port` for `mac` (as nft -j lists its sets)."""
+
+    def edit(host, data):
+        if host != "h1":
+            return
+        sets = {"guarded": [port], "macs": [{"concat": [port, mac]}],
+                "lla": [{"concat": [port, int(mac.replace(":", ""), 16)]}]}  # fmt: skip
+        data["nft_bridge"] = {"nftables": [
+            {"set": {"family": "bridge", "table": "vnetctl", "name": n, "elem": e}}
+            for n, e in sets.items()]}  # fmt: skip
+
+    return edit
+
+
+def test_forged_transmits_are_named_with_the_nftables_rule():
+    doc = document(edit=with_guard("vm1p", "52:54:00:66:66:66"))
+    hop = doc["hops"][doc["dropped_at"]]
+    assert (hop["host"], hop["layer"], hop["device"]) == ("h1", "security", "vm1p")
+    assert hop["detail"]["rule"] == "ether-source"
+    assert document(edit=with_guard("vm1p", MACS["h1"]))["verdict"] == "delivered"
+
+
+def test_a_port_outside_the_frames_vlan_drops_it_on_a_filtering_bridge():
+    def filtering(host, data):  # constructed: the lab's kernel has no VLAN filtering
+        for link in data["links"]:
+            if link["ifname"] == "br-vx100":
+                link["linkinfo"]["info_data"]["vlan_filtering"] = 1
+        pvid = 20 if host == "h1" else 10
+        data["bridge_vlans"] = [
+            {"ifname": f"vm{host[-1]}p", "vlans": [{"vlan": pvid, "flags": ["PVID", "Egress Untagged"]}]},
+            {"ifname": "vxlan100", "vlans": [{"vlan": 10, "flags": ["PVID", "Egress Untagged"]}]},
+        ]  # fmt: skip
+
+    doc = document(edit=filtering)
+    hop = doc["hops"][doc["dropped_at"]]
+    assert (hop["host"], hop["layer"], hop["device"]) == ("h1", "vlan", "vxlan100")
+    assert hop["detail"]["vlan"] == 20 and "not admitted" in hop["reason"]
+
+
+def test_a_tc_class_whose_drops_rise_while_traced_is_at_its_limit():
+    def shaped(host, data):
+        if host == "h2":
+            data["tc"]["qdiscs"]["vm2p"] = [
+                {
+                    "kind": "htb",
+                    "handle": "1:",
+                    "parent": None,
+                    "options": {"default": "0x10"},
+                    "root": True,
+                }
+            ]
+            data["tc"]["classes"]["vm2p"] = {"1:10": {"rate": 1000, "ceil": 1000,
+                                                      "stats": {"drops": 5}}}  # fmt: skip
+
+    def rising(hosts):
+        later = {"1:10": {"rate": 1000, "ceil": 1000, "stats": {"drops": 42, "overlimits": 9}}}
+        hosts["h2"].lookups[("tc", "vm2p")] = {"answer": later}
+
+    doc = document(edit=shaped, before_walk=rising)
+    hop = doc["hops"][doc["dropped_at"]]
+    assert (hop["host"], hop["layer"], hop["device"]) == ("h2", "tc", "vm2p")
+    assert hop["detail"]["class"] == "1:10" and hop["detail"]["drops_rising"] == 37
+    assert document(edit=shaped)["verdict"] == "delivered"  # counters not rising: passes
+
+
+def test_lookups_ask_only_for_what_the_frame_needs():
+    hosts = views()
+    src, dst = resolve("vm1", hosts), resolve("vm2", hosts)
+    pkt = packet(src, dst, {}, 1450)
+    plans = plan_lookups(hosts, src, dst, pkt)
+    assert plans["h1"] == [{"kind": "fdb", "bridge": "br-vx100", "mac": MACS["h2"]},
+                           {"kind": "route", "address": "10.200.0.12"}]  # fmt: skip
+    assert plans["h2"] == [{"kind": "fdb", "bridge": "br-vx100", "mac": MACS["h2"]}]
+
+
+def test_the_host_module_refuses_what_is_not_a_mac_or_an_address_before_running_anything():
+    module = CATALOG.load("path_trace")
+    ran = []
+
+    def runner(argv, stdin, timeout):
+        ran.append(argv)
+        return 0, "[]", ""
+
+    bad = [{"kind": "fdb", "bridge": "br0", "mac": "52:54:00:aa:00:01 br x"},
+           {"kind": "route", "address": "10.0.0.1; reboot"},
+           {"kind": "ofproto", "bridge": "br0", "device": "p1", "src_mac": "x",
+            "dst_mac": "52:54:00:aa:00:01"}]  # fmt: skip
+    found = module.run({"lookups": bad}, True, None, runner=runner)["lookups"]
+    assert ran == [] and all("error" in f for f in found)
+    good = [{"kind": "fdb", "bridge": "br0", "mac": "52:54:00:aa:00:01", "vlan": 10}]
+    module.run({"lookups": good}, True, None, runner=runner)
+    assert ran == [["bridge", "-j", "fdb", "get", "52:54:00:aa:00:01", "br", "br0", "vlan", "10"]]
+
+
+def test_ofproto_trace_drop_by_vnetctls_port_security_rule_is_a_security_hop():
+    from vnetctl.trace.ovs_layers import flow_hop
+
+    view = views()["h1"]
+    view.lookups[("ofproto", "br0")] = {"answer": (
+        "Flow: in_port=3,dl_src=52:54:00:66:66:66\n\nbridge(\"br0\")\n-------------\n"
+        " 0. in_port=3, priority 40, cookie 0x766e5f4300000000\n    drop\n\n"
+        "Final flow: unchanged\nDatapath actions: drop\n")}  # fmt: skip
+    hop = flow_hop(view, "br0", "vm2p")
+    assert (hop["layer"], hop["decision"]) == ("security", "drop")
+    assert hop["detail"]["rule"]["prio"] == "40"
+    assert copy.deepcopy(hop)["detail"]["datapath_actions"] == "drop"

@@ -152,10 +152,11 @@ def test_a_port_outside_the_frames_vlan_drops_it_on_a_filtering_bridge():
             if link["ifname"] == "br-vx100":
                 link["linkinfo"]["info_data"]["vlan_filtering"] = 1
         pvid = 20 if host == "h1" else 10
+        access = ["PVID", "Egress Untagged"]
         data["bridge_vlans"] = [
-            {"ifname": f"vm{host[-1]}p", "vlans": [{"vlan": pvid, "flags": ["PVID", "Egress Untagged"]}]},
-            {"ifname": "vxlan100", "vlans": [{"vlan": 10, "flags": ["PVID", "Egress Untagged"]}]},
-        ]  # fmt: skip
+            {"ifname": f"vm{host[-1]}p", "vlans": [{"vlan": pvid, "flags": access}]},
+            {"ifname": "vxlan100", "vlans": [{"vlan": 10, "flags": access}]},
+        ]
 
     doc = document(edit=filtering)
     hop = doc["hops"][doc["dropped_at"]]

@@ -40,9 +40,10 @@ The walk stops at the first drop: `verdict` dropped, `dropped_at` that hop.
 --format json prints the schema docs/schemas/trace.schema.json describes
 ("schema": "vnetctl.trace/1"). Exit 0: delivered; 2: dropped or unknown; 1: bad input.
 
-examples:
+examples (eth0 is a port of no bridge on a fresh lab: the path beyond it is unknown):
   vnetctl trace lab-h1:eth0 lab-h2:eth0 -i inventory/lab.yml  # (exit 2)
-  vnetctl trace 10.213.0.11 10.213.0.12 -i inventory/lab.yml --format json  # (exit 2)
+  vnetctl trace lab-h1:eth0 lab-h2:eth0 -i inventory/lab.yml --format json  # (exit 2)
+  vnetctl trace vnet0 52:54:00:aa:00:02 -i inventory/lab.yml --proto tcp --port 443  # (exit 1)
 """
 
 

@@ -93,7 +93,9 @@ def from_device(view: HostView, name: str, how: str) -> Endpoint | None:
                       == "bridge" else "ovs", found=f"{how} (the bridge's own port)")  # fmt: skip
         ep.mac, ep.ip = (view.link(name) or {}).get("address"), first_ip(view, name)
         return complete(view, ep)
-    return None
+    ip = first_ip(view, name)  # a port of no bridge (an uplink): traced up to itself
+    return Endpoint("address" if ip else "port", view.name, name, None, None,
+                    mac=(view.link(name) or {}).get("address"), ip=ip, found=how)  # fmt: skip
 
 
 def by_mac(view: HostView, mac: str) -> Endpoint | None:

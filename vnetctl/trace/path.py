@@ -44,7 +44,6 @@ def trace(run: RunContext, hosts: Sequence[str], src: str, dst: str,
     "timing" beside it; InputError when SRC or DST cannot be found."""
     clock = time.monotonic()
     facts, errors, _ = read_facts(run, list(hosts))
-    run.catalog.host_lib()  # installs LIB_MODULES, which the views read with
     views = {h: HostView(h, d, run.catalog.facts(d)) for h, d in facts.items()}
     if not views:
         raise InputError("no host's state could be read: " + "; ".join(

@@ -22,18 +22,34 @@ def vxlan_device(view: HostView, bridge: str, dataplane: str) -> dict[str, Any] 
                     "underlay": dev.info.get("link"), "mtu": dev.mtu,
                     "remotes": view.vteps(name), "up": view.is_up(name)}  # fmt: skip
         return None
-    interfaces = (view.data.get("ovs_config") or {}).get("interfaces") or {}
-    for port, members in view.net.ovs_ports(bridge).items():
-        for name in members:
-            row = interfaces.get(name) or {}
-            if row.get("type") == "vxlan":
-                options = row.get("options") or {}
-                key = options.get("key")
-                return {"name": name, "vni": int(key) if str(key).isdigit() else key,
-                        "local": options.get("local_ip"), "underlay": None,
-                        "mtu": None, "remotes": [options.get("remote_ip")], "up": True,
-                        "port": port}  # fmt: skip
-    return None
+    by_remote, vni, local = {}, None, None
+    for name, row in tunnels(view, bridge).items():
+        options = row.get("options") or {}
+        vni, local = _vni(options.get("key")), options.get("local_ip")
+        by_remote[options.get("remote_ip")] = name
+    if not by_remote:
+        return None
+    return {
+        "name": None,
+        "vni": vni,
+        "local": local,
+        "underlay": None,
+        "mtu": None,
+        "remotes": sorted(r for r in by_remote if r),
+        "up": True,
+        "by_remote": by_remote,
+    }
+
+
+def tunnels(view: HostView, bridge: str) -> dict[str, dict[str, Any]]:
+    """{interface: its OVSDB row} of an OVS bridge's VXLAN ports (the `ovs` fact)."""
+    interfaces = (view.data.get("ovs") or {}).get("interfaces") or {}
+    members = [i for p in view.net.ovs_ports(bridge).values() for i in p]
+    return {n: interfaces[n] for n in members if (interfaces.get(n) or {}).get("type") == "vxlan"}
+
+
+def _vni(key: Any) -> Any:
+    return int(key) if str(key).isdigit() else key
 
 
 def remote_vtep(view: HostView, vni: Any) -> str | None:
@@ -42,10 +58,10 @@ def remote_vtep(view: HostView, vni: Any) -> str | None:
     for _name, dev in view.net.devices.items():
         if dev.kind == "vxlan" and dev.info.get("id") == vni:
             return dev.info.get("local")
-    interfaces = (view.data.get("ovs_config") or {}).get("interfaces") or {}
+    interfaces = (view.data.get("ovs") or {}).get("interfaces") or {}
     for row in interfaces.values():
         options = row.get("options") or {}
-        if row.get("type") == "vxlan" and str(options.get("key")) == str(vni):
+        if row.get("type") == "vxlan" and _vni(options.get("key")) == vni:
             return options.get("local_ip")
     return None
 
@@ -56,7 +72,7 @@ def encap_hop(view: HostView, vx: dict[str, Any] | None, remote: str | None,
     if vx is None:
         return hop(host, "vxlan", None, "drop", "the destination is on another host and the "
                    "bridge has no VXLAN port")  # fmt: skip
-    name = vx["name"]
+    name = vx["name"] or (vx.get("by_remote") or {}).get(remote) or "-"
     detail = {"vni": vx["vni"], "local": vx["local"], "remote": remote, "remotes": vx["remotes"]}
     if not vx["up"]:
         return hop(host, "vxlan", name, "drop", f"{name} (VNI {vx['vni']}) is down", **detail)
@@ -130,8 +146,15 @@ def mtu_hop(view: HostView, overlay: list[str], underlay: str | None, remote: st
                f"passes: {largest}", **detail)  # fmt: skip
 
 
-def decap_hop(view: HostView, vx: dict[str, Any] | None, vni: Any) -> dict[str, Any]:
+def decap_hop(view: HostView, vx: dict[str, Any] | None, vni: Any,
+              source_vtep: str | None) -> dict[str, Any]:  # fmt: skip
     host = view.name
+    if vx is not None and vx["name"] is None:  # OVS: the tunnel port from the source VTEP
+        vx = dict(vx, name=(vx.get("by_remote") or {}).get(source_vtep))
+        if vx["name"] is None:
+            return hop(host, "vxlan", None, "drop",
+                       f"VNI {vni}: no tunnel port from VTEP {source_vtep} on this host",
+                       vni=vni, setting="remote_ip", remotes=vx["remotes"])  # fmt: skip
     if vx is None or vx["vni"] != vni:
         return hop(
             host,

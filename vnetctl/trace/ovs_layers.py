@@ -11,6 +11,7 @@ from typing import Any
 from vnetctl.trace.endpoints import Endpoint
 from vnetctl.trace.hostview import HostView
 from vnetctl.trace.layers import Packet, hop, port_hop, tc_hop
+from vnetctl.trace.overlay import tunnels, vxlan_device
 
 COOKIE_OWNER = 0x766E << 48  # vnet_ovs_config.COOKIE_OWNER: vnetctl's rules
 OWNER_MASK = 0xFFFF << 48
@@ -30,9 +31,13 @@ def plan(views: dict[str, HostView], src: Endpoint, dst: Endpoint, pkt: Packet,
             item["vlan"] = pkt.vlan  # a trunk port: the frame comes tagged
         out.setdefault(src.host, []).append(_clean(item))
     if dst.dataplane == "ovs" and dst.host != src.host and pkt.src_mac and pkt.dst_mac:
-        tunnel = tunnel_port(views[dst.host], dst.bridge)
-        if tunnel:
-            item = {"kind": "ofproto", "bridge": dst.bridge, "device": tunnel, **fields}
+        vx = vxlan_device(views[src.host], src.bridge, "ovs") if src.bridge else None
+        entry = tunnel_port(views[dst.host], dst.bridge, (vx or {}).get("local"))
+        entry = entry or uplink_member(views[dst.host], dst.bridge)
+        if entry:
+            item = {"kind": "ofproto", "bridge": dst.bridge, "device": entry, **fields}
+            if pkt.vlan:
+                item["vlan"] = pkt.vlan  # a tunnel or a trunk: the frame comes tagged
             out.setdefault(dst.host, []).append(_clean(item))
 
 
@@ -40,12 +45,11 @@ def _clean(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None}
 
 
-def tunnel_port(view: HostView, bridge: str) -> str | None:
-    interfaces = (view.data.get("ovs_config") or {}).get("interfaces") or {}
-    for members in view.net.ovs_ports(bridge).values():
-        for name in members:
-            if (interfaces.get(name) or {}).get("type") == "vxlan":
-                return name
+def tunnel_port(view: HostView, bridge: str, remote: str | None) -> str | None:
+    """The bridge's VXLAN port from `remote` (any, without one)."""
+    for name, row in tunnels(view, bridge).items():
+        if remote is None or (row.get("options") or {}).get("remote_ip") == remote:
+            return name
     return None
 
 
@@ -56,7 +60,7 @@ def vlan_hop(view: HostView, port: str, pkt: Packet, ingress: bool) -> dict | No
         return None
     way = "from" if ingress else "to"
     if isinstance(tag, int):
-        if pkt.vlan not in (None, tag):
+        if pkt.vlan != tag if not ingress else pkt.vlan not in (None, tag):
             return hop(view.name, "vlan", port, "drop",
                        f"VLAN {pkt.vlan} not admitted {way} {port}: access port, tag {tag}",
                        tag=tag, vlan=pkt.vlan, setting="tag")  # fmt: skip
@@ -98,10 +102,36 @@ def flow_hop(view: HostView, bridge: str, want: str | None) -> dict[str, Any]:
                    f"dropped by rule priority {last['prio']} {last['match']}"
                    + (f" cookie {last['cookie']} (vnetctl's port security)" if ours else ""),
                    rule=last, **detail)  # fmt: skip
-    decision = "flood" if "," in actions and want else "forward"
+    outputs = [a for a in top_level(actions)
+               if a.isdigit() or a.startswith(("tnl_push", "clone(", "output"))]  # fmt: skip
+    decision = "flood" if len(outputs) > 1 else "forward"
+    detail["outputs"] = len(outputs)
     return hop(view.name, "ovs-flow", bridge, decision,
                f"datapath actions {actions}" + (f" (toward {want})" if want else ""),
                **detail)  # fmt: skip
+
+
+def top_level(actions: str) -> list[str]:
+    """The datapath actions, split at the commas outside parentheses."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(actions):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            out.append(actions[start:i])
+            start = i + 1
+    return [a for a in [*out, actions[start:]] if a]
+
+
+def uplink_member(view: HostView, bridge: str) -> str | None:
+    """The member of the bridge's bond a frame from another host comes in by: an
+    enabled one (any, when none is)."""
+    bonds = view.data.get("ovs_bonds") or {}
+    for port in sorted(view.net.ovs_ports(bridge)):
+        members = (bonds.get(port) or {}).get("members") or {}
+        enabled = sorted(m for m, state in members.items() if state.get("enabled"))
+        if enabled or members:
+            return (enabled or sorted(members))[0]
+    return None
 
 
 def bond_hops(view: HostView, bridge: str) -> list[dict[str, Any]]:
@@ -144,19 +174,21 @@ def bond_hops(view: HostView, bridge: str) -> list[dict[str, Any]]:
     return out
 
 
-def source_side(view: HostView, src: Endpoint, pkt: Packet, out_port: str | None) -> list:
-    return [vlan_hop(view, src.port, pkt, True), flow_hop(view, src.bridge, out_port),
-            *bond_hops(view, src.bridge)]  # fmt: skip
+def source_side(view: HostView, src: Endpoint, pkt: Packet, out_port: str | None,
+                same: bool) -> list:  # fmt: skip
+    """The port's VLAN, the bridge's flows; toward another host by the bridge's own
+    uplink (no VXLAN port), its bonds."""
+    found = [vlan_hop(view, src.port, pkt, True), flow_hop(view, src.bridge, out_port)]
+    return found + ([] if same or out_port else bond_hops(view, src.bridge))
 
 
-def destination_side(view: HostView, dst: Endpoint, pkt: Packet) -> list:
+def destination_side(view: HostView, dst: Endpoint, pkt: Packet, src_host: str) -> list:
     """The destination bridge's flows (the tunnel's frame), the port's VLAN, tc, port:
     up to the first drop."""
-    found = []
-    if ("ofproto", dst.bridge) in view.lookups:
+    found = [vlan_hop(view, dst.port, pkt, False)]
+    if ("ofproto", dst.bridge) in view.lookups and view.name != src_host:
         found.append(flow_hop(view, dst.bridge, dst.port))
-    found += [vlan_hop(view, dst.port, pkt, False), tc_hop(view, dst.port, pkt),
-              port_hop(view, dst, pkt, leaving=True)]  # fmt: skip
+    found += [tc_hop(view, dst.port, pkt), port_hop(view, dst, pkt, leaving=True)]
     out = []
     for item in found:
         if item is not None:

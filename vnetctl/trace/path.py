@@ -155,7 +155,7 @@ def walk(views: dict[str, HostView], src: Endpoint, dst: Endpoint, pkt: Packet) 
         )
         return hops
     if src.dataplane == "ovs":
-        if not add(*ovs_layers.source_side(S, src, pkt, out_port)):
+        if not add(*ovs_layers.source_side(S, src, pkt, out_port, same)):
             return hops
     elif not add(
         vlan_hop(S, src.bridge, src.port, pkt, True),
@@ -163,10 +163,22 @@ def walk(views: dict[str, HostView], src: Endpoint, dst: Endpoint, pkt: Packet) 
         fdb_hop(S, src.bridge, pkt, out_port),
     ):
         return hops
-    if not same and not cross(S, D, src, dst, vx, pkt, add):
+    if not same and vx is not None and not cross(S, D, src, dst, vx, pkt, add):
+        return hops
+    if not same and vx is None and src.dataplane != "ovs":
+        add(
+            hop(
+                S.name,
+                "bridge",
+                src.bridge,
+                "unknown",
+                f"{dst.host} is reached by "
+                f"{src.bridge}'s uplink, which this trace does not follow on a Linux bridge",
+            )
+        )
         return hops
     if dst.dataplane == "ovs":
-        add(*ovs_layers.destination_side(D, dst, pkt))
+        add(*ovs_layers.destination_side(D, dst, pkt, src.host))
         return hops
     if add(
         vlan_hop(D, dst.bridge, dst.port, pkt, False),
@@ -194,7 +206,7 @@ def cross(S: HostView, D: HostView, src: Endpoint, dst: Endpoint, vx: dict | Non
     overlay = [d for d in (src.port, src.bridge, vx.get("name") if linux else None) if d]
     if not add(mtu_hop(S, overlay, dev, remote, pkt)):
         return False
-    if not add(decap_hop(D, dvx, vx["vni"])):
+    if not add(decap_hop(D, dvx, vx["vni"], vx["local"])):
         return False
     if dst.dataplane == "linux":
         return add(vlan_hop(D, dst.bridge, dvx["name"], pkt, True),

@@ -170,6 +170,9 @@ def complete(view: HostView, ep: Endpoint) -> Endpoint:
             ep.mac = marked.lower()
         elif ep.kind == "address":
             ep.mac = (view.link(ep.port) or {}).get("address")
+        elif view.veth_peer(ep.port):  # a VM-like veth: its other end is the guest
+            ep.mac = (view.link(view.veth_peer(ep.port)) or {}).get("address")
+            ep.ip = ep.ip or first_ip(view, view.veth_peer(ep.port))
     if ep.ip is None:
         guarded = declared_guests(view).get(ep.port)
         ep.ip = guarded["ips"][0] if guarded and guarded["ips"] else None

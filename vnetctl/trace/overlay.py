@@ -52,6 +52,14 @@ def _vni(key: Any) -> Any:
     return int(key) if str(key).isdigit() else key
 
 
+def missing(view: HostView, bridge: str, dataplane: str, far: dict[str, Any]) -> dict:
+    """The source bridge's VXLAN side when it has no VXLAN port at all while the
+    destination's bridge has one: every peer missing."""
+    return {"name": None, "vni": far["vni"], "local": None, "underlay": None, "mtu": None,
+            "remotes": [], "up": True, "by_remote": {} if dataplane == "ovs" else None,
+            "bridge": bridge}  # fmt: skip
+
+
 def remote_vtep(view: HostView, vni: Any) -> str | None:
     """The destination host's VTEP for `vni`: its VXLAN device's local address, else
     the address its underlay holds."""
@@ -87,6 +95,11 @@ def encap_hop(view: HostView, vx: dict[str, Any] | None, remote: str | None,
         )
     if remote not in vx["remotes"]:
         have = ", ".join(vx["remotes"]) or "none"
+        if vx.get("by_remote") is not None or vx["name"] is None:  # OVS: a port per peer
+            return hop(host, "vxlan", name, "drop",
+                       f"VNI {vx['vni']}: no tunnel port on {vx.get('bridge')} to VTEP "
+                       f"{remote} (peer missing; its peers: {have})", setting="remote_ip",
+                       **detail)  # fmt: skip
         return hop(host, "vxlan", name, "drop",
                    f"VNI {vx['vni']}: no fdb entry on {name} to VTEP {remote} (peer missing; "
                    f"its peers: {have})", setting="fdb", **detail)  # fmt: skip

@@ -15,7 +15,7 @@ from vnetctl.trace.overlay import tunnels, vxlan_device
 
 COOKIE_OWNER = 0x766E << 48  # vnet_ovs_config.COOKIE_OWNER: vnetctl's rules
 OWNER_MASK = 0xFFFF << 48
-RULE = re.compile(r"^\s*\d+\.\s+(?P<match>.*?),\s*priority\s+(?P<prio>\d+)"
+RULE = re.compile(r"^\s*\d+\.\s+(?:(?P<match>.*?),\s*)?priority\s+(?P<prio>\d+)"
                   r"(?:,\s*cookie\s+(?P<cookie>0x[0-9a-f]+))?")  # fmt: skip
 
 
@@ -87,7 +87,7 @@ def flow_hop(view: HostView, bridge: str, want: str | None) -> dict[str, Any]:
             "unknown",
             f"ofproto/trace gave no answer: {found.get('error') or 'not asked'}",
         )
-    rules = [m.groupdict() for m in map(RULE.match, text.splitlines()) if m]
+    rules = parse_rules(text)
     actions = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
                     if ln.startswith("Datapath actions:")), "")  # fmt: skip
     last = rules[-1] if rules else None
@@ -96,12 +96,17 @@ def flow_hop(view: HostView, bridge: str, want: str | None) -> dict[str, Any]:
         if last is None:
             return hop(view.name, "ovs-flow", bridge, "drop", "no flow matched: dropped",
                        **detail)  # fmt: skip
+        if not last["drops"]:  # the rule forwards (NORMAL): nothing can go out
+            return hop(view.name, "ovs-flow", bridge, "drop",
+                       f"rule priority {last['prio']} sends it on ({last['actions']}) but "
+                       f"no port takes it: {last['note'] or 'datapath actions drop'}",
+                       rule=last, by_rule=False, **detail)  # fmt: skip
         ours = last["cookie"] and int(last["cookie"], 16) & OWNER_MASK == COOKIE_OWNER
         layer = "security" if ours else "ovs-flow"
         return hop(view.name, layer, bridge, "drop",
-                   f"dropped by rule priority {last['prio']} {last['match']}"
+                   f"dropped by rule priority {last['prio']} {last['match'] or '(matches all)'}"
                    + (f" cookie {last['cookie']} (vnetctl's port security)" if ours else ""),
-                   rule=last, **detail)  # fmt: skip
+                   rule=last, by_rule=True, **detail)  # fmt: skip
     outputs = [a for a in top_level(actions)
                if a.isdigit() or a.startswith(("tnl_push", "clone(", "output"))]  # fmt: skip
     decision = "flood" if len(outputs) > 1 else "forward"
@@ -109,6 +114,24 @@ def flow_hop(view: HostView, bridge: str, want: str | None) -> dict[str, Any]:
     return hop(view.name, "ovs-flow", bridge, decision,
                f"datapath actions {actions}" + (f" (toward {want})" if want else ""),
                **detail)  # fmt: skip
+
+
+def parse_rules(text: str) -> list[dict[str, Any]]:
+    """The rules ofproto/trace walked, each with its actions (the indented lines after
+    it), whether they are `drop`, and OVS's note on the last one ("-> ...")."""
+    rules: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        found = RULE.match(line)
+        if found:
+            rules.append(dict(found.groupdict(), actions="", drops=False, note=""))
+        elif rules and line.startswith("    ") and line.strip():
+            words = line.strip()
+            if words.startswith("->"):
+                rules[-1]["note"] = words[2:].strip()
+            elif not rules[-1]["actions"]:
+                rules[-1]["actions"] = words
+                rules[-1]["drops"] = words == "drop"
+    return rules
 
 
 def top_level(actions: str) -> list[str]:
@@ -178,8 +201,13 @@ def source_side(view: HostView, src: Endpoint, pkt: Packet, out_port: str | None
                 same: bool) -> list:  # fmt: skip
     """The port's VLAN, the bridge's flows; toward another host by the bridge's own
     uplink (no VXLAN port), its bonds."""
-    found = [vlan_hop(view, src.port, pkt, True), flow_hop(view, src.bridge, out_port)]
-    return found + ([] if same or out_port else bond_hops(view, src.bridge))
+    flow = flow_hop(view, src.bridge, out_port)
+    bonds = [] if same or out_port else bond_hops(view, src.bridge)
+    if flow["decision"] == "drop" and not flow["detail"].get("by_rule", True):
+        down = [b for b in bonds if b["decision"] == "drop"]  # what nothing goes out by
+        if down:
+            return [vlan_hop(view, src.port, pkt, True), *down]
+    return [vlan_hop(view, src.port, pkt, True), flow, *bonds]
 
 
 def destination_side(view: HostView, dst: Endpoint, pkt: Packet, src_host: str) -> list:

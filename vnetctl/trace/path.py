@@ -28,6 +28,7 @@ from vnetctl.trace.layers import (
 from vnetctl.trace.overlay import (
     decap_hop,
     encap_hop,
+    missing,
     mtu_hop,
     remote_vtep,
     underlay_hop,
@@ -140,6 +141,9 @@ def walk(views: dict[str, HostView], src: Endpoint, dst: Endpoint, pkt: Packet) 
     S, D = views[src.host], views[dst.host]
     same = src.host == dst.host and src.bridge == dst.bridge
     vx = None if same else vxlan_device(S, src.bridge, src.dataplane) if src.bridge else None
+    far = None if same or not dst.bridge else vxlan_device(D, dst.bridge, dst.dataplane)
+    if vx is None and far is not None and src.bridge:  # the destination is over VXLAN
+        vx = missing(S, src.bridge, src.dataplane, far)
     out_port = dst.port if same else (vx or {}).get("port") or (vx or {}).get("name")
     if not add(port_hop(S, src, pkt, leaving=False)):
         return hops

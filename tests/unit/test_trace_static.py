@@ -231,3 +231,45 @@ def test_ofproto_trace_drop_by_vnetctls_port_security_rule_is_a_security_hop():
     assert (hop["layer"], hop["decision"]) == ("security", "drop")
     assert hop["detail"]["rule"]["prio"] == "40"
     assert copy.deepcopy(hop)["detail"]["datapath_actions"] == "drop"
+
+
+NORMAL_BUT_NOTHING = (
+    'Flow: in_port=3,dl_src=52:54:00:00:00:01\n\nbridge("br-vm")\n---------------\n'
+    " 0. in_port=3,dl_src=52:54:00:00:00:01, priority 110, cookie 0x766e385100000000\n"
+    "    NORMAL\n     -> forwarding to learned port\n\nFinal flow: unchanged\n"
+    "Datapath actions: drop\n"
+)
+
+
+def test_a_drop_after_a_normal_rule_is_the_bond_with_no_member_not_port_security():
+    from vnetctl.trace.endpoints import Endpoint
+    from vnetctl.trace.layers import Packet
+    from vnetctl.trace.ovs_layers import flow_hop, source_side
+
+    def with_bond(host, data):
+        data["ovs"]["bridges"] = {"br-vm": ["web1", "uplink"]}
+        data["ovs"]["ports"] = {"web1": ["web1"], "uplink": ["eth1", "eth2"]}
+        data["ovs_bonds"] = {"uplink": {"lacp_status": "negotiated", "members": {
+            "eth1": {"enabled": False}, "eth2": {"enabled": False}}}}  # fmt: skip
+
+    view = views(with_bond)["h1"]
+    view.lookups[("ofproto", "br-vm")] = {"answer": NORMAL_BUT_NOTHING}
+    flow = flow_hop(view, "br-vm", None)
+    assert (flow["layer"], flow["decision"], flow["detail"]["by_rule"]) == (
+        "ovs-flow",
+        "drop",
+        False,
+    )
+    src = Endpoint("vm", "h1", "web1", "br-vm", "ovs", mac=MACS["h1"])
+    pkt = Packet(None, None, None, 1500, MACS["h1"], MACS["h2"], None, None)
+    hops = source_side(view, src, pkt, None, same=False)
+    assert [(h["layer"], h["device"], h["decision"]) for h in hops] == [("bond", "uplink", "drop")]
+    assert "no member enabled (eth1, eth2 down)" in hops[0]["reason"]
+
+
+def test_probe_and_html_say_when_this_build_has_no_such_module(capsys):
+    from vnetctl.cli.main import main
+
+    for flag in (["--probe"], ["--html", "path.html"]):
+        assert main(["trace", "vm1", "vm2", "-i", "inventory/lab.yml", *flag]) == 1
+        assert "not available in this build" in capsys.readouterr().err

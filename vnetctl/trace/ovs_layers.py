@@ -206,8 +206,8 @@ def source_side(view: HostView, src: Endpoint, pkt: Packet, out_port: str | None
     if flow["decision"] == "drop" and not flow["detail"].get("by_rule", True):
         down = [b for b in bonds if b["decision"] == "drop"]  # what nothing goes out by
         if down:
-            return [vlan_hop(view, src.port, pkt, True), *down]
-    return [vlan_hop(view, src.port, pkt, True), flow, *bonds]
+            return [h for h in (vlan_hop(view, src.port, pkt, True), *down) if h]
+    return [h for h in (vlan_hop(view, src.port, pkt, True), flow, *bonds) if h]
 
 
 def destination_side(view: HostView, dst: Endpoint, pkt: Packet, src_host: str) -> list:

@@ -273,3 +273,20 @@ def test_probe_and_html_say_when_this_build_has_no_such_module(capsys):
     for flag in (["--probe"], ["--html", "path.html"]):
         assert main(["trace", "vm1", "vm2", "-i", "inventory/lab.yml", *flag]) == 1
         assert "not available in this build" in capsys.readouterr().err
+
+
+def test_the_class_a_frame_gets_is_its_vlans_filter_else_the_default():
+    from vnetctl.trace.layers import Packet, classify
+
+    tc = {"qdiscs": [{"kind": "htb", "handle": "1:", "root": True,
+                      "options": {"default": "0x30"}}],
+          "filters": [{"pref": 2, "proto": "all", "flowid": "1:40",
+                       "fields": {"protocol": "tcp", "dport": 443}},
+                      {"pref": 1, "proto": "802.1q", "vlan": 10, "flowid": "1:10"}]}  # fmt: skip
+    frame = Packet("tcp", 443, 10, 1500, None, None, "10.0.0.1", "10.0.0.2")
+    assert classify(tc, frame) == ("1:10", "filter pref 1")
+    assert classify(tc, Packet("tcp", 443, 20, 1500, None, None, None, None))[0] == "1:40"
+    assert classify(tc, Packet("udp", 53, 20, 1500, None, None, None, None)) == (
+        "1:30",
+        "the default class",
+    )

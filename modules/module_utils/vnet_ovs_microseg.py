@@ -114,11 +114,6 @@ def note(text):
     return "note:" + ".".join("%02x" % b for b in data)
 
 
-def _noted(label, then=None):
-    """A note and then `then`; a note alone drops (OVS takes no "drop" beside it)."""
-    return note(label) + ("," + then if then else "")
-
-
 def unnote(actions):
     """The text of a flow's note, or None."""
     for action in actions.split(","):
@@ -137,11 +132,18 @@ def _flow(cookie, table, priority, protocol, match, actions):
             "protocols": [protocol] if protocol else [], "actions": actions}  # fmt: skip
 
 
+def labelled(mac, direction, rule_id, what, then=None):
+    """(cookie, actions) of a port's flows: the rule's own cookie, and a note naming the
+    port, direction, rule and verdict before `then` (none: the note alone, a drop)."""
+    label = note("%s %s %s %s" % (mac, direction, rule_id, what))
+    return rule_cookie(mac, direction, rule_id), label + ("," + then if then else "")
+
+
 def rule_flows(rule, direction, who, then, position):
     """A rule's flows: `who` the port's own match (in_port and MAC, or dl_dst)."""
-    cookie = rule_cookie(who.get("dl_src") or who["dl_dst"], direction, rule["id"])
-    actions = _noted("%s %s %s" % (direction, rule["id"], rule["action"]),
-                     then if rule["action"] == "allow" else None)  # fmt: skip
+    mac = who.get("dl_src") or who["dl_dst"]
+    allow = then if rule["action"] == "allow" else None
+    cookie, actions = labelled(mac, direction, rule["id"], rule["action"], allow)
     proto, out = rule.get("proto", "any"), []
     peers = [_peer(p, direction) for p in rule.get("peers", ["any"])]
     for family in ("ipv4", "ipv6"):
@@ -165,29 +167,29 @@ def _table(direction):
 
 
 def port_flows(port, ofport):
-    """One member's flows: hooks, rules, defaults and guards (egress only with `ofport`)."""
+    """One member's flows: table 0's hooks and guards, its rules and defaults (egress
+    ones only with `ofport`: a port not made yet sends nothing)."""
     mac, out = port["mac"], []
-    sides = [("ingress", {"dl_dst": mac}, "resubmit(,%d)" % COMMIT)]
-    if ofport is not None:
-        sides.insert(0, ("egress", {"in_port": str(ofport), "dl_src": mac},
-                         "resubmit(,%d)" % INGRESS))  # fmt: skip
     ct = "ct(table=%d,zone=%d)" % (STATE, ZONE)
-    hooks = [(HOOK, {"dl_dst": mac}, ct)]
-    guard = rule_cookie(mac, "egress", "guard")
-    guards = [(GUARD, {"dl_src": mac}, _noted("egress guard foreign-port"))]
+    sides = [("ingress", {"dl_dst": mac}, "resubmit(,%d)" % COMMIT)]
+    table0 = [(HOOK, {"dl_dst": mac}, "ingress", "hook", "ct", ct),
+              (GUARD, {"dl_src": mac}, "egress", "guard", "foreign-port", None)]  # fmt: skip
     if ofport is not None:
-        hooks.append((HOOK_OWN, {"in_port": str(ofport), "dl_src": mac}, ct))
-        guards.append((GUARD, {"in_port": str(ofport)}, _noted("egress guard wrong-mac")))
-    for proto in ("ip", "ipv6"):
-        out += [_flow(BASE, 0, p, proto, dict(UNMARKED, **m), a) for p, m, a in hooks]
-        out += [_flow(guard, 0, p, proto, dict(UNMARKED, **m), a) for p, m, a in guards]
+        own = {"in_port": str(ofport), "dl_src": mac}
+        sides.insert(0, ("egress", own, "resubmit(,%d)" % INGRESS))
+        port_only = {"in_port": str(ofport)}
+        table0 += [(HOOK_OWN, own, "egress", "hook", "ct", ct),
+                   (GUARD, port_only, "egress", "guard", "wrong-mac", None)]  # fmt: skip
+    for priority, match, direction, rule_id, what, then in table0:
+        cookie, actions = labelled(mac, direction, rule_id, what, then)
+        out += [_flow(cookie, 0, priority, proto, dict(UNMARKED, **match), actions)
+                for proto in ("ip", "ipv6")]  # fmt: skip
     for direction, who, then in sides:
         for position, rule in enumerate(port.get(direction) or []):
             out += rule_flows(rule, direction, who, then, position)
         default = port.get("default_" + direction, "allow")
-        cookie = rule_cookie(mac, direction, "default")
-        actions = _noted("%s default %s" % (direction, default),
-                         then if default == "allow" else None)  # fmt: skip
+        allow = then if default == "allow" else None
+        cookie, actions = labelled(mac, direction, "default", default, allow)
         out.append(_flow(cookie, _table(direction), DEFAULT, None, who, actions))
     return out
 
@@ -262,25 +264,27 @@ def read(dump_flows_text, port_numbers=None):
 
 
 def summarize(flow_dicts):
-    ports, shared = {}, []
+    """Flows by port (MAC), direction and rule id, from their notes; "shared": the
+    pipeline's own (cookie BASE); "unlabelled": a rule's cookie without its note (a
+    flow changed by hand)."""
+    ports, shared, unlabelled = {}, [], []
     for f in flow_dicts:
         label = unnote(f["actions"])
         if label is None:
-            shared.append(text(f))
+            (shared if f["cookie"] == BASE else unlabelled).append(text(f))
             continue
-        direction, rule_id = label.split(" ")[:2]
-        mac = f["match"].get("dl_src") or f["match"].get("dl_dst") or "?"
-        if direction == "egress" and rule_id == "guard" and "dl_src" not in f["match"]:
-            mac = "in_port=" + f["match"].get("in_port", "?")
+        mac, direction, rest = label.split(" ", 2)
+        rule_id = rest.rsplit(" ", 1)[0]
         sides = ports.setdefault(mac, {})
         sides.setdefault(direction, {}).setdefault(rule_id, []).append(text(f))
     for sides in ports.values():
         for rules in sides.values():
             for rule_id in rules:
                 rules[rule_id].sort()
-    everything = sorted(shared + [t for s in ports.values() for r in s.values()
-                                  for ts in r.values() for t in ts])  # fmt: skip
-    return {"ports": ports, "shared": sorted(shared), "flows": everything}
+    everything = shared + unlabelled
+    everything += [t for s in ports.values() for r in s.values() for ts in r.values() for t in ts]
+    return {"ports": ports, "shared": sorted(shared), "unlabelled": sorted(unlabelled),
+            "flows": sorted(everything)}  # fmt: skip
 
 
 def desired(ir, port_numbers):

@@ -7,15 +7,17 @@ for IP and IPv6 frames whose reg6 bit 0 is clear, above port security's prioriti
 (100-130, its gate 1-2):
 - table 0, 210: ICMPv6 130-137 and 143 (MLD, router and neighbour discovery, redirects)
   and DHCP (UDP 68->67, 67->68, 546->547, 547->546) PASS unchecked. ARP is not IP: never
-  seen here. 202: from a member's port with its MAC: ct(zone=ZONE, table=40). 201: a
+  seen here. 202: from a member's port with its MAC: ct(zone=Z, table=40). 201: a
   member's MAC from any other port, or its port with another MAC: drop. A VM port made
   again (a new OpenFlow number) sends no IP, replies included, until plan() runs, with
-  or without port security's gate. 200: to a member's MAC: ct(zone=ZONE, table=40).
+  or without port security's gate. 200: to a member's MAC: ct(zone=Z, table=40).
 - 40 (state): +inv drop; +est or +rel PASS (return traffic); +new to 41; else drop.
 - 41 (egress, the sender's rules, by in_port and MAC): in list order (priority 40000 -
   position, first match wins), then the port's default (100); allow goes to 42.
 - 42 (ingress, the receiver's rules, by dl_dst MAC): the same way; allow goes to 43.
-- 43: ct(commit, zone=ZONE), then PASS.
+- 43: ct(commit, zone=Z), then PASS.
+Z, the conntrack zone, is the bridge's own (zone()): bridges whose tenants' addresses
+overlap keep their connections apart (VLANs on one bridge share it).
 PASS = set reg6 bit 0 and resubmit to table 0: the frame then meets port security's rules
 (or the bridge's own NORMAL) as if microseg were not there. Port security runs after
 microseg: a frame it drops may have left a conntrack entry.
@@ -43,7 +45,6 @@ except ImportError:  # vnetctl's runner preloads every module_utils file
 MARK = 0x6D000000
 BASE = vnet_ovs_config.COOKIE_OWNER | MARK
 MASK = vnet_ovs_config.OWNER_MASK | vnet_ovs_config.GROUP_MASK | 0xFF000000
-ZONE = 0x6D73
 STATE, EGRESS, INGRESS, COMMIT = 40, 41, 42, 43
 EXEMPT, HOOK_OWN, GUARD, HOOK = 210, 202, 201, 200
 RULE_TOP, DEFAULT = 40000, 100
@@ -166,11 +167,15 @@ def _table(direction):
     return EGRESS if direction == "egress" else INGRESS
 
 
-def port_flows(port, ofport):
+def zone(bridge):
+    return zlib.crc32(bridge.encode()) & 0xFFFF
+
+
+def port_flows(port, ofport, zone_id):
     """One member's flows: table 0's hooks and guards, its rules and defaults (egress
     ones only with `ofport`: a port not made yet sends nothing)."""
     mac, out = port["mac"], []
-    ct = "ct(table=%d,zone=%d)" % (STATE, ZONE)
+    ct = "ct(table=%d,zone=%d)" % (STATE, zone_id)
     sides = [("ingress", {"dl_dst": mac}, "resubmit(,%d)" % COMMIT)]
     table0 = [(HOOK, {"dl_dst": mac}, "ingress", "hook", "ct", ct),
               (GUARD, {"dl_src": mac}, "egress", "guard", "foreign-port", None)]  # fmt: skip
@@ -194,7 +199,7 @@ def port_flows(port, ofport):
     return out
 
 
-def shared_flows():
+def shared_flows(zone_id):
     """The pipeline's own flows, one set per bridge with members."""
     out = [_flow(BASE, 0, EXEMPT, "icmp6", dict(UNMARKED, icmp_type=str(t)), PASS)
            for t in EXEMPT_ICMP6]  # fmt: skip
@@ -209,7 +214,7 @@ def shared_flows():
         _flow(BASE, EGRESS, 0, None, {}, "resubmit(,%d)" % INGRESS),
         _flow(BASE, INGRESS, 0, None, {}, "resubmit(,%d)" % COMMIT),
     ]
-    out += [_flow(BASE, COMMIT, 0, proto, {}, "ct(commit,zone=%d),%s" % (ZONE, PASS))
+    out += [_flow(BASE, COMMIT, 0, proto, {}, "ct(commit,zone=%d),%s" % (zone_id, PASS))
             for proto in ("ip", "ipv6")]  # ct needs the network protocol  # fmt: skip
     return out
 
@@ -217,9 +222,10 @@ def shared_flows():
 def compile_ir(ir, port_numbers):
     """Every flow of the bridge's policy, as dicts (see _flow)."""
     ports = ir.get("ports") or []
-    out = shared_flows() if ports else []
+    zone_id = zone(ir["bridge"])
+    out = shared_flows(zone_id) if ports else []
     for port in ports:
-        out += port_flows(port, port_numbers.get(port.get("port")))
+        out += port_flows(port, port_numbers.get(port.get("port")), zone_id)
     return out
 
 

@@ -181,7 +181,7 @@ def test_a_port_made_again_loses_its_old_numbers_flows_and_gets_new_ones():
     """The dump was taken after the hand changes above too: web's changed default
     (in_port 1) is put back as well."""
     numbers = RECORDED["ofports_made_again"]
-    old, new = OFPORTS["ms-dbp"], numbers["ms-dbp"]
+    old, new = OFPORTS["msdbp"], numbers["msdbp"]
     steps = lines(ms.plan(IR, {"flows": dump("made_again"), "ofports": numbers}))
 
     def in_ports(verb):
@@ -205,3 +205,13 @@ def test_the_plan_deletes_before_it_adds_in_one_bundle():
 def test_only_microsegs_cookies_are_read(name):
     for text in ms.read(dump(name), OFPORTS)["flows"]:
         assert int(text.split(",")[0].split("=")[1], 16) & ms.MASK == ms.BASE
+
+
+def test_a_port_name_ovs_quotes_reads_as_its_number():
+    """`ovs-ofctl --names` quotes a name with "-" in it: in_port="vm-1"."""
+    flows = ms.flows({"bridge": "br-vm", "ports": [port()]}, {"vnet9": 7})
+    quoted = [f.replace(",actions=", " actions=").replace("in_port=7", 'in_port="vm-1"')
+              for f in flows]  # fmt: skip
+    dumped = "\n".join(" " + f for f in quoted)
+    want = ms.desired({"bridge": "br-vm", "ports": [port()]}, {"vnet9": 7})
+    assert ms.read(dumped, {"vm-1": 7}) == want

@@ -25,7 +25,8 @@ microseg: a frame it drops may have left a conntrack entry.
 Not expressible here: reject (no OpenFlow action answers with a TCP RST or an ICMP
 error without a controller): compiled as drop, its note says "reject". Log: no
 controller() to send to; every rule's flows carry the rule's own cookie (dump-flows
-cookie=C/-1 gives its packet count) and a note naming it. Ingress rules see unicast
+cookie=C/-1 gives its packet count) and a note naming it ("allow+log" where the rule
+asks for a log: a counter to read, no log line). Ingress rules see unicast
 frames to the member's MAC; broadcast and multicast IP reach members unfiltered.
 
 Runs on the managed host: Python 3.9+, standard library only.
@@ -144,7 +145,8 @@ def rule_flows(rule, direction, who, then, position):
     """A rule's flows: `who` the port's own match (in_port and MAC, or dl_dst)."""
     mac = who.get("dl_src") or who["dl_dst"]
     allow = then if rule["action"] == "allow" else None
-    cookie, actions = labelled(mac, direction, rule["id"], rule["action"], allow)
+    what = rule["action"] + ("+log" if rule.get("log") else "")
+    cookie, actions = labelled(mac, direction, rule["id"], what, allow)
     proto, out = rule.get("proto", "any"), []
     peers = [_peer(p, direction) for p in rule.get("peers", ["any"])]
     for family in ("ipv4", "ipv6"):

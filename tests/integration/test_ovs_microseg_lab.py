@@ -21,7 +21,7 @@ import time
 import pytest
 import yaml
 
-from tests.labhosts import own_lab
+from tests.labhosts import own_lab, wait_until
 from vnetctl.catalog import Catalog
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
@@ -358,3 +358,49 @@ def test_with_port_security_both_hold_and_a_port_made_again_waits_for_both(secur
     apply(clean, ir)
     assert tcp(clean, "web", "db", 5432) == "ok"
     assert tcp(clean, "web", "db", 5432, source=SPOOFED) == "dropped"
+
+
+IPERF_PORT, IPERF_SECONDS = 5201, 3
+
+
+def iperf(lab) -> float:
+    """web -> db TCP for IPERF_SECONDS through br-ms: Mbit/s received."""
+    host = lab.host(lab.host_names[0])
+    server = ["ip", "netns", "exec", "ms-db", "timeout", "20", "iperf3", "-s", "-1",
+              "-p", str(IPERF_PORT)]  # fmt: skip
+    client = ["ip", "netns", "exec", "ms-web", "timeout", "20", "iperf3", "-J", "-c",
+              VMS["db"][1], "-p", str(IPERF_PORT), "-t", str(IPERF_SECONDS)]  # fmt: skip
+    with subprocess.Popen(in_host_argv(lab, host, server), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) as srv:  # fmt: skip
+        try:
+            listening = ["ip", "netns", "exec", "ms-db", "ss", "-Htln", f"sport = :{IPERF_PORT}"]
+            wait_until(lambda: host_exec(lab.name, lab.host_names[0], listening).stdout.strip(),
+                       10, "iperf3 to listen in ms-db")  # fmt: skip
+            done = host_exec(lab.name, lab.host_names[0], client)
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+        finally:
+            srv.kill()
+    return json.loads(done.stdout)["end"]["sum_received"]["bits_per_second"] / 1e6
+
+
+def test_forwarding_throughput_with_and_without_the_policy(clean):
+    """Printed, not bounded: the userspace datapath's rate depends on the CPU it gets;
+    alternated twice, so the spread between runs shows beside the difference."""
+    ir = policy()
+    web = [VMS["web"][1] + "/32"]
+    ir["ports"][1]["ingress"].insert(0, rule("db/0", "allow", "tcp", web, ports=[IPERF_PORT]))
+    mine = f"cookie={ms.BASE:#x}/{ms.MASK:#x}"
+    bare, policed = [], []
+    for _ in range(2):
+        sh(clean, f"ovs-ofctl del-flows {BRIDGE} {mine}")
+        bare.append(iperf(clean))
+        apply(clean, ir)
+        assert tcp(clean, "other", "db", 5432) == "dropped"  # the policy is on
+        policed.append(iperf(clean))
+    load = " ".join(f"{n:.2f}" for n in os.getloadavg())
+    flows = len(ms.read(facts(clean)["flows"])["flows"])
+    print(
+        f"\nweb->db TCP, Mbit/s: without the policy {bare[0]:.0f}, {bare[1]:.0f}; with it "
+        f"({flows} flows, conntrack) {policed[0]:.0f}, {policed[1]:.0f}; load {load}"
+    )
+    assert min(bare + policed) > 0

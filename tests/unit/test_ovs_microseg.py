@@ -215,3 +215,13 @@ def test_a_port_name_ovs_quotes_reads_as_its_number():
     dumped = "\n".join(" " + f for f in quoted)
     want = ms.desired({"bridge": "br-vm", "ports": [port()]}, {"vnet9": 7})
     assert ms.read(dumped, {"vm-1": 7}) == want
+
+
+def test_a_logged_rule_says_so_in_its_note_and_counts_under_its_own_cookie():
+    logged = compiled(port(ingress=[rule("g/1", log=True), rule("g/2")]))
+    notes = {ms.unnote(f["actions"]): f["cookie"] for f in logged if f["table"] == ms.INGRESS
+             and f["priority"] != "0"}  # fmt: skip
+    assert set(notes) == {"52:54:00:00:00:09 ingress g/1 allow+log",
+                          "52:54:00:00:00:09 ingress g/2 allow",
+                          "52:54:00:00:00:09 ingress default drop"}  # fmt: skip
+    assert len(set(notes.values())) == 3

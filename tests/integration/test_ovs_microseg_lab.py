@@ -275,6 +275,20 @@ def test_a_rule_removed_by_hand_is_drift_and_other_flows_stay(clean):
     assert "cookie=0x77" in sh(clean, f"ovs-ofctl dump-flows {BRIDGE} cookie=0x77/-1")
 
 
+def test_a_rule_changed_by_hand_is_drift_that_one_plan_repairs(clean):
+    """db's default drop turned into a pass (mod-flows keeps the cookie, not the note)."""
+    apply(clean)
+    assert tcp(clean, "other", "db", 5432) == "dropped"
+    cookie = ms.rule_cookie(VMS["db"][0], "ingress", "default")
+    sh(clean, f"ovs-ofctl mod-flows {BRIDGE} cookie={cookie:#x}/-1,table=42,"
+              f"'actions=resubmit(,{ms.COMMIT})'")  # fmt: skip
+    assert tcp(clean, "other", "db", 5432) == "ok"
+    now = ms.read(facts(clean)["flows"], facts(clean)["ofports"])
+    assert "default" not in now["ports"][VMS["db"][0]]["ingress"] and now["unlabelled"]
+    apply(clean)
+    assert tcp(clean, "other", "db", 5432) == "dropped"
+
+
 def test_install_and_update_time_100_groups_of_20_rules(clean):
     """100 member ports (one group each, ports need not exist: numbers 1000+), 20 rules
     each (10 in, 10 out, 2 peers, a port range); printed, bounded loosely."""

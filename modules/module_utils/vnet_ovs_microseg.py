@@ -26,7 +26,9 @@ Not expressible here: reject (no OpenFlow action answers with a TCP RST or an IC
 error without a controller): compiled as drop, its note says "reject". Log: no
 controller() to send to; every rule's flows carry the rule's own cookie (dump-flows
 cookie=C/-1 gives its packet count) and a note naming it ("allow+log" where the rule
-asks for a log: a counter to read, no log line). Ingress rules see unicast
+asks for a log: a counter to read, no log line). Two rules whose 24-bit cookie hashes meet share a
+counter; read() goes by the notes. A rule removed does not cut connections already
+established (conntrack keeps them until they end). Ingress rules see unicast
 frames to the member's MAC; broadcast and multicast IP reach members unfiltered.
 
 Runs on the managed host: Python 3.9+, standard library only.

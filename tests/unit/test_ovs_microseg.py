@@ -225,3 +225,21 @@ def test_a_logged_rule_says_so_in_its_note_and_counts_under_its_own_cookie():
                           "52:54:00:00:00:09 ingress g/2 allow",
                           "52:54:00:00:00:09 ingress default drop"}  # fmt: skip
     assert len(set(notes.values())) == 3
+
+
+def test_table_0_hooks_sit_above_port_security_and_its_gate():
+    portsec = sys.modules["vnet_ovs_portsec"]
+    theirs = (portsec.DROP, portsec.ALLOW, portsec.ND_DROP, portsec.ND_ALLOW, portsec.TAGS,
+              portsec.GATE_DROP, portsec.GATE_ALLOW)  # fmt: skip
+    assert min(ms.HOOK, ms.GUARD, ms.HOOK_OWN, ms.EXEMPT) > max(theirs)
+    assert ms.BASE & ms.MASK == ms.BASE and portsec.GATE & ms.MASK != ms.BASE
+    assert sys.modules["vnet_ovs_config"].group_cookie("web") & ms.MASK != ms.BASE
+
+
+def test_each_bridge_tracks_its_connections_in_its_own_zone():
+    def zones(bridge):
+        flows = ms.flows({"bridge": bridge, "ports": [port()]}, {"vnet9": 7})
+        return set(re.findall(r"zone=(\d+)", "\n".join(flows)))
+
+    assert zones("br-a") == {str(ms.zone("br-a"))}
+    assert zones("br-b") == {str(ms.zone("br-b"))} != zones("br-a")

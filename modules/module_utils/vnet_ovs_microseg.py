@@ -305,7 +305,11 @@ def plan(ir, facts):
     """ovs-ofctl steps from what is installed to the policy, for one bundle (atomic: the
     host runs a bridge's lines as one `ovs-ofctl --bundle add-flows`). Only flows under
     microseg's cookies are read or deleted. `facts`: {"flows": dump-flows text or
-    parse_flows()'s dicts, "ofports": {ifname: OpenFlow port number}}."""
+    parse_flows()'s dicts, "ofports": {ifname: OpenFlow port number}}, or the host's
+    facts (vnet_facts.Facts) with the sources of FACTS below."""
+    if not isinstance(facts, dict):
+        facts = {"flows": facts.get("ovs_flows", ir["bridge"]) or [],
+                 "ofports": facts.get("ovs_ofports") or {}}  # fmt: skip
     numbers = facts.get("ofports") or {}
     have = set(read(facts.get("flows") or [], numbers)["flows"])
     want = set(desired(ir, numbers)["flows"])
@@ -324,7 +328,8 @@ def _strict(flow_text):
     return "%s/%#x,%s" % (cookie, (1 << 64) - 1, rest)
 
 
-def _ofports(tables):
+def ofports_of(tables):
+    """{interface: OpenFlow port number} from OVSDB's Interface rows (none yet: left out)."""
     return {r["name"]: r["ofport"] for r in tables["Interface"]
             if isinstance(r.get("ofport"), int) and r["ofport"] > 0}  # fmt: skip
 
@@ -332,4 +337,4 @@ def _ofports(tables):
 # facts a module planning with plan() gathers: the flows (vnetctl's cookies, --names)
 # and every interface's OpenFlow port number, in the play's one ovs-vsctl
 FACTS = {"ovs_flows": vnet_ovs_config.FLOWS, "ovs_ofports": vnet_ovs.ovsdb(
-    {"Interface": ["name", "ofport"]}, _ofports)}  # fmt: skip
+    {"Interface": ["name", "ofport"]}, ofports_of)}  # fmt: skip

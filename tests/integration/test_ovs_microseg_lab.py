@@ -82,10 +82,14 @@ def policy() -> dict:
 
 
 def facts(lab) -> dict:
+    """What the module's FACTS read: vnetctl's flows, and OVSDB's port numbers (the
+    query the play's one ovs-vsctl makes for them), checked against ovs-vsctl get."""
     dump = sh(lab, f"ovs-ofctl --names --no-stats dump-flows {BRIDGE} {OURS}")
-    names = [f"ms{vm}p" for vm in VMS]
-    numbers = sh(lab, " && ".join(f"ovs-vsctl get interface {n} ofport" for n in names))
-    return {"flows": dump, "ofports": dict(zip(names, map(int, numbers.split()), strict=True))}
+    rows = sh(lab, "ovs-vsctl --format=json --data=json --columns=name,ofport list Interface")
+    (interfaces,) = vnet_ovs.parse_output(rows)
+    numbers = ms.ofports_of({"Interface": interfaces})
+    assert numbers["msdbp"] == int(sh(lab, "ovs-vsctl get interface msdbp ofport"))
+    return {"flows": dump, "ofports": numbers}
 
 
 def install(lab, steps) -> float:

@@ -243,3 +243,12 @@ def test_each_bridge_tracks_its_connections_in_its_own_zone():
 
     assert zones("br-a") == {str(ms.zone("br-a"))}
     assert zones("br-b") == {str(ms.zone("br-b"))} != zones("br-a")
+
+
+def test_plan_takes_the_hosts_recorded_facts_too():
+    facts = sys.modules["vnet_facts"].Facts
+    for name, numbers in (("applied", OFPORTS), ("made_again", RECORDED["ofports_made_again"])):
+        parsed = sys.modules["vnet_ovs_config"].parse_flows(dump(name))
+        recorded = facts({"ovs_flows": {"br-ms": parsed}, "ovs_ofports": numbers})
+        assert ms.plan(IR, recorded) == ms.plan(IR, {"flows": dump(name), "ofports": numbers})
+    assert ms.plan(IR, recorded) != []

@@ -302,7 +302,8 @@ def steps(current, desired, facts):
             continue
         if port in have:
             lines.append(portsec.delete_port_rules(bridge, cookie, port, cfg))
-        lines += ["%s add %s" % (bridge, portsec.flow(cookie, port, r, cfg)) for r in want.get(port, [])]
+        lines += ["%s add %s" % (bridge, portsec.flow(cookie, port, r, cfg))
+                  for r in want.get(port, [])]  # fmt: skip
     if "gate" in desired and desired["gate"] != current.get("gate"):
         lines += portsec.gate_steps(bridge, current["gate"], desired["gate"], cfg)
     out += [host.step("ovs-ofctl", *line.split(" ")) for line in lines]

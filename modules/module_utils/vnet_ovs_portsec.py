@@ -102,7 +102,8 @@ def flow(cookie, port, text, cfg=None):
     head, _, actions = text.partition(" actions=")
     words = head.split(",")
     match = ["cookie=%#x" % cookie, "table=0", "priority=" + words[0]]
-    match += [w for w in words[1:] if "=" not in w] + (["in_port=" + ref(port, cfg)] if port else [])
+    match += [w for w in words[1:] if "=" not in w]
+    match += ["in_port=" + ref(port, cfg)] if port else []
     match += [w for w in words[1:] if "=" in w]
     return ",".join(match) + ",actions=" + actions
 

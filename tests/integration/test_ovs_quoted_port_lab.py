@@ -77,8 +77,9 @@ def test_port_security_beside_a_quoted_tunnel_port_converges_and_rolls_back_whol
         doc = run(capsys, lab, tmp_path, code=2)
     (result,) = doc["results"]
     with capsys.disabled():
-        print("\nFAILED:", result["msg"])
-    assert result["status"] == "failed" and result["msg"].endswith("(rolled back)"), result
+        print("\nthe forced failure:", result["msg"])
+    assert result["status"] == "failed" and "No space left on device" in result["msg"]
+    assert result["msg"].endswith("(rolled back)"), result
     assert flows(lab) == before
 
     doc = run(capsys, lab, tmp_path)

@@ -294,17 +294,18 @@ def steps(current, desired, facts):
         now, want = current.get("ports", {}).get(port, {}), desired["ports"][port]
         out += ovs.port_vlan_steps(port, now, want)
         out += ovs.mtu_steps(port, now.get("mtu"), want.get("mtu"))
-    cookie = ovs.group_cookie(desired["name"])
+    cookie, cfg = ovs.group_cookie(desired["name"]), facts.get("ovs_config")
     have, want = current.get("security", {}), desired.get("security", {})
     lines = []
     for port in sorted(set(have) | set(want)):  # a port gone: its number, its rules go
         if have.get(port) == want.get(port):
             continue
         if port in have:
-            lines.append(portsec.delete_port_rules(bridge, cookie, port))
-        lines += ["%s add %s" % (bridge, portsec.flow(cookie, port, r)) for r in want.get(port, [])]
+            lines.append(portsec.delete_port_rules(bridge, cookie, port, cfg))
+        lines += ["%s add %s" % (bridge, portsec.flow(cookie, port, r, cfg))
+                  for r in want.get(port, [])]  # fmt: skip
     if "gate" in desired and desired["gate"] != current.get("gate"):
-        lines += portsec.gate_steps(bridge, current["gate"], desired["gate"])
+        lines += portsec.gate_steps(bridge, current["gate"], desired["gate"], cfg)
     out += [host.step("ovs-ofctl", *line.split(" ")) for line in lines]
     if "taps" in desired:
         out += taps.steps(current.get("taps") or [], desired["taps"])

@@ -10,6 +10,7 @@ go through that cookie mask: a rule anyone else wrote is never read, changed or 
 Runs on the managed host: Python 3.9+, standard library only.
 """
 
+import json
 import re
 import zlib
 
@@ -28,7 +29,7 @@ TABLES = {
                "rstp_enable", "mirrors", "netflow", "sflow", "ipfix"],
     "Port": ["_uuid", "name", "interfaces", "tag", "trunks", "vlan_mode", "bond_mode", "lacp",
              "bond_updelay", "bond_downdelay", "other_config"],
-    "Interface": ["_uuid", "name", "type", "mtu_request", "external_ids"],
+    "Interface": ["_uuid", "name", "type", "mtu_request", "external_ids", "ofport"],
     "Mirror": ["_uuid", "name", "select_all", "select_src_port", "select_dst_port",
                "select_vlan", "output_port", "output_vlan"],
     "NetFlow": ["_uuid", "targets", "active_timeout"],
@@ -139,6 +140,7 @@ def parse(tables):
             "type": i["type"] or "system",
             "mtu_request": one(i["mtu_request"]),
             "external_ids": i["external_ids"] or {},
+            "ofport": one(i["ofport"]),  # an OpenFlow port number: vnet_ovs_portsec
         }
         for i in tables["Interface"]
     }
@@ -159,25 +161,61 @@ def recorded(facts):
 
 # ---- vnetctl's OpenFlow rules --------------------------------------------------------
 
-FLOW_FIELD = re.compile(r"([a-z_0-9]+)=([^,\s]+)")
+# A match word: a flag (`arp`) or FIELD=VALUE, the value a JSON string where OVS quotes a
+# port name (namemap_put_name in OVS's lib/namemap.c: any name but a letter and then
+# letters and digits), else up to a comma or a blank (lib/ofp-parse.c parse_value).
+MATCH_WORD = re.compile(r'([^,\s=]+)(=("(?:[^"\\]|\\.)*"|[^,\s]*))?')
 
 
 def parse_flows(output):
     """`ovs-ofctl --names --no-stats dump-flows BR cookie=...`: one dict per rule, its
-    cookie (int), priority and match fields, and its actions (text)."""
+    cookie (int), priority and match fields (port names unquoted), and its actions
+    (text, as dumped)."""
     flows = []
     for text in output.splitlines():
         text = text.strip()
         if not text.startswith("cookie="):
             continue
         match, _, actions = text.rpartition(" actions=")
-        fields = dict(FLOW_FIELD.findall(match))
-        flags = [w for w in re.split(r"[,\s]+", match) if w and "=" not in w]
+        fields, flags = {}, []
+        for key, equals, value in MATCH_WORD.findall(match):
+            if not equals:
+                flags.append(key)
+            else:
+                fields[key] = json.loads(value) if value.startswith('"') else value
         flow = {k: v for k, v in fields.items() if k not in ("cookie", "table")}
         flow.update(cookie=int(fields["cookie"], 16), table=int(fields.get("table", 0)))
         flow.update(protocols=flags, actions=actions)
         flows.append(flow)
     return flows
+
+
+# OVS's reserved port names (OFPUTIL_NAMED_PORTS_WITH_NONE in lib/ofp-port.c), which
+# ovs-ofctl reads in any case before it looks up a port's name
+RESERVED_PORTS = ("in_port", "table", "normal", "flood", "all", "controller", "local", "any",
+                  "unset", "none")  # fmt: skip
+READS_BACK = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*\Z")
+
+
+def in_port(port, cfg=None):
+    """`port` (an interface's name, LOCAL, or the number of a port gone) as an ovs-ofctl
+    flow names it. dump-flows quotes most names (vx300-274d as "vx300-274d"), and no
+    batch line holds a quote: ovs-ofctl looks a bare word up in the bridge's port names
+    (ofputil_port_from_string), so a name of letters, digits, `_`, `.` and `-` that is
+    no number and no reserved name is written as it is; any other by its OpenFlow port
+    number (`cfg`, the same facts)."""
+    interfaces = (cfg or {}).get("interfaces", {})
+    if port == "LOCAL" or (port.isdigit() and port not in interfaces):
+        return port
+    if READS_BACK.match(port) and port.lower() not in RESERVED_PORTS:
+        return port
+    number = interfaces.get(port, {}).get("ofport")
+    if isinstance(number, int) and number > 0:
+        return "%d" % number
+    raise vnet_core.ModuleError(
+        "port %r: ovs-ofctl cannot be given its name, and Open vSwitch has no OpenFlow "
+        "port number for it" % port
+    )
 
 
 FLOWS = vnet_facts.per_device(

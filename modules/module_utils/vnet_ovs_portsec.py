@@ -34,6 +34,7 @@ except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_hostnet
     import vnet_ovs_config
 
+ref = vnet_ovs_config.in_port
 GATE = vnet_ovs_config.COOKIE_OWNER | 0x67617465  # "gate", in no group's bits
 GATE_DROP, GATE_ALLOW = 1, 2
 DROP, ALLOW, ND_DROP, ND_ALLOW, TAGS = 100, 110, 120, 121, 130
@@ -95,12 +96,14 @@ def texts(rules):
     return sorted(rule_text(p, [proto] if proto else [], m, a) for p, proto, m, a in rules)
 
 
-def flow(cookie, port, text):
-    """A rule text as an ovs-ofctl flow, for `port` (None: any port)."""
+def flow(cookie, port, text, cfg=None):
+    """A rule text as an ovs-ofctl flow, for `port` (None: any port; named as
+    vnet_ovs_config.in_port says, from the OVS configuration `cfg`)."""
     head, _, actions = text.partition(" actions=")
     words = head.split(",")
     match = ["cookie=%#x" % cookie, "table=0", "priority=" + words[0]]
-    match += [w for w in words[1:] if "=" not in w] + (["in_port=" + port] if port else [])
+    match += [w for w in words[1:] if "=" not in w]
+    match += ["in_port=" + ref(port, cfg)] if port else []
     match += [w for w in words[1:] if "=" in w]
     return ",".join(match) + ",actions=" + actions
 
@@ -146,19 +149,19 @@ def interfaces(bridge, cfg):
     return out
 
 
-def gate_steps(bridge, have, want):
+def gate_steps(bridge, have, want, cfg=None):
     """ovs-ofctl lines from one gate to another (an allow before the drop goes in, the
     drop out before the allows)."""
     out = []
     drop = ["%s delete_strict %s" % (bridge, _exact(GATE, "priority=%d" % GATE_DROP))]
     for port in sorted(set(want["allowed"]) - set(have["allowed"])):
-        out.append("%s add %s" % (bridge, flow(GATE, port, GATE_ALLOW_TEXT)))
+        out.append("%s add %s" % (bridge, flow(GATE, port, GATE_ALLOW_TEXT, cfg)))
     if want["closed"] and not have["closed"]:
         out.append("%s add %s" % (bridge, flow(GATE, None, GATE_DROP_TEXT)))
     if have["closed"] and not want["closed"]:
         out = drop + out
     for port in sorted(set(have["allowed"]) - set(want["allowed"])):
-        out.append("%s delete %s" % (bridge, _exact(GATE, "in_port=" + port)))
+        out.append(delete_port_rules(bridge, GATE, port, cfg))
     return out
 
 
@@ -166,5 +169,5 @@ def _exact(cookie, match):
     return "%s,%s" % (vnet_ovs_config.cookie_match(cookie, (1 << 64) - 1), match)
 
 
-def delete_port_rules(bridge, cookie, port):
-    return "%s delete %s" % (bridge, _exact(cookie, "in_port=" + port))
+def delete_port_rules(bridge, cookie, port, cfg=None):
+    return "%s delete %s" % (bridge, _exact(cookie, "in_port=" + ref(port, cfg)))

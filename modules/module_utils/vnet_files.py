@@ -25,6 +25,11 @@ def stage(path, text, mode=0o644):
             os.fsync(fd)
         finally:
             os.close(fd)
+    except OSError as exc:
+        discard(temp)
+        if exc.filename is None:  # os.write names no file: say which one could not be
+            exc.filename = path
+        raise
     except BaseException:
         discard(temp)
         raise

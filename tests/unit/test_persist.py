@@ -344,8 +344,9 @@ def test_files_a_full_disk_cannot_hold_are_all_left_as_they_were(tmp_path, monke
     monkeypatch.setattr(
         sys.modules["vnet_files"], "os", FullDisk(int(share * len("".join(written))))
     )
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match="No space left") as failed:
         persist.settle(moved, check=False)
+    assert failed.value.filename.startswith(str(tmp_path))  # the error names its file
     assert _files_in(tmp_path) == before
     assert sorted(p for p in tmp_path.rglob("*") if p.is_dir()) == dirs
 

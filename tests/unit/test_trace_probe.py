@@ -102,8 +102,11 @@ def test_only_device_names_a_host_command_may_take_are_watched():
 
 
 def test_the_ports_are_watched_even_when_no_hop_names_them():
-    trace = {"source": {"host": "a", "port": "vnet0"}, "destination": {"host": "b",
-             "port": "vnet9"}, "hops": [{"host": "a", "device": "br0", "layer": "bridge"}]}  # fmt: skip
+    trace = {
+        "source": {"host": "a", "port": "vnet0"},
+        "destination": {"host": "b", "port": "vnet9"},
+        "hops": [{"host": "a", "device": "br0", "layer": "bridge"}],
+    }
     devices, _ = path_devices(trace)
     assert devices == [("a", "vnet0", "port", -1), ("a", "br0", "bridge", 0),
                        ("b", "vnet9", "port", 1)]  # fmt: skip
@@ -189,8 +192,8 @@ def test_the_vm_side_of_a_port_and_what_is_refused():
 def test_a_peer_in_a_namespace_is_found_by_its_nsid_and_its_name_checked(monkeypatch):
     facts = host.Facts({"links": [link("vnet1", 9, "veth", link_index=40, link_netnsid=3)]})
     links = {"vm-b": [link("lo", 1), link("eth0", 40, "veth")]}
-    monkeypatch.setattr(probe_module, "_namespaces", lambda: [{"name": "vm-a", "id": 2},
-                                                              {"name": "vm-b", "id": 3}])  # fmt: skip
+    named = [{"name": "vm-a", "id": 2}, {"name": "vm-b", "id": 3}]
+    monkeypatch.setattr(probe_module, "_namespaces", lambda: named)
     monkeypatch.setattr(probe_module.host, "run", lambda argv, **_: json.dumps(links[argv[2]]))
     assert probe_module.vm_side("vnet1", facts) == ("vm-b", "eth0")
     links["vm-b"][1]["ifname"] = "eth0;reboot"

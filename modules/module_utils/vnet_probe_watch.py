@@ -64,7 +64,9 @@ def start(marker, devices, count, timeout):
     os.close(write_end)
     os.waitpid(pid, 0)
     ready = _read_ready(read_end)
-    if ready is None:
+    if ready is None:  # nothing left behind: a watcher that did start is stopped
+        _kill(_read_json(os.path.join(directory, "watcher")) or {})
+        _remove(directory)
         raise OSError("the watcher did not bind its sockets within %g s" % READY_S)
     return ready
 
@@ -234,7 +236,10 @@ def _kill(about):
 
 def _remove(directory):
     for name in os.listdir(directory):
-        os.unlink(os.path.join(directory, name))
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass  # a temporary file, renamed meanwhile
     os.rmdir(directory)
 
 

@@ -10,6 +10,7 @@ alone."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -17,12 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.labhosts import own_lab
+from tests.labhosts import own_lab, wait_until
 from vnetctl.catalog import Catalog
 from vnetctl.cli.main import main
 from vnetctl.fleet.context import RunContext
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.lab import host_exec
+from vnetctl.trace.probe import _play as play
+from vnetctl.trace.probe import _run as probe_plays
 from vnetctl.trace.probe import run_probe
 
 pytestmark = pytest.mark.lab
@@ -188,3 +191,22 @@ def test_a_tap_is_refused_as_a_source_saying_why(lab):
         sh(lab, 0, "ip link del tap29")
     assert "is a tap" in found["errors"][lab.host_names[0]]
     assert found["injected"] is None and found["seen"] == [] and not found["delivered"]
+
+
+def test_a_watcher_no_collect_reaches_stops_at_its_time_bound(lab):
+    """The controller gone after `watch`: the watcher ends by itself at its deadline, and a
+    later collect still gets its result and removes its state."""
+    h2 = lab.host_names[1]
+    context = RunContext(Catalog(), load_inventory([str(lab.inventory_path)]))
+    marker = "0123456789abcdef"
+    watch = {h2: {"action": "watch", "marker": marker, "devices": ["eth0"], "timeout": 1.0}}
+    run = probe_plays(context, [h2], [play("watch", watch)])
+    assert all(r.status.value == "ok" for r in run.results), run.results
+    state = f"/run/vnetctl/path-probe/{marker}"
+    pid = json.loads(host_exec(lab.name, h2, ["cat", f"{state}/watcher"]).stdout)["pid"]
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), 10, "the watcher to end")
+    run = probe_plays(context, [h2], [play("collect", {h2: {"action": "collect",
+                                                             "marker": marker}})])  # fmt: skip
+    (collected,) = run.results
+    assert collected.data["end"] == "time" and collected.data["elapsed_s"] >= 1.0
+    assert host_exec(lab.name, h2, ["ls", "/run/vnetctl/path-probe"]).stdout == ""

@@ -9,7 +9,7 @@ its hops: only these are read). Fills trace["probe"] and returns it:
     {"marker": hex, "count": n, "seen": [{"host", "device", "layer", "count"}] (path order),
      "last_seen": {"host", "device", "hop"} or None, "delivered": bool, "elapsed_s": s,
      "injected": {"host", "device", "namespace"} or None,
-     "watched": [{"host", "device", "directions", "capture_drops"}],
+     "watched": [{"host", "device", "directions", "capture_drops"[, "problem"]}],
      "not_watched": [{"host", "device", "why"}], "errors": {host: why}}
 
 Like `mesh check` (vnetctl.fleet.mesh.probe), three plays of the host module
@@ -145,6 +145,8 @@ def summary(trace: dict, run: RunResult, devices: list, marker: str, count: int)
             counted[(host, dev)] = got.get("count", 0)
             watched.append({"host": host, "device": dev, "directions": got.get("directions", []),
                             "capture_drops": got.get("capture_drops")})  # fmt: skip
+            if got.get("problem"):  # e.g. the device is down: its socket said so
+                watched[-1]["problem"] = got["problem"]
     seen, last = [], None
     for host, dev, layer, index in devices:
         if counted.get((host, dev)):

@@ -76,108 +76,101 @@ def lab(lab_required, tmp_path_factory):
             sh(state, index, f"ip link del {port}; ip netns del {ns}")
 
 
-def trace_of(lab) -> dict:
-    h1, h2 = lab.host_names
-    hop = lambda host, layer, dev, decision: {  # noqa: E731
-        "host": host, "layer": layer, "device": dev, "decision": decision, "reason": "-",
-        "detail": {}}  # fmt: skip
-    return {
-        "schema": "vnetctl.trace/1",
-        "source": {
-            "kind": "port",
-            "host": h1,
-            "port": "vnet0",
-            "mac": SRC_MAC,
-            "ip": "10.29.0.1",
-            "vlan": 10,
-        },  # fmt: skip
-        "destination": {
-            "kind": "port",
-            "host": h2,
-            "port": "vnet1",
-            "mac": DST_MAC,
-            "ip": "10.29.0.2",
-            "vlan": 10,
-        },  # fmt: skip
-        "packet": {
-            "proto": "udp",
-            "port": 4000,
-            "vlan": 10,
-            "size": 1400,
-            "src_mac": SRC_MAC,
-            "dst_mac": DST_MAC,
-            "src_ip": "10.29.0.1",
-            "dst_ip": "10.29.0.2",
-        },  # fmt: skip
-        "verdict": "unknown",
-        "dropped_at": None,
-        "hops": [
-            hop(h1, "port", "vnet0", "pass"),
-            hop(h1, "bridge", "br-vx100", "flood"),
-            hop(h1, "vxlan", "vxlan100", "encapsulate"),
-            hop(h1, "underlay", "eth0", "forward"),
-            hop(h2, "underlay", "eth0", "forward"),
-            hop(h2, "vxlan", "vxlan100", "decapsulate"),
-            hop(h2, "ovs-flow", "ovs-vx", "forward"),
-            hop(h2, "vlan", "vnet1", "pass"),
-            hop(h2, "port", "vnet1", "deliver"),
-        ],
-        "probe": None,
-    }
+# per host index: its VM's port, then the devices between it and the underlay
+STACK = {
+    0: [("port", "vnet0"), ("bridge", "br-vx100"), ("vxlan", "vxlan100")],
+    1: [("port", "vnet1"), ("vlan", "vnet1"), ("ovs-flow", "ovs-vx"), ("vxlan", "vxlan100")],
+}
 
 
-def probe(lab, count=3, timeout=3.0) -> dict:
+def end(lab, index) -> dict:
+    port, mac, _ = VM[index]
+    return {"kind": "port", "host": lab.host_names[index], "port": port, "mac": mac,
+            "ip": f"10.29.0.{index + 1}", "vlan": 10}  # fmt: skip
+
+
+def trace_of(lab, source=0) -> dict:
+    """The path from host `source`'s VM to the other's, hop by hop, as a static trace
+    would give it."""
+    dest = 1 - source
+    src, dst = end(lab, source), end(lab, dest)
+    down = [(src["host"], layer, dev) for layer, dev in STACK[source]]
+    up = [(dst["host"], layer, dev) for layer, dev in reversed(STACK[dest])]
+    underlay = [(src["host"], "underlay", "eth0"), (dst["host"], "underlay", "eth0")]
+    hops = [{"host": h, "layer": layer, "device": dev, "decision": "pass", "reason": "-",
+             "detail": {}} for h, layer, dev in down + underlay + up]  # fmt: skip
+    packet = {"proto": "udp", "port": 4000, "vlan": 10, "size": 1400, "src_mac": src["mac"],
+              "dst_mac": dst["mac"], "src_ip": src["ip"], "dst_ip": dst["ip"]}  # fmt: skip
+    return {"schema": "vnetctl.trace/1", "source": src, "destination": dst, "packet": packet,
+            "verdict": "unknown", "dropped_at": None, "hops": hops, "probe": None}  # fmt: skip
+
+
+def probe(lab, source=0, count=3, timeout=3.0) -> dict:
     context = RunContext(Catalog(), load_inventory([str(lab.inventory_path)]))
-    trace = trace_of(lab)
+    trace = trace_of(lab, source)
     began = time.monotonic()
     found = run_probe(context, trace, count=count, timeout=timeout)
     assert trace["probe"] is found
-    print(f"\nprobe: {time.monotonic() - began:.2f} s wall, load {os.getloadavg()}: "
-          f"{found['seen']} last {found['last_seen']}", file=sys.stderr)  # fmt: skip
+    print(f"\nprobe from h{source + 1}: {time.monotonic() - began:.2f} s wall, load "
+          f"{os.getloadavg()}: {found['seen']} last {found['last_seen']}",
+          file=sys.stderr)  # fmt: skip
     return found
 
 
-def test_a_healthy_path_is_seen_at_every_device_and_delivered(lab):
-    h1, h2 = lab.host_names
-    found = probe(lab)
+def at(trace: dict, host: str, device: str) -> dict:
+    """last_seen naming `device` on `host` at its first hop."""
+    hop = next(i for i, h in enumerate(trace["hops"]) if (h["host"], h["device"]) == (host, device))
+    return {"host": host, "device": device, "hop": hop}
+
+
+@pytest.mark.parametrize("source", [0, 1], ids=["bridge-to-ovs", "ovs-to-bridge"])
+def test_a_healthy_path_is_seen_at_every_device_and_delivered(lab, source):
+    found, trace = probe(lab, source), trace_of(lab, source)
     assert found["errors"] == {} and found["delivered"] is True
     seen = {(s["host"], s["device"]): s["count"] for s in found["seen"]}
-    path = [(h1, "vnet0"), (h1, "vxlan100"), (h1, "eth0"), (h2, "eth0"), (h2, "vxlan100"),
-            (h2, "vnet1")]  # fmt: skip
+    bridges = {"br-vx100", "ovs-vx"}  # forwarded frames pass a bridge's own device unseen
+    path = [(h["host"], h["device"]) for h in trace["hops"] if h["device"] not in bridges]
     assert all(seen.get(place) == 3 for place in path), seen
-    assert found["last_seen"] == {"host": h2, "device": "vnet1", "hop": 7}
-    assert found["injected"] == {"host": h1, "device": "guest", "namespace": "vm-a",
-                                 "port": "vnet0"}  # fmt: skip
+    dst = trace["destination"]
+    assert found["last_seen"] == at(trace, dst["host"], dst["port"])
+    port, _, namespace = VM[source]
+    assert found["injected"] == {"host": lab.host_names[source], "device": "guest",
+                                 "namespace": namespace, "port": port}  # fmt: skip
     directions = {(w["host"], w["device"]): w["directions"] for w in found["watched"]}
-    assert directions[(h1, "vnet0")] == ["in"] and directions[(h2, "vnet1")] == ["out"]
+    assert directions[(lab.host_names[source], port)] == ["in"]
+    assert directions[(dst["host"], dst["port"])] == ["out"]
     for host in lab.host_names:  # the watchers are gone, and their state
         assert host_exec(lab.name, host, ["ls", "/run/vnetctl/path-probe"]).stdout == ""
 
 
-def test_a_missing_vxlan_peer_is_last_seen_leaving_the_source_vtep(lab):
-    h1, h2 = lab.host_names
-    peer = lab.hosts[1].address
-    flood = f"00:00:00:00:00:00 dev vxlan100 dst {peer}"
-    sh(lab, 0, f"bridge fdb del {flood}")
+@pytest.mark.parametrize("source", [0, 1], ids=["bridge-to-ovs", "ovs-to-bridge"])
+def test_a_missing_vxlan_peer_is_last_seen_leaving_the_source_vtep(lab, source):
+    here, there = lab.host_names[source], lab.host_names[1 - source]
+    flood = f"00:00:00:00:00:00 dev vxlan100 dst {lab.hosts[1 - source].address}"
+    sh(lab, source, f"bridge fdb del {flood}")
     try:
-        found = probe(lab)
+        found = probe(lab, source)
     finally:
-        sh(lab, 0, f"bridge fdb append {flood}")
+        sh(lab, source, f"bridge fdb append {flood}")
     assert found["delivered"] is False
-    assert found["last_seen"] == {"host": h1, "device": "vxlan100", "hop": 2}
-    assert not any(s["host"] == h2 for s in found["seen"])
-    assert probe(lab)["delivered"] is True  # put back: delivered again
+    assert found["last_seen"] == at(trace_of(lab, source), here, "vxlan100")
+    assert not any(s["host"] == there for s in found["seen"])
+    assert probe(lab, source)["delivered"] is True  # put back: delivered again
 
 
-def test_a_wrong_vlan_on_the_destination_port_is_last_seen_arriving_there(lab):
+@pytest.mark.parametrize("source", [0, 1], ids=["bridge-to-ovs", "ovs-to-bridge"])
+def test_a_wrong_vlan_on_the_ovs_port_is_last_seen_where_the_vlan_parts_them(lab, source):
+    """Towards the OVS host: last seen arriving on its VXLAN device; from it: on the
+    VM's port, which the frames enter but cannot leave in VLAN 20."""
     h2 = lab.host_names[1]
     sh(lab, 1, "ovs-vsctl set port vnet1 tag=20")
     try:
-        found = probe(lab)
+        found = probe(lab, source)
     finally:
         sh(lab, 1, "ovs-vsctl set port vnet1 tag=10")
     assert found["delivered"] is False
-    assert found["last_seen"] == {"host": h2, "device": "vxlan100", "hop": 5}
+    last = "vxlan100" if source == 0 else "vnet1"
+    assert found["last_seen"] == at(trace_of(lab, source), h2, last)
 
 
 def test_a_tap_is_refused_as_a_source_saying_why(lab):

@@ -110,6 +110,9 @@ def test_the_ports_are_watched_even_when_no_hop_names_them():
     devices, _ = path_devices(trace)
     assert devices == [("a", "vnet0", "port", -1), ("a", "br0", "bridge", 0),
                        ("b", "vnet9", "port", 1)]  # fmt: skip
+    trace["hops"].insert(0, {"host": "a", "device": "vnet0", "layer": "security"})
+    devices, _ = path_devices(trace)  # named by a hop: counted there
+    assert devices[0] == ("a", "vnet0", "security", 0)
 
 
 @pytest.fixture

@@ -48,8 +48,9 @@ def path_devices(trace: dict) -> tuple[list[tuple[str, str, str, int]], list[dic
     hops = list(trace.get("hops") or [])
     ends = [(trace.get("source") or {}, -1), (trace.get("destination") or {}, len(hops))]
     places = [(h.get("host"), h.get("device"), h.get("layer") or "", i) for i, h in enumerate(hops)]
+    named = {(host, device) for host, device, _, _ in places}
     for end, index in ends:
-        if end.get("host") and end.get("port"):
+        if end.get("host") and end.get("port") and (end["host"], end["port"]) not in named:
             places.insert(0 if index < 0 else len(places),
                           (end["host"], end["port"], "port", index))  # fmt: skip
     devices, bad, known = [], [], set()

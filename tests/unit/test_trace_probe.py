@@ -205,3 +205,13 @@ def test_a_peer_in_a_namespace_is_found_by_its_nsid_and_its_name_checked(monkeyp
     monkeypatch.setattr(probe_module, "_namespaces", lambda: [{"id": 3}])
     with pytest.raises(host.ModuleError):
         probe_module.vm_side("vnet1", facts)
+
+
+def test_a_watch_that_ended_before_collect_came_is_said():
+    devices, _ = path_devices(TRACE)
+    run = RunResult(results=[
+        result("kvm-b7", "probe watch", {"watched": ["eth0"], "not_watched": {}}),
+        result("kvm-b7", "probe collect", {"end": "time", "devices": {"eth0": {"count": 0}}}),
+    ])  # fmt: skip
+    found = summary(TRACE, run, devices, MARKER, 3)
+    assert "ended at its time bound before collect" in found["errors"]["kvm-b7"]

@@ -37,6 +37,10 @@ from vnetctl.playbook.validate import validate_args
 from vnetctl.runner.results import RunResult, Status
 
 MODULE = "path_probe"
+WINDOW_CLOSED = (
+    "its watch ended at its time bound before collect came: frames sent later "
+    "were not watched (a longer --timeout?)"
+)
 PACKET_KEYS = ("proto", "port", "size", "src_mac", "dst_mac", "src_ip", "dst_ip", "vlan")
 
 
@@ -141,6 +145,8 @@ def summary(trace: dict, run: RunResult, devices: list, marker: str, count: int)
         for dev, why in sorted((watch.data.get("not_watched") or {}).items()):
             not_watched.append({"host": host, "device": dev, "why": why})
         seen_here = (collect.data.get("devices") or {}) if collect is not None else {}
+        if collect is not None and collect.data.get("end") == "time":
+            errors.setdefault(host, WINDOW_CLOSED)
         for dev in watch.data.get("watched") or []:
             got = seen_here.get(dev) or {}
             counted[(host, dev)] = got.get("count", 0)

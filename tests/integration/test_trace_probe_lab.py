@@ -173,6 +173,19 @@ def test_a_wrong_vlan_on_the_ovs_port_is_last_seen_where_the_vlan_parts_them(lab
     assert found["last_seen"] == at(trace_of(lab, source), h2, last)
 
 
+def test_an_underlay_mtu_below_the_overlays_need_is_last_seen_at_the_source_vtep(lab):
+    """1400-byte packets from the VM need 1450 bytes on the underlay: with the source
+    host's eth0 at 1400 they are encapsulated no further than its VXLAN device."""
+    h1 = lab.host_names[0]
+    sh(lab, 0, "ip link set dev eth0 mtu 1400")
+    try:
+        found = probe(lab)
+    finally:
+        sh(lab, 0, "ip link set dev eth0 mtu 1500")
+    assert found["delivered"] is False
+    assert found["last_seen"] == at(trace_of(lab), h1, "vxlan100")
+
+
 def test_a_tap_is_refused_as_a_source_saying_why(lab):
     sh(lab, 0, "ip tuntap add dev tap29 mode tap")
     try:

@@ -35,6 +35,7 @@ from vnetctl.playbook.model import Play
 from vnetctl.playbook.render import HostTask, PlayPlan
 from vnetctl.playbook.validate import validate_args
 from vnetctl.runner.results import RunResult, Status
+from vnetctl.secrets import redact
 
 MODULE = "path_probe"
 WINDOW_CLOSED = (
@@ -175,6 +176,6 @@ def summary(trace: dict, run: RunResult, devices: list, marker: str, count: int)
         "injected": injected,
         "watched": watched,
         "not_watched": not_watched,
-        "errors": errors,
+        "errors": redact(errors),
         "interrupted": run.interrupted,
     }

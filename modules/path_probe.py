@@ -8,29 +8,31 @@ watch:    on every host of the path, a detached watcher reads the path's devices
           `timeout` s; the phase ends once every socket is bound (vnet_probe_watch);
 inject:   on the source host, `count` marked frames (vnet_probe_frames) written into the
           VM's side of the source port, as if the VM sent them: a veth whose other end
-          is here or in a named network namespace (a lab VM, a container). A tap is
-          refused: writing into a tap from the host sends the frame TO the guest, and
-          the guest's direction can only be written through the tap's own queue, which
-          qemu holds (attaching another changes the device for the guest too);
+          is here or in a named network namespace (a lab VM, a container); or a tap (a
+          libvirt/qemu VM), whose receive path the frames enter through a veth pair of
+          the probe's own and a tc mirred redirect (vnet_probe_tap), removed afterwards;
 collect:  the watchers stop (after a short grace for frames in flight) and say, per
           device, how many of the frames they saw and in which direction.
 
-Nothing on the host is changed but the watcher's state under /run/vnetctl/path-probe,
-removed by collect (or by a later probe once it is stale). The frames go where the VM's
+Nothing on the host is changed but the watcher's state under /run/vnetctl/path-probe and,
+for a tap, the probe's veth pair while it sends: both removed by collect (the pair as
+soon as the frames are sent, or by the watcher at its end), or by a later probe once
+they are stale. The frames go where the VM's
 own traffic would: the destination may answer them (a SYN, a UDP datagram, an echo).
 """
 
 import json
-import socket
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils travel along
     from ansible.module_utils import vnet_probe_frames as frames
+    from ansible.module_utils import vnet_probe_tap as tap
     from ansible.module_utils import vnet_probe_watch as watch
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
     import vnet_probe_frames as frames
+    import vnet_probe_tap as tap
     import vnet_probe_watch as watch
 
 PACKET_SPEC = {
@@ -97,14 +99,14 @@ def inject(params, facts):
     problem = frames.problem(packet)
     if problem:
         raise host.ModuleError("packet: %s" % problem)
-    namespace, guest = vm_side(port, facts)
     sent = frames.frames(packet, params["marker"], params["count"])
-    mtu = _guest_mtu(namespace, guest)
-    if mtu is not None and len(sent[0]) - 14 > mtu:
-        raise host.ModuleError("the probe's packet (%d bytes) is larger than the MTU of the VM's "
-                               "side of %s (%d)" % (len(sent[0]) - 14, port, mtu))  # fmt: skip
+    link = facts.link(port)
+    if link is not None and (link.get("linkinfo") or {}).get("info_kind") == "tun":
+        return inject_tap(params["marker"], port, link, sent)
+    namespace, guest = vm_side(port, facts)
+    _check_fits(sent, _guest_mtu(namespace, guest), "the VM's side of %s" % port)
     if namespace is None:
-        _send(guest, sent)
+        frames.send(guest, sent)
     else:
         argv = ["ip", "netns", "exec", namespace, sys.executable, "-c", SEND, guest]
         host.run(argv, stdin="\n".join(f.hex() for f in sent) + "\n")
@@ -114,27 +116,34 @@ def inject(params, facts):
                  frame_bytes=len(sent[0]))  # fmt: skip
 
 
-def _send(device, sent):
-    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
-        sock.bind((device, 0))
-        for frame in sent:
-            sock.send(frame)
+def inject_tap(marker, port, link, sent):
+    problem = tap.tap_problem(link)
+    if problem:
+        raise host.ModuleError("%s: %s" % (port, problem))
+    _check_fits(sent, link["mtu"], port)
+    if not watch.watching(marker):  # it removes the pair should this process be killed
+        raise host.ModuleError("no watch of this probe runs here (never started, or ended at "
+                               "its time bound): nothing to send into %s for" % port)  # fmt: skip
+    sender = tap.send(watch.state_dir(marker), marker, port, link["mtu"], sent)
+    return _done("%d frame(s) sent into the receive path of %s (through %s, removed)"
+                 % (len(sent), port, sender), sent=len(sent), frame_bytes=len(sent[0]),
+                 injected_at={"device": sender, "namespace": None, "port": port,
+                              "via": "tc mirred ingress redirect"})  # fmt: skip
+
+
+def _check_fits(sent, mtu, where):
+    if mtu is not None and len(sent[0]) - 14 > mtu:
+        raise host.ModuleError("the probe's packet (%d bytes) is larger than the MTU of %s (%d)"
+                               % (len(sent[0]) - 14, where, mtu))  # fmt: skip
 
 
 def vm_side(port, facts):
-    """(namespace or None, device): the VM's end of `port`. A veth's peer, here or in a
-    named namespace; anything else is refused, saying why."""
+    """(namespace or None, device): the VM's end of `port`, a veth: its peer, here or in
+    a named namespace; anything else (a tap has its own path) is refused, saying why."""
     link = facts.link(port)
     if link is None:
         raise host.ModuleError("no port %s on this host" % port)
     kind = (link.get("linkinfo") or {}).get("info_kind")
-    if kind == "tun":
-        raise host.ModuleError(
-            "%s is a tap: a frame written into it from the host goes TO the VM, not from "
-            "it, and the VM's direction is only written through the tap's own queue, "
-            "which the VM holds; probe from a veth port (lab, containers) or trace "
-            "statically" % port
-        )
     if kind != "veth" or "link_index" not in link:
         raise host.ModuleError("%s is not a veth whose other end could be found (%s): nothing "
                                "to send from as the VM" % (port, kind or "no kind"))  # fmt: skip

@@ -12,6 +12,7 @@ Standard library only (runs on the host).
 
 import ipaddress
 import re
+import socket
 import struct
 
 TAG = b"VNETCTL-PROBE:"
@@ -128,3 +129,11 @@ def sequences(data, marker_bytes):
             return found
         found.add(struct.unpack("!H", data[at + len(needle) : at + len(needle) + 2])[0])
         start = at + len(needle)
+
+
+def send(device, frames):
+    """Write each frame out of `device` (AF_PACKET): it arrives at the device's peer."""
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+        sock.bind((device, 0))
+        for frame in frames:
+            sock.send(frame)

@@ -7,7 +7,9 @@ start() returns once every socket is bound, so frames injected after it are seen
 watcher is a grandchild (double fork: init reaps it), in a session of its own, its
 standard streams on /dev/null and every inherited descriptor closed (the host lock the
 play holds included). Its state is /run/vnetctl/path-probe/MARKER/: `watcher` (pid, start
-time, deadline), `stop` (from collect: when to stop), `result`. collect() removes it.
+time, deadline), `stop` (from collect: when to stop), `result`, and `helpers` (the links
+an inject into a tap made, vnet_probe_tap): the watcher removes those when it ends, so an
+inject killed mid-way leaves nothing past the watch's time bound. collect() removes it all.
 Standard library only (runs on the host).
 """
 
@@ -20,8 +22,10 @@ import time
 
 try:  # under ansible-playbook, module_utils files travel with the module
     from ansible.module_utils import vnet_probe_frames as frames
+    from ansible.module_utils import vnet_probe_tap as tap
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_probe_frames as frames
+    import vnet_probe_tap as tap
 
 STATE_ROOT = "/run/vnetctl/path-probe"
 ETH_P_ALL = 0x0003
@@ -57,6 +61,7 @@ def start(marker, devices, count, timeout):
                 try:
                     _watch(directory, marker, devices, count, timeout, write_end)
                 except Exception as exc:  # noqa: BLE001 -- said in the result, for collect
+                    tap.remove_recorded(directory)
                     _write(os.path.join(directory, "result"),
                            {"error": "%s: %s" % (type(exc).__name__, exc)})  # fmt: skip
         finally:
@@ -161,6 +166,7 @@ def _watch(directory, marker, devices, count, timeout, ready_fd):
             result["devices"][dev]["problem"] = problems[dev]
         sock.close()
     result["not_watched"] = not_watched
+    tap.remove_recorded(directory)  # an inject cut off before its own cleanup
     _write(os.path.join(directory, "result"), result)
 
 
@@ -214,7 +220,14 @@ def collect(marker):
             raise OSError("the watcher wrote no result (stopped by its pid)")
         return result
     finally:
+        tap.remove_recorded(directory)
         _remove(directory)
+
+
+def watching(marker):
+    """A watcher of this probe runs here (started, its watch not ended)."""
+    directory = state_dir(marker)
+    return os.path.isdir(directory) and not os.path.exists(os.path.join(directory, "result"))
 
 
 def _read_json(path):
@@ -254,6 +267,7 @@ def sweep():
         path = os.path.join(STATE_ROOT, name)
         try:
             if frames.MARKER.match(name) and time.time() - os.stat(path).st_mtime > STALE_S:
+                tap.remove_recorded(path)
                 _remove(path)
         except OSError:
             pass

@@ -1,17 +1,21 @@
 """`vnetctl trace --probe` on a two-host lab (issue 29): a VXLAN mesh (VNI 100: a Linux
 bridge on the source host, Open vSwitch with the VM's port and the VXLAN device in VLAN 10
 on the destination host), a VM-like port on each host (a veth whose guest end is in a
-namespace of the host's own, as a VM's NIC).
+namespace of the host's own, as a VM's NIC) and a tap on each, held open by a small
+process of the test's own as qemu holds a VM's (carrier up), in the Linux bridge on one
+host and in OVS on the other.
 Marked frames sent from the source VM are seen at every device of a healthy path and
 delivered; with the VXLAN peer's flood entry deleted they are last seen leaving the
 source host's VXLAN device; with the destination port in the wrong VLAN, arriving on the
-destination host's VXLAN device. The trace is built by hand: the probe reads the dict
-alone."""
+destination host's VXLAN device. From a tap the same, its frames entering the tap's
+receive path through the probe's own veth pair, gone afterwards. The trace is built by
+hand: the probe reads the dict alone."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +28,7 @@ from vnetctl.cli.main import main
 from vnetctl.fleet.context import RunContext
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.lab import host_exec
+from vnetctl.lab.lab import in_host_argv
 from vnetctl.trace.probe import _play as play
 from vnetctl.trace.probe import _run as probe_plays
 from vnetctl.trace.probe import run_probe
@@ -33,6 +38,19 @@ pytestmark = pytest.mark.lab
 MESH = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh.yml")
 SRC_MAC, DST_MAC = "52:54:00:29:00:01", "52:54:00:29:00:02"
 VM = {0: ("vnet0", SRC_MAC, "vm-a"), 1: ("vnet1", DST_MAC, "vm-b")}
+TAP = {0: ("tap29a", "52:54:00:29:00:03"), 1: ("tap29b", "52:54:00:29:00:04")}
+HOLD_S = 600  # a tap holder's lifetime, should the test's own kill never come
+# as qemu does: open /dev/net/tun, TUNSETIFF (IFF_TAP | IFF_NO_PI), keep the fd; the
+# frames the host sends to the "guest" are read and dropped, so its queue never fills
+HOLD = (
+    "import fcntl,os,select,struct,sys,time\n"
+    "fd=os.open('/dev/net/tun',os.O_RDWR)\n"
+    "fcntl.ioctl(fd,0x400454ca,struct.pack('16sH',sys.argv[1].encode(),0x1002))\n"
+    "print('up',flush=True)\n"
+    "end=time.monotonic()+float(sys.argv[2])\n"
+    "while time.monotonic()<end:\n"
+    "    if select.select([fd],[],[],1)[0]: os.read(fd,65536)\n"
+)
 
 
 def sh(lab, index, script):
@@ -59,21 +77,48 @@ def lab(lab_required, tmp_path_factory):
                 ip link set {port} up""",
             )
         sh(state, 0, "ip link set vnet0 master br-vx100")
-        # the destination host's VNI 100 on Open vSwitch (userspace datapath, the kernel's
-        # VXLAN device a port of it), the VM's port and the VXLAN port in VLAN 10: this
-        # kernel lacks Linux bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)
-        sh(
-            state,
-            1,
-            """
-            ip link set vxlan100 nomaster
-            ovs-vsctl add-br ovs-vx -- set bridge ovs-vx datapath_type=netdev
-            ovs-vsctl add-port ovs-vx vxlan100 tag=10 -- add-port ovs-vx vnet1 tag=10""",
-        )
-        yield state
+        holders = []
+        try:
+            holders += [hold_tap(state, index) for index in TAP]
+            # the destination host's VNI 100 on Open vSwitch (userspace datapath, the kernel's
+            # VXLAN device a port of it), the VM's port and the VXLAN port in VLAN 10: this
+            # kernel lacks Linux bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)
+            sh(
+                state,
+                1,
+                """
+                ip link set vxlan100 nomaster
+                ovs-vsctl add-br ovs-vx -- set bridge ovs-vx datapath_type=netdev
+                ovs-vsctl add-port ovs-vx vxlan100 tag=10 -- add-port ovs-vx vnet1 tag=10""",
+            )
+            sh(state, 0, f"ip link set {TAP[0][0]} master br-vx100 up")
+            tap = TAP[1][0]
+            sh(state, 1, f"ovs-vsctl add-port ovs-vx {tap} tag=10; ip link set {tap} up")
+            yield state
+        finally:
+            for holder in holders:  # by its own pid; the tap goes with its fd
+                holder.kill()
+                holder.wait(10)
+                holder.stdout.close()
         sh(state, 1, "ovs-vsctl --if-exists del-br ovs-vx")
         for index, (port, _, ns) in VM.items():
             sh(state, index, f"ip link del {port}; ip netns del {ns}")
+
+
+def hold_tap(lab, index) -> subprocess.Popen:
+    """A process of the test's own holding host `index`'s tap open, as qemu would."""
+    name = TAP[index][0]
+    argv = in_host_argv(lab, lab.host(lab.host_names[index]), ["python3", "-c", HOLD, name,
+                                                                 str(HOLD_S)])  # fmt: skip
+    holder = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "up", f"the holder of {name} did not start"
+    except BaseException:
+        holder.kill()
+        holder.wait(10)
+        holder.stdout.close()
+        raise
+    return holder
 
 
 # per host index: its VM's port, then the devices between it and the underlay
@@ -89,12 +134,16 @@ def end(lab, index) -> dict:
             "ip": f"10.29.0.{index + 1}", "vlan": 10}  # fmt: skip
 
 
-def trace_of(lab, source=0) -> dict:
-    """The path from host `source`'s VM to the other's, hop by hop, as a static trace
-    would give it."""
+def trace_of(lab, source=0, tap=False) -> dict:
+    """The path from host `source`'s VM (its veth port, or its tap) to the other's veth
+    port, hop by hop, as a static trace would give it."""
     dest = 1 - source
     src, dst = end(lab, source), end(lab, dest)
-    down = [(src["host"], layer, dev) for layer, dev in STACK[source]]
+    stack = STACK[source]
+    if tap:
+        src.update(port=TAP[source][0], mac=TAP[source][1])
+        stack = [(layer, src["port"] if dev == stack[0][1] else dev) for layer, dev in stack]
+    down = [(src["host"], layer, dev) for layer, dev in stack]
     up = [(dst["host"], layer, dev) for layer, dev in reversed(STACK[dest])]
     underlay = [(src["host"], "underlay", "eth0"), (dst["host"], "underlay", "eth0")]
     hops = [{"host": h, "layer": layer, "device": dev, "decision": "pass", "reason": "-",
@@ -105,14 +154,15 @@ def trace_of(lab, source=0) -> dict:
             "verdict": "unknown", "dropped_at": None, "hops": hops, "probe": None}  # fmt: skip
 
 
-def probe(lab, source=0, count=3, timeout=3.0) -> dict:
+def probe(lab, source=0, count=3, timeout=3.0, tap=False) -> dict:
     context = RunContext(Catalog(), load_inventory([str(lab.inventory_path)]))
-    trace = trace_of(lab, source)
+    trace = trace_of(lab, source, tap)
     began = time.monotonic()
     found = run_probe(context, trace, count=count, timeout=timeout)
     assert trace["probe"] is found
-    print(f"\nprobe from h{source + 1}: {time.monotonic() - began:.2f} s wall, load "
-          f"{os.getloadavg()}: {found['seen']} last {found['last_seen']}",
+    print(f"\nprobe from h{source + 1}{' tap' if tap else ''}: "
+          f"{time.monotonic() - began:.2f} s wall, load {os.getloadavg()}: {found['seen']} "
+          f"last {found['last_seen']}",
           file=sys.stderr)  # fmt: skip
     return found
 
@@ -186,19 +236,6 @@ def test_an_underlay_mtu_below_the_overlays_need_is_last_seen_at_the_source_vtep
     assert found["last_seen"] == at(trace_of(lab), h1, "vxlan100")
 
 
-def test_a_tap_is_refused_as_a_source_saying_why(lab):
-    sh(lab, 0, "ip tuntap add dev tap29 mode tap")
-    try:
-        context = RunContext(Catalog(), load_inventory([str(lab.inventory_path)]))
-        trace = trace_of(lab)
-        trace["source"]["port"] = "tap29"
-        found = run_probe(context, trace, count=1, timeout=1.0)
-    finally:
-        sh(lab, 0, "ip link del tap29")
-    assert "is a tap" in found["errors"][lab.host_names[0]]
-    assert found["injected"] is None and found["seen"] == [] and not found["delivered"]
-
-
 def test_a_watcher_no_collect_reaches_stops_at_its_time_bound(lab):
     """The controller gone after `watch`: the watcher ends by itself at its deadline, and a
     later collect still gets its result and removes its state."""
@@ -216,3 +253,74 @@ def test_a_watcher_no_collect_reaches_stops_at_its_time_bound(lab):
     (collected,) = run.results
     assert collected.data["end"] == "time" and collected.data["elapsed_s"] >= 1.0
     assert host_exec(lab.name, h2, ["ls", "/run/vnetctl/path-probe"]).stdout == ""
+
+
+def helper_pair_gone(lab, index, marker):
+    names = (f"vpr{marker[:10]}s", f"vpr{marker[:10]}r")
+    show = [["ip", "link", "show", "dev", name] for name in names]
+    return all(host_exec(lab.name, lab.host_names[index], argv).returncode for argv in show)
+
+
+@pytest.mark.parametrize("source", [0, 1], ids=["bridge-to-ovs", "ovs-to-bridge"])
+def test_from_a_tap_the_frames_enter_as_the_vms_and_are_delivered(lab, source):
+    """The tap's receive path, as qemu's writes take it: the Linux bridge or OVS forwards
+    the frames; the probe's veth pair is gone afterwards, on the host, by its name."""
+    found, trace = probe(lab, source, tap=True), trace_of(lab, source, tap=True)
+    assert found["errors"] == {} and found["delivered"] is True, found
+    seen = {(s["host"], s["device"]): s["count"] for s in found["seen"]}
+    bridges = {"br-vx100", "ovs-vx"}
+    path = [(h["host"], h["device"]) for h in trace["hops"] if h["device"] not in bridges]
+    assert all(seen.get(place) == 3 for place in path), seen
+    here, tap = lab.host_names[source], TAP[source][0]
+    sender = f"vpr{found['marker'][:10]}s"
+    assert found["injected"] == {"host": here, "device": sender, "namespace": None,
+                                 "port": tap, "via": "tc mirred ingress redirect"}  # fmt: skip
+    directions = {(w["host"], w["device"]): w["directions"] for w in found["watched"]}
+    assert directions[(here, tap)] == ["in"]  # received on the tap, as from the guest
+    assert helper_pair_gone(lab, source, found["marker"])
+    assert host_exec(lab.name, here, ["ls", "/run/vnetctl/path-probe"]).stdout == ""
+
+
+@pytest.mark.parametrize("source", [0, 1], ids=["bridge-to-ovs", "ovs-to-bridge"])
+def test_from_a_tap_a_missing_peer_and_a_wrong_vlan_are_found(lab, source):
+    here, h2 = lab.host_names[source], lab.host_names[1]
+    trace = trace_of(lab, source, tap=True)
+    flood = f"00:00:00:00:00:00 dev vxlan100 dst {lab.hosts[1 - source].address}"
+    sh(lab, source, f"bridge fdb del {flood}")
+    try:
+        found = probe(lab, source, tap=True)
+    finally:
+        sh(lab, source, f"bridge fdb append {flood}")
+    assert found["delivered"] is False and found["errors"] == {}
+    assert found["last_seen"] == at(trace, here, "vxlan100")
+    assert helper_pair_gone(lab, source, found["marker"])
+    # towards OVS: the destination's port in VLAN 20; from OVS: the tap itself in VLAN 20
+    port = "vnet1" if source == 0 else TAP[1][0]
+    sh(lab, 1, f"ovs-vsctl set port {port} tag=20")
+    try:
+        found = probe(lab, source, tap=True)
+    finally:
+        sh(lab, 1, f"ovs-vsctl set port {port} tag=10")
+    assert found["delivered"] is False and found["errors"] == {}
+    assert found["last_seen"] == at(trace, h2, "vxlan100" if source == 0 else port)
+    assert helper_pair_gone(lab, source, found["marker"])
+
+
+def test_an_inject_cut_off_leaves_its_pair_to_the_watcher_which_removes_it(lab):
+    """The inject killed after making its pair (recorded in the watch's state first, as
+    it does): the watcher removes the pair when its time bound ends, no collect needed."""
+    h1 = lab.host_names[0]
+    context = RunContext(Catalog(), load_inventory([str(lab.inventory_path)]))
+    marker = "fedcba9876543210"
+    watch = {h1: {"action": "watch", "marker": marker, "devices": ["eth0"], "timeout": 2.0}}
+    run = probe_plays(context, [h1], [play("watch", watch)])
+    assert all(r.status.value == "ok" for r in run.results), run.results
+    state, sender = f"/run/vnetctl/path-probe/{marker}", f"vpr{marker[:10]}s"
+    sh(lab, 0, f"""echo '{{"links": ["{sender}"]}}' > {state}/helpers""")
+    sh(lab, 0, f"ip link add {sender} type veth peer name vpr{marker[:10]}r")
+    assert not helper_pair_gone(lab, 0, marker)
+    wait_until(lambda: helper_pair_gone(lab, 0, marker), 10, "the watcher to remove the pair")
+    run = probe_plays(context, [h1], [play("collect", {h1: {"action": "collect",
+                                                             "marker": marker}})])  # fmt: skip
+    assert run.results[0].data["end"] == "time"
+    assert host_exec(lab.name, h1, ["ls", "/run/vnetctl/path-probe"]).stdout == ""

@@ -1,6 +1,7 @@
 """trace --probe without hosts (issue 29): the marked frames (valid checksums, the
 packet's size, found again inside a VXLAN packet), the refusals before any host, which
-devices of a trace are watched, where the VM's side of a port is, and the report from
+devices of a trace are watched, where the VM's side of a port is (a tap's receive
+path through the probe's own veth pair), and the report from
 recorded play results. The probe on real hosts: tests/integration/test_trace_probe_lab.py."""
 
 from __future__ import annotations
@@ -180,12 +181,10 @@ def link(name, index, kind=None, **extra):
 
 def test_the_vm_side_of_a_port_and_what_is_refused():
     facts = host.Facts({"links": [
-        link("tap0", 5, "tun"), link("br0", 6, "bridge"), link("vnet0", 7, "veth", link_index=8),
+        link("br0", 6, "bridge"), link("vnet0", 7, "veth", link_index=8),
         link("guest0", 8, "veth", link_index=7), link("vnet1", 9, "veth", link_index=40,
                                                       link_netnsid=0)]})  # fmt: skip
     assert probe_module.vm_side("vnet0", facts) == (None, "guest0")
-    with pytest.raises(host.ModuleError, match="is a tap: a frame written into it"):
-        probe_module.vm_side("tap0", facts)
     with pytest.raises(host.ModuleError, match="not a veth"):
         probe_module.vm_side("br0", facts)
     with pytest.raises(host.ModuleError, match="no port"):
@@ -215,3 +214,93 @@ def test_a_watch_that_ended_before_collect_came_is_said():
     ])  # fmt: skip
     found = summary(TRACE, run, devices, MARKER, 3)
     assert "ended at its time bound before collect" in found["errors"]["kvm-b7"]
+
+
+TAP_LINK = {"ifname": "vnet7", "ifindex": 12, "mtu": 1500,
+            "linkinfo": {"info_kind": "tun", "info_data": {"type": "tap"}}}  # fmt: skip
+
+
+@pytest.fixture
+def tap_host(monkeypatch, tmp_path):
+    """The tap path on recorded commands: a watcher's state in tmp_path, every command
+    recorded (and its status chosen by `status`), the frames sent recorded."""
+    tap, watch = probe_module.tap, probe_module.watch
+    monkeypatch.setattr(watch, "STATE_ROOT", str(tmp_path))
+    (tmp_path / MARKER).mkdir()
+    done = {"argv": [], "sent": [], "status": lambda argv: 0}
+    monkeypatch.setattr(tap.core, "run", lambda argv, **_: done["argv"].append(argv) or "")
+    monkeypatch.setattr(tap.core, "run_status",
+                        lambda argv, **_: (done["argv"].append(argv), done["status"](argv))[1:]
+                        + ("", ""))  # fmt: skip
+    monkeypatch.setattr(tap.probe_frames, "send", lambda dev, fr: done["sent"].append((dev, fr)))
+    monkeypatch.setattr(tap, "_no_ipv6", lambda dev: None)
+    return done
+
+
+def inject_args(**extra):
+    return {"action": "inject", "marker": MARKER, "count": 2, "port": "vnet7", "packet": V4,
+            **extra}  # fmt: skip
+
+
+def test_a_tap_is_sent_from_through_a_pair_of_the_probes_own_redirected_to_its_ingress(
+    tap_host, tmp_path
+):
+    facts = host.Facts({"links": [TAP_LINK]})
+    done = probe_module.inject(inject_args(), facts)
+    sender, redirect = "vpr00112233aas", "vpr00112233aar"
+    assert done["injected_at"] == {"device": sender, "namespace": None, "port": "vnet7",
+                                   "via": "tc mirred ingress redirect"}  # fmt: skip
+    assert tap_host["argv"][:4] == [
+        ["ip", "link", "add", sender, "mtu", "1500", "type", "veth", "peer", "name", redirect,
+         "mtu", "1500"],
+        ["ip", "link", "set", "dev", sender, "up"], ["ip", "link", "set", "dev", redirect, "up"],
+        ["tc", "qdisc", "add", "dev", redirect, "clsact"],
+    ]  # fmt: skip
+    assert tap_host["argv"][4][-6:] == ["action", "mirred", "ingress", "redirect", "dev", "vnet7"]
+    assert [dev for dev, _ in tap_host["sent"]] == [sender] and len(tap_host["sent"][0][1]) == 2
+    assert tap_host["argv"][-1] == ["ip", "link", "del", "dev", sender]  # removed after
+    recorded = json.loads((tmp_path / MARKER / "helpers").read_text())
+    assert recorded == {"links": [sender]}  # for the watcher, should this process be killed
+
+
+def test_the_pair_is_removed_when_sending_fails_and_a_pair_left_is_said(tap_host, monkeypatch):
+    def fail(dev, frames):
+        raise OSError("Message too long")
+
+    monkeypatch.setattr(probe_module.tap.probe_frames, "send", fail)
+    facts = host.Facts({"links": [TAP_LINK]})
+    with pytest.raises(OSError):
+        probe_module.inject(inject_args(), facts)
+    assert tap_host["argv"][-1] == ["ip", "link", "del", "dev", "vpr00112233aas"]
+    tap_host["status"] = lambda argv: 1 if argv[2] == "del" else 0  # the delete fails, still there
+    monkeypatch.setattr(probe_module.tap.probe_frames, "send", lambda dev, fr: None)
+    with pytest.raises(host.ModuleError, match="could not remove the probe's link"):
+        probe_module.inject(inject_args(), facts)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"info_data": {"type": "tun"}}, "a tun device"),
+        ({"mtu": 1000}, "larger than the MTU of vnet7"),
+        ({"no watcher": True}, "no watch of this probe runs here"),
+    ],
+)
+def test_what_a_tap_cannot_be_sent_from_is_refused_before_any_link_is_made(
+    tap_host, tmp_path, change, why
+):
+    link = copy.deepcopy(TAP_LINK)
+    if "info_data" in change:
+        link["linkinfo"]["info_data"] = change["info_data"]
+    link["mtu"] = change.get("mtu", 1500)
+    if "no watcher" in change:
+        (tmp_path / MARKER / "result").write_text("{}")  # its watch ended
+    with pytest.raises(host.ModuleError, match=why):
+        probe_module.inject(inject_args(), host.Facts({"links": [link]}))
+    assert tap_host["argv"] == [] and tap_host["sent"] == []
+
+
+def test_the_pairs_name_is_the_probes_own_and_a_valid_interface_name():
+    names = probe_module.tap.helper_names("fedcba9876543210")
+    assert names == ("vprfedcba9876s", "vprfedcba9876r")
+    assert all(host.ifname_problem(n) is None and len(n) <= 15 for n in names)

@@ -84,7 +84,7 @@ def run(params, check, facts):
         raise host.ModuleError("%s: %s" % (action, exc)) from None
     try:  # said, not failed: the collect play still runs here and stops the watcher
         return inject(params, facts)
-    except host.ModuleError as exc:
+    except (host.ModuleError, OSError) as exc:
         return _done("not injected: %s" % exc, error=str(exc))
 
 

@@ -19,6 +19,7 @@ Standard library only (runs on the host).
 
 import json
 import os
+import time
 
 try:  # under ansible-playbook, module_utils files travel with the module
     from ansible.module_utils import vnet_core as core
@@ -58,6 +59,7 @@ def send(directory, marker, tap, mtu, frames):
         for end in (sender, redirect):
             _no_ipv6(end)
             core.run(["ip", "link", "set", "dev", end, "up"])
+        _wait_up(sender)
         core.run(["tc", "qdisc", "add", "dev", redirect, "clsact"])
         core.run(["tc", "filter", "add", "dev", redirect, "ingress", "protocol", "all", "u32",
                   "match", "u32", "0", "0", "action", "mirred", "ingress", "redirect", "dev",
@@ -66,6 +68,18 @@ def send(directory, marker, tap, mtu, frames):
     finally:
         remove([sender])
     return sender
+
+
+def _wait_up(device, tries=100, every_s=0.02):
+    """Until the kernel's link watch has activated the link: before that its qdisc is
+    `noop`, which drops every frame sent, silently (under load, for a second or so)."""
+    for _ in range(tries):
+        link = json.loads(core.run(["ip", "-j", "link", "show", "dev", device]))[0]
+        if link.get("operstate") == "UP" and link.get("qdisc") not in (None, "noop"):
+            return
+        time.sleep(every_s)
+    raise core.ModuleError("the probe's link %s did not come up within %g s"
+                           % (device, tries * every_s))  # fmt: skip
 
 
 def _no_ipv6(device):

@@ -306,6 +306,26 @@ def test_from_a_tap_a_missing_peer_and_a_wrong_vlan_are_found(lab, source):
     assert helper_pair_gone(lab, source, found["marker"])
 
 
+def test_from_a_tap_a_bridge_firewall_rule_on_the_vms_mac_drops_the_probe(lab):
+    """The nftables bridge hooks see the probe's frames as the VM's: a rule dropping
+    the VM's source MAC on forward stops them after the tap, counted by the rule."""
+    h1, mac = lab.host_names[0], TAP[0][1]
+    rules = ("add table bridge tp29\n"
+             "add chain bridge tp29 fw { type filter hook forward priority 0; }\n"
+             f"add rule bridge tp29 fw ether saddr {mac} counter drop\n")  # fmt: skip
+    done = host_exec(lab.name, h1, ["nft", "-f", "-"], input=rules)
+    assert done.returncode == 0, done.stderr
+    try:
+        found = probe(lab, 0, tap=True)
+        counted = sh(lab, 0, "nft list chain bridge tp29 fw")
+    finally:
+        sh(lab, 0, "nft delete table bridge tp29")
+    assert found["delivered"] is False and found["errors"] == {}, found
+    assert found["last_seen"] == at(trace_of(lab, 0, tap=True), h1, TAP[0][0])
+    assert int(counted.split("counter packets ")[1].split()[0]) >= 3  # once per port flooded to
+    assert helper_pair_gone(lab, 0, found["marker"])
+
+
 def test_an_inject_cut_off_leaves_its_pair_to_the_watcher_which_removes_it(lab):
     """The inject killed after making its pair (recorded in the watch's state first, as
     it does): the watcher removes the pair when its time bound ends, no collect needed."""

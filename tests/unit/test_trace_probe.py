@@ -228,10 +228,18 @@ def tap_host(monkeypatch, tmp_path):
     monkeypatch.setattr(watch, "STATE_ROOT", str(tmp_path))
     (tmp_path / MARKER).mkdir()
     done = {"argv": [], "sent": [], "status": lambda argv: 0}
-    monkeypatch.setattr(tap.core, "run", lambda argv, **_: done["argv"].append(argv) or "")
-    monkeypatch.setattr(tap.core, "run_status",
-                        lambda argv, **_: (done["argv"].append(argv), done["status"](argv))[1:]
-                        + ("", ""))  # fmt: skip
+    up = json.dumps([{"operstate": "UP", "qdisc": "noqueue"}])
+
+    def run(argv, **_):
+        done["argv"].append(argv)
+        return up if "-j" in argv else ""
+
+    def run_status(argv, **_):
+        done["argv"].append(argv)
+        return done["status"](argv), "", ""
+
+    monkeypatch.setattr(tap.core, "run", run)
+    monkeypatch.setattr(tap.core, "run_status", run_status)
     monkeypatch.setattr(tap.probe_frames, "send", lambda dev, fr: done["sent"].append((dev, fr)))
     monkeypatch.setattr(tap, "_no_ipv6", lambda dev: None)
     return done
@@ -250,13 +258,14 @@ def test_a_tap_is_sent_from_through_a_pair_of_the_probes_own_redirected_to_its_i
     sender, redirect = "vpr00112233aas", "vpr00112233aar"
     assert done["injected_at"] == {"device": sender, "namespace": None, "port": "vnet7",
                                    "via": "tc mirred ingress redirect"}  # fmt: skip
-    assert tap_host["argv"][:4] == [
+    assert tap_host["argv"][:5] == [
         ["ip", "link", "add", sender, "mtu", "1500", "type", "veth", "peer", "name", redirect,
          "mtu", "1500"],
         ["ip", "link", "set", "dev", sender, "up"], ["ip", "link", "set", "dev", redirect, "up"],
+        ["ip", "-j", "link", "show", "dev", sender],  # sent from once the kernel activated it
         ["tc", "qdisc", "add", "dev", redirect, "clsact"],
     ]  # fmt: skip
-    assert tap_host["argv"][4][-6:] == ["action", "mirred", "ingress", "redirect", "dev", "vnet7"]
+    assert tap_host["argv"][5][-6:] == ["action", "mirred", "ingress", "redirect", "dev", "vnet7"]
     assert [dev for dev, _ in tap_host["sent"]] == [sender] and len(tap_host["sent"][0][1]) == 2
     assert tap_host["argv"][-1] == ["ip", "link", "del", "dev", sender]  # removed after
     recorded = json.loads((tmp_path / MARKER / "helpers").read_text())
@@ -304,3 +313,16 @@ def test_the_pairs_name_is_the_probes_own_and_a_valid_interface_name():
     names = probe_module.tap.helper_names("fedcba9876543210")
     assert names == ("vprfedcba9876s", "vprfedcba9876r")
     assert all(host.ifname_problem(n) is None and len(n) <= 15 for n in names)
+
+
+def test_frames_are_sent_only_once_the_kernel_activated_the_pair(monkeypatch):
+    """Before the link watch runs, a new link's qdisc is `noop`: it drops what is sent."""
+    states = iter([{"operstate": "DOWN", "qdisc": "noop"}, {"operstate": "UP", "qdisc": "noop"},
+                   {"operstate": "UP", "qdisc": "noqueue"}])  # fmt: skip
+    tap = probe_module.tap
+    monkeypatch.setattr(tap.core, "run", lambda argv, **_: json.dumps([next(states)]))
+    tap._wait_up("vprx", every_s=0)
+    assert next(states, None) is None
+    monkeypatch.setattr(tap.core, "run", lambda argv, **_: json.dumps([{"qdisc": "noop"}]))
+    with pytest.raises(host.ModuleError, match="did not come up"):
+        tap._wait_up("vprx", tries=3, every_s=0)

@@ -281,6 +281,8 @@ def test_the_pair_is_removed_when_sending_fails_and_a_pair_left_is_said(tap_host
     with pytest.raises(OSError):
         probe_module.inject(inject_args(), facts)
     assert tap_host["argv"][-1] == ["ip", "link", "del", "dev", "vpr00112233aas"]
+    said = probe_module.run(inject_args(), False, facts)  # not a failed host: collect runs
+    assert said["failed"] is False and said["error"] == "Message too long"
     tap_host["status"] = lambda argv: 1 if argv[2] == "del" else 0  # the delete fails, still there
     monkeypatch.setattr(probe_module.tap.probe_frames, "send", lambda dev, fr: None)
     with pytest.raises(host.ModuleError, match="could not remove the probe's link"):

@@ -102,7 +102,7 @@ def inject(params, facts):
     sent = frames.frames(packet, params["marker"], params["count"])
     link = facts.link(port)
     if link is not None and (link.get("linkinfo") or {}).get("info_kind") == "tun":
-        return inject_tap(params["marker"], port, link, sent)
+        return inject_tap(params["marker"], port, link, packet["src_mac"], sent)
     namespace, guest = vm_side(port, facts)
     _check_fits(sent, _guest_mtu(namespace, guest), "the VM's side of %s" % port)
     if namespace is None:
@@ -116,7 +116,7 @@ def inject(params, facts):
                  frame_bytes=len(sent[0]))  # fmt: skip
 
 
-def inject_tap(marker, port, link, sent):
+def inject_tap(marker, port, link, src_mac, sent):
     problem = tap.tap_problem(link)
     if problem:
         raise host.ModuleError("%s: %s" % (port, problem))
@@ -124,7 +124,7 @@ def inject_tap(marker, port, link, sent):
     if not watch.watching(marker):  # it removes the pair should this process be killed
         raise host.ModuleError("no watch of this probe runs here (never started, or ended at "
                                "its time bound): nothing to send into %s for" % port)  # fmt: skip
-    sender = tap.send(watch.state_dir(marker), marker, port, link["mtu"], sent)
+    sender = tap.send(watch.state_dir(marker), marker, port, link["mtu"], src_mac, sent)
     return _done("%d frame(s) sent into the receive path of %s (through %s, removed)"
                  % (len(sent), port, sender), sent=len(sent), frame_bytes=len(sent[0]),
                  injected_at={"device": sender, "namespace": None, "port": port,

@@ -4,13 +4,15 @@ A frame written into a tap from the host goes TO the guest; the guest's own fram
 written by qemu into the tap's queue and the kernel receives them on the tap. The probe
 reaches that receive path without touching the tap or qemu's queue: a veth pair of its
 own (helper_names: from the probe's marker), on its receiving end a clsact qdisc whose
-one u32 filter redirects every frame to the tap's ingress (tc mirred ingress redirect).
+one u32 filter redirects the frames from the VM's MAC to the tap's ingress (tc mirred
+ingress redirect).
 The marked frames sent into the other end (AF_PACKET) are then received on the tap as
 the VM's are: the Linux bridge (its nftables bridge hooks included) or Open vSwitch (its
 userspace datapath reads the tap with a packet socket) takes them as sent by the VM, and
 a watcher on the tap sees them `in`.
 
-The pair has no address and no IPv6, so nothing of its own enters the tap. Its name is
+The pair has no address and no IPv6, and the filter passes only the VM's source MAC, so
+nothing of the host's own (a DHCP client taking any new link) enters the tap. Its name is
 recorded in the probe's watcher state (HELPERS) before it is made, and it is removed by
 name: here, in a finally; by the watcher when it ends (collect, or its time bound: this
 process was killed mid-inject); by collect; by the stale-state sweep.
@@ -48,10 +50,14 @@ def tap_problem(link):
     return None
 
 
-def send(directory, marker, tap, mtu, frames):
-    """Send `frames` into `tap`'s receive path through the probe's pair; the pair is gone
-    when this returns or raises. Returns the send end's name."""
+def send(directory, marker, tap, mtu, src_mac, frames):
+    """Send `frames` (from `src_mac`, the VM's) into `tap`'s receive path through the
+    probe's pair; the pair is gone when this returns or raises. Returns the send end's
+    name."""
     sender, redirect = helper_names(marker)
+    mac = src_mac.replace(":", "").lower()
+    if len(mac) != 12 or any(c not in "0123456789abcdef" for c in mac):
+        raise core.ModuleError("%r is not a MAC address" % src_mac)
     _record(directory, [sender])
     try:
         core.run(["ip", "link", "add", sender, "mtu", str(mtu), "type", "veth", "peer", "name",
@@ -61,9 +67,12 @@ def send(directory, marker, tap, mtu, frames):
             core.run(["ip", "link", "set", "dev", end, "up"])
         _wait_up(sender)
         core.run(["tc", "qdisc", "add", "dev", redirect, "clsact"])
+        # only frames from the VM's MAC (the source address, 8 bytes before the network
+        # header): whatever else the host might send out of a new link stays out
         core.run(["tc", "filter", "add", "dev", redirect, "ingress", "protocol", "all", "u32",
-                  "match", "u32", "0", "0", "action", "mirred", "ingress", "redirect", "dev",
-                  tap])  # fmt: skip
+                  "match", "u32", "0x" + mac[:8], "0xffffffff", "at", "-8",
+                  "match", "u16", "0x" + mac[8:], "0xffff", "at", "-4",
+                  "action", "mirred", "ingress", "redirect", "dev", tap])  # fmt: skip
         probe_frames.send(sender, frames)
     finally:
         remove([sender])

@@ -265,7 +265,11 @@ def test_a_tap_is_sent_from_through_a_pair_of_the_probes_own_redirected_to_its_i
         ["ip", "-j", "link", "show", "dev", sender],  # sent from once the kernel activated it
         ["tc", "qdisc", "add", "dev", redirect, "clsact"],
     ]  # fmt: skip
-    assert tap_host["argv"][5][-6:] == ["action", "mirred", "ingress", "redirect", "dev", "vnet7"]
+    assert tap_host["argv"][5][-18:] == [  # only the VM's source MAC (V4's) is let in
+        "match", "u32", "0x52540029", "0xffffffff", "at", "-8",
+        "match", "u16", "0x0001", "0xffff", "at", "-4",
+        "action", "mirred", "ingress", "redirect", "dev", "vnet7",
+    ]  # fmt: skip
     assert [dev for dev, _ in tap_host["sent"]] == [sender] and len(tap_host["sent"][0][1]) == 2
     assert tap_host["argv"][-1] == ["ip", "link", "del", "dev", sender]  # removed after
     recorded = json.loads((tmp_path / MARKER / "helpers").read_text())

@@ -62,6 +62,10 @@ def send(directory, marker, tap, mtu, src_mac, frames):
     try:
         core.run(["ip", "link", "add", sender, "mtu", str(mtu), "type", "veth", "peer", "name",
                   redirect, "mtu", str(mtu)])  # fmt: skip
+    except core.ModuleError:  # not made: a link of that name, if any, is not the probe's
+        _record(directory, [])
+        raise
+    try:
         for end in (sender, redirect):
             _no_ipv6(end)
             core.run(["ip", "link", "set", "dev", end, "up"])

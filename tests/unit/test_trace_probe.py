@@ -276,9 +276,18 @@ def test_a_tap_is_sent_from_through_a_pair_of_the_probes_own_redirected_to_its_i
     assert recorded == {"links": [sender]}  # for the watcher, should this process be killed
 
 
-def test_the_pair_is_removed_when_sending_fails_and_a_pair_left_is_said(tap_host, monkeypatch):
+def test_the_pair_is_removed_when_sending_fails_and_a_pair_left_is_said(
+    tap_host, monkeypatch, tmp_path
+):
     def fail(dev, frames):
         raise OSError("Message too long")
+
+    run = probe_module.tap.core.run
+
+    def fail_add(argv, **_):
+        if argv[:3] == ["ip", "link", "add"]:
+            raise host.ModuleError("ip link add: RTNETLINK answers: File exists")
+        return run(argv)
 
     monkeypatch.setattr(probe_module.tap.probe_frames, "send", fail)
     facts = host.Facts({"links": [TAP_LINK]})
@@ -287,6 +296,13 @@ def test_the_pair_is_removed_when_sending_fails_and_a_pair_left_is_said(tap_host
     assert tap_host["argv"][-1] == ["ip", "link", "del", "dev", "vpr00112233aas"]
     said = probe_module.run(inject_args(), False, facts)  # not a failed host: collect runs
     assert said["failed"] is False and said["error"] == "Message too long"
+    monkeypatch.setattr(probe_module.tap.core, "run", fail_add)  # a link of that name exists
+    tap_host["argv"].clear()
+    said = probe_module.run(inject_args(), False, facts)
+    assert "File exists" in said["error"] and tap_host["argv"] == []  # not ours: left alone
+    helpers = json.loads((tmp_path / MARKER / "helpers").read_text())
+    assert helpers == {"links": []}  # nor removed by the watcher later
+    monkeypatch.setattr(probe_module.tap.core, "run", run)
     tap_host["status"] = lambda argv: 1 if argv[2] == "del" else 0  # the delete fails, still there
     monkeypatch.setattr(probe_module.tap.probe_frames, "send", lambda dev, fr: None)
     with pytest.raises(host.ModuleError, match="could not remove the probe's link"):

@@ -144,6 +144,8 @@ def vm_side(port, facts):
     if link is None:
         raise host.ModuleError("no port %s on this host" % port)
     kind = (link.get("linkinfo") or {}).get("info_kind")
+    if kind == "veth" and link.get("link") and "link_netnsid" not in link:
+        return None, host.check_ifname(link["link"])  # iproute2 names a peer it can see
     if kind != "veth" or "link_index" not in link:
         raise host.ModuleError("%s is not a veth whose other end could be found (%s): nothing "
                                "to send from as the VM" % (port, kind or "no kind"))  # fmt: skip

@@ -105,6 +105,29 @@ def test_a_deleted_vxlan_peer_is_named(lab, capsys):
     assert hop["detail"]["setting"] == "fdb" and vtep in hop["reason"]
 
 
+def test_the_cli_probe_follows_the_static_path_and_draws_it(lab, capsys, tmp_path):
+    """--probe on the command line: the marked frames are counted on the traced hops'
+    devices; healthy they reach DST's port (exit 0), with the peer's flood entry gone
+    they are last seen on h1's VXLAN device (exit 2); --html draws the same document."""
+    h1, h2 = lab.host_names
+    vtep = lab.hosts[1].address
+    picture = tmp_path / "path.html"
+    assert ping(lab, 1, 2)
+    code, doc = trace(capsys, lab, "vm1", "vm2", "--probe", "--probe-count", "2",
+                      "--html", str(picture))  # fmt: skip
+    assert code == 0 and doc["probe"]["delivered"], json.dumps(doc["probe"])
+    assert (doc["probe"]["count"], doc["probe"]["last_seen"]["host"]) == (2, h2)
+    assert "vxlan100" in picture.read_text() and h2 in picture.read_text()
+    sh(lab, h1, "bridge", "fdb", "del", "00:00:00:00:00:00", "dev", "vxlan100", "dst", vtep)
+    try:
+        code = main(["trace", "vm1", "vm2", "--probe", "-i", str(lab.inventory_path)])
+        out = capsys.readouterr().out
+    finally:
+        sh(lab, h1, "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vxlan100", "dst", vtep)
+    assert code == 2
+    assert f"probe: not delivered, last seen {h1} vxlan100" in out, out
+
+
 def test_an_underlay_mtu_below_the_overlays_need_is_named(lab, capsys):
     h2 = lab.host_names[1]
     sh(lab, h2, "ip", "link", "set", "dev", "eth0", "mtu", "1400")

@@ -181,9 +181,10 @@ def link(name, index, kind=None, **extra):
 
 def test_the_vm_side_of_a_port_and_what_is_refused():
     facts = host.Facts({"links": [
-        link("br0", 6, "bridge"), link("vnet0", 7, "veth", link_index=8),
-        link("guest0", 8, "veth", link_index=7), link("vnet1", 9, "veth", link_index=40,
+        link("br0", 6, "bridge"), link("vnet0", 7, "veth", link="guest0"),
+        link("guest0", 8, "veth", link="vnet0"), link("vnet1", 9, "veth", link_index=40,
                                                       link_netnsid=0)]})  # fmt: skip
+    # `ip -j link` names a peer in its own namespace ("link"), else gives its index and nsid
     assert probe_module.vm_side("vnet0", facts) == (None, "guest0")
     with pytest.raises(host.ModuleError, match="not a veth"):
         probe_module.vm_side("br0", facts)

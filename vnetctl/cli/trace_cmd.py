@@ -4,16 +4,21 @@ it crosses, and the first hop that drops it (vnetctl.trace)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
 
-from vnetctl.cli.common import add_target_options, bounded_int, run_context, selected_hosts
+from vnetctl.cli.common import (
+    add_target_options,
+    bounded_int,
+    run_context,
+    seconds,
+    selected_hosts,
+)
 from vnetctl.drift.files import check_writable, write_atomic
 from vnetctl.errors import InputError
 from vnetctl.secrets import redact
-from vnetctl.trace import text
+from vnetctl.trace import html, probe, text
 from vnetctl.trace.path import trace
 
 HELP = """\
@@ -66,38 +71,34 @@ def add_parser(commands) -> None:
                         "port's MTU, the largest it sends)")  # fmt: skip
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--probe", action="store_true",
-                        help="also inject a marked frame at the source port and capture it at "
-                        "each hop (where this build has vnetctl.trace.probe)")  # fmt: skip
+                        help="also send marked frames from the source VM's side of its port "
+                        "and count them at every hop's device on every host "
+                        "(docs/trace-probe.md); exit 2 unless they reach DST's port")  # fmt: skip
+    parser.add_argument("--probe-count", type=bounded_int(1, 20), default=3, metavar="N",
+                        help="frames the probe sends (default 3)")  # fmt: skip
+    parser.add_argument("--probe-timeout", type=seconds, default=5.0,
+                        metavar="S", help="seconds the hops' watchers wait at most "
+                        "(0.5 to 60; default 5)")  # fmt: skip
     parser.add_argument("--html", metavar="FILE",
-                        help="also write a picture of the path (where this build has "
-                        "vnetctl.trace.html)")  # fmt: skip
+                        help="also write the path as a picture: hosts side by side, layers "
+                        "top to bottom, the dropping hop red, the probe's last sight")  # fmt: skip
     add_target_options(parser)
     parser.set_defaults(func=run)
-
-
-def optional(name: str, flag: str):
-    try:
-        return importlib.import_module(f"vnetctl.trace.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"vnetctl.trace.{name}":
-            raise
-        raise InputError(f"{flag} is not available in this build") from None
 
 
 def run(args: argparse.Namespace) -> int:
     if args.port is not None and args.proto not in ("tcp", "udp"):
         raise InputError("--port goes with --proto tcp or udp")
-    probe = optional("probe", "--probe") if args.probe else None
-    html = optional("html", "--html") if args.html else None
     if args.html:
         check_writable(Path(args.html), "--html")
     context = run_context(args, check=True)
     options = {"proto": args.proto, "port": args.port, "vlan": args.vlan, "size": args.size}
     doc = trace(context, selected_hosts(args, context), args.source, args.destination, options)
-    if probe is not None:
-        doc["probe"] = probe.run_probe(context, doc)
-    if html is not None:
+    if args.probe:
+        probe.run_probe(context, doc, count=args.probe_count, timeout=args.probe_timeout)
+    if args.html:
         write_atomic(Path(args.html), html.render(doc))
     out = json.dumps(redact(doc), indent=2) + "\n" if args.format == "json" else text.render(doc)
     sys.stdout.write(redact(out) if args.format == "text" else out)
-    return 0 if doc["verdict"] == "delivered" else 2
+    delivered = doc["verdict"] == "delivered"
+    return 0 if delivered and (doc["probe"] is None or doc["probe"]["delivered"]) else 2

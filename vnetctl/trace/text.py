@@ -38,4 +38,25 @@ def render(doc: dict[str, Any]) -> str:
     lines.append(f"verdict: {verdict}")
     for host, why in sorted((doc.get("errors") or {}).items()):
         lines.append(f"not read: {host}: {why}")
+    if doc.get("probe"):
+        lines += probe_lines(doc["probe"])
     return "\n".join(lines) + "\n"
+
+
+def probe_lines(probe: dict[str, Any]) -> list[str]:
+    """What --probe saw: each watched device's count in path order, the last sighting."""
+    lines = [f"probe: {probe['count']} marked frames, {probe['elapsed_s']:.2f}s"]
+    for seen in probe["seen"]:
+        lines.append(
+            f"  seen {seen['count']:>3}  {seen['host']} {seen['device']} ({seen['layer']})"
+        )
+    last = probe.get("last_seen")
+    where = f"{last['host']} {last['device']}" if last else "nowhere"
+    lines.append(
+        f"probe: {'delivered' if probe['delivered'] else 'not delivered'}, last seen {where}"
+    )
+    for host, why in sorted((probe.get("errors") or {}).items()):
+        lines.append(f"probe not run: {host}: {why}")
+    for item in probe.get("not_watched") or []:
+        lines.append(f"  not watched: {item['host']} {item['device']}: {item['why']}")
+    return lines

@@ -267,12 +267,15 @@ def test_a_drop_after_a_normal_rule_is_the_bond_with_no_member_not_port_security
     assert "no member enabled (eth1, eth2 down)" in hops[0]["reason"]
 
 
-def test_probe_and_html_say_when_this_build_has_no_such_module(capsys):
+def test_probe_and_html_options_are_refused_before_any_host(capsys, tmp_path):
     from vnetctl.cli.main import main
 
-    for flag in (["--probe"], ["--html", "path.html"]):
-        assert main(["trace", "vm1", "vm2", "-i", "inventory/lab.yml", *flag]) == 1
-        assert "not available in this build" in capsys.readouterr().err
+    for bad in (["--probe", "--probe-count", "21"], ["--probe", "--probe-timeout", "0"]):
+        assert main(["trace", "vm1", "vm2", "-i", "inventory/lab.yml", *bad]) == 2
+        assert "trace: error" in capsys.readouterr().err
+    nowhere = tmp_path / "no-such-dir" / "path.html"
+    assert main(["trace", "vm1", "vm2", "-i", "inventory/lab.yml", "--html", str(nowhere)]) == 1
+    assert "--html" in capsys.readouterr().err
 
 
 def test_the_class_a_frame_gets_is_its_vlans_filter_else_the_default():

@@ -271,7 +271,7 @@ def test_probe_and_html_options_are_refused_before_any_host(capsys, tmp_path):
     from vnetctl.cli.main import main
 
     for bad in (["--probe", "--probe-count", "21"], ["--probe", "--probe-timeout", "0"]):
-        assert main(["trace", "vm1", "vm2", "-i", "inventory/lab.yml", *bad]) == 2
+        assert main(["trace", "vm1", "vm2", "-i", "inventory/lab.yml", *bad]) == 1
         assert "trace: error" in capsys.readouterr().err
     nowhere = tmp_path / "no-such-dir" / "path.html"
     assert main(["trace", "vm1", "vm2", "-i", "inventory/lab.yml", "--html", str(nowhere)]) == 1

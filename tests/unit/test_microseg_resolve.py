@@ -1,0 +1,114 @@
+"""Security groups resolved on the controller (vnetctl/fleet/microseg): members from
+every host's VMs, also outside --limit, each host sent its own VMs' policy, and what
+cannot be resolved refused with its file:line before any host is touched; the policy
+compiled to the nft table a Linux bridge gets (vnet_nft_segments)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from vnetctl.catalog import Catalog
+from vnetctl.errors import InputError
+from vnetctl.fleet.context import RunContext
+from vnetctl.fleet.expanders import Expansion
+from vnetctl.fleet.expanders import expand as expand_fleet
+from vnetctl.inventory.loader import build_inventory
+from vnetctl.playbook.loader import parse_playbook
+from vnetctl.playbook.render import plan_playbook
+
+CATALOG = Catalog()
+CATALOG.host_lib()
+nftseg = sys.modules["vnet_nft_segments"]
+ir = sys.modules["vnet_microseg_ir"]
+
+VMS = {
+    "kvm1": [{"name": "web-1", "mac": "52:54:00:00:00:11", "addresses": ["10.0.0.11"]},
+             {"name": "mgmt-1", "mac": "52:54:00:00:00:91", "addresses": ["10.0.0.91"],
+              "metadata": {"role": "mgmt"}}],
+    "kvm2": [{"name": "db-1", "mac": "52:54:00:00:00:31", "port": "vnet3",
+              "addresses": ["10.0.0.31", "fd00::31"], "port_group": "db"}],
+    "kvm3": [],
+}  # fmt: skip
+INVENTORY = {"all": {"children": {"kvm": {"hosts": {
+    h: {"ansible_host": f"10.98.0.{i}", "vms": vms} for i, (h, vms) in enumerate(VMS.items(), 1)
+}}}}}  # fmt: skip
+GROUPS = [
+    {"name": "web", "members": {"name": "web-*"}, "default_egress": "drop",
+     "egress": [{"to": ["db"], "proto": "tcp", "ports": [5432]}]},
+    {"name": "db", "members": {"port_group": "db"},
+     "ingress": [{"from": ["web"], "proto": "tcp", "ports": [5432], "log": True},
+                 {"from": ["mgmt", "192.168.0.0/24"], "proto": "icmp"}]},
+    {"name": "mgmt", "members": {"metadata": {"role": "mgmt"}, "hosts": "kvm1"},
+     "default_ingress": "reject"},
+]  # fmt: skip
+
+
+def expand(groups, limit=None):
+    inventory = build_inventory(INVENTORY, "inv.yml")
+    args = {"name": "app", "bridge": "br-vm", "vms": "{{ vms }}", "groups": groups}
+    task = {"name": "groups", "security_groups": args}
+    book = parse_playbook([{"hosts": "kvm", "tasks": [task]}], "book.yml", CATALOG)
+    plans = plan_playbook(book, inventory, CATALOG, limit=limit)
+
+    async def no_facts(hosts):
+        raise AssertionError("membership needs no host's facts")
+
+    plans = asyncio.run(expand_fleet(Expansion(RunContext(CATALOG, inventory), no_facts), plans))
+    return {h: ts[0].args for h, ts in plans[0].tasks.items()}
+
+
+def test_each_host_gets_its_own_vms_policy_with_peers_from_other_hosts():
+    args = expand(GROUPS, limit="kvm2")
+    assert list(args) == ["kvm2"] and "groups" not in args["kvm2"] and "vms" not in args["kvm2"]
+    (db,) = args["kvm2"]["ports"]
+    assert db["mac"] == "52:54:00:00:00:31" and db["port"] == "vnet3" and db["groups"] == ["db"]
+    first, second = db["ingress"]
+    assert first["peers"] == ["10.0.0.11/32"] and first["id"] == "db/0" and first["log"]
+    assert second["peers"] == ["10.0.0.91/32", "192.168.0.0/24"]
+    assert db["default_ingress"] == "drop" and db["default_egress"] == "allow"
+    ir.validate({"bridge": "br-vm", "ports": args["kvm2"]["ports"]})
+
+
+def test_a_vm_in_no_group_gets_nothing_and_defaults_are_the_groups():
+    args = expand(GROUPS)
+    assert args["kvm3"]["ports"] == []
+    web, mgmt = args["kvm1"]["ports"]
+    assert web["egress"][0]["peers"] == ["10.0.0.31/32", "fd00::31/128"]
+    assert web["default_egress"] == "drop" and mgmt["default_ingress"] == "reject"
+
+
+@pytest.mark.parametrize(
+    "groups, says",
+    [
+        ([{"name": "a", "members": {"colour": "red"}}], "not colour"),
+        ([{"name": "a", "members": {}}], "none given"),
+        ([{"name": "a", "members": {"name": "x"}, "ingress": [{"from": ["nosuch"]}]}],
+         "'nosuch' is not a group, a network"),
+        ([{"name": "a", "members": {"name": "x"}, "ingress": [{"to": ["any"]}]}], "not 'to'"),
+        ([{"name": "a", "members": {"name": "x"}}, {"name": "a", "members": {"name": "y"}}],
+         "declared twice"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_resolved_is_refused_with_its_line(groups, says):
+    with pytest.raises(InputError) as err:
+        expand(groups)
+    assert says in str(err.value) and "book.yml:" in str(err.value)
+
+
+def test_compiled_rules_read_back_as_written():
+    """desired() is what read() gives after rebuild_steps(): nft prints these texts as
+    they are written (checked on the lab, test_microseg_lab.py)."""
+    args = expand(GROUPS)
+    policy = ir.validate({"bridge": "br-vm", "ports": args["kvm1"]["ports"]})
+    chains = nftseg.desired(policy)
+    web_out = [r.split(" comment ")[0] for r in chains["out_525400000011"].values()]
+    assert web_out == ["ip daddr 10.0.0.31 tcp dport 5432 return",
+                       "ip6 daddr fd00::31 tcp dport 5432 return", "drop"]  # fmt: skip
+    lines = [line for _, line in nftseg.rebuild_steps(chains)]
+    table = "table inet vnetctl_microseg"
+    assert lines[:3] == ["add " + table, "delete " + table, "add " + table]  # one transaction
+    assert any("ether saddr 52:54:00:00:00:11 jump out_525400000011" in x for x in lines)
+    assert [line for _, line in nftseg.rebuild_steps({})] == ["add " + table, "delete " + table]

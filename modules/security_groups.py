@@ -18,16 +18,21 @@ are matched by their guest's MAC, so a VM declared before it starts is covered f
 first frame, on whichever host it runs. `state: absent` removes the table.
 """
 
+import fnmatch
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_core
     from ansible.module_utils import vnet_microseg_ir as microseg_ir
     from ansible.module_utils import vnet_nft_segments as nftms
+    from ansible.module_utils import vnet_vm_attach as attach
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
+    import vnet_core
     import vnet_host as host
     import vnet_microseg_ir as microseg_ir
     import vnet_nft_segments as nftms
+    import vnet_vm_attach as attach
 
 RESOURCE = "security_groups"
 NOT_PERSISTED = (
@@ -57,8 +62,10 @@ ARGUMENT_SPEC = {
     "groups": {"type": "list", "elements": "dict", "options": GROUP, "controller": True},
     "vms": {"type": "list", "elements": "dict", "options": VM, "controller": True},
     "ports": {"type": "list", "elements": "dict"},  # the resolved policy (controller)
+    "templates": {"type": "list", "elements": "dict"},  # groups a VM can join at start
 }
-FACTS = {"nft_microseg": nftms.SOURCE, "br_nf_call": nftms.BR_NF}
+FACTS = dict({"nft_microseg": nftms.SOURCE, "br_nf_call": nftms.BR_NF}, **attach.FACTS)
+MODULE = "security_groups"  # its file: what its libvirt hook runs (vnet_vm_attach)
 
 
 def _ovs():
@@ -77,9 +84,53 @@ def _is_ovs(bridge, facts):
     return facts.kind(bridge) in ("openvswitch",)
 
 
-def _ir(params):
-    ports = params.get("ports") or [] if params["state"] == "present" else []
+def _ir(params, facts):
+    """The policy: the controller's ports, and those of VMs libvirt started since on
+    this bridge that a group's template selects (vnetctl's hook recorded them)."""
+    if params["state"] != "present":
+        return microseg_ir.validate({"bridge": params["bridge"], "ports": []})
+    ports = list(params.get("ports") or [])
+    known = {str(p.get("mac", "")).lower() for p in ports}
+    for port, record in sorted(_records(facts).items()):
+        mac = str(record.get("mac") or "").lower()
+        if mac in known or attached_to(port, facts) != params["bridge"]:
+            continue
+        joined = _joined(params.get("templates") or [], record.get("domain") or "", mac)
+        if joined:
+            known.add(mac)
+            ports.append(_port_of(port, mac, joined))
     return microseg_ir.validate({"bridge": params["bridge"], "ports": ports})
+
+
+def _records(facts):
+    """{port: {mac, domain}} of the VM ports vnetctl's libvirt hook recorded."""
+    found = attach._found(facts) or {}
+    out = {}
+    for port, text in (found.get("ports") or {}).items():
+        try:
+            record = vnet_core.loads(text or "")
+        except ValueError:
+            continue
+        if isinstance(record, dict) and vnet_core.ifname_problem(port) is None:
+            out[port] = record
+    return out
+
+
+def _joined(templates, domain, mac):
+    """The templates (groups) a VM named `domain` with NIC `mac` joins at start."""
+    return [t for t in templates if t.get("port_group") is None
+            and (t.get("names") is None or any(fnmatch.fnmatchcase(domain, n) for n in t["names"]))
+            and (t.get("macs") is None or mac in t["macs"])
+            and (t.get("names") is not None or t.get("macs") is not None)]  # fmt: skip
+
+
+def _port_of(port, mac, joined):
+    out = {"port": port, "mac": mac, "groups": [t["group"] for t in joined]}
+    for direction in microseg_ir.DIRECTIONS:
+        out[direction] = [r for t in joined for r in t[direction]]
+        out["default_" + direction] = microseg_ir.strictest(
+            [t["default_" + direction] for t in joined])  # fmt: skip
+    return out
 
 
 def read(params, facts):
@@ -91,14 +142,17 @@ def read(params, facts):
         if ovs is None:
             why = "this vnetctl has no OVS compiler yet (vnet_ovs_microseg)"
             raise host.ModuleError("security groups on Open vSwitch bridge %s: %s" % (bridge, why))
-        return ovs.plan(_ir(params)["ports"], facts)["current"]
+        return ovs.plan(_ir(params, facts)["ports"], facts)["current"]
     current = {"name": params["name"], "bridge": bridge, "chains": nftms.read(facts)}
     current["bridge_nf_call"] = facts.get("br_nf_call")
+    attached = attach.read(MODULE, params, facts)
+    if attached is not None:
+        current["attach"] = attached
     return current
 
 
 def desired(params, current, facts):
-    ir = _ir(params)
+    ir = _ir(params, facts)
     if _is_ovs(params["bridge"], facts):
         return _ovs().plan(ir["ports"], facts)["desired"]
     if current["chains"] is None:
@@ -111,6 +165,8 @@ def desired(params, current, facts):
                 "nf-call-iptables): this kernel has neither it nor nf_conntrack_bridge, so "
                 "bridged traffic cannot be filtered by state" % params["bridge"])  # fmt: skip
         want["bridge_nf_call"] = {"ipv4": "1", "ipv6": "1"}
+    if "attach" in current:
+        want["attach"] = attach.desired(MODULE, params, current["attach"], facts)
     return want
 
 
@@ -124,7 +180,35 @@ def steps(current, desired, facts):
             out.append(host.sysctl_step(key, want[version]))
     if current["chains"] != desired["chains"]:
         out += nftms.rebuild_steps(desired["chains"])
-    return out
+    return out + attach.steps(MODULE, desired, current.get("attach"), desired.get("attach"))
+
+
+# ---- what vnetctl's libvirt hook asks (vnet_vm_hook) --------------------------------------
+
+
+def attached_to(port, facts):
+    """The bridge `port` is a port of, or None."""
+    master = (facts.link(port) or {}).get("master")
+    return master if master and facts.kind(master) in ("bridge", "openvswitch") else None
+
+
+def claims(params, port, facts):
+    """Whether a VM port that just appeared is the policy's: its MAC is declared, or a
+    group's template selects its domain (the hook recorded both before asking)."""
+    record = _records(facts).get(port) or {}
+    mac = str(record.get("mac") or "").lower()
+    declared = {str(p.get("mac", "")).lower() for p in params.get("ports") or []}
+    return mac in declared or bool(_joined(params.get("templates") or [],
+                                           record.get("domain") or "", mac))  # fmt: skip
+
+
+def scoped(declared, ports, mac):
+    """The whole policy again (the table is written whole): the new port joins it."""
+    return host.normalize_params(ARGUMENT_SPEC, dict(declared, state="present"))
+
+
+def members_of(params, facts):
+    return []  # no promiscuous copies here
 
 
 if __name__ == "__main__":

@@ -214,3 +214,11 @@ def peers_of(rule, version):
     if rule["peers"] == ["any"]:
         return None
     return [p for p in rule["peers"] if ipaddress.ip_network(p).version == version]
+
+
+STRICTNESS = ("drop", "reject", "allow")
+
+
+def strictest(defaults):
+    """A VM in several groups: the strictest of their defaults (drop, reject, allow)."""
+    return min(defaults, key=STRICTNESS.index)

@@ -193,3 +193,44 @@ def test_a_rule_changed_by_hand_and_a_membership_change_are_drift(lab, tmp_path)
     finally:
         del VMS["app-2"]
     assert status(check, h2) == "changed", check
+
+
+HOOK = "/etc/libvirt/hooks/qemu.d/vnetctl-security_groups"
+NEW = {"name": "web-9", "mac": "52:54:00:30:00:19", "addresses": ["10.30.0.19"]}
+
+
+def domain_xml(vm):
+    return (f"<domain type='kvm'><name>{vm['name']}</name><devices><interface type='bridge'>"
+            f"<mac address='{vm['mac']}'/><source bridge='{BRIDGE}'/>"
+            f"<target dev='{vm['name']}p'/></interface></devices></domain>")  # fmt: skip
+
+
+def test_a_vm_started_between_runs_joins_its_groups_from_the_libvirt_hook(lab, tmp_path):
+    """web-9 is in no inventory: libvirt starts it on h2, vnetctl's hook matches its
+    domain name to group web (`web-*`) and writes its rules before qemu runs; the next
+    run keeps them; release removes them."""
+    h1, h2 = lab.host_names
+    placement = {h1: ["web-1", "app-1", "mgmt-1"], h2: ["db-1"]}
+    for host, vms in placement.items():
+        for vm in vms:
+            if host_exec(lab.name, host, ["ip", "link", "show", vm + "p"]).returncode != 0:
+                guests.add_vm(lab, host, dict(VMS[vm], name=vm), BRIDGE)
+    assert play(lab, tmp_path, placement)["code"] == 0
+    guests.add_vm(lab, h2, NEW, BRIDGE)
+    try:
+        with guests.listening(lab, "web-1", [80]):
+            assert guests.probe(lab, "web-9", "tcp", addr("web-1"), 80) == "pass"  # no group yet
+            start = host_exec(lab.name, h2, [HOOK, "web-9", "start", "begin", "-"],
+                              input=domain_xml(NEW))  # fmt: skip
+            assert start.returncode == 0, start.stderr
+            # a web member now: its egress is app:8080 only
+            assert guests.probe(lab, "web-9", "tcp", addr("web-1"), 80) == "blocked"
+            again = play(lab, tmp_path, placement)
+            assert status(again, h2) == "ok", again
+            assert guests.probe(lab, "web-9", "tcp", addr("web-1"), 80) == "blocked"
+            release = host_exec(lab.name, h2, [HOOK, "web-9", "release", "end", "-"],
+                                input=domain_xml(NEW))  # fmt: skip
+            assert release.returncode == 0, release.stderr
+            assert guests.probe(lab, "web-9", "tcp", addr("web-1"), 80) == "pass"
+    finally:
+        guests.remove_vm(lab, "web-9")

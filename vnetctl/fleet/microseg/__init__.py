@@ -54,12 +54,14 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
         _unique_macs(vms_by_host, declared)
         try:
             resolve.check_groups(groups)
-            members = resolve.membership(groups, vms_by_host, _hosts_of(run))
+            hosts_of = _hosts_of(run)
+            members = resolve.membership(groups, vms_by_host, hosts_of)
             tasks = {}
             for host, host_tasks in current[id(plan)].tasks.items():
                 tasks[host] = [
                     dataclasses.replace(t, args={**t.args, "ports": resolve.host_ports(
-                        groups, members, host, vms_by_host.get(host, []))})
+                        groups, members, host, vms_by_host.get(host, [])),
+                        "templates": resolve.templates(groups, members, host, hosts_of)})
                     if t.module == MODULE and t.index == index else t
                     for t in host_tasks
                 ]  # fmt: skip

@@ -24,9 +24,16 @@ import fnmatch
 import ipaddress
 from typing import Any
 
+from vnetctl.catalog import Catalog
+
+
+def strictest(defaults: list[str]) -> str:
+    """The host library's rule (vnet_microseg_ir.strictest), one piece of code for the
+    controller and the attach-time hook."""
+    return Catalog().load("security_groups").microseg_ir.strictest(defaults)
+
 SELECTORS = ("name", "metadata", "port_group", "hosts", "macs", "addresses")
 DEFAULTS = {"ingress": "drop", "egress": "allow"}
-STRICTNESS = ("drop", "reject", "allow")
 PEER_KEY = {"ingress": "from", "egress": "to"}
 
 
@@ -161,8 +168,34 @@ def host_ports(groups: list[dict], members: dict, host: str, vms: list[dict]) ->
                 rules += ir_rules(g, direction, members, first)
             port[direction] = rules
             chosen = [g.get("default_" + direction) for g in mine if g.get("default_" + direction)]
-            port["default_" + direction] = (
-                min(chosen, key=STRICTNESS.index) if chosen else DEFAULTS[direction]
-            )
+            port["default_" + direction] = strictest(chosen) if chosen else DEFAULTS[direction]
         ports.append(port)
     return ports
+
+
+ATTACH_SELECTORS = {"name", "port_group", "macs", "hosts"}  # what a libvirt hook can see
+
+
+def templates(groups: list[dict], members: dict, host: str, hosts_of) -> list[dict]:
+    """The groups a VM that starts on `host` between runs can join at attach time, with
+    their rules resolved: those selecting by name, port group, MACs or hosts only (a
+    hook knows the domain's name, NICs and the host, not its metadata or addresses)."""
+    out = []
+    for g in groups:
+        selector = g["members"]
+        if set(selector) - ATTACH_SELECTORS:
+            continue
+        if selector.get("hosts") is not None and host not in hosts_of(selector["hosts"]):
+            continue
+        names = selector.get("name")
+        out.append({
+            "group": g["name"],
+            "names": None if names is None else [names] if isinstance(names, str) else names,
+            "macs": None if selector.get("macs") is None else [m.lower() for m in selector["macs"]],
+            "port_group": selector.get("port_group"),
+            "ingress": ir_rules(g, "ingress", members, 0),
+            "egress": ir_rules(g, "egress", members, len(g.get("ingress") or [])),
+            "default_ingress": g.get("default_ingress") or DEFAULTS["ingress"],
+            "default_egress": g.get("default_egress") or DEFAULTS["egress"],
+        })  # fmt: skip
+    return out

@@ -30,6 +30,7 @@ Runs on the managed host: Python 3.9+, standard library only.
 """
 
 import ipaddress
+import re
 
 try:  # under ansible-playbook, module_utils files travel with the module
     from ansible.module_utils import vnet_core, vnet_facts, vnet_microseg_ir
@@ -61,8 +62,58 @@ def _parse_ruleset(output):
             chain = text.split(" ")[1]
             chains[chain] = []
         elif inside and chain and text and text != "}" and not text.startswith("type "):
-            chains[chain].append(text.replace('"', ""))
+            chains[chain].append(canonical(text.replace('"', "")))
     return chains
+
+
+SET = re.compile(r"(\w+ \w+) \{ ([^}]*) \}")
+
+
+def canonical(text):
+    """A rule's text with each anonymous set `{ ... }` in one form whatever its order:
+    nft sorts the elements it prints, and merges adjacent ones when the set holds a range
+    or a prefix. Ports and addresses become merged intervals (a prefix where one is
+    exactly that), ICMP types go by number. Still valid nft (a rollback writes it)."""
+    return SET.sub(lambda m: "%s { %s }" % (m.group(1), ", ".join(_elements(*m.groups()))), text)
+
+
+def _elements(before, listed):
+    items = listed.split(", ")
+    kind = before.split(" ")[0]
+    if kind in vnet_microseg_ir.ICMP_TYPES:
+        known = vnet_microseg_ir.ICMP_TYPES[kind]
+        return sorted(items, key=lambda n: known.get(n, 999))
+    if kind in ("ip", "ip6"):
+        spans = [_span(i) for i in items]
+        return [_address_text(lo, hi, kind) for lo, hi in _merged(spans)]
+    spans = [tuple(int(x) for x in (i.split("-") if "-" in i else (i, i))) for i in items]
+    return ["%d" % lo if lo == hi else "%d-%d" % (lo, hi) for lo, hi in _merged(spans)]
+
+
+def _span(item):
+    if "-" in item:
+        lo, hi = item.split("-")
+        return int(ipaddress.ip_address(lo)), int(ipaddress.ip_address(hi))
+    net = ipaddress.ip_network(item, strict=False)
+    return int(net.network_address), int(net.broadcast_address)
+
+
+def _merged(spans):
+    out = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _address_text(lo, hi, kind):
+    make = ipaddress.IPv4Address if kind == "ip" else ipaddress.IPv6Address
+    nets = list(ipaddress.summarize_address_range(make(lo), make(hi)))
+    if len(nets) == 1:
+        return _short(str(nets[0]))
+    return "%s-%s" % (make(lo), make(hi))
 
 
 SOURCE = vnet_facts.command(["nft", "list", "ruleset", "inet"], parse=_parse_ruleset,
@@ -118,7 +169,7 @@ def desired(ir):
     """What read() gives once `ir` is applied ({} for no port: no table)."""
     if not ir["ports"]:
         return {}
-    return {chain: _positions(["%s comment %s" % (t, nftsec.comment(chain, n, t))
+    return {chain: _positions(["%s comment %s" % (canonical(t), nftsec.comment(chain, n, t))
                                for n, t in rules])
             for chain, rules in compile_ir(ir).items()}  # fmt: skip
 

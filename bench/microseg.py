@@ -53,7 +53,7 @@ def groups(count: int, rules: int) -> list[dict]:
     for i in range(count):
         ingress = [{"from": [f"g{(i - k) % count}"], "proto": "tcp", "ports": [5201, 1000 + k]}
                    for k in range(1, rules // 2 + 1)]  # fmt: skip
-        egress = [{"to": [f"g{(i + k) % count}"], "proto": "udp" if k % 2 else "tcp",
+        egress = [{"to": [f"g{(i + k) % count}"], "proto": "tcp" if k % 2 else "udp",
                    "ports": [5201, 2000 + k]}
                   for k in range(1, rules - rules // 2 + 1)]  # fmt: skip
         out.append({"name": f"g{i}", "members": {"name": f"vm-{i}"}, "ingress": ingress,
@@ -131,14 +131,15 @@ def main() -> int:
         took, doc = run(lab, folder, moved, group_list)
         print(f"one VM's address changes: {took:.2f} s, {changed(doc)} hosts changed, "
               f"load {load()}")  # fmt: skip
-        return throughput(lab, folder, placement, group_list, args.seconds)
+        label = f"with the policy ({args.groups} x {args.rules})"
+        return throughput(lab, folder, placement, group_list, args.seconds, label)
     finally:
         for name in (CLIENT, SERVER):
             guests.remove_vm(lab, name)
         lab_down(reserved.name)
 
 
-def throughput(lab, folder, placement, group_list, seconds: int) -> int:
+def throughput(lab, folder, placement, group_list, seconds: int, label: str) -> int:
     """iperf3 from vm-0 (first host) to vm-1 (second host), tcp 5201: g0's egress and
     g1's ingress allow it."""
     h1, h2 = lab.host_names[:2]
@@ -153,7 +154,7 @@ def throughput(lab, folder, placement, group_list, seconds: int) -> int:
         print(f"iperf3 {case}: {rates[0]:.0f} / {rates[1]:.0f} / {rates[2]:.0f} Mbit/s "
               f"(min / median / max of 3 x {seconds} s), load {load()}")  # fmt: skip
 
-    measure("with the policy (100 x 20)")
+    measure(label)
     run(lab, folder, placement, group_list, state="absent")
     measure("br_netfilter on, no table")
     for host in (h1, h2):

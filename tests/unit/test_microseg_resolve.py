@@ -151,3 +151,36 @@ def test_a_declaration_cut_short_is_not_json_and_a_large_one_is_read_whole():
     args = expand(groups)["kvm1"]
     size = len(core.dumps(attach.policy(args)))
     assert 64 << 10 < size < attach.DECLARATION_MAX
+
+
+def test_the_sample_playbook_resolves_three_tiers_and_management():
+    from pathlib import Path
+
+    from vnetctl.playbook.loader import load_playbook
+
+    vms = {"kvm1": [{"name": "web-1", "mac": "52:54:00:00:01:01", "addresses": ["10.9.0.1"]},
+                    {"name": "app-1", "mac": "52:54:00:00:01:02", "addresses": ["10.9.0.2"]}],
+           "kvm2": [{"name": "pg-1", "mac": "52:54:00:00:01:03", "addresses": ["10.9.0.3"],
+                     "metadata": {"tier": "db"}},
+                    {"name": "jump", "mac": "52:54:00:00:01:04", "addresses": ["10.9.0.4"],
+                     "metadata": {"role": "mgmt"}}]}  # fmt: skip
+    hosts = {
+        h: {"ansible_host": f"10.98.0.{i}", "vms": v} for i, (h, v) in enumerate(vms.items(), 1)
+    }
+    inventory = build_inventory({"all": {"hosts": hosts}}, "inv.yml")
+    book = load_playbook(Path(__file__).parents[2] / "playbooks" / "microseg.yml", CATALOG)
+    plans = plan_playbook(book, inventory, CATALOG)
+
+    async def no_facts(hosts):
+        raise AssertionError("membership needs no host's facts")
+
+    plans = asyncio.run(expand_fleet(Expansion(RunContext(CATALOG, inventory), no_facts), plans))
+    ports = {p["mac"][-2:]: p for ts in plans[0].tasks.values() for p in ts[0].args["ports"]}
+    assert {k: p["groups"] for k, p in ports.items()} == {
+        "01": ["web"],
+        "02": ["app"],
+        "03": ["db"],
+        "04": ["mgmt"],
+    }
+    db_in = ports["03"]["ingress"]
+    assert db_in[0]["peers"] == ["10.9.0.2/32"] and db_in[1]["peers"] == ["10.9.0.4/32"]

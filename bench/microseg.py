@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from bench import iperf
-from tests.integration import microseg_guests as guests
+from tests.integration import microseg_vms as guests
 from vnetctl.cli.main import main as vnetctl
 from vnetctl.lab import allocate_lab, host_exec, lab_down, lab_up
 

@@ -1,5 +1,5 @@
 """Micro-segmentation on two lab hosts joined by a VXLAN mesh (issue 30): VM-like guests
-(namespaces of the test's own, tests/integration/microseg_guests.py) on each host's
+(namespaces of the test's own, tests/integration/microseg_vms.py) on each host's
 overlay bridge, a three-tier policy (web, app, db, mgmt) resolved on the controller from
 both hosts' `vms`, and real traffic: allowed flows pass both ways (the answer by state),
 the others are dropped (TCP, UDP, ICMP, IPv6); a VM moved to the other host keeps its
@@ -13,7 +13,7 @@ import json
 import pytest
 import yaml
 
-from tests.integration import microseg_guests as guests
+from tests.integration import microseg_vms as guests
 from tests.labhosts import inventory_with, own_lab
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec

@@ -64,12 +64,12 @@ ARGUMENT_SPEC = {
     "ports": {"type": "list", "elements": "dict"},  # the resolved policy (controller)
     "templates": {"type": "list", "elements": "dict"},  # groups a VM can join at start
 }
-FACTS = dict({"nft_microseg": nftms.SOURCE, "br_nf_call": nftms.BR_NF}, **attach.FACTS)
 MODULE = "security_groups"  # its file: what its libvirt hook runs (vnet_vm_attach)
 
 
 def _ovs():
-    """The Open vSwitch compiler, when this vnetctl has it."""
+    """The Open vSwitch compiler (plan(ir, facts), read(flows, ofports), desired(ir,
+    ofports), FACTS), when this vnetctl has it."""
     try:
         from ansible.module_utils import vnet_ovs_microseg
     except ImportError:
@@ -80,8 +80,14 @@ def _ovs():
     return vnet_ovs_microseg
 
 
+OVS = _ovs()
+FACTS = dict({"nft_microseg": nftms.SOURCE, "br_nf_call": nftms.BR_NF}, **attach.FACTS,
+             **(OVS.FACTS if OVS is not None else {}))  # fmt: skip
+
+
 def _is_ovs(bridge, facts):
-    return facts.kind(bridge) in ("openvswitch",)
+    """An Open vSwitch bridge (either datapath), as the host's model knows it."""
+    return facts.net.ovs_bridge(bridge) == bridge
 
 
 def _ir(params, facts):
@@ -138,11 +144,13 @@ def read(params, facts):
     if facts.link(bridge) is None:
         raise host.ModuleError("security groups: bridge %s does not exist on this host" % bridge)
     if _is_ovs(bridge, facts):
-        ovs = _ovs()
-        if ovs is None:
+        if OVS is None:
             why = "this vnetctl has no OVS compiler yet (vnet_ovs_microseg)"
             raise host.ModuleError("security groups on Open vSwitch bridge %s: %s" % (bridge, why))
-        return ovs.plan(_ir(params, facts)["ports"], facts)["current"]
+        flows = OVS.read(facts.get("ovs_flows", bridge) or [], facts.get("ovs_ofports") or {})
+        # the policy rides along (equal on both sides): OVS.plan() compiles it
+        return {"name": params["name"], "bridge": bridge, "ir": _ir(params, facts),
+                "flows": sorted(set(flows["flows"]))}  # fmt: skip
     current = {"name": params["name"], "bridge": bridge, "chains": nftms.read(facts)}
     current["bridge_nf_call"] = facts.get("br_nf_call")
     attached = attach.read(MODULE, params, facts)
@@ -153,8 +161,9 @@ def read(params, facts):
 
 def desired(params, current, facts):
     ir = _ir(params, facts)
-    if _is_ovs(params["bridge"], facts):
-        return _ovs().plan(ir["ports"], facts)["desired"]
+    if "flows" in current:  # Open vSwitch
+        flows = OVS.desired(ir, facts.get("ovs_ofports") or {})["flows"]
+        return dict(current, ir=ir, flows=sorted(set(flows)))
     if current["chains"] is None:
         raise host.ModuleError("security groups: nft cannot be run on this host")
     want = dict(current, chains=nftms.desired(ir))
@@ -171,8 +180,8 @@ def desired(params, current, facts):
 
 
 def steps(current, desired, facts):
-    if "chains" not in desired:  # Open vSwitch: its compiler's own plan
-        return _ovs().steps(current, desired, facts)
+    if "flows" in desired:  # Open vSwitch: one bundle to the policy, its compiler's plan
+        return OVS.plan(desired["ir"], facts) if current["flows"] != desired["flows"] else []
     out = []
     have, want = current["bridge_nf_call"] or {}, desired["bridge_nf_call"] or {}
     for key, version in zip(nftms.SYSCTLS, ("ipv4", "ipv6")):
@@ -188,8 +197,11 @@ def steps(current, desired, facts):
 
 def attached_to(port, facts):
     """The bridge `port` is a port of, or None."""
+    ovs = facts.net.ovs_bridge(port)
+    if ovs is not None:
+        return ovs
     master = (facts.link(port) or {}).get("master")
-    return master if master and facts.kind(master) in ("bridge", "openvswitch") else None
+    return master if master and facts.kind(master) == "bridge" else None
 
 
 def claims(params, port, facts):

@@ -184,3 +184,20 @@ def test_the_sample_playbook_resolves_three_tiers_and_management():
     }
     db_in = ports["03"]["ingress"]
     assert db_in[0]["peers"] == ["10.9.0.2/32"] and db_in[1]["peers"] == ["10.9.0.4/32"]
+
+
+def test_an_ovs_bridge_goes_to_the_ovs_compiler_never_to_nftables():
+    """Without vnet_ovs_microseg in this tree the task says so (with it, the module
+    plans its flows: the OVS helper's branch)."""
+    import json
+    from pathlib import Path
+
+    from vnetctl.catalog import Refused
+
+    data = json.loads((Path(__file__).parent / "fixtures/facts/vm_ports_ovs.json").read_text())
+    data.update(nft_microseg={}, br_nf_call={"ipv4": "0", "ipv6": "0"}, vm_attach=None)
+    module = CATALOG.load("security_groups")
+    if module.OVS is not None:
+        pytest.skip("this tree has the OVS compiler")
+    with pytest.raises(Refused, match="no OVS compiler yet"):
+        CATALOG.plan("security_groups", {"name": "t", "bridge": "br-vm", "ports": []}, data)

@@ -201,3 +201,19 @@ def test_an_ovs_bridge_goes_to_the_ovs_compiler_never_to_nftables():
         pytest.skip("this tree has the OVS compiler")
     with pytest.raises(Refused, match="no OVS compiler yet"):
         CATALOG.plan("security_groups", {"name": "t", "bridge": "br-vm", "ports": []}, data)
+
+
+@pytest.mark.parametrize(
+    "rule, says",
+    [
+        ({"from": ["any"], "proto": "tcp", "ports": [99999]}, "not 1-65535"),
+        ({"from": ["any"], "proto": "icmp", "icmp_types": ["nd-neighbor-solicit"]},
+         "not an icmp type"),
+        ({"from": ["any"], "proto": "udp", "icmp_types": ["echo-request"]}, "need proto icmp"),
+    ],
+)  # fmt: skip
+def test_a_rule_the_hosts_would_refuse_is_refused_before_any_host_with_its_line(rule, says):
+    groups = [{"name": "web", "members": {"name": "web-*"}, "ingress": [rule]}]
+    with pytest.raises(InputError) as err:
+        expand(groups)
+    assert says in str(err.value) and "book.yml:" in str(err.value)

@@ -32,6 +32,7 @@ def strictest(defaults: list[str]) -> str:
     controller and the attach-time hook."""
     return Catalog().load("security_groups").microseg_ir.strictest(defaults)
 
+
 SELECTORS = ("name", "metadata", "port_group", "hosts", "macs", "addresses")
 DEFAULTS = {"ingress": "drop", "egress": "allow"}
 PEER_KEY = {"ingress": "from", "egress": "to"}

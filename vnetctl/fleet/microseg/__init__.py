@@ -57,12 +57,13 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
             hosts_of = _hosts_of(run)
             members = resolve.membership(groups, vms_by_host, hosts_of)
             tasks = {}
-            _check_compiled(run, groups, members, vms_by_host, hosts_of, declared)
+            rules = resolve.rules_of(groups, members)
+            _check_compiled(run, groups, rules, declared)
             for host, host_tasks in current[id(plan)].tasks.items():
                 tasks[host] = [
                     dataclasses.replace(t, args={**t.args, "ports": resolve.host_ports(
-                        groups, members, host, vms_by_host.get(host, [])),
-                        "templates": resolve.templates(groups, members, host, hosts_of)})
+                        groups, members, host, vms_by_host.get(host, []), rules),
+                        "templates": resolve.templates(groups, members, host, hosts_of, rules)})
                     if t.module == MODULE and t.index == index else t
                     for t in host_tasks
                 ]  # fmt: skip
@@ -72,25 +73,18 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
     return [current[id(p)] for p in plans]
 
 
-def _check_compiled(run, groups, members, vms_by_host, hosts_of, declared) -> None:
-    """Every host's policy checked as its host will check it (vnet_microseg_ir), also
-    the hosts beyond --limit: a port out of range, an ICMP type of the other family,
-    refused here with the task's line, before any host is touched."""
+def _check_compiled(run, groups: list[dict], rules: dict, declared) -> None:
+    """Each group's resolved rules checked as a host will check them (vnet_microseg_ir;
+    a host's policy is its VMs' groups' rules): a port out of range, an ICMP type of
+    the other family, refused here with the task's line, before any host is touched."""
     ir = run.catalog.load(MODULE).microseg_ir
-    for host, vms in vms_by_host.items():
-        ports = resolve.host_ports(groups, members, host, vms)
-        templates = resolve.templates(groups, members, host, hosts_of)
-        ports += [dict(t, port=None, mac=f"02:00:00:00:{i // 256:02x}:{i % 256:02x}",
-                       groups=[t["group"]]) for i, t in enumerate(templates)]  # fmt: skip
+    for group in groups:
+        port = {"mac": "02:00:00:00:00:00", "groups": [group["name"]], **rules[group["name"]]}
         try:
-            ir.validate({"bridge": "br", "ports": [_ir_port(p) for p in ports]})
+            ir.validate({"bridge": "br", "ports": [port]})
         except ir.Invalid as exc:
-            raise _refused(f"host {host}: {exc}", declared, "groups") from None
-
-
-def _ir_port(port: dict) -> dict:
-    keys = ("port", "mac", "groups", "ingress", "egress", "default_ingress", "default_egress")
-    return {k: port[k] for k in keys if k in port}
+            why = str(exc).replace("microseg ports[0] ", "")
+            raise _refused(f"group {group['name']!r} {why}", declared, "groups") from None
 
 
 def _same_groups(args: dict[str, dict], declared) -> list[dict]:

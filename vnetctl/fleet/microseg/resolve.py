@@ -152,8 +152,21 @@ def ir_rules(group: dict, direction: str, members: dict, first: int) -> list[dic
     return out
 
 
-def host_ports(groups: list[dict], members: dict, host: str, vms: list[dict]) -> list[dict]:
-    """The per-host policy's ports: each VM of `host` in at least one group."""
+def rules_of(groups: list[dict], members: dict) -> dict[str, dict[str, list[dict]]]:
+    """{group: {direction: its rules in the per-host form}}, resolved once for the fleet."""
+    out = {}
+    for g in groups:
+        first = len(g.get("ingress") or [])
+        out[g["name"]] = {"ingress": ir_rules(g, "ingress", members, 0),
+                          "egress": ir_rules(g, "egress", members, first)}  # fmt: skip
+    return out
+
+
+def host_ports(groups: list[dict], members: dict, host: str, vms: list[dict],
+               rules: dict | None = None) -> list[dict]:  # fmt: skip
+    """The per-host policy's ports: each VM of `host` in at least one group (`rules`:
+    rules_of(), computed here when not given)."""
+    rules = rules_of(groups, members) if rules is None else rules
     ports = []
     for vm in vms:
         mine = [g for g in groups if any(h == host and v is vm for h, v in members[g["name"]])]
@@ -163,11 +176,7 @@ def host_ports(groups: list[dict], members: dict, host: str, vms: list[dict]) ->
         if vm.get("port"):
             port["port"] = vm["port"]
         for direction in ("ingress", "egress"):
-            rules = []
-            for g in mine:
-                first = 0 if direction == "ingress" else len(g.get("ingress") or [])
-                rules += ir_rules(g, direction, members, first)
-            port[direction] = rules
+            port[direction] = [r for g in mine for r in rules[g["name"]][direction]]
             chosen = [g.get("default_" + direction) for g in mine if g.get("default_" + direction)]
             port["default_" + direction] = strictest(chosen) if chosen else DEFAULTS[direction]
         ports.append(port)
@@ -177,10 +186,12 @@ def host_ports(groups: list[dict], members: dict, host: str, vms: list[dict]) ->
 ATTACH_SELECTORS = {"name", "port_group", "macs", "hosts"}  # what a libvirt hook can see
 
 
-def templates(groups: list[dict], members: dict, host: str, hosts_of) -> list[dict]:
+def templates(groups: list[dict], members: dict, host: str, hosts_of,
+              rules: dict | None = None) -> list[dict]:  # fmt: skip
     """The groups a VM that starts on `host` between runs can join at attach time, with
     their rules resolved: those selecting by name, port group, MACs or hosts only (a
     hook knows the domain's name, NICs and the host, not its metadata or addresses)."""
+    rules = rules_of(groups, members) if rules is None else rules
     out = []
     for g in groups:
         selector = g["members"]
@@ -194,8 +205,8 @@ def templates(groups: list[dict], members: dict, host: str, hosts_of) -> list[di
             "names": None if names is None else [names] if isinstance(names, str) else names,
             "macs": None if selector.get("macs") is None else [m.lower() for m in selector["macs"]],
             "port_group": selector.get("port_group"),
-            "ingress": ir_rules(g, "ingress", members, 0),
-            "egress": ir_rules(g, "egress", members, len(g.get("ingress") or [])),
+            "ingress": rules[g["name"]]["ingress"],
+            "egress": rules[g["name"]]["egress"],
             "default_ingress": g.get("default_ingress") or DEFAULTS["ingress"],
             "default_egress": g.get("default_egress") or DEFAULTS["egress"],
         })  # fmt: skip

@@ -93,6 +93,11 @@ def _is_ovs(bridge, facts):
 def _ir(params, facts):
     """The policy: the controller's ports, and those of VMs libvirt started since on
     this bridge that a group's template selects (vnetctl's hook recorded them)."""
+    if params.get("groups") is not None and params.get("ports") is None:
+        raise host.ModuleError(
+            "security groups: `groups` reached the host unresolved (ansible-playbook?): "
+            "membership is resolved from the whole fleet by vnetctl's controller; run it "
+            "with vnetctl, or pass the resolved `ports`")  # fmt: skip
     if params["state"] != "present":
         return microseg_ir.validate({"bridge": params["bridge"], "ports": []})
     ports = list(params.get("ports") or [])

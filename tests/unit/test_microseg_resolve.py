@@ -217,3 +217,18 @@ def test_a_rule_the_hosts_would_refuse_is_refused_before_any_host_with_its_line(
     with pytest.raises(InputError) as err:
         expand(groups)
     assert says in str(err.value) and "book.yml:" in str(err.value)
+
+
+def test_groups_that_reach_a_host_unresolved_are_refused_not_read_as_no_policy():
+    """Under ansible-playbook no controller resolves `groups`: planning on an empty
+    policy would remove every VM's rules."""
+    import json
+    from pathlib import Path
+
+    from vnetctl.catalog import Refused
+
+    data = json.loads((Path(__file__).parent / "fixtures/facts/vm_ports_bridge.json").read_text())
+    data.update(nft_microseg={}, br_nf_call={"ipv4": "1", "ipv6": "1"}, vm_attach=None)
+    args = {"name": "t", "bridge": "br-vm", "groups": GROUPS}
+    with pytest.raises(Refused, match="unresolved"):
+        CATALOG.plan("security_groups", args, data)

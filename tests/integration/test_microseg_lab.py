@@ -168,8 +168,12 @@ def test_a_vm_declared_before_it_starts_is_covered_from_its_first_frame(lab, tmp
 
 
 def test_a_rule_changed_by_hand_and_a_membership_change_are_drift(lab, tmp_path):
+    """...and another tool's table is left as it was through every rewrite."""
     h1, h2 = lab.host_names
     placement = {h1: ["web-1", "app-1", "mgmt-1"], h2: ["db-1"]}
+    theirs = "table inet theirs {\n\tchain c {\n\t\ttcp dport 9999 counter drop\n\t}\n}"
+    done = host_exec(lab.name, h2, ["nft", "-f", "-"], input=theirs + "\n")
+    assert done.returncode == 0, done.stderr
     assert play(lab, tmp_path, placement)["code"] == 0
     listed = host_exec(lab.name, h2, ["nft", "-a", "list", "table", "inet", "vnetctl_microseg"])
     handle = next(line.rsplit(" ", 1)[1] for line in listed.stdout.splitlines()
@@ -193,6 +197,8 @@ def test_a_rule_changed_by_hand_and_a_membership_change_are_drift(lab, tmp_path)
     finally:
         del VMS["app-2"]
     assert status(check, h2) == "changed", check
+    kept = host_exec(lab.name, h2, ["nft", "list", "table", "inet", "theirs"]).stdout
+    assert "tcp dport 9999 counter packets 0 bytes 0 drop" in kept, kept
 
 
 HOOK = "/etc/libvirt/hooks/qemu.d/vnetctl-security_groups"

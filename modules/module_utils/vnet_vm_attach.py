@@ -59,8 +59,7 @@ LIBRARY = re.compile(r"\b(vnet_[a-z0-9_]+)\b")  # a library file's name (vnetctl
 
 # One python3 (the host has it): every file of every module's hook, a digest each; the
 # declarations and port records, their text.
-_PROBE = (
-    """
+_PROBE = """
 import glob, hashlib, json, os
 def text(path):
     try:
@@ -78,9 +77,7 @@ print(json.dumps({'libvirt': os.path.isdir('/etc/libvirt'),
     'policies': {p: text(p) for p in glob.glob('/etc/vnetctl/attach/*/*/*.json')
                  + glob.glob('/etc/vnetctl/attach/*/*.json')},
     'ports': {os.path.basename(p)[:-5]: text(p) for p in glob.glob('%s/*.json')}}))
-"""
-    % (DECLARATION_MAX, RECORDS)
-)
+""" % (DECLARATION_MAX, RECORDS)
 
 
 def _parse(output):

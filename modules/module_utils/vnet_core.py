@@ -132,7 +132,7 @@ def loads(text):
     text = text.strip()
     try:
         value, end = _SCAN(text, 0)
-    except StopIteration:
+    except (StopIteration, SystemError):  # SystemError: the C scanner on a cut document
         raise ValueError("not JSON: %r" % text[:80]) from None
     if end != len(text):
         raise ValueError("not JSON: extra data after position %d" % end)

@@ -50,18 +50,20 @@ HOOK = "/etc/libvirt/hooks/qemu.d/vnetctl-%s"
 CODE = "/var/lib/vnetctl/attach/%s"
 POLICIES = "/etc/vnetctl/attach/%s"
 RECORDS = "/run/vnetctl/vm-ports"
+# a declaration is read whole up to this: security_groups' (every group's resolved
+# rules) passes 64 KiB at 100 groups of 20 rules
+DECLARATION_MAX = 16 << 20
 PYCACHE = "/run/vnetctl/pycache"  # the hook's compiled code: not beside it, gone at boot
 HOOK_MAIN = "vnet_vm_hook"  # what the hook imports from its code directory
 LIBRARY = re.compile(r"\b(vnet_[a-z0-9_]+)\b")  # a library file's name (vnetctl's catalog)
 
 # One python3 (the host has it): every file of every module's hook, a digest each; the
 # declarations and port records, their text.
-_PROBE = (
-    """
+_PROBE = """
 import glob, hashlib, json, os
 def text(path):
     try:
-        with open(path, 'rb') as f: return f.read(65536).decode('utf-8', 'replace')
+        with open(path, 'rb') as f: return f.read(%d).decode('utf-8', 'replace')
     except OSError: return None
 def digest(path):
     try:
@@ -75,9 +77,7 @@ print(json.dumps({'libvirt': os.path.isdir('/etc/libvirt'),
     'policies': {p: text(p) for p in glob.glob('/etc/vnetctl/attach/*/*/*.json')
                  + glob.glob('/etc/vnetctl/attach/*/*.json')},
     'ports': {os.path.basename(p)[:-5]: text(p) for p in glob.glob('%s/*.json')}}))
-"""
-    % RECORDS
-)
+""" % (DECLARATION_MAX, RECORDS)
 
 
 def _parse(output):

@@ -134,6 +134,8 @@ def test_controller_only_arguments_are_flagged_in_the_spec():
         if rule.get("controller")
     }
     assert flagged == {
+        ("security_groups", "groups"),
+        ("security_groups", "vms"),
         ("vxlan_mesh", "members"),
         ("vxlan_mesh", "vtep"),
         ("vxlan_mesh", "vtep_interface"),

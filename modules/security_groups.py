@@ -1,0 +1,232 @@
+#!/usr/bin/python3
+# WANT_JSON
+"""Micro-segmentation: security groups of VMs and the rules between them, a stateful
+firewall at every VM's port (NSX's distributed firewall).
+
+The playbook declares `groups` (members by VM attributes, ingress and egress rules
+naming other groups, networks or any, a default per direction) and each host's `vms`
+(usually `{{ vms }}` from the inventory). vnetctl resolves membership on the controller
+from every host of the play (vnetctl/fleet/microseg: a rule naming a group uses its
+members' current addresses, wherever they run) and sends each host only its own VMs'
+policy, `ports` (vnet_microseg_ir, checked here again). `groups` and `vms` never reach
+the host.
+
+A Linux bridge compiles it to nftables (vnet_nft_segments: table `inet
+vnetctl_microseg`, with br_netfilter, replaced whole in one transaction); an Open
+vSwitch bridge to conntrack flows (vnet_ovs_microseg, when this vnetctl has it). Ports
+are matched by their guest's MAC, so a VM declared before it starts is covered from its
+first frame, on whichever host it runs. `state: absent` removes the table.
+"""
+
+import fnmatch
+import sys
+
+try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
+    from ansible.module_utils import vnet_core
+    from ansible.module_utils import vnet_microseg_ir as microseg_ir
+    from ansible.module_utils import vnet_nft_segments as nftms
+    from ansible.module_utils import vnet_vm_attach as attach
+    from ansible.module_utils.vnet_host import HOST_LIBRARY as host
+except ImportError:  # vnetctl's runner preloads vnet_host
+    import vnet_core
+    import vnet_host as host
+    import vnet_microseg_ir as microseg_ir
+    import vnet_nft_segments as nftms
+    import vnet_vm_attach as attach
+
+RESOURCE = "security_groups"
+NOT_PERSISTED = (
+    "the policy follows the fleet's membership, which only a run knows: the next run "
+    "writes it again after a reboot"
+)
+RULE = {"from": {"type": "list", "elements": "str"}, "to": {"type": "list", "elements": "str"},
+        "action": {"type": "str", "choices": list(microseg_ir.ACTIONS), "default": "allow"},
+        "family": {"type": "str", "choices": list(microseg_ir.FAMILIES), "default": "any"},
+        "proto": {"type": "str", "choices": list(microseg_ir.PROTOS), "default": "any"},
+        "ports": {"type": "list", "elements": "raw"},
+        "icmp_types": {"type": "list", "elements": "str"},
+        "log": {"type": "bool", "default": False}}  # fmt: skip
+GROUP = {"name": {"type": "objname", "required": True},
+         "members": {"type": "dict", "required": True},
+         "ingress": {"type": "list", "elements": "dict", "options": RULE},
+         "egress": {"type": "list", "elements": "dict", "options": RULE},
+         "default_ingress": {"type": "str", "choices": list(microseg_ir.DEFAULTS)},
+         "default_egress": {"type": "str", "choices": list(microseg_ir.DEFAULTS)}}  # fmt: skip
+VM = {"name": {"type": "str", "required": True}, "mac": {"type": "str", "required": True},
+      "port": {"type": "ifname"}, "addresses": {"type": "list", "elements": "str"},
+      "port_group": {"type": "str"}, "metadata": {"type": "dict"}}  # fmt: skip
+ARGUMENT_SPEC = {
+    "name": {"type": "objname", "required": True},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "bridge": {"type": "ifname", "required": True},
+    "groups": {"type": "list", "elements": "dict", "options": GROUP, "controller": True},
+    "vms": {"type": "list", "elements": "dict", "options": VM, "controller": True},
+    "ports": {"type": "list", "elements": "dict"},  # the resolved policy (controller)
+    "templates": {"type": "list", "elements": "dict"},  # groups a VM can join at start
+}
+MODULE = "security_groups"  # its file: what its libvirt hook runs (vnet_vm_attach)
+
+
+def _ovs():
+    """The Open vSwitch compiler (plan(ir, facts), read(flows, ofports), desired(ir,
+    ofports), FACTS), when this vnetctl has it."""
+    try:
+        from ansible.module_utils import vnet_ovs_microseg
+    except ImportError:
+        try:
+            import vnet_ovs_microseg
+        except ImportError:
+            return None
+    return vnet_ovs_microseg
+
+
+OVS = _ovs()
+FACTS = dict({"nft_microseg": nftms.SOURCE, "br_nf_call": nftms.BR_NF}, **attach.FACTS,
+             **(OVS.FACTS if OVS is not None else {}))  # fmt: skip
+
+
+def _is_ovs(bridge, facts):
+    """An Open vSwitch bridge (either datapath), as the host's model knows it."""
+    return facts.net.ovs_bridge(bridge) == bridge
+
+
+def _ir(params, facts):
+    """The policy: the controller's ports, and those of VMs libvirt started since on
+    this bridge that a group's template selects (vnetctl's hook recorded them)."""
+    if params.get("groups") is not None and params.get("ports") is None:
+        raise host.ModuleError(
+            "security groups: `groups` reached the host unresolved (ansible-playbook?): "
+            "membership is resolved from the whole fleet by vnetctl's controller; run it "
+            "with vnetctl, or pass the resolved `ports`")  # fmt: skip
+    if params["state"] != "present":
+        return microseg_ir.validate({"bridge": params["bridge"], "ports": []})
+    ports = list(params.get("ports") or [])
+    known = {str(p.get("mac", "")).lower() for p in ports}
+    for port, record in sorted(_records(facts).items()):
+        mac = str(record.get("mac") or "").lower()
+        if mac in known or attached_to(port, facts) != params["bridge"]:
+            continue
+        joined = _joined(params.get("templates") or [], record.get("domain") or "", mac)
+        if joined:
+            known.add(mac)
+            ports.append(_port_of(port, mac, joined))
+    return microseg_ir.validate({"bridge": params["bridge"], "ports": ports})
+
+
+def _records(facts):
+    """{port: {mac, domain}} of the VM ports vnetctl's libvirt hook recorded."""
+    found = attach._found(facts) or {}
+    out = {}
+    for port, text in (found.get("ports") or {}).items():
+        try:
+            record = vnet_core.loads(text or "")
+        except ValueError:
+            continue
+        if isinstance(record, dict) and vnet_core.ifname_problem(port) is None:
+            out[port] = record
+    return out
+
+
+def _joined(templates, domain, mac):
+    """The templates (groups) a VM named `domain` with NIC `mac` joins at start."""
+    return [t for t in templates if t.get("port_group") is None
+            and (t.get("names") is None or any(fnmatch.fnmatchcase(domain, n) for n in t["names"]))
+            and (t.get("macs") is None or mac in t["macs"])
+            and (t.get("names") is not None or t.get("macs") is not None)]  # fmt: skip
+
+
+def _port_of(port, mac, joined):
+    out = {"port": port, "mac": mac, "groups": [t["group"] for t in joined]}
+    for direction in microseg_ir.DIRECTIONS:
+        out[direction] = [r for t in joined for r in t[direction]]
+        out["default_" + direction] = microseg_ir.strictest(
+            [t["default_" + direction] for t in joined])  # fmt: skip
+    return out
+
+
+def read(params, facts):
+    bridge = params["bridge"]
+    if facts.link(bridge) is None:
+        raise host.ModuleError("security groups: bridge %s does not exist on this host" % bridge)
+    if _is_ovs(bridge, facts):
+        if OVS is None:
+            why = "this vnetctl has no OVS compiler yet (vnet_ovs_microseg)"
+            raise host.ModuleError("security groups on Open vSwitch bridge %s: %s" % (bridge, why))
+        flows = OVS.read(facts.get("ovs_flows", bridge) or [], facts.get("ovs_ofports") or {})
+        # the policy rides along (equal on both sides): OVS.plan() compiles it
+        return {"name": params["name"], "bridge": bridge, "ir": _ir(params, facts),
+                "flows": sorted(set(flows["flows"]))}  # fmt: skip
+    current = {"name": params["name"], "bridge": bridge, "chains": nftms.read(facts)}
+    current["bridge_nf_call"] = facts.get("br_nf_call")
+    attached = attach.read(MODULE, params, facts)
+    if attached is not None:
+        current["attach"] = attached
+    return current
+
+
+def desired(params, current, facts):
+    ir = _ir(params, facts)
+    if "flows" in current:  # Open vSwitch
+        flows = OVS.desired(ir, facts.get("ovs_ofports") or {})["flows"]
+        return dict(current, ir=ir, flows=sorted(set(flows)))
+    if current["chains"] is None:
+        raise host.ModuleError("security groups: nft cannot be run on this host")
+    want = dict(current, chains=nftms.desired(ir))
+    if ir["ports"]:
+        if current["bridge_nf_call"] is None:
+            raise host.ModuleError(
+                "security groups on Linux bridge %s need br_netfilter (net.bridge.bridge-"
+                "nf-call-iptables): this kernel has neither it nor nf_conntrack_bridge, so "
+                "bridged traffic cannot be filtered by state" % params["bridge"])  # fmt: skip
+        want["bridge_nf_call"] = {"ipv4": "1", "ipv6": "1"}
+    if "attach" in current:
+        want["attach"] = attach.desired(MODULE, params, current["attach"], facts)
+    return want
+
+
+def steps(current, desired, facts):
+    if "flows" in desired:  # Open vSwitch: one bundle to the policy, its compiler's plan
+        return OVS.plan(desired["ir"], facts) if current["flows"] != desired["flows"] else []
+    out = []
+    have, want = current["bridge_nf_call"] or {}, desired["bridge_nf_call"] or {}
+    for key, version in zip(nftms.SYSCTLS, ("ipv4", "ipv6")):
+        if have.get(version) != want.get(version):
+            out.append(host.sysctl_step(key, want[version]))
+    if current["chains"] != desired["chains"]:
+        out += nftms.rebuild_steps(desired["chains"])
+    return out + attach.steps(MODULE, desired, current.get("attach"), desired.get("attach"))
+
+
+# ---- what vnetctl's libvirt hook asks (vnet_vm_hook) --------------------------------------
+
+
+def attached_to(port, facts):
+    """The bridge `port` is a port of, or None."""
+    ovs = facts.net.ovs_bridge(port)
+    if ovs is not None:
+        return ovs
+    master = (facts.link(port) or {}).get("master")
+    return master if master and facts.kind(master) == "bridge" else None
+
+
+def claims(params, port, facts):
+    """Whether a VM port that just appeared is the policy's: its MAC is declared, or a
+    group's template selects its domain (the hook recorded both before asking)."""
+    record = _records(facts).get(port) or {}
+    mac = str(record.get("mac") or "").lower()
+    declared = {str(p.get("mac", "")).lower() for p in params.get("ports") or []}
+    return mac in declared or bool(_joined(params.get("templates") or [],
+                                           record.get("domain") or "", mac))  # fmt: skip
+
+
+def scoped(declared, ports, mac):
+    """The whole policy again (the table is written whole): the new port joins it."""
+    return host.normalize_params(ARGUMENT_SPEC, dict(declared, state="present"))
+
+
+def members_of(params, facts):
+    return []  # no promiscuous copies here
+
+
+if __name__ == "__main__":
+    host.ansible_main(sys.modules[__name__])

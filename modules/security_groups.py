@@ -13,7 +13,7 @@ the host.
 
 A Linux bridge compiles it to nftables (vnet_nft_segments: table `inet
 vnetctl_microseg`, with br_netfilter, replaced whole in one transaction); an Open
-vSwitch bridge to conntrack flows (vnet_ovs_microseg, when this vnetctl has it). Ports
+vSwitch bridge to conntrack flows (vnet_ovs_microseg). Ports
 are matched by their guest's MAC, so a VM declared before it starts is covered from its
 first frame, on whichever host it runs. `state: absent` removes the table.
 """
@@ -22,7 +22,7 @@ import fnmatch
 import sys
 
 try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels along
-    from ansible.module_utils import vnet_core
+    from ansible.module_utils import vnet_core, vnet_ovs_microseg
     from ansible.module_utils import vnet_microseg_ir as microseg_ir
     from ansible.module_utils import vnet_nft_segments as nftms
     from ansible.module_utils import vnet_vm_attach as attach
@@ -32,6 +32,7 @@ except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_host as host
     import vnet_microseg_ir as microseg_ir
     import vnet_nft_segments as nftms
+    import vnet_ovs_microseg
     import vnet_vm_attach as attach
 
 RESOURCE = "security_groups"
@@ -67,22 +68,9 @@ ARGUMENT_SPEC = {
 MODULE = "security_groups"  # its file: what its libvirt hook runs (vnet_vm_attach)
 
 
-def _ovs():
-    """The Open vSwitch compiler (plan(ir, facts), read(flows, ofports), desired(ir,
-    ofports), FACTS), when this vnetctl has it."""
-    try:
-        from ansible.module_utils import vnet_ovs_microseg
-    except ImportError:
-        try:
-            import vnet_ovs_microseg
-        except ImportError:
-            return None
-    return vnet_ovs_microseg
-
-
-OVS = _ovs()
+OVS = vnet_ovs_microseg
 FACTS = dict({"nft_microseg": nftms.SOURCE, "br_nf_call": nftms.BR_NF}, **attach.FACTS,
-             **(OVS.FACTS if OVS is not None else {}))  # fmt: skip
+             **OVS.FACTS)  # fmt: skip
 
 
 def _is_ovs(bridge, facts):
@@ -149,10 +137,7 @@ def read(params, facts):
     if facts.link(bridge) is None:
         raise host.ModuleError("security groups: bridge %s does not exist on this host" % bridge)
     if _is_ovs(bridge, facts):
-        if OVS is None:
-            why = "this vnetctl has no OVS compiler yet (vnet_ovs_microseg)"
-            raise host.ModuleError("security groups on Open vSwitch bridge %s: %s" % (bridge, why))
-        flows = OVS.read(facts.get("ovs_flows", bridge) or [], facts.get("ovs_ofports") or {})
+        flows = OVS.read(facts.get("ovs_flows", bridge) or [], OVS.ofports(facts))
         # the policy rides along (equal on both sides): OVS.plan() compiles it
         return {"name": params["name"], "bridge": bridge, "ir": _ir(params, facts),
                 "flows": sorted(set(flows["flows"]))}  # fmt: skip
@@ -167,7 +152,7 @@ def read(params, facts):
 def desired(params, current, facts):
     ir = _ir(params, facts)
     if "flows" in current:  # Open vSwitch
-        flows = OVS.desired(ir, facts.get("ovs_ofports") or {})["flows"]
+        flows = OVS.desired(ir, OVS.ofports(facts))["flows"]
         return dict(current, ir=ir, flows=sorted(set(flows)))
     if current["chains"] is None:
         raise host.ModuleError("security groups: nft cannot be run on this host")

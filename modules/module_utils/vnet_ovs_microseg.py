@@ -38,10 +38,9 @@ import ipaddress
 import zlib
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_ovs, vnet_ovs_config
+    from ansible.module_utils import vnet_core, vnet_ovs_config
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
-    import vnet_ovs
     import vnet_ovs_config
 
 # group bits 0, low 32 bits 0x6dXXXXXX ("m"): no port group's cookie, not the gate's
@@ -255,8 +254,8 @@ def _installed(parsed, port_numbers):
             continue
         skip = ("cookie", "table", "protocols", "actions", "priority") + STATS
         match = {k: v for k, v in f.items() if k not in skip}
-        if "in_port" in match:  # --names quotes a name with '-' in it
-            name = match["in_port"].strip('"')
+        if "in_port" in match:  # a --names dump: the name (parse_flows unquoted it)
+            name = match["in_port"]
             match["in_port"] = str((port_numbers or {}).get(name, name))
         protocols = [p for p in f["protocols"] if p not in ("reset_counts", "send_flow_rem")]
         out.append(_flow(f["cookie"], f["table"], f.get("priority", "32768"),
@@ -309,7 +308,7 @@ def plan(ir, facts):
     facts (vnet_facts.Facts) with the sources of FACTS below."""
     if not isinstance(facts, dict):
         facts = {"flows": facts.get("ovs_flows", ir["bridge"]) or [],
-                 "ofports": facts.get("ovs_ofports") or {}}  # fmt: skip
+                 "ofports": ofports(facts)}  # fmt: skip
     numbers = facts.get("ofports") or {}
     have = set(read(facts.get("flows") or [], numbers)["flows"])
     want = set(desired(ir, numbers)["flows"])
@@ -328,13 +327,14 @@ def _strict(flow_text):
     return "%s/%#x,%s" % (cookie, (1 << 64) - 1, rest)
 
 
-def ofports_of(tables):
-    """{interface: OpenFlow port number} from OVSDB's Interface rows (none yet: left out)."""
-    return {r["name"]: r["ofport"] for r in tables["Interface"]
-            if isinstance(r.get("ofport"), int) and r["ofport"] > 0}  # fmt: skip
+def ofports(facts):
+    """{interface: OpenFlow port number} from the play's one OVSDB read (vnet_ovs_config's
+    interfaces; one without a number yet is left out)."""
+    interfaces = (facts.get("ovs_config") or {}).get("interfaces") or {}
+    return {name: i["ofport"] for name, i in interfaces.items()
+            if isinstance(i.get("ofport"), int) and i["ofport"] > 0}  # fmt: skip
 
 
 # facts a module planning with plan() gathers: the flows (vnetctl's cookies, --names)
-# and every interface's OpenFlow port number, in the play's one ovs-vsctl
-FACTS = {"ovs_flows": vnet_ovs_config.FLOWS, "ovs_ofports": vnet_ovs.ovsdb(
-    {"Interface": ["name", "ofport"]}, ofports_of)}  # fmt: skip
+# and every interface's OpenFlow port number (the configuration ovs_port_group reads)
+FACTS = {"ovs_flows": vnet_ovs_config.FLOWS, "ovs_config": vnet_ovs_config.CONFIG}

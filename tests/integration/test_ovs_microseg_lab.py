@@ -87,7 +87,9 @@ def facts(lab) -> dict:
     dump = sh(lab, f"ovs-ofctl --names --no-stats dump-flows {BRIDGE} {OURS}")
     rows = sh(lab, "ovs-vsctl --format=json --data=json --columns=name,ofport list Interface")
     (interfaces,) = vnet_ovs.parse_output(rows)
-    numbers = ms.ofports_of({"Interface": interfaces})
+    one = sys.modules["vnet_ovs_config"].one  # OVSDB's empty set: no number yet
+    numbers = ms.ofports({"ovs_config": {"interfaces": {
+        row["name"]: {"ofport": one(row["ofport"])} for row in interfaces}}})  # fmt: skip
     assert numbers["msdbp"] == int(sh(lab, "ovs-vsctl get interface msdbp ofport"))
     return {"flows": dump, "ofports": numbers}
 

@@ -187,20 +187,26 @@ def test_the_sample_playbook_resolves_three_tiers_and_management():
 
 
 def test_an_ovs_bridge_goes_to_the_ovs_compiler_never_to_nftables():
-    """Without vnet_ovs_microseg in this tree the task says so (with it, the module
-    plans its flows: the OVS helper's branch)."""
+    """On an Open vSwitch bridge the policy becomes conntrack flows for the port's
+    OpenFlow number (read from the play's OVSDB configuration); no nft line."""
     import json
     from pathlib import Path
 
-    from vnetctl.catalog import Refused
-
     data = json.loads((Path(__file__).parent / "fixtures/facts/vm_ports_ovs.json").read_text())
     data.update(nft_microseg={}, br_nf_call={"ipv4": "0", "ipv6": "0"}, vm_attach=None)
-    module = CATALOG.load("security_groups")
-    if module.OVS is not None:
-        pytest.skip("this tree has the OVS compiler")
-    with pytest.raises(Refused, match="no OVS compiler yet"):
-        CATALOG.plan("security_groups", {"name": "t", "bridge": "br-vm", "ports": []}, data)
+    for number, iface in enumerate(data["ovs_config"]["interfaces"].values(), start=1):
+        iface["ofport"] = number
+    vnet7 = data["ovs_config"]["interfaces"]["vnet7"]["ofport"]
+    port = {"port": "vnet7", "mac": "52:54:00:00:07:07", "groups": ["db"],
+            "ingress": [{"id": "db/0", "action": "allow", "family": "ipv4", "proto": "tcp",
+                         "ports": [5432], "peers": ["10.9.0.2/32"], "log": False}],
+            "egress": [], "default_ingress": "drop", "default_egress": "allow"}  # fmt: skip
+    plan = CATALOG.plan("security_groups", {"name": "t", "bridge": "br-vm", "ports": [port]}, data)
+    lines = [" ".join(step[1:]) if isinstance(step, (list, tuple)) else str(step)
+             for step in plan["steps"]]  # fmt: skip
+    assert lines and all("nft" not in line for line in lines)
+    assert any(f"in_port={vnet7}" in line for line in lines), lines
+    assert any("tp_dst=5432" in line and "ct(" not in line for line in lines), lines
 
 
 @pytest.mark.parametrize(

@@ -249,6 +249,7 @@ def test_plan_takes_the_hosts_recorded_facts_too():
     facts = sys.modules["vnet_facts"].Facts
     for name, numbers in (("applied", OFPORTS), ("made_again", RECORDED["ofports_made_again"])):
         parsed = sys.modules["vnet_ovs_config"].parse_flows(dump(name))
-        recorded = facts({"ovs_flows": {"br-ms": parsed}, "ovs_ofports": numbers})
+        interfaces = {name: {"ofport": number} for name, number in numbers.items()}
+        recorded = facts({"ovs_flows": {"br-ms": parsed}, "ovs_config": {"interfaces": interfaces}})
         assert ms.plan(IR, recorded) == ms.plan(IR, {"flows": dump(name), "ofports": numbers})
     assert ms.plan(IR, recorded) != []

@@ -336,3 +336,17 @@ def test_a_trace_from_a_domains_nic_names_the_domain_in_the_document_and_the_tex
     assert doc["source"]["domain"] == {"name": "web1", "nic": 0, "alias": "net0"}
     assert (doc["destination"]["port"], doc["destination"]["domain"]["name"]) == ("vm2p", "dup")
     assert render(doc).startswith("trace h1:vm1p (vm, domain web1 NIC 0, mac 52:54:00:aa:00:01")
+
+
+def test_a_bare_name_that_is_a_port_and_another_ports_domain_is_refused():
+    def named(host, data):
+        nics = {"h1": [("vm1", "vm1p"), ("vm2", "vm1p")], "h2": []}[host]
+        data["libvirt_nics"] = [{"domain": d, "index": 0, "mac": None, "dev": dev, "alias": None}
+                                for d, dev in nics]  # fmt: skip
+
+    hosts = views(named)
+    found = resolve("vm1", hosts)  # the port vm1 (its veth peer vm1p) is domain vm1's NIC
+    assert (found.host, found.port, found.domain["name"]) == ("h1", "vm1p", "vm1")
+    with pytest.raises(InputError, match=re.escape("vm2 is a port (h2:vm2p) and a libvirt")):
+        resolve("vm2", hosts)  # a port on h2, a domain on h1
+    assert resolve("vm2:0", hosts).port == "vm1p" and resolve("h2:vm2", hosts).port == "vm2p"

@@ -22,7 +22,8 @@ from vnetctl.lab.vm.guests import LabGuests
 pytestmark = pytest.mark.lab
 
 MESH = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh.yml")
-DOMAIN = "td-web"
+MESH_OVS = str(Path(__file__).parents[2] / "playbooks" / "vxlan-mesh-ovs.yml")
+DOMAIN, ON_OVS = "td-web", "td-ovs"
 VM1_MAC = "52:54:00:7b:00:01"
 
 
@@ -35,8 +36,9 @@ def lab(tmp_path_factory):
     reason = lab_skip_reason()
     if reason:
         pytest.skip(reason)
-    with own_lab("td", tmp_path_factory.mktemp("td"), hosts=2, libvirt=True) as state:
-        assert main(["run", MESH, "-i", str(state.inventory_path), "--format", "json"]) == 0
+    with own_lab("td", tmp_path_factory.mktemp("td"), hosts=2, ovs=True, libvirt=True) as state:
+        for mesh in (MESH, MESH_OVS):
+            assert main(["run", mesh, "-i", str(state.inventory_path), "--format", "json"]) == 0
         h1 = state.host_names[0]
         sh(state, h1, "ip", "link", "add", "vm1", "type", "veth", "peer", "name", "vm1p")
         sh(state, h1, "ip", "link", "set", "vm1", "address", VM1_MAC, "mtu", "1450", "up")
@@ -57,6 +59,19 @@ def guest(lab):
         yield web, guests.taps(DOMAIN)[0]
     finally:
         guests.remove(DOMAIN)
+
+
+@pytest.fixture
+def ovs_guest(lab):
+    """A second domain, its NIC on Open vSwitch's br-ovs300 (libvirt's virtualport)."""
+    guests = LabGuests(lab.name, lab.host_names[1])
+    try:
+        guests.define(Guest(name=ON_OVS, nic=Nic(bridge="br-ovs300", ovs=True)))
+        guests.virsh("start", "--paused", ON_OVS)
+        wait_until(lambda: guests.state(ON_OVS) == "paused", 30, f"{ON_OVS} paused")
+        yield guests.taps(ON_OVS)[0]
+    finally:
+        guests.remove(ON_OVS)
 
 
 def trace(capsys, lab, *argv) -> tuple[int, dict]:
@@ -96,3 +111,12 @@ def test_a_domain_that_is_not_running_or_a_nic_it_lacks_is_refused(lab, guest, c
                         ("td/web:0", "is no libvirt domain name")):  # fmt: skip
         code = main(["trace", token, "vm1", "-i", str(lab.inventory_path)])
         assert code == 1 and said in capsys.readouterr().err, token
+
+
+def test_a_domains_nic_on_open_vswitch_is_its_tap_there(lab, guest, ovs_guest, capsys):
+    h2 = lab.host_names[1]
+    _, doc = trace(capsys, lab, ON_OVS, "vm1")
+    source, first = doc["source"], doc["hops"][0]
+    assert (source["host"], source["port"], source["domain"]["name"]) == (h2, ovs_guest, ON_OVS)
+    assert (first["host"], first["layer"], first["device"]) == (h2, "port", ovs_guest)
+    assert any(h["layer"] == "ovs-flow" for h in doc["hops"]), doc["hops"]

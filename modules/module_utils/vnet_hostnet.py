@@ -83,7 +83,7 @@ def _nics(output):
 
 
 LIBVIRT_NICS = vnet_facts.command(
-    ["grep", "-rsoEZ", "-D", "skip", "--include=*.xml", LIBVIRT_LINES, "/run/libvirt"],
+    ["grep", "-rHsoEZ", "-D", "skip", "--include=*.xml", LIBVIRT_LINES, "/run/libvirt"],
     parse=_nics, optional=True,
 )  # fmt: skip
 # what vm_port reads beyond the built-in sources (the bridge modules declare them)

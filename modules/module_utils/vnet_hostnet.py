@@ -45,21 +45,49 @@ NFT_BRIDGE = vnet_facts.command(["nft", "-j", "list", "ruleset", "bridge"], opti
 GUARDED = ("vnetctl", "guarded")
 
 
-def _targets(output):
-    """The devices of `<target dev='...'/>` lines: a running domain's NICs (and disks)."""
-    return sorted({line.split("'")[1] for line in output.splitlines() if line.count("'") >= 2})
+# libvirt keeps the live XML of every running domain in /run/libvirt/DRIVER/NAME.xml:
+# its <name>, per NIC (<interface>, in order) <mac address>, host device <target dev>
+# and <alias name>. grep picks those out of every file (-Z: FILE NUL MATCH); a file with
+# no <domain type=...> (a network's, a filter binding's) has none. No libvirt: None
+LIBVIRT_LINES = ("<domain type=|<name>[^<]*</name>|<interface [^>]*[^/]>|</interface>"
+                 "|<mac address='[^']+'|<target dev='[^']+'|<alias name='[^']+'")  # fmt: skip
+NIC_FIELDS = {"<mac address=": "mac", "<target dev=": "dev", "<alias name=": "alias"}
+QUOTES = {"&apos;": "'", "&quot;": '"'}
 
 
-# libvirt keeps the live XML of every running domain in /run/libvirt/DRIVER/NAME.xml
-# (root's): each NIC's host device is its <target dev=...>. Nothing found, or no
-# libvirt: none (grep's exit 1 or 2)
-LIBVIRT_TARGETS = vnet_facts.command(
-    ["grep", "-rshoE", "-D", "skip", "--include=*.xml", "<target dev='[^']+'", "/run/libvirt"],
-    parse=_targets, optional=True,
+def _nics(output):
+    """[{domain, index (0 first, as `virsh domiflist`), mac, dev, alias}] per NIC."""
+    from xml.sax.saxutils import unescape  # noqa: PLC0415 -- only where libvirt runs
+
+    files, found = {}, []
+    for line in output.splitlines():
+        path, sep, match = line.partition("\0")
+        if sep:
+            files.setdefault(path, []).append(match)
+    for matches in files.values():
+        domain, nic, index = None, None, 0
+        for match in matches:
+            if match.startswith("<domain type="):
+                domain = ""
+            elif match.startswith("<name>") and domain == "":
+                domain = unescape(match[len("<name>") : -len("</name>")], QUOTES)
+            elif match.startswith("<interface ") and domain:
+                nic = {"domain": domain, "index": index, "mac": None, "dev": None, "alias": None}
+            elif match == "</interface>" and nic is not None:
+                found.append(nic)
+                nic, index = None, index + 1
+            elif nic is not None and match.split("'")[0] in NIC_FIELDS:
+                field, value = NIC_FIELDS[match.split("'")[0]], match.split("'")[1]
+                nic[field] = unescape(value.lower() if field == "mac" else value, QUOTES)
+    return sorted(found, key=lambda n: (n["domain"], n["index"]))
+
+
+LIBVIRT_NICS = vnet_facts.command(
+    ["grep", "-rHsoEZ", "-D", "skip", "--include=*.xml", LIBVIRT_LINES, "/run/libvirt"],
+    parse=_nics, optional=True,
 )  # fmt: skip
-# what vm_port reads beyond the built-in sources: the bridge modules declare them, so
-# that `vnetctl facts` prints them and recordings hold them
-VM_PORT_SOURCES = {"nft_bridge": NFT_BRIDGE, "libvirt_targets": LIBVIRT_TARGETS}
+# what vm_port reads beyond the built-in sources (the bridge modules declare them)
+VM_PORT_SOURCES = {"nft_bridge": NFT_BRIDGE, "libvirt_nics": LIBVIRT_NICS}
 
 
 class Device:
@@ -104,7 +132,7 @@ class Network:
             if device.master is not None:
                 self._ports.setdefault(device.master, []).append(device.name)
         self._ovs, self._routes, self._orphans = False, None, None
-        self._guarded = None
+        self._guarded, self._nics = None, None
 
     def _addressed(self):
         """The devices' addresses, read (`addrs`) the first time one is asked for; and
@@ -276,12 +304,20 @@ class Network:
         tap = kind == "tun" and device.info.get("type") == "tap"
         if tap and not (ovs_maybe and self._ovs_made(name)):
             return "a tap"
-        if device is not None and name in (self._declared("libvirt_targets", LIBVIRT_TARGETS)
-                                           or ()):  # fmt: skip
+        if device is not None and self.libvirt_nic(name) is not None:
             return "an interface of a domain libvirt runs (/run/libvirt)"
         if device is not None and device.master and name in self._guarded_ports():
             return "guarded by a port group (nftables)"
         return None
+
+    def libvirt_nics(self):
+        """The running domains' NICs (LIBVIRT_NICS); none without libvirt or them recorded."""
+        self._nics = self._nics or self._declared("libvirt_nics", LIBVIRT_NICS) or []
+        return self._nics
+
+    def libvirt_nic(self, dev):
+        """The NIC of a running domain whose host device is `dev`, or None."""
+        return next((n for n in self.libvirt_nics() if n["dev"] == dev), None)
 
     def _declared(self, name, source):
         """A fact source the model declares itself, read when first asked for; None

@@ -97,6 +97,9 @@ def quiet(play: Play, capsys, *vm_ports: str) -> None:
 
 
 CONTAINER = "/run/libvirt/lxc/vp-ct.xml"  # a domain's status file, as libvirtd keeps it
+CONTAINER_STATUS = ("<domstatus state='running' pid='1'><domain type='lxc' id='1'><name>vp-ct"
+                    "</name><devices><interface type='bridge'><source bridge='br-vp'/>"
+                    "<target dev='vm9p'/></interface></devices></domain></domstatus>")  # fmt: skip
 
 
 @pytest.fixture
@@ -125,7 +128,7 @@ def test_a_linux_bridge_run_again_keeps_the_vm_ports_and_detach_removes_one(
     # libvirt's status file of a running domain names
     sh(lab, linux_host, "ip tuntap add dev vnet7 mode tap && ip link set vnet7 master br-vp up "
        "&& ip link add vm9 type veth peer name vm9p && ip link set vm9p master br-vp up "
-       f"&& mkdir -p /run/libvirt/lxc && echo \"<target dev='vm9p'/>\" >{CONTAINER}")  # fmt: skip
+       f"&& mkdir -p /run/libvirt/lxc && echo \"{CONTAINER_STATUS}\" >{CONTAINER}")  # fmt: skip
     bridge["ports"] = ["eth1", "eth2"]  # vm8p left to its port group from now on
     play.write({"linux_bridge": bridge})
     vm_ports = ("vnet7", "vm8p", "vm9p")

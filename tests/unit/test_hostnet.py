@@ -4,6 +4,7 @@ routes, built once from the facts and again after a change."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from vnetctl.catalog import Catalog
 
 host = Catalog().host_lib()
 FIXTURES = Path(__file__).parent / "fixtures" / "facts"
+TRACE_FIXTURES = Path(__file__).parent / "fixtures" / "trace"
 
 
 def net(name: str):
@@ -103,12 +105,33 @@ def test_a_recording_without_nftables_or_ovs_claims_no_port():
     assert [ports.vm_port(p) for p in ports.ports("br-vm")] == [None] * 3
 
 
+def libvirt_nics(status_dir: Path) -> list:
+    """What the facts source reads from libvirt's status files: its own grep (argv), run
+    on a directory laid out as /run/libvirt, parsed by its own parse."""
+    hostnet = sys.modules[host.Facts.MODEL.__module__]
+    argv = [status_dir.as_posix() if a == "/run/libvirt" else a for a in hostnet.LIBVIRT_NICS.argv]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=status_dir)
+    return hostnet.LIBVIRT_NICS.parse(done.stdout)
+
+
+def test_libvirt_status_files_give_each_running_domains_nics_in_order():
+    nics = libvirt_nics(TRACE_FIXTURES / "libvirt_h1")  # web1, dup (qemu); a network's file
+    assert [(n["domain"], n["index"], n["alias"], n["dev"], n["mac"]) for n in nics] == [
+        ("dup", 0, "net0", "vnet8", "52:54:00:aa:00:31"),
+        ("dup", 1, "ua-backup", "vnet9", "52:54:00:aa:00:11"),
+        ("web1", 0, "net0", "vm1p", "52:54:00:aa:00:01"),
+        ("web1", 1, "ua-backup", "vnet9", "52:54:00:aa:00:11"),
+    ]  # the disk's target (vda), the network's <interface dev> and <domain name>: none
+    hostnet = sys.modules[host.Facts.MODEL.__module__]
+    lines = ("<domain type=", "<name>a&amp;b&apos;</name>", "<interface type='x'>", "</interface>")
+    escaped = "".join(f"x.xml\0{line}\n" for line in lines)  # grep -Z: FILE NUL MATCH
+    assert hostnet.LIBVIRT_NICS.parse(escaped)[0]["domain"] == "a&b'"
+
+
 def test_an_interface_of_a_domain_libvirt_runs_is_a_vms_port_whatever_its_kind():
     data = json.loads((FIXTURES / "thiskernel_vm_ports.json").read_text())  # veths vnet0-2
-    output = "<target dev='vda'\n<target dev='vnet1'\n"  # grep -o of /run/libvirt/*/*.xml
-    hostnet = sys.modules[host.Facts.MODEL.__module__]
-    data["libvirt_targets"] = hostnet.LIBVIRT_TARGETS.parse(output)
+    data["libvirt_nics"] = [{"domain": "d", "index": 0, "mac": None, "dev": "vnet1", "alias": None}]
     ports = host.Facts(data).net
-    assert data["libvirt_targets"] == ["vda", "vnet1"]
     assert ports.vm_port("vnet1") == "an interface of a domain libvirt runs (/run/libvirt)"
     assert ports.vm_port("vnet0") is None
+    assert ports.libvirt_nic("vnet1")["domain"] == "d" and ports.libvirt_nic("vnet0") is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -293,3 +294,62 @@ def test_the_class_a_frame_gets_is_its_vlans_filter_else_the_default():
         "1:30",
         "the default class",
     )
+
+
+def with_libvirt(host, data):
+    """The facts as a host with libvirt's status files (fixtures/trace/libvirt_HOST:
+    web1 and dup on h1, dup on h2) reads them."""
+    from tests.unit.test_hostnet import libvirt_nics
+
+    data["libvirt_nics"] = libvirt_nics(FIXTURES / f"libvirt_{host}")
+
+
+@pytest.mark.parametrize(
+    "token", ["web1:0", "web1:net0", "web1:vm1p", "web1:52:54:00:AA:00:01", "h1:web1:0", "vm1p"]
+)
+def test_a_libvirt_domains_nic_by_index_alias_device_or_mac_is_its_port(token):
+    found = resolve(token, views(with_libvirt))
+    assert (found.host, found.port, found.kind, found.mac) == ("h1", "vm1p", "vm", MACS["h1"])
+    assert found.domain == {"name": "web1", "nic": 0, "alias": "net0"}
+
+
+def test_a_domain_alone_is_its_only_nic_and_one_on_two_hosts_is_refused():
+    hosts = views(with_libvirt)
+    assert (resolve("h2:dup", hosts).host, resolve("h2:dup", hosts).port) == ("h2", "vm2p")
+    refused = {
+        "web1": "has 2 NICs on h1, say which: web1:0 (0 net0 vm1p 52:54:00:aa:00:01); web1:1",
+        "dup:0": "libvirt domain dup runs on h1, h2: say HOST:dup:0",
+        "web1:1": "is device vnet9, which h1's links do not list",
+        "web1:7": "7 is no NIC of domain web1 on h1",
+        "h2:web1:0": "no libvirt domain web1 runs on h2",
+        "web/1:0": "is no libvirt domain name: it contains '/'",
+        "web\n1": "is no libvirt domain name: it contains a control character",
+        "web1:net 0": "names no NIC of web1",
+    }
+    for token, said in refused.items():
+        with pytest.raises(InputError, match=re.escape(said)):
+            resolve(token, hosts)
+
+
+def test_a_trace_from_a_domains_nic_names_the_domain_in_the_document_and_the_text():
+    from vnetctl.trace.text import render
+
+    doc = document("web1:net0", "h2:dup", edit=with_libvirt)
+    assert doc["verdict"] == "delivered"
+    assert doc["source"]["domain"] == {"name": "web1", "nic": 0, "alias": "net0"}
+    assert (doc["destination"]["port"], doc["destination"]["domain"]["name"]) == ("vm2p", "dup")
+    assert render(doc).startswith("trace h1:vm1p (vm, domain web1 NIC 0, mac 52:54:00:aa:00:01")
+
+
+def test_a_bare_name_that_is_a_port_and_another_ports_domain_is_refused():
+    def named(host, data):
+        nics = {"h1": [("vm1", "vm1p"), ("vm2", "vm1p")], "h2": []}[host]
+        data["libvirt_nics"] = [{"domain": d, "index": 0, "mac": None, "dev": dev, "alias": None}
+                                for d, dev in nics]  # fmt: skip
+
+    hosts = views(named)
+    found = resolve("vm1", hosts)  # the port vm1 (its veth peer vm1p) is domain vm1's NIC
+    assert (found.host, found.port, found.domain["name"]) == ("h1", "vm1p", "vm1")
+    with pytest.raises(InputError, match=re.escape("vm2 is a port (h2:vm2p) and a libvirt")):
+        resolve("vm2", hosts)  # a port on h2, a domain on h1
+    assert resolve("vm2:0", hosts).port == "vm1p" and resolve("h2:vm2", hosts).port == "vm2p"

@@ -28,9 +28,14 @@ kernel's and Open vSwitch's own lookups for that frame (`bridge fdb get`, `ip ro
 get`, `ovs-appctl ofproto/trace`, tc class counters read a second time). Read-only.
 
 SRC and DST are each a port name (a VM's tap, any bridge port, or a guest's own end of
-a veth: its peer is the port), a MAC or an IP address, found on the inventory's hosts
-(`HOST:NAME` when a name is on several). A libvirt domain is named by its NIC's port
-(vnetN) or MAC.
+a veth: its peer is the port), a libvirt domain's NIC, a MAC or an IP address, found on
+the inventory's hosts (`HOST:NAME` when a name is on several). A domain's NIC is
+DOMAIN[:NIC], NIC its index (0 first, as `virsh domiflist` lists them), its MAC, its
+tap (target dev) or libvirt's alias (net0); without NIC, the domain's only one. It is
+read from libvirt's status files of running domains (/run/libvirt/*/DOMAIN.xml);
+HOST:DOMAIN[:NIC] when the domain runs on several hosts. A head that is an inventory
+host is the host; a bare name that is both a port and a domain is refused (DOMAIN:NIC
+names the domain's NIC).
 
 Hops, each with the host, layer, device, decision and reason: the source port (up,
 MTU), its VLAN (Linux bridge vlan_filtering membership, OVS tag/trunks), port security
@@ -49,6 +54,7 @@ examples (eth0 is a port of no bridge on a fresh lab: the path beyond it is unkn
   vnetctl trace lab-h1:eth0 lab-h2:eth0 -i inventory/lab.yml  # (exit 2)
   vnetctl trace lab-h1:eth0 lab-h2:eth0 -i inventory/lab.yml --format json  # (exit 2)
   vnetctl trace vnet0 52:54:00:aa:00:02 -i inventory/lab.yml --proto tcp --port 443  # (exit 1)
+  vnetctl trace web1:net0 lab-h2:eth0 -i inventory/lab.yml  # (exit 1) no domain web1 runs
 """
 
 
@@ -59,8 +65,10 @@ def add_parser(commands) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("source", metavar="SRC", help="[HOST:]PORT, MAC or IP address")
-    parser.add_argument("destination", metavar="DST", help="[HOST:]PORT, MAC or IP address")
+    parser.add_argument("source", metavar="SRC",
+                        help="[HOST:]PORT, [HOST:]DOMAIN[:NIC], MAC or IP address")  # fmt: skip
+    parser.add_argument("destination", metavar="DST",
+                        help="[HOST:]PORT, [HOST:]DOMAIN[:NIC], MAC or IP address")  # fmt: skip
     parser.add_argument("--proto", choices=("tcp", "udp", "icmp"), help="the frame's protocol")
     parser.add_argument("--port", type=bounded_int(1, 65535), metavar="N",
                         help="its destination port (tcp, udp)")  # fmt: skip

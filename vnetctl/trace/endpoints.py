@@ -6,14 +6,13 @@ the port the frame enters or leaves the switch by, its MAC, IP and VLAN."""
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from vnetctl.errors import InputError
+from vnetctl.trace import domains
+from vnetctl.trace.domains import MAC
 from vnetctl.trace.hostview import HostView, lib
-
-MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
 
 
 @dataclass
@@ -27,14 +26,16 @@ class Endpoint:
     ip: str | None = None
     vlan: int | None = None
     found: str = ""  # how it was found
+    domain: dict[str, Any] | None = None  # the libvirt domain's NIC the port is
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "host": self.host, "port": self.port, "mac": self.mac,
-                "ip": self.ip, "vlan": self.vlan}  # fmt: skip
+                "ip": self.ip, "vlan": self.vlan, "domain": self.domain}  # fmt: skip
 
 
-def parse_token(token: str, hosts: list[str]) -> tuple[str | None, str, str]:
-    """(host or None, "mac" | "ip" | "name", value), refused unless well formed."""
+def parse_token(token: str, hosts: list[str]) -> tuple[str | None, str, Any]:
+    """(host or None, kind, value), refused unless well formed: "mac", "ip", "name" (a
+    port's, or a domain's), or "domain" with (DOMAIN, NIC) for `DOMAIN:NIC`."""
     host, value = None, token
     head, sep, tail = token.partition(":")
     if sep and head in hosts:
@@ -45,23 +46,53 @@ def parse_token(token: str, hosts: list[str]) -> tuple[str | None, str, str]:
         return host, "ip", str(ipaddress.ip_address(value))
     except ValueError:
         pass
-    problem = lib("vnet_core").ifname_problem(value)
-    if problem:
-        raise InputError(f"{token!r} is no MAC, IP address or port name: {problem}")
+    if ":" in value or lib("vnet_core").ifname_problem(value):
+        return host, "domain", domains.parse(value, token)
     return host, "name", value
 
 
 def resolve(token: str, views: dict[str, HostView]) -> Endpoint:
     host, kind, value = parse_token(token, list(views))
-    candidates = [views[host]] if host else list(views.values())
-    found = [e for v in candidates if (e := find(v, kind, value)) is not None]
+    candidates = {host: views[host]} if host else views
+    if kind == "domain":
+        return by_domain(token, candidates, *value)
+    found = [e for v in candidates.values() if (e := find(v, kind, value)) is not None]
+    if kind == "name" and (on := domains.hosts_running(candidates, value)):
+        domain = by_domain(token, candidates, value, None)
+        if any((e.host, e.port) != (domain.host, domain.port) for e in found):
+            places = ", ".join(f"{e.host}:{e.port}" for e in found)
+            raise InputError(f"{token} is a port ({places}) and a libvirt domain (on "
+                             f"{', '.join(on)}): say {value}:NIC for the domain's NIC, "
+                             "the port's MAC for the port")  # fmt: skip
+        return domain
     if not found:
         where = host or "any host read (" + ", ".join(sorted(views)) + ")"
-        raise InputError(f"{token}: no port, MAC or address {value} on {where}")
+        what = "port, libvirt domain" if kind == "name" else "port"
+        raise InputError(f"{token}: no {what}, MAC or address {value} on {where}")
     if len(found) > 1 and kind != "ip":
         places = ", ".join(f"{e.host}:{e.port}" for e in found)
         raise InputError(f"{token} is on more than one host ({places}): say HOST:{value}")
     return found[0]
+
+
+def by_domain(token: str, views: dict[str, HostView], name: str, nic: str | None) -> Endpoint:
+    """The port of a libvirt domain's NIC, the domain running on one of `views`."""
+    on = domains.hosts_running(views, name)
+    if not on:
+        where = ", ".join(sorted(views))
+        raise InputError(f"{token}: no libvirt domain {name} runs on {where} (nor is "
+                         f"{name} a port or an inventory host)")  # fmt: skip
+    if len(on) > 1:
+        raise InputError(f"{token}: libvirt domain {name} runs on {', '.join(on)}: "
+                         f"say HOST:{name}" + (f":{nic}" if nic else ""))  # fmt: skip
+    view = views[on[0]]
+    chosen = domains.select(view, name, nic, token)
+    ep = from_device(view, chosen["dev"], f"libvirt domain {name}, NIC {domains.label(chosen)}")
+    if ep is None:
+        raise InputError(f"{token}: {name}'s NIC {domains.label(chosen)} is device "
+                         f"{chosen['dev']}, which {view.name}'s links do not list")  # fmt: skip
+    ep.kind, ep.mac = "vm", chosen["mac"] or ep.mac
+    return ep
 
 
 def find(view: HostView, kind: str, value: str) -> Endpoint | None:
@@ -110,6 +141,11 @@ def by_mac(view: HostView, mac: str) -> Endpoint | None:
             if ep is not None:
                 ep.mac = mac
                 return ep
+    for nic in view.net.libvirt_nics():  # a running domain's NIC (a tap has its own MAC)
+        ep = from_device(view, nic["dev"], f"MAC {mac} (libvirt)") if nic["mac"] == mac else None
+        if ep is not None:
+            ep.mac = mac
+            return ep
     for port, guarded in declared_guests(view).items():  # port security's declared MAC
         if mac in guarded["macs"]:
             ep = from_device(view, port, f"MAC {mac} (port security declares it)")
@@ -161,11 +197,15 @@ def declared_guests(view: HostView) -> dict[str, dict]:
 
 def complete(view: HostView, ep: Endpoint) -> Endpoint:
     """The MAC and VLAN a port's facts say, where the token did not."""
+    nic = view.net.libvirt_nic(ep.port)
+    ep.domain = domains.describe(nic) if nic else None
     if ep.mac is None:
         guarded = declared_guests(view).get(ep.port)
         marked = ovs_marked(view).get(ep.port, {}).get("attached-mac")
         if guarded and guarded["macs"]:
             ep.mac = guarded["macs"][0]
+        elif nic and nic["mac"]:
+            ep.mac = nic["mac"]
         elif marked:
             ep.mac = marked.lower()
         elif ep.kind == "address":

@@ -9,6 +9,8 @@ MARKS = {"drop": "X", "unknown": "?"}
 
 def endpoint(ep: dict[str, Any]) -> str:
     extra = [f"{k} {ep[k]}" for k in ("mac", "ip", "vlan") if ep.get(k) is not None]
+    if ep.get("domain"):
+        extra.insert(0, f"domain {ep['domain']['name']} NIC {ep['domain']['nic']}")
     return (
         f"{ep['host']}:{ep['port']} ({ep['kind']}"
         + (", " + ", ".join(extra) if extra else "")

@@ -19,6 +19,7 @@ from vnetctl.errors import InputError
 from vnetctl.fleet import gates, shards
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.shards import parse_shard
+from vnetctl.fleet.workers import AUTO_FROM, parse_workers
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.extra_vars import parse_extra_vars
 from vnetctl.playbook.listing import start_at
@@ -85,6 +86,15 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"hosts worked on at once, 1..{MAX_FORKS} (default: $ANSIBLE_FORKS, else "
         f"`forks` in ansible.cfg, else {DEFAULT_FORKS})",
+    )
+    group.add_argument(
+        "--workers",
+        type=parse_workers,
+        default=1,
+        metavar="N|auto",
+        help="spread the hosts over N controller processes, each with its own SSH "
+        f"connections, to use N cores (default 1; auto: one per core above {AUTO_FROM} "
+        "hosts); one console, recap and report all the same",
     )
     group.add_argument(
         "--transport",
@@ -259,6 +269,7 @@ def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
         trace=(getattr(args, "verbose", 0) or 0) >= 3 and getattr(args, "format", "") != "json",
         confirm_timeout=getattr(args, "confirm_timeout", None),
         label=run_label(args),
+        workers=getattr(args, "workers", 1),
     )
 
 

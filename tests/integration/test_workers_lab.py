@@ -26,7 +26,7 @@ PLAYBOOK = str(Path(__file__).parent / "playbooks" / "drift.yml")
 UNDO = """\
 - hosts: all
   tasks:
-    - {name: no segment, vxlan_mesh: {name: drift, state: absent}}
+    - {name: no segment, command: {argv: [ip, link, del, vxlan100]}}
     - {name: no tenant bridge, linux_bridge: {name: br-vx100, state: absent}}
     - {name: no VM bridge, linux_bridge: {name: br-vm, state: absent}}
     - {name: NICs back, link: {name: "{{ item }}", mtu: 1500}, loop: [eth1, eth2]}

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from vnetctl.errors import InputError
-from vnetctl.lab import allocate, netns, relay_process, sshd
+from vnetctl.lab import allocate, neighbours, netns, relay_process, sshd
 from vnetctl.lab import ovs as ovs_daemons
 from vnetctl.lab.inventory_file import remove_inventory, write_inventory
 from vnetctl.lab.proc import LabError, pids_in_namespaces, terminate
@@ -60,7 +60,7 @@ def lab_up(
     """
     say = progress or (lambda _message: None)
     validate_name(name)
-    validate_hosts(hosts)
+    validate_hosts(hosts, name)
     if rtt is not None:
         validate_rtt(rtt)
     state = load_state(name)
@@ -121,6 +121,7 @@ def lab_up(
     netns.remove_network([link for h in lost for link in h.root_links], [])
 
     say(f"lab {name}: network for {count(hosts, 'host')}")
+    neighbours.fit(sum(len(lab.hosts) for lab in allocate.recorded_labs()))
     netns.create_network(state)
     netns.forget_neighbours(state, [*lost, *(h for h in state.hosts if h not in recorded)])
     netns.configure_hosts(state, say)
@@ -192,6 +193,7 @@ def lab_down(name: str = "lab", progress: Progress | None = None) -> None:
     lab_dir = state_dir(name)
     if lab_dir.parent == LAB_ROOT and (lab_dir / "lab.json").exists():
         shutil.rmtree(lab_dir)
+    neighbours.fit(sum(len(lab.hosts) for lab in allocate.recorded_labs()))
     say(f"lab {name}: removed")
 
 

@@ -88,15 +88,6 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
         f"`forks` in ansible.cfg, else {DEFAULT_FORKS})",
     )
     group.add_argument(
-        "--workers",
-        type=parse_workers,
-        default=1,
-        metavar="N|auto",
-        help="spread the hosts over N controller processes, each with its own SSH "
-        f"connections, to use N cores (default 1; auto: one per core above {AUTO_FROM} "
-        "hosts); one console, recap and report all the same",
-    )
-    group.add_argument(
         "--transport",
         choices=sorted(TRANSPORTS),
         default="asyncssh",
@@ -179,6 +170,19 @@ def add_playbook_arguments(parser: argparse.ArgumentParser, optional: bool = Fal
         metavar="DIRS",
         help="where roles are looked up after roles/ beside the playbook: directories "
         "separated by ':' (default: $VNETCTL_ROLES_PATH, else $ANSIBLE_ROLES_PATH)",
+    )
+
+
+def add_workers_option(parser: argparse.ArgumentParser) -> None:
+    """--workers N|auto (vnetctl.fleet.workers): run and drift."""
+    parser.add_argument(
+        "--workers",
+        type=parse_workers,
+        default=1,
+        metavar="N|auto",
+        help="spread the hosts over N controller processes, each with its own SSH "
+        f"connections, to use N cores (default 1; auto: one per core above {AUTO_FROM} "
+        "hosts, else 1); one console, recap, report and exit code all the same",
     )
 
 

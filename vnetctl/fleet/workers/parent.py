@@ -15,6 +15,7 @@ host ended the task in flight and started no other) and the run goes on with the
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -125,15 +126,24 @@ class Workers:
     def _start(self) -> None:
         settle_threads()
         context = multiprocessing.get_context("fork")
-        for index, hosts in enumerate(share(self.hosts, self.count)):
-            mine, theirs = context.Pipe()
-            plans = cut(self.plans, set(hosts).__contains__)
-            others = [w.conn for w in self.workers]
-            process = context.Process(target=child.main, name=f"vnetctl-worker-{index + 1}",
-                                      args=(theirs, self.run, plans, hosts, others))  # fmt: skip
-            process.start()
-            theirs.close()
-            self.workers.append(Worker(index, hosts, mine, process))
+        shares = [(hosts, cut(self.plans, set(hosts).__contains__))
+                  for hosts in share(self.hosts, self.count)]  # fmt: skip
+        # what exists now is shared with the workers, copy-on-write: the collector of a
+        # worker must not write to every object of it (each page would be copied)
+        gc.collect()
+        gc.freeze()
+        try:
+            for index, (hosts, plans) in enumerate(shares):
+                mine, theirs = context.Pipe()
+                others = [w.conn for w in self.workers]
+                name = f"vnetctl-worker-{index + 1}"
+                args = (theirs, self.run, plans, hosts, others)
+                process = context.Process(target=child.main, name=name, args=args)
+                process.start()
+                theirs.close()
+                self.workers.append(Worker(index, hosts, mine, process))
+        finally:
+            gc.unfreeze()
 
     def _play(self, k: int, plan) -> None:
         self._current = k

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -97,9 +96,7 @@ class Trigger(Recorder):
 def test_sigint_stops_every_workers_hosts_as_one_process_does():
     slow = dict.fromkeys(HOSTS, "slow")
     events = Trigger(HOSTS, lambda: os.kill(os.getpid(), signal.SIGINT))
-    started = time.monotonic()
     _, merged = in_workers([play("a", HOSTS, 40), play("b", HOSTS, 1)], 2, slow, events)
-    assert time.monotonic() - started < 40 * worker_fakes.SLOW  # not run to the end
     assert merged.interrupted and merged.exit_code() == ExitCode.INTERRUPTED
     for host, stats in merged.stats().items():
         assert 1 <= stats["changed"] < 40, host  # each ended its task in flight

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +17,7 @@ from tests.unit.test_runner import Recorder, run, specs_for
 from tests.unit.test_runner import play as fake_play
 from vnetctl.catalog import Catalog
 from vnetctl.fleet.workers import AUTO, parse_workers, worker_count
-from vnetctl.fleet.workers.parent import WORKER_LABEL, Workers, share
+from vnetctl.fleet.workers.parent import WORKER_LABEL, Workers, settle_threads, share, threads
 from vnetctl.playbook.render import PlayPlan
 from vnetctl.runner.control import RunOptions
 from vnetctl.runner.results import ExitCode, Status
@@ -141,3 +142,20 @@ def test_workers_auto_only_above_the_measured_size(monkeypatch):
     assert worker_count(AUTO, 1000) == 4
     assert worker_count(2, 1) == 1  # never more workers than hosts
     assert share(["a", "b", "c"], 2) == [["a", "c"], ["b"]]
+
+
+def test_no_fork_while_another_thread_runs():
+    """A thread still ending when the workers are forked can leave a lock (OpenSSL's)
+    copied locked in them: the fork waits for this process to be one thread."""
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        with pytest.raises(RuntimeError, match="2 threads still run"):
+            settle_threads(timeout=0.2)
+        threading.Timer(0.1, release.set).start()
+        settle_threads(timeout=5)  # returns once both threads are gone
+        assert threads() == 1
+    finally:
+        release.set()
+        thread.join()

@@ -35,6 +35,7 @@ from vnetctl.output.words import count
 
 Progress = Callable[[str], None]
 SSHD_START_TIMEOUT = 30.0
+SSHD_START_PER_HOST = 0.1  # each sshd is started by a chain of execs: 500 take a while
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "ssh-keygen")
 
 
@@ -139,7 +140,8 @@ def lab_up(
         if not sshd.sshd_alive(host):
             host.sshd_pid = sshd.start_sshd_process(state, host)
     save_state(state)
-    sshd.wait_for_sshds(state.hosts, timeout=SSHD_START_TIMEOUT, progress=say)
+    timeout = SSHD_START_TIMEOUT + SSHD_START_PER_HOST * len(state.hosts)
+    sshd.wait_for_sshds(state.hosts, timeout=timeout, progress=say)
     if state.ovs:
         say(f"lab {name}: Open vSwitch on {count(hosts, 'host')}")
         ovs_daemons.start_ovs(state.hosts, partial(in_host_argv, state))

@@ -138,8 +138,8 @@ def test_a_worker_killed_mid_play_fails_its_hosts_and_the_others_finish():
 def test_workers_auto_only_above_the_measured_size(monkeypatch):
     monkeypatch.setattr("vnetctl.fleet.workers.cores", lambda: 4)
     assert parse_workers("auto") == AUTO and parse_workers("3") == 3
-    assert worker_count(AUTO, 20) == 1
-    assert worker_count(AUTO, 1000) == 4
+    assert worker_count(AUTO, 500) == 1  # measured: no gain up to 500 hosts
+    assert worker_count(AUTO, 1001) == 4
     assert worker_count(2, 1) == 1  # never more workers than hosts
     assert share(["a", "b", "c"], 2) == [["a", "c"], ["b"]]
 

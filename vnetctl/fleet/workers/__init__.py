@@ -1,7 +1,7 @@
 """`--workers N|auto`: the hosts of a run spread over N worker processes, each with its
 own event loop and SSH connections, so a controller uses all its cores
-(vnetctl.fleet.workers.parent). One process below AUTO_FROM hosts with `auto`: a
-worker costs its fork and its share of the plans, which small fleets do not win back.
+(vnetctl.fleet.workers.parent). One process up to AUTO_FROM hosts with `auto`: on the
+2-core lab two workers never paid up to 500 hosts (README, "All the controller's cores").
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import argparse
 import os
 
 AUTO = 0  # RunOptions.workers: decided from the fleet's size and the cores
-# with `auto`, workers above this many hosts (measured: docs/architecture.md, "Workers")
-AUTO_FROM = 100
+# with `auto`, workers above this many hosts
+AUTO_FROM = 1000
 MAX_WORKERS = 64
 
 

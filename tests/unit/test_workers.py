@@ -17,7 +17,14 @@ from tests.unit.test_runner import Recorder, run, specs_for
 from tests.unit.test_runner import play as fake_play
 from vnetctl.catalog import Catalog
 from vnetctl.fleet.workers import AUTO, parse_workers, worker_count
-from vnetctl.fleet.workers.parent import WORKER_LABEL, Workers, settle_threads, share, threads
+from vnetctl.fleet.workers.parent import (
+    WORKER_LABEL,
+    Workers,
+    forks_of,
+    settle_threads,
+    share,
+    threads,
+)
 from vnetctl.playbook.render import PlayPlan
 from vnetctl.runner.control import RunOptions
 from vnetctl.runner.results import ExitCode, Status
@@ -142,6 +149,12 @@ def test_workers_auto_only_above_the_measured_size(monkeypatch):
     assert worker_count(AUTO, 1001) == 4
     assert worker_count(2, 1) == 1  # never more workers than hosts
     assert share(["a", "b", "c"], 2) == [["a", "c"], ["b"]]
+
+
+def test_forks_is_the_whole_runs_bound_shared_by_the_workers():
+    assert [forks_of(50, n, 1000) for n in (500, 500)] == [25, 25]
+    assert [forks_of(5, n, 6) for n in (3, 3)] == [3, 3]  # rounded up: never 0
+    assert forks_of(1, 1, 1000) == 1
 
 
 def test_no_fork_while_another_thread_runs():

@@ -13,6 +13,7 @@ parent goes away the worker stops gracefully, as on a first SIGINT.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -71,16 +72,17 @@ class WorkerRunner(Runner):
 
 
 def main(conn: Connection, run, plans: list, hosts: Sequence[str],
-         others: Sequence[Connection]) -> None:  # fmt: skip
-    """The worker process's body (after fork): run `plans` (cut to `hosts`). `others`:
-    the parent's ends of the workers forked before, closed here so that each worker
-    sees the parent go away."""
+         others: Sequence[Connection], forks: int) -> None:  # fmt: skip
+    """The worker process's body (after fork): run `plans` (cut to `hosts`), `forks`
+    hosts at a time (its share of --forks). `others`: the parent's ends of the workers
+    forked before, closed here so that each worker sees the parent go away."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
     for other in others:
         other.close()
     parent = Parent(conn)
-    runner = WorkerRunner(run.catalog, run.specs(hosts), run.options, Forward(parent))
+    options = dataclasses.replace(run.options, forks=forks)
+    runner = WorkerRunner(run.catalog, run.specs(hosts), options, Forward(parent))
     runner.parent = parent
     try:
         asyncio.run(_work(conn, parent, runner, plans))

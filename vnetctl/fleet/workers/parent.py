@@ -88,6 +88,12 @@ def share(hosts: Sequence[str], count: int) -> list[list[str]]:
     return [list(hosts[i::count]) for i in range(count)]
 
 
+def forks_of(forks: int, share: int, hosts: int) -> int:
+    """A worker's part of --forks: in proportion to its hosts, so that the whole run has
+    no more hosts in flight than --forks says (give or take one per worker)."""
+    return max(1, -(-forks * share // max(1, hosts)))
+
+
 class Workers:
     def __init__(self, run, plans: Sequence, count: int,
                  events: Events | None = None, stopped: bool = False):  # fmt: skip
@@ -137,7 +143,8 @@ class Workers:
                 mine, theirs = context.Pipe()
                 others = [w.conn for w in self.workers]
                 name = f"vnetctl-worker-{index + 1}"
-                args = (theirs, self.run, plans, hosts, others)
+                forks = forks_of(self.run.options.forks, len(hosts), len(self.hosts))
+                args = (theirs, self.run, plans, hosts, others, forks)
                 process = context.Process(target=child.main, name=name, args=args)
                 process.start()
                 theirs.close()

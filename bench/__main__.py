@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.measure import RelayTurns, close_control_masters, run_timed
 from bench.ping import ping
 from bench.report import summary_text, write_reports
-from bench.tools import ROOT, TOOLS, VNETCTL, WORKLOADS, Tool
+from bench.tools import OPT_IN, ROOT, TOOLS, VNETCTL, WORKLOADS, Tool
 from vnetctl.errors import InputError
 from vnetctl.lab import lab_down, lab_up, reset_hosts
 from vnetctl.lab.state import parse_rtt
@@ -59,7 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--peer-repeat", type=int, help="runs for ansible/pyinfra (default: --repeat)"
     )
-    parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset")
+    parser.add_argument("--tools", default=",".join(t for t in TOOLS if t not in OPT_IN),
+                        help="comma-separated subset (vnetctl-workers: vnetctl --workers "
+                        "N, N = the cores, only when named)")  # fmt: skip
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--lab", default="bn", help="lab name (default bn)")
@@ -165,7 +167,9 @@ def run_workload(
             state = "ok" if sample.ok else f"FAILED: {sample.error}"
             trips = "" if sample.round_trips is None else f", {sample.round_trips:.0f} round trips"
             say(f"N={len(lab.hosts)} RTT={rtt:g} {workload} {name} run {rep + 1}: "
-                f"{sample.wall:.2f}s{trips} {state}")  # fmt: skip
+                f"{sample.wall:.2f}s, CPU {sample.cpu:.2f}s, peak RSS "
+                f"{sample.peak_rss_mib:.0f} MiB (PSS {sample.peak_pss_mib:.0f}){trips} "
+                f"{state}")  # fmt: skip
     return [summarize(name, workload, len(lab.hosts), rtt, runs) for name, runs in samples.items()]
 
 
@@ -186,6 +190,8 @@ def summarize(tool: str, workload: str, n: int, rtt: float, runs: list) -> dict:
         "connections_per_host": median([r.connections for r in good]),
         "sessions_per_host": median([r.sessions for r in good]),
         "round_trips_per_host": median(trips),
+        "peak_rss_mib_median": median([r.peak_rss_mib for r in good]),
+        "peak_pss_mib_median": median([r.peak_pss_mib for r in good]),
     }
 
 

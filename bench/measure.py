@@ -1,4 +1,5 @@
-"""Timing a command fairly: wall time, the controller CPU it and its children used, the
+"""Timing a command fairly: wall time, the controller CPU it and its children used, its
+peak memory (bench.rss), the
 SSH connections and sessions it opened per host (from the lab sshds' logs) and, where
 the lab adds a round trip, the round trips it made per host (the request/response
 turns the lab's relay counted on its connections: vnetctl.lab.relay)."""
@@ -12,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.rss import PeakMemory
 from vnetctl.lab import LabState
 from vnetctl.lab.relay_process import wait_settled
 
@@ -28,6 +30,8 @@ class Sample:
     ok: bool
     error: str = ""
     round_trips: float | None = None  # per host; None where the lab adds no round trip
+    peak_rss_mib: float = 0.0  # the command's process tree, summed (bench.rss)
+    peak_pss_mib: float = 0.0
 
 
 def sshd_counts(lab: LabState) -> tuple[int, int]:
@@ -94,14 +98,20 @@ def run_timed(
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     conn0, sess0 = sshd_counts(lab)
     start = time.monotonic()
-    try:
-        done = subprocess.run(
-            argv, env={**os.environ, **env}, cwd=cwd, capture_output=True, text=True,
-            timeout=RUN_TIMEOUT,
-        )  # fmt: skip
-        ok, error = done.returncode in ok_codes, failure_summary(done.stdout + done.stderr)
-    except subprocess.TimeoutExpired:
-        ok, error = False, f"timed out after {RUN_TIMEOUT:.0f}s"
+    with subprocess.Popen(
+        argv, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    ) as process:  # fmt: skip
+        memory = PeakMemory(process.pid)
+        try:
+            out, err = process.communicate(timeout=RUN_TIMEOUT)
+            ok, error = process.returncode in ok_codes, failure_summary(out + err)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            ok, error = False, f"timed out after {RUN_TIMEOUT:.0f}s"
+        finally:
+            memory.stop()
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -112,4 +122,5 @@ def run_timed(
     conn1, sess1 = sshd_counts(lab)
     n = max(1, len(lab.hosts))
     sessions = (sess1 - sess0) / n
-    return Sample(wall, cpu, (conn1 - conn0) / n, sessions, ok, "" if ok else error, trips)
+    return Sample(wall, cpu, (conn1 - conn0) / n, sessions, ok, "" if ok else error, trips,
+                  memory.rss_mib, memory.pss_mib)  # fmt: skip

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vnetctl.fleet.workers import cores
 from vnetctl.lab import LabState
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,11 +55,16 @@ class Tool:
     curve: bool = False  # also measured at the curve's sizes (at the largest RTT)
 
 
-def _vnetctl(workload: str, lab: LabState, work: Path) -> Command:
+def _vnetctl(workload: str, lab: LabState, work: Path, workers: str = "1") -> Command:
     command = "drift" if workload == "drift" else "run"
     argv = [str(VNETCTL), command, str(PLAYBOOKS[workload]), "-i", str(lab.inventory_path)]
-    argv += ["--forks", str(len(lab.hosts)), "--format", "json"]
+    argv += ["--forks", str(len(lab.hosts)), "--format", "json", "--workers", workers]
     return argv + (["--no-history"] if workload == "drift" else []), {}, (0,)
+
+
+def _vnetctl_workers(workload: str, lab: LabState, work: Path) -> Command:
+    """vnetctl with a worker process per core (`--workers N`, N = the cores)."""
+    return _vnetctl(workload, lab, work, str(cores()))
 
 
 def ansible_env(lab: LabState, work: Path, mitogen: bool = False) -> dict[str, str]:
@@ -136,10 +142,12 @@ def _exists(path: Path) -> Callable[[], str | None]:
     return lambda: None if path.exists() else f"{path} missing (scripts/bench.sh installs it)"
 
 
+OPT_IN = {"vnetctl-workers"}  # measured only when --tools names it
 TOOLS = {
     tool.name: tool
     for tool in [
         Tool("vnetctl", _vnetctl, _exists(VNETCTL), curve=True),
+        Tool("vnetctl-workers", _vnetctl_workers, _exists(VNETCTL), curve=True),
         Tool("ansible", _ansible, _exists(ANSIBLE)),
         Tool("ansible-mitogen", lambda w, lab, d: _ansible(w, lab, d, True), _mitogen_missing),
         Tool("pyinfra", _pyinfra, _exists(PYINFRA), curve=True),

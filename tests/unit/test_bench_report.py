@@ -74,8 +74,13 @@ def test_the_plan_runs_every_tool_at_every_rtt_and_the_curve_at_the_largest():
     assert steps == [
         (10, 0.0, everyone), (10, 5.0, everyone), (10, 25.0, everyone),
         (50, 0.0, everyone), (50, 5.0, everyone), (50, 25.0, everyone),
-        (100, 25.0, ["vnetctl", "pyinfra", "floor"]),
+        (100, 25.0, ["vnetctl", "vnetctl-workers", "pyinfra", "floor"]),
     ]  # fmt: skip
+
+
+def test_vnetctl_with_workers_runs_only_when_asked():
+    assert "vnetctl-workers" not in parse_args([]).tools.split(",")
+    assert parse_args(["--tools", "vnetctl,vnetctl-workers"]).tools == "vnetctl,vnetctl-workers"
 
 
 @pytest.mark.parametrize("argv", [["--rtt", "fast"], ["--rtt", ""], ["--tools", "chef"]])

@@ -19,6 +19,7 @@ from vnetctl.errors import InputError
 from vnetctl.fleet import gates, shards
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.shards import parse_shard
+from vnetctl.fleet.workers import AUTO_FROM, parse_workers
 from vnetctl.inventory.loader import load_inventory
 from vnetctl.playbook.extra_vars import parse_extra_vars
 from vnetctl.playbook.listing import start_at
@@ -172,6 +173,19 @@ def add_playbook_arguments(parser: argparse.ArgumentParser, optional: bool = Fal
     )
 
 
+def add_workers_option(parser: argparse.ArgumentParser) -> None:
+    """--workers N|auto (vnetctl.fleet.workers): run and drift."""
+    parser.add_argument(
+        "--workers",
+        type=parse_workers,
+        default=1,
+        metavar="N|auto",
+        help="spread the hosts over N controller processes, each with its own SSH "
+        f"connections, to use N cores (default 1; auto: one per core above {AUTO_FROM} "
+        "hosts, else 1); one console, recap, report and exit code all the same",
+    )
+
+
 def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
     """--tags and --skip-tags, Ansible's (vnetctl.playbook.render): run and drift alike."""
     parser.add_argument(
@@ -259,6 +273,7 @@ def run_options(args: argparse.Namespace, check: bool) -> RunOptions:
         trace=(getattr(args, "verbose", 0) or 0) >= 3 and getattr(args, "format", "") != "json",
         confirm_timeout=getattr(args, "confirm_timeout", None),
         label=run_label(args),
+        workers=getattr(args, "workers", 1),
     )
 
 

@@ -17,6 +17,7 @@ from vnetctl.cli import drift_admin_cmd, drift_report_cmd
 from vnetctl.cli.common import (
     add_playbook_arguments,
     add_tag_arguments,
+    add_workers_option,
     bounded_int,
     plan_from_args,
     run_context,
@@ -102,6 +103,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     """What a check is and where its report goes: `drift` and `drift schedule install`
     take the same ones (a scheduled check runs exactly these)."""
     add_playbook_arguments(parser)
+    add_workers_option(parser)
     add_tag_arguments(parser)
     parser.add_argument(
         "--report",

@@ -8,6 +8,7 @@ import sys
 from vnetctl.cli.common import (
     add_playbook_arguments,
     add_tag_arguments,
+    add_workers_option,
     plan_from_args,
     run_context,
     seconds,
@@ -47,6 +48,7 @@ def add_parser(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_playbook_arguments(parser)
+    add_workers_option(parser)
     parser.add_argument(
         "-C",
         "--check",

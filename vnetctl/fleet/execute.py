@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expansion, expand, hosts_to_reach
 from vnetctl.fleet.rollout import run_in_batches
+from vnetctl.fleet.workers import worker_count
+from vnetctl.fleet.workers.parent import Workers
 from vnetctl.playbook.adhoc import facts_plan
-from vnetctl.runner.control import Events, NullEvents
+from vnetctl.runner.control import Events, NullEvents, stop_message
 from vnetctl.runner.results import RunResult, facts_of
 from vnetctl.runner.runner import Runner
 
@@ -37,15 +39,9 @@ def run_interruptible(runner: Runner, main: Coroutine[Any, Any, T]) -> T:
         loop = asyncio.get_running_loop()
 
         def on_signal(signum: int) -> None:
-            if runner.stop.requested:
-                print("vnetctl: stopping now", file=sys.stderr, flush=True)
-            else:
-                print(
-                    f"vnetctl: {signal.Signals(signum).name}: starting no new task; tasks in "
-                    f"flight get {runner.options.stop_grace:g} s to end (again to stop now)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            again = runner.stop.requested
+            print(stop_message(signum, again, runner.options.stop_grace), file=sys.stderr,
+                  flush=True)  # fmt: skip
             runner.interrupt()
 
         for signum in STOP_SIGNALS:
@@ -83,8 +79,31 @@ def execute(
         return await run_in_batches(runner, plans)
 
     rolls = rollout and any(getattr(p.play, "rolls_out", False) for p in plans)
+    hosts = {h for p in plans for h in p.hosts}
+    count = worker_count(run.options.workers, len(hosts))
+    if count > 1 and not rolls:  # batches and health gates are decided fleet-wide
+        return in_workers(runner, plans, count, prepare, run, events)
     play = in_batches if rolls else None
     return run_interruptible(runner, runner.run(plans, prepare=prepare, play=play))
+
+
+def in_workers(runner: Runner, plans: Sequence, count: int, prepare, run: RunContext,
+               events: Events | None) -> RunResult:  # fmt: skip
+    """The expanders here (they read facts fleet-wide, over connections closed before
+    the fork), then the plays in `count` worker processes."""
+
+    async def expanded() -> Sequence:
+        try:
+            return await prepare(runner, plans)
+        except Exception:
+            if not runner.stop.requested:
+                raise  # an interrupted preparation is reported as interrupted
+            return plans
+        finally:
+            await runner.pool.close_all()
+
+    plans = run_interruptible(runner, expanded())
+    return Workers(run, plans, count, events, stopped=runner.stop.requested).execute()
 
 
 def read_facts(run: RunContext, hosts: Sequence[str]) -> tuple[dict, dict, RunResult]:

@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from vnetctl.errors import InputError
-from vnetctl.lab import allocate, netns, relay_process, sshd
+from vnetctl.lab import allocate, neighbours, netns, relay_process, sshd
 from vnetctl.lab import ovs as ovs_daemons
 from vnetctl.lab.inventory_file import remove_inventory, write_inventory
 from vnetctl.lab.proc import LabError, pids_in_namespaces, terminate
@@ -35,6 +35,7 @@ from vnetctl.output.words import count
 
 Progress = Callable[[str], None]
 SSHD_START_TIMEOUT = 30.0
+SSHD_START_PER_HOST = 0.1  # each sshd is started by a chain of execs: 500 take a while
 REQUIRED_TOOLS = ("ip", "unshare", "nsenter", "ssh-keygen")
 
 
@@ -60,7 +61,7 @@ def lab_up(
     """
     say = progress or (lambda _message: None)
     validate_name(name)
-    validate_hosts(hosts)
+    validate_hosts(hosts, name)
     if rtt is not None:
         validate_rtt(rtt)
     state = load_state(name)
@@ -121,6 +122,7 @@ def lab_up(
     netns.remove_network([link for h in lost for link in h.root_links], [])
 
     say(f"lab {name}: network for {count(hosts, 'host')}")
+    neighbours.fit(sum(len(lab.hosts) for lab in allocate.recorded_labs()))
     netns.create_network(state)
     netns.forget_neighbours(state, [*lost, *(h for h in state.hosts if h not in recorded)])
     netns.configure_hosts(state, say)
@@ -138,7 +140,8 @@ def lab_up(
         if not sshd.sshd_alive(host):
             host.sshd_pid = sshd.start_sshd_process(state, host)
     save_state(state)
-    sshd.wait_for_sshds(state.hosts, timeout=SSHD_START_TIMEOUT, progress=say)
+    timeout = SSHD_START_TIMEOUT + SSHD_START_PER_HOST * len(state.hosts)
+    sshd.wait_for_sshds(state.hosts, timeout=timeout, progress=say)
     if state.ovs:
         say(f"lab {name}: Open vSwitch on {count(hosts, 'host')}")
         ovs_daemons.start_ovs(state.hosts, partial(in_host_argv, state))
@@ -192,6 +195,7 @@ def lab_down(name: str = "lab", progress: Progress | None = None) -> None:
     lab_dir = state_dir(name)
     if lab_dir.parent == LAB_ROOT and (lab_dir / "lab.json").exists():
         shutil.rmtree(lab_dir)
+    neighbours.fit(sum(len(lab.hosts) for lab in allocate.recorded_labs()))
     say(f"lab {name}: removed")
 
 

@@ -9,7 +9,7 @@ Naming (every name is derived from the lab name and the host index, never search
   the lab name holds no '-', so no two labs or hosts can produce the same name).
 
 Addresses: the management bridge gets the subnet's first address (10.213.0.1 by default) and
-host `i` gets network address + 10 + i (10.213.0.11 for h1 ... 10.213.1.8 for h254).
+host `i` gets network address + 10 + i (10.213.0.11 for h1 ... 10.213.3.242 for h1000).
 
 Round trips (`lab up --rtt 25ms`): one relay process (vnetctl.lab.relay) listens on
 127.0.0.1 at a port per host (`relay_port`: one the relay bound itself, then kept) and
@@ -33,7 +33,10 @@ LAB_ROOT = Path("/var/tmp/vnetctl-lab")
 DEFAULT_SUBNET = "10.213.0.0/16"
 RELAY_ADDRESS = "127.0.0.1"
 MAX_RTT_MS = 5000.0
-MAX_HOSTS = 254
+# a Linux bridge has at most 1024 ports (BR_MAX_PORTS), and every host is one port of
+# each of the lab's bridges; the neighbour table grows with the hosts (vnetctl.lab.neighbours)
+MAX_HOSTS = 1000
+LINK_NAME_MAX = 15  # IFNAMSIZ - 1
 FIRST_HOST_OFFSET = 10
 HOST_NICS = 3  # eth0 (management), eth1 (segment s1), eth2 (segment s2)
 PRIVATE_NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
@@ -66,9 +69,17 @@ def validate_subnet(subnet: str, hosts: int) -> ipaddress.IPv4Network:
     return net
 
 
-def validate_hosts(hosts: int) -> int:
+def validate_hosts(hosts: int, name: str = "") -> int:
+    """1..MAX_HOSTS, and few enough that lab `name`'s root-side link names fit."""
     if not isinstance(hosts, int) or not 1 <= hosts <= MAX_HOSTS:
         raise InputError(f"bad number of hosts {hosts!r}: use 1 to {MAX_HOSTS}")
+    longest = f"vnl{name}-{hosts}e{HOST_NICS - 1}"
+    if len(longest) > LINK_NAME_MAX:
+        raise InputError(
+            f"lab {name!r} with {hosts} hosts: its link {longest} would be longer than "
+            f"{LINK_NAME_MAX} characters; use a lab name of at most "
+            f"{len(name) - (len(longest) - LINK_NAME_MAX)} characters"
+        )
     return hosts
 
 

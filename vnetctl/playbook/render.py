@@ -21,7 +21,7 @@ its loop.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -347,3 +347,20 @@ def render_for_hosts(
             problems.add(exc, host)
     problems.raise_if_any()
     return rendered
+
+
+def cut(plans: Sequence[PlayPlan], holds: Callable[[str], bool]) -> list[PlayPlan]:
+    """The plans with only the hosts `holds` keeps (a shard's, a worker process's)."""
+    out = []
+    for plan in plans:
+        hosts = [h for h in plan.hosts if holds(h)]
+        out.append(
+            dataclasses.replace(
+                plan,
+                hosts=hosts,
+                tasks={h: plan.tasks[h] for h in hosts if h in plan.tasks},
+                skipped={h: plan.skipped[h] for h in hosts if h in plan.skipped},
+                gate_commands={h: plan.gate_commands[h] for h in hosts if h in plan.gate_commands},
+            )
+        )
+    return out

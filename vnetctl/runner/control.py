@@ -4,6 +4,7 @@ reporter), and the stop request that SIGINT/SIGTERM turn into (vnetctl.fleet.exe
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -36,6 +37,8 @@ class RunOptions:
     # keeps it (None: ~/.cache/vnetctl/hosts) and the hosts' cache directory (None: boot.CACHE_DIR)
     code_store: str | None = None
     host_code_cache: str | None = None
+    # worker processes (vnetctl.fleet.workers): 1 none, 0 `auto` (by the fleet's size)
+    workers: int = 1
 
 
 class Events(Protocol):
@@ -57,6 +60,14 @@ class NullEvents:
 
     def note(self, host: str, text: str) -> None:
         pass
+
+
+def stop_message(signum: int, again: bool, grace: float) -> str:
+    """What an operator is told on SIGINT/SIGTERM (`again`: a second one)."""
+    if again:
+        return "vnetctl: stopping now"
+    return (f"vnetctl: {signal.Signals(signum).name}: starting no new task; tasks in "
+            f"flight get {grace:g} s to end (again to stop now)")  # fmt: skip
 
 
 class StopControl:

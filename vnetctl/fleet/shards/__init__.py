@@ -14,7 +14,6 @@ inventory, whatever shard they are in.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from vnetctl.catalog import Catalog
 from vnetctl.fleet.port_groups import LINUX, OVS
 from vnetctl.fleet.port_groups.policy import refuse
-from vnetctl.playbook.render import PlayPlan
+from vnetctl.playbook.render import PlayPlan, cut
 
 MAX_SHARDS = 10_000
 
@@ -68,16 +67,4 @@ def restrict(plans: Sequence[PlayPlan], shard: Shard, catalog: Catalog) -> list[
     """The fleet's plans cut to `shard`'s hosts, once the fleet-wide checks passed on
     all of them (InputError otherwise, as an unsharded run refuses)."""
     refuse(fleet_problems(plans, catalog))
-    cut = []
-    for plan in plans:
-        hosts = [h for h in plan.hosts if shard.holds(h)]
-        cut.append(
-            dataclasses.replace(
-                plan,
-                hosts=hosts,
-                tasks={h: plan.tasks[h] for h in hosts if h in plan.tasks},
-                skipped={h: plan.skipped[h] for h in hosts if h in plan.skipped},
-                gate_commands={h: plan.gate_commands[h] for h in hosts if h in plan.gate_commands},
-            )
-        )
-    return cut
+    return cut(plans, shard.holds)

@@ -25,6 +25,7 @@ try:  # under ansible-playbook (and Mitogen), module_utils/vnet_host.py travels 
     from ansible.module_utils import vnet_core, vnet_ovs_microseg
     from ansible.module_utils import vnet_microseg_ir as microseg_ir
     from ansible.module_utils import vnet_nft_segments as nftms
+    from ansible.module_utils import vnet_sg_document as declared_doc
     from ansible.module_utils import vnet_vm_attach as attach
     from ansible.module_utils.vnet_host import HOST_LIBRARY as host
 except ImportError:  # vnetctl's runner preloads vnet_host
@@ -33,6 +34,7 @@ except ImportError:  # vnetctl's runner preloads vnet_host
     import vnet_microseg_ir as microseg_ir
     import vnet_nft_segments as nftms
     import vnet_ovs_microseg
+    import vnet_sg_document as declared_doc
     import vnet_vm_attach as attach
 
 RESOURCE = "security_groups"
@@ -55,7 +57,8 @@ GROUP = {"name": {"type": "objname", "required": True},
          "default_egress": {"type": "str", "choices": list(microseg_ir.DEFAULTS)}}  # fmt: skip
 VM = {"name": {"type": "str", "required": True}, "mac": {"type": "str", "required": True},
       "port": {"type": "ifname"}, "addresses": {"type": "list", "elements": "str"},
-      "port_group": {"type": "str"}, "metadata": {"type": "dict"}}  # fmt: skip
+      "port_group": {"type": "str"}, "metadata": {"type": "dict"},
+      "host": {"type": "str"}}  # fmt: skip
 ARGUMENT_SPEC = {
     "name": {"type": "objname", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
@@ -64,13 +67,14 @@ ARGUMENT_SPEC = {
     "vms": {"type": "list", "elements": "dict", "options": VM, "controller": True},
     "ports": {"type": "list", "elements": "dict"},  # the resolved policy (controller)
     "templates": {"type": "list", "elements": "dict"},  # groups a VM can join at start
+    "declaration": {"type": "dict"},  # groups and this host's vms, kept for snapshot
 }
 MODULE = "security_groups"  # its file: what its libvirt hook runs (vnet_vm_attach)
 
 
 OVS = vnet_ovs_microseg
-FACTS = dict({"nft_microseg": nftms.SOURCE, "br_nf_call": nftms.BR_NF}, **attach.FACTS,
-             **OVS.FACTS)  # fmt: skip
+FACTS = dict({"nft_microseg": nftms.SOURCE, "br_nf_call": nftms.BR_NF,
+              "microseg_declared": declared_doc.SOURCE}, **attach.FACTS, **OVS.FACTS)  # fmt: skip
 
 
 def _is_ovs(bridge, facts):
@@ -139,21 +143,32 @@ def read(params, facts):
     if _is_ovs(bridge, facts):
         flows = OVS.read(facts.get("ovs_flows", bridge) or [], OVS.ofports(facts))
         # the policy rides along (equal on both sides): OVS.plan() compiles it
-        return {"name": params["name"], "bridge": bridge, "ir": _ir(params, facts),
-                "flows": sorted(set(flows["flows"]))}  # fmt: skip
+        return _with_declared({"name": params["name"], "bridge": bridge, "ir": _ir(params, facts),
+                               "flows": sorted(set(flows["flows"]))}, params, facts)  # fmt: skip
     current = {"name": params["name"], "bridge": bridge, "chains": nftms.read(facts)}
     current["bridge_nf_call"] = facts.get("br_nf_call")
     attached = attach.read(MODULE, params, facts)
     if attached is not None:
         current["attach"] = attached
-    return current
+    return _with_declared(current, params, facts)
+
+
+def _with_declared(current, params, facts):
+    found = declared_doc.read(facts, params["bridge"], params["name"])
+    return current if found is declared_doc.MISSING else dict(current, declared=found)
+
+
+def _want_declared(want, params, current):
+    if "declared" in current:
+        want["declared"] = declared_doc.desired(params, current["declared"])
+    return want
 
 
 def desired(params, current, facts):
     ir = _ir(params, facts)
     if "flows" in current:  # Open vSwitch
         flows = OVS.desired(ir, OVS.ofports(facts))["flows"]
-        return dict(current, ir=ir, flows=sorted(set(flows)))
+        return _want_declared(dict(current, ir=ir, flows=sorted(set(flows))), params, current)
     if current["chains"] is None:
         raise host.ModuleError("security groups: nft cannot be run on this host")
     want = dict(current, chains=nftms.desired(ir))
@@ -166,12 +181,14 @@ def desired(params, current, facts):
         want["bridge_nf_call"] = {"ipv4": "1", "ipv6": "1"}
     if "attach" in current:
         want["attach"] = attach.desired(MODULE, params, current["attach"], facts)
-    return want
+    return _want_declared(want, params, current)
 
 
 def steps(current, desired, facts):
+    kept = declared_doc.steps(desired, current.get("declared"), desired.get("declared"))
     if "flows" in desired:  # Open vSwitch: one bundle to the policy, its compiler's plan
-        return OVS.plan(desired["ir"], facts) if current["flows"] != desired["flows"] else []
+        flows = OVS.plan(desired["ir"], facts) if current["flows"] != desired["flows"] else []
+        return flows + kept
     out = []
     have, want = current["bridge_nf_call"] or {}, desired["bridge_nf_call"] or {}
     for key, version in zip(nftms.SYSCTLS, ("ipv4", "ipv6")):
@@ -179,7 +196,52 @@ def steps(current, desired, facts):
             out.append(host.sysctl_step(key, want[version]))
     if current["chains"] != desired["chains"]:
         out += nftms.rebuild_steps(desired["chains"])
-    return out + attach.steps(MODULE, desired, current.get("attach"), desired.get("attach"))
+    out += attach.steps(MODULE, desired, current.get("attach"), desired.get("attach"))
+    return out + kept
+
+
+# ---- snapshot ----------------------------------------------------------------------------
+
+SNAPSHOT_ORDER = 90  # after the bridges and meshes its ports are on
+SNAPSHOT_FLEET = True  # one play of every host with the task: membership spans them
+DRIFT = "drift"  # a snapshot task's key for the controller (vnetctl/fleet/microseg/snapshot)
+
+
+def snapshot(facts):
+    """Each task's declared groups and VMs as its document on the host keeps them, when
+    the host's table (or flows) is what they compiled to; otherwise the task says so
+    (DRIFT), rather than declaring what the host does not enforce."""
+    out = []
+    for found in declared_doc.documents(facts):
+        params = {"name": found["name"], "bridge": found["bridge"],
+                  "groups": found.get("groups") or [], "vms": found.get("vms") or []}  # fmt: skip
+        why = _unlike_document(found, facts)
+        out.append(dict(params, **{DRIFT: why}) if why else params)
+    return out
+
+
+def _unlike_document(found, facts):
+    """Why the host's policy is not what its document compiles to; None when it is."""
+    params = {"name": found["name"], "bridge": found["bridge"], "state": "present",
+              "ports": found.get("ports") or [],
+              "templates": found.get("templates") or []}  # fmt: skip
+    try:
+        current = read(params, facts)
+        want = desired(params, current, facts)
+    except host.ModuleError as exc:
+        return "cannot be compared with its declaration: %s" % exc
+    for key in ("chains", "flows"):
+        if key in current and current[key] != want[key]:
+            return "its rules differ from the policy its declaration compiles to (%s)" % (
+                ", ".join(_differing(current[key], want[key])))  # fmt: skip
+    return None
+
+
+def _differing(have, want):
+    if isinstance(have, dict) and isinstance(want, dict):
+        names = sorted(c for c in set(have) | set(want) if have.get(c) != want.get(c))
+        return ["chain " + n for n in names[:5]] + (["..."] if len(names) > 5 else [])
+    return ["%d flows differ" % len(set(have or []) ^ set(want or []))]
 
 
 # ---- what vnetctl's libvirt hook asks (vnet_vm_hook) --------------------------------------

@@ -58,6 +58,19 @@ def fleet_tasks(run: RunContext, facts: dict[str, Any]) -> tuple[dict[str, list[
 
 
 def build_playbook(catalog: Catalog, tasks_by_host: dict[str, list[Task]]) -> list[dict]:
+    """Hosts with the same tasks share a play; a module's tasks that span hosts
+    (SNAPSHOT_FLEET: security_groups resolves membership from its play's hosts) go in
+    plays of their own, after, with every host that has the same task."""
+    fleet = {n for n in {m for ts in tasks_by_host.values() for m, _ in ts}
+             if getattr(catalog.load(n), "SNAPSHOT_FLEET", False)}  # fmt: skip
+    local = {h: [t for t in ts if t[0] not in fleet] for h, ts in tasks_by_host.items()}
+    spanning = {h: [t for t in ts if t[0] in fleet] for h, ts in tasks_by_host.items()}
+    return _plays(catalog, local, "network") + _plays(
+        catalog, {h: ts for h, ts in spanning.items() if ts}, "policy"
+    )
+
+
+def _plays(catalog: Catalog, tasks_by_host: dict[str, list[Task]], what: str) -> list[dict]:
     groups: dict[str, list[str]] = defaultdict(list)
     for host in sorted(tasks_by_host):
         key = yaml.safe_dump(tasks_by_host[host], sort_keys=True)
@@ -67,7 +80,7 @@ def build_playbook(catalog: Catalog, tasks_by_host: dict[str, list[Task]]) -> li
         tasks = tasks_by_host[hosts[0]]
         plays.append(
             {
-                "name": f"network of {', '.join(hosts)}",
+                "name": f"{what} of {', '.join(hosts)}",
                 "hosts": ",".join(hosts),
                 "tasks": [
                     {"name": _task_name(catalog, module, params), module: params}

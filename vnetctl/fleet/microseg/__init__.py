@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from vnetctl.errors import InputError
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expander, Expansion
-from vnetctl.fleet.microseg import resolve
+from vnetctl.fleet.microseg import resolve, snapshot
 from vnetctl.playbook.render import PlayPlan
 
 MODULE = "security_groups"
@@ -50,7 +50,7 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
         fleet = [h.name for h in run.inventory.select(plan.play.hosts)]
         args = run.render_for(plan.play, index, fleet)
         groups = _same_groups(args, declared)
-        vms_by_host = {h: list(a.get("vms") or []) for h, a in args.items()}
+        vms_by_host = {h: _own_vms(h, a.get("vms") or []) for h, a in args.items()}
         _unique_macs(vms_by_host, declared)
         try:
             resolve.check_groups(groups)
@@ -63,7 +63,8 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
                 tasks[host] = [
                     dataclasses.replace(t, args={**t.args, "ports": resolve.host_ports(
                         groups, members, host, vms_by_host.get(host, []), rules),
-                        "templates": resolve.templates(groups, members, host, hosts_of, rules)})
+                        "templates": resolve.templates(groups, members, host, hosts_of, rules),
+                        "declaration": {"groups": groups, "vms": vms_by_host.get(host, [])}})
                     if t.module == MODULE and t.index == index else t
                     for t in host_tasks
                 ]  # fmt: skip
@@ -71,6 +72,13 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
             raise _refused(str(exc), declared, exc.argument) from None
         current[id(plan)] = dataclasses.replace(current[id(plan)], tasks=tasks)
     return [current[id(p)] for p in plans]
+
+
+def _own_vms(host: str, vms: list[dict]) -> list[dict]:
+    """A host's VMs: those without `host`, and those whose `host` is it (a snapshot
+    declares the whole fleet's VMs in one list, each with its host)."""
+    return [{k: v for k, v in vm.items() if k != "host"} for vm in vms
+            if vm.get("host") in (None, host)]  # fmt: skip
 
 
 def _check_compiled(run, groups: list[dict], rules: dict, declared) -> None:
@@ -116,4 +124,8 @@ def _refused(message: str, declared, argument: str) -> InputError:
                       f"task {declared.display_name!r}")  # fmt: skip
 
 
-EXPANDERS = [Expander(module=MODULE, expand=expand_groups, reach=fleet_hosts)]
+EXPANDERS = [
+    Expander(
+        module=MODULE, expand=expand_groups, reach=fleet_hosts, snapshot=snapshot.snapshot_groups
+    )
+]

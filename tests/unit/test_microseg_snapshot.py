@@ -1,0 +1,106 @@
+"""security_groups keeps its declared policy on the host (vnet_sg_document) and
+`vnetctl snapshot` writes it back (vnetctl/fleet/microseg/snapshot.py): planned on
+recorded facts, the snapshot's task resolves to the same compiled policy; a table that
+differs from its declaration is reported, never written back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from tests.unit.test_microseg_resolve import CATALOG, GROUPS, VMS, expand, nftseg
+from vnetctl.fleet.expanders import Expansion
+from vnetctl.fleet.microseg.snapshot import snapshot_groups
+from vnetctl.snapshot.playbook import build_playbook
+
+DOCUMENT = "/etc/vnetctl/microseg/br-vm/app.json"
+
+
+def facts_after(args, table=True, document=True):
+    """kvm facts once the task `args` (expanded) was applied: its table and document."""
+    data = json.loads((Path(__file__).parent / "fixtures/facts/vm_ports_bridge.json").read_text())
+    ir = CATALOG.load("security_groups").microseg_ir
+    chains = nftseg.desired(ir.validate({"bridge": "br-vm", "ports": args["ports"]}))
+    printed = {c: [t for _, t in sorted(rules.items())] for c, rules in chains.items()}
+    plan = CATALOG.plan("security_groups", args, dict(data, nft_microseg={}, microseg_declared={},
+                                                      br_nf_call={"ipv4": "1", "ipv6": "1"},
+                                                      vm_attach=None))  # fmt: skip
+    written = [s for s in plan["steps"] if s[0] == "file"]
+    assert [s[1] for s in written] == ["write " + DOCUMENT]  # the document, after the rules
+    data.update(nft_microseg=printed if table else {}, vm_attach=None,
+                br_nf_call={"ipv4": "1", "ipv6": "1"},
+                microseg_declared={DOCUMENT: written[0].body} if document else {})  # fmt: skip
+    return data
+
+
+def test_each_host_is_sent_the_groups_and_its_own_vms_to_keep():
+    args = expand(GROUPS)
+    declared = args["kvm2"]["declaration"]  # the groups as checked (defaults filled in)
+    assert [g["name"] for g in declared["groups"]] == ["web", "db", "mgmt"]
+    assert declared["groups"][0]["egress"][0]["action"] == "allow"
+    assert declared["vms"] == VMS["kvm2"]
+    assert args["kvm3"]["declaration"]["vms"] == []
+
+
+def test_applied_it_plans_nothing_and_a_removed_document_is_drift():
+    args = expand(GROUPS)["kvm2"]
+    assert CATALOG.plan("security_groups", args, facts_after(args))["steps"] == []
+    again = CATALOG.plan("security_groups", args, facts_after(args, document=False))
+    assert [s[1] for s in again["steps"]] == ["write " + DOCUMENT]
+
+
+def test_snapshot_declares_the_groups_and_vms_the_document_keeps():
+    args = expand(GROUPS)["kvm2"]
+    (params,) = CATALOG.snapshot("security_groups", CATALOG.facts(facts_after(args)))
+    assert params == {
+        "name": "app",
+        "bridge": "br-vm",
+        "vms": VMS["kvm2"],
+        "groups": args["declaration"]["groups"],
+    }
+
+
+def test_a_table_unlike_its_document_is_drift_not_written_back():
+    args = expand(GROUPS)["kvm2"]
+    (params,) = CATALOG.snapshot("security_groups", CATALOG.facts(facts_after(args, table=False)))
+    assert "differ from the policy its declaration compiles to" in params["drift"]
+    assert "chain in_525400000031" in params["drift"]
+    notes: dict[str, str] = {}
+    out = asyncio.run(snapshot_groups(Expansion(None, None, unchecked=notes),
+                                      {"kvm2": [("security_groups", params)]}))  # fmt: skip
+    assert out == {"kvm2": []} and "not written back" in notes["kvm2"]
+
+
+def test_the_snapshot_play_spans_the_hosts_and_resolves_to_the_same_policy():
+    """Snapshot of kvm1 and kvm2 (each a different `vms`): one play of both, every VM
+    with its `host`; expanded again, each host is sent the ports it had."""
+    before = expand(GROUPS)
+    tasks = {h: [("linux_bridge", {"name": "br-" + h})] + [
+        ("security_groups", p)
+        for p in CATALOG.snapshot("security_groups", CATALOG.facts(facts_after(before[h])))]
+        for h in ("kvm1", "kvm2")}  # fmt: skip
+    tasks = asyncio.run(snapshot_groups(Expansion(None, None, unchecked={}), tasks))
+    plays = build_playbook(CATALOG, tasks)
+    assert [p["hosts"] for p in plays] == ["kvm1", "kvm2", "kvm1,kvm2"]
+    (task,) = plays[-1]["tasks"]
+    vms = task["security_groups"]["vms"]
+    assert [(v["host"], v["name"]) for v in vms] == [("kvm1", "web-1"), ("kvm1", "mgmt-1"),
+                                                     ("kvm2", "db-1")]  # fmt: skip
+    after = expand_with_vms(task["security_groups"]["groups"], vms)
+    for host in ("kvm1", "kvm2"):
+        assert after[host]["ports"] == before[host]["ports"]
+
+
+def expand_with_vms(groups, vms):
+    """expand() with one `vms` list for every host (as a snapshot writes it)."""
+    import tests.unit.test_microseg_resolve as resolve_tests
+
+    saved = resolve_tests.INVENTORY
+    hosts = saved["all"]["children"]["kvm"]["hosts"]
+    resolve_tests.INVENTORY = {"all": {"children": {"kvm": {"hosts": {
+        h: dict(v, vms=vms) for h, v in hosts.items()}}}}}  # fmt: skip
+    try:
+        return expand(groups)
+    finally:
+        resolve_tests.INVENTORY = saved

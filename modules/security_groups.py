@@ -180,7 +180,8 @@ def desired(params, current, facts):
                 "bridged traffic cannot be filtered by state" % params["bridge"])  # fmt: skip
         want["bridge_nf_call"] = {"ipv4": "1", "ipv6": "1"}
     if "attach" in current:
-        want["attach"] = attach.desired(MODULE, params, current["attach"], facts)
+        hooked = {k: v for k, v in params.items() if k != "declaration"}  # kept once
+        want["attach"] = attach.desired(MODULE, hooked, current["attach"], facts)
     return _want_declared(want, params, current)
 
 

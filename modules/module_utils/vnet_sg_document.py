@@ -58,7 +58,7 @@ def read(facts, bridge, name):
     except vnet_facts.Missing:
         return MISSING
     text = found.get(path_of(bridge, name))
-    return None if text is None else _loaded(text)
+    return None if text is None else view(_loaded(text))
 
 
 MISSING = object()
@@ -87,12 +87,44 @@ def desired(params, current):
            "groups": declaration.get("groups") or [], "vms": declaration.get("vms") or [],
            "ports": params.get("ports") or [],
            "templates": params.get("templates") or []}  # fmt: skip
-    return vnet_core.loads(vnet_core.dumps(out))  # the form read() gives back
+    return view(vnet_core.loads(vnet_core.dumps(out)))  # the form read() gives back
+
+
+def view(doc):
+    """The document as the task's state: its lists keyed by name, so that drift names
+    what differs (`declared.vms.db-1.member_of`, `declared.ports.db-1.ingress`, a
+    group's `declared.groups.db`), with the order kept; document() gives it back."""
+    if "unreadable" in doc:
+        return doc
+    names = {str(vm.get("mac", "")).lower(): str(vm.get("name")) for vm in doc.get("vms") or []}
+    ports = [(names.get(str(p.get("mac", "")).lower()) or str(p.get("mac")), p)
+             for p in doc.get("ports") or []]  # fmt: skip
+    member_of = {key: port.get("groups") or [] for key, port in ports}
+    return {
+        "name": doc.get("name"), "bridge": doc.get("bridge"),
+        "groups": {str(g.get("name")): g for g in doc.get("groups") or []},
+        "group_order": [str(g.get("name")) for g in doc.get("groups") or []],
+        "vms": {str(vm.get("name")): dict(vm, member_of=member_of.get(str(vm.get("name")), []))
+                for vm in doc.get("vms") or []},
+        "vm_order": [str(vm.get("name")) for vm in doc.get("vms") or []],
+        "ports": dict(ports), "port_order": [key for key, _ in ports],
+        "templates": doc.get("templates") or [],
+    }  # fmt: skip
+
+
+def document(state):
+    """The file's document of a view()."""
+    vms = [{k: v for k, v in state["vms"][n].items() if k != "member_of"}
+           for n in state["vm_order"]]  # fmt: skip
+    return {"name": state["name"], "bridge": state["bridge"],
+            "groups": [state["groups"][n] for n in state["group_order"]], "vms": vms,
+            "ports": [state["ports"][k] for k in state["port_order"]],
+            "templates": state["templates"]}  # fmt: skip
 
 
 def steps(params, current, wanted):
-    """The file step from the document `current` to `wanted`."""
+    """The file step from the state `current` to `wanted`."""
     if current == wanted:
         return []
-    text = None if wanted is None else vnet_core.dumps(wanted) + "\n"
+    text = None if wanted is None else vnet_core.dumps(document(wanted)) + "\n"
     return [vnet_registry.document_step(path_of(params["bridge"], params["name"]), text)]

@@ -5,6 +5,8 @@ host; a table changed by hand is named in the snapshot and not written back."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -89,3 +91,29 @@ def test_a_table_changed_by_hand_is_named_not_written_back(the_lab, tmp_path):
         assert own_play["hosts"] == h1
     finally:
         assert play(lab, tmp_path, placement)["code"] == 0
+
+
+def test_drift_names_the_stale_rule_of_a_peer_readdressed_on_the_other_host(the_lab, tmp_path):
+    """app-1 (on h1) is given another address: h2's table still names the old one in
+    db's rule from app; drift reports h2 with the VM and its rule."""
+    lab = the_lab
+    h1, h2 = lab.host_names
+    placement = {h1: list(PLACEMENT[0]), h2: list(PLACEMENT[1])}
+    assert play(lab, tmp_path, placement)["code"] == 0
+    saved = microseg.VMS["app-1"]
+    microseg.VMS["app-1"] = dict(saved, addresses=["10.30.0.29", "fd30::29"])
+    try:
+        play(lab, tmp_path, placement, "--check")  # writes the inventory with it
+        doc = run_json(["drift", str(tmp_path / "play.yml"), "-i", str(tmp_path / "inventory.yml")])
+    finally:
+        microseg.VMS["app-1"] = saved
+    fields = {(i["host"], i["field"]) for i in items(doc)}
+    assert (h2, "declared.ports.db-1.ingress") in fields, doc
+    stale = next(i for i in items(doc) if i["host"] == h2 and i["field"].startswith("chains.in_"))
+    assert "10.30.0.21" in json.dumps(stale) and "db/0-v4" in json.dumps(stale), stale
+    assert play(lab, tmp_path, placement)["code"] == 0
+
+
+def items(doc) -> list[dict]:
+    """Drift's items, each with its host."""
+    return [dict(i, host=h["host"]) for h in doc["hosts"] for i in h.get("items") or []]

@@ -94,13 +94,43 @@ def test_the_snapshot_play_spans_the_hosts_and_resolves_to_the_same_policy():
 
 def expand_with_vms(groups, vms):
     """expand() with one `vms` list for every host (as a snapshot writes it)."""
+    return expand_with(groups, {h: vms for h in VMS})
+
+
+def expand_with(groups, vms_by_host):
     import tests.unit.test_microseg_resolve as resolve_tests
 
     saved = resolve_tests.INVENTORY
     hosts = saved["all"]["children"]["kvm"]["hosts"]
     resolve_tests.INVENTORY = {"all": {"children": {"kvm": {"hosts": {
-        h: dict(v, vms=vms) for h, v in hosts.items()}}}}}  # fmt: skip
+        h: dict(v, vms=vms_by_host[h]) for h, v in hosts.items()}}}}}  # fmt: skip
     try:
         return expand(groups)
     finally:
         resolve_tests.INVENTORY = saved
+
+
+def drift_of(vms_by_host):
+    """The changes kvm2 reads as drift against the fleet `vms_by_host`, after the
+    policy of VMS was applied."""
+    applied = facts_after(expand(GROUPS)["kvm2"])
+    args = expand_with(GROUPS, vms_by_host)["kvm2"]
+    return {c["field"]: c for c in CATALOG.plan("security_groups", args, applied)["changes"]}
+
+
+def test_a_peer_readdressed_on_another_host_names_the_stale_rule_on_this_one():
+    """web-1 (kvm1) has another address: kvm2's db-1 rule from web is stale."""
+    web = dict(VMS["kvm1"][0], addresses=["10.0.0.12"])
+    changes = drift_of(dict(VMS, kvm1=[web, VMS["kvm1"][1]]))
+    stale = changes["declared.ports.db-1.ingress"]
+    assert [r["peers"] for r in stale["before"] if r["id"] == "db/0"] == [["10.0.0.11/32"]]
+    assert [r["peers"] for r in stale["after"] if r["id"] == "db/0"] == [["10.0.0.12/32"]]
+    (rule,) = [c for f, c in changes.items() if f.startswith("chains.in_525400000031")]
+    assert "ip saddr 10.0.0.11 tcp dport 5432" in rule["before"] and "db/0-v4" in rule["before"]
+
+
+def test_a_vm_no_longer_selected_is_named_with_the_groups_it_left():
+    db = dict(VMS["kvm2"][0], port_group="other")
+    changes = drift_of(dict(VMS, kvm2=[db]))
+    left = changes["declared.vms.db-1.member_of"]
+    assert left["before"] == ["db"] and left["after"] == []

@@ -87,8 +87,9 @@ def test_a_table_changed_by_hand_is_named_not_written_back(the_lab, tmp_path):
         _, text = snapshot(tmp_path, "drift.yml")
         said = [line for line in text.splitlines() if line.startswith("# INCOMPLETE: " + h2)]
         assert said and "security groups 'three-tier'" in said[0] and chain in said[0], text
-        own_play, _ = policy_task(text)
-        assert own_play["hosts"] == h1
+        own_play, task = policy_task(text)
+        assert own_play["hosts"] == h1  # h2's VMs stay: h1's rules name them
+        assert (h2, "db-1") in [(v["host"], v["name"]) for v in task["security_groups"]["vms"]]
     finally:
         assert play(lab, tmp_path, placement)["code"] == 0
 

@@ -10,8 +10,13 @@ import json
 from pathlib import Path
 
 from tests.unit.test_microseg_resolve import CATALOG, GROUPS, VMS, expand, nftseg
+from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expansion
+from vnetctl.fleet.expanders import expand as expand_fleet
 from vnetctl.fleet.microseg.snapshot import snapshot_groups
+from vnetctl.inventory.loader import build_inventory
+from vnetctl.playbook.loader import parse_playbook
+from vnetctl.playbook.render import plan_playbook
 from vnetctl.snapshot.playbook import build_playbook
 
 DOCUMENT = "/etc/vnetctl/microseg/br-vm/app.json"
@@ -72,6 +77,25 @@ def test_a_table_unlike_its_document_is_drift_not_written_back():
     assert out == {"kvm2": []} and "not written back" in notes["kvm2"]
 
 
+def test_a_drifted_hosts_vms_stay_members_of_the_other_hosts_policy():
+    """kvm2's table was changed: its task is left out, its VMs are not (kvm1's rules
+    name db-1): kvm1's play alone resolves to the rules kvm1 had."""
+    before = expand(GROUPS)
+    clean = CATALOG.snapshot("security_groups", CATALOG.facts(facts_after(before["kvm1"])))
+    drifted = CATALOG.snapshot(
+        "security_groups", CATALOG.facts(facts_after(before["kvm2"], table=False))
+    )
+    tasks = {"kvm1": [("security_groups", p) for p in clean],
+             "kvm2": [("security_groups", p) for p in drifted]}  # fmt: skip
+    out = asyncio.run(snapshot_groups(Expansion(None, None, unchecked={}), tasks))
+    (plays,) = [p for p in build_playbook(CATALOG, out) if p["tasks"]]
+    assert plays["hosts"] == "kvm1"
+    task = plays["tasks"][0]["security_groups"]
+    assert ("kvm2", "db-1") in [(v["host"], v["name"]) for v in task["vms"]]
+    after = expand_play("kvm1", task)
+    assert after["kvm1"]["ports"] == before["kvm1"]["ports"]
+
+
 def test_the_snapshot_play_spans_the_hosts_and_resolves_to_the_same_policy():
     """Snapshot of kvm1 and kvm2 (each a different `vms`): one play of both, every VM
     with its `host`; expanded again, each host is sent the ports it had."""
@@ -95,6 +119,18 @@ def test_the_snapshot_play_spans_the_hosts_and_resolves_to_the_same_policy():
 def expand_with_vms(groups, vms):
     """expand() with one `vms` list for every host (as a snapshot writes it)."""
     return expand_with(groups, {h: vms for h in VMS})
+
+
+def expand_play(hosts, args):
+    """The task `args` of a play on `hosts` (no inventory `vms`), expanded."""
+    import tests.unit.test_microseg_resolve as resolve_tests
+
+    inventory = build_inventory(resolve_tests.INVENTORY, "inv.yml")
+    task = {"name": "groups", "security_groups": args}
+    book = parse_playbook([{"hosts": hosts, "tasks": [task]}], "book.yml", CATALOG)
+    plans = plan_playbook(book, inventory, CATALOG)
+    plans = asyncio.run(expand_fleet(Expansion(RunContext(CATALOG, inventory), None), plans))
+    return {h: ts[0].args for h, ts in plans[0].tasks.items()}
 
 
 def expand_with(groups, vms_by_host):

@@ -51,6 +51,7 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
         args = run.render_for(plan.play, index, fleet)
         groups = _same_groups(args, declared)
         vms_by_host = {h: _own_vms(h, a.get("vms") or []) for h, a in args.items()}
+        vms_by_host.update(_beyond_play(args))
         _unique_macs(vms_by_host, declared)
         try:
             resolve.check_groups(groups)
@@ -79,6 +80,19 @@ def _own_vms(host: str, vms: list[dict]) -> list[dict]:
     declares the whole fleet's VMs in one list, each with its host)."""
     return [{k: v for k, v in vm.items() if k != "host"} for vm in vms
             if vm.get("host") in (None, host)]  # fmt: skip
+
+
+def _beyond_play(args: dict[str, dict]) -> dict[str, list[dict]]:
+    """VMs declared with a `host` that is not of the play (a snapshot's, whose host was
+    left out): members and peers, as VMs beyond --limit are; no task there."""
+    out: dict[str, dict[str, dict]] = {}
+    for rendered in args.values():
+        for vm in rendered.get("vms") or []:
+            host = vm.get("host")
+            if host is not None and host not in args:
+                mine = {k: v for k, v in vm.items() if k != "host"}
+                out.setdefault(host, {})[str(vm.get("mac", "")).lower()] = mine
+    return {host: list(vms.values()) for host, vms in out.items()}
 
 
 def _check_compiled(run, groups: list[dict], rules: dict, declared) -> None:

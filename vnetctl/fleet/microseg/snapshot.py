@@ -3,7 +3,7 @@ document, vnet_sg_document): one task per policy with every snapshotted host's V
 with its `host`, so that the task, run again on those hosts, resolves the same membership
 and compiles the same rules. A host whose rules differ from its declaration is named
 (drift) and its policy left out: the snapshot never declares what a host does not
-enforce."""
+enforce; its VMs stay in the list, as members and peers of the other hosts' rules."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ async def snapshot_groups(expansion: Expansion, tasks: SnapshotTasks) -> Snapsho
     fleet: dict[str, list[dict]] = {}
     for host, host_tasks in sorted(tasks.items()):
         for module, params in host_tasks:
-            if module == MODULE and not params.get(DRIFT):
+            if module == MODULE:  # a drifted host's VMs are still the fleet's members
                 vms = [dict(vm, host=host) for vm in params.get("vms") or []]
                 fleet.setdefault(_key(params), []).extend(vms)
     out: SnapshotTasks = {}

@@ -67,8 +67,10 @@ def _run(argv: list[str]) -> str:
     return done.stdout
 
 
-def add_vm(lab, host: str, vm: dict, bridge: str, mtu: int = 1450) -> None:
-    """`vm` (name, mac, addresses) as a guest whose port NAMEp is on `bridge` of `host`."""
+def add_vm(lab, host: str, vm: dict, bridge: str, mtu: int = 1450, ovs: bool = False) -> None:
+    """`vm` (name, mac, addresses) as a guest whose port NAMEp is on `bridge` of `host`,
+    a Linux bridge or (`ovs`) an Open vSwitch one: with OVS's userspace datapath both ends
+    send with checksums done (no offload), as OVS does not finish them."""
     ns, tmp = namespace(lab, vm["name"]), f"{lab.name}{vm['name']}"[:13]
     pid = str(lab.host(host).sshd_pid)
     _run(["ip", "netns", "add", ns])
@@ -76,31 +78,41 @@ def add_vm(lab, host: str, vm: dict, bridge: str, mtu: int = 1450) -> None:
     _run(["ip", "link", "set", tmp + "g", "netns", ns])
     _run(["ip", "link", "set", tmp + "p", "netns", pid])
     port = vm["name"] + "p"
-    for argv in (["ip", "link", "set", tmp + "p", "name", port],
-                 ["ip", "link", "set", port, "mtu", str(mtu), "master", bridge, "up"]):  # fmt: skip
+    attach = (
+        [["ovs-vsctl", "add-port", bridge, port], ["ethtool", "-K", port, "tx", "off"],
+         ["ip", "link", "set", port, "mtu", str(mtu), "up"]] if ovs
+        else [["ip", "link", "set", port, "mtu", str(mtu), "master", bridge, "up"]]
+    )  # fmt: skip
+    for argv in (["ip", "link", "set", tmp + "p", "name", port], *attach):
         done = host_exec(lab.name, host, argv)
         assert done.returncode == 0, f"{argv}: {done.stderr}"
     inside = ["ip", "netns", "exec", ns]
     _run([*inside, "ip", "link", "set", tmp + "g", "name", "eth0"])
     _run([*inside, "ip", "link", "set", "eth0", "address", vm["mac"], "mtu", str(mtu), "up"])
     _run([*inside, "ip", "link", "set", "lo", "up"])
+    if ovs:
+        _run([*inside, "ethtool", "-K", "eth0", "tx", "off"])
     for address in vm["addresses"]:
         prefix = "64 nodad" if ":" in address else "24"
         _run([*inside, "ip", "addr", "add", f"{address}/{prefix.split()[0]}", "dev", "eth0",
               *prefix.split()[1:]])  # fmt: skip
 
 
-def remove_vm(lab, name: str) -> None:
-    """The guest's namespace (its eth0 and, with it, the port on the host)."""
+def remove_vm(lab, name: str, ovs_host: str | None = None) -> None:
+    """The guest's namespace (its eth0 and, with it, the port on the host); on an OVS
+    bridge of `ovs_host` its port's OVSDB record too."""
     subprocess.run(["ip", "netns", "del", namespace(lab, name)], capture_output=True, timeout=30)
+    if ovs_host is not None:
+        host_exec(lab.name, ovs_host, ["ovs-vsctl", "--if-exists", "del-port", name + "p"])
 
 
 @contextmanager
 def listening(lab, name: str, ports: list[int]):
     """TCP and UDP echo on `ports` in guest `name` while the block runs."""
     ns = namespace(lab, name)
-    argv = ["ip", "netns", "exec", ns, "timeout", "600", "python3", "-c", LISTENER,
-            json.dumps(ports)]  # fmt: skip
+    # python3 itself (ip netns exec execs it; its own loop ends after 600 s): kill() ends
+    # it, where a `timeout` wrapper's kill left its child holding the namespace and port
+    argv = ["ip", "netns", "exec", ns, "python3", "-c", LISTENER, json.dumps(ports)]
     with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
         try:
             deadline = time.monotonic() + 10

@@ -13,9 +13,11 @@ the host.
 
 A Linux bridge compiles it to nftables (vnet_nft_segments: table `inet
 vnetctl_microseg`, with br_netfilter, replaced whole in one transaction); an Open
-vSwitch bridge to conntrack flows (vnet_ovs_microseg). Ports
-are matched by their guest's MAC, so a VM declared before it starts is covered from its
-first frame, on whichever host it runs. `state: absent` removes the table.
+vSwitch bridge to conntrack flows (vnet_ovs_microseg). nftables matches ports by their
+guest's MAC, so a VM declared before it starts is covered from its first frame, on
+whichever host it runs; OVS flows name the port's OpenFlow number, so there a port that
+appears after the run is dropped until the libvirt hook (vnet_vm_attach, installed on
+both) or the next run writes its flows. `state: absent` removes the table.
 """
 
 import fnmatch

@@ -13,9 +13,11 @@ the host.
 
 A Linux bridge compiles it to nftables (vnet_nft_segments: table `inet
 vnetctl_microseg`, with br_netfilter, replaced whole in one transaction); an Open
-vSwitch bridge to conntrack flows (vnet_ovs_microseg). Ports
-are matched by their guest's MAC, so a VM declared before it starts is covered from its
-first frame, on whichever host it runs. `state: absent` removes the table.
+vSwitch bridge to conntrack flows (vnet_ovs_microseg). nftables matches ports by their
+guest's MAC, so a VM declared before it starts is covered from its first frame, on
+whichever host it runs; OVS flows name the port's OpenFlow number, so there a port that
+appears after the run is dropped until the libvirt hook (vnet_vm_attach, installed on
+both) or the next run writes its flows. `state: absent` removes the table.
 """
 
 import fnmatch
@@ -143,10 +145,13 @@ def read(params, facts):
     if _is_ovs(bridge, facts):
         flows = OVS.read(facts.get("ovs_flows", bridge) or [], OVS.ofports(facts))
         # the policy rides along (equal on both sides): OVS.plan() compiles it
-        return _with_declared({"name": params["name"], "bridge": bridge, "ir": _ir(params, facts),
-                               "flows": sorted(set(flows["flows"]))}, params, facts)  # fmt: skip
-    current = {"name": params["name"], "bridge": bridge, "chains": nftms.read(facts)}
-    current["bridge_nf_call"] = facts.get("br_nf_call")
+        current = {"name": params["name"], "bridge": bridge, "ir": _ir(params, facts),
+                   "flows": sorted(set(flows["flows"]))}  # fmt: skip
+    else:
+        current = {"name": params["name"], "bridge": bridge, "chains": nftms.read(facts)}
+        current["bridge_nf_call"] = facts.get("br_nf_call")
+    # on OVS too: a VM's flows name its port's OpenFlow number, which exists only once
+    # libvirt made the port; the hook writes them then, before the guest's first frame
     attached = attach.read(MODULE, params, facts)
     if attached is not None:
         current["attach"] = attached
@@ -164,11 +169,19 @@ def _want_declared(want, params, current):
     return want
 
 
+def _hooked(params):
+    """The hook's declaration: the task's arguments but the declaration (kept once)."""
+    return {k: v for k, v in params.items() if k != "declaration"}
+
+
 def desired(params, current, facts):
     ir = _ir(params, facts)
     if "flows" in current:  # Open vSwitch
         flows = OVS.desired(ir, OVS.ofports(facts))["flows"]
-        return _want_declared(dict(current, ir=ir, flows=sorted(set(flows))), params, current)
+        want = dict(current, ir=ir, flows=sorted(set(flows)))
+        if "attach" in current:
+            want["attach"] = attach.desired(MODULE, _hooked(params), current["attach"], facts)
+        return _want_declared(want, params, current)
     if current["chains"] is None:
         raise host.ModuleError("security groups: nft cannot be run on this host")
     want = dict(current, chains=nftms.desired(ir))
@@ -180,16 +193,16 @@ def desired(params, current, facts):
                 "bridged traffic cannot be filtered by state" % params["bridge"])  # fmt: skip
         want["bridge_nf_call"] = {"ipv4": "1", "ipv6": "1"}
     if "attach" in current:
-        hooked = {k: v for k, v in params.items() if k != "declaration"}  # kept once
-        want["attach"] = attach.desired(MODULE, hooked, current["attach"], facts)
+        want["attach"] = attach.desired(MODULE, _hooked(params), current["attach"], facts)
     return _want_declared(want, params, current)
 
 
 def steps(current, desired, facts):
-    kept = declared_doc.steps(desired, current.get("declared"), desired.get("declared"))
+    hook = attach.steps(MODULE, desired, current.get("attach"), desired.get("attach"))
+    hook += declared_doc.steps(desired, current.get("declared"), desired.get("declared"))
     if "flows" in desired:  # Open vSwitch: one bundle to the policy, its compiler's plan
-        flows = OVS.plan(desired["ir"], facts) if current["flows"] != desired["flows"] else []
-        return flows + kept
+        changed = current["flows"] != desired["flows"]
+        return (OVS.plan(desired["ir"], facts) if changed else []) + hook
     out = []
     have, want = current["bridge_nf_call"] or {}, desired["bridge_nf_call"] or {}
     for key, version in zip(nftms.SYSCTLS, ("ipv4", "ipv6")):
@@ -197,8 +210,7 @@ def steps(current, desired, facts):
             out.append(host.sysctl_step(key, want[version]))
     if current["chains"] != desired["chains"]:
         out += nftms.rebuild_steps(desired["chains"])
-    out += attach.steps(MODULE, desired, current.get("attach"), desired.get("attach"))
-    return out + kept
+    return out + hook
 
 
 # ---- snapshot ----------------------------------------------------------------------------
@@ -249,12 +261,14 @@ def _differing(have, want):
 
 
 def attached_to(port, facts):
-    """The bridge `port` is a port of, or None."""
-    ovs = facts.net.ovs_bridge(port)
-    if ovs is not None:
-        return ovs
+    """The bridge `port` is a port of, or None. OVSDB's ports are asked (as
+    ovs_port_group does): the host's model finds a userspace datapath's port (a tap, a
+    veth) only once the `ovs` fact was read, which the libvirt hook's facts have not."""
     master = (facts.link(port) or {}).get("master")
-    return master if master and facts.kind(master) == "bridge" else None
+    if master and facts.kind(master) == "bridge":
+        return master
+    ports = (facts.get("ovs_config") or {}).get("ports") or {}
+    return (ports.get(port) or {}).get("bridge") or facts.net.ovs_bridge(port)
 
 
 def claims(params, port, facts):

@@ -1,7 +1,7 @@
 """Micro-segmentation on real Open vSwitch (userspace datapath, issue 30): one lab host,
-bridge br-ms with three VM-like ports (veths to namespaces ms-web, ms-db, ms-other), the
-policy compiled by vnet_ovs_microseg and installed through its plan() as the host does
-(one `ovs-ofctl --bundle add-flows`). Real TCP with data both ways (return traffic by
+bridge br-ms with three VM-like ports (tests/integration/microseg_vms.py: msweb, msdb,
+msother), the policy compiled by vnet_ovs_microseg and installed through its plan() as
+the host does (one `ovs-ofctl --bundle add-flows`). Real TCP with data both ways (return traffic by
 conntrack state), ICMP and ICMPv6 echo, IPv4 and IPv6; a port made again with a new
 OpenFlow number sends nothing until plan() runs again; a flow removed by hand is drift
 that one plan repairs; another tool's flow is left alone. Every namespace, bridge and
@@ -14,23 +14,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import yaml
 
-from tests.integration.microseg_guests import (
-    BRIDGE,
-    IPERF_PORT,
-    VMS,
-    add_port,
-    guests,
-    iperf,
-    ping,
-    sh,
-    tcp,
-)
+from tests.integration import microseg_vms as vms
 from tests.labhosts import own_lab
 from vnetctl.catalog import Catalog
 from vnetctl.cli.main import main
@@ -43,6 +36,58 @@ import vnet_ovs  # noqa: E402
 import vnet_ovs_microseg as ms  # noqa: E402
 
 OURS = "cookie=0x766e000000000000/0xffff000000000000"
+BRIDGE = "br-ms"
+VMS = {  # name: (MAC, IPv4, IPv6); guest msNAME, its port msNAMEp (microseg_vms)
+    "web": ("52:54:00:30:00:01", "10.30.0.1", "fd00::1"),
+    "db": ("52:54:00:30:00:02", "10.30.0.2", "fd00::2"),
+    "other": ("52:54:00:30:00:03", "10.30.0.3", "fd00::3"),
+}
+LISTEN = (5432, 22, 8080, 8081)  # db's listeners
+IPERF_PORT = 5201
+
+
+def sh(lab, script: str) -> str:
+    done = host_exec(lab.name, lab.host_names[0], ["sh", "-c", script])
+    assert done.returncode == 0, f"{script}: {done.stderr}"
+    return done.stdout
+
+
+def add_port(lab, vm: str) -> None:
+    """The port's OVSDB record again (after del-port), marked as libvirt marks it."""
+    sh(lab, f"ovs-vsctl add-port {BRIDGE} ms{vm}p -- set interface ms{vm}p "
+            f"external_ids:attached-mac={VMS[vm][0]}")  # fmt: skip
+
+
+@contextmanager
+def guests(lab) -> Iterator[None]:
+    """br-ms (userspace datapath) with a guest per VM, db listening on LISTEN."""
+    host = lab.host_names[0]
+    sh(lab, f"ovs-vsctl add-br {BRIDGE} -- set bridge {BRIDGE} datapath_type=netdev "
+            f"&& ip link set {BRIDGE} up")  # fmt: skip
+    try:
+        for vm, (mac, ip4, ip6) in VMS.items():
+            guest = {"name": "ms" + vm, "mac": mac, "addresses": [ip4, ip6]}
+            vms.add_vm(lab, host, guest, BRIDGE, mtu=1500, ovs=True)
+        with vms.listening(lab, "msdb", list(LISTEN), seconds=3600):
+            yield
+    finally:
+        for vm in VMS:
+            vms.remove_vm(lab, "ms" + vm)
+        host_exec(lab.name, host, ["ovs-vsctl", "--if-exists", "del-br", BRIDGE])
+
+
+def tcp(lab, src: str, dst: str, port: int, v6=False, timeout=1.5, source=None) -> str:
+    address = VMS[dst][2 if v6 else 1]
+    return vms.connect(lab, "ms" + src, "tcp", address, port, timeout, source)
+
+
+def ping(lab, src: str, dst: str, v6=False) -> bool:
+    return vms.probe(lab, "ms" + src, "icmp", VMS[dst][2 if v6 else 1]) == "pass"
+
+
+def web_ip(lab, *argv: str) -> None:
+    argv = ["ip", "-n", vms.namespace(lab, "msweb"), *argv]
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -257,9 +302,9 @@ def secured(clean, tmp_path, capsys):
         doc = json.loads(capsys.readouterr().out)
         assert code == 0, json.dumps(doc)[:3000]
 
-    sh(clean, f"ip -n ms-web addr add {SPOOFED}/24 dev eth0")
+    web_ip(clean, "addr", "add", f"{SPOOFED}/24", "dev", "eth0")
     yield run_group
-    sh(clean, f"ip -n ms-web addr del {SPOOFED}/24 dev eth0")
+    web_ip(clean, "addr", "del", f"{SPOOFED}/24", "dev", "eth0")
     sh(clean, f"ovs-ofctl del-flows {BRIDGE} {OURS}")  # the group's rules and the gate
     for vm in VMS:
         sh(clean, f"ovs-vsctl remove interface ms{vm}p external_ids vnetctl-port-group")
@@ -304,10 +349,10 @@ def test_forwarding_throughput_with_and_without_the_policy(clean):
     bare, policed = [], []
     for _ in range(2):
         sh(clean, f"ovs-ofctl del-flows {BRIDGE} {mine}")
-        bare.append(iperf(clean))
+        bare.append(vms.iperf(clean, "msweb", "msdb", VMS["db"][1], IPERF_PORT))
         apply(clean, ir)
         assert tcp(clean, "other", "db", 5432) == "dropped"  # the policy is on
-        policed.append(iperf(clean))
+        policed.append(vms.iperf(clean, "msweb", "msdb", VMS["db"][1], IPERF_PORT))
     load = " ".join(f"{n:.2f}" for n in os.getloadavg())
     flows = len(ms.read(facts(clean)["flows"])["flows"])
     print(

@@ -48,6 +48,21 @@ def test_each_host_is_sent_the_groups_and_its_own_vms_to_keep():
     assert args["kvm3"]["declaration"]["vms"] == []
 
 
+def test_a_secret_in_a_vms_metadata_is_never_sent_to_be_kept():
+    """The declaration is written on the host (and read back by snapshot): a value from a
+    secret variable goes as *** (membership is resolved on the controller with it)."""
+    from vnetctl import secrets
+
+    secrets.registry().pin("s3cret-tier")  # as a vault's value: planning keeps it
+    try:
+        db = dict(VMS["kvm2"][0], metadata={"tier": "s3cret-tier"})
+        args = expand_with(GROUPS, dict(VMS, kvm2=[db]))["kvm2"]
+    finally:
+        secrets.registry().reset()
+    assert "s3cret-tier" not in json.dumps(args["declaration"])
+    assert args["declaration"]["vms"][0]["metadata"] == {"tier": "***"}
+
+
 def test_applied_it_plans_nothing_and_a_removed_document_is_drift():
     args = expand(GROUPS)["kvm2"]
     assert CATALOG.plan("security_groups", args, facts_after(args))["steps"] == []

@@ -13,6 +13,7 @@ from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expander, Expansion
 from vnetctl.fleet.microseg import resolve, snapshot
 from vnetctl.playbook.render import PlayPlan
+from vnetctl.secrets import redact
 
 MODULE = "security_groups"
 MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
@@ -65,7 +66,8 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
                     dataclasses.replace(t, args={**t.args, "ports": resolve.host_ports(
                         groups, members, host, vms_by_host.get(host, []), rules),
                         "templates": resolve.templates(groups, members, host, hosts_of, rules),
-                        "declaration": {"groups": groups, "vms": vms_by_host.get(host, [])}})
+                        "declaration": redact({"groups": groups,
+                                               "vms": vms_by_host.get(host, [])})})
                     if t.module == MODULE and t.index == index else t
                     for t in host_tasks
                 ]  # fmt: skip

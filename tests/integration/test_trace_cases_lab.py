@@ -126,7 +126,7 @@ def test_an_ovs_underlay_mtu_below_the_overlays_need_is_named_and_stops_the_prob
     code, healthy = trace(capsys, mesh, f"{here}:ov{src}", f"{there}:ov{3 - src}")
     mtu = next(h for h in healthy["hops"] if h["layer"] == "mtu")
     underlay = mtu["device"]
-    assert code == 0 and (mtu["host"], mtu["decision"]) == (here, "pass"), healthy["hops"]
+    assert code == 0 and (mtu["host"], mtu["decision"], underlay) == (here, "pass", "eth1")
     ovs_sh(mesh, here, "ip", "link", "set", "dev", underlay, "mtu", "1400")
     try:
         code, doc = probed(capsys, mesh, f"{here}:ov{src}", f"{there}:ov{3 - src}")
@@ -136,6 +136,27 @@ def test_an_ovs_underlay_mtu_below_the_overlays_need_is_named_and_stops_the_prob
     assert code == 2 and (hop["host"], hop["layer"], hop["device"]) == (here, "mtu", underlay)
     assert hop["detail"]["underlay_mtu"] == 1400 and hop["detail"]["largest"] == 1350
     probe = doc["probe"]
-    assert probe["delivered"] is False and probe["errors"] == {}
+    assert probe["delivered"] is False and probe["errors"] == {}, (hop, mtu)
     assert not any(s["host"] == there for s in probe["seen"]), probe["seen"]
     assert probe["last_seen"]["host"] == here
+
+
+@BOTH
+def test_an_ovs_underlay_bridges_own_mtu_does_not_limit_the_tunnel(mesh, capsys, src):
+    """In the userspace datapath the tunnel's frames leave by br-underlay's port eth1, not
+    through br-underlay's own tap: that tap at 1400 with eth1 at 1500 is no drop, as the
+    probe shows (the trace named br-underlay's MTU before it looked at the ports)."""
+    here, there = mesh.host_names[src - 1], mesh.host_names[2 - src]
+    ovs_sh(mesh, here, "ip", "link", "set", "dev", "br-underlay", "mtu", "1400")
+    try:
+        code, doc = probed(capsys, mesh, f"{here}:ov{src}", f"{there}:ov{3 - src}")
+    finally:
+        ovs_sh(mesh, here, "ip", "link", "set", "dev", "br-underlay", "mtu", "1500")
+    mtu = next(h for h in doc["hops"] if h["layer"] == "mtu")
+    assert code == 0 and doc["verdict"] == "delivered", doc["hops"]
+    assert (mtu["device"], mtu["decision"], mtu["detail"]["egress"]) == (
+        "eth1",
+        "pass",
+        {"eth1": 1500},
+    )
+    assert doc["probe"]["delivered"] is True and (here, "eth1") in seen(doc)

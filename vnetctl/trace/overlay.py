@@ -139,11 +139,14 @@ def mtu_hop(view: HostView, overlay: list[str], underlay: str | None, remote: st
     the underlay device the packet and the encapsulation; the largest that passes."""
     overhead = VXLAN_IPV6_OVERHEAD if ":" in remote else VXLAN_IPV4_OVERHEAD
     mtus = {d: view.mtu(d) for d in overlay if view.mtu(d) is not None}
-    under = view.mtu(underlay) if underlay else None
+    egress = view.egress_mtus(underlay) if underlay else {}
+    if egress:  # the narrowest device the frame may leave by names the hop
+        underlay = min(egress, key=lambda d: (egress[d], d))
+    under = egress.get(underlay)
     limits = list(mtus.values()) + ([under - overhead] if under else [])
     largest = min(limits) if limits else None
     detail = {"mtus": mtus, "underlay": underlay, "underlay_mtu": under, "overhead": overhead,
-              "largest": largest, "size": pkt.size}  # fmt: skip
+              "largest": largest, "size": pkt.size, "egress": egress}  # fmt: skip
     for dev, mtu in mtus.items():
         if pkt.size > mtu:
             return hop(view.name, "mtu", dev, "drop",

@@ -33,10 +33,11 @@ BOTH = pytest.mark.parametrize("src", [1, 2], ids=["h1-to-h2", "h2-to-h1"])
 def probed(capsys, lab, source, destination, *more) -> tuple[int, dict]:
     code, doc = trace(capsys, lab, source, destination, "--probe", *more)
     probe = doc["probe"]
-    print(f"\ntrace {source} -> {destination}: verdict {doc['verdict']}, timing "
-          f"{doc['timing']}, probe {probe['elapsed_s']} s, load {os.getloadavg()[0]:.1f}, "
-          f"seen {[(s['host'], s['device'], s['count']) for s in probe['seen']]}, "
-          f"last {probe['last_seen']}", file=sys.stderr)  # fmt: skip
+    with capsys.disabled():
+        print(f"\ntrace {source} -> {destination}: verdict {doc['verdict']}, timing "
+              f"{doc['timing']}, probe {probe['elapsed_s']} s, load {os.getloadavg()[0]:.1f}, "
+              f"seen {[(s['host'], s['device'], s['count']) for s in probe['seen']]}, "
+              f"last {probe['last_seen']}", file=sys.stderr)  # fmt: skip
     return code, doc
 
 
@@ -160,3 +161,45 @@ def test_an_ovs_underlay_bridges_own_mtu_does_not_limit_the_tunnel(mesh, capsys,
         {"eth1": 1500},
     )
     assert doc["probe"]["delivered"] is True and (here, "eth1") in seen(doc)
+
+
+def ovs_guard(mesh, tmp_path, host, port, state="present") -> None:
+    task = {"name": "sec", "bridge": "br-ovs300", "ports": [port], "port_security": True,
+            "state": state}  # fmt: skip
+    play = {"name": "g", "hosts": host, "tasks": [{"name": "g", "ovs_port_group": task}]}
+    playbook = tmp_path / f"guard-{state}.yml"
+    playbook.write_text(yaml.safe_dump([play]))
+    assert main(["run", str(playbook), "-i", str(mesh.inventory_path), "--format", "json"]) == 0
+
+
+@BOTH
+def test_a_forged_mac_stops_at_its_port_by_ovs_port_groups_rule(mesh, capsys, tmp_path, src):
+    """On the VXLAN mesh's own bridge: libvirt's MAC for the VM (attached-mac) is not the
+    one it sends from; statically the dropping rule by vnetctl's cookie at the source
+    host's bridge, the probe's frames seen entering the port and nowhere after it."""
+    here, there = mesh.host_names[src - 1], mesh.host_names[2 - src]
+    port = f"ov{src}p"
+    ovs_sh(mesh, here, "ovs-vsctl", "set", "interface", port,
+           "external_ids:attached-mac=52:54:00:66:66:66")  # fmt: skip
+    try:
+        ovs_guard(mesh, tmp_path, here, port)
+        capsys.readouterr()
+        code, doc = probed(capsys, mesh, f"{here}:ov{src}", f"{there}:ov{3 - src}")
+    finally:
+        ovs_guard(mesh, tmp_path, here, port, "absent")
+        ovs_sh(mesh, here, "ovs-vsctl", "remove", "interface", port, "external_ids",
+               "attached-mac")  # fmt: skip
+        capsys.readouterr()
+    hop = dropped(doc)
+    assert code == 2 and (hop["host"], hop["layer"], hop["device"]) == (
+        here,
+        "security",
+        "br-ovs300",
+    )
+    assert "vnetctl's port security" in hop["reason"] and hop["detail"]["rule"]["cookie"]
+    probe = doc["probe"]
+    assert probe["errors"] == {} and probe["delivered"] is False
+    assert probe["last_seen"] == {"host": here, "device": port, "hop": 0}
+    assert seen(doc) == {(here, port): 3}
+    code, healthy = trace(capsys, mesh, f"{here}:ov{src}", f"{there}:ov{3 - src}")
+    assert code == 0, healthy["hops"]  # the group gone: delivered again

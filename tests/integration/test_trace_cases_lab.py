@@ -203,3 +203,38 @@ def test_a_forged_mac_stops_at_its_port_by_ovs_port_groups_rule(mesh, capsys, tm
     assert seen(doc) == {(here, port): 3}
     code, healthy = trace(capsys, mesh, f"{here}:ov{src}", f"{there}:ov{3 - src}")
     assert code == 0, healthy["hops"]  # the group gone: delivered again
+
+
+@BOTH
+def test_an_ovs_bond_member_down_is_named_and_the_probe_takes_the_other(pair, capsys, src):
+    """The source host's LACP bond `uplink` (eth1, eth2): one member down, the static
+    trace names the other and the probe's frames leave by it and are delivered; both down,
+    the bond is the dropping hop and the frames, seen entering the VM's port, leave by
+    neither member (both watched: the probe watches a bond hop's members)."""
+    here, there = pair.host_names[src - 1], pair.host_names[2 - src]
+    path = (f"{here}:web1", f"{there}:web1")
+    try:
+        ovs_sh(pair, here, "ip", "link", "set", "eth2", "down")
+        wait_until(lambda: ovs.bond_members(pair, here).get("eth2") == "disabled", 10, "eth2")
+        code, one = probed(capsys, pair, *path)
+        ovs_sh(pair, here, "ip", "link", "set", "eth1", "down")
+        wait_until(lambda: ovs.bond_members(pair, here).get("eth1") == "disabled", 10, "eth1")
+        code_none, none = probed(capsys, pair, *path)
+    finally:
+        for nic in ("eth1", "eth2"):
+            ovs_sh(pair, here, "ip", "link", "set", nic, "up")
+        wait_until(lambda: set(ovs.bond_members(pair, here).values()) == {"enabled"}, 30,
+                   "the bond's members enabled again")  # fmt: skip
+    bond = next(h for h in one["hops"] if h["layer"] == "bond")
+    assert code == 0 and (bond["host"], bond["device"]) == (here, "uplink"), one["hops"]
+    assert bond["detail"]["disabled"] == ["eth2"] and "member eth1" in bond["reason"]
+    assert one["probe"]["delivered"] is True and one["probe"]["errors"] == {}, one["probe"]
+    assert seen(one)[(here, "eth1")] == 3 and (here, "eth2") not in seen(one)
+    hop = dropped(none)
+    assert code_none == 2 and (hop["host"], hop["layer"], hop["device"]) == (here, "bond", "uplink")
+    assert "no member enabled" in hop["reason"]
+    probe = none["probe"]
+    assert probe["delivered"] is False and probe["last_seen"]["host"] == here
+    assert probe["last_seen"]["device"] == "web1" and set(seen(none)) == {(here, "web1")}
+    watched = {w["device"] for w in probe["watched"] if w["host"] == here}
+    assert {"eth1", "eth2"} <= watched, probe["watched"]

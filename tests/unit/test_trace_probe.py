@@ -116,6 +116,16 @@ def test_the_ports_are_watched_even_when_no_hop_names_them():
     assert devices[0] == ("a", "vnet0", "security", 0)
 
 
+def test_an_ovs_bonds_members_are_watched_at_its_hop():
+    """`uplink` is no device: the members are, so the probe says which one carried it."""
+    bond = {"host": "a", "device": "uplink", "layer": "bond",
+            "detail": {"enabled": ["eth1"], "disabled": ["eth2"]}}  # fmt: skip
+    trace = {"source": {"host": "a", "port": "web1"}, "hops": [bond]}
+    devices, _ = path_devices(trace)
+    assert devices == [("a", "web1", "port", -1), ("a", "uplink", "bond", 0),
+                       ("a", "eth1", "bond", 0), ("a", "eth2", "bond", 0)]  # fmt: skip
+
+
 @pytest.fixture
 def context(tmp_path):
     (tmp_path / "hosts").write_text("[kvm]\nkvm-a1 ansible_host=192.0.2.1\n"

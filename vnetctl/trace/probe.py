@@ -48,11 +48,18 @@ PACKET_KEYS = ("proto", "port", "size", "src_mac", "dst_mac", "src_ip", "dst_ip"
 def path_devices(trace: dict) -> tuple[list[tuple[str, str, str, int]], list[dict]]:
     """([(host, device, layer, first hop index)] in path order, one per host and device;
     [{host, device, why}] the names no host command may take). The source and destination
-    ports count too (before the first hop, after the last) when no hop names them."""
+    ports count too (before the first hop, after the last) when no hop names them; a
+    bond's members at the bond's hop (the probe then says which one carried the frames)."""
     problem_of = host_library().ifname_problem
     hops = list(trace.get("hops") or [])
     ends = [(trace.get("source") or {}, -1), (trace.get("destination") or {}, len(hops))]
-    places = [(h.get("host"), h.get("device"), h.get("layer") or "", i) for i, h in enumerate(hops)]
+    places = []
+    for i, h in enumerate(hops):
+        places.append((h.get("host"), h.get("device"), h.get("layer") or "", i))
+        if h.get("layer") == "bond":  # an OVS bond is no device: its members are
+            detail = h.get("detail") or {}
+            members = [*(detail.get("enabled") or []), *(detail.get("disabled") or [])]
+            places += [(h.get("host"), m, "bond", i) for m in members if isinstance(m, str)]
     named = {(host, device) for host, device, _, _ in places}
     for end, index in ends:
         if end.get("host") and end.get("port") and (end["host"], end["port"]) not in named:

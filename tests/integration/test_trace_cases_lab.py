@@ -76,6 +76,29 @@ def test_a_forged_mac_stops_at_its_port_by_port_groups_rule(lab, capsys, tmp_pat
     assert seen(doc) == {(here, f"vm{src}p"): 3}
 
 
+def limited(lab, capsys, src, rate, *more) -> tuple[int, dict]:
+    """The trace with --probe while the destination port's only HTB class (`rate`, a
+    pfifo of 2 packets) is at its limit under a flood ping from the source host."""
+    here, there = lab.host_names[src - 1], lab.host_names[2 - src]
+    dst, port = 3 - src, f"vm{3 - src}p"
+    for argv in (f"qdisc add dev {port} root handle 1: htb default 10",
+                 f"class add dev {port} parent 1: classid 1:10 htb rate {rate} ceil {rate} "
+                 "burst 2k",
+                 f"qdisc add dev {port} parent 1:10 handle 10: pfifo limit 2"):  # fmt: skip
+        lab_sh(lab, there, "tc", *argv.split())
+    flood = in_host_argv(*host_of(lab, here), ["ping", "-f", "-q", "-s", "1000", "-w", "30",
+                                               f"192.168.100.{dst}"])  # fmt: skip
+    try:
+        with subprocess.Popen(flood, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as p:
+            try:
+                wait_until(lambda: class_drops(lab, there, port) > 0, 10, "drops in 1:10")
+                return probed(capsys, lab, f"{here}:vm{src}", f"{there}:vm{dst}", *more)
+            finally:
+                p.terminate()
+    finally:
+        lab_sh(lab, there, "tc", "qdisc", "del", "dev", port, "root")
+
+
 @BOTH
 def test_a_tc_class_whose_queue_is_full_drops_the_probe_at_the_destination_port(
     lab,
@@ -87,24 +110,8 @@ def test_a_tc_class_whose_queue_is_full_drops_the_probe_at_the_destination_port(
     the class with its drops rising; the probe's frames reach the destination host's
     VXLAN device and are never sent out of the port (a packet socket sees a frame leave
     after the qdisc passed it)."""
-    here, there = lab.host_names[src - 1], lab.host_names[2 - src]
-    dst, port = 3 - src, f"vm{3 - src}p"
-    for argv in (f"qdisc add dev {port} root handle 1: htb default 10",
-                 f"class add dev {port} parent 1: classid 1:10 htb rate 8bit ceil 8bit "
-                 "burst 2k",
-                 f"qdisc add dev {port} parent 1:10 handle 10: pfifo limit 2"):  # fmt: skip
-        lab_sh(lab, there, "tc", *argv.split())
-    flood = in_host_argv(*host_of(lab, here), ["ping", "-f", "-q", "-s", "1000", "-w", "30",
-                                               f"192.168.100.{dst}"])  # fmt: skip
-    try:
-        with subprocess.Popen(flood, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as p:
-            try:
-                wait_until(lambda: class_drops(lab, there, port) > 0, 10, "drops in 1:10")
-                code, doc = probed(capsys, lab, f"{here}:vm{src}", f"{there}:vm{dst}")
-            finally:
-                p.terminate()
-    finally:
-        lab_sh(lab, there, "tc", "qdisc", "del", "dev", port, "root")
+    there, port = lab.host_names[2 - src], f"vm{3 - src}p"
+    code, doc = limited(lab, capsys, src, "8bit")
     hop = dropped(doc)
     assert code == 2 and (hop["host"], hop["layer"], hop["device"]) == (there, "tc", port)
     assert hop["detail"]["class"] == "1:10" and hop["detail"]["drops_rising"] > 0
@@ -238,3 +245,19 @@ def test_an_ovs_bond_member_down_is_named_and_the_probe_takes_the_other(pair, ca
     assert probe["last_seen"]["device"] == "web1" and set(seen(none)) == {(here, "web1")}
     watched = {w["device"] for w in probe["watched"] if w["host"] == here}
     assert {"eth1", "eth2"} <= watched, probe["watched"]
+
+
+@BOTH
+def test_a_tc_class_at_its_limit_that_still_passes_some_shows_per_hop_counts(lab, capsys, src):
+    """A class that still passes 64 kbit/s under the flood: the static trace names it
+    (drops rising); the probe's frames all reach the destination host's VXLAN device and
+    at most all leave by the port. They arrive together, within a millisecond, at a queue
+    the flood keeps full: in the lab none of 20 passed (4 runs, both ways), but one can
+    slip in as a slot frees, so the probe is no verdict on such a class: its counts per
+    hop say how many of its own frames passed, the static trace why."""
+    there, port = lab.host_names[2 - src], f"vm{3 - src}p"
+    code, doc = limited(lab, capsys, src, "64kbit", "--probe-count", "20")
+    hop = dropped(doc)
+    assert code == 2 and (hop["host"], hop["layer"], hop["device"]) == (there, "tc", port)
+    counts = seen(doc)
+    assert counts[(there, "vxlan100")] == 20 and counts.get((there, port), 0) <= 20

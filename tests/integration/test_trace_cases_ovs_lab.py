@@ -6,14 +6,18 @@ test_trace_ovs_lab's (a VXLAN mesh, and two hosts with an LACP bond back to back
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import yaml
 
 from tests.integration import test_trace_ovs_lab as ovs
+from tests.integration.test_trace_lab import class_drops, host_of
 from tests.integration.test_trace_ovs_lab import dropped, trace
 from tests.integration.trace_cases import BOTH, probed, seen
 from tests.labhosts import wait_until
 from vnetctl.cli.main import main
+from vnetctl.lab.lab import in_host_argv
 
 pytestmark = pytest.mark.lab
 
@@ -206,3 +210,41 @@ def test_a_vlan_over_a_trunk_tunnel_needs_four_bytes_more_and_another_vlan_is_na
     assert probe["errors"] == {} and probe["delivered"] is False
     assert seen(doc) == {(here, mine): 3, (here, "eth1"): 3}
     assert (probe["last_seen"]["host"], probe["last_seen"]["device"]) == (here, "eth1")
+
+
+@BOTH
+def test_a_tc_class_at_its_limit_on_an_ovs_port_is_named(mesh, capsys, src):
+    """The destination's OVS port with an HTB class that drains nothing (8 bit/s, a pfifo
+    of 2) under a flood ping (a static neighbour: ARP would not pass the class either):
+    statically the class with its drops rising; the probe's frames leave the source host
+    by its underlay port and are never sent out of the destination port."""
+    here, there = mesh.host_names[src - 1], mesh.host_names[2 - src]
+    dst, port = 3 - src, f"ov{3 - src}p"
+    address = f"192.168.30.{dst}"
+    ovs_sh(mesh, here, "ip", "addr", "add", f"192.168.30.{src}/24", "dev", f"ov{src}")
+    ovs_sh(mesh, here, "ip", "neigh", "replace", address, "lladdr", ovs.MACS[dst], "dev",
+           f"ov{src}", "nud", "permanent")  # fmt: skip
+    for argv in (f"qdisc add dev {port} root handle 1: htb default 10",
+                 f"class add dev {port} parent 1: classid 1:10 htb rate 8bit ceil 8bit burst 2k",
+                 f"qdisc add dev {port} parent 1:10 handle 10: pfifo limit 2"):  # fmt: skip
+        ovs_sh(mesh, there, "tc", *argv.split())
+    flood = in_host_argv(*host_of(mesh, here), ["ping", "-f", "-q", "-s", "1000", "-w", "30",
+                                                address])  # fmt: skip
+    try:
+        with subprocess.Popen(flood, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as p:
+            try:
+                wait_until(lambda: class_drops(mesh, there, port) > 0, 10, "drops in 1:10")
+                code, doc = probed(capsys, mesh, f"{here}:ov{src}", f"{there}:ov{dst}")
+            finally:
+                p.terminate()
+    finally:
+        ovs_sh(mesh, there, "tc", "qdisc", "del", "dev", port, "root")
+        ovs_sh(mesh, here, "ip", "addr", "flush", "dev", f"ov{src}")
+        ovs_sh(mesh, here, "ip", "neigh", "flush", "dev", f"ov{src}")
+    hop = dropped(doc)
+    assert code == 2 and (hop["host"], hop["layer"], hop["device"]) == (there, "tc", port)
+    assert hop["detail"]["class"] == "1:10" and hop["detail"]["drops_rising"] > 0
+    probe = doc["probe"]
+    assert probe["errors"] == {} and probe["delivered"] is False
+    assert seen(doc) == {(here, f"ov{src}p"): 3, (here, "eth1"): 3}
+    assert "bare Ethernet frame" in probe["frame"]  # the destination VM has no address

@@ -71,7 +71,8 @@ def pair(lab_required, tmp_path_factory):
 
 def trace(capsys, lab, *argv) -> tuple[int, dict]:
     code = main(["trace", *argv, "-i", str(lab.inventory_path), "--format", "json"])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "{\n" in out, f"exit {code}: {err}"
     return code, json.loads(out[out.index("{\n") :])
 
 

@@ -10,7 +10,8 @@ its hops: only these are read). Fills trace["probe"] and returns it:
      "last_seen": {"host", "device", "hop"} or None, "delivered": bool, "elapsed_s": s,
      "injected": {"host", "device", "namespace"} or None,
      "watched": [{"host", "device", "directions", "capture_drops"[, "problem"]}],
-     "not_watched": [{"host", "device", "why"}], "errors": {host: why}}
+     "not_watched": [{"host", "device", "why"}], "errors": {host: why}
+     [, "frame": why the frames are bare Ethernet where the packet had one address]}
 
 Like `mesh check` (vnetctl.fleet.mesh.probe), three plays of the host module
 `path_probe` on one set of connections, each ending on every host before the next
@@ -90,6 +91,10 @@ def run_probe(context: RunContext, trace: dict, count: int = 3, timeout: float =
         raise InputError(f"--probe: {', '.join(unknown)} not in the inventory")
     packet = {k: v for k, v in (trace.get("packet") or {}).items() if k in PACKET_KEYS}
     packet = {k: v for k, v in packet.items() if v is not None}
+    bare = None
+    if ("src_ip" in packet) != ("dst_ip" in packet):  # one end has no address
+        bare = "one end has no IP address: a bare Ethernet frame, to the destination's MAC"
+        packet = {k: v for k, v in packet.items() if k not in ("src_ip", "dst_ip")}
     watch_args = {h: {"action": "watch", "marker": marker, "count": count, "timeout": timeout,
                       "devices": [d for host, d, _, _ in devices if host == h]}
                   for h in hosts}  # fmt: skip
@@ -109,6 +114,8 @@ def run_probe(context: RunContext, trace: dict, count: int = 3, timeout: float =
     run = _run(context, hosts, plans)
     probe = summary(trace, run, devices, marker, count)
     probe["not_watched"] = not_watched + probe["not_watched"]
+    if bare:
+        probe["frame"] = bare
     probe["elapsed_s"] = round(time.monotonic() - started, 3)
     trace["probe"] = probe
     return probe

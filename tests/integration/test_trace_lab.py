@@ -188,6 +188,6 @@ def host_of(lab, host):
     return state, state.host(host)
 
 
-def class_drops(lab, host) -> int:
-    out = sh(lab, host, "tc", "-s", "class", "show", "dev", "vm2p")  # text: iproute2 6.1
+def class_drops(lab, host, port="vm2p") -> int:
+    out = sh(lab, host, "tc", "-s", "class", "show", "dev", port)  # text: iproute2 6.1
     return sum(int(n) for n in re.findall(r"dropped (\d+)", out))

@@ -116,6 +116,16 @@ def test_the_ports_are_watched_even_when_no_hop_names_them():
     assert devices[0] == ("a", "vnet0", "security", 0)
 
 
+def test_an_ovs_bonds_members_are_watched_at_its_hop():
+    """`uplink` is no device: the members are, so the probe says which one carried it."""
+    bond = {"host": "a", "device": "uplink", "layer": "bond",
+            "detail": {"enabled": ["eth1"], "disabled": ["eth2"]}}  # fmt: skip
+    trace = {"source": {"host": "a", "port": "web1"}, "hops": [bond]}
+    devices, _ = path_devices(trace)
+    assert devices == [("a", "web1", "port", -1), ("a", "uplink", "bond", 0),
+                       ("a", "eth1", "bond", 0), ("a", "eth2", "bond", 0)]  # fmt: skip
+
+
 @pytest.fixture
 def context(tmp_path):
     (tmp_path / "hosts").write_text("[kvm]\nkvm-a1 ansible_host=192.0.2.1\n"
@@ -160,6 +170,22 @@ def test_the_report_is_last_seen_at_the_furthest_device_that_saw_a_frame():
     assert found["delivered"] is False and found["errors"] == {}
     assert found["injected"]["host"] == "kvm-a1"
     assert found["not_watched"] == [{"host": "kvm-b7", "device": "x0", "why": "no such device"}]
+
+
+def test_a_destination_without_an_address_is_probed_with_a_bare_frame(context, monkeypatch):
+    """The source has an address, the destination none (an OVS VM port of the lab): the
+    static trace's packet has src_ip alone; the probe sends a bare Ethernet frame and
+    says why (it refused the whole trace, exit 1, before)."""
+    plays = []
+    monkeypatch.setattr("vnetctl.trace.probe._run",
+                        lambda _c, _h, plans: plays.extend(plans) or RunResult())  # fmt: skip
+    trace = copy.deepcopy(TRACE)
+    trace["packet"]["dst_ip"] = None
+    found = run_probe(context, trace)
+    inject = next(p for p in plays if p.play.name == "path probe: inject")
+    (task,) = inject.tasks[trace["source"]["host"]]
+    assert "src_ip" not in task.args["packet"] and "dst_ip" not in task.args["packet"]
+    assert "bare Ethernet frame" in found["frame"]
 
 
 def test_a_failed_or_refused_phase_is_an_error_of_its_host():

@@ -33,6 +33,23 @@ class HostView:
         link = self.link(name)
         return link.get("mtu") if link else None
 
+    def egress_mtus(self, device: str) -> dict[str, int]:
+        """{device: MTU} of what an encapsulated frame routed by `device` leaves by. An OVS
+        bridge's own interface: the bridge's ports' interfaces (OVS forwards the frame to
+        them); the bridge's own MTU counts in the kernel datapath only (the userspace
+        datapath takes the host's frame from that tap without it: tested in the lab)."""
+        bridge = self.net.ovs_bridge(device)
+        if bridge != device:
+            mtu = self.mtu(device)
+            return {} if mtu is None else {device: mtu}
+        ovs = self.data.get("ovs") or {}
+        interfaces = ovs.get("interfaces") or {}
+        internal = {n for n, i in interfaces.items() if i.get("type") == "internal"} | {bridge}
+        names = [i for ifs in self.net.ovs_ports(bridge).values() for i in ifs if i not in internal]
+        if (ovs.get("datapath") or {}).get(bridge, "system") == "system":
+            names.append(bridge)
+        return {n: self.mtu(n) for n in sorted(set(names)) if self.mtu(n) is not None}
+
     def is_up(self, name: str) -> bool:
         link = self.link(name) or {}
         return "UP" in (link.get("flags") or []) and link.get("operstate") != "DOWN"

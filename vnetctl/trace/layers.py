@@ -14,6 +14,7 @@ from vnetctl.trace.hostview import HostView
 
 VXLAN_IPV4_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
 VXLAN_IPV6_OVERHEAD = 70
+VLAN_TAG = 4  # an 802.1Q tag the inner frame carries over a trunk tunnel port
 
 
 @dataclass

@@ -7,7 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from vnetctl.trace.hostview import HostView
-from vnetctl.trace.layers import VXLAN_IPV4_OVERHEAD, VXLAN_IPV6_OVERHEAD, Packet, hop
+from vnetctl.trace.layers import (
+    VLAN_TAG,
+    VXLAN_IPV4_OVERHEAD,
+    VXLAN_IPV6_OVERHEAD,
+    Packet,
+    hop,
+)
 
 ZERO_MAC = "00:00:00:00:00:00"
 
@@ -134,16 +140,21 @@ def underlay_hop(view: HostView, remote: str) -> tuple[dict[str, Any], str | Non
 
 
 def mtu_hop(view: HostView, overlay: list[str], underlay: str | None, remote: str,
-            pkt: Packet) -> dict[str, Any]:  # fmt: skip
+            pkt: Packet, tagged: bool = False) -> dict[str, Any]:  # fmt: skip
     """MTU along the host's part of the path: each overlay device must take the packet,
-    the underlay device the packet and the encapsulation; the largest that passes."""
+    the underlay device the packet and the encapsulation (with the 802.1Q tag the inner
+    frame carries when `tagged`); the largest that passes."""
     overhead = VXLAN_IPV6_OVERHEAD if ":" in remote else VXLAN_IPV4_OVERHEAD
+    overhead += VLAN_TAG if tagged else 0
     mtus = {d: view.mtu(d) for d in overlay if view.mtu(d) is not None}
-    under = view.mtu(underlay) if underlay else None
+    egress = view.egress_mtus(underlay) if underlay else {}
+    if egress:  # the narrowest device the frame may leave by names the hop
+        underlay = min(egress, key=lambda d: (egress[d], d))
+    under = egress.get(underlay)
     limits = list(mtus.values()) + ([under - overhead] if under else [])
     largest = min(limits) if limits else None
     detail = {"mtus": mtus, "underlay": underlay, "underlay_mtu": under, "overhead": overhead,
-              "largest": largest, "size": pkt.size}  # fmt: skip
+              "largest": largest, "size": pkt.size, "egress": egress}  # fmt: skip
     for dev, mtu in mtus.items():
         if pkt.size > mtu:
             return hop(view.name, "mtu", dev, "drop",

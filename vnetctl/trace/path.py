@@ -208,7 +208,10 @@ def cross(S: HostView, D: HostView, src: Endpoint, dst: Endpoint, vx: dict | Non
     if not add(under, tc_hop(S, dev, pkt) if dev else None):
         return False
     overlay = [d for d in (src.port, src.bridge, vx.get("name") if linux else None) if d]
-    if not add(mtu_hop(S, overlay, dev, remote, pkt)):
+    tunnel = None if linux else vx.get("name") or (vx.get("by_remote") or {}).get(remote)
+    # a trunk tunnel port (no tag) carries the frame's VLAN as an 802.1Q tag inside VXLAN
+    tagged = bool(tunnel and pkt.vlan and not isinstance(S.ovs_port(tunnel).get("tag"), int))
+    if not add(mtu_hop(S, overlay, dev, remote, pkt, tagged)):
         return False
     if not add(decap_hop(D, dvx, vx["vni"], vx["local"])):
         return False

@@ -10,7 +10,8 @@ its hops: only these are read). Fills trace["probe"] and returns it:
      "last_seen": {"host", "device", "hop"} or None, "delivered": bool, "elapsed_s": s,
      "injected": {"host", "device", "namespace"} or None,
      "watched": [{"host", "device", "directions", "capture_drops"[, "problem"]}],
-     "not_watched": [{"host", "device", "why"}], "errors": {host: why}}
+     "not_watched": [{"host", "device", "why"}], "errors": {host: why}
+     [, "frame": why the frames are bare Ethernet where the packet had one address]}
 
 Like `mesh check` (vnetctl.fleet.mesh.probe), three plays of the host module
 `path_probe` on one set of connections, each ending on every host before the next
@@ -48,11 +49,18 @@ PACKET_KEYS = ("proto", "port", "size", "src_mac", "dst_mac", "src_ip", "dst_ip"
 def path_devices(trace: dict) -> tuple[list[tuple[str, str, str, int]], list[dict]]:
     """([(host, device, layer, first hop index)] in path order, one per host and device;
     [{host, device, why}] the names no host command may take). The source and destination
-    ports count too (before the first hop, after the last) when no hop names them."""
+    ports count too (before the first hop, after the last) when no hop names them; a
+    bond's members at the bond's hop (the probe then says which one carried the frames)."""
     problem_of = host_library().ifname_problem
     hops = list(trace.get("hops") or [])
     ends = [(trace.get("source") or {}, -1), (trace.get("destination") or {}, len(hops))]
-    places = [(h.get("host"), h.get("device"), h.get("layer") or "", i) for i, h in enumerate(hops)]
+    places = []
+    for i, h in enumerate(hops):
+        places.append((h.get("host"), h.get("device"), h.get("layer") or "", i))
+        if h.get("layer") == "bond":  # an OVS bond is no device: its members are
+            detail = h.get("detail") or {}
+            members = [*(detail.get("enabled") or []), *(detail.get("disabled") or [])]
+            places += [(h.get("host"), m, "bond", i) for m in members if isinstance(m, str)]
     named = {(host, device) for host, device, _, _ in places}
     for end, index in ends:
         if end.get("host") and end.get("port") and (end["host"], end["port"]) not in named:
@@ -83,6 +91,10 @@ def run_probe(context: RunContext, trace: dict, count: int = 3, timeout: float =
         raise InputError(f"--probe: {', '.join(unknown)} not in the inventory")
     packet = {k: v for k, v in (trace.get("packet") or {}).items() if k in PACKET_KEYS}
     packet = {k: v for k, v in packet.items() if v is not None}
+    bare = None
+    if ("src_ip" in packet) != ("dst_ip" in packet):  # one end has no address
+        bare = "one end has no IP address: a bare Ethernet frame, to the destination's MAC"
+        packet = {k: v for k, v in packet.items() if k not in ("src_ip", "dst_ip")}
     watch_args = {h: {"action": "watch", "marker": marker, "count": count, "timeout": timeout,
                       "devices": [d for host, d, _, _ in devices if host == h]}
                   for h in hosts}  # fmt: skip
@@ -102,6 +114,8 @@ def run_probe(context: RunContext, trace: dict, count: int = 3, timeout: float =
     run = _run(context, hosts, plans)
     probe = summary(trace, run, devices, marker, count)
     probe["not_watched"] = not_watched + probe["not_watched"]
+    if bare:
+        probe["frame"] = bare
     probe["elapsed_s"] = round(time.monotonic() - started, 3)
     trace["probe"] = probe
     return probe

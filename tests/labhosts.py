@@ -72,3 +72,16 @@ def inventory_with(lab: LabState, path: Path, vars_of: Callable[[str], dict]) ->
         host_vars.update(vars_of(name))
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+def vm_veth(lab: LabState, host: str, name: str, mac: str, mtu: int = 1450) -> str:
+    """A VM-like port on `host`: a veth whose end `name` plays the guest (its MAC, up) and
+    whose end `name`p is the port a bridge takes; returns the port's name."""
+    from vnetctl.lab import host_exec
+
+    port = name + "p"
+    for argv in (["ip", "link", "add", name, "type", "veth", "peer", "name", port],
+                 ["ip", "link", "set", name, "address", mac, "mtu", str(mtu), "up"],
+                 ["ip", "link", "set", port, "mtu", str(mtu), "up"]):  # fmt: skip
+        host_exec(lab.name, host, argv, check=True)
+    return port

@@ -5,7 +5,12 @@ verdict. Allowed flows are TCP and UDP echoes, so the answer comes back by state
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+
 from tests.integration import microseg_vms as guests
+from vnetctl.cli.main import main
 
 VMS = {
     "web-1": {"mac": "52:54:00:30:00:11", "addresses": ["10.30.0.11", "fd30::11"]},
@@ -60,3 +65,11 @@ def matrix(lab) -> dict[str, str]:
     with guests.listening(lab, "db-1", [5432, 5353, 22]), guests.listening(lab, "app-1", [8080]):
         return {name: guests.probe(lab, src, kind, addr(dst, version), port)
                 for name, (src, kind, dst, version, port, _) in FLOWS.items()}  # fmt: skip
+
+
+def run_json(argv: list[str]) -> dict:
+    """`vnetctl ARGV --format json` in this process: its JSON report and exit code."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([*argv, "--format", "json"])
+    return {"code": code, **json.loads(out.getvalue())}

@@ -8,15 +8,12 @@ by hand and a membership change are drift."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
 
 from tests.integration import microseg_vms as guests
-from tests.integration.microseg_matrix import EXPECTED, GROUPS, VMS, addr, matrix
+from tests.integration.microseg_matrix import EXPECTED, GROUPS, VMS, addr, matrix, run_json
 from tests.labhosts import inventory_with, own_lab
-from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
 
 pytestmark = pytest.mark.lab
@@ -51,17 +48,6 @@ def play(lab, tmp_path, placement: dict[str, list[str]], *extra) -> dict:
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump([{"name": "microseg", "hosts": "all", "tasks": tasks}]))
     return run_json(["run", str(path), "-i", str(inventory), *extra])
-
-
-def run_json(argv):
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main([*argv, "--format", "json"])
-    doc = json.loads(out.getvalue())
-    return {"code": code, **doc}
 
 
 def status(doc, host):

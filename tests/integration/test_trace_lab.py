@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.labhosts import own_lab, wait_until
+from tests.labhosts import own_lab, vm_veth, wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
 from vnetctl.lab.lab import in_host_argv
@@ -36,22 +36,8 @@ def lab(lab_required, tmp_path_factory):
     with own_lab("tr", tmp_path_factory.mktemp("tr"), hosts=2) as state:
         assert main(["run", MESH, "-i", str(state.inventory_path), "--format", "json"]) == 0
         for i, host in enumerate(state.host_names, start=1):
-            sh(
-                state,
-                host,
-                "ip",
-                "link",
-                "add",
-                f"vm{i}",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                f"vm{i}p",
-            )
-            sh(state, host, "ip", "link", "set", f"vm{i}", "address", MACS[i], "mtu", "1450", "up")
-            sh(state, host, "ip", "link", "set", f"vm{i}p", "master", "br-vx100", "mtu", "1450",
-               "up")  # fmt: skip
+            port = vm_veth(state, host, f"vm{i}", MACS[i])
+            sh(state, host, "ip", "link", "set", port, "master", "br-vx100")
             sh(state, host, "ip", "addr", "add", f"192.168.100.{i}/24", "dev", f"vm{i}")
         yield state
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.integration.test_ovs_teaming import start_vms
-from tests.labhosts import own_lab, wait_until
+from tests.labhosts import own_lab, vm_veth, wait_until
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec, load_state
 from vnetctl.lab.ovs import wire_back_to_back
@@ -43,19 +43,11 @@ def mesh(lab_required, tmp_path_factory):
             sh(
                 state,
                 host,
-                "ip",
-                "link",
-                "add",
-                f"ov{i}",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                f"ov{i}p",
+                "ovs-vsctl",
+                "add-port",
+                "br-ovs300",
+                vm_veth(state, host, f"ov{i}", MACS[i]),
             )
-            sh(state, host, "ip", "link", "set", f"ov{i}", "address", MACS[i], "mtu", "1450", "up")
-            sh(state, host, "ip", "link", "set", f"ov{i}p", "mtu", "1450", "up")
-            sh(state, host, "ovs-vsctl", "add-port", "br-ovs300", f"ov{i}p")
         yield state
 
 

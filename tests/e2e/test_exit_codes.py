@@ -24,6 +24,7 @@ from vnetctl_process import (
     status,
 )
 
+from tests.labhosts import vm_veth
 from vnetctl.cli import exit_codes
 from vnetctl.drift.history import History
 from vnetctl.drift.report import DriftItem, DriftReport, HostDrift, HostState, Kind
@@ -119,6 +120,10 @@ INVOCATIONS: dict[str, tuple[Callable[[Context], list[str]], bool]] = {
         False,
     ),  # fmt: skip
     "stats": (lambda c: ["stats", "-i", c.inv], True),
+    "trace": (
+        lambda c: ["trace", *(f"{h}:eth0" for h in c.lab.host_names[:2]), "-i", c.inv],
+        True,
+    ),  # fmt: skip
     "inventory": (lambda c: ["inventory", "-i", c.write("inv.ini", "h1 a=1\n"), "--list"], False),
     "lab up": (lambda c: ["lab", "up", "--name", c.lab.name, "--hosts", "3"], True),
     "lab status": (lambda c: ["lab", "status", "--name", c.lab.name], True),
@@ -207,6 +212,35 @@ def _mesh_member_unreachable(c: Context) -> int:
     assert c.vnetctl("run", MESH, "-i", c.inv) == 0
     with c.sshd_stopped():
         return c.vnetctl("mesh", "check", MESH, "-i", c.inv, "--retries", "0")
+
+
+def _vm_ports(c: Context) -> tuple[str, str]:
+    """The mesh applied and a VM-like port on br-vx100 of the first two hosts, which
+    have spoken (their bridges learned each other's MAC): the two ports' guest ends."""
+    assert c.vnetctl("run", MESH, "-i", c.inv) == 0
+    guests = []
+    for i, host in enumerate(c.lab.host_names[:2], start=1):
+        port = vm_veth(c.lab, host, f"vm{i}", f"52:54:00:7e:00:0{i}")
+        for argv in (["ip", "link", "set", port, "master", "br-vx100"],
+                     ["ip", "addr", "add", f"192.168.100.{i}/24", "dev", f"vm{i}"]):  # fmt: skip
+            host_exec(c.lab.name, host, argv, check=True)
+        guests.append(f"{host}:vm{i}")
+    ping = ["ping", "-c", "1", "-W", "2", "192.168.100.2"]
+    assert host_exec(c.lab.name, c.lab.host_names[0], ping).returncode == 0
+    return guests[0], guests[1]
+
+
+@scenario("trace", 0, lab=True)
+def _trace_delivered(c: Context) -> int:
+    return c.vnetctl("trace", *_vm_ports(c), "-i", c.inv)
+
+
+@scenario("trace", 2, lab=True)
+def _trace_dropped(c: Context) -> int:
+    source, destination = _vm_ports(c)
+    down = ["ip", "link", "set", "vm2p", "down"]
+    host_exec(c.lab.name, c.lab.host_names[1], down, check=True)
+    return c.vnetctl("trace", source, destination, "-i", c.inv)
 
 
 @scenario("drift", 0, lab=True)

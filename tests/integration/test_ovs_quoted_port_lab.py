@@ -85,8 +85,6 @@ def test_port_security_beside_a_quoted_tunnel_port_converges_and_rolls_back_whol
     doc = run(capsys, lab, tmp_path)
     assert [r["status"] for r in doc["results"]] == ["changed"], doc
     now = flows(lab)
-    with capsys.disabled():  # the dump the unit test's recording comes from
-        print("\n" + "\n".join(now))
     assert any(f'in_port="{tunnel}" actions=NORMAL' in line for line in now)
     doc = run(capsys, lab, tmp_path)
     assert [r["status"] for r in doc["results"]] == ["ok"], doc

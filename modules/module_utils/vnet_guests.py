@@ -54,6 +54,13 @@ def metadata_of(matches):
     return out if ours else {}
 
 
+def metadata_in(xml_text):
+    """vnetctl's metadata of one domain's XML (what the libvirt hook reads on stdin)."""
+    import re  # noqa: PLC0415 -- only where libvirt runs
+
+    return metadata_of([m.group(0) for m in re.finditer(METADATA_LINES, xml_text)])
+
+
 def _attributes(tag):
     """{name: value} of a one-line tag's attributes, as libvirt writes them ('...')."""
     from xml.sax.saxutils import unescape  # noqa: PLC0415 -- only where libvirt runs

@@ -5,6 +5,7 @@ starting domain's metadata and port group (vnetctl/fleet/microseg/discover)."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 from tests.unit.test_hostnet import TRACE_FIXTURES, libvirt_nics
@@ -75,3 +76,26 @@ def test_the_hook_joins_a_domain_by_its_metadata_and_port_group():
     joined = sg._joined(templates, "web1", "52:54:00:aa:00:11", {}, "backup")
     assert [t["group"] for t in joined] == ["bk"]
     assert sg._joined(templates, "other", "52:54:00:aa:00:99", {"tier": "web"}, None) == []
+
+
+class Recorded:
+    """Facts holding only the hook's port records (vnet_vm_attach's probe)."""
+
+    def __init__(self, records):
+        self.data = {"libvirt": True, "files": {}, "policies": {},
+                     "ports": {p: json.dumps(r) for p, r in records.items()}}  # fmt: skip
+
+    def get(self, name):
+        assert name == "vm_attach"
+        return self.data
+
+
+def test_a_port_the_hook_recorded_with_metadata_is_claimed_by_its_group():
+    params = {"ports": [], "templates": expand(DB)["kvm1"]["templates"]}
+    db = {"mac": "52:54:00:aa:00:01", "domain": "x", "metadata": {"tier": "db"},
+          "port_group": None}  # fmt: skip
+    other = dict(db, metadata={"tier": "web"})
+    facts = Recorded({"vnet5": db, "vnet6": other, "vnet7": {"mac": db["mac"], "domain": "x"}})
+    assert sg.claims(params, "vnet5", facts)
+    assert not sg.claims(params, "vnet6", facts)
+    assert not sg.claims(params, "vnet7", facts)  # recorded before metadata was: no member

@@ -17,7 +17,7 @@ from typing import Any
 def found(host_facts: Any, bridge: str | None) -> list[dict]:
     """The VMs the host's libvirt runs with a NIC on `bridge`: [{name, mac, port,
     port_group, metadata}], in the facts' order (none from an unreachable host)."""
-    if not isinstance(host_facts, dict):
+    if not isinstance(host_facts, dict) or not bridge:
         return []
     out = []
     for nic in host_facts.get("libvirt_nics") or []:

@@ -100,7 +100,13 @@ def _ir(params, facts):
         mac = str(record.get("mac") or "").lower()
         if mac in known or attached_to(port, facts) != params["bridge"]:
             continue
-        joined = _joined(params.get("templates") or [], record.get("domain") or "", mac)
+        joined = _joined(
+            params.get("templates") or [],
+            record.get("domain") or "",
+            mac,
+            record.get("metadata") or {},
+            record.get("port_group"),
+        )
         if joined:
             known.add(mac)
             ports.append(_port_of(port, mac, joined))
@@ -121,12 +127,16 @@ def _records(facts):
     return out
 
 
-def _joined(templates, domain, mac):
-    """The templates (groups) a VM named `domain` with NIC `mac` joins at start."""
-    return [t for t in templates if t.get("port_group") is None
-            and (t.get("names") is None or any(fnmatch.fnmatchcase(domain, n) for n in t["names"]))
+def _joined(templates, domain, mac, metadata, port_group):
+    """The templates (groups) a VM named `domain` with NIC `mac` in `port_group` and
+    vnetctl metadata `metadata` (the hook's record) joins at start. A template that
+    selects by none of those (only hosts, vars) is not joined here: the next run decides."""
+    return [t for t in templates
+            if (t.get("names") is None or any(fnmatch.fnmatchcase(domain, n) for n in t["names"]))
             and (t.get("macs") is None or mac in t["macs"])
-            and (t.get("names") is not None or t.get("macs") is not None)]  # fmt: skip
+            and (t.get("port_group") is None or t["port_group"] == port_group)
+            and all(metadata.get(k) == v for k, v in (t.get("metadata") or {}).items())
+            and any(t.get(k) for k in ("names", "macs", "port_group", "metadata"))]  # fmt: skip
 
 
 def _port_of(port, mac, joined):
@@ -278,7 +288,9 @@ def claims(params, port, facts):
     mac = str(record.get("mac") or "").lower()
     declared = {str(p.get("mac", "")).lower() for p in params.get("ports") or []}
     return mac in declared or bool(_joined(params.get("templates") or [],
-                                           record.get("domain") or "", mac))  # fmt: skip
+                                           record.get("domain") or "", mac,
+                                           record.get("metadata") or {},
+                                           record.get("port_group")))  # fmt: skip
 
 
 def scoped(declared, ports, mac):

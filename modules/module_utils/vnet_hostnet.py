@@ -27,10 +27,12 @@ Runs on the managed host: Python 3.9+, standard library only.
 
 try:  # under ansible-playbook, module_utils files travel with the module
     from ansible.module_utils import vnet_core, vnet_facts, vnet_fib
+    from ansible.module_utils import vnet_guests as libvirt_status
 except ImportError:  # vnetctl's runner preloads every module_utils file
     import vnet_core
     import vnet_facts
     import vnet_fib
+    import vnet_guests as libvirt_status
 
 PARENT_KINDS = ("vlan", "macvlan", "macvtap", "ipvlan")  # `link` names their lower device
 OVS_KINDS = ("openvswitch", "tun")  # an OVS bridge's own interface, in either datapath
@@ -45,47 +47,7 @@ NFT_BRIDGE = vnet_facts.command(["nft", "-j", "list", "ruleset", "bridge"], opti
 GUARDED = ("vnetctl", "guarded")
 
 
-# libvirt keeps the live XML of every running domain in /run/libvirt/DRIVER/NAME.xml:
-# its <name>, per NIC (<interface>, in order) <mac address>, host device <target dev>
-# and <alias name>. grep picks those out of every file (-Z: FILE NUL MATCH); a file with
-# no <domain type=...> (a network's, a filter binding's) has none. No libvirt: None
-LIBVIRT_LINES = ("<domain type=|<name>[^<]*</name>|<interface [^>]*[^/]>|</interface>"
-                 "|<mac address='[^']+'|<target dev='[^']+'|<alias name='[^']+'")  # fmt: skip
-NIC_FIELDS = {"<mac address=": "mac", "<target dev=": "dev", "<alias name=": "alias"}
-QUOTES = {"&apos;": "'", "&quot;": '"'}
-
-
-def _nics(output):
-    """[{domain, index (0 first, as `virsh domiflist`), mac, dev, alias}] per NIC."""
-    from xml.sax.saxutils import unescape  # noqa: PLC0415 -- only where libvirt runs
-
-    files, found = {}, []
-    for line in output.splitlines():
-        path, sep, match = line.partition("\0")
-        if sep:
-            files.setdefault(path, []).append(match)
-    for matches in files.values():
-        domain, nic, index = None, None, 0
-        for match in matches:
-            if match.startswith("<domain type="):
-                domain = ""
-            elif match.startswith("<name>") and domain == "":
-                domain = unescape(match[len("<name>") : -len("</name>")], QUOTES)
-            elif match.startswith("<interface ") and domain:
-                nic = {"domain": domain, "index": index, "mac": None, "dev": None, "alias": None}
-            elif match == "</interface>" and nic is not None:
-                found.append(nic)
-                nic, index = None, index + 1
-            elif nic is not None and match.split("'")[0] in NIC_FIELDS:
-                field, value = NIC_FIELDS[match.split("'")[0]], match.split("'")[1]
-                nic[field] = unescape(value.lower() if field == "mac" else value, QUOTES)
-    return sorted(found, key=lambda n: (n["domain"], n["index"]))
-
-
-LIBVIRT_NICS = vnet_facts.command(
-    ["grep", "-rHsoEZ", "-D", "skip", "--include=*.xml", LIBVIRT_LINES, "/run/libvirt"],
-    parse=_nics, optional=True,
-)  # fmt: skip
+LIBVIRT_NICS = libvirt_status.LIBVIRT_NICS  # the running domains' NICs and metadata
 # what vm_port reads beyond the built-in sources (the bridge modules declare them)
 VM_PORT_SOURCES = {"nft_bridge": NFT_BRIDGE, "libvirt_nics": LIBVIRT_NICS}
 

@@ -34,10 +34,11 @@ import time
 import xml.etree.ElementTree as ET
 
 try:  # under ansible-playbook, module_utils files travel with the module
-    from ansible.module_utils import vnet_core, vnet_files, vnet_vm_attach
+    from ansible.module_utils import vnet_core, vnet_files, vnet_guests, vnet_vm_attach
 except ImportError:  # in the hook's code directory, or vnetctl's runner
     import vnet_core
     import vnet_files
+    import vnet_guests
     import vnet_vm_attach
 
 LOCK_DIRS = ("/run/lock", "/var/lock", "/tmp")  # as vnetctl's host lock looks for one
@@ -51,9 +52,11 @@ class HookError(Exception):
 
 
 def nics(xml_text):
-    """[{port, mac, bridge, network, portgroup}] of the domain's interfaces that have a
-    tap (a target device)."""
+    """[{port, mac, bridge, network, portgroup, metadata}] of the domain's interfaces
+    that have a tap (a target device); metadata: the domain's, in vnetctl's form
+    (vnet_guests, the parser of the status files' reader)."""
     out = []
+    metadata = vnet_guests.metadata_in(xml_text)
     for iface in ET.fromstring(xml_text).iter("interface"):
         target, mac = iface.find("target"), iface.find("mac")
         source = iface.find("source")
@@ -63,7 +66,8 @@ def nics(xml_text):
             out.append({"port": port, "mac": (mac.get("address") or "").lower()
                         if mac is not None else None, "bridge": source.get("bridge"),
                         "network": source.get("network"),
-                        "portgroup": source.get("portgroup")})  # fmt: skip
+                        "portgroup": source.get("portgroup"),
+                        "metadata": metadata})  # fmt: skip
     return out
 
 
@@ -102,7 +106,7 @@ def apply(host, module, name, domain, found):
     facts = host.Facts.gather(modules=[module])
     for nic in found:
         if nic["mac"]:
-            _record(nic["port"], {"mac": nic["mac"], "domain": domain})
+            _record(nic["port"], _seen(nic, domain))
     bridges = set()
     for nic in found:
         started = time.monotonic()
@@ -114,9 +118,9 @@ def apply(host, module, name, domain, found):
         for group in mine:
             what = "port group %s on %s for %s" % (group["name"], bridge, nic["port"])
             run(host, module, module.scoped(group, [nic["port"]], nic["mac"]), facts, what)
-        _record(nic["port"], {"mac": nic["mac"], "domain": domain, "bridge": bridge,
-                              "groups": [g["name"] for g in mine], "at": time.time(),
-                              "took": round(time.monotonic() - started, 3)})  # fmt: skip
+        _record(nic["port"], dict(_seen(nic, domain), bridge=bridge,
+                                  groups=[g["name"] for g in mine], at=time.time(),
+                                  took=round(time.monotonic() - started, 3)))  # fmt: skip
     for group in declared.values():
         if group.get("bridge") in bridges and group.get("promiscuous") == "accept":
             members = module.members_of(group, facts)
@@ -139,6 +143,12 @@ def release(host, module, name, domain):
     facts = host.Facts.gather(modules=[module])
     for group in policies(name).values():
         run(host, module, module.scoped(group, [], None), facts, "port group " + group["name"])
+
+
+def _seen(nic, domain):
+    """What a module's claims() reads of a NIC: its MAC, domain, metadata, port group."""
+    return {"mac": nic["mac"], "domain": domain, "metadata": nic.get("metadata") or {},
+            "port_group": nic.get("portgroup")}  # fmt: skip
 
 
 def _record(port, data):

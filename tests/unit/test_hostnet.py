@@ -135,3 +135,19 @@ def test_an_interface_of_a_domain_libvirt_runs_is_a_vms_port_whatever_its_kind()
     assert ports.vm_port("vnet1") == "an interface of a domain libvirt runs (/run/libvirt)"
     assert ports.vm_port("vnet0") is None
     assert ports.libvirt_nic("vnet1")["domain"] == "d" and ports.libvirt_nic("vnet0") is None
+
+
+def test_libvirt_status_files_give_each_nics_bridge_port_group_and_vnetctls_metadata():
+    nics = {(n["domain"], n["index"]): n for n in libvirt_nics(TRACE_FIXTURES / "libvirt_h1")}
+    web = nics[("web1", 0)]
+    # vnetctl's namespace only (another namespace's <tier> is not read), unescaped
+    assert web["metadata"] == {"tier": "db", "app": "shop&co"}
+    assert (web["bridge"], web["port_group"]) == ("br-vx100", None)
+    backup = nics[("web1", 1)]
+    assert (backup["bridge"], backup["port_group"]) == ("virbr0", "backup")
+    assert backup["metadata"] == web["metadata"]  # the domain's, on each of its NICs
+    assert nics[("dup", 0)]["metadata"] == {}  # prefix vnetctl bound to another URI
+    hostnet = sys.modules[host.Facts.MODEL.__module__]
+    status = sys.modules[hostnet.LIBVIRT_NICS.parse.__module__]
+    one = '<vnetctl:tier xmlns:vnetctl="https://vnetctl.dev/xmlns/1">web</vnetctl:tier>'
+    assert status.metadata_of([one]) == {"tier": "web"}  # one element per key

@@ -144,7 +144,11 @@ def expand_play(hosts, args):
     task = {"name": "groups", "security_groups": args}
     book = parse_playbook([{"hosts": hosts, "tasks": [task]}], "book.yml", CATALOG)
     plans = plan_playbook(book, inventory, CATALOG)
-    plans = asyncio.run(expand_fleet(Expansion(RunContext(CATALOG, inventory), None), plans))
+
+    async def no_libvirt(hosts):
+        return {h: {} for h in hosts}
+
+    plans = asyncio.run(expand_fleet(Expansion(RunContext(CATALOG, inventory), no_libvirt), plans))
     return {h: ts[0].args for h, ts in plans[0].tasks.items()}
 
 

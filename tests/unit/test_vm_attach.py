@@ -159,7 +159,9 @@ def test_a_tap_without_a_declared_guest_takes_the_mac_the_hook_recorded():
     assert planned["desired"]["ports"]["vnet1"]["macs"] == ["52:54:00:bb:00:01"]
 
 
-XML = """<domain type='qemu'><name>web1</name><devices>
+XML = """<domain type='qemu'><name>web1</name><metadata>
+  <vnetctl:vm xmlns:vnetctl="https://vnetctl.dev/xmlns/1"><vnetctl:tier>db</vnetctl:tier>
+  </vnetctl:vm></metadata><devices>
   <interface type='network'><mac address='52:54:00:AA:00:01'/>
     <source network='prod' portgroup='db' bridge='br-vm'/><target dev='vnet3'/></interface>
   <interface type='bridge'><mac address='52:54:00:aa:00:02'/><source bridge='br-vm'/>
@@ -176,9 +178,9 @@ def hook():
 def test_the_hook_reads_each_nic_with_a_tap_from_the_domain_xml():
     assert hook().nics(XML) == [
         {"port": "vnet3", "mac": "52:54:00:aa:00:01", "bridge": "br-vm", "network": "prod",
-         "portgroup": "db"},
+         "portgroup": "db", "metadata": {"tier": "db"}},
         {"port": "web1-b", "mac": "52:54:00:aa:00:02", "bridge": "br-vm", "network": None,
-         "portgroup": None},
+         "portgroup": None, "metadata": {"tier": "db"}},
     ]  # fmt: skip
 
 

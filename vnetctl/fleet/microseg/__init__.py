@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from collections.abc import Sequence
 
 from vnetctl.errors import InputError
 from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expander, Expansion
-from vnetctl.fleet.microseg import resolve, snapshot
+from vnetctl.fleet.microseg import discover, resolve, snapshot
 from vnetctl.playbook.render import PlayPlan
 from vnetctl.secrets import redact
 
@@ -51,13 +52,19 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
         fleet = [h.name for h in run.inventory.select(plan.play.hosts)]
         args = run.render_for(plan.play, index, fleet)
         groups = _same_groups(args, declared)
-        vms_by_host = {h: _own_vms(h, a.get("vms") or []) for h, a in args.items()}
-        vms_by_host.update(_beyond_play(args))
+        facts = await expansion.facts(fleet)
+        declared_vms = {h: _own_vms(h, a.get("vms") or []) for h, a in args.items()}
+        declared_vms.update(_beyond_play(args))
+        vms_by_host = discover.fleet(
+            declared_vms, facts, {h: a.get("bridge") for h, a in args.items()}
+        )
         _unique_macs(vms_by_host, declared)
         try:
             resolve.check_groups(groups)
             hosts_of = _hosts_of(run)
-            members = resolve.membership(groups, vms_by_host, hosts_of)
+            members = resolve.membership(groups, vms_by_host, hosts_of, _vars_of(run))
+            for note in discover.peers_without_addresses(groups, members):
+                print(redact(note), file=sys.stderr)
             tasks = {}
             rules = resolve.rules_of(groups, members)
             _check_compiled(run, groups, rules, declared)
@@ -65,9 +72,10 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
                 tasks[host] = [
                     dataclasses.replace(t, args={**t.args, "ports": resolve.host_ports(
                         groups, members, host, vms_by_host.get(host, []), rules),
-                        "templates": resolve.templates(groups, members, host, hosts_of, rules),
+                        "templates": resolve.templates(groups, members, host, hosts_of, rules,
+                                                   _vars_of(run)),
                         "declaration": redact({"groups": groups,
-                                               "vms": vms_by_host.get(host, [])})})
+                                               "vms": declared_vms.get(host, [])})})
                     if t.module == MODULE and t.index == index else t
                     for t in host_tasks
                 ]  # fmt: skip
@@ -75,6 +83,11 @@ async def expand_groups(expansion: Expansion, plans: list[PlayPlan]) -> list[Pla
             raise _refused(str(exc), declared, exc.argument) from None
         current[id(plan)] = dataclasses.replace(current[id(plan)], tasks=tasks)
     return [current[id(p)] for p in plans]
+
+
+def _vars_of(run: RunContext):
+    """A host's inventory variables (what `members: {vars: ...}` matches)."""
+    return lambda host: run.inventory.hosts[host].vars if host in run.inventory.hosts else {}
 
 
 def _own_vms(host: str, vms: list[dict]) -> list[dict]:

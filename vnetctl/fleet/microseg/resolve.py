@@ -13,6 +13,12 @@ group's `members` selector:
     hosts       an inventory host pattern (a group of the inventory, a host's name)
     macs        its MAC is one of these
     addresses   one of its addresses is in one of these networks
+    vars        {key: value} the inventory variables of the host it runs on hold (a
+                VM has no inventory entry of its own: `metadata` is the VM's side)
+
+The VMs are also those each host's libvirt runs with a NIC on the task's bridge (its
+status files: name, MAC, tap, port group, vnetctl metadata), merged by MAC with the
+declared ones (discover).
 
 A VM in several groups gets their rules in the groups' order, and for each direction
 the strictest of their defaults (drop, then reject, then allow); unset: ingress drop,
@@ -33,7 +39,7 @@ def strictest(defaults: list[str]) -> str:
     return Catalog().load("security_groups").microseg_ir.strictest(defaults)
 
 
-SELECTORS = ("name", "metadata", "port_group", "hosts", "macs", "addresses")
+SELECTORS = ("name", "metadata", "port_group", "hosts", "macs", "addresses", "vars")
 DEFAULTS = {"ingress": "drop", "egress": "allow"}
 PEER_KEY = {"ingress": "from", "egress": "to"}
 
@@ -83,9 +89,11 @@ def _network(text: Any, where: str, also: str = "") -> ipaddress._BaseNetwork:
         raise Bad(f"{where}: {text!r} is not {also}a network or address, nor any ({exc})") from None
 
 
-def matches(selector: dict, vm: dict, host: str, hosts_of) -> bool:
+def matches(selector: dict, vm: dict, host: str, hosts_of, vars_of=None) -> bool:
     """Whether `vm` (on `host`) matches every key of `selector`; `hosts_of(pattern)` is
-    the inventory's hosts for a pattern."""
+    the inventory's hosts for a pattern, `vars_of(host)` its inventory variables."""
+    if not _vars_match(selector, host, vars_of):
+        return False
     names = selector.get("name")
     if names is not None:
         patterns = [names] if isinstance(names, str) else list(names)
@@ -110,14 +118,21 @@ def matches(selector: dict, vm: dict, host: str, hosts_of) -> bool:
     return True
 
 
-def membership(groups: list[dict], vms_by_host: dict[str, list[dict]], hosts_of) -> dict:
+def _vars_match(selector: dict, host: str, vars_of) -> bool:
+    wanted = selector.get("vars") or {}
+    have = vars_of(host) if wanted and vars_of is not None else {}
+    return all(k in have and have[k] == v for k, v in wanted.items())
+
+
+def membership(groups: list[dict], vms_by_host: dict[str, list[dict]], hosts_of,
+               vars_of=None) -> dict:  # fmt: skip
     """{group: [(host, vm)]} in hosts' and VMs' order."""
     return {
         g["name"]: [
             (h, vm)
             for h, vms in vms_by_host.items()
             for vm in vms
-            if matches(g["members"], vm, h, hosts_of)
+            if matches(g["members"], vm, h, hosts_of, vars_of)
         ]  # fmt: skip
         for g in groups
     }
@@ -183,19 +198,21 @@ def host_ports(groups: list[dict], members: dict, host: str, vms: list[dict],
     return ports
 
 
-ATTACH_SELECTORS = {"name", "port_group", "macs", "hosts"}  # what a libvirt hook can see
+# what a libvirt hook can see: the domain's XML (name, metadata, NICs and their port
+# groups); hosts and vars are decided here, for the host the template is sent to
+ATTACH_SELECTORS = {"name", "metadata", "port_group", "macs", "hosts", "vars"}
 
 
 def templates(groups: list[dict], members: dict, host: str, hosts_of,
-              rules: dict | None = None) -> list[dict]:  # fmt: skip
+              rules: dict | None = None, vars_of=None) -> list[dict]:  # fmt: skip
     """The groups a VM that starts on `host` between runs can join at attach time, with
-    their rules resolved: those selecting by name, port group, MACs or hosts only (a
-    hook knows the domain's name, NICs and the host, not its metadata or addresses)."""
+    their rules resolved: all but those selecting by addresses (a hook knows the
+    domain's name, metadata, NICs and port groups, not its guest's addresses)."""
     rules = rules_of(groups, members) if rules is None else rules
     out = []
     for g in groups:
         selector = g["members"]
-        if set(selector) - ATTACH_SELECTORS:
+        if set(selector) - ATTACH_SELECTORS or not _vars_match(selector, host, vars_of):
             continue
         if selector.get("hosts") is not None and host not in hosts_of(selector["hosts"]):
             continue
@@ -205,6 +222,7 @@ def templates(groups: list[dict], members: dict, host: str, hosts_of,
             "names": None if names is None else [names] if isinstance(names, str) else names,
             "macs": None if selector.get("macs") is None else [m.lower() for m in selector["macs"]],
             "port_group": selector.get("port_group"),
+            "metadata": dict(selector.get("metadata") or {}),
             "ingress": rules[g["name"]]["ingress"],
             "egress": rules[g["name"]]["egress"],
             "default_ingress": g.get("default_ingress") or DEFAULTS["ingress"],

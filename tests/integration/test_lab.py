@@ -24,7 +24,7 @@ from vnetctl.lab import (
     stop_sshd,
 )
 from vnetctl.lab.proc import pid_cmdline
-from vnetctl.lab.state import LAB_ROOT
+from vnetctl.lab.state import LAB_ROOT, MAX_HOSTS
 
 
 def root_links() -> set[str]:
@@ -47,7 +47,7 @@ def connect(address: str) -> None:
         ({"name": "Bad-Name"}, "bad lab name"),
         ({"name": "toolong7"}, "bad lab name"),
         ({"hosts": 0}, "bad number of hosts"),
-        ({"hosts": 255}, "bad number of hosts"),
+        ({"hosts": MAX_HOSTS + 1}, "bad number of hosts"),
         ({"subnet": "8.8.8.0/24"}, "not inside a private IPv4 range"),
         ({"subnet": "10.1.2.0/29", "hosts": 3}, "too small"),
     ],

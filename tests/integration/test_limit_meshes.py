@@ -127,6 +127,9 @@ def prepare(lab, inv: str, capsys, playbook: Path) -> None:
     clean(lab)
     if playbook.name == "vxlan-mesh-ovs.yml":
         underlay_on_ovs(lab, lab.host_names)
+    if playbook.name == "microseg.yml":  # its VMs' segment is the mesh's br-vx100
+        code, out, err = cli(capsys, "run", LINUX_MESH, "-i", inv)
+        assert code == 0, out + err
     code, out, err = cli(capsys, "run", str(playbook), "-i", inv)
     assert code == 0, out + err
 

@@ -1,6 +1,9 @@
 """Shaping enforced, measured with real TCP traffic (iperf3) between lab hosts over their
-eth1 segment, each measurement bounded: 3 s of traffic after a first second left out
-(TCP's ramp), iperf3 itself killed after 20 s. iperf3 reports goodput: TCP payload, about
+eth1 segment, each measurement bounded: 6 s of traffic after 3 s left out (TCP's ramp
+and the classes' bursts, each up to a quarter second at the ceil: spent in a short
+window they moved a 3 s ratio by up to 25 %), iperf3 itself killed after 25 s, the senders at
+nice -10 (a sender the suite's other work starves leaves its class idle, and HTB rightly
+lends its turn away: 2.54:1 for 2:1 in one CI run). iperf3 reports goodput: TCP payload, about
 1448/1514 = 95.6 % of the Ethernet frames HTB counts, so a 50 Mbit/s class measures about
 47.8; the targets below are the shaper's rates, and the tolerance is the issue's.
 
@@ -22,7 +25,8 @@ from vnetctl.cli.main import main
 pytestmark = pytest.mark.lab
 
 NET = "192.168.226"  # eth1 of h1 is .1, of h2 .2; the VM .50
-DURATION, OMIT, IPERF_TIMEOUT = 3, 1, 20
+DURATION, OMIT, IPERF_TIMEOUT = 6, 3, 25
+NICE = ("nice", "-n", "-10")
 
 
 def in_ns(namespace: str, *argv: str, timeout: float = 30) -> str:
@@ -60,7 +64,7 @@ def measure(client_ns: str, server_ns: str, address: str, ports: list[int],
     procs = servers(server_ns, ports)
     try:
         clients = [subprocess.Popen(
-            ["ip", "netns", "exec", client_ns, "timeout", str(IPERF_TIMEOUT), "iperf3", "-c",
+            ["ip", "netns", "exec", client_ns, "timeout", str(IPERF_TIMEOUT), *NICE, "iperf3", "-c",
              address, "-p", str(p), "-t", str(DURATION), "-O", str(OMIT), "-J",
              *(["-R"] if reverse else [])], stdout=subprocess.PIPE, text=True)
             for p in ports]  # fmt: skip

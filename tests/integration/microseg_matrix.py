@@ -8,9 +8,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections.abc import Callable, Iterator
+
+import yaml
 
 from tests.integration import microseg_vms as guests
+from tests.labhosts import inventory_with, own_lab
 from vnetctl.cli.main import main
+from vnetctl.lab.state import LabState
 
 VMS = {
     "web-1": {"mac": "52:54:00:30:00:11", "addresses": ["10.30.0.11", "fd30::11"]},
@@ -73,3 +78,33 @@ def run_json(argv: list[str]) -> dict:
     with contextlib.redirect_stdout(out):
         code = main([*argv, "--format", "json"])
     return {"code": code, **json.loads(out.getvalue())}
+
+
+@contextlib.contextmanager
+def microseg_lab(prefix: str, folder, ovs: bool = False) -> Iterator[LabState]:
+    """Two hosts of a lab of the allocator's, every VM-like guest of VMS removed after."""
+    with own_lab(prefix, folder, hosts=2, ovs=ovs) as state:
+        try:
+            yield state
+        finally:
+            for vm in VMS:
+                guests.remove_vm(state, vm)
+
+
+def vms_of(placement: dict[str, list[str]], host: str) -> list[dict]:
+    """`host`'s `vms` variable: the VMs `placement` puts there, each with its port."""
+    return [dict(VMS[v], name=v, port=v + "p") for v in placement.get(host, [])]
+
+
+def groups_task(bridge: str) -> dict:
+    policy = {"name": "three-tier", "bridge": bridge, "vms": "{{ vms }}", "groups": GROUPS}
+    return {"name": "groups", "security_groups": policy}
+
+
+def run_play(lab: LabState, tmp_path, vars_of: Callable[[str], dict], tasks: list[dict],
+             *extra: str) -> dict:  # fmt: skip
+    """One play of `tasks` on every host, each host's variables from `vars_of`."""
+    inventory = inventory_with(lab, tmp_path / "inventory.yml", vars_of)
+    path = tmp_path / "play.yml"
+    path.write_text(yaml.safe_dump([{"name": "microseg", "hosts": "all", "tasks": tasks}]))
+    return run_json(["run", str(path), "-i", str(inventory), *extra])

@@ -9,11 +9,18 @@ by hand and a membership change are drift."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from tests.integration import microseg_vms as guests
-from tests.integration.microseg_matrix import EXPECTED, GROUPS, VMS, addr, matrix, run_json
-from tests.labhosts import inventory_with, own_lab
+from tests.integration.microseg_matrix import (
+    EXPECTED,
+    VMS,
+    addr,
+    groups_task,
+    matrix,
+    microseg_lab,
+    run_play,
+    vms_of,
+)
 from vnetctl.lab import host_exec
 
 pytestmark = pytest.mark.lab
@@ -23,31 +30,19 @@ BRIDGE = "br-ms"
 
 @pytest.fixture(scope="module")
 def lab(lab_required, tmp_path_factory):
-    with own_lab("ms", tmp_path_factory.mktemp("ms"), hosts=2) as state:
-        try:
-            yield state
-        finally:
-            for vm in VMS:
-                guests.remove_vm(state, vm)
+    with microseg_lab("ms", tmp_path_factory.mktemp("ms")) as state:
+        yield state
 
 
 def play(lab, tmp_path, placement: dict[str, list[str]], *extra) -> dict:
     """The mesh and the groups, each host's `vms` from `placement` (host -> VM names)."""
-
-    def vars_of(host):
-        return {"vms": [dict(VMS[v], name=v, port=v + "p") for v in placement.get(host, [])]}
-
-    inventory = inventory_with(lab, tmp_path / "inventory.yml", vars_of)
     tasks = [
         {"name": "overlay", "vxlan_mesh": {"name": "ms", "vtep_interface": "eth0",
                                            "segments": [{"vni": 300, "bridge": BRIDGE,
                                                          "mtu": 1450}]}},
-        {"name": "groups", "security_groups": {"name": "three-tier", "bridge": BRIDGE,
-                                               "vms": "{{ vms }}", "groups": GROUPS}},
+        groups_task(BRIDGE),
     ]  # fmt: skip
-    path = tmp_path / "play.yml"
-    path.write_text(yaml.safe_dump([{"name": "microseg", "hosts": "all", "tasks": tasks}]))
-    return run_json(["run", str(path), "-i", str(inventory), *extra])
+    return run_play(lab, tmp_path, lambda host: {"vms": vms_of(placement, host)}, tasks, *extra)
 
 
 def status(doc, host):

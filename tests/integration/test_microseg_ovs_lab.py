@@ -12,11 +12,19 @@ from __future__ import annotations
 import time
 
 import pytest
-import yaml
 
 from tests.integration import microseg_vms as guests
-from tests.integration.microseg_matrix import EXPECTED, GROUPS, VMS, addr, matrix, run_json
-from tests.labhosts import inventory_with, own_lab, wait_until
+from tests.integration.microseg_matrix import (
+    EXPECTED,
+    VMS,
+    addr,
+    groups_task,
+    matrix,
+    microseg_lab,
+    run_play,
+    vms_of,
+)
+from tests.labhosts import wait_until
 from vnetctl.lab import host_exec
 
 pytestmark = pytest.mark.lab
@@ -28,22 +36,17 @@ OURS = "cookie=0x766e000000000000/0xffff000000000000"  # vnetctl's flows on a br
 
 @pytest.fixture(scope="module")
 def lab(lab_required, tmp_path_factory):
-    with own_lab("mo", tmp_path_factory.mktemp("mo"), hosts=2, ovs=True) as state:
-        try:
-            yield state
-        finally:
-            for vm in VMS:
-                guests.remove_vm(state, vm)
+    with microseg_lab("mo", tmp_path_factory.mktemp("mo"), ovs=True) as state:
+        yield state
 
 
 def play(lab, tmp_path, placement: dict[str, list[str]], *extra) -> dict:
     """Underlay, mesh and groups on OVS; each host's `vms` from `placement`."""
 
     def vars_of(host):
-        return {"vms": [dict(VMS[v], name=v, port=v + "p") for v in placement.get(host, [])],
+        return {"vms": vms_of(placement, host),
                 "vtep_address": f"192.168.77.{lab.host_names.index(host) + 1}"}  # fmt: skip
 
-    inventory = inventory_with(lab, tmp_path / "inventory.yml", vars_of)
     tasks = [
         {"name": "underlay", "ovs_bridge": {"name": "br-underlay", "datapath_type": "netdev",
                                             "ports": [{"name": "eth1"}],
@@ -52,12 +55,9 @@ def play(lab, tmp_path, placement: dict[str, list[str]], *extra) -> dict:
                                            "ovs_datapath": "netdev", "vtep": "{{ vtep_address }}",
                                            "segments": [{"vni": 300, "bridge": BRIDGE,
                                                          "mtu": 1450}]}},
-        {"name": "groups", "security_groups": {"name": "three-tier", "bridge": BRIDGE,
-                                               "vms": "{{ vms }}", "groups": GROUPS}},
+        groups_task(BRIDGE),
     ]  # fmt: skip
-    path = tmp_path / "play.yml"
-    path.write_text(yaml.safe_dump([{"name": "microseg", "hosts": "all", "tasks": tasks}]))
-    return run_json(["run", str(path), "-i", str(inventory), *extra])
+    return run_play(lab, tmp_path, vars_of, tasks, *extra)
 
 
 def statuses(doc, host) -> dict[str, str]:

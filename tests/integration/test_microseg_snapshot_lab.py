@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from tests.integration import test_microseg_lab as microseg
-from tests.integration.test_microseg_lab import play, run_json, status
+from tests.integration.microseg_matrix import run_json
+from tests.integration.test_microseg_lab import play, status
 from vnetctl.cli.main import main
 from vnetctl.lab import host_exec
 

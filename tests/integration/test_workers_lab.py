@@ -95,6 +95,25 @@ def test_two_workers_apply_and_check_as_one_process_does(lab, tmp_path, capsys):
     ]
 
 
+
+def test_two_workers_read_the_same_facts_as_one_process(lab):
+    """`vnetctl facts --workers 2`: every host's facts, as one process reads them (but
+    the link counters, which move between two reads)."""
+    argv = [sys.executable, "-m", "vnetctl", "facts", "-i", str(lab.inventory_path)]
+    docs = []
+    for extra in (["--workers", "2"], []):
+        done = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        docs.append(json.loads(done.stdout))
+    by_workers, by_one = docs
+    assert by_workers["errors"] == by_one["errors"] == {}
+    assert sorted(by_workers["hosts"]) == sorted(lab.host_names)
+    for host in lab.host_names:
+        by_workers["hosts"][host].pop("link_stats")
+        by_one["hosts"][host].pop("link_stats")
+    assert by_workers["hosts"] == by_one["hosts"]
+
+
 HOLD = """\
 - hosts: all
   tasks:

@@ -174,7 +174,7 @@ def add_playbook_arguments(parser: argparse.ArgumentParser, optional: bool = Fal
 
 
 def add_workers_option(parser: argparse.ArgumentParser) -> None:
-    """--workers N|auto (vnetctl.fleet.workers): run and drift."""
+    """--workers N|auto (vnetctl.fleet.workers): run, drift and facts."""
     parser.add_argument(
         "--workers",
         type=parse_workers,

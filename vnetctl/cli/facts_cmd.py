@@ -8,7 +8,12 @@ import json
 import sys
 from importlib import resources
 
-from vnetctl.cli.common import add_target_options, run_context, selected_hosts
+from vnetctl.cli.common import (
+    add_target_options,
+    add_workers_option,
+    run_context,
+    selected_hosts,
+)
 from vnetctl.fleet.execute import read_facts
 from vnetctl.secrets import redact
 
@@ -40,6 +45,7 @@ def add_parser(commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_target_options(parser)
+    add_workers_option(parser)
     parser.set_defaults(func=run)
 
 

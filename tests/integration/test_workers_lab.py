@@ -95,7 +95,6 @@ def test_two_workers_apply_and_check_as_one_process_does(lab, tmp_path, capsys):
     ]
 
 
-
 def test_two_workers_read_the_same_facts_as_one_process(lab):
     """`vnetctl facts --workers 2`: every host's facts, as one process reads them (but
     the link counters, which move between two reads)."""

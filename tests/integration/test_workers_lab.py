@@ -113,6 +113,27 @@ def test_two_workers_read_the_same_facts_as_one_process(lab):
     assert by_workers["hosts"] == by_one["hosts"]
 
 
+def test_two_workers_read_the_same_counters_again_and_again(lab, tmp_path):
+    """`vnetctl stats --workers 2`: every host and port one process reads; with --every
+    each pass forks its workers again (from a process whose threads of the last pass
+    must be gone first)."""
+    argv = [sys.executable, "-m", "vnetctl", "stats", "-i", str(lab.inventory_path),
+            "--format", "json"]  # fmt: skip
+    docs = []
+    for extra in (["--workers", "2"], []):
+        done = subprocess.run([*argv, *extra], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        docs.append(json.loads(done.stdout))
+    ports = [{h: sorted(s["ports"]) for h, s in doc["hosts"].items()} for doc in docs]
+    assert sorted(ports[0]) == sorted(lab.host_names) and ports[0] == ports[1]
+
+    out = tmp_path / "stats.json"
+    again = [*argv, "--workers", "2", "--every", "10s", "--count", "2", "-o", str(out)]
+    done = subprocess.run(again, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(out.read_text())["hosts"]) == sorted(lab.host_names)
+
+
 HOLD = """\
 - hosts: all
   tasks:

@@ -174,7 +174,7 @@ def add_playbook_arguments(parser: argparse.ArgumentParser, optional: bool = Fal
 
 
 def add_workers_option(parser: argparse.ArgumentParser) -> None:
-    """--workers N|auto (vnetctl.fleet.workers): run, drift and facts."""
+    """--workers N|auto (vnetctl.fleet.workers): run, drift, facts and stats."""
     parser.add_argument(
         "--workers",
         type=parse_workers,

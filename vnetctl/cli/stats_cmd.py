@@ -10,6 +10,7 @@ from pathlib import Path
 from vnetctl.cli import drift_admin_cmd
 from vnetctl.cli.common import (
     add_playbook_arguments,
+    add_workers_option,
     bounded_int,
     plan_from_args,
     run_context,
@@ -85,6 +86,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--probe-count", type=bounded_int(1, 20), default=5, metavar="N",
                         help="pings per pair and size, 0.2 s apart, 1..20 (default 5)")  # fmt: skip
     add_sample_arguments(parser)
+    add_workers_option(parser)
     parser.set_defaults(func=run)
 
 

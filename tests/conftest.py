@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 
@@ -10,6 +11,15 @@ import pytest
 from tests.labhosts import lab_skip_reason, own_lab, ssh_argv
 from vnetctl.lab import LabState, load_state, reset_hosts
 from vnetctl.secrets import registry
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A suite started in the background of a script (`cmd &`, nohup) inherits SIGINT
+    ignored, and so would every vnetctl it starts: the Ctrl-C tests (exit 130) would see
+    a vnetctl that rightly keeps an inherited SIG_IGN. Ctrl-C is the suite's to decide:
+    its own handler, which an exec'd child gets back as the default."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -76,7 +76,7 @@ def execute(
         return await expand(expansion, list(plans))
 
     async def in_batches(plans: Sequence) -> RunResult:
-        return await run_in_batches(runner, plans)
+        return await run_in_batches(runner, plans, last=True)
 
     rolls = rollout and any(getattr(p.play, "rolls_out", False) for p in plans)
     hosts = {h for p in plans for h in p.hosts}

@@ -2,7 +2,9 @@
 batch by batch (vnetctl.playbook.serial says what the keywords mean).
 
 Each batch is the play run by the runner as it is, on the batch's hosts: one remote
-process per host, on the run's one connection per host. Under commit confirmed
+process per host, on the run's one connection per host (kept through the batch's gates
+and confirmations; with `last`, closed after them if no later batch or play names the
+host). Under commit confirmed
 (`confirm_timeout`, --confirm-timeout) a host of a batch with health gates is confirmed
 only once the gates passed: each host keeps its rollback timer armed meanwhile (the
 timer must cover the play and the gates). When a batch is over:
@@ -62,16 +64,20 @@ class Stop:
     changed: list[str] = dataclasses.field(default_factory=list)  # and left so
 
 
-async def run_in_batches(runner: Runner, plans: Sequence[PlayPlan]) -> RunResult:
-    """Run `plans` (expanded already) in order, rolling plays out batch by batch."""
+async def run_in_batches(runner: Runner, plans: Sequence[PlayPlan], last: bool = False
+                         ) -> RunResult:  # fmt: skip
+    """Run `plans` (expanded already) in order, rolling plays out batch by batch.
+    `last`: they are the run's last phase (a host's connection is closed once nothing
+    later names it; see vnetctl.runner.runner)."""
     runner.result.hosts = list(
         dict.fromkeys([*runner.result.hosts, *(h for p in plans for h in p.hosts)])
     )
     for position, plan in enumerate(plans):
+        later = plans[position + 1 :] if last else None
         if not plan.play.rolls_out:
-            await runner.run_plays([plan])
+            await runner.run_plays([plan], then=later)
             continue
-        stop = await _roll(runner, plan)
+        stop = await _roll(runner, plan, later)
         if stop is not None:
             later = [(p, h) for p in plans[position + 1 :] for h in p.hosts]
             _not_started(runner, [(plan, h) for h in stop.untouched] + later)
@@ -86,8 +92,10 @@ async def run_in_batches(runner: Runner, plans: Sequence[PlayPlan]) -> RunResult
     return runner.result
 
 
-async def _roll(runner: Runner, plan: PlayPlan) -> Stop | None:
-    """The play batch by batch; why it stopped, or None."""
+async def _roll(runner: Runner, plan: PlayPlan, later: Sequence[PlayPlan] | None
+                ) -> Stop | None:  # fmt: skip
+    """The play batch by batch; why it stopped, or None. `later`: the plays after this
+    one, when they are the run's last phase."""
     play = plan.play
     cut = batches(plan.hosts, play.serial)
     for number, hosts in enumerate(cut, start=1):
@@ -110,6 +118,8 @@ async def _roll(runner: Runner, plan: PlayPlan) -> Stop | None:
             gate = await _gated(runner, plan, part, results, where)
         # a failed gate: the batch's hosts awaiting confirmation roll back now
         rolled = await runner.release(roll_back=gate)
+        if later is not None:  # its gates and confirmations are over
+            await runner.let_go(hosts, [part_of(plan, rest), *later])
         if runner.stop.requested:
             continue  # the runner reports every later host's tasks as not started
         reason = reason or gate or _over(runner, play, part, runner.result.results[seen:], where)

@@ -1,14 +1,21 @@
-"""Connections to hosts: one per host, opened on first use and kept for the run."""
+"""Connections to hosts: one per host, opened on first use and kept until the runner
+says the host needs it no more (vnetctl.runner.runner: its last play of the run's last
+phase is over), or the run ends."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from vnetctl.transport.base import Connection, Transport, TransportOptions
 from vnetctl.transport.registry import load_transport
 from vnetctl.transport.retry import SSH_LOG  # shown by `run -vvv` (vnetctl.output.verbosity)
+
+# a connection being closed is given this long; past it, it was told to close and is
+# dropped (a dead peer must not hold a fork slot)
+CLOSE_WAIT = 5.0
 
 if TYPE_CHECKING:
     from vnetctl.inventory.connection import ConnectionSpec
@@ -50,7 +57,7 @@ def said_remote(host: str, command: str, sudo_password: bool) -> None:
 
 
 class ConnectionPool:
-    """One connection per host, opened on first use and kept for the run."""
+    """One connection per host, opened on first use and kept until closed."""
 
     def __init__(
         self,
@@ -83,6 +90,29 @@ class ConnectionPool:
         opts = TransportOptions(self._options.accept_new_host_keys, retries=0)
         return await _connect(transport, spec, opts)
 
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The hosts whose connection is open."""
+        return frozenset(self._open)
+
+    async def close(self, hosts: Iterable[str]) -> None:
+        """Close these hosts' connections (a later `get` opens a new one)."""
+        conns = [self._open.pop(h) for h in list(hosts) if h in self._open]
+        await asyncio.gather(*(_bounded_close(c) for c in conns), return_exceptions=True)
+
     async def close_all(self) -> None:
-        conns, self._open = list(self._open.values()), {}
-        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+        await self.close(self._open)
+
+
+async def _bounded_close(conn: Connection) -> None:
+    await asyncio.wait_for(conn.close(), CLOSE_WAIT)
+
+
+def last_plays(plans: list, then: Sequence) -> dict[str, int]:
+    """Per host, the position in `plans` of the last play naming it; past the end when
+    a plan of `then` names it (its connection is kept through these plans)."""
+    last: dict[str, int] = {}
+    for position, plan in enumerate([*plans, *then]):
+        for host in plan.hosts:
+            last[host] = position
+    return last

@@ -1,5 +1,8 @@
-"""Runs rendered plays on hosts: one SSH connection per host for the whole run, one
-remote process per host per play, bounded concurrency, results streamed as they come.
+"""Runs rendered plays on hosts: one remote process per host per play, bounded
+concurrency, results streamed as they come. One SSH connection per host, opened on
+first use and kept through every phase but the last (expanders' facts, a rolling batch
+until its gates and confirmations are settled); in the last phase (run_plays with
+`then`) closed, in the host's fork slot, after its last play or once it is out.
 
 Plays run in order across the fleet (as ansible-playbook does); a host that failed or
 was unreachable takes no part in later plays, and never stops the other hosts. Every
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -25,16 +29,16 @@ from vnetctl.runner.confirm import Confirmer
 from vnetctl.runner.control import Events, NullEvents, RunOptions, StopControl
 from vnetctl.runner.host_code import HostCode, HostCodeStore
 from vnetctl.runner.host_play import ACK, ACK_WINDOW, HostPlay, describe_exit
+from vnetctl.runner.kill import kill
 from vnetctl.runner.payload import (
     ConfirmSpec,
     LockSpec,
     answer,
     build_stdin,
-    kill_command,
     remote_command,
     task_record,
 )
-from vnetctl.runner.pool import ConnectionPool, said_remote
+from vnetctl.runner.pool import ConnectionPool, last_plays, said_remote
 from vnetctl.runner.results import Rescued, RunResult, Status, TaskResult, facts_of
 from vnetctl.secrets import redact, redact_result
 from vnetctl.transport.base import ConnectionLost, RemoteFailure, RemoteProcess, Unreachable
@@ -45,7 +49,6 @@ if TYPE_CHECKING:
 POLL = 0.25  # seconds between deadline checks while a host's play runs
 END_GRACE = 5.0  # after a timeout: time for the task in flight to end before the kill
 EXIT_WAIT = 10.0  # after the last record: time for the remote process to exit
-KILL_WAIT = 2.0  # after each signal: time for the remote process to end
 # the rollback timer a host arms by itself before a step that touches its management path
 AUTO_CONFIRM = 60.0
 
@@ -90,9 +93,8 @@ class Runner:
 
         `prepare(runner, plans)` runs first, on the same connections, and returns the
         plans to run: fleet-level expansion that needs facts (e.g. VXLAN peers), which
-        may refuse with InputError before any task runs. `play(plans)` then runs them
-        (default: run_plays; batches of hosts: vnetctl.fleet.rollout). Connections are
-        closed at the end."""
+        may refuse with InputError before any task runs. `play(plans)` then runs them as
+        the last phase (default: run_plays; batches: vnetctl.fleet.rollout)."""
         try:
             if prepare is not None:
                 try:
@@ -100,7 +102,7 @@ class Runner:
                 except Exception:
                     if not self.stop.requested:
                         raise  # an interrupted preparation is reported as interrupted
-            return await (play or self.run_plays)(plans)
+            return await (play or functools.partial(self.run_plays, then=()))(plans)
         finally:
             await self.pool.close_all()
 
@@ -113,24 +115,35 @@ class Runner:
         """A result the runner did not get from a host (e.g. a health gate's verdict)."""
         self._emit(result)
 
-    async def run_plays(self, plans: Sequence) -> RunResult:
-        """Run plays in order, leaving connections open for a further phase."""
+    async def run_plays(self, plans: Sequence, then: Sequence | None = None) -> RunResult:
+        """Run plays in order, leaving connections open for a further phase; given
+        `then` (all that will run after them), they are the last phase (see above)."""
         self.result.hosts = list(
             dict.fromkeys([*self.result.hosts, *(h for p in plans for h in p.hosts)])
         )
         limit = asyncio.Semaphore(max(1, self.options.forks))
-        for plan in plans:
+        last = None if then is None else last_plays(list(plans), then)
+        if last is not None:  # opened for an earlier phase, in no play of this one
+            await self.let_go([h for h in self.pool.hosts if h not in last])
+        for position, plan in enumerate(plans):
             hosts = [h for h in plan.hosts if h not in self._out and plan.tasks.get(h)]
             idle = [h for h in plan.hosts if h not in self._out and not plan.tasks.get(h)]
             count = max((len(plan.tasks[h]) for h in hosts), default=0)
             if not self.stop.requested:
                 self.events.play_started(plan.play.display_name, hosts, count)
+            ends = {h: None if last is None else last[h] <= position for h in plan.hosts}
             await asyncio.gather(
-                *(self._guarded(limit, plan, h) for h in hosts),
-                *(self._guarded_probe(limit, plan, h) for h in idle),
+                *(self._guarded(limit, plan, h, ends[h]) for h in hosts),
+                *(self._guarded_probe(limit, plan, h, ends[h]) for h in idle),
             )
         self.result.interrupted = self.stop.requested
         return self.result
+
+    async def let_go(self, hosts: Sequence[str], then: Sequence = ()) -> None:
+        """Close the connections of `hosts` that no plan of `then` (all that follows)
+        names and no held confirmation waits on."""
+        keep = {h for plan in then for h in plan.hosts} | set(self.held)
+        await self.pool.close(h for h in hosts if h not in keep)
 
     async def gather_facts(self, hosts: Sequence[str]) -> dict[str, dict | str]:
         """Each host's facts (or why not), read-only and reported to no one."""
@@ -142,7 +155,7 @@ class Runner:
         await asyncio.gather(*(silent._guarded(limit, plan, h) for h in hosts))
         return facts_of(silent.result)
 
-    async def _guarded(self, limit: asyncio.Semaphore, plan, host: str) -> None:
+    async def _guarded(self, limit: asyncio.Semaphore, plan, host: str, ends=None) -> None:
         async with limit:
             timeout = getattr(plan.play, "confirm_timeout", None) or self.options.confirm_timeout
             persist = getattr(plan.play, "persist", None)
@@ -152,8 +165,9 @@ class Runner:
                 play.close(Status.NOT_STARTED, "", "not started: the run was interrupted")
                 return
             await self._run_host(play)
+            await self._finished(host, ends)
 
-    async def _guarded_probe(self, limit: asyncio.Semaphore, plan, host: str) -> None:
+    async def _guarded_probe(self, limit: asyncio.Semaphore, plan, host: str, ends=None) -> None:
         """A host with nothing to do in this play is still one the run must reach: an
         unreachable host is never reported as fine (a drift check would call it in sync)."""
         async with limit:
@@ -164,6 +178,12 @@ class Runner:
             except Unreachable as exc:
                 self._unreachable(HostPlay(host, plan.play.display_name, [], self._emit,
                                            self.events.note), str(exc), "(connect)")  # fmt: skip
+            await self._finished(host, ends)
+
+    async def _finished(self, host: str, ends: bool | None) -> None:
+        """`ends`: None, not the last phase; else whether this is the host's last play."""
+        if ends or (ends is not None and host in self._out):
+            await self.let_go([host])
 
     async def _run_host(self, play: HostPlay) -> None:
         host = play.host
@@ -303,7 +323,7 @@ class Runner:
             grace = 0.0 if cut == "interrupted" else min(END_GRACE, timeout / 2)
             await asyncio.wait({reader}, timeout=grace)
             if not reader.done():
-                await self._kill(conn, process, play, spec, reader)
+                await kill(conn, process, play.pid, spec, reader)
             if cut == "timeout":
                 self._failed(play, f"timed out after {timeout:g} s {where}", "(timeout)")
             else:  # ended at once: records it sent last may not have been read
@@ -326,33 +346,12 @@ class Runner:
                 process.close_stdin()
                 return
 
-    async def _kill(self, conn, process: RemoteProcess, play: HostPlay, spec, done) -> None:
-        """End a remote process that does not stop by itself: TERM, then KILL, to its
-        process group from a second session on the same connection; then the channel."""
-        if play.pid is not None:
-            password = spec.become_password if spec.become else None
-            for signal in ("TERM", "KILL"):
-                command = kill_command(play.pid, signal, spec.become, spec.become_user,
-                                       password is not None)  # fmt: skip
-                try:
-                    killer = await conn.start(command)
-                    if password is not None:
-                        await killer.write(password.reveal() + "\n")
-                    killer.close_stdin()
-                    await asyncio.wait_for(killer.wait(), KILL_WAIT)
-                except (ConnectionLost, TimeoutError):
-                    break
-                await asyncio.wait({done}, timeout=KILL_WAIT)
-                if done.done():
-                    break
-        await process.terminate()
-
     async def _ended(self, conn, process: RemoteProcess, play: HostPlay, spec) -> None:
         try:
             status, stderr = await asyncio.wait_for(process.wait(), EXIT_WAIT)
         except TimeoutError:
             waited = asyncio.create_task(process.wait())
-            await self._kill(conn, process, play, spec, waited)
+            await kill(conn, process, play.pid, spec, waited)
             waited.cancel()
             status, stderr = None, "did not exit after its last record"
         if play.refused:

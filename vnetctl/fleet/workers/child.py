@@ -116,7 +116,7 @@ async def _work(conn: Connection, parent: Parent, runner: Runner, plans: list) -
         for k, plan in enumerate(plans):
             while await starts.get() != k:
                 pass
-            await runner.run_plays([plan])
+            await runner.run_plays([plan], then=plans[k + 1 :])  # this worker's last phase
             result = runner.result
             parent.send(PLAYED, k, sorted(runner.out), dict(result.unreachable),
                         sorted(result.refused), list(result.earlier))  # fmt: skip

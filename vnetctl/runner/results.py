@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 
@@ -74,7 +74,10 @@ class TaskResult:
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The result as JSON data, its lists and dicts shared, not copied: they hold
+        what the host's JSON records said (plain data), and a deep copy of every host's
+        facts (asdict) was ~1 ms of controller CPU per host in a run's JSON report."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 from collections.abc import Iterator
 
 from vnetctl import __version__
-from vnetctl.cli import (
-    drift_cmd,
-    exit_codes,
-    facts_cmd,
-    inventory_cmd,
-    lab_cmd,
-    mesh_cmd,
-    run_cmd,
-    snapshot_cmd,
-    stats_cmd,
-    trace_cmd,
-)
+from vnetctl.cli import exit_codes
 from vnetctl.cli.usage import CliParser
 from vnetctl.errors import Interrupted, VnetctlError
 from vnetctl.output.pipes import end_as_sigpipe
@@ -39,7 +29,18 @@ reports from the same declared state.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+# each command's module (vnetctl.cli.NAME_cmd), in the order --help lists them
+COMMANDS = ("run", "facts", "mesh", "drift", "snapshot", "stats", "trace", "inventory", "lab")
+
+
+def command_module(name: str):
+    return importlib.import_module(f"vnetctl.cli.{name}_cmd")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; `only`: that command's alone, so that a run imports
+    none of the other commands' code (~65 ms of controller CPU a run: drift, trace,
+    lab...). A command's own parser and help are the same either way."""
     parser = CliParser(
         prog="vnetctl",
         description=DESCRIPTION,
@@ -48,20 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vnetctl {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    run_cmd.add_parser(commands)
-    facts_cmd.add_parser(commands)
-    mesh_cmd.add_parser(commands)
-    drift_cmd.add_parser(commands)
-    snapshot_cmd.add_parser(commands)
-    stats_cmd.add_parser(commands)
-    trace_cmd.add_parser(commands)
-    inventory_cmd.add_parser(commands)
-    lab_cmd.add_parser(commands)
+    for name in COMMANDS if only is None else (only,):
+        command_module(name).add_parser(commands)
     return with_exit_codes(parser)
 
 
 def build_admin_parser() -> argparse.ArgumentParser:
-    return with_exit_codes(drift_cmd.build_admin_parser(), ("drift",))
+    return with_exit_codes(command_module("drift").build_admin_parser(), ("drift",))
 
 
 def commands_of(
@@ -88,10 +82,10 @@ def with_exit_codes(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = (
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     # `drift history|schedule` have parsers of their own: `drift` takes a playbook path
-    if len(argv) >= 2 and argv[0] == "drift" and argv[1] in drift_cmd.ADMIN_COMMANDS:
+    if len(argv) >= 2 and argv[0] == "drift" and argv[1] in command_module("drift").ADMIN_COMMANDS:
         args = build_admin_parser().parse_args(argv[1:])
     else:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     args.argv = list(argv)  # as typed: `drift schedule install` keeps the check's own
     return args
 

@@ -12,7 +12,6 @@ from vnetctl import __version__
 from vnetctl.cli import exit_codes
 from vnetctl.cli.usage import CliParser
 from vnetctl.errors import Interrupted, VnetctlError
-from vnetctl.output.pipes import end_as_sigpipe
 from vnetctl.runner.results import ExitCode
 
 DESCRIPTION = """\
@@ -101,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.flush()
         return code
     except BrokenPipeError:
+        from vnetctl.output.pipes import end_as_sigpipe  # noqa: PLC0415 (rich: not for a JSON run)
+
         end_as_sigpipe()
     except KeyboardInterrupt:  # while the last of the output waited for a slow reader
         return ExitCode.INTERRUPTED

@@ -17,8 +17,6 @@ from vnetctl.cli.common import (
 from vnetctl.errors import InputError
 from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
-from vnetctl.output.console import ConsoleReporter
-from vnetctl.output.verbosity import logs_shown
 from vnetctl.playbook.listing import listing
 from vnetctl.runner.results import ExitCode, RunResult
 
@@ -144,11 +142,11 @@ def run(args: argparse.Namespace) -> int:
         return list_only(args)
     if args.detailed_exitcode and not args.check:
         raise InputError("--detailed-exitcode only goes with --check")
-    reporter = (
-        None
-        if args.format == "json"
-        else ConsoleReporter(show_diff=args.diff, verbose=args.verbose, check=args.check)
-    )
+    reporter = None
+    if args.format != "json":  # the console (rich, ~25 ms to import) only when shown
+        from vnetctl.output.console import ConsoleReporter  # noqa: PLC0415
+
+        reporter = ConsoleReporter(show_diff=args.diff, verbose=args.verbose, check=args.check)
     try:
         context = run_context(args, check=args.check)
         plans = plan_from_args(args, context, **tag_filters(args))
@@ -158,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
         if reporter is None:
             outcome = execute(plans, context, reporter, rollout=True)
         else:
+            from vnetctl.output.verbosity import logs_shown  # noqa: PLC0415
+
             reporter.planned(plans)
             with logs_shown(args.verbose, reporter.console):
                 outcome = execute(plans, context, reporter, rollout=True)

@@ -73,11 +73,11 @@ async def run_in_batches(runner: Runner, plans: Sequence[PlayPlan], last: bool =
         dict.fromkeys([*runner.result.hosts, *(h for p in plans for h in p.hosts)])
     )
     for position, plan in enumerate(plans):
-        later = plans[position + 1 :] if last else None
+        then = plans[position + 1 :] if last else None  # the plays after, if ours are last
         if not plan.play.rolls_out:
-            await runner.run_plays([plan], then=later)
+            await runner.run_plays([plan], then=then)
             continue
-        stop = await _roll(runner, plan, later)
+        stop = await _roll(runner, plan, then)
         if stop is not None:
             later = [(p, h) for p in plans[position + 1 :] for h in p.hosts]
             _not_started(runner, [(plan, h) for h in stop.untouched] + later)

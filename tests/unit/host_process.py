@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -50,3 +52,11 @@ def records_until_done(proc: subprocess.Popen, timeout: float = 30) -> list[dict
     proc.stdin.close()
     assert proc.wait(timeout=timeout) == 0, proc.stderr.read()
     return records
+
+
+def acknowledge(proc: subprocess.Popen) -> None:
+    """One "+" for a start record, as the runner writes it: unbuffered, and nothing if
+    the host has ended since (it does not wait for the acknowledgement of its last task;
+    a buffered "+" would then break the pipe when stdin is closed)."""
+    with contextlib.suppress(BrokenPipeError):
+        os.write(proc.stdin.fileno(), b"+")

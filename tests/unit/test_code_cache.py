@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.unit.full_disk import FullDisk
-from tests.unit.host_process import host_process
+from tests.unit.host_process import acknowledge, host_process
 from vnetctl import hostlib
 from vnetctl.catalog import Catalog
 from vnetctl.hostside import boot
@@ -57,8 +57,7 @@ def play(tmp_path: Path, known: HostCode, tasks=TEN_TASKS, check=True):
             elif "cached" in record:
                 known.learn(record["cached"])
             elif "start" in record:
-                proc.stdin.write("+")
-                proc.stdin.flush()
+                acknowledge(proc)
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0, proc.stderr.read()
     return sent, records

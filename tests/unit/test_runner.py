@@ -18,7 +18,7 @@ from vnetctl.runner.payload import unpack
 from vnetctl.runner.pool import ConnectionPool
 from vnetctl.runner.results import ExitCode, Status
 from vnetctl.runner.runner import Runner
-from vnetctl.transport.base import ConnectionLost, Unreachable
+from vnetctl.transport.base import ConnectionLost, LineByLine, Unreachable
 
 
 def task(index, module="link"):
@@ -37,7 +37,7 @@ def specs_for(hosts):
     return {h: ConnectionSpec(h, address=h, python="python3", connect_timeout=1) for h in hosts}
 
 
-class FakeProcess:
+class FakeProcess(LineByLine):
     """The host side of the protocol (vnetctl/hostside/boot.py), in memory:
     'ok' changes every task, 'fail' fails the first, 'crash' exits 127 before any,
     'exited' exits 127 before its input was written (the write finds the channel closed),
@@ -54,6 +54,7 @@ class FakeProcess:
         self.status = 0
         self.stderr = ""
         self.acks, self.cut, self.started, self.finished = 0, False, [], False
+        self.ack_writes: list[int] = []  # "+" per write the controller made
         log.append(("process", self))
 
     async def write(self, data):
@@ -61,6 +62,7 @@ class FakeProcess:
             self.status, self.stderr = 127, "python3: not found"
             raise ConnectionLost("connection lost: Channel not open for sending")
         if set(data) == {"+"}:  # acknowledgements of start records
+            self.ack_writes.append(len(data))
             if self.finished:  # the host's records outran the acknowledgements: gone
                 raise ConnectionLost("connection lost: Channel not open for sending")
             self.acks += 0 if self.cut else len(data)

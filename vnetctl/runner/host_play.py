@@ -3,6 +3,7 @@ process streams (see vnetctl.hostside.boot), what is in flight, and what never b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from vnetctl.runner.confirm import earlier
 from vnetctl.runner.results import Rescued, Status, TaskResult
 from vnetctl.secrets import redact
-from vnetctl.transport.base import RemoteFailure
+from vnetctl.transport.base import ConnectionLost, RemoteFailure, RemoteProcess
 
 Emit = Callable[[TaskResult | Rescued], None]
 Note = Callable[[str, str], None]
@@ -178,3 +179,12 @@ def describe_exit(status: int | None, stderr: str, python: str) -> str:
         return "sudo refused the become password"
     shown = text[-2000:] or "(nothing on stderr)"
     return f"remote process exited with {status if status is not None else 'a signal'}: {shown}"
+
+
+async def acknowledge(process: RemoteProcess, starts: int) -> int:
+    """One "+" per start record received, in one write (one SSH packet, not one each);
+    0, the start records now unacknowledged."""
+    if starts:
+        with contextlib.suppress(ConnectionLost):  # the host may have ended since: a
+            await process.write(ACK * starts)  # connection that died, the next read says so
+    return 0

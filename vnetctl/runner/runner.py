@@ -1,8 +1,8 @@
 """Runs rendered plays on hosts: one remote process per host per play, bounded
-concurrency, results streamed as they come. One SSH connection per host, opened on
-first use and kept through every phase but the last (expanders' facts, a rolling batch
-until its gates and confirmations are settled); in the last phase (run_plays with
-`then`) closed, in the host's fork slot, after its last play or once it is out.
+concurrency, results streamed as they come. One SSH connection per host, opened on first
+use and kept through every phase but the last (expanders' facts, a rolling batch until its
+gates and confirmations are settled); in the last phase (run_plays with `then`) closed,
+in the host's fork slot, after its last play or once it is out.
 
 Plays run in order across the fleet (as ansible-playbook does); a host that failed or
 was unreachable takes no part in later plays, and never stops the other hosts. Every
@@ -16,10 +16,9 @@ what never began as not started and what could not be waited for as unknown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -28,7 +27,7 @@ from vnetctl.playbook.adhoc import facts_plan
 from vnetctl.runner.confirm import Confirmer
 from vnetctl.runner.control import Events, NullEvents, RunOptions, StopControl
 from vnetctl.runner.host_code import HostCode, HostCodeStore
-from vnetctl.runner.host_play import ACK, ACK_WINDOW, HostPlay, describe_exit
+from vnetctl.runner.host_play import ACK_WINDOW, HostPlay, acknowledge, describe_exit
 from vnetctl.runner.kill import kill
 from vnetctl.runner.payload import (
     ConfirmSpec,
@@ -58,16 +57,9 @@ PlayAll = Callable[[Sequence], Awaitable[RunResult]]  # runs the plans
 
 
 class Runner:
-    def __init__(
-        self,
-        catalog: Catalog,
-        specs: dict[str, ConnectionSpec],
-        options: RunOptions,
-        events: Events,
-        pool: ConnectionPool | None = None,
-        stop: StopControl | None = None,
-        code: HostCodeStore | None = None,
-    ):
+    def __init__(self, catalog: Catalog, specs: dict[str, ConnectionSpec], options: RunOptions,
+                 events: Events, pool: ConnectionPool | None = None,
+                 stop: StopControl | None = None, code: HostCodeStore | None = None):  # fmt: skip
         self.catalog = catalog
         self.code = code or HostCodeStore(options.code_store, options.host_code_cache)
         self.specs = specs
@@ -208,7 +200,7 @@ class Runner:
         # armed when asked or a step needs it; in check mode it tells the guard only
         timeout = play.confirm_timeout or AUTO_CONFIRM
         explicit = play.confirm_timeout is not None or not self.options.refusals
-        confirm = ConfirmSpec(uuid.uuid4().hex[:16], timeout, self.options.confirm_root,
+        confirm = ConfirmSpec(os.urandom(8).hex(), timeout, self.options.confirm_root,
                               explicit=explicit)  # fmt: skip
         mode = spec.persist if spec.persist_over_play else play.persist or spec.persist
         persist = {"mode": mode, "root": spec.persist_root}
@@ -336,12 +328,17 @@ class Runner:
                 reader.cancel()
 
     async def _read(self, process: RemoteProcess, play: HostPlay, spec, known: HostCode) -> None:
-        while line := await process.readline():
-            if play.record(line):  # a start record: acknowledged (see ACK_WINDOW)
-                with contextlib.suppress(ConnectionLost):  # the host may have ended since:
-                    await process.write(ACK)  # a connection that died, readline says so
-            if (play.need or play.cached) and await answer(process, play, self.catalog, known):
-                self.code.save(spec)  # what its code cache holds, for the next run
+        while lines := await process.readlines():
+            starts = 0  # start records (see ACK_WINDOW): acknowledged in one write
+            for line in lines:
+                starts += play.record(line)
+                if play.need or play.cached:
+                    starts = await acknowledge(process, starts)
+                    if await answer(process, play, self.catalog, known):
+                        self.code.save(spec)  # what its code cache holds, for the next run
+                if play.done:
+                    break
+            await acknowledge(process, starts)
             if play.done:
                 process.close_stdin()
                 return

@@ -12,6 +12,7 @@ from vnetctl.transport.known_hosts import known_hosts_path, record_host_key
 from vnetctl.transport.retry import is_transient, with_retries
 
 CLOSE_WAIT = 2.0  # seconds for a closed channel to be confirmed
+READ_SIZE = 1 << 16  # characters of stdout taken at most per readlines()
 # asyncssh's own list, AES-GCM first: ~2 us of controller CPU a packet, against ~13 us
 # for chacha20-poly1305 (a cipher context made per packet); OpenSSH offers all of them
 CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
@@ -69,6 +70,7 @@ def _lost(exc: BaseException) -> base.ConnectionLost:
 class AsyncsshProcess:
     def __init__(self, process: asyncssh.SSHClientProcess):
         self._process = process
+        self._partial = ""  # readlines(): the start of a line whose end has not arrived
 
     async def write(self, data: str) -> None:
         try:
@@ -87,6 +89,20 @@ class AsyncsshProcess:
             return await self._process.stdout.readline()
         except (OSError, asyncssh.Error) as exc:
             raise _lost(exc) from None
+
+    async def readlines(self) -> list[str]:
+        lines: list[str] = []
+        while not lines:
+            try:
+                data = await self._process.stdout.read(READ_SIZE)  # what has arrived
+            except (OSError, asyncssh.Error) as exc:
+                raise _lost(exc) from None
+            if not data:  # stdout closed: a last line without its newline, then []
+                rest, self._partial = self._partial, ""
+                return [rest] if rest else []
+            *complete, self._partial = (self._partial + data).split("\n")
+            lines = [line + "\n" for line in complete]
+        return lines
 
     async def wait(self) -> tuple[int | None, str]:
         try:

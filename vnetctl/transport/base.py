@@ -65,6 +65,12 @@ class RemoteProcess(Protocol):
         """The next stdout line; '' once stdout is closed. ConnectionLost if the session died."""
         ...
 
+    async def readlines(self) -> list[str]:
+        """The stdout lines that have arrived (at least one; [] once stdout is closed), so
+        that what answers them can be written once. Not to be mixed with readline() on
+        one process. ConnectionLost if the session died."""
+        ...
+
     async def wait(self) -> tuple[int | None, str]:
         """(exit status, stderr) once the process ended; ConnectionLost if the connection
         died first (a status of None: ended by a signal)."""
@@ -73,6 +79,17 @@ class RemoteProcess(Protocol):
     async def terminate(self) -> None:
         """Close the channel (bounded); the process may outlive it: the runner ends it."""
         ...
+
+
+class LineByLine:
+    """readlines() for a process whose stdout is read a line at a time."""
+
+    async def readline(self) -> str:
+        raise NotImplementedError
+
+    async def readlines(self) -> list[str]:
+        line = await self.readline()
+        return [line] if line else []
 
 
 class Connection(Protocol):

@@ -51,7 +51,7 @@ def _resolve(target: base.Target) -> dict:
     }
 
 
-class ParamikoProcess:
+class ParamikoProcess(base.LineByLine):
     def __init__(self, connection: ParamikoConnection, channel: paramiko.Channel):
         self._connection = connection
         self._channel = channel

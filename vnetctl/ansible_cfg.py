@@ -21,16 +21,18 @@ vault password file (read by the vault code) all come from here.
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
 import shlex
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vnetctl.errors import InputError, Location
+
+if TYPE_CHECKING:
+    import configparser
 
 TRUE_WORDS = ("y", "yes", "on", "1", "true", "t")
 FALSE_WORDS = ("n", "no", "off", "0", "false", "f")
@@ -117,6 +119,8 @@ def _line_of(text: str, section: str, key: str) -> int:
 
 
 def _read_file(path: Path) -> tuple[configparser.ConfigParser, str]:
+    import configparser  # only where an ansible.cfg exists (not on every run's path)
+
     parser = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
     try:
         text = path.read_text()

@@ -28,6 +28,8 @@ def test_a_run_imports_no_other_command():
     assert not others & loaded
     assert not {m for m in loaded if m.startswith(("vnetctl.drift", "vnetctl.trace"))}
     assert not {m for m in loaded if m.startswith("rich")}  # the console: not for --format json
+    # what only some runs need: worker processes, an ansible.cfg, a confirmation's id
+    assert not {"multiprocessing", "configparser", "uuid"} & loaded
 
 
 def test_a_command_parses_as_it_does_with_every_command_known():

@@ -13,7 +13,6 @@ from vnetctl.fleet.context import RunContext
 from vnetctl.fleet.expanders import Expansion, expand, hosts_to_reach
 from vnetctl.fleet.rollout import run_in_batches
 from vnetctl.fleet.workers import worker_count
-from vnetctl.fleet.workers.parent import Workers
 from vnetctl.playbook.adhoc import facts_plan
 from vnetctl.runner.control import Events, NullEvents, stop_message
 from vnetctl.runner.results import RunResult, facts_of
@@ -101,6 +100,8 @@ def in_workers(runner: Runner, plans: Sequence, count: int, prepare, run: RunCon
             return plans
         finally:
             await runner.pool.close_all()
+
+    from vnetctl.fleet.workers.parent import Workers  # multiprocessing: only when forking
 
     plans = run_interruptible(runner, expanded())
     return Workers(run, plans, count, events, stopped=runner.stop.requested).execute()

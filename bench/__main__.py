@@ -107,10 +107,20 @@ def main(argv: list[str] | None = None) -> dict:
     results: list[dict] = []
     pings: list[dict] = []
     started = time.time()
+    steps = plan(args, tools)
+
+    def document(done: int) -> dict:
+        doc = {"started": started, "duration": time.time() - started, "repeat": args.repeat,
+               "rtts_ms": args.rtt, "unavailable": unavailable, "pings": pings,
+               "results": results}  # fmt: skip
+        if done < len(steps):  # cut short, or a step's figures written as they come
+            doc["partial"] = f"{done} of {len(steps)} labs measured"
+        return doc
+
     with tempfile.TemporaryDirectory(prefix="vnetctl-bench-") as tmp:
         work = Path(tmp)
         try:
-            for n, rtt, here in plan(args, tools):
+            for done, (n, rtt, here) in enumerate(steps):
                 say(f"N={n} RTT={rtt:g} ms: lab up; tools {', '.join(t.name for t in here)}")
                 lab = lab_up(args.lab, hosts=n, subnet=args.subnet, rtt=rtt,
                              inventory_path=work / "lab.yml")  # fmt: skip
@@ -122,17 +132,10 @@ def main(argv: list[str] | None = None) -> dict:
                     f"(min {p['echo_min_ms']:.1f}), exec true {p['exec_ms']:.1f} ms")  # fmt: skip
                 for workload in workloads:
                     results += run_workload(workload, here, lab, work, args, turns)
+                write_reports(document(done + 1), args.out)  # kept if a later step fails
         finally:
             lab_down(args.lab)
-    doc = {
-        "started": started,
-        "duration": time.time() - started,
-        "repeat": args.repeat,
-        "rtts_ms": args.rtt,
-        "unavailable": unavailable,
-        "pings": pings,
-        "results": results,
-    }
+    doc = document(len(steps))
     write_reports(doc, args.out)
     print(summary_text(doc))
     say(f"results in {args.out}")

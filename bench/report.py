@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 
 from bench.targets import markdown_rows
+from vnetctl.drift.files import write_atomic
 
 LEGEND = (
     "Wall: median seconds. CPU: controller user+system seconds (children included; the "
-    "relay's own CPU is not). conn/sess: SSH connections and sessions per host, from the "
+    "relay's own CPU is not); per host: over N. Peak RSS: the command's process tree, "
+    "summed, MiB (median). conn/sess: SSH connections and sessions per host, from the "
     "sshd logs. trips: round trips per host, the request/response turns the lab's relay "
     "counted on the tool's connections (a turn is data from the host after data from the "
     "tool; requests sent without waiting count once), '-' without relay (RTT 0). "
@@ -47,7 +51,7 @@ def ping_rows(doc: dict) -> list[str]:
 
 def summary_text(doc: dict) -> str:
     """The ping and the targets, as printed at the end of a run."""
-    lines = ["## Round trips", "", *ping_rows(doc), "", "## Targets (issue 19)", ""]
+    lines = ["## Round trips", "", *ping_rows(doc), "", "## Targets (issues 19 and 28)", ""]
     return "\n".join(lines + markdown_rows(doc["results"])) + "\n"
 
 
@@ -60,12 +64,15 @@ def markdown(doc: dict) -> str:
         "",
         LEGEND,
     ]
+    if doc.get("partial"):
+        lines.append(f"\n**Partial run: {doc['partial']}.**")
     for name, why in doc.get("unavailable", {}).items():
         lines.append(f"\n**{name}: unavailable** ({why})")
     lines += ["", "## Round trips", "", *ping_rows(doc)]
-    lines += ["", "## Targets (issue 19)", "",
+    lines += ["", "## Targets (issues 19 and 28)", "",
               "Medians of this run; `measured` is the other tool's wall time over vnetctl's "
-              "(faster) or vnetctl's over the floor's.", "", *markdown_rows(results)]  # fmt: skip
+              "(faster) or vnetctl's wall time, or controller CPU, over the floor's.", "",
+              *markdown_rows(results)]  # fmt: skip
     for workload in dict.fromkeys(r["workload"] for r in results):
         for rtt in sorted({r.get("rtt_ms", 0.0) for r in results if r["workload"] == workload}):
             rows = [r for r in results if r["workload"] == workload and r.get("rtt_ms", 0.0) == rtt]
@@ -75,17 +82,19 @@ def markdown(doc: dict) -> str:
 
 def table(rows: list[dict]) -> list[str]:
     lines = [
-        "| N | tool | wall s | CPU s | conn/host | sess/host | trips/host | vnetctl/tool | runs |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| N | tool | wall s | CPU s | CPU ms/host | peak RSS MiB | conn/host | sess/host "
+        "| trips/host | vnetctl/tool | runs |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(rows, key=lambda r: (r["n"], r["tool"] != "vnetctl", r["tool"])):
         if not r["ok"] and r["wall_median"] is None:
             error = r["error"].replace("|", "/").replace("\n", " ")[:160]
-            lines.append(f"| {r['n']} | {r['tool']} | failed: {error} ||||||")
+            lines.append(f"| {r['n']} | {r['tool']} | failed: {error} ||||||||")
             continue
         trips = r.get("round_trips_per_host")
         lines.append(
             f"| {r['n']} | {r['tool']} | {r['wall_median']:.2f} | {r['cpu_median']:.2f} | "
+            f"{r['cpu_median'] * 1000 / r['n']:.1f} | {_mib(r.get('peak_rss_mib_median'))} | "
             f"{r['connections_per_host']:.1f} | {r['sessions_per_host']:.1f} | "
             f"{'-' if trips is None else f'{trips:.0f}'} | "
             f"{_ratio(r['vnetctl_over_this'])} | {len(r['runs'])} |"
@@ -97,47 +106,78 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _mib(value: float | None) -> str:
+    return "-" if not value else f"{value:.0f}"
+
+
 def chart(doc: dict, path: Path) -> None:
     """Wall time against N per tool: a row per workload, a column per RTT."""
+    results = doc["results"]
+    rtts = sorted({r.get("rtt_ms", 0.0) for r in results})
+    panels = [(rtt, "wall_median", "wall time, s (median)", True) for rtt in rtts]
+    _panels(results, panels, path)
+
+
+def scale_chart(doc: dict, path: Path) -> None:
+    """At the largest RTT (where the curve to the largest N runs), against N: the
+    controller's CPU per host and the peak RSS, a row per workload."""
+    results = doc["results"]
+    top = max((r.get("rtt_ms", 0.0) for r in results), default=0.0)
+    panels = [(top, "cpu_per_host_ms", "controller CPU, ms per host", False),
+              (top, "peak_rss_mib_median", "peak RSS, MiB (median)", False)]  # fmt: skip
+    rows = [
+        dict(r, cpu_per_host_ms=r["cpu_median"] * 1000 / r["n"] if r.get("cpu_median") else None)
+        for r in results
+    ]
+    _panels(rows, panels, path)
+
+
+def _panels(results: list[dict], panels: list[tuple], path: Path) -> None:
+    """One row per workload, one panel per (RTT, field, label, log scale): each tool's
+    median of `field` against N, a tool keeping its colour in every panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    results = doc["results"]
     workloads = list(dict.fromkeys(r["workload"] for r in results))
-    rtts = sorted({r.get("rtt_ms", 0.0) for r in results})
     fig, axes = plt.subplots(
-        len(workloads), len(rtts), figsize=(4.5 * len(rtts), 3.6 * len(workloads)),
-        squeeze=False, sharey="row",
+        len(workloads), len(panels), figsize=(4.5 * len(panels), 3.6 * len(workloads)),
+        squeeze=False,
     )  # fmt: skip
     tools = list(dict.fromkeys(r["tool"] for r in results))
     for row, workload in zip(axes, workloads, strict=True):
-        for ax, rtt in zip(row, rtts, strict=True):
+        for ax, (rtt, field, label, log) in zip(row, panels, strict=True):
             for tool in tools:
                 points = sorted(
-                    (r["n"], r["wall_median"])
+                    (r["n"], r[field])
                     for r in results
                     if (r["workload"], r["tool"], r.get("rtt_ms", 0.0)) == (workload, tool, rtt)
-                    and r["wall_median"]
+                    and r.get(field)
                 )
-                if points:  # a tool keeps its colour in every panel
+                if points:
                     color = f"C{tools.index(tool) % 10}"
                     ax.plot(*zip(*points, strict=True), marker="o", label=tool, color=color)
-            ax.set(title=f"{workload}, RTT {rtt:g} ms", xlabel="hosts (N)",
-                   ylabel="wall time, s (median)")  # fmt: skip
-            ax.set_yscale("log")
+            ax.set(title=f"{workload}, RTT {rtt:g} ms", xlabel="hosts (N)", ylabel=label)
+            if log:
+                ax.set_yscale("log")
             ax.grid(True, alpha=0.3)
             if ax.has_data():
                 ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with tempfile.NamedTemporaryFile(suffix=".png", dir=path.parent, delete=False) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
+    os.chmod(tmp.name, 0o644)
+    os.replace(tmp.name, path)
 
 
 def write_reports(doc: dict, out: Path) -> None:
+    """Each file whole or not at all: written after every lab step, so that a run cut
+    short keeps what it measured."""
     out.mkdir(parents=True, exist_ok=True)
     ratios(doc["results"])
-    (out / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out / "results.md").write_text(markdown(doc))
+    write_atomic(out / "results.json", json.dumps(doc, indent=2) + "\n")
+    write_atomic(out / "results.md", markdown(doc))
     chart(doc, out / "wall-time.png")
+    scale_chart(doc, out / "scale.png")

@@ -53,5 +53,5 @@ def test_harness_measures_every_tool_at_three_hosts_and_two_rtts(lab_required, t
     markdown = (tmp_path / "results.md").read_text()
     for workload in workloads:
         assert f"## {workload}, RTT 0 ms" in markdown and f"## {workload}, RTT 20 ms" in markdown
-    assert "| 3 | vnetctl |" in markdown and "## Targets (issue 19)" in markdown
+    assert "| 3 | vnetctl |" in markdown and "## Targets (issues 19 and 28)" in markdown
     assert (tmp_path / "wall-time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

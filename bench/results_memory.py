@@ -3,10 +3,11 @@ recorded records (tests/unit/fixtures/results/*.json) fed for N hosts through th
 a run's records take (HostPlay.record, Runner._emit), the memory still allocated
 afterwards measured with tracemalloc. No lab, no SSH: the hosts' part is replayed.
 
-    python -m bench.results_memory [--hosts 100] [--workload ten_tasks] [--report text|json]
+    python -m bench.results_memory [--hosts 100] [--workload ten_tasks] [--keep all]
 
-`--report text` keeps what the console's recap needs, `json` what `--format json`
-prints (vnetctl.runner.results.Keep).
+--keep: what the run keeps of each result (vnetctl.runner.results.Keep): `all` (drift,
+facts: every field as the host said it), `report` (`run --format json`), `recap` (`run`
+with the console). Without --keep, each of them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from types import SimpleNamespace
 
 from vnetctl.runner.control import NullEvents, RunOptions
 from vnetctl.runner.host_play import HostPlay
-from vnetctl.runner.results import RunResult
+from vnetctl.runner.results import Keep, RunResult
 from vnetctl.runner.runner import Runner
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests/unit/fixtures/results"
@@ -30,9 +31,10 @@ def recorded(workload: str) -> dict:
     return json.loads((FIXTURES / f"{workload}.json").read_text())
 
 
-def replay(workload: dict, hosts: list[str], options: RunOptions | None = None) -> RunResult:
+def replay(workload: dict, hosts: list[str], keep: Keep = Keep.ALL) -> RunResult:
     """Each host's recorded records, as a run reads them: the RunResult it keeps."""
-    runner = Runner(None, {}, options or RunOptions(), NullEvents())  # type: ignore[arg-type]
+    runner = Runner(None, {}, RunOptions(), NullEvents())  # type: ignore[arg-type]
+    runner.result.keep = keep
     tasks = [SimpleNamespace(index=i, name=name, module=module)
              for i, name, module in workload["tasks"]]  # fmt: skip
     for host in hosts:
@@ -43,13 +45,13 @@ def replay(workload: dict, hosts: list[str], options: RunOptions | None = None) 
     return runner.result
 
 
-def retained_kib(workload: dict, count: int, options: RunOptions | None = None) -> float:
+def retained_kib(workload: dict, count: int, keep: Keep = Keep.ALL) -> float:
     """KiB per host still allocated once `count` hosts' records were read."""
     hosts = [f"host-{n:05d}" for n in range(count)]
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    result = replay(workload, hosts, options)
+    result = replay(workload, hosts, keep)
     gc.collect()
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
@@ -61,9 +63,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--workload", default="ten_tasks", choices=["ten_tasks", "site"])
+    parser.add_argument("--keep", choices=list(Keep))
     args = parser.parse_args()
-    kib = retained_kib(recorded(args.workload), args.hosts)
-    print(f"{args.workload}: {args.hosts} hosts, {kib:.1f} KiB kept per host")
+    for keep in [Keep(args.keep)] if args.keep else list(Keep):
+        kib = retained_kib(recorded(args.workload), args.hosts, keep)
+        print(f"{args.workload}, keep {keep}: {args.hosts} hosts, {kib:.1f} KiB kept per host")
 
 
 if __name__ == "__main__":

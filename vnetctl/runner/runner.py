@@ -394,5 +394,5 @@ class Runner:
         result = redact_result(result)  # what enters the controller shows no secret
         if result.status is Status.FAILED:
             self._out.add(result.host)
-        self.result.results.append(result)
         self.events.task_done(result)
+        self.result.add(result)

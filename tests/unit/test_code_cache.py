@@ -291,3 +291,15 @@ def test_a_host_with_another_python_compiles_once_then_runs_its_own_cached_code(
     sent, records = play(tmp_path, known)
     assert fine(records) and not any("need" in r for r in records)
     assert sent <= CACHED_BOUND
+
+
+def test_hosts_reporting_the_same_digests_share_them():
+    """What the run keeps per host of its code cache (memory that grows with the fleet):
+    the digests every host of a fleet reports alike are one string each."""
+    digests = {f"{n:032x}": f"{n + 100:032x}" for n in range(12)}
+    hosts = [HostCode(), HostCode()]
+    for known in hosts:  # as each host's JSON record makes them: strings of their own
+        known.learn(json.loads(json.dumps({"magic": "a70d0d0a", "code": digests})))
+    (first, *_), (second, *_) = (list(h.code.items()) for h in hosts)
+    assert first == second and first[0] is second[0] and first[1] is second[1]
+    assert hosts[0].magic is hosts[1].magic

@@ -18,7 +18,7 @@ from vnetctl.errors import InputError
 from vnetctl.fleet.execute import execute
 from vnetctl.output import json_report
 from vnetctl.playbook.listing import listing
-from vnetctl.runner.results import ExitCode, RunResult
+from vnetctl.runner.results import ExitCode, Keep, RunResult
 
 HELP = """\
 Apply PLAYBOOK to the hosts of INVENTORY. Every task is rendered and validated for every
@@ -153,18 +153,17 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # while loading: no host was contacted
         outcome = RunResult(interrupted=True)
     else:
-        if reporter is None:
-            outcome = execute(plans, context, reporter, rollout=True)
-        else:
+        if reporter is None:  # results kept for the report, their detail packed
+            outcome = execute(plans, context, reporter, rollout=True, keep=Keep.REPORT)
+        else:  # the console shows each result as it comes: the recap needs no detail
             from vnetctl.output.verbosity import logs_shown  # noqa: PLC0415
 
             reporter.planned(plans)
             with logs_shown(args.verbose, reporter.console):
-                outcome = execute(plans, context, reporter, rollout=True)
+                outcome = execute(plans, context, reporter, rollout=True, keep=Keep.RECAP)
     outcome.detailed_exitcode = args.detailed_exitcode
     if reporter is None:
-        doc = json_report.run_document(outcome, playbook=args.playbook, check=args.check)
-        sys.stdout.write(json_report.dumps(doc) + "\n")
+        json_report.write(outcome, sys.stdout, playbook=args.playbook, check=args.check)
     else:
         reporter.recap(outcome, check=args.check)
     return outcome.exit_code()

@@ -15,7 +15,7 @@ from vnetctl.fleet.rollout import run_in_batches
 from vnetctl.fleet.workers import worker_count
 from vnetctl.playbook.adhoc import facts_plan
 from vnetctl.runner.control import Events, NullEvents, stop_message
-from vnetctl.runner.results import RunResult, facts_of
+from vnetctl.runner.results import Keep, RunResult, facts_of
 from vnetctl.runner.runner import Runner
 
 T = TypeVar("T")
@@ -61,14 +61,17 @@ def execute(
     events: Events | None = None,
     unchecked: dict[str, str] | None = None,
     rollout: bool = False,
+    keep: Keep = Keep.ALL,
 ) -> RunResult:
     """Run the plans, after the fleet expanders (for every play, before any change);
     `unchecked` (drift checks) collects, per host, what could not be planned because
     another host is unreachable, instead of refusing the whole run. With `rollout`
     (`vnetctl run`), plays with serial, max_fail_percentage or health_gates run batch by
-    batch (vnetctl.fleet.rollout); without it (drift), every play on all its hosts."""
+    batch (vnetctl.fleet.rollout); without it (drift), every play on all its hosts.
+    `keep`: what the outcome keeps of each result once `events` heard it."""
     run.take_plays(plans)
     runner = make_runner(run, hosts_to_reach(run, list(plans)), events)
+    runner.result.keep = keep
 
     async def prepare(runner: Runner, plans: Sequence) -> list:
         expansion = Expansion(run, runner.gather_facts, unchecked=unchecked)
@@ -104,7 +107,9 @@ def in_workers(runner: Runner, plans: Sequence, count: int, prepare, run: RunCon
     from vnetctl.fleet.workers.parent import Workers  # multiprocessing: only when forking
 
     plans = run_interruptible(runner, expanded())
-    return Workers(run, plans, count, events, stopped=runner.stop.requested).execute()
+    workers = Workers(run, plans, count, events, stopped=runner.stop.requested)
+    workers.result.keep = runner.result.keep
+    return workers.execute()
 
 
 def read_facts(run: RunContext, hosts: Sequence[str]) -> tuple[dict, dict, RunResult]:

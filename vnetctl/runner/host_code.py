@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,13 +48,13 @@ class HostCode:
         magic = report.get("magic")
         if not isinstance(magic, str) or not MAGIC.match(magic):
             return False
-        fresh = {
-            s: c for s, c in report["code"].items()
+        fresh = {  # interned: the hosts of a fleet report the same digests (memory per host)
+            sys.intern(s): sys.intern(c) for s, c in report["code"].items()
             if isinstance(s, str) and isinstance(c, str) and DIGEST.match(s) and DIGEST.match(c)
         }  # fmt: skip
         changed = magic != self.magic
         if changed:  # another Python there now: the old files are for the old bytecode
-            self.magic, self.code = magic, {}
+            self.magic, self.code = sys.intern(magic), {}
         fresh = {s: c for s, c in fresh.items() if self.code.get(s) != c}
         self.code.update(fresh)
         for old in list(self.code)[: max(0, len(self.code) - KEEP)]:

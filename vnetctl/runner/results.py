@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -58,6 +60,10 @@ class TaskResult:
             "changed", "failed", "skipped", "skipped_after", "msg", "changes", "diff",
             "commands", "resource",
         }  # fmt: skip
+        data = {k: v for k, v in raw.items() if k not in known}
+        if "facts" in data and data.get("ansible_facts") == {"vnet": data["facts"]}:
+            # the facts module says the host's model twice (modules/facts.py): kept once
+            data["ansible_facts"] = {"vnet": data["facts"]}
         return cls(
             host=host,
             play=play,
@@ -69,7 +75,7 @@ class TaskResult:
             changes=raw.get("changes") or [],
             diff=raw.get("diff"),
             commands=raw.get("commands") or [],
-            data={k: v for k, v in raw.items() if k not in known},
+            data=data,
             resource=raw.get("resource"),
         )
 
@@ -78,6 +84,56 @@ class TaskResult:
         what the host's JSON records said (plain data), and a deep copy of every host's
         facts (asdict) was ~1 ms of controller CPU per host in a run's JSON report."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# what a result says beyond its line in the recap: the host's JSON (vnetctl.hostside)
+DETAIL = ("changes", "diff", "commands", "data")
+EMPTY = {"changes": [], "diff": None, "commands": [], "data": {}}
+
+
+class Keep(StrEnum):
+    """What a run keeps of each task result once its reporter heard it: the part of the
+    controller's memory that grows with the fleet (plans aside)."""
+
+    ALL = "all"  # as the host said it: drift, facts, mesh, stats, trace read it after
+    REPORT = "report"  # `run --format json`: all it prints, DETAIL packed (PackedResult)
+    RECAP = "recap"  # `run` with the console: the recap and the exit code read no DETAIL
+
+
+@dataclass
+class PackedResult(TaskResult):
+    """A result whose DETAIL is kept as compact JSON text (a third to a fifth of the
+    memory of the objects json.loads made), read back only to write the report."""
+
+    packed: str = ""
+
+    def to_dict(self) -> dict:
+        detail = json.loads(self.packed)
+        if detail.pop("vnet_is_facts", False):  # in its place among the data's keys
+            detail["data"]["ansible_facts"] = {"vnet": detail["data"]["facts"]}
+        return {f.name: detail[f.name] if f.name in DETAIL else getattr(self, f.name)
+                for f in fields(TaskResult)}  # fmt: skip
+
+
+def kept(result: TaskResult, keep: Keep) -> TaskResult:
+    """What of `result` to keep: a new object (the reporter may hold the one it heard)."""
+    if keep is Keep.ALL or isinstance(result, PackedResult):
+        return result
+    if all(getattr(result, k) == v for k, v in EMPTY.items()):
+        return result
+    if keep is Keep.RECAP:
+        return dataclasses.replace(result, **EMPTY)
+    detail = {k: getattr(result, k) for k in DETAIL}
+    facts, vnet = result.data.get("facts"), result.data.get("ansible_facts")
+    if facts is not None and isinstance(vnet, dict) and list(vnet) == ["vnet"] \
+            and vnet["vnet"] is facts:  # fmt: skip
+        # the facts module's model twice (TaskResult.from_module), packed once
+        detail["data"] = dict(result.data, ansible_facts=None)
+        detail["vnet_is_facts"] = True
+    # the report's own encoding (default=str) of the JSON a host sent: read back equal
+    packed = json.dumps(detail, separators=(",", ":"), default=str)
+    kept_fields = {f.name: getattr(result, f.name) for f in fields(TaskResult)}
+    return PackedResult(**{**kept_fields, **EMPTY}, packed=packed)
 
 
 @dataclass
@@ -105,6 +161,11 @@ class RunResult:
     rollout_stopped: dict | None = None
     # `run --check --detailed-exitcode`: a change that would be made is 2, as drift is
     detailed_exitcode: bool = False
+    keep: Keep = Keep.ALL  # what `results` keeps of each result added (see kept)
+
+    def add(self, result: TaskResult) -> None:
+        """`result`, once its reporter heard it: what the run keeps of it."""
+        self.results.append(kept(result, self.keep))
 
     def rescue(self, notice: Rescued) -> bool:
         """The failures a block's rescue cleared become `rescued`; True when the host

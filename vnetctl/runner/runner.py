@@ -225,6 +225,7 @@ class Runner:
                     play.stage = "starting"
                     await self._ended(conn, process, play, spec)
                     return
+                del stdin  # written: not held while the play runs (~22 KB, --forks at once)
                 if self.stop.requested:
                     process.close_stdin()
                 play.stage = "waiting for the host lock and facts"
@@ -391,5 +392,5 @@ class Runner:
         result = redact_result(result)  # what enters the controller shows no secret
         if result.status is Status.FAILED:
             self._out.add(result.host)
-        self.result.results.append(result)
         self.events.task_done(result)
+        self.result.add(result)

@@ -18,7 +18,7 @@ import signal
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
-from vnetctl.runner.results import Rescued, TaskResult
+from vnetctl.runner.results import Keep, Rescued, TaskResult
 from vnetctl.runner.runner import Runner
 
 GO, STOP, TASK, RESCUED, NOTE, PLAYED, DONE = (
@@ -84,6 +84,7 @@ def main(conn: Connection, run, plans: list, hosts: Sequence[str],
     options = dataclasses.replace(run.options, forks=forks)
     runner = WorkerRunner(run.catalog, run.specs(hosts), options, Forward(parent))
     runner.parent = parent
+    runner.result.keep = Keep.RECAP  # the parent keeps the results; here what `out` needs
     try:
         asyncio.run(_work(conn, parent, runner, plans))
         parent.send(DONE)

@@ -211,8 +211,8 @@ class Workers:
     def _emit(self, result: TaskResult) -> None:
         if result.status in (Status.FAILED, Status.UNREACHABLE):
             self.out.add(result.host)
-        self.result.results.append(result)
         self.events.task_done(result)
+        self.result.add(result)
 
     # ---- a worker lost -------------------------------------------------------------
 

@@ -4,15 +4,22 @@ a package that cannot be there."""
 
 from __future__ import annotations
 
+import ast
+import marshal
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.unit.host_process import host_process, records_until_done
 from vnetctl.catalog import Catalog, libraries_used
+from vnetctl.hostlib import modules_dir
+from vnetctl.hostside import boot
+from vnetctl.runner import payload
 from vnetctl.runner.payload import LockSpec, build_stdin, remote_command
 
 CATALOG = Catalog()
+MODULES, HOSTSIDE = modules_dir(), Path(boot.__file__).parent
 LINK_PLAY = [{"index": i, "module": "link", "args": {"name": "lo"}} for i in range(3)]
 
 
@@ -62,3 +69,26 @@ def test_the_host_process_never_searches_for_ansible(tmp_path):
     assert len([r for r in records if "result" in r]) == len(LINK_PLAY)
     assert "| _json" in imported  # the report is there
     assert not [line for line in imported.splitlines() if line.endswith("ansible")]
+
+
+def host_sources() -> list[Path]:
+    return [*MODULES.glob("*.py"), *(MODULES / "module_utils").glob("*.py"),
+            *HOSTSIDE.glob("*.py")]  # fmt: skip
+
+
+def test_the_code_a_host_runs_is_sent_without_docstrings():
+    code = marshal.loads(payload._entry("vnet_example", '"""What it is."""\nX = 1\n').code)
+    module = {}
+    exec(code, module)
+    assert module.get("__doc__") is None and module["X"] == 1
+
+
+@pytest.mark.parametrize("path", host_sources(), ids=lambda p: p.name)
+def test_host_code_holds_nothing_that_minus_oo_would_change(path):
+    """No assert (-O drops it) and no read of a docstring (-OO drops them)."""
+    tree = ast.parse(path.read_text())
+    asserts = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assert)]
+    docs = [
+        n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "__doc__"
+    ]
+    assert not asserts and not docs, f"{path.name}: assert at {asserts}, __doc__ at {docs}"

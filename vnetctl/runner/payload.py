@@ -68,7 +68,9 @@ class Entry:
 
 @lru_cache(maxsize=256)
 def _entry(name: str, source: str) -> Entry:
-    code = compiled(source, f"<vnetctl>/{name}.py")
+    # without docstrings (-OO: host code has no assert and reads no __doc__, see
+    # test_host_cpu): ~15% fewer bytes for every host to read, check and unmarshal
+    code = compiled(source, f"<vnetctl>/{name}.py", 2)
     return Entry(name, source, code, digest(source.encode()), digest(code))
 
 

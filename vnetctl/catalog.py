@@ -80,11 +80,13 @@ class Catalog(Mapping[str, dict]):
     def source(self, name: str) -> str:
         return (self.directory / f"{name}.py").read_text()
 
-    def host_lib_sources(self, modules: list[str] | None = None) -> dict[str, str]:
+    def host_lib_sources(
+        self, modules: list[str] | None = None, extra: tuple[str, ...] = ()
+    ) -> dict[str, str]:
         """module_utils files by import name, vnet_host last (it imports the others):
         all of them, or those `modules` import (directly or through each other) plus
-        what the host program itself uses. Each file is compiled on the host per play:
-        send only what runs."""
+        what the host program itself uses (and the `extra` files). Each file is loaded
+        on the host per play: send only what runs."""
         sources = hostlib.library_sources(self.directory)
         if modules is None:
             return sources
@@ -92,7 +94,7 @@ class Catalog(Mapping[str, dict]):
         # a module's persist() runs only where boot persistence is loaded (the play
         # asks vnet_persist), whether or not the module imports it
         persists = [PERSIST_LIB] if any(PERSISTS.search(t) for t in texts) else []
-        wanted, todo = set(), [*boot.HOST_PROGRAM_LIBS, *persists, *texts]
+        wanted, todo = set(), [*boot.HOST_PROGRAM_LIBS, *extra, *persists, *texts]
         while todo:
             item = todo.pop()
             text = sources.get(item, item)  # a library's name, or a module's source

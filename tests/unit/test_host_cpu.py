@@ -92,3 +92,18 @@ def test_host_code_holds_nothing_that_minus_oo_would_change(path):
         n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "__doc__"
     ]
     assert not asserts and not docs, f"{path.name}: assert at {asserts}, __doc__ at {docs}"
+
+
+def shipped(check: bool) -> list[str]:
+    code = payload.unpack(build_stdin(CATALOG, LINK_PLAY, check).splitlines()[1])["code"]
+    return list(code)
+
+
+def test_what_check_mode_alone_uses_is_shipped_to_check_mode_plays_alone(tmp_path):
+    assert not set(boot.CHECK_LIBS) & set(shipped(check=False))
+    assert set(boot.CHECK_LIBS) <= set(shipped(check=True))
+    for check in (False, True):
+        stdin = build_stdin(CATALOG, LINK_PLAY, check, LockSpec(wait=5, directory=str(tmp_path)))
+        with host_process(stdin) as proc:
+            records = records_until_done(proc)
+        assert [r["result"]["failed"] for r in records if "result" in r] == [False] * 3

@@ -64,7 +64,8 @@ STUB = (
     "exec(m.loads(u(c))if k==e.MAGIC_NUMBER.hex()else u(s))" % BOOT_MARK
 )
 HOST_LIB = "vnet_host"
-HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety", "vnet_files", "vnet_upcoming")  # what it uses
+HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety", "vnet_files")  # what it uses
+CHECK_LIBS = ("vnet_upcoming",)  # and what it uses in check mode only
 HOST_LOCK = "vnet_host_lock"  # the host lock's module (host_lock.py), installed first
 HOST_PLAY = "vnet_play"  # the play itself (play.py), installed after the host library
 CACHE_DIR = "/run/vnetctl/code"  # the code cache (see Cache); only root can make it

@@ -21,8 +21,27 @@ from vnetctl import hostlib
 from vnetctl.hostlib import modules_dir
 from vnetctl.hostside import boot
 
-# `import vnet_x`, `from ansible.module_utils import vnet_x, vnet_y`, `... .vnet_x import`
-LIB_IMPORT = re.compile(r"\b(vnet_[a-z0-9_]+)\b")
+LIB_NAME = re.compile(r"\b(vnet_[a-z0-9_]+)\b")
+# where a file uses another: its import statements (`import vnet_x as y`, `from
+# ansible.module_utils import (vnet_x, vnet_y)`, `... .vnet_x import`) and the names it
+# imports by a string ("vnet_vm_hook"); a name only in a comment or docstring ships
+# nothing (four files of every link play did, ~0.6 ms of each host's CPU)
+LIB_USE = re.compile(
+    r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import[ \t]+(?:\([^)]*\)|[^\n]*)|import[ \t][^\n]*)"
+    r"|[\"'](vnet_[a-z0-9_]+)[\"']",
+    re.MULTILINE,
+)
+
+PERSISTS = re.compile(r"^def persist\(", re.MULTILINE)
+PERSIST_LIB = "vnet_persist"
+
+
+def libraries_used(text: str) -> set[str]:
+    """The vnet_ names a source imports or names in a string (see LIB_USE)."""
+    found = set()
+    for match in LIB_USE.finditer(text):
+        found |= {match[1]} if match[1] else set(LIB_NAME.findall(match[0]))
+    return found
 
 
 class Refused(Exception):
@@ -61,19 +80,25 @@ class Catalog(Mapping[str, dict]):
     def source(self, name: str) -> str:
         return (self.directory / f"{name}.py").read_text()
 
-    def host_lib_sources(self, modules: list[str] | None = None) -> dict[str, str]:
+    def host_lib_sources(
+        self, modules: list[str] | None = None, extra: tuple[str, ...] = ()
+    ) -> dict[str, str]:
         """module_utils files by import name, vnet_host last (it imports the others):
         all of them, or those `modules` import (directly or through each other) plus
-        what the host program itself uses. Each file is compiled on the host per play:
-        send only what runs."""
+        what the host program itself uses (and the `extra` files). Each file is loaded
+        on the host per play: send only what runs."""
         sources = hostlib.library_sources(self.directory)
         if modules is None:
             return sources
-        wanted, todo = set(), [*boot.HOST_PROGRAM_LIBS, *(self.source(m) for m in modules)]
+        texts = [self.source(m) for m in modules]
+        # a module's persist() runs only where boot persistence is loaded (the play
+        # asks vnet_persist), whether or not the module imports it
+        persists = [PERSIST_LIB] if any(PERSISTS.search(t) for t in texts) else []
+        wanted, todo = set(), [*boot.HOST_PROGRAM_LIBS, *extra, *persists, *texts]
         while todo:
             item = todo.pop()
             text = sources.get(item, item)  # a library's name, or a module's source
-            for name in LIB_IMPORT.findall(text) if item not in wanted else ():
+            for name in libraries_used(text) if item not in wanted else ():
                 if name in sources and name not in wanted:
                     todo.append(name)
             if item in sources:

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.labhosts import own_lab
+from vnetctl.catalog import Catalog
 from vnetctl.cli.main import main
 from vnetctl.hostside.boot import CACHE_DIR, digest
 from vnetctl.lab import host_exec
 from vnetctl.lab.relay_process import wait_settled
-from vnetctl.runner.payload import MAGIC
+from vnetctl.runner.payload import MAGIC, _entry
 from vnetctl.transport.asyncssh_transport import AsyncsshProcess
 
 pytestmark = pytest.mark.lab
@@ -72,7 +73,11 @@ def test_the_second_play_sends_digests_and_an_altered_file_is_not_run(lab, monke
     host = lab.host_names[0]
     listing = host_exec(lab.name, host, ["ls", f"{CACHE_DIR}/{MAGIC}"], check=True).stdout.split()
     assert len(listing) > 10
-    victim = f"{CACHE_DIR}/{MAGIC}/{listing[0]}"
+    # a file this play uses: a lab host's /run is an overlay of this machine's, whose
+    # cache may hold other runs' files (the first of the listing was one, never asked for)
+    core = _entry("vnet_core", Catalog().host_lib_sources()["vnet_core"]).code_digest
+    assert core in listing
+    victim = f"{CACHE_DIR}/{MAGIC}/{core}"
     marker = "/run/vnetctl-altered-code-ran"
     evil = marshal.dumps(compile(f"open({marker!r}, 'w').close()", "<evil>", "exec"))
     host_exec(lab.name, host, ["sh", "-c", f"base64 -d > {victim}"],
@@ -83,6 +88,6 @@ def test_the_second_play_sends_digests_and_an_altered_file_is_not_run(lab, monke
     assert ran.returncode != 0, "the altered cache file was run"
     assert second < third < first / 4  # the one file sent again, not all of them
     assert writes == 2  # the one exchange to ask for it
-    assert digest(host_bytes(lab, victim)) == listing[0]  # replaced by the real file
+    assert digest(host_bytes(lab, victim)) == core  # replaced by the real file
     fourth, _, _ = run(lab, monkeypatch, capsys)
     assert fourth <= SECOND_PLAY_BYTES

@@ -64,7 +64,8 @@ STUB = (
     "exec(m.loads(u(c))if k==e.MAGIC_NUMBER.hex()else u(s))" % BOOT_MARK
 )
 HOST_LIB = "vnet_host"
-HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety", "vnet_files", "vnet_upcoming")  # what it uses
+HOST_PROGRAM_LIBS = (HOST_LIB, "vnet_safety", "vnet_files")  # what it uses
+CHECK_LIBS = ("vnet_upcoming",)  # and what it uses in check mode only
 HOST_LOCK = "vnet_host_lock"  # the host lock's module (host_lock.py), installed first
 HOST_PLAY = "vnet_play"  # the play itself (play.py), installed after the host library
 CACHE_DIR = "/run/vnetctl/code"  # the code cache (see Cache); only root can make it
@@ -327,6 +328,9 @@ def _load(payload, output):
     import _frozen_importlib_external  # noqa: PLC0415 (frozen, loaded at start-up)
 
     magic = _frozen_importlib_external.MAGIC_NUMBER.hex()
+    # each library file tries `from ansible.module_utils import ...` first: a search of
+    # sys.path per file (~0.5 ms a play), for a package -S leaves out of reach anyway
+    sys.modules.setdefault("ansible", None)
     cache = Cache(payload.get("cache"), magic)  # None: no cache
     code, found = payload["code"], {}
     for name, entry in code.items():

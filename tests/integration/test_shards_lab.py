@@ -3,12 +3,14 @@ a lab, writing one history (a SQLite file, then a PostgreSQL server the test sta
 `vnetctl drift report` from that history is the report one controller makes of the whole
 fleet (same hosts, same states, same items).
 
-24 hosts, not the 200 of issue 28: the machine's 2 cores are shared with other test runs,
-and the point (a fleet split four ways, planned whole) shows with 6 hosts a shard."""
+24 hosts in the suite: the machine's 2 cores are shared with other test runs, and the
+point (a fleet split four ways, planned whole) shows with 6 hosts a shard. The same test
+on 200 hosts, as issue 28 asks: VNETCTL_TEST_SHARD_HOSTS=200."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,7 +26,7 @@ from vnetctl.lab import host_exec, start_sshd, stop_sshd
 
 pytestmark = pytest.mark.lab
 
-HOSTS = 24
+HOSTS = int(os.environ.get("VNETCTL_TEST_SHARD_HOSTS", "24"))
 SHARDS = 4
 PLAYBOOK = str(Path(__file__).parent / "playbooks" / "drift.yml")
 
@@ -34,7 +36,7 @@ def fleet(lab_required, tmp_path_factory):
     """The lab converged to PLAYBOOK, then drift made by hand on hosts of two shards."""
     with own_lab("sh", tmp_path_factory.mktemp("sh"), hosts=HOSTS) as state:
         inv = str(state.inventory_path)
-        assert main(["run", PLAYBOOK, "-i", inv, "--format", "json", "-f", "24"]) == 0
+        assert main(["run", PLAYBOOK, "-i", inv, "--format", "json", "-f", "50"]) == 0
         by_shard = {}
         for host in state.host_names:
             by_shard.setdefault(shard_of(host, SHARDS), host)

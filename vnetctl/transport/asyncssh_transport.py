@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 
 from vnetctl.transport import base
-from vnetctl.transport.asyncssh_module import asyncssh
+from vnetctl.transport.asyncssh_module import CIPHERS, asyncssh, client_keys, known_hosts
 from vnetctl.transport.known_hosts import known_hosts_path, record_host_key
 from vnetctl.transport.retry import is_transient, with_retries
 
 CLOSE_WAIT = 2.0  # seconds for a closed channel to be confirmed
 READ_SIZE = 1 << 16  # characters of stdout taken at most per readlines()
-# asyncssh's own list, AES-GCM first: ~2 us of controller CPU a packet, against ~13 us
-# for chacha20-poly1305 (a cipher context made per packet); OpenSSH offers all of them
-CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com",
-           "aes256-ctr", "aes192-ctr", "aes128-ctr"]  # fmt: skip
 
 
 class _AcceptNewClient(asyncssh.SSHClient):
@@ -39,20 +34,11 @@ class _AcceptNewClient(asyncssh.SSHClient):
 
 
 def _known_hosts(target: base.Target) -> asyncssh.SSHKnownHosts:
-    """A missing file means no host is known yet (as ssh(1) treats it), not an error.
-    Parsed once for every host while the file is unchanged (a key accepted is written
-    to it): parsing it per connection was ~2 ms of controller CPU a host."""
-    path = known_hosts_path(target)
+    """A missing file means no host is known yet (as ssh(1) treats it), not an error."""
     try:
-        seen = path.stat()
+        return known_hosts(str(known_hosts_path(target)))
     except OSError:
         return asyncssh.import_known_hosts("")
-    return _parsed(str(path), seen.st_mtime_ns, seen.st_size)
-
-
-@functools.lru_cache(maxsize=8)
-def _parsed(path: str, _mtime_ns: int, _size: int) -> asyncssh.SSHKnownHosts:
-    return asyncssh.read_known_hosts(path)
 
 
 def _host_is_known(target: base.Target) -> bool:
@@ -153,8 +139,10 @@ class AsyncsshTransport:
             kwargs["port"] = target.port
         if target.user:
             kwargs["username"] = target.user
-        if target.key_file:
-            kwargs["client_keys"] = [target.key_file]
+        if target.key_file:  # one it cannot load: given as the path, for asyncssh's own error
+            with contextlib.suppress(OSError, ValueError):
+                kwargs["client_keys"] = client_keys(target.key_file)
+            kwargs.setdefault("client_keys", [target.key_file])
         if target.password is not None:
             kwargs["password"] = target.password.reveal()
         if options.accept_new_host_keys:

@@ -24,8 +24,8 @@ from bench.ping import ping
 from bench.report import summary_text, write_reports
 from bench.tools import OPT_IN, ROOT, TOOLS, VNETCTL, WORKLOADS, Tool
 from vnetctl.errors import InputError
-from vnetctl.lab import lab_down, lab_up, reset_hosts
-from vnetctl.lab.state import parse_rtt
+from vnetctl.lab import allocate, lab_down, lab_up, reset_hosts
+from vnetctl.lab.state import load_state, parse_rtt
 
 
 def sizes(text: str) -> list[int]:
@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="vnetctl-bench-") as tmp:
         work = Path(tmp)
         try:
+            if args.subnet == "auto" and steps and load_state(args.lab) is None:
+                # the lab grows from step to step and keeps its subnet: one for the largest
+                allocate.reserve(args.lab, max(n for n, _, _ in steps), "auto")
             for done, (n, rtt, here) in enumerate(steps):
                 say(f"N={n} RTT={rtt:g} ms: lab up; tools {', '.join(t.name for t in here)}")
                 lab = lab_up(args.lab, hosts=n, subnet=args.subnet, rtt=rtt,

@@ -137,6 +137,10 @@ def test_a_run_cut_short_keeps_the_labs_it_measured(tmp_path, monkeypatch):
 
     monkeypatch.setattr(harness, "lab_up", lab_up)
     monkeypatch.setattr(harness, "lab_down", lambda name: None)
+    monkeypatch.setattr(harness, "load_state", lambda name: None)
+    reserved = []
+    monkeypatch.setattr(harness.allocate, "reserve",
+                        lambda name, hosts, subnet: reserved.append((hosts, subnet)))  # fmt: skip
     monkeypatch.setattr(harness, "compileall", SimpleNamespace(compile_dir=lambda *a, **k: 0))
     monkeypatch.setattr(harness, "RelayTurns", lambda lab: SimpleNamespace(per_host=dict))
     ping = {"echo_ms": 0.3, "echo_min_ms": 0.2, "exec_ms": 3.0, "connect_ms": 40.0}
@@ -151,3 +155,5 @@ def test_a_run_cut_short_keeps_the_labs_it_measured(tmp_path, monkeypatch):
     assert doc["partial"] == "1 of 2 labs measured"
     assert [(r["tool"], r["n"]) for r in doc["results"]] == [("vnetctl", 10), ("floor", 10)]
     assert "**Partial run: 1 of 2 labs measured.**" in (tmp_path / "results.md").read_text()
+    # the lab is resized and keeps its subnet: one large enough for the last, largest N
+    assert reserved == [(50, "auto")]

@@ -120,11 +120,12 @@ def chart(doc: dict, path: Path) -> None:
 
 def scale_chart(doc: dict, path: Path) -> None:
     """At the largest RTT (where the curve to the largest N runs), against N: the
-    controller's CPU per host and the peak RSS, a row per workload."""
+    controller's CPU per host and the peak RSS, a row per workload (log scales: ansible's
+    figures are tens of times the others')."""
     results = doc["results"]
     top = max((r.get("rtt_ms", 0.0) for r in results), default=0.0)
-    panels = [(top, "cpu_per_host_ms", "controller CPU, ms per host", False),
-              (top, "peak_rss_mib_median", "peak RSS, MiB (median)", False)]  # fmt: skip
+    panels = [(top, "cpu_per_host_ms", "controller CPU, ms per host", True),
+              (top, "peak_rss_mib_median", "peak RSS, MiB (median)", True)]  # fmt: skip
     rows = [
         dict(r, cpu_per_host_ms=r["cpu_median"] * 1000 / r["n"] if r.get("cpu_median") else None)
         for r in results

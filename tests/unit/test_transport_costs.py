@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from vnetctl.transport import asyncssh_transport
+from vnetctl.transport import asyncssh_module, asyncssh_transport
 from vnetctl.transport.asyncssh_module import asyncssh
 from vnetctl.transport.base import Target, TransportOptions
 
@@ -64,6 +64,17 @@ def test_the_client_key_is_loaded_once_while_the_file_is_unchanged(tmp_path, mon
     key.write_text("not a key\n")  # asyncssh's own error when it connects, as before
     bad = Target("h3", address="h3", key_file=str(key))
     assert asked_for(monkeypatch, bad)["client_keys"] == [str(key)]
+
+
+def test_a_certificate_renewed_beside_the_same_key_is_loaded_again(tmp_path, monkeypatch):
+    loads = []
+    monkeypatch.setattr(asyncssh, "load_keypairs", lambda paths: loads.append(paths) or [paths])
+    key = tmp_path / "id_ed25519"
+    key.write_text("a key\n")
+    assert asyncssh_module.client_keys(str(key)) is asyncssh_module.client_keys(str(key))
+    (tmp_path / "id_ed25519-cert.pub").write_text("a certificate\n")  # issued for the key
+    asyncssh_module.client_keys(str(key))
+    assert len(loads) == 2
 
 
 def test_the_floor_parses_known_hosts_and_loads_the_key_once_for_all_hosts(tmp_path, monkeypatch):

@@ -51,11 +51,21 @@ def _known_hosts(path: str, _mtime_ns: int, _size: int) -> "asyncssh.SSHKnownHos
 
 def client_keys(path: str) -> list:
     """The key (and its `-cert.pub` certificate, where there is one) loaded once while
-    unchanged, as asyncssh would load them from the path at every connection."""
-    seen = os.stat(path)
-    return _client_keys(path, seen.st_mtime_ns, seen.st_size)
+    neither changes (a long `stats --every` outlives a short-lived certificate), as
+    asyncssh would load them from the path at every connection."""
+    return _client_keys(path, _version(path), _version(path + "-cert.pub"))
+
+
+def _version(path: str) -> tuple[int, int] | None:
+    try:
+        seen = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return seen.st_mtime_ns, seen.st_size
 
 
 @functools.lru_cache(maxsize=8)
-def _client_keys(path: str, _mtime_ns: int, _size: int) -> list:
+def _client_keys(path: str, _key: tuple | None, _cert: tuple | None) -> list:
+    if _key is None:
+        raise FileNotFoundError(path)
     return asyncssh.load_keypairs([path])

@@ -132,8 +132,7 @@ def kept(result: TaskResult, keep: Keep) -> TaskResult:
         detail["vnet_is_facts"] = True
     # the report's own encoding (default=str) of the JSON a host sent: read back equal
     packed = json.dumps(detail, separators=(",", ":"), default=str)
-    kept_fields = {f.name: getattr(result, f.name) for f in fields(TaskResult)}
-    return PackedResult(**{**kept_fields, **EMPTY}, packed=packed)
+    return PackedResult(**{**result.to_dict(), **EMPTY}, packed=packed)
 
 
 @dataclass
